@@ -1,0 +1,36 @@
+# Two commands from a fresh clone: `make run` and `make test`. Only python3.11+ and make needed.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint check bench fuzz clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+run: $(STAMP)  ## install, migrate and start the hub on its SQLite default
+	$(BIN)/ocpi-hub serve
+
+test: $(STAMP)  ## install with test extras, lint, type-check and run the whole suite
+	$(BIN)/ruff check hub routing storage config tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check hub routing storage config tests bench
+	$(BIN)/ruff format --check hub routing storage config tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## run the benchmark against the pass-through baseline
+	$(BIN)/python -m bench
+
+fuzz: $(STAMP)  ## long fuzzing run
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/test_fuzz.py -p no:timeout
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

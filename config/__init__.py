@@ -1,0 +1,162 @@
+"""Hub settings: one frozen pydantic-settings object, built once and passed in.
+
+Sources, highest priority first: keyword arguments (tests), environment variables with the
+``HUB_`` prefix, the TOML file named by ``HUB_CONFIG``, then the defaults in code. Nested
+sections use ``__`` in environment names (``HUB_DELIVERY__RELAY_WAIT=2``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["DeliverySettings", "Settings", "SettingsError", "load_settings"]
+
+_CI2 = re.compile(r"^[A-Za-z]{2}$")
+_CI3 = re.compile(r"^[A-Za-z0-9]{3}$")
+
+
+class SettingsError(Exception):
+    """Settings could not be built; the message is one line for the operator."""
+
+
+class DeliverySettings(BaseModel):
+    """How pushes reach their receivers (DESIGN.md section 7)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    relay_wait: float = Field(
+        5.0, gt=0, description="Seconds the fast path waits for the receiver before answering 'queued'."
+    )
+    on_receiver_down: Literal["queue", "fail"] = Field(
+        "queue", description="'queue' answers 1000 and retries later; 'fail' answers 4002/4003 like a plain hub."
+    )
+    max_attempts: int = Field(20, ge=1, description="Attempts before a message becomes a dead letter.")
+    max_age: float = Field(86400.0, gt=0, description="Seconds before an undelivered message becomes a dead letter.")
+    cdr_max_age: float = Field(7 * 86400.0, gt=0, description="max_age for CDRs (billing data gets days).")
+    status_max_age: float = Field(600.0, gt=0, description="max_age for EVSE status PATCHes (stale fast).")
+    initial_backoff: float = Field(1.0, gt=0, description="First retry delay in seconds.")
+    max_backoff: float = Field(300.0, gt=0, description="Longest retry delay in seconds.")
+    concurrency_per_receiver: int = Field(4, ge=1, description="Parallel deliveries to one receiver.")
+    offline_after_failures: int = Field(5, ge=1, description="Consecutive failures before a platform is OFFLINE.")
+
+
+class Settings(BaseSettings):
+    """Every knob of the hub, with defaults that run it locally."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8900, ge=1, le=65535, description="Port to listen on.")
+    base_url: str = Field(
+        "",
+        description="Public base URL used in every URL the hub publishes; defaults to http://HOST:PORT.",
+    )
+    database: Path = Field(Path("var/hub.sqlite3"), description="SQLite database file.")
+    admin_token: SecretStr | None = Field(
+        None,
+        description="Bearer token for /admin; when unset, `serve` creates one next to the database (0600).",
+    )
+    country_code: str = Field("NL", description="The hub's own OCPI country_code (CiString(2)).")
+    party_id: str = Field("HUB", description="The hub's own OCPI party_id (CiString(3)).")
+    name: str = Field("OCPI Hub", description="Business name published in the hub's credentials.")
+    website: str | None = Field(None, description="Business website published in the hub's credentials.")
+    token_a_ttl: float = Field(7 * 86400.0, gt=0, description="Seconds an invitation token A stays valid.")
+    connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a connection to a partner.")
+    request_timeout: float = Field(15.0, gt=0, description="Seconds for a whole call to a partner.")
+    command_timeout: float = Field(10.0, gt=0, description="Seconds a synchronous command/profile forward may take.")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    status_public: bool = Field(False, description="Serve /status without the admin token.")
+    log_level: str = Field("INFO", description="Python logging level.")
+    log_json: bool = Field(True, description="One JSON object per log line.")
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+
+    @field_validator("country_code")
+    @classmethod
+    def _check_country(cls, value: str) -> str:
+        if not _CI2.match(value):
+            raise ValueError("must be two letters (OCPI CiString(2))")
+        return value
+
+    @field_validator("party_id")
+    @classmethod
+    def _check_party(cls, value: str) -> str:
+        if not _CI3.match(value):
+            raise ValueError("must be three letters or digits (OCPI CiString(3))")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
+
+    @property
+    def public_url(self) -> str:
+        """Base URL the hub publishes, without a trailing slash."""
+        return self.base_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def versions_url(self) -> str:
+        """The versions endpoint partners are given out of band."""
+        return f"{self.public_url}/ocpi/versions"
+
+    @property
+    def admin_token_file(self) -> Path:
+        """Where `serve` keeps a generated admin token: next to the database."""
+        return self.database.with_name(self.database.name + ".admin-token")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Add the optional TOML file (HUB_CONFIG) below the environment."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("HUB_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning every problem into one readable SettingsError line."""
+    toml_path = os.environ.get("HUB_CONFIG")
+    if toml_path and not Path(toml_path).is_file():
+        raise SettingsError(f"HUB_CONFIG points at {toml_path!r}, which is not a file")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from exc
+    except ValueError as exc:  # e.g. a TOML syntax error
+        raise SettingsError(f"invalid settings: {exc}") from exc

@@ -1,0 +1,205 @@
+"""The ``ocpi-hub`` command (also ``python -m hub``): thin over the library and the admin API.
+
+``serve`` and ``migrate`` work on the local database; the other commands talk to the running
+hub's admin API with the admin token (from HUB_ADMIN_TOKEN or the file ``serve`` wrote).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from pydantic import SecretStr
+
+from config import Settings, SettingsError, load_settings
+from hub import __version__
+from hub.logs import setup_logging
+from storage.migrations import apply_migrations, list_migrations
+
+
+class CliError(Exception):
+    """A problem to report in one line with a non-zero exit."""
+
+
+def ensure_admin_token(settings: Settings) -> tuple[Settings, Path | None]:
+    """Use HUB_ADMIN_TOKEN, or read/create the token file next to the database (mode 0600)."""
+    if settings.admin_token is not None:
+        return settings, None
+    path = settings.admin_token_file
+    if path.exists():
+        token = path.read_text().strip()
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+    os.chmod(path, 0o600)
+    return settings.model_copy(update={"admin_token": SecretStr(token)}), path
+
+
+def _admin_token(settings: Settings) -> str:
+    if settings.admin_token is not None:
+        return settings.admin_token.get_secret_value()
+    path = settings.admin_token_file
+    if not path.exists():
+        raise CliError(f"no admin token: set HUB_ADMIN_TOKEN or start the hub once (it writes {path})")
+    return path.read_text().strip()
+
+
+async def _admin_call(settings: Settings, method: str, path: str, body: Any = None) -> Any:
+    url = f"http://{settings.host}:{settings.port}{path}"
+    headers = {"Authorization": f"Bearer {_admin_token(settings)}"}
+    timeout = aiohttp.ClientTimeout(total=settings.request_timeout + 5)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.request(method, url, json=body, headers=headers) as resp:
+                data = await resp.json(content_type=None)
+                if resp.status >= 300:
+                    message = data.get("status_message") if isinstance(data, dict) else data
+                    raise CliError(f"hub answered HTTP {resp.status}: {message}")
+                return data
+    except aiohttp.ClientError as exc:
+        raise CliError(f"cannot reach the hub at {url}: {exc}") from exc
+
+
+def _print(data: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    if isinstance(data, list):
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("id", "name", "status", "version", "roles")
+        for p in data:
+            roles = ", ".join(f"{r['country_code']}*{r['party_id']} {r['role']}" for r in p.get("roles", []))
+            table.add_row(str(p["id"]), p["name"], p["status"], str(p.get("version") or "-"), roles or "-")
+        Console().print(table)
+        return
+    for key, value in data.items():
+        if not isinstance(value, list | dict):
+            print(f"{key}: {value}")
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrate, then serve until interrupted."""
+    from hub.app import create_app
+
+    settings, token_path = ensure_admin_token(settings)
+    setup_logging(settings.log_level, as_json=settings.log_json)
+    apply_migrations(settings.database)
+    print(f"OCPI hub {__version__} on http://{settings.host}:{settings.port}", flush=True)
+    print(f"  versions URL : {settings.versions_url}", flush=True)
+    print(f"  database     : {settings.database}", flush=True)
+    if token_path is not None:
+        print(f"  admin token  : in {token_path} (mode 0600)", flush=True)
+    else:
+        print("  admin token  : from HUB_ADMIN_TOKEN", flush=True)
+    print("  invite a partner: ocpi-hub invite 'Partner name'  (prints its token A and versions URL)", flush=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, shutdown_timeout=10)
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Apply pending migrations, or list them."""
+    if args.list:
+        rows = list_migrations(settings.database)
+        if args.json:
+            print(json.dumps([{"name": n, "applied_at": a} for n, a in rows], indent=2))
+        else:
+            for name, applied in rows:
+                print(f"{name}  {'applied ' + applied if applied else 'pending'}")
+        return 0
+    settings.database.parent.mkdir(parents=True, exist_ok=True)
+    done = apply_migrations(settings.database)
+    print(json.dumps({"applied": done}) if args.json else f"applied: {', '.join(done) or 'nothing'}")
+    return 0
+
+
+def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
+    """Create an invitation (token A) through the admin API."""
+    data = asyncio.run(_admin_call(settings, "POST", "/admin/invitations", {"name": args.name}))
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(f"versions URL: {data['versions_url']}")
+        print(f"token A     : {data['token_a']}")
+        print("Give both to the partner; it POSTs its credentials to the hub with this token A.")
+    return 0
+
+
+def cmd_connect(settings: Settings, args: argparse.Namespace) -> int:
+    """Register with a party through the admin API (hub-initiated handshake)."""
+    body: dict[str, Any] = {"versions_url": args.versions_url, "token_a": args.token_a}
+    if args.name:
+        body["name"] = args.name
+    _print(asyncio.run(_admin_call(settings, "POST", "/admin/connections", body)), args.json)
+    return 0
+
+
+def cmd_platforms(settings: Settings, args: argparse.Namespace) -> int:
+    """List the registered platforms."""
+    _print(asyncio.run(_admin_call(settings, "GET", "/admin/platforms")), args.json)
+    return 0
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    """Show /status."""
+    data = asyncio.run(_admin_call(settings, "GET", "/status"))
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(f"status: {data['status']}  version: {data['version']}  uptime: {data['uptime_seconds']}s")
+        for reason in data.get("reasons", []):
+            print(f"  ! {reason}")
+        _print(data["platforms"], False)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every sub-command."""
+    parser = argparse.ArgumentParser(prog="ocpi-hub", description="OCPI 2.2.1 roaming hub")
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(func=func)
+        return p
+
+    add("serve", cmd_serve, "migrate and run the hub")
+    add("migrate", cmd_migrate, "apply pending migrations").add_argument(
+        "--list", action="store_true", help="list migrations and whether they are applied"
+    )
+    add("invite", cmd_invite, "create an invitation (token A) for a partner").add_argument("name")
+    p = add("connect", cmd_connect, "register with a partner that gave us its versions URL and token A")
+    p.add_argument("versions_url")
+    p.add_argument("token_a")
+    p.add_argument("--name")
+    add("platforms", cmd_platforms, "list registered platforms")
+    add("status", cmd_status, "show the hub's status")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse, build settings, run one command; errors become one line and exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        code: int = args.func(settings, args)
+        return code
+    except (SettingsError, CliError) as exc:
+        print(f"ocpi-hub: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

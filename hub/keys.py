@@ -1,0 +1,42 @@
+"""Typed keys for what lives on the application and on each request (no singletons)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from config import Settings
+from routing.client import PeerClient
+from routing.clock import Clock
+from routing.registry import Registry
+from storage.db import Store
+from storage.models import TokenRecord
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the token record it presented and the token itself (for credentials GET)."""
+
+    token: TokenRecord
+    raw_token: str
+
+    @property
+    def platform_id(self) -> int:
+        """The calling platform's id."""
+        return self.token.platform_id
+
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+STORE = web.AppKey("store", Store)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+CLIENT = web.AppKey("client", PeerClient)
+REGISTRY = web.AppKey("registry", Registry)
+STARTED_AT = web.AppKey("started_at", float)
+TOKEN_A_ROUTES = web.AppKey("token_a_routes", set)  # set[web.AbstractResource]
+
+CALLER = web.RequestKey("caller", Caller)
+REQUEST_ID = web.RequestKey("request_id", str)
+CORRELATION_ID = web.RequestKey("correlation_id", str)

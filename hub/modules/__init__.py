@@ -1,0 +1,1 @@
+"""One file per OCPI module: thin handlers and their route tables."""

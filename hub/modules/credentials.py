@@ -1,0 +1,51 @@
+"""Credentials module, hub side of the party-initiated handshake (credentials.asciidoc).
+
+GET returns the hub's credentials for the caller, POST registers (token A), PUT rotates,
+DELETE unregisters. 405 for POST when registered and PUT/DELETE when not.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.envelope import ocpi_response, read_json
+from hub.keys import CALLER, REGISTRY
+from hub.modules.router import OcpiRouter
+
+
+async def get_credentials(request: web.Request) -> web.Response:
+    """GET: the credentials the caller uses to reach us (its own token echoed: we keep only hashes)."""
+    caller = request[CALLER]
+    return ocpi_response(request, request.app[REGISTRY].hub_credentials(caller.raw_token))
+
+
+async def post_credentials(request: web.Request) -> web.Response:
+    """POST: register a party that holds a token A."""
+    body = await read_json(request)
+    data = await request.app[REGISTRY].register(request[CALLER].token, body)
+    return ocpi_response(request, data)
+
+
+async def put_credentials(request: web.Request) -> web.Response:
+    """PUT: re-read the party's endpoints and issue a new token C."""
+    body = await read_json(request)
+    data = await request.app[REGISTRY].update(request[CALLER].token, body)
+    return ocpi_response(request, data)
+
+
+async def delete_credentials(request: web.Request) -> web.Response:
+    """DELETE: unregister the calling party."""
+    await request.app[REGISTRY].unregister(request[CALLER].token)
+    return ocpi_response(request)
+
+
+def setup(router: OcpiRouter) -> None:
+    """Register and publish the credentials endpoint (token A allowed on every method)."""
+    router.publish("credentials", "SENDER", "credentials/")
+    for method, handler in (
+        ("GET", get_credentials),
+        ("POST", post_credentials),
+        ("PUT", put_credentials),
+        ("DELETE", delete_credentials),
+    ):
+        router.add(method, "/credentials", handler, token_a=True)

@@ -1,0 +1,1 @@
+"""Routing: pure routing decisions, the outbound peer client, and durable delivery."""

@@ -1,0 +1,143 @@
+"""The one outbound HTTP boundary: every call to a partner goes through ``PeerClient.send``.
+
+Foreign exceptions are translated here and only here (``raise ... from exc``): timeouts become
+4002 (ReceiverTimeout), connection failures 4003 (ConnectionProblem). A partner's answer is
+returned as a ``PeerResponse`` that says whether it is a real OCPI envelope; mapping
+non-OCPI answers (HTML, ``{"detail": ...}``, empty bodies) is the caller's decision, made on
+``PeerResponse.is_ocpi``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from routing.errors import ConnectionProblem, ReceiverTimeout
+
+LOGGER = logging.getLogger(__name__)
+
+# Hop-by-hop and per-connection headers never relayed from one leg to the next.
+_HOP_HEADERS = frozenset(
+    {"authorization", "host", "content-length", "transfer-encoding", "connection", "keep-alive", "date", "server"}
+)
+
+
+def auth_header(token: str, *, send_base64: bool = True) -> str:
+    """``Token <base64>`` for 2.2.1 peers (transport_and_format, Authorization), raw if configured."""
+    if send_base64:
+        return "Token " + base64.b64encode(token.encode("utf-8")).decode("ascii")
+    return "Token " + token
+
+
+@dataclass(frozen=True)
+class PeerResponse:
+    """A partner's answer: HTTP status, headers, raw body and the parsed OCPI envelope if any."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    envelope: dict[str, Any] | None = None
+    latency: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_ocpi(self) -> bool:
+        """True when the body is a JSON object with an integer status_code."""
+        return self.envelope is not None
+
+    @property
+    def ocpi_status(self) -> int | None:
+        """The envelope's status_code, if it is an OCPI answer."""
+        return int(self.envelope["status_code"]) if self.envelope is not None else None
+
+    @property
+    def data(self) -> Any:
+        """The envelope's data (None when absent or not OCPI)."""
+        return self.envelope.get("data") if self.envelope is not None else None
+
+    def describe(self) -> str:
+        """Short text for logs and error messages (never the whole body)."""
+        if self.envelope is not None:
+            return f"HTTP {self.status}, OCPI {self.ocpi_status} {self.envelope.get('status_message') or ''}".strip()
+        snippet = self.body[:80].decode("utf-8", "replace").replace("\n", " ")
+        return f"HTTP {self.status}, not an OCPI answer: {snippet!r}"
+
+
+def parse_envelope(body: bytes) -> dict[str, Any] | None:
+    """Parse bytes as an OCPI envelope; None if it is anything else."""
+    if not body:
+        return None
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    code = parsed.get("status_code")
+    # Some peers send the code as a string ("1000"); accept digits, refuse anything else.
+    if isinstance(code, str) and code.isdigit():
+        parsed["status_code"] = int(code)
+    elif not isinstance(code, int) or isinstance(code, bool):
+        return None
+    return parsed
+
+
+class PeerClient:
+    """Calls partners over one shared ClientSession with bounded timeouts."""
+
+    def __init__(self, session: aiohttp.ClientSession, *, connect_timeout: float, request_timeout: float) -> None:
+        self._session = session
+        self._connect_timeout = connect_timeout
+        self._request_timeout = request_timeout
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        token: str | None,
+        send_base64: bool = True,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        body: bytes | None = None,
+        timeout: float | None = None,
+    ) -> PeerResponse:
+        """Send one request and read the whole answer; maps timeouts to 4002, connect errors to 4003."""
+        out_headers: dict[str, str] = {k: v for k, v in (headers or {}).items() if k.lower() not in _HOP_HEADERS}
+        if token is not None:
+            out_headers["Authorization"] = auth_header(token, send_base64=send_base64)
+        data: bytes | None = body
+        if json_body is not None:
+            data = json.dumps(json_body, separators=(",", ":")).encode("utf-8")
+        if data is not None:
+            out_headers.setdefault("Content-Type", "application/json")
+        total = timeout if timeout is not None else self._request_timeout
+        client_timeout = aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total))
+        started = time.perf_counter()
+        try:
+            async with self._session.request(
+                method, url, data=data, headers=out_headers, timeout=client_timeout, allow_redirects=False
+            ) as resp:
+                raw = await resp.read()
+                resp_headers = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS}
+                status = resp.status
+        except TimeoutError as exc:
+            raise ReceiverTimeout(f"{method} {url} timed out after {total:g}s") from exc
+        except aiohttp.ClientError as exc:
+            raise ConnectionProblem(f"{method} {url} failed: {type(exc).__name__}") from exc
+        except ValueError as exc:  # yarl/aiohttp reject malformed URLs with ValueError
+            raise ConnectionProblem(f"{method} {url} is not a usable URL") from exc
+        return PeerResponse(
+            status=status,
+            headers=resp_headers,
+            body=raw,
+            envelope=parse_envelope(raw),
+            latency=time.perf_counter() - started,
+        )

@@ -1,0 +1,236 @@
+"""The one OCPI error tree. Handlers and routing raise these; one renderer turns them into envelopes.
+
+    OcpiError                         (base: status_code, http_status, default_message)
+    +-- ClientError          2000     generic client error
+    |   +-- InvalidParameters  2001   invalid or missing parameters (also: spoofed FROM / owner ids)
+    |   +-- NotEnoughInformation 2002
+    |   +-- UnknownLocation    2003
+    |   +-- UnknownToken       2004
+    |   +-- InvalidJson        2000   body is not JSON (HTTP 400, transport_and_format 4.1)
+    |   +-- NotFound           2000   unknown path or object (HTTP 404)
+    |   +-- MethodNotAllowed   2000   wrong method, or credentials 405 (credentials.asciidoc)
+    |   +-- PayloadTooLarge    2000   body over the configured cap (HTTP 413)
+    |   +-- RateLimited        2000   too many requests (HTTP 429)
+    +-- AuthError            2000     missing/unknown token (HTTP 401); Forbidden (HTTP 403)
+    +-- ServerError          3000     generic server error (HTTP 500; never a traceback)
+    |   +-- UnableToUseClientApi 3001 the partner's versions/details could not be used
+    |   +-- UnsupportedVersion   3002 no mutual version
+    |   +-- NoMatchingEndpoints  3003 required endpoints missing
+    +-- HubError             4000     generic hub error
+        +-- UnknownReceiver    4001   TO unknown, or it lacks the module
+        +-- ReceiverTimeout    4002   the forwarded request timed out
+        +-- ConnectionProblem  4003   the receiver could not be reached
+
+The HTTP status that goes with a 4xxx code is not specified (OCPI-DIGEST 1.5); like the Open
+Charging Network node we answer HTTP 200 with the 4xxx code so sloppy clients read the body.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AuthError",
+    "ClientError",
+    "ConnectionProblem",
+    "Forbidden",
+    "HubError",
+    "InvalidJson",
+    "InvalidParameters",
+    "MethodNotAllowed",
+    "NoMatchingEndpoints",
+    "NotEnoughInformation",
+    "NotFound",
+    "OcpiError",
+    "PayloadTooLarge",
+    "RateLimited",
+    "ReceiverTimeout",
+    "ServerError",
+    "UnableToUseClientApi",
+    "UnknownLocation",
+    "UnknownReceiver",
+    "UnknownToken",
+    "UnsupportedVersion",
+]
+
+
+class OcpiError(Exception):
+    """Base of every error the hub answers with; carries the OCPI and HTTP status."""
+
+    status_code: ClassVar[int] = 3000
+    http_status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "Generic server error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        data: Any = None,
+        http_status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.data = data
+        self.headers = headers or {}
+        self._http_status = http_status
+        super().__init__(self.message)
+
+    @property
+    def status(self) -> int:
+        """HTTP status to answer with (instance override or the class default)."""
+        return self._http_status or self.http_status
+
+
+class ClientError(OcpiError):
+    """2000: generic client error."""
+
+    status_code = 2000
+    http_status = 400
+    default_message = "Generic client error"
+
+
+class InvalidParameters(ClientError):
+    """2001: invalid or missing parameters."""
+
+    status_code = 2001
+    http_status = 400
+    default_message = "Invalid or missing parameters"
+
+
+class NotEnoughInformation(ClientError):
+    """2002: not enough information (e.g. authorize without usable location references)."""
+
+    status_code = 2002
+    default_message = "Not enough information"
+
+
+class UnknownLocation(ClientError):
+    """2003: unknown location."""
+
+    status_code = 2003
+    http_status = 404
+    default_message = "Unknown location"
+
+
+class UnknownToken(ClientError):
+    """2004: unknown token (real-time authorization)."""
+
+    status_code = 2004
+    http_status = 404
+    default_message = "Unknown token"
+
+
+class InvalidJson(ClientError):
+    """The body is not valid JSON: HTTP 400 (transport_and_format, status codes)."""
+
+    status_code = 2000
+    http_status = 400
+    default_message = "Request body is not valid JSON"
+
+
+class NotFound(ClientError):
+    """Unknown path or object: HTTP 404."""
+
+    status_code = 2000
+    http_status = 404
+    default_message = "Not found"
+
+
+class MethodNotAllowed(ClientError):
+    """Method not allowed here (also credentials POST when registered, PUT/DELETE when not)."""
+
+    status_code = 2000
+    http_status = 405
+    default_message = "Method not allowed"
+
+
+class PayloadTooLarge(ClientError):
+    """The request body is larger than the configured cap."""
+
+    status_code = 2000
+    http_status = 413
+    default_message = "Request body too large"
+
+
+class RateLimited(ClientError):
+    """The caller sends faster than its configured rate."""
+
+    status_code = 2000
+    http_status = 429
+    default_message = "Too many requests"
+
+
+class AuthError(OcpiError):
+    """Missing or unknown credentials token: HTTP 401."""
+
+    status_code = 2000
+    http_status = 401
+    default_message = "Missing or invalid Authorization token"
+
+
+class Forbidden(AuthError):
+    """A known token used where it is not allowed: HTTP 403."""
+
+    http_status = 403
+    default_message = "Not allowed with this token"
+
+
+class ServerError(OcpiError):
+    """3000: generic server error."""
+
+    status_code = 3000
+    http_status = 500
+    default_message = "Generic server error"
+
+
+class UnableToUseClientApi(ServerError):
+    """3001: the partner's versions or version details could not be used."""
+
+    status_code = 3001
+    http_status = 200
+    default_message = "Unable to use the client's API"
+
+
+class UnsupportedVersion(ServerError):
+    """3002: no mutual OCPI version."""
+
+    status_code = 3002
+    http_status = 200
+    default_message = "Unsupported version"
+
+
+class NoMatchingEndpoints(ServerError):
+    """3003: required endpoints missing."""
+
+    status_code = 3003
+    http_status = 200
+    default_message = "No matching endpoints or expected endpoints missing"
+
+
+class HubError(OcpiError):
+    """4000: generic hub error."""
+
+    status_code = 4000
+    http_status = 200
+    default_message = "Generic hub error"
+
+
+class UnknownReceiver(HubError):
+    """4001: unknown receiver (TO address unknown or lacking the module)."""
+
+    status_code = 4001
+    default_message = "Unknown receiver"
+
+
+class ReceiverTimeout(HubError):
+    """4002: timeout on the forwarded request."""
+
+    status_code = 4002
+    default_message = "Timeout on forwarded request"
+
+
+class ConnectionProblem(HubError):
+    """4003: the receiving party could not be reached."""
+
+    status_code = 4003
+    default_message = "Connection problem: receiving party is not connected"

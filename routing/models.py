@@ -1,0 +1,93 @@
+"""Pydantic models of the objects the hub owns (versions, credentials, ClientInfo).
+
+Routed payloads are never modelled: they are relayed as received so unknown and vendor fields
+survive (DESIGN.md section 6). Only what the hub itself must understand is validated here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Role = Literal["CPO", "EMSP", "HUB", "NAP", "NSP", "OTHER", "SCSP"]
+InterfaceRole = Literal["SENDER", "RECEIVER"]
+ConnectionStatus = Literal["CONNECTED", "OFFLINE", "PLANNED", "SUSPENDED"]
+
+# credentials.asciidoc: the token is string(64), printable non-whitespace ASCII.
+_TOKEN_PATTERN = r"^[\x21-\x7e]{1,64}$"
+
+
+class _Lenient(BaseModel):
+    # Accept unknown fields from partners (2.3.0 makes this a SHALL; harmless for 2.2.1).
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class BusinessDetails(_Lenient):
+    """BusinessDetails (types.asciidoc): name required, website/logo optional."""
+
+    name: str = Field(min_length=1, max_length=100)
+    website: str | None = None
+    logo: dict[str, Any] | None = None
+
+
+class CredentialsRole(_Lenient):
+    """One role a platform serves (credentials.asciidoc, CredentialsRole)."""
+
+    role: Role
+    business_details: BusinessDetails
+    party_id: str = Field(pattern=r"^[A-Za-z0-9]{3}$")
+    country_code: str = Field(pattern=r"^[A-Za-z]{2}$")
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _upper_role(cls, value: Any) -> Any:
+        # Sloppy peers send "emsp"; enums are upper case on the wire.
+        return value.upper() if isinstance(value, str) else value
+
+
+class Credentials(_Lenient):
+    """The Credentials object (credentials.asciidoc): token, versions url, roles."""
+
+    token: str = Field(pattern=_TOKEN_PATTERN)
+    url: str = Field(min_length=1, max_length=255, pattern=r"^https?://")
+    roles: list[CredentialsRole] = Field(min_length=1)
+
+
+class Version(_Lenient):
+    """One entry of a versions list."""
+
+    version: str
+    url: str = Field(pattern=r"^https?://")
+
+
+class Endpoint(_Lenient):
+    """One endpoint of a version details object."""
+
+    identifier: str
+    role: InterfaceRole | None = None
+    url: str = Field(pattern=r"^https?://")
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _upper_role(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class VersionDetails(_Lenient):
+    """A version details object: the version and its endpoints."""
+
+    version: str
+    endpoints: list[Endpoint] = Field(min_length=1)
+
+
+class ClientInfo(BaseModel):
+    """ClientInfo (mod_hub_client_info.asciidoc): one party's connection status."""
+
+    model_config = ConfigDict(frozen=True)
+
+    party_id: str
+    country_code: str
+    role: Role
+    status: ConnectionStatus
+    last_updated: str

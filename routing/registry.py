@@ -1,0 +1,332 @@
+"""The credentials module's domain logic, in both directions (credentials.asciidoc).
+
+Party-initiated: a party holding our token A POSTs its credentials; we read its API with its
+token B, store endpoints and roles, and answer with a fresh token C. PUT rotates, DELETE
+unregisters. Hub-initiated: the operator hands us a party's versions URL and token A; we read
+its API, POST our credentials with a fresh token B, and keep the token C it returns.
+
+Network calls never run inside a store transaction; every state change is one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from config import Settings
+from routing.client import PeerClient
+from routing.clock import Clock, iso, parse_iso
+from routing.errors import (
+    AuthError,
+    InvalidParameters,
+    MethodNotAllowed,
+    NotFound,
+    OcpiError,
+    UnableToUseClientApi,
+)
+from routing.handshake import PeerApi, discover, unwrap_data
+from routing.models import Credentials
+from storage import platforms as platform_sql
+from storage import tokens as token_sql
+from storage.db import Store
+from storage.errors import Conflict, RecordNotFound
+from storage.models import Party, Platform, TokenRecord
+
+LOGGER = logging.getLogger(__name__)
+
+StatusListener = Callable[[Platform, str], Awaitable[None]]
+
+
+def new_token() -> str:
+    """A fresh credentials token: 43 URL-safe characters (within string(64), never Base64-encoded)."""
+    return secrets.token_urlsafe(32)
+
+
+def parse_credentials(body: Any) -> Credentials:
+    """Validate a Credentials object from a partner (2001 on any problem)."""
+    if isinstance(body, list) and len(body) == 1:  # list-wrapped data
+        body = body[0]
+    try:
+        return Credentials.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidParameters(f"invalid credentials: {where}: {first['msg']}") from exc
+
+
+class Registry:
+    """Registers, rotates and unregisters platforms; tells listeners about status changes."""
+
+    def __init__(self, store: Store, client: PeerClient, settings: Settings, clock: Clock) -> None:
+        self.store = store
+        self.client = client
+        self.settings = settings
+        self.clock = clock
+        self.listeners: list[StatusListener] = []
+
+    def _now(self) -> str:
+        return iso(self.clock.now())
+
+    async def _notify(self, platform_id: int, status: str) -> None:
+        if not self.listeners:
+            return
+        platform = await platform_sql.get_platform(self.store, platform_id)
+        for listener in self.listeners:
+            await listener(platform, status)
+
+    def hub_credentials(self, token: str) -> dict[str, Any]:
+        """The hub's own Credentials object: one HUB role in 2.2.1 (credentials.asciidoc)."""
+        business: dict[str, Any] = {"name": self.settings.name}
+        if self.settings.website:
+            business["website"] = self.settings.website
+        return {
+            "token": token,
+            "url": self.settings.versions_url,
+            "roles": [
+                {
+                    "role": "HUB",
+                    "business_details": business,
+                    "party_id": self.settings.party_id,
+                    "country_code": self.settings.country_code,
+                }
+            ],
+        }
+
+    # ---- authentication ---------------------------------------------------------------------
+
+    async def authenticate(self, candidates: list[str]) -> TokenRecord:
+        """Find the token among raw/decoded candidates; refuse unknown or expired ones (401)."""
+        record = await token_sql.find_token(self.store, [token_sql.token_hash(c) for c in candidates])
+        if record is None:
+            raise AuthError("unknown credentials token")
+        if record.expires_at is not None and parse_iso(record.expires_at) <= self.clock.now():
+            raise AuthError("credentials token A has expired")
+        return record
+
+    # ---- invitations (token A) ----------------------------------------------------------------
+
+    async def invite(self, name: str) -> tuple[Platform, str]:
+        """Create a PLANNED platform and a single-use, expiring token A for it."""
+        token_a = new_token()
+        now = self.clock.now()
+        expires = iso(now + timedelta(seconds=self.settings.token_a_ttl))
+        async with self.store.transaction() as tx:
+            pid = await platform_sql.create_platform(
+                tx, name=name, status="PLANNED", initiated_by="party", now=iso(now)
+            )
+            await token_sql.add_token(tx, pid, token_a, kind="A", now=iso(now), expires_at=expires)
+        LOGGER.info("invitation created for platform %s (%s), token A expires %s", pid, name, expires)
+        return await platform_sql.get_platform(self.store, pid), token_a
+
+    # ---- party-initiated ---------------------------------------------------------------------
+
+    async def register(self, caller: TokenRecord, body: Any) -> dict[str, Any]:
+        """Credentials POST: only with token A, only once (405 when registered)."""
+        platform = await platform_sql.get_platform(self.store, caller.platform_id)
+        if caller.kind != "A" or platform.registered:
+            raise MethodNotAllowed("already registered: use PUT to update or DELETE to unregister")
+        creds = parse_credentials(body)
+        api = await discover(self.client, creds.url, creds.token)
+        token_c = new_token()
+        await self._store_registration(platform.id, api, creds, token_c, replace_kind=None)
+        async with self.store.transaction() as tx:
+            # Token A is single use: gone the moment the registration is committed.
+            await token_sql.revoke_token(tx, caller.token_hash)
+        LOGGER.info("platform %s (%s) registered with roles %s", platform.id, platform.name, _roles(creds))
+        await self._notify(platform.id, "CONNECTED")
+        return self.hub_credentials(token_c)
+
+    async def update(self, caller: TokenRecord, body: Any) -> dict[str, Any]:
+        """Credentials PUT: re-read the partner's API, issue a new token C (405 when not registered)."""
+        platform = await platform_sql.get_platform(self.store, caller.platform_id)
+        if caller.kind != "C" or not platform.registered:
+            raise MethodNotAllowed("not registered: use POST to register")
+        creds = parse_credentials(body)
+        api = await discover(self.client, creds.url, creds.token)
+        token_c = new_token()
+        await self._store_registration(platform.id, api, creds, token_c, replace_kind="C")
+        LOGGER.info("platform %s (%s) updated its credentials", platform.id, platform.name)
+        return self.hub_credentials(token_c)
+
+    async def unregister(self, caller: TokenRecord) -> None:
+        """Credentials DELETE: forget the partner's token and endpoints (405 when not registered)."""
+        platform = await platform_sql.get_platform(self.store, caller.platform_id)
+        if caller.kind != "C" or not platform.registered:
+            raise MethodNotAllowed("not registered")
+        async with self.store.transaction() as tx:
+            await platform_sql.forget_registration(tx, platform.id, status="SUSPENDED", now=self._now())
+        LOGGER.info("platform %s (%s) unregistered itself", platform.id, platform.name)
+        await self._notify(platform.id, "SUSPENDED")
+
+    async def _store_registration(
+        self, platform_id: int, api: PeerApi, creds: Credentials, token_c: str, *, replace_kind: str | None
+    ) -> None:
+        now = self._now()
+        parties = [
+            Party(
+                platform_id=platform_id,
+                country_code=r.country_code,
+                party_id=r.party_id,
+                role=r.role,
+                business_details=r.business_details.model_dump(exclude_none=True),
+                last_updated=now,
+            )
+            for r in creds.roles
+        ]
+        try:
+            async with self.store.transaction() as tx:
+                await platform_sql.save_registration(
+                    tx,
+                    platform_id,
+                    versions_url=creds.url,
+                    version=api.version,
+                    token_out=creds.token,
+                    endpoints=api.endpoints,
+                    parties=parties,
+                    status="CONNECTED",
+                    now=now,
+                )
+                if replace_kind is not None:
+                    await token_sql.revoke_tokens(tx, platform_id, kind=replace_kind)
+                await token_sql.add_token(tx, platform_id, token_c, kind="C", now=now)
+        except Conflict as exc:
+            raise InvalidParameters(str(exc)) from exc
+
+    # ---- hub-initiated -----------------------------------------------------------------------
+
+    async def connect(self, versions_url: str, token_a: str, *, name: str | None = None) -> Platform:
+        """Register with a party that gave us its versions URL and token A."""
+        api = await discover(self.client, versions_url, token_a)
+        token_b = new_token()
+        now = self._now()
+        # Token B must be live before we POST: the party calls our versions with it first.
+        async with self.store.transaction() as tx:
+            pid = await platform_sql.create_platform(
+                tx, name=name or versions_url, status="PLANNED", initiated_by="hub", now=now, versions_url=versions_url
+            )
+            await token_sql.add_token(tx, pid, token_b, kind="C", now=now)
+        try:
+            creds = await self._post_credentials("POST", api, token_a, token_b)
+            if name is None and creds.roles:
+                name = creds.roles[0].business_details.name
+            await self._store_registration(pid, api, creds, token_b, replace_kind="C")
+            if name:
+                async with self.store.transaction() as tx:
+                    await tx.execute("UPDATE platforms SET name=? WHERE id=?", (name, pid))
+        except BaseException:
+            async with self.store.transaction() as tx:
+                await platform_sql.delete_platform(tx, pid)
+            raise
+        LOGGER.info("connected to platform %s at %s", pid, versions_url)
+        await self._notify(pid, "CONNECTED")
+        return await platform_sql.get_platform(self.store, pid)
+
+    async def rotate(self, platform_id: int) -> Platform:
+        """Hub-initiated update: PUT our credentials with a new token B, keep the new token C."""
+        platform = await self.get(platform_id)
+        if not platform.registered or platform.token_out is None or platform.versions_url is None:
+            raise MethodNotAllowed("platform is not registered")
+        api = PeerApi(platform.versions_url, platform.version or "2.2.1", platform.endpoints)
+        token_b = new_token()
+        async with self.store.transaction() as tx:
+            await token_sql.add_token(tx, platform_id, token_b, kind="C", now=self._now())
+        try:
+            creds = await self._post_credentials("PUT", api, platform.token_out, token_b, platform.send_base64)
+            fresh = await discover(self.client, creds.url, creds.token, send_base64=platform.send_base64)
+        except BaseException:
+            async with self.store.transaction() as tx:
+                await token_sql.revoke_token(tx, token_sql.token_hash(token_b))
+            raise
+        now = self._now()
+        async with self.store.transaction() as tx:
+            await token_sql.revoke_tokens(tx, platform_id, kind="C", keep_hash=token_sql.token_hash(token_b))
+            await platform_sql.save_registration(
+                tx,
+                platform_id,
+                versions_url=creds.url,
+                version=fresh.version,
+                token_out=creds.token,
+                endpoints=fresh.endpoints,
+                parties=[
+                    Party(
+                        platform_id=platform_id,
+                        country_code=r.country_code,
+                        party_id=r.party_id,
+                        role=r.role,
+                        business_details=r.business_details.model_dump(exclude_none=True),
+                        last_updated=now,
+                    )
+                    for r in creds.roles
+                ],
+                status=platform.status,
+                now=now,
+            )
+        LOGGER.info("rotated credentials with platform %s", platform_id)
+        return await self.get(platform_id)
+
+    async def disconnect(self, platform_id: int) -> tuple[Platform, str]:
+        """Hub-initiated unregister: credentials DELETE to the peer, then revoke everything locally."""
+        platform = await self.get(platform_id)
+        peer_answer = "not registered"
+        url = platform.endpoint("credentials", "SENDER") or platform.endpoint("credentials", "RECEIVER")
+        if platform.registered and url and platform.token_out:
+            try:
+                response = await self.client.send(
+                    "DELETE", url, token=platform.token_out, send_base64=platform.send_base64
+                )
+                peer_answer = response.describe()
+            except OcpiError as exc:
+                # The operator asked for it: the peer being unreachable must not keep it registered.
+                peer_answer = exc.message
+        async with self.store.transaction() as tx:
+            await platform_sql.forget_registration(tx, platform_id, status="SUSPENDED", now=self._now())
+        LOGGER.info("unregistered platform %s (peer said: %s)", platform_id, peer_answer)
+        await self._notify(platform_id, "SUSPENDED")
+        return await self.get(platform_id), peer_answer
+
+    async def _post_credentials(
+        self, method: str, api: PeerApi, their_token: str, our_token: str, send_base64: bool = True
+    ) -> Credentials:
+        url = api.url("credentials")
+        assert url is not None  # discover() guarantees it
+        try:
+            response = await self.client.send(
+                method, url, token=their_token, send_base64=send_base64, json_body=self.hub_credentials(our_token)
+            )
+        except OcpiError as exc:
+            raise UnableToUseClientApi(f"{method} {url}: {exc.message}") from exc
+        data = unwrap_data(response, f"{method} {url}")
+        try:
+            return parse_credentials(data)
+        except InvalidParameters as exc:
+            raise UnableToUseClientApi(f"{method} {url}: {exc.message}") from exc
+
+    # ---- admin ---------------------------------------------------------------------------------
+
+    async def get(self, platform_id: int) -> Platform:
+        """One platform (404 when unknown)."""
+        try:
+            return await platform_sql.get_platform(self.store, platform_id)
+        except RecordNotFound as exc:
+            raise NotFound(f"platform {platform_id} does not exist") from exc
+
+    async def set_status(self, platform_id: int, status: str) -> Platform:
+        """Suspend or resume a platform; listeners push HubClientInfo."""
+        platform = await self.get(platform_id)
+        if status == "CONNECTED" and not platform.registered:
+            raise MethodNotAllowed("platform has no completed registration to resume")
+        if platform.status != status:
+            async with self.store.transaction() as tx:
+                await platform_sql.set_status(tx, platform_id, status, now=self._now())
+            LOGGER.info("platform %s status %s -> %s", platform_id, platform.status, status)
+            await self._notify(platform_id, status)
+        return await self.get(platform_id)
+
+
+def _roles(creds: Credentials) -> str:
+    return ", ".join(f"{r.country_code}*{r.party_id}/{r.role}" for r in creds.roles)

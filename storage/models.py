@@ -1,0 +1,79 @@
+"""Rows of the registry as typed, frozen models (what storage functions return)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Endpoint(BaseModel):
+    """One module endpoint a platform published in its version details."""
+
+    model_config = ConfigDict(frozen=True)
+
+    module: str
+    role: str
+    url: str
+
+
+class Party(BaseModel):
+    """One (country_code, party_id, role) served by a platform."""
+
+    model_config = ConfigDict(frozen=True)
+
+    platform_id: int
+    country_code: str
+    party_id: str
+    role: str
+    business_details: dict[str, Any]
+    last_updated: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Case-folded (country_code, party_id): CiStrings compare case-insensitively."""
+        return (self.country_code.upper(), self.party_id.upper())
+
+
+class Platform(BaseModel):
+    """One OCPI connection: who it is, where its endpoints live, how to call it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    name: str
+    status: str
+    versions_url: str | None
+    version: str | None
+    token_out: str | None
+    send_base64: bool
+    initiated_by: str
+    created_at: str
+    updated_at: str
+    last_seen_in: str | None
+    last_seen_out: str | None
+    endpoints: tuple[Endpoint, ...] = ()
+    parties: tuple[Party, ...] = ()
+
+    @property
+    def registered(self) -> bool:
+        """True once a credentials exchange has completed (we hold a token to call them)."""
+        return self.token_out is not None and self.version is not None
+
+    def endpoint(self, module: str, role: str) -> str | None:
+        """URL of the platform's endpoint for (module, role), if published."""
+        for ep in self.endpoints:
+            if ep.module == module and ep.role == role:
+                return ep.url
+        return None
+
+
+class TokenRecord(BaseModel):
+    """An inbound token (by hash) and whose it is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token_hash: str
+    platform_id: int
+    kind: str
+    expires_at: str | None

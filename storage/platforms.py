@@ -1,0 +1,161 @@
+"""SQL for platforms, their endpoints and their parties (the registry)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable
+
+from storage.db import Row, Store, Transaction
+from storage.errors import Conflict, RecordNotFound
+from storage.models import Endpoint, Party, Platform
+
+_PLATFORM_COLS = (
+    "id, name, status, versions_url, version, token_out, send_base64, initiated_by, "
+    "created_at, updated_at, last_seen_in, last_seen_out"
+)
+
+
+async def create_platform(
+    tx: Transaction, *, name: str, status: str, initiated_by: str, now: str, versions_url: str | None = None
+) -> int:
+    """Insert a new platform row; return its id."""
+    return await tx.execute(
+        "INSERT INTO platforms (name, status, versions_url, initiated_by, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (name, status, versions_url, initiated_by, now, now),
+    )
+
+
+async def save_registration(
+    tx: Transaction,
+    platform_id: int,
+    *,
+    versions_url: str,
+    version: str,
+    token_out: str,
+    endpoints: Iterable[Endpoint],
+    parties: Iterable[Party],
+    status: str,
+    now: str,
+) -> None:
+    """Store the outcome of a credentials exchange: replaces endpoints and parties."""
+    changed = await tx.execute_rowcount(
+        "UPDATE platforms SET versions_url=?, version=?, token_out=?, status=?, updated_at=? WHERE id=?",
+        (versions_url, version, token_out, status, now, platform_id),
+    )
+    if not changed:
+        raise RecordNotFound(f"platform {platform_id} does not exist")
+    await tx.execute("DELETE FROM endpoints WHERE platform_id=?", (platform_id,))
+    await tx.executemany(
+        "INSERT OR REPLACE INTO endpoints (platform_id, module, role, url) VALUES (?, ?, ?, ?)",
+        [(platform_id, ep.module, ep.role, ep.url) for ep in endpoints],
+    )
+    await tx.execute("DELETE FROM parties WHERE platform_id=?", (platform_id,))
+    try:
+        await tx.executemany(
+            "INSERT INTO parties (platform_id, country_code, party_id, role, business_details, last_updated)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(platform_id, p.country_code, p.party_id, p.role, json.dumps(p.business_details), now) for p in parties],
+        )
+    except sqlite3.IntegrityError as exc:
+        raise Conflict("a party in these credentials is already served by another platform") from exc
+
+
+async def forget_registration(tx: Transaction, platform_id: int, *, status: str, now: str) -> None:
+    """Drop what a credentials exchange stored (token, endpoints); parties stay for HubClientInfo."""
+    await tx.execute(
+        "UPDATE platforms SET token_out=NULL, status=?, updated_at=? WHERE id=?", (status, now, platform_id)
+    )
+    await tx.execute("DELETE FROM endpoints WHERE platform_id=?", (platform_id,))
+    await tx.execute("DELETE FROM tokens WHERE platform_id=?", (platform_id,))
+
+
+async def set_status(tx: Transaction, platform_id: int, status: str, *, now: str) -> None:
+    """Change a platform's connection status (and its parties' last_updated)."""
+    changed = await tx.execute_rowcount(
+        "UPDATE platforms SET status=?, updated_at=? WHERE id=?", (status, now, platform_id)
+    )
+    if not changed:
+        raise RecordNotFound(f"platform {platform_id} does not exist")
+    await tx.execute("UPDATE parties SET last_updated=? WHERE platform_id=?", (now, platform_id))
+
+
+async def delete_platform(tx: Transaction, platform_id: int) -> None:
+    """Remove a platform and everything hanging off it."""
+    await tx.execute("DELETE FROM platforms WHERE id=?", (platform_id,))
+
+
+async def touch_seen(tx: Transaction, platform_id: int, *, now: str, direction: str) -> None:
+    """Record when we last heard from ('in') or reached ('out') a platform."""
+    column = "last_seen_in" if direction == "in" else "last_seen_out"
+    await tx.execute(f"UPDATE platforms SET {column}=? WHERE id=?", (now, platform_id))
+
+
+def _platform(row: Row, endpoints: list[Endpoint], parties: list[Party]) -> Platform:
+    return Platform(
+        id=row["id"],
+        name=row["name"],
+        status=row["status"],
+        versions_url=row["versions_url"],
+        version=row["version"],
+        token_out=row["token_out"],
+        send_base64=bool(row["send_base64"]),
+        initiated_by=row["initiated_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        last_seen_in=row["last_seen_in"],
+        last_seen_out=row["last_seen_out"],
+        endpoints=tuple(endpoints),
+        parties=tuple(parties),
+    )
+
+
+def _party(row: Row) -> Party:
+    return Party(
+        platform_id=row["platform_id"],
+        country_code=row["country_code"],
+        party_id=row["party_id"],
+        role=row["role"],
+        business_details=json.loads(row["business_details"]),
+        last_updated=row["last_updated"],
+    )
+
+
+async def list_platforms(store: Store | Transaction) -> list[Platform]:
+    """Every platform with endpoints and parties, in three queries (no N+1)."""
+    rows = await store.fetchall(f"SELECT {_PLATFORM_COLS} FROM platforms ORDER BY id")
+    endpoints: dict[int, list[Endpoint]] = defaultdict(list)
+    for r in await store.fetchall("SELECT platform_id, module, role, url FROM endpoints ORDER BY module, role"):
+        endpoints[r["platform_id"]].append(Endpoint(module=r["module"], role=r["role"], url=r["url"]))
+    parties: dict[int, list[Party]] = defaultdict(list)
+    for r in await store.fetchall("SELECT * FROM parties ORDER BY country_code, party_id, role"):
+        parties[r["platform_id"]].append(_party(r))
+    return [_platform(r, endpoints[r["id"]], parties[r["id"]]) for r in rows]
+
+
+async def get_platform(store: Store | Transaction, platform_id: int) -> Platform:
+    """One platform with endpoints and parties; RecordNotFound if absent."""
+    row = await store.fetchone(f"SELECT {_PLATFORM_COLS} FROM platforms WHERE id=?", (platform_id,))
+    if row is None:
+        raise RecordNotFound(f"platform {platform_id} does not exist")
+    endpoints = [
+        Endpoint(module=r["module"], role=r["role"], url=r["url"])
+        for r in await store.fetchall(
+            "SELECT module, role, url FROM endpoints WHERE platform_id=? ORDER BY module, role", (platform_id,)
+        )
+    ]
+    parties = [
+        _party(r)
+        for r in await store.fetchall(
+            "SELECT * FROM parties WHERE platform_id=? ORDER BY country_code, party_id, role", (platform_id,)
+        )
+    ]
+    return _platform(row, endpoints, parties)
+
+
+async def list_parties(store: Store | Transaction) -> list[Party]:
+    """Every party of every platform."""
+    rows = await store.fetchall("SELECT * FROM parties ORDER BY country_code, party_id, role")
+    return [_party(r) for r in rows]

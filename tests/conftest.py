@@ -1,0 +1,136 @@
+"""Shared fixtures: the real hub on a real port, fake platforms, an injected clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer, unused_port
+
+from config import Settings
+from hub.app import create_app
+from routing.clock import FakeClock
+from tests.fakes import FakePlatform, b64
+
+ADMIN = "admin-secret-token"
+
+
+class HubHandle:
+    """The running hub and helpers to talk to it the way partners and operators do."""
+
+    def __init__(self, server: TestServer, session: aiohttp.ClientSession, settings: Settings) -> None:
+        self.server = server
+        self.session = session
+        self.settings = settings
+        self.app = server.app
+
+    @property
+    def base(self) -> str:
+        return self.settings.public_url
+
+    @property
+    def versions_url(self) -> str:
+        return self.settings.versions_url
+
+    async def admin(self, method: str, path: str, json: Any = None, token: str = ADMIN) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self.session.request(method, self.base + path, json=json, headers=headers) as r:
+            return r.status, await r.json()
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        raw_token: bool = False,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, Any]:
+        hdrs = dict(headers or {})
+        if token is not None:
+            hdrs["Authorization"] = "Token " + (token if raw_token else b64(token))
+        url = path if path.startswith("http") else self.base + path
+        async with self.session.request(method, url, json=json, data=data, headers=hdrs) as r:
+            text = await r.text()
+            import json as _json
+
+            try:
+                body = _json.loads(text)
+            except ValueError:
+                body = text
+            return r.status, body, r.headers
+
+    async def invite(self, name: str = "party") -> str:
+        status, body = await self.admin("POST", "/admin/invitations", {"name": name})
+        assert status == 201, body
+        return str(body["token_a"])
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        port = overrides.pop("port", None) or unused_port()
+        values: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": port,
+            "database": tmp_path / "hub.sqlite3",
+            "admin_token": ADMIN,
+            "request_timeout": 3.0,
+            "connect_timeout": 1.0,
+            "log_json": False,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+async def start_hub(
+    settings_factory: Callable[..., Settings], clock: FakeClock
+) -> AsyncIterator[Callable[..., Awaitable[HubHandle]]]:
+    servers: list[TestServer] = []
+    session = aiohttp.ClientSession()
+
+    async def start(**overrides: Any) -> HubHandle:
+        settings = settings_factory(**overrides)
+        app = create_app(settings, clock=clock)
+        server = TestServer(app, host="127.0.0.1", port=settings.port)
+        await server.start_server()
+        servers.append(server)
+        return HubHandle(server, session, settings)
+
+    yield start
+    for server in servers:
+        await server.close()
+    await session.close()
+
+
+@pytest.fixture
+async def hub(start_hub: Callable[..., Awaitable[HubHandle]]) -> HubHandle:
+    return await start_hub()
+
+
+@pytest.fixture
+async def make_peer() -> AsyncIterator[Callable[..., Awaitable[FakePlatform]]]:
+    peers: list[FakePlatform] = []
+
+    async def make(*roles: tuple[str, str, str], **kwargs: Any) -> FakePlatform:
+        peer = FakePlatform(roles=list(roles), **kwargs)
+        await peer.start()
+        peers.append(peer)
+        return peer
+
+    yield make
+    for peer in peers:
+        await peer.close()

@@ -1,0 +1,199 @@
+"""Fake OCPI platforms: real aiohttp servers on 127.0.0.1 that record what they receive."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+Responder = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
+
+FUNCTIONAL = ("locations", "sessions", "cdrs", "tariffs", "tokens", "commands", "chargingprofiles")
+
+
+def envelope(data: Any = None, status_code: int = 1000, message: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"status_code": status_code, "timestamp": "2026-11-25T12:00:00Z"}
+    if data is not None:
+        body["data"] = data
+    if message:
+        body["status_message"] = message
+    return body
+
+
+def b64(token: str) -> str:
+    return base64.b64encode(token.encode()).decode()
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    raw: bytes
+
+
+@dataclass
+class FakePlatform:
+    """A CPO/eMSP platform: versions, details, credentials and recording module endpoints."""
+
+    roles: list[tuple[str, str, str]]  # (country_code, party_id, role)
+    name: str = "Fake"
+    modules: tuple[str, ...] = FUNCTIONAL + ("hubclientinfo",)
+    offer_versions: tuple[str, ...] = ("2.1.1", "2.2.1")
+    received: list[Received] = field(default_factory=list)
+    # token the hub must use to call us (we issue it) and token we use to call the hub
+    token_for_hub: str = field(default_factory=lambda: "fake-" + secrets.token_hex(8))
+    hub_token: str | None = None
+    hub_url: str | None = None
+    # token A we give the hub for hub-initiated connections
+    token_a: str = field(default_factory=lambda: "fakeA-" + secrets.token_hex(8))
+    registered: bool = False
+    versions_override: Responder | None = None
+    details_override: Responder | None = None
+    credentials_override: Responder | None = None
+    module_responder: Responder | None = None
+    call_back_hub_on_post: bool = True
+    callback_result: Any = None
+    _server: TestServer | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> FakePlatform:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._server = TestServer(app, host="127.0.0.1")
+        await self._server.start_server()
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self._server.close()
+
+    @property
+    def base(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.port}"
+
+    @property
+    def versions_url(self) -> str:
+        return f"{self.base}/ocpi/versions"
+
+    def credentials_body(self, token: str | None = None) -> dict[str, Any]:
+        return {
+            "token": token or self.token_for_hub,
+            "url": self.versions_url,
+            "roles": [
+                {"role": r, "party_id": p, "country_code": c, "business_details": {"name": f"{self.name} {p}"}}
+                for c, p, r in self.roles
+            ],
+        }
+
+    def details(self) -> dict[str, Any]:
+        endpoints = [{"identifier": "credentials", "role": "RECEIVER", "url": f"{self.base}/ocpi/2.2.1/credentials"}]
+        for module in self.modules:
+            for role in ("SENDER", "RECEIVER"):
+                endpoints.append(
+                    {"identifier": module, "role": role, "url": f"{self.base}/ocpi/2.2.1/{module}/{role.lower()}"}
+                )
+        return {"version": "2.2.1", "endpoints": endpoints}
+
+    def requests_to(self, path_part: str) -> list[Received]:
+        return [r for r in self.received if path_part in r.path]
+
+    # ---- serving -----------------------------------------------------------------------------
+
+    def _authorized(self, request: web.Request, allowed: set[str]) -> bool:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Token "):
+            return False
+        value = header[6:]
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except Exception:
+            decoded = ""
+        return value in allowed or decoded in allowed
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body: Any = await request.json() if raw else None
+        except ValueError:
+            body = None
+        self.received.append(
+            Received(request.method, request.path, dict(request.query), dict(request.headers), body, raw)
+        )
+        path = request.path.rstrip("/")
+        allowed = {self.token_for_hub, self.token_a}
+        if not self._authorized(request, allowed):
+            return web.json_response(envelope(status_code=2000, message="unauthorized"), status=401)
+        if path == "/ocpi/versions":
+            if self.versions_override:
+                return await self.versions_override(request, body)
+            data = [{"version": v, "url": f"{self.base}/ocpi/{v}"} for v in self.offer_versions]
+            return web.json_response(envelope(data))
+        if path == "/ocpi/2.2.1":
+            if self.details_override:
+                return await self.details_override(request, body)
+            return web.json_response(envelope(self.details()))
+        if path == "/ocpi/2.2.1/credentials":
+            if self.credentials_override:
+                return await self.credentials_override(request, body)
+            return await self._credentials(request, body)
+        if self.module_responder:
+            return await self.module_responder(request, body)
+        return web.json_response(envelope())
+
+    async def _credentials(self, request: web.Request, body: Any) -> web.StreamResponse:
+        if request.method in ("POST", "PUT"):
+            # Like a real party: call the hub back with the token it just gave us.
+            self.hub_token = body["token"]
+            self.hub_url = body["url"]
+            if self.call_back_hub_on_post:
+                async with aiohttp.ClientSession() as s:
+                    async with s.get(self.hub_url, headers={"Authorization": "Token " + b64(self.hub_token)}) as r:
+                        self.callback_result = (r.status, await r.json())
+            self.token_for_hub = "fakeC-" + secrets.token_hex(8)
+            self.registered = True
+            return web.json_response(envelope(self.credentials_body()))
+        if request.method == "DELETE":
+            self.registered = False
+            return web.json_response(envelope())
+        return web.json_response(envelope(self.credentials_body()))
+
+    # ---- acting as a client of the hub -------------------------------------------------------
+
+    async def register_with(self, hub_versions_url: str, token_a: str, *, raw_token: bool = False) -> dict[str, Any]:
+        """Party-initiated handshake: read the hub's versions with token A and POST our credentials."""
+        auth = {"Authorization": "Token " + (token_a if raw_token else b64(token_a))}
+        async with aiohttp.ClientSession() as s:
+            async with s.get(hub_versions_url, headers=auth) as r:
+                versions = await r.json()
+            details_url = next(v["url"] for v in versions["data"] if v["version"] == "2.2.1")
+            async with s.get(details_url, headers=auth) as r:
+                details = await r.json()
+            creds_url = next(e["url"] for e in details["data"]["endpoints"] if e["identifier"] == "credentials")
+            async with s.post(creds_url, json=self.credentials_body(), headers=auth) as r:
+                answer = await r.json()
+                assert r.status == 200, answer
+        self.hub_token = answer["data"]["token"]
+        self.hub_url = hub_versions_url
+        self.registered = True
+        return answer
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll a condition in small steps; fail after a bounded time."""
+    for _ in range(int(timeout / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
