@@ -39,6 +39,8 @@ from storage.models import Party, Platform, TokenRecord
 
 LOGGER = logging.getLogger(__name__)
 
+# Called after every committed change of a platform (registration, rotation, status): the
+# routing directory reloads, HubClientInfo pushes go out.
 StatusListener = Callable[[Platform, str], Awaitable[None]]
 
 
@@ -151,6 +153,7 @@ class Registry:
         token_c = new_token()
         await self._store_registration(platform.id, api, creds, token_c, replace_kind="C")
         LOGGER.info("platform %s (%s) updated its credentials", platform.id, platform.name)
+        await self._notify(platform.id, "CONNECTED")
         return self.hub_credentials(token_c)
 
     async def unregister(self, caller: TokenRecord) -> None:
@@ -267,6 +270,7 @@ class Registry:
                 now=now,
             )
         LOGGER.info("rotated credentials with platform %s", platform_id)
+        await self._notify(platform_id, platform.status)
         return await self.get(platform_id)
 
     async def disconnect(self, platform_id: int) -> tuple[Platform, str]:
