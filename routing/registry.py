@@ -58,7 +58,9 @@ def parse_credentials(body: Any) -> Credentials:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise InvalidParameters(f"invalid credentials: {where}: {first['msg']}") from exc
+        # Valid JSON that reached the credentials resource: an OCPI error, never an HTTP one
+        # (status_codes.asciidoc: "a HTTP error MUST NOT be returned").
+        raise InvalidParameters(f"invalid credentials: {where}: {first['msg']}", http_status=200) from exc
 
 
 class Registry:
@@ -135,10 +137,9 @@ class Registry:
         creds = parse_credentials(body)
         api = await discover(self.client, creds.url, creds.token)
         token_c = new_token()
-        await self._store_registration(platform.id, api, creds, token_c, replace_kind=None)
-        async with self.store.transaction() as tx:
-            # Token A is single use: gone the moment the registration is committed.
-            await token_sql.revoke_token(tx, caller.token_hash)
+        # Token A is single use: consumed in the same transaction that stores the registration,
+        # so two concurrent POSTs with one token A cannot both register.
+        await self._store_registration(platform.id, api, creds, token_c, replace_kind=None, consume=caller.token_hash)
         LOGGER.info("platform %s (%s) registered with roles %s", platform.id, platform.name, _roles(creds))
         await self._notify(platform.id, "CONNECTED")
         return self.hub_credentials(token_c)
@@ -167,7 +168,14 @@ class Registry:
         await self._notify(platform.id, "SUSPENDED")
 
     async def _store_registration(
-        self, platform_id: int, api: PeerApi, creds: Credentials, token_c: str, *, replace_kind: str | None
+        self,
+        platform_id: int,
+        api: PeerApi,
+        creds: Credentials,
+        token_c: str,
+        *,
+        replace_kind: str | None,
+        consume: str | None = None,
     ) -> None:
         now = self._now()
         parties = [
@@ -183,6 +191,8 @@ class Registry:
         ]
         try:
             async with self.store.transaction() as tx:
+                if consume is not None and not await token_sql.consume_token(tx, consume):
+                    raise AuthError("credentials token A has already been used")
                 await platform_sql.save_registration(
                     tx,
                     platform_id,
@@ -198,7 +208,7 @@ class Registry:
                     await token_sql.revoke_tokens(tx, platform_id, kind=replace_kind)
                 await token_sql.add_token(tx, platform_id, token_c, kind="C", now=now)
         except Conflict as exc:
-            raise InvalidParameters(str(exc)) from exc
+            raise InvalidParameters(str(exc), http_status=200) from exc
 
     # ---- hub-initiated -----------------------------------------------------------------------
 

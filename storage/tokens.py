@@ -55,6 +55,11 @@ async def revoke_tokens(
     await tx.execute(sql, params)
 
 
+async def consume_token(tx: Transaction, hash_: str) -> bool:
+    """Delete one inbound token by hash; True only for the caller that actually removed it."""
+    return await tx.execute_rowcount("DELETE FROM tokens WHERE token_hash=?", (hash_,)) == 1
+
+
 async def revoke_token(tx: Transaction, hash_: str) -> None:
     """Delete one inbound token by hash."""
     await tx.execute("DELETE FROM tokens WHERE token_hash=?", (hash_,))

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 
 from config import Settings
@@ -102,9 +103,11 @@ async def start_hub(
     servers: list[TestServer] = []
     session = aiohttp.ClientSession()
 
-    async def start(**overrides: Any) -> HubHandle:
+    async def start(*, app_hook: Callable[[web.Application], None] | None = None, **overrides: Any) -> HubHandle:
         settings = settings_factory(**overrides)
         app = create_app(settings, clock=clock)
+        if app_hook is not None:  # e.g. add a test-only route before the router freezes
+            app_hook(app)
         server = TestServer(app, host="127.0.0.1", port=settings.port)
         await server.start_server()
         servers.append(server)
