@@ -94,6 +94,8 @@ async def create_connection(request: web.Request) -> web.Response:
     except OcpiError as exc:
         if exc.status_code >= 3000:
             raise _upstream_failure(exc) from exc
+        if exc.status_code == 2001:  # the party's roles collide with another platform's
+            exc._http_status = 409
         raise
     return json_response(platform_json(platform), status=201)
 

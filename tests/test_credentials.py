@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -297,3 +298,100 @@ async def test_invalid_credentials_body_is_2001(hub, make_peer, case, payload):
     info = await platform(hub, pid)
     assert (info["status"], info["roles"], info["endpoints"]) == ("PLANNED", [], [])
     assert (await peer.register_with(hub.versions_url, token_a))["status_code"] == 1000
+
+
+# ---- hub-initiated ------------------------------------------------------------------------------
+
+
+async def connect(hub: Any, peer: FakePlatform) -> dict[str, Any]:
+    status, body = await hub.admin(
+        "POST", "/admin/connections", {"versions_url": peer.versions_url, "token_a": peer.token_a}
+    )
+    assert status == 201, body
+    return dict(body)
+
+
+async def test_hub_initiated_connection(hub, make_peer):
+    peer = await make_peer(("NL", "CPB", "CPO"), ("NL", "CPB", "EMSP"), name="Peer")
+    body = await connect(hub, peer)
+    assert (body["status"], body["initiated_by"], body["version"], body["registered"]) == (
+        "CONNECTED",
+        "hub",
+        "2.2.1",
+        True,
+    )
+    assert body["name"] == "Peer CPB"
+    assert {(r["party_id"], r["role"]) for r in body["roles"]} == {("CPB", "CPO"), ("CPB", "EMSP")}
+    assert not [t for t in (peer.token_a, peer.token_for_hub, peer.hub_token) if t in json.dumps(body)]
+    a = "Token " + b64(peer.token_a)
+    assert auths(peer) == [
+        ("GET", "/ocpi/versions", a),
+        ("GET", "/ocpi/2.2.1", a),
+        ("POST", "/ocpi/2.2.1/credentials", a),
+    ]
+    posted = peer.received[2].body
+    assert posted["url"] == hub.versions_url and posted["roles"][0]["role"] == "HUB"
+    assert posted["token"] == peer.hub_token
+    # During its POST handler the party called our versions with token B, successfully.
+    assert peer.callback_result[0] == 200 and peer.callback_result[1]["data"][0]["version"] == "2.2.1"
+    status, creds, _ = await hub.call("GET", CREDS, token=peer.hub_token)
+    assert (status, creds["data"]["token"]) == (200, peer.hub_token)
+
+
+async def test_admin_rotation_and_delete_use_token_c(hub, make_peer):
+    peer = await make_peer(("NL", "CPB", "CPO"))
+    pid = (await connect(hub, peer))["id"]
+    token_c, old_b = peer.token_for_hub, peer.hub_token
+    peer.received.clear()
+    status, body = await hub.admin("PUT", f"/admin/platforms/{pid}/credentials")
+    assert status == 200 and body["status"] == "CONNECTED", body
+    new_c = peer.token_for_hub
+    assert [(m, p) for m, p, _ in auths(peer)] == [
+        ("PUT", "/ocpi/2.2.1/credentials"),
+        ("GET", "/ocpi/versions"),
+        ("GET", "/ocpi/2.2.1"),
+    ]
+    assert [a for _, _, a in auths(peer)] == ["Token " + b64(t) for t in (token_c, new_c, new_c)]
+    assert peer.hub_token != old_b and peer.callback_result[0] == 200
+    assert (await hub.call("GET", CREDS, token=old_b))[0] == 401
+    assert (await hub.call("GET", CREDS, token=peer.hub_token))[0] == 200
+    peer.received.clear()
+    status, body = await hub.admin("DELETE", f"/admin/platforms/{pid}")
+    assert status == 200, body
+    assert (body["status"], body["registered"], body["endpoints"]) == ("SUSPENDED", False, [])
+    assert "OCPI 1000" in body["peer_answer"]
+    assert auths(peer) == [("DELETE", "/ocpi/2.2.1/credentials", "Token " + b64(new_c))]
+    assert not peer.registered
+    assert (await hub.call("GET", CREDS, token=peer.hub_token))[0] == 401
+    status, body = await hub.admin("PUT", f"/admin/platforms/{pid}/credentials")
+    assert (status, body["status_code"]) == (405, 2000)
+
+
+async def _post_garbage(request: web.Request, body: Any) -> web.StreamResponse:
+    return web.Response(text="<html>oops</html>", status=502, content_type="text/html")
+
+
+HUB_FAILURES = [*FAILURES, ("credentials_post_html", {"credentials_override": _post_garbage}, 3001)]
+
+
+@pytest.mark.parametrize(("case", "kwargs", "code"), HUB_FAILURES, ids=[f[0] for f in HUB_FAILURES])
+async def test_hub_initiated_failure_is_502_and_leaves_nothing(hub, make_peer, case, kwargs, code):
+    peer = await make_peer(("NL", "CPB", "CPO"), **kwargs)
+    url = f"http://127.0.0.1:{unused_port()}/ocpi/versions" if case == "down" else peer.versions_url
+    status, body = await hub.admin("POST", "/admin/connections", {"versions_url": url, "token_a": peer.token_a})
+    assert (status, body["status_code"]) == (502, code), body
+    assert body["status_message"] and body["timestamp"]
+    assert await hub.admin("GET", "/admin/platforms") == (200, [])
+    if case == "credentials_post_html":  # the token B we offered is gone too
+        assert (await hub.call("GET", "/ocpi/versions", token=peer.received[-1].body["token"]))[0] == 401
+
+
+async def test_hub_initiated_party_already_served_is_409(hub, make_peer):
+    first = await make_peer(("NL", "CPB", "CPO"))
+    await register(hub, first)
+    second = await make_peer(("nl", "cpb", "CPO"))
+    status, body = await hub.admin(
+        "POST", "/admin/connections", {"versions_url": second.versions_url, "token_a": second.token_a}
+    )
+    assert (status, body["status_code"]) == (409, 2001), body
+    assert len((await hub.admin("GET", "/admin/platforms"))[1]) == 1
