@@ -11,13 +11,31 @@ from aiohttp import web
 
 from config import Settings
 from hub import admin, status
-from hub.keys import CLIENT, CLOCK, REGISTRY, SESSION, SETTINGS, STARTED_AT, STORE, TOKEN_A_ROUTES
+from hub.keys import (
+    CLIENT,
+    CLOCK,
+    DELIVERY,
+    DIRECTORY,
+    PROXIES,
+    REGISTRY,
+    ROUTING,
+    SESSION,
+    SETTINGS,
+    STARTED_AT,
+    STORE,
+    TOKEN_A_ROUTES,
+)
 from hub.middlewares import auth_middleware, context_middleware, envelope_middleware, stamp_ids
-from hub.modules import credentials, versions
+from hub.modules import credentials, hubclientinfo, proxied, routed, versions
 from hub.modules.router import OcpiRouter
 from routing.client import PeerClient
+from routing.clientinfo import ClientInfoPusher
 from routing.clock import Clock, SystemClock
+from routing.delivery import Delivery
+from routing.directory import Directory
+from routing.proxies import Proxies
 from routing.registry import Registry
+from routing.service import RoutingService
 from storage.db import Store
 
 LOGGER = logging.getLogger(__name__)
@@ -48,6 +66,34 @@ async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
+async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, clock, store, client = app[SETTINGS], app[CLOCK], app[STORE], app[CLIENT]
+    directory = Directory(store)
+    await directory.reload()
+    delivery = Delivery(client, timeout=settings.request_timeout)
+    proxies = Proxies(
+        store=store, client=client, directory=directory, delivery=delivery, settings=settings, clock=clock
+    )
+    app[DIRECTORY] = directory
+    app[DELIVERY] = delivery
+    app[PROXIES] = proxies
+    app[ROUTING] = RoutingService(
+        store=store,
+        client=client,
+        directory=directory,
+        delivery=delivery,
+        proxies=proxies,
+        settings=settings,
+        clock=clock,
+    )
+    registry = app[REGISTRY]
+    # Order matters: the directory must know the change before ClientInfo is pushed from it.
+    registry.listeners.append(directory.reload)
+    registry.listeners.append(ClientInfoPusher(directory, delivery, clock))
+    yield
+    await delivery.close()
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Build the hub application; the store opens and migrates in its cleanup context."""
     app = web.Application(
@@ -61,10 +107,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.on_response_prepare.append(stamp_ids)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_session_ctx)
+    app.cleanup_ctx.append(_routing_ctx)
 
     router = OcpiRouter(app)
     versions.setup(router)
     credentials.setup(router)
+    hubclientinfo.setup(router)
+    routed.setup(router)
+    proxied.setup(router)
     admin.setup(app)
     status.setup(app)
     return app

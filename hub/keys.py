@@ -10,7 +10,11 @@ from aiohttp import web
 from config import Settings
 from routing.client import PeerClient
 from routing.clock import Clock
+from routing.delivery import Delivery
+from routing.directory import Directory
+from routing.proxies import Proxies
 from routing.registry import Registry
+from routing.service import RoutingService
 from storage.db import Store
 from storage.models import TokenRecord
 
@@ -34,6 +38,10 @@ STORE = web.AppKey("store", Store)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 CLIENT = web.AppKey("client", PeerClient)
 REGISTRY = web.AppKey("registry", Registry)
+DIRECTORY = web.AppKey("directory", Directory)
+DELIVERY = web.AppKey("delivery", Delivery)
+PROXIES = web.AppKey("proxies", Proxies)
+ROUTING = web.AppKey("routing", RoutingService)
 STARTED_AT = web.AppKey("started_at", float)
 TOKEN_A_ROUTES = web.AppKey("token_a_routes", set)  # set[web.AbstractResource]
 

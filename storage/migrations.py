@@ -98,3 +98,56 @@ def list_migrations(path: Path | str) -> list[tuple[str, str | None]]:
         return [(m.name, applied.get(m.name)) for m in MIGRATIONS._migrations]
     finally:
         db.close()
+
+
+@MIGRATIONS(name="0002_routing")
+def _m0002_routing(db: Database) -> None:
+    _run_script(
+        db,
+        """
+        -- Broadcast store for GET-all (DESIGN.md section 9). visible_to NULL means every party
+        -- may read it; sessions and CDRs are visible only to the party they were routed to.
+        CREATE TABLE objects (
+            seq INTEGER PRIMARY KEY,
+            module TEXT NOT NULL,
+            object_key TEXT NOT NULL,          -- upper(country_code/party_id/id[/type])
+            country_code TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            object_id TEXT NOT NULL,
+            visible_to TEXT,                   -- 'CC*PID' upper, or NULL for everyone
+            last_updated TEXT NOT NULL,        -- canonical UTC ISO string, sortable
+            body TEXT NOT NULL,
+            UNIQUE (module, object_key)
+        );
+        CREATE INDEX objects_page ON objects (module, last_updated, seq);
+        CREATE INDEX objects_visible ON objects (module, visible_to, last_updated, seq);
+        -- Learned from traffic, for open routing: who owns a location/session/token/reservation.
+        CREATE TABLE routing_index (
+            kind TEXT NOT NULL,                -- location, session, token, reservation
+            object_id TEXT NOT NULL,           -- upper
+            country_code TEXT NOT NULL,        -- owner party (upper)
+            party_id TEXT NOT NULL,
+            peer_country_code TEXT,            -- session: the eMSP it was sent to (upper)
+            peer_party_id TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (kind, object_id, country_code, party_id)
+        );
+        -- Hub URLs handed out in place of a partner's own (DESIGN.md section 7, callbacks).
+        CREATE TABLE proxies (
+            id TEXT PRIMARY KEY,               -- opaque, unguessable
+            kind TEXT NOT NULL,                -- callback, page, cdr
+            module TEXT NOT NULL,
+            target_url TEXT NOT NULL,          -- the partner URL this stands for
+            target_platform_id INTEGER NOT NULL,  -- whose URL it is (we call it with their token)
+            allowed_platform_id INTEGER NOT NULL, -- who may call the hub URL
+            from_country_code TEXT,            -- routing parties of the original request
+            from_party_id TEXT,
+            to_country_code TEXT,
+            to_party_id TEXT,
+            correlation_id TEXT,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE INDEX proxies_expiry ON proxies (expires_at);
+        """,
+    )

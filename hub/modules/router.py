@@ -40,6 +40,11 @@ class OcpiRouter:
         if token_a:
             self.app[TOKEN_A_ROUTES].add(resource)
 
+    def add_tail(self, method: str, path: str, handler: Handler, *, prefix: str = PREFIX) -> None:
+        """Register a route for a path and everything below it (``match_info['tail']``)."""
+        resource = self.app.router.add_resource(prefix + path.rstrip("/") + "{tail:(/.*)?}")
+        resource.add_route(method, handler)
+
     def url(self, path: str) -> str:
         """Absolute published URL for a path relative to the prefix."""
         return self.app[SETTINGS].public_url + PREFIX + "/" + path.lstrip("/")

@@ -1,0 +1,35 @@
+"""Hub stand-in URLs: `callbacks/{id}` for async command/profile results, `proxy/{id}` for pages and CDRs."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.envelope import read_json
+from hub.keys import CLOCK, CORRELATION_ID, PROXIES
+from hub.modules.routed import calling_platform, response
+from hub.modules.router import OcpiRouter
+from routing.clock import iso
+
+
+async def post_callback(request: web.Request) -> web.Response:
+    """POST {response_url}: the CPO's CommandResult / *ProfileResult, forwarded to the requester."""
+    platform = calling_platform(request)
+    raw = await request.read()
+    await read_json(request)  # a result must be JSON; refuse garbage before queueing it
+    reply = await request.app[PROXIES].handle_callback(request.match_info["id"], platform, raw, request[CORRELATION_ID])
+    return response(reply.status, reply.body, reply.headers)
+
+
+async def get_proxy(request: web.Request) -> web.Response:
+    """GET a proxied next page or CDR."""
+    platform = calling_platform(request)
+    reply = await request.app[PROXIES].handle_proxy_get(
+        request.match_info["id"], platform, request[CORRELATION_ID], iso(request.app[CLOCK].now())
+    )
+    return response(reply.status, reply.body, reply.headers)
+
+
+def setup(router: OcpiRouter) -> None:
+    """Register the stand-in URLs (not published: they are handed out one by one)."""
+    router.add("POST", "/callbacks/{id}", post_callback)
+    router.add("GET", "/proxy/{id}", get_proxy)

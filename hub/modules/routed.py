@@ -1,0 +1,108 @@
+"""The routed functional modules (locations, tariffs, tokens, sessions, cdrs, commands, chargingprofiles).
+
+Every module has a SENDER and a RECEIVER endpoint on the hub; all share one thin handler,
+because what differs between modules is routing knowledge (``routing.decide.MODULES``), not
+HTTP handling. The draft's reference paths (DESIGN.md section 10) map onto the same handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from hub.envelope import read_json
+from hub.keys import CALLER, CORRELATION_ID, DIRECTORY, REQUEST_ID, ROUTING
+from hub.modules.router import OcpiRouter
+from routing.decide import MODULES
+from routing.errors import Forbidden
+from routing.headers import parse_routing_headers
+from routing.service import Inbound
+from storage.models import Platform
+
+# Draft path -> module; the caller's method picks the interface (DESIGN.md section 10).
+DRAFT_ALIASES = {
+    "locations": "locations",
+    "sessions": "sessions",
+    "cdrs": "cdrs",
+    "commands": "commands",
+    "smartcharging": "chargingprofiles",
+    "tariffs": "tariffs",
+    "tokens": "tokens",
+}
+
+
+def calling_platform(request: web.Request) -> Platform:
+    """The caller's platform; only registered, non-suspended platforms may use functional modules."""
+    platform = request.app[DIRECTORY].platform(request[CALLER].platform_id)
+    if platform is None or not platform.registered:
+        raise Forbidden("complete the credentials handshake first")
+    if platform.status == "SUSPENDED":
+        raise Forbidden("this platform is suspended at the hub")
+    return platform
+
+
+def response(reply_status: int, body: bytes, headers: dict[str, str]) -> web.Response:
+    """A relayed or hub-made answer as JSON."""
+    return web.Response(body=body, status=reply_status, headers=headers, content_type="application/json")
+
+
+async def route(request: web.Request, module: str, interface: str) -> web.Response:
+    """Parse, hand to the routing service, render."""
+    platform = calling_platform(request)
+    tail = request.match_info.get("tail", "")
+    segments = [s for s in tail.split("/") if s]
+    raw: bytes | None = None
+    body = None
+    if request.method in ("PUT", "PATCH") or (request.method == "POST" and request.can_read_body):
+        body = await read_json(request)
+        raw = await request.read()
+    inbound = Inbound(
+        module=module,
+        interface=interface,
+        method=request.method,
+        segments=segments,
+        query=dict(request.query),
+        query_string=request.query_string,
+        routing=parse_routing_headers(request.headers),
+        request_id=request[REQUEST_ID],
+        correlation_id=request[CORRELATION_ID],
+        caller=platform,
+        raw_body=raw,
+        body=body,
+    )
+    reply = await request.app[ROUTING].handle(inbound)
+    return response(reply.status, reply.body, reply.headers)
+
+
+def _handler(module: str, interface: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        return await route(request, module, interface)
+
+    handler.__doc__ = f"{module} {interface} interface of the hub."
+    return handler
+
+
+def _draft_handler(module: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        platform = calling_platform(request)
+        cpo = any(p.role == "CPO" for p in platform.parties)
+        if module in ("commands", "chargingprofiles"):
+            interface = "SENDER" if cpo else "RECEIVER"
+        else:
+            interface = "SENDER" if request.method == "GET" else "RECEIVER"
+        return await route(request, module, interface)
+
+    handler.__doc__ = f"Draft reference path for {module}."
+    return handler
+
+
+def setup(router: OcpiRouter) -> None:
+    """Publish and register SENDER and RECEIVER endpoints for every routed module, and the draft aliases."""
+    for module in MODULES:
+        for interface in ("SENDER", "RECEIVER"):
+            path = f"{module}/{interface.lower()}"
+            router.publish(module, interface, path + "/")
+            router.add_tail("*", "/" + path, _handler(module, interface))
+    for alias, module in DRAFT_ALIASES.items():
+        router.add_tail("*", "/" + alias, _draft_handler(module), prefix="/ocpi")

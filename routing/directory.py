@@ -1,0 +1,63 @@
+"""An in-memory snapshot of the registry for routing lookups, reloaded after every change.
+
+Routing a message must not cost registry queries: the directory answers "which platform
+serves party X in role R, and where is its endpoint for module M" from memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+
+from storage import platforms as platform_sql
+from storage.db import Store
+from storage.models import Party, Platform
+
+LOGGER = logging.getLogger(__name__)
+
+# Platforms that may receive messages (OFFLINE ones get queued deliveries, DESIGN.md 7).
+ROUTABLE = frozenset({"CONNECTED", "OFFLINE"})
+
+
+class Directory:
+    """Who serves which party, by case-folded (country_code, party_id)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._platforms: dict[int, Platform] = {}
+        self._by_party: dict[tuple[str, str], list[Party]] = defaultdict(list)
+
+    async def reload(self, *_: object) -> None:
+        """Re-read every platform (called at start and after each registry change)."""
+        platforms = await platform_sql.list_platforms(self._store)
+        by_party: dict[tuple[str, str], list[Party]] = defaultdict(list)
+        for platform in platforms:
+            for party in platform.parties:
+                by_party[party.key].append(party)
+        self._platforms = {p.id: p for p in platforms}
+        self._by_party = by_party
+
+    def platform(self, platform_id: int) -> Platform | None:
+        """The platform with this id, if known."""
+        return self._platforms.get(platform_id)
+
+    def platforms(self) -> Iterable[Platform]:
+        """Every known platform."""
+        return self._platforms.values()
+
+    def parties(self, key: tuple[str, str], roles: Iterable[str] | None = None) -> list[Party]:
+        """Parties with this identity (optionally only these roles)."""
+        found = self._by_party.get((key[0].upper(), key[1].upper()), [])
+        if roles is None:
+            return list(found)
+        wanted = set(roles)
+        return [p for p in found if p.role in wanted]
+
+    def party_platform(self, key: tuple[str, str], roles: Iterable[str] | None = None) -> Platform | None:
+        """The platform serving this party (first match), if any."""
+        for party in self.parties(key, roles):
+            platform = self._platforms.get(party.platform_id)
+            if platform is not None:
+                return platform
+        return None

@@ -1,0 +1,138 @@
+"""What a push does to the hub's stored copy of an object (mod_locations, mod_sessions, mod_tokens).
+
+PUT replaces; PATCH merges the given fields; a Location's EVSE or Connector PUT/PATCH lands
+inside the stored Location and bumps the parents' ``last_updated`` (mod_locations, "Receiver
+Interface"); a Session PATCH *appends* ``charging_periods`` (mod_sessions, PATCH method).
+The hub never changes ``last_updated`` in what it forwards: these rules apply to its copy only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from routing.clock import iso, parse_iso
+from routing.errors import InvalidParameters
+from routing.headers import PartyRef
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """A client owned object addressed by a receiver URL: {cc}/{pid}/{id}[/sub...]."""
+
+    owner: PartyRef
+    object_id: str
+    sub: tuple[str, ...] = ()
+    token_type: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Case-folded storage key (CiStrings compare case-insensitively)."""
+        parts = [self.owner.country_code, self.owner.party_id, self.object_id]
+        if self.token_type:
+            parts.append(self.token_type)
+        return "/".join(parts).upper()
+
+
+def object_ref(module: str, segments: list[str], query: dict[str, str]) -> ObjectRef:
+    """Parse a receiver COO URL; 2001 when it is not of that shape."""
+    if len(segments) < 3:
+        raise InvalidParameters(f"{module} receiver URLs are /{{country_code}}/{{party_id}}/{{id}}")
+    limit = 5 if module == "locations" else 3
+    if len(segments) > limit:
+        raise InvalidParameters(f"too many path segments for {module}")
+    token_type = (query.get("type") or "RFID").upper() if module == "tokens" else None
+    return ObjectRef(PartyRef(segments[0], segments[1]), segments[2], tuple(segments[3:]), token_type)
+
+
+def canonical_time(value: Any, *, field: str = "last_updated") -> str:
+    """A DateTime as a sortable canonical UTC string; 2001 when it is not a DateTime."""
+    if not isinstance(value, str):
+        raise InvalidParameters(f"{field} must be a DateTime string")
+    try:
+        return iso(parse_iso(value))
+    except ValueError as exc:
+        raise InvalidParameters(f"{field} is not a valid DateTime: {value[:40]!r}") from exc
+
+
+def check_body_matches(ref: ObjectRef, body: Any, id_field: str, method: str) -> None:
+    """URL ids and body ids must agree (OCPI-DIGEST 1.7: mismatch is 2001); absent is tolerated."""
+    if not isinstance(body, dict):
+        raise InvalidParameters("body must be a JSON object")
+    if method == "PATCH" and "last_updated" not in body:
+        raise InvalidParameters("a PATCH must contain last_updated (transport_and_format, PATCH)")
+    if ref.sub:  # EVSE / connector bodies carry their own ids, checked below
+        expected = ref.sub[-1]
+        sub_field = "uid" if len(ref.sub) == 1 else "id"
+        value = body.get(sub_field)
+        if method == "PUT" and value is not None and str(value).upper() != expected.upper():
+            raise InvalidParameters(f"{sub_field} in the body ({value}) differs from the URL ({expected})")
+        return
+    for name, expected in (
+        ("country_code", ref.owner.country_code),
+        ("party_id", ref.owner.party_id),
+        (id_field, ref.object_id),
+    ):
+        value = body.get(name)
+        if value is not None and str(value).upper() != expected.upper():
+            raise InvalidParameters(f"{name} in the body ({value}) differs from the URL ({expected})")
+
+
+def _find(items: list[Any], field: str, wanted: str) -> int | None:
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and str(item.get(field, "")).upper() == wanted.upper():
+            return i
+    return None
+
+
+def _merge_child(
+    parent: dict[str, Any], list_field: str, id_field: str, child_id: str, method: str, body: dict[str, Any]
+) -> dict[str, Any] | None:
+    children = parent.get(list_field)
+    if not isinstance(children, list):
+        children = []
+    index = _find(children, id_field, child_id)
+    if method == "PUT":
+        new_child = dict(body)
+        new_child.setdefault(id_field, child_id)
+    elif index is None:
+        return None  # PATCH of a child we never saw: nothing to merge into
+    else:
+        new_child = {**children[index], **body}
+    children = list(children)
+    if index is None:
+        children.append(new_child)
+    else:
+        children[index] = new_child
+    updated = {**parent, list_field: children}
+    if "last_updated" in body:
+        updated["last_updated"] = body["last_updated"]
+    return updated
+
+
+def apply_push(
+    module: str, method: str, ref: ObjectRef, stored: dict[str, Any] | None, body: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The hub's new copy of the object after this push, or None when it cannot be built."""
+    if not ref.sub:
+        if method == "PUT":
+            return dict(body)
+        if stored is None:
+            return None
+        merged = {**stored, **body}
+        if module == "sessions" and isinstance(body.get("charging_periods"), list):
+            merged["charging_periods"] = list(stored.get("charging_periods") or []) + body["charging_periods"]
+        return merged
+    if module != "locations" or stored is None:
+        return None
+    evse_uid = ref.sub[0]
+    if len(ref.sub) == 1:
+        return _merge_child(stored, "evses", "uid", evse_uid, method, body)
+    evses = stored.get("evses") or []
+    index = _find(evses, "uid", evse_uid)
+    if index is None:
+        return None
+    evse = _merge_child(evses[index], "connectors", "id", ref.sub[1], method, body)
+    if evse is None:
+        return None
+    return _merge_child(stored, "evses", "uid", evse_uid, "PUT", evse)

@@ -1,0 +1,243 @@
+"""Hub URLs standing in for partners' own (OCPI-DIGEST 4.2): response_url callbacks, Link pages, CDR Locations.
+
+The CPO cannot reach the eMSP's ``response_url``, nor the eMSP the CPO's next ``Link`` page:
+the hub hands out ``{base}/ocpi/2.2.1/callbacks/{id}`` and ``{base}/ocpi/2.2.1/proxy/{id}``
+instead, each an unguessable id mapped to the original URL, to who may call it and until when.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
+
+from config import Settings
+from routing.client import PeerClient
+from routing.clock import Clock, iso, parse_iso
+from routing.decide import Target
+from routing.delivery import Delivery
+from routing.directory import Directory
+from routing.errors import ConnectionProblem, InvalidParameters, NotFound, OcpiError
+from routing.forward import Leg, Reply, relay, send_leg
+from routing.headers import PartyRef, RoutingHeaders
+from routing.objects import ObjectRef
+from storage import objects as object_sql
+from storage import proxies as proxy_sql
+from storage.db import Store
+from storage.models import Platform
+from storage.proxies import Proxy
+
+if TYPE_CHECKING:
+    from routing.service import Inbound
+
+LOGGER = logging.getLogger(__name__)
+
+CALLBACK_MARGIN = 60.0  # seconds beyond the CommandResponse timeout a late result is still taken
+PAGE_TTL = 3600.0
+CDR_TTL = 400 * 86400.0
+STORE_PREFIX = "store:"
+_LINK = re.compile(r"<([^>]*)>\s*;\s*rel=\"?next\"?", re.IGNORECASE)
+
+
+class Proxies:
+    """Creates and serves the hub's stand-in URLs."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        client: PeerClient,
+        directory: Directory,
+        delivery: Delivery,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.directory = directory
+        self.delivery = delivery
+        self.settings = settings
+        self.clock = clock
+
+    def _url(self, kind: str, proxy_id: str) -> str:
+        return f"{self.settings.public_url}/ocpi/2.2.1/{kind}/{proxy_id}"
+
+    async def _create(self, **fields: Any) -> str:
+        proxy_id = secrets.token_urlsafe(24)
+        now = self.clock.now()
+        ttl = fields.pop("ttl")
+        proxy = Proxy(id=proxy_id, created_at=iso(now), expires_at=iso(now + timedelta(seconds=ttl)), **fields)
+        async with self.store.transaction() as tx:
+            await proxy_sql.create_proxy(tx, proxy)
+        return proxy_id
+
+    # ---- response_url (commands, chargingprofiles) -------------------------------------------
+
+    async def swap_response_url(
+        self, req: Inbound, target: Target, sender: PartyRef, routing: RoutingHeaders
+    ) -> tuple[bytes | None, str, str | None]:
+        """Replace the requester's response_url (body, or query for GET/DELETE profiles) with a hub URL."""
+        in_query = req.module == "chargingprofiles" and req.method in ("GET", "DELETE")
+        if in_query:
+            original = req.query.get("response_url")
+        elif req.module == "commands" or req.method == "PUT":
+            body = req.body[0] if isinstance(req.body, list) and len(req.body) == 1 else req.body
+            if not isinstance(body, dict):
+                raise InvalidParameters("the request body must be a JSON object")
+            original = body.get("response_url")
+        else:
+            return req.raw_body, req.query_string, None
+        if not isinstance(original, str) or not re.match(r"^https?://", original):
+            raise InvalidParameters("response_url is required and must be an http(s) URL")
+        proxy_id = await self._create(
+            kind="callback",
+            module=req.module,
+            target_url=original,
+            target_platform_id=req.caller.id,
+            allowed_platform_id=target.platform.id,
+            from_country_code=sender.country_code,
+            from_party_id=sender.party_id,
+            to_country_code=target.party.country_code,
+            to_party_id=target.party.party_id,
+            correlation_id=req.correlation_id,
+            ttl=self.settings.command_timeout + CALLBACK_MARGIN,
+        )
+        hub_url = self._url("callbacks", proxy_id)
+        if in_query:
+            query = dict(parse_qsl(req.query_string, keep_blank_values=True))
+            query["response_url"] = hub_url
+            return req.raw_body, urlencode(query), proxy_id
+        new_body = {**body, "response_url": hub_url}
+        return json.dumps(new_body, separators=(",", ":"), ensure_ascii=False).encode(), req.query_string, proxy_id
+
+    async def expire_after_answer(self, proxy_id: str, answer: Reply) -> None:
+        """Set the callback's expiry from the CommandResponse/ChargingProfileResponse ``timeout``."""
+        try:
+            data = json.loads(answer.body).get("data")
+        except (ValueError, AttributeError):
+            data = None
+        now = self.clock.now()
+        expires = now  # not ACCEPTED: no result will come (mod_commands, CommandResponse)
+        if isinstance(data, dict) and data.get("result") == "ACCEPTED":
+            timeout = data.get("timeout")
+            seconds = float(timeout) if isinstance(timeout, int | float) and timeout > 0 else 0.0
+            expires = now + timedelta(seconds=max(seconds, self.settings.command_timeout) + CALLBACK_MARGIN)
+        async with self.store.transaction() as tx:
+            await proxy_sql.set_expiry(tx, proxy_id, iso(expires))
+
+    async def _usable(self, proxy_id: str, caller: Platform, kind: str) -> Proxy:
+        proxy = await proxy_sql.get_proxy(self.store, proxy_id)
+        # Forged, foreign and expired ids all get the same answer: nothing to learn by probing.
+        if proxy is None or proxy.kind not in kind.split("|") or proxy.allowed_platform_id != caller.id:
+            raise NotFound("unknown or expired URL")
+        if parse_iso(proxy.expires_at) <= self.clock.now():
+            raise NotFound("unknown or expired URL")
+        return proxy
+
+    def _platform(self, platform_id: int) -> Platform:
+        platform = self.directory.platform(platform_id)
+        if platform is None or not platform.registered:
+            raise ConnectionProblem("the platform behind this URL is no longer connected")
+        return platform
+
+    async def handle_callback(self, proxy_id: str, caller: Platform, raw_body: bytes, correlation_id: str) -> Reply:
+        """A CPO posts a CommandResult/*ProfileResult: check it, deliver it to the original response_url."""
+        proxy = await self._usable(proxy_id, caller, "callback")
+        to_party = PartyRef(proxy.from_country_code or "", proxy.from_party_id or "")
+        from_party = PartyRef(proxy.to_country_code or "", proxy.to_party_id or "")
+        routing = RoutingHeaders(from_party=from_party, to_party=to_party)
+        leg = Leg(
+            method="POST",
+            url=proxy.target_url,
+            platform=self._platform(proxy.target_platform_id),
+            routing=routing,
+            correlation_id=proxy.correlation_id or correlation_id,
+            body=raw_body,
+            module=proxy.module,
+            object_key=f"callback/{proxy.id}",
+        )
+        (outcome,) = await self.delivery.push([leg], wait=True)
+        if isinstance(outcome, OcpiError):
+            raise outcome
+        answer = relay(outcome)
+        answer.headers.update(routing.swapped().as_headers())
+        return answer
+
+    # ---- Link pages and CDR Locations ---------------------------------------------------------
+
+    async def rewrite_link(self, answer: Reply, leg: Leg, caller: Platform) -> None:
+        """Point a relayed ``Link: <...>; rel="next"`` at a hub URL that proxies the next page."""
+        key = next((k for k in answer.headers if k.lower() == "link"), None)
+        if key is None:
+            return
+        match = _LINK.search(answer.headers[key])
+        if match is None:
+            del answer.headers[key]
+            return
+        routing = leg.routing or RoutingHeaders(None, None)
+        proxy_id = await self._create(
+            kind="page",
+            module=leg.module,
+            target_url=match.group(1),
+            target_platform_id=leg.platform.id,
+            allowed_platform_id=caller.id,
+            from_country_code=routing.from_party.country_code if routing.from_party else None,
+            from_party_id=routing.from_party.party_id if routing.from_party else None,
+            to_country_code=routing.to_party.country_code if routing.to_party else None,
+            to_party_id=routing.to_party.party_id if routing.to_party else None,
+            correlation_id=leg.correlation_id,
+            ttl=PAGE_TTL,
+        )
+        answer.headers[key] = f'<{self._url("proxy", proxy_id)}>; rel="next"'
+
+    async def rewrite_cdr_location(self, answer: Reply, ref: ObjectRef, target: Target, caller: Platform) -> None:
+        """The CDR POST ``Location`` header becomes a hub URL proxying the GET (mod_cdrs, POST)."""
+        key = next((k for k in answer.headers if k.lower() == "location"), None)
+        original = answer.headers.pop(key) if key else None
+        proxy_id = await self._create(
+            kind="cdr",
+            module="cdrs",
+            target_url=original or f"{STORE_PREFIX}{ref.key}",
+            target_platform_id=target.platform.id,
+            allowed_platform_id=caller.id,
+            correlation_id=None,
+            ttl=CDR_TTL,
+        )
+        answer.headers["Location"] = self._url("proxy", proxy_id)
+
+    async def handle_proxy_get(self, proxy_id: str, caller: Platform, correlation_id: str, timestamp: str) -> Reply:
+        """GET a proxied page or CDR from the partner (or the hub's copy), rewriting the next Link again."""
+        proxy = await self._usable(proxy_id, caller, "page|cdr")
+        if proxy.target_url.startswith(STORE_PREFIX):
+            stored = await object_sql.get_object(self.store, "cdrs", proxy.target_url[len(STORE_PREFIX) :])
+            if stored is None:
+                raise NotFound("the CDR is not stored at the hub")
+            body = (
+                b'{"data":' + stored.body.encode() + b',"status_code":1000,"timestamp":"' + timestamp.encode() + b'"}'
+            )
+            return Reply(200, body)
+        routing = RoutingHeaders(
+            from_party=PartyRef(proxy.from_country_code, proxy.from_party_id)
+            if proxy.from_country_code and proxy.from_party_id
+            else None,
+            to_party=PartyRef(proxy.to_country_code, proxy.to_party_id)
+            if proxy.to_country_code and proxy.to_party_id
+            else None,
+        )
+        leg = Leg(
+            method="GET",
+            url=proxy.target_url,
+            platform=self._platform(proxy.target_platform_id),
+            routing=routing if proxy.kind == "page" else None,
+            correlation_id=correlation_id,
+            module=proxy.module,
+        )
+        answer = relay(await send_leg(self.client, leg))
+        await self.rewrite_link(answer, leg, caller)
+        if routing.to_party is not None:
+            answer.headers.update(routing.swapped().as_headers())
+        return answer
