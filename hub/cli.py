@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import secrets
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from pydantic import SecretStr
 from config import Settings, SettingsError, load_settings
 from hub import __version__
 from hub.logs import setup_logging
-from storage.migrations import apply_migrations, list_migrations
+from storage.migrations import MIGRATIONS, apply_migrations, list_migrations
 
 
 class CliError(Exception):
@@ -34,9 +35,9 @@ def ensure_admin_token(settings: Settings) -> tuple[Settings, Path | None]:
     if settings.admin_token is not None:
         return settings, None
     path = settings.admin_token_file
-    if path.exists():
-        token = path.read_text().strip()
-    else:
+    token = path.read_text().strip() if path.exists() else ""
+    if not token:  # absent, or left empty by an interrupted write: make a fresh one
+        path.unlink(missing_ok=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         token = secrets.token_urlsafe(32)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -112,7 +113,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """Apply pending migrations, or list them."""
     if args.list:
-        rows = list_migrations(settings.database)
+        # Listing must not create the database (or fail because its directory does not exist yet).
+        if settings.database.exists():
+            rows = list_migrations(settings.database)
+        else:
+            rows = [(m.name, None) for m in MIGRATIONS._migrations]
         if args.json:
             print(json.dumps([{"name": n, "applied_at": a} for n, a in rows], indent=2))
         else:
@@ -201,5 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, CliError) as exc:
         print(f"ocpi-hub: {exc}", file=sys.stderr)
         return 2
+    except (OSError, sqlite3.Error) as exc:  # e.g. an unwritable database path: one line, no traceback
+        print(f"ocpi-hub: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
