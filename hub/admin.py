@@ -5,12 +5,14 @@ The shapes here are a contract: the CLI and operators' scripts drive the hub thr
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
 from hub.envelope import json_response, read_json
 from hub.keys import REGISTRY, SETTINGS, STORE
+from routing.clock import iso, parse_iso
 from routing.errors import InvalidParameters, NotFound, OcpiError
 from storage import platforms as platform_sql
 from storage.models import Platform
@@ -72,11 +74,14 @@ async def create_invitation(request: web.Request) -> web.Response:
     name = _string_field(await read_json(request), "name")
     assert name is not None
     platform, token_a = await request.app[REGISTRY].invite(name)
+    settings = request.app[SETTINGS]
+    expires_at = parse_iso(platform.created_at) + timedelta(seconds=settings.token_a_ttl)
     return json_response(
         {
             "token_a": token_a,
-            "versions_url": request.app[SETTINGS].versions_url,
+            "versions_url": settings.versions_url,
             "platform_id": platform.id,
+            "expires_at": iso(expires_at),
         },
         status=201,
     )
