@@ -53,6 +53,14 @@ async def save_registration(
         [(platform_id, ep.module, ep.role, ep.url) for ep in endpoints],
     )
     await tx.execute("DELETE FROM parties WHERE platform_id=?", (platform_id,))
+    parties = list(parties)
+    # A party whose previous platform unregistered (no token to call it) may register again
+    # through a new invitation: it moves here instead of colliding with its own old row.
+    await tx.executemany(
+        "DELETE FROM parties WHERE upper(country_code)=upper(?) AND upper(party_id)=upper(?) AND role=?"
+        " AND platform_id IN (SELECT id FROM platforms WHERE token_out IS NULL AND id<>?)",
+        [(p.country_code, p.party_id, p.role, platform_id) for p in parties],
+    )
     try:
         await tx.executemany(
             "INSERT INTO parties (platform_id, country_code, party_id, role, business_details, last_updated)"

@@ -183,7 +183,7 @@ class FakePlatform:
             creds_url = next(e["url"] for e in details["data"]["endpoints"] if e["identifier"] == "credentials")
             async with s.post(creds_url, json=self.credentials_body(), headers=auth) as r:
                 answer = await r.json()
-                assert r.status == 200, answer
+                assert r.status == 200 and answer.get("status_code") == 1000, answer
         self.hub_token = answer["data"]["token"]
         self.hub_url = hub_versions_url
         self.registered = True

@@ -172,3 +172,17 @@ async def test_status_shape(hub, make_peer):
         {"country_code": "BE", "party_id": "CPA", "role": "EMSP"},
         {"country_code": "NL", "party_id": "CPA", "role": "CPO"},
     ]
+
+
+@pytest.mark.parametrize("how", ["party_delete", "admin_delete"])
+async def test_unregistered_party_can_register_again(hub, make_peer, how):
+    pid, peer, _ = await registered(hub, make_peer, ("NL", "CPA", "CPO"))
+    if how == "party_delete":
+        assert (await hub.call("DELETE", "/ocpi/2.2.1/credentials", token=peer.hub_token))[0] == 200
+    else:
+        assert (await hub.admin("DELETE", f"/admin/platforms/{pid}"))[0] == 200
+    new_pid, _, _ = await registered(hub, make_peer, ("nl", "cpa", "CPO"))
+    assert new_pid != pid
+    old, new = [(await hub.admin("GET", f"/admin/platforms/{p}"))[1] for p in (pid, new_pid)]
+    assert (old["status"], old["roles"]) == ("SUSPENDED", [])
+    assert (new["status"], [r["party_id"] for r in new["roles"]]) == ("CONNECTED", ["cpa"])
