@@ -151,3 +151,36 @@ def _m0002_routing(db: Database) -> None:
         CREATE INDEX proxies_expiry ON proxies (expires_at);
         """,
     )
+
+
+@MIGRATIONS(name="0003_outbox")
+def _m0003_outbox(db: Database) -> None:
+    _run_script(
+        db,
+        """
+        -- Durable outbox (DESIGN.md section 7): a push is a row here before the hub answers.
+        -- id is the acceptance order; (receiver_platform_id, module, object_key) is the order chain.
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            receiver_platform_id INTEGER NOT NULL,
+            module TEXT NOT NULL,
+            object_key TEXT NOT NULL,
+            method TEXT NOT NULL,
+            url TEXT NOT NULL,
+            headers TEXT NOT NULL,             -- JSON: X-Request-ID (same on every retry), X-Correlation-ID, routing
+            body BLOB,
+            state TEXT NOT NULL,               -- pending, rejected (final non-1xxx answer), dead
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            deadline_at TEXT NOT NULL,         -- max_age: dead letter after this
+            last_error TEXT,
+            last_http_status INTEGER,
+            last_ocpi_status INTEGER,
+            finished_at TEXT
+        );
+        CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+        CREATE INDEX outbox_chain ON outbox (receiver_platform_id, module, object_key, state, id);
+        CREATE INDEX outbox_receiver ON outbox (receiver_platform_id, state, created_at);
+        """,
+    )
