@@ -152,9 +152,11 @@ class Registry:
         creds = parse_credentials(body)
         api = await discover(self.client, creds.url, creds.token)
         token_c = new_token()
-        await self._store_registration(platform.id, api, creds, token_c, replace_kind="C")
+        # An operator's suspension outlives a token rotation; anything else is alive again.
+        status = "SUSPENDED" if platform.status == "SUSPENDED" else "CONNECTED"
+        await self._store_registration(platform.id, api, creds, token_c, replace_kind="C", status=status)
         LOGGER.info("platform %s (%s) updated its credentials", platform.id, platform.name)
-        await self._notify(platform.id, "CONNECTED")
+        await self._notify(platform.id, status)
         return self.hub_credentials(token_c)
 
     async def unregister(self, caller: TokenRecord) -> None:
@@ -176,6 +178,7 @@ class Registry:
         *,
         replace_kind: str | None,
         consume: str | None = None,
+        status: str = "CONNECTED",
     ) -> None:
         now = self._now()
         parties = [
@@ -201,7 +204,7 @@ class Registry:
                     token_out=creds.token,
                     endpoints=api.endpoints,
                     parties=parties,
-                    status="CONNECTED",
+                    status=status,
                     now=now,
                 )
                 if replace_kind is not None:

@@ -186,3 +186,13 @@ async def test_unregistered_party_can_register_again(hub, make_peer, how):
     old, new = [(await hub.admin("GET", f"/admin/platforms/{p}"))[1] for p in (pid, new_pid)]
     assert (old["status"], old["roles"]) == ("SUSPENDED", [])
     assert (new["status"], [r["party_id"] for r in new["roles"]]) == ("CONNECTED", ["cpa"])
+
+
+async def test_suspension_survives_a_party_token_rotation(hub, make_peer):
+    pid, peer, _ = await registered(hub, make_peer, ("NL", "CPA", "CPO"))
+    assert (await hub.admin("POST", f"/admin/platforms/{pid}/suspend"))[0] == 200
+    status, body, _ = await hub.call(
+        "PUT", "/ocpi/2.2.1/credentials", token=peer.hub_token, json=peer.credentials_body()
+    )
+    assert (status, body["status_code"]) == (200, 1000)
+    assert (await hub.admin("GET", f"/admin/platforms/{pid}"))[1]["status"] == "SUSPENDED"
