@@ -1,0 +1,251 @@
+"""SQL for the durable outbox: enqueue, pick the due heads of each order chain, record outcomes.
+
+A message's chain is (receiver, module, object_key): only the oldest pending message of a chain
+is ever due, so a new message never overtakes a queued one for the same object (DESIGN.md 7).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from storage.db import Row, Store, Transaction
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A push to commit before the hub answers."""
+
+    receiver_platform_id: int
+    module: str
+    object_key: str
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+    created_at: str
+    deadline_at: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """A stored outbox row."""
+
+    id: int
+    receiver_platform_id: int
+    module: str
+    object_key: str
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+    state: str
+    attempts: int
+    created_at: str
+    next_attempt_at: str
+    deadline_at: str
+    last_error: str | None
+    last_http_status: int | None
+    last_ocpi_status: int | None
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """Queue figures of one receiver."""
+
+    depth: int
+    oldest_created_at: str | None
+    dead: int
+    retries: int
+
+
+def _message(row: Row) -> Message:
+    return Message(
+        id=row["id"],
+        receiver_platform_id=row["receiver_platform_id"],
+        module=row["module"],
+        object_key=row["object_key"],
+        method=row["method"],
+        url=row["url"],
+        headers=json.loads(row["headers"]),
+        body=row["body"],
+        state=row["state"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        next_attempt_at=row["next_attempt_at"],
+        deadline_at=row["deadline_at"],
+        last_error=row["last_error"],
+        last_http_status=row["last_http_status"],
+        last_ocpi_status=row["last_ocpi_status"],
+    )
+
+
+async def enqueue(tx: Transaction, message: NewMessage, *, coalesce: bool = False) -> tuple[int, bool]:
+    """Insert a message; return (id, blocked) where blocked means an older one of its chain is pending.
+
+    With ``coalesce``, a message identical to the newest pending one of its chain is not added
+    again (repeated EVSE status pushes): that row's id is returned instead.
+    """
+    last = await tx.fetchone(
+        "SELECT id, method, url, body FROM outbox WHERE receiver_platform_id=? AND module=? AND object_key=?"
+        " AND state='pending' ORDER BY id DESC LIMIT 1",
+        (message.receiver_platform_id, message.module, message.object_key),
+    )
+    if (
+        coalesce
+        and last is not None
+        and (last["method"], last["url"], last["body"])
+        == (
+            message.method,
+            message.url,
+            message.body,
+        )
+    ):
+        return int(last["id"]), True
+    new_id = await tx.execute(
+        "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, headers, body, state,"
+        " created_at, next_attempt_at, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        (
+            message.receiver_platform_id,
+            message.module,
+            message.object_key,
+            message.method,
+            message.url,
+            json.dumps(message.headers),
+            message.body,
+            message.created_at,
+            message.created_at,
+            message.deadline_at,
+        ),
+    )
+    return new_id, last is not None
+
+
+async def due_heads(
+    store: Store, *, now: str, limit: int, skip_receivers: Sequence[int] = (), skip_ids: Sequence[int] = ()
+) -> list[Message]:
+    """Pending messages due now that are the oldest pending of their chain, in acceptance order."""
+    extra = ""
+    params: list[object] = [now]
+    if skip_receivers:
+        extra += f" AND o.receiver_platform_id NOT IN ({','.join('?' * len(skip_receivers))})"
+        params.extend(skip_receivers)
+    if skip_ids:
+        extra += f" AND o.id NOT IN ({','.join('?' * len(skip_ids))})"
+        params.extend(skip_ids)
+    rows = await store.fetchall(
+        "SELECT o.* FROM outbox o WHERE o.state='pending' AND o.next_attempt_at<=?"
+        + extra
+        + " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.receiver_platform_id=o.receiver_platform_id"
+        " AND p.module=o.module AND p.object_key=o.object_key AND p.state='pending' AND p.id<o.id)"
+        " ORDER BY o.id LIMIT ?",
+        [*params, limit],
+    )
+    return [_message(r) for r in rows]
+
+
+async def next_due_at(store: Store, *, skip_receivers: Sequence[int] = ()) -> str | None:
+    """The earliest next_attempt_at of any pending message (None when the queue is empty)."""
+    extra = ""
+    if skip_receivers:
+        extra = f" AND receiver_platform_id NOT IN ({','.join('?' * len(skip_receivers))})"
+    row = await store.fetchone(
+        "SELECT min(next_attempt_at) AS t FROM outbox WHERE state='pending'" + extra, list(skip_receivers)
+    )
+    return row["t"] if row and row["t"] is not None else None
+
+
+async def finish(
+    tx: Transaction, message_id: int, *, http_status: int, ocpi_status: int | None, state: str, now: str
+) -> None:
+    """Record a final answer: 'delivered' rows are deleted, 'rejected' (non-1xxx) ones kept for inspection."""
+    if state == "delivered":
+        await tx.execute("DELETE FROM outbox WHERE id=?", (message_id,))
+        return
+    await tx.execute(
+        "UPDATE outbox SET state=?, attempts=attempts+1, last_http_status=?, last_ocpi_status=?, finished_at=?"
+        " WHERE id=?",
+        (state, http_status, ocpi_status, now, message_id),
+    )
+
+
+async def retry_later(
+    tx: Transaction, message_id: int, *, next_attempt_at: str, error: str, http_status: int | None
+) -> None:
+    """Count a failed attempt and schedule the next one."""
+    await tx.execute(
+        "UPDATE outbox SET attempts=attempts+1, next_attempt_at=?, last_error=?, last_http_status=? WHERE id=?",
+        (next_attempt_at, error[:500], http_status, message_id),
+    )
+
+
+async def bury(tx: Transaction, message_id: int, *, error: str, now: str) -> None:
+    """Turn a message into a dead letter."""
+    await tx.execute(
+        "UPDATE outbox SET state='dead', attempts=attempts+1, last_error=?, finished_at=? WHERE id=?",
+        (error[:500], now, message_id),
+    )
+
+
+async def delete(tx: Transaction, message_id: int) -> None:
+    """Remove a message (on_receiver_down = 'fail': the sender got the error instead)."""
+    await tx.execute("DELETE FROM outbox WHERE id=?", (message_id,))
+
+
+async def get(store: Store | Transaction, message_id: int) -> Message | None:
+    """One message by id."""
+    row = await store.fetchone("SELECT * FROM outbox WHERE id=?", (message_id,))
+    return _message(row) if row else None
+
+
+async def dead_letters(store: Store, *, platform_id: int | None = None, limit: int = 100) -> list[Message]:
+    """Dead letters, oldest first."""
+    sql = "SELECT * FROM outbox WHERE state='dead'"
+    params: list[object] = []
+    if platform_id is not None:
+        sql += " AND receiver_platform_id=?"
+        params.append(platform_id)
+    rows = await store.fetchall(sql + " ORDER BY id LIMIT ?", [*params, limit])
+    return [_message(r) for r in rows]
+
+
+async def redrive(
+    tx: Transaction, *, now: str, deadline_at: str, platform_id: int | None = None, ids: Sequence[int] | None = None
+) -> int:
+    """Dead letters back to pending with fresh attempts; return how many."""
+    sql = (
+        "UPDATE outbox SET state='pending', attempts=0, next_attempt_at=?, deadline_at=?, finished_at=NULL"
+        " WHERE state='dead'"
+    )
+    params: list[object] = [now, deadline_at]
+    if platform_id is not None:
+        sql += " AND receiver_platform_id=?"
+        params.append(platform_id)
+    if ids is not None:
+        if not ids:
+            return 0
+        sql += f" AND id IN ({','.join('?' * len(ids))})"
+        params.extend(ids)
+    return await tx.execute_rowcount(sql, params)
+
+
+async def queue_stats(store: Store) -> dict[int, QueueStats]:
+    """Depth, oldest pending, dead letters and retries per receiver, in one query."""
+    rows = await store.fetchall(
+        "SELECT receiver_platform_id AS pid,"
+        " sum(state='pending') AS depth,"
+        " min(CASE WHEN state='pending' THEN created_at END) AS oldest,"
+        " sum(state='dead') AS dead,"
+        " sum(CASE WHEN state='pending' AND attempts>0 THEN attempts ELSE 0 END) AS retries"
+        " FROM outbox GROUP BY receiver_platform_id"
+    )
+    return {
+        int(r["pid"]): QueueStats(
+            depth=int(r["depth"] or 0),
+            oldest_created_at=r["oldest"],
+            dead=int(r["dead"] or 0),
+            retries=int(r["retries"] or 0),
+        )
+        for r in rows
+    }
