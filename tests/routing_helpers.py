@@ -1,0 +1,155 @@
+"""Shared helpers for the routing tests: a four-platform network, OCPI examples, scripted answers.
+
+The OCPI example payloads loaded by ``example`` come unmodified from the official OCPI repository
+(github.com/ocpi/ocpi, tag 2.2.1). Copyright (c) 2014-2021 EVRoaming Foundation, licensed under the
+Creative Commons Attribution-NoDerivatives 4.0 International Public License
+(https://creativecommons.org/licenses/by-nd/4.0/legalcode). Tests change copies in memory only.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from tests.conftest import HubHandle
+from tests.fakes import FakePlatform, Received, Responder, envelope
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ocpi" / "examples-2.2.1"
+
+CPO1 = ("BE", "BEC", "CPO")  # owner in location_example.json and cdr_example.json
+CPO2 = ("DE", "ALL", "CPO")  # owner in the tariff examples
+EMSP1 = ("NL", "TNM", "EMSP")  # owner in token_put_example.json
+EMSP2 = ("DE", "TNM", "EMSP")  # owner in token_example_2_full_rfid.json
+HUB = ("NL", "HUB")
+
+MakePeer = Callable[..., Awaitable[FakePlatform]]
+
+
+@cache
+def _example_text(name: str) -> str:
+    return (EXAMPLES / name).read_text()
+
+
+def example(name: str) -> Any:
+    """A fresh copy of an official OCPI 2.2.1 example payload (license: see the module docstring)."""
+    return copy.deepcopy(json.loads(_example_text(name)))
+
+
+def session_for(cpo: tuple[str, str, str], emsp: tuple[str, str, str], session_id: str = "101") -> dict[str, Any]:
+    """session_example_1_simple_start.json owned by ``cpo`` with a cdr_token of ``emsp``."""
+    session = example("session_example_1_simple_start.json")
+    session["country_code"], session["party_id"], session["id"] = cpo[0], cpo[1], session_id
+    session["cdr_token"]["country_code"], session["cdr_token"]["party_id"] = emsp[0], emsp[1]
+    return dict(session)
+
+
+def cdr_for(cpo: tuple[str, str, str], emsp: tuple[str, str, str], cdr_id: str = "12345") -> dict[str, Any]:
+    """cdr_example.json owned by ``cpo`` with a cdr_token of ``emsp``."""
+    cdr = example("cdr_example.json")
+    cdr["country_code"], cdr["party_id"], cdr["id"] = cpo[0], cpo[1], cdr_id
+    cdr["cdr_token"]["country_code"], cdr["cdr_token"]["party_id"] = emsp[0], emsp[1]
+    return dict(cdr)
+
+
+def rh(frm: tuple[str, ...] | None = None, to: tuple[str, ...] | None = None, **extra: str) -> dict[str, str]:
+    """Routing headers (and any extra headers, underscores meaning dashes)."""
+    out = {k.replace("_", "-"): v for k, v in extra.items()}
+    if frm is not None:
+        out["OCPI-from-country-code"], out["OCPI-from-party-id"] = frm[0], frm[1]
+    if to is not None:
+        out["OCPI-to-country-code"], out["OCPI-to-party-id"] = to[0], to[1]
+    return out
+
+
+def party_of(req: Received, side: str) -> tuple[str, str] | None:
+    """(country_code, party_id) of the FROM or TO headers a fake received, or None."""
+    cc = req.headers.get(f"OCPI-{side}-country-code")
+    pid = req.headers.get(f"OCPI-{side}-party-id")
+    return (cc, pid) if cc and pid else None
+
+
+def answers(
+    data: Any = None,
+    *,
+    status_code: int = 1000,
+    http: int = 200,
+    headers: dict[str, str] | None = None,
+    message: str | None = None,
+) -> Responder:
+    """A module_responder that always gives this OCPI answer."""
+
+    async def respond(request: web.Request, body: Any) -> web.StreamResponse:
+        return web.json_response(envelope(data, status_code=status_code, message=message), status=http, headers=headers)
+
+    return respond
+
+
+def raw_answer(text: str, *, http: int = 200, content_type: str = "text/html") -> Responder:
+    """A module_responder that answers something that is not OCPI."""
+
+    async def respond(request: web.Request, body: Any) -> web.StreamResponse:
+        return web.Response(text=text, status=http, content_type=content_type)
+
+    return respond
+
+
+@dataclass
+class Net:
+    """The hub and four platforms registered through the real handshake."""
+
+    hub: HubHandle
+    cpo1: FakePlatform
+    cpo2: FakePlatform
+    emsp1: FakePlatform
+    emsp2: FakePlatform
+
+    @property
+    def peers(self) -> list[FakePlatform]:
+        return [self.cpo1, self.cpo2, self.emsp1, self.emsp2]
+
+    def clear(self) -> None:
+        """Forget what the fakes received so far (registration and ClientInfo traffic)."""
+        for peer in self.peers:
+            peer.received.clear()
+
+    async def call(self, method: str, path: str, peer: FakePlatform, **kwargs: Any) -> tuple[int, Any, Any]:
+        """The hub called by ``peer`` with its token C."""
+        return await self.hub.call(method, path, token=peer.hub_token, **kwargs)
+
+    async def platform_id(self, peer: FakePlatform) -> int:
+        status, body = await self.hub.admin("GET", "/admin/platforms")
+        assert status == 200, body
+        items = body if isinstance(body, list) else body.get("platforms", body.get("data", []))
+        return int(next(p["id"] for p in items if p["versions_url"] == peer.versions_url))
+
+
+async def connect(hub: HubHandle, make_peer: MakePeer, *roles: tuple[str, str, str], **kw: Any) -> FakePlatform:
+    """A fake platform registered with the hub through token A and the credentials POST."""
+    peer = await make_peer(*roles, **kw)
+    await peer.register_with(hub.versions_url, await hub.invite(roles[0][1]))
+    return peer
+
+
+async def network(hub: HubHandle, make_peer: MakePeer) -> Net:
+    """Two CPOs and two eMSPs, each on its own platform, all CONNECTED."""
+    net = Net(
+        hub,
+        await connect(hub, make_peer, CPO1, name="CPO one"),
+        await connect(hub, make_peer, CPO2, name="CPO two"),
+        await connect(hub, make_peer, EMSP1, name="eMSP one"),
+        await connect(hub, make_peer, EMSP2, name="eMSP two"),
+    )
+    net.clear()
+    return net
+
+
+def module_requests(peer: FakePlatform, module: str) -> list[Received]:
+    """Requests a fake received on one module (any interface)."""
+    return [r for r in peer.received if f"/ocpi/2.2.1/{module}/" in r.path + "/"]
