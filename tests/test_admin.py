@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.fakes import b64
+
 PLATFORM_KEYS = {
     "id",
     "name",
@@ -196,3 +198,38 @@ async def test_suspension_survives_a_party_token_rotation(hub, make_peer):
     )
     assert (status, body["status_code"]) == (200, 1000)
     assert (await hub.admin("GET", f"/admin/platforms/{pid}"))[1]["status"] == "SUSPENDED"
+
+
+async def test_failed_admin_rotation_keeps_old_tokens(hub, make_peer):
+    from aiohttp import web
+
+    peer = await make_peer(("NL", "CPB", "CPO"))
+    status, body = await hub.admin(
+        "POST", "/admin/connections", {"versions_url": peer.versions_url, "token_a": peer.token_a}
+    )
+    assert status == 201
+    old_b, old_c = peer.hub_token, peer.token_for_hub
+    offered: list[str] = []
+
+    async def broken(request: web.Request, payload: Any) -> web.StreamResponse:
+        offered.append(payload["token"])
+        return web.Response(text="<html>maintenance</html>", status=503, content_type="text/html")
+
+    peer.credentials_override = broken
+    status, out = await hub.admin("PUT", f"/admin/platforms/{body['id']}/credentials")
+    assert (status, out["status_code"]) == (502, 3001), out
+    assert (await hub.call("GET", "/ocpi/2.2.1/credentials", token=old_b))[0] == 200
+    assert (await hub.call("GET", "/ocpi/2.2.1/credentials", token=offered[0]))[0] == 401
+    peer.credentials_override = None
+    peer.received.clear()
+    assert (await hub.admin("PUT", f"/admin/platforms/{body['id']}/credentials"))[0] == 200
+    assert peer.received[0].headers["Authorization"] == "Token " + b64(old_c)
+
+
+async def test_admin_delete_when_peer_is_down(hub, make_peer):
+    pid, peer, _ = await registered(hub, make_peer, ("NL", "CPA", "CPO"))
+    await peer.close()
+    status, body = await hub.admin("DELETE", f"/admin/platforms/{pid}")
+    assert (status, body["status"], body["registered"]) == (200, "SUSPENDED", False)
+    assert "failed" in body["peer_answer"]
+    assert (await hub.call("GET", "/ocpi/2.2.1/credentials", token=peer.hub_token))[0] == 401
