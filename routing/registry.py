@@ -43,6 +43,10 @@ LOGGER = logging.getLogger(__name__)
 # routing directory reloads, HubClientInfo pushes go out.
 StatusListener = Callable[[Platform, str], Awaitable[None]]
 
+# RFC 9110: a 405 names the methods that are allowed (credentials.asciidoc: POST once, then PUT/DELETE).
+_ALLOW_REGISTERED = {"Allow": "GET, PUT, DELETE"}
+_ALLOW_UNREGISTERED = {"Allow": "GET, POST"}
+
 
 def new_token() -> str:
     """A fresh credentials token: 43 URL-safe characters (within string(64), never Base64-encoded)."""
@@ -133,7 +137,9 @@ class Registry:
         """Credentials POST: only with token A, only once (405 when registered)."""
         platform = await platform_sql.get_platform(self.store, caller.platform_id)
         if caller.kind != "A" or platform.registered:
-            raise MethodNotAllowed("already registered: use PUT to update or DELETE to unregister")
+            raise MethodNotAllowed(
+                "already registered: use PUT to update or DELETE to unregister", headers=dict(_ALLOW_REGISTERED)
+            )
         creds = parse_credentials(body)
         api = await discover(self.client, creds.url, creds.token)
         token_c = new_token()
@@ -148,7 +154,7 @@ class Registry:
         """Credentials PUT: re-read the partner's API, issue a new token C (405 when not registered)."""
         platform = await platform_sql.get_platform(self.store, caller.platform_id)
         if caller.kind != "C" or not platform.registered:
-            raise MethodNotAllowed("not registered: use POST to register")
+            raise MethodNotAllowed("not registered: use POST to register", headers=dict(_ALLOW_UNREGISTERED))
         creds = parse_credentials(body)
         api = await discover(self.client, creds.url, creds.token)
         token_c = new_token()
@@ -163,7 +169,7 @@ class Registry:
         """Credentials DELETE: forget the partner's token and endpoints (405 when not registered)."""
         platform = await platform_sql.get_platform(self.store, caller.platform_id)
         if caller.kind != "C" or not platform.registered:
-            raise MethodNotAllowed("not registered")
+            raise MethodNotAllowed("not registered: use POST to register", headers=dict(_ALLOW_UNREGISTERED))
         async with self.store.transaction() as tx:
             await platform_sql.forget_registration(tx, platform.id, status="SUSPENDED", now=self._now())
         LOGGER.info("platform %s (%s) unregistered itself", platform.id, platform.name)

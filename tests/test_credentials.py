@@ -122,11 +122,13 @@ async def test_405_for_post_when_registered_and_put_delete_when_not(hub, make_pe
     for method in ("PUT", "DELETE"):
         status, body, headers = await hub.call(method, CREDS, token=token_a, json=peer.credentials_body())
         assert_envelope(status, body, headers, 405, 2000)
+        assert headers["Allow"] == "GET, POST"
     assert peer.received == []
     assert (await platform(hub, pid))["status"] == "PLANNED"
     answer = await peer.register_with(hub.versions_url, token_a)
     status, body, headers = await hub.call("POST", CREDS, token=answer["data"]["token"], json=peer.credentials_body())
     assert_envelope(status, body, headers, 405, 2000)
+    assert headers["Allow"] == "GET, PUT, DELETE"
 
 
 async def test_token_a_is_single_use(hub, make_peer):
