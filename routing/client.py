@@ -13,7 +13,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,24 @@ class PeerResponse:
         return f"HTTP {self.status}, not an OCPI answer: {snippet!r}"
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One finished outbound call as observers see it: no token, no body (traffic log, metrics, status)."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]  # what was sent, minus Authorization
+    status: int | None  # None when no HTTP answer came (timeout, connection problem)
+    ocpi_status: int | None
+    is_ocpi: bool
+    latency: float  # seconds
+    error: str | None = None  # "timeout" or "connection" when no answer came
+    context: Mapping[str, Any] = field(default_factory=dict)  # module, platform_id, attempt (if the caller said)
+
+
+Observer = Callable[[Exchange], None]
+
+
 def parse_envelope(body: bytes) -> dict[str, Any] | None:
     """Parse bytes as an OCPI envelope; None if it is anything else."""
     if not body:
@@ -92,10 +110,48 @@ def parse_envelope(body: bytes) -> dict[str, Any] | None:
 class PeerClient:
     """Calls partners over one shared ClientSession with bounded timeouts."""
 
-    def __init__(self, session: aiohttp.ClientSession, *, connect_timeout: float, request_timeout: float) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        connect_timeout: float,
+        request_timeout: float,
+        observers: Sequence[Observer] = (),
+    ) -> None:
         self._session = session
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
+        # Called synchronously after every call, answered or not; they must be cheap and never raise.
+        self.observers: list[Observer] = list(observers)
+
+    def _notify(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        response: PeerResponse | None,
+        started: float,
+        error: str | None,
+        log_context: Mapping[str, Any] | None,
+    ) -> None:
+        if not self.observers:
+            return
+        exchange = Exchange(
+            method=method,
+            url=url,
+            headers={k: v for k, v in headers.items() if k.lower() != "authorization"},
+            status=response.status if response is not None else None,
+            ocpi_status=response.ocpi_status if response is not None else None,
+            is_ocpi=response.is_ocpi if response is not None else False,
+            latency=response.latency if response is not None else time.perf_counter() - started,
+            error=error,
+            context=dict(log_context or {}),
+        )
+        for observer in self.observers:
+            try:
+                observer(exchange)
+            except Exception:  # an observer bug must never break a delivery
+                LOGGER.exception("traffic observer %r failed", observer)
 
     async def send(
         self,
@@ -108,8 +164,12 @@ class PeerClient:
         json_body: Any = None,
         body: bytes | None = None,
         timeout: float | None = None,
+        log_context: Mapping[str, Any] | None = None,
     ) -> PeerResponse:
-        """Send one request and read the whole answer; maps timeouts to 4002, connect errors to 4003."""
+        """Send one request and read the whole answer; maps timeouts to 4002, connect errors to 4003.
+
+        ``log_context`` (module, platform_id, attempt) is handed to the observers, never sent.
+        """
         out_headers: dict[str, str] = {k: v for k, v in (headers or {}).items() if k.lower() not in _HOP_HEADERS}
         if token is not None:
             out_headers["Authorization"] = auth_header(token, send_base64=send_base64)
@@ -129,15 +189,20 @@ class PeerClient:
                 resp_headers = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS}
                 status = resp.status
         except TimeoutError as exc:
+            self._notify(method, url, out_headers, None, started, "timeout", log_context)
             raise ReceiverTimeout(f"{method} {url} timed out after {total:g}s") from exc
         except aiohttp.ClientError as exc:
+            self._notify(method, url, out_headers, None, started, "connection", log_context)
             raise ConnectionProblem(f"{method} {url} failed: {type(exc).__name__}") from exc
         except ValueError as exc:  # yarl/aiohttp reject malformed URLs with ValueError
+            self._notify(method, url, out_headers, None, started, "connection", log_context)
             raise ConnectionProblem(f"{method} {url} is not a usable URL") from exc
-        return PeerResponse(
+        response = PeerResponse(
             status=status,
             headers=resp_headers,
             body=raw,
             envelope=parse_envelope(raw),
             latency=time.perf_counter() - started,
         )
+        self._notify(method, url, out_headers, response, started, None, log_context)
+        return response
