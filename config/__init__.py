@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     command_timeout: float = Field(10.0, gt=0, description="Seconds a synchronous command/profile forward may take.")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
     status_public: bool = Field(False, description="Serve /status without the admin token.")
+    status_queue_age_threshold: float = Field(
+        300.0, gt=0, description="Seconds a queued message may wait before /status reports 'degraded'."
+    )
+    metrics_public: bool = Field(False, description="Serve /metrics without the admin token.")
+    traffic_log_rows: int = Field(
+        100_000, ge=0, description="Newest traffic-log rows kept in SQLite (0 keeps none; the log line is still written)."
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="One JSON object per log line.")
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
