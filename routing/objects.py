@@ -115,7 +115,7 @@ def apply_push(
 ) -> dict[str, Any] | None:
     """The hub's new copy of the object after this push, or None when it cannot be built."""
     if not ref.sub:
-        if method == "PUT":
+        if method in ("PUT", "POST"):  # POST: a CDR, stored whole (mod_cdrs, immutable)
             return dict(body)
         if stored is None:
             return None
