@@ -36,6 +36,7 @@ from routing.directory import Directory
 from routing.proxies import Proxies
 from routing.registry import Registry
 from routing.service import RoutingService
+from routing.worker import DeliveryWorker
 from storage.db import Store
 
 LOGGER = logging.getLogger(__name__)
@@ -70,7 +71,17 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, clock, store, client = app[SETTINGS], app[CLOCK], app[STORE], app[CLIENT]
     directory = Directory(store)
     await directory.reload()
-    delivery = Delivery(client, timeout=settings.request_timeout)
+    registry = app[REGISTRY]
+    worker = DeliveryWorker(
+        store=store,
+        client=client,
+        directory=directory,
+        settings=settings.delivery,
+        clock=clock,
+        set_status=registry.set_status,
+        request_timeout=settings.request_timeout,
+    )
+    delivery = Delivery(store, worker, settings.delivery, clock)
     proxies = Proxies(
         store=store, client=client, directory=directory, delivery=delivery, settings=settings, clock=clock
     )
@@ -86,12 +97,12 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
         settings=settings,
         clock=clock,
     )
-    registry = app[REGISTRY]
     # Order matters: the directory must know the change before ClientInfo is pushed from it.
     registry.listeners.append(directory.reload)
     registry.listeners.append(ClientInfoPusher(directory, delivery, clock))
+    worker.start()
     yield
-    await delivery.close()
+    await worker.stop()
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:

@@ -1,59 +1,121 @@
-"""The one function through which every push reaches its receiver.
+"""The one function through which every push reaches its receiver: commit first, then deliver.
 
-``Delivery.push`` takes the legs of one accepted message. With ``wait`` it returns the
-receiver's answer (or the error standing for it); without, it delivers in the background with
-bounded concurrency and returns at once. The durable outbox replaces the internals of this
-module, not its callers.
+``Delivery.push`` writes each leg to the outbox in one transaction, so when it returns the
+message is durable and the hub may answer "accepted" (DESIGN.md section 7). With ``wait`` it
+then gives the fast path up to ``relay_wait`` for the receiver's own answer; a message behind a
+queued one of the same object, or for a paused receiver, is answered "queued" at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
-from routing.client import PeerClient, PeerResponse
-from routing.errors import OcpiError
-from routing.forward import Leg, send_leg
+from config import DeliverySettings
+from routing.clock import Clock, iso
+from routing.errors import OcpiError, ReceiverTimeout
+from routing.forward import Leg, Reply, relay
+from routing.retry import is_retryable
+from routing.worker import DeliveryWorker, Outcome
+from storage import outbox as outbox_sql
+from storage.db import Store
+from storage.outbox import NewMessage
 
 LOGGER = logging.getLogger(__name__)
 
-Outcome = PeerResponse | OcpiError
+_STATUS_FIELDS = frozenset({"status", "last_updated", "status_schedule"})
+
+
+class Queued:
+    """Outcome of a push that was committed but not (yet) answered by its receiver."""
+
+    def __init__(self, message_id: int, reason: str) -> None:
+        self.message_id = message_id
+        self.reason = reason
+
+
+PushOutcome = Outcome | Queued
 
 
 class Delivery:
-    """Delivers legs; background work is tracked and bounded, and cancelled on close."""
+    """Commits pushes to the outbox and waits (briefly) for the fast path."""
 
-    def __init__(self, client: PeerClient, *, concurrency: int = 32, timeout: float | None = None) -> None:
-        self._client = client
-        self._timeout = timeout
-        self._semaphore = asyncio.Semaphore(concurrency)
-        self._tasks: set[asyncio.Task[Outcome]] = set()
+    def __init__(self, store: Store, worker: DeliveryWorker, settings: DeliverySettings, clock: Clock) -> None:
+        self.store = store
+        self.worker = worker
+        self.settings = settings
+        self.clock = clock
 
-    async def _deliver(self, leg: Leg) -> Outcome:
-        async with self._semaphore:
-            try:
-                response = await send_leg(self._client, leg, timeout=self._timeout)
-            except OcpiError as exc:
-                LOGGER.warning(
-                    "delivery %s %s to platform %s failed: %s", leg.method, leg.url, leg.platform.id, exc.message
+    def _max_age(self, leg: Leg) -> float:
+        if leg.module == "cdrs":
+            return self.settings.cdr_max_age
+        if leg.module == "locations" and leg.method == "PATCH" and self._is_status_patch(leg):
+            return self.settings.status_max_age
+        return self.settings.max_age
+
+    @staticmethod
+    def _is_status_patch(leg: Leg) -> bool:
+        try:
+            body = json.loads(leg.body or b"{}")
+        except ValueError:
+            return False
+        return isinstance(body, dict) and bool(body) and set(body) <= _STATUS_FIELDS
+
+    async def push(self, legs: Sequence[Leg], *, wait: bool) -> list[PushOutcome]:
+        """Commit every leg; with ``wait`` (one leg) return the receiver's answer, an error, or Queued."""
+        if not legs:
+            return []
+        now = self.clock.now()
+        ids: list[tuple[int, bool]] = []
+        async with self.store.transaction() as tx:
+            for leg in legs:
+                message = NewMessage(
+                    receiver_platform_id=leg.platform.id,
+                    module=leg.module,
+                    object_key=leg.object_key or leg.request_id,
+                    method=leg.method,
+                    url=leg.url,
+                    headers=leg.headers(),
+                    body=leg.body,
+                    created_at=iso(now),
+                    deadline_at=iso(now + timedelta(seconds=self._max_age(leg))),
                 )
-                return exc
-            LOGGER.info("delivered %s %s to platform %s: %s", leg.method, leg.url, leg.platform.id, response.describe())
-            return response
+                coalesce = leg.module == "locations" and leg.method == "PATCH" and self._is_status_patch(leg)
+                ids.append(await outbox_sql.enqueue(tx, message, coalesce=coalesce))
+        if not wait:
+            self.worker.wake()
+            return []
+        if len(legs) != 1:
+            raise ValueError("wait=True takes exactly one leg")
+        leg, (message_id, blocked) = legs[0], ids[0]
+        if blocked or self.worker.is_paused(leg.platform.id):
+            self.worker.wake()
+            return [Queued(message_id, "behind earlier messages" if blocked else "receiver unavailable")]
+        fail_fast = self.settings.on_receiver_down == "fail"
+        future = self.worker.expect(leg.request_id, fail_fast=fail_fast)
+        self.worker.wake()
+        try:
+            return [await asyncio.wait_for(asyncio.shield(future), self.settings.relay_wait)]
+        except TimeoutError:
+            self.worker.forget(leg.request_id, abandon=fail_fast)
+            if fail_fast:
+                return [ReceiverTimeout(f"no answer within {self.settings.relay_wait:g}s")]
+            return [Queued(message_id, f"no answer within {self.settings.relay_wait:g}s")]
 
-    async def push(self, legs: Sequence[Leg], *, wait: bool) -> list[Outcome]:
-        """Deliver the legs; with ``wait`` return each outcome, else schedule and return []."""
-        if wait:
-            return list(await asyncio.gather(*(self._deliver(leg) for leg in legs)))
-        for leg in legs:
-            task = asyncio.create_task(self._deliver(leg))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return []
-
-    async def close(self) -> None:
-        """Cancel background deliveries still running."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def relay_push(self, leg: Leg) -> Reply:
+        """Push one leg and turn the outcome into the caller's answer."""
+        (outcome,) = await self.push([leg], wait=True)
+        if isinstance(outcome, Queued):
+            LOGGER.info("message %s queued (%s)", outcome.message_id, outcome.reason)
+            return Reply.envelope(
+                message=f"accepted; queued for delivery ({outcome.reason})", timestamp=iso(self.clock.now())
+            )
+        if isinstance(outcome, OcpiError):
+            raise outcome
+        if self.settings.on_receiver_down == "queue" and is_retryable(outcome):
+            # The worker keeps the message (non-OCPI answer, 5xx, 429...): the sender's push is safe.
+            return Reply.envelope(message="accepted; queued for delivery", timestamp=iso(self.clock.now()))
+        return relay(outcome)

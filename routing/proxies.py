@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -21,7 +21,7 @@ from routing.clock import Clock, iso, parse_iso
 from routing.decide import Target
 from routing.delivery import Delivery
 from routing.directory import Directory
-from routing.errors import ConnectionProblem, InvalidParameters, NotFound, OcpiError
+from routing.errors import ConnectionProblem, InvalidParameters, NotFound
 from routing.forward import Leg, Reply, relay, send_leg
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 CALLBACK_MARGIN = 60.0  # seconds beyond the CommandResponse timeout a late result is still taken
+RESERVATION_MAX = 7 * 86400.0  # a ReserveNow URL outlives its CommandResponse, but not forever
 PAGE_TTL = 3600.0
 CDR_TTL = 400 * 86400.0
 STORE_PREFIX = "store:"
@@ -82,6 +83,7 @@ class Proxies:
     ) -> tuple[bytes | None, str, str | None]:
         """Replace the requester's response_url (body, or query for GET/DELETE profiles) with a hub URL."""
         in_query = req.module == "chargingprofiles" and req.method in ("GET", "DELETE")
+        body: Any = None
         if in_query:
             original = req.query.get("response_url")
         elif req.module == "commands" or req.method == "PUT":
@@ -91,8 +93,13 @@ class Proxies:
             original = body.get("response_url")
         else:
             return req.raw_body, req.query_string, None
-        if not isinstance(original, str) or not re.match(r"^https?://", original):
+        if not isinstance(original, str) or not re.match(r"^https?://[^/?#\s]+", original):
             raise InvalidParameters("response_url is required and must be an http(s) URL")
+        ttl = self.settings.command_timeout + CALLBACK_MARGIN
+        reservation_ends = self._reservation_end(req, body)
+        if reservation_ends is not None:
+            until_end = (reservation_ends - self.clock.now()).total_seconds() + CALLBACK_MARGIN
+            ttl = max(ttl, min(until_end, RESERVATION_MAX))
         proxy_id = await self._create(
             kind="callback",
             module=req.module,
@@ -104,7 +111,7 @@ class Proxies:
             to_country_code=target.party.country_code,
             to_party_id=target.party.party_id,
             correlation_id=req.correlation_id,
-            ttl=self.settings.command_timeout + CALLBACK_MARGIN,
+            ttl=ttl,
         )
         hub_url = self._url("callbacks", proxy_id)
         if in_query:
@@ -114,20 +121,46 @@ class Proxies:
         new_body = {**body, "response_url": hub_url}
         return json.dumps(new_body, separators=(",", ":"), ensure_ascii=False).encode(), req.query_string, proxy_id
 
+    @staticmethod
+    def _reservation_end(req: Inbound, body: Any) -> datetime | None:
+        """A ReserveNow's ``expiry_date``: until then the CPO may still POST CANCELED_RESERVATION."""
+        if req.module != "commands" or not req.segments or req.segments[0].upper() != "RESERVE_NOW":
+            return None
+        value = body.get("expiry_date") if isinstance(body, dict) else None
+        if not isinstance(value, str):
+            return None
+        try:
+            return parse_iso(value)
+        except ValueError:
+            return None
+
     async def expire_after_answer(self, proxy_id: str, answer: Reply) -> None:
-        """Set the callback's expiry from the CommandResponse/ChargingProfileResponse ``timeout``."""
+        """Set the callback's expiry from the CommandResponse/ChargingProfileResponse ``timeout``.
+
+        Not ACCEPTED (or no OCPI data): no result will come (mod_commands, CommandResponse), the
+        URL expires at once. ACCEPTED: the ``timeout`` plus a margin, but never earlier than set
+        at creation (a ReserveNow's URL lives until the reservation's expiry_date).
+        """
         try:
             data = json.loads(answer.body).get("data")
         except (ValueError, AttributeError):
             data = None
         now = self.clock.now()
-        expires = now  # not ACCEPTED: no result will come (mod_commands, CommandResponse)
+        expires = now
         if isinstance(data, dict) and data.get("result") == "ACCEPTED":
             timeout = data.get("timeout")
             seconds = float(timeout) if isinstance(timeout, int | float) and timeout > 0 else 0.0
             expires = now + timedelta(seconds=max(seconds, self.settings.command_timeout) + CALLBACK_MARGIN)
+            proxy = await proxy_sql.get_proxy(self.store, proxy_id)
+            if proxy is not None:
+                expires = max(expires, parse_iso(proxy.expires_at))
         async with self.store.transaction() as tx:
             await proxy_sql.set_expiry(tx, proxy_id, iso(expires))
+
+    async def discard_callback(self, proxy_id: str) -> None:
+        """Expire a callback at once: the forward failed (4002/4003/no OCPI answer), no result may follow."""
+        async with self.store.transaction() as tx:
+            await proxy_sql.set_expiry(tx, proxy_id, iso(self.clock.now()))
 
     async def _usable(self, proxy_id: str, caller: Platform, kind: str) -> Proxy:
         proxy = await proxy_sql.get_proxy(self.store, proxy_id)
@@ -160,10 +193,7 @@ class Proxies:
             module=proxy.module,
             object_key=f"callback/{proxy.id}",
         )
-        (outcome,) = await self.delivery.push([leg], wait=True)
-        if isinstance(outcome, OcpiError):
-            raise outcome
-        answer = relay(outcome)
+        answer = await self.delivery.relay_push(leg)
         answer.headers.update(routing.swapped().as_headers())
         return answer
 

@@ -33,7 +33,7 @@ from routing.decide import (
 )
 from routing.delivery import Delivery
 from routing.directory import Directory
-from routing.errors import InvalidParameters, NotFound, OcpiError, UnknownReceiver
+from routing.errors import InvalidParameters, NotFound, UnknownReceiver
 from routing.forward import Leg, Reply, relay, send_leg
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
@@ -285,11 +285,8 @@ class RoutingService:
         return answer
 
     async def _push(self, leg: Leg) -> Reply:
-        """Deliver a push and relay the receiver's answer."""
-        (outcome,) = await self.delivery.push([leg], wait=True)
-        if isinstance(outcome, OcpiError):
-            raise outcome
-        return relay(outcome)
+        """Commit the push to the outbox, then relay the receiver's answer or say it is queued."""
+        return await self.delivery.relay_push(leg)
 
     async def _remember_reservation(self, req: Inbound, target: Target) -> None:
         body = unwrap(req.body)

@@ -1,0 +1,70 @@
+"""Retry policy of the outbox worker: what is retryable, and how long to wait (DESIGN.md section 7).
+
+Retryable: connect errors, timeouts, HTTP 408/429/5xx without a final OCPI answer, and non-OCPI
+answers. A receiver's OCPI answer (1xxx, 2xxx, 3xxx) is final: it is recorded, never retried.
+Delays are tenacity's exponential backoff with jitter; ``Retry-After`` is honoured as a floor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from tenacity import wait_exponential_jitter
+
+from config import DeliverySettings
+from routing.client import PeerResponse
+
+# 502/503/504 mean "not now" even when the body is an envelope; 401/403 mean our credentials were
+# refused, which an operator fixes (rotation) while the queue waits.
+_ALWAYS_RETRY = frozenset({401, 403, 408, 429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class _AttemptState:
+    # tenacity's wait strategies read only attempt_number from the retry state.
+    attempt_number: int
+
+
+def is_retryable(response: PeerResponse) -> bool:
+    """Whether an HTTP answer calls for another attempt."""
+    if response.status in _ALWAYS_RETRY:
+        return True
+    if not response.is_ocpi:
+        return True
+    return response.status >= 500 and response.ocpi_status is not None and response.ocpi_status < 2000
+
+
+def retry_after(response: PeerResponse | None, now: datetime) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), if any."""
+    if response is None:
+        return None
+    value = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), None)
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+class RetryPolicy:
+    """Backoff with jitter, capped; a Retry-After floor; capped again by max_backoff."""
+
+    def __init__(self, settings: DeliverySettings) -> None:
+        self._wait = wait_exponential_jitter(initial=settings.initial_backoff, max=settings.max_backoff)
+        self._max = settings.max_backoff
+
+    def delay(self, attempts: int, floor: float | None = None) -> float:
+        """Seconds to wait after the given number of failed attempts."""
+        base = float(self._wait(_AttemptState(attempts)))  # type: ignore[arg-type]
+        if floor is not None:
+            base = max(base, floor)
+        return min(base, max(self._max, floor or 0.0))

@@ -1,0 +1,351 @@
+"""The outbox worker: delivers committed pushes in order, retries, dead-letters, watches receiver health.
+
+One loop picks the due head of every order chain (storage.outbox.due_heads) and runs each
+delivery as its own task, at most ``concurrency_per_receiver`` per receiver, so one slow
+receiver never delays the others. Each attempt reuses the message's X-Request-ID. After
+``offline_after_failures`` consecutive failures a receiver is marked OFFLINE (HubClientInfo goes
+out through the registry listeners) and its versions endpoint is probed with backoff instead;
+it resumes when a probe answers or when it calls the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from config import DeliverySettings
+from routing.client import PeerClient, PeerResponse
+from routing.clock import Clock, iso, parse_iso
+from routing.directory import Directory
+from routing.errors import OcpiError
+from routing.retry import RetryPolicy, is_retryable, retry_after
+from storage import outbox as outbox_sql
+from storage.db import Store
+from storage.outbox import Message
+
+LOGGER = logging.getLogger(__name__)
+
+StatusSetter = Callable[[int, str], Awaitable[Any]]
+Outcome = PeerResponse | OcpiError
+
+
+@dataclass
+class _Probe:
+    attempt: int
+    next_at: float  # clock timestamp (seconds)
+
+
+class DeliveryWorker:
+    """Background delivery of the outbox; start() in the app's cleanup context, stop() on shutdown."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        client: PeerClient,
+        directory: Directory,
+        settings: DeliverySettings,
+        clock: Clock,
+        set_status: StatusSetter,
+        request_timeout: float,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.directory = directory
+        self.settings = settings
+        self.clock = clock
+        self.set_status = set_status
+        self.request_timeout = request_timeout
+        self.policy = RetryPolicy(settings)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._per_receiver: dict[int, int] = defaultdict(int)
+        self._failures: dict[int, int] = defaultdict(int)
+        self._offline: dict[int, _Probe] = {}
+        self._waiters: dict[str, asyncio.Future[Outcome]] = {}
+        self._fail_fast: set[str] = set()
+        self.delivered = 0
+        self.retried = 0
+        self.dead = 0
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the loop; OFFLINE platforms found in the store are probed at once."""
+        now = self._ts()
+        for platform in self.directory.platforms():
+            if platform.status == "OFFLINE":
+                self._offline[platform.id] = _Probe(attempt=0, next_at=now)
+        self._loop_task = asyncio.create_task(self._run(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        """Stop picking messages, let in-flight attempts finish within shutdown_grace, cancel the rest."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        tasks = list(self._in_flight.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for fut in self._waiters.values():
+            if not fut.done():
+                fut.cancel()
+
+    def wake(self) -> None:
+        """New work or a freed slot: run a round now."""
+        self._wake.set()
+
+    def expect(self, request_id: str, *, fail_fast: bool) -> asyncio.Future[Outcome]:
+        """A future resolved with the first attempt's outcome of the message with this X-Request-ID."""
+        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiters[request_id] = fut
+        if fail_fast:
+            self._fail_fast.add(request_id)
+        return fut
+
+    def forget(self, request_id: str, *, abandon: bool) -> None:
+        """The fast path stopped waiting; with ``abandon`` a retryable failure drops the message."""
+        self._waiters.pop(request_id, None)
+        if not abandon:
+            self._fail_fast.discard(request_id)
+
+    def is_paused(self, platform_id: int) -> bool:
+        """True when the receiver cannot be delivered to now (OFFLINE, suspended, unregistered)."""
+        platform = self.directory.platform(platform_id)
+        return (
+            platform is None
+            or platform.id in self._offline
+            or platform.status not in ("CONNECTED", "OFFLINE")
+            or not platform.registered
+        )
+
+    async def called_in(self, platform_id: int) -> None:
+        """An OFFLINE platform called the hub: it is alive, resume its queue at once."""
+        if platform_id in self._offline or self._failures.get(platform_id):
+            await self._resume(platform_id, "it called the hub")
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def _ts(self) -> float:
+        return self.clock.now().timestamp()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self._probe_due()
+                started = await self._dispatch()
+                if started:
+                    continue
+                delay = await self._idle_delay()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                LOGGER.exception("outbox worker round failed; retrying in 1s")
+                delay = 1.0
+            await self._idle(delay)
+
+    async def _idle(self, delay: float | None) -> None:
+        waiter = asyncio.create_task(self._wake.wait())
+        tasks: set[asyncio.Task[Any]] = {waiter}
+        if delay is not None:
+            tasks.add(asyncio.create_task(self.clock.sleep(max(delay, 0.0))))
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _paused_receivers(self) -> list[int]:
+        full = [pid for pid, n in self._per_receiver.items() if n >= self.settings.concurrency_per_receiver]
+        paused = [p.id for p in self.directory.platforms() if self.is_paused(p.id)]
+        return sorted(set(full) | set(paused))
+
+    async def _dispatch(self) -> int:
+        skip = self._paused_receivers()
+        rows = await outbox_sql.due_heads(
+            self.store,
+            now=iso(self.clock.now()),
+            limit=self.settings.batch_size,
+            skip_receivers=skip,
+            skip_ids=list(self._in_flight),
+        )
+        started = 0
+        for row in rows:
+            pid = row.receiver_platform_id
+            if row.id in self._in_flight or self._per_receiver[pid] >= self.settings.concurrency_per_receiver:
+                continue
+            self._per_receiver[pid] += 1
+            task = asyncio.create_task(self._attempt(row), name=f"deliver-{row.id}")
+            self._in_flight[row.id] = task
+            task.add_done_callback(functools.partial(self._done, row.id, pid))
+            started += 1
+        return started
+
+    def _done(self, message_id: int, platform_id: int, _task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(message_id, None)
+        self._per_receiver[platform_id] -= 1
+        self._wake.set()
+
+    async def _idle_delay(self) -> float | None:
+        now = self._ts()
+        candidates: list[float] = [p.next_at - now for p in self._offline.values()]
+        next_due = await outbox_sql.next_due_at(self.store, skip_receivers=self._paused_receivers())
+        if next_due is not None:
+            candidates.append(parse_iso(next_due).timestamp() - now)
+        return min(candidates) if candidates else None
+
+    # ---- one attempt -------------------------------------------------------------------------
+
+    async def _attempt(self, row: Message) -> None:
+        platform = self.directory.platform(row.receiver_platform_id)
+        request_id = row.headers.get("X-Request-ID", "")
+        if platform is None or platform.token_out is None:
+            return  # unregistered meanwhile: the message waits (a redrive can send it later)
+        response: PeerResponse | None = None
+        outcome: Outcome
+        try:
+            response = await self.client.send(
+                row.method,
+                row.url,
+                token=platform.token_out,
+                send_base64=platform.send_base64,
+                headers=row.headers,
+                body=row.body,
+                timeout=self.request_timeout,
+            )
+            outcome = response
+            retryable = is_retryable(response)
+            error = response.describe()
+        except OcpiError as exc:
+            outcome = exc
+            retryable = True
+            error = exc.message
+        attempt_no = row.attempts + 1
+        now = self.clock.now()
+        if not retryable:
+            assert response is not None
+            await self._final(row, response)
+        elif request_id in self._fail_fast:
+            # on_receiver_down = "fail": the sender gets 4002/4003 instead, nothing is kept.
+            async with self.store.transaction() as tx:
+                await outbox_sql.delete(tx, row.id)
+        elif attempt_no >= self.settings.max_attempts or now >= parse_iso(row.deadline_at):
+            async with self.store.transaction() as tx:
+                await outbox_sql.bury(tx, row.id, error=error, now=iso(now))
+            self.dead += 1
+            LOGGER.error(
+                "dead letter %s: %s %s to platform %s after %d attempts: %s",
+                row.id,
+                row.method,
+                row.url,
+                row.receiver_platform_id,
+                attempt_no,
+                error,
+            )
+        else:
+            delay = self.policy.delay(attempt_no, retry_after(response, now))
+            async with self.store.transaction() as tx:
+                await outbox_sql.retry_later(
+                    tx,
+                    row.id,
+                    next_attempt_at=iso(now + timedelta(seconds=delay)),
+                    error=error,
+                    http_status=response.status if response else None,
+                )
+            self.retried += 1
+            LOGGER.warning(
+                "attempt %d/%d of message %s to platform %s failed (%s); next in %.1fs",
+                attempt_no,
+                self.settings.max_attempts,
+                row.id,
+                row.receiver_platform_id,
+                error,
+                delay,
+            )
+        self._fail_fast.discard(request_id)
+        fut = self._waiters.pop(request_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(outcome)
+        if retryable:
+            await self._note_failure(row.receiver_platform_id)
+        elif self._failures.get(row.receiver_platform_id):
+            self._failures[row.receiver_platform_id] = 0
+
+    async def _final(self, row: Message, response: PeerResponse) -> None:
+        code = response.ocpi_status
+        state = "delivered" if code is not None and 1000 <= code < 2000 else "rejected"
+        async with self.store.transaction() as tx:
+            await outbox_sql.finish(
+                tx, row.id, http_status=response.status, ocpi_status=code, state=state, now=iso(self.clock.now())
+            )
+        self.delivered += 1
+        if state == "rejected":
+            LOGGER.warning(
+                "message %s refused by platform %s: %s", row.id, row.receiver_platform_id, response.describe()
+            )
+
+    # ---- receiver health ---------------------------------------------------------------------
+
+    async def _note_failure(self, platform_id: int) -> None:
+        self._failures[platform_id] += 1
+        if self._failures[platform_id] < self.settings.offline_after_failures or platform_id in self._offline:
+            return
+        self._offline[platform_id] = _Probe(attempt=0, next_at=self._ts() + self.settings.initial_backoff)
+        platform = self.directory.platform(platform_id)
+        if platform is not None and platform.status == "CONNECTED":
+            LOGGER.error(
+                "platform %s is OFFLINE after %d consecutive failures", platform_id, self._failures[platform_id]
+            )
+            await self.set_status(platform_id, "OFFLINE")
+
+    async def _resume(self, platform_id: int, why: str) -> None:
+        self._offline.pop(platform_id, None)
+        self._failures[platform_id] = 0
+        platform = self.directory.platform(platform_id)
+        if platform is not None and platform.status == "OFFLINE":
+            LOGGER.info("platform %s is back (%s): resuming its queue", platform_id, why)
+            await self.set_status(platform_id, "CONNECTED")
+        self._wake.set()
+
+    async def _probe_due(self) -> None:
+        now = self._ts()
+        for platform_id, probe in list(self._offline.items()):
+            if probe.next_at > now:
+                continue
+            platform = self.directory.platform(platform_id)
+            if platform is None or platform.versions_url is None or platform.token_out is None:
+                self._offline.pop(platform_id, None)
+                continue
+            try:
+                response = await self.client.send(
+                    "GET",
+                    platform.versions_url,
+                    token=platform.token_out,
+                    send_base64=platform.send_base64,
+                    timeout=self.request_timeout,
+                )
+                alive = response.is_ocpi and response.status < 500
+            except OcpiError:
+                alive = False
+            if alive:
+                await self._resume(platform_id, "probe answered")
+            else:
+                probe.attempt += 1
+                wait = min(self.settings.probe_max_backoff, self.settings.initial_backoff * 2**probe.attempt)
+                probe.next_at = self._ts() + wait
