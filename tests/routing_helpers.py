@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.conftest import HubHandle
-from tests.fakes import FakePlatform, Received, Responder, envelope
+from tests.fakes import FakePlatform, Received, Responder, envelope, wait_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ocpi" / "examples-2.2.1"
 
@@ -146,6 +146,9 @@ async def network(hub: HubHandle, make_peer: MakePeer) -> Net:
         await connect(hub, make_peer, EMSP1, name="eMSP one"),
         await connect(hub, make_peer, EMSP2, name="eMSP two"),
     )
+    # Each registration pushes ClientInfo to the platforms registered before it: let that settle.
+    for n, peer in enumerate(net.peers[:-1]):
+        await wait_for(lambda p=peer, n=n: len(p.requests_to("/hubclientinfo/")) >= 3 - n)  # type: ignore[misc]
     net.clear()
     return net
 
