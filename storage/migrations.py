@@ -184,3 +184,34 @@ def _m0003_outbox(db: Database) -> None:
         CREATE INDEX outbox_receiver ON outbox (receiver_platform_id, state, created_at);
         """,
     )
+
+
+@MIGRATIONS(name="0004_traffic")
+def _m0004_traffic(db: Database) -> None:
+    _run_script(
+        db,
+        """
+        -- Traffic log (DESIGN.md section 12): one row per request in and per call out, newest
+        -- `traffic_log_rows` kept. Never a body, a token or a token uid (paths are redacted).
+        CREATE TABLE traffic (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,                  -- OCPI DateTime when the exchange finished
+            direction TEXT NOT NULL,           -- 'in' (to the hub) or 'out' (hub to a platform)
+            module TEXT,
+            method TEXT NOT NULL,
+            path TEXT NOT NULL,                -- redacted path (+ harmless query keys); host for 'out'
+            platform_id INTEGER,               -- caller ('in') or receiver ('out'), when known
+            from_party TEXT,                   -- 'CC*PID' from the routing headers
+            to_party TEXT,
+            http_status INTEGER,               -- NULL: no answer (timeout, connection problem)
+            ocpi_status INTEGER,
+            attempt INTEGER,
+            request_id TEXT,
+            correlation_id TEXT,
+            latency_ms REAL,
+            error TEXT
+        );
+        CREATE INDEX traffic_correlation ON traffic (correlation_id);
+        CREATE INDEX traffic_platform ON traffic (platform_id, id);
+        """,
+    )

@@ -1,0 +1,104 @@
+"""SQL for the traffic log: a bounded ring of redacted exchange records (migration 0004_traffic).
+
+Rows arrive in batches from the hub's in-memory buffer; each batch is one transaction that also
+trims the table to the newest ``keep`` rows, so the table never grows past the setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from storage import platforms as platform_sql
+from storage.db import Store
+
+COLUMNS = (
+    "ts",
+    "direction",
+    "module",
+    "method",
+    "path",
+    "platform_id",
+    "from_party",
+    "to_party",
+    "http_status",
+    "ocpi_status",
+    "attempt",
+    "request_id",
+    "correlation_id",
+    "latency_ms",
+    "error",
+)
+
+
+@dataclass(frozen=True)
+class TrafficRecord:
+    """One request in or call out, already redacted (no token, no token uid, no body)."""
+
+    ts: str
+    direction: str
+    module: str | None
+    method: str
+    path: str
+    platform_id: int | None
+    from_party: str | None
+    to_party: str | None
+    http_status: int | None
+    ocpi_status: int | None
+    attempt: int | None
+    request_id: str | None
+    correlation_id: str | None
+    latency_ms: float
+    error: str | None = None
+
+
+async def insert_batch(
+    store: Store,
+    records: Sequence[TrafficRecord],
+    *,
+    keep: int,
+    seen: Mapping[tuple[int, str], str] | None = None,
+) -> None:
+    """Append the records, keep only the newest ``keep`` rows and record last-seen times, in one transaction.
+
+    ``seen`` maps (platform_id, 'in' | 'out') to when the hub last heard from / reached it.
+    """
+    if not records and not seen:
+        return
+    placeholders = ", ".join("?" for _ in COLUMNS)
+    sql = f"INSERT INTO traffic ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+    async with store.transaction() as tx:
+        if records:
+            await tx.executemany(sql, [tuple(asdict(r)[c] for c in COLUMNS) for r in records])
+            # ids only grow, so "id <= max - keep" is an index range delete of the oldest rows.
+            await tx.execute("DELETE FROM traffic WHERE id <= (SELECT max(id) FROM traffic) - ?", (keep,))
+        for (platform_id, direction), at in (seen or {}).items():
+            await platform_sql.touch_seen(tx, platform_id, now=at, direction=direction)
+
+
+async def query(
+    store: Store,
+    *,
+    correlation_id: str | None = None,
+    request_id: str | None = None,
+    platform_id: int | None = None,
+    limit: int = 100,
+) -> list[dict[str, object]]:
+    """The newest ``limit`` matching rows, oldest first (a message's legs read top to bottom)."""
+    where: list[str] = []
+    params: list[object] = []
+    for column, value in (("correlation_id", correlation_id), ("request_id", request_id), ("platform_id", platform_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = await store.fetchall(
+        f"SELECT id, {', '.join(COLUMNS)} FROM traffic {clause} ORDER BY id DESC LIMIT ?", (*params, limit)
+    )
+    return [dict(row) for row in reversed(rows)]
+
+
+async def count(store: Store) -> int:
+    """How many rows the table holds."""
+    row = await store.fetchone("SELECT count(*) FROM traffic")
+    return int(row[0]) if row is not None else 0
