@@ -1,0 +1,100 @@
+"""HubClientInfo: the hub's paginated list and its ClientInfo PUTs on register/suspend/resume/remove."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes import FakePlatform, Received, wait_for
+from tests.routing_helpers import CPO1, EMSP1, EMSP2, connect, network
+
+LINK = re.compile(r'^<([^>]+)>; rel="next"$')
+
+
+def _infos(peer: FakePlatform) -> list[Received]:
+    return peer.requests_to("/ocpi/2.2.1/hubclientinfo/receiver/")
+
+
+def _assert_clientinfo_put(leg: Received, party: tuple[str, str, str], status: str) -> None:
+    assert leg.method == "PUT"
+    assert leg.path == f"/ocpi/2.2.1/hubclientinfo/receiver/{party[0]}/{party[1]}"
+    assert leg.body["country_code"] == party[0] and leg.body["party_id"] == party[1]
+    assert leg.body["role"] == party[2] and leg.body["status"] == status
+    assert isinstance(leg.body["last_updated"], str) and leg.body["last_updated"].endswith("Z")
+    # A configuration module: never routing headers.
+    assert not any(h.lower().startswith("ocpi-") for h in leg.headers), leg.headers
+
+
+async def test_get_lists_every_party_paginated(hub, make_peer) -> None:
+    net = await network(hub, make_peer)
+    status, body, headers = await net.call("GET", "/ocpi/2.2.1/hubclientinfo/?limit=3", net.emsp1)
+    assert status == 200 and body["status_code"] == 1000, body
+    assert headers["X-Total-Count"] == "4" and headers["X-Limit"] == "1000"
+    first = body["data"]
+    assert len(first) == 3
+    next_url = LINK.match(headers["Link"]).group(1)  # type: ignore[union-attr]
+    assert next_url.startswith(hub.base + "/ocpi/2.2.1/hubclientinfo/")
+    assert parse_qs(urlsplit(next_url).query) == {"offset": ["3"], "limit": ["3"]}
+    status, body, headers = await net.call("GET", next_url, net.emsp1)
+    assert status == 200 and len(body["data"]) == 1 and "Link" not in headers
+    everyone = {(i["country_code"], i["party_id"], i["role"], i["status"]) for i in first + body["data"]}
+    assert everyone == {
+        ("BE", "BEC", "CPO", "CONNECTED"),
+        ("DE", "ALL", "CPO", "CONNECTED"),
+        ("NL", "TNM", "EMSP", "CONNECTED"),
+        ("DE", "TNM", "EMSP", "CONNECTED"),
+    }
+    # The trailing slash is optional, and the answer carries no routing headers.
+    status, body, headers = await net.call("GET", "/ocpi/2.2.1/hubclientinfo", net.cpo2)
+    assert status == 200 and len(body["data"]) == 4
+    assert not any(h.lower().startswith("ocpi-") for h in headers)
+
+
+async def test_registration_is_pushed_to_the_connected_platforms(hub, make_peer) -> None:
+    cpo = await connect(hub, make_peer, CPO1)
+    emsp = await connect(hub, make_peer, EMSP1)
+    await wait_for(lambda: len(_infos(cpo)) == 1)
+    _assert_clientinfo_put(_infos(cpo)[0], EMSP1, "CONNECTED")
+    late = await connect(hub, make_peer, EMSP2)
+    await wait_for(lambda: len(_infos(cpo)) == 2 and len(_infos(emsp)) == 1)
+    _assert_clientinfo_put(_infos(cpo)[1], EMSP2, "CONNECTED")
+    _assert_clientinfo_put(_infos(emsp)[0], EMSP2, "CONNECTED")
+    assert _infos(late) == []  # nobody is told about itself
+
+
+async def test_suspend_resume_and_remove_are_pushed(hub, make_peer) -> None:
+    net = await network(hub, make_peer)
+    emsp2_id = await net.platform_id(net.emsp2)
+    others = (net.cpo1, net.cpo2, net.emsp1)
+
+    status, body = await hub.admin("POST", f"/admin/platforms/{emsp2_id}/suspend")
+    assert status == 200 and body["status"] == "SUSPENDED", body
+    await wait_for(lambda: all(len(_infos(p)) == 1 for p in others))
+    for peer in others:
+        _assert_clientinfo_put(_infos(peer)[0], EMSP2, "SUSPENDED")
+    assert _infos(net.emsp2) == []
+    # A suspended platform may not use functional modules meanwhile.
+    status, body, _ = await net.call("GET", "/ocpi/2.2.1/locations/sender/", net.emsp2)
+    assert status == 403, body
+    _, listed, _ = await net.call("GET", "/ocpi/2.2.1/hubclientinfo/", net.cpo1)
+    assert {(i["party_id"], i["status"]) for i in listed["data"] if i["country_code"] == "DE"} == {
+        ("ALL", "CONNECTED"),
+        ("TNM", "SUSPENDED"),
+    }
+
+    status, body = await hub.admin("POST", f"/admin/platforms/{emsp2_id}/resume")
+    assert status == 200 and body["status"] == "CONNECTED", body
+    await wait_for(lambda: all(len(_infos(p)) == 2 for p in others))
+    for peer in others:
+        _assert_clientinfo_put(_infos(peer)[1], EMSP2, "CONNECTED")
+
+    cpo2_id = await net.platform_id(net.cpo2)
+    status, body = await hub.admin("DELETE", f"/admin/platforms/{cpo2_id}")
+    assert status == 200 and body["status"] == "SUSPENDED", body
+    assert [r.method for r in net.cpo2.requests_to("/ocpi/2.2.1/credentials")] == ["DELETE"]
+    rest = (net.cpo1, net.emsp1, net.emsp2)
+    await wait_for(lambda: all(any(r.body["party_id"] == "ALL" for r in _infos(p)) for p in rest))
+    for peer in rest:
+        (leg,) = [r for r in _infos(peer) if r.body["party_id"] == "ALL"]
+        _assert_clientinfo_put(leg, ("DE", "ALL", "CPO"), "SUSPENDED")
+    assert all(r.body["party_id"] != "ALL" for r in _infos(net.cpo2))
