@@ -241,3 +241,119 @@ async def push_session(net: Net, cpo: FakePlatform, party: Party, emsp: Party, s
         headers=routing(party, emsp),
     )
     assert status == 200 and body["status_code"] == 1000, body
+
+
+CMD = "/ocpi/2.2.1/commands/receiver/"
+CALLBACKS = "/ocpi/2.2.1/callbacks/"
+
+
+def command_body(command: str, response_url: str, **ids: str) -> dict[str, Any]:
+    """A command body per the mod_commands tables, plus a vendor field the hub must not touch."""
+    bodies: dict[str, dict[str, Any]] = {
+        "START_SESSION": {
+            "token": token(),
+            "location_id": ids.get("location_id", "LOC-BE-1"),
+            "evse_uid": "EVSE-1",
+            "connector_id": "1",
+            "authorization_reference": "AUTH-REF-1",
+        },
+        "STOP_SESSION": {"session_id": ids.get("session_id", "SESS-1")},
+        "RESERVE_NOW": {
+            "token": token(),
+            "expiry_date": "2026-11-25T14:00:00Z",
+            "reservation_id": ids.get("reservation_id", "RES-1"),
+            "location_id": ids.get("location_id", "LOC-BE-1"),
+            "evse_uid": "EVSE-1",
+        },
+        "CANCEL_RESERVATION": {"reservation_id": ids.get("reservation_id", "RES-1")},
+        "UNLOCK_CONNECTOR": {
+            "location_id": ids.get("location_id", "LOC-BE-1"),
+            "evse_uid": "EVSE-1",
+            "connector_id": "1",
+        },
+    }
+    return {"response_url": response_url, **bodies[command], "x_vendor": {"note": "ünïcode", "n": 1.5}}
+
+
+def accept(command: str, timeout: int = 30) -> tuple[str, Any]:
+    return (CMD + command, {"result": "ACCEPTED", "timeout": timeout, "message": [{"language": "en", "text": "ok"}]})
+
+
+def peers_except(net: Net, *keep: FakePlatform) -> list[FakePlatform]:
+    return [p for p in (net.cpo1, net.cpo2, net.emsp1, net.emsp2) if p not in keep]
+
+
+async def send_command(
+    net: Net,
+    command: str,
+    *,
+    cpo: FakePlatform,
+    cpo_party: Party,
+    emsp: FakePlatform = None,  # type: ignore[assignment]
+    emsp_party: Party = EMSP1,
+    direct: bool = True,
+    correlation: str = "corr-cmd",
+    expect_status: int = 200,
+    **ids: str,
+) -> tuple[dict[str, Any], str, Any]:
+    """POST the command as the eMSP; check the synchronous leg on the wire; return (body sent, hub URL, answer)."""
+    emsp = emsp or net.emsp1
+    original = f"{emsp.base}/ocpi/2.2.1/commands/sender/{command}/cb-{correlation}?ref=42"
+    body = command_body(command, original, **ids)
+    before = len(cpo.requests_to(CMD + command))
+    status, answer, headers = await net.hub.call(
+        "POST",
+        CMD + command,
+        token=emsp.hub_token,
+        json=body,
+        headers=routing(emsp_party, cpo_party if direct else None, correlation=correlation),
+    )
+    assert status == expect_status, answer
+    got = cpo.requests_to(CMD + command)
+    assert len(got) == before + 1
+    fwd = got[-1]
+    assert fwd.method == "POST" and fwd.path == CMD + command
+    sent = parsed(fwd)
+    hub_url = sent["response_url"]
+    assert hub_url.startswith(net.hub.base + CALLBACKS) and len(hub_url) > len(net.hub.base + CALLBACKS) + 20
+    assert {**sent, "response_url": original} == body  # nothing else changed, unknown fields survive
+    assert_parties(fwd.headers, emsp_party, cpo_party)
+    assert_token(fwd, cpo)
+    assert fwd.headers["X-Correlation-ID"] == correlation
+    assert fwd.headers["X-Request-ID"] not in ("", "req-" + emsp_party[1].lower())
+    assert_parties(headers, cpo_party, emsp_party)
+    assert headers["X-Correlation-ID"] == correlation
+    return body, hub_url, answer
+
+
+async def post_result(
+    net: Net,
+    cpo: FakePlatform,
+    cpo_party: Party,
+    emsp: FakePlatform,
+    emsp_party: Party,
+    hub_url: str,
+    original: str,
+    result: dict[str, Any],
+    correlation: str,
+) -> None:
+    """The CPO POSTs the CommandResult to the hub URL; the eMSP gets it at its own URL; the CPO gets its answer."""
+    before = len(emsp.received)
+    status, answer, headers = await net.hub.call(
+        "POST", hub_url, token=cpo.hub_token, json=result, headers=routing(cpo_party, emsp_party)
+    )
+    assert status == 200 and answer["status_code"] == 1000, answer
+    assert answer["status_message"] == "thanks from " + emsp_party[1]
+    assert_parties(headers, emsp_party, cpo_party)
+    assert len(emsp.received) == before + 1
+    got = emsp.received[-1]
+    assert got.method == "POST" and f"{emsp.base}{got.path}?ref=42" == original and got.query == {"ref": "42"}
+    assert parsed(got) == result
+    assert_token(got, emsp)
+    assert got.headers["X-Correlation-ID"] == correlation
+    assert_parties(got.headers, cpo_party, emsp_party)
+    assert got.headers["X-Request-ID"] != "req-" + cpo_party[1].lower()
+
+
+def emsp_thanks(party: Party) -> tuple[str, Any]:
+    return ("/commands/sender/", ocpi(200, 1000, message="thanks from " + party[1]))

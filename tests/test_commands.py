@@ -13,144 +13,38 @@ from typing import Any
 import pytest
 
 from tests.command_helpers import (
+    CALLBACKS,
+    CMD,
     CPO1,
     CPO2,
     EMSP1,
     EMSP2,
     Net,
-    Party,
+    accept,
     assert_parties,
-    assert_token,
+    command_body,
+    connect,
+    emsp_thanks,
     hdr,
     network,
     ocpi,
     parsed,
+    peers_except,
+    post_result,
     push_location,
     push_session,
+    raw,
     routing,
     script,
-    token,
+    send_command,
+    without,
 )
-from tests.fakes import FakePlatform
-
-CMD = "/ocpi/2.2.1/commands/receiver/"
-CALLBACKS = "/ocpi/2.2.1/callbacks/"
-
-
-def command_body(command: str, response_url: str, **ids: str) -> dict[str, Any]:
-    """A command body per the mod_commands tables, plus a vendor field the hub must not touch."""
-    bodies: dict[str, dict[str, Any]] = {
-        "START_SESSION": {
-            "token": token(),
-            "location_id": ids.get("location_id", "LOC-BE-1"),
-            "evse_uid": "EVSE-1",
-            "connector_id": "1",
-            "authorization_reference": "AUTH-REF-1",
-        },
-        "STOP_SESSION": {"session_id": ids.get("session_id", "SESS-1")},
-        "RESERVE_NOW": {
-            "token": token(),
-            "expiry_date": "2026-11-25T14:00:00Z",
-            "reservation_id": ids.get("reservation_id", "RES-1"),
-            "location_id": ids.get("location_id", "LOC-BE-1"),
-            "evse_uid": "EVSE-1",
-        },
-        "CANCEL_RESERVATION": {"reservation_id": ids.get("reservation_id", "RES-1")},
-        "UNLOCK_CONNECTOR": {
-            "location_id": ids.get("location_id", "LOC-BE-1"),
-            "evse_uid": "EVSE-1",
-            "connector_id": "1",
-        },
-    }
-    return {"response_url": response_url, **bodies[command], "x_vendor": {"note": "ünïcode", "n": 1.5}}
+from tests.fakes import envelope
 
 
 @pytest.fixture
 async def net(hub: Any, make_peer: Any) -> Net:
     return await network(hub, make_peer)
-
-
-def accept(command: str, timeout: int = 30) -> tuple[str, Any]:
-    return (CMD + command, {"result": "ACCEPTED", "timeout": timeout, "message": [{"language": "en", "text": "ok"}]})
-
-
-def peers_except(net: Net, *keep: FakePlatform) -> list[FakePlatform]:
-    return [p for p in (net.cpo1, net.cpo2, net.emsp1, net.emsp2) if p not in keep]
-
-
-async def send_command(
-    net: Net,
-    command: str,
-    *,
-    cpo: FakePlatform,
-    cpo_party: Party,
-    emsp: FakePlatform = None,  # type: ignore[assignment]
-    emsp_party: Party = EMSP1,
-    direct: bool = True,
-    correlation: str = "corr-cmd",
-    **ids: str,
-) -> tuple[dict[str, Any], str, Any]:
-    """POST the command as the eMSP; check the synchronous leg on the wire; return (body sent, hub URL, answer)."""
-    emsp = emsp or net.emsp1
-    original = f"{emsp.base}/ocpi/2.2.1/commands/sender/{command}/cb-{correlation}?ref=42"
-    body = command_body(command, original, **ids)
-    before = len(cpo.requests_to(CMD + command))
-    status, answer, headers = await net.hub.call(
-        "POST",
-        CMD + command,
-        token=emsp.hub_token,
-        json=body,
-        headers=routing(emsp_party, cpo_party if direct else None, correlation=correlation),
-    )
-    assert status == 200, answer
-    got = cpo.requests_to(CMD + command)
-    assert len(got) == before + 1
-    fwd = got[-1]
-    assert fwd.method == "POST" and fwd.path == CMD + command
-    sent = parsed(fwd)
-    hub_url = sent["response_url"]
-    assert hub_url.startswith(net.hub.base + CALLBACKS) and len(hub_url) > len(net.hub.base + CALLBACKS) + 20
-    assert {**sent, "response_url": original} == body  # nothing else changed, unknown fields survive
-    assert_parties(fwd.headers, emsp_party, cpo_party)
-    assert_token(fwd, cpo)
-    assert fwd.headers["X-Correlation-ID"] == correlation
-    assert fwd.headers["X-Request-ID"] not in ("", "req-" + emsp_party[1].lower())
-    assert_parties(headers, cpo_party, emsp_party)
-    assert headers["X-Correlation-ID"] == correlation
-    return body, hub_url, answer
-
-
-async def post_result(
-    net: Net,
-    cpo: FakePlatform,
-    cpo_party: Party,
-    emsp: FakePlatform,
-    emsp_party: Party,
-    hub_url: str,
-    original: str,
-    result: dict[str, Any],
-    correlation: str,
-) -> None:
-    """The CPO POSTs the CommandResult to the hub URL; the eMSP gets it at its own URL; the CPO gets its answer."""
-    before = len(emsp.received)
-    status, answer, headers = await net.hub.call(
-        "POST", hub_url, token=cpo.hub_token, json=result, headers=routing(cpo_party, emsp_party)
-    )
-    assert status == 200 and answer["status_code"] == 1000, answer
-    assert answer["status_message"] == "thanks from " + emsp_party[1]
-    assert_parties(headers, emsp_party, cpo_party)
-    assert len(emsp.received) == before + 1
-    got = emsp.received[-1]
-    assert got.method == "POST" and f"{emsp.base}{got.path}?ref=42" == original and got.query == {"ref": "42"}
-    assert parsed(got) == result
-    assert_token(got, emsp)
-    assert got.headers["X-Correlation-ID"] == correlation
-    assert_parties(got.headers, cpo_party, emsp_party)
-    assert got.headers["X-Request-ID"] != "req-" + cpo_party[1].lower()
-
-
-def emsp_thanks(party: Party) -> tuple[str, Any]:
-    return ("/commands/sender/", ocpi(200, 1000, message="thanks from " + party[1]))
 
 
 @pytest.mark.parametrize(
@@ -289,3 +183,162 @@ async def test_open_routing_unknown_object_is_4001(net: Net, command: str, field
 
 def test_header_lookup_is_case_insensitive() -> None:
     assert hdr({"ocpi-FROM-party-id": "X"}, "OCPI-from-party-id") == "X"
+
+
+# ---- callbacks refused: 404 envelope, nothing reaches the eMSP ----------------------------------
+
+
+async def refused(net: Net, url: str, poster_token: str | None) -> None:
+    before = len(net.emsp1.received) + len(net.emsp2.received)
+    status, answer, headers = await net.hub.call("POST", url, token=poster_token, json={"result": "ACCEPTED"})
+    assert status == 404, answer
+    assert answer["status_code"] == 2000 and "timestamp" in answer and "data" not in answer
+    assert headers["Content-Type"].startswith("application/json")
+    assert len(net.emsp1.received) + len(net.emsp2.received) == before
+
+
+async def accepted_command(net: Net, command: str = "START_SESSION", timeout: int = 30) -> tuple[dict[str, Any], str]:
+    net.cpo1.module_responder = script(accept(command, timeout))
+    net.emsp1.module_responder = script(emsp_thanks(EMSP1))
+    body, hub_url, _ = await send_command(net, command, cpo=net.cpo1, cpo_party=CPO1, correlation="cb")
+    return body, hub_url
+
+
+async def test_callback_expires_after_timeout_plus_margin(net: Net, clock: Any) -> None:
+    body, hub_url = await accepted_command(net, timeout=30)
+    clock.advance(89)  # timeout 30 + margin 60: still open
+    await post_result(
+        net, net.cpo1, CPO1, net.emsp1, EMSP1, hub_url, body["response_url"], {"result": "ACCEPTED"}, "cb"
+    )
+    clock.advance(2)
+    await refused(net, hub_url, net.cpo1.hub_token)
+
+
+async def test_forged_callback_id(net: Net) -> None:
+    _, hub_url = await accepted_command(net)
+    await refused(net, net.hub.base + CALLBACKS + "not-a-real-id", net.cpo1.hub_token)
+    await refused(net, hub_url[:-1] + ("A" if hub_url[-1] != "A" else "B"), net.cpo1.hub_token)
+
+
+async def test_callback_from_another_cpo_or_the_emsp_itself(net: Net) -> None:
+    body, hub_url = await accepted_command(net)
+    await refused(net, hub_url, net.cpo2.hub_token)
+    await refused(net, hub_url, net.emsp1.hub_token)
+    await refused(net, hub_url, net.emsp2.hub_token)
+    # the rightful CPO is not locked out by the attempts
+    await post_result(
+        net, net.cpo1, CPO1, net.emsp1, EMSP1, hub_url, body["response_url"], {"result": "ACCEPTED"}, "cb"
+    )
+
+
+async def test_callback_without_token_is_401(net: Net) -> None:
+    _, hub_url = await accepted_command(net)
+    status, answer, _ = await net.hub.call("POST", hub_url, json={"result": "ACCEPTED"})
+    assert status == 401 and answer["status_code"] == 2000
+    assert not net.emsp1.requests_to("/commands/sender/")
+
+
+@pytest.mark.parametrize("verdict", ["REJECTED", "NOT_SUPPORTED", "UNKNOWN_SESSION"])
+async def test_not_accepted_command_expires_its_callback_at_once(net: Net, verdict: str) -> None:
+    net.cpo1.module_responder = script((CMD + "STOP_SESSION", {"result": verdict, "timeout": 30}))
+    _, hub_url, answer = await send_command(net, "STOP_SESSION", cpo=net.cpo1, cpo_party=CPO1)
+    assert answer == {"data": {"result": verdict, "timeout": 30}, "status_code": 1000, "timestamp": answer["timestamp"]}
+    await refused(net, hub_url, net.cpo1.hub_token)
+
+
+async def test_cpo_error_answer_relayed_unchanged_and_callback_closed(net: Net) -> None:
+    """command_unlock_unknow_location: the CPO answers 2003 with REJECTED; relayed as is, no result expected."""
+    net.cpo1.module_responder = script(
+        (CMD + "UNLOCK_CONNECTOR", ocpi(404, 2003, {"result": "REJECTED", "timeout": 0}, "Unknown Location"))
+    )
+    _, hub_url, answer = await send_command(net, "UNLOCK_CONNECTOR", cpo=net.cpo1, cpo_party=CPO1, expect_status=404)
+    assert answer == envelope({"result": "REJECTED", "timeout": 0}, 2003, "Unknown Location")
+    await refused(net, hub_url, net.cpo1.hub_token)
+
+
+# ---- synchronous leg failures -------------------------------------------------------------------
+
+
+async def test_cpo_too_slow_is_4002(start_hub: Any, make_peer: Any) -> None:
+    hub = await start_hub(command_timeout=0.3)
+    cpo = await connect(hub, make_peer, CPO1)
+    emsp = await connect(hub, make_peer, EMSP1)
+    cpo.module_responder = script(accept("START_SESSION"), delay=1.0)
+    body = command_body("START_SESSION", emsp.base + "/cb/slow")
+    status, answer, headers = await hub.call(
+        "POST", CMD + "START_SESSION", token=emsp.hub_token, json=body, headers=routing(EMSP1, CPO1, correlation="t")
+    )
+    assert status == 200 and answer["status_code"] == 4002, answer
+    assert headers["X-Correlation-ID"] == "t"
+    assert len(cpo.requests_to(CMD + "START_SESSION")) == 1
+
+
+@pytest.mark.xfail(strict=True, reason="service.py _single keeps the callback after a failed forward")
+async def test_no_result_accepted_after_4002(start_hub: Any, make_peer: Any) -> None:
+    hub = await start_hub(command_timeout=0.3)
+    cpo = await connect(hub, make_peer, CPO1)
+    emsp = await connect(hub, make_peer, EMSP1)
+    cpo.module_responder = script(accept("START_SESSION"), delay=1.0)
+    body = command_body("START_SESSION", emsp.base + "/cb/slow")
+    status, answer, _ = await hub.call(
+        "POST", CMD + "START_SESSION", token=emsp.hub_token, json=body, headers=routing(EMSP1, CPO1)
+    )
+    assert answer["status_code"] == 4002
+    hub_url = parsed(cpo.requests_to(CMD)[0])["response_url"]
+    status, answer, _ = await hub.call("POST", hub_url, token=cpo.hub_token, json={"result": "ACCEPTED"})
+    assert status == 404 and not emsp.requests_to("/cb/slow")
+
+
+async def test_cpo_unreachable_is_4003(net: Net) -> None:
+    await net.cpo1.close()
+    body = command_body("START_SESSION", net.emsp1.base + "/cb/down")
+    status, answer, _ = await net.hub.call(
+        "POST", CMD + "START_SESSION", token=net.emsp1.hub_token, json=body, headers=routing(EMSP1, CPO1)
+    )
+    assert status == 200 and answer["status_code"] == 4003, answer
+    assert not net.cpo2.requests_to(CMD)
+
+
+async def test_unknown_to_is_4001(net: Net) -> None:
+    body = command_body("START_SESSION", net.emsp1.base + "/cb/x")
+    status, answer, _ = await net.hub.call(
+        "POST",
+        CMD + "START_SESSION",
+        token=net.emsp1.hub_token,
+        json=body,
+        headers=routing(EMSP1, ("XX", "XXX", "CPO")),
+    )
+    assert status == 200 and answer["status_code"] == 4001, answer
+    assert not net.cpo1.requests_to(CMD) and not net.cpo2.requests_to(CMD)
+
+
+@pytest.mark.parametrize("bad", [None, "", "not-a-url", "ftp://emsp.example/cb", "http://", 42, ["http://x/y"]])
+async def test_missing_or_bad_response_url_is_2001(net: Net, bad: Any) -> None:
+    body = command_body("STOP_SESSION", "placeholder")
+    body = without(body, "response_url") if bad is None else {**body, "response_url": bad}
+    status, answer, _ = await net.hub.call(
+        "POST", CMD + "STOP_SESSION", token=net.emsp1.hub_token, json=body, headers=routing(EMSP1, CPO1)
+    )
+    assert status == 400 and answer["status_code"] == 2001, answer
+    assert not net.cpo1.requests_to(CMD)
+
+
+@pytest.mark.parametrize(
+    "answer_with",
+    [
+        raw(502, "<html><body>Bad Gateway</body></html>"),
+        raw(200, '{"detail": "Not Found"}', "application/json"),
+        raw(200, ""),
+        raw(500, "Internal Server Error", "text/plain"),
+    ],
+)
+async def test_non_ocpi_cpo_answer_is_an_ocpi_error(net: Net, answer_with: Any) -> None:
+    net.cpo1.module_responder = script((CMD, answer_with))
+    body = command_body("START_SESSION", net.emsp1.base + "/cb/x")
+    status, answer, headers = await net.hub.call(
+        "POST", CMD + "START_SESSION", token=net.emsp1.hub_token, json=body, headers=routing(EMSP1, CPO1)
+    )
+    assert status == 200 and answer["status_code"] == 4000, answer
+    assert set(answer) == {"status_code", "status_message", "timestamp"}
+    assert headers["Content-Type"].startswith("application/json")
+    assert len(net.cpo1.requests_to(CMD)) == 1
