@@ -355,5 +355,6 @@ async def post_result(
     assert got.headers["X-Request-ID"] != "req-" + cpo_party[1].lower()
 
 
-def emsp_thanks(party: Party) -> tuple[str, Any]:
-    return ("/commands/sender/", ocpi(200, 1000, message="thanks from " + party[1]))
+def emsp_thanks(party: Party, part: str = "/commands/sender/") -> tuple[str, Any]:
+    """The eMSP's answer to a result POSTed at its response_url (the CPO must get it back)."""
+    return (part, ocpi(200, 1000, message="thanks from " + party[1]))
