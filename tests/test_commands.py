@@ -342,3 +342,17 @@ async def test_non_ocpi_cpo_answer_is_an_ocpi_error(net: Net, answer_with: Any) 
     assert set(answer) == {"status_code", "status_message", "timestamp"}
     assert headers["Content-Type"].startswith("application/json")
     assert len(net.cpo1.requests_to(CMD)) == 1
+
+
+async def test_callback_body_must_be_json_and_from_the_posting_cpo(net: Net) -> None:
+    body, hub_url = await accepted_command(net)
+    status, answer, _ = await net.hub.call("POST", hub_url, token=net.cpo1.hub_token, data=b"<result>ok</result>")
+    assert status == 400 and answer["status_code"] == 2000, answer
+    status, answer, _ = await net.hub.call(
+        "POST", hub_url, token=net.cpo1.hub_token, json={"result": "ACCEPTED"}, headers=routing(CPO2, EMSP1)
+    )
+    assert status == 403 and answer["status_code"] == 2001, answer
+    assert not net.emsp1.requests_to("/commands/sender/")
+    await post_result(
+        net, net.cpo1, CPO1, net.emsp1, EMSP1, hub_url, body["response_url"], {"result": "ACCEPTED"}, "cb"
+    )
