@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
-from hub import admin, status
+from hub import admin, metrics, status, traffic
 from hub.keys import (
     CLIENT,
     CLOCK,
@@ -28,6 +28,7 @@ from hub.keys import (
 from hub.middlewares import auth_middleware, context_middleware, envelope_middleware, stamp_ids
 from hub.modules import credentials, hubclientinfo, proxied, routed, versions
 from hub.modules.router import OcpiRouter
+from hub.traffic import traffic_middleware
 from routing.client import PeerClient
 from routing.clientinfo import ClientInfoPusher
 from routing.clock import Clock, SystemClock
@@ -108,7 +109,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Build the hub application; the store opens and migrates in its cleanup context."""
     app = web.Application(
-        middlewares=[envelope_middleware, context_middleware, auth_middleware],
+        middlewares=[envelope_middleware, context_middleware, traffic_middleware, auth_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -128,4 +129,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     proxied.setup(router)
     admin.setup(app)
     status.setup(app)
+    metrics.setup(app)
+    traffic.setup(app, settings)  # after every other cleanup_ctx: it needs the store and client
     return app
