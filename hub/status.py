@@ -1,7 +1,14 @@
-"""Liveness (/health, no auth) and the operator's overview (/status, admin token unless public)."""
+"""Liveness (/health, no auth) and the operator's overview (/status, admin token unless public).
+
+``/status`` says ``ok``, ``degraded`` (with reasons) or ``down`` (HTTP 503: the store cannot be
+read). Degraded means someone should look: a platform is OFFLINE, a receiver's oldest queued
+message is older than ``status_queue_age_threshold``, or dead letters exist. A SUSPENDED
+platform is an operator's decision, not a fault: it is listed under ``notices`` only.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -9,8 +16,17 @@ from aiohttp import web
 
 from hub import __version__
 from hub.envelope import json_response
-from hub.keys import STARTED_AT, STORE
+from hub.keys import CLOCK, SETTINGS, STARTED_AT, STORE
+from hub.metrics import RELAY_STATS
+from routing.clock import parse_iso
+from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
+from storage.models import Platform
+from storage.outbox import QueueStats
+
+LOGGER = logging.getLogger(__name__)
+
+_NO_QUEUE = QueueStats(depth=0, oldest_created_at=None, dead=0, retries=0)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -19,27 +35,94 @@ async def health(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
+def _latest(*values: str | None) -> str | None:
+    # Both sources hold OCPI DateTimes written by the hub (same format), so text order is time order.
+    present = [v for v in values if v]
+    return max(present) if present else None
+
+
+def platform_status(request: web.Request, platform: Platform, queue: QueueStats) -> dict[str, Any]:
+    """One platform's entry in /status."""
+    stats = request.app[RELAY_STATS]
+    figures = stats.figures(platform.id)
+    p50, p99 = stats.latency_ms(platform.id)
+    oldest_age = None
+    if queue.oldest_created_at:
+        now = request.app[CLOCK].now()
+        oldest_age = round(max(0.0, (now - parse_iso(queue.oldest_created_at)).total_seconds()), 3)
+    return {
+        "id": platform.id,
+        "name": platform.name,
+        "status": platform.status,
+        "version": platform.version,
+        "roles": [{"country_code": r.country_code, "party_id": r.party_id, "role": r.role} for r in platform.parties],
+        "last_seen_in": _latest(platform.last_seen_in, figures.last_in),
+        "last_seen_out": _latest(platform.last_seen_out, figures.last_out),
+        "queue_depth": queue.depth,
+        "oldest_queued_age_seconds": oldest_age,
+        "retries": queue.retries,
+        "dead_letters": queue.dead,
+        "delivered": figures.delivered,
+        "failed": figures.failed,
+        "latency_p50_ms": p50,
+        "latency_p99_ms": p99,
+    }
+
+
+def assess(entries: list[dict[str, Any]], *, age_threshold: float) -> tuple[list[str], list[str]]:
+    """Reasons for 'degraded' and plain notices, from the platform entries."""
+    reasons: list[str] = []
+    notices: list[str] = []
+    for p in entries:
+        who = f"platform {p['id']} ({p['name']})"
+        if p["status"] == "OFFLINE":
+            reasons.append(f"{who} is OFFLINE")
+        elif p["status"] == "SUSPENDED":
+            notices.append(f"{who} is SUSPENDED")
+        age = p["oldest_queued_age_seconds"]
+        if age is not None and age > age_threshold:
+            reasons.append(f"{who}: oldest queued message is {age:.0f} s old (threshold {age_threshold:g} s)")
+        if p["dead_letters"]:
+            reasons.append(f"{who}: {p['dead_letters']} dead letter(s)")
+    return reasons, notices
+
+
 async def status(request: web.Request) -> web.Response:
-    """GET /status: version, uptime, and every platform with its roles and status."""
-    platforms = await platform_sql.list_platforms(request.app[STORE])
-    reasons: list[str] = [f"platform {p.id} ({p.name}) is OFFLINE" for p in platforms if p.status == "OFFLINE"]
-    body: dict[str, Any] = {
-        "status": "degraded" if reasons else "ok",
-        "reasons": reasons,
+    """GET /status: ok/degraded/down with reasons, version, uptime and every platform's figures."""
+    settings = request.app[SETTINGS]
+    base: dict[str, Any] = {
         "version": __version__,
         "uptime_seconds": round(time.monotonic() - request.app[STARTED_AT], 3),
-        "platforms": [
-            {
-                "id": p.id,
-                "name": p.name,
-                "status": p.status,
-                "version": p.version,
-                "roles": [{"country_code": r.country_code, "party_id": r.party_id, "role": r.role} for r in p.parties],
-                "last_seen_in": p.last_seen_in,
-                "last_seen_out": p.last_seen_out,
-            }
-            for p in platforms
-        ],
+    }
+    try:
+        store = request.app[STORE]
+        platforms = await platform_sql.list_platforms(store)
+        queues = await outbox_sql.queue_stats(store)
+    except Exception as exc:  # the overview must answer even when the store cannot
+        LOGGER.exception("/status: the store cannot be read")
+        body = {"status": "down", "reasons": [f"store unreadable: {type(exc).__name__}"], "notices": [], **base}
+        return json_response({**body, "platforms": []}, status=503)
+    entries = [platform_status(request, p, queues.get(p.id, _NO_QUEUE)) for p in platforms]
+    reasons, notices = assess(entries, age_threshold=settings.status_queue_age_threshold)
+    # Messages for platforms that no longer exist still count (their figures have no entry).
+    orphans = {pid: q for pid, q in queues.items() if pid not in {p.id for p in platforms}}
+    for pid, q in sorted(orphans.items()):
+        if q.dead:
+            reasons.append(f"deleted platform {pid}: {q.dead} dead letter(s)")
+    totals = {
+        "platforms": len(entries),
+        "queue_depth": sum(q.depth for q in queues.values()),
+        "dead_letters": sum(q.dead for q in queues.values()),
+        "delivered": sum(e["delivered"] for e in entries),
+        "failed": sum(e["failed"] for e in entries),
+    }
+    body = {
+        "status": "degraded" if reasons else "ok",
+        "reasons": reasons,
+        "notices": notices,
+        **base,
+        "totals": totals,
+        "platforms": entries,
     }
     return json_response(body)
 
