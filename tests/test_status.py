@@ -10,7 +10,7 @@ import storage.outbox as outbox_sql
 from hub.keys import REGISTRY, STORE
 from routing.clock import iso
 from storage.outbox import NewMessage, QueueStats
-from tests.fakes import envelope, wait_for
+from tests.fakes import wait_for
 from tests.ops_helpers import DIRECT, pair, platform_entry, push_session
 
 
@@ -74,7 +74,7 @@ async def test_figures_match_the_traffic_made(hub, make_peer):
         "OCPI-to-country-code": "BE",
         "OCPI-to-party-id": "BEC",
     }
-    code, body, _ = await hub.call("GET", "/ocpi/2.2.1/locations/sender/", token=emsp.hub_token, headers=headers)
+    _code, body, _ = await hub.call("GET", "/ocpi/2.2.1/locations/sender/", token=emsp.hub_token, headers=headers)
     assert body["status_code"] >= 3000, body
     _, latest = await hub.admin("GET", "/status")
     assert platform_entry(latest, "BEC")["failed"] == failed0 + 1
@@ -91,7 +91,7 @@ async def test_last_seen_is_stored_on_the_platform(hub, make_peer):
 
 
 async def test_offline_degrades_and_suspended_is_a_notice(hub, make_peer):
-    cpo, emsp = await pair(hub, make_peer)
+    _cpo, _emsp = await pair(hub, make_peer)
     ids = {p["name"]: p["id"] for p in (await hub.admin("GET", "/status"))[1]["platforms"]}
 
     await hub.app[REGISTRY].set_status(ids["EXA"], "OFFLINE")
@@ -110,7 +110,7 @@ async def test_offline_degrades_and_suspended_is_a_notice(hub, make_peer):
 
 
 async def test_dead_letters_degrade(hub, make_peer, clock):
-    cpo, emsp = await pair(hub, make_peer)
+    _cpo, emsp = await pair(hub, make_peer)
     emsp_id = platform_entry((await hub.admin("GET", "/status"))[1], "EXA")["id"]
     now = iso(clock.now())
     async with hub.app[STORE].transaction() as tx:
@@ -127,7 +127,7 @@ async def test_dead_letters_degrade(hub, make_peer, clock):
 
 async def test_old_queue_degrades_past_the_threshold(start_hub, make_peer, clock, monkeypatch):
     hub = await start_hub(status_queue_age_threshold=60)
-    cpo, emsp = await pair(hub, make_peer)
+    _cpo, _emsp = await pair(hub, make_peer)
     emsp_id = platform_entry((await hub.admin("GET", "/status"))[1], "EXA")["id"]
     created = iso(clock.now() - timedelta(seconds=30))
 
