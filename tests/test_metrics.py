@@ -1,0 +1,91 @@
+"""GET /metrics: Prometheus exposition with the figures of the traffic a test makes."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+import storage.outbox as outbox_sql
+from hub.keys import STORE
+from routing.clock import iso
+from storage.outbox import NewMessage
+from tests.conftest import ADMIN
+from tests.fakes import wait_for
+from tests.ops_helpers import DIRECT, pair, platform_entry, push_session
+
+
+async def scrape(hub, token=ADMIN):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with hub.session.get(hub.base + "/metrics", headers=headers) as r:
+        return r.status, r.headers.get("Content-Type", ""), await r.text()
+
+
+def samples(text):
+    """{(sample name, frozenset(labels)): value} for every sample in the exposition."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def value(found, name, **labels):
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+async def test_metrics_needs_the_admin_token_unless_public(hub, start_hub):
+    code, _, text = await scrape(hub, token=None)
+    assert code == 401 and '"status_code":2000' in text
+    code, content_type, text = await scrape(hub)
+    assert code == 200 and content_type.startswith("text/plain")
+    public = await start_hub(metrics_public=True)
+    code, _, _ = await scrape(public, token=None)
+    assert code == 200
+
+
+async def test_series_after_known_traffic(hub, make_peer, clock):
+    cpo, emsp = await pair(hub, make_peer)
+    before = samples((await scrape(hub))[2])
+    received0 = len(emsp.received)
+    for i in range(4):
+        await push_session(hub, cpo, f"M{i}")
+    await wait_for(lambda: len(emsp.received) >= received0 + 4)
+    # One request the hub refuses: an unknown token on a routed module.
+    await hub.call("GET", "/ocpi/2.2.1/locations/sender/", token="not-a-token")
+
+    emsp_id = platform_entry((await hub.admin("GET", "/status"))[1], "EXA")["id"]
+    now = iso(clock.now())
+    async with hub.app[STORE].transaction() as tx:
+        dead_id, _ = await outbox_sql.enqueue(
+            tx, NewMessage(emsp_id, "sessions", "BE/BEC/D", "PUT", emsp.base + "/x", dict(DIRECT), b"{}", now, now)
+        )
+        await outbox_sql.bury(tx, dead_id, error="test", now=now)
+
+    after = samples((await scrape(hub))[2])
+    key = {"module": "sessions", "method": "PUT", "http_status": "200", "ocpi_status": "1000"}
+    assert value(after, "ocpi_hub_requests_total", **key) - value(before, "ocpi_hub_requests_total", **key) == 4
+    refused = {"module": "locations", "method": "GET", "http_status": "401", "ocpi_status": "2000"}
+    assert value(after, "ocpi_hub_requests_total", **refused) == 1
+    assert value(after, "ocpi_hub_forwards_total", module="sessions", outcome="delivered") == 4
+    assert value(after, "ocpi_hub_forward_latency_seconds_count", module="sessions") == 4
+    assert value(after, "ocpi_hub_forward_latency_seconds_sum", module="sessions") > 0
+    assert value(after, "ocpi_hub_forward_latency_seconds_bucket", module="sessions", le="+Inf") == 4
+    assert value(after, "ocpi_hub_forwards_total", module="hubclientinfo", outcome="delivered") >= 1
+    assert value(after, "ocpi_hub_platforms", status="CONNECTED") == 2
+    assert value(after, "ocpi_hub_platforms", status="OFFLINE") == 0
+    platform = {"platform_id": str(emsp_id), "platform": "EXA"}
+    assert value(after, "ocpi_hub_dead_letters", **platform) == 1
+    assert value(after, "ocpi_hub_outbox_depth", **platform) == 0
+    assert ("ocpi_hub_outbox_oldest_age_seconds", frozenset(platform.items())) in after
+    # Scrapes are counted too, but never logged as traffic.
+    assert value(after, "ocpi_hub_requests_total", module="metrics", method="GET", http_status="200", ocpi_status="")
+
+
+async def test_two_apps_keep_separate_registries(start_hub, make_peer):
+    first = await start_hub()
+    second = await start_hub(database=first.settings.database.with_name("other.sqlite3"))
+    cpo, _ = await pair(first, make_peer)
+    await push_session(first, cpo, "ONLY-FIRST")
+    one, two = samples((await scrape(first))[2]), samples((await scrape(second))[2])
+    key = {"module": "sessions", "method": "PUT", "http_status": "200", "ocpi_status": "1000"}
+    assert value(one, "ocpi_hub_requests_total", **key) == 1
+    assert value(two, "ocpi_hub_requests_total", **key) == 0
