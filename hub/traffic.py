@@ -83,7 +83,7 @@ def redact_path(path: str, *, module: str | None = None, base_path: str | None =
     trailing = bool(tail) and tail[-1] == ""
     tail = [s for s in tail if s]
     redacted = _redact_token_tail(tail)
-    return "/".join([*head, *redacted]) + ("/" if trailing and redacted else "")
+    return "/".join([*head, *redacted]) + ("/" if trailing else "")
 
 
 def safe_query(items: Iterable[tuple[str, str]]) -> str:
