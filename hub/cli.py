@@ -15,6 +15,7 @@ import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
@@ -158,7 +159,7 @@ def cmd_platforms(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
-    """Show /status."""
+    """Show /status: overall state and reasons, then one table row per platform."""
     data = asyncio.run(_admin_call(settings, "GET", "/status"))
     if args.json:
         print(json.dumps(data, indent=2))
@@ -166,7 +167,82 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         print(f"status: {data['status']}  version: {data['version']}  uptime: {data['uptime_seconds']}s")
         for reason in data.get("reasons", []):
             print(f"  ! {reason}")
-        _print(data["platforms"], False)
+        for notice in data.get("notices", []):
+            print(f"  - {notice}")
+        _print_status_table(data.get("platforms", []))
+    return 0
+
+
+def _dash(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    # Piped output (scripts, docs) gets a fixed width so the wide tables are not squeezed.
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+def _print_status_table(platforms: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table("id", "name", "status", "version", "parties", "last in", "last out", "queue", "oldest s")
+    for column in ("dead", "delivered", "failed", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="right")
+    for p in platforms:
+        parties = ", ".join(f"{r['country_code']}*{r['party_id']} {r['role']}" for r in p.get("roles", []))
+        table.add_row(
+            str(p["id"]),
+            p["name"],
+            p["status"],
+            _dash(p.get("version")),
+            parties or "-",
+            _dash(p.get("last_seen_in")),
+            _dash(p.get("last_seen_out")),
+            _dash(p.get("queue_depth")),
+            _dash(p.get("oldest_queued_age_seconds")),
+            _dash(p.get("dead_letters")),
+            _dash(p.get("delivered")),
+            _dash(p.get("failed")),
+            _dash(p.get("latency_p50_ms")),
+            _dash(p.get("latency_p99_ms")),
+        )
+    _console().print(table)
+
+
+def cmd_traffic(settings: Settings, args: argparse.Namespace) -> int:
+    """Show the traffic log (newest rows, oldest first), e.g. every leg of one message."""
+    query = {"limit": str(args.limit)}
+    if args.correlation_id:
+        query["correlation_id"] = args.correlation_id
+    if args.request_id:
+        query["request_id"] = args.request_id
+    if args.platform is not None:
+        query["platform_id"] = str(args.platform)
+    rows = asyncio.run(_admin_call(settings, "GET", "/admin/traffic?" + urlencode(query)))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.table import Table
+
+    table = Table("ts", "dir", "platform", "module", "method", "path", "from -> to", "http", "ocpi", "try", "ms")
+    for r in rows:
+        table.add_row(
+            r["ts"],
+            r["direction"],
+            _dash(r["platform_id"]),
+            _dash(r["module"]),
+            r["method"],
+            r["path"],
+            f"{_dash(r['from_party'])} -> {_dash(r['to_party'])}",
+            _dash(r["http_status"] if r["http_status"] is not None else r["error"]),
+            _dash(r["ocpi_status"]),
+            _dash(r["attempt"]),
+            f"{r['latency_ms']:.1f}",
+        )
+    _console().print(table)
+    print(f"{len(rows)} record(s)")
     return 0
 
 
@@ -193,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name")
     add("platforms", cmd_platforms, "list registered platforms")
     add("status", cmd_status, "show the hub's status")
+    p = add("traffic", cmd_traffic, "show the traffic log (requests in, calls out), e.g. one message's legs")
+    p.add_argument("--correlation-id", help="only this X-Correlation-ID")
+    p.add_argument("--request-id", help="only this X-Request-ID")
+    p.add_argument("--platform", type=int, help="only this platform's traffic")
+    p.add_argument("--limit", type=int, default=50, help="newest N records (default 50)")
     return parser
 
 

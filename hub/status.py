@@ -100,7 +100,9 @@ async def status(request: web.Request) -> web.Response:
         queues = await outbox_sql.queue_stats(store)
     except Exception as exc:  # the overview must answer even when the store cannot
         LOGGER.exception("/status: the store cannot be read")
-        body = {"status": "down", "reasons": [f"store unreadable: {type(exc).__name__}"], "notices": [], **base}
+        reason = f"store unreadable: {type(exc).__name__}"
+        # status_message: what the CLI prints for an HTTP error answer.
+        body = {"status": "down", "reasons": [reason], "notices": [], "status_message": f"down, {reason}", **base}
         return json_response({**body, "platforms": []}, status=503)
     entries = [platform_status(request, p, queues.get(p.id, _NO_QUEUE)) for p in platforms]
     reasons, notices = assess(entries, age_threshold=settings.status_queue_age_threshold)

@@ -1,0 +1,96 @@
+"""Operator CLI for operations: `ocpi-hub status` (table and --json) and `ocpi-hub traffic`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import pytest
+
+from hub import __version__
+from hub.cli import main
+from hub.keys import REGISTRY, STORE
+from tests.conftest import ADMIN
+from tests.fakes import wait_for
+from tests.ops_helpers import pair, platform_entry, push_session
+
+
+@pytest.fixture
+def cli_env(hub, monkeypatch, tmp_path):
+    for name in list(os.environ):
+        if name.startswith("HUB_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HUB_HOST", "127.0.0.1")
+    monkeypatch.setenv("HUB_PORT", str(hub.settings.port))
+    monkeypatch.setenv("HUB_ADMIN_TOKEN", ADMIN)
+    monkeypatch.setenv("HUB_DATABASE", str(tmp_path / "cli.sqlite3"))
+    return hub
+
+
+async def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def test_status_table_and_json(cli_env, capsys, make_peer):
+    hub = cli_env
+    cpo, emsp = await pair(hub, make_peer)
+    await push_session(hub, cpo, "CLI1")
+    await wait_for(lambda: bool(emsp.requests_to("/sessions/receiver/BE/BEC/CLI1")))
+
+    code, out, err = await cli(capsys, "status", "--json")
+    assert (code, err) == (0, "")
+    data = json.loads(out)
+    assert data["status"] == "ok" and platform_entry(data, "EXA")["delivered"] >= 1
+
+    code, out, err = await cli(capsys, "status")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].startswith(f"status: ok  version: {__version__}  uptime: ")
+    header = next(line for line in lines if "delivered" in line)
+    for column in ("name", "status", "parties", "queue", "dead", "failed", "p50 ms", "p99 ms"):
+        assert column in header
+    exa = next(line for line in lines if " EXA " in line)
+    assert "CONNECTED" in exa and "NL*EXA EMSP" in exa and "2.2.1" in exa
+
+    await hub.app[REGISTRY].set_status(platform_entry(data, "EXA")["id"], "OFFLINE")
+    code, out, _ = await cli(capsys, "status")
+    assert code == 0 and out.startswith("status: degraded")
+    assert f"  ! platform {platform_entry(data, 'EXA')['id']} (EXA) is OFFLINE" in out.splitlines()
+
+
+async def test_status_down_is_one_line(cli_env, capsys):
+    await cli_env.app[STORE].close()
+    code, out, err = await cli(capsys, "status")
+    assert (code, out) == (2, "")
+    assert err.strip() == "ocpi-hub: hub answered HTTP 503: down, store unreadable: StoreClosedError"
+
+
+async def test_traffic_by_correlation_id(cli_env, capsys, make_peer):
+    hub = cli_env
+    cpo, emsp = await pair(hub, make_peer)
+    await push_session(hub, cpo, "CLI2", correlation_id="corr-cli-2")
+    await wait_for(lambda: bool(emsp.requests_to("/sessions/receiver/BE/BEC/CLI2")))
+
+    code, out, err = await cli(capsys, "traffic", "--correlation-id", "corr-cli-2", "--json")
+    assert (code, err) == (0, "")
+    rows = json.loads(out)
+    assert [(r["direction"], r["module"]) for r in rows] == [("out", "sessions"), ("in", "sessions")]
+
+    code, out, _ = await cli(capsys, "traffic", "--correlation-id", "corr-cli-2")
+    assert code == 0 and out.rstrip().endswith("2 record(s)")
+    assert "BE*BEC -> NL*EXA" in out and "/ocpi/2.2.1/sessions/receiver/BE/BEC/CLI2" in out
+
+    code, out, _ = await cli(capsys, "traffic", "--limit", "3", "--json")
+    assert code == 0 and len(json.loads(out)) == 3
+    code, _, err = await cli(capsys, "traffic", "--limit", "0")
+    assert code == 2 and err.startswith("ocpi-hub: hub answered HTTP 400")
+
+
+async def test_platforms_still_works(cli_env, capsys, make_peer):
+    await pair(cli_env, make_peer)
+    code, out, _ = await cli(capsys, "platforms")
+    assert code == 0 and "BE*BEC CPO" in out and "NL*EXA EMSP" in out
