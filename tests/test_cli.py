@@ -190,6 +190,11 @@ async def test_serve_writes_admin_token_and_answers(tmp_path):
                 assert (r.status, await r.json()) == (200, [])
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # only the process this test started
+            out, err = proc.communicate(timeout=10)
+            raise AssertionError(f"serve did not stop on SIGINT: {err.decode()[-500:]}") from None
     assert f"versions URL : http://127.0.0.1:{port}/ocpi/versions" in out.decode()
     assert "Traceback" not in err.decode()
