@@ -124,13 +124,15 @@ class Store:
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Read one committed row."""
-        _, reader = self._check_open()
-        async with reader.execute(sql, params) as cursor:
-            row: Row | None = await cursor.fetchone()
-            return row
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        """Read all committed rows."""
+        """Read all committed rows, in one job on the reader thread.
+
+        Executing and fetching as separate jobs would let another task's query run in between
+        on the same connection and share its still-open read transaction, i.e. an old WAL
+        snapshot that misses rows committed meanwhile (seen as stale reads under load).
+        """
         _, reader = self._check_open()
-        async with reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await reader.execute_fetchall(sql, params))
