@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
-from hub import admin, metrics, status, traffic
+from hub import admin, deadletters, metrics, status, traffic
 from hub.keys import (
     CLIENT,
     CLOCK,
@@ -24,6 +24,7 @@ from hub.keys import (
     STARTED_AT,
     STORE,
     TOKEN_A_ROUTES,
+    WORKER,
 )
 from hub.middlewares import auth_middleware, context_middleware, envelope_middleware, stamp_ids
 from hub.modules import credentials, hubclientinfo, proxied, routed, versions
@@ -88,6 +89,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[DIRECTORY] = directory
     app[DELIVERY] = delivery
+    app[WORKER] = worker
     app[PROXIES] = proxies
     app[ROUTING] = RoutingService(
         store=store,
@@ -128,6 +130,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     routed.setup(router)
     proxied.setup(router)
     admin.setup(app)
+    deadletters.setup(app)
     status.setup(app)
     metrics.setup(app)
     traffic.setup(app, settings)  # after every other cleanup_ctx: it needs the store and client

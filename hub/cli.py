@@ -246,6 +246,28 @@ def cmd_traffic(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_redrive(settings: Settings, args: argparse.Namespace) -> int:
+    """List dead letters, or re-drive them (all, one platform's, or by id) through the admin API."""
+    if args.list:
+        query = f"?platform_id={args.platform}" if args.platform is not None else ""
+        letters = asyncio.run(_admin_call(settings, "GET", "/admin/deadletters" + query))
+        if args.json:
+            print(json.dumps(letters, indent=2))
+        else:
+            for m in letters:
+                print(f"{m['id']}  platform {m['platform_id']}  {m['method']} {m['url']}  ({m['last_error']})")
+            print(f"{len(letters)} dead letter(s)")
+        return 0
+    body: dict[str, Any] = {}
+    if args.platform is not None:
+        body["platform_id"] = args.platform
+    if args.ids:
+        body["ids"] = args.ids
+    data = asyncio.run(_admin_call(settings, "POST", "/admin/deadletters/redrive", body))
+    print(json.dumps(data) if args.json else f"re-driven: {data['redriven']} message(s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
     parser = argparse.ArgumentParser(prog="ocpi-hub", description="OCPI 2.2.1 roaming hub")
@@ -274,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--request-id", help="only this X-Request-ID")
     p.add_argument("--platform", type=int, help="only this platform's traffic")
     p.add_argument("--limit", type=int, default=50, help="newest N records (default 50)")
+    p = add("redrive", cmd_redrive, "re-drive dead letters into the delivery queue (all unless narrowed)")
+    p.add_argument("--platform", type=int, help="only this platform's dead letters")
+    p.add_argument("--list", action="store_true", help="list dead letters instead of re-driving them")
+    p.add_argument("ids", nargs="*", type=int, help="only these message ids")
     return parser
 
 

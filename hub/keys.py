@@ -15,6 +15,7 @@ from routing.directory import Directory
 from routing.proxies import Proxies
 from routing.registry import Registry
 from routing.service import RoutingService
+from routing.worker import DeliveryWorker
 from storage.db import Store
 from storage.models import TokenRecord
 
@@ -40,6 +41,7 @@ CLIENT = web.AppKey("client", PeerClient)
 REGISTRY = web.AppKey("registry", Registry)
 DIRECTORY = web.AppKey("directory", Directory)
 DELIVERY = web.AppKey("delivery", Delivery)
+WORKER = web.AppKey("worker", DeliveryWorker)
 PROXIES = web.AppKey("proxies", Proxies)
 ROUTING = web.AppKey("routing", RoutingService)
 STARTED_AT = web.AppKey("started_at", float)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from hub.envelope import read_json
-from hub.keys import CALLER, CORRELATION_ID, DIRECTORY, REQUEST_ID, ROUTING
+from hub.keys import CALLER, CORRELATION_ID, DIRECTORY, REQUEST_ID, ROUTING, WORKER
 from hub.modules.router import OcpiRouter
 from routing.decide import MODULES
 from routing.errors import Forbidden
@@ -50,6 +50,8 @@ def response(reply_status: int, body: bytes, headers: dict[str, str]) -> web.Res
 async def route(request: web.Request, module: str, interface: str) -> web.Response:
     """Parse, hand to the routing service, render."""
     platform = calling_platform(request)
+    if platform.status == "OFFLINE":  # it is talking to us, so it is alive: resume its queue
+        await request.app[WORKER].called_in(platform.id)
     tail = request.match_info.get("tail", "")
     segments = [s for s in tail.split("/") if s]
     raw: bytes | None = None

@@ -1,0 +1,78 @@
+"""Admin API for dead letters (DESIGN.md section 11): list them and re-drive them into the queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from hub.envelope import json_response, read_json
+from hub.keys import CLOCK, SETTINGS, STORE, WORKER
+from routing.clock import iso
+from routing.errors import InvalidParameters
+from storage import outbox as outbox_sql
+from storage.outbox import Message
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """A dead letter as operators see it: where it was going and why it died (no body, no token)."""
+    return {
+        "id": message.id,
+        "platform_id": message.receiver_platform_id,
+        "module": message.module,
+        "object_key": message.object_key,
+        "method": message.method,
+        "url": message.url,
+        "request_id": message.headers.get("X-Request-ID"),
+        "correlation_id": message.headers.get("X-Correlation-ID"),
+        "attempts": message.attempts,
+        "created_at": message.created_at,
+        "last_error": message.last_error,
+        "last_http_status": message.last_http_status,
+    }
+
+
+def _int_param(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise InvalidParameters(f"'{name}' must be a positive integer")
+    return int(value)
+
+
+async def list_dead_letters(request: web.Request) -> web.Response:
+    """GET /admin/deadletters[?platform_id=&limit=]."""
+    platform_id = _int_param(request.query.get("platform_id"), "platform_id")
+    limit = _int_param(request.query.get("limit"), "limit") or 100
+    letters = await outbox_sql.dead_letters(request.app[STORE], platform_id=platform_id, limit=min(limit, 1000))
+    return json_response([message_json(m) for m in letters])
+
+
+async def redrive(request: web.Request) -> web.Response:
+    """POST /admin/deadletters/redrive {} | {"platform_id": N} | {"ids": [..]}: back to the queue."""
+    body = await read_json(request) if request.can_read_body else {}
+    if not isinstance(body, dict):
+        raise InvalidParameters("body must be a JSON object")
+    platform_id = _int_param(body.get("platform_id"), "platform_id")
+    ids = body.get("ids")
+    if ids is not None and (not isinstance(ids, list) or not all(_int_param(i, "ids") is not None for i in ids)):
+        raise InvalidParameters("'ids' must be a list of message ids")
+    now = request.app[CLOCK].now()
+    deadline = now + timedelta(seconds=request.app[SETTINGS].delivery.max_age)
+    async with request.app[STORE].transaction() as tx:
+        count = await outbox_sql.redrive(
+            tx,
+            now=iso(now),
+            deadline_at=iso(deadline),
+            platform_id=platform_id,
+            ids=[int(i) for i in ids] if ids is not None else None,
+        )
+    request.app[WORKER].wake()
+    return json_response({"redriven": count})
+
+
+def setup(app: web.Application) -> None:
+    """Register the dead-letter routes."""
+    app.router.add_get("/admin/deadletters", list_dead_letters)
+    app.router.add_post("/admin/deadletters/redrive", redrive)
