@@ -39,12 +39,15 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     try:
         return await handler(request)
     except OcpiError as exc:
+        if exc.status == 200 and isinstance(exc, ClientError) and request.path.startswith("/admin"):
+            exc = type(exc)(exc.message, data=exc.data, http_status=400, headers=exc.headers)
         return error_response(request, exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         error_cls = _HTTP_TO_ERROR.get(exc.status, ClientError if exc.status < 500 else ServerError)
-        return error_response(request, error_cls(exc.reason, http_status=exc.status))
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_response(request, error_cls(exc.reason, http_status=exc.status, headers=headers))
     except Exception:
         LOGGER.exception("unexpected error on %s %s", request.method, request.path)
         return error_response(request, ServerError("internal error; it has been logged"))
@@ -87,6 +90,8 @@ def token_candidates(header: str | None) -> tuple[str, list[str]]:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         decoded = ""
+    # The spec's own examples encoded a trailing newline (OCPI-DIGEST 1.2): tolerate it.
+    decoded = decoded.rstrip("\r\n")
     if decoded and decoded.isprintable() and decoded != value:
         candidates.insert(0, decoded)
     return value, candidates

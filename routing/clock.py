@@ -32,10 +32,16 @@ class SystemClock:
 
 
 class FakeClock:
-    """A clock for tests: time moves only when told to; sleep advances it at once."""
+    """A clock for tests: time moves only when the test advances it.
+
+    ``sleep`` waits until the fake time reaches its end, so a retry scheduled in 30 s happens
+    the moment a test calls ``advance(30)``: instant, and deterministic (time never races ahead
+    on its own, so expiry tests stay exact while the delivery worker is idle).
+    """
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = start or datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
+        self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
         self.slept: list[float] = []
 
     def now(self) -> datetime:
@@ -43,14 +49,26 @@ class FakeClock:
         return self._now
 
     def advance(self, seconds: float) -> None:
-        """Move time forward."""
+        """Move time forward and wake every sleeper whose time has come."""
         self._now += timedelta(seconds=seconds)
+        still: list[tuple[datetime, asyncio.Future[None]]] = []
+        for until, fut in self._sleepers:
+            if until <= self._now:
+                if not fut.done():
+                    fut.set_result(None)
+            elif not fut.done():
+                still.append((until, fut))
+        self._sleepers = still
 
     async def sleep(self, seconds: float) -> None:
-        """Advance instead of waiting, then yield to the loop once."""
+        """Wait until the fake time has advanced by ``seconds``."""
         self.slept.append(seconds)
-        self.advance(seconds)
-        await asyncio.sleep(0)
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._now + timedelta(seconds=seconds), fut))
+        await fut
 
 
 def iso(dt: datetime) -> str:

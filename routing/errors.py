@@ -21,6 +21,8 @@
         +-- ReceiverTimeout    4002   the forwarded request timed out
         +-- ConnectionProblem  4003   the receiver could not be reached
 
+2001/2002 travel with HTTP 200 on OCPI paths (the OCPI layer was reached); the admin API, which
+is plain HTTP, answers its client errors with 400 (see hub.middlewares.envelope_middleware).
 The HTTP status that goes with a 4xxx code is not specified (OCPI-DIGEST 1.5); like the Open
 Charging Network node we answer HTTP 200 with the 4xxx code so sloppy clients read the body.
 """
@@ -90,10 +92,14 @@ class ClientError(OcpiError):
 
 
 class InvalidParameters(ClientError):
-    """2001: invalid or missing parameters."""
+    """2001: invalid or missing parameters.
+
+    HTTP 200: valid JSON that reached the OCPI layer gets no HTTP error code (status_codes,
+    "HTTP status codes"); only unparsable JSON is HTTP 400 (InvalidJson).
+    """
 
     status_code = 2001
-    http_status = 400
+    http_status = 200
     default_message = "Invalid or missing parameters"
 
 
@@ -101,6 +107,7 @@ class NotEnoughInformation(ClientError):
     """2002: not enough information (e.g. authorize without usable location references)."""
 
     status_code = 2002
+    http_status = 200
     default_message = "Not enough information"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -33,7 +33,7 @@ from routing.decide import (
 )
 from routing.delivery import Delivery
 from routing.directory import Directory
-from routing.errors import InvalidParameters, NotFound, UnknownReceiver
+from routing.errors import InvalidParameters, NotFound, OcpiError, UnknownReceiver
 from routing.forward import Leg, Reply, relay, send_leg
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
@@ -116,6 +116,10 @@ class RoutingService:
     async def handle(self, req: Inbound) -> Reply:
         """Route one request and produce the caller's answer."""
         spec = MODULES[req.module]
+        if isinstance(req.body, list) and unwrap(req.body) is not req.body:
+            # Liberal in what we accept, strict in what we send: forward the object, not [object].
+            obj = unwrap(req.body)
+            req = replace(req, body=obj, raw_body=json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode())
         sender = caller_party(req.caller, req.routing, spec.roles_for(other_interface(req.interface)))
         kind = classify(spec, req.interface, req.method, req.segments, req.routing, self.hub)
         if kind is Kind.GET_ALL:
@@ -202,7 +206,8 @@ class RoutingService:
         if new is None:
             return
         last_updated = canonical_time(new.get("last_updated", now)) if "last_updated" in new else now
-        visible_to = None if spec.broadcast else (f"{target.key[0]}*{target.key[1]}" if target else None)
+        # Broadcast data is for everyone; a directed push only for the party it was sent to.
+        visible_to = None if target is None else f"{target.key[0]}*{target.key[1]}"
         await object_sql.put_object(
             tx,
             module=spec.name,
@@ -255,11 +260,14 @@ class RoutingService:
         callback: str | None = None
         if spec.name in ("commands", "chargingprofiles") and req.interface == "RECEIVER":
             body, query_string, callback = await self.proxies.swap_response_url(req, target, sender, routing)
+        if spec.name == "cdrs" and ref is not None and await self._cdr_already_accepted(req, ref):
+            answer = self.reply(message="CDR already accepted; not delivered again")
+            await self.proxies.rewrite_cdr_location(answer, ref, target, req.caller)
+            answer.headers.update(routing.swapped().as_headers())
+            return answer
         if ref is not None:
             async with self.store.transaction() as tx:
                 await self._remember(tx, spec, req, ref, target.party)
-        elif spec.name == "commands" and req.segments and req.segments[0].upper() == "RESERVE_NOW":
-            await self._remember_reservation(req, target)
         leg = Leg(
             method=req.method,
             url=_join(target.base_url, req.segments, query_string),
@@ -274,15 +282,32 @@ class RoutingService:
             answer = await self._push(leg)
         else:
             timeout = self.settings.command_timeout if spec.name in ("commands", "chargingprofiles") else None
-            answer = relay(await send_leg(self.client, leg, timeout=timeout))
+            try:
+                answer = relay(await send_leg(self.client, leg, timeout=timeout))
+            except OcpiError:
+                if callback is not None:  # the requester was told it failed: no late result may follow
+                    await self.proxies.discard_callback(callback)
+                raise
             if callback is not None:
                 await self.proxies.expire_after_answer(callback, answer)
+            if spec.name == "commands" and req.segments[0].upper() == "RESERVE_NOW" and _accepted(answer):
+                await self._remember_reservation(req, target)
         if spec.name == "cdrs" and ref is not None:
             await self.proxies.rewrite_cdr_location(answer, ref, target, req.caller)
         if "Link" in answer.headers or "link" in answer.headers:
             await self.proxies.rewrite_link(answer, leg, req.caller)
         answer.headers.update(routing.swapped().as_headers())
         return answer
+
+    async def _cdr_already_accepted(self, req: Inbound, ref: ObjectRef) -> bool:
+        """Idempotent CDR POST: same body again is acknowledged; a different body is refused (immutable)."""
+        stored = await object_sql.get_object(self.store, "cdrs", ref.key)
+        if stored is None:
+            return False
+        if json.loads(stored.body) == unwrap(req.body):
+            LOGGER.info("CDR %s posted again with the same content: acknowledged, not redelivered", ref.key)
+            return True
+        raise InvalidParameters(f"CDR {ref.object_id} was already accepted with other content; CDRs are immutable")
 
     async def _push(self, leg: Leg) -> Reply:
         """Commit the push to the outbox, then relay the receiver's answer or say it is queued."""
@@ -301,6 +326,15 @@ class RoutingService:
         if stored is None:
             raise NotFound(f"{module} {key} is not stored at the hub")
         return stored.body
+
+
+def _accepted(answer: Reply) -> bool:
+    """Whether a CommandResponse says ACCEPTED."""
+    try:
+        data = json.loads(answer.body).get("data")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(data, dict) and data.get("result") == "ACCEPTED"
 
 
 def _join(base: str, segments: list[str], query_string: str) -> str:

@@ -273,7 +273,6 @@ async def test_cpo_too_slow_is_4002(start_hub: Any, make_peer: Any) -> None:
     assert len(cpo.requests_to(CMD + "START_SESSION")) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="service.py _single keeps the callback after a failed forward")
 async def test_no_result_accepted_after_4002(start_hub: Any, make_peer: Any) -> None:
     hub = await start_hub(command_timeout=0.3)
     cpo = await connect(hub, make_peer, CPO1)
@@ -319,7 +318,7 @@ async def test_missing_or_bad_response_url_is_2001(net: Net, bad: Any) -> None:
     status, answer, _ = await net.hub.call(
         "POST", CMD + "STOP_SESSION", token=net.emsp1.hub_token, json=body, headers=routing(EMSP1, CPO1)
     )
-    assert status == 400 and answer["status_code"] == 2001, answer
+    assert status == 200 and answer["status_code"] == 2001, answer
     assert not net.cpo1.requests_to(CMD)
 
 

@@ -50,6 +50,7 @@ async def test_direct_broadcast_and_command(hub, make_peer):
 
     async def cpo_answer(request, body):
         from aiohttp import web
+
         from tests.fakes import envelope
 
         cpo.last_command = body

@@ -37,6 +37,8 @@ class OcpiRouter:
         full = prefix + path.rstrip("/")
         resource = self.app.router.add_resource(full + "{_slash:/?}")
         resource.add_route(method, handler)
+        if method == "GET":
+            resource.add_route("HEAD", handler)
         if token_a:
             self.app[TOKEN_A_ROUTES].add(resource)
 
