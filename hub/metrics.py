@@ -28,6 +28,7 @@ from storage.outbox import QueueStats
 # Seconds; relays to partners are dominated by their answer time, 5 ms .. the 15 s request timeout.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
 PLATFORM_STATUSES = ("PLANNED", "CONNECTED", "OFFLINE", "SUSPENDED")
+_EMPTY_QUEUE = QueueStats(depth=0, oldest_created_at=None, dead=0, retries=0)
 
 
 def percentile(values: Iterable[float], fraction: float) -> float | None:
@@ -121,7 +122,9 @@ class _StoreCollector(Collector):
             "ocpi_hub_outbox_retries", "Attempts already spent on waiting messages per receiver.", labels=labels
         )
         dead = GaugeMetricFamily("ocpi_hub_dead_letters", "Dead letters per receiver.", labels=labels)
-        for pid, stats in sorted(snap.queues.items()):
+        # Every platform gets a series (zeros when nothing is queued), so alerts see it from the start.
+        for pid in sorted(set(snap.queues) | set(snap.names)):
+            stats = snap.queues.get(pid, _EMPTY_QUEUE)
             values = [str(pid), snap.names.get(pid, "")]
             depth.add_metric(values, stats.depth)
             age.add_metric(values, snap.oldest_age.get(pid, 0.0))

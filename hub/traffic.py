@@ -234,6 +234,8 @@ class TrafficRecorder:
                 platform_id = platform_id if platform_id is not None else found[0]
                 module = module or found[1]
                 base_path = found[2] if module == found[1] else None
+        if not module and module_of(parts.path) in _HUB_MODULES:
+            module = module_of(parts.path)  # e.g. the handshake's versions calls, before endpoints are known
         module = str(module or "unknown")
         attempt = int(context.get("attempt") or 1)
         ok = delivered(exchange)

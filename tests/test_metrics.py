@@ -76,6 +76,9 @@ async def test_series_after_known_traffic(hub, make_peer, clock):
     assert value(after, "ocpi_hub_dead_letters", **platform) == 1
     assert value(after, "ocpi_hub_outbox_depth", **platform) == 0
     assert ("ocpi_hub_outbox_oldest_age_seconds", frozenset(platform.items())) in after
+    # A platform with nothing queued still has its series (zeros), so alerts see it from the start.
+    cpo_id = platform_entry((await hub.admin("GET", "/status"))[1], "BEC")["id"]
+    assert after[("ocpi_hub_outbox_depth", frozenset({"platform_id": str(cpo_id), "platform": "BEC"}.items()))] == 0
     # Scrapes are counted too, but never logged as traffic.
     assert value(after, "ocpi_hub_requests_total", module="metrics", method="GET", http_status="200", ocpi_status="")
 
