@@ -75,3 +75,23 @@ async def test_direct_broadcast_and_command(hub, make_peer):
     assert status == 200 and body["status_code"] == 1000, body
     got = emsp.requests_to("/commands/sender/START_SESSION/abc")
     assert got and got[-1].body == {"result": "ACCEPTED"}
+
+
+async def test_draft_registrations_path_registers(hub, make_peer):
+    import aiohttp
+
+    from tests.fakes import b64
+
+    peer = await make_peer(("NL", "DRF", "EMSP"))
+    token_a = await hub.invite("draft")
+    async with aiohttp.ClientSession() as s:
+        async with s.post(
+            hub.base + "/ocpi/registrations",
+            json=peer.credentials_body(),
+            headers={"Authorization": "Token " + b64(token_a)},
+        ) as r:
+            body = await r.json()
+    assert r.status == 200 and body["status_code"] == 1000
+    assert body["data"]["roles"][0]["role"] == "HUB"
+    status, again, _ = await hub.call("GET", "/ocpi/registrations", token=body["data"]["token"])
+    assert status == 200 and again["data"]["token"] == body["data"]["token"]
