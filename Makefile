@@ -17,13 +17,13 @@ run: $(STAMP)  ## install, migrate and start the hub on its SQLite default
 	$(BIN)/ocpi-hub serve
 
 test: $(STAMP)  ## install with test extras, lint, type-check and run the whole suite
-	$(BIN)/ruff check hub routing storage config tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check hub routing storage config tests bench
-	$(BIN)/ruff format --check hub routing storage config tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 bench: $(STAMP)  ## run the benchmark against the pass-through baseline

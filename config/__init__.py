@@ -90,7 +90,9 @@ class Settings(BaseSettings):
     )
     metrics_public: bool = Field(False, description="Serve /metrics without the admin token.")
     traffic_log_rows: int = Field(
-        100_000, ge=0, description="Newest traffic-log rows kept in SQLite (0 keeps none; the log line is still written)."
+        100_000,
+        ge=0,
+        description="Newest traffic-log rows kept in SQLite (0 keeps none; the log line is still written).",
     )
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="One JSON object per log line.")
