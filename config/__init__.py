@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     request_timeout: float = Field(15.0, gt=0, description="Seconds for a whole call to a partner.")
     command_timeout: float = Field(10.0, gt=0, description="Seconds a synchronous command/profile forward may take.")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    rate_limit_per_second: float = Field(
+        200.0, ge=0, description="Requests per second one platform may make (token bucket); 0 disables the limit."
+    )
+    rate_limit_burst: int = Field(400, ge=1, description="Requests one platform may make in a burst above the rate.")
+    allow_private_urls: bool = Field(
+        False,
+        description="Let partner URLs point at loopback/private/link-local addresses (tests, local runs); "
+        "False in production (SSRF guard, routing/ssrf.py).",
+    )
     status_public: bool = Field(False, description="Serve /status without the admin token.")
     status_queue_age_threshold: float = Field(
         300.0, gt=0, description="Seconds a queued message may wait before /status reports 'degraded'."

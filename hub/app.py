@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
-from hub import admin, deadletters, metrics, status, traffic
+from hub import admin, deadletters, limits, metrics, status, traffic
 from hub.keys import (
     CLIENT,
     CLOCK,
@@ -26,6 +26,7 @@ from hub.keys import (
     TOKEN_A_ROUTES,
     WORKER,
 )
+from hub.limits import rate_limit_middleware
 from hub.middlewares import auth_middleware, context_middleware, envelope_middleware, stamp_ids
 from hub.modules import credentials, hubclientinfo, proxied, routed, versions
 from hub.modules.router import OcpiRouter
@@ -38,6 +39,7 @@ from routing.directory import Directory
 from routing.proxies import Proxies
 from routing.registry import Registry
 from routing.service import RoutingService
+from routing.ssrf import GuardedResolver
 from routing.worker import DeliveryWorker
 from storage.db import Store
 
@@ -55,14 +57,19 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     # One shared session, bounded pool; never a session per request.
-    connector = aiohttp.TCPConnector(limit=256, limit_per_host=32, ttl_dns_cache=300)
+    # SSRF guard: unless private URLs are allowed, every resolved address is checked at connect time.
+    resolver = None if settings.allow_private_urls else GuardedResolver(aiohttp.DefaultResolver())
+    connector = aiohttp.TCPConnector(limit=256, limit_per_host=32, ttl_dns_cache=300, resolver=resolver)
     session = aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=settings.request_timeout, connect=settings.connect_timeout),
     )
     app[SESSION] = session
     app[CLIENT] = PeerClient(
-        session, connect_timeout=settings.connect_timeout, request_timeout=settings.request_timeout
+        session,
+        connect_timeout=settings.connect_timeout,
+        request_timeout=settings.request_timeout,
+        allow_private_urls=settings.allow_private_urls,
     )
     app[REGISTRY] = Registry(app[STORE], app[CLIENT], settings, app[CLOCK])
     yield
@@ -111,13 +118,20 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Build the hub application; the store opens and migrates in its cleanup context."""
     app = web.Application(
-        middlewares=[envelope_middleware, context_middleware, traffic_middleware, auth_middleware],
+        middlewares=[
+            envelope_middleware,
+            context_middleware,
+            traffic_middleware,
+            auth_middleware,
+            rate_limit_middleware,  # innermost: needs the caller auth found
+        ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[STARTED_AT] = time.monotonic()
     app[TOKEN_A_ROUTES] = set()
+    limits.setup(app)
     app.on_response_prepare.append(stamp_ids)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_session_ctx)

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from routing.errors import ConnectionProblem, ReceiverTimeout
+from routing.ssrf import UrlRefused, blocked_cause, check_url
 
 LOGGER = logging.getLogger(__name__)
 
@@ -117,8 +118,11 @@ class PeerClient:
         connect_timeout: float,
         request_timeout: float,
         observers: Sequence[Observer] = (),
+        allow_private_urls: bool = False,
     ) -> None:
         self._session = session
+        # SSRF guard (routing/ssrf.py): False refuses loopback/private/link-local targets.
+        self.allow_private_urls = allow_private_urls
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
         # Called synchronously after every call, answered or not; they must be cheap and never raise.
@@ -153,6 +157,10 @@ class PeerClient:
             except Exception:  # an observer bug must never break a delivery
                 LOGGER.exception("traffic observer %r failed", observer)
 
+    def check_url(self, url: str) -> None:
+        """Raise UrlRefused when the SSRF guard forbids calling this URL (nothing is sent)."""
+        check_url(url, allow_private=self.allow_private_urls)
+
     async def send(
         self,
         method: str,
@@ -182,6 +190,11 @@ class PeerClient:
         client_timeout = aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total))
         started = time.perf_counter()
         try:
+            self.check_url(url)
+        except UrlRefused:
+            self._notify(method, url, out_headers, None, started, "connection", log_context)
+            raise
+        try:
             async with self._session.request(
                 method, url, data=data, headers=out_headers, timeout=client_timeout, allow_redirects=False
             ) as resp:
@@ -193,6 +206,9 @@ class PeerClient:
             raise ReceiverTimeout(f"{method} {url} timed out after {total:g}s") from exc
         except aiohttp.ClientError as exc:
             self._notify(method, url, out_headers, None, started, "connection", log_context)
+            blocked = blocked_cause(exc)
+            if blocked is not None:  # the resolver refused the host's addresses (DNS rebinding)
+                raise UrlRefused(f"{method} {url} refused: {blocked}") from exc
             raise ConnectionProblem(f"{method} {url} failed: {type(exc).__name__}") from exc
         except ValueError as exc:  # yarl/aiohttp reject malformed URLs with ValueError
             self._notify(method, url, out_headers, None, started, "connection", log_context)

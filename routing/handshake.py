@@ -88,6 +88,11 @@ async def discover(client: PeerClient, versions_url: str, token: str, *, send_ba
     endpoints = tuple(
         Endpoint(module=ep.identifier.lower(), role=ep.role or "SENDER", url=ep.url) for ep in details.endpoints
     )
+    for ep in endpoints:  # SSRF guard (routing/ssrf.py): the hub will call every one of these
+        try:
+            client.check_url(ep.url)
+        except OcpiError as exc:
+            raise UnableToUseClientApi(f"GET {match.url}: endpoint {ep.module} {ep.role}: {exc.message}") from exc
     api = PeerApi(versions_url=versions_url, version=OCPI_VERSION, endpoints=endpoints)
     missing = [m for m in REQUIRED_MODULES if api.url(m) is None]
     if missing:

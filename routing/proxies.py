@@ -25,6 +25,7 @@ from routing.errors import ConnectionProblem, InvalidParameters, NotFound
 from routing.forward import Leg, Reply, relay, send_leg
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef
+from routing.ssrf import UrlRefused, refusal
 from storage import objects as object_sql
 from storage import proxies as proxy_sql
 from storage.db import Store
@@ -95,6 +96,10 @@ class Proxies:
             return req.raw_body, req.query_string, None
         if not isinstance(original, str) or not re.match(r"^https?://[^/?#\s]+", original):
             raise InvalidParameters("response_url is required and must be an http(s) URL")
+        try:  # SSRF guard (routing/ssrf.py): the hub will POST the result there
+            self.client.check_url(original)
+        except UrlRefused as exc:
+            raise InvalidParameters(f"response_url refused: {exc.message}") from exc
         ttl = self.settings.command_timeout + CALLBACK_MARGIN
         reservation_ends = self._reservation_end(req, body)
         if reservation_ends is not None:
@@ -205,7 +210,10 @@ class Proxies:
         if key is None:
             return
         match = _LINK.search(answer.headers[key])
-        if match is None:
+        if match is None or refusal(match.group(1), allow_private=self.client.allow_private_urls) is not None:
+            # No usable next page (or one the SSRF guard refuses): the caller sees the last page.
+            if match is not None:
+                LOGGER.warning("dropping a Link the SSRF guard refuses from platform %s", leg.platform.id)
             del answer.headers[key]
             return
         routing = leg.routing or RoutingHeaders(None, None)
@@ -228,6 +236,9 @@ class Proxies:
         """The CDR POST ``Location`` header becomes a hub URL proxying the GET (mod_cdrs, POST)."""
         key = next((k for k in answer.headers if k.lower() == "location"), None)
         original = answer.headers.pop(key) if key else None
+        if original is not None and refusal(original, allow_private=self.client.allow_private_urls) is not None:
+            LOGGER.warning("ignoring a CDR Location the SSRF guard refuses; serving the hub's copy")
+            original = None
         proxy_id = await self._create(
             kind="cdr",
             module="cdrs",

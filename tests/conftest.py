@@ -89,6 +89,7 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             "request_timeout": 3.0,
             "connect_timeout": 1.0,
             "log_json": False,
+            "allow_private_urls": True,  # every fake peer lives on 127.0.0.1 (SSRF guard: tests/test_ssrf.py)
         }
         values.update(overrides)
         return Settings(**values)
