@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.fakes import wait_for
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ocpi" / "examples-2.2.1"
+EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "ocpi-examples-2.2.1"
 
 
 async def connect(hub: Any, make_peer: Any, *roles: tuple[str, str, str], **kw: Any) -> Any:

@@ -1,7 +1,7 @@
 """Broadcast push (TO = the hub, or a CPO's location/tariff push without TO): fan-out on the wire.
 
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
-tests/routing_helpers.py and /work/shared/ocpi/README.md).
+tests/routing_helpers.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
 """
 
 from __future__ import annotations

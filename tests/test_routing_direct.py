@@ -1,7 +1,7 @@
 """Direct routing (OCPI-to headers name a party): every module, on the wire.
 
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
-tests/routing_helpers.py and /work/shared/ocpi/README.md), used unmodified apart from owner ids.
+tests/routing_helpers.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md), used unmodified apart from owner ids.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Open routing (no OCPI-to headers): the hub picks the receiver from content and its routing index.
 
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
-tests/routing_helpers.py and /work/shared/ocpi/README.md).
+tests/routing_helpers.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
 """
 
 from __future__ import annotations

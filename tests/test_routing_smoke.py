@@ -3,7 +3,7 @@ from pathlib import Path
 
 from tests.fakes import wait_for
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ocpi" / "examples-2.2.1"
+EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "ocpi-examples-2.2.1"
 
 
 async def connect(hub, make_peer, *roles, **kw):
