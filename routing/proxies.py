@@ -25,7 +25,7 @@ from routing.errors import ConnectionProblem, InvalidParameters, NotFound
 from routing.forward import Leg, Reply, relay, send_leg
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef
-from routing.ssrf import UrlRefused, refusal
+from routing.ssrf import UrlRefused
 from storage import objects as object_sql
 from storage import proxies as proxy_sql
 from storage.db import Store
@@ -76,6 +76,14 @@ class Proxies:
         async with self.store.transaction() as tx:
             await proxy_sql.create_proxy(tx, proxy)
         return proxy_id
+
+    def _refused(self, url: str) -> bool:
+        """Whether the SSRF guard (routing/ssrf.py) forbids the hub to call this partner URL."""
+        try:
+            self.client.check_url(url)
+        except UrlRefused:
+            return True
+        return False
 
     # ---- response_url (commands, chargingprofiles) -------------------------------------------
 
@@ -210,7 +218,7 @@ class Proxies:
         if key is None:
             return
         match = _LINK.search(answer.headers[key])
-        if match is None or refusal(match.group(1), allow_private=self.client.allow_private_urls) is not None:
+        if match is None or self._refused(match.group(1)):
             # No usable next page (or one the SSRF guard refuses): the caller sees the last page.
             if match is not None:
                 LOGGER.warning("dropping a Link the SSRF guard refuses from platform %s", leg.platform.id)
@@ -236,7 +244,7 @@ class Proxies:
         """The CDR POST ``Location`` header becomes a hub URL proxying the GET (mod_cdrs, POST)."""
         key = next((k for k in answer.headers if k.lower() == "location"), None)
         original = answer.headers.pop(key) if key else None
-        if original is not None and refusal(original, allow_private=self.client.allow_private_urls) is not None:
+        if original is not None and self._refused(original):
             LOGGER.warning("ignoring a CDR Location the SSRF guard refuses; serving the hub's copy")
             original = None
         proxy_id = await self._create(
