@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import yarl
 
 from routing.errors import ConnectionProblem, ReceiverTimeout
 from routing.ssrf import UrlRefused, blocked_cause, check_url
@@ -28,6 +29,17 @@ LOGGER = logging.getLogger(__name__)
 _HOP_HEADERS = frozenset(
     {"authorization", "host", "content-length", "transfer-encoding", "connection", "keep-alive", "date", "server"}
 )
+
+
+def origin(url: str) -> str:
+    """Scheme, host and port of a URL: safe for messages and logs (paths may hold token uids)."""
+    try:
+        parsed = yarl.URL(url)
+    except (ValueError, TypeError):
+        return "an invalid URL"
+    if not parsed.host:
+        return "an invalid URL"
+    return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.explicit_port}" if parsed.explicit_port else "")
 
 
 def auth_header(token: str, *, send_base64: bool = True) -> str:
@@ -203,16 +215,16 @@ class PeerClient:
                 status = resp.status
         except TimeoutError as exc:
             self._notify(method, url, out_headers, None, started, "timeout", log_context)
-            raise ReceiverTimeout(f"{method} {url} timed out after {total:g}s") from exc
+            raise ReceiverTimeout(f"{method} to {origin(url)} timed out after {total:g}s") from exc
         except aiohttp.ClientError as exc:
             self._notify(method, url, out_headers, None, started, "connection", log_context)
             blocked = blocked_cause(exc)
             if blocked is not None:  # the resolver refused the host's addresses (DNS rebinding)
                 raise UrlRefused(f"{method} {url} refused: {blocked}") from exc
-            raise ConnectionProblem(f"{method} {url} failed: {type(exc).__name__}") from exc
+            raise ConnectionProblem(f"{method} to {origin(url)} failed: {type(exc).__name__}") from exc
         except ValueError as exc:  # yarl/aiohttp reject malformed URLs with ValueError
             self._notify(method, url, out_headers, None, started, "connection", log_context)
-            raise ConnectionProblem(f"{method} {url} is not a usable URL") from exc
+            raise ConnectionProblem(f"{method} to {origin(url)}: not a usable URL") from exc
         response = PeerResponse(
             status=status,
             headers=resp_headers,

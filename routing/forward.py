@@ -80,6 +80,7 @@ async def send_leg(client: PeerClient, leg: Leg, *, timeout: float | None = None
         headers=leg.headers(),
         body=leg.body,
         timeout=timeout,
+        log_context={"module": leg.module, "platform_id": leg.platform.id, "attempt": 1},
     )
 
 

@@ -228,6 +228,11 @@ class DeliveryWorker:
                 headers=row.headers,
                 body=row.body,
                 timeout=self.request_timeout,
+                log_context={
+                    "module": row.module,
+                    "platform_id": row.receiver_platform_id,
+                    "attempt": row.attempts + 1,
+                },
             )
             outcome = response
             retryable = is_retryable(response)
@@ -253,7 +258,7 @@ class DeliveryWorker:
                 "dead letter %s: %s %s to platform %s after %d attempts: %s",
                 row.id,
                 row.method,
-                row.url,
+                row.module,
                 row.receiver_platform_id,
                 attempt_no,
                 error,
