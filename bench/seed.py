@@ -1,0 +1,177 @@
+"""Seed a hub database directly in SQLite, before the hub starts (never while it runs).
+
+Registering 1,000 platforms through the real handshake or pushing 100,000 locations through
+the API would measure the set-up, not the scenario. The rows written here follow
+storage/migrations.py (0001_initial, 0002_routing) and what storage/objects.py and
+storage/platforms.py write: object bodies as compact JSON text, ``last_updated`` as the
+canonical ``YYYY-MM-DDTHH:MM:SS.mmmZ`` string, inbound tokens only as SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.peers import MODULES
+from storage.migrations import apply_migrations
+
+EXAMPLES = Path("/work/shared/ocpi/examples-2.2.1")
+
+# Used when the official examples are not on this machine (same shape, fewer fields).
+_FALLBACK_LOCATION: dict[str, Any] = {
+    "country_code": "BE",
+    "party_id": "BEC",
+    "id": "LOC1",
+    "publish": True,
+    "address": "F.Rooseveltlaan 3A",
+    "city": "Gent",
+    "country": "BEL",
+    "coordinates": {"latitude": "51.047599", "longitude": "3.729944"},
+    "evses": [
+        {
+            "uid": "3256",
+            "evse_id": "BE*BEC*E041503001",
+            "status": "AVAILABLE",
+            "connectors": [
+                {
+                    "id": "1",
+                    "standard": "IEC_62196_T2",
+                    "format": "CABLE",
+                    "power_type": "AC_3_PHASE",
+                    "max_voltage": 220,
+                    "max_amperage": 16,
+                    "last_updated": "2015-03-16T10:10:02Z",
+                }
+            ],
+            "last_updated": "2015-06-28T08:12:01Z",
+        }
+    ],
+    "time_zone": "Europe/Brussels",
+    "last_updated": "2015-06-28T08:12:01Z",
+}
+_FALLBACK_SESSION: dict[str, Any] = {
+    "country_code": "NL",
+    "party_id": "STK",
+    "id": "101",
+    "start_date_time": "2020-03-09T10:17:09Z",
+    "kwh": 0.0,
+    "cdr_token": {"uid": "123abc", "type": "RFID", "contract_id": "NL-TST-C12345678-S"},
+    "auth_method": "WHITELIST",
+    "location_id": "LOC1",
+    "evse_uid": "3256",
+    "connector_id": "1",
+    "currency": "EUR",
+    "status": "PENDING",
+    "last_updated": "2020-03-09T10:17:09Z",
+}
+
+
+def example(name: str, fallback: dict[str, Any]) -> dict[str, Any]:
+    """An official example payload, or the built-in stand-in."""
+    try:
+        data: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
+        return data
+    except (OSError, ValueError):
+        return copy.deepcopy(fallback)
+
+
+def location_example() -> dict[str, Any]:
+    return example("location_example.json", _FALLBACK_LOCATION)
+
+
+def session_example() -> dict[str, Any]:
+    return example("session_example_1_simple_start.json", _FALLBACK_SESSION)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def seed_locations(db: Path, count: int, *, country_code: str, party_id: str) -> None:
+    """Apply migrations, then insert ``count`` locations owned by one CPO into ``objects``."""
+    apply_migrations(db)
+    template = location_example()
+    template.update(country_code=country_code, party_id=party_id)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def rows() -> Any:
+        for i in range(count):
+            loc_id = f"LOC{i:06d}"
+            stamp = iso(start + timedelta(seconds=i))
+            template["id"] = loc_id
+            template["last_updated"] = stamp
+            body = json.dumps(template, separators=(",", ":"), ensure_ascii=False)
+            key = f"{country_code}/{party_id}/{loc_id}".upper()
+            yield ("locations", key, country_code, party_id, loc_id, None, stamp, body)
+
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            conn.executemany(
+                "INSERT INTO objects (module, object_key, country_code, party_id, object_id, visible_to,"
+                " last_updated, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows(),
+            )
+    finally:
+        conn.close()
+
+
+def seed_platforms(db: Path, count: int, *, receiver_base: str) -> list[tuple[str, str, str]]:
+    """Insert ``count`` CONNECTED eMSP platforms (DE/000...), each with every endpoint at ``receiver_base``.
+
+    Returns (country_code, party_id, token C) per platform; the hub only stores the token hashes.
+    """
+    apply_migrations(db)
+    now = iso(datetime.now(UTC))
+    seeded: list[tuple[str, str, str]] = []
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            for i in range(count):
+                party_id = f"{i:03d}"
+                token = f"bench-seeded-{i:04d}"
+                cur = conn.execute(
+                    "INSERT INTO platforms (name, status, versions_url, version, token_out, send_base64,"
+                    " initiated_by, created_at, updated_at) VALUES (?, 'CONNECTED', ?, '2.2.1', ?, 1, 'party', ?, ?)",
+                    (f"Seeded eMSP {i}", f"{receiver_base}/ocpi/versions", f"out-{i:04d}", now, now),
+                )
+                platform_id = cur.lastrowid
+                conn.executemany(
+                    "INSERT INTO endpoints (platform_id, module, role, url) VALUES (?, ?, ?, ?)",
+                    [
+                        (platform_id, module, role, f"{receiver_base}/ocpi/2.2.1/{module}/{role.lower()}")
+                        for module in MODULES
+                        for role in ("SENDER", "RECEIVER")
+                    ]
+                    + [(platform_id, "credentials", "RECEIVER", f"{receiver_base}/ocpi/2.2.1/credentials")],
+                )
+                conn.execute(
+                    "INSERT INTO parties (platform_id, country_code, party_id, role, business_details, last_updated)"
+                    " VALUES (?, 'DE', ?, 'EMSP', ?, ?)",
+                    (platform_id, party_id, json.dumps({"name": f"Seeded eMSP {i}"}), now),
+                )
+                conn.execute(
+                    "INSERT INTO tokens (token_hash, platform_id, kind, created_at) VALUES (?, ?, 'C', ?)",
+                    (hashlib.sha256(token.encode()).hexdigest(), platform_id, now),
+                )
+                seeded.append(("DE", party_id, token))
+    finally:
+        conn.close()
+    return seeded
+
+
+def outbox_pending(db: Path, platform_id: int) -> int:
+    """Pending outbox rows for one receiver, read from the running hub's WAL database."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        row = conn.execute(
+            "SELECT count(*) FROM outbox WHERE receiver_platform_id=? AND state='pending'", (platform_id,)
+        ).fetchone()
+        return int(row[0])
+    finally:
+        conn.close()
