@@ -22,7 +22,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from config import Settings, SettingsError, load_settings
-from hub import __version__
+from hub import __version__, demo
 from hub.logs import setup_logging
 from storage.migrations import MIGRATIONS, apply_migrations, list_migrations
 
@@ -300,7 +300,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--platform", type=int, help="only this platform's dead letters")
     p.add_argument("--list", action="store_true", help="list dead letters instead of re-driving them")
     p.add_argument("ids", nargs="*", type=int, help="only these message ids")
+    demo.add_parser(sub, cmd_demo_partner)
     return parser
+
+
+def cmd_demo_partner(settings: Settings, args: argparse.Namespace) -> int:
+    """Run a demo partner that registers with the hub and logs what it receives."""
+    try:
+        asyncio.run(demo.run(args))
+    except (aiohttp.ClientError, RuntimeError, StopIteration, KeyError) as exc:
+        raise CliError(f"demo partner could not register: {exc}") from exc
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
