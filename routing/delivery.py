@@ -114,6 +114,13 @@ class Delivery:
                 message=f"accepted; queued for delivery ({outcome.reason})", timestamp=iso(self.clock.now())
             )
         if isinstance(outcome, OcpiError):
+            if self.settings.on_receiver_down == "queue":
+                # Connect error or timeout: the worker keeps the message and retries it. Answering
+                # 4002/4003 here would make the sender push again while the first copy is on its way.
+                LOGGER.info("message for %s queued (%s)", leg.url, outcome.message)
+                return Reply.envelope(
+                    message=f"accepted; queued for delivery ({outcome.message})", timestamp=iso(self.clock.now())
+                )
             raise outcome
         if self.settings.on_receiver_down == "queue" and is_retryable(outcome):
             # The worker keeps the message (non-OCPI answer, 5xx, 429...): the sender's push is safe.

@@ -151,19 +151,24 @@ class DeliveryWorker:
                 started = await self._dispatch()
                 if started:
                     continue
-                delay = await self._idle_delay()
+                wake_at = await self._next_wake_at()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 LOGGER.exception("outbox worker round failed; retrying in 1s")
-                delay = 1.0
-            await self._idle(delay)
+                wake_at = self._ts() + 1.0
+            await self._idle(wake_at)
 
-    async def _idle(self, delay: float | None) -> None:
+    async def _sleep_until(self, timestamp: float) -> None:
+        # The delay is taken when the sleep starts, not when the time was computed: an injected
+        # clock may have moved in between, and the worker must wake at the due time, not later.
+        await self.clock.sleep(max(timestamp - self._ts(), 0.0))
+
+    async def _idle(self, wake_at: float | None) -> None:
         waiter = asyncio.create_task(self._wake.wait())
         tasks: set[asyncio.Task[Any]] = {waiter}
-        if delay is not None:
-            tasks.add(asyncio.create_task(self.clock.sleep(max(delay, 0.0))))
+        if wake_at is not None:
+            tasks.add(asyncio.create_task(self._sleep_until(wake_at)))
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -202,12 +207,11 @@ class DeliveryWorker:
         self._per_receiver[platform_id] -= 1
         self._wake.set()
 
-    async def _idle_delay(self) -> float | None:
-        now = self._ts()
-        candidates: list[float] = [p.next_at - now for p in self._offline.values()]
+    async def _next_wake_at(self) -> float | None:
+        candidates: list[float] = [p.next_at for p in self._offline.values()]
         next_due = await outbox_sql.next_due_at(self.store, skip_receivers=self._paused_receivers())
         if next_due is not None:
-            candidates.append(parse_iso(next_due).timestamp() - now)
+            candidates.append(parse_iso(next_due).timestamp())
         return min(candidates) if candidates else None
 
     # ---- one attempt -------------------------------------------------------------------------
