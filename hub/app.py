@@ -26,7 +26,7 @@ from hub.keys import (
     TOKEN_A_ROUTES,
     WORKER,
 )
-from hub.limits import rate_limit_middleware
+from hub.limits import body_guard_middleware, rate_limit_middleware
 from hub.middlewares import auth_middleware, context_middleware, envelope_middleware, stamp_ids
 from hub.modules import credentials, hubclientinfo, proxied, routed, versions
 from hub.modules.router import OcpiRouter
@@ -123,7 +123,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             context_middleware,
             traffic_middleware,
             auth_middleware,
-            rate_limit_middleware,  # innermost: needs the caller auth found
+            rate_limit_middleware,  # needs the caller auth found
+            body_guard_middleware,  # undecodable bodies: 400 envelope, not 500
         ],
         client_max_size=settings.max_body_bytes,
     )

@@ -6,6 +6,11 @@ takes a token from that platform's bucket, which refills at ``rate_limit_per_sec
 envelope (RateLimited). ``rate_limit_per_second = 0`` disables the limit. Unauthenticated
 requests never reach a bucket (auth refuses them first), and the admin API is not limited.
 The number of buckets is bounded by the number of platforms.
+
+``body_guard_middleware`` reads an authenticated request's body once, up front, so a body that
+cannot be decoded (a bogus ``Content-Encoding``, a broken chunked stream) is refused as a 400
+envelope instead of surfacing from deep inside a handler as a 500; the size cap
+(``client_max_size`` = ``max_body_bytes``) answers 413 through the envelope middleware.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from hub.keys import CALLER, SETTINGS
-from routing.errors import RateLimited
+from routing.errors import ClientError, RateLimited
 
-__all__ = ["LIMITER", "RateLimiter", "rate_limit_middleware"]
+__all__ = ["LIMITER", "RateLimiter", "body_guard_middleware", "rate_limit_middleware"]
 
 
 @dataclass
@@ -82,4 +88,15 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
                 f"rate limit of {limiter.rate:g} requests/s exceeded; retry in {seconds}s",
                 headers={"Retry-After": str(seconds)},
             )
+    return await handler(request)
+
+
+@web.middleware
+async def body_guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read the body before the handler; an undecodable body is a 400 envelope, never a 500."""
+    if request.body_exists:
+        try:
+            await request.read()  # cached: handlers get the same bytes
+        except RequestPayloadError as exc:
+            raise ClientError(f"request body could not be read: {str(exc).splitlines()[-1].strip()[:120]}") from exc
     return await handler(request)
