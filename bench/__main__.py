@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +30,22 @@ from bench.scenarios import FULL, QUICK, Lab, run_core, run_drain, run_store, si
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = ("directed_push", "added_latency", "broadcast", "get_all", "drain", "peak_rss")
+
+
+def _git() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "hub", "routing", "storage", "config"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return rev.stdout.strip() + (
+            " + uncommitted changes in hub/routing/storage/config" if dirty.stdout.strip() else ""
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -152,6 +169,8 @@ async def main_async(quick: bool, out: Path | None = None) -> int:
             "quick": quick,
             "nproc": os.cpu_count(),
             "python": sys.version.split()[0],
+            "git": _git(),
+            "loadavg_at_start": os.getloadavg(),
             "platform": platform.platform(),
             "sizes": sizes_dict(sizes),
             "hub_log_level": os.environ.get("BENCH_HUB_LOG_LEVEL", "INFO"),

@@ -148,6 +148,10 @@ async def start_hub(config: HubConfig) -> Child:
         HUB_BASE_URL=config.url,
     )
     env.update(config.env)
+    # Diagnostics only: BENCH_HUB_ENV="HUB_X=1,HUB_Y=2" overrides hub settings for every instance.
+    for item in filter(None, os.environ.get("BENCH_HUB_ENV", "").split(",")):
+        key, _, value = item.partition("=")
+        env[key.strip()] = value.strip()
     args = [sys.executable]
     if config.cprofile_out is not None:
         args += ["-m", "cProfile", "-o", str(config.cprofile_out)]

@@ -26,17 +26,32 @@ from bench.procs import Child, start_hub
 from bench.requests import location_put, session_push, status_patch
 from bench.scenarios import Lab, cpo_peer, emsp_peers
 
-AREAS = (
-    ("hub (bench target) hub/", "/hub/"),
-    ("routing/", "/routing/"),
-    ("storage/", "/storage/"),
-    ("sqlite3 / aiosqlite", "aiosqlite"),
-    ("aiohttp", "aiohttp"),
-    ("logging", "/logging/"),
-    ("json", "/json/"),
-    ("pydantic", "pydantic"),
-    ("asyncio", "/asyncio/"),
+# Where a sample's time goes: first by the innermost frame (library work), else by the innermost
+# frame of the hub's own packages that led there.
+WAIT_AREAS = (  # native frames (py-spy --native) that mean a thread is waiting, not working
+    ("waiting: aiosqlite thread idle (queue get)", "SimpleQueue_get"),
+    ("waiting: event loop in epoll", "epoll_wait"),
+    ("waiting: GIL hand-off between threads", "take_gil"),
+    ("fsync of a COMMIT", "fdatasync"),
+    ("fsync of a COMMIT", "fsync"),
+    ("sqlite C code (queries)", "sqlite3"),
 )
+LEAF_AREAS = (
+    ("sqlite via aiosqlite (thread + hand-off)", "(aiosqlite/"),
+    ("event loop: epoll wait", "(selectors.py)"),
+    ("json encode/decode", "(json/"),
+    ("logging", "(logging/"),
+)
+CODE_AREAS = (
+    ("routing/worker.py (outbox worker)", "(routing/worker.py)"),
+    ("storage/", "(storage/"),
+    ("routing/ (other)", "(routing/"),
+    ("hub/ (HTTP handlers, middlewares)", "(hub/"),
+    ("aiohttp server/client", "(aiohttp/"),
+    ("asyncio loop overhead", "(asyncio/"),
+    ("other Python", ".py)"),
+)
+PROJECT = ("(hub/", "(routing/", "(storage/", "(config/")
 
 
 def profile_mode() -> str:
@@ -51,10 +66,17 @@ def pyspy_binary() -> str | None:
     return str(local) if local.exists() else shutil.which("py-spy")
 
 
-def area_of(frame: str) -> str:
-    for name, needle in AREAS:
-        if needle in frame:
+def area_of(frames: list[str]) -> str:
+    for name, needle in WAIT_AREAS:
+        if any(needle in frame for frame in frames[-8:]):
             return name
+    for name, needle in LEAF_AREAS:
+        if needle in frames[-1]:
+            return name
+    for frame in reversed(frames):
+        for name, needle in CODE_AREAS:
+            if needle in frame:
+                return name
     return "other"
 
 
@@ -63,6 +85,7 @@ def summarize_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     areas: Counter[str] = Counter()
+    project: Counter[str] = Counter()
     total = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -71,15 +94,24 @@ def summarize_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
         count = int(count_text)
         frames = [_strip_line(f) for f in stack.split(";")]
         total += count
-        own[frames[-1]] += count
-        areas[area_of(frames[-1])] += count
+        python_frames = [f for f in frames if ".py)" in f or "(<frozen" in f] or frames
+        own[python_frames[-1]] += count
+        areas[area_of(frames)] += count
         for frame in set(frames):
             inclusive[frame] += count
+            if frame.endswith(")") and any(p in frame for p in PROJECT):
+                project[frame] += count
 
     def pct(counter: Counter[str]) -> list[tuple[str, float]]:
         return [(name, round(100.0 * n / total, 1)) for name, n in counter.most_common(top)] if total else []
 
-    return {"samples": total, "own_pct": pct(own), "inclusive_pct": pct(inclusive), "areas_pct": pct(areas)}
+    return {
+        "samples": total,
+        "areas_pct": pct(areas),
+        "own_pct": pct(own),
+        "project_inclusive_pct": pct(project),
+        "inclusive_pct": pct(inclusive),
+    }
 
 
 def _strip_line(frame: str) -> str:
@@ -109,7 +141,7 @@ async def run_profile(lab: Lab, results: Path) -> dict[str, Any]:
     """Start a hub for profiling, load it for ``profile_seconds`` and summarize where its time goes."""
     mode = profile_mode()
     if mode == "off":
-        return {"mode": "off"}
+        return {"profile": {"mode": "off"}}
     s = lab.sizes
     cpo, emsps = cpo_peer(), emsp_peers(10)
     cprofile_out = lab.work / "hub.cprofile" if mode == "cprofile" else None
@@ -127,7 +159,8 @@ async def run_profile(lab: Lab, results: Path) -> dict[str, Any]:
             binary = pyspy_binary()
             assert binary is not None
             args = [binary, "record", "--pid", str(hub.pid), "--duration", str(int(s.profile_seconds))]
-            args += ["--rate", "200", "--format", "raw", "--output", str(raw_out), "--nonblocking"]
+            # --native shows sqlite/fsync/GIL frames (it pauses the hub per sample: this instance is not measured)
+            args += ["--rate", "100", "--format", "raw", "--native", "--output", str(raw_out)]
             log = (lab.work / "py-spy.log").open("wb")
             spy = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
             log.close()
@@ -163,7 +196,7 @@ async def run_profile(lab: Lab, results: Path) -> dict[str, Any]:
                 summary.update(summarize_cprofile(cprofile_out, results / "profile-cprofile.txt"))
             else:
                 summary["error"] = "the hub wrote no cProfile file"
-        return summary
+        return {"profile": summary}
     finally:
         if spy is not None and spy.poll() is None:
             spy.kill()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import time
 from collections import Counter
@@ -62,8 +63,11 @@ class Lab:
     http: aiohttp.ClientSession  # the load generator's client
 
     def hub_config(self, name: str, env: dict[str, str] | None = None, cprofile: Path | None = None) -> HubConfig:
+        # BENCH_DB_DIR (e.g. /dev/shm) moves the hub databases off the disk: a diagnostic for
+        # how much of a figure is fsync (the hub commits with synchronous=FULL).
+        db_dir = Path(os.environ.get("BENCH_DB_DIR") or self.work)
         return HubConfig(
-            database=self.work / f"{name}.sqlite3",
+            database=db_dir / f"{self.work.name}-{name}.sqlite3",
             log_dir=self.work,
             name=name,
             env=env or {},
