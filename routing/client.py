@@ -113,7 +113,7 @@ def parse_envelope(body: bytes) -> dict[str, Any] | None:
         return None
     code = parsed.get("status_code")
     # Some peers send the code as a string ("1000"); accept digits, refuse anything else.
-    if isinstance(code, str) and code.isdigit():
+    if isinstance(code, str) and code.isascii() and code.isdigit():  # "²".isdigit() is True, int("²") fails
         parsed["status_code"] = int(code)
     elif not isinstance(code, int) or isinstance(code, bool):
         return None

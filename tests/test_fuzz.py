@@ -58,7 +58,11 @@ if os.environ.get("FUZZ_SCALE"):  # quick local runs: FUZZ_SCALE=0.05
     SCALE = float(os.environ["FUZZ_SCALE"])
 COUNTS: dict[str, int] = {}
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning"),  # large reprs of huge bodies
+]
 
 
 def examples(n: int) -> settings:
@@ -605,7 +609,7 @@ def test_fuzz_admin_api(fuzz_hub: FuzzHub) -> None:
     @given(
         route=st.sampled_from(ADMIN_ROUTES),
         pid=st.one_of(
-            st.integers(min_value=100, max_value=10**30).map(str),
+            st.integers(min_value=100, max_value=2**63 - 1).map(str),
             st.sampled_from(["x", "-1", "1.5", "%20", quote("\uff10")]),
         ),
         token=st.sampled_from([ADMIN, ADMIN + " ", "", "wrong", "Bearer", b64(ADMIN)]),
@@ -641,3 +645,18 @@ def test_malformed_http_is_refused_by_the_parser_never_with_a_traceback(fuzz_hub
         assert answer.startswith((b"HTTP/1.1 400", b"HTTP/1.0 400")), answer[:100]
         assert b"Traceback" not in answer
     assert fuzz_hub.digest() == before
+
+
+# ---- bugs the fuzzer found in files this suite does not own (reported; xfail until fixed) ---------
+
+
+@pytest.mark.xfail(reason="hub/admin.py _platform_id: ids above 2**63-1 overflow SQLite (500)", strict=False)
+def test_huge_platform_id_is_404_not_500(fuzz_hub: FuzzHub) -> None:
+    check(fuzz_hub, "GET", "/admin/platforms/9223372036854775808", [("Authorization", f"Bearer {ADMIN}")], None)
+
+
+@pytest.mark.xfail(reason="hub/admin.py, hub/deadletters.py, hub/traffic.py: str.isdigit() accepts '²'", strict=False)
+def test_unicode_digits_in_admin_ids_are_not_500(fuzz_hub: FuzzHub) -> None:
+    headers = [("Authorization", f"Bearer {ADMIN}")]
+    for path in ("/admin/platforms/%C2%B2", "/admin/deadletters?platform_id=%C2%B2", "/admin/traffic?limit=%C2%B2"):
+        check(fuzz_hub, "GET", path, headers, None)
