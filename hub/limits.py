@@ -7,9 +7,9 @@ envelope (RateLimited). ``rate_limit_per_second = 0`` disables the limit. Unauth
 requests never reach a bucket (auth refuses them first), and the admin API is not limited.
 The number of buckets is bounded by the number of platforms.
 
-``body_guard_middleware`` reads an authenticated request's body once, up front, so a body that
-cannot be decoded (a bogus ``Content-Encoding``, a broken chunked stream) is refused as a 400
-envelope instead of surfacing from deep inside a handler as a 500; the size cap
+``body_guard_middleware`` turns a body that cannot be decoded (a bogus ``Content-Encoding``, a
+broken chunked stream), which aiohttp reports from ``request.read()`` inside a handler, into a
+400 envelope instead of a 500; the size cap
 (``client_max_size`` = ``max_body_bytes``) answers 413 through the envelope middleware.
 """
 
@@ -93,10 +93,9 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
 
 @web.middleware
 async def body_guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Read the body before the handler; an undecodable body is a 400 envelope, never a 500."""
-    if request.body_exists:
-        try:
-            await request.read()  # cached: handlers get the same bytes
-        except RequestPayloadError as exc:
-            raise ClientError(f"request body could not be read: {str(exc).splitlines()[-1].strip()[:120]}") from exc
-    return await handler(request)
+    """An undecodable body is a 400 envelope, never a 500 (handlers read the body before acting)."""
+    # Not read up front: that would leave request.can_read_body False for the handlers.
+    try:
+        return await handler(request)
+    except RequestPayloadError as exc:
+        raise ClientError(f"request body could not be read: {str(exc).splitlines()[-1].strip()[:120]}") from exc
