@@ -59,12 +59,13 @@ async def redrive(request: web.Request) -> web.Response:
     if ids is not None and (not isinstance(ids, list) or not all(_int_param(i, "ids") is not None for i in ids)):
         raise InvalidParameters("'ids' must be a list of message ids")
     now = request.app[CLOCK].now()
-    deadline = now + timedelta(seconds=request.app[SETTINGS].delivery.max_age)
+    delivery = request.app[SETTINGS].delivery
     async with request.app[STORE].transaction() as tx:
         count = await outbox_sql.redrive(
             tx,
             now=iso(now),
-            deadline_at=iso(deadline),
+            deadline_at=iso(now + timedelta(seconds=delivery.max_age)),
+            cdr_deadline_at=iso(now + timedelta(seconds=delivery.cdr_max_age)),
             platform_id=platform_id,
             ids=[int(i) for i in ids] if ids is not None else None,
         )

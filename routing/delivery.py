@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from config import DeliverySettings
 from routing.clock import Clock, iso
-from routing.errors import OcpiError, ReceiverTimeout
+from routing.errors import ConnectionProblem, OcpiError, ReceiverTimeout
 from routing.forward import Leg, Reply, relay
 from routing.retry import is_retryable
 from routing.worker import DeliveryWorker, Outcome
@@ -91,18 +91,26 @@ class Delivery:
         if len(legs) != 1:
             raise ValueError("wait=True takes exactly one leg")
         leg, (message_id, blocked) = legs[0], ids[0]
-        if blocked or self.worker.is_paused(leg.platform.id):
+        fail_fast = self.settings.on_receiver_down == "fail"
+        paused = self.worker.is_paused(leg.platform.id)
+        if fail_fast and paused:
+            # "fail" answers like a plain hub: the receiver is down (OFFLINE), so 4003 now and
+            # nothing kept for later (the sender owns the retry).
+            await self.worker.abandon(message_id, leg.request_id)
+            return [ConnectionProblem(f"receiver platform {leg.platform.id} is unavailable")]
+        if not fail_fast and (blocked or paused):
             self.worker.wake()
             return [Queued(message_id, "behind earlier messages" if blocked else "receiver unavailable")]
-        fail_fast = self.settings.on_receiver_down == "fail"
+        # A fail-mode message behind an earlier one of its object waits its turn within relay_wait.
         future = self.worker.expect(leg.request_id, fail_fast=fail_fast)
         self.worker.wake()
         try:
             return [await asyncio.wait_for(asyncio.shield(future), self.settings.relay_wait)]
         except TimeoutError:
-            self.worker.forget(leg.request_id, abandon=fail_fast)
             if fail_fast:
+                await self.worker.abandon(message_id, leg.request_id)
                 return [ReceiverTimeout(f"no answer within {self.settings.relay_wait:g}s")]
+            self.worker.forget(leg.request_id, abandon=False)
             return [Queued(message_id, f"no answer within {self.settings.relay_wait:g}s")]
 
     async def relay_push(self, leg: Leg) -> Reply:

@@ -33,6 +33,11 @@ from storage.outbox import Message
 LOGGER = logging.getLogger(__name__)
 
 StatusSetter = Callable[[int, str], Awaitable[Any]]
+
+# The loop looks at the queue at least this often (clock seconds) even when nothing woke it: a
+# missed wake-up (e.g. a platform resumed with nobody to notify) and max_age expiry need a round.
+_MAX_IDLE = 60.0
+_EXPIRE_EVERY = 10.0
 Outcome = PeerResponse | OcpiError
 
 
@@ -73,6 +78,8 @@ class DeliveryWorker:
         self._offline: dict[int, _Probe] = {}
         self._waiters: dict[str, asyncio.Future[Outcome]] = {}
         self._fail_fast: set[str] = set()
+        self._dropped: set[int] = set()  # abandoned by a fail-mode sender: never send them
+        self._last_expiry = float("-inf")
         self.delivered = 0
         self.retried = 0
         self.dead = 0
@@ -123,6 +130,23 @@ class DeliveryWorker:
         if not abandon:
             self._fail_fast.discard(request_id)
 
+    async def abandon(self, message_id: int, request_id: str) -> None:
+        """on_receiver_down = "fail" and the sender got an error: the message must not go out later.
+
+        Not sent yet: it is removed now. On the wire already: it cannot be taken back, but a
+        retryable failure of that attempt removes it instead of scheduling a retry.
+        """
+        self._waiters.pop(request_id, None)
+        if message_id in self._in_flight:
+            self._fail_fast.add(request_id)
+            return
+        self._fail_fast.discard(request_id)
+        if len(self._dropped) > 10_000:
+            self._dropped.clear()
+        self._dropped.add(message_id)  # before the delete: a round reading the queue meanwhile skips it
+        async with self.store.transaction() as tx:
+            await outbox_sql.delete(tx, message_id)
+
     def is_paused(self, platform_id: int) -> bool:
         """True when the receiver cannot be delivered to now (OFFLINE, suspended, unregistered)."""
         platform = self.directory.platform(platform_id)
@@ -148,6 +172,7 @@ class DeliveryWorker:
             self._wake.clear()
             try:
                 await self._probe_due()
+                await self._expire_due()
                 started = await self._dispatch()
                 if started:
                     continue
@@ -193,6 +218,8 @@ class DeliveryWorker:
         started = 0
         for row in rows:
             pid = row.receiver_platform_id
+            if row.id in self._dropped:
+                continue
             if row.id in self._in_flight or self._per_receiver[pid] >= self.settings.concurrency_per_receiver:
                 continue
             self._per_receiver[pid] += 1
@@ -207,18 +234,32 @@ class DeliveryWorker:
         self._per_receiver[platform_id] -= 1
         self._wake.set()
 
-    async def _next_wake_at(self) -> float | None:
+    async def _expire_due(self) -> None:
+        now = self._ts()
+        if now - self._last_expiry < _EXPIRE_EVERY:
+            return
+        self._last_expiry = now
+        async with self.store.transaction() as tx:
+            count = await outbox_sql.expire(tx, now=iso(self.clock.now()), skip_ids=list(self._in_flight))
+        if count:
+            self.dead += count
+            LOGGER.error("%d undelivered message(s) passed max_age and became dead letters", count)
+
+    async def _next_wake_at(self) -> float:
         candidates: list[float] = [p.next_at for p in self._offline.values()]
+        candidates.append(self._ts() + _MAX_IDLE)
         next_due = await outbox_sql.next_due_at(self.store, skip_receivers=self._paused_receivers())
         if next_due is not None:
             candidates.append(parse_iso(next_due).timestamp())
-        return min(candidates) if candidates else None
+        return min(candidates)
 
     # ---- one attempt -------------------------------------------------------------------------
 
     async def _attempt(self, row: Message) -> None:
         platform = self.directory.platform(row.receiver_platform_id)
         request_id = row.headers.get("X-Request-ID", "")
+        if row.id in self._dropped:
+            return
         if platform is None or platform.token_out is None:
             return  # unregistered meanwhile: the message waits (a redrive can send it later)
         response: PeerResponse | None = None
@@ -326,6 +367,9 @@ class DeliveryWorker:
     async def _resume(self, platform_id: int, why: str) -> None:
         self._offline.pop(platform_id, None)
         self._failures[platform_id] = 0
+        # It answers again: drain its queue now rather than after each message's remaining backoff.
+        async with self.store.transaction() as tx:
+            await outbox_sql.reschedule_now(tx, platform_id, now=iso(self.clock.now()))
         platform = self.directory.platform(platform_id)
         if platform is not None and platform.status == "OFFLINE":
             LOGGER.info("platform %s is back (%s): resuming its queue", platform_id, why)

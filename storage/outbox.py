@@ -188,6 +188,28 @@ async def bury(tx: Transaction, message_id: int, *, error: str, now: str) -> Non
     )
 
 
+async def reschedule_now(tx: Transaction, platform_id: int, *, now: str) -> int:
+    """A receiver is back: its pending messages are due now instead of after their backoff."""
+    return await tx.execute_rowcount(
+        "UPDATE outbox SET next_attempt_at=? WHERE receiver_platform_id=? AND state='pending' AND next_attempt_at>?",
+        (now, platform_id, now),
+    )
+
+
+async def expire(tx: Transaction, *, now: str, skip_ids: Sequence[int] = ()) -> int:
+    """Pending messages past their deadline become dead letters, attempted or not (max_age)."""
+    sql = (
+        "UPDATE outbox SET state='dead', finished_at=?,"
+        " last_error=coalesce(last_error || ' (then expired: max_age)', 'expired: undelivered within max_age')"
+        " WHERE state='pending' AND deadline_at<=?"
+    )
+    params: list[object] = [now, now]
+    if skip_ids:
+        sql += f" AND id NOT IN ({','.join('?' * len(skip_ids))})"
+        params.extend(skip_ids)
+    return await tx.execute_rowcount(sql, params)
+
+
 async def delete(tx: Transaction, message_id: int) -> None:
     """Remove a message (on_receiver_down = 'fail': the sender got the error instead)."""
     await tx.execute("DELETE FROM outbox WHERE id=?", (message_id,))
@@ -211,14 +233,21 @@ async def dead_letters(store: Store, *, platform_id: int | None = None, limit: i
 
 
 async def redrive(
-    tx: Transaction, *, now: str, deadline_at: str, platform_id: int | None = None, ids: Sequence[int] | None = None
+    tx: Transaction,
+    *,
+    now: str,
+    deadline_at: str,
+    cdr_deadline_at: str | None = None,
+    platform_id: int | None = None,
+    ids: Sequence[int] | None = None,
 ) -> int:
-    """Dead letters back to pending with fresh attempts; return how many."""
+    """Dead letters back to pending with fresh attempts and a fresh deadline (CDRs their own); return how many."""
     sql = (
-        "UPDATE outbox SET state='pending', attempts=0, next_attempt_at=?, deadline_at=?, finished_at=NULL"
+        "UPDATE outbox SET state='pending', attempts=0, next_attempt_at=?,"
+        " deadline_at=CASE WHEN module='cdrs' THEN ? ELSE ? END, finished_at=NULL"
         " WHERE state='dead'"
     )
-    params: list[object] = [now, deadline_at]
+    params: list[object] = [now, cdr_deadline_at or deadline_at, deadline_at]
     if platform_id is not None:
         sql += " AND receiver_platform_id=?"
         params.append(platform_id)
