@@ -647,6 +647,67 @@ def test_malformed_http_is_refused_by_the_parser_never_with_a_traceback(fuzz_hub
     assert fuzz_hub.digest() == before
 
 
+def test_fuzz_mutated_valid_pushes(fuzz_hub: FuzzHub) -> None:
+    """Valid official examples with a few fields overridden: the fuzzer also reaches the accepting paths."""
+    from tests.routing_helpers import example
+
+    location = example("location_example.json")
+    session = example("session_example_1_simple_start.json")
+    session["country_code"], session["party_id"], session["id"] = "BE", "BEC", "101"
+    session["cdr_token"]["country_code"], session["cdr_token"]["party_id"] = "NL", "TNM"
+    cpo = [("Authorization", "Token " + b64(fuzz_hub.cpo.hub_token or ""))]
+    to_emsp = [
+        ("OCPI-from-country-code", "BE"),
+        ("OCPI-from-party-id", "BEC"),
+        ("OCPI-to-country-code", "NL"),
+        ("OCPI-to-party-id", "TNM"),
+    ]
+    emsp = [("Authorization", "Token " + b64(fuzz_hub.emsp.hub_token or ""))]
+    command = {
+        "response_url": fuzz_hub.emsp.base + "/cb/1",
+        "token": {"uid": "T1", "type": "RFID", "country_code": "NL", "party_id": "TNM", "contract_id": "C1"},
+        "location_id": location["id"],
+    }
+    to_cpo = [
+        ("OCPI-from-country-code", "NL"),
+        ("OCPI-from-party-id", "TNM"),
+        ("OCPI-to-country-code", "BE"),
+        ("OCPI-to-party-id", "BEC"),
+    ]
+    targets = [
+        ("POST", "/ocpi/2.2.1/commands/receiver/START_SESSION", command, emsp + to_cpo),
+        ("PUT", "/ocpi/2.2.1/locations/receiver/BE/BEC/" + location["id"], location, []),
+        ("PUT", "/ocpi/2.2.1/sessions/receiver/BE/BEC/101", session, to_emsp),
+        (
+            "PATCH",
+            "/ocpi/2.2.1/sessions/receiver/BE/BEC/101",
+            {"kwh": 1, "last_updated": "2026-11-25T12:00:00Z"},
+            to_emsp,
+        ),
+    ]
+
+    @examples(600)
+    @given(
+        target=st.sampled_from(targets),
+        changes=st.dictionaries(
+            st.sampled_from(["kwh", "status", "last_updated", "name", "x_vendor", "id"]), json_leaf, max_size=2
+        ),
+    )
+    def run(target, changes) -> None:  # type: ignore[no-untyped-def]
+        method, path, body, routing = target
+        check(
+            fuzz_hub,
+            method,
+            path,
+            (routing if routing[:1] == emsp[:1] else cpo + routing) + [("Content-Type", "application/json")],
+            json.dumps({**body, **changes}).encode(),
+        )
+
+    run()
+    assert fuzz_hub.accepted > 0
+    assert fuzz_hub.cpo.requests_to("/commands/"), "no command was ever forwarded"
+
+
 # ---- bugs the fuzzer found in files this suite does not own (reported; xfail until fixed) ---------
 
 
