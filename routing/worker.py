@@ -78,7 +78,10 @@ class DeliveryWorker:
         self._offline: dict[int, _Probe] = {}
         self._waiters: dict[str, asyncio.Future[Outcome]] = {}
         self._fail_fast: set[str] = set()
-        self._dropped: set[int] = set()  # abandoned by a fail-mode sender: never send them
+        # X-Request-IDs (unique, unlike row ids, which SQLite reuses after deletes) of messages
+        # being sent right now, and of messages a fail-mode sender abandoned: never send those.
+        self._sending: set[str] = set()
+        self._dropped: set[str] = set()
         self._last_expiry = float("-inf")
         self.delivered = 0
         self.retried = 0
@@ -137,13 +140,13 @@ class DeliveryWorker:
         retryable failure of that attempt removes it instead of scheduling a retry.
         """
         self._waiters.pop(request_id, None)
-        if message_id in self._in_flight:
+        if request_id in self._sending:
             self._fail_fast.add(request_id)
             return
         self._fail_fast.discard(request_id)
         if len(self._dropped) > 10_000:
             self._dropped.clear()
-        self._dropped.add(message_id)  # before the delete: a round reading the queue meanwhile skips it
+        self._dropped.add(request_id)  # before the delete: a round reading the queue meanwhile skips it
         async with self.store.transaction() as tx:
             await outbox_sql.delete(tx, message_id)
 
@@ -218,7 +221,7 @@ class DeliveryWorker:
         started = 0
         for row in rows:
             pid = row.receiver_platform_id
-            if row.id in self._dropped:
+            if row.headers.get("X-Request-ID") in self._dropped:
                 continue
             if row.id in self._in_flight or self._per_receiver[pid] >= self.settings.concurrency_per_receiver:
                 continue
@@ -258,12 +261,13 @@ class DeliveryWorker:
     async def _attempt(self, row: Message) -> None:
         platform = self.directory.platform(row.receiver_platform_id)
         request_id = row.headers.get("X-Request-ID", "")
-        if row.id in self._dropped:
+        if request_id in self._dropped:
             return
         if platform is None or platform.token_out is None:
             return  # unregistered meanwhile: the message waits (a redrive can send it later)
         response: PeerResponse | None = None
         outcome: Outcome
+        self._sending.add(request_id)
         try:
             response = await self.client.send(
                 row.method,
@@ -286,6 +290,8 @@ class DeliveryWorker:
             outcome = exc
             retryable = True
             error = exc.message
+        finally:
+            self._sending.discard(request_id)
         attempt_no = row.attempts + 1
         now = self.clock.now()
         if not retryable:

@@ -150,13 +150,31 @@ async def platform_status(net: Net, peer: FakePlatform) -> str:
     return str(body["status"])
 
 
-def clientinfo_puts(peer: FakePlatform, party_id: str) -> list[str]:
+async def wait_status(net: Net, peer: FakePlatform, status: str) -> None:
+    """Poll GET /admin/platforms/{id} (bounded) until the platform has this status."""
+    for _ in range(200):
+        if await platform_status(net, peer) == status:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"platform never became {status}")
+
+
+def clientinfo_puts(peer: FakePlatform, party: tuple[str, ...]) -> list[str]:
     """Statuses in the hubclientinfo PUTs a platform received about one party, in order."""
+    suffix = f"/{party[0]}/{party[1]}"
     return [
         r.body["status"]
         for r in peer.requests_to("/hubclientinfo/")
-        if r.method == "PUT" and r.path.rstrip("/").endswith("/" + party_id)
+        if r.method == "PUT" and r.path.rstrip("/").endswith(suffix)
     ]
+
+
+async def tick(hub: HubHandle, clock: FakeClock, seconds: float, times: int) -> None:
+    """Advance the clock ``times`` times by ``seconds``, letting the worker (and its probes) run."""
+    for _ in range(times):
+        clock.advance(seconds)
+        await settle(hub)
+        await asyncio.sleep(0.01)
 
 
 async def stop_peer(peer: FakePlatform) -> int:
