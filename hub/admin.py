@@ -12,6 +12,7 @@ from aiohttp import web
 
 from hub.envelope import json_response, read_json
 from hub.keys import REGISTRY, SETTINGS, STORE
+from hub.params import positive_int
 from routing.clock import iso, parse_iso
 from routing.errors import InvalidParameters, NotFound, OcpiError
 from storage import platforms as platform_sql
@@ -47,9 +48,10 @@ def platform_json(platform: Platform) -> dict[str, Any]:
 
 def _platform_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise NotFound(f"platform {raw!r} does not exist")
-    return int(raw)
+    number = positive_int(raw)
+    if number is None:
+        raise NotFound(f"platform {raw[:40]!r} does not exist")
+    return number
 
 
 def _string_field(body: Any, name: str, *, required: bool = True) -> str | None:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from hub.envelope import json_response, read_json
 from hub.keys import CLOCK, SETTINGS, STORE, WORKER
+from hub.params import positive_int
 from routing.clock import iso
 from routing.errors import InvalidParameters
 from storage import outbox as outbox_sql
@@ -36,9 +37,10 @@ def message_json(message: Message) -> dict[str, Any]:
 def _int_param(value: Any, name: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+    number = positive_int(value)
+    if number is None:
         raise InvalidParameters(f"'{name}' must be a positive integer")
-    return int(value)
+    return number
 
 
 async def list_dead_letters(request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ from hub.envelope import json_response
 from hub.keys import CALLER, CLIENT, CLOCK, CORRELATION_ID, DIRECTORY, REQUEST_ID, STORE
 from hub.metrics import METRICS, RELAY_STATS, Metrics, RelayStats
 from hub.modules.routed import DRAFT_ALIASES
+from hub.params import positive_int
 from routing.client import Exchange
 from routing.clock import Clock, iso
 from routing.decide import MODULES
@@ -350,9 +351,10 @@ def _int_param(request: web.Request, name: str, default: int | None, *, high: in
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= high:
+    number = positive_int(raw)
+    if number is None or not 1 <= number <= high:
         raise InvalidParameters(f"'{name}' must be an integer from 1 to {high}")
-    return int(raw)
+    return number
 
 
 async def list_traffic(request: web.Request) -> web.Response:

@@ -44,8 +44,8 @@ def retry_after(response: PeerResponse | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # '²'.isdigit() is True but float('²') fails
+        return min(float(value), 7 * 86400.0)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -1,4 +1,4 @@
-"""The one SQLite writer: WAL mode, one write connection behind an asyncio lock, one reader.
+"""The one SQLite writer: WAL mode, one write connection on one thread behind an asyncio lock, one reader.
 
 Every change runs in ``async with store.transaction() as tx`` (``BEGIN IMMEDIATE`` ... ``COMMIT``),
 so a caller that got past the block knows its rows are committed: the hub answers "accepted"
@@ -9,12 +9,14 @@ only committed data and never waits for the writer.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -25,102 +27,187 @@ LOGGER = logging.getLogger(__name__)
 
 Row = sqlite3.Row
 Params = Sequence[Any] | dict[str, Any]
+T = TypeVar("T")
+
+
+def _apply_batch(conn: sqlite3.Connection, jobs: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
+    """On the writer thread: every job in its own SAVEPOINT, one COMMIT for all of them."""
+    conn.execute("BEGIN IMMEDIATE")
+    outcomes: list[tuple[bool, Any]] = []
+    try:
+        for job in jobs:
+            conn.execute("SAVEPOINT job")
+            try:
+                value = job(conn)
+            except Exception as exc:  # one job's failure must not undo the others
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                outcomes.append((False, exc))
+            else:
+                conn.execute("RELEASE job")
+                outcomes.append((True, value))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
 
 
 class Transaction:
-    """A thin handle on the write connection inside one open transaction."""
+    """A handle on the write connection inside one open transaction (statements run on the writer thread)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the last inserted rowid."""
-        cursor = await self._conn.execute(sql, params)
-        rowid = cursor.lastrowid or 0
-        await cursor.close()
-        return rowid
+        return await self._store.run_on_writer(lambda c: c.execute(sql, params).lastrowid or 0)
 
     async def execute_rowcount(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return how many rows it changed."""
-        cursor = await self._conn.execute(sql, params)
-        count = cursor.rowcount
-        await cursor.close()
-        return count
+        return await self._store.run_on_writer(lambda c: c.execute(sql, params).rowcount)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement for many parameter sets."""
-        await self._conn.executemany(sql, rows)
+        batch = list(rows)
+        await self._store.run_on_writer(lambda c: c.executemany(sql, batch))
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Read one row inside the transaction (sees its own uncommitted writes)."""
-        async with self._conn.execute(sql, params) as cursor:
-            row: Row | None = await cursor.fetchone()
-            return row
+        row: Row | None = await self._store.run_on_writer(lambda c: c.execute(sql, params).fetchone())
+        return row
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Read all rows inside the transaction."""
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        rows: list[Row] = await self._store.run_on_writer(lambda c: c.execute(sql, params).fetchall())
+        return rows
 
 
 class Store:
-    """SQLite store with exactly one writer; open() migrates, close() is idempotent."""
+    """SQLite store with exactly one writer; open() migrates, close() is idempotent.
+
+    Two ways to write, both serialized on the one writer connection and thread:
+    ``transaction()`` for multi-step changes written as async code (registration, admin), and
+    ``write(fn)`` for the hot path: ``fn(conn)`` runs synchronously on the writer thread inside
+    a SAVEPOINT, and every job queued while the previous commit was in flight shares the next
+    COMMIT (group commit: one fsync for many accepted messages, each caller answered only after
+    it).
+    """
 
     def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
         self.path = Path(path)
         self._synchronous = synchronous
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._closed = False
+        self.commits = 0  # physical COMMITs (for the benchmark and tests)
 
     async def open(self) -> None:
         """Create the file if needed, apply pending migrations, open both connections."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(apply_migrations, self.path)
-        self._writer = await self._connect()
-        self._reader = await self._connect()
+        self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._writer = await self.run_on_writer(lambda _: self._connect_sync())
+        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+        self._reader.row_factory = sqlite3.Row
+        for pragma in self._pragmas():
+            await self._reader.execute(pragma)
         LOGGER.info("store opened at %s", self.path)
 
-    async def _connect(self) -> aiosqlite.Connection:
+    def _pragmas(self) -> list[str]:
+        return [
+            "PRAGMA journal_mode=WAL",
+            # FULL: in WAL mode a COMMIT is on disk before we answer "accepted", even on power loss.
+            f"PRAGMA synchronous={self._synchronous}",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=5000",
+        ]
+
+    def _connect_sync(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves.
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: in WAL mode a COMMIT is on disk before we answer "accepted", even on power loss.
-        await conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA busy_timeout=5000")
+        for pragma in self._pragmas():
+            conn.execute(pragma)
         return conn
+
+    async def run_on_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` on the writer thread (callers hold the lock or are opening the store)."""
+        if self._writer_thread is None:
+            raise StoreClosedError("the store is closed")
+        conn = self._writer
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer_thread, fn, conn)  # type: ignore[arg-type]
 
     async def close(self) -> None:
         """Close both connections; calling it twice is harmless."""
         if self._closed:
             return
         self._closed = True
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
         async with self._lock:
-            for conn in (self._writer, self._reader):
-                if conn is not None:
-                    await conn.close()
-        self._writer = self._reader = None
+            if self._writer is not None:
+                writer = self._writer
+                await self.run_on_writer(lambda _: writer.close())
+            if self._reader is not None:
+                await self._reader.close()
+        if self._writer_thread is not None:
+            self._writer_thread.shutdown(wait=True)
+        self._writer = None
+        self._reader = None
+        self._writer_thread = None
 
-    def _check_open(self) -> tuple[aiosqlite.Connection, aiosqlite.Connection]:
+    def _check_open(self) -> aiosqlite.Connection:
         if self._closed or self._writer is None or self._reader is None:
             raise StoreClosedError("the store is closed")
-        return self._writer, self._reader
+        return self._reader
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """Serialize one write transaction; commit on success, roll back on any exception."""
-        writer, _ = self._check_open()
+        self._check_open()
         async with self._lock:
-            await writer.execute("BEGIN IMMEDIATE")
+            await self.run_on_writer(lambda c: c.execute("BEGIN IMMEDIATE"))
             try:
-                yield Transaction(writer)
+                yield Transaction(self)
             except BaseException:
-                await writer.execute("ROLLBACK")
+                await self.run_on_writer(lambda c: c.execute("ROLLBACK"))
                 raise
-            await writer.execute("COMMIT")
+            await self.run_on_writer(lambda c: c.execute("COMMIT"))
+            self.commits += 1
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` atomically on the writer thread; return once it is committed (group commit)."""
+        self._check_open()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            async with self._lock:
+                batch, self._pending = self._pending, []
+                jobs = [fn for fn, _ in batch]
+                try:
+                    outcomes = await self.run_on_writer(functools.partial(_apply_batch, jobs=jobs))
+                    self.commits += 1
+                except Exception as exc:  # the COMMIT itself failed: nobody's job is durable
+                    outcomes = [(False, exc)] * len(batch)
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """Read one committed row."""
@@ -134,5 +221,5 @@ class Store:
         on the same connection and share its still-open read transaction, i.e. an old WAL
         snapshot that misses rows committed meanwhile (seen as stale reads under load).
         """
-        _, reader = self._check_open()
+        reader = self._check_open()
         return list(await reader.execute_fetchall(sql, params))
