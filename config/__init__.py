@@ -47,7 +47,7 @@ class DeliverySettings(BaseModel):
     status_max_age: float = Field(600.0, gt=0, description="max_age for EVSE status PATCHes (stale fast).")
     initial_backoff: float = Field(1.0, gt=0, description="First retry delay in seconds.")
     max_backoff: float = Field(300.0, gt=0, description="Longest retry delay in seconds.")
-    concurrency_per_receiver: int = Field(4, ge=1, description="Parallel deliveries to one receiver.")
+    concurrency_per_receiver: int = Field(16, ge=1, description="Parallel deliveries to one receiver.")
     offline_after_failures: int = Field(5, ge=1, description="Consecutive failures before a platform is OFFLINE.")
     probe_max_backoff: float = Field(60.0, gt=0, description="Longest wait between probes of an OFFLINE platform.")
     shutdown_grace: float = Field(5.0, ge=0, description="Seconds in-flight deliveries may finish on shutdown.")

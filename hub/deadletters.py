@@ -62,15 +62,17 @@ async def redrive(request: web.Request) -> web.Response:
         raise InvalidParameters("'ids' must be a list of message ids")
     now = request.app[CLOCK].now()
     delivery = request.app[SETTINGS].delivery
-    async with request.app[STORE].transaction() as tx:
-        count = await outbox_sql.redrive(
+    chosen = [int(i) for i in ids] if ids is not None else None
+    count = await request.app[STORE].write(
+        lambda tx: outbox_sql.redrive(
             tx,
             now=iso(now),
             deadline_at=iso(now + timedelta(seconds=delivery.max_age)),
             cdr_deadline_at=iso(now + timedelta(seconds=delivery.cdr_max_age)),
             platform_id=platform_id,
-            ids=[int(i) for i in ids] if ids is not None else None,
+            ids=chosen,
         )
+    )
     request.app[WORKER].wake()
     return json_response({"redriven": count})
 

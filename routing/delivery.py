@@ -21,7 +21,7 @@ from routing.forward import Leg, Reply, relay
 from routing.retry import is_retryable
 from routing.worker import DeliveryWorker, Outcome
 from storage import outbox as outbox_sql
-from storage.db import Store
+from storage.db import Job, Store, SyncTx
 from storage.outbox import NewMessage
 
 LOGGER = logging.getLogger(__name__)
@@ -64,15 +64,15 @@ class Delivery:
             return False
         return isinstance(body, dict) and bool(body) and set(body) <= _STATUS_FIELDS
 
-    async def push(self, legs: Sequence[Leg], *, wait: bool) -> list[PushOutcome]:
-        """Commit every leg; with ``wait`` (one leg) return the receiver's answer, an error, or Queued."""
-        if not legs:
-            return []
+    async def push(self, legs: Sequence[Leg], *, wait: bool, prepare: Job | None = None) -> list[PushOutcome]:
+        """Commit every leg (and ``prepare``, atomically); with ``wait``, the one leg's outcome.
+
+        The outcome is the receiver's answer, an error, or Queued.
+        """
         now = self.clock.now()
-        ids: list[tuple[int, bool]] = []
-        async with self.store.transaction() as tx:
-            for leg in legs:
-                message = NewMessage(
+        messages = [
+            (
+                NewMessage(
                     receiver_platform_id=leg.platform.id,
                     module=leg.module,
                     object_key=leg.object_key or leg.request_id,
@@ -82,11 +82,22 @@ class Delivery:
                     body=leg.body,
                     created_at=iso(now),
                     deadline_at=iso(now + timedelta(seconds=self._max_age(leg))),
-                )
-                coalesce = leg.module == "locations" and leg.method == "PATCH" and self._is_status_patch(leg)
-                ids.append(await outbox_sql.enqueue(tx, message, coalesce=coalesce))
+                ),
+                leg.module == "locations" and leg.method == "PATCH" and self._is_status_patch(leg),
+            )
+            for leg in legs
+        ]
+
+        def job(tx: SyncTx) -> list[tuple[int, bool]]:
+            if prepare is not None:
+                prepare(tx)
+            return [outbox_sql.enqueue(tx, message, coalesce=coalesce) for message, coalesce in messages]
+
+        # One write job, group-committed with concurrent pushes: durable before anyone answers.
+        ids = await self.store.write(job)
         if not wait:
-            self.worker.wake()
+            if ids:
+                self.worker.wake()
             return []
         if len(legs) != 1:
             raise ValueError("wait=True takes exactly one leg")
@@ -103,7 +114,10 @@ class Delivery:
             return [Queued(message_id, "behind earlier messages" if blocked else "receiver unavailable")]
         # A fail-mode message behind an earlier one of its object waits its turn within relay_wait.
         future = self.worker.expect(leg.request_id, fail_fast=fail_fast)
-        self.worker.wake()
+        if blocked:
+            self.worker.wake()
+        else:  # the head of its chain: send it now rather than waiting for the worker's next round
+            self.worker.submit(messages[0][0].stored(message_id))
         try:
             return [await asyncio.wait_for(asyncio.shield(future), self.settings.relay_wait)]
         except TimeoutError:
@@ -113,9 +127,9 @@ class Delivery:
             self.worker.forget(leg.request_id, abandon=False)
             return [Queued(message_id, f"no answer within {self.settings.relay_wait:g}s")]
 
-    async def relay_push(self, leg: Leg) -> Reply:
+    async def relay_push(self, leg: Leg, *, prepare: Job | None = None) -> Reply:
         """Push one leg and turn the outcome into the caller's answer."""
-        (outcome,) = await self.push([leg], wait=True)
+        (outcome,) = await self.push([leg], wait=True, prepare=prepare)
         if isinstance(outcome, Queued):
             LOGGER.info("message %s queued (%s)", outcome.message_id, outcome.reason)
             return Reply.envelope(
@@ -125,7 +139,7 @@ class Delivery:
             if self.settings.on_receiver_down == "queue":
                 # Connect error or timeout: the worker keeps the message and retries it. Answering
                 # 4002/4003 here would make the sender push again while the first copy is on its way.
-                LOGGER.info("message for %s queued (%s)", leg.url, outcome.message)
+                LOGGER.info("%s message for platform %s queued (%s)", leg.module, leg.platform.id, outcome.message)
                 return Reply.envelope(
                     message=f"accepted; queued for delivery ({outcome.message})", timestamp=iso(self.clock.now())
                 )

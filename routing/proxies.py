@@ -73,8 +73,7 @@ class Proxies:
         now = self.clock.now()
         ttl = fields.pop("ttl")
         proxy = Proxy(id=proxy_id, created_at=iso(now), expires_at=iso(now + timedelta(seconds=ttl)), **fields)
-        async with self.store.transaction() as tx:
-            await proxy_sql.create_proxy(tx, proxy)
+        await self.store.write(lambda tx: proxy_sql.create_proxy(tx, proxy))
         return proxy_id
 
     def _refused(self, url: str) -> bool:
@@ -167,13 +166,13 @@ class Proxies:
             proxy = await proxy_sql.get_proxy(self.store, proxy_id)
             if proxy is not None:
                 expires = max(expires, parse_iso(proxy.expires_at))
-        async with self.store.transaction() as tx:
-            await proxy_sql.set_expiry(tx, proxy_id, iso(expires))
+        stamp = iso(expires)
+        await self.store.write(lambda tx: proxy_sql.set_expiry(tx, proxy_id, stamp))
 
     async def discard_callback(self, proxy_id: str) -> None:
         """Expire a callback at once: the forward failed (4002/4003/no OCPI answer), no result may follow."""
-        async with self.store.transaction() as tx:
-            await proxy_sql.set_expiry(tx, proxy_id, iso(self.clock.now()))
+        stamp = iso(self.clock.now())
+        await self.store.write(lambda tx: proxy_sql.set_expiry(tx, proxy_id, stamp))
 
     async def _usable(self, proxy_id: str, caller: Platform, kind: str) -> Proxy:
         proxy = await proxy_sql.get_proxy(self.store, proxy_id)

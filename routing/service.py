@@ -33,14 +33,14 @@ from routing.decide import (
 )
 from routing.delivery import Delivery
 from routing.directory import Directory
-from routing.errors import InvalidParameters, NotFound, OcpiError, UnknownReceiver
+from routing.errors import InvalidParameters, OcpiError, UnknownReceiver
 from routing.forward import Leg, Reply, relay, send_leg
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
 from routing.proxies import Proxies
 from storage import objects as object_sql
 from storage import routing_index as index_sql
-from storage.db import Store, Transaction
+from storage.db import Job, Store, SyncTx
 from storage.models import Platform
 
 LOGGER = logging.getLogger(__name__)
@@ -66,6 +66,10 @@ class Inbound:
     raw_body: bytes | None = None
     body: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class AlreadyAccepted(Exception):
+    """A CDR identical to one already accepted: acknowledge it, deliver nothing (mod_cdrs: immutable)."""
 
 
 def other_interface(interface: str) -> str:
@@ -186,39 +190,44 @@ class RoutingService:
         check_body_matches(ref, body, ID_FIELDS[req.module], req.method)
         return ref
 
-    async def _remember(
-        self, tx: Transaction, spec: ModuleSpec, req: Inbound, ref: ObjectRef, target: PartyRef | None
-    ) -> None:
-        """Update the routing index and the hub's stored copy inside the caller's transaction."""
+    def _remember(self, spec: ModuleSpec, req: Inbound, ref: ObjectRef, target: PartyRef | None) -> Job:
+        """A write job updating the routing index and the hub's stored copy (runs with the outbox insert)."""
         now = self.now()
         body = unwrap(req.body)
-        if spec.index_kind is not None:
-            peer = target.key if target is not None and spec.name == "sessions" else None
-            await index_sql.remember(tx, spec.index_kind, ref.object_id, ref.owner.key, now=now, peer=peer)
-        if not spec.stored:
-            return
-        if req.method == "DELETE":
-            await object_sql.delete_object(tx, spec.name, ref.key)
-            return
-        stored = await object_sql.get_object(tx, spec.name, ref.key)
-        old = json.loads(stored.body) if stored else None
-        new = apply_push(spec.name, req.method, ref, old, body)
-        if new is None:
-            return
-        last_updated = canonical_time(new.get("last_updated", now)) if "last_updated" in new else now
         # Broadcast data is for everyone; a directed push only for the party it was sent to.
         visible_to = None if target is None else f"{target.key[0]}*{target.key[1]}"
-        await object_sql.put_object(
-            tx,
-            module=spec.name,
-            object_key=ref.key,
-            country_code=ref.owner.country_code,
-            party_id=ref.owner.party_id,
-            object_id=ref.object_id,
-            body=json.dumps(new, separators=(",", ":"), ensure_ascii=False),
-            last_updated=last_updated,
-            visible_to=visible_to,
-        )
+        peer = target.key if target is not None and spec.name == "sessions" else None
+
+        def job(tx: SyncTx) -> None:
+            stored = object_sql.load_object(tx, spec.name, ref.key) if spec.stored else None
+            if spec.name == "cdrs" and stored is not None:
+                # Checked again here, atomically with the insert: two concurrent POSTs of one CDR.
+                if json.loads(stored.body) == body:
+                    raise AlreadyAccepted(ref.key)
+                raise InvalidParameters(f"CDR {ref.object_id} was already accepted with other content (immutable)")
+            if spec.index_kind is not None:
+                index_sql.remember(tx, spec.index_kind, ref.object_id, ref.owner.key, now=now, peer=peer)
+            if not spec.stored:
+                return
+            if req.method == "DELETE":
+                object_sql.delete_object(tx, spec.name, ref.key)
+                return
+            new = apply_push(spec.name, req.method, ref, json.loads(stored.body) if stored else None, body)
+            if new is None:
+                return
+            object_sql.put_object(
+                tx,
+                module=spec.name,
+                object_key=ref.key,
+                country_code=ref.owner.country_code,
+                party_id=ref.owner.party_id,
+                object_id=ref.object_id,
+                body=json.dumps(new, separators=(",", ":"), ensure_ascii=False),
+                last_updated=canonical_time(new["last_updated"]) if "last_updated" in new else now,
+                visible_to=visible_to,
+            )
+
+        return job
 
     # ---- broadcast ---------------------------------------------------------------------------
 
@@ -228,8 +237,6 @@ class RoutingService:
             raise UnknownReceiver(f"{req.method} {req.module} cannot be broadcast")
         ref = self._owned_ref(spec, req)
         assert ref is not None
-        async with self.store.transaction() as tx:
-            await self._remember(tx, spec, req, ref, None)
         legs = [
             Leg(
                 method=req.method,
@@ -243,7 +250,8 @@ class RoutingService:
             )
             for target in broadcast_targets(self.directory, spec, exclude_platform=req.caller.id)
         ]
-        await self.delivery.push(legs, wait=False)
+        # The stored copy and every leg commit together: the hub's copy and the queue never disagree.
+        await self.delivery.push(legs, wait=False, prepare=self._remember(spec, req, ref, None))
         LOGGER.info("broadcast %s %s %s to %d platforms", req.method, spec.name, ref.key, len(legs))
         answer = self.reply(message=f"accepted; broadcast to {len(legs)} platforms")
         answer.headers.update(RoutingHeaders(from_party=self.hub, to_party=sender).as_headers())
@@ -260,14 +268,6 @@ class RoutingService:
         callback: str | None = None
         if spec.name in ("commands", "chargingprofiles") and req.interface == "RECEIVER":
             body, query_string, callback = await self.proxies.swap_response_url(req, target, sender, routing)
-        if spec.name == "cdrs" and ref is not None and await self._cdr_already_accepted(req, ref):
-            answer = self.reply(message="CDR already accepted; not delivered again")
-            await self.proxies.rewrite_cdr_location(answer, ref, target, req.caller)
-            answer.headers.update(routing.swapped().as_headers())
-            return answer
-        if ref is not None:
-            async with self.store.transaction() as tx:
-                await self._remember(tx, spec, req, ref, target.party)
         leg = Leg(
             method=req.method,
             url=_join(target.base_url, req.segments, query_string),
@@ -279,7 +279,11 @@ class RoutingService:
             object_key=ref.key if ref else "",
         )
         if ref is not None:
-            answer = await self._push(leg)
+            try:
+                answer = await self.delivery.relay_push(leg, prepare=self._remember(spec, req, ref, target.party))
+            except AlreadyAccepted:
+                LOGGER.info("CDR %s posted again with the same content: acknowledged, not redelivered", ref.key)
+                answer = self.reply(message="CDR already accepted; not delivered again")
         else:
             timeout = self.settings.command_timeout if spec.name in ("commands", "chargingprofiles") else None
             try:
@@ -299,33 +303,14 @@ class RoutingService:
         answer.headers.update(routing.swapped().as_headers())
         return answer
 
-    async def _cdr_already_accepted(self, req: Inbound, ref: ObjectRef) -> bool:
-        """Idempotent CDR POST: same body again is acknowledged; a different body is refused (immutable)."""
-        stored = await object_sql.get_object(self.store, "cdrs", ref.key)
-        if stored is None:
-            return False
-        if json.loads(stored.body) == unwrap(req.body):
-            LOGGER.info("CDR %s posted again with the same content: acknowledged, not redelivered", ref.key)
-            return True
-        raise InvalidParameters(f"CDR {ref.object_id} was already accepted with other content; CDRs are immutable")
-
-    async def _push(self, leg: Leg) -> Reply:
-        """Commit the push to the outbox, then relay the receiver's answer or say it is queued."""
-        return await self.delivery.relay_push(leg)
-
     async def _remember_reservation(self, req: Inbound, target: Target) -> None:
         body = unwrap(req.body)
         reservation = body.get("reservation_id") if isinstance(body, dict) else None
         if isinstance(reservation, str) and reservation:
-            async with self.store.transaction() as tx:
-                await index_sql.remember(tx, "reservation", reservation, target.party.key, now=self.now())
-
-    async def get_stored(self, module: str, key: str) -> str:
-        """A stored object's JSON text (for the CDR Location proxy when the eMSP gave none)."""
-        stored = await object_sql.get_object(self.store, module, key)
-        if stored is None:
-            raise NotFound(f"{module} {key} is not stored at the hub")
-        return stored.body
+            now = self.now()
+            await self.store.write(
+                lambda tx: index_sql.remember(tx, "reservation", reservation, target.party.key, now=now)
+            )
 
 
 def _accepted(answer: Reply) -> bool:

@@ -147,8 +147,7 @@ class DeliveryWorker:
         if len(self._dropped) > 10_000:
             self._dropped.clear()
         self._dropped.add(request_id)  # before the delete: a round reading the queue meanwhile skips it
-        async with self.store.transaction() as tx:
-            await outbox_sql.delete(tx, message_id)
+        await self.store.write(lambda tx: outbox_sql.delete(tx, message_id))
 
     def is_paused(self, platform_id: int) -> bool:
         """True when the receiver cannot be delivered to now (OFFLINE, suspended, unregistered)."""
@@ -218,19 +217,25 @@ class DeliveryWorker:
             skip_receivers=skip,
             skip_ids=list(self._in_flight),
         )
-        started = 0
-        for row in rows:
-            pid = row.receiver_platform_id
-            if row.headers.get("X-Request-ID") in self._dropped:
-                continue
-            if row.id in self._in_flight or self._per_receiver[pid] >= self.settings.concurrency_per_receiver:
-                continue
-            self._per_receiver[pid] += 1
-            task = asyncio.create_task(self._attempt(row), name=f"deliver-{row.id}")
-            self._in_flight[row.id] = task
-            task.add_done_callback(functools.partial(self._done, row.id, pid))
-            started += 1
-        return started
+        return sum(1 for row in rows if self._start(row))
+
+    def _start(self, row: Message) -> bool:
+        """Start one attempt unless the message is already on its way, dropped, or its receiver is full."""
+        pid = row.receiver_platform_id
+        if row.headers.get("X-Request-ID") in self._dropped:
+            return False
+        if row.id in self._in_flight or self._per_receiver[pid] >= self.settings.concurrency_per_receiver:
+            return False
+        self._per_receiver[pid] += 1
+        task = asyncio.create_task(self._attempt(row), name=f"deliver-{row.id}")
+        self._in_flight[row.id] = task
+        task.add_done_callback(functools.partial(self._done, row.id, pid))
+        return True
+
+    def submit(self, row: Message) -> None:
+        """Fast path: a just-committed message that heads its chain is sent now (or by the next round)."""
+        if self._stopping or self.is_paused(row.receiver_platform_id) or not self._start(row):
+            self._wake.set()
 
     def _done(self, message_id: int, platform_id: int, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(message_id, None)
@@ -242,8 +247,8 @@ class DeliveryWorker:
         if now - self._last_expiry < _EXPIRE_EVERY:
             return
         self._last_expiry = now
-        async with self.store.transaction() as tx:
-            count = await outbox_sql.expire(tx, now=iso(self.clock.now()), skip_ids=list(self._in_flight))
+        stamp, skip = iso(self.clock.now()), list(self._in_flight)
+        count = await self.store.write(lambda tx: outbox_sql.expire(tx, now=stamp, skip_ids=skip))
         if count:
             self.dead += count
             LOGGER.error("%d undelivered message(s) passed max_age and became dead letters", count)
@@ -294,16 +299,22 @@ class DeliveryWorker:
             self._sending.discard(request_id)
         attempt_no = row.attempts + 1
         now = self.clock.now()
+        fail_fast = request_id in self._fail_fast
+        self._fail_fast.discard(request_id)
+        # The sender may have its answer now; recording the outcome below needs no fsync of its
+        # own before that (at-least-once: a crash in between only redelivers this message).
+        fut = self._waiters.pop(request_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(outcome)
         if not retryable:
             assert response is not None
             await self._final(row, response)
-        elif request_id in self._fail_fast:
+        elif fail_fast:
             # on_receiver_down = "fail": the sender gets 4002/4003 instead, nothing is kept.
-            async with self.store.transaction() as tx:
-                await outbox_sql.delete(tx, row.id)
+            await self.store.write(lambda tx: outbox_sql.delete(tx, row.id))
         elif attempt_no >= self.settings.max_attempts or now >= parse_iso(row.deadline_at):
-            async with self.store.transaction() as tx:
-                await outbox_sql.bury(tx, row.id, error=error, now=iso(now))
+            stamp = iso(now)
+            await self.store.write(lambda tx: outbox_sql.bury(tx, row.id, error=error, now=stamp))
             self.dead += 1
             LOGGER.error(
                 "dead letter %s: %s %s to platform %s after %d attempts: %s",
@@ -316,14 +327,10 @@ class DeliveryWorker:
             )
         else:
             delay = self.policy.delay(attempt_no, retry_after(response, now))
-            async with self.store.transaction() as tx:
-                await outbox_sql.retry_later(
-                    tx,
-                    row.id,
-                    next_attempt_at=iso(now + timedelta(seconds=delay)),
-                    error=error,
-                    http_status=response.status if response else None,
-                )
+            next_at, status = iso(now + timedelta(seconds=delay)), response.status if response else None
+            await self.store.write(
+                lambda tx: outbox_sql.retry_later(tx, row.id, next_attempt_at=next_at, error=error, http_status=status)
+            )
             self.retried += 1
             LOGGER.warning(
                 "attempt %d/%d of message %s to platform %s failed (%s); next in %.1fs",
@@ -334,10 +341,6 @@ class DeliveryWorker:
                 error,
                 delay,
             )
-        self._fail_fast.discard(request_id)
-        fut = self._waiters.pop(request_id, None)
-        if fut is not None and not fut.done():
-            fut.set_result(outcome)
         if retryable:
             await self._note_failure(row.receiver_platform_id)
         elif self._failures.get(row.receiver_platform_id):
@@ -346,10 +349,12 @@ class DeliveryWorker:
     async def _final(self, row: Message, response: PeerResponse) -> None:
         code = response.ocpi_status
         state = "delivered" if code is not None and 1000 <= code < 2000 else "rejected"
-        async with self.store.transaction() as tx:
-            await outbox_sql.finish(
-                tx, row.id, http_status=response.status, ocpi_status=code, state=state, now=iso(self.clock.now())
+        stamp = iso(self.clock.now())
+        await self.store.write(
+            lambda tx: outbox_sql.finish(
+                tx, row.id, http_status=response.status, ocpi_status=code, state=state, now=stamp
             )
+        )
         self.delivered += 1
         if state == "rejected":
             LOGGER.warning(
@@ -374,8 +379,8 @@ class DeliveryWorker:
         self._offline.pop(platform_id, None)
         self._failures[platform_id] = 0
         # It answers again: drain its queue now rather than after each message's remaining backoff.
-        async with self.store.transaction() as tx:
-            await outbox_sql.reschedule_now(tx, platform_id, now=iso(self.clock.now()))
+        stamp = iso(self.clock.now())
+        await self.store.write(lambda tx: outbox_sql.reschedule_now(tx, platform_id, now=stamp))
         platform = self.directory.platform(platform_id)
         if platform is not None and platform.status == "OFFLINE":
             LOGGER.info("platform %s is back (%s): resuming its queue", platform_id, why)

@@ -30,15 +30,47 @@ Params = Sequence[Any] | dict[str, Any]
 T = TypeVar("T")
 
 
-def _apply_batch(conn: sqlite3.Connection, jobs: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
+class SyncTx:
+    """The write connection as seen by a ``Store.write`` job, running on the writer thread."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the last inserted rowid."""
+        return self.conn.execute(sql, params).lastrowid or 0
+
+    def execute_rowcount(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return how many rows it changed."""
+        return self.conn.execute(sql, params).rowcount
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement for many parameter sets."""
+        self.conn.executemany(sql, rows)
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """Read one row (sees this transaction's own writes)."""
+        row: Row | None = self.conn.execute(sql, params).fetchone()
+        return row
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Read all rows."""
+        return list(self.conn.execute(sql, params).fetchall())
+
+
+Job = Callable[[SyncTx], Any]
+
+
+def _apply_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
     """On the writer thread: every job in its own SAVEPOINT, one COMMIT for all of them."""
+    tx = SyncTx(conn)
     conn.execute("BEGIN IMMEDIATE")
     outcomes: list[tuple[bool, Any]] = []
     try:
         for job in jobs:
             conn.execute("SAVEPOINT job")
             try:
-                value = job(conn)
+                value = job(tx)
             except Exception as exc:  # one job's failure must not undo the others
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
@@ -89,7 +121,7 @@ class Store:
 
     Two ways to write, both serialized on the one writer connection and thread:
     ``transaction()`` for multi-step changes written as async code (registration, admin), and
-    ``write(fn)`` for the hot path: ``fn(conn)`` runs synchronously on the writer thread inside
+    ``write(fn)`` for the hot path: ``fn(tx)`` (a SyncTx) runs synchronously on the writer thread inside
     a SAVEPOINT, and every job queued while the previous commit was in flight shares the next
     COMMIT (group commit: one fsync for many accepted messages, each caller answered only after
     it).
@@ -102,7 +134,7 @@ class Store:
         self._writer_thread: ThreadPoolExecutor | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
-        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Job, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
         self.commits = 0  # physical COMMITs (for the benchmark and tests)
@@ -182,8 +214,8 @@ class Store:
             await self.run_on_writer(lambda c: c.execute("COMMIT"))
             self.commits += 1
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` atomically on the writer thread; return once it is committed (group commit)."""
+    async def write(self, fn: Callable[[SyncTx], T]) -> T:
+        """Run ``fn(tx)`` atomically on the writer thread; return once it is committed (group commit)."""
         self._check_open()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((fn, future))

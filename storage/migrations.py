@@ -215,3 +215,10 @@ def _m0004_traffic(db: Database) -> None:
         CREATE INDEX traffic_platform ON traffic (platform_id, id);
         """,
     )
+
+
+@MIGRATIONS(name="0005_outbox_order_index")
+def _m0005_outbox_order_index(db: Database) -> None:
+    # due_heads walks pending rows in acceptance order and stops at its LIMIT; without this index
+    # SQLite sorted every due row first (11 ms with 10,000 queued, once per worker round).
+    _run_script(db, "CREATE INDEX outbox_state_order ON outbox (state, id);")

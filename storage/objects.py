@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from storage.db import Store, Transaction
+from storage.db import Store, SyncTx, Transaction
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,14 @@ async def get_object(store: Store | Transaction, module: str, object_key: str) -
     return StoredObject(row["body"], row["last_updated"]) if row else None
 
 
-async def put_object(
-    tx: Transaction,
+def load_object(tx: SyncTx, module: str, object_key: str) -> StoredObject | None:
+    """The stored object under this key, read inside a write job."""
+    row = tx.fetchone("SELECT body, last_updated FROM objects WHERE module=? AND object_key=?", (module, object_key))
+    return StoredObject(row["body"], row["last_updated"]) if row else None
+
+
+def put_object(
+    tx: SyncTx,
     *,
     module: str,
     object_key: str,
@@ -41,17 +47,17 @@ async def put_object(
     visible_to: str | None,
 ) -> None:
     """Insert or replace an object; a replaced object moves to the end of the stable order."""
-    await tx.execute("DELETE FROM objects WHERE module=? AND object_key=?", (module, object_key))
-    await tx.execute(
+    tx.execute("DELETE FROM objects WHERE module=? AND object_key=?", (module, object_key))
+    tx.execute(
         "INSERT INTO objects (module, object_key, country_code, party_id, object_id, visible_to, last_updated, body)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (module, object_key, country_code, party_id, object_id, visible_to, last_updated, body),
     )
 
 
-async def delete_object(tx: Transaction, module: str, object_key: str) -> None:
+def delete_object(tx: SyncTx, module: str, object_key: str) -> None:
     """Remove an object (tariff DELETE)."""
-    await tx.execute("DELETE FROM objects WHERE module=? AND object_key=?", (module, object_key))
+    tx.execute("DELETE FROM objects WHERE module=? AND object_key=?", (module, object_key))
 
 
 def _filters(

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from storage.db import Row, Store, Transaction
+from storage.db import Row, Store, SyncTx, Transaction
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,27 @@ class NewMessage:
     body: bytes | None
     created_at: str
     deadline_at: str
+
+    def stored(self, message_id: int) -> Message:
+        """The row this message became once enqueued (no attempt yet)."""
+        return Message(
+            id=message_id,
+            receiver_platform_id=self.receiver_platform_id,
+            module=self.module,
+            object_key=self.object_key,
+            method=self.method,
+            url=self.url,
+            headers=self.headers,
+            body=self.body,
+            state="pending",
+            attempts=0,
+            created_at=self.created_at,
+            next_attempt_at=self.created_at,
+            deadline_at=self.deadline_at,
+            last_error=None,
+            last_http_status=None,
+            last_ocpi_status=None,
+        )
 
 
 @dataclass(frozen=True)
@@ -81,13 +102,13 @@ def _message(row: Row) -> Message:
     )
 
 
-async def enqueue(tx: Transaction, message: NewMessage, *, coalesce: bool = False) -> tuple[int, bool]:
+def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple[int, bool]:
     """Insert a message; return (id, blocked) where blocked means an older one of its chain is pending.
 
     With ``coalesce``, a message identical to the newest pending one of its chain is not added
     again (repeated EVSE status pushes): that row's id is returned instead.
     """
-    last = await tx.fetchone(
+    last = tx.fetchone(
         "SELECT id, method, url, body FROM outbox WHERE receiver_platform_id=? AND module=? AND object_key=?"
         " AND state='pending' ORDER BY id DESC LIMIT 1",
         (message.receiver_platform_id, message.module, message.object_key),
@@ -103,7 +124,7 @@ async def enqueue(tx: Transaction, message: NewMessage, *, coalesce: bool = Fals
         )
     ):
         return int(last["id"]), True
-    new_id = await tx.execute(
+    new_id = tx.execute(
         "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, headers, body, state,"
         " created_at, next_attempt_at, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
         (
@@ -156,47 +177,43 @@ async def next_due_at(store: Store, *, skip_receivers: Sequence[int] = ()) -> st
     return row["t"] if row and row["t"] is not None else None
 
 
-async def finish(
-    tx: Transaction, message_id: int, *, http_status: int, ocpi_status: int | None, state: str, now: str
-) -> None:
+def finish(tx: SyncTx, message_id: int, *, http_status: int, ocpi_status: int | None, state: str, now: str) -> None:
     """Record a final answer: 'delivered' rows are deleted, 'rejected' (non-1xxx) ones kept for inspection."""
     if state == "delivered":
-        await tx.execute("DELETE FROM outbox WHERE id=?", (message_id,))
+        tx.execute("DELETE FROM outbox WHERE id=?", (message_id,))
         return
-    await tx.execute(
+    tx.execute(
         "UPDATE outbox SET state=?, attempts=attempts+1, last_http_status=?, last_ocpi_status=?, finished_at=?"
         " WHERE id=?",
         (state, http_status, ocpi_status, now, message_id),
     )
 
 
-async def retry_later(
-    tx: Transaction, message_id: int, *, next_attempt_at: str, error: str, http_status: int | None
-) -> None:
+def retry_later(tx: SyncTx, message_id: int, *, next_attempt_at: str, error: str, http_status: int | None) -> None:
     """Count a failed attempt and schedule the next one."""
-    await tx.execute(
+    tx.execute(
         "UPDATE outbox SET attempts=attempts+1, next_attempt_at=?, last_error=?, last_http_status=? WHERE id=?",
         (next_attempt_at, error[:500], http_status, message_id),
     )
 
 
-async def bury(tx: Transaction, message_id: int, *, error: str, now: str) -> None:
+def bury(tx: SyncTx, message_id: int, *, error: str, now: str) -> None:
     """Turn a message into a dead letter."""
-    await tx.execute(
+    tx.execute(
         "UPDATE outbox SET state='dead', attempts=attempts+1, last_error=?, finished_at=? WHERE id=?",
         (error[:500], now, message_id),
     )
 
 
-async def reschedule_now(tx: Transaction, platform_id: int, *, now: str) -> int:
+def reschedule_now(tx: SyncTx, platform_id: int, *, now: str) -> int:
     """A receiver is back: its pending messages are due now instead of after their backoff."""
-    return await tx.execute_rowcount(
+    return tx.execute_rowcount(
         "UPDATE outbox SET next_attempt_at=? WHERE receiver_platform_id=? AND state='pending' AND next_attempt_at>?",
         (now, platform_id, now),
     )
 
 
-async def expire(tx: Transaction, *, now: str, skip_ids: Sequence[int] = ()) -> int:
+def expire(tx: SyncTx, *, now: str, skip_ids: Sequence[int] = ()) -> int:
     """Pending messages past their deadline become dead letters, attempted or not (max_age)."""
     sql = (
         "UPDATE outbox SET state='dead', finished_at=?,"
@@ -207,12 +224,12 @@ async def expire(tx: Transaction, *, now: str, skip_ids: Sequence[int] = ()) -> 
     if skip_ids:
         sql += f" AND id NOT IN ({','.join('?' * len(skip_ids))})"
         params.extend(skip_ids)
-    return await tx.execute_rowcount(sql, params)
+    return tx.execute_rowcount(sql, params)
 
 
-async def delete(tx: Transaction, message_id: int) -> None:
+def delete(tx: SyncTx, message_id: int) -> None:
     """Remove a message (on_receiver_down = 'fail': the sender got the error instead)."""
-    await tx.execute("DELETE FROM outbox WHERE id=?", (message_id,))
+    tx.execute("DELETE FROM outbox WHERE id=?", (message_id,))
 
 
 async def get(store: Store | Transaction, message_id: int) -> Message | None:
@@ -232,8 +249,8 @@ async def dead_letters(store: Store, *, platform_id: int | None = None, limit: i
     return [_message(r) for r in rows]
 
 
-async def redrive(
-    tx: Transaction,
+def redrive(
+    tx: SyncTx,
     *,
     now: str,
     deadline_at: str,
@@ -256,7 +273,7 @@ async def redrive(
             return 0
         sql += f" AND id IN ({','.join('?' * len(ids))})"
         params.extend(ids)
-    return await tx.execute_rowcount(sql, params)
+    return tx.execute_rowcount(sql, params)
 
 
 async def queue_stats(store: Store) -> dict[int, QueueStats]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from storage.db import Store, Transaction
+from storage.db import Store, SyncTx, Transaction
 
 
 class Proxy(BaseModel):
@@ -27,12 +27,12 @@ class Proxy(BaseModel):
     expires_at: str
 
 
-async def create_proxy(tx: Transaction, proxy: Proxy) -> None:
+def create_proxy(tx: SyncTx, proxy: Proxy) -> None:
     """Store a new mapping."""
     data = proxy.model_dump()
     cols = ", ".join(data)
     marks = ", ".join("?" * len(data))
-    await tx.execute(f"INSERT INTO proxies ({cols}) VALUES ({marks})", list(data.values()))
+    tx.execute(f"INSERT INTO proxies ({cols}) VALUES ({marks})", list(data.values()))
 
 
 async def get_proxy(store: Store | Transaction, proxy_id: str) -> Proxy | None:
@@ -41,11 +41,11 @@ async def get_proxy(store: Store | Transaction, proxy_id: str) -> Proxy | None:
     return Proxy(**dict(row)) if row else None
 
 
-async def set_expiry(tx: Transaction, proxy_id: str, expires_at: str) -> None:
+def set_expiry(tx: SyncTx, proxy_id: str, expires_at: str) -> None:
     """Move a mapping's expiry (commands: the CommandResponse timeout decides it)."""
-    await tx.execute("UPDATE proxies SET expires_at=? WHERE id=?", (expires_at, proxy_id))
+    tx.execute("UPDATE proxies SET expires_at=? WHERE id=?", (expires_at, proxy_id))
 
 
-async def purge_expired(tx: Transaction, now: str) -> int:
+def purge_expired(tx: SyncTx, now: str) -> int:
     """Delete mappings past their expiry; return how many."""
-    return await tx.execute_rowcount("DELETE FROM proxies WHERE expires_at<?", (now,))
+    return tx.execute_rowcount("DELETE FROM proxies WHERE expires_at<?", (now,))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import Store, Transaction
+from storage.db import Store, SyncTx, Transaction
 
 
 @dataclass(frozen=True)
@@ -17,8 +17,8 @@ class IndexEntry:
     peer_party_id: str | None
 
 
-async def remember(
-    tx: Transaction,
+def remember(
+    tx: SyncTx,
     kind: str,
     object_id: str,
     owner: tuple[str, str],
@@ -27,7 +27,7 @@ async def remember(
     peer: tuple[str, str] | None = None,
 ) -> None:
     """Record (or refresh) who owns an object."""
-    await tx.execute(
+    tx.execute(
         "INSERT INTO routing_index (kind, object_id, country_code, party_id, peer_country_code, peer_party_id,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (kind, object_id, country_code, party_id) DO UPDATE SET"

@@ -159,8 +159,10 @@ def _record_enqueues(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bytes]]
     order: list[tuple[str, bytes]] = []
     real = storage.outbox.enqueue
 
-    async def recording(tx: Any, message: storage.outbox.NewMessage, *, coalesce: bool = False) -> tuple[int, bool]:
-        result = await real(tx, message, coalesce=coalesce)
+    def recording(tx: Any, message: storage.outbox.NewMessage, *, coalesce: bool = False) -> tuple[int, bool]:
+        # Runs on the writer thread inside the commit's transaction: the order of these calls is
+        # the order of acceptance.
+        result = real(tx, message, coalesce=coalesce)
         order.append((message.object_key, message.body or b""))
         return result
 

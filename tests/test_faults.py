@@ -12,6 +12,7 @@ tests/routing_helpers.py).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -95,7 +96,13 @@ def _queued_or_final(status: int, body: Any) -> None:
 
 
 async def _outbox_states(hub: HubHandle) -> list[str]:
-    rows = await hub.app[STORE].fetchall("SELECT state FROM outbox WHERE module='sessions' ORDER BY id")
+    # The sender is answered as soon as the receiver answers; the row's removal is committed just
+    # after (group commit), so give it a bounded moment before reading.
+    for _ in range(200):
+        rows = await hub.app[STORE].fetchall("SELECT state FROM outbox WHERE module='sessions' ORDER BY id")
+        if all(r["state"] != "pending" for r in rows):
+            break
+        await asyncio.sleep(0.01)
     return [r["state"] for r in rows]
 
 

@@ -54,11 +54,13 @@ async def test_series_after_known_traffic(hub, make_peer, clock):
 
     emsp_id = platform_entry((await hub.admin("GET", "/status"))[1], "EXA")["id"]
     now = iso(clock.now())
-    async with hub.app[STORE].transaction() as tx:
-        dead_id, _ = await outbox_sql.enqueue(
+    def bury_one(tx):
+        dead_id, _ = outbox_sql.enqueue(
             tx, NewMessage(emsp_id, "sessions", "BE/BEC/D", "PUT", emsp.base + "/x", dict(DIRECT), b"{}", now, now)
         )
-        await outbox_sql.bury(tx, dead_id, error="test", now=now)
+        outbox_sql.bury(tx, dead_id, error="test", now=now)
+
+    await hub.app[STORE].write(bury_one)
 
     after = samples((await scrape(hub))[2])
     key = {"module": "sessions", "method": "PUT", "http_status": "200", "ocpi_status": "1000"}

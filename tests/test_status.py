@@ -113,12 +113,14 @@ async def test_dead_letters_degrade(hub, make_peer, clock):
     _cpo, emsp = await pair(hub, make_peer)
     emsp_id = platform_entry((await hub.admin("GET", "/status"))[1], "EXA")["id"]
     now = iso(clock.now())
-    async with hub.app[STORE].transaction() as tx:
-        message_id, _ = await outbox_sql.enqueue(
+    def bury_one(tx):
+        message_id, _ = outbox_sql.enqueue(
             tx,
             NewMessage(emsp_id, "sessions", "BE/BEC/X", "PUT", emsp.base + "/x", dict(DIRECT), b"{}", now, now),
         )
-        await outbox_sql.bury(tx, message_id, error="test", now=now)
+        outbox_sql.bury(tx, message_id, error="test", now=now)
+
+    await hub.app[STORE].write(bury_one)
     _, body = await hub.admin("GET", "/status")
     assert body["status"] == "degraded"
     assert body["reasons"] == [f"platform {emsp_id} (EXA): 1 dead letter(s)"]
