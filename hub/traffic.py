@@ -16,7 +16,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import asdict
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from aiohttp import web
@@ -179,7 +178,7 @@ class TrafficRecorder:
             record.latency_ms,
             record.request_id,
             record.correlation_id,
-            extra={"traffic": asdict(record)},
+            extra={"traffic": dict(vars(record))},  # shallow: the fields are plain values
         )
         if self._keep <= 0:
             return

@@ -93,27 +93,36 @@ class Delivery:
                 prepare(tx)
             return [outbox_sql.enqueue(tx, message, coalesce=coalesce) for message, coalesce in messages]
 
-        # One write job, group-committed with concurrent pushes: durable before anyone answers.
-        ids = await self.store.write(job)
-        if not wait:
+        if wait and len(legs) != 1:
+            raise ValueError("wait=True takes exactly one leg")
+        fail_fast = self.settings.on_receiver_down == "fail"
+        # Listen before committing: once committed, the worker may deliver the message before this
+        # coroutine runs again, and an answer with nobody waiting would leave us waiting relay_wait.
+        future = self.worker.expect(legs[0].request_id, fail_fast=fail_fast) if wait else None
+        try:
+            # One write job, group-committed with concurrent pushes: durable before anyone answers.
+            ids = await self.store.write(job)
+        except BaseException:
+            if future is not None:
+                self.worker.forget(legs[0].request_id, abandon=False)
+            raise
+        if future is None:
             if ids:
                 self.worker.wake()
             return []
-        if len(legs) != 1:
-            raise ValueError("wait=True takes exactly one leg")
         leg, (message_id, blocked) = legs[0], ids[0]
-        fail_fast = self.settings.on_receiver_down == "fail"
         paused = self.worker.is_paused(leg.platform.id)
         if fail_fast and paused:
             # "fail" answers like a plain hub: the receiver is down (OFFLINE), so 4003 now and
             # nothing kept for later (the sender owns the retry).
+            self.worker.forget(leg.request_id, abandon=False)
             await self.worker.abandon(message_id, leg.request_id)
             return [ConnectionProblem(f"receiver platform {leg.platform.id} is unavailable")]
         if not fail_fast and (blocked or paused):
+            self.worker.forget(leg.request_id, abandon=False)
             self.worker.wake()
             return [Queued(message_id, "behind earlier messages" if blocked else "receiver unavailable")]
         # A fail-mode message behind an earlier one of its object waits its turn within relay_wait.
-        future = self.worker.expect(leg.request_id, fail_fast=fail_fast)
         if blocked:
             self.worker.wake()
         else:  # the head of its chain: send it now rather than waiting for the worker's next round

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +34,7 @@ from routing.handshake import PeerApi, discover, unwrap_data
 from routing.models import Credentials
 from storage import platforms as platform_sql
 from storage import tokens as token_sql
-from storage.db import Store
+from storage.db import Store, Transaction
 from storage.errors import Conflict, RecordNotFound
 from storage.models import Party, Platform, TokenRecord
 
@@ -76,6 +77,17 @@ class Registry:
         self.settings = settings
         self.clock = clock
         self.listeners: list[StatusListener] = []
+        # Live tokens (kind C) by hash: every request is authenticated without a query. Any
+        # registry transaction may add or revoke tokens, so each one empties the cache.
+        self._auth_cache: dict[str, TokenRecord] = {}
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Transaction]:
+        try:
+            async with self.store.transaction() as tx:
+                yield tx
+        finally:
+            self._auth_cache.clear()
 
     def _now(self) -> str:
         return iso(self.clock.now())
@@ -109,7 +121,13 @@ class Registry:
 
     async def authenticate(self, candidates: list[str]) -> TokenRecord:
         """Find the token among raw/decoded candidates; refuse unknown or expired ones (401)."""
-        record = await token_sql.find_token(self.store, [token_sql.token_hash(c) for c in candidates])
+        hashes = [token_sql.token_hash(c) for c in candidates]
+        for token_hash in hashes:
+            if (cached := self._auth_cache.get(token_hash)) is not None:
+                return cached
+        record = await token_sql.find_token(self.store, hashes)
+        if record is not None and record.kind == "C" and record.expires_at is None:
+            self._auth_cache[record.token_hash] = record
         if record is None:
             raise AuthError("unknown credentials token")
         if record.expires_at is not None and parse_iso(record.expires_at) <= self.clock.now():
@@ -123,7 +141,7 @@ class Registry:
         token_a = new_token()
         now = self.clock.now()
         expires = iso(now + timedelta(seconds=self.settings.token_a_ttl))
-        async with self.store.transaction() as tx:
+        async with self._transaction() as tx:
             pid = await platform_sql.create_platform(
                 tx, name=name, status="PLANNED", initiated_by="party", now=iso(now)
             )
@@ -170,7 +188,7 @@ class Registry:
         platform = await platform_sql.get_platform(self.store, caller.platform_id)
         if caller.kind != "C" or not platform.registered:
             raise MethodNotAllowed("not registered: use POST to register", headers=dict(_ALLOW_UNREGISTERED))
-        async with self.store.transaction() as tx:
+        async with self._transaction() as tx:
             await platform_sql.forget_registration(tx, platform.id, status="SUSPENDED", now=self._now())
         LOGGER.info("platform %s (%s) unregistered itself", platform.id, platform.name)
         await self._notify(platform.id, "SUSPENDED")
@@ -199,7 +217,7 @@ class Registry:
             for r in creds.roles
         ]
         try:
-            async with self.store.transaction() as tx:
+            async with self._transaction() as tx:
                 if consume is not None and not await token_sql.consume_token(tx, consume):
                     raise AuthError("credentials token A has already been used")
                 await platform_sql.save_registration(
@@ -227,7 +245,7 @@ class Registry:
         token_b = new_token()
         now = self._now()
         # Token B must be live before we POST: the party calls our versions with it first.
-        async with self.store.transaction() as tx:
+        async with self._transaction() as tx:
             pid = await platform_sql.create_platform(
                 tx, name=name or versions_url, status="PLANNED", initiated_by="hub", now=now, versions_url=versions_url
             )
@@ -238,10 +256,10 @@ class Registry:
                 name = creds.roles[0].business_details.name
             await self._store_registration(pid, api, creds, token_b, replace_kind="C")
             if name:
-                async with self.store.transaction() as tx:
+                async with self._transaction() as tx:
                     await tx.execute("UPDATE platforms SET name=? WHERE id=?", (name, pid))
         except BaseException:
-            async with self.store.transaction() as tx:
+            async with self._transaction() as tx:
                 await platform_sql.delete_platform(tx, pid)
             raise
         LOGGER.info("connected to platform %s at %s", pid, versions_url)
@@ -255,17 +273,17 @@ class Registry:
             raise MethodNotAllowed("platform is not registered")
         api = PeerApi(platform.versions_url, platform.version or "2.2.1", platform.endpoints)
         token_b = new_token()
-        async with self.store.transaction() as tx:
+        async with self._transaction() as tx:
             await token_sql.add_token(tx, platform_id, token_b, kind="C", now=self._now())
         try:
             creds = await self._post_credentials("PUT", api, platform.token_out, token_b, platform.send_base64)
             fresh = await discover(self.client, creds.url, creds.token, send_base64=platform.send_base64)
         except BaseException:
-            async with self.store.transaction() as tx:
+            async with self._transaction() as tx:
                 await token_sql.revoke_token(tx, token_sql.token_hash(token_b))
             raise
         now = self._now()
-        async with self.store.transaction() as tx:
+        async with self._transaction() as tx:
             await token_sql.revoke_tokens(tx, platform_id, kind="C", keep_hash=token_sql.token_hash(token_b))
             await platform_sql.save_registration(
                 tx,
@@ -306,7 +324,7 @@ class Registry:
             except OcpiError as exc:
                 # The operator asked for it: the peer being unreachable must not keep it registered.
                 peer_answer = exc.message
-        async with self.store.transaction() as tx:
+        async with self._transaction() as tx:
             await platform_sql.forget_registration(tx, platform_id, status="SUSPENDED", now=self._now())
         LOGGER.info("unregistered platform %s (peer said: %s)", platform_id, peer_answer)
         await self._notify(platform_id, "SUSPENDED")
@@ -344,7 +362,7 @@ class Registry:
         if status == "CONNECTED" and not platform.registered:
             raise MethodNotAllowed("platform has no completed registration to resume")
         if platform.status != status:
-            async with self.store.transaction() as tx:
+            async with self._transaction() as tx:
                 await platform_sql.set_status(tx, platform_id, status, now=self._now())
             LOGGER.info("platform %s status %s -> %s", platform_id, platform.status, status)
             await self._notify(platform_id, status)

@@ -7,7 +7,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 
-from storage.db import Row, Store, Transaction
+from storage.db import Row, Store, SyncTx, Transaction
 from storage.errors import Conflict, RecordNotFound
 from storage.models import Endpoint, Party, Platform
 
@@ -95,10 +95,10 @@ async def delete_platform(tx: Transaction, platform_id: int) -> None:
     await tx.execute("DELETE FROM platforms WHERE id=?", (platform_id,))
 
 
-async def touch_seen(tx: Transaction, platform_id: int, *, now: str, direction: str) -> None:
+def touch_seen(tx: SyncTx, platform_id: int, *, now: str, direction: str) -> None:
     """Record when we last heard from ('in') or reached ('out') a platform."""
     column = "last_seen_in" if direction == "in" else "last_seen_out"
-    await tx.execute(f"UPDATE platforms SET {column}=? WHERE id=?", (now, platform_id))
+    tx.execute(f"UPDATE platforms SET {column}=? WHERE id=?", (now, platform_id))
 
 
 def _platform(row: Row, endpoints: list[Endpoint], parties: list[Party]) -> Platform:

@@ -7,10 +7,10 @@ trims the table to the newest ``keep`` rows, so the table never grows past the s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from storage import platforms as platform_sql
-from storage.db import Store
+from storage.db import Store, SyncTx
 
 COLUMNS = (
     "ts",
@@ -67,13 +67,18 @@ async def insert_batch(
         return
     placeholders = ", ".join("?" for _ in COLUMNS)
     sql = f"INSERT INTO traffic ({', '.join(COLUMNS)}) VALUES ({placeholders})"
-    async with store.transaction() as tx:
-        if records:
-            await tx.executemany(sql, [tuple(asdict(r)[c] for c in COLUMNS) for r in records])
+    rows = [tuple(getattr(r, c) for c in COLUMNS) for r in records]
+    touched = [(at, platform_id, direction) for (platform_id, direction), at in (seen or {}).items()]
+
+    def job(tx: SyncTx) -> None:
+        if rows:
+            tx.executemany(sql, rows)
             # ids only grow, so "id <= max - keep" is an index range delete of the oldest rows.
-            await tx.execute("DELETE FROM traffic WHERE id <= (SELECT max(id) FROM traffic) - ?", (keep,))
-        for (platform_id, direction), at in (seen or {}).items():
-            await platform_sql.touch_seen(tx, platform_id, now=at, direction=direction)
+            tx.execute("DELETE FROM traffic WHERE id <= (SELECT max(id) FROM traffic) - ?", (keep,))
+        for at, platform_id, direction in touched:
+            platform_sql.touch_seen(tx, platform_id, now=at, direction=direction)
+
+    await store.write(job)
 
 
 async def query(
