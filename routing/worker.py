@@ -210,10 +210,18 @@ class DeliveryWorker:
 
     async def _dispatch(self) -> int:
         skip = self._paused_receivers()
+        # Fetch no more than could start now: rounds run after every finished delivery, and
+        # reading (and parsing) a full batch each time was what limited draining a backlog.
+        skipped = set(skip)
+        slots = sum(
+            self.settings.concurrency_per_receiver - self._per_receiver.get(p.id, 0)
+            for p in self.directory.platforms()
+            if p.id not in skipped
+        )
         rows = await outbox_sql.due_heads(
             self.store,
             now=iso(self.clock.now()),
-            limit=self.settings.batch_size,
+            limit=max(1, min(self.settings.batch_size, slots)),
             skip_receivers=skip,
             skip_ids=list(self._in_flight),
         )
