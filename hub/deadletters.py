@@ -73,7 +73,7 @@ async def redrive(request: web.Request) -> web.Response:
             ids=chosen,
         )
     )
-    request.app[WORKER].wake()
+    request.app[WORKER].refresh()  # a re-driven letter may head a chain again
     return json_response({"redriven": count})
 
 

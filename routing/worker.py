@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +31,8 @@ from storage.db import Store
 from storage.outbox import Message
 
 LOGGER = logging.getLogger(__name__)
+
+_ATTEMPTED_MEMORY = 100_000  # request ids remembered (far more than a backlog can hold)
 
 StatusSetter = Callable[[int, str], Awaitable[Any]]
 
@@ -73,6 +75,12 @@ class DeliveryWorker:
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        # Due chain heads read by the last round but not started yet (their receiver was full):
+        # a finished delivery starts the next one at once instead of querying the outbox again.
+        self._backlog: dict[int, deque[Message]] = {}
+        # Attempts made per X-Request-ID (recent ones): a copy of a row read before its latest
+        # attempt is stale and must not start (it would resend out of order or before its backoff).
+        self._attempted: OrderedDict[str, int] = OrderedDict()
         self._per_receiver: dict[int, int] = defaultdict(int)
         self._failures: dict[int, int] = defaultdict(int)
         self._offline: dict[int, _Probe] = {}
@@ -117,6 +125,12 @@ class DeliveryWorker:
 
     def wake(self) -> None:
         """New work or a freed slot: run a round now."""
+        self._wake.set()
+
+    def refresh(self) -> None:
+        """The queue changed behind the worker's back (redrive): forget what was read, re-read."""
+        self._backlog.clear()
+        self._attempted.clear()  # re-driven letters start again from attempt 0
         self._wake.set()
 
     def expect(self, request_id: str, *, fail_fast: bool) -> asyncio.Future[Outcome]:
@@ -209,28 +223,40 @@ class DeliveryWorker:
         return sorted(set(full) | set(paused))
 
     async def _dispatch(self) -> int:
+        started = self._start_backlog()
+        if started:
+            return started
         skip = self._paused_receivers()
-        # Fetch no more than could start now: rounds run after every finished delivery, and
-        # reading (and parsing) a full batch each time was what limited draining a backlog.
-        skipped = set(skip)
-        slots = sum(
-            self.settings.concurrency_per_receiver - self._per_receiver.get(p.id, 0)
-            for p in self.directory.platforms()
-            if p.id not in skipped
-        )
         rows = await outbox_sql.due_heads(
             self.store,
             now=iso(self.clock.now()),
-            limit=max(1, min(self.settings.batch_size, slots)),
+            limit=self.settings.batch_size,
             skip_receivers=skip,
             skip_ids=list(self._in_flight),
         )
-        return sum(1 for row in rows if self._start(row))
+        backlog: dict[int, deque[Message]] = {}
+        for row in rows:
+            backlog.setdefault(row.receiver_platform_id, deque()).append(row)
+        self._backlog = backlog
+        return self._start_backlog()
+
+    def _start_backlog(self) -> int:
+        started = 0
+        for pid in list(self._backlog):
+            rows = self._backlog[pid]
+            if self.is_paused(pid):
+                rows.clear()
+            while rows and self._per_receiver[pid] < self.settings.concurrency_per_receiver:
+                started += self._start(rows.popleft())
+            if not rows:
+                del self._backlog[pid]
+        return started
 
     def _start(self, row: Message) -> bool:
         """Start one attempt unless the message is already on its way, dropped, or its receiver is full."""
         pid = row.receiver_platform_id
-        if row.headers.get("X-Request-ID") in self._dropped:
+        request_id = row.headers.get("X-Request-ID", "")
+        if request_id in self._dropped or row.attempts < self._attempted.get(request_id, 0):
             return False
         if row.id in self._in_flight or self._per_receiver[pid] >= self.settings.concurrency_per_receiver:
             return False
@@ -248,6 +274,10 @@ class DeliveryWorker:
     def _done(self, message_id: int, platform_id: int, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(message_id, None)
         self._per_receiver[platform_id] -= 1
+        rows = self._backlog.get(platform_id)
+        while rows and not self._stopping and not self.is_paused(platform_id):
+            if self._start(rows.popleft()):
+                return  # the freed slot is used again; no round (and no query) needed
         self._wake.set()
 
     async def _expire_due(self) -> None:
@@ -258,6 +288,7 @@ class DeliveryWorker:
         stamp, skip = iso(self.clock.now()), list(self._in_flight)
         count = await self.store.write(lambda tx: outbox_sql.expire(tx, now=stamp, skip_ids=skip))
         if count:
+            self._backlog.clear()
             self.dead += count
             LOGGER.error("%d undelivered message(s) passed max_age and became dead letters", count)
 
@@ -306,6 +337,10 @@ class DeliveryWorker:
         finally:
             self._sending.discard(request_id)
         attempt_no = row.attempts + 1
+        self._attempted[request_id] = attempt_no
+        self._attempted.move_to_end(request_id)
+        if len(self._attempted) > _ATTEMPTED_MEMORY:
+            self._attempted.popitem(last=False)
         now = self.clock.now()
         fail_fast = request_id in self._fail_fast
         self._fail_fast.discard(request_id)
@@ -389,6 +424,7 @@ class DeliveryWorker:
         # It answers again: drain its queue now rather than after each message's remaining backoff.
         stamp = iso(self.clock.now())
         await self.store.write(lambda tx: outbox_sql.reschedule_now(tx, platform_id, now=stamp))
+        self._backlog.pop(platform_id, None)
         platform = self.directory.platform(platform_id)
         if platform is not None and platform.status == "OFFLINE":
             LOGGER.info("platform %s is back (%s): resuming its queue", platform_id, why)
