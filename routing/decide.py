@@ -161,7 +161,9 @@ def pick_target(
     if not candidates:
         raise UnknownReceiver(f"unknown receiver {party}")
     roles = spec.roles_for(interface)
-    preferred = [p for p in candidates if p.role in roles] or candidates
+    # Only a party in a role that implements this interface: a command addressed to an eMSP is
+    # not delivered to that eMSP just because its platform also publishes a commands endpoint.
+    preferred = [p for p in candidates if p.role in roles]
     for p in preferred:
         platform = directory.platform(p.platform_id)
         if platform is None or platform.status not in ROUTABLE or not platform.registered:

@@ -128,19 +128,21 @@ class RoutingService:
         kind = classify(spec, req.interface, req.method, req.segments, req.routing, self.hub)
         if kind is Kind.GET_ALL:
             return await getall.get_all(self, spec, req, sender)
+        # Anti-spoofing and URL/body checks come before any receiver is looked up.
+        ref = self._owned_ref(spec, req)
         if kind is Kind.OPEN:
             key = open_route_key(spec, req.interface, req.method, req.segments, unwrap(req.body))
             if key is None:
                 raise UnknownReceiver(f"cannot tell the receiver of {req.method} {req.module} without OCPI-to headers")
             if isinstance(key, Kind):
-                return await self._broadcast(spec, req, sender)
+                return await self._broadcast(spec, req, sender, ref)
             target = pick_target(self.directory, await self._resolve(key), spec, req.interface)
         elif kind is Kind.BROADCAST:
-            return await self._broadcast(spec, req, sender)
+            return await self._broadcast(spec, req, sender, ref)
         else:
             assert req.routing.to_party is not None
             target = pick_target(self.directory, req.routing.to_party, spec, req.interface)
-        return await self._single(spec, req, sender, target)
+        return await self._single(spec, req, sender, target, ref)
 
     async def _resolve(self, key: RouteKey) -> PartyRef:
         if key.kind == "party":
@@ -231,12 +233,11 @@ class RoutingService:
 
     # ---- broadcast ---------------------------------------------------------------------------
 
-    async def _broadcast(self, spec: ModuleSpec, req: Inbound, sender: PartyRef) -> Reply:
+    async def _broadcast(self, spec: ModuleSpec, req: Inbound, sender: PartyRef, ref: ObjectRef | None) -> Reply:
         """Store, answer 1000, fan out to every connected receiver with FROM = hub (OCPI-DIGEST 1.9)."""
         if req.method not in PUSH_METHODS or req.interface != "RECEIVER" or not spec.broadcast:
             raise UnknownReceiver(f"{req.method} {req.module} cannot be broadcast")
-        ref = self._owned_ref(spec, req)
-        assert ref is not None
+        assert ref is not None  # a push to a broadcast module's receiver is always a client owned object
         legs = [
             Leg(
                 method=req.method,
@@ -259,10 +260,11 @@ class RoutingService:
 
     # ---- one receiver ------------------------------------------------------------------------
 
-    async def _single(self, spec: ModuleSpec, req: Inbound, sender: PartyRef, target: Target) -> Reply:
+    async def _single(
+        self, spec: ModuleSpec, req: Inbound, sender: PartyRef, target: Target, ref: ObjectRef | None
+    ) -> Reply:
         """Direct or open routing to one receiver."""
         routing = RoutingHeaders(from_party=sender, to_party=target.party)
-        ref = self._owned_ref(spec, req)
         body = req.raw_body
         query_string = req.query_string
         callback: str | None = None

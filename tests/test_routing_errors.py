@@ -213,3 +213,14 @@ async def test_receiver_2xxx_on_a_broadcast_leg_does_not_reach_the_sender(hub, m
         "PUT", LOC_URL, net.cpo1, json=example("location_example.json"), headers=rh(CPO1, ("NL", "HUB"))
     )
     assert status == 200 and body["status_code"] == 1000, body
+
+
+async def test_command_addressed_to_an_emsp_is_4001_even_if_it_publishes_commands(hub, make_peer) -> None:
+    # The fake eMSPs publish commands SENDER and RECEIVER endpoints; a command is still only for a CPO.
+    net = await network(hub, make_peer)
+    command = {"response_url": net.emsp2.base + "/cb/1", "session_id": "101"}
+    _, body, _ = await net.call(
+        "POST", "/ocpi/2.2.1/commands/receiver/STOP_SESSION", net.emsp2, json=command, headers=rh(EMSP2, EMSP1)
+    )
+    assert body["status_code"] == 4001, body
+    assert module_requests(net.emsp1, "commands") == []
