@@ -13,10 +13,10 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+# Local runs talk to partners on 127.0.0.1: `make run` allows private/loopback partner URLs.
+# Production keeps the default (false): the SSRF guard refuses them (docs/SECURITY.md).
 run: $(STAMP)  ## install, migrate and start the hub on its SQLite default
-	# Local runs talk to partners on 127.0.0.1: allow private/loopback partner URLs here only.
-	# Production keeps the default (false): the SSRF guard refuses them (docs/SECURITY.md).
-	HUB_ALLOW_PRIVATE_URLS=true $(BIN)/ocpi-hub serve
+	@HUB_ALLOW_PRIVATE_URLS=true $(BIN)/ocpi-hub serve
 
 test: $(STAMP)  ## install with test extras, lint, type-check and run the whole suite
 	$(BIN)/ruff check .
