@@ -2,10 +2,8 @@
 
 One loop picks the due head of every order chain (storage.outbox.due_heads) and runs each
 delivery as its own task, at most ``concurrency_per_receiver`` per receiver, so one slow
-receiver never delays the others. Each attempt reuses the message's X-Request-ID. After
-``offline_after_failures`` consecutive failures a receiver is marked OFFLINE (HubClientInfo goes
-out through the registry listeners) and its versions endpoint is probed with backoff instead;
-it resumes when a probe answers or when it calls the hub.
+receiver never delays the others. Each attempt reuses the message's X-Request-ID. Receivers
+that keep failing go OFFLINE and are probed instead (routing/health.py).
 """
 
 from __future__ import annotations
@@ -15,8 +13,6 @@ import contextlib
 import functools
 import logging
 from collections import OrderedDict, defaultdict, deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +21,7 @@ from routing.client import PeerClient, PeerResponse
 from routing.clock import Clock, iso, parse_iso
 from routing.directory import Directory
 from routing.errors import OcpiError
+from routing.health import ReceiverHealth, StatusSetter
 from routing.retry import RetryPolicy, is_retryable, retry_after
 from storage import outbox as outbox_sql
 from storage.db import Store
@@ -34,19 +31,12 @@ LOGGER = logging.getLogger(__name__)
 
 _ATTEMPTED_MEMORY = 100_000  # request ids remembered (far more than a backlog can hold)
 
-StatusSetter = Callable[[int, str], Awaitable[Any]]
 
 # The loop looks at the queue at least this often (clock seconds) even when nothing woke it: a
 # missed wake-up (e.g. a platform resumed with nobody to notify) and max_age expiry need a round.
 _MAX_IDLE = 60.0
 _EXPIRE_EVERY = 10.0
 Outcome = PeerResponse | OcpiError
-
-
-@dataclass
-class _Probe:
-    attempt: int
-    next_at: float  # clock timestamp (seconds)
 
 
 class DeliveryWorker:
@@ -82,8 +72,15 @@ class DeliveryWorker:
         # attempt is stale and must not start (it would resend out of order or before its backoff).
         self._attempted: OrderedDict[str, int] = OrderedDict()
         self._per_receiver: dict[int, int] = defaultdict(int)
-        self._failures: dict[int, int] = defaultdict(int)
-        self._offline: dict[int, _Probe] = {}
+        self.health = ReceiverHealth(
+            client=client,
+            directory=directory,
+            settings=settings,
+            clock=clock,
+            set_status=set_status,
+            request_timeout=request_timeout,
+            on_resume=self._resumed,
+        )
         self._waiters: dict[str, asyncio.Future[Outcome]] = {}
         self._fail_fast: set[str] = set()
         # X-Request-IDs (unique, unlike row ids, which SQLite reuses after deletes) of messages
@@ -99,10 +96,7 @@ class DeliveryWorker:
 
     def start(self) -> None:
         """Start the loop; OFFLINE platforms found in the store are probed at once."""
-        now = self._ts()
-        for platform in self.directory.platforms():
-            if platform.status == "OFFLINE":
-                self._offline[platform.id] = _Probe(attempt=0, next_at=now)
+        self.health.load()
         self._loop_task = asyncio.create_task(self._run(), name="outbox-worker")
 
     async def stop(self) -> None:
@@ -168,15 +162,21 @@ class DeliveryWorker:
         platform = self.directory.platform(platform_id)
         return (
             platform is None
-            or platform.id in self._offline
+            or self.health.is_offline(platform.id)
             or platform.status not in ("CONNECTED", "OFFLINE")
             or not platform.registered
         )
 
     async def called_in(self, platform_id: int) -> None:
         """An OFFLINE platform called the hub: it is alive, resume its queue at once."""
-        if platform_id in self._offline or self._failures.get(platform_id):
-            await self._resume(platform_id, "it called the hub")
+        await self.health.called_in(platform_id)
+
+    async def _resumed(self, platform_id: int) -> None:
+        # It answers again: drain its queue now rather than after each message's remaining backoff.
+        stamp = iso(self.clock.now())
+        await self.store.write(lambda tx: outbox_sql.reschedule_now(tx, platform_id, now=stamp))
+        self._backlog.pop(platform_id, None)
+        self._wake.set()
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -187,7 +187,7 @@ class DeliveryWorker:
         while not self._stopping:
             self._wake.clear()
             try:
-                await self._probe_due()
+                await self.health.probe_due()
                 await self._expire_due()
                 started = await self._dispatch()
                 if started:
@@ -293,7 +293,7 @@ class DeliveryWorker:
             LOGGER.error("%d undelivered message(s) passed max_age and became dead letters", count)
 
     async def _next_wake_at(self) -> float:
-        candidates: list[float] = [p.next_at for p in self._offline.values()]
+        candidates: list[float] = self.health.next_probe_times()
         candidates.append(self._ts() + _MAX_IDLE)
         next_due = await outbox_sql.next_due_at(self.store, skip_receivers=self._paused_receivers())
         if next_due is not None:
@@ -385,9 +385,9 @@ class DeliveryWorker:
                 delay,
             )
         if retryable:
-            await self._note_failure(row.receiver_platform_id)
-        elif self._failures.get(row.receiver_platform_id):
-            self._failures[row.receiver_platform_id] = 0
+            await self.health.failed(row.receiver_platform_id)
+        else:
+            self.health.succeeded(row.receiver_platform_id)
 
     async def _final(self, row: Message, response: PeerResponse) -> None:
         code = response.ocpi_status
@@ -403,57 +403,3 @@ class DeliveryWorker:
             LOGGER.warning(
                 "message %s refused by platform %s: %s", row.id, row.receiver_platform_id, response.describe()
             )
-
-    # ---- receiver health ---------------------------------------------------------------------
-
-    async def _note_failure(self, platform_id: int) -> None:
-        self._failures[platform_id] += 1
-        if self._failures[platform_id] < self.settings.offline_after_failures or platform_id in self._offline:
-            return
-        self._offline[platform_id] = _Probe(attempt=0, next_at=self._ts() + self.settings.initial_backoff)
-        platform = self.directory.platform(platform_id)
-        if platform is not None and platform.status == "CONNECTED":
-            LOGGER.error(
-                "platform %s is OFFLINE after %d consecutive failures", platform_id, self._failures[platform_id]
-            )
-            await self.set_status(platform_id, "OFFLINE")
-
-    async def _resume(self, platform_id: int, why: str) -> None:
-        self._offline.pop(platform_id, None)
-        self._failures[platform_id] = 0
-        # It answers again: drain its queue now rather than after each message's remaining backoff.
-        stamp = iso(self.clock.now())
-        await self.store.write(lambda tx: outbox_sql.reschedule_now(tx, platform_id, now=stamp))
-        self._backlog.pop(platform_id, None)
-        platform = self.directory.platform(platform_id)
-        if platform is not None and platform.status == "OFFLINE":
-            LOGGER.info("platform %s is back (%s): resuming its queue", platform_id, why)
-            await self.set_status(platform_id, "CONNECTED")
-        self._wake.set()
-
-    async def _probe_due(self) -> None:
-        now = self._ts()
-        for platform_id, probe in list(self._offline.items()):
-            if probe.next_at > now:
-                continue
-            platform = self.directory.platform(platform_id)
-            if platform is None or platform.versions_url is None or platform.token_out is None:
-                self._offline.pop(platform_id, None)
-                continue
-            try:
-                response = await self.client.send(
-                    "GET",
-                    platform.versions_url,
-                    token=platform.token_out,
-                    send_base64=platform.send_base64,
-                    timeout=self.request_timeout,
-                )
-                alive = response.is_ocpi and response.status < 500
-            except OcpiError:
-                alive = False
-            if alive:
-                await self._resume(platform_id, "probe answered")
-            else:
-                probe.attempt += 1
-                wait = min(self.settings.probe_max_backoff, self.settings.initial_backoff * 2**probe.attempt)
-                probe.next_at = self._ts() + wait

@@ -1,0 +1,136 @@
+"""Receiver health for the delivery worker: OFFLINE after consecutive failures, probing, resuming.
+
+After ``offline_after_failures`` consecutive failed deliveries a CONNECTED receiver is marked
+OFFLINE (the registry's listeners push HubClientInfo to everyone). The worker then stops
+delivering to it and only probes its versions endpoint, with backoff up to ``probe_max_backoff``;
+it resumes at once when a probe answers or when the platform calls the hub (DESIGN.md section 7).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from config import DeliverySettings
+from routing.client import PeerClient
+from routing.clock import Clock
+from routing.directory import Directory
+from routing.errors import OcpiError
+
+LOGGER = logging.getLogger(__name__)
+
+StatusSetter = Callable[[int, str], Awaitable[Any]]
+Resumed = Callable[[int], Awaitable[None]]
+
+
+@dataclass
+class _Probe:
+    attempt: int
+    next_at: float  # clock timestamp (seconds)
+
+
+class ReceiverHealth:
+    """Consecutive failures per receiver, the OFFLINE set, and its probes."""
+
+    def __init__(
+        self,
+        *,
+        client: PeerClient,
+        directory: Directory,
+        settings: DeliverySettings,
+        clock: Clock,
+        set_status: StatusSetter,
+        request_timeout: float,
+        on_resume: Resumed,
+    ) -> None:
+        self.client = client
+        self.directory = directory
+        self.settings = settings
+        self.clock = clock
+        self.set_status = set_status
+        self.request_timeout = request_timeout
+        self.on_resume = on_resume
+        self._failures: dict[int, int] = defaultdict(int)
+        self._offline: dict[int, _Probe] = {}
+
+    def _ts(self) -> float:
+        return self.clock.now().timestamp()
+
+    def load(self) -> None:
+        """Platforms stored as OFFLINE (e.g. before a restart) are probed at once."""
+        now = self._ts()
+        for platform in self.directory.platforms():
+            if platform.status == "OFFLINE":
+                self._offline[platform.id] = _Probe(attempt=0, next_at=now)
+
+    def is_offline(self, platform_id: int) -> bool:
+        """Whether deliveries to this receiver are paused for probing."""
+        return platform_id in self._offline
+
+    def next_probe_times(self) -> list[float]:
+        """When each pending probe is due (clock timestamps)."""
+        return [p.next_at for p in self._offline.values()]
+
+    def succeeded(self, platform_id: int) -> None:
+        """A delivery got a final answer: the failure streak ends."""
+        if self._failures.get(platform_id):
+            self._failures[platform_id] = 0
+
+    async def failed(self, platform_id: int) -> None:
+        """A delivery failed retryably; mark the receiver OFFLINE once the streak is long enough."""
+        self._failures[platform_id] += 1
+        if self._failures[platform_id] < self.settings.offline_after_failures or platform_id in self._offline:
+            return
+        self._offline[platform_id] = _Probe(attempt=0, next_at=self._ts() + self.settings.initial_backoff)
+        platform = self.directory.platform(platform_id)
+        if platform is not None and platform.status == "CONNECTED":
+            LOGGER.error(
+                "platform %s is OFFLINE after %d consecutive failures", platform_id, self._failures[platform_id]
+            )
+            await self.set_status(platform_id, "OFFLINE")
+
+    async def called_in(self, platform_id: int) -> None:
+        """The platform called the hub: it is alive."""
+        if platform_id in self._offline or self._failures.get(platform_id):
+            await self.resume(platform_id, "it called the hub")
+
+    async def resume(self, platform_id: int, why: str) -> None:
+        """Back to CONNECTED; the worker drains its queue (on_resume)."""
+        self._offline.pop(platform_id, None)
+        self._failures[platform_id] = 0
+        await self.on_resume(platform_id)
+        platform = self.directory.platform(platform_id)
+        if platform is not None and platform.status == "OFFLINE":
+            LOGGER.info("platform %s is back (%s): resuming its queue", platform_id, why)
+            await self.set_status(platform_id, "CONNECTED")
+
+    async def probe_due(self) -> None:
+        """Probe every OFFLINE receiver whose probe is due; back off on failure."""
+        now = self._ts()
+        for platform_id, probe in list(self._offline.items()):
+            if probe.next_at > now:
+                continue
+            platform = self.directory.platform(platform_id)
+            if platform is None or platform.versions_url is None or platform.token_out is None:
+                self._offline.pop(platform_id, None)
+                continue
+            try:
+                response = await self.client.send(
+                    "GET",
+                    platform.versions_url,
+                    token=platform.token_out,
+                    send_base64=platform.send_base64,
+                    timeout=self.request_timeout,
+                )
+                alive = response.is_ocpi and response.status < 500
+            except OcpiError:
+                alive = False
+            if alive:
+                await self.resume(platform_id, "probe answered")
+            else:
+                probe.attempt += 1
+                wait = min(self.settings.probe_max_backoff, self.settings.initial_backoff * 2**probe.attempt)
+                probe.next_at = self._ts() + wait
