@@ -205,17 +205,7 @@ class Registry:
         status: str = "CONNECTED",
     ) -> None:
         now = self._now()
-        parties = [
-            Party(
-                platform_id=platform_id,
-                country_code=r.country_code,
-                party_id=r.party_id,
-                role=r.role,
-                business_details=r.business_details.model_dump(exclude_none=True),
-                last_updated=now,
-            )
-            for r in creds.roles
-        ]
+        parties = _parties(platform_id, creds, now)
         try:
             async with self._transaction() as tx:
                 if consume is not None and not await token_sql.consume_token(tx, consume):
@@ -292,17 +282,7 @@ class Registry:
                 version=fresh.version,
                 token_out=creds.token,
                 endpoints=fresh.endpoints,
-                parties=[
-                    Party(
-                        platform_id=platform_id,
-                        country_code=r.country_code,
-                        party_id=r.party_id,
-                        role=r.role,
-                        business_details=r.business_details.model_dump(exclude_none=True),
-                        last_updated=now,
-                    )
-                    for r in creds.roles
-                ],
+                parties=_parties(platform_id, creds, now),
                 status=platform.status,
                 now=now,
             )
@@ -367,6 +347,21 @@ class Registry:
             LOGGER.info("platform %s status %s -> %s", platform_id, platform.status, status)
             await self._notify(platform_id, status)
         return await self.get(platform_id)
+
+
+def _parties(platform_id: int, creds: Credentials, now: str) -> list[Party]:
+    """Every role of a Credentials object as a party of the platform."""
+    return [
+        Party(
+            platform_id=platform_id,
+            country_code=r.country_code,
+            party_id=r.party_id,
+            role=r.role,
+            business_details=r.business_details.model_dump(exclude_none=True),
+            last_updated=now,
+        )
+        for r in creds.roles
+    ]
 
 
 def _roles(creds: Credentials) -> str:
