@@ -50,6 +50,12 @@ class DeliverySettings(BaseModel):
     concurrency_per_receiver: int = Field(16, ge=1, description="Parallel deliveries to one receiver.")
     offline_after_failures: int = Field(5, ge=1, description="Consecutive failures before a platform is OFFLINE.")
     probe_max_backoff: float = Field(60.0, gt=0, description="Longest wait between probes of an OFFLINE platform.")
+    silence_check: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds without traffic after which a CONNECTED platform's versions endpoint is checked"
+        " (HubClientInfo still-alive check); 0 disables it.",
+    )
     shutdown_grace: float = Field(5.0, ge=0, description="Seconds in-flight deliveries may finish on shutdown.")
     batch_size: int = Field(500, ge=1, description="Due messages the worker picks up per round.")
 

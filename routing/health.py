@@ -16,9 +16,11 @@ from typing import Any
 
 from config import DeliverySettings
 from routing.client import PeerClient
-from routing.clock import Clock
+from routing.clock import Clock, parse_iso
 from routing.directory import Directory
 from routing.errors import OcpiError
+from storage import platforms as platform_sql
+from storage.db import Store
 
 LOGGER = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class ReceiverHealth:
         self.on_resume = on_resume
         self._failures: dict[int, int] = defaultdict(int)
         self._offline: dict[int, _Probe] = {}
+        self._last_silence_check = float("-inf")
 
     def _ts(self) -> float:
         return self.clock.now().timestamp()
@@ -107,6 +110,51 @@ class ReceiverHealth:
             LOGGER.info("platform %s is back (%s): resuming its queue", platform_id, why)
             await self.set_status(platform_id, "CONNECTED")
 
+    async def check_silent(self, store: Store) -> None:
+        """Still-alive check (mod_hub_client_info): GET the versions of CONNECTED platforms silent too long.
+
+        A platform that answers stays CONNECTED (the call itself counts as traffic); one that does
+        not is marked OFFLINE at once, so every other party learns it through HubClientInfo.
+        """
+        silence = self.settings.silence_check
+        now = self._ts()
+        if silence <= 0 or now - self._last_silence_check < min(silence, 60.0):
+            return
+        self._last_silence_check = now
+        for platform in await platform_sql.list_platforms(store):
+            if platform.status != "CONNECTED" or not platform.registered or platform.id in self._offline:
+                continue
+            seen = [
+                parse_iso(t).timestamp()
+                for t in (platform.last_seen_in, platform.last_seen_out, platform.updated_at)
+                if t
+            ]
+            if seen and now - max(seen) < silence:
+                continue
+            if await self._alive(platform_id=platform.id):
+                continue
+            LOGGER.error(
+                "platform %s did not answer the still-alive check after %.0fs of silence", platform.id, silence
+            )
+            self._offline[platform.id] = _Probe(attempt=0, next_at=now + self.settings.initial_backoff)
+            await self.set_status(platform.id, "OFFLINE")
+
+    async def _alive(self, *, platform_id: int) -> bool:
+        platform = self.directory.platform(platform_id)
+        if platform is None or platform.versions_url is None or platform.token_out is None:
+            return True  # nothing to check against
+        try:
+            response = await self.client.send(
+                "GET",
+                platform.versions_url,
+                token=platform.token_out,
+                send_base64=platform.send_base64,
+                timeout=self.request_timeout,
+            )
+        except OcpiError:
+            return False
+        return response.is_ocpi and response.status < 500
+
     async def probe_due(self) -> None:
         """Probe every OFFLINE receiver whose probe is due; back off on failure."""
         now = self._ts()
@@ -117,18 +165,7 @@ class ReceiverHealth:
             if platform is None or platform.versions_url is None or platform.token_out is None:
                 self._offline.pop(platform_id, None)
                 continue
-            try:
-                response = await self.client.send(
-                    "GET",
-                    platform.versions_url,
-                    token=platform.token_out,
-                    send_base64=platform.send_base64,
-                    timeout=self.request_timeout,
-                )
-                alive = response.is_ocpi and response.status < 500
-            except OcpiError:
-                alive = False
-            if alive:
+            if await self._alive(platform_id=platform_id):
                 await self.resume(platform_id, "probe answered")
             else:
                 probe.attempt += 1

@@ -188,6 +188,7 @@ class DeliveryWorker:
             self._wake.clear()
             try:
                 await self.health.probe_due()
+                await self.health.check_silent(self.store)
                 await self._expire_due()
                 started = await self._dispatch()
                 if started:

@@ -92,6 +92,11 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             "allow_private_urls": True,  # every fake peer lives on 127.0.0.1 (SSRF guard: tests/test_ssrf.py)
         }
         values.update(overrides)
+        # Tests move the fake clock by hours; the still-alive GET that silence would trigger is
+        # off unless a test asks for it (tests/test_delivery_health.py does).
+        delivery = dict(values.get("delivery") or {})
+        delivery.setdefault("silence_check", 0)
+        values["delivery"] = delivery
         return Settings(**values)
 
     return make

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.keys import WORKER
 from tests.delivery_helpers import (
     Script,
     advance_until,
@@ -185,3 +186,30 @@ async def test_graceful_shutdown_leaves_undelivered_rows_pending(start_hub, make
     with sqlite3.connect(net.hub.settings.database) as db:
         rows = db.execute("SELECT state, object_key FROM outbox WHERE module='sessions' ORDER BY id").fetchall()
     assert rows == [("pending", f"BE/BEC/G{n}") for n in range(4)]
+
+
+async def test_silent_platform_gets_a_still_alive_check_and_goes_offline_when_it_fails(
+    start_hub, make_peer, clock
+) -> None:
+    # mod_hub_client_info: no traffic from a party for a while -> GET its versions endpoint.
+    net = await delivery_net(start_hub, make_peer, silence_check=300.0)
+    probes: list[float] = []
+    state = {"down": False}
+    net.emsp1.versions_override = _probe_recorder(clock, probes, state)
+    await settle(net.hub)
+    clock.advance(200)
+    net.hub.app[WORKER].wake()
+    await settle(net.hub)
+    assert probes == []  # not silent long enough yet
+
+    clock.advance(400)  # now 600 s of silence: answered, so it stays CONNECTED
+    net.hub.app[WORKER].wake()
+    await wait_for(lambda: len(probes) >= 1)
+    await settle(net.hub)
+    assert await platform_status(net, net.emsp1) == "CONNECTED"
+
+    state["down"] = True
+    clock.advance(3600)
+    net.hub.app[WORKER].wake()
+    await wait_status(net, net.emsp1, "OFFLINE")
+    await _others_told(net, "OFFLINE")
