@@ -170,6 +170,8 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         for notice in data.get("notices", []):
             print(f"  - {notice}")
         _print_status_table(data.get("platforms", []))
+    if args.check and data.get("status") != "ok":
+        return 1  # for cron jobs and health checks: anything but "ok" is a non-zero exit
     return 0
 
 
@@ -290,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("token_a")
     p.add_argument("--name")
     add("platforms", cmd_platforms, "list registered platforms")
-    add("status", cmd_status, "show the hub's status")
+    add("status", cmd_status, "show the hub's status").add_argument(
+        "--check", action="store_true", help="exit 1 unless the hub reports 'ok' (for monitoring scripts)"
+    )
     p = add("traffic", cmd_traffic, "show the traffic log (requests in, calls out), e.g. one message's legs")
     p.add_argument("--correlation-id", help="only this X-Correlation-ID")
     p.add_argument("--request-id", help="only this X-Request-ID")

@@ -60,6 +60,13 @@ async def test_status_table_and_json(cli_env, capsys, make_peer):
     code, out, _ = await cli(capsys, "status")
     assert code == 0 and out.startswith("status: degraded")
     assert f"  ! platform {platform_entry(data, 'EXA')['id']} (EXA) is OFFLINE" in out.splitlines()
+    code, out, _ = await cli(capsys, "status", "--check")
+    assert code == 1 and out.startswith("status: degraded")
+
+
+async def test_status_check_is_zero_when_ok(cli_env, capsys):
+    code, out, _ = await cli(capsys, "status", "--check")
+    assert code == 0 and out.startswith("status: ok")
 
 
 async def test_status_down_is_one_line(cli_env, capsys):
