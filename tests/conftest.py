@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from aiohttp.test_utils import TestServer, unused_port
 
 from config import Settings
 from hub.app import create_app
+from hub.cli import main as cli_main
 from routing.clock import FakeClock
 from tests.fakes import FakePlatform, b64
 
@@ -143,3 +146,24 @@ async def make_peer() -> AsyncIterator[Callable[..., Awaitable[FakePlatform]]]:
     yield make
     for peer in peers:
         await peer.close()
+
+
+@pytest.fixture
+def cli_env(hub: HubHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> HubHandle:
+    """Environment for running the CLI (``hub.cli.main``) against the test hub; no stray HUB_* settings."""
+    for name in list(os.environ):
+        if name.startswith("HUB_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HUB_HOST", "127.0.0.1")
+    monkeypatch.setenv("HUB_PORT", str(hub.settings.port))
+    monkeypatch.setenv("HUB_ADMIN_TOKEN", ADMIN)
+    monkeypatch.setenv("HUB_DATABASE", str(tmp_path / "cli.sqlite3"))
+    return hub
+
+
+async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run the CLI in a thread (it runs its own event loop); return exit code, stdout, stderr."""
+    capsys.readouterr()
+    code = await asyncio.to_thread(cli_main, list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -17,9 +17,9 @@ from aiohttp.test_utils import unused_port
 
 from config import Settings
 from hub import __version__
-from hub.cli import ensure_admin_token, main
+from hub.cli import ensure_admin_token
 from storage.migrations import MIGRATIONS
-from tests.conftest import ADMIN
+from tests.conftest import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = [m.name for m in MIGRATIONS._migrations]
@@ -93,22 +93,6 @@ def test_ensure_admin_token_prefers_configured_token(tmp_path):
     same, path = ensure_admin_token(settings)
     assert path is None and same.admin_token.get_secret_value() == "given"
     assert list(tmp_path.iterdir()) == []
-
-
-@pytest.fixture
-def cli_env(hub, monkeypatch, tmp_path):
-    monkeypatch.setenv("HUB_HOST", "127.0.0.1")
-    monkeypatch.setenv("HUB_PORT", str(hub.settings.port))
-    monkeypatch.setenv("HUB_ADMIN_TOKEN", ADMIN)
-    monkeypatch.setenv("HUB_DATABASE", str(tmp_path / "cli.sqlite3"))
-    return hub
-
-
-async def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = await asyncio.to_thread(main, list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 async def test_cli_invite_prints_token_a(cli_env, capsys):

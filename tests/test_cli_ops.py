@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-
-import pytest
 
 from hub import __version__
-from hub.cli import main
 from hub.keys import REGISTRY, STORE
-from tests.conftest import ADMIN
+from tests.conftest import cli
 from tests.fakes import wait_for
 from tests.ops_helpers import pair, platform_entry, push_session
-
-
-@pytest.fixture
-def cli_env(hub, monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("HUB_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HUB_HOST", "127.0.0.1")
-    monkeypatch.setenv("HUB_PORT", str(hub.settings.port))
-    monkeypatch.setenv("HUB_ADMIN_TOKEN", ADMIN)
-    monkeypatch.setenv("HUB_DATABASE", str(tmp_path / "cli.sqlite3"))
-    return hub
-
-
-async def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = await asyncio.to_thread(main, list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 async def test_status_table_and_json(cli_env, capsys, make_peer):
