@@ -49,15 +49,16 @@ class Delivery:
         self.settings = settings
         self.clock = clock
 
-    def _max_age(self, leg: Leg) -> float:
+    def _max_age(self, leg: Leg, status_patch: bool) -> float:
         if leg.module == "cdrs":
             return self.settings.cdr_max_age
-        if leg.module == "locations" and leg.method == "PATCH" and self._is_status_patch(leg):
-            return self.settings.status_max_age
-        return self.settings.max_age
+        return self.settings.status_max_age if status_patch else self.settings.max_age
 
     @staticmethod
     def _is_status_patch(leg: Leg) -> bool:
+        """An EVSE/connector PATCH carrying only a status: stale fast, and coalesced when repeated."""
+        if leg.module != "locations" or leg.method != "PATCH":
+            return False
         try:
             body = json.loads(leg.body or b"{}")
         except ValueError:
@@ -70,6 +71,8 @@ class Delivery:
         The outcome is the receiver's answer, an error, or Queued.
         """
         now = self.clock.now()
+        # Broadcast legs share one body: decide once whether it is a status-only PATCH.
+        status_patch = self._is_status_patch(legs[0]) if legs else False
         messages = [
             (
                 NewMessage(
@@ -81,9 +84,9 @@ class Delivery:
                     headers=leg.headers(),
                     body=leg.body,
                     created_at=iso(now),
-                    deadline_at=iso(now + timedelta(seconds=self._max_age(leg))),
+                    deadline_at=iso(now + timedelta(seconds=self._max_age(leg, status_patch))),
                 ),
-                leg.module == "locations" and leg.method == "PATCH" and self._is_status_patch(leg),
+                status_patch,
             )
             for leg in legs
         ]
