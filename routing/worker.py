@@ -24,7 +24,8 @@ from routing.errors import OcpiError
 from routing.health import ReceiverHealth, StatusSetter
 from routing.retry import RetryPolicy, is_retryable, retry_after
 from storage import outbox as outbox_sql
-from storage.db import Store
+from storage import proxies as proxy_sql
+from storage.db import Store, SyncTx
 from storage.outbox import Message
 
 LOGGER = logging.getLogger(__name__)
@@ -287,7 +288,14 @@ class DeliveryWorker:
             return
         self._last_expiry = now
         stamp, skip = iso(self.clock.now()), list(self._in_flight)
-        count = await self.store.write(lambda tx: outbox_sql.expire(tx, now=stamp, skip_ids=skip))
+
+        def sweep(tx: SyncTx) -> int:
+            # Expired stand-in URLs (callbacks, pages) go in the same commit: nothing else removes
+            # them, and the table would only grow.
+            proxy_sql.purge_expired(tx, stamp)
+            return outbox_sql.expire(tx, now=stamp, skip_ids=skip)
+
+        count = await self.store.write(sweep)
         if count:
             self._backlog.clear()
             self.dead += count

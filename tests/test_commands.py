@@ -8,10 +8,12 @@ diagrams command_*.plantuml.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from hub.keys import STORE, WORKER
 from tests.command_helpers import (
     CALLBACKS,
     CMD,
@@ -212,6 +214,24 @@ async def test_callback_expires_after_timeout_plus_margin(net: Net, clock: Any) 
     )
     clock.advance(2)
     await refused(net, hub_url, net.cpo1.hub_token)
+
+
+async def test_expired_callbacks_are_purged_from_the_store(net: Net, clock: Any) -> None:
+    await accepted_command(net, timeout=30)
+    store = net.hub.app[STORE]
+
+    async def callbacks() -> int:
+        row = await store.fetchone("SELECT count(*) AS n FROM proxies WHERE kind='callback'")
+        return int(row["n"])
+
+    assert await callbacks() == 1
+    clock.advance(30 + 60 + 1)  # past the CommandResponse timeout and its margin
+    net.hub.app[WORKER].wake()  # the worker's periodic sweep removes it
+    for _ in range(300):  # bounded
+        if await callbacks() == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert await callbacks() == 0
 
 
 async def test_forged_callback_id(net: Net) -> None:
