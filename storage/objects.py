@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from storage.db import Store, SyncTx, Transaction
+from storage.db import Store, SyncTx
 
 
 @dataclass(frozen=True)
@@ -20,17 +20,18 @@ class StoredObject:
     last_updated: str
 
 
-async def get_object(store: Store | Transaction, module: str, object_key: str) -> StoredObject | None:
-    """The stored object under this key, if any."""
-    row = await store.fetchone(
-        "SELECT body, last_updated FROM objects WHERE module=? AND object_key=?", (module, object_key)
-    )
+_ONE = "SELECT body, last_updated FROM objects WHERE module=? AND object_key=?"
+
+
+async def get_object(store: Store, module: str, object_key: str) -> StoredObject | None:
+    """The stored object under this key, if any (committed data, reader connection)."""
+    row = await store.fetchone(_ONE, (module, object_key))
     return StoredObject(row["body"], row["last_updated"]) if row else None
 
 
 def load_object(tx: SyncTx, module: str, object_key: str) -> StoredObject | None:
     """The stored object under this key, read inside a write job."""
-    row = tx.fetchone("SELECT body, last_updated FROM objects WHERE module=? AND object_key=?", (module, object_key))
+    row = tx.fetchone(_ONE, (module, object_key))
     return StoredObject(row["body"], row["last_updated"]) if row else None
 
 
