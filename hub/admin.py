@@ -14,7 +14,7 @@ from hub.envelope import json_response, read_json
 from hub.keys import REGISTRY, SETTINGS, STORE
 from hub.params import positive_int
 from routing.clock import iso, parse_iso
-from routing.errors import InvalidParameters, NotFound, OcpiError
+from routing.errors import InvalidParameters, NotFound
 from storage import platforms as platform_sql
 from storage.models import Platform
 
@@ -65,12 +65,6 @@ def _string_field(body: Any, name: str, *, required: bool = True) -> str | None:
     return value.strip()
 
 
-def _upstream_failure(exc: OcpiError) -> OcpiError:
-    # A failed handshake is the partner's fault, not the admin's request: 502 with the OCPI code.
-    exc._http_status = 502
-    return exc
-
-
 async def create_invitation(request: web.Request) -> web.Response:
     """POST /admin/invitations {"name"}: 201 {"token_a", "versions_url", "platform_id", "expires_at"}."""
     name = _string_field(await read_json(request), "name")
@@ -96,14 +90,7 @@ async def create_connection(request: web.Request) -> web.Response:
     token_a = _string_field(body, "token_a")
     name = _string_field(body, "name", required=False)
     assert versions_url is not None and token_a is not None
-    try:
-        platform = await request.app[REGISTRY].connect(versions_url, token_a, name=name)
-    except OcpiError as exc:
-        if exc.status_code >= 3000:
-            raise _upstream_failure(exc) from exc
-        if exc.status_code == 2001:  # the party's roles collide with another platform's
-            exc._http_status = 409
-        raise
+    platform = await request.app[REGISTRY].connect(versions_url, token_a, name=name)
     return json_response(platform_json(platform), status=201)
 
 
@@ -120,12 +107,7 @@ async def get_platform(request: web.Request) -> web.Response:
 
 async def rotate_credentials(request: web.Request) -> web.Response:
     """PUT /admin/platforms/{id}/credentials: hub-initiated rotation."""
-    try:
-        platform = await request.app[REGISTRY].rotate(_platform_id(request))
-    except OcpiError as exc:
-        if exc.status_code >= 3000:
-            raise _upstream_failure(exc) from exc
-        raise
+    platform = await request.app[REGISTRY].rotate(_platform_id(request))
     return json_response(platform_json(platform))
 
 

@@ -16,10 +16,12 @@ from hub.keys import CALLER, CORRELATION_ID, REGISTRY, REQUEST_ID, SETTINGS, TOK
 from routing.errors import (
     AuthError,
     ClientError,
+    Forbidden,
     MethodNotAllowed,
     NotFound,
     OcpiError,
     PayloadTooLarge,
+    RateLimited,
     ServerError,
 )
 from storage.tokens import token_hash
@@ -27,9 +29,13 @@ from storage.tokens import token_hash
 LOGGER = logging.getLogger(__name__)
 
 _HTTP_TO_ERROR: dict[int, type[OcpiError]] = {
+    400: ClientError,
+    401: AuthError,
+    403: Forbidden,
     404: NotFound,
     405: MethodNotAllowed,
     413: PayloadTooLarge,
+    429: RateLimited,
 }
 
 
@@ -39,15 +45,13 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     try:
         return await handler(request)
     except OcpiError as exc:
-        if exc.status == 200 and isinstance(exc, ClientError) and request.path.startswith("/admin"):
-            exc = type(exc)(exc.message, data=exc.data, http_status=400, headers=exc.headers)
         return error_response(request, exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         error_cls = _HTTP_TO_ERROR.get(exc.status, ClientError if exc.status < 500 else ServerError)
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return error_response(request, error_cls(exc.reason, http_status=exc.status, headers=headers))
+        return error_response(request, error_cls(exc.reason, headers=headers))
     except Exception:
         LOGGER.exception("unexpected error on %s %s", request.method, request.path)
         return error_response(request, ServerError("internal error; it has been logged"))

@@ -28,6 +28,7 @@ from routing.errors import (
     MethodNotAllowed,
     NotFound,
     OcpiError,
+    PartyConflict,
     UnableToUseClientApi,
 )
 from routing.handshake import PeerApi, discover, unwrap_data
@@ -40,9 +41,10 @@ from storage.models import Party, Platform, TokenRecord
 
 LOGGER = logging.getLogger(__name__)
 
-# Called after every committed change of a platform (registration, rotation, status): the
-# routing directory reloads, HubClientInfo pushes go out.
-StatusListener = Callable[[Platform, str], Awaitable[None]]
+# Called after every committed change of a platform (registration, rotation, status) with the
+# platform, its status and whether it has just registered: the routing directory reloads,
+# HubClientInfo pushes go out.
+StatusListener = Callable[[Platform, str, bool], Awaitable[None]]
 
 # RFC 9110: a 405 names the methods that are allowed (credentials.asciidoc: POST once, then PUT/DELETE).
 _ALLOW_REGISTERED = {"Allow": "GET, PUT, DELETE"}
@@ -65,7 +67,7 @@ def parse_credentials(body: Any) -> Credentials:
         where = ".".join(str(p) for p in first["loc"]) or "body"
         # Valid JSON that reached the credentials resource: an OCPI error, never an HTTP one
         # (status_codes.asciidoc: "a HTTP error MUST NOT be returned").
-        raise InvalidParameters(f"invalid credentials: {where}: {first['msg']}", http_status=200) from exc
+        raise InvalidParameters(f"invalid credentials: {where}: {first['msg']}") from exc
 
 
 class Registry:
@@ -92,12 +94,12 @@ class Registry:
     def _now(self) -> str:
         return iso(self.clock.now())
 
-    async def _notify(self, platform_id: int, status: str) -> None:
+    async def _notify(self, platform_id: int, status: str, *, registered: bool = False) -> None:
         if not self.listeners:
             return
         platform = await platform_sql.get_platform(self.store, platform_id)
         for listener in self.listeners:
-            await listener(platform, status)
+            await listener(platform, status, registered)
 
     def hub_credentials(self, token: str) -> dict[str, Any]:
         """The hub's own Credentials object: one HUB role in 2.2.1 (credentials.asciidoc)."""
@@ -165,7 +167,7 @@ class Registry:
         # so two concurrent POSTs with one token A cannot both register.
         await self._store_registration(platform.id, api, creds, token_c, replace_kind=None, consume=caller.token_hash)
         LOGGER.info("platform %s (%s) registered with roles %s", platform.id, platform.name, _roles(creds))
-        await self._notify(platform.id, "CONNECTED")
+        await self._notify(platform.id, "CONNECTED", registered=True)
         return self.hub_credentials(token_c)
 
     async def update(self, caller: TokenRecord, body: Any) -> dict[str, Any]:
@@ -225,7 +227,7 @@ class Registry:
                     await token_sql.revoke_tokens(tx, platform_id, kind=replace_kind)
                 await token_sql.add_token(tx, platform_id, token_c, kind="C", now=now)
         except Conflict as exc:
-            raise InvalidParameters(str(exc), http_status=200) from exc
+            raise PartyConflict(str(exc)) from exc
 
     # ---- hub-initiated -----------------------------------------------------------------------
 
@@ -253,7 +255,7 @@ class Registry:
                 await platform_sql.delete_platform(tx, pid)
             raise
         LOGGER.info("connected to platform %s at %s", pid, versions_url)
-        await self._notify(pid, "CONNECTED")
+        await self._notify(pid, "CONNECTED", registered=True)
         return await platform_sql.get_platform(self.store, pid)
 
     async def rotate(self, platform_id: int) -> Platform:

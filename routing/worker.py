@@ -341,7 +341,7 @@ class DeliveryWorker:
             error = response.describe()
         except OcpiError as exc:
             outcome = exc
-            retryable = True
+            retryable = exc.retryable  # a refused redirect is final: never an endless retry
             error = exc.message
         finally:
             self._sending.discard(request_id)
@@ -358,7 +358,19 @@ class DeliveryWorker:
         fut = self._waiters.pop(request_id, None)
         if fut is not None and not fut.done():
             fut.set_result(outcome)
-        if not retryable:
+        if not retryable and response is None:
+            stamp = iso(now)
+            await self.store.write(lambda tx: outbox_sql.bury(tx, row.id, error=error, now=stamp))
+            self.dead += 1
+            LOGGER.error(
+                "dead letter %s: %s %s to platform %s: %s",
+                row.id,
+                row.method,
+                row.module,
+                row.receiver_platform_id,
+                error,
+            )
+        elif not retryable:
             assert response is not None
             await self._final(row, response)
         elif fail_fast:
@@ -395,7 +407,7 @@ class DeliveryWorker:
             )
         if retryable:
             await self.health.failed(row.receiver_platform_id)
-        else:
+        elif response is not None:
             self.health.succeeded(row.receiver_platform_id)
 
     async def _final(self, row: Message, response: PeerResponse) -> None:
