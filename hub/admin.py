@@ -39,6 +39,7 @@ def platform_json(platform: Platform) -> dict[str, Any]:
             for p in platform.parties
         ],
         "endpoints": [{"identifier": e.module, "role": e.role, "url": e.url} for e in platform.endpoints],
+        "interop": {"send_base64": platform.send_base64},
         "created_at": platform.created_at,
         "updated_at": platform.updated_at,
         "last_seen_in": platform.last_seen_in,
@@ -111,6 +112,19 @@ async def rotate_credentials(request: web.Request) -> web.Response:
     return json_response(platform_json(platform))
 
 
+async def update_interop(request: web.Request) -> web.Response:
+    """PATCH /admin/platforms/{id} {"interop": {"send_base64": bool}}: per-platform interop settings."""
+    body = await read_json(request)
+    interop = body.get("interop") if isinstance(body, dict) else None
+    if not isinstance(interop, dict) or set(interop) - {"send_base64"} or not interop:
+        raise InvalidParameters('body must be {"interop": {"send_base64": true|false}}')
+    send_base64 = interop["send_base64"]
+    if not isinstance(send_base64, bool):
+        raise InvalidParameters("'send_base64' must be true or false")
+    platform = await request.app[REGISTRY].set_interop(_platform_id(request), send_base64=send_base64)
+    return json_response(platform_json(platform))
+
+
 async def suspend(request: web.Request) -> web.Response:
     """POST /admin/platforms/{id}/suspend."""
     return json_response(platform_json(await request.app[REGISTRY].set_status(_platform_id(request), "SUSPENDED")))
@@ -134,6 +148,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/admin/connections", create_connection)
     r.add_get("/admin/platforms", list_platforms)
     r.add_get("/admin/platforms/{id}", get_platform)
+    r.add_patch("/admin/platforms/{id}", update_interop)
     r.add_put("/admin/platforms/{id}/credentials", rotate_credentials)
     r.add_post("/admin/platforms/{id}/suspend", suspend)
     r.add_post("/admin/platforms/{id}/resume", resume)

@@ -165,7 +165,7 @@ class TrafficRecorder:
     def add(self, record: TrafficRecord) -> None:
         """Log the record now; queue it for the table (never blocks)."""
         LOGGER.info(
-            "%s %s %s %s %s -> %s: HTTP %s OCPI %s attempt %s (%.1f ms) X-Request-ID %s X-Correlation-ID %s",
+            "%s %s %s %s %s -> %s: HTTP %s OCPI %s attempt %s (%.1f ms) X-Request-ID %s X-Correlation-ID %s%s",
             record.direction,
             record.module,
             record.method,
@@ -178,6 +178,7 @@ class TrafficRecorder:
             record.latency_ms,
             record.request_id,
             record.correlation_id,
+            f" ({record.note})" if record.note else "",
             extra={"traffic": dict(vars(record))},  # shallow: the fields are plain values
         )
         if self._keep <= 0:
@@ -268,6 +269,7 @@ class TrafficRecorder:
                 correlation_id=_header(exchange.headers, "x-correlation-id"),
                 latency_ms=round(exchange.latency * 1000, 3),
                 error=exchange.error,
+                note=exchange.note,
             )
         )
 

@@ -148,7 +148,7 @@ class Delivery:
                 message=f"accepted; queued for delivery ({outcome.reason})", timestamp=iso(self.clock.now())
             )
         if isinstance(outcome, OcpiError):
-            if self.settings.on_receiver_down == "queue":
+            if self.settings.on_receiver_down == "queue" and outcome.retryable:
                 # Connect error or timeout: the worker keeps the message and retries it. Answering
                 # 4002/4003 here would make the sender push again while the first copy is on its way.
                 LOGGER.info("%s message for platform %s queued (%s)", leg.module, leg.platform.id, outcome.message)

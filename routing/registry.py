@@ -176,7 +176,7 @@ class Registry:
         if caller.kind != "C" or not platform.registered:
             raise MethodNotAllowed("not registered: use POST to register", headers=dict(_ALLOW_UNREGISTERED))
         creds = parse_credentials(body)
-        api = await discover(self.client, creds.url, creds.token)
+        api = await discover(self.client, creds.url, creds.token, send_base64=platform.send_base64)
         token_c = new_token()
         # An operator's suspension outlives a token rotation; anything else is alive again.
         status = "SUSPENDED" if platform.status == "SUSPENDED" else "CONNECTED"
@@ -222,6 +222,7 @@ class Registry:
                     parties=parties,
                     status=status,
                     now=now,
+                    send_base64=api.send_base64,
                 )
                 if replace_kind is not None:
                     await token_sql.revoke_tokens(tx, platform_id, kind=replace_kind)
@@ -243,7 +244,7 @@ class Registry:
             )
             await token_sql.add_token(tx, pid, token_b, kind="C", now=now)
         try:
-            creds = await self._post_credentials("POST", api, token_a, token_b)
+            creds = await self._post_credentials("POST", api, token_a, token_b, api.send_base64)
             if name is None and creds.roles:
                 name = creds.roles[0].business_details.name
             await self._store_registration(pid, api, creds, token_b, replace_kind="C")
@@ -287,6 +288,7 @@ class Registry:
                 parties=_parties(platform_id, creds, now),
                 status=platform.status,
                 now=now,
+                send_base64=fresh.send_base64,
             )
         LOGGER.info("rotated credentials with platform %s", platform_id)
         await self._notify(platform_id, platform.status)
@@ -337,6 +339,15 @@ class Registry:
             return await platform_sql.get_platform(self.store, platform_id)
         except RecordNotFound as exc:
             raise NotFound(f"platform {platform_id} does not exist") from exc
+
+    async def set_interop(self, platform_id: int, *, send_base64: bool) -> Platform:
+        """Change how the hub talks to one platform (Authorization token encoding)."""
+        await self.get(platform_id)
+        async with self._transaction() as tx:
+            await platform_sql.set_interop(tx, platform_id, send_base64=send_base64, now=self._now())
+        LOGGER.info("platform %s: tokens are now sent %s", platform_id, "Base64-encoded" if send_base64 else "raw")
+        await self._notify(platform_id, (await self.get(platform_id)).status)
+        return await self.get(platform_id)
 
     async def set_status(self, platform_id: int, status: str) -> Platform:
         """Suspend or resume a platform; listeners push HubClientInfo."""

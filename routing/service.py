@@ -247,8 +247,8 @@ class RoutingService:
                 return
             bases: list[tuple[str, object_sql.StoredObject | None]]
             if target is None:  # broadcast: every recipient now holds what was broadcast
-                if replaces:
-                    object_sql.delete_copies(tx, spec.name, ref.key)
+                if replaces:  # the broadcast copy is updated in place: it keeps its place in the order
+                    object_sql.delete_copies(tx, spec.name, ref.key, directed_only=True)
                     bases = [("", None)]
                 else:
                     bases = [(c.recipient, c) for c in object_sql.load_copies(tx, spec.name, ref.key)]

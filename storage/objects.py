@@ -98,9 +98,13 @@ def put_copy(
     )
 
 
-def delete_copies(tx: SyncTx, module: str, object_key: str, *, recipient: str | None = None) -> None:
-    """Remove one recipient's copy, or (recipient None) every copy of an object."""
-    if recipient is None:
+def delete_copies(
+    tx: SyncTx, module: str, object_key: str, *, recipient: str | None = None, directed_only: bool = False
+) -> None:
+    """Remove one recipient's copy, every directed copy, or (recipient None) every copy of an object."""
+    if directed_only:
+        tx.execute("DELETE FROM objects WHERE module=? AND object_key=? AND recipient<>''", (module, object_key))
+    elif recipient is None:
         tx.execute("DELETE FROM objects WHERE module=? AND object_key=?", (module, object_key))
     else:
         tx.execute(

@@ -39,11 +39,12 @@ async def save_registration(
     parties: Iterable[Party],
     status: str,
     now: str,
+    send_base64: bool = True,
 ) -> None:
     """Store the outcome of a credentials exchange: replaces endpoints and parties."""
     changed = await tx.execute_rowcount(
-        "UPDATE platforms SET versions_url=?, version=?, token_out=?, status=?, updated_at=? WHERE id=?",
-        (versions_url, version, token_out, status, now, platform_id),
+        "UPDATE platforms SET versions_url=?, version=?, token_out=?, status=?, updated_at=?, send_base64=? WHERE id=?",
+        (versions_url, version, token_out, status, now, int(send_base64), platform_id),
     )
     if not changed:
         raise RecordNotFound(f"platform {platform_id} does not exist")
@@ -100,6 +101,13 @@ async def forget_registration(tx: Transaction, platform_id: int, *, status: str,
     await tx.execute("UPDATE parties SET last_updated=? WHERE platform_id=?", (now, platform_id))
     await tx.execute("DELETE FROM endpoints WHERE platform_id=?", (platform_id,))
     await tx.execute("DELETE FROM tokens WHERE platform_id=?", (platform_id,))
+
+
+async def set_interop(tx: Transaction, platform_id: int, *, send_base64: bool, now: str) -> None:
+    """Per-platform interop settings (how the Authorization token is encoded)."""
+    await tx.execute(
+        "UPDATE platforms SET send_base64=?, updated_at=? WHERE id=?", (int(send_base64), now, platform_id)
+    )
 
 
 async def set_status(tx: Transaction, platform_id: int, status: str, *, now: str) -> None:
