@@ -13,7 +13,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from routing.client import PeerClient, PeerResponse
-from routing.reader import Shape
 from routing.errors import (
     NoMatchingEndpoints,
     OcpiError,
@@ -21,6 +20,7 @@ from routing.errors import (
     UnsupportedVersion,
 )
 from routing.models import Version, VersionDetails
+from routing.reader import Shape
 from storage.models import Endpoint
 
 LOGGER = logging.getLogger(__name__)
