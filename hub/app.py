@@ -17,6 +17,7 @@ from hub.keys import (
     DELIVERY,
     DIRECTORY,
     PROXIES,
+    PULLER,
     REGISTRY,
     ROUTING,
     SESSION,
@@ -38,6 +39,7 @@ from routing.delivery import Delivery
 from routing.directory import Directory
 from routing.getall import StoreReader
 from routing.proxies import Proxies
+from routing.pull import Puller
 from routing.registry import Registry
 from routing.service import RoutingService
 from routing.ssrf import GuardedResolver
@@ -112,8 +114,11 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     # Order matters: the directory must know the change before ClientInfo is pushed from it.
     registry.listeners.append(directory.reload)
     registry.listeners.append(ClientInfoPusher(directory, delivery, clock))
+    app[PULLER] = puller = Puller(store=store, client=client, directory=directory, clock=clock)
     worker.start()
+    puller.start()
     yield
+    await puller.stop()
     await worker.stop()
 
 

@@ -259,3 +259,16 @@ def _m0006_recipients_and_stable_order(db: Database) -> None:
         ALTER TABLE parties ADD COLUMN left_at TEXT;
         """,
     )
+
+
+@MIGRATIONS(name="0007_pull_only_partners")
+def _m0007_pull_only_partners(db: Database) -> None:
+    # A CPO that only offers its Sender interfaces is pulled every pull_interval seconds (NULL:
+    # never); pulled_at is where the next incremental pull starts (date_from).
+    _run_script(
+        db,
+        """
+        ALTER TABLE platforms ADD COLUMN pull_interval REAL;
+        ALTER TABLE platforms ADD COLUMN pulled_at TEXT;
+        """,
+    )
