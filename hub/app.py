@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
-from hub import admin, deadletters, limits, metrics, status, traffic
+from hub import admin, console, deadletters, limits, metrics, status, traffic
 from hub.keys import (
     CLIENT,
     CLOCK,
@@ -149,4 +149,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     status.setup(app)
     metrics.setup(app)
     traffic.setup(app, settings)  # after every other cleanup_ctx: it needs the store and client
+    console.setup(app)  # the operator console at /console (a sub-app with its own sessions and errors)
     return app
