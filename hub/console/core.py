@@ -47,6 +47,7 @@ def templates() -> jinja2.Environment:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.globals["prefix"] = PREFIX  # macros imported without context see it too
     return env
 
 
@@ -58,7 +59,6 @@ def render(request: web.Request, name: str, context: dict[str, Any], *, status: 
         "logged_in": session is not None,
         "flashes": session.take_flashes() if session is not None and not name.startswith("_") else [],
         "path": request.path,
-        "prefix": PREFIX,
     }
     html = request.app[TEMPLATES].get_template(name).render({**base, **context})
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")

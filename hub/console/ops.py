@@ -68,6 +68,7 @@ async def _traffic_context(request: web.Request) -> dict[str, Any]:
         "error": error,
         "query": query,
         "platforms": [(p.id, p.name) for p in every],
+        "names": {p.id: p.name for p in every},
     }
 
 
