@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
-from hub import admin, console, deadletters, limits, metrics, status, traffic
+from hub import admin, console, deadletters, limits, metrics, openapi, status, traffic
 from hub.keys import (
     CLIENT,
     CLOCK,
@@ -145,6 +145,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     routed.setup(router)
     proxied.setup(router)
     admin.setup(app)
+    openapi.setup(app)
     deadletters.setup(app)
     status.setup(app)
     metrics.setup(app)
