@@ -49,16 +49,22 @@ def chromium_path() -> str | None:
     return os.environ.get("HUB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # One browser for every test here (the only module that drives one). Module scope, not
-    # session: while Playwright's sync API is alive its loop counts as running in this thread,
-    # which would break the asyncio tests that pytest runs after this module.
+def require_chromium() -> str:
+    """Chromium's path; without one: skip with the install hint, or fail under CI=true."""
     path = chromium_path()
     if path is None:
         if os.environ.get("CI") == "true":
             pytest.fail(INSTALL_HINT)  # CI must run these tests, never skip them
         pytest.skip(INSTALL_HINT)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # One browser for every test here (the only module that drives one). Module scope, not
+    # session: while Playwright's sync API is alive its loop counts as running in this thread,
+    # which would break the asyncio tests that pytest runs after this module.
+    path = require_chromium()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
         yield launched
