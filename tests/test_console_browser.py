@@ -172,6 +172,11 @@ def test_invitation_token_a_registers_a_new_partner(page: Page, net: Net, shots:
     versions_url = page.locator("#versions-url").inner_text()
     assert versions_url == net.live.settings.versions_url and len(token_a) > 20
     expect(page.locator("button.copy")).to_have_count(2)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    copy = page.locator("button.copy[data-copy='token-a']")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == token_a
     shot(page, shots, "invitation")
 
     async def register() -> None:
