@@ -156,6 +156,7 @@ async def platform(request: web.Request) -> web.Response:
         "platform.html",
         {
             "platform": admin.platform_json(found),
+            "send_base64": found.send_base64,
             "figures": figures,
             "traffic": list(reversed(traffic)),
             "letters": letters,
