@@ -50,6 +50,11 @@ async def test_traffic_search_filters_and_csv(hub: Any, make_peer: Any) -> None:
         assert len(rows) == 4 and {r["direction"] for r in rows} == {"in", "out"}
         # A partner-chosen id that a spreadsheet would run as a formula is exported inert.
         assert {r["correlation_id"] for r in rows} == {"'=cmd|' /C calc'!A0", "corr-two"}
+        # The CPO's page lists its recent traffic (its pushes) and the overview draws real figures.
+        status, text, _ = await c.get("/console/platforms/1")
+        assert status == 200 and "S-2" in text and "Token in Authorization" in text
+        status, text, _ = await c.get("/console/")
+        assert status == 200 and text.count('class="bar"') >= 3
     finally:
         await c.close()
 
