@@ -70,18 +70,20 @@ async def create_invitation(request: web.Request) -> web.Response:
     """POST /admin/invitations {"name"}: 201 {"token_a", "versions_url", "platform_id", "expires_at"}."""
     name = _string_field(await read_json(request), "name")
     assert name is not None
-    platform, token_a = await request.app[REGISTRY].invite(name)
-    settings = request.app[SETTINGS]
+    return json_response(await invite(request.app, name), status=201)
+
+
+async def invite(app: web.Application, name: str) -> dict[str, Any]:
+    """Create an invitation: {"token_a", "versions_url", "platform_id", "expires_at"} (token A shown once)."""
+    platform, token_a = await app[REGISTRY].invite(name)
+    settings = app[SETTINGS]
     expires_at = parse_iso(platform.created_at) + timedelta(seconds=settings.token_a_ttl)
-    return json_response(
-        {
-            "token_a": token_a,
-            "versions_url": settings.versions_url,
-            "platform_id": platform.id,
-            "expires_at": iso(expires_at),
-        },
-        status=201,
-    )
+    return {
+        "token_a": token_a,
+        "versions_url": settings.versions_url,
+        "platform_id": platform.id,
+        "expires_at": iso(expires_at),
+    }
 
 
 async def create_connection(request: web.Request) -> web.Response:

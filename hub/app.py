@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
-from hub import admin, deadletters, limits, metrics, status, traffic
+from hub import admin, console, deadletters, limits, metrics, openapi, status, traffic
 from hub.keys import (
     CLIENT,
     CLOCK,
@@ -152,8 +152,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     routed.setup(router)
     proxied.setup(router)
     admin.setup(app)
+    openapi.setup(app)
     deadletters.setup(app)
     status.setup(app)
     metrics.setup(app)
     traffic.setup(app, settings)  # after every other cleanup_ctx: it needs the store and client
+    console.setup(app)  # the operator console at /console (a sub-app with its own sessions and errors)
     return app

@@ -26,12 +26,12 @@ from hub.envelope import json_response
 from hub.keys import CALLER, CLIENT, CLOCK, CORRELATION_ID, DIRECTORY, REQUEST_ID, STORE
 from hub.metrics import METRICS, RELAY_STATS, Metrics, RelayStats
 from hub.modules.routed import DRAFT_ALIASES
-from hub.params import positive_int
+from hub.traffic_query import TrafficSearch
 from routing.client import Exchange
 from routing.clock import Clock, iso
 from routing.decide import MODULES
 from routing.directory import Directory
-from routing.errors import InvalidParameters, OcpiError
+from routing.errors import OcpiError
 from storage import traffic as traffic_sql
 from storage.db import Store
 from storage.traffic import TrafficRecord
@@ -45,7 +45,8 @@ REDACTED = "{redacted}"
 _SAFE_QUERY = frozenset({"type", "offset", "limit", "date_from", "date_to"})
 _HUB_MODULES = frozenset(MODULES) | {"credentials", "hubclientinfo", "versions"}
 _ALIASES = {**DRAFT_ALIASES, "registrations": "credentials"}
-_OPS_PATHS = {"admin", "status", "health", "metrics"}
+_OPS_PATHS = {"admin", "status", "health", "metrics", "console"}
+_UNLOGGED = frozenset({"metrics", "health", "status", "console"})
 
 
 # ---- redaction and classification ----------------------------------------------------------
@@ -195,7 +196,9 @@ class TrafficRecorder:
         latency = time.perf_counter() - started
         module = module_of(request.path)
         self._metrics.observe_request(module, request.method, http_status, ocpi_status)
-        if module in ("metrics", "health", "status") or (module == "admin" and request.path == "/admin/traffic"):
+        if module in ("metrics", "health", "status", "console") or (
+            module == "admin" and request.path == "/admin/traffic"
+        ):
             return  # polling noise: counted, not logged
         now = iso(self._clock.now())
         caller = request.get(CALLER)
@@ -348,28 +351,15 @@ async def traffic_middleware(request: web.Request, handler: Handler) -> web.Stre
     return response
 
 
-def _int_param(request: web.Request, name: str, default: int | None, *, high: int) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    number = positive_int(raw)
-    if number is None or not 1 <= number <= high:
-        raise InvalidParameters(f"'{name}' must be an integer from 1 to {high}")
-    return number
+async def search(app: web.Application, criteria: TrafficSearch) -> list[dict[str, object]]:
+    """Matching traffic rows, oldest first; what was observed before the call is included."""
+    await app[TRAFFIC].flush()
+    return await traffic_sql.query(app[STORE], **vars(criteria))
 
 
 async def list_traffic(request: web.Request) -> web.Response:
-    """GET /admin/traffic?correlation_id=&request_id=&platform_id=&limit=: newest rows, oldest first."""
-    recorder = request.app[TRAFFIC]
-    await recorder.flush()  # what was observed before this call is queryable now
-    rows = await traffic_sql.query(
-        request.app[STORE],
-        correlation_id=request.query.get("correlation_id") or None,
-        request_id=request.query.get("request_id") or None,
-        platform_id=_int_param(request, "platform_id", None, high=2**62),
-        limit=_int_param(request, "limit", 100, high=10_000) or 100,
-    )
-    return json_response(rows)
+    """GET /admin/traffic?correlation_id=&request_id=&platform_id=&module=&http_status=&ocpi_status=&since=&until=."""
+    return json_response(await search(request.app, TrafficSearch.from_query(request.query)))
 
 
 async def _traffic_ctx(app: web.Application) -> AsyncIterator[None]:
