@@ -82,6 +82,22 @@ PLATFORMS: dict[str, Any] = {
 PLATFORM: dict[str, Any] = {
     "parameters": [ID_PARAM],
     "get": operation("One platform", {"200": body(ref("Platform"), "The platform.")}),
+    "patch": operation(
+        "Change the platform's interop settings (token encoding, pull interval of a pull-only CPO)",
+        {"200": body(ref("Platform"), "The platform.")},
+        requestBody={
+            "required": True,
+            "content": {
+                JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["interop"],
+                        "properties": {"interop": ref("Interop")},
+                    }
+                }
+            },
+        },
+    ),
     "delete": operation(
         "Unregister: credentials DELETE to the peer, every token revoked",
         {

@@ -104,6 +104,19 @@ SCHEMAS: dict[str, Any] = {
             "updated_at": {"type": "string"},
             "last_seen_in": NULLABLE_STRING,
             "last_seen_out": NULLABLE_STRING,
+            "interop": {"$ref": "#/components/schemas/Interop"},
+        },
+    },
+    "Interop": {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": {
+            "send_base64": {"type": "boolean", "description": "Send our token Base64-encoded (2.2.1) or raw."},
+            "pull_interval": {
+                "anyOf": [{"type": "number", "minimum": 60, "maximum": 604800}, {"type": "null"}],
+                "description": "Seconds between pulls of a pull-only CPO; null: never.",
+            },
         },
     },
     "Invitation": {
