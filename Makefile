@@ -35,4 +35,4 @@ fuzz: $(STAMP)  ## long fuzzing run
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/test_fuzz.py -p no:timeout
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-interop var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,297 @@
+"""Interop: every functional module through the hub between extrawest-ocpi peers.
+
+The CPO pushes with the library's own push facility (``POST /push/2.2.1``: no routing headers,
+no X-Request-ID/X-Correlation-ID, as the library does), so the hub routes by broadcast
+(locations, tariffs, tokens) and open routing (sessions and CDRs by their ``cdr_token`` owner).
+GET-all and directed pushes, for which the library has no client, go through the peers'
+``/debug/send`` with the library's models (tests/interop/peers/common.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import HubHandle
+from tests.interop import payloads as P
+from tests.interop.conftest import Peer
+
+pytestmark = pytest.mark.timeout(45)
+
+Pair = tuple[HubHandle, Peer, Peer]
+
+
+def _outbound(state: dict[str, Any], method: str, path_part: str) -> list[dict[str, Any]]:
+    return [o for o in state["outbound"] if o["method"] == method and path_part in o["url"]]
+
+
+def _routing(headers: dict[str, str]) -> tuple[str, str, str, str]:
+    """FROM and TO, upper-cased: they are CiString (types.asciidoc), the library lowercases them."""
+    return (
+        headers.get("ocpi-from-country-code", "").upper(),
+        headers.get("ocpi-from-party-id", "").upper(),
+        headers.get("ocpi-to-country-code", "").upper(),
+        headers.get("ocpi-to-party-id", "").upper(),
+    )
+
+
+def _assert_ids(request: dict[str, Any], answer_headers: dict[str, str]) -> None:
+    """transport_and_format 4.1.1 (Unique message IDs): a fresh X-Request-ID, the same X-Correlation-ID."""
+    headers = request["headers"]
+    assert headers.get("x-request-id")
+    assert headers["x-request-id"] != answer_headers.get("x-request-id")
+    assert headers.get("x-correlation-id") == answer_headers.get("x-correlation-id")
+
+
+@pytest.mark.parametrize(
+    ("module", "object_id", "make"),
+    [("locations", "LOC1", P.location), ("tariffs", "12", P.tariff)],
+)
+async def test_cpo_broadcast_reaches_the_emsp(pair: Pair, module: str, object_id: str, make: Any) -> None:
+    hub, cpo, emsp = pair
+    await cpo.seed(module, object_id, make())
+
+    push = await cpo.push(module, object_id, hub)
+
+    [answer] = push["receiver_responses"]
+    assert answer["status_code"] == 200 and answer["response"]["status_code"] == 1000
+    [sent] = _outbound(await cpo.state(), "PUT", f"/{module}/")
+    assert sent["url"] == f"{hub.base}/ocpi/2.2.1/{module}/receiver/NL/XCP/{object_id}"
+    [got] = await emsp.received(f"/{module}/", "PUT")
+    # Broadcast push (transport_and_format 4.2.2): FROM = the hub, TO = the receiver; the owner's
+    # ids stay in the URL; the body byte-for-byte what the CPO sent.
+    assert got["path"] == f"/ocpi/emsp/2.2.1/{module}/NL/XCP/{object_id}"
+    assert _routing(got["headers"]) == ("NL", "HUB", "NL", "XMS")
+    assert got["body"] == sent["body"]
+    assert got["headers"]["authorization"].startswith("Token ")
+    assert got["status"] == 200 and got["response"]["status_code"] == 1000
+    assert (await emsp.state())["objects"][module][object_id.lower()]["id"] == object_id.lower()
+
+
+async def test_session_is_routed_to_the_emsp_of_its_cdr_token(pair: Pair) -> None:
+    hub, cpo, emsp = pair
+    await cpo.seed("sessions", "101", P.session())
+
+    push = await cpo.push("sessions", "101", hub)
+
+    [answer] = push["receiver_responses"]
+    assert answer["status_code"] == 200 and answer["response"]["status_code"] == 1000
+    [sent] = _outbound(await cpo.state(), "PUT", "/sessions/")
+    [got] = await emsp.received("/sessions/", "PUT")
+    # Open routing (transport_and_format 4.2.3) by cdr_token owner; FROM = the CPO, TO = the eMSP.
+    assert got["path"] == "/ocpi/emsp/2.2.1/sessions/NL/XCP/101"
+    assert _routing(got["headers"]) == ("NL", "XCP", "NL", "XMS")
+    assert got["body"] == sent["body"]
+    _assert_ids(got, sent["response_headers"])
+    # The eMSP's own answer is what the CPO got, with FROM/TO swapped.
+    assert _routing(sent["response_headers"]) == ("NL", "XMS", "NL", "XCP")
+    assert sent["response"] == got["response"]
+
+
+async def test_cdr_post_is_accepted_with_a_location_the_cpo_can_use(pair: Pair) -> None:
+    hub, cpo, emsp = pair
+    await cpo.seed("cdrs", "12345", P.cdr())
+
+    push = await cpo.push("cdrs", "12345", hub)
+
+    # mod_cdrs 1.2.2: the answer to a CDR POST carries a Location header; the hub's is its own URL.
+    [answer] = push["receiver_responses"]
+    assert answer["status_code"] == 200
+    headers = answer["response"]  # the library returns the receiver's headers for CDR pushes
+    assert headers["location"].startswith(hub.base + "/ocpi/2.2.1/")
+    [sent] = _outbound(await cpo.state(), "POST", "/cdrs/")
+    assert sent["response"]["status_code"] == 1000
+    # The hub tried the eMSP at once, at the URL the library published (FROM the CPO, TO the eMSP).
+    [first, *_] = await emsp.received("/cdrs", "POST")
+    assert _routing(first["headers"]) == ("NL", "XCP", "NL", "XMS")
+    assert first["body"] == sent["body"]
+    _assert_ids(first, sent["response_headers"])
+    # The CPO can read the CDR back through the Location it was given.
+    status, body, _ = await hub.call("GET", headers["location"], token=(await cpo.state())["hub_token"])
+    assert status == 200 and body["status_code"] == 1000
+    assert body["data"]["id"] == "12345"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hub bug: 307 from a FastAPI eMSP (cdrs endpoint posted without its trailing slash) is not followed",
+)
+async def test_cdr_reaches_the_fastapi_emsp_behind_its_307(pair: Pair) -> None:
+    hub, cpo, emsp = pair
+    await cpo.seed("cdrs", "12345", P.cdr())
+    await cpo.push("cdrs", "12345", hub)
+    # The hub strips the published trailing slash, FastAPI answers 307 to ".../cdrs/": the hub must
+    # repeat the POST there (RFC 9110 15.4.8: same method and body) instead of retrying until dead.
+    await emsp.received("/cdrs", "POST")
+    state = await emsp.wait_for(lambda s: "12345" in s["objects"].get("cdrs", {}), timeout=3.0)
+    stored = state["objects"].get("cdrs", {}).get("12345")
+    assert stored is not None, [(r["method"], r["path"], r.get("status")) for r in state["requests"]]
+    [post] = [r for r in state["requests"] if r["path"] == "/ocpi/emsp/2.2.1/cdrs/" and r["method"] == "POST"]
+    assert _routing(post["headers"]) == ("NL", "XCP", "NL", "XMS")
+
+
+async def test_token_from_the_emsp_reaches_the_cpo(pair: Pair) -> None:
+    hub, cpo, emsp = pair
+    await emsp.seed("tokens", "12345678905880", P.token())
+
+    push = await emsp.push("tokens", "12345678905880", hub)
+
+    [answer] = push["receiver_responses"]
+    assert answer["status_code"] == 200 and answer["response"]["status_code"] == 1000
+    [sent] = _outbound(await emsp.state(), "PUT", "/tokens/")
+    [got] = await cpo.received("/tokens/", "PUT")
+    assert got["path"] == "/ocpi/cpo/2.2.1/tokens/NL/XMS/12345678905880"
+    assert _routing(got["headers"]) == ("NL", "HUB", "NL", "XCP")
+    assert got["body"] == sent["body"]
+    assert got["status"] == 200 and got["response"]["status_code"] == 1000
+    assert (await cpo.state())["objects"]["tokens"]["12345678905880"]["uid"] == "12345678905880"
+
+
+async def test_pushes_arrive_in_the_order_sent(pair: Pair) -> None:
+    hub, cpo, emsp = pair
+    first, second = P.location(), P.location()
+    second["name"] = "Gent Zuid (renamed)"
+    second["last_updated"] = "2015-06-30T00:00:00Z"
+    await cpo.seed("tariffs", "12", P.tariff())
+    await cpo.seed("sessions", "101", P.session())
+
+    await cpo.seed("locations", "LOC1", first)
+    await cpo.push("locations", "LOC1", hub)
+    await cpo.push("tariffs", "12", hub)
+    await cpo.seed("locations", "LOC1", second)
+    await cpo.push("locations", "LOC1", hub)
+    await cpo.push("sessions", "101", hub)
+
+    await emsp.received("/sessions/", "PUT")
+    got = await emsp.received("/ocpi/emsp/2.2.1/", "PUT", count=4)
+    functional = [(r["path"], r["body"].get("name")) for r in got if "/clientinfo/" not in r["path"]]
+    assert functional == [
+        ("/ocpi/emsp/2.2.1/locations/NL/XCP/LOC1", "Gent Zuid"),
+        ("/ocpi/emsp/2.2.1/tariffs/NL/XCP/12", None),
+        ("/ocpi/emsp/2.2.1/locations/NL/XCP/LOC1", "Gent Zuid (renamed)"),
+        ("/ocpi/emsp/2.2.1/sessions/NL/XCP/101", None),
+    ]
+    assert (await emsp.state())["objects"]["locations"]["loc1"]["name"] == "Gent Zuid (renamed)"
+
+
+async def test_get_all_locations_through_the_hub(pair: Pair) -> None:
+    hub, cpo, emsp = pair
+    await cpo.seed("locations", "LOC1", P.location())
+    await cpo.push("locations", "LOC1", hub)
+    [pushed] = _outbound(await cpo.state(), "PUT", "/locations/")
+
+    # GET All via Hubs (transport_and_format 4.2.4): no TO header; the hub answers from its store.
+    answer = await emsp.send(module="locations", interface="SENDER", method="GET", parse_list=True)
+
+    assert answer["status"] == 200
+    assert answer["body"]["status_code"] == 1000
+    assert answer["body"]["data"] == [pushed["body"]]
+    assert len(answer["parsed"]) == 1  # the library's Location model reads the page
+    headers = answer["headers"]
+    assert headers["x-total-count"] == "1" and int(headers["x-limit"]) >= 1
+    assert "link" not in headers  # one page only: no next link (transport_and_format 4.1.5.2)
+    assert _routing(headers) == ("NL", "HUB", "NL", "XMS")
+    assert headers["x-correlation-id"] == answer["request_headers"]["X-Correlation-ID"]
+    assert headers["x-request-id"] == answer["request_headers"]["X-Request-ID"]
+
+
+async def test_cpo_gets_all_tokens_through_the_hub(pair: Pair) -> None:
+    hub, cpo, emsp = pair
+    await emsp.seed("tokens", "12345678905880", P.token())
+    await emsp.push("tokens", "12345678905880", hub)
+    await cpo.received("/tokens/", "PUT")
+
+    answer = await cpo.send(module="tokens", interface="SENDER", method="GET", parse_list=True)
+
+    assert answer["status"] == 200 and answer["body"]["status_code"] == 1000
+    assert [t["uid"] for t in answer["parsed"]] == ["12345678905880"]
+    assert _routing(answer["headers"]) == ("NL", "HUB", "NL", "XCP")
+
+
+@pytest.mark.xfail(strict=True, reason="hub bug: GET-all shows a location pushed to one eMSP (OCPI-to) to every eMSP")
+async def test_get_all_hides_a_directed_location_from_other_emsps(
+    start_hub: Callable[..., Awaitable[HubHandle]], start_peer: Callable[[str, str, str], Awaitable[Peer]]
+) -> None:
+    hub = await start_hub()
+    cpo = await start_peer("CPO", *P.CPO)
+    chosen, other = await start_peer("EMSP", "NL", "XMS"), await start_peer("EMSP", "DE", "XOT")
+    for peer in (cpo, chosen, other):
+        assert (await peer.register(hub))["body"]["status_code"] == 1000
+
+    # A push with OCPI-to = one eMSP (transport_and_format 4.2.1) is for that eMSP only.
+    sent = await cpo.send(
+        module="locations",
+        method="PUT",
+        path="NL/XCP/PRIVATE1",
+        to=["NL", "XMS"],
+        body=P.location("PRIVATE1"),
+        model="Location",
+        model_module="locations",
+    )
+    assert sent["status"] == 200 and sent["body"]["status_code"] == 1000, sent
+    await chosen.received("/locations/", "PUT")
+
+    mine = await chosen.send(module="locations", interface="SENDER", method="GET")
+    theirs = await other.send(module="locations", interface="SENDER", method="GET")
+
+    assert [loc["id"] for loc in mine["body"]["data"]] == ["private1"]
+    assert theirs["body"]["status_code"] == 1000
+    assert theirs["body"]["data"] == [], "another eMSP sees a location that was pushed to NL*XMS only"
+    assert theirs["headers"]["x-total-count"] == "0"
+
+
+async def test_emsp_gets_one_location_from_the_cpo_through_the_hub(pair: Pair) -> None:
+    _, cpo, emsp = pair
+    await cpo.seed("locations", "LOC1", P.location())
+
+    answer = await emsp.send(module="locations", interface="SENDER", method="GET", path="LOC1", to=["NL", "XCP"])
+
+    [got] = await cpo.received("/locations/", "GET")
+    assert got["path"] == "/ocpi/cpo/2.2.1/locations/LOC1"
+    assert _routing(got["headers"]) == ("NL", "XMS", "NL", "XCP")
+    assert answer["status"] == 200 and answer["body"]["status_code"] == 1000
+    assert _routing(answer["headers"]) == ("NL", "XCP", "NL", "XMS")
+    _assert_ids(got, answer["headers"])
+    assert got["status"] == 200 and answer["body"]["data"]  # its shape: test_single_objects_are_relayed_as_objects
+
+
+async def test_realtime_authorization_reaches_the_emsp(pair: Pair) -> None:
+    _, cpo, emsp = pair
+    await emsp.seed("tokens", "12345678905880", P.token())
+
+    answer = await cpo.send(
+        module="tokens", interface="SENDER", method="POST", path="12345678905880/authorize", to=["NL", "XMS"]
+    )
+
+    [got] = await emsp.received("/authorize", "POST")
+    assert got["path"] == "/ocpi/emsp/2.2.1/tokens/12345678905880/authorize"
+    assert _routing(got["headers"]) == ("NL", "XCP", "NL", "XMS")
+    assert got["headers"]["authorization"].startswith("Token ")
+    assert answer["status"] == 200 and answer["body"]["status_code"] == 1000, answer
+    assert _routing(answer["headers"]) == ("NL", "XMS", "NL", "XCP")
+    _assert_ids(got, answer["headers"])
+
+
+@pytest.mark.xfail(
+    strict=True, reason="hub bug: a one-element list `data` from a partner is relayed unchanged, not as the object"
+)
+async def test_single_objects_are_relayed_as_objects(pair: Pair) -> None:
+    _, cpo, emsp = pair
+    await cpo.seed("locations", "LOC1", P.location())
+    await emsp.seed("tokens", "12345678905880", P.token())
+
+    location = await emsp.send(module="locations", interface="SENDER", method="GET", path="LOC1", to=["NL", "XCP"])
+    authorization = await cpo.send(
+        module="tokens", interface="SENDER", method="POST", path="12345678905880/authorize", to=["NL", "XMS"]
+    )
+
+    # The library answers both with data = [object]. 2.2.1 says one object (mod_locations 3.1.2
+    # GET Object: Location; mod_tokens 3.2.2 POST authorize: AuthorizationInfo); the hub is
+    # liberal in what it reads and strict in what it sends (docs/DESIGN-NOTES.md, Routing).
+    assert location["body"]["status_code"] == 1000 and authorization["body"]["status_code"] == 1000
+    assert isinstance(location["body"]["data"], dict), location["body"]["data"]
+    assert location["body"]["data"]["id"] == "loc1"
+    assert isinstance(authorization["body"]["data"], dict), authorization["body"]["data"]
+    assert authorization["body"]["data"]["allowed"] == "ALLOWED"
