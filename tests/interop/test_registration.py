@@ -126,3 +126,73 @@ async def test_hub_initiated_peer_receives_tokens_with_the_token_it_issued(
     issued = next(r for r in (await cpo.state())["requests"] if r["method"] == "POST")["response"]["data"]["token"]
     assert put["headers"]["authorization"] == f"Token {b64(issued)}"
     assert put["status"] == 200 and put["response"]["status_code"] == 1000
+
+
+async def test_hub_initiated_rotation_and_unregistration_with_the_library(
+    start_hub: Callable[..., Awaitable[HubHandle]], start_peer: Callable[[str, str, str], Awaitable[Peer]]
+) -> None:
+    hub = await start_hub()
+    cpo, emsp = await start_peer("CPO", *P.CPO), await start_peer("EMSP", *P.EMSP)
+    status, platform = await hub.admin(
+        "POST", "/admin/connections", {"versions_url": cpo.versions_url, "token_a": cpo.token_a}
+    )
+    assert status == 201
+    assert (await emsp.register(hub))["body"]["status_code"] == 1000
+    # mod_hub_client_info: the CPO, connected first, learns about the eMSP; no routing headers on
+    # a configuration module (transport_and_format 4.2, Message Routing Headers).
+    [info] = await cpo.received("/clientinfo/", "PUT")
+    assert info["path"] == "/ocpi/cpo/2.2.1/clientinfo/nl/xms"
+    assert info["body"]["status"] == "CONNECTED" and info["body"]["role"] == "EMSP"
+    assert not any(h.startswith("ocpi-") for h in info["headers"])
+
+    # Rotation (credentials.asciidoc 1.2.3 PUT): the library answers with a new token C ...
+    status, _ = await hub.admin("PUT", f"/admin/platforms/{platform['id']}/credentials")
+    assert status == 200
+    [put] = await cpo.received("/credentials/", "PUT")
+    assert put["status"] == 200 and put["response"]["status_code"] == 1000
+    new_token = put["response"]["data"]["token"]
+    # ... which the hub uses from then on.
+    await emsp.seed("tokens", "12345678905880", P.token())
+    await emsp.push("tokens", "12345678905880", hub)
+    [token_put] = await cpo.received("/tokens/", "PUT")
+    assert token_put["headers"]["authorization"] == f"Token {b64(new_token)}"
+    assert token_put["status"] == 200
+
+    # Unregistration (credentials.asciidoc 1.2.4 DELETE) at the URL the library published.
+    status, gone = await hub.admin("DELETE", f"/admin/platforms/{platform['id']}")
+    assert status == 200, gone
+    [delete] = await cpo.received("/credentials/", "DELETE")
+    assert delete["path"] == "/ocpi/cpo/2.2.1/credentials/"
+    assert delete["status"] == 200 and delete["response"]["status_code"] == 1000
+    assert (await cpo.state())["hub_token"] is None
+    assert gone["registered"] is False
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hub bug: handshake calls (versions, details, credentials) carry no X-Request-ID / X-Correlation-ID",
+)
+async def test_handshake_calls_carry_request_and_correlation_ids(
+    start_hub: Callable[..., Awaitable[HubHandle]], start_peer: Callable[[str, str, str], Awaitable[Peer]]
+) -> None:
+    hub = await start_hub()
+    cpo, emsp = await start_peer("CPO", *P.CPO), await start_peer("EMSP", *P.EMSP)
+    status, _ = await hub.admin(
+        "POST", "/admin/connections", {"versions_url": cpo.versions_url, "token_a": cpo.token_a}
+    )
+    assert status == 201
+    assert (await emsp.register(hub))["body"]["status_code"] == 1000
+
+    # transport_and_format 4.1.1 (Unique message IDs): "Every request SHALL contain a unique
+    # request ID" and "Every request/response SHALL contain a unique correlation ID" - the
+    # configuration modules included (credentials.asciidoc, version_information_endpoint).
+    calls = [(peer.role, r) for peer in (cpo, emsp) for r in (await peer.state())["requests"]]
+    handshake = [(role, r["method"], r["path"]) for role, r in calls if "/clientinfo/" not in r["path"]]
+    assert ("CPO", "POST", "/ocpi/cpo/2.2.1/credentials/") in handshake
+    assert ("EMSP", "GET", "/ocpi/2.2.1/details") in handshake
+    missing = [
+        (role, r["method"], r["path"])
+        for role, r in calls
+        if not (r["headers"].get("x-request-id") and r["headers"].get("x-correlation-id"))
+    ]
+    assert missing == [], f"hub requests without X-Request-ID/X-Correlation-ID: {missing}"
