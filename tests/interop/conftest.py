@@ -1,7 +1,9 @@
 """Interop fixtures: the hub (tests/conftest.py's real app factory) against extrawest-ocpi peers.
 
 The peers are separate processes under the interop venv's python (tests/interop/venv.py), on
-free 127.0.0.1 ports, always killed at teardown. The venv is built once per run right after
+free 127.0.0.1 ports. One process per (role, party) serves the whole session (starting one costs
+~1 s of CPU) and is reset before each test, which gets its own hub; all are killed at session
+end, and a process that died is started again. The venv is built once per run right after
 collection, outside any test's timeout; if it cannot be built every interop test fails with the
 reason (set HUB_INTEROP=skip to skip them instead on a machine without the registry; ignored in CI).
 """
@@ -14,7 +16,7 @@ import os
 import secrets
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import pytest
 from aiohttp.test_utils import unused_port
 
 from tests.conftest import HubHandle
+from tests.interop import payloads as P
 from tests.interop.venv import HERE, InteropEnvError, ensure_interop_python
 
 PEERS = HERE / "peers"
@@ -66,7 +69,7 @@ def b64(token: str) -> str:
 class Peer:
     """One extrawest-ocpi process (CPO or eMSP) and the calls the tests make to it."""
 
-    def __init__(self, role: str, country: str, party: str, log: Path, session: aiohttp.ClientSession) -> None:
+    def __init__(self, role: str, country: str, party: str, log: Path) -> None:
         self.role = role
         self.country = country
         self.party = party
@@ -74,7 +77,7 @@ class Peer:
         self.token_a = "peerA-" + secrets.token_hex(8)
         self.push_token = "push-" + secrets.token_hex(8)
         self.log = log
-        self.session = session
+        self.session: aiohttp.ClientSession  # the current test's, set by start_peer
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -213,26 +216,57 @@ class Peer:
         return matching(state)
 
 
+class PeerPool:
+    """The session's peer processes, one per (role, country, party)."""
+
+    def __init__(self, python: Path, directory: Path) -> None:
+        self.python = python
+        self.directory = directory
+        self.peers: dict[tuple[str, str, str], Peer] = {}
+        self.started = 0
+
+    def get(self, role: str, country: str, party: str) -> Peer:
+        """The running peer for this party, (re)started if needed."""
+        key = (role, country, party)
+        peer = self.peers.get(key)
+        if peer is None or peer.proc is None or peer.proc.poll() is not None:
+            self.started += 1
+            log = self.directory / f"{role.lower()}-{party.lower()}-{self.started}.log"
+            peer = self.peers[key] = Peer(role, country, party, log)
+            peer.start(self.python)
+        return peer
+
+    def stop_all(self) -> None:
+        """Terminate every process (kill after 5 s)."""
+        for peer in self.peers.values():
+            peer.stop()
+
+
+@pytest.fixture(scope="session")
+def peer_pool(interop_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PeerPool]:
+    """Peer processes shared by the session; always stopped at its end."""
+    pool = PeerPool(interop_python, tmp_path_factory.mktemp("interop-peers"))
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+
+
 @pytest.fixture
-async def start_peer(interop_python: Path, tmp_path: Path) -> AsyncIterator[Callable[[str, str, str], Awaitable[Peer]]]:
-    """Start extrawest-ocpi peers (role, country, party); all are stopped at teardown."""
-    peers: list[Peer] = []
+async def start_peer(peer_pool: PeerPool) -> AsyncIterator[Callable[[str, str, str], Awaitable[Peer]]]:
+    """A ready, freshly reset extrawest-ocpi peer (role, country, party) for this test."""
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
 
     async def start(role: str, country: str, party: str) -> Peer:
-        directory = tmp_path / f"peer-{role.lower()}-{party.lower()}"
-        directory.mkdir()
-        peer = Peer(role, country, party, directory / "peer.log", session)
-        peers.append(peer)
-        peer.start(interop_python)
+        peer = peer_pool.get(role, country, party)
+        peer.session = session
         await peer.wait_ready()
+        await peer._post("/debug/reset", {})
         return peer
 
     try:
         yield start
     finally:
-        for peer in peers:
-            peer.stop()
         await session.close()
 
 
@@ -242,7 +276,7 @@ async def pair(
 ) -> tuple[HubHandle, Peer, Peer]:
     """The hub with a library CPO (NL*XCP) and a library eMSP (NL*XMS), both registered party-initiated."""
     hub = await start_hub()
-    cpo, emsp = await asyncio.gather(start_peer("CPO", "NL", "XCP"), start_peer("EMSP", "NL", "XMS"))
+    cpo, emsp = await asyncio.gather(start_peer("CPO", *P.CPO), start_peer("EMSP", *P.EMSP))
     for peer in (cpo, emsp):
         answer = await peer.register(hub)
         assert answer["status"] == 200 and answer["body"]["status_code"] == 1000, answer

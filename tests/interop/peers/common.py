@@ -51,24 +51,31 @@ VERSIONS_URL = f"{BASE}/ocpi/versions"
 
 
 class State:
-    """Everything the peer saw and holds; dumped as JSON by /debug/state."""
+    """Everything the peer saw and holds; dumped as JSON by /debug/state, emptied by /debug/reset."""
 
-    requests: list[dict[str, Any]] = []  # inbound, in arrival order
-    outbound: list[dict[str, Any]] = []  # every httpx exchange the process made (library or ours)
-    writes: list[dict[str, Any]] = []  # CRUD writes the library made, in order
-    objects: dict[str, dict[str, Any]] = {}  # module -> id -> object (own data and received data)
-    tokens_a: set[str] = set()  # token A we accept for a hub-initiated registration
-    tokens_c: set[str] = set()  # tokens the hub (or the test, for /push) may call us with
-    hub_token: str | None = None  # token we call the hub with
-    hub_endpoints: list[dict[str, Any]] = []
-    command_results: dict[str, Any] = {}  # eMSP: CommandResults received, by uid
-    commands: list[dict[str, Any]] = []  # CPO: commands the library handed to the "charge point"
+    requests: list[dict[str, Any]]  # inbound, in arrival order
+    outbound: list[dict[str, Any]]  # every httpx exchange the process made (library or ours)
+    writes: list[dict[str, Any]]  # CRUD writes the library made, in order
+    objects: dict[str, dict[str, Any]]  # module -> id -> object (own data and received data)
+    tokens_a: set[str]  # token A we accept for a hub-initiated registration
+    tokens_c: set[str]  # tokens the hub (or the test, for /push) may call us with
+    hub_token: str | None  # token we call the hub with
+    hub_endpoints: list[dict[str, Any]]
+    command_results: dict[str, Any]  # eMSP: CommandResults received, by uid
+    commands: list[dict[str, Any]]  # CPO: commands the library handed to the "charge point"
+
+    @classmethod
+    def reset(cls) -> None:
+        """A fresh peer: one process serves many tests, each with its own hub."""
+        cls.requests, cls.outbound, cls.writes, cls.commands = [], [], [], []
+        cls.objects, cls.command_results, cls.hub_endpoints = {}, {}, []
+        cls.hub_token = None
+        cls.tokens_a = {os.environ["PEER_TOKEN_A"]} if os.environ.get("PEER_TOKEN_A") else set()
+        # The operator token that authorizes the library's own /push/2.2.1 (HttpPushVerifier).
+        cls.tokens_c = {os.environ["PEER_PUSH_TOKEN"]}
 
 
-if os.environ.get("PEER_TOKEN_A"):
-    State.tokens_a.add(os.environ["PEER_TOKEN_A"])
-# The operator token that authorizes the library's own /push/2.2.1 endpoint (HttpPushVerifier).
-State.tokens_c.add(os.environ["PEER_PUSH_TOKEN"])
+State.reset()
 
 
 def _jsonable(value: Any) -> Any:
@@ -327,6 +334,11 @@ def build_app(modules: list[ModuleID]) -> FastAPI:
                 "commands": State.commands,
             }
         )
+
+    @app.post("/debug/reset")
+    async def reset() -> Any:
+        State.reset()
+        return {"ok": True}
 
     @app.put("/debug/objects/{module}/{object_id}")
     async def seed(module: str, object_id: str, request: Request) -> Any:
