@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.conftest import Peer, b64
+from tests.interop.wire import hub_bug
 
 pytestmark = pytest.mark.timeout(45)
 
@@ -81,9 +82,7 @@ async def test_start_session_reaches_the_cpo_with_the_hubs_callback_url(pair: Pa
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hub bug: a CommandResponse with `data` as a one-element list is relayed as the list"
-)
+@hub_bug("a CommandResponse with `data` as a one-element list is relayed as the list")
 async def test_command_response_is_relayed_as_an_object(pair: Pair) -> None:
     hub, cpo, emsp = pair
 
@@ -95,10 +94,7 @@ async def test_command_response_is_relayed_as_an_object(pair: Pair) -> None:
     assert data["result"] == "ACCEPTED" and data["timeout"] == 30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub bug: CommandResponse `data` as a one-element list is not read: callback expired at once, result 404",
-)
+@hub_bug("CommandResponse `data` as a one-element list is not read: callback expired at once, result 404")
 async def test_command_result_reaches_the_emsp_through_the_hubs_callback(pair: Pair) -> None:
     hub, cpo, emsp = pair
     await _start_session(hub, cpo, emsp)

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.conftest import Peer
-from tests.interop.wire import assert_ids, routing
+from tests.interop.wire import assert_ids, hub_bug, routing
 
 pytestmark = pytest.mark.timeout(45)
 
@@ -52,9 +52,7 @@ async def test_realtime_authorization_reaches_the_emsp(pair: Pair) -> None:
     assert_ids(got, answer["headers"])
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hub bug: a one-element list `data` from a partner is relayed unchanged, not as the object"
-)
+@hub_bug("a one-element list `data` from a partner is relayed unchanged, not as the object")
 async def test_single_objects_are_relayed_as_objects(pair: Pair) -> None:
     _, cpo, emsp = pair
     await cpo.seed("locations", "LOC1", P.location())
@@ -75,10 +73,7 @@ async def test_single_objects_are_relayed_as_objects(pair: Pair) -> None:
     assert authorization["body"]["data"]["allowed"] == "ALLOWED"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub bug: direct GET-all to a FastAPI CPO drops the published trailing slash; the 307 is not followed",
-)
+@hub_bug("direct GET-all to a FastAPI CPO drops the published trailing slash; the 307 is not followed")
 async def test_direct_get_all_from_the_library_cpo(pair: Pair) -> None:
     _, cpo, emsp = pair
     await cpo.seed("locations", "LOC1", P.location())
@@ -98,7 +93,7 @@ async def test_direct_get_all_from_the_library_cpo(pair: Pair) -> None:
     assert routing(answer["headers"]) == ("NL", "XCP", "NL", "XMS")
 
 
-@pytest.mark.xfail(strict=True, reason="hub bug: an error answer the hub makes itself has no OCPI-from/OCPI-to headers")
+@hub_bug("an error answer the hub makes itself has no OCPI-from/OCPI-to headers")
 async def test_error_the_hub_makes_for_a_non_ocpi_answer_carries_routing_headers(pair: Pair) -> None:
     _, cpo, emsp = pair
 

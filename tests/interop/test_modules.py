@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.conftest import Peer
-from tests.interop.wire import assert_ids, outbound, routing
+from tests.interop.wire import assert_ids, hub_bug, outbound, routing
 
 pytestmark = pytest.mark.timeout(45)
 
@@ -93,10 +93,7 @@ async def test_cdr_post_is_accepted_with_a_location_the_cpo_can_use(pair: Pair) 
     assert body["data"]["id"] == "12345"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hub bug: 307 from a FastAPI eMSP (cdrs endpoint posted without its trailing slash) is not followed",
-)
+@hub_bug("307 from a FastAPI eMSP (cdrs endpoint posted without its trailing slash) is not followed")
 async def test_cdr_reaches_the_fastapi_emsp_behind_its_307(pair: Pair) -> None:
     hub, cpo, emsp = pair
     await cpo.seed("cdrs", "12345", P.cdr())
@@ -189,7 +186,7 @@ async def test_cpo_gets_all_tokens_through_the_hub(pair: Pair) -> None:
     assert routing(answer["headers"]) == ("NL", "HUB", "NL", "XCP")
 
 
-@pytest.mark.xfail(strict=True, reason="hub bug: GET-all shows a location pushed to one eMSP (OCPI-to) to every eMSP")
+@hub_bug("GET-all shows a location pushed to one eMSP (OCPI-to) to every eMSP")
 async def test_get_all_hides_a_directed_location_from_other_emsps(
     start_hub: Callable[..., Awaitable[HubHandle]], start_peer: Callable[[str, str, str], Awaitable[Peer]]
 ) -> None:

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+
+def hub_bug(reason: str) -> pytest.MarkDecorator:
+    """A known hub bug: strict xfail (an XPASS says the fix landed: remove the marker).
+
+    Only an AssertionError counts as the expected failure: a peer that does not start, a timeout
+    or a missing interop venv still fails the test.
+    """
+    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"hub bug: {reason}")
+
 
 def outbound(state: dict[str, Any], method: str, path_part: str) -> list[dict[str, Any]]:
     """Outbound exchanges a peer made with this method and URL part."""

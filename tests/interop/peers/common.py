@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -302,6 +304,18 @@ def hub_auth() -> str:
     """Authorization header value for calls to the hub (2.2.1: base64 of the token)."""
     assert State.hub_token is not None, "not registered"
     return f"Token {encode_string_base64(State.hub_token)}"
+
+
+def exit_with_parent() -> None:
+    """Exit when the test run that started us is gone, even if it was killed before its teardown."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def build_app(modules: list[ModuleID]) -> FastAPI:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 import uvicorn
-from common import build_app
+from common import build_app, exit_with_parent
 from py_ocpi.core.enums import ModuleID
 
 MODULES = [
@@ -25,4 +25,5 @@ MODULES = [
 ]
 
 if __name__ == "__main__":
+    exit_with_parent()
     uvicorn.run(build_app(MODULES), host="127.0.0.1", port=int(os.environ["PEER_PORT"]), log_level="warning")
