@@ -15,14 +15,16 @@ What is the library's own behaviour and what is ours:
   serialized and parsed with the library's own pydantic models; the in-memory CRUD and
   authenticator the library asks its user to provide; a recorder of every inbound request and every
   outbound httpx exchange, served at ``/debug/state``. None of it changes what the library sends.
-- One library bug is worked around: the CPO does not publish its commands endpoint
-  (``_publish_cpo_commands``).
+- Two library bugs are worked around: the CPO does not publish its commands endpoint
+  (``_publish_cpo_commands``), and its CDR Location / pagination Link URLs are malformed
+  (``FixCallbackUrls``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -256,6 +258,42 @@ class Recorder:
         await self.app(scope, replay, capture)
 
 
+URL_HEADERS = (b"location", b"link")
+
+
+class FixCallbackUrls:
+    """Library bugs worked around: the CDR ``Location`` and pagination ``Link`` URLs it builds are wrong.
+
+    py_ocpi builds them as f"https://{OCPI_HOST}/.../{version}/{module}/..." (modules/cdrs/v_2_2_1/
+    api/emsp.py add_cdr, core/utils.py get_list): https:// whatever ``PROTOCOL`` says, and on
+    Python 3.11 a str-mixin Enum formats as its name, so the path reads
+    ``/VersionNumber.v_2_2_1/ModuleID.cdrs/``. Both point at nothing; rewrite them, in those two
+    headers only, to the URL the library meant (the route that serves the object or page).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.wrong = f"https://{HOST}".encode()
+        self.right = f"http://{HOST}".encode()
+
+    def fix(self, value: bytes) -> bytes:
+        """The URL the library meant."""
+        value = value.replace(self.wrong, self.right)
+        value = re.sub(rb"VersionNumber\.(\w+)", lambda m: VersionNumber[m[1].decode()].value.encode(), value)
+        return re.sub(rb"ModuleID\.(\w+)", lambda m: ModuleID[m[1].decode()].value.encode(), value)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Fix the response headers on their way out."""
+
+        async def fixed(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", [])
+                message["headers"] = [(k, self.fix(v) if k.lower() in URL_HEADERS else v) for k, v in headers]
+            await send(message)
+
+        await self.app(scope, receive, fixed)
+
+
 def _parse(raw: bytes) -> Any:
     if not raw:
         return None
@@ -331,7 +369,8 @@ def build_app(modules: list[ModuleID]) -> FastAPI:
         authenticator=MemoryAuthenticator,
         http_push=True,
     )
-    app.add_middleware(Recorder)
+    app.add_middleware(FixCallbackUrls)
+    app.add_middleware(Recorder)  # outermost: records exactly what goes over the wire
 
     @app.get("/debug/state")
     async def state() -> Any:
