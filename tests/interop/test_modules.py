@@ -152,19 +152,24 @@ async def test_pushes_arrive_in_the_order_sent(pair: Pair) -> None:
     assert (await emsp.state())["objects"]["locations"]["loc1"]["name"] == "Gent Zuid (renamed)"
 
 
-async def test_get_all_locations_through_the_hub(pair: Pair) -> None:
+@pytest.mark.parametrize(
+    ("module", "object_id", "make"),
+    [("locations", "LOC1", P.location), ("tariffs", "12", P.tariff), ("sessions", "101", P.session)],
+)
+async def test_emsp_gets_all_through_the_hub(pair: Pair, module: str, object_id: str, make: Any) -> None:
     hub, cpo, emsp = pair
-    await cpo.seed("locations", "LOC1", P.location())
-    await cpo.push("locations", "LOC1", hub)
-    [pushed] = outbound(await cpo.state(), "PUT", "/locations/")
+    await cpo.seed(module, object_id, make())
+    await cpo.push(module, object_id, hub)
+    [pushed] = outbound(await cpo.state(), "PUT", f"/{module}/")
+    await emsp.received(f"/{module}/", "PUT")
 
     # GET All via Hubs (transport_and_format 4.2.4): no TO header; the hub answers from its store.
-    answer = await emsp.send(module="locations", interface="SENDER", method="GET", parse_list=True)
+    answer = await emsp.send(module=module, interface="SENDER", method="GET", parse_list=True)
 
     assert answer["status"] == 200
     assert answer["body"]["status_code"] == 1000
     assert answer["body"]["data"] == [pushed["body"]]
-    assert len(answer["parsed"]) == 1  # the library's Location model reads the page
+    assert len(answer["parsed"]) == 1  # the library's model reads the page
     headers = answer["headers"]
     assert headers["x-total-count"] == "1" and int(headers["x-limit"]) >= 1
     assert "link" not in headers  # one page only: no next link (transport_and_format 4.1.5.2)
