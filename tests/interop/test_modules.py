@@ -125,7 +125,7 @@ async def test_token_from_the_emsp_reaches_the_cpo(pair: Pair) -> None:
     assert (await cpo.state())["objects"]["tokens"]["12345678905880"]["uid"] == "12345678905880"
 
 
-async def test_pushes_arrive_in_the_order_sent(pair: Pair) -> None:
+async def test_updates_of_one_object_arrive_in_the_order_sent(pair: Pair) -> None:
     hub, cpo, emsp = pair
     first, second = P.location(), P.location()
     second["name"] = "Gent Zuid (renamed)"
@@ -140,15 +140,24 @@ async def test_pushes_arrive_in_the_order_sent(pair: Pair) -> None:
     await cpo.push("locations", "LOC1", hub)
     await cpo.push("sessions", "101", hub)
 
-    await emsp.received("/sessions/", "PUT")
-    got = await emsp.received("/ocpi/emsp/2.2.1/", "PUT", count=4)
-    functional = [(r["path"], r["body"].get("name")) for r in got if "/clientinfo/" not in r["path"]]
-    assert functional == [
-        ("/ocpi/emsp/2.2.1/locations/NL/XCP/LOC1", "Gent Zuid"),
-        ("/ocpi/emsp/2.2.1/tariffs/NL/XCP/12", None),
-        ("/ocpi/emsp/2.2.1/locations/NL/XCP/LOC1", "Gent Zuid (renamed)"),
-        ("/ocpi/emsp/2.2.1/sessions/NL/XCP/101", None),
-    ]
+    def functional(state: dict[str, Any]) -> list[dict[str, Any]]:
+        return [r for r in state["requests"] if r["method"] == "PUT" and "/clientinfo/" not in r["path"]]
+
+    state = await emsp.wait_for(lambda s: sum("response" in r for r in functional(s)) == 4)
+    got = [(r["path"], r["body"].get("name")) for r in functional(state)]
+    assert sorted(got, key=str) == sorted(
+        [
+            ("/ocpi/emsp/2.2.1/locations/NL/XCP/LOC1", "Gent Zuid"),
+            ("/ocpi/emsp/2.2.1/tariffs/NL/XCP/12", None),
+            ("/ocpi/emsp/2.2.1/locations/NL/XCP/LOC1", "Gent Zuid (renamed)"),
+            ("/ocpi/emsp/2.2.1/sessions/NL/XCP/101", None),
+        ],
+        key=str,
+    )
+    # Order is kept per object (docs/DESIGN-NOTES.md, Delivery): the Location's two versions
+    # arrive as sent, and the eMSP keeps the last one.
+    assert [name for path, name in got if "/locations/" in path] == ["Gent Zuid", "Gent Zuid (renamed)"]
+    assert all(r["status"] == 200 for r in functional(state))
     assert (await emsp.state())["objects"]["locations"]["loc1"]["name"] == "Gent Zuid (renamed)"
 
 
