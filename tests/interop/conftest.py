@@ -82,10 +82,12 @@ class Peer:
 
     @property
     def base(self) -> str:
+        """The peer's root URL."""
         return f"http://127.0.0.1:{self.port}"
 
     @property
     def versions_url(self) -> str:
+        """The library's versions endpoint (what the peer hands out with its token A)."""
         return f"{self.base}/ocpi/versions"
 
     @property
@@ -94,6 +96,7 @@ class Peer:
         return f"/ocpi/{self.role.lower()}/2.2.1"
 
     def start(self, python: Path) -> None:
+        """Launch the peer script under the interop venv's python."""
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "OCPI_HOST": f"127.0.0.1:{self.port}",
@@ -115,6 +118,7 @@ class Peer:
             )
 
     async def wait_ready(self) -> None:
+        """Poll the peer until it answers (bounded); fail with its log if it exited."""
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             assert self.proc is not None
@@ -130,6 +134,7 @@ class Peer:
         raise AssertionError(f"{self.role} peer not up after {START_TIMEOUT} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
+        """Terminate the process; kill it after 5 s."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.terminate()
@@ -140,6 +145,7 @@ class Peer:
             self.proc.wait(timeout=5)
 
     def log_tail(self, lines: int = 30) -> str:
+        """The end of the peer's log, for failure messages."""
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
@@ -153,6 +159,7 @@ class Peer:
             return await r.json()
 
     async def state(self) -> dict[str, Any]:
+        """Everything the peer recorded (peers/state.py)."""
         async with self.session.get(self.base + "/debug/state") as r:
             assert r.status == 200
             result: dict[str, Any] = await r.json()
