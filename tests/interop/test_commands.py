@@ -110,4 +110,11 @@ async def test_command_result_reaches_the_emsp_through_the_hubs_callback(pair: P
     [got] = await emsp.received(f"/commands/{UID}", "POST")
     assert got["body"] == result_post["body"]
     assert got["status"] == 200
+    # A forwarded request keeps its X-Correlation-ID (transport_and_format 4.1.1): the CPO's
+    # CommandResult (the hub made one up, the library sends none), not the command's.
+    answer_headers = result_post["response_headers"]
+    assert got["headers"]["x-correlation-id"] == answer_headers["x-correlation-id"] != "interop-start-1"
+    assert got["headers"]["x-request-id"] != answer_headers["x-request-id"]
+    headers = got["headers"]
+    assert (headers["ocpi-from-party-id"].upper(), headers["ocpi-to-party-id"].upper()) == ("XCP", "XMS")
     assert (await emsp.state())["command_results"] == {UID: {"result": "ACCEPTED", "message": []}}

@@ -230,3 +230,34 @@ async def test_get_all_hides_a_directed_location_from_other_emsps(
     assert theirs["body"]["status_code"] == 1000
     assert theirs["body"]["data"] == [], "another eMSP sees a location that was pushed to NL*XMS only"
     assert theirs["headers"]["x-total-count"] == "0"
+
+
+@hub_bug("GET-all pages skip an object when another is updated during the crawl (OFFSET over last_updated order)")
+async def test_get_all_crawl_sees_every_location_while_one_is_updated(pair: Pair) -> None:
+    hub, cpo, emsp = pair
+    for location_id in ("LOC1", "LOC2", "LOC3"):
+        await cpo.seed("locations", location_id, P.location(location_id))
+        await cpo.push("locations", location_id, hub)
+    await emsp.received("/locations/", "PUT", count=3)
+
+    # transport_and_format 4.1.5 (Pagination): the client follows Link until there is none; a
+    # crawl is the full truth (an object missing from it is gone). Update LOC1 after page 1.
+    seen: list[str] = []
+    answer = await emsp.send(module="locations", interface="SENDER", method="GET", query={"limit": "1"})
+    for page in range(10):
+        assert answer["status"] == 200 and answer["body"]["status_code"] == 1000, answer
+        assert answer["headers"]["x-total-count"] == "3"
+        seen += [loc["id"] for loc in answer["body"]["data"]]
+        if page == 0:
+            renamed = P.location("LOC1")
+            renamed["name"], renamed["last_updated"] = "Gent Zuid (renamed)", "2030-01-01T00:00:00Z"
+            await cpo.seed("locations", "LOC1", renamed)
+            await cpo.push("locations", "LOC1", hub)
+            await emsp.received("/locations/", "PUT", count=4)
+        link = answer["headers"].get("link")
+        if not link:
+            break
+        url = link.split(";")[0].strip().strip("<>")
+        assert url.startswith(hub.base), link
+        answer = await emsp.send(module="locations", method="GET", url=url)
+    assert sorted(set(seen)) == ["loc1", "loc2", "loc3"], seen

@@ -57,8 +57,9 @@ async def register_with_hub(versions_url: str, token_a: str) -> dict[str, Any]:
 
 
 async def send(spec: dict[str, Any]) -> dict[str, Any]:
-    """spec: module, interface, method, path (after the endpoint URL), to [cc, pid], body, model, query."""
-    url = hub_endpoint(spec["module"], spec.get("interface", "RECEIVER")) + spec.get("path", "")
+    """spec: module, interface, method, path (after the endpoint URL) or url, to [cc, pid], body, model, query."""
+    # "url": a URL the hub handed out (a pagination Link); else the hub's endpoint + "path".
+    url = spec.get("url") or hub_endpoint(spec["module"], spec.get("interface", "RECEIVER")) + spec.get("path", "")
     headers = {
         "Authorization": hub_auth(),
         "X-Request-ID": str(uuid.uuid4()),
