@@ -109,3 +109,22 @@ async def test_error_the_hub_makes_for_a_non_ocpi_answer_carries_routing_headers
     # Routing Headers) "these four headers SHALL be implemented for any request/response to/from a
     # Functional Module". FROM = the hub (no receiver answered in OCPI), TO = the requester.
     assert routing(answer["headers"]) == ("NL", "HUB", "NL", "XMS")
+
+
+@hub_bug("a known but SUSPENDED receiver is answered 4001 (unknown receiver) instead of 4003")
+async def test_session_to_a_suspended_emsp_is_answered_4003(pair: Pair) -> None:
+    hub, cpo, emsp = pair
+    status, platforms = await hub.admin("GET", "/admin/platforms")
+    [emsp_platform] = [p for p in platforms if p["roles"][0]["role"] == "EMSP"]
+    status, _ = await hub.admin("POST", f"/admin/platforms/{emsp_platform['id']}/suspend")
+    assert status == 200
+    await cpo.seed("sessions", "101", P.session())
+
+    push = await cpo.push("sessions", "101", hub)
+
+    # status_codes 4xxx: 4001 "Unknown receiver (TO address is unknown)", 4003 "Connection
+    # problem (receiving party is not connected)". NL*XMS is known to the hub, only suspended.
+    [answer] = push["receiver_responses"]
+    assert answer["status_code"] == 200
+    assert [r["path"] for r in (await emsp.state())["requests"] if "/sessions/" in r["path"]] == []
+    assert answer["response"]["status_code"] == 4003, answer["response"]
