@@ -2,8 +2,8 @@
 
 The peers are separate processes under the interop venv's python (tests/interop/venv.py), on
 free 127.0.0.1 ports. One process per (role, party) serves the whole session (starting one costs
-~1 s of CPU) and is reset before each test, which gets its own hub; all are killed at session
-end, and a process that died is started again. The venv is built once per run right after
+~1 s of CPU) and is reset before each test, which gets its own hub; all are killed when the
+interop tests are done, and a process that died is started again. The venv is built once per run right after
 collection, outside any test's timeout; if it cannot be built every interop test fails with the
 reason (set HUB_INTEROP=skip to skip them instead on a machine without the registry; ignored in CI).
 """
@@ -249,9 +249,9 @@ class PeerPool:
             peer.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def peer_pool(interop_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PeerPool]:
-    """Peer processes shared by the session; always stopped at its end."""
+    """Peer processes shared by the interop tests; stopped when they are done (not idling on)."""
     pool = PeerPool(interop_python, tmp_path_factory.mktemp("interop-peers"))
     try:
         yield pool
