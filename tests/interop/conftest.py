@@ -1,11 +1,12 @@
 """Interop fixtures: the hub (tests/conftest.py's real app factory) against extrawest-ocpi peers.
 
 The peers are separate processes under the interop venv's python (tests/interop/venv.py), on
-free 127.0.0.1 ports. One process per (role, party) serves the whole session (starting one costs
+free 127.0.0.1 ports. One process per (role, party) serves all interop tests (starting one costs
 ~1 s of CPU) and is reset before each test, which gets its own hub; all are killed when the
-interop tests are done, and a process that died is started again. The venv is built once per run right after
-collection, outside any test's timeout; if it cannot be built every interop test fails with the
-reason (set HUB_INTEROP=skip to skip them instead on a machine without the registry; ignored in CI).
+interop tests are done, and a process that died is started again. The venv is built once per
+run right after collection, outside any test's timeout; if it cannot be built every interop test
+fails with the reason (HUB_INTEROP=skip skips them instead, on a machine without the registry;
+ignored in CI).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ _ENV: dict[str, Any] = {}
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Build (or find) the interop venv once, before any test's timeout starts."""
-    if not any(Path(str(item.fspath)).is_relative_to(HERE) for item in session.items):
+    if not any(item.path.is_relative_to(HERE) for item in session.items):
         return
     if os.environ.get("HUB_INTEROP") == "skip" and os.environ.get("CI") != "true":
         _ENV["skip"] = "HUB_INTEROP=skip"
