@@ -38,4 +38,4 @@ screenshots: $(STAMP)  ## re-take docs/screenshots/*.png from the console's brow
 	HUB_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/test_console_browser.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-interop var .pytest_cache .mypy_cache .ruff_cache
