@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.conftest import Peer, b64
-from tests.interop.wire import hub_bug, routing
+from tests.interop.wire import routing
 
 pytestmark = pytest.mark.timeout(45)
 
@@ -77,7 +77,6 @@ async def test_start_session_reaches_the_cpo_with_the_hubs_callback_url(pair: Pa
     assert routing(answer["headers"]) == ("NL", "XCP", "NL", "XMS")
 
 
-@hub_bug("a CommandResponse with `data` as a one-element list is relayed as the list")
 async def test_command_response_is_relayed_as_an_object(pair: Pair) -> None:
     hub, cpo, emsp = pair
 
@@ -89,7 +88,6 @@ async def test_command_response_is_relayed_as_an_object(pair: Pair) -> None:
     assert data["result"] == "ACCEPTED" and data["timeout"] == 30
 
 
-@hub_bug("CommandResponse `data` as a one-element list is not read: callback expired at once, result 404")
 async def test_command_result_reaches_the_emsp_through_the_hubs_callback(pair: Pair) -> None:
     hub, cpo, emsp = pair
     await _start_session(hub, cpo, emsp)
@@ -105,10 +103,11 @@ async def test_command_result_reaches_the_emsp_through_the_hubs_callback(pair: P
     [got] = await emsp.received(f"/commands/{UID}", "POST")
     assert got["body"] == result_post["body"]
     assert got["status"] == 200
-    # A forwarded request keeps its X-Correlation-ID (transport_and_format 4.1.1): the CPO's
-    # CommandResult (the hub made one up, the library sends none), not the command's.
+    # A forwarded request keeps the X-Correlation-ID it arrived with (transport_and_format 4.1.1);
+    # the library sends none with its CommandResult, so the hub uses the command's: the whole
+    # exchange stays findable under one id, and the CPO's answer echoes it.
     answer_headers = result_post["response_headers"]
-    assert got["headers"]["x-correlation-id"] == answer_headers["x-correlation-id"] != "interop-start-1"
+    assert got["headers"]["x-correlation-id"] == answer_headers["x-correlation-id"] == "interop-start-1"
     assert got["headers"]["x-request-id"] != answer_headers["x-request-id"]
     assert routing(got["headers"]) == ("NL", "XCP", "NL", "XMS")
     assert (await emsp.state())["command_results"] == {UID: {"result": "ACCEPTED", "message": []}}

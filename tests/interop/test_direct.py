@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.conftest import Peer
-from tests.interop.wire import assert_ids, hub_bug, routing
+from tests.interop.wire import assert_ids, routing
 
 pytestmark = pytest.mark.timeout(45)
 
@@ -52,7 +52,6 @@ async def test_realtime_authorization_reaches_the_emsp(pair: Pair) -> None:
     assert_ids(got, answer["headers"])
 
 
-@hub_bug("a one-element list `data` from a partner is relayed unchanged, not as the object")
 async def test_single_objects_are_relayed_as_objects(pair: Pair) -> None:
     _, cpo, emsp = pair
     await cpo.seed("locations", "LOC1", P.location())
@@ -73,7 +72,6 @@ async def test_single_objects_are_relayed_as_objects(pair: Pair) -> None:
     assert authorization["body"]["data"]["allowed"] == "ALLOWED"
 
 
-@hub_bug("direct GET-all to a FastAPI CPO drops the published trailing slash; the 307 is not followed")
 async def test_direct_get_all_from_the_library_cpo(pair: Pair) -> None:
     _, cpo, emsp = pair
     await cpo.seed("locations", "LOC1", P.location())
@@ -93,7 +91,6 @@ async def test_direct_get_all_from_the_library_cpo(pair: Pair) -> None:
     assert routing(answer["headers"]) == ("NL", "XCP", "NL", "XMS")
 
 
-@hub_bug("an error answer the hub makes itself has no OCPI-from/OCPI-to headers")
 async def test_error_the_hub_makes_for_a_non_ocpi_answer_carries_routing_headers(pair: Pair) -> None:
     _, cpo, emsp = pair
 
@@ -111,7 +108,6 @@ async def test_error_the_hub_makes_for_a_non_ocpi_answer_carries_routing_headers
     assert routing(answer["headers"]) == ("NL", "HUB", "NL", "XMS")
 
 
-@hub_bug("a known but SUSPENDED receiver is answered 4001 (unknown receiver) instead of 4003")
 async def test_session_to_a_suspended_emsp_is_answered_4003(pair: Pair) -> None:
     hub, cpo, emsp = pair
     status, platforms = await hub.admin("GET", "/admin/platforms")

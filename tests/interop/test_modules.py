@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.conftest import Peer
-from tests.interop.wire import assert_ids, hub_bug, outbound, routing
+from tests.interop.wire import assert_ids, outbound, routing
 
 pytestmark = pytest.mark.timeout(45)
 
@@ -93,7 +93,6 @@ async def test_cdr_post_is_accepted_with_a_location_the_cpo_can_use(pair: Pair) 
     assert isinstance(body["data"], dict) and body["data"]["id"] == "12345", body["data"]
 
 
-@hub_bug("307 from a FastAPI eMSP (cdrs endpoint posted without its trailing slash) is not followed")
 async def test_cdr_reaches_the_fastapi_emsp_behind_its_307(pair: Pair) -> None:
     hub, cpo, emsp = pair
     await cpo.seed("cdrs", "12345", P.cdr())
@@ -200,7 +199,6 @@ async def test_cpo_gets_all_tokens_through_the_hub(pair: Pair) -> None:
     assert routing(answer["headers"]) == ("NL", "HUB", "NL", "XCP")
 
 
-@hub_bug("GET-all shows a location pushed to one eMSP (OCPI-to) to every eMSP")
 async def test_get_all_hides_a_directed_location_from_other_emsps(
     start_hub: Callable[..., Awaitable[HubHandle]], start_peer: Callable[[str, str, str], Awaitable[Peer]]
 ) -> None:
@@ -232,7 +230,6 @@ async def test_get_all_hides_a_directed_location_from_other_emsps(
     assert theirs["headers"]["x-total-count"] == "0"
 
 
-@hub_bug("GET-all pages skip an object when another is updated during the crawl (OFFSET over last_updated order)")
 async def test_get_all_crawl_sees_every_location_while_one_is_updated(pair: Pair) -> None:
     hub, cpo, emsp = pair
     for location_id in ("LOC1", "LOC2", "LOC3"):

@@ -9,7 +9,6 @@ import pytest
 from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.conftest import Peer, b64
-from tests.interop.wire import hub_bug
 
 pytestmark = pytest.mark.timeout(45)
 
@@ -169,7 +168,6 @@ async def test_hub_initiated_rotation_and_unregistration_with_the_library(
     assert gone["registered"] is False
 
 
-@hub_bug("handshake calls (versions, details, credentials) carry no X-Request-ID / X-Correlation-ID")
 async def test_handshake_calls_carry_request_and_correlation_ids(
     start_hub: Callable[..., Awaitable[HubHandle]], start_peer: Callable[[str, str, str], Awaitable[Peer]]
 ) -> None:
