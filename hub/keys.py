@@ -14,6 +14,7 @@ from routing.delivery import Delivery
 from routing.directory import Directory
 from routing.proxies import Proxies
 from routing.registry import Registry
+from routing.retention import RetentionSweeper
 from routing.service import RoutingService
 from routing.worker import DeliveryWorker
 from storage.db import Store
@@ -44,6 +45,7 @@ DELIVERY = web.AppKey("delivery", Delivery)
 WORKER = web.AppKey("worker", DeliveryWorker)
 PROXIES = web.AppKey("proxies", Proxies)
 ROUTING = web.AppKey("routing", RoutingService)
+RETENTION = web.AppKey("retention", RetentionSweeper)
 STARTED_AT = web.AppKey("started_at", float)
 TOKEN_A_ROUTES = web.AppKey("token_a_routes", set)  # set[web.AbstractResource]
 

@@ -11,6 +11,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from hub import adminguard
 from hub.envelope import error_response
 from hub.keys import CALLER, CORRELATION_ID, REGISTRY, REQUEST_ID, SETTINGS, TOKEN_A_ROUTES, Caller
 from routing.errors import (
@@ -122,12 +123,22 @@ def _hash_matches(candidate: str, expected_hash: str) -> bool:
     return hmac.compare_digest(token_hash(candidate), expected_hash)
 
 
+# RFC 6750 section 3: a 401 for a bearer-protected resource names the scheme.
+_ADMIN_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ocpi-hub admin"'}
+
+
 def check_admin(request: web.Request) -> None:
-    """Require ``Authorization: Bearer <admin token>`` (constant-time comparison)."""
+    """Require ``Authorization: Bearer <admin token>`` (constant-time; failures logged and rate limited)."""
+    address = adminguard.before_check(request)
     expected = request.app[SETTINGS].admin_token
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if expected is None or scheme.lower() != "bearer" or not value:
-        raise AuthError("admin token required: Authorization: Bearer <token>")
+        adminguard.record(request, address, ok=False, reason="no bearer token")
+        raise AuthError("admin token required: Authorization: Bearer <token>", headers=dict(_ADMIN_CHALLENGE))
     if not hmac.compare_digest(value.strip().encode(), expected.get_secret_value().encode()):
-        raise AuthError("wrong admin token")
+        adminguard.record(request, address, ok=False, reason="wrong token")
+        raise AuthError(
+            "wrong admin token", headers={"WWW-Authenticate": 'Bearer realm="ocpi-hub admin", error="invalid_token"'}
+        )
+    adminguard.record(request, address, ok=True)

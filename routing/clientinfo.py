@@ -27,7 +27,8 @@ def client_info(party: Party, status: str) -> dict[str, Any]:
         "party_id": party.party_id,
         "country_code": party.country_code,
         "role": party.role,
-        "status": status,
+        # UNREGISTERED is the hub's own state; ConnectionStatus has no such value (mod_hub_client_info).
+        "status": "SUSPENDED" if status == "UNREGISTERED" else status,
         "last_updated": party.last_updated,
     }
 

@@ -77,10 +77,31 @@ def _run_script(db: Database, script: str) -> None:
         raise ValueError(f"incomplete SQL statement in migration: {statement!r}")
 
 
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer ocpi-hub than this one."""
+
+
+def check_schema(db: Database, path: Path | str) -> None:
+    """Refuse a database with migrations this binary does not know (written by a newer version).
+
+    An older binary on a newer schema would misread or corrupt it; the operator either upgrades
+    or restores the backup taken before the upgrade (docs/DEPLOY.md, rollback).
+    """
+    known = {m.name for m in MIGRATIONS._migrations}
+    unknown = [m.name for m in MIGRATIONS.applied(db) if m.name not in known]
+    if unknown:
+        raise SchemaTooNew(
+            f"database {Path(path).resolve()} has schema {unknown[-1]}, newer than this ocpi-hub knows"
+            f" (latest {MIGRATIONS._migrations[-1].name}): run the newer version, or restore the backup"
+            " taken before the upgrade"
+        )
+
+
 def apply_migrations(path: Path | str, *, stop_before: str | None = None) -> list[str]:
     """Apply pending migrations to the file; return the names applied now."""
     db = Database(str(path))
     try:
+        check_schema(db, path)
         pending = [m.name for m in MIGRATIONS.pending(db)]
         if stop_before is not None and stop_before in pending:
             pending = pending[: pending.index(stop_before)]
@@ -90,10 +111,53 @@ def apply_migrations(path: Path | str, *, stop_before: str | None = None) -> lis
         db.close()
 
 
+def dry_run(path: Path | str) -> list[tuple[str, list[str]]]:
+    """What ``migrate`` would do: each pending migration with the schema objects it adds or changes.
+
+    The migrations run against an in-memory copy of the database; the file is not touched.
+    """
+    memory = sqlite3.connect(":memory:")
+    try:
+        if Path(path).exists():
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                source.backup(memory)
+            finally:
+                source.close()
+        db = Database(memory)
+        check_schema(db, path)
+        plan: list[tuple[str, list[str]]] = []
+        for migration in MIGRATIONS.pending(db):
+            before = _schema(memory)
+            MIGRATIONS.apply(db, stop_before=_next_name(migration.name))
+            after = _schema(memory)
+            changes = [f"+ {after[k]}" for k in after if before.get(k) != after[k]]
+            changes += [f"- {kind} {name}" for kind, name in before if (kind, name) not in after]
+            plan.append((migration.name, changes or ["(no schema change: data or file settings only)"]))
+        return plan
+    finally:
+        memory.close()
+
+
+def _next_name(name: str) -> str | None:
+    names = [m.name for m in MIGRATIONS._migrations]
+    index = names.index(name)
+    return names[index + 1] if index + 1 < len(names) else None
+
+
+def _schema(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
+    rows = conn.execute(
+        "SELECT type, name, coalesce(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        " AND name NOT LIKE '_sqlite_migrations%'"
+    ).fetchall()
+    return {(t, n): " ".join(sql.split()) or f"{t} {n}" for t, n, sql in rows}
+
+
 def list_migrations(path: Path | str) -> list[tuple[str, str | None]]:
     """Every known migration with its applied-at time (None when pending)."""
     db = Database(str(path))
     try:
+        check_schema(db, path)
         applied = {m.name: m.applied_at for m in MIGRATIONS.applied(db)}
         return [(m.name, applied.get(m.name)) for m in MIGRATIONS._migrations]
     finally:
@@ -222,3 +286,21 @@ def _m0005_outbox_order_index(db: Database) -> None:
     # due_heads walks pending rows in acceptance order and stops at its LIMIT; without this index
     # SQLite sorted every due row first (11 ms with 10,000 queued, once per worker round).
     _run_script(db, "CREATE INDEX outbox_state_order ON outbox (state, id);")
+
+
+@MIGRATIONS(name="0009_objects_owner_index")
+def _m0009_objects_owner_index(db: Database) -> None:
+    # The retention sweep finds the owners of stored locations and tariffs (kept while their
+    # owner is connected) without scanning every object (routing/retention.py).
+    _run_script(db, "CREATE INDEX objects_owner ON objects (module, country_code, party_id);")
+
+
+@MIGRATIONS(name="0010_incremental_vacuum", transactional=False)
+def _m0010_incremental_vacuum(db: Database) -> None:
+    # Rows the retention sweep deletes leave free pages; with auto_vacuum=INCREMENTAL the sweep
+    # hands them back to the file system. An existing database only switches with a VACUUM
+    # (which rewrites the file once and cannot run inside a transaction). New databases are
+    # created in this mode already (storage/files.py) and skip the VACUUM.
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        db.execute("VACUUM")

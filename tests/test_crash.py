@@ -55,7 +55,7 @@ class HubProcess:
 
     async def start(self, session: aiohttp.ClientSession) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "serve"],
+            [sys.executable, "-m", "hub", "serve", "--init"],  # the first start creates the database
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,

@@ -37,7 +37,7 @@ async def test_metrics_needs_the_admin_token_unless_public(hub, start_hub):
     assert code == 401 and '"status_code":2000' in text
     code, content_type, text = await scrape(hub)
     assert code == 200 and content_type.startswith("text/plain")
-    public = await start_hub(metrics_public=True)
+    public = await start_hub(metrics_public=True, database=hub.settings.database.with_name("public.sqlite3"))
     code, _, _ = await scrape(public, token=None)
     assert code == 200
 
@@ -54,6 +54,7 @@ async def test_series_after_known_traffic(hub, make_peer, clock):
 
     emsp_id = platform_entry((await hub.admin("GET", "/status"))[1], "EXA")["id"]
     now = iso(clock.now())
+
     def bury_one(tx):
         dead_id, _ = outbox_sql.enqueue(
             tx, NewMessage(emsp_id, "sessions", "BE/BEC/D", "PUT", emsp.base + "/x", dict(DIRECT), b"{}", now, now)
