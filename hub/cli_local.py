@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -39,16 +41,18 @@ async def _serve(settings: Settings, token_path: Path | None) -> None:
 
     runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None, shutdown_timeout=10)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await runner.setup()  # opens the store: takes the database lock, creates/migrates it
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # graceful stop: in-flight deliveries finish
+            loop.add_signal_handler(sig, stop.set)
         site = web.TCPSite(runner, settings.host, settings.port)
         try:
             await site.start()
         except OSError as exc:
-            raise CliError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from exc
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            hint = " (another hub or program has it; choose another HUB_PORT)" if exc.errno == errno.EADDRINUSE else ""
+            raise CliError(f"cannot listen on {settings.host}:{settings.port}: {reason}{hint}") from exc
         _banner(settings, token_path)
         await stop.wait()
     finally:

@@ -100,6 +100,11 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
         delivery = dict(values.get("delivery") or {})
         delivery.setdefault("silence_check", 0)
         values["delivery"] = delivery
+        # Tests move the clock by hours over example objects dated 2015-2019: the retention sweep
+        # would remove them. It runs only when a test asks for it (tests/test_retention.py).
+        retention = dict(values.get("retention") or {})
+        retention.setdefault("sweep_interval", 10**9)
+        values["retention"] = retention
         return Settings(**values)
 
     return make
