@@ -1,4 +1,4 @@
-"""Request pipeline, outermost first: envelope, request context, auth (DESIGN.md section 5)."""
+"""Request pipeline, outermost first: envelope, request context, auth (docs/DESIGN-NOTES.md, Request pipeline)."""
 
 from __future__ import annotations
 
@@ -86,12 +86,12 @@ def token_candidates(header: str | None) -> tuple[str, list[str]]:
     if scheme.lower() != "token" or not value:
         raise AuthError("Authorization must be 'Token <token>'")
     candidates = [value]
-    # 2.2.1 says Base64; many peers send the raw token (OCPI-DIGEST 1.2): accept both.
+    # 2.2.1 says Base64; many peers send the raw token (docs/DESIGN-NOTES.md, Identity and tokens): accept both.
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         decoded = ""
-    # The spec's own examples encoded a trailing newline (OCPI-DIGEST 1.2): tolerate it.
+    # The spec's own examples encoded a trailing newline (docs/DESIGN-NOTES.md, Identity and tokens): tolerate it.
     decoded = decoded.rstrip("\r\n")
     if decoded and decoded.isprintable() and decoded != value:
         candidates.insert(0, decoded)
@@ -110,7 +110,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         _, candidates = token_candidates(request.headers.get("Authorization"))
         record = await request.app[REGISTRY].authenticate(candidates)
         if record.kind == "A" and match.route.resource not in request.app[TOKEN_A_ROUTES]:
-            # Token A is only for versions, version details and credentials (OCPI-DIGEST 1.2).
+            # Token A is only for versions, version details and credentials (docs/DESIGN-NOTES.md, Identity and tokens).
             raise AuthError("token A may only be used for versions and credentials")
         token = next(c for c in candidates if _hash_matches(c, record.token_hash))
         request[CALLER] = Caller(token=record, raw_token=token)

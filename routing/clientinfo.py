@@ -2,7 +2,7 @@
 
 Every party's ClientInfo is served as a paginated list, and each status change is PUT to every
 other connected platform's hubclientinfo RECEIVER. It is a configuration module: never routing
-headers on these requests (OCPI-DIGEST 1.9).
+headers on these requests (docs/DESIGN-NOTES.md, Routing).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pure routing decisions (DESIGN.md section 6): no I/O, tested without HTTP.
+"""Pure routing decisions (docs/DESIGN-NOTES.md, Routing): no I/O, tested without HTTP.
 
 ``classify`` reads the routing headers; ``open_route_key`` says what content decides the
 receiver when TO is absent (open routing); ``pick_target`` turns a party into a platform and

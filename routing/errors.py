@@ -23,8 +23,9 @@
 
 2001/2002 travel with HTTP 200 on OCPI paths (the OCPI layer was reached); the admin API, which
 is plain HTTP, answers its client errors with 400 (see hub.middlewares.envelope_middleware).
-The HTTP status that goes with a 4xxx code is not specified (OCPI-DIGEST 1.5); like the Open
-Charging Network node we answer HTTP 200 with the 4xxx code so sloppy clients read the body.
+The HTTP status that goes with a 4xxx code is not specified (docs/DESIGN-NOTES.md, HTTP and
+OCPI status codes); like the Open Charging Network node we answer HTTP 200 with the 4xxx
+code so sloppy clients read the body.
 """
 
 from __future__ import annotations

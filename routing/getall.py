@@ -1,4 +1,4 @@
-"""GET-all via the hub (OCPI-DIGEST 4.1.11): list requests answered from the hub's store.
+"""GET-all via the hub (docs/DESIGN-NOTES.md, Routing): list requests answered from the hub's store.
 
 Pagination is the hub's own (transport_and_format, Pagination): ``offset``/``limit``,
 ``date_from`` inclusive, ``date_to`` exclusive, ``Link`` repeating the filters, ``X-Total-Count``
@@ -59,7 +59,7 @@ def page_reply(bodies: list[str], timestamp: str) -> bytes:
 
 
 async def get_all(service: RoutingService, spec: ModuleSpec, req: Inbound, sender: PartyRef) -> Reply:
-    """Answer a GET list from the store, with the hub as FROM (OCPI-DIGEST 1.9, GET All via Hub)."""
+    """Answer a GET list from the store, with the hub as FROM (docs/DESIGN-NOTES.md, Routing: GET-all via the hub)."""
     offset, limit, date_from, date_to = page_params(req.query)
     visible_to = None
     if not spec.broadcast:  # sessions and CDRs: only what was routed to the caller's parties

@@ -234,7 +234,7 @@ class RoutingService:
     # ---- broadcast ---------------------------------------------------------------------------
 
     async def _broadcast(self, spec: ModuleSpec, req: Inbound, sender: PartyRef, ref: ObjectRef | None) -> Reply:
-        """Store, answer 1000, fan out to every connected receiver with FROM = hub (OCPI-DIGEST 1.9)."""
+        """Store, answer 1000, fan out to every connected receiver with FROM = hub (docs/DESIGN-NOTES.md, Routing)."""
         if req.method not in PUSH_METHODS or req.interface != "RECEIVER" or not spec.broadcast:
             raise UnknownReceiver(f"{req.method} {req.module} cannot be broadcast")
         assert ref is not None  # a push to a broadcast module's receiver is always a client owned object

@@ -169,7 +169,7 @@ def _m0002_routing(db: Database) -> None:
     _run_script(
         db,
         """
-        -- Broadcast store for GET-all (DESIGN.md section 9). visible_to NULL means every party
+        -- Broadcast store for GET-all (docs/DESIGN-NOTES.md, Storage). visible_to NULL means every party
         -- may read it; sessions and CDRs are visible only to the party they were routed to.
         CREATE TABLE objects (
             seq INTEGER PRIMARY KEY,
@@ -196,7 +196,7 @@ def _m0002_routing(db: Database) -> None:
             updated_at TEXT NOT NULL,
             PRIMARY KEY (kind, object_id, country_code, party_id)
         );
-        -- Hub URLs handed out in place of a partner's own (DESIGN.md section 7, callbacks).
+        -- Hub URLs handed out in place of a partner's own (docs/DESIGN-NOTES.md, Callbacks and stand-in URLs).
         CREATE TABLE proxies (
             id TEXT PRIMARY KEY,               -- opaque, unguessable
             kind TEXT NOT NULL,                -- callback, page, cdr
@@ -222,7 +222,7 @@ def _m0003_outbox(db: Database) -> None:
     _run_script(
         db,
         """
-        -- Durable outbox (DESIGN.md section 7): a push is a row here before the hub answers.
+        -- Durable outbox (docs/DESIGN-NOTES.md, Delivery): a push is a row here before the hub answers.
         -- id is the acceptance order; (receiver_platform_id, module, object_key) is the order chain.
         CREATE TABLE outbox (
             id INTEGER PRIMARY KEY,
@@ -255,7 +255,7 @@ def _m0004_traffic(db: Database) -> None:
     _run_script(
         db,
         """
-        -- Traffic log (DESIGN.md section 12): one row per request in and per call out, newest
+        -- Traffic log (docs/DESIGN-NOTES.md, Observability): one row per request in and per call out, newest
         -- `traffic_log_rows` kept. Never a body, a token or a token uid (paths are redacted).
         CREATE TABLE traffic (
             id INTEGER PRIMARY KEY,

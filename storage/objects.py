@@ -1,4 +1,4 @@
-"""SQL for the broadcast store that serves GET-all (DESIGN.md section 9, OCPI-DIGEST 4.1.11).
+"""SQL for the broadcast store that serves GET-all (docs/DESIGN-NOTES.md, Storage).
 
 Bodies are kept as the JSON text received, so a page is served by joining stored strings
 without parsing or re-serializing 100,000 objects.

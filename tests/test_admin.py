@@ -1,4 +1,4 @@
-"""Admin API shapes (DESIGN.md section 11): the contract the CLI and operators' scripts rely on."""
+"""Admin API shapes (docs/DESIGN-NOTES.md, Admin API and CLI): the contract the CLI and operators' scripts rely on."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ocpi-hub CLI (python -m hub): migrate on a file, admin commands against a running hub (DESIGN.md 11)."""
+"""The ocpi-hub CLI: migrate on a file, admin commands against a running hub (DESIGN-NOTES.md, Admin API and CLI)."""
 
 from __future__ import annotations
 

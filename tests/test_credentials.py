@@ -1,4 +1,4 @@
-"""Credentials handshake over real HTTP, both directions (credentials.asciidoc, DESIGN.md section 3)."""
+"""Credentials handshake over real HTTP, both directions (credentials.asciidoc; docs/DESIGN-NOTES.md, Identity)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dead letters (DESIGN.md 7 and 11): after max_attempts or max_age (cdr_max_age for CDRs) a message
+"""Dead letters (docs/DESIGN-NOTES.md, Delivery): after max_attempts or max_age (cdr_max_age for CDRs) a message
 is dead, listed by GET /admin/deadletters and `ocpi-hub redrive --list`, and re-driven (all, one
 platform's, or by id) by POST /admin/deadletters/redrive or `ocpi-hub redrive`, then delivered.
 """

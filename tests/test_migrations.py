@@ -1,4 +1,4 @@
-"""Numbered, append-only migrations: empty -> latest, idempotent, listable, stoppable (DESIGN.md section 9)."""
+"""Numbered, append-only migrations: empty -> latest, idempotent, listable, stoppable (DESIGN-NOTES.md, Storage)."""
 
 from __future__ import annotations
 
