@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 import stat
@@ -192,3 +193,20 @@ def test_an_existing_database_switches_to_incremental_vacuum(tmp_path):
     assert apply_migrations(db) == ["0009_objects_owner_index", "0010_incremental_vacuum"]
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+
+
+async def test_creating_a_database_is_a_warning(tmp_path, caplog):
+    db = tmp_path / "new.sqlite3"
+    store = Store(db)
+    with caplog.at_level(logging.WARNING, logger="storage.files"):
+        await store.open()
+    await store.close()
+    assert [r.getMessage() for r in caplog.records if r.name == "storage.files"] == [
+        f"created a new, empty database at {db}"
+    ]
+    caplog.clear()
+    again = Store(db)  # an existing database is opened quietly
+    with caplog.at_level(logging.WARNING, logger="storage.files"):
+        await again.open()
+    await again.close()
+    assert not [r for r in caplog.records if r.name == "storage.files"]
