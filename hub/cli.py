@@ -69,9 +69,11 @@ def cmd_connect(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_platforms(settings: Settings, args: argparse.Namespace) -> int:
     """List the registered platforms."""
     platforms = asyncio.run(admin_call(settings, args, "GET", "/admin/platforms"))
-    _print(platforms, args.json)
     if not platforms:
+        if args.json:
+            print("[]")
         raise NothingFound("no platforms: invite one with `ocpi-hub invite NAME`")
+    _print(platforms, args.json)
     return 0
 
 
