@@ -2,21 +2,30 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+SUM    := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Two stamps: `make run` installs only what running needs; `make test` adds the test tools.
+RUN_STAMP := $(VENV)/.run-installed-$(SUM)
+STAMP     := $(VENV)/.installed-$(SUM)
 
 .PHONY: run test lint check bench fuzz screenshots clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	rm -f $(VENV)/.run-installed-*
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 # Local runs talk to partners on 127.0.0.1: `make run` allows private/loopback partner URLs.
 # Production keeps the default (false): the SSRF guard refuses them (docs/SECURITY.md).
-run: $(STAMP)  ## install, migrate and start the hub on its SQLite default
-	@HUB_ALLOW_PRIVATE_URLS=true $(BIN)/ocpi-hub serve
+# --init: a fresh clone has no database yet; `serve` alone refuses a missing one (docs/DEPLOY.md).
+run: $(RUN_STAMP)  ## install what running needs, create/migrate the database, start the hub
+	@HUB_ALLOW_PRIVATE_URLS=true $(BIN)/ocpi-hub serve --init
 
 test: $(STAMP)  ## install with test extras, lint, type-check and run the whole suite
 	$(BIN)/ruff check .

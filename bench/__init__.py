@@ -1,1 +1,1 @@
-"""Benchmark harness for the OCPI hub (DESIGN.md section 13): ``python -m bench [--quick]``."""
+"""Benchmark harness for the OCPI hub (docs/DESIGN-NOTES.md, Benchmark): ``python -m bench [--quick]``."""

@@ -155,7 +155,7 @@ async def start_hub(config: HubConfig) -> Child:
     args = [sys.executable]
     if config.cprofile_out is not None:
         args += ["-m", "cProfile", "-o", str(config.cprofile_out)]
-    args += ["-m", "hub", "serve"]
+    args += ["-m", "hub", "serve", "--init"]  # a fresh database per run
     child = spawn(config.name, args, env=env, log_dir=config.log_dir)
     try:
         await wait_http(config.url + "/health", child)

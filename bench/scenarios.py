@@ -1,4 +1,4 @@
-"""The six benchmark scenarios (DESIGN.md section 13), each against a real hub process.
+"""The six benchmark scenarios (docs/DESIGN-NOTES.md, Benchmark), each against a real hub process.
 
 Hub instances, each on a fresh SQLite file:
 

@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["DeliverySettings", "Settings", "SettingsError", "load_settings"]
+__all__ = ["DeliverySettings", "RetentionSettings", "Settings", "SettingsError", "load_settings"]
 
 _CI2 = re.compile(r"^[A-Za-z]{2}$")
 _CI3 = re.compile(r"^[A-Za-z0-9]{3}$")
@@ -31,7 +31,7 @@ class SettingsError(Exception):
 
 
 class DeliverySettings(BaseModel):
-    """How pushes reach their receivers (DESIGN.md section 7)."""
+    """How pushes reach their receivers (docs/DESIGN-NOTES.md, Delivery)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -58,6 +58,39 @@ class DeliverySettings(BaseModel):
     )
     shutdown_grace: float = Field(5.0, ge=0, description="Seconds in-flight deliveries may finish on shutdown.")
     batch_size: int = Field(500, ge=1, description="Due messages the worker picks up per round.")
+
+
+_DAY = 86400.0
+
+
+class RetentionSettings(BaseModel):
+    """How long the stored copies served to GET-all are kept (docs/OPERATIONS.md, Retention).
+
+    Sessions, CDRs and tokens are kept for a time after their last update; locations and
+    tariffs as long as their owner's platform is registered. 0 keeps a module forever.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sessions: float = Field(
+        90 * _DAY,
+        ge=0,
+        description="Seconds a session is kept after its last update (90 days: its CDR and a billing dispute"
+        " on it come well within that).",
+    )
+    cdrs: float = Field(
+        400 * _DAY,
+        ge=0,
+        description="Seconds a CDR is kept after its last update (400 days: a yearly invoice reconciliation"
+        " plus a dispute window).",
+    )
+    tokens: float = Field(
+        400 * _DAY,
+        ge=0,
+        description="Seconds a token is kept after its last update (eMSPs re-push live tokens well within that).",
+    )
+    sweep_interval: float = Field(3600.0, gt=0, description="Seconds between retention sweeps.")
+    batch_size: int = Field(500, ge=1, description="Rows one sweep step deletes (small, so pushes never wait long).")
 
 
 class Settings(BaseSettings):
@@ -114,12 +147,20 @@ class Settings(BaseSettings):
     )
     trust_proxy: bool = Field(
         False,
-        description="Trust X-Forwarded-Proto from a TLS-terminating proxy (console cookies get Secure when it says"
-        " https).",
+        description="Behind a reverse proxy that sets them: take clients' addresses from the last"
+        " X-Forwarded-For entry (admin login limit) and the scheme from X-Forwarded-Proto (Secure console"
+        " cookies).",
+    )
+    admin_auth_max_failures: int = Field(
+        10, ge=1, description="Failed admin logins from one address before it is refused (HTTP 429)."
+    )
+    admin_auth_block_seconds: float = Field(
+        300.0, gt=0, description="Window in seconds for counting failed admin logins, and how long a block lasts."
     )
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="One JSON object per log line.")
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("country_code")
     @classmethod

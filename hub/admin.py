@@ -1,4 +1,4 @@
-"""Admin API (DESIGN.md section 11): JSON in and out, bearer admin token (checked in auth middleware).
+"""Admin API (docs/DESIGN-NOTES.md, Admin API and CLI): JSON in and out, bearer admin token (auth middleware).
 
 The shapes here are a contract: the CLI and operators' scripts drive the hub through them.
 """

@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
-from hub import admin, console, deadletters, limits, metrics, openapi, status, traffic
+from hub import admin, adminguard, console, deadletters, invitations, limits, metrics, openapi, status, traffic
 from hub.keys import (
     CLIENT,
     CLOCK,
@@ -19,6 +19,7 @@ from hub.keys import (
     PROXIES,
     PULLER,
     REGISTRY,
+    RETENTION,
     ROUTING,
     SESSION,
     SETTINGS,
@@ -41,6 +42,7 @@ from routing.getall import StoreReader
 from routing.proxies import Proxies
 from routing.pull import Puller
 from routing.registry import Registry
+from routing.retention import RetentionSweeper
 from routing.service import RoutingService
 from routing.ssrf import GuardedResolver
 from routing.worker import DeliveryWorker
@@ -122,6 +124,15 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     await worker.stop()
 
 
+async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    # Its own task, apart from the delivery worker: retention has nothing to do with delivery.
+    sweeper = RetentionSweeper(app[STORE], app[SETTINGS].retention, app[CLOCK])
+    app[RETENTION] = sweeper
+    sweeper.start()
+    yield
+    await sweeper.stop()
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Build the hub application; the store opens and migrates in its cleanup context."""
     app = web.Application(
@@ -140,10 +151,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[STARTED_AT] = time.monotonic()
     app[TOKEN_A_ROUTES] = set()
     limits.setup(app)
+    adminguard.setup(app)
     app.on_response_prepare.append(stamp_ids)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_session_ctx)
     app.cleanup_ctx.append(_routing_ctx)
+    app.cleanup_ctx.append(_retention_ctx)
 
     router = OcpiRouter(app)
     versions.setup(router)
@@ -153,6 +166,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     proxied.setup(router)
     admin.setup(app)
     openapi.setup(app)
+    invitations.setup(app)
     deadletters.setup(app)
     status.setup(app)
     metrics.setup(app)

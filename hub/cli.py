@@ -1,7 +1,9 @@
 """The ``ocpi-hub`` command (also ``python -m hub``): thin over the library and the admin API.
 
-``serve`` and ``migrate`` work on the local database; the other commands talk to the running
-hub's admin API with the admin token (from HUB_ADMIN_TOKEN or the file ``serve`` wrote).
+``serve``, ``migrate``, ``backup`` and ``restore`` work on the local database (hub/cli_local.py);
+the other commands talk to a running hub's admin API (``--url``/HUB_URL) with the admin token
+(``--admin-token-file``, HUB_ADMIN_TOKEN, or the file ``serve`` wrote next to the database).
+Global options go before or after the sub-command. Exit codes: hub/cli_common.py.
 """
 
 from __future__ import annotations
@@ -9,68 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import secrets
 import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
-from aiohttp import web
-from pydantic import SecretStr
-
 from config import Settings, SettingsError, load_settings
-from hub import __version__, demo
-from hub.logs import setup_logging
-from storage.migrations import MIGRATIONS, apply_migrations, list_migrations
+from hub import __version__, cli_local, cli_platforms, demo
+from hub.cli_common import EXIT_ERROR, EXIT_NOT_OK, CliError, NothingFound, admin_call, ensure_admin_token
+from storage.errors import StorageError
+from storage.migrations import SchemaTooNew
 
-
-class CliError(Exception):
-    """A problem to report in one line with a non-zero exit."""
-
-
-def ensure_admin_token(settings: Settings) -> tuple[Settings, Path | None]:
-    """Use HUB_ADMIN_TOKEN, or read/create the token file next to the database (mode 0600)."""
-    if settings.admin_token is not None:
-        return settings, None
-    path = settings.admin_token_file
-    token = path.read_text().strip() if path.exists() else ""
-    if not token:  # absent, or left empty by an interrupted write: make a fresh one
-        path.unlink(missing_ok=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        token = secrets.token_urlsafe(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(token + "\n")
-    os.chmod(path, 0o600)
-    return settings.model_copy(update={"admin_token": SecretStr(token)}), path
-
-
-def _admin_token(settings: Settings) -> str:
-    if settings.admin_token is not None:
-        return settings.admin_token.get_secret_value()
-    path = settings.admin_token_file
-    if not path.exists():
-        raise CliError(f"no admin token: set HUB_ADMIN_TOKEN or start the hub once (it writes {path})")
-    return path.read_text().strip()
-
-
-async def _admin_call(settings: Settings, method: str, path: str, body: Any = None) -> Any:
-    url = f"http://{settings.host}:{settings.port}{path}"
-    headers = {"Authorization": f"Bearer {_admin_token(settings)}"}
-    timeout = aiohttp.ClientTimeout(total=settings.request_timeout + 5)
-    try:
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.request(method, url, json=body, headers=headers) as resp:
-                data = await resp.json(content_type=None)
-                if resp.status >= 300:
-                    message = data.get("status_message") if isinstance(data, dict) else data
-                    raise CliError(f"hub answered HTTP {resp.status}: {message}")
-                return data
-    except aiohttp.ClientError as exc:
-        raise CliError(f"cannot reach the hub at {url}: {exc}") from exc
+__all__ = ["CliError", "build_parser", "ensure_admin_token", "main"]
 
 
 def _print(data: Any, as_json: bool) -> None:
@@ -92,48 +45,9 @@ def _print(data: Any, as_json: bool) -> None:
             print(f"{key}: {value}")
 
 
-def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Migrate, then serve until interrupted."""
-    from hub.app import create_app
-
-    settings, token_path = ensure_admin_token(settings)
-    setup_logging(settings.log_level, as_json=settings.log_json)
-    apply_migrations(settings.database)
-    print(f"OCPI hub {__version__} on http://{settings.host}:{settings.port}", flush=True)
-    print(f"  versions URL : {settings.versions_url}", flush=True)
-    print(f"  database     : {settings.database}", flush=True)
-    if token_path is not None:
-        print(f"  admin token  : in {token_path} (mode 0600)", flush=True)
-    else:
-        print("  admin token  : from HUB_ADMIN_TOKEN", flush=True)
-    print("  invite a partner: ocpi-hub invite 'Partner name'  (prints its token A and versions URL)", flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, shutdown_timeout=10)
-    return 0
-
-
-def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    """Apply pending migrations, or list them."""
-    if args.list:
-        # Listing must not create the database (or fail because its directory does not exist yet).
-        if settings.database.exists():
-            rows = list_migrations(settings.database)
-        else:
-            rows = [(m.name, None) for m in MIGRATIONS._migrations]
-        if args.json:
-            print(json.dumps([{"name": n, "applied_at": a} for n, a in rows], indent=2))
-        else:
-            for name, applied in rows:
-                print(f"{name}  {'applied ' + applied if applied else 'pending'}")
-        return 0
-    settings.database.parent.mkdir(parents=True, exist_ok=True)
-    done = apply_migrations(settings.database)
-    print(json.dumps({"applied": done}) if args.json else f"applied: {', '.join(done) or 'nothing'}")
-    return 0
-
-
 def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
     """Create an invitation (token A) through the admin API."""
-    data = asyncio.run(_admin_call(settings, "POST", "/admin/invitations", {"name": args.name}))
+    data = asyncio.run(admin_call(settings, args, "POST", "/admin/invitations", {"name": args.name}))
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -148,50 +62,41 @@ def cmd_connect(settings: Settings, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"versions_url": args.versions_url, "token_a": args.token_a}
     if args.name:
         body["name"] = args.name
-    _print(asyncio.run(_admin_call(settings, "POST", "/admin/connections", body)), args.json)
+    _print(asyncio.run(admin_call(settings, args, "POST", "/admin/connections", body)), args.json)
     return 0
 
 
 def cmd_platforms(settings: Settings, args: argparse.Namespace) -> int:
     """List the registered platforms."""
-    _print(asyncio.run(_admin_call(settings, "GET", "/admin/platforms")), args.json)
-    return 0
-
-
-def cmd_interop(settings: Settings, args: argparse.Namespace) -> int:
-    """Show or change one platform's interop settings (README, "Per-platform interop settings")."""
-    path = f"/admin/platforms/{args.platform_id}"
-    change: dict[str, Any] = {}
-    if args.send_base64 is not None:
-        change["send_base64"] = args.send_base64 == "true"
-    if args.pull_interval is not None:
-        change["pull_interval"] = None if args.pull_interval == "off" else float(args.pull_interval)
-    if change:
-        data = asyncio.run(_admin_call(settings, "PATCH", path, {"interop": change}))
-    else:
-        data = asyncio.run(_admin_call(settings, "GET", path))
-    if args.json:
-        print(json.dumps(data["interop"], indent=2))
-    else:
-        for key, value in data["interop"].items():
-            print(f"{key}: {json.dumps(value)}")
+    platforms = asyncio.run(admin_call(settings, args, "GET", "/admin/platforms"))
+    if not platforms:
+        if args.json:
+            print("[]")
+        raise NothingFound("no platforms: invite one with `ocpi-hub invite NAME`")
+    _print(platforms, args.json)
     return 0
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     """Show /status: overall state and reasons, then one table row per platform."""
-    data = asyncio.run(_admin_call(settings, "GET", "/status"))
+    try:
+        data = asyncio.run(admin_call(settings, args, "GET", "/status"))
+    except CliError as exc:
+        if args.check:  # unreachable or refused is "not ok" for a monitoring script
+            exc.code = EXIT_NOT_OK
+        raise
     if args.json:
         print(json.dumps(data, indent=2))
     else:
         print(f"status: {data['status']}  version: {data['version']}  uptime: {data['uptime_seconds']}s")
+        _print_storage(data)
         for reason in data.get("reasons", []):
             print(f"  ! {reason}")
         for notice in data.get("notices", []):
             print(f"  - {notice}")
         _print_status_table(data.get("platforms", []))
     if args.check and data.get("status") != "ok":
-        return 1  # for cron jobs and health checks: anything but "ok" is a non-zero exit
+        return EXIT_NOT_OK  # for cron jobs and health checks: anything but "ok" is a non-zero exit
     return 0
 
 
@@ -242,7 +147,11 @@ def cmd_traffic(settings: Settings, args: argparse.Namespace) -> int:
         query["request_id"] = args.request_id
     if args.platform is not None:
         query["platform_id"] = str(args.platform)
-    rows = asyncio.run(_admin_call(settings, "GET", "/admin/traffic?" + urlencode(query)))
+    rows = asyncio.run(admin_call(settings, args, "GET", "/admin/traffic?" + urlencode(query)))
+    if not rows:
+        if args.json:
+            print("[]")
+        raise NothingFound("no traffic records match")
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -272,54 +181,75 @@ def cmd_redrive(settings: Settings, args: argparse.Namespace) -> int:
     """List dead letters, or re-drive them (all, one platform's, or by id) through the admin API."""
     if args.list:
         query = f"?platform_id={args.platform}" if args.platform is not None else ""
-        letters = asyncio.run(_admin_call(settings, "GET", "/admin/deadletters" + query))
+        letters = asyncio.run(admin_call(settings, args, "GET", "/admin/deadletters" + query))
         if args.json:
             print(json.dumps(letters, indent=2))
         else:
             for m in letters:
                 print(f"{m['id']}  platform {m['platform_id']}  {m['method']} {m['url']}  ({m['last_error']})")
-            print(f"{len(letters)} dead letter(s)")
+            if letters:
+                print(f"{len(letters)} dead letter(s)")
+        if not letters:
+            raise NothingFound("no dead letters")
         return 0
     body: dict[str, Any] = {}
     if args.platform is not None:
         body["platform_id"] = args.platform
     if args.ids:
         body["ids"] = args.ids
-    data = asyncio.run(_admin_call(settings, "POST", "/admin/deadletters/redrive", body))
+    data = asyncio.run(admin_call(settings, args, "POST", "/admin/deadletters/redrive", body))
     print(json.dumps(data) if args.json else f"re-driven: {data['redriven']} message(s)")
+    if not data["redriven"]:
+        which = f"ids {', '.join(map(str, args.ids))}" if args.ids else "the selection"
+        raise NothingFound(f"no dead letters matched {which}")
     return 0
+
+
+def _global_options(parser: argparse.ArgumentParser, *, sub: bool) -> None:
+    # On sub-commands the defaults are SUPPRESS, so an option given before the sub-command is
+    # not overwritten by the sub-parser's default (argparse sets defaults per parser).
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if sub else value
+
+    parser.add_argument("--json", action="store_true", default=default(False), help="machine-readable output")
+    parser.add_argument(
+        "--url", default=default(None), help="the hub's base URL (default: HUB_URL, else http://HUB_HOST:HUB_PORT)"
+    )
+    parser.add_argument(
+        "--admin-token-file",
+        type=Path,
+        default=default(None),
+        help="file holding the admin token (default: HUB_ADMIN_TOKEN, else <database>.admin-token)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
-    parser = argparse.ArgumentParser(prog="ocpi-hub", description="OCPI 2.2.1 roaming hub")
+    parser = argparse.ArgumentParser(
+        prog="ocpi-hub",
+        description="OCPI 2.2.1 roaming hub",
+        epilog="exit codes: 0 done, 1 status --check not ok, 2 error, 3 nothing found, 130 interrupted",
+    )
     parser.add_argument("--version", action="version", version=__version__)
+    _global_options(parser, sub=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _global_options(p, sub=True)
         p.set_defaults(func=func)
         return p
 
-    add("serve", cmd_serve, "migrate and run the hub")
-    add("migrate", cmd_migrate, "apply pending migrations").add_argument(
-        "--list", action="store_true", help="list migrations and whether they are applied"
-    )
+    cli_local.add_parsers(add)
     add("invite", cmd_invite, "create an invitation (token A) for a partner").add_argument("name")
     p = add("connect", cmd_connect, "register with a partner that gave us its versions URL and token A")
     p.add_argument("versions_url")
     p.add_argument("token_a")
     p.add_argument("--name")
     add("platforms", cmd_platforms, "list registered platforms")
-    p = add("interop", cmd_interop, "show or change a platform's interop settings")
-    p.add_argument("platform_id", type=int)
-    p.add_argument(
-        "--send-base64", choices=("true", "false"), help="send our token Base64-encoded (2.2.1) or raw (2.1.1 style)"
-    )
-    p.add_argument("--pull-interval", help="pull a pull-only CPO every SECONDS (60-604800), or 'off'")
+    cli_platforms.add_parsers(add)
     add("status", cmd_status, "show the hub's status").add_argument(
-        "--check", action="store_true", help="exit 1 unless the hub reports 'ok' (for monitoring scripts)"
+        "--check", action="store_true", help="exit 1 unless the hub reports 'ok' (also when it cannot be reached)"
     )
     p = add("traffic", cmd_traffic, "show the traffic log (requests in, calls out), e.g. one message's legs")
     p.add_argument("--correlation-id", help="only this X-Correlation-ID")
@@ -330,31 +260,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--platform", type=int, help="only this platform's dead letters")
     p.add_argument("--list", action="store_true", help="list dead letters instead of re-driving them")
     p.add_argument("ids", nargs="*", type=int, help="only these message ids")
-    demo.add_parser(sub, cmd_demo_partner)
+    demo.add_parser(add, cmd_demo_partner)
     return parser
+
+
+def _print_storage(data: dict[str, Any]) -> None:
+    database = data.get("database")
+    if database:
+        mb = database["size_bytes"] / 1_000_000
+        print(f"database: {database['path']}  {mb:.1f} MB on disk ({database['free_bytes']} bytes free)")
+    for m in data.get("stored_objects", []):
+        print(f"  stored {m['module']}: {m['count']} (oldest last_updated {m['oldest_last_updated']})")
 
 
 def cmd_demo_partner(settings: Settings, args: argparse.Namespace) -> int:
     """Run a demo partner that registers with the hub and logs what it receives."""
     try:
         asyncio.run(demo.run(args))
-    except (aiohttp.ClientError, RuntimeError, StopIteration, KeyError) as exc:
-        raise CliError(f"demo partner could not register: {exc}") from exc
+    except demo.DemoError as exc:
+        raise CliError(f"demo partner: {exc}") from exc
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: parse, build settings, run one command; errors become one line and exit 2."""
+    """Entry point: parse, build settings, run one command; every error is one line (codes: cli_common)."""
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
         code: int = args.func(settings, args)
         return code
-    except (SettingsError, CliError) as exc:
+    except CliError as exc:
         print(f"ocpi-hub: {exc}", file=sys.stderr)
-        return 2
+        return exc.code
+    except (SettingsError, StorageError, SchemaTooNew) as exc:
+        print(f"ocpi-hub: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except (OSError, sqlite3.Error) as exc:  # e.g. an unwritable database path: one line, no traceback
-        print(f"ocpi-hub: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        where = f" ({Path(exc.filename).resolve()})" if isinstance(exc, OSError) and exc.filename else ""
+        print(f"ocpi-hub: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}{where}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

@@ -1,4 +1,4 @@
-"""Admin API for dead letters (DESIGN.md section 11): list them and re-drive them into the queue."""
+"""Admin API for dead letters (docs/DESIGN-NOTES.md, Admin API and CLI): list them and re-drive them into the queue."""
 
 from __future__ import annotations
 

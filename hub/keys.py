@@ -15,6 +15,7 @@ from routing.directory import Directory
 from routing.proxies import Proxies
 from routing.pull import Puller
 from routing.registry import Registry
+from routing.retention import RetentionSweeper
 from routing.service import RoutingService
 from routing.worker import DeliveryWorker
 from storage.db import Store
@@ -46,6 +47,7 @@ WORKER = web.AppKey("worker", DeliveryWorker)
 PROXIES = web.AppKey("proxies", Proxies)
 PULLER = web.AppKey("puller", Puller)
 ROUTING = web.AppKey("routing", RoutingService)
+RETENTION = web.AppKey("retention", RetentionSweeper)
 STARTED_AT = web.AppKey("started_at", float)
 TOKEN_A_ROUTES = web.AppKey("token_a_routes", set)  # set[web.AbstractResource]
 

@@ -27,7 +27,7 @@ from storage.outbox import QueueStats
 
 # Seconds; relays to partners are dominated by their answer time, 5 ms .. the 15 s request timeout.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
-PLATFORM_STATUSES = ("PLANNED", "CONNECTED", "OFFLINE", "SUSPENDED")
+PLATFORM_STATUSES = ("PLANNED", "CONNECTED", "OFFLINE", "SUSPENDED", "UNREGISTERED")
 _EMPTY_QUEUE = QueueStats(depth=0, oldest_created_at=None, dead=0, retries=0)
 
 

@@ -1,4 +1,4 @@
-"""Request pipeline, outermost first: envelope, request context, auth (DESIGN.md section 5)."""
+"""Request pipeline, outermost first: envelope, request context, auth (docs/DESIGN-NOTES.md, Request pipeline)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from hub import adminguard
 from hub.envelope import error_response
 from hub.keys import CALLER, CORRELATION_ID, REGISTRY, REQUEST_ID, SETTINGS, TOKEN_A_ROUTES, Caller
 from routing.errors import (
@@ -89,12 +90,12 @@ def token_candidates(header: str | None) -> tuple[str, list[str]]:
     if scheme.lower() != "token" or not value:
         raise AuthError("Authorization must be 'Token <token>'")
     candidates = [value]
-    # 2.2.1 says Base64; many peers send the raw token (OCPI-DIGEST 1.2): accept both.
+    # 2.2.1 says Base64; many peers send the raw token (docs/DESIGN-NOTES.md, Identity and tokens): accept both.
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         decoded = ""
-    # The spec's own examples encoded a trailing newline (OCPI-DIGEST 1.2): tolerate it.
+    # The spec's own examples encoded a trailing newline (docs/DESIGN-NOTES.md, Identity and tokens): tolerate it.
     decoded = decoded.rstrip("\r\n")
     if decoded and decoded.isprintable() and decoded != value:
         candidates.insert(0, decoded)
@@ -113,7 +114,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         _, candidates = token_candidates(request.headers.get("Authorization"))
         record = await request.app[REGISTRY].authenticate(candidates)
         if record.kind == "A" and match.route.resource not in request.app[TOKEN_A_ROUTES]:
-            # Token A is only for versions, version details and credentials (OCPI-DIGEST 1.2).
+            # Token A is only for versions, version details and credentials (docs/DESIGN-NOTES.md, Identity and tokens).
             raise AuthError("token A may only be used for versions and credentials")
         token = next(c for c in candidates if _hash_matches(c, record.token_hash))
         request[CALLER] = Caller(token=record, raw_token=token)
@@ -126,12 +127,22 @@ def _hash_matches(candidate: str, expected_hash: str) -> bool:
     return hmac.compare_digest(token_hash(candidate), expected_hash)
 
 
+# RFC 6750 section 3: a 401 for a bearer-protected resource names the scheme.
+_ADMIN_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ocpi-hub admin"'}
+
+
 def check_admin(request: web.Request) -> None:
-    """Require ``Authorization: Bearer <admin token>`` (constant-time comparison)."""
+    """Require ``Authorization: Bearer <admin token>`` (constant-time; failures logged and rate limited)."""
+    address = adminguard.before_check(request)
     expected = request.app[SETTINGS].admin_token
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if expected is None or scheme.lower() != "bearer" or not value:
-        raise AuthError("admin token required: Authorization: Bearer <token>")
+        adminguard.record(request, address, ok=False, reason="no bearer token")
+        raise AuthError("admin token required: Authorization: Bearer <token>", headers=dict(_ADMIN_CHALLENGE))
     if not hmac.compare_digest(value.strip().encode(), expected.get_secret_value().encode()):
-        raise AuthError("wrong admin token")
+        adminguard.record(request, address, ok=False, reason="wrong token")
+        raise AuthError(
+            "wrong admin token", headers={"WWW-Authenticate": 'Bearer realm="ocpi-hub admin", error="invalid_token"'}
+        )
+    adminguard.record(request, address, ok=True)

@@ -19,6 +19,7 @@ from hub.openapi_schemas import (
     ID_PARAM,
     JSON,
     NON_BLANK,
+    NULLABLE_STRING,
     PARTNER_FAILED,
     SCHEMAS,
     body,
@@ -47,6 +48,42 @@ INVITATIONS: dict[str, Any] = {
             },
         },
     )
+}
+
+INVITATIONS["get"] = operation(
+    "Open invitations: token A not used yet (expired ones flagged)",
+    {
+        "200": body(
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["platform_id", "name", "created_at", "expires_at", "expired"],
+                    "properties": {
+                        "platform_id": {"type": "integer"},
+                        "name": {"type": "string"},
+                        "created_at": {"type": "string"},
+                        "expires_at": NULLABLE_STRING,
+                        "expired": {"type": "boolean"},
+                    },
+                },
+            },
+            "The open invitations.",
+        )
+    },
+)
+
+INVITATION: dict[str, Any] = {
+    "parameters": [ID_PARAM],
+    "delete": operation(
+        "Revoke an invitation: its token A stops working at once",
+        {
+            "200": body(
+                {"type": "object", "required": ["revoked"], "properties": {"revoked": {"type": "integer"}}},
+                "The revoked invitation's platform id.",
+            )
+        },
+    ),
 }
 
 CONNECTIONS: dict[str, Any] = {
@@ -216,6 +253,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/admin/invitations": INVITATIONS,
     "/admin/connections": CONNECTIONS,
     "/admin/platforms": PLATFORMS,
+    "/admin/invitations/{id}": INVITATION,
     "/admin/platforms/{id}": PLATFORM,
     "/admin/platforms/{id}/credentials": PLATFORM_CREDENTIALS,
     "/admin/platforms/{id}/suspend": PLATFORM_SUSPEND,

@@ -70,7 +70,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "integer"},
             "name": {"type": "string"},
-            "status": {"type": "string", "enum": ["PLANNED", "CONNECTED", "OFFLINE", "SUSPENDED"]},
+            "status": {"type": "string", "enum": ["PLANNED", "CONNECTED", "OFFLINE", "SUSPENDED", "UNREGISTERED"]},
             "initiated_by": {"type": "string"},
             "versions_url": NULLABLE_STRING,
             "version": NULLABLE_STRING,

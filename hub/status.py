@@ -3,13 +3,15 @@
 ``/status`` says ``ok``, ``degraded`` (with reasons) or ``down`` (HTTP 503: the store cannot be
 read). Degraded means someone should look: a platform is OFFLINE, a receiver's oldest queued
 message is older than ``status_queue_age_threshold``, or dead letters exist. A SUSPENDED
-platform is an operator's decision, not a fault: it is listed under ``notices`` only.
+platform is an operator's decision, not a fault: it is listed under ``notices`` only; an
+UNREGISTERED one (deleted) is listed with that status and nothing else.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +23,8 @@ from hub.metrics import RELAY_STATS
 from routing.clock import parse_iso
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
+from storage import retention as retention_sql
+from storage.db import Store
 from storage.models import Platform
 from storage.outbox import QueueStats
 
@@ -79,6 +83,7 @@ def assess(entries: list[dict[str, Any]], *, age_threshold: float) -> tuple[list
             reasons.append(f"{who} is OFFLINE")
         elif p["status"] == "SUSPENDED":
             notices.append(f"{who} is SUSPENDED")
+        # UNREGISTERED: the registration ended on purpose; listed with its status, never a warning.
         age = p["oldest_queued_age_seconds"]
         if age is not None and age > age_threshold:
             reasons.append(f"{who}: oldest queued message is {age:.0f} s old (threshold {age_threshold:g} s)")
@@ -98,6 +103,7 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         store = app[STORE]
         platforms = await platform_sql.list_platforms(store)
         queues = await outbox_sql.queue_stats(store)
+        storage = await storage_figures(store.path, store)
     except Exception as exc:  # the overview must answer even when the store cannot
         LOGGER.exception("/status: the store cannot be read")
         reason = f"store unreadable: {type(exc).__name__}"
@@ -124,6 +130,7 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         "notices": notices,
         **base,
         "totals": totals,
+        **storage,
         "platforms": entries,
     }
     return body, 200
@@ -133,6 +140,28 @@ async def status(request: web.Request) -> web.Response:
     """GET /status: ok/degraded/down with reasons, version, uptime and every platform's figures."""
     body, http_status = await overview(request.app)
     return json_response(body, status=http_status)
+
+
+async def storage_figures(path: Path, store: Store) -> dict[str, Any]:
+    """Database size on disk (file + WAL) and, per module, the stored copies and the oldest of them."""
+    figures = await retention_sql.database_figures(store)
+    on_disk = 0
+    for name in (path, Path(str(path) + "-wal")):
+        try:
+            on_disk += name.stat().st_size
+        except FileNotFoundError:
+            continue
+    return {
+        "database": {
+            "path": str(path.resolve()),
+            "size_bytes": on_disk,
+            "free_bytes": figures.freelist_count * figures.page_size,
+        },
+        "stored_objects": [
+            {"module": m.module, "count": m.count, "oldest_last_updated": m.oldest_last_updated}
+            for m in await retention_sql.module_figures(store)
+        ],
+    }
 
 
 def setup(app: web.Application) -> None:

@@ -1,4 +1,4 @@
-"""Traffic log: one redacted record per request in and per call out (DESIGN.md section 12).
+"""Traffic log: one redacted record per request in and per call out (docs/DESIGN-NOTES.md, Observability).
 
 Each record becomes one structured log line (logger ``hub.traffic``) at once and a row in the
 bounded ``traffic`` table later: records wait in a memory buffer that a background task writes

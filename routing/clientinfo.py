@@ -2,7 +2,7 @@
 
 Every party's ClientInfo is served as a paginated list, and each status change is PUT to every
 other connected platform's hubclientinfo RECEIVER. It is a configuration module: never routing
-headers on these requests (OCPI-DIGEST 1.9).
+headers on these requests (transport_and_format, Message Routing).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def client_info(party: Party, status: str) -> dict[str, Any]:
         "party_id": party.party_id,
         "country_code": party.country_code,
         "role": party.role,
-        "status": "SUSPENDED" if party.left_at else status,
+        # UNREGISTERED is the hub's own state; ConnectionStatus has no such value (mod_hub_client_info).
+        "status": "SUSPENDED" if party.left_at or status == "UNREGISTERED" else status,
         "last_updated": party.last_updated,
     }
 

@@ -119,7 +119,7 @@ def decide(
         if spec.name == "locations" and interface == "SENDER" and method == "GET":
             return FromStore()
         raise UnknownReceiver(f"{method} {spec.name} cannot be addressed to the hub itself")
-    if pushed_for_all:  # open routing of CPO/eMSP data for everyone (OCPI-DIGEST 1.10)
+    if pushed_for_all:  # open routing of CPO/eMSP data for everyone (transport_and_format, Open Routing)
         return Broadcast()
     key = open_route_key(spec, interface, method, segments, body)
     if key is None:

@@ -1,7 +1,7 @@
 """The one function through which every push reaches its receiver: commit first, then deliver.
 
 ``Delivery.push`` writes each leg to the outbox in one transaction, so when it returns the
-message is durable and the hub may answer "accepted" (DESIGN.md section 7). With ``wait`` it
+message is durable and the hub may answer "accepted" (docs/DESIGN-NOTES.md, Delivery). With ``wait`` it
 then gives the fast path up to ``relay_wait`` for the receiver's own answer; a message behind a
 queued one of the same object, or for a paused receiver, is answered "queued" at once.
 """

@@ -16,7 +16,7 @@ from storage.models import Party, Platform
 
 LOGGER = logging.getLogger(__name__)
 
-# Platforms that may receive messages (OFFLINE ones get queued deliveries, DESIGN.md 7).
+# Platforms that may receive messages (OFFLINE ones get queued deliveries, docs/DESIGN-NOTES.md, Delivery).
 ROUTABLE = frozenset({"CONNECTED", "OFFLINE"})
 
 

@@ -27,7 +27,8 @@
 2001/2002 travel with HTTP 200 on OCPI paths (the OCPI layer was reached). The admin API is
 plain HTTP: ``http_status(error, admin=True)`` is the one place that says what an error means
 there (client errors 400, a party already served elsewhere 409, a partner that failed the
-handshake 502). The HTTP status that goes with a 4xxx code is not specified (OCPI-DIGEST 1.5);
+handshake 502). The HTTP status that goes with a 4xxx code is not specified (docs/DESIGN-NOTES.md,
+HTTP and OCPI status codes);
 like the Open Charging Network node we answer HTTP 200 with the 4xxx code so sloppy clients read
 the body. ``retryable`` says whether the delivery worker may try the same message again.
 """

@@ -1,7 +1,7 @@
 """Building outbound legs and turning a partner's answer into the reply the caller gets.
 
 Non-OCPI answers (HTML, ``{"detail": ...}``, empty bodies, odd HTTP codes) are mapped to an OCPI
-error here, in ``relay``, and nowhere else (field realities: OCPI-DIGEST section 6).
+error here, in ``relay``, and nowhere else (docs/DESIGN-NOTES.md, What real peers do).
 """
 
 from __future__ import annotations

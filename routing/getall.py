@@ -1,4 +1,4 @@
-"""GET via the hub answered from its own store (OCPI-DIGEST 4.1.11): lists, and single Locations.
+"""GET via the hub answered from its own store (docs/DESIGN-NOTES.md, Routing): lists, and single Locations.
 
 Pagination is the hub's own (transport_and_format, Pagination): ``offset``/``limit``,
 ``date_from`` inclusive, ``date_to`` exclusive, ``Link`` repeating the filters, ``X-Total-Count``

@@ -3,7 +3,7 @@
 After ``offline_after_failures`` consecutive failed deliveries a CONNECTED receiver is marked
 OFFLINE (the registry's listeners push HubClientInfo to everyone). The worker then stops
 delivering to it and only probes its versions endpoint, with backoff up to ``probe_max_backoff``;
-it resumes at once when a probe answers or when the platform calls the hub (DESIGN.md section 7).
+it resumes at once when a probe answers or when the platform calls the hub (docs/DESIGN-NOTES.md, Delivery).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Pydantic models of the objects the hub owns (versions, credentials, ClientInfo).
 
 Routed payloads are never modelled: they are relayed as received so unknown and vendor fields
-survive (DESIGN.md section 6). Only what the hub itself must understand is validated here.
+survive (docs/DESIGN-NOTES.md, Routing). Only what the hub itself must understand is validated here.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def canonical_time(value: Any, *, field: str = "last_updated") -> str:
 
 
 def check_body_matches(ref: ObjectRef, body: Any, id_field: str, method: str) -> None:
-    """URL ids and body ids must agree (OCPI-DIGEST 1.7: mismatch is 2001); absent is tolerated."""
+    """URL ids and body ids must agree (docs/DESIGN-NOTES.md, Routing: mismatch is 2001); absent is tolerated."""
     if not isinstance(body, dict):
         raise InvalidParameters("body must be a JSON object")
     if method == "PATCH" and "last_updated" not in body:

@@ -1,4 +1,6 @@
-"""Hub URLs standing in for partners' own (OCPI-DIGEST 4.2): response_url callbacks, Link pages, CDR Locations.
+"""Hub URLs standing in for partners' own: response_url callbacks, Link pages, CDR Locations.
+
+docs/DESIGN-NOTES.md, Callbacks and stand-in URLs.
 
 The CPO cannot reach the eMSP's ``response_url``, nor the eMSP the CPO's next ``Link`` page:
 the hub hands out ``{base}/ocpi/2.2.1/callbacks/{id}`` and ``{base}/ocpi/2.2.1/proxy/{id}``

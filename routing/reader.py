@@ -1,4 +1,4 @@
-"""The one tolerant reader for what partners send the hub (OCPI-DIGEST section 6, field realities).
+"""The one tolerant reader for what partners send the hub (docs/DESIGN-NOTES.md, What real peers do).
 
 Be liberal in what you accept: real partners wrap one object in a list where the spec says
 object (``"data": [{"result": "ACCEPTED"}]`` for a CommandResponse), or send one object where

@@ -33,6 +33,7 @@ from routing.errors import (
 )
 from routing.handshake import PeerApi, discover, unwrap_data
 from routing.models import Credentials
+from storage import lifecycle as lifecycle_sql
 from storage import platforms as platform_sql
 from storage import tokens as token_sql
 from storage.db import Store, Transaction
@@ -49,6 +50,10 @@ StatusListener = Callable[[Platform, str, bool], Awaitable[None]]
 # RFC 9110: a 405 names the methods that are allowed (credentials.asciidoc: POST once, then PUT/DELETE).
 _ALLOW_REGISTERED = {"Allow": "GET, PUT, DELETE"}
 _ALLOW_UNREGISTERED = {"Allow": "GET, POST"}
+
+# A platform whose registration ended (credentials DELETE either way). Not an OCPI
+# ConnectionStatus: HubClientInfo announces its parties as SUSPENDED (routing/clientinfo.py).
+UNREGISTERED = "UNREGISTERED"
 
 
 def new_token() -> str:
@@ -190,10 +195,9 @@ class Registry:
         platform = await platform_sql.get_platform(self.store, caller.platform_id)
         if caller.kind != "C" or not platform.registered:
             raise MethodNotAllowed("not registered: use POST to register", headers=dict(_ALLOW_UNREGISTERED))
-        async with self._transaction() as tx:
-            await platform_sql.forget_registration(tx, platform.id, status="SUSPENDED", now=self._now())
+        await self._forget(platform.id, reason="receiver unregistered itself (credentials DELETE)")
         LOGGER.info("platform %s (%s) unregistered itself", platform.id, platform.name)
-        await self._notify(platform.id, "SUSPENDED")
+        await self._notify(platform.id, UNREGISTERED)
 
     async def _store_registration(
         self,
@@ -308,11 +312,19 @@ class Registry:
             except OcpiError as exc:
                 # The operator asked for it: the peer being unreachable must not keep it registered.
                 peer_answer = exc.message
-        async with self._transaction() as tx:
-            await platform_sql.forget_registration(tx, platform_id, status="SUSPENDED", now=self._now())
+        await self._forget(platform_id, reason="receiver unregistered by the hub operator")
         LOGGER.info("unregistered platform %s (peer said: %s)", platform_id, peer_answer)
-        await self._notify(platform_id, "SUSPENDED")
+        await self._notify(platform_id, UNREGISTERED)
         return await self.get(platform_id), peer_answer
+
+    async def _forget(self, platform_id: int, *, reason: str) -> None:
+        """UNREGISTERED: token and endpoints gone; what was queued for it becomes dead letters with ``reason``."""
+        now = self._now()
+        async with self._transaction() as tx:
+            await platform_sql.forget_registration(tx, platform_id, status=UNREGISTERED, now=now)
+            buried = await lifecycle_sql.bury_queue(tx, platform_id, reason=reason, now=now)
+        if buried:
+            LOGGER.warning("%d queued message(s) for platform %s became dead letters: %s", buried, platform_id, reason)
 
     async def _post_credentials(
         self, method: str, api: PeerApi, their_token: str, our_token: str, send_base64: bool = True
@@ -354,6 +366,8 @@ class Registry:
     async def set_status(self, platform_id: int, status: str) -> Platform:
         """Suspend or resume a platform; listeners push HubClientInfo."""
         platform = await self.get(platform_id)
+        if platform.status == UNREGISTERED:
+            raise MethodNotAllowed("platform is unregistered: invite its partner again (ocpi-hub invite)")
         if status == "CONNECTED" and not platform.registered:
             raise MethodNotAllowed("platform has no completed registration to resume")
         if platform.status != status:

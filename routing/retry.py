@@ -1,4 +1,4 @@
-"""Retry policy of the outbox worker: what is retryable, and how long to wait (DESIGN.md section 7).
+"""Retry policy of the outbox worker: what is retryable, and how long to wait (docs/DESIGN-NOTES.md, Delivery).
 
 Retryable: connect errors, timeouts, HTTP 408/429/5xx without a final OCPI answer, and non-OCPI
 answers. A receiver's OCPI answer (1xxx, 2xxx, 3xxx) is final: it is recorded, never retried.

@@ -276,7 +276,7 @@ class RoutingService:
     # ---- broadcast ---------------------------------------------------------------------------
 
     async def _broadcast(self, spec: ModuleSpec, req: Inbound, sender: PartyRef, ref: ObjectRef | None) -> Reply:
-        """Store, answer 1000, fan out to every connected receiving party with FROM = hub (OCPI-DIGEST 1.9)."""
+        """Store, answer 1000, fan out to every receiving party, FROM = hub (transport_and_format, Broadcast Push)."""
         assert ref is not None  # a push to a broadcast module's receiver is always a client owned object
         legs = [
             Leg(

@@ -2,7 +2,7 @@
 
 Every change runs in ``async with store.transaction() as tx`` (``BEGIN IMMEDIATE`` ... ``COMMIT``),
 so a caller that got past the block knows its rows are committed: the hub answers "accepted"
-only after that (DESIGN.md section 7). Reads use a second connection, which in WAL mode sees
+only after that (docs/DESIGN-NOTES.md, Delivery). Reads use a second connection, which in WAL mode sees
 only committed data and never waits for the writer.
 """
 
@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from storage.errors import StoreClosedError
+from storage.files import DatabaseLock, acquire_lock, create_database, tighten
 from storage.migrations import apply_migrations
 
 LOGGER = logging.getLogger(__name__)
@@ -137,12 +138,21 @@ class Store:
         self._pending: list[tuple[Job, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
+        self._file_lock: DatabaseLock | None = None
         self.commits = 0  # physical COMMITs (for the benchmark and tests)
 
     async def open(self) -> None:
-        """Create the file if needed, apply pending migrations, open both connections."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(apply_migrations, self.path)
+        """Lock the database (one hub per file), create it (0600) if needed, migrate, open both connections.
+
+        Refusing a database that does not exist is the CLI's decision (``serve`` without
+        ``--init``); the store creates it, logging a WARNING, for callers that asked for it.
+        """
+        self._file_lock = acquire_lock(self.path)
+        try:
+            await asyncio.to_thread(self._prepare_file)
+        except BaseException:
+            self._file_lock.release()
+            raise
         self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._writer = await self.run_on_writer(lambda _: self._connect_sync())
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
@@ -150,6 +160,11 @@ class Store:
         for pragma in self._pragmas():
             await self._reader.execute(pragma)
         LOGGER.info("store opened at %s", self.path)
+
+    def _prepare_file(self) -> None:
+        create_database(self.path)
+        tighten(self.path)
+        apply_migrations(self.path)
 
     def _pragmas(self) -> list[str]:
         return [
@@ -194,6 +209,8 @@ class Store:
         self._writer = None
         self._reader = None
         self._writer_thread = None
+        if self._file_lock is not None:
+            self._file_lock.release()
 
     def _check_open(self) -> aiosqlite.Connection:
         if self._closed or self._writer is None or self._reader is None:

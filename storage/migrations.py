@@ -77,10 +77,31 @@ def _run_script(db: Database, script: str) -> None:
         raise ValueError(f"incomplete SQL statement in migration: {statement!r}")
 
 
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer ocpi-hub than this one."""
+
+
+def check_schema(db: Database, path: Path | str) -> None:
+    """Refuse a database with migrations this binary does not know (written by a newer version).
+
+    An older binary on a newer schema would misread or corrupt it; the operator either upgrades
+    or restores the backup taken before the upgrade (docs/DEPLOY.md, rollback).
+    """
+    known = {m.name for m in MIGRATIONS._migrations}
+    unknown = [m.name for m in MIGRATIONS.applied(db) if m.name not in known]
+    if unknown:
+        raise SchemaTooNew(
+            f"database {Path(path).resolve()} has schema {unknown[-1]}, newer than this ocpi-hub knows"
+            f" (latest {MIGRATIONS._migrations[-1].name}): run the newer version, or restore the backup"
+            " taken before the upgrade"
+        )
+
+
 def apply_migrations(path: Path | str, *, stop_before: str | None = None) -> list[str]:
     """Apply pending migrations to the file; return the names applied now."""
     db = Database(str(path))
     try:
+        check_schema(db, path)
         pending = [m.name for m in MIGRATIONS.pending(db)]
         if stop_before is not None and stop_before in pending:
             pending = pending[: pending.index(stop_before)]
@@ -90,10 +111,53 @@ def apply_migrations(path: Path | str, *, stop_before: str | None = None) -> lis
         db.close()
 
 
+def dry_run(path: Path | str) -> list[tuple[str, list[str]]]:
+    """What ``migrate`` would do: each pending migration with the schema objects it adds or changes.
+
+    The migrations run against an in-memory copy of the database; the file is not touched.
+    """
+    memory = sqlite3.connect(":memory:")
+    try:
+        if Path(path).exists():
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                source.backup(memory)
+            finally:
+                source.close()
+        db = Database(memory)
+        check_schema(db, path)
+        plan: list[tuple[str, list[str]]] = []
+        for migration in MIGRATIONS.pending(db):
+            before = _schema(memory)
+            MIGRATIONS.apply(db, stop_before=_next_name(migration.name))
+            after = _schema(memory)
+            changes = [f"+ {after[k]}" for k in after if before.get(k) != after[k]]
+            changes += [f"- {kind} {name}" for kind, name in before if (kind, name) not in after]
+            plan.append((migration.name, changes or ["(no schema change: data or file settings only)"]))
+        return plan
+    finally:
+        memory.close()
+
+
+def _next_name(name: str) -> str | None:
+    names = [m.name for m in MIGRATIONS._migrations]
+    index = names.index(name)
+    return names[index + 1] if index + 1 < len(names) else None
+
+
+def _schema(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
+    rows = conn.execute(
+        "SELECT type, name, coalesce(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        " AND name NOT LIKE '_sqlite_migrations%'"
+    ).fetchall()
+    return {(t, n): " ".join(sql.split()) or f"{t} {n}" for t, n, sql in rows}
+
+
 def list_migrations(path: Path | str) -> list[tuple[str, str | None]]:
     """Every known migration with its applied-at time (None when pending)."""
     db = Database(str(path))
     try:
+        check_schema(db, path)
         applied = {m.name: m.applied_at for m in MIGRATIONS.applied(db)}
         return [(m.name, applied.get(m.name)) for m in MIGRATIONS._migrations]
     finally:
@@ -105,7 +169,7 @@ def _m0002_routing(db: Database) -> None:
     _run_script(
         db,
         """
-        -- Broadcast store for GET-all (DESIGN.md section 9). visible_to NULL means every party
+        -- Broadcast store for GET-all (docs/DESIGN-NOTES.md, Storage). visible_to NULL means every party
         -- may read it; sessions and CDRs are visible only to the party they were routed to.
         CREATE TABLE objects (
             seq INTEGER PRIMARY KEY,
@@ -132,7 +196,7 @@ def _m0002_routing(db: Database) -> None:
             updated_at TEXT NOT NULL,
             PRIMARY KEY (kind, object_id, country_code, party_id)
         );
-        -- Hub URLs handed out in place of a partner's own (DESIGN.md section 7, callbacks).
+        -- Hub URLs handed out in place of a partner's own (docs/DESIGN-NOTES.md, Callbacks and stand-in URLs).
         CREATE TABLE proxies (
             id TEXT PRIMARY KEY,               -- opaque, unguessable
             kind TEXT NOT NULL,                -- callback, page, cdr
@@ -158,7 +222,7 @@ def _m0003_outbox(db: Database) -> None:
     _run_script(
         db,
         """
-        -- Durable outbox (DESIGN.md section 7): a push is a row here before the hub answers.
+        -- Durable outbox (docs/DESIGN-NOTES.md, Delivery): a push is a row here before the hub answers.
         -- id is the acceptance order; (receiver_platform_id, module, object_key) is the order chain.
         CREATE TABLE outbox (
             id INTEGER PRIMARY KEY,
@@ -191,7 +255,7 @@ def _m0004_traffic(db: Database) -> None:
     _run_script(
         db,
         """
-        -- Traffic log (DESIGN.md section 12): one row per request in and per call out, newest
+        -- Traffic log (docs/DESIGN-NOTES.md, Observability): one row per request in and per call out, newest
         -- `traffic_log_rows` kept. Never a body, a token or a token uid (paths are redacted).
         CREATE TABLE traffic (
             id INTEGER PRIMARY KEY,
@@ -272,3 +336,21 @@ def _m0007_pull_only_partners(db: Database) -> None:
         ALTER TABLE platforms ADD COLUMN pulled_at TEXT;
         """,
     )
+
+
+@MIGRATIONS(name="0009_objects_owner_index")
+def _m0009_objects_owner_index(db: Database) -> None:
+    # The retention sweep finds the owners of stored locations and tariffs (kept while their
+    # owner is connected) without scanning every object (routing/retention.py).
+    _run_script(db, "CREATE INDEX objects_owner ON objects (module, country_code, party_id);")
+
+
+@MIGRATIONS(name="0010_incremental_vacuum", transactional=False)
+def _m0010_incremental_vacuum(db: Database) -> None:
+    # Rows the retention sweep deletes leave free pages; with auto_vacuum=INCREMENTAL the sweep
+    # hands them back to the file system. An existing database only switches with a VACUUM
+    # (which rewrites the file once and cannot run inside a transaction). New databases are
+    # created in this mode already (storage/files.py) and skip the VACUUM.
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        db.execute("VACUUM")

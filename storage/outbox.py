@@ -1,7 +1,7 @@
 """SQL for the durable outbox: enqueue, pick the due heads of each order chain, record outcomes.
 
 A message's chain is (receiver, module, object_key): only the oldest pending message of a chain
-is ever due, so a new message never overtakes a queued one for the same object (DESIGN.md 7).
+is ever due, so a new message never overtakes a queued one for the same object (docs/DESIGN-NOTES.md, Delivery).
 """
 
 from __future__ import annotations

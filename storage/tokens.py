@@ -1,4 +1,4 @@
-"""SQL for inbound credentials tokens, stored only as SHA-256 hashes (DESIGN.md section 3)."""
+"""SQL for inbound credentials tokens, stored only as SHA-256 hashes (docs/DESIGN-NOTES.md, Identity and tokens)."""
 
 from __future__ import annotations
 

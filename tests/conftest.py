@@ -93,6 +93,9 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             "connect_timeout": 1.0,
             "log_json": False,
             "allow_private_urls": True,  # every fake peer lives on 127.0.0.1 (SSRF guard: tests/test_ssrf.py)
+            # Every test client is 127.0.0.1 and many tests try wrong admin tokens on purpose; the
+            # per-address limit is tested in tests/test_admin_guard.py.
+            "admin_auth_max_failures": 1_000_000,
         }
         values.update(overrides)
         # Tests move the fake clock by hours; the still-alive GET that silence would trigger is
@@ -100,6 +103,11 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
         delivery = dict(values.get("delivery") or {})
         delivery.setdefault("silence_check", 0)
         values["delivery"] = delivery
+        # Tests move the clock by hours over example objects dated 2015-2019: the retention sweep
+        # would remove them. It runs only when a test asks for it (tests/test_retention.py).
+        retention = dict(values.get("retention") or {})
+        retention.setdefault("sweep_interval", 10**9)
+        values["retention"] = retention
         return Settings(**values)
 
     return make

@@ -1,4 +1,4 @@
-"""Admin API shapes (DESIGN.md section 11): the contract the CLI and operators' scripts rely on."""
+"""Admin API shapes (docs/DESIGN-NOTES.md, Admin API and CLI): the contract the CLI and operators' scripts rely on."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ async def test_resume_of_unregistered_platform_is_405(hub, make_peer):
 async def test_delete_of_planned_platform_revokes_token_a(hub):
     body = (await hub.admin("POST", "/admin/invitations", {"name": "p"}))[1]
     status, out = await hub.admin("DELETE", f"/admin/platforms/{body['platform_id']}")
-    assert (status, out["status"], out["peer_answer"]) == (200, "SUSPENDED", "not registered")
+    assert (status, out["status"], out["peer_answer"]) == (200, "UNREGISTERED", "not registered")
     assert (await hub.call("GET", "/ocpi/versions", token=body["token_a"]))[0] == 401
 
 
@@ -187,7 +187,7 @@ async def test_unregistered_party_can_register_again(hub, make_peer, how):
     new_pid, _, _ = await registered(hub, make_peer, ("nl", "cpa", "CPO"))
     assert new_pid != pid
     old, new = [(await hub.admin("GET", f"/admin/platforms/{p}"))[1] for p in (pid, new_pid)]
-    assert (old["status"], old["roles"]) == ("SUSPENDED", [])
+    assert (old["status"], old["roles"]) == ("UNREGISTERED", [])
     assert (new["status"], [r["party_id"] for r in new["roles"]]) == ("CONNECTED", ["cpa"])
 
 
@@ -231,6 +231,6 @@ async def test_admin_delete_when_peer_is_down(hub, make_peer):
     pid, peer, _ = await registered(hub, make_peer, ("NL", "CPA", "CPO"))
     await peer.close()
     status, body = await hub.admin("DELETE", f"/admin/platforms/{pid}")
-    assert (status, body["status"], body["registered"]) == (200, "SUSPENDED", False)
+    assert (status, body["status"], body["registered"]) == (200, "UNREGISTERED", False)
     assert "failed" in body["peer_answer"]
     assert (await hub.call("GET", "/ocpi/2.2.1/credentials", token=peer.hub_token))[0] == 401

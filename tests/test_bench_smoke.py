@@ -1,6 +1,6 @@
 """Smoke test of the benchmark harness: ``python -m bench --quick`` runs every scenario end to end.
 
-Only the shape of the results is checked, never a time or a rate (DESIGN.md section 13).
+Only the shape of the results is checked, never a time or a rate (docs/DESIGN-NOTES.md, Benchmark).
 """
 
 from __future__ import annotations

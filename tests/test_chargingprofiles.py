@@ -1,4 +1,4 @@
-"""Smart charging through the hub, on the wire (mod_charging_profiles, OCPI-DIGEST 3.7 and 4.2).
+"""Smart charging through the hub, on the wire (mod_charging_profiles; docs/DESIGN-NOTES.md, Callbacks).
 
 Set (PUT, response_url in the body), Get (GET, response_url in the query with duration) and
 Clear (DELETE, response_url in the query) go to the CPO with a hub callback URL; the CPO's

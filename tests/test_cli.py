@@ -1,4 +1,4 @@
-"""The ocpi-hub CLI (python -m hub): migrate on a file, admin commands against a running hub (DESIGN.md 11)."""
+"""The ocpi-hub CLI: migrate on a file, admin commands against a running hub (DESIGN-NOTES.md, Admin API and CLI)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_migrate_on_unusable_path_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     result = run(blocker / "hub.sqlite3", "migrate")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("ocpi-hub: ")
 
@@ -153,7 +153,11 @@ async def test_serve_writes_admin_token_and_answers(tmp_path):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env = {**clean, "HUB_DATABASE": str(db), "HUB_PORT": str(port), "HUB_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-m", "hub", "serve", "--init"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         async with aiohttp.ClientSession() as session:

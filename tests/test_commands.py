@@ -1,4 +1,4 @@
-"""Commands through the hub, on the wire (mod_commands, OCPI-DIGEST 3.6 and 4.2, DESIGN section 7).
+"""Commands through the hub, on the wire (mod_commands; docs/DESIGN-NOTES.md, Callbacks and stand-in URLs).
 
 The eMSP POSTs a command; the CPO receives it with the response_url replaced by a hub callback
 URL; the CPO's CommandResponse comes back synchronously; later the CPO POSTs the CommandResult to

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -153,9 +154,10 @@ async def test_session_expires_by_the_hub_clock(
 
 
 async def test_cookie_flags_and_security_headers(
-    start_hub: Callable[..., Awaitable[HubHandle]], console: Callable[[], Awaitable[Console]]
+    start_hub: Callable[..., Awaitable[HubHandle]], console: Callable[[], Awaitable[Console]], tmp_path: Path
 ) -> None:
-    hub = await start_hub(trust_proxy=True)
+    # A second hub needs its own database: one hub per database (storage/files.py lock).
+    hub = await start_hub(trust_proxy=True, database=tmp_path / "proxied.sqlite3")
     c = Console(hub.base)
     try:
         status, text, headers = await c.get("/console/login")

@@ -1,4 +1,4 @@
-"""Crash safety (DESIGN.md 7): the hub as a real process, `kill -9` several times while sessions are
+"""Crash safety (docs/DESIGN-NOTES.md, Delivery): the hub as a real process, `kill -9` several times while sessions are
 pushed and the eMSP answers slowly or with intermittent 503s; restarted on the same database and
 port each time. Every message the hub acknowledged (HTTP 200 + 1000) reaches the eMSP (duplicates
 allowed, losses not). Requests cut off by the kill were never acknowledged and may be lost.
@@ -55,7 +55,7 @@ class HubProcess:
 
     async def start(self, session: aiohttp.ClientSession) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "serve"],
+            [sys.executable, "-m", "hub", "serve", "--init"],  # the first start creates the database
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,

@@ -1,4 +1,4 @@
-"""Credentials handshake over real HTTP, both directions (credentials.asciidoc, DESIGN.md section 3)."""
+"""Credentials handshake over real HTTP, both directions (credentials.asciidoc; docs/DESIGN-NOTES.md, Identity)."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ async def test_delete_unregisters(hub, make_peer):
     assert "data" not in body
     assert (await hub.call("GET", CREDS, token=token_c))[0] == 401
     info = await platform(hub, pid)
-    assert (info["status"], info["registered"], info["endpoints"]) == ("SUSPENDED", False, [])
+    assert (info["status"], info["registered"], info["endpoints"]) == ("UNREGISTERED", False, [])
 
 
 async def test_405_for_post_when_registered_and_put_delete_when_not(hub, make_peer):
@@ -360,7 +360,7 @@ async def test_admin_rotation_and_delete_use_token_c(hub, make_peer):
     peer.received.clear()
     status, body = await hub.admin("DELETE", f"/admin/platforms/{pid}")
     assert status == 200, body
-    assert (body["status"], body["registered"], body["endpoints"]) == ("SUSPENDED", False, [])
+    assert (body["status"], body["registered"], body["endpoints"]) == ("UNREGISTERED", False, [])
     assert "OCPI 1000" in body["peer_answer"]
     assert auths(peer) == [("DELETE", "/ocpi/2.2.1/credentials", "Token " + b64(new_c))]
     assert not peer.registered

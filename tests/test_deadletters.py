@@ -1,4 +1,4 @@
-"""Dead letters (DESIGN.md 7 and 11): after max_attempts or max_age (cdr_max_age for CDRs) a message
+"""Dead letters (docs/DESIGN-NOTES.md, Delivery): after max_attempts or max_age (cdr_max_age for CDRs) a message
 is dead, listed by GET /admin/deadletters and `ocpi-hub redrive --list`, and re-driven (all, one
 platform's, or by id) by POST /admin/deadletters/redrive or `ocpi-hub redrive`, then delivered.
 """
@@ -156,6 +156,7 @@ async def test_cli_lists_and_redrives(start_hub, make_peer, clock, monkeypatch, 
     assert "re-driven: 1 message(s)" in capsys.readouterr().out
     await advance_until(net.hub, clock, lambda: len(s1.accepted) == 2, step=1)
     assert sorted(r.path.rsplit("/", 1)[1] for r in s1.accepted) == ["one0", "one1"]
-    assert await asyncio.to_thread(main, ["redrive", "--list"]) == 0
-    assert "0 dead letter(s)" in capsys.readouterr().out
+    # Nothing left: said on stderr, exit 3 (README, CLI exit codes).
+    assert await asyncio.to_thread(main, ["redrive", "--list"]) == 3
+    assert capsys.readouterr().err == "ocpi-hub: no dead letters\n"
     assert module_requests(net.emsp2, "cdrs") == []

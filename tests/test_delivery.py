@@ -1,4 +1,4 @@
-"""Durable delivery on the wire (DESIGN.md 7): queued pushes survive a long outage, arrive in order,
+"""Durable delivery on the wire (docs/DESIGN-NOTES.md, Delivery): queued pushes survive a long outage, arrive in order,
 exactly as sent; Retry-After is honoured; final OCPI answers are relayed, never retried; CDRs are
 idempotent; per-object order holds under concurrency; a slow receiver never holds up a fast one.
 """

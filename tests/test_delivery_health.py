@@ -1,4 +1,4 @@
-"""Receiver health (DESIGN.md 7): OFFLINE after consecutive failures with HubClientInfo to everyone,
+"""Receiver health (docs/DESIGN-NOTES.md, Delivery): OFFLINE after consecutive failures with HubClientInfo to everyone,
 probing with backoff instead of hammering, recovery by probe or call-in; SUSPENDED keeps the queue;
 on_receiver_down = "fail"; graceful shutdown leaves undelivered rows pending.
 """

@@ -1,4 +1,4 @@
-"""Every answer is an OCPI envelope with application/json, whatever the input (DESIGN.md section 5)."""
+"""Every answer is an OCPI envelope with application/json, whatever the input (DESIGN-NOTES.md, Request pipeline)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ async def test_metrics_needs_the_admin_token_unless_public(hub, start_hub):
     assert code == 401 and '"status_code":2000' in text
     code, content_type, text = await scrape(hub)
     assert code == 200 and content_type.startswith("text/plain")
-    public = await start_hub(metrics_public=True)
+    public = await start_hub(metrics_public=True, database=hub.settings.database.with_name("public.sqlite3"))
     code, _, _ = await scrape(public, token=None)
     assert code == 200
 

@@ -197,7 +197,7 @@ async def test_urls_with_or_without_trailing_slash(hub, make_peer, slash) -> Non
     assert status == 200 and [s["id"] for s in body["data"]] == ["101"] and headers["X-Total-Count"] == "1"
 
 
-# ---- the draft's reference paths (DESIGN.md section 10) -------------------------------------
+# ---- the draft's reference paths (docs/DESIGN-NOTES.md, Draft reference paths) -------------------------------------
 
 
 async def test_draft_paths_are_aliases(hub, make_peer) -> None:

@@ -1,4 +1,4 @@
-"""Settings: defaults, HUB_* environment, TOML file, nested sections, one-line errors (DESIGN.md section 2)."""
+"""Settings: defaults, HUB_* environment, TOML file, nested sections, one-line errors (docs/DESIGN-NOTES.md, Layout)."""
 
 from __future__ import annotations
 

@@ -49,5 +49,5 @@ def setup(router: OcpiRouter) -> None:
         ("DELETE", delete_credentials),
     ):
         router.add(method, "/credentials", handler, token_a=True)
-        # The original draft's reference path for registration (DESIGN.md section 10).
+        # The original draft's reference path for registration (docs/DESIGN-NOTES.md, Draft reference paths).
         router.add(method, "/registrations", handler, token_a=True, prefix="/ocpi")

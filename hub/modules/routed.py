@@ -2,7 +2,7 @@
 
 Every module has a SENDER and a RECEIVER endpoint on the hub; all share one thin handler,
 because what differs between modules is routing knowledge (``routing.decide.MODULES``), not
-HTTP handling. The draft's reference paths (DESIGN.md section 10) map onto the same handler.
+HTTP handling. The draft's reference paths (docs/DESIGN-NOTES.md, Draft reference paths) map onto the same handler.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from routing.headers import PartyRef, RoutingHeaders, parse_routing_headers
 from routing.service import Inbound
 from storage.models import Platform
 
-# Draft path -> module; the caller's method picks the interface (DESIGN.md section 10).
+# Draft path -> module; the caller's method picks the interface (docs/DESIGN-NOTES.md, Draft reference paths).
 DRAFT_ALIASES = {
     "locations": "locations",
     "sessions": "sessions",

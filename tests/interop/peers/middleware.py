@@ -72,7 +72,7 @@ class FixCallbackUrls:
     """Library bugs worked around: the CDR ``Location`` and pagination ``Link`` URLs it builds are wrong.
 
     py_ocpi builds them as f"https://{OCPI_HOST}/.../{version}/{module}/..." (modules/cdrs/v_2_2_1/
-    api/emsp.py add_cdr, core/utils.py get_list): https:// whatever ``PROTOCOL`` says, and on
+    the eMSP cdrs API's add_cdr, the core utilities' get_list): https:// whatever ``PROTOCOL`` says, and on
     Python 3.11 a str-mixin Enum formats as its name, so the path reads
     ``/VersionNumber.v_2_2_1/ModuleID.cdrs/``. Both point at nothing; rewrite them, in those two
     headers only, to the URL the library meant (the route that serves the object or page).

@@ -1,0 +1,172 @@
+"""CLI commands on the local database file: serve, migrate, backup, restore.
+
+``serve`` refuses a database that does not exist unless told to create it (``--init``), so a
+typo in HUB_DATABASE cannot start an empty hub with a fresh admin token. The banner is printed
+only once the port is bound, and a taken port or a database held by another hub is one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from config import Settings
+from hub import __version__
+from hub.cli_common import CliError, ensure_admin_token
+from hub.logs import setup_logging
+from storage import files
+from storage.migrations import MIGRATIONS, apply_migrations, check_schema, dry_run, list_migrations
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the hub until SIGINT/SIGTERM (migrating first); --init creates a missing database."""
+    if not args.init:
+        files.require_database(settings.database)
+    setup_logging(settings.log_level, as_json=settings.log_json)
+    settings, token_path = ensure_admin_token(settings)
+    asyncio.run(_serve(settings, token_path))
+    return 0
+
+
+async def _serve(settings: Settings, token_path: Path | None) -> None:
+    from hub.app import create_app
+
+    runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None, shutdown_timeout=10)
+    stop = asyncio.Event()
+    try:
+        await runner.setup()  # opens the store: takes the database lock, creates/migrates it
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # graceful stop: in-flight deliveries finish
+            loop.add_signal_handler(sig, stop.set)
+        site = web.TCPSite(runner, settings.host, settings.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            hint = " (another hub or program has it; choose another HUB_PORT)" if exc.errno == errno.EADDRINUSE else ""
+            raise CliError(f"cannot listen on {settings.host}:{settings.port}: {reason}{hint}") from exc
+        _banner(settings, token_path)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _banner(settings: Settings, token_path: Path | None) -> None:
+    print(f"OCPI hub {__version__} on http://{settings.host}:{settings.port}", flush=True)
+    print(f"  versions URL : {settings.versions_url}", flush=True)
+    print(f"  database     : {settings.database.resolve()}", flush=True)
+    if token_path is not None:
+        print(f"  admin token  : in {token_path.resolve()} (mode 0600)", flush=True)
+    else:
+        print("  admin token  : from HUB_ADMIN_TOKEN", flush=True)
+    print("  invite a partner: ocpi-hub invite 'Partner name'  (prints its token A and versions URL)", flush=True)
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    """Apply pending migrations (creating the database), list them, or show what would change."""
+    database = settings.database
+    if args.list:
+        # Listing must not create the database (or fail because its directory does not exist yet).
+        rows = list_migrations(database) if database.exists() else [(m.name, None) for m in MIGRATIONS._migrations]
+        if args.json:
+            print(json.dumps([{"name": n, "applied_at": a} for n, a in rows], indent=2))
+        else:
+            for name, applied in rows:
+                print(f"{name}  {'applied ' + applied if applied else 'pending'}")
+        return 0
+    if args.dry_run:
+        plan = dry_run(database)
+        if args.json:
+            print(json.dumps([{"name": n, "changes": c} for n, c in plan], indent=2))
+        else:
+            where = database.resolve() if database.exists() else f"{database.resolve()} (would be created)"
+            print(f"database {where}: {len(plan)} pending migration(s), nothing changed")
+            for name, changes in plan:
+                print(name)
+                for change in changes:
+                    print(f"  {change}")
+        return 0
+    setup_logging(settings.log_level, as_json=settings.log_json)
+    lock = files.acquire_lock(database, purpose="ocpi-hub migrate")
+    try:
+        files.create_database(database)
+        done = apply_migrations(database)
+    finally:
+        lock.release()
+    print(json.dumps({"applied": done}) if args.json else f"applied: {', '.join(done) or 'nothing'}")
+    return 0
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    """Copy the database, live or not, to PATH (0600) with SQLite's online backup API."""
+    target = Path(args.path)
+    size = files.backup(settings.database, target)
+    if args.json:
+        print(json.dumps({"backup": str(target.resolve()), "bytes": size}))
+    else:
+        print(f"backup of {settings.database.resolve()} written to {target.resolve()} ({size} bytes, mode 0600)")
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    """Replace the database with a backup; refused while a hub runs on it (stop it first)."""
+    source = Path(args.path)
+    files.check_backup(source)
+    from sqlite_utils import Database
+
+    db = Database(str(source))
+    try:
+        check_schema(db, source)
+    finally:
+        db.close()
+    database = settings.database
+    lock = files.acquire_lock(database, purpose="ocpi-hub restore")
+    try:
+        kept = None
+        if database.exists() and not args.no_keep:
+            kept = database.with_name(f"{database.name}.before-restore")
+            kept.unlink(missing_ok=True)
+            files.backup(database, kept)
+        files.restore(source, database)
+    finally:
+        lock.release()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "restored": str(database.resolve()),
+                    "from": str(source.resolve()),
+                    "previous": str(kept.resolve()) if kept else None,
+                }
+            )
+        )
+    else:
+        print(f"restored {database.resolve()} from {source.resolve()}")
+        if kept is not None:
+            print(f"the database it replaced is kept in {kept.resolve()}")
+        print("start the hub again (ocpi-hub serve); it applies any migrations the backup lacks")
+    return 0
+
+
+def add_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register serve, migrate, backup and restore (``add`` is the CLI's sub-parser factory)."""
+    p = add("serve", cmd_serve, "run the hub (migrates the database first)")
+    p.add_argument("--init", action="store_true", help="create the database if it does not exist (logged as a WARNING)")
+    p = add("migrate", cmd_migrate, "create the database and apply pending migrations")
+    p.add_argument("--list", action="store_true", help="list migrations and whether they are applied")
+    p.add_argument("--dry-run", action="store_true", help="show what pending migrations would change; change nothing")
+    p = add("backup", cmd_backup, "copy the database (also while the hub runs) to a new file, mode 0600")
+    p.add_argument("path", help="the backup file to write (must not exist)")
+    p = add("restore", cmd_restore, "replace the database with a backup (the hub must be stopped)")
+    p.add_argument("path", help="a file written by `ocpi-hub backup`")
+    p.add_argument(
+        "--no-keep", action="store_true", help="do not keep the replaced database as <database>.before-restore"
+    )

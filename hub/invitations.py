@@ -1,0 +1,50 @@
+"""Admin API for open invitations: list them, revoke one (its token A stops working at once)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.envelope import json_response
+from hub.keys import CLOCK, DIRECTORY, STORE
+from hub.params import positive_int
+from routing.clock import iso
+from routing.errors import NotFound
+from storage import lifecycle as lifecycle_sql
+
+
+async def list_invitations(request: web.Request) -> web.Response:
+    """GET /admin/invitations: [{"platform_id", "name", "created_at", "expires_at", "expired"}]."""
+    now = iso(request.app[CLOCK].now())
+    invitations = await lifecycle_sql.list_invitations(request.app[STORE])
+    return json_response(
+        [
+            {
+                "platform_id": i.platform_id,
+                "name": i.name,
+                "created_at": i.created_at,
+                "expires_at": i.expires_at,
+                "expired": i.expires_at is not None and i.expires_at <= now,
+            }
+            for i in invitations
+        ]
+    )
+
+
+async def revoke_invitation(request: web.Request) -> web.Response:
+    """DELETE /admin/invitations/{id}: the PLANNED platform and its token A are removed."""
+    raw = request.match_info["id"]
+    platform_id = positive_int(raw)
+    revoked = False
+    if platform_id is not None:
+        async with request.app[STORE].transaction() as tx:
+            revoked = await lifecycle_sql.revoke_invitation(tx, platform_id)
+    if not revoked:
+        raise NotFound(f"no open invitation {raw[:40]!r}")
+    await request.app[DIRECTORY].reload()
+    return json_response({"revoked": platform_id})
+
+
+def setup(app: web.Application) -> None:
+    """Register the invitation routes (POST /admin/invitations lives in hub/admin.py)."""
+    app.router.add_get("/admin/invitations", list_invitations)
+    app.router.add_delete("/admin/invitations/{id}", revoke_invitation)

@@ -1,0 +1,91 @@
+"""`ocpi-hub serve` as a process: one hub per database, the banner only once the port is bound."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import unused_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def env_for(db: Path, port: int) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    return {**clean, "HUB_DATABASE": str(db), "HUB_PORT": str(port), "HUB_LOG_LEVEL": "WARNING"}
+
+
+def serve(db: Path, port: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run serve to its (quick) refusal."""
+    return subprocess.run(
+        [sys.executable, "-m", "hub", "serve", *extra],
+        cwd=ROOT,
+        env=env_for(db, port),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[tuple[Path, int]]:
+    """A hub process on a fresh database; stopped with SIGTERM."""
+    db, port = tmp_path / "hub.sqlite3", unused_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "serve", "--init"],
+        cwd=ROOT,
+        env=env_for(db, port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):  # bounded: at most ~30 s
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/health") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("hub did not start")
+        yield db, port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # only the process this test started
+            proc.communicate(timeout=10)
+            raise AssertionError("serve did not stop on SIGTERM") from None
+    assert proc.returncode == 0 and b"Traceback" not in err
+
+
+async def test_a_second_hub_on_the_same_database_refuses_in_one_line(running):
+    db, _ = running
+    second = serve(db, unused_port())
+    assert second.returncode == 2 and second.stdout == ""  # no banner
+    (line,) = second.stderr.strip().splitlines()
+    assert line.startswith(f"ocpi-hub: database {db} is in use by hub pid ")
+    assert line.endswith(f"(lock {db}.lock); one hub per database")
+
+
+async def test_a_taken_port_is_one_line_and_no_banner(running, tmp_path):
+    _, port = running
+    other = tmp_path / "other.sqlite3"
+    taken = serve(other, port, "--init")
+    assert taken.returncode == 2 and taken.stdout == ""
+    (line,) = [x for x in taken.stderr.strip().splitlines() if not x.startswith("{")]  # JSON log lines aside
+    assert line == (
+        f"ocpi-hub: cannot listen on 127.0.0.1:{port}: address already in use"
+        " (another hub or program has it; choose another HUB_PORT)"
+    )
