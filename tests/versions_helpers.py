@@ -87,8 +87,7 @@ def leaves(data: Any, path: str = "") -> dict[str, Any]:
         for k, v in data.items():
             out.update(leaves(v, f"{path}.{k}" if path else k))
     elif isinstance(data, list):
-        if not data:
-            out[path] = []
+        # An empty list and an absent "*" field mean the same in OCPI: no leaf.
         for i, v in enumerate(data):
             out.update(leaves(v, f"{path}[{i}]"))
     else:
@@ -104,7 +103,7 @@ def changed_paths(before: Any, after: Any) -> set[str]:
 
 def covered(path: str, loss_paths: set[str]) -> bool:
     """True if a loss names this path or one of its parents."""
-    return any(path == lp or path.startswith(lp + ".") or path.startswith(lp + "[") for lp in loss_paths)
+    return any(path == lp or path.startswith((lp + ".", lp + "[")) for lp in loss_paths)
 
 
 _DT = st.builds(
@@ -140,6 +139,8 @@ def _value(base: Any, max_length: int | None, name: str, depth: int) -> Any:
         return st.sampled_from([m.value for m in base])
     if base is bool:
         return st.booleans()
+    if base is int and name == "weekday":
+        return st.integers(1, 7)
     if base is int:
         return st.integers(0, 9999 if max_length is None else 9)
     if base is float:

@@ -84,16 +84,12 @@ def _apply(fn: Any, kind: str, data: Any, ctx: Context, partial: bool) -> Transl
     return Translated(out, losses.items)
 
 
-def to_core(
-    version: str, kind: str, data: Any, ctx: Context | None = None, partial: bool = False
-) -> Translated:
+def to_core(version: str, kind: str, data: Any, ctx: Context | None = None, partial: bool = False) -> Translated:
     """Way in: a partner's ``version`` object of 2.2.1 ``kind`` (or a list of them) as 2.2.1."""
     return _apply(_TRANSLATORS[version].to_core, kind, data, ctx or Context(), partial)
 
 
-def from_core(
-    version: str, kind: str, data: Any, ctx: Context | None = None, partial: bool = False
-) -> Translated:
+def from_core(version: str, kind: str, data: Any, ctx: Context | None = None, partial: bool = False) -> Translated:
     """Way out: a 2.2.1 object of ``kind`` (or a list of them) as the partner's ``version``.
 
     Raises Untranslatable when the version cannot express the message at all.

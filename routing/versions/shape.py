@@ -92,7 +92,8 @@ class Fitter:
             where = join(path, key)
             slot = table.get(key)
             if slot is None:
-                self.losses.drop(where, f"no {model.__name__}.{key} in OCPI {self.version}")
+                if not _empty(value):  # an empty field loses nothing
+                    self.losses.drop(where, f"no {model.__name__}.{key} in OCPI {self.version}")
                 continue
             if value is None:
                 out[key] = None
@@ -130,3 +131,12 @@ class Fitter:
 
 
 _DROP: Any = object()
+
+
+def _empty(value: Any) -> bool:
+    """True for None and for lists/objects with nothing in them (at any depth)."""
+    if isinstance(value, dict):
+        return all(_empty(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_empty(v) for v in value)
+    return value is None

@@ -51,7 +51,7 @@ def _clean(cell: str) -> str:
 
 
 def _md_rows(lines: list[str]) -> list[list[str]]:
-    rows = []
+    rows: list[list[str]] = []
     for line in lines:
         s = line.strip()
         if not s.startswith("|"):

@@ -20,9 +20,7 @@ def parse(body: dict[str, Any], role: str | None = None) -> CoreCredentials:
     """A 2.1.1 Credentials body; ``role`` is the one the operator named for this partner."""
     token, url = token_url(body)
     if not role:
-        raise CredentialsShapeError(
-            "OCPI 2.1.1 credentials carry no role: the invitation or connection must name one"
-        )
+        raise CredentialsShapeError("OCPI 2.1.1 credentials carry no role: the invitation or connection must name one")
     try:
         party = Party(
             str(body["country_code"]),

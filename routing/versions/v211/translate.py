@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from routing.versions.common import Untranslatable, copy, each, one, rename
-from routing.versions.loss import Context, JsonObj, Losses
+from routing.versions.loss import Context, JsonObj, Losses, join
 from routing.versions.shape import EnumMap, Fitter
 from routing.versions.v211 import models as mine
 from routing.versions.v221 import models as core
@@ -105,7 +105,8 @@ def _connector_out(c: JsonObj, losses: Losses, path: str) -> JsonObj:
         if ids:
             c["tariff_id"] = ids[0]
         if len(ids) > 1:
-            losses.drop(path + ".tariff_ids", f"2.1.1 holds one tariff_id; {ids[1:]} dropped")
+            where = join(path, "tariff_ids")
+            losses.drop(where, f"2.1.1 holds one tariff_id; {ids[1:]} dropped")
     return c
 
 
@@ -117,24 +118,24 @@ def _evse_in(e: JsonObj) -> JsonObj:
 
 def _evse_out(e: JsonObj, losses: Losses, path: str) -> JsonObj:
     e = copy(e)
-    each(e, "connectors", lambda c: _connector_out(c, losses, path + ".connectors[]"))
+    each(e, "connectors", lambda c: _connector_out(c, losses, join(path, "connectors[]")))
     return e
 
 
 def _hours_in(h: JsonObj) -> JsonObj:
     h = copy(h)
     # 2.1.1: "Choice: one of two" (regular_hours or twentyfourseven); 2.2.1 always has the flag.
-    h.setdefault("twentyfourseven", not h.get("regular_hours"))
+    h.setdefault("twentyfourseven", "regular_hours" not in h)
     return h
 
 
-def _hours_out(h: JsonObj) -> JsonObj:
+def _hours_out(h: JsonObj, losses: Losses) -> JsonObj:
     h = copy(h)
     if h.get("twentyfourseven") is False:
         del h["twentyfourseven"]
         h.setdefault("regular_hours", [])
-    elif h.get("twentyfourseven") is True:
-        h.pop("regular_hours", None)
+    elif h.get("twentyfourseven") is True and h.pop("regular_hours", None):
+        losses.drop("opening_times.regular_hours", "2.1.1: 24/7 or regular hours, not both")
     return h
 
 
@@ -172,7 +173,7 @@ def _location_out(loc: JsonObj, losses: Losses, partial: bool) -> JsonObj:
         loc["postal_code"] = ""
         losses.approx("postal_code", "required in 2.1.1: sent empty")
     each(loc, "evses", lambda e: _evse_out(e, losses, "evses[]"))
-    one(loc, "opening_times", _hours_out)
+    one(loc, "opening_times", lambda h: _hours_out(h, losses))
     one(loc, "energy_mix", lambda m: _energy_mix(m, False))
     return loc
 
@@ -228,7 +229,7 @@ def _cdr_token_in(auth_id: str, ctx: Context, losses: Losses) -> JsonObj:
             "contract_id": auth_id,
         }
     m = _EMAID.match(auth_id)
-    losses.approx("auth_id", "2.1.1 names the token by auth_id only: uid and type guessed")
+    losses.approx("cdr_token", "2.1.1 names the token by auth_id only: uid, type and owner guessed")
     return {
         "country_code": m.group(1).upper() if m else ctx.country_code,
         "party_id": m.group(2).upper() if m else ctx.party_id,
@@ -274,6 +275,7 @@ def _session_in(s: JsonObj, ctx: Context, losses: Losses, partial: bool) -> Json
     if "auth_id" in s:
         s["cdr_token"] = _cdr_token_in(s.pop("auth_id"), ctx, losses)
     if isinstance(s.get("location"), dict):
+        losses.approx("location", "2.2.1 Sessions name the Location by id; the copy is not sent")
         loc, evse, conn = _where_in(s.pop("location"))
         s["location_id"] = loc.get("id")
         s["evse_uid"] = evse.get("uid")
@@ -287,9 +289,7 @@ def _stub_location(s: JsonObj, ctx: Context, losses: Losses) -> JsonObj:
     """2.1.1 embeds the whole Location: take it from the hub's store, else a stub."""
     found = None
     if ctx.location_lookup and s.get("location_id"):
-        found = ctx.location_lookup(
-            s.get("country_code", ""), s.get("party_id", ""), s["location_id"]
-        )
+        found = ctx.location_lookup(s.get("country_code", ""), s.get("party_id", ""), s["location_id"])
     if found:
         loc = copy(found)
         loc["evses"] = [
@@ -328,9 +328,12 @@ def _session_out(s: JsonObj, ctx: Context, losses: Losses, partial: bool) -> Jso
     return s
 
 
+_ADDRESS = ("id", "name", "address", "city", "postal_code", "country", "coordinates")
+
+
 def _cdr_location_in(loc: JsonObj) -> JsonObj:
     _, evse, conn = _where_in(loc)
-    out = {k: loc[k] for k in ("id", "name", "address", "city", "postal_code", "country", "coordinates") if k in loc}
+    out = {k: loc[k] for k in _ADDRESS if k in loc}
     out["evse_uid"] = evse.get("uid")
     out["evse_id"] = evse.get("evse_id") or evse.get("uid")
     out["connector_id"] = conn.get("id")
@@ -341,16 +344,26 @@ def _cdr_location_in(loc: JsonObj) -> JsonObj:
 
 
 def _cdr_location_out(cl: JsonObj, losses: Losses) -> JsonObj:
-    loc = {k: cl[k] for k in ("id", "name", "address", "city", "postal_code", "country", "coordinates") if k in cl}
+    loc = {k: cl[k] for k in _ADDRESS if k in cl}
     loc["type"] = "UNKNOWN"
-    loc.setdefault("postal_code", "")
-    conn = {
+    if "postal_code" not in loc:
+        loc["postal_code"] = ""
+        losses.approx("cdr_location.postal_code", "required in 2.1.1: sent empty")
+    cl = dict(cl)
+    for key, enum in (("connector_standard", mine.ConnectorType), ("connector_power_type", mine.PowerType)):
+        value = cl.get(key)
+        if isinstance(value, str) and value not in enum._value2member_map_:
+            closest = FROM_CORE_ENUMS.get((enum.__name__, value))
+            losses.approx(f"cdr_location.{key}", f"{enum.__name__} {value} sent as {closest}")
+            cl[key] = closest
+    conn: JsonObj = {
         "id": cl.get("connector_id"),
         "standard": cl.get("connector_standard"),
         "format": cl.get("connector_format"),
         "power_type": cl.get("connector_power_type"),
     }
-    loc["evses"] = [{"uid": cl.get("evse_uid"), "evse_id": cl.get("evse_id"), "status": "UNKNOWN", "connectors": [conn]}]
+    evse = {"uid": cl.get("evse_uid"), "evse_id": cl.get("evse_id"), "status": "UNKNOWN"}
+    loc["evses"] = [evse | {"connectors": [conn]}]
     if "state" in cl:
         losses.drop("cdr_location.state", "no Location.state in 2.1.1")
     return loc
@@ -364,6 +377,7 @@ def _cdr_in(c: JsonObj, ctx: Context, losses: Losses) -> JsonObj:
     if "auth_id" in c:
         c["cdr_token"] = _cdr_token_in(c.pop("auth_id"), ctx, losses)
     if isinstance(c.get("location"), dict):
+        losses.approx("location", "reduced to a 2.2.1 CdrLocation (address, EVSE and connector)")
         c["cdr_location"] = _cdr_location_in(c.pop("location"))
     c["total_cost"] = _price_in(c.get("total_cost"))
     each(c, "tariffs", lambda t: _tariff_in(t, ctx, False))
@@ -382,6 +396,10 @@ def _cdr_out(c: JsonObj, losses: Losses) -> JsonObj:
     if isinstance(c.get("cdr_location"), dict):
         c["location"] = _cdr_location_out(c.pop("cdr_location"), losses)
     _price_out(c, "total_cost", losses)
+    for t in c.get("tariffs") or []:
+        for key in ("country_code", "party_id"):
+            if isinstance(t, dict) and key in t:
+                losses.drop(f"tariffs[].{key}", "a 2.1.1 Tariff in a CDR carries no owner")
     each(c, "tariffs", _tariff_out)
     return c
 
@@ -402,6 +420,10 @@ def _command_in(kind: str, d: JsonObj, ctx: Context, losses: Losses) -> JsonObj:
 
 def _command_out(kind: str, d: JsonObj, losses: Losses) -> JsonObj:
     d = copy(d)
+    if isinstance(d.get("token"), dict):
+        for key in ("country_code", "party_id"):
+            if key in d["token"]:
+                losses.drop(f"token.{key}", "a 2.1.1 Token in a command carries no owner")
     one(d, "token", _token_out)
     if kind == "ReserveNow" and "reservation_id" in d:
         rid = str(d["reservation_id"])
@@ -428,17 +450,13 @@ _NONE_IN_211 = {
 _MODEL_211 = {"CommandResult": "CommandResponse", "AuthorizationInfo": "AuthorizationInfo"}
 
 
-def to_core(
-    kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool = False
-) -> JsonObj:
+def to_core(kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool = False) -> JsonObj:
     """A 2.1.1 object of (2.2.1) ``kind`` (a PATCH body if ``partial``) as 2.2.1."""
     shaped = _restructure_in(kind, data, ctx, losses, partial)
     return Fitter("2.2.1", losses, TO_CORE_ENUMS).fit(getattr(core, kind), shaped)
 
 
-def from_core(
-    kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool = False
-) -> JsonObj:
+def from_core(kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool = False) -> JsonObj:
     """A 2.2.1 object of ``kind`` (a PATCH body if ``partial``) as 2.1.1."""
     if kind in _NONE_IN_211:
         raise Untranslatable(_NONE_IN_211[kind])
@@ -447,9 +465,7 @@ def from_core(
     return Fitter(VERSION, losses, FROM_CORE_ENUMS).fit(model, shaped)
 
 
-def _restructure_in(
-    kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool
-) -> JsonObj:
+def _restructure_in(kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool) -> JsonObj:
     if kind == "Location":
         return _location_in(data, ctx, losses, partial)
     if kind == "EVSE":
@@ -469,9 +485,7 @@ def _restructure_in(
     return _command_in(kind, data, ctx, losses)
 
 
-def _restructure_out(
-    kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool
-) -> JsonObj:
+def _restructure_out(kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool) -> JsonObj:
     if kind == "Location":
         return _location_out(data, losses, partial)
     if kind == "EVSE":
@@ -487,6 +501,3 @@ def _restructure_out(
     if kind == "CDR":
         return _cdr_out(data, losses)
     return _command_out(kind, data, losses)
-
-
-

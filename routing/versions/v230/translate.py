@@ -51,9 +51,7 @@ def _price_in(price: JsonObj, path: str, losses: Losses) -> JsonObj:
         )
         out["incl_vat"] = num(total)
         names = [t.get("name") for t in taxes if isinstance(t, dict)]
-        if names != ["VAT"] or any(
-            set(t) - {"name", "amount"} for t in taxes if isinstance(t, dict)
-        ):
+        if names != ["VAT"] or any(set(t) - {"name", "amount"} for t in taxes if isinstance(t, dict)):
             losses.approx(path + ".taxes", f"tax lines {names} summed into incl_vat")
     return out
 
@@ -95,15 +93,11 @@ def _tariff_out(t: JsonObj, losses: Losses, partial: bool = False) -> JsonObj:
     for key in ("min_price", "max_price"):
         if isinstance(t.get(key), dict):
             p = t[key]
-            t[key] = {"before_taxes": p.get("excl_vat")} | (
-                {"after_taxes": p["incl_vat"]} if "incl_vat" in p else {}
-            )
+            t[key] = {"before_taxes": p.get("excl_vat")} | ({"after_taxes": p["incl_vat"]} if "incl_vat" in p else {})
     return t
 
 
-def _restructure(
-    kind: str, data: JsonObj, losses: Losses, inbound: bool, partial: bool
-) -> JsonObj:
+def _restructure(kind: str, data: JsonObj, losses: Losses, inbound: bool, partial: bool) -> JsonObj:
     data = copy(data)
     if kind in ("Session", "CDR"):
         _prices(data, losses, _price_in if inbound else _price_out)
@@ -118,20 +112,15 @@ def _model(models: Any, kind: str) -> Any:
     return getattr(models, kind)
 
 
-def to_core(
-    kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool = False
-) -> JsonObj:
+def to_core(kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool = False) -> JsonObj:
     """A 2.3.0 object of ``kind`` (a PATCH body if ``partial``) as 2.2.1."""
     del ctx  # 2.3.0 objects carry their owner like 2.2.1
     shaped = _restructure(kind, data, losses, True, partial)
     return Fitter("2.2.1", losses, TO_CORE_ENUMS).fit(_model(core, kind), shaped)
 
 
-def from_core(
-    kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool = False
-) -> JsonObj:
+def from_core(kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool = False) -> JsonObj:
     """A 2.2.1 object of ``kind`` (a PATCH body if ``partial``) as 2.3.0."""
     del ctx
     shaped = _restructure(kind, data, losses, False, partial)
     return Fitter(VERSION, losses, FROM_CORE_ENUMS).fit(_model(mine, kind), shaped)
-
