@@ -65,6 +65,17 @@ def _string_field(body: Any, name: str, *, required: bool = True) -> str | None:
     return value.strip()
 
 
+_ROLES = ("CPO", "EMSP", "NAP", "NSP", "OTHER", "SCSP")
+
+
+def _role_field(body: Any) -> str | None:
+    """Optional "role": what an OCPI 2.1.1 partner serves (its credentials name none)."""
+    role = _string_field(body, "role", required=False)
+    if role is not None and role.upper() not in _ROLES:
+        raise InvalidParameters(f"'role' must be one of {', '.join(_ROLES)}")
+    return role.upper() if role else None
+
+
 def _upstream_failure(exc: OcpiError) -> OcpiError:
     # A failed handshake is the partner's fault, not the admin's request: 502 with the OCPI code.
     exc._http_status = 502
@@ -72,10 +83,11 @@ def _upstream_failure(exc: OcpiError) -> OcpiError:
 
 
 async def create_invitation(request: web.Request) -> web.Response:
-    """POST /admin/invitations {"name"}: 201 {"token_a", "versions_url", "platform_id", "expires_at"}."""
-    name = _string_field(await read_json(request), "name")
+    """POST /admin/invitations {"name"[, "role"]}: 201 {"token_a", "versions_url", "platform_id", "expires_at"}."""
+    body = await read_json(request)
+    name = _string_field(body, "name")
     assert name is not None
-    platform, token_a = await request.app[REGISTRY].invite(name)
+    platform, token_a = await request.app[REGISTRY].invite(name, role=_role_field(body))
     settings = request.app[SETTINGS]
     expires_at = parse_iso(platform.created_at) + timedelta(seconds=settings.token_a_ttl)
     return json_response(
@@ -90,14 +102,14 @@ async def create_invitation(request: web.Request) -> web.Response:
 
 
 async def create_connection(request: web.Request) -> web.Response:
-    """POST /admin/connections {"versions_url", "token_a"[, "name"]}: 201 platform."""
+    """POST /admin/connections {"versions_url", "token_a"[, "name", "role"]}: 201 platform."""
     body = await read_json(request)
     versions_url = _string_field(body, "versions_url")
     token_a = _string_field(body, "token_a")
     name = _string_field(body, "name", required=False)
     assert versions_url is not None and token_a is not None
     try:
-        platform = await request.app[REGISTRY].connect(versions_url, token_a, name=name)
+        platform = await request.app[REGISTRY].connect(versions_url, token_a, name=name, role=_role_field(body))
     except OcpiError as exc:
         if exc.status_code >= 3000:
             raise _upstream_failure(exc) from exc

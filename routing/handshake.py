@@ -17,9 +17,9 @@ from routing.errors import (
     NoMatchingEndpoints,
     OcpiError,
     UnableToUseClientApi,
-    UnsupportedVersion,
 )
 from routing.models import Version, VersionDetails
+from routing.versions import registration
 from storage.models import Endpoint
 
 LOGGER = logging.getLogger(__name__)
@@ -61,8 +61,10 @@ async def _get(client: PeerClient, url: str, token: str, send_base64: bool, what
     return unwrap_data(response, what)
 
 
-async def discover(client: PeerClient, versions_url: str, token: str, *, send_base64: bool = True) -> PeerApi:
-    """Fetch versions and version details with the partner's token; pick 2.2.1."""
+async def discover(
+    client: PeerClient, versions_url: str, token: str, *, send_base64: bool = True, want: str | None = None
+) -> PeerApi:
+    """Fetch versions and version details with the partner's token; pick ``want`` or the highest mutual one."""
     raw_versions = await _get(client, versions_url, token, send_base64, f"GET {versions_url}")
     if isinstance(raw_versions, dict):  # sloppy peers send one object where a list belongs
         raw_versions = [raw_versions]
@@ -74,10 +76,8 @@ async def discover(client: PeerClient, versions_url: str, token: str, *, send_ba
             versions.append(Version.model_validate(item))
         except ValidationError:
             LOGGER.warning("ignoring malformed version entry from %s: %r", versions_url, item)
-    match = next((v for v in versions if v.version == OCPI_VERSION), None)
-    if match is None:
-        offered = ", ".join(v.version for v in versions) or "none"
-        raise UnsupportedVersion(f"partner offers {offered}; this hub speaks {OCPI_VERSION}")
+    chosen = registration.choose([v.version for v in versions], want)
+    match = next(v for v in versions if v.version == chosen)
     raw_details = await _get(client, match.url, token, send_base64, f"GET {match.url}")
     if isinstance(raw_details, list) and len(raw_details) == 1:  # list-wrapped data
         raw_details = raw_details[0]
@@ -85,15 +85,14 @@ async def discover(client: PeerClient, versions_url: str, token: str, *, send_ba
         details = VersionDetails.model_validate(raw_details)
     except ValidationError as exc:
         raise UnableToUseClientApi(f"GET {match.url}: not a version details object") from exc
-    endpoints = tuple(
-        Endpoint(module=ep.identifier.lower(), role=ep.role or "SENDER", url=ep.url) for ep in details.endpoints
-    )
+    listed = [Endpoint(module=ep.identifier.lower(), role=ep.role or "SENDER", url=ep.url) for ep in details.endpoints]
+    endpoints = tuple(registration.endpoints(chosen, listed))
     for ep in endpoints:  # SSRF guard (routing/ssrf.py): the hub will call every one of these
         try:
             client.check_url(ep.url)
         except OcpiError as exc:
             raise UnableToUseClientApi(f"GET {match.url}: endpoint {ep.module} {ep.role}: {exc.message}") from exc
-    api = PeerApi(versions_url=versions_url, version=OCPI_VERSION, endpoints=endpoints)
+    api = PeerApi(versions_url=versions_url, version=chosen, endpoints=endpoints)
     missing = [m for m in REQUIRED_MODULES if api.url(m) is None]
     if missing:
         raise NoMatchingEndpoints(f"partner publishes no {', '.join(missing)} endpoint")

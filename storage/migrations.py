@@ -222,3 +222,16 @@ def _m0005_outbox_order_index(db: Database) -> None:
     # due_heads walks pending rows in acceptance order and stops at its LIMIT; without this index
     # SQLite sorted every due row first (11 ms with 10,000 queued, once per worker round).
     _run_script(db, "CREATE INDEX outbox_state_order ON outbox (state, id);")
+
+
+@MIGRATIONS(name="0011_versions")
+def _m0011_versions(db: Database) -> None:
+    # OCPI 2.1.1 credentials carry no role: the operator names it when inviting or connecting.
+    # Translations between versions record what they lose: a JSON list per traffic row.
+    _run_script(
+        db,
+        """
+        ALTER TABLE platforms ADD COLUMN role_hint TEXT;
+        ALTER TABLE traffic ADD COLUMN losses TEXT;
+        """,
+    )

@@ -52,6 +52,7 @@ class Platform(BaseModel):
     updated_at: str
     last_seen_in: str | None
     last_seen_out: str | None
+    role_hint: str | None = None  # the operator-named role of an OCPI 2.1.1 partner
     endpoints: tuple[Endpoint, ...] = ()
     parties: tuple[Party, ...] = ()
 

@@ -28,6 +28,7 @@ COLUMNS = (
     "correlation_id",
     "latency_ms",
     "error",
+    "losses",
 )
 
 
@@ -50,6 +51,7 @@ class TrafficRecord:
     correlation_id: str | None
     latency_ms: float
     error: str | None = None
+    losses: str | None = None  # JSON list of translation Loss records (routing/versions)
 
 
 async def insert_batch(
