@@ -17,7 +17,7 @@ from aiohttp import web
 from hub import __version__
 from hub.envelope import json_response
 from hub.keys import CLOCK, SETTINGS, STARTED_AT, STORE
-from hub.metrics import RELAY_STATS
+from hub.metrics import LOSS_STATS, RELAY_STATS
 from routing.clock import parse_iso
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
@@ -125,6 +125,8 @@ async def status(request: web.Request) -> web.Response:
         **base,
         "totals": totals,
         "platforms": entries,
+        # What translation between OCPI versions could not carry, per platform pair.
+        "top_losses": request.app[LOSS_STATS].top(),
     }
     return json_response(body)
 

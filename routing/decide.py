@@ -171,6 +171,11 @@ def pick_target(
         url = platform.endpoint(spec.name, interface)
         if url is not None:
             return Target(platform, PartyRef(p.country_code, p.party_id), url)
+        if platform.version == "2.1.1" and spec.name == "chargingprofiles":
+            # 2.1.1 has no charging profiles module: say so rather than "no endpoint".
+            raise InvalidParameters(
+                f"receiver {party} speaks OCPI 2.1.1, which has no charging profiles", http_status=200
+            )
     raise UnknownReceiver(f"receiver {party} is not connected or has no {spec.name} {interface} endpoint")
 
 

@@ -38,6 +38,7 @@ from routing.forward import Leg, Reply, relay, send_leg
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
 from routing.proxies import Proxies
+from routing.versions import wire as versions_wire
 from storage import objects as object_sql
 from storage import routing_index as index_sql
 from storage.db import Job, Store, SyncTx
@@ -124,6 +125,7 @@ class RoutingService:
             # Liberal in what we accept, strict in what we send: forward the object, not [object].
             obj = unwrap(req.body)
             req = replace(req, body=obj, raw_body=json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode())
+        req = versions_wire.inbound(req, self.store)  # the one way in: the caller's version -> 2.2.1
         sender = caller_party(req.caller, req.routing, spec.roles_for(other_interface(req.interface)))
         kind = classify(spec, req.interface, req.method, req.segments, req.routing, self.hub)
         if kind is Kind.GET_ALL:

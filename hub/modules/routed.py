@@ -13,7 +13,8 @@ from aiohttp import web
 
 from hub.envelope import read_json
 from hub.keys import CALLER, CORRELATION_ID, DIRECTORY, REQUEST_ID, ROUTING, WORKER
-from hub.modules.router import OcpiRouter
+from hub.modules import versioned
+from hub.modules.router import PREFIX_211, OcpiRouter, tagged
 from routing.decide import MODULES
 from routing.errors import Forbidden
 from routing.headers import parse_routing_headers
@@ -49,6 +50,7 @@ def response(reply_status: int, body: bytes, headers: dict[str, str]) -> web.Res
 
 async def route(request: web.Request, module: str, interface: str) -> web.Response:
     """Parse, hand to the routing service, render."""
+    versioned.begin()
     platform = calling_platform(request)
     if platform.status == "OFFLINE":  # it is talking to us, so it is alive: resume its queue
         await request.app[WORKER].called_in(platform.id)
@@ -73,8 +75,15 @@ async def route(request: web.Request, module: str, interface: str) -> web.Respon
         raw_body=raw,
         body=body,
     )
-    reply = await request.app[ROUTING].handle(inbound)
-    return response(reply.status, reply.body, reply.headers)
+    try:
+        reply = await request.app[ROUTING].handle(inbound)
+    except BaseException:
+        versioned.finish(request, platform.id, 500, b"")
+        raise
+    body = versioned.finish(request, platform.id, reply.status, reply.body)
+    if platform.version == "2.1.1":  # 2.1.1 knows no routing headers (transport_and_format 2.2)
+        reply.headers = {k: v for k, v in reply.headers.items() if not k.lower().startswith("ocpi-")}
+    return response(reply.status, body, reply.headers)
 
 
 def _handler(module: str, interface: str) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -108,3 +117,20 @@ def setup(router: OcpiRouter) -> None:
             router.add_tail("*", "/" + path, _handler(module, interface))
     for alias, module in DRAFT_ALIASES.items():
         router.add_tail("*", "/" + alias, _draft_handler(module), prefix="/ocpi")
+    for module in MODULES_211:
+        router.add_tail_at("*", "/" + module, tagged(_handler_211(module), "2.1.1"), prefix=PREFIX_211)
+
+
+# Functional modules of OCPI 2.1.1 (no charging profiles there).
+MODULES_211 = ("locations", "tariffs", "tokens", "sessions", "cdrs", "commands")
+
+
+def _handler_211(module: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        platform = calling_platform(request)
+        segments = [s for s in request.match_info.get("tail", "").split("/") if s]
+        is_cpo = any(p.role == "CPO" for p in platform.parties)
+        return await route(request, module, versioned.interface_211(module, request.method, segments, is_cpo))
+
+    handler.__doc__ = f"OCPI 2.1.1 {module} (one URL for both interfaces)."
+    return handler
