@@ -76,3 +76,36 @@ async def test_hub_initiated_connection_in_each_version(start_hub, make_peer, ve
         assert "roles" not in posted and posted["party_id"] == hub.settings.party_id
     else:
         assert "hub_party_id" in posted and "HUB" not in {r["role"] for r in posted["roles"]}
+
+
+async def test_230_hub_reports_clients_as_roles(start_hub, make_peer) -> None:
+    """2.3.0 credentials from the hub: hub_party_id, and the other platforms' parties as roles."""
+    hub = await start_hub()
+    other = await make_peer(("BE", "BEC", "CPO"))
+    await other.register_with(hub.versions_url, await hub.invite("o"))
+    peer = await make_peer(("FR", "E23", "EMSP"), version="2.3.0")
+    answer = await peer.register_with(hub.versions_url, await hub.invite("p"))
+    roles = answer["data"]["roles"]
+    assert [(r["party_id"], r["role"]) for r in roles] == [("BEC", "CPO")]
+    assert answer["data"]["hub_party_id"] == hub.settings.country_code + hub.settings.party_id
+
+
+@pytest.mark.parametrize("version", ["2.1.1", "2.3.0"])
+async def test_rotation_and_unregistration_in_each_version(start_hub, make_peer, version) -> None:
+    """PUT rotates (new token, answer in the version's shape), DELETE unregisters."""
+    hub = await start_hub()
+    peer = await make_peer(("NL", "P11", "CPO"), version=version)
+    await peer.register_with(hub.versions_url, await hub.invite("p", role="CPO"))
+    creds_url = f"/ocpi/{version}/credentials"
+    peer.token_for_hub = "rotated-b"  # the new token B the hub must use to read our API again
+    status, body, _ = await hub.call("PUT", creds_url, token=peer.hub_token, json=peer.credentials_body())
+    assert (status, body["status_code"]) == (200, 1000), body
+    new_token = body["data"]["token"]
+    assert new_token != peer.hub_token
+    assert ("roles" in body["data"]) == (version != "2.1.1")
+    status, body, _ = await hub.call("GET", creds_url, token=new_token)
+    assert status == 200 and body["data"]["token"] == new_token
+    status, body, _ = await hub.call("DELETE", creds_url, token=new_token)
+    assert (status, body["status_code"]) == (200, 1000), body
+    _, platforms = await hub.admin("GET", "/admin/platforms")
+    assert (platforms[0]["registered"], platforms[0]["status"]) == (False, "SUSPENDED")
