@@ -1,7 +1,7 @@
 """Reading a partner's versions and version details (credentials.asciidoc, registration).
 
-Any failure to use the partner's API is 3001, no 2.2.1 in its list is 3002, and version details
-without a credentials endpoint are 3003 (OCPI-DIGEST section 2.1).
+Any failure to use the partner's API is 3001, no version the hub speaks (2.1.1, 2.2.1, 2.3.0)
+is 3002, and version details without a credentials endpoint are 3003 (OCPI-DIGEST 2.1).
 """
 
 from __future__ import annotations

@@ -15,9 +15,23 @@ import re
 from typing import Any
 
 from routing.versions.common import Untranslatable, copy, each, one, rename
-from routing.versions.loss import Context, JsonObj, Losses, join
-from routing.versions.shape import EnumMap, Fitter
+from routing.versions.loss import Context, JsonObj, Losses
+from routing.versions.shape import Fitter
 from routing.versions.v211 import models as mine
+from routing.versions.v211.objects import (
+    FROM_CORE_ENUMS,
+    TO_CORE_ENUMS,
+    connector_in,
+    connector_out,
+    evse_in,
+    evse_out,
+    location_in,
+    location_out,
+    tariff_in,
+    tariff_out,
+    token_in,
+    token_out,
+)
 from routing.versions.v221 import models as core
 
 VERSION = "2.1.1"
@@ -26,193 +40,8 @@ VERSION = "2.1.1"
 # (2.2.1 mod_commands CommandResponse: "timeout ... required").
 DEFAULT_COMMAND_TIMEOUT = 30
 
-TO_CORE_ENUMS: EnumMap = {
-    ("CommandResponseType", "TIMEOUT"): "REJECTED",  # 2.2.1 moved TIMEOUT to CommandResult
-    ("CommandResultType", "UNKNOWN_SESSION"): "FAILED",
-    ("CdrDimensionType", "FLAT"): None,  # removed in 2.2 (changelog: "of no use on a CDR")
-}
-FROM_CORE_ENUMS: EnumMap = {
-    ("TokenType", "APP_USER"): "OTHER",
-    ("TokenType", "AD_HOC_USER"): "OTHER",
-    ("AuthMethod", "COMMAND"): "AUTH_REQUEST",  # started by the eMSP's request either way
-    ("SessionStatus", "RESERVATION"): "PENDING",
-    ("PowerType", "AC_2_PHASE"): "AC_1_PHASE",
-    ("PowerType", "AC_2_PHASE_SPLIT"): "AC_1_PHASE",
-    ("ConnectorType", "GBT_DC"): "CHADEMO",
-    ("ConnectorType", "CHAOJI"): "CHADEMO",  # ChaoJi is CHAdeMO 3.0
-    ("ConnectorType", "GBT_AC"): "IEC_62196_T2",
-    ("ConnectorType", "DOMESTIC_M"): "DOMESTIC_G",
-    ("ConnectorType", "DOMESTIC_N"): "DOMESTIC_J",
-    ("ConnectorType", "DOMESTIC_O"): "DOMESTIC_L",
-    ("ConnectorType", "NEMA_5_20"): "DOMESTIC_B",
-    ("ConnectorType", "NEMA_6_30"): "DOMESTIC_B",
-    ("ConnectorType", "NEMA_6_50"): "DOMESTIC_B",
-    ("ConnectorType", "NEMA_10_30"): "DOMESTIC_B",
-    ("ConnectorType", "NEMA_10_50"): "DOMESTIC_B",
-    ("ConnectorType", "NEMA_14_30"): "DOMESTIC_B",
-    ("ConnectorType", "NEMA_14_50"): "DOMESTIC_B",
-    ("ConnectorType", "PANTOGRAPH_BOTTOM_UP"): "IEC_62196_T2_COMBO",
-    ("ConnectorType", "PANTOGRAPH_TOP_DOWN"): "IEC_62196_T2_COMBO",
-    ("CommandResponseType", "EVSE_OCCUPIED"): "REJECTED",
-    ("CommandResponseType", "EVSE_INOPERATIVE"): "REJECTED",
-    ("CommandResponseType", "FAILED"): "REJECTED",
-    ("CommandResponseType", "CANCELED_RESERVATION"): "REJECTED",
-    ("CommandResponseType", "UNKNOWN_RESERVATION"): "REJECTED",
-}
-
-_PARKING_TO_TYPE = {
-    "ON_STREET": "ON_STREET",
-    "PARKING_GARAGE": "PARKING_GARAGE",
-    "UNDERGROUND_GARAGE": "UNDERGROUND_GARAGE",
-    "PARKING_LOT": "PARKING_LOT",
-}
 # eMA-ID (ISO 15118 / eMI3): country code and provider id lead the contract id.
 _EMAID = re.compile(r"^([A-Za-z]{2})[-*]?([A-Za-z0-9]{3})")
-
-
-# ---- locations ---------------------------------------------------------------------------
-
-
-def _energy_mix(mix: JsonObj, inbound: bool) -> JsonObj:
-    mix = copy(mix)
-    old, new = ("source", "category") if inbound else ("category", "source")
-    each(mix, "environ_impact", lambda e: _renamed(e, old, new))
-    return mix
-
-
-def _renamed(data: JsonObj, old: str, new: str) -> JsonObj:
-    data = copy(data)
-    rename(data, old, new)
-    return data
-
-
-def _connector_in(c: JsonObj) -> JsonObj:
-    c = copy(c)
-    rename(c, "voltage", "max_voltage")
-    rename(c, "amperage", "max_amperage")
-    if "tariff_id" in c:
-        tid = c.pop("tariff_id")
-        c["tariff_ids"] = [tid] if tid else []
-    return c
-
-
-def _connector_out(c: JsonObj, losses: Losses, path: str) -> JsonObj:
-    c = copy(c)
-    rename(c, "max_voltage", "voltage")
-    rename(c, "max_amperage", "amperage")
-    if "tariff_ids" in c:
-        ids = c.pop("tariff_ids") or []
-        if ids:
-            c["tariff_id"] = ids[0]
-        if len(ids) > 1:
-            where = join(path, "tariff_ids")
-            losses.drop(where, f"2.1.1 holds one tariff_id; {ids[1:]} dropped")
-    return c
-
-
-def _evse_in(e: JsonObj) -> JsonObj:
-    e = copy(e)
-    each(e, "connectors", _connector_in)
-    return e
-
-
-def _evse_out(e: JsonObj, losses: Losses, path: str) -> JsonObj:
-    e = copy(e)
-    each(e, "connectors", lambda c: _connector_out(c, losses, join(path, "connectors[]")))
-    return e
-
-
-def _hours_in(h: JsonObj) -> JsonObj:
-    h = copy(h)
-    # 2.1.1: "Choice: one of two" (regular_hours or twentyfourseven); 2.2.1 always has the flag.
-    h.setdefault("twentyfourseven", "regular_hours" not in h)
-    return h
-
-
-def _hours_out(h: JsonObj, losses: Losses) -> JsonObj:
-    h = copy(h)
-    if h.get("twentyfourseven") is False:
-        del h["twentyfourseven"]
-        h.setdefault("regular_hours", [])
-    elif h.get("twentyfourseven") is True and h.pop("regular_hours", None):
-        losses.drop("opening_times.regular_hours", "2.1.1: 24/7 or regular hours, not both")
-    return h
-
-
-def _location_in(loc: JsonObj, ctx: Context, losses: Losses, partial: bool) -> JsonObj:
-    loc = copy(loc)
-    if not partial:
-        loc.setdefault("country_code", ctx.country_code)
-        loc.setdefault("party_id", ctx.party_id)
-        loc.setdefault("publish", True)  # 2.1.1 has no unpublished locations
-        if not loc.get("time_zone"):
-            losses.approx("time_zone", "2.1.1 Location without time_zone (required in 2.2.1)")
-    if "type" in loc:
-        ltype = loc.pop("type")
-        if ltype in _PARKING_TO_TYPE:
-            loc["parking_type"] = _PARKING_TO_TYPE[ltype]
-    each(loc, "evses", _evse_in)
-    one(loc, "opening_times", _hours_in)
-    one(loc, "energy_mix", lambda m: _energy_mix(m, True))
-    return loc
-
-
-def _location_out(loc: JsonObj, losses: Losses, partial: bool) -> JsonObj:
-    loc = copy(loc)
-    # Owner: the 2.1.1 receiver URL carries country_code/party_id (mod_locations 2.2.x).
-    loc.pop("country_code", None)
-    loc.pop("party_id", None)
-    if loc.pop("publish", True) is False:
-        losses.approx("publish", "2.1.1 has no unpublished Locations")
-    if "parking_type" in loc or not partial:
-        ptype = loc.pop("parking_type", None)
-        loc["type"] = ptype if ptype in _PARKING_TO_TYPE else ("OTHER" if ptype else "UNKNOWN")
-        if ptype and ptype not in _PARKING_TO_TYPE:
-            losses.approx("parking_type", f"ParkingType {ptype} sent as LocationType OTHER")
-    if not partial and "postal_code" not in loc:
-        loc["postal_code"] = ""
-        losses.approx("postal_code", "required in 2.1.1: sent empty")
-    each(loc, "evses", lambda e: _evse_out(e, losses, "evses[]"))
-    one(loc, "opening_times", lambda h: _hours_out(h, losses))
-    one(loc, "energy_mix", lambda m: _energy_mix(m, False))
-    return loc
-
-
-# ---- tariffs and tokens ------------------------------------------------------------------
-
-
-def _tariff_in(t: JsonObj, ctx: Context, partial: bool) -> JsonObj:
-    t = copy(t)
-    if not partial:
-        t.setdefault("country_code", ctx.country_code)
-        t.setdefault("party_id", ctx.party_id)
-    one(t, "energy_mix", lambda m: _energy_mix(m, True))
-    return t
-
-
-def _tariff_out(t: JsonObj) -> JsonObj:
-    t = copy(t)
-    t.pop("country_code", None)  # in the 2.1.1 receiver URL
-    t.pop("party_id", None)
-    one(t, "energy_mix", lambda m: _energy_mix(m, False))
-    return t
-
-
-def _token_in(t: JsonObj, ctx: Context, partial: bool) -> JsonObj:
-    t = copy(t)
-    rename(t, "auth_id", "contract_id")  # changelog 2.2: Token.auth_id renamed contract_id
-    if not partial:
-        t.setdefault("country_code", ctx.country_code)
-        t.setdefault("party_id", ctx.party_id)
-    return t
-
-
-def _token_out(t: JsonObj) -> JsonObj:
-    t = copy(t)
-    rename(t, "contract_id", "auth_id")
-    t.pop("country_code", None)  # in the 2.1.1 receiver URL
-    t.pop("party_id", None)
-    return t
 
 
 # ---- sessions and CDRs -------------------------------------------------------------------
@@ -319,7 +148,7 @@ def _session_out(s: JsonObj, ctx: Context, losses: Losses, partial: bool) -> Jso
         _cdr_token_out(s.pop("cdr_token"), s, losses)
     if "location_id" in s or not partial:
         core_loc = _stub_location(s, ctx, losses)
-        s["location"] = _location_out(core_loc, Losses(losses.module), partial=False)
+        s["location"] = location_out(core_loc, Losses(losses.module), partial=False)
         for key in ("location_id", "evse_uid", "connector_id"):
             s.pop(key, None)
     s.pop("country_code", None)  # in the 2.1.1 receiver URL
@@ -380,7 +209,7 @@ def _cdr_in(c: JsonObj, ctx: Context, losses: Losses) -> JsonObj:
         losses.approx("location", "reduced to a 2.2.1 CdrLocation (address, EVSE and connector)")
         c["cdr_location"] = _cdr_location_in(c.pop("location"))
     c["total_cost"] = _price_in(c.get("total_cost"))
-    each(c, "tariffs", lambda t: _tariff_in(t, ctx, False))
+    each(c, "tariffs", lambda t: tariff_in(t, ctx, False))
     return c
 
 
@@ -400,7 +229,7 @@ def _cdr_out(c: JsonObj, losses: Losses) -> JsonObj:
         for key in ("country_code", "party_id"):
             if isinstance(t, dict) and key in t:
                 losses.drop(f"tariffs[].{key}", "a 2.1.1 Tariff in a CDR carries no owner")
-    each(c, "tariffs", _tariff_out)
+    each(c, "tariffs", tariff_out)
     return c
 
 
@@ -409,7 +238,7 @@ def _cdr_out(c: JsonObj, losses: Losses) -> JsonObj:
 
 def _command_in(kind: str, d: JsonObj, ctx: Context, losses: Losses) -> JsonObj:
     d = copy(d)
-    one(d, "token", lambda t: _token_in(t, ctx, False))
+    one(d, "token", lambda t: token_in(t, ctx, False))
     if kind == "ReserveNow" and isinstance(d.get("reservation_id"), int):
         d["reservation_id"] = str(d["reservation_id"])  # 2.2: int -> CiString(36)
     if kind == "CommandResponse":
@@ -424,7 +253,7 @@ def _command_out(kind: str, d: JsonObj, losses: Losses) -> JsonObj:
         for key in ("country_code", "party_id"):
             if key in d["token"]:
                 losses.drop(f"token.{key}", "a 2.1.1 Token in a command carries no owner")
-    one(d, "token", _token_out)
+    one(d, "token", token_out)
     if kind == "ReserveNow" and "reservation_id" in d:
         rid = str(d["reservation_id"])
         if not rid.isdigit():
@@ -467,15 +296,15 @@ def from_core(kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: b
 
 def _restructure_in(kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool) -> JsonObj:
     if kind == "Location":
-        return _location_in(data, ctx, losses, partial)
+        return location_in(data, ctx, losses, partial)
     if kind == "EVSE":
-        return _evse_in(data)
+        return evse_in(data)
     if kind == "Connector":
-        return _connector_in(data)
+        return connector_in(data)
     if kind == "Tariff":
-        return _tariff_in(data, ctx, partial)
+        return tariff_in(data, ctx, partial)
     if kind == "Token":
-        return _token_in(data, ctx, partial)
+        return token_in(data, ctx, partial)
     if kind == "Session":
         return _session_in(data, ctx, losses, partial)
     if kind == "CDR":
@@ -487,15 +316,15 @@ def _restructure_in(kind: str, data: JsonObj, ctx: Context, losses: Losses, part
 
 def _restructure_out(kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool) -> JsonObj:
     if kind == "Location":
-        return _location_out(data, losses, partial)
+        return location_out(data, losses, partial)
     if kind == "EVSE":
-        return _evse_out(data, losses, "")
+        return evse_out(data, losses, "")
     if kind == "Connector":
-        return _connector_out(data, losses, "")
+        return connector_out(data, losses, "")
     if kind == "Tariff":
-        return _tariff_out(data)
+        return tariff_out(data)
     if kind == "Token":
-        return _token_out(data)
+        return token_out(data)
     if kind == "Session":
         return _session_out(data, ctx, losses, partial)
     if kind == "CDR":
