@@ -233,3 +233,29 @@ async def test_230_extension_fields_pass_between_230_partners(start_hub, make_pe
     assert got.body["x_vendor"] == {"a": 1} and got.body["help_phone"] == "+3212345678"
     (got22,) = emsp22.requests_to("/locations/")
     assert "x_vendor" not in got22.body and "help_phone" not in got22.body
+
+
+async def test_211_cpo_authorizes_at_221_emsp(start_hub, make_peer) -> None:
+    """Real-time authorization from a 2.1.1 CPO: the eMSP's AuthorizationInfo comes back as 2.1.1."""
+    hub = await start_hub()
+    cpo = await join(hub, make_peer, CPO11, "2.1.1")
+    emsp = await join(hub, make_peer, EMSP22, "2.2.1")
+    token = example("token_put_example.json")
+    token.update(country_code="DE", party_id="E22", uid="UID22")
+    _, body, _ = await hub.call("PUT", "/ocpi/2.2.1/tokens/receiver/DE/E22/UID22", token=emsp.hub_token, json=token)
+    assert body["status_code"] == 1000, body
+    await wait_for(lambda: bool(cpo.requests_to("/tokens/")))
+    (pushed,) = cpo.requests_to("/tokens/")
+    assert pushed.path == "/ocpi/2.1.1/tokens/DE/E22/UID22" and no_routing_headers(pushed.headers)
+    assert pushed.body["auth_id"] == token["contract_id"] and "contract_id" not in pushed.body
+    info = {"allowed": "ALLOWED", "token": token, "authorization_reference": "REF1"}
+    emsp.module_responder = script(("/authorize", info))
+    where = {"location_id": "LOC1", "evse_uids": ["3256"], "connector_ids": ["1"]}
+    status, body, headers = await hub.call(
+        "POST", "/ocpi/2.1.1/tokens/UID22/authorize", token=cpo.hub_token, json=where
+    )
+    assert (status, body["status_code"]) == (200, 1000), body
+    assert body["data"] == {"allowed": "ALLOWED"}  # 2.1.1 AuthorizationInfo has no token/reference
+    assert no_routing_headers(dict(headers))
+    (asked,) = emsp.requests_to("/authorize")
+    assert asked.body == {"location_id": "LOC1", "evse_uids": ["3256"]}  # no connector_ids in 2.2.1
