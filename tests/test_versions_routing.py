@@ -259,3 +259,21 @@ async def test_211_cpo_authorizes_at_221_emsp(start_hub, make_peer) -> None:
     assert no_routing_headers(dict(headers))
     (asked,) = emsp.requests_to("/authorize")
     assert asked.body == {"location_id": "LOC1", "evse_uids": ["3256"]}  # no connector_ids in 2.2.1
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/ocpi/2.1.1/sessions/NL/C11/1", {"auth_id": 5, "location": "x", "total_cost": "a"}),
+        ("/ocpi/2.1.1/locations/NL/C11/L1", {"evses": [{"connectors": "no"}], "opening_times": 3}),
+        ("/ocpi/2.1.1/cdrs", {"auth_id": ["x"], "location": {"evses": "y"}}),
+        ("/ocpi/2.1.1/locations/NL/C11/L1", ["not", "an", "object"]),
+    ],
+)
+async def test_211_garbage_is_a_clear_error_not_a_500(start_hub, make_peer, path, body) -> None:
+    """Bodies that are no 2.1.1 object at all: refused (or tolerated, as 2.2.1 ones are), never a 500."""
+    hub = await start_hub()
+    cpo = await join(hub, make_peer, CPO11, "2.1.1")
+    method = "POST" if path.endswith("/cdrs") else "PUT"
+    status, answer, _ = await hub.call(method, path, token=cpo.hub_token, json=body)
+    assert status < 500 and answer["status_code"] < 3000 and "Traceback" not in str(answer), answer

@@ -57,6 +57,9 @@ class Flow:
 
 
 FLOW: ContextVar[Flow | None] = ContextVar("ocpi_versions_flow", default=None)
+# What a translator raises on JSON that is not an object of the expected shape (a string where
+# an object belongs...): the caller gets 2001, never a 500.
+_SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError)
 
 
 def version_of(platform: Platform | None) -> str:
@@ -96,7 +99,10 @@ def inbound(req: Inbound, store: Store | None = None) -> Inbound:
     FLOW.set(flow)
     if version == CORE or kind is None or req.body is None:
         return req
-    translated = to_core(version, kind, req.body, flow.ctx, partial)
+    try:
+        translated = to_core(version, kind, req.body, flow.ctx, partial)
+    except _SHAPE_ERRORS as exc:  # a body that is not an OCPI object of its kind at all
+        raise InvalidParameters(f"body is not an OCPI {version} {kind}: {type(exc).__name__}") from exc
     flow.losses += [(None, loss) for loss in translated.losses]
     return replace(req, body=translated.data, raw_body=_dumps(translated.data))
 
@@ -113,7 +119,10 @@ def inbound_callback(caller: Platform, module: str, raw_body: bytes) -> bytes:
         body = json.loads(raw_body)
     except ValueError:
         return raw_body
-    translated = to_core(version, kind, body, flow.ctx)
+    try:
+        translated = to_core(version, kind, body, flow.ctx)
+    except _SHAPE_ERRORS as exc:
+        raise InvalidParameters(f"body is not an OCPI {version} {kind}: {type(exc).__name__}") from exc
     flow.losses += [(None, loss) for loss in translated.losses]
     return _dumps(translated.data)
 
@@ -140,6 +149,8 @@ async def outbound(leg: Leg) -> Leg:
             ctx = await _with_location(ctx, flow.store, core)
         try:
             translated = from_core(receiver, flow.kind, core, ctx, flow.partial)
+        except _SHAPE_ERRORS as exc:
+            raise InvalidParameters(f"body is not an OCPI 2.2.1 {flow.kind}: {type(exc).__name__}") from exc
         except Untranslatable as exc:
             message = f"platform {leg.platform.name} speaks OCPI {receiver}: {exc}"
             raise InvalidParameters(message, http_status=200) from exc
@@ -182,7 +193,10 @@ def answer_in(leg: Leg, response: PeerResponse) -> PeerResponse:
         return response
     if receiver == flow.version:
         return response  # same version both ends: relayed as received
-    translated = to_core(receiver, flow.answer_kind, data, _context(leg.platform))
+    try:
+        translated = to_core(receiver, flow.answer_kind, data, _context(leg.platform))
+    except _SHAPE_ERRORS:
+        return response  # an answer of another shape is relayed as it came
     flow.losses += [(None, loss) for loss in translated.losses]
     envelope = {**response.envelope, "data": translated.data}
     flow.receiver_version = CORE
@@ -203,7 +217,7 @@ def answer_out(status: int, body: bytes) -> bytes:
         return body
     try:
         translated = from_core(flow.version, flow.answer_kind, data, flow.ctx)
-    except Untranslatable:
+    except (Untranslatable, *_SHAPE_ERRORS):
         return body
     flow.losses += [(flow.caller.id if flow.caller else None, loss) for loss in translated.losses]
     return _dumps({**envelope, "data": translated.data})
