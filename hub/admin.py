@@ -66,16 +66,28 @@ def _string_field(body: Any, name: str, *, required: bool = True) -> str | None:
     return value.strip()
 
 
+_ROLES = ("CPO", "EMSP", "NAP", "NSP", "OTHER", "SCSP")
+
+
+def _role_field(body: Any) -> str | None:
+    """Optional "role": what an OCPI 2.1.1 partner serves (its credentials name none)."""
+    role = _string_field(body, "role", required=False)
+    if role is not None and role.upper() not in _ROLES:
+        raise InvalidParameters(f"'role' must be one of {', '.join(_ROLES)}")
+    return role.upper() if role else None
+
+
 async def create_invitation(request: web.Request) -> web.Response:
-    """POST /admin/invitations {"name"}: 201 {"token_a", "versions_url", "platform_id", "expires_at"}."""
-    name = _string_field(await read_json(request), "name")
+    """POST /admin/invitations {"name"[, "role"]}: 201 {"token_a", "versions_url", "platform_id", "expires_at"}."""
+    body = await read_json(request)
+    name = _string_field(body, "name")
     assert name is not None
-    return json_response(await invite(request.app, name), status=201)
+    return json_response(await invite(request.app, name, role=_role_field(body)), status=201)
 
 
-async def invite(app: web.Application, name: str) -> dict[str, Any]:
+async def invite(app: web.Application, name: str, *, role: str | None = None) -> dict[str, Any]:
     """Create an invitation: {"token_a", "versions_url", "platform_id", "expires_at"} (token A shown once)."""
-    platform, token_a = await app[REGISTRY].invite(name)
+    platform, token_a = await app[REGISTRY].invite(name, role=role)
     settings = app[SETTINGS]
     expires_at = parse_iso(platform.created_at) + timedelta(seconds=settings.token_a_ttl)
     return {
@@ -87,13 +99,13 @@ async def invite(app: web.Application, name: str) -> dict[str, Any]:
 
 
 async def create_connection(request: web.Request) -> web.Response:
-    """POST /admin/connections {"versions_url", "token_a"[, "name"]}: 201 platform."""
+    """POST /admin/connections {"versions_url", "token_a"[, "name", "role"]}: 201 platform."""
     body = await read_json(request)
     versions_url = _string_field(body, "versions_url")
     token_a = _string_field(body, "token_a")
     name = _string_field(body, "name", required=False)
     assert versions_url is not None and token_a is not None
-    platform = await request.app[REGISTRY].connect(versions_url, token_a, name=name)
+    platform = await request.app[REGISTRY].connect(versions_url, token_a, name=name, role=_role_field(body))
     return json_response(platform_json(platform), status=201)
 
 

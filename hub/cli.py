@@ -47,7 +47,10 @@ def _print(data: Any, as_json: bool) -> None:
 
 def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
     """Create an invitation (token A) through the admin API."""
-    data = asyncio.run(admin_call(settings, args, "POST", "/admin/invitations", {"name": args.name}))
+    body: dict[str, Any] = {"name": args.name}
+    if args.role:
+        body["role"] = args.role
+    data = asyncio.run(admin_call(settings, args, "POST", "/admin/invitations", body))
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -62,6 +65,8 @@ def cmd_connect(settings: Settings, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"versions_url": args.versions_url, "token_a": args.token_a}
     if args.name:
         body["name"] = args.name
+    if args.role:
+        body["role"] = args.role
     _print(asyncio.run(admin_call(settings, args, "POST", "/admin/connections", body)), args.json)
     return 0
 
@@ -241,11 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     cli_local.add_parsers(add)
-    add("invite", cmd_invite, "create an invitation (token A) for a partner").add_argument("name")
+    p = add("invite", cmd_invite, "create an invitation (token A) for a partner")
+    p.add_argument("name")
+    p.add_argument("--role", help="the partner's role if it registers in OCPI 2.1.1 (CPO, EMSP...)")
     p = add("connect", cmd_connect, "register with a partner that gave us its versions URL and token A")
     p.add_argument("versions_url")
     p.add_argument("token_a")
     p.add_argument("--name")
+    p.add_argument("--role", help="the partner's role if it speaks OCPI 2.1.1 (CPO, EMSP...)")
     add("platforms", cmd_platforms, "list registered platforms")
     cli_platforms.add_parsers(add)
     add("status", cmd_status, "show the hub's status").add_argument(

@@ -52,6 +52,10 @@ STARTED_AT = web.AppKey("started_at", float)
 TOKEN_A_ROUTES = web.AppKey("token_a_routes", set)  # set[web.AbstractResource]
 
 CALLER = web.RequestKey("caller", Caller)
+# The OCPI version of the URL a request came in on (/ocpi/2.1.1/..., /ocpi/2.2.1/..., /ocpi/2.3.0/...).
+OCPI_VERSION = web.RequestKey("ocpi_version", str)
+# Translation losses of this request's message (routing/versions), for its traffic record.
+LOSSES = web.RequestKey("losses", list)
 REQUEST_ID = web.RequestKey("request_id", str)
 CORRELATION_ID = web.RequestKey("correlation_id", str)
 # Routing headers an error answer of the hub carries (FROM = hub, TO = requester), set once the caller is known.

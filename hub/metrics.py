@@ -171,6 +171,12 @@ class Metrics:
             "Traffic-log records dropped (buffer full or write failed).",
             registry=self.registry,
         )
+        self.translation_losses = Counter(
+            "ocpi_hub_translation_losses",
+            "Fields dropped or approximated translating between OCPI versions, by module and field.",
+            ["module", "field", "kind"],
+            registry=self.registry,
+        )
         self._store_collector = _StoreCollector()
         self.registry.register(self._store_collector)
 
@@ -193,7 +199,34 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class LossStats:
+    """Translation losses per platform pair (sender id, receiver id or None for the hub), for /status."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[int | None, int | None], dict[tuple[str, str, str], int]] = {}
+
+    def add(self, sender: int | None, receiver: int | None, module: str, path: str, kind: str) -> None:
+        """Count one loss."""
+        pair = self._counts.setdefault((sender, receiver), {})
+        pair[(module, path, kind)] = pair.get((module, path, kind), 0) + 1
+
+    def top(self, limit: int = 5) -> list[dict[str, object]]:
+        """Every pair with its ``limit`` most frequent losses."""
+        out: list[dict[str, object]] = []
+        for (sender, receiver), counts in sorted(self._counts.items(), key=lambda kv: str(kv[0])):
+            ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
+            out.append(
+                {
+                    "from_platform_id": sender,
+                    "to_platform_id": receiver,  # None: the hub's own 2.2.1 (the way in)
+                    "losses": [{"module": m, "field": f, "kind": k, "count": n} for (m, f, k), n in ranked],
+                }
+            )
+        return out
+
+
 METRICS = web.AppKey("metrics", Metrics)
+LOSS_STATS = web.AppKey("loss_stats", LossStats)
 RELAY_STATS = web.AppKey("relay_stats", RelayStats)
 
 
@@ -226,4 +259,5 @@ def setup(app: web.Application) -> None:
     """Create the app's metrics and relay figures and register /metrics."""
     app[METRICS] = Metrics()
     app[RELAY_STATS] = RelayStats()
+    app[LOSS_STATS] = LossStats()
     app.router.add_get("/metrics", metrics)

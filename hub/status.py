@@ -19,7 +19,7 @@ from aiohttp import web
 from hub import __version__
 from hub.envelope import json_response
 from hub.keys import CLOCK, SETTINGS, STARTED_AT, STORE
-from hub.metrics import RELAY_STATS
+from hub.metrics import LOSS_STATS, RELAY_STATS
 from routing.clock import parse_iso
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
@@ -132,6 +132,8 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         "totals": totals,
         **storage,
         "platforms": entries,
+        # What translation between OCPI versions could not carry, per platform pair.
+        "top_losses": app[LOSS_STATS].top(),
     }
     return body, 200
 

@@ -23,7 +23,7 @@ from aiohttp.typedefs import Handler
 
 from config import Settings
 from hub.envelope import json_response
-from hub.keys import CALLER, CLIENT, CLOCK, CORRELATION_ID, DIRECTORY, REQUEST_ID, STORE
+from hub.keys import CALLER, CLIENT, CLOCK, CORRELATION_ID, DIRECTORY, LOSSES, REQUEST_ID, STORE
 from hub.metrics import METRICS, RELAY_STATS, Metrics, RelayStats
 from hub.modules.routed import DRAFT_ALIASES
 from hub.traffic_query import TrafficSearch
@@ -222,6 +222,7 @@ class TrafficRecorder:
                 request_id=request.get(REQUEST_ID),
                 correlation_id=request.get(CORRELATION_ID),
                 latency_ms=round(latency * 1000, 3),
+                losses=json.dumps(request[LOSSES]) if request.get(LOSSES) else None,
             )
         )
 

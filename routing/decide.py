@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from routing.directory import ROUTABLE, Directory
-from routing.errors import ConnectionProblem, SpoofedParty, UnknownReceiver
+from routing.errors import ConnectionProblem, InvalidParameters, SpoofedParty, UnknownReceiver
 from routing.headers import PartyRef, RoutingHeaders
 from storage.models import Platform
 
@@ -209,6 +209,9 @@ def pick_target(directory: Directory, party: PartyRef, spec: ModuleSpec, interfa
         url = platform.endpoint(spec.name, interface)
         if url is not None:
             return Target(platform, PartyRef(p.country_code, p.party_id), url)
+        if platform.version == "2.1.1" and spec.name == "chargingprofiles":
+            # 2.1.1 has no charging profiles module: say so rather than "no endpoint".
+            raise InvalidParameters(f"receiver {party} speaks OCPI 2.1.1, which has no charging profiles")
     if disconnected:
         raise ConnectionProblem(f"receiver {party} is known but not connected to the hub")
     raise UnknownReceiver(f"receiver {party} has no {spec.name} {interface} endpoint")

@@ -19,6 +19,7 @@ from routing.clock import Clock, iso
 from routing.errors import ConnectionProblem, OcpiError, ReceiverTimeout
 from routing.forward import Leg, Reply, relay
 from routing.retry import is_retryable
+from routing.versions import wire as versions_wire
 from routing.worker import DeliveryWorker, Outcome
 from storage import outbox as outbox_sql
 from storage.db import Job, Store, SyncTx
@@ -70,6 +71,8 @@ class Delivery:
 
         The outcome is the receiver's answer, an error, or Queued.
         """
+        # Each receiver gets its own OCPI version (routing/versions/wire.py), before anything is kept.
+        legs = [await versions_wire.outbound(leg) for leg in legs]
         now = self.clock.now()
         # Broadcast legs share one body: decide once whether it is a status-only PATCH.
         status_patch = self._is_status_patch(legs[0]) if legs else False

@@ -17,6 +17,7 @@ from routing.envelope import envelope_bytes
 from routing.errors import HubError, OcpiError
 from routing.headers import RoutingHeaders
 from routing.reader import Shape
+from routing.versions import wire as versions_wire
 from storage.models import Platform
 
 # Answer headers a caller may see from the receiver (routing headers are rebuilt by the hub).
@@ -69,8 +70,13 @@ class Reply:
 
 
 async def send_leg(client: PeerClient, leg: Leg, *, timeout: float | None = None, attempt: int = 1) -> PeerResponse:
-    """Send one leg with the receiver's token (raises 4001/4002/4003 from the client boundary)."""
-    return await client.send(
+    """Send one leg with the receiver's token (raises 4001/4002/4003 from the client boundary).
+
+    The leg goes out in its receiver's OCPI version, and the answer's data comes back as 2.2.1
+    (routing/versions/wire.py).
+    """
+    leg = await versions_wire.outbound(leg)
+    response = await client.send(
         leg.method,
         leg.url,
         token=leg.platform.token_out,
@@ -81,6 +87,7 @@ async def send_leg(client: PeerClient, leg: Leg, *, timeout: float | None = None
         expect=leg.expect,
         log_context={"module": leg.module, "platform_id": leg.platform.id, "attempt": attempt},
     )
+    return versions_wire.answer_in(leg, response)
 
 
 def foreign_answer_error(response: PeerResponse) -> OcpiError:

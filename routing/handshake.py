@@ -1,7 +1,8 @@
 """Reading a partner's versions and version details (credentials.asciidoc, registration).
 
-Any failure to use the partner's API is 3001, no 2.2.1 in its list is 3002, and version details
-without a credentials endpoint are 3003 (docs/DESIGN-NOTES.md, What real peers do).
+Any failure to use the partner's API is 3001, no version the hub speaks (2.1.1, 2.2.1, 2.3.0)
+is 3002, and version details without a credentials endpoint are 3003 (docs/DESIGN-NOTES.md,
+What real peers do).
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ from routing.errors import (
     NoMatchingEndpoints,
     OcpiError,
     UnableToUseClientApi,
-    UnsupportedVersion,
 )
 from routing.models import Version, VersionDetails
 from routing.reader import Shape
+from routing.versions import registration
 from storage.models import Endpoint
 
 LOGGER = logging.getLogger(__name__)
 
-OCPI_VERSION = "2.2.1"
 REQUIRED_MODULES = ("credentials",)
 
 
@@ -62,8 +62,10 @@ async def _get(client: PeerClient, url: str, token: str, send_base64: bool, what
         raise UnableToUseClientApi(f"{what}: {exc.message}") from exc
 
 
-async def discover(client: PeerClient, versions_url: str, token: str, *, send_base64: bool = True) -> PeerApi:
-    """Fetch versions and version details with the partner's token; pick 2.2.1.
+async def discover(
+    client: PeerClient, versions_url: str, token: str, *, send_base64: bool = True, want: str | None = None
+) -> PeerApi:
+    """Fetch versions and version details with the partner's token; pick ``want`` or the highest mutual one.
 
     2.2.1 sends the token Base64-encoded, many 2.1.1 and 2.2 implementations expect it raw
     (transport_and_format, Authorization; 2.2.1-d2 advises trial and error): after a 401 the
@@ -89,10 +91,8 @@ async def discover(client: PeerClient, versions_url: str, token: str, *, send_ba
             versions.append(Version.model_validate(item))
         except ValidationError:
             LOGGER.warning("ignoring malformed version entry from %s: %r", versions_url, item)
-    match = next((v for v in versions if v.version == OCPI_VERSION), None)
-    if match is None:
-        offered = ", ".join(v.version for v in versions) or "none"
-        raise UnsupportedVersion(f"partner offers {offered}; this hub speaks {OCPI_VERSION}")
+    chosen = registration.choose([v.version for v in versions], want)
+    match = next(v for v in versions if v.version == chosen)
     raw_details = unwrap_data(
         await _get(client, match.url, token, send_base64, f"GET {match.url}", "object"), f"GET {match.url}"
     )
@@ -100,15 +100,14 @@ async def discover(client: PeerClient, versions_url: str, token: str, *, send_ba
         details = VersionDetails.model_validate(raw_details)
     except ValidationError as exc:
         raise UnableToUseClientApi(f"GET {match.url}: not a version details object") from exc
-    endpoints = tuple(
-        Endpoint(module=ep.identifier.lower(), role=ep.role or "SENDER", url=ep.url) for ep in details.endpoints
-    )
+    listed = [Endpoint(module=ep.identifier.lower(), role=ep.role or "SENDER", url=ep.url) for ep in details.endpoints]
+    endpoints = tuple(registration.endpoints(chosen, listed))
     for ep in endpoints:  # SSRF guard (routing/ssrf.py): the hub will call every one of these
         try:
             client.check_url(ep.url)
         except OcpiError as exc:
             raise UnableToUseClientApi(f"GET {match.url}: endpoint {ep.module} {ep.role}: {exc.message}") from exc
-    api = PeerApi(versions_url=versions_url, version=OCPI_VERSION, endpoints=endpoints, send_base64=send_base64)
+    api = PeerApi(versions_url=versions_url, version=chosen, endpoints=endpoints, send_base64=send_base64)
     missing = [m for m in REQUIRED_MODULES if api.url(m) is None]
     if missing:
         raise NoMatchingEndpoints(f"partner publishes no {', '.join(missing)} endpoint")

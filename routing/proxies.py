@@ -29,6 +29,7 @@ from routing.forward import Leg, Reply, new_request_id, relay, send_leg
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef
 from routing.ssrf import UrlRefused
+from routing.versions import wire as versions_wire
 from storage import objects as object_sql
 from storage import proxies as proxy_sql
 from storage.db import Store
@@ -203,6 +204,7 @@ class Proxies:
         sent none gets the original command's, so the whole exchange stays findable under one id.
         """
         proxy = await self._usable(proxy_id, caller, "callback")
+        raw_body = versions_wire.inbound_callback(caller, proxy.module, raw_body)
         to_party = PartyRef(proxy.from_country_code or "", proxy.from_party_id or "")
         from_party = PartyRef(proxy.to_country_code or "", proxy.to_party_id or "")
         routing = RoutingHeaders(from_party=from_party, to_party=to_party)

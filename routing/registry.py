@@ -33,6 +33,7 @@ from routing.errors import (
 )
 from routing.handshake import PeerApi, discover, unwrap_data
 from routing.models import Credentials
+from routing.versions import registration
 from storage import lifecycle as lifecycle_sql
 from storage import platforms as platform_sql
 from storage import tokens as token_sql
@@ -143,8 +144,11 @@ class Registry:
 
     # ---- invitations (token A) ----------------------------------------------------------------
 
-    async def invite(self, name: str) -> tuple[Platform, str]:
-        """Create a PLANNED platform and a single-use, expiring token A for it."""
+    async def invite(self, name: str, role: str | None = None) -> tuple[Platform, str]:
+        """Create a PLANNED platform and a single-use, expiring token A for it.
+
+        ``role``: what the partner serves, needed if it registers in OCPI 2.1.1 (no roles there).
+        """
         token_a = new_token()
         now = self.clock.now()
         expires = iso(now + timedelta(seconds=self.settings.token_a_ttl))
@@ -153,42 +157,43 @@ class Registry:
                 tx, name=name, status="PLANNED", initiated_by="party", now=iso(now)
             )
             await token_sql.add_token(tx, pid, token_a, kind="A", now=iso(now), expires_at=expires)
+            await platform_sql.set_role_hint(tx, pid, role)
         LOGGER.info("invitation created for platform %s (%s), token A expires %s", pid, name, expires)
         return await platform_sql.get_platform(self.store, pid), token_a
 
     # ---- party-initiated ---------------------------------------------------------------------
 
-    async def register(self, caller: TokenRecord, body: Any) -> dict[str, Any]:
-        """Credentials POST: only with token A, only once (405 when registered)."""
+    async def register(self, caller: TokenRecord, body: Any, *, version: str = "2.2.1") -> dict[str, Any]:
+        """Credentials POST in ``version``: only with token A, only once (405 when registered)."""
         platform = await platform_sql.get_platform(self.store, caller.platform_id)
         if caller.kind != "A" or platform.registered:
             raise MethodNotAllowed(
                 "already registered: use PUT to update or DELETE to unregister", headers=dict(_ALLOW_REGISTERED)
             )
-        creds = parse_credentials(body)
-        api = await discover(self.client, creds.url, creds.token)
+        creds = parse_credentials(registration.core_body(version, body, platform.role_hint))
+        api = await discover(self.client, creds.url, creds.token, want=version)
         token_c = new_token()
         # Token A is single use: consumed in the same transaction that stores the registration,
         # so two concurrent POSTs with one token A cannot both register.
         await self._store_registration(platform.id, api, creds, token_c, replace_kind=None, consume=caller.token_hash)
         LOGGER.info("platform %s (%s) registered with roles %s", platform.id, platform.name, _roles(creds))
         await self._notify(platform.id, "CONNECTED", registered=True)
-        return self.hub_credentials(token_c)
+        return registration.hub_body(version, self.hub_credentials(token_c))
 
-    async def update(self, caller: TokenRecord, body: Any) -> dict[str, Any]:
+    async def update(self, caller: TokenRecord, body: Any, *, version: str = "2.2.1") -> dict[str, Any]:
         """Credentials PUT: re-read the partner's API, issue a new token C (405 when not registered)."""
         platform = await platform_sql.get_platform(self.store, caller.platform_id)
         if caller.kind != "C" or not platform.registered:
             raise MethodNotAllowed("not registered: use POST to register", headers=dict(_ALLOW_UNREGISTERED))
-        creds = parse_credentials(body)
-        api = await discover(self.client, creds.url, creds.token, send_base64=platform.send_base64)
+        creds = parse_credentials(registration.core_body(version, body, _role_hint(platform)))
+        api = await discover(self.client, creds.url, creds.token, send_base64=platform.send_base64, want=version)
         token_c = new_token()
         # An operator's suspension outlives a token rotation; anything else is alive again.
         status = "SUSPENDED" if platform.status == "SUSPENDED" else "CONNECTED"
         await self._store_registration(platform.id, api, creds, token_c, replace_kind="C", status=status)
         LOGGER.info("platform %s (%s) updated its credentials", platform.id, platform.name)
         await self._notify(platform.id, status)
-        return self.hub_credentials(token_c)
+        return registration.hub_body(version, self.hub_credentials(token_c))
 
     async def unregister(self, caller: TokenRecord) -> None:
         """Credentials DELETE: forget the partner's token and endpoints (405 when not registered)."""
@@ -236,8 +241,10 @@ class Registry:
 
     # ---- hub-initiated -----------------------------------------------------------------------
 
-    async def connect(self, versions_url: str, token_a: str, *, name: str | None = None) -> Platform:
-        """Register with a party that gave us its versions URL and token A."""
+    async def connect(
+        self, versions_url: str, token_a: str, *, name: str | None = None, role: str | None = None
+    ) -> Platform:
+        """Register with a party that gave us its versions URL and token A (``role``: for 2.1.1)."""
         api = await discover(self.client, versions_url, token_a)
         token_b = new_token()
         now = self._now()
@@ -247,8 +254,9 @@ class Registry:
                 tx, name=name or versions_url, status="PLANNED", initiated_by="hub", now=now, versions_url=versions_url
             )
             await token_sql.add_token(tx, pid, token_b, kind="C", now=now)
+            await platform_sql.set_role_hint(tx, pid, role)
         try:
-            creds = await self._post_credentials("POST", api, token_a, token_b, api.send_base64)
+            creds = await self._post_credentials("POST", api, token_a, token_b, api.send_base64, role=role)
             if name is None and creds.roles:
                 name = creds.roles[0].business_details.name
             await self._store_registration(pid, api, creds, token_b, replace_kind="C")
@@ -273,8 +281,12 @@ class Registry:
         async with self._transaction() as tx:
             await token_sql.add_token(tx, platform_id, token_b, kind="C", now=self._now())
         try:
-            creds = await self._post_credentials("PUT", api, platform.token_out, token_b, platform.send_base64)
-            fresh = await discover(self.client, creds.url, creds.token, send_base64=platform.send_base64)
+            creds = await self._post_credentials(
+                "PUT", api, platform.token_out, token_b, platform.send_base64, role=_role_hint(platform)
+            )
+            fresh = await discover(
+                self.client, creds.url, creds.token, send_base64=platform.send_base64, want=api.version
+            )
         except BaseException:
             async with self._transaction() as tx:
                 await token_sql.revoke_token(tx, token_sql.token_hash(token_b))
@@ -327,19 +339,31 @@ class Registry:
             LOGGER.warning("%d queued message(s) for platform %s became dead letters: %s", buried, platform_id, reason)
 
     async def _post_credentials(
-        self, method: str, api: PeerApi, their_token: str, our_token: str, send_base64: bool = True
+        self,
+        method: str,
+        api: PeerApi,
+        their_token: str,
+        our_token: str,
+        send_base64: bool = True,
+        *,
+        role: str | None = None,
     ) -> Credentials:
         url = api.url("credentials")
         assert url is not None  # discover() guarantees it
         try:
             response = await self.client.send(
-                method, url, token=their_token, send_base64=send_base64, json_body=self.hub_credentials(our_token)
+                method,
+                url,
+                token=their_token,
+                send_base64=send_base64,
+                json_body=registration.hub_body(api.version, self.hub_credentials(our_token)),
+                expect="object",
             )
         except OcpiError as exc:
             raise UnableToUseClientApi(f"{method} {url}: {exc.message}") from exc
         data = unwrap_data(response, f"{method} {url}")
         try:
-            return parse_credentials(data)
+            return parse_credentials(registration.core_body(api.version, data, role))
         except InvalidParameters as exc:
             raise UnableToUseClientApi(f"{method} {url}: {exc.message}") from exc
 
@@ -376,6 +400,11 @@ class Registry:
             LOGGER.info("platform %s status %s -> %s", platform_id, platform.status, status)
             await self._notify(platform_id, status)
         return await self.get(platform_id)
+
+
+def _role_hint(platform: Platform) -> str | None:
+    """The operator-named role, else the role a registered 2.1.1 partner already has."""
+    return platform.role_hint or next((p.role for p in platform.parties), None)
 
 
 def _parties(platform_id: int, creds: Credentials, now: str) -> list[Party]:

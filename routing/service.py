@@ -45,6 +45,7 @@ from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
 from routing.proxies import Proxies
 from routing.reader import Shape, as_object
+from routing.versions import wire as versions_wire
 from storage import objects as object_sql
 from storage import routing_index as index_sql
 from storage.db import Job, Store, SyncTx
@@ -146,6 +147,7 @@ class RoutingService:
         if obj is not req.body:
             # Liberal in what we accept, strict in what we send: forward the object, not [object].
             req = replace(req, body=obj, raw_body=dumps(obj).encode())
+        req = versions_wire.inbound(req, self.store)  # the one way in: the caller's version -> 2.2.1
         sender = self.requester(req)
         route = decide(spec, req.interface, req.method, req.segments, req.routing, self.hub, req.body)
         match route:

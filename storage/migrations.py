@@ -354,3 +354,16 @@ def _m0010_incremental_vacuum(db: Database) -> None:
     if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
         db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         db.execute("VACUUM")
+
+
+@MIGRATIONS(name="0011_versions")
+def _m0011_versions(db: Database) -> None:
+    # OCPI 2.1.1 credentials carry no role: the operator names it when inviting or connecting.
+    # Translations between versions record what they lose: a JSON list per traffic row.
+    _run_script(
+        db,
+        """
+        ALTER TABLE platforms ADD COLUMN role_hint TEXT;
+        ALTER TABLE traffic ADD COLUMN losses TEXT;
+        """,
+    )

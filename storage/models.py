@@ -55,6 +55,7 @@ class Platform(BaseModel):
     last_seen_out: str | None
     pull_interval: float | None = None  # seconds between pulls of a pull-only CPO (None: never)
     pulled_at: str | None = None  # start of the last complete pull (the next one's date_from)
+    role_hint: str | None = None  # the operator-named role of an OCPI 2.1.1 partner
     endpoints: tuple[Endpoint, ...] = ()
     parties: tuple[Party, ...] = ()
 

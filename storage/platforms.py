@@ -13,7 +13,7 @@ from storage.models import Endpoint, Party, Platform
 
 _PLATFORM_COLS = (
     "id, name, status, versions_url, version, token_out, send_base64, initiated_by, "
-    "created_at, updated_at, last_seen_in, last_seen_out, pull_interval, pulled_at"
+    "created_at, updated_at, last_seen_in, last_seen_out, pull_interval, pulled_at, role_hint"
 )
 
 
@@ -133,6 +133,11 @@ async def delete_platform(tx: Transaction, platform_id: int) -> None:
     await tx.execute("DELETE FROM platforms WHERE id=?", (platform_id,))
 
 
+async def set_role_hint(tx: Transaction, platform_id: int, role: str | None) -> None:
+    """The role an OCPI 2.1.1 partner serves (its credentials carry none)."""
+    await tx.execute("UPDATE platforms SET role_hint=? WHERE id=?", (role, platform_id))
+
+
 def touch_seen(tx: SyncTx, platform_id: int, *, now: str, direction: str) -> None:
     """Record when we last heard from ('in') or reached ('out') a platform."""
     column = "last_seen_in" if direction == "in" else "last_seen_out"
@@ -155,6 +160,7 @@ def _platform(row: Row, endpoints: list[Endpoint], parties: list[Party]) -> Plat
         last_seen_out=row["last_seen_out"],
         pull_interval=row["pull_interval"],
         pulled_at=row["pulled_at"],
+        role_hint=row["role_hint"],
         endpoints=tuple(endpoints),
         parties=tuple(parties),
     )

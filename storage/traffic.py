@@ -29,6 +29,7 @@ COLUMNS = (
     "latency_ms",
     "error",
     "note",
+    "losses",
 )
 
 
@@ -52,6 +53,7 @@ class TrafficRecord:
     latency_ms: float
     error: str | None = None
     note: str | None = None  # e.g. a followed redirect, a normalized answer (migration 0006)
+    losses: str | None = None  # JSON list of translation Loss records (routing/versions)
 
 
 async def insert_batch(

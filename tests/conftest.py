@@ -69,8 +69,9 @@ class HubHandle:
                 body = text
             return r.status, body, r.headers
 
-    async def invite(self, name: str = "party") -> str:
-        status, body = await self.admin("POST", "/admin/invitations", {"name": name})
+    async def invite(self, name: str = "party", role: str | None = None) -> str:
+        request: dict[str, Any] = {"name": name} | ({"role": role} if role else {})
+        status, body = await self.admin("POST", "/admin/invitations", request)
         assert status == 201, body
         return str(body["token_a"])
 

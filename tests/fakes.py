@@ -64,7 +64,12 @@ class FakePlatform:
     call_back_hub_on_post: bool = True
     accept_base64: bool = True  # False: like many 2.1.1 implementations, only the raw token works
     callback_result: Any = None
+    version: str = "2.2.1"  # the OCPI version it speaks (2.1.1: flat credentials, no roles in details)
     _server: TestServer | None = None
+
+    def __post_init__(self) -> None:
+        if self.version != "2.2.1" and self.offer_versions == ("2.1.1", "2.2.1"):
+            self.offer_versions = (self.version,)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -89,6 +94,15 @@ class FakePlatform:
         return f"{self.base}/ocpi/versions"
 
     def credentials_body(self, token: str | None = None) -> dict[str, Any]:
+        if self.version == "2.1.1":  # one flat party, no role (2.1.1 credentials.md)
+            c, p, _ = self.roles[0]
+            return {
+                "token": token or self.token_for_hub,
+                "url": self.versions_url,
+                "business_details": {"name": f"{self.name} {p}"},
+                "party_id": p,
+                "country_code": c,
+            }
         return {
             "token": token or self.token_for_hub,
             "url": self.versions_url,
@@ -99,13 +113,17 @@ class FakePlatform:
         }
 
     def details(self) -> dict[str, Any]:
-        endpoints = [{"identifier": "credentials", "role": "RECEIVER", "url": f"{self.base}/ocpi/2.2.1/credentials"}]
+        v = self.version
+        if v == "2.1.1":  # one URL per module, no interface role
+            mods = ("credentials",) + tuple(m for m in self.modules if m not in ("chargingprofiles", "hubclientinfo"))
+            return {"version": v, "endpoints": [{"identifier": m, "url": f"{self.base}/ocpi/{v}/{m}"} for m in mods]}
+        endpoints = [{"identifier": "credentials", "role": "RECEIVER", "url": f"{self.base}/ocpi/{v}/credentials"}]
         for module in self.modules:
             for role in ("SENDER", "RECEIVER"):
                 endpoints.append(
-                    {"identifier": module, "role": role, "url": f"{self.base}/ocpi/2.2.1/{module}/{role.lower()}"}
+                    {"identifier": module, "role": role, "url": f"{self.base}/ocpi/{v}/{module}/{role.lower()}"}
                 )
-        return {"version": "2.2.1", "endpoints": endpoints}
+        return {"version": v, "endpoints": endpoints}
 
     def requests_to(self, path_part: str) -> list[Received]:
         return [r for r in self.received if path_part in r.path]
@@ -141,11 +159,11 @@ class FakePlatform:
                 return await self.versions_override(request, body)
             data = [{"version": v, "url": f"{self.base}/ocpi/{v}"} for v in self.offer_versions]
             return web.json_response(envelope(data))
-        if path == "/ocpi/2.2.1":
+        if path == f"/ocpi/{self.version}":
             if self.details_override:
                 return await self.details_override(request, body)
             return web.json_response(envelope(self.details()))
-        if path == "/ocpi/2.2.1/credentials":
+        if path == f"/ocpi/{self.version}/credentials":
             if self.credentials_override:
                 return await self.credentials_override(request, body)
             return await self._credentials(request, body)
@@ -178,7 +196,7 @@ class FakePlatform:
         async with aiohttp.ClientSession() as s:
             async with s.get(hub_versions_url, headers=auth) as r:
                 versions = await r.json()
-            details_url = next(v["url"] for v in versions["data"] if v["version"] == "2.2.1")
+            details_url = next(v["url"] for v in versions["data"] if v["version"] == self.version)
             async with s.get(details_url, headers=auth) as r:
                 details = await r.json()
             creds_url = next(e["url"] for e in details["data"]["endpoints"] if e["identifier"] == "credentials")

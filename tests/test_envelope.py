@@ -23,9 +23,7 @@ def assert_error(status: int, body: Any, headers: Any, http: int, code: int) -> 
     assert "Traceback" not in str(body)
 
 
-@pytest.mark.parametrize(
-    "path", ["/nope", "/ocpi/nope", "/ocpi/2.2.1/nomodule/sender/", "/ocpi/2.1.1", "/admin/nothing"]
-)
+@pytest.mark.parametrize("path", ["/nope", "/ocpi/nope", "/ocpi/2.2.1/nomodule/sender/", "/ocpi/2.0", "/admin/nothing"])
 async def test_unknown_path_is_404_envelope(hub, path):
     for headers in ({}, {"Authorization": f"Bearer {ADMIN}"}):
         status, body, hdrs = await hub.call("GET", path, headers=headers)
@@ -132,7 +130,7 @@ async def test_trailing_slash_optional(hub, path):
 async def test_version_details_publish_credentials_with_slash(hub):
     token_a = await hub.invite()
     _, body, _ = await hub.call("GET", "/ocpi/versions", token=token_a)
-    assert body["data"] == [{"version": "2.2.1", "url": hub.base + "/ocpi/2.2.1"}]
+    assert body["data"] == [{"version": v, "url": hub.base + "/ocpi/" + v} for v in ("2.3.0", "2.2.1", "2.1.1")]
     _, body, _ = await hub.call("GET", "/ocpi/2.2.1", token=token_a)
     assert body["data"]["version"] == "2.2.1"
     assert {"identifier": "credentials", "role": "SENDER", "url": hub.base + CREDS + "/"} in body["data"]["endpoints"]

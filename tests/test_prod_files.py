@@ -190,7 +190,7 @@ def test_an_existing_database_switches_to_incremental_vacuum(tmp_path):
     apply_migrations(db, stop_before="0009_objects_owner_index")  # as an older hub left it
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
-    assert apply_migrations(db) == ["0009_objects_owner_index", "0010_incremental_vacuum"]
+    assert apply_migrations(db)[:2] == ["0009_objects_owner_index", "0010_incremental_vacuum"]
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
 

@@ -1,36 +1,59 @@
 """Credentials module, hub side of the party-initiated handshake (credentials.asciidoc).
 
 GET returns the hub's credentials for the caller, POST registers (token A), PUT rotates,
-DELETE unregisters. 405 for POST when registered and PUT/DELETE when not.
+DELETE unregisters. 405 for POST when registered and PUT/DELETE when not. Served on the
+2.1.1, 2.2.1 and 2.3.0 URLs: the body is in the shape of the URL's version.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from hub.envelope import ocpi_response, read_json
-from hub.keys import CALLER, REGISTRY
-from hub.modules.router import OcpiRouter
+from hub.keys import CALLER, DIRECTORY, OCPI_VERSION, REGISTRY
+from hub.modules.router import PREFIX_211, OcpiRouter, tagged
+from routing.versions import registration
+
+
+def _version(request: web.Request) -> str:
+    return str(request.get(OCPI_VERSION, "2.2.1"))
+
+
+def _with_clients(request: web.Request, data: Any) -> Any:
+    """2.3.0: the hub reports its clients' parties as roles (credentials 2.3.0, hub_party_id)."""
+    if _version(request) != "2.3.0" or not isinstance(data, dict):
+        return data
+    caller = request[CALLER].platform_id
+    roles = [
+        {"role": p.role, "business_details": p.business_details, "party_id": p.party_id, "country_code": p.country_code}
+        for platform in request.app[DIRECTORY].platforms()
+        if platform.id != caller and platform.registered
+        for p in platform.parties
+    ]
+    return {**data, "roles": roles} if roles else data
 
 
 async def get_credentials(request: web.Request) -> web.Response:
     """GET: the credentials the caller uses to reach us (its own token echoed: we keep only hashes)."""
     caller = request[CALLER]
-    return ocpi_response(request, request.app[REGISTRY].hub_credentials(caller.raw_token))
+    core = request.app[REGISTRY].hub_credentials(caller.raw_token)
+    return ocpi_response(request, _with_clients(request, registration.hub_body(_version(request), core)))
 
 
 async def post_credentials(request: web.Request) -> web.Response:
     """POST: register a party that holds a token A."""
     body = await read_json(request)
-    data = await request.app[REGISTRY].register(request[CALLER].token, body)
-    return ocpi_response(request, data)
+    data = await request.app[REGISTRY].register(request[CALLER].token, body, version=_version(request))
+    return ocpi_response(request, _with_clients(request, data))
 
 
 async def put_credentials(request: web.Request) -> web.Response:
     """PUT: re-read the party's endpoints and issue a new token C."""
     body = await read_json(request)
-    data = await request.app[REGISTRY].update(request[CALLER].token, body)
-    return ocpi_response(request, data)
+    data = await request.app[REGISTRY].update(request[CALLER].token, body, version=_version(request))
+    return ocpi_response(request, _with_clients(request, data))
 
 
 async def delete_credentials(request: web.Request) -> web.Response:
@@ -49,5 +72,6 @@ def setup(router: OcpiRouter) -> None:
         ("DELETE", delete_credentials),
     ):
         router.add(method, "/credentials", handler, token_a=True)
+        router.add_at(method, "/credentials", tagged(handler, "2.1.1"), token_a=True, prefix=PREFIX_211)
         # The original draft's reference path for registration (docs/DESIGN-NOTES.md, Draft reference paths).
         router.add(method, "/registrations", handler, token_a=True, prefix="/ocpi")

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from hub.envelope import read_json
 from hub.keys import CLOCK, CORRELATION_ID, PROXIES
+from hub.modules import versioned
 from hub.modules.routed import calling_platform, response
 from hub.modules.router import OcpiRouter
 from routing.clock import iso
@@ -15,12 +16,16 @@ from routing.headers import parse_routing_headers
 
 async def post_callback(request: web.Request) -> web.Response:
     """POST {response_url}: the CPO's CommandResult / *ProfileResult, forwarded to the requester."""
+    versioned.begin()
     platform = calling_platform(request)
     caller_party(platform, parse_routing_headers(request.headers), None)  # a FROM not its own: 403/2001
     raw = await request.read()
     await read_json(request)  # a result must be JSON; refuse garbage before queueing it
     sent_id = request[CORRELATION_ID] if request.headers.get("X-Correlation-ID") else None
-    reply = await request.app[PROXIES].handle_callback(request.match_info["id"], platform, raw, sent_id)
+    try:
+        reply = await request.app[PROXIES].handle_callback(request.match_info["id"], platform, raw, sent_id)
+    finally:
+        versioned.finish(request, platform.id, 500, b"")
     request[CORRELATION_ID] = reply.headers.pop("X-Correlation-ID", request[CORRELATION_ID])  # echoed on the answer
     return response(reply.status, reply.body, reply.headers)
 

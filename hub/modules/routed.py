@@ -13,7 +13,8 @@ from aiohttp import web
 
 from hub.envelope import read_json
 from hub.keys import CALLER, CORRELATION_ID, DIRECTORY, ERROR_HEADERS, REQUEST_ID, ROUTING, SETTINGS, WORKER
-from hub.modules.router import OcpiRouter
+from hub.modules import versioned
+from hub.modules.router import PREFIX_211, OcpiRouter, tagged
 from routing.decide import MODULES
 from routing.errors import Forbidden
 from routing.headers import PartyRef, RoutingHeaders, parse_routing_headers
@@ -47,6 +48,8 @@ def stamp_error_routing(request: web.Request, platform: Platform, routing: Routi
 
     The requester is the FROM party when it is the caller's own, else the caller's first party.
     """
+    if platform.version == "2.1.1":  # 2.1.1 knows no routing headers (transport_and_format 2.2)
+        return
     settings = request.app[SETTINGS]
     own = [PartyRef(p.country_code, p.party_id) for p in platform.parties if not p.left_at]
     to = routing.from_party if any(p.same(routing.from_party) for p in own) else None
@@ -63,6 +66,7 @@ def response(reply_status: int, body: bytes, headers: Mapping[str, str]) -> web.
 
 async def route(request: web.Request, module: str, interface: str) -> web.Response:
     """Parse, hand to the routing service, render."""
+    versioned.begin()
     platform = calling_platform(request)
     if platform.status == "OFFLINE":  # it is talking to us, so it is alive: resume its queue
         await request.app[WORKER].called_in(platform.id)
@@ -89,8 +93,16 @@ async def route(request: web.Request, module: str, interface: str) -> web.Respon
         raw_body=raw,
         body=body,
     )
-    reply = await request.app[ROUTING].handle(inbound)
-    return response(reply.status, reply.body, reply.headers)
+    try:
+        reply = await request.app[ROUTING].handle(inbound)
+    except BaseException:
+        versioned.finish(request, platform.id, 500, b"")
+        raise
+    body = versioned.finish(request, platform.id, reply.status, reply.body)
+    if platform.version == "2.1.1":  # 2.1.1 knows no routing headers (transport_and_format 2.2)
+        for name in [k for k in reply.headers if k.lower().startswith("ocpi-")]:
+            del reply.headers[name]
+    return response(reply.status, body, reply.headers)
 
 
 def _handler(module: str, interface: str) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -124,3 +136,20 @@ def setup(router: OcpiRouter) -> None:
             router.add_tail("*", "/" + path, _handler(module, interface))
     for alias, module in DRAFT_ALIASES.items():
         router.add_tail("*", "/" + alias, _draft_handler(module), prefix="/ocpi")
+    for module in MODULES_211:
+        router.add_tail_at("*", "/" + module, tagged(_handler_211(module), "2.1.1"), prefix=PREFIX_211)
+
+
+# Functional modules of OCPI 2.1.1 (no charging profiles there).
+MODULES_211 = ("locations", "tariffs", "tokens", "sessions", "cdrs", "commands")
+
+
+def _handler_211(module: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        platform = calling_platform(request)
+        segments = [s for s in request.match_info.get("tail", "").split("/") if s]
+        is_cpo = any(p.role == "CPO" for p in platform.parties)
+        return await route(request, module, versioned.interface_211(module, request.method, segments, is_cpo))
+
+    handler.__doc__ = f"OCPI 2.1.1 {module} (one URL for both interfaces)."
+    return handler

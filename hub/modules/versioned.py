@@ -1,0 +1,48 @@
+"""The hub side of the version translation: 2.1.1 module URLs and the loss report of each request.
+
+2.1.1 publishes one URL per module (no SENDER/RECEIVER): the caller's role and the method pick
+the interface, as for the draft aliases. After routing, the answer's data goes back in the
+caller's version and the request's Loss records reach its traffic record, the
+``ocpi_hub_translation_losses`` metric and ``/status`` (routing/versions/wire.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from hub.keys import LOSSES
+from hub.metrics import LOSS_STATS, METRICS
+from routing.versions import wire
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def interface_211(module: str, method: str, segments: list[str], is_cpo: bool) -> str:
+    """The hub interface a 2.1.1 call on ``/ocpi/2.1.1/{module}`` stands for."""
+    if module == "commands":
+        return "SENDER" if is_cpo else "RECEIVER"
+    if module == "tokens" and segments and segments[-1].lower() == "authorize":
+        return "SENDER"  # a CPO asking the eMSP (mod_tokens, real-time authorization)
+    return "SENDER" if method == "GET" else "RECEIVER"
+
+
+def begin() -> None:
+    """Forget any Flow of an earlier request on this connection's task."""
+    wire.FLOW.set(None)
+
+
+def finish(request: web.Request, sender_id: int | None, status: int, body: bytes) -> bytes:
+    """The answer body in the caller's version; the request's losses recorded everywhere."""
+    body = wire.answer_out(status, body)
+    losses = wire.losses()
+    if losses:
+        request[LOSSES] = [loss.as_dict() | {"to_platform_id": to} for to, loss in losses]
+        counter = request.app[METRICS].translation_losses
+        stats = request.app[LOSS_STATS]
+        for to, loss in losses:
+            counter.labels(loss.module, loss.path, loss.kind).inc()
+            stats.add(sender_id, to, loss.module, loss.path, loss.kind)
+    wire.FLOW.set(None)
+    return body

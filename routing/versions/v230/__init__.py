@@ -1,0 +1,1 @@
+"""OCPI 2.3.0: models, credentials shape and translation to and from 2.2.1."""

@@ -1,0 +1,45 @@
+"""OCPI 2.3.0 Credentials: roles without HUB, plus ``hub_party_id`` (credentials 2.3.0).
+
+A hub states its own party in ``hub_party_id`` (CiString(5): country code + party id) and
+reports its clients' parties as normal roles instead of one HUB role.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from routing.versions.credentials_base import (
+    CoreCredentials,
+    CredentialsShapeError,
+    Party,
+    party_of,
+    token_url,
+)
+
+
+def parse(body: dict[str, Any], role: str | None = None) -> CoreCredentials:
+    """A 2.3.0 Credentials body."""
+    del role
+    token, url = token_url(body)
+    roles = body.get("roles")
+    if not isinstance(roles, list) or not roles:
+        raise CredentialsShapeError("2.3.0 credentials need at least one role")
+    parties = [party_of(r) for r in roles if isinstance(r, dict)]
+    if any(p.role == "HUB" for p in parties):
+        raise CredentialsShapeError("2.3.0 has no HUB role: a hub sends hub_party_id")
+    hub = body.get("hub_party_id")
+    return CoreCredentials(token, url, parties, hub if isinstance(hub, str) else None)
+
+
+def render(creds: CoreCredentials, clients: list[Party] | None = None) -> dict[str, Any]:
+    """The hub's 2.3.0 Credentials: ``hub_party_id`` and its clients' parties as roles."""
+    hub = next((p for p in creds.parties if p.role == "HUB"), creds.parties[0])
+    roles = [p.as_role() for p in clients or [] if p.role != "HUB"]
+    if not roles:  # roles is "+": with no clients yet the hub lists its own party as OTHER
+        roles = [Party(hub.country_code, hub.party_id, "OTHER", hub.business_details).as_role()]
+    return {
+        "token": creds.token,
+        "url": creds.url,
+        "hub_party_id": (hub.country_code + hub.party_id)[:5],
+        "roles": roles,
+    }

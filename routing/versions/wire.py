@@ -1,0 +1,227 @@
+"""Where the routing core meets the translation: the way in, the way out, and the answers.
+
+``inbound`` (called once, at the top of ``RoutingService.handle``) turns a partner's request
+body into 2.2.1 for the hub's decisions and its store, and opens the request's Flow (a context
+variable: what the caller sent, in which version). ``outbound`` (called once per leg, where
+every leg leaves: ``Delivery.push`` and ``send_leg``) gives each receiver its own version: the
+caller's original bytes when both speak the same version (never re-encoded, so 2.3.0
+extensions pass between 2.3.0 partners), the 2.2.1 body when it speaks 2.2.1, a translation
+otherwise; toward 2.1.1 the routing headers are stripped and charging profiles refused.
+``answer_in``/``answer_out`` do the same for the data of synchronous answers (CommandResponse,
+AuthorizationInfo, GET results). Every Loss is kept on the Flow for the traffic record, the
+metric and ``/status``.
+"""
+
+from __future__ import annotations
+
+import json
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from routing.errors import InvalidParameters
+from routing.versions import CORE, Context, Loss, Untranslatable, from_core, to_core
+
+if TYPE_CHECKING:
+    from routing.client import PeerResponse
+    from routing.forward import Leg
+    from routing.service import Inbound
+    from storage.db import Store
+    from storage.models import Platform
+
+_COMMANDS = {
+    "START_SESSION": "StartSession",
+    "STOP_SESSION": "StopSession",
+    "RESERVE_NOW": "ReserveNow",
+    "UNLOCK_CONNECTOR": "UnlockConnector",
+    "CANCEL_RESERVATION": "CancelReservation",
+}
+_MAIN_KIND = {"tariffs": "Tariff", "tokens": "Token", "sessions": "Session", "cdrs": "CDR"}
+_LOCATION_LEVEL = {3: "Location", 4: "EVSE", 5: "Connector"}
+
+
+@dataclass
+class Flow:
+    """One request's versions and losses."""
+
+    caller: Platform | None
+    version: str  # the caller's version
+    raw: bytes | None  # the body as the caller sent it
+    kind: str | None  # object kind of the request body
+    partial: bool
+    answer_kind: str | None  # object kind of the answer's data
+    ctx: Context
+    store: Store | None = None
+    receiver_version: str = CORE  # version of the single receiver whose answer is relayed
+    losses: list[tuple[int | None, Loss]] = field(default_factory=list)  # (receiver platform id, loss)
+
+
+FLOW: ContextVar[Flow | None] = ContextVar("ocpi_versions_flow", default=None)
+# What a translator raises on JSON that is not an object of the expected shape (a string where
+# an object belongs...): the caller gets 2001, never a 500.
+_SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError)
+
+
+def version_of(platform: Platform | None) -> str:
+    """A platform's OCPI version (2.2.1 until registered)."""
+    return (platform.version if platform is not None else None) or CORE
+
+
+def kinds(module: str, interface: str, method: str, segments: list[str]) -> tuple[str | None, bool, str | None]:
+    """(request body kind, is a PATCH body, answer data kind) of one request shape."""
+    upper = segments[0].upper() if segments else ""
+    if module == "commands":
+        return (_COMMANDS.get(upper), False, "CommandResponse") if interface == "RECEIVER" else (None, False, None)
+    if module == "chargingprofiles":
+        return ("SetChargingProfile" if method == "PUT" else None), False, "ChargingProfileResponse"
+    if module == "tokens" and segments and segments[-1].lower() == "authorize":
+        return "LocationReferences", False, "AuthorizationInfo"
+    kind = _LOCATION_LEVEL.get(len(segments), "Location") if module == "locations" else _MAIN_KIND.get(module)
+    if method in ("PUT", "PATCH", "POST"):
+        return kind, method == "PATCH", None
+    return None, False, kind if method == "GET" else None
+
+
+def _context(platform: Platform | None) -> Context:
+    party = platform.parties[0] if platform is not None and platform.parties else None
+    return Context(party.country_code, party.party_id) if party else Context()
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def inbound(req: Inbound, store: Store | None = None) -> Inbound:
+    """The way in: the request body as 2.2.1, and this request's Flow opened."""
+    version = version_of(req.caller)
+    kind, partial, answer_kind = kinds(req.module, req.interface, req.method, req.segments)
+    flow = Flow(req.caller, version, req.raw_body, kind, partial, answer_kind, _context(req.caller), store)
+    FLOW.set(flow)
+    if version == CORE or kind is None or req.body is None:
+        return req
+    try:
+        translated = to_core(version, kind, req.body, flow.ctx, partial)
+    except _SHAPE_ERRORS as exc:  # a body that is not an OCPI object of its kind at all
+        raise InvalidParameters(f"body is not an OCPI {version} {kind}: {type(exc).__name__}") from exc
+    flow.losses += [(None, loss) for loss in translated.losses]
+    return replace(req, body=translated.data, raw_body=_dumps(translated.data))
+
+
+def inbound_callback(caller: Platform, module: str, raw_body: bytes) -> bytes:
+    """The way in for a result posted to a hub callback URL (CommandResult and the like)."""
+    version = version_of(caller)
+    kind = "CommandResult" if module == "commands" else None
+    flow = Flow(caller, version, raw_body, kind, False, None, _context(caller))
+    FLOW.set(flow)
+    if version == CORE or kind is None:
+        return raw_body
+    try:
+        body = json.loads(raw_body)
+    except ValueError:
+        return raw_body
+    try:
+        translated = to_core(version, kind, body, flow.ctx)
+    except _SHAPE_ERRORS as exc:
+        raise InvalidParameters(f"body is not an OCPI {version} {kind}: {type(exc).__name__}") from exc
+    flow.losses += [(None, loss) for loss in translated.losses]
+    return _dumps(translated.data)
+
+
+async def outbound(leg: Leg) -> Leg:
+    """The way out: this leg in its receiver's version (no routing headers toward 2.1.1)."""
+    receiver = version_of(leg.platform)
+    routing = None if receiver == "2.1.1" else leg.routing
+    if receiver == "2.1.1" and leg.module == "chargingprofiles":
+        raise InvalidParameters(f"platform {leg.platform.name} speaks OCPI 2.1.1, which has no charging profiles")
+    flow = FLOW.get()
+    if flow is None or leg.body is None or flow.kind is None:
+        return replace(leg, routing=routing) if routing is not leg.routing else leg
+    flow.receiver_version = receiver
+    body = leg.body
+    if receiver == flow.version and flow.version != CORE and flow.raw is not None:
+        body = _same_version_body(flow.raw, leg.body)
+    elif receiver != CORE:
+        core = json.loads(leg.body)
+        ctx = flow.ctx
+        if receiver == "2.1.1" and flow.kind == "Session" and flow.store is not None:
+            ctx = await _with_location(ctx, flow.store, core)
+        try:
+            translated = from_core(receiver, flow.kind, core, ctx, flow.partial)
+        except _SHAPE_ERRORS as exc:
+            raise InvalidParameters(f"body is not an OCPI 2.2.1 {flow.kind}: {type(exc).__name__}") from exc
+        except Untranslatable as exc:
+            message = f"platform {leg.platform.name} speaks OCPI {receiver}: {exc}"
+            raise InvalidParameters(message) from exc
+        flow.losses += [(leg.platform.id, loss) for loss in translated.losses]
+        body = _dumps(translated.data)
+    return replace(leg, body=body, routing=routing)
+
+
+def _same_version_body(original: bytes, core: bytes) -> bytes:
+    """The caller's own bytes; only a response_url the hub swapped for its callback changes."""
+    try:
+        sent, now = json.loads(original), json.loads(core)
+    except ValueError:
+        return original
+    if isinstance(sent, dict) and isinstance(now, dict) and sent.get("response_url") != now.get("response_url"):
+        return _dumps({**sent, "response_url": now.get("response_url")})
+    return original
+
+
+async def _with_location(ctx: Context, store: Store, session: Any) -> Context:
+    """2.1.1 Sessions embed their Location: fetch it from the hub's store."""
+    from storage import objects as object_sql  # storage stays out of this module's import time
+
+    if not isinstance(session, dict):
+        return ctx
+    key = "/".join(str(session.get(k, "")) for k in ("country_code", "party_id", "location_id")).upper()
+    stored = await object_sql.get_any(store, "locations", key)
+    found = json.loads(stored.body) if stored is not None else None
+    return replace(ctx, location_lookup=lambda cc, pid, lid: found)
+
+
+def answer_in(leg: Leg, response: PeerResponse) -> PeerResponse:
+    """A receiver's synchronous answer data as 2.2.1 (its CommandResponse, AuthorizationInfo...)."""
+    flow = FLOW.get()
+    receiver = version_of(leg.platform)
+    if flow is None or flow.answer_kind is None or receiver == CORE or response.envelope is None:
+        return response
+    data = response.envelope.get("data")
+    if not isinstance(data, dict | list):
+        return response
+    if receiver == flow.version:
+        return response  # same version both ends: relayed as received
+    try:
+        translated = to_core(receiver, flow.answer_kind, data, _context(leg.platform))
+    except _SHAPE_ERRORS:
+        return response  # an answer of another shape is relayed as it came
+    flow.losses += [(None, loss) for loss in translated.losses]
+    envelope = {**response.envelope, "data": translated.data}
+    flow.receiver_version = CORE
+    return replace(response, body=_dumps(envelope), envelope=envelope)
+
+
+def answer_out(status: int, body: bytes) -> bytes:
+    """The caller's answer data in the caller's version (GET results, CommandResponse...)."""
+    flow = FLOW.get()
+    if flow is None or flow.answer_kind is None or flow.version == CORE or flow.receiver_version == flow.version:
+        return body
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return body
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    if not isinstance(data, dict | list) or status >= 300:
+        return body
+    try:
+        translated = from_core(flow.version, flow.answer_kind, data, flow.ctx)
+    except (Untranslatable, *_SHAPE_ERRORS):
+        return body
+    flow.losses += [(flow.caller.id if flow.caller else None, loss) for loss in translated.losses]
+    return _dumps({**envelope, "data": translated.data})
+
+
+def losses() -> list[tuple[int | None, Loss]]:
+    """The current request's losses, as (receiver platform id or None for the hub, Loss)."""
+    flow = FLOW.get()
+    return list(flow.losses) if flow is not None else []
