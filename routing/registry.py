@@ -125,6 +125,29 @@ class Registry:
             ],
         }
 
+    async def credentials_for(self, token: str, version: str, platform_id: int) -> dict[str, Any]:
+        """The hub's Credentials for one platform, in its version.
+
+        2.3.0 has no HUB role: the hub names its ``hub_party_id`` and lists the parties it can
+        reach (every other registered platform's) as normal roles (credentials 2.3.0).
+        """
+        body = registration.hub_body(version, self.hub_credentials(token))
+        if version != "2.3.0":
+            return body
+        roles = [
+            {
+                "role": p.role,
+                "business_details": p.business_details,
+                "party_id": p.party_id,
+                "country_code": p.country_code,
+            }
+            for platform in await platform_sql.list_platforms(self.store)
+            if platform.id != platform_id and platform.registered
+            for p in platform.parties
+            if not p.left_at
+        ]
+        return {**body, "roles": roles} if roles else body
+
     # ---- authentication ---------------------------------------------------------------------
 
     async def authenticate(self, candidates: list[str]) -> TokenRecord:
@@ -178,7 +201,7 @@ class Registry:
         await self._store_registration(platform.id, api, creds, token_c, replace_kind=None, consume=caller.token_hash)
         LOGGER.info("platform %s (%s) registered with roles %s", platform.id, platform.name, _roles(creds))
         await self._notify(platform.id, "CONNECTED", registered=True)
-        return registration.hub_body(version, self.hub_credentials(token_c))
+        return await self.credentials_for(token_c, version, platform.id)
 
     async def update(self, caller: TokenRecord, body: Any, *, version: str = "2.2.1") -> dict[str, Any]:
         """Credentials PUT: re-read the partner's API, issue a new token C (405 when not registered)."""
@@ -193,7 +216,7 @@ class Registry:
         await self._store_registration(platform.id, api, creds, token_c, replace_kind="C", status=status)
         LOGGER.info("platform %s (%s) updated its credentials", platform.id, platform.name)
         await self._notify(platform.id, status)
-        return registration.hub_body(version, self.hub_credentials(token_c))
+        return await self.credentials_for(token_c, version, platform.id)
 
     async def unregister(self, caller: TokenRecord) -> None:
         """Credentials DELETE: forget the partner's token and endpoints (405 when not registered)."""
@@ -256,7 +279,9 @@ class Registry:
             await token_sql.add_token(tx, pid, token_b, kind="C", now=now)
             await platform_sql.set_role_hint(tx, pid, role)
         try:
-            creds = await self._post_credentials("POST", api, token_a, token_b, api.send_base64, role=role)
+            creds = await self._post_credentials(
+                "POST", api, token_a, token_b, api.send_base64, role=role, platform_id=pid
+            )
             if name is None and creds.roles:
                 name = creds.roles[0].business_details.name
             await self._store_registration(pid, api, creds, token_b, replace_kind="C")
@@ -282,7 +307,13 @@ class Registry:
             await token_sql.add_token(tx, platform_id, token_b, kind="C", now=self._now())
         try:
             creds = await self._post_credentials(
-                "PUT", api, platform.token_out, token_b, platform.send_base64, role=_role_hint(platform)
+                "PUT",
+                api,
+                platform.token_out,
+                token_b,
+                platform.send_base64,
+                role=_role_hint(platform),
+                platform_id=platform_id,
             )
             fresh = await discover(
                 self.client, creds.url, creds.token, send_base64=platform.send_base64, want=api.version
@@ -347,6 +378,7 @@ class Registry:
         send_base64: bool = True,
         *,
         role: str | None = None,
+        platform_id: int,
     ) -> Credentials:
         url = api.url("credentials")
         assert url is not None  # discover() guarantees it
@@ -356,7 +388,7 @@ class Registry:
                 url,
                 token=their_token,
                 send_base64=send_base64,
-                json_body=registration.hub_body(api.version, self.hub_credentials(our_token)),
+                json_body=await self.credentials_for(our_token, api.version, platform_id),
                 expect="object",
             )
         except OcpiError as exc:

@@ -112,3 +112,18 @@ async def test_rotation_and_unregistration_in_each_version(start_hub, make_peer,
         False,
         "UNREGISTERED",
     )  # it unregistered itself (credentials DELETE)
+
+
+async def test_230_hub_initiated_connection_reports_clients_as_roles(start_hub, make_peer) -> None:
+    """connect to a 2.3.0 party: the credentials the hub POSTs list its other clients' parties too."""
+    hub = await start_hub()
+    other = await make_peer(("BE", "BEC", "CPO"))
+    await other.register_with(hub.versions_url, await hub.invite("o"))
+    peer = await make_peer(("FR", "E23", "EMSP"), version="2.3.0")
+    status, body = await hub.admin(
+        "POST", "/admin/connections", {"versions_url": peer.versions_url, "token_a": peer.token_a}
+    )
+    assert status == 201, body
+    (posted,) = [r.body for r in peer.requests_to("/credentials") if r.method == "POST"]
+    assert posted["hub_party_id"].upper() == f"{hub.settings.country_code}{hub.settings.party_id}".upper()
+    assert [(r["country_code"], r["party_id"], r["role"]) for r in posted["roles"]] == [("BE", "BEC", "CPO")]

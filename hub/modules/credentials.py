@@ -7,53 +7,37 @@ DELETE unregisters. 405 for POST when registered and PUT/DELETE when not. Served
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from hub.envelope import ocpi_response, read_json
-from hub.keys import CALLER, DIRECTORY, OCPI_VERSION, REGISTRY
+from hub.keys import CALLER, OCPI_VERSION, REGISTRY
 from hub.modules.router import PREFIX_211, OcpiRouter, tagged
-from routing.versions import registration
 
 
 def _version(request: web.Request) -> str:
     return str(request.get(OCPI_VERSION, "2.2.1"))
 
 
-def _with_clients(request: web.Request, data: Any) -> Any:
-    """2.3.0: the hub reports its clients' parties as roles (credentials 2.3.0, hub_party_id)."""
-    if _version(request) != "2.3.0" or not isinstance(data, dict):
-        return data
-    caller = request[CALLER].platform_id
-    roles = [
-        {"role": p.role, "business_details": p.business_details, "party_id": p.party_id, "country_code": p.country_code}
-        for platform in request.app[DIRECTORY].platforms()
-        if platform.id != caller and platform.registered
-        for p in platform.parties
-    ]
-    return {**data, "roles": roles} if roles else data
-
-
 async def get_credentials(request: web.Request) -> web.Response:
     """GET: the credentials the caller uses to reach us (its own token echoed: we keep only hashes)."""
     caller = request[CALLER]
-    core = request.app[REGISTRY].hub_credentials(caller.raw_token)
-    return ocpi_response(request, _with_clients(request, registration.hub_body(_version(request), core)))
+    return ocpi_response(
+        request, await request.app[REGISTRY].credentials_for(caller.raw_token, _version(request), caller.platform_id)
+    )
 
 
 async def post_credentials(request: web.Request) -> web.Response:
     """POST: register a party that holds a token A."""
     body = await read_json(request)
     data = await request.app[REGISTRY].register(request[CALLER].token, body, version=_version(request))
-    return ocpi_response(request, _with_clients(request, data))
+    return ocpi_response(request, data)
 
 
 async def put_credentials(request: web.Request) -> web.Response:
     """PUT: re-read the party's endpoints and issue a new token C."""
     body = await read_json(request)
     data = await request.app[REGISTRY].update(request[CALLER].token, body, version=_version(request))
-    return ocpi_response(request, _with_clients(request, data))
+    return ocpi_response(request, data)
 
 
 async def delete_credentials(request: web.Request) -> web.Response:
