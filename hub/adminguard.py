@@ -72,7 +72,7 @@ def setup(app: web.Application) -> None:
 
 def client_address(request: web.Request) -> str:
     """The caller's address: the TCP peer, or the proxy's X-Forwarded-For entry when trusted."""
-    if request.app[SETTINGS].trust_proxy:
+    if request.config_dict[SETTINGS].trust_proxy:
         forwarded = request.headers.get("X-Forwarded-For", "")
         last = forwarded.split(",")[-1].strip()
         if last:
@@ -83,7 +83,7 @@ def client_address(request: web.Request) -> str:
 def before_check(request: web.Request) -> str:
     """Refuse a blocked address (429 + Retry-After); return the address for the outcome."""
     address = client_address(request)
-    wait = request.app[ADMIN_GUARD].retry_after(address, request.app[CLOCK].now().timestamp())
+    wait = request.config_dict[ADMIN_GUARD].retry_after(address, request.config_dict[CLOCK].now().timestamp())
     if wait is not None:
         LOGGER.warning("admin request from %s refused: too many failed logins (retry in %d s)", address, wait)
         raise RateLimited("too many failed admin logins from this address", headers={"Retry-After": str(wait)})
@@ -92,9 +92,9 @@ def before_check(request: web.Request) -> str:
 
 def record(request: web.Request, address: str, *, ok: bool, reason: str = "") -> None:
     """Note the outcome; a failure is logged at WARNING with the address, method and path."""
-    guard = request.app[ADMIN_GUARD]
+    guard = request.config_dict[ADMIN_GUARD]
     if ok:
         guard.succeeded(address)
         return
-    guard.failed(address, request.app[CLOCK].now().timestamp())
+    guard.failed(address, request.config_dict[CLOCK].now().timestamp())
     LOGGER.warning("admin authentication failed from %s: %s %s (%s)", address, request.method, request.path, reason)

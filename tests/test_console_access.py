@@ -141,6 +141,23 @@ async def test_wrong_token_and_forged_login_form_are_refused(
     assert status == 403 and other.cookie() is None
 
 
+async def test_console_login_shares_the_admin_login_limit_per_address(
+    start_hub: Callable[..., Awaitable[HubHandle]], tmp_path: Path
+) -> None:
+    # The console is the most privileged door: guessing the admin token there is limited like
+    # on the admin API (hub/adminguard.py), and the two count together.
+    hub = await start_hub(admin_auth_max_failures=3, database=tmp_path / "limited.sqlite3")
+    c = Console(hub.base)
+    try:
+        assert [await c.login("wrong-" + ADMIN) for _ in range(3)] == [401, 401, 401]
+        assert await c.login(ADMIN) == 429  # even the right token, until the window has passed
+        status, _ = await hub.admin("GET", "/admin/platforms")
+        assert status == 429
+        assert c.cookie() is None
+    finally:
+        await c.close()
+
+
 async def test_session_expires_by_the_hub_clock(
     hub: HubHandle, console: Callable[[], Awaitable[Console]], clock: Any
 ) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import admin, status
+from hub import admin, adminguard, status
 from hub.console.charts import charts
 from hub.console.core import (
     COOKIE,
@@ -32,7 +32,7 @@ from hub.params import positive_int
 from hub.traffic import TRAFFIC, search
 from hub.traffic_query import TrafficSearch
 from routing.clock import iso
-from routing.errors import NotFound, OcpiError
+from routing.errors import NotFound, OcpiError, RateLimited
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
 from storage import traffic as traffic_sql
@@ -80,9 +80,15 @@ async def login(request: web.Request) -> web.StreamResponse:
         return render(
             request, "error.html", {"status": 403, "title": "Refused", "detail": "Reload the login page."}, status=403
         )
+    try:  # the admin login limit per client address holds here too (hub/adminguard.py)
+        address = adminguard.before_check(request)
+    except RateLimited as exc:
+        detail = f"Too many failed logins from this address; retry in {exc.headers['Retry-After']} s."
+        return render(request, "error.html", {"status": 429, "title": "Refused", "detail": detail}, status=429)
     token = form.get("token")
-    if not isinstance(token, str) or not admin_token_ok(_root(request)[SETTINGS], token.strip()):
-        LOGGER.warning("console: login refused: wrong admin token from %s", request.remote)
+    good = isinstance(token, str) and admin_token_ok(_root(request)[SETTINGS], token.strip())
+    adminguard.record(request, address, ok=good, reason="console login with a wrong admin token")
+    if not good:
         fresh = new_login_token()
         response = render(request, "login.html", {"login_csrf": fresh, "error": "Wrong admin token."}, status=401)
         set_cookie(response, request, LOGIN_COOKIE, fresh, max_age=3600)
