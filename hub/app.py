@@ -118,9 +118,9 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     registry.listeners.append(ClientInfoPusher(directory, delivery, clock))
     app[PULLER] = puller = Puller(store=store, client=client, directory=directory, clock=clock)
     worker.start()
-    puller.start()
+    puller.task.start()
     yield
-    await puller.stop()
+    await puller.task.stop()
     await worker.stop()
 
 
@@ -128,9 +128,9 @@ async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
     # Its own task, apart from the delivery worker: retention has nothing to do with delivery.
     sweeper = RetentionSweeper(app[STORE], app[SETTINGS].retention, app[CLOCK])
     app[RETENTION] = sweeper
-    sweeper.start()
+    sweeper.task.start()
     yield
-    await sweeper.stop()
+    await sweeper.task.stop()
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:

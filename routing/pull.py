@@ -10,8 +10,6 @@ Objects owned by a party the platform does not serve are skipped (anti-spoofing,
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 from typing import Any
@@ -24,6 +22,7 @@ from routing.envelope import dumps
 from routing.errors import OcpiError
 from routing.headers import PartyRef
 from routing.objects import ObjectRef, canonical_time
+from routing.periodic import Periodic
 from storage import objects as object_sql
 from storage import platforms as platform_sql
 from storage import routing_index as index_sql
@@ -40,34 +39,16 @@ _NEXT = re.compile(r"<([^>]*)>\s*;\s*rel=\"?next\"?", re.IGNORECASE)
 
 
 class Puller:
-    """Pulls the due pull-only CPOs; ``run`` loops on the injected clock."""
+    """Pulls the due pull-only CPOs; ``task`` runs ``pull_due`` every CHECK_EVERY seconds."""
 
     def __init__(self, *, store: Store, client: PeerClient, directory: Directory, clock: Clock) -> None:
         self.store = store
         self.client = client
         self.directory = directory
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
         self._pulled: dict[int, str] = {}  # newer than the directory's copy of platforms.pulled_at
-
-    def start(self) -> None:
-        """Start the periodic loop (app cleanup context)."""
-        self._task = asyncio.create_task(self._run(), name="pull-only-partners")
-
-    async def stop(self) -> None:
-        """Stop the loop; a pull in progress is abandoned (the next one starts from the last complete one)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.pull_due()
-            except Exception:  # a bug here must not stop pulling for good; it is logged and retried
-                LOGGER.exception("pulling pull-only partners failed; retrying in %.0fs", CHECK_EVERY)
-            await self.clock.sleep(CHECK_EVERY)
+        # An abandoned pull (stop) leaves pulled_at alone: the next one starts from the last complete one.
+        self.task = Periodic("pull-only-partners", self.pull_due, lambda: CHECK_EVERY, clock)
 
     def _pulled_at(self, platform: Platform) -> str | None:
         return self._pulled.get(platform.id) or platform.pulled_at

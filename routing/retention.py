@@ -9,8 +9,6 @@ pushes queue behind at most one batch; freed pages go back to the file system wi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import logging
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from datetime import timedelta
 
 from config import RetentionSettings
 from routing.clock import Clock, iso
+from routing.periodic import Periodic
 from storage import retention as retention_sql
 from storage.db import Store
 
@@ -45,28 +44,10 @@ class RetentionSweeper:
         self.clock = clock
         self.sweeps = 0  # completed sweeps (tests wait on it)
         self.last: SweepResult | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.task = Periodic("retention-sweep", self._round, lambda: self.settings.sweep_interval, clock)
 
-    def start(self) -> None:
-        """Start the periodic sweep."""
-        self._task = asyncio.create_task(self._run(), name="retention-sweep")
-
-    async def stop(self) -> None:
-        """Stop it (a batch in flight is a single transaction: it commits or not)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a failed sweep is retried next interval; the hub keeps serving
-                LOGGER.exception("retention sweep failed")
-            await self.clock.sleep(self.settings.sweep_interval)
+    async def _round(self) -> None:
+        await self.sweep()
 
     async def sweep(self) -> SweepResult:
         """Remove what is past retention, batch by batch, then vacuum the freed pages."""

@@ -1,0 +1,48 @@
+"""One background task that runs a job now and then every ``interval`` seconds on the injected clock.
+
+Used by the hub's periodic work outside the delivery worker (the retention sweep, the pull of
+pull-only CPOs): a failing round is logged and retried at the next interval, never the end of
+the task; tests move the fake clock to run a round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from routing.clock import Clock
+
+LOGGER = logging.getLogger(__name__)
+
+
+class Periodic:
+    """``job()`` at start, then every ``interval`` seconds; ``start``/``stop`` from a cleanup context."""
+
+    def __init__(self, name: str, job: Callable[[], Awaitable[Any]], interval: Callable[[], float], clock: Clock):
+        self.name = name
+        self._job = job
+        self._interval = interval  # read each round: settings may say otherwise meanwhile
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the loop."""
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        """Cancel the loop and wait for it; a round in flight is abandoned."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._job()
+            except Exception:  # a failed round is retried next interval; the hub keeps serving
+                LOGGER.exception("%s failed; retrying in %.0fs", self.name, self._interval())
+            await self._clock.sleep(self._interval())
