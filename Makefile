@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## install, migrate and start the hub on its SQLite default
 	@HUB_ALLOW_PRIVATE_URLS=true $(BIN)/ocpi-hub serve
 
-test: $(STAMP)  ## install with test extras, lint, type-check and run the whole suite
+test: $(STAMP)  ## install with test extras, lint, format check, type-check and run the whole suite
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

@@ -58,6 +58,12 @@ class DeliverySettings(BaseModel):
     )
     shutdown_grace: float = Field(5.0, ge=0, description="Seconds in-flight deliveries may finish on shutdown.")
     batch_size: int = Field(500, ge=1, description="Due messages the worker picks up per round.")
+    max_queue_per_receiver: int = Field(
+        1000,
+        ge=1,
+        description="Directed pushes waiting for or in a send slot per receiver; beyond it the hub answers"
+        " HTTP 503 with Retry-After instead of letting latency climb.",
+    )
 
 
 class Settings(BaseSettings):

@@ -6,7 +6,6 @@ import base64
 import binascii
 import hmac
 import logging
-import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -22,6 +21,7 @@ from routing.errors import (
     PayloadTooLarge,
     ServerError,
 )
+from routing.ids import new_id
 from storage.tokens import token_hash
 
 LOGGER = logging.getLogger(__name__)
@@ -72,8 +72,8 @@ async def stamp_ids(request: web.Request, response: web.StreamResponse) -> None:
 def _clean_id(value: str | None) -> str:
     # Keep a partner's id when it is sane; otherwise make one (UUIDs advised by the spec).
     if value and len(value) <= 255 and value.isprintable() and "\n" not in value:
-        return value.strip() or str(uuid.uuid4())
-    return str(uuid.uuid4())
+        return value.strip() or new_id()
+    return new_id()
 
 
 def token_candidates(header: str | None) -> tuple[str, list[str]]:

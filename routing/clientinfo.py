@@ -73,4 +73,4 @@ class ClientInfoPusher:
                 )
         if legs:
             LOGGER.info("pushing ClientInfo %s of platform %s to %d receivers", status, changed.id, len(legs))
-            await self.delivery.push(legs, wait=False)
+            await self.delivery.enqueue(legs)

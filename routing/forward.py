@@ -7,13 +7,13 @@ error here, in ``relay``, and nowhere else (DESIGN.md section 14).
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from routing.client import PeerClient, PeerResponse
 from routing.errors import HubError, OcpiError
 from routing.headers import RoutingHeaders
+from routing.ids import new_id
 from storage.models import Platform
 
 # Answer headers a caller may see from the receiver (routing headers are rebuilt by the hub).
@@ -22,7 +22,7 @@ _RELAYED = ("link", "x-total-count", "x-limit", "location", "retry-after")
 
 def new_request_id() -> str:
     """A fresh X-Request-ID: the hub SHALL make a new one per hop (transport_and_format 4.1.1)."""
-    return str(uuid.uuid4())
+    return new_id()
 
 
 @dataclass(frozen=True)

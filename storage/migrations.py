@@ -222,3 +222,17 @@ def _m0005_outbox_order_index(db: Database) -> None:
     # due_heads walks pending rows in acceptance order and stops at its LIMIT; without this index
     # SQLite sorted every due row first (11 ms with 10,000 queued, once per worker round).
     _run_script(db, "CREATE INDEX outbox_state_order ON outbox (state, id);")
+
+
+@MIGRATIONS(name="0008_outbox_request_id")
+def _m0008_outbox_request_id(db: Database) -> None:
+    # The delivery core keys its fast-path waiters and its attempt memory by X-Request-ID (unique,
+    # unlike row ids, which SQLite reuses after deletes): a column, so nothing parses the headers.
+    _run_script(
+        db,
+        """
+        ALTER TABLE outbox ADD COLUMN request_id TEXT;
+        UPDATE outbox SET request_id = json_extract(headers, '$."X-Request-ID"')
+            WHERE request_id IS NULL AND json_valid(headers);
+        """,
+    )

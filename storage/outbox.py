@@ -26,6 +26,7 @@ class NewMessage:
     body: bytes | None
     created_at: str
     deadline_at: str
+    request_id: str = ""  # the X-Request-ID in ``headers``, sent unchanged on every attempt
 
     def stored(self, message_id: int) -> Message:
         """The row this message became once enqueued (no attempt yet)."""
@@ -36,6 +37,7 @@ class NewMessage:
             object_key=self.object_key,
             method=self.method,
             url=self.url,
+            request_id=self.request_id,
             headers=self.headers,
             body=self.body,
             state="pending",
@@ -59,6 +61,7 @@ class Message:
     object_key: str
     method: str
     url: str
+    request_id: str
     headers: dict[str, str]
     body: bytes | None
     state: str
@@ -89,6 +92,7 @@ def _message(row: Row) -> Message:
         object_key=row["object_key"],
         method=row["method"],
         url=row["url"],
+        request_id=row["request_id"] or "",
         headers=json.loads(row["headers"]),
         body=row["body"],
         state=row["state"],
@@ -125,14 +129,15 @@ def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple
     ):
         return int(last["id"]), True
     new_id = tx.execute(
-        "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, headers, body, state,"
-        " created_at, next_attempt_at, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, request_id, headers, body,"
+        " state, created_at, next_attempt_at, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
         (
             message.receiver_platform_id,
             message.module,
             message.object_key,
             message.method,
             message.url,
+            message.request_id,
             json.dumps(message.headers),
             message.body,
             message.created_at,
@@ -166,13 +171,26 @@ async def due_heads(
     return [_message(r) for r in rows]
 
 
-async def next_due_at(store: Store, *, skip_receivers: Sequence[int] = ()) -> str | None:
-    """The earliest next_attempt_at of any pending message (None when the queue is empty)."""
+async def next_due_at(store: Store, *, skip_receivers: Sequence[int] = (), skip_ids: Sequence[int] = ()) -> str | None:
+    """The earliest next_attempt_at of a chain head not being sent (None when there is none).
+
+    Only heads count: a message behind a head that backs off is not due before it, and counting
+    it (or a head in flight) would wake the worker at once, again and again, for nothing.
+    """
     extra = ""
+    params: list[object] = []
     if skip_receivers:
-        extra = f" AND receiver_platform_id NOT IN ({','.join('?' * len(skip_receivers))})"
+        extra += f" AND o.receiver_platform_id NOT IN ({','.join('?' * len(skip_receivers))})"
+        params.extend(skip_receivers)
+    if skip_ids:
+        extra += f" AND o.id NOT IN ({','.join('?' * len(skip_ids))})"
+        params.extend(skip_ids)
     row = await store.fetchone(
-        "SELECT min(next_attempt_at) AS t FROM outbox WHERE state='pending'" + extra, list(skip_receivers)
+        "SELECT min(o.next_attempt_at) AS t FROM outbox o WHERE o.state='pending'"
+        + extra
+        + " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.receiver_platform_id=o.receiver_platform_id"
+        " AND p.module=o.module AND p.object_key=o.object_key AND p.state='pending' AND p.id<o.id)",
+        params,
     )
     return row["t"] if row and row["t"] is not None else None
 

@@ -54,6 +54,7 @@ async def test_series_after_known_traffic(hub, make_peer, clock):
 
     emsp_id = platform_entry((await hub.admin("GET", "/status"))[1], "EXA")["id"]
     now = iso(clock.now())
+
     def bury_one(tx):
         dead_id, _ = outbox_sql.enqueue(
             tx, NewMessage(emsp_id, "sessions", "BE/BEC/D", "PUT", emsp.base + "/x", dict(DIRECT), b"{}", now, now)

@@ -37,9 +37,7 @@ async def test_to_an_unknown_party_is_4001(hub, make_peer) -> None:
         "PUT", LOC_URL, net.cpo1, json=example("location_example.json"), headers=rh(CPO1, ("FR", "XXX"))
     )
     assert body["status_code"] == 4001, body
-    _, body, _ = await net.call(
-        "GET", "/ocpi/2.2.1/locations/sender/LOC1", net.emsp1, headers=rh(EMSP1, ("SE", "ZZZ"))
-    )
+    _, body, _ = await net.call("GET", "/ocpi/2.2.1/locations/sender/LOC1", net.emsp1, headers=rh(EMSP1, ("SE", "ZZZ")))
     assert body["status_code"] == 4001, body
     _nothing_forwarded(net, "locations")
 

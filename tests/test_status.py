@@ -120,6 +120,7 @@ async def test_dead_letters_degrade(hub, make_peer, clock):
     _cpo, emsp = await pair(hub, make_peer)
     emsp_id = platform_entry((await hub.admin("GET", "/status"))[1], "EXA")["id"]
     now = iso(clock.now())
+
     def bury_one(tx):
         message_id, _ = outbox_sql.enqueue(
             tx,
