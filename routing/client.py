@@ -155,13 +155,13 @@ class PeerClient:
         exchange = Exchange(
             method=method,
             url=url,
-            headers={k: v for k, v in headers.items() if k.lower() != "authorization"},
+            headers={k: v for k, v in headers.items() if k != "Authorization"},  # send() names it so
             status=response.status if response is not None else None,
             ocpi_status=response.ocpi_status if response is not None else None,
             is_ocpi=response.is_ocpi if response is not None else False,
             latency=response.latency if response is not None else time.perf_counter() - started,
             error=error,
-            context=dict(log_context or {}),
+            context=log_context or {},
         )
         for observer in self.observers:
             try:
