@@ -22,7 +22,7 @@ import aiohttp
 
 from bench.load import closed_loop
 from bench.peers import start_and_register, stop_all
-from bench.procs import Child, cpu_seconds, start_hub
+from bench.procs import Child, cpu_seconds, free_port, start_baseline, start_hub
 from bench.profiling import pyspy_binary, summarize_collapsed
 from bench.requests import session_push
 from bench.scenarios import FULL, Lab, cpo_peer, emsp_peers
@@ -65,7 +65,7 @@ async def measure(seconds: float, concurrency: int, profile: str | None, env: di
                     max_requests=10_000_000,
                 )
                 cpu = cpu_seconds(hub.pid) - cpu0
-                out: dict[str, object] = {
+                out: dict[str, float | int | dict[str, int]] = {
                     "rps": round(stats.rps, 1),
                     "p50_ms": round(stats.p(50), 2),
                     "p99_ms": round(stats.p(99), 2),
@@ -73,6 +73,30 @@ async def measure(seconds: float, concurrency: int, profile: str | None, env: di
                     "hub_cpu_s": round(cpu, 2),
                     "cpu_ms_per_push": round(1000 * cpu / max(stats.ok, 1), 3),
                 }
+                # The same closed loop through the bare proxy: its CPU per request, measured in the
+                # same minute, is the yardstick (the machine is shared; absolute figures drift).
+                base_port = free_port()
+                baseline = await start_baseline(base_port, emsp.base, [], Path(tmp))
+                try:
+                    base_url = f"http://127.0.0.1:{base_port}"
+                    bfn = session_push(http, base_url, cpo, emsp, tag="BW")
+                    await closed_loop(bfn, concurrency=concurrency, duration=1.0, max_requests=2000)
+                    bcpu0 = cpu_seconds(baseline.pid)
+                    bstats = await closed_loop(
+                        session_push(http, base_url, cpo, emsp, tag="BM"),
+                        concurrency=concurrency,
+                        duration=seconds,
+                        max_requests=10_000_000,
+                    )
+                    bcpu = cpu_seconds(baseline.pid) - bcpu0
+                finally:
+                    baseline.stop()
+                out["baseline_rps"] = round(bstats.rps, 1)
+                out["baseline_cpu_ms_per_request"] = round(1000 * bcpu / max(bstats.ok, 1), 3)
+                out["cpu_ratio_hub_to_baseline"] = round(
+                    out["cpu_ms_per_push"] / max(out["baseline_cpu_ms_per_request"], 1e-9),
+                    2,  # type: ignore[operator]
+                )
                 if spy is not None:
                     spy.wait(seconds + 30)
                     if raw.exists():

@@ -10,6 +10,7 @@ non-OCPI answers (HTML, ``{"detail": ...}``, empty bodies) is the caller's decis
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import time
@@ -21,7 +22,7 @@ import aiohttp
 import yarl
 
 from routing.errors import ConnectionProblem, ReceiverTimeout
-from routing.ssrf import UrlRefused, blocked_cause, check_url
+from routing.ssrf import UrlRefused, blocked_cause, check_url, url_refusal
 
 LOGGER = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def origin(url: str) -> str:
     return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.explicit_port}" if parsed.explicit_port else "")
 
 
+@functools.lru_cache(maxsize=4096)
 def auth_header(token: str, *, send_base64: bool = True) -> str:
     """``Token <base64>`` for 2.2.1 peers (transport_and_format, Authorization), raw if configured."""
     if send_base64:
@@ -137,6 +139,7 @@ class PeerClient:
         self.allow_private_urls = allow_private_urls
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         # Called synchronously after every call, answered or not; they must be cheap and never raise.
         self.observers: list[Observer] = list(observers)
 
@@ -199,16 +202,23 @@ class PeerClient:
         if data is not None:
             out_headers.setdefault("Content-Type", "application/json")
         total = timeout if timeout is not None else self._request_timeout
-        client_timeout = aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total))
+        client_timeout = self._timeouts.get(total)
+        if client_timeout is None:
+            client_timeout = aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total))
+            if len(self._timeouts) < 64:
+                self._timeouts[total] = client_timeout
         started = time.perf_counter()
         try:
-            self.check_url(url)
-        except UrlRefused:
+            target = yarl.URL(url)
+            reason = url_refusal(target, allow_private=self.allow_private_urls)
+        except (ValueError, TypeError):
+            reason = "not a valid URL"
+        if reason is not None:
             self._notify(method, url, out_headers, None, started, "connection", log_context)
-            raise
+            raise UrlRefused(f"URL refused ({reason}): {url[:200]}")
         try:
             async with self._session.request(
-                method, url, data=data, headers=out_headers, timeout=client_timeout, allow_redirects=False
+                method, target, data=data, headers=out_headers, timeout=client_timeout, allow_redirects=False
             ) as resp:
                 raw = await resp.read()
                 resp_headers = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS}
