@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from hub.keys import SETTINGS
-from routing.errors import RateLimited
+from routing.errors import Overloaded, RateLimited
 
-__all__ = ["LIMITER", "RateLimiter", "check_rate"]
+__all__ = ["ADMISSION", "LIMITER", "Admission", "RateLimiter", "check_rate"]
 
 
 @dataclass
@@ -59,13 +59,35 @@ class RateLimiter:
         return (1.0 - bucket.tokens) / self.rate
 
 
+class Admission:
+    """At most ``limit`` OCPI requests in progress: past it the hub answers 503 at once (overload)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_progress = 0
+        self.refused = 0
+
+    def enter(self) -> None:
+        """Count a request in; Overloaded (503 + Retry-After) when the hub is full."""
+        if self.in_progress >= self.limit:
+            self.refused += 1
+            raise Overloaded("the hub is at capacity; retry later", headers={"Retry-After": "1"})
+        self.in_progress += 1
+
+    def leave(self) -> None:
+        """A request counted in by ``enter`` is answered."""
+        self.in_progress -= 1
+
+
 LIMITER = web.AppKey("rate_limiter", RateLimiter)
+ADMISSION = web.AppKey("admission", Admission)
 
 
 def setup(app: web.Application) -> None:
     """Create the app's limiter from its settings (call before the app starts)."""
     settings = app[SETTINGS]
     app[LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    app[ADMISSION] = Admission(settings.max_requests_in_progress)
 
 
 def check_rate(limiter: RateLimiter, platform_id: int) -> None:

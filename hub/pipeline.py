@@ -1,6 +1,7 @@
 """The request pipeline as one middleware (DESIGN.md section 5): one pass per request instead of six.
 
-In order: request ids (taken from the caller or made, transport_and_format 4.1.1), auth (OCPI
+In order: request ids (taken from the caller or made, transport_and_format 4.1.1), admission
+(at most ``max_requests_in_progress`` OCPI requests at once, else 503 + Retry-After), auth (OCPI
 token, or the admin token for /admin and a private /status), the per-platform rate limit, the
 handler, then every error rendered as an OCPI envelope (never a traceback), and one traffic
 record with the status actually answered. Six stacked middlewares cost six coroutine frames and
@@ -18,7 +19,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from hub.envelope import error_response
 from hub.keys import CALLER, CORRELATION_ID, REGISTRY, REQUEST_ID, SETTINGS, TOKEN_A_ROUTES, Caller
-from hub.limits import LIMITER, check_rate
+from hub.limits import ADMISSION, LIMITER, check_rate
 from hub.middlewares import check_admin, clean_id, hash_matches, token_candidates
 from hub.traffic import TRAFFIC, ocpi_status_of
 from routing.errors import AuthError, ClientError, MethodNotAllowed, NotFound, OcpiError, PayloadTooLarge, ServerError
@@ -83,9 +84,16 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     request[REQUEST_ID] = clean_id(headers.get("X-Request-ID"))
     request[CORRELATION_ID] = clean_id(headers.get("X-Correlation-ID"))
     recorder = request.app[TRAFFIC]
+    admission = request.app[ADMISSION] if request.path.startswith("/ocpi") else None
     try:
-        await _authenticate(request)
-        response = await handler(request)
+        if admission is not None:
+            admission.enter()  # first: refusing overload must cost as little as possible
+        try:
+            await _authenticate(request)
+            response = await handler(request)
+        finally:
+            if admission is not None:
+                admission.leave()
     except Exception as exc:
         error = _as_ocpi_error(request, exc)
         if error is None:
