@@ -30,7 +30,7 @@ LOGGER = logging.getLogger(__name__)
 
 
 class Attempt:
-    """Runs attempts; holds only what every attempt shares (no per-message state)."""
+    """Runs attempts (``send`` then ``record``); holds only what every attempt shares."""
 
     def __init__(
         self,
@@ -54,19 +54,15 @@ class Attempt:
         self.request_timeout = request_timeout
         self.policy = RetryPolicy(settings)
 
-    async def run(self, row: Message) -> bool:
-        """Send ``row`` once and record what happened; True when it got its final answer.
-
-        Never raises for a receiver's failure: that is recorded (retry, dead letter) instead.
-        """
+    async def send(self, row: Message) -> Sent | None:
+        """Send ``row`` once; None when it must not go out (dropped, or its receiver unregistered)."""
         platform = self.directory.platform(row.receiver_platform_id)
         if self.fastpath.is_dropped(row.request_id):
-            return False
+            return None
         if platform is None or platform.token_out is None:
-            return False  # unregistered meanwhile: the message waits (a redrive can send it later)
-        sent: Sent
+            return None  # unregistered meanwhile: the message waits (a redrive can send it later)
         try:
-            sent = await self.client.send(
+            return await self.client.send(
                 row.method,
                 row.url,
                 token=platform.token_out,
@@ -81,7 +77,13 @@ class Attempt:
                 },
             )
         except OcpiError as exc:
-            sent = exc
+            return exc
+
+    async def record(self, row: Message, sent: Sent) -> bool:
+        """Classify what ``send`` got and record it; True when the message got its final answer.
+
+        Never raises for a receiver's failure: that is recorded (retry, dead letter) instead.
+        """
         retryable = isinstance(sent, OcpiError) or is_retryable(sent)
         # The sender may have its answer now; the record below needs no fsync of its own first.
         delete_on_failure = self.fastpath.settle(row.request_id, sent)

@@ -84,7 +84,8 @@ class DeliveryWorker:
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._in_flight: dict[int, asyncio.Task[bool]] = {}
-        self._per_receiver: dict[int, int] = defaultdict(int)
+        self._per_receiver: dict[int, int] = defaultdict(int)  # receiver slots held (a send in progress)
+        self._holding: set[int] = set()  # row ids holding a slot
         # Ready messages per receiver not started yet (their receiver was full).
         self._ready: dict[int, deque[Message]] = {}
         # Attempts made per X-Request-ID (recent ones): a copy of a row read before its latest
@@ -274,34 +275,52 @@ class DeliveryWorker:
         if self.fastpath.is_dropped(rid) or row.attempts < self._attempted.get(rid, 0) or row.id in self._in_flight:
             return True
         self._per_receiver[pid] += 1
+        self._holding.add(row.id)
         self._idle.clear()
-        task = asyncio.create_task(self.attempt.run(row), name=f"deliver-{row.id}")
+        task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.id}")
         self._in_flight[row.id] = task
         task.add_done_callback(functools.partial(self._done, row))
         return True
 
-    def _done(self, row: Message, task: asyncio.Task[bool]) -> None:
+    async def _deliver(self, row: Message) -> bool:
+        sent = await self.attempt.send(row)
+        # The receiver's slot is free once it answered: the next ready message goes out while this
+        # one's record waits for its commit (the row stays in flight, so no round reads it again).
+        self._release(row)
+        return sent is not None and await self.attempt.record(row, sent)
+
+    def _release(self, row: Message) -> int:
+        """Free the receiver slot ``row`` held (once); start ready messages; return how many started."""
+        if row.id not in self._holding:
+            return 0
+        self._holding.discard(row.id)
         pid = row.receiver_platform_id
-        self._in_flight.pop(row.id, None)
         self._per_receiver[pid] -= 1
-        self._attempted[row.request_id] = row.attempts + 1
-        self._attempted.move_to_end(row.request_id)
-        if len(self._attempted) > _ATTEMPTED_MEMORY:
-            self._attempted.popitem(last=False)
         queue = self._ready.get(pid)
         before = len(self._in_flight)
         while queue and len(self._in_flight) == before and not self._stopping and not self.is_paused(pid):
             self._start(queue.popleft())
+        return len(self._in_flight) - before
+
+    def _done(self, row: Message, task: asyncio.Task[bool]) -> None:
+        pid = row.receiver_platform_id
+        self._in_flight.pop(row.id, None)
+        self._attempted[row.request_id] = row.attempts + 1
+        self._attempted.move_to_end(row.request_id)
+        if len(self._attempted) > _ATTEMPTED_MEMORY:
+            self._attempted.popitem(last=False)
+        started = self._release(row)  # when cancelled or failed before it could (shutdown)
         chain = (pid, row.module, row.object_key)
         finished = not task.cancelled() and task.exception() is None and task.result()
         # A round reads the outbox (two queries): needed unless this was a fast-path message that
-        # got its final answer, with nothing committed behind it and no unread rows for its receiver.
+        # got its final answer, with nothing committed behind it and no unread rows for its receiver,
+        # or while the receiver's ready queue still holds what the last round read.
         needs_round = (
             row.id not in self._submitted or not finished or chain in self._behind or pid in self._skipped_full
         )
         self._submitted.discard(row.id)
         self._behind.discard(chain)
-        if needs_round and len(self._in_flight) == before:
+        if needs_round and not started and (not self._ready.get(pid) or self.is_paused(pid)):
             self._skipped_full.discard(pid)
             self.wake()
         elif not self._in_flight and self._wake_at is not None and not self._wake.is_set():
