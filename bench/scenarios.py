@@ -311,6 +311,7 @@ async def run_drain(lab: Lab) -> dict[str, Any]:
         assert receiver.platform_id is not None
         pending = await asyncio.to_thread(outbox_pending, config.database, receiver.platform_id)
         t0 = time.perf_counter()
+        cpu0 = cpu_seconds(hub.pid)
         await receiver.start(port)
         try:  # like a real platform after a restart: it calls the hub, which resumes its queue
             async with lab.http.get(
@@ -324,6 +325,7 @@ async def run_drain(lab: Lab) -> dict[str, Any]:
             lambda: receiver.tracked("t-dr-") >= s.drain_messages, timeout=max(60.0, s.drain_messages / 100), step=0.01
         )
         elapsed = time.perf_counter() - t0
+        drain_cpu = cpu_seconds(hub.pid) - cpu0
         got = receiver.tracked("t-dr-")
         rate = got / elapsed if elapsed > 0 else 0.0
         drain = {
@@ -335,6 +337,8 @@ async def run_drain(lab: Lab) -> dict[str, Any]:
             "complete": done,
             "seconds": round(elapsed, 3),
             "messages_per_s": round(rate, 1),
+            "hub_cpu_pct": round(100 * drain_cpu / elapsed, 1) if elapsed > 0 else None,
+            "hub_cpu_ms_per_message": round(1000 * drain_cpu / max(got, 1), 3),
             "settings": DRAIN_ENV,
             "goal": ">= 2000 messages/s",
             "met": done and rate >= 2000,
