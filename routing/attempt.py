@@ -93,7 +93,7 @@ class Attempt:
             self.health.succeeded(row.receiver_platform_id)
             return True
         if delete_on_failure:  # fail mode: the sender gets 4002/4003 instead, nothing is kept
-            await self.store.write(lambda tx: outbox_sql.delete(tx, row.id))
+            await self.store.write(lambda tx: outbox_sql.delete(tx, row.id, request_id=row.request_id))
         else:
             await self._failed(row, sent)
         await self.health.failed(row.receiver_platform_id)
@@ -105,7 +105,13 @@ class Attempt:
         stamp = iso(self.clock.now())
         await self.store.write(
             lambda tx: outbox_sql.finish(
-                tx, row.id, http_status=response.status, ocpi_status=code, state=state, now=stamp
+                tx,
+                row.id,
+                http_status=response.status,
+                ocpi_status=code,
+                state=state,
+                now=stamp,
+                request_id=row.request_id,
             )
         )
         if state == "rejected":
@@ -120,7 +126,9 @@ class Attempt:
         now = self.clock.now()
         if attempt_no >= self.settings.max_attempts or now >= parse_iso(row.deadline_at):
             stamp = iso(now)
-            await self.store.write(lambda tx: outbox_sql.bury(tx, row.id, error=error, now=stamp))
+            await self.store.write(
+                lambda tx: outbox_sql.bury(tx, row.id, error=error, now=stamp, request_id=row.request_id)
+            )
             LOGGER.error(
                 "dead letter %s: %s %s to platform %s after %d attempts: %s",
                 row.id,
@@ -134,7 +142,9 @@ class Attempt:
         delay = self.policy.delay(attempt_no, retry_after(response, now))
         next_at, status = iso(now + timedelta(seconds=delay)), response.status if response else None
         await self.store.write(
-            lambda tx: outbox_sql.retry_later(tx, row.id, next_attempt_at=next_at, error=error, http_status=status)
+            lambda tx: outbox_sql.retry_later(
+                tx, row.id, next_attempt_at=next_at, error=error, http_status=status, request_id=row.request_id
+            )
         )
         LOGGER.warning(
             "attempt %d/%d of message %s to platform %s failed (%s); next in %.1fs",

@@ -145,7 +145,7 @@ class Delivery:
     async def _drop(self, message_id: int, request_id: str) -> None:
         """Fail mode: the sender got an error, so the message must never go out later."""
         self.fastpath.drop(request_id)
-        await self.store.write(lambda tx: outbox_sql.delete(tx, message_id))
+        await self.store.write(lambda tx: outbox_sql.delete(tx, message_id, request_id=request_id))
 
     def _message(self, leg: Leg, now: datetime, status_patch: bool) -> NewMessage:
         if leg.module == "cdrs":

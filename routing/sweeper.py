@@ -34,8 +34,8 @@ class Sweeper:
         """When the next sweep is due (clock timestamp)."""
         return self._last + EVERY
 
-    async def sweep_if_due(self, in_flight: Collection[int]) -> int:
-        """Sweep when EVERY seconds passed since the last sweep; return how many messages expired."""
+    async def sweep_if_due(self, in_flight: Collection[str]) -> int:
+        """Sweep when EVERY seconds passed (``in_flight``: request ids being sent); return how many expired."""
         now = self.clock.now()
         if now.timestamp() - self._last < EVERY:
             return 0
@@ -44,7 +44,7 @@ class Sweeper:
 
         def sweep(tx: SyncTx) -> int:
             proxy_sql.purge_expired(tx, stamp)
-            return outbox_sql.expire(tx, now=stamp, skip_ids=skip)
+            return outbox_sql.expire(tx, now=stamp, skip_request_ids=skip)
 
         count: int = await self.store.write(sweep)
         if count:

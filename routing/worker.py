@@ -83,9 +83,11 @@ class DeliveryWorker:
         self._wake_at: float | None = None
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
-        self._in_flight: dict[int, asyncio.Task[bool]] = {}
+        # Attempts running, by X-Request-ID (row ids are reused after deletes: a new message may get
+        # the id of one whose record is still being committed).
+        self._in_flight: dict[str, asyncio.Task[bool]] = {}
         self._per_receiver: dict[int, int] = defaultdict(int)  # receiver slots held (a send in progress)
-        self._holding: set[int] = set()  # row ids holding a slot
+        self._holding: set[str] = set()  # request ids holding a slot
         # Ready messages per receiver not started yet (their receiver was full).
         self._ready: dict[int, deque[Message]] = {}
         # Attempts made per X-Request-ID (recent ones): a copy of a row read before its latest
@@ -94,7 +96,7 @@ class DeliveryWorker:
         # What tells a finished fast-path attempt whether a round (two queries) is needed at all:
         # rows handed over by submit(), chains with a message committed behind one in flight, and
         # receivers a round skipped because they were full (due rows of theirs may wait unread).
-        self._submitted: set[int] = set()
+        self._submitted: set[str] = set()
         self._behind: set[tuple[int, str, str]] = set()
         self._skipped_full: set[int] = set()
 
@@ -164,7 +166,7 @@ class DeliveryWorker:
         if self._stopping or self.is_paused(pid):
             self.wake()
             return
-        self._submitted.add(row.id)
+        self._submitted.add(row.request_id)
         if not self._start(row):
             self._ready.setdefault(pid, deque()).append(row)
 
@@ -240,7 +242,7 @@ class DeliveryWorker:
             now=iso(self.clock.now()),
             limit=self.settings.batch_size,
             skip_receivers=skip,
-            skip_ids=list(self._in_flight),
+            skip_request_ids=list(self._in_flight),
         )
         # Full receivers were not read again: keep what their queues hold.
         ready = {pid: queue for pid, queue in self._ready.items() if pid in set(skip)}
@@ -272,13 +274,13 @@ class DeliveryWorker:
         if self._per_receiver[pid] >= self.settings.concurrency_per_receiver:
             return False
         rid = row.request_id
-        if self.fastpath.is_dropped(rid) or row.attempts < self._attempted.get(rid, 0) or row.id in self._in_flight:
+        if self.fastpath.is_dropped(rid) or row.attempts < self._attempted.get(rid, 0) or rid in self._in_flight:
             return True
         self._per_receiver[pid] += 1
-        self._holding.add(row.id)
+        self._holding.add(rid)
         self._idle.clear()
         task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.id}")
-        self._in_flight[row.id] = task
+        self._in_flight[rid] = task
         task.add_done_callback(functools.partial(self._done, row))
         return True
 
@@ -291,9 +293,9 @@ class DeliveryWorker:
 
     def _release(self, row: Message) -> int:
         """Free the receiver slot ``row`` held (once); start ready messages; return how many started."""
-        if row.id not in self._holding:
+        if row.request_id not in self._holding:
             return 0
-        self._holding.discard(row.id)
+        self._holding.discard(row.request_id)
         pid = row.receiver_platform_id
         self._per_receiver[pid] -= 1
         queue = self._ready.get(pid)
@@ -304,7 +306,7 @@ class DeliveryWorker:
 
     def _done(self, row: Message, task: asyncio.Task[bool]) -> None:
         pid = row.receiver_platform_id
-        self._in_flight.pop(row.id, None)
+        self._in_flight.pop(row.request_id, None)
         self._attempted[row.request_id] = row.attempts + 1
         self._attempted.move_to_end(row.request_id)
         if len(self._attempted) > _ATTEMPTED_MEMORY:
@@ -316,9 +318,9 @@ class DeliveryWorker:
         # got its final answer, with nothing committed behind it and no unread rows for its receiver,
         # or while the receiver's ready queue still holds what the last round read.
         needs_round = (
-            row.id not in self._submitted or not finished or chain in self._behind or pid in self._skipped_full
+            row.request_id not in self._submitted or not finished or chain in self._behind or pid in self._skipped_full
         )
-        self._submitted.discard(row.id)
+        self._submitted.discard(row.request_id)
         self._behind.discard(chain)
         if needs_round and not started and (not self._ready.get(pid) or self.is_paused(pid)):
             self._skipped_full.discard(pid)
@@ -330,7 +332,7 @@ class DeliveryWorker:
         candidates: list[float] = self.health.next_probe_times()
         candidates.append(min(self._ts() + _MAX_IDLE, self.sweeper.next_at))
         next_due = await outbox_sql.next_due_at(
-            self.store, skip_receivers=self._blocked_receivers(), skip_ids=list(self._in_flight)
+            self.store, skip_receivers=self._blocked_receivers(), skip_request_ids=list(self._in_flight)
         )
         if next_due is not None:
             candidates.append(parse_iso(next_due).timestamp())

@@ -149,7 +149,12 @@ def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple
 
 
 async def due_heads(
-    store: Store, *, now: str, limit: int, skip_receivers: Sequence[int] = (), skip_ids: Sequence[int] = ()
+    store: Store,
+    *,
+    now: str,
+    limit: int,
+    skip_receivers: Sequence[int] = (),
+    skip_request_ids: Sequence[str] = (),
 ) -> list[Message]:
     """Pending messages due now that are the oldest pending of their chain, in acceptance order."""
     extra = ""
@@ -157,9 +162,9 @@ async def due_heads(
     if skip_receivers:
         extra += f" AND o.receiver_platform_id NOT IN ({','.join('?' * len(skip_receivers))})"
         params.extend(skip_receivers)
-    if skip_ids:
-        extra += f" AND o.id NOT IN ({','.join('?' * len(skip_ids))})"
-        params.extend(skip_ids)
+    if skip_request_ids:  # messages being sent (row ids are reused after deletes; request ids never)
+        extra += f" AND o.request_id NOT IN ({','.join('?' * len(skip_request_ids))})"
+        params.extend(skip_request_ids)
     rows = await store.fetchall(
         "SELECT o.* FROM outbox o WHERE o.state='pending' AND o.next_attempt_at<=?"
         + extra
@@ -171,7 +176,9 @@ async def due_heads(
     return [_message(r) for r in rows]
 
 
-async def next_due_at(store: Store, *, skip_receivers: Sequence[int] = (), skip_ids: Sequence[int] = ()) -> str | None:
+async def next_due_at(
+    store: Store, *, skip_receivers: Sequence[int] = (), skip_request_ids: Sequence[str] = ()
+) -> str | None:
     """The earliest next_attempt_at of a chain head not being sent (None when there is none).
 
     Only heads count: a message behind a head that backs off is not due before it, and counting
@@ -182,9 +189,9 @@ async def next_due_at(store: Store, *, skip_receivers: Sequence[int] = (), skip_
     if skip_receivers:
         extra += f" AND o.receiver_platform_id NOT IN ({','.join('?' * len(skip_receivers))})"
         params.extend(skip_receivers)
-    if skip_ids:
-        extra += f" AND o.id NOT IN ({','.join('?' * len(skip_ids))})"
-        params.extend(skip_ids)
+    if skip_request_ids:  # messages being sent (row ids are reused after deletes; request ids never)
+        extra += f" AND o.request_id NOT IN ({','.join('?' * len(skip_request_ids))})"
+        params.extend(skip_request_ids)
     row = await store.fetchone(
         "SELECT min(o.next_attempt_at) AS t FROM outbox o WHERE o.state='pending'"
         + extra
@@ -195,31 +202,58 @@ async def next_due_at(store: Store, *, skip_receivers: Sequence[int] = (), skip_
     return row["t"] if row and row["t"] is not None else None
 
 
-def finish(tx: SyncTx, message_id: int, *, http_status: int, ocpi_status: int | None, state: str, now: str) -> None:
+def _this(message_id: int, request_id: str | None) -> tuple[str, tuple[object, ...]]:
+    # Row ids are reused after deletes: with its request id, a late record never hits a newer message.
+    if not request_id:
+        return "id=?", (message_id,)
+    return "id=? AND request_id=?", (message_id, request_id)
+
+
+def finish(
+    tx: SyncTx,
+    message_id: int,
+    *,
+    http_status: int,
+    ocpi_status: int | None,
+    state: str,
+    now: str,
+    request_id: str | None = None,
+) -> None:
     """Record a final answer: 'delivered' rows are deleted, 'rejected' (non-1xxx) ones kept for inspection."""
+    where, key = _this(message_id, request_id)
     if state == "delivered":
-        tx.execute("DELETE FROM outbox WHERE id=?", (message_id,))
+        tx.execute(f"DELETE FROM outbox WHERE {where}", key)
         return
     tx.execute(
         "UPDATE outbox SET state=?, attempts=attempts+1, last_http_status=?, last_ocpi_status=?, finished_at=?"
-        " WHERE id=?",
-        (state, http_status, ocpi_status, now, message_id),
+        f" WHERE {where}",
+        (state, http_status, ocpi_status, now, *key),
     )
 
 
-def retry_later(tx: SyncTx, message_id: int, *, next_attempt_at: str, error: str, http_status: int | None) -> None:
+def retry_later(
+    tx: SyncTx,
+    message_id: int,
+    *,
+    next_attempt_at: str,
+    error: str,
+    http_status: int | None,
+    request_id: str | None = None,
+) -> None:
     """Count a failed attempt and schedule the next one."""
+    where, key = _this(message_id, request_id)
     tx.execute(
-        "UPDATE outbox SET attempts=attempts+1, next_attempt_at=?, last_error=?, last_http_status=? WHERE id=?",
-        (next_attempt_at, error[:500], http_status, message_id),
+        f"UPDATE outbox SET attempts=attempts+1, next_attempt_at=?, last_error=?, last_http_status=? WHERE {where}",
+        (next_attempt_at, error[:500], http_status, *key),
     )
 
 
-def bury(tx: SyncTx, message_id: int, *, error: str, now: str) -> None:
+def bury(tx: SyncTx, message_id: int, *, error: str, now: str, request_id: str | None = None) -> None:
     """Turn a message into a dead letter."""
+    where, key = _this(message_id, request_id)
     tx.execute(
-        "UPDATE outbox SET state='dead', attempts=attempts+1, last_error=?, finished_at=? WHERE id=?",
-        (error[:500], now, message_id),
+        f"UPDATE outbox SET state='dead', attempts=attempts+1, last_error=?, finished_at=? WHERE {where}",
+        (error[:500], now, *key),
     )
 
 
@@ -231,7 +265,7 @@ def reschedule_now(tx: SyncTx, platform_id: int, *, now: str) -> int:
     )
 
 
-def expire(tx: SyncTx, *, now: str, skip_ids: Sequence[int] = ()) -> int:
+def expire(tx: SyncTx, *, now: str, skip_request_ids: Sequence[str] = ()) -> int:
     """Pending messages past their deadline become dead letters, attempted or not (max_age)."""
     sql = (
         "UPDATE outbox SET state='dead', finished_at=?,"
@@ -239,15 +273,16 @@ def expire(tx: SyncTx, *, now: str, skip_ids: Sequence[int] = ()) -> int:
         " WHERE state='pending' AND deadline_at<=?"
     )
     params: list[object] = [now, now]
-    if skip_ids:
-        sql += f" AND id NOT IN ({','.join('?' * len(skip_ids))})"
-        params.extend(skip_ids)
+    if skip_request_ids:
+        sql += f" AND request_id NOT IN ({','.join('?' * len(skip_request_ids))})"
+        params.extend(skip_request_ids)
     return tx.execute_rowcount(sql, params)
 
 
-def delete(tx: SyncTx, message_id: int) -> None:
+def delete(tx: SyncTx, message_id: int, *, request_id: str | None = None) -> None:
     """Remove a message (on_receiver_down = 'fail': the sender got the error instead)."""
-    tx.execute("DELETE FROM outbox WHERE id=?", (message_id,))
+    where, key = _this(message_id, request_id)
+    tx.execute(f"DELETE FROM outbox WHERE {where}", key)
 
 
 async def get(store: Store | Transaction, message_id: int) -> Message | None:

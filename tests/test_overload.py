@@ -82,3 +82,24 @@ async def test_worker_idle_waits_for_the_attempt_in_flight(start_hub, make_peer)
     await asyncio.wait_for(idle, 10)
     assert [r.path.rsplit("/", 1)[-1] for r in sessions_to(net.emsp1)] == ["I1"]
     assert await outbox_rows(net.hub) == []
+
+
+async def test_back_to_back_pushes_each_get_the_receivers_answer(start_hub, make_peer) -> None:
+    # Row ids are reused once the newest row is deleted: a push committed together with the
+    # delete of a just-delivered one may get its id while that attempt is still recording. Keyed
+    # by X-Request-ID, the scheduler still sends it at once (keyed by row id, it waited relay_wait).
+    net = await delivery_net(start_hub, make_peer, relay_wait=5.0)
+    net.emsp1.module_responder = Script()
+
+    async def client(c: int) -> list[bool]:
+        out = []
+        for n in range(15):
+            status, body, _ = await put_session(net, f"B{c}x{n}", 1)
+            out.append(status == 200 and body["status_code"] == 1000 and "queued" not in str(body))
+        return out
+
+    results = await asyncio.wait_for(asyncio.gather(*(client(c) for c in range(6))), 25)
+    assert all(all(r) for r in results)
+    await settle(net.hub)
+    assert len(sessions_to(net.emsp1)) == 90
+    assert await outbox_rows(net.hub) == []
