@@ -30,7 +30,7 @@ async def test_a_full_receiver_queue_answers_503_and_stores_nothing(start_hub, m
     first = asyncio.create_task(put_session(net, "Q1", 1))
     second = asyncio.create_task(put_session(net, "Q2", 1))
     for _ in range(500):  # bounded: both committed, one in flight, one waiting for the slot
-        if len(await outbox_rows(net.hub)) == 2:
+        if len(await outbox_rows(net.hub, "module='sessions'")) == 2:
             break
         await asyncio.sleep(0.01)
     status, body, headers = await net.call(
@@ -38,7 +38,7 @@ async def test_a_full_receiver_queue_answers_503_and_stores_nothing(start_hub, m
     )
     assert status == 503 and body["status_code"] == 3000, body
     assert headers["Retry-After"] == "1"
-    assert [r["object_key"] for r in await outbox_rows(net.hub)] == ["BE/BEC/Q1", "BE/BEC/Q2"]
+    assert [r["object_key"] for r in await outbox_rows(net.hub, "module='sessions'")] == ["BE/BEC/Q1", "BE/BEC/Q2"]
     gate.set()
     answers = await asyncio.gather(first, second)
     assert all(status == 200 and body["status_code"] == 1000 for status, body, _ in answers)
@@ -53,7 +53,7 @@ async def test_a_hub_at_capacity_refuses_at_once_and_recovers(start_hub, make_pe
     net.emsp1.module_responder = Script(gate=gate)
     held = asyncio.create_task(put_session(net, "A1", 1))
     for _ in range(500):  # bounded: the first push is in progress (waiting for the receiver)
-        if await outbox_rows(net.hub):
+        if await outbox_rows(net.hub, "module='sessions'"):
             break
         await asyncio.sleep(0.01)
     status, body, headers = await net.call(
@@ -61,7 +61,7 @@ async def test_a_hub_at_capacity_refuses_at_once_and_recovers(start_hub, make_pe
     )
     assert status == 503 and body["status_code"] == 3000, body
     assert headers["Retry-After"] == "1"
-    assert len(await outbox_rows(net.hub)) == 1
+    assert len(await outbox_rows(net.hub, "module='sessions'")) == 1
     gate.set()
     status, body, _ = await held
     assert status == 200 and body["status_code"] == 1000
@@ -81,7 +81,7 @@ async def test_worker_idle_waits_for_the_attempt_in_flight(start_hub, make_peer)
     gate.set()
     await asyncio.wait_for(idle, 10)
     assert [r.path.rsplit("/", 1)[-1] for r in sessions_to(net.emsp1)] == ["I1"]
-    assert await outbox_rows(net.hub) == []
+    assert await outbox_rows(net.hub, "module='sessions'") == []
 
 
 async def test_back_to_back_pushes_each_get_the_receivers_answer(start_hub, make_peer) -> None:
@@ -102,4 +102,4 @@ async def test_back_to_back_pushes_each_get_the_receivers_answer(start_hub, make
     assert all(all(r) for r in results)
     await settle(net.hub)
     assert len(sessions_to(net.emsp1)) == 90
-    assert await outbox_rows(net.hub) == []
+    assert await outbox_rows(net.hub, "module='sessions'") == []
