@@ -107,7 +107,9 @@ class Delivery:
             self.worker.submit(message.stored(message_id))
         # (fail mode, blocked: it waits its turn behind the earlier message, within relay_wait)
         try:
-            sent = await asyncio.wait_for(asyncio.shield(answer), self.settings.relay_wait)
+            # No shield: a cancelled waiter is harmless, the attempt settles only futures not done.
+            async with asyncio.timeout(self.settings.relay_wait):
+                sent = await answer
         except TimeoutError:
             if self.fail_mode:
                 await self._drop(message_id, request_id)
