@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.peers import MODULES
+from storage import objects as object_sql
 from storage.migrations import apply_migrations
 
 EXAMPLES = Path("/work/shared/ocpi/examples-2.2.1")
@@ -107,16 +108,12 @@ def seed_locations(db: Path, count: int, *, country_code: str, party_id: str) ->
             template["last_updated"] = stamp
             body = json.dumps(template, separators=(",", ":"), ensure_ascii=False)
             key = f"{country_code}/{party_id}/{loc_id}".upper()
-            yield ("locations", key, country_code, party_id, loc_id, None, stamp, body)
+            yield ("locations", key, "", country_code, party_id, loc_id.upper(), stamp, body)
 
     conn = sqlite3.connect(db)
     try:
         with conn:
-            conn.executemany(
-                "INSERT INTO objects (module, object_key, country_code, party_id, object_id, visible_to,"
-                " last_updated, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows(),
-            )
+            object_sql.insert_many(conn, rows())
     finally:
         conn.close()
 

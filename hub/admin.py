@@ -14,7 +14,7 @@ from hub.envelope import json_response, read_json
 from hub.keys import REGISTRY, SETTINGS, STORE
 from hub.params import positive_int
 from routing.clock import iso, parse_iso
-from routing.errors import InvalidParameters, NotFound, OcpiError
+from routing.errors import InvalidParameters, NotFound
 from storage import platforms as platform_sql
 from storage.models import Platform
 
@@ -39,6 +39,7 @@ def platform_json(platform: Platform) -> dict[str, Any]:
             for p in platform.parties
         ],
         "endpoints": [{"identifier": e.module, "role": e.role, "url": e.url} for e in platform.endpoints],
+        "interop": {"send_base64": platform.send_base64},
         "created_at": platform.created_at,
         "updated_at": platform.updated_at,
         "last_seen_in": platform.last_seen_in,
@@ -63,12 +64,6 @@ def _string_field(body: Any, name: str, *, required: bool = True) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise InvalidParameters(f"'{name}' must be a non-empty string")
     return value.strip()
-
-
-def _upstream_failure(exc: OcpiError) -> OcpiError:
-    # A failed handshake is the partner's fault, not the admin's request: 502 with the OCPI code.
-    exc._http_status = 502
-    return exc
 
 
 async def create_invitation(request: web.Request) -> web.Response:
@@ -96,14 +91,7 @@ async def create_connection(request: web.Request) -> web.Response:
     token_a = _string_field(body, "token_a")
     name = _string_field(body, "name", required=False)
     assert versions_url is not None and token_a is not None
-    try:
-        platform = await request.app[REGISTRY].connect(versions_url, token_a, name=name)
-    except OcpiError as exc:
-        if exc.status_code >= 3000:
-            raise _upstream_failure(exc) from exc
-        if exc.status_code == 2001:  # the party's roles collide with another platform's
-            exc._http_status = 409
-        raise
+    platform = await request.app[REGISTRY].connect(versions_url, token_a, name=name)
     return json_response(platform_json(platform), status=201)
 
 
@@ -120,12 +108,20 @@ async def get_platform(request: web.Request) -> web.Response:
 
 async def rotate_credentials(request: web.Request) -> web.Response:
     """PUT /admin/platforms/{id}/credentials: hub-initiated rotation."""
-    try:
-        platform = await request.app[REGISTRY].rotate(_platform_id(request))
-    except OcpiError as exc:
-        if exc.status_code >= 3000:
-            raise _upstream_failure(exc) from exc
-        raise
+    platform = await request.app[REGISTRY].rotate(_platform_id(request))
+    return json_response(platform_json(platform))
+
+
+async def update_interop(request: web.Request) -> web.Response:
+    """PATCH /admin/platforms/{id} {"interop": {"send_base64": bool}}: per-platform interop settings."""
+    body = await read_json(request)
+    interop = body.get("interop") if isinstance(body, dict) else None
+    if not isinstance(interop, dict) or set(interop) - {"send_base64"} or not interop:
+        raise InvalidParameters('body must be {"interop": {"send_base64": true|false}}')
+    send_base64 = interop["send_base64"]
+    if not isinstance(send_base64, bool):
+        raise InvalidParameters("'send_base64' must be true or false")
+    platform = await request.app[REGISTRY].set_interop(_platform_id(request), send_base64=send_base64)
     return json_response(platform_json(platform))
 
 
@@ -152,6 +148,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/admin/connections", create_connection)
     r.add_get("/admin/platforms", list_platforms)
     r.add_get("/admin/platforms/{id}", get_platform)
+    r.add_patch("/admin/platforms/{id}", update_interop)
     r.add_put("/admin/platforms/{id}/credentials", rotate_credentials)
     r.add_post("/admin/platforms/{id}/suspend", suspend)
     r.add_post("/admin/platforms/{id}/resume", resume)

@@ -35,6 +35,7 @@ from routing.clientinfo import ClientInfoPusher
 from routing.clock import Clock, SystemClock
 from routing.delivery import Delivery
 from routing.directory import Directory
+from routing.getall import StoreReader
 from routing.proxies import Proxies
 from routing.registry import Registry
 from routing.service import RoutingService
@@ -103,6 +104,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
         directory=directory,
         delivery=delivery,
         proxies=proxies,
+        reader=StoreReader(store, settings, clock),
         settings=settings,
         clock=clock,
     )

@@ -158,6 +158,22 @@ def cmd_platforms(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_interop(settings: Settings, args: argparse.Namespace) -> int:
+    """Show or change one platform's interop settings (README, "Per-platform interop settings")."""
+    path = f"/admin/platforms/{args.platform_id}"
+    if args.send_base64 is None:
+        data = asyncio.run(_admin_call(settings, "GET", path))
+    else:
+        body = {"interop": {"send_base64": args.send_base64 == "true"}}
+        data = asyncio.run(_admin_call(settings, "PATCH", path, body))
+    if args.json:
+        print(json.dumps(data["interop"], indent=2))
+    else:
+        for key, value in data["interop"].items():
+            print(f"{key}: {json.dumps(value)}")
+    return 0
+
+
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     """Show /status: overall state and reasons, then one table row per platform."""
     data = asyncio.run(_admin_call(settings, "GET", "/status"))
@@ -292,6 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("token_a")
     p.add_argument("--name")
     add("platforms", cmd_platforms, "list registered platforms")
+    p = add("interop", cmd_interop, "show or change a platform's interop settings")
+    p.add_argument("platform_id", type=int)
+    p.add_argument(
+        "--send-base64", choices=("true", "false"), help="send our token Base64-encoded (2.2.1) or raw (2.1.1 style)"
+    )
     add("status", cmd_status, "show the hub's status").add_argument(
         "--check", action="store_true", help="exit 1 unless the hub reports 'ok' (for monitoring scripts)"
     )

@@ -1,7 +1,11 @@
-"""The one OCPI envelope renderer (transport_and_format, Response format).
+"""The one OCPI envelope renderer for HTTP answers (transport_and_format, Response format).
 
-Every answer on an OCPI path is ``{data?, status_code, status_message?, timestamp}`` with
-``Content-Type: application/json``; errors are rendered from the error tree, never by handlers.
+Every answer on an OCPI path is ``{data?, status_code, status_message, timestamp}`` with
+``Content-Type: application/json``, built by routing/envelope.py; errors are rendered from the
+error tree, never by handlers. ``error_response`` is the one place an error becomes an HTTP
+answer: its status from ``routing.errors.http_status`` (OCPI or admin API), and on functional
+module paths the routing headers FROM = the hub, TO = the requester (transport_and_format,
+Message Routing: errors the hub makes itself are answers of the hub).
 """
 
 from __future__ import annotations
@@ -12,27 +16,22 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.keys import CLOCK
+from hub.keys import CLOCK, ERROR_HEADERS
 from routing.clock import iso
-from routing.errors import InvalidJson, OcpiError
+from routing.envelope import dumps, envelope
+from routing.errors import InvalidJson, OcpiError, http_status
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def is_admin(request: web.Request) -> bool:
+    """Whether the request is for the admin API (plain HTTP semantics for errors)."""
+    return request.path.startswith("/admin")
 
 
 def envelope_body(
     request: web.Request, *, data: Any = None, status_code: int = 1000, message: str | None = None
 ) -> dict[str, Any]:
     """The envelope dict, stamped with the hub's clock."""
-    body: dict[str, Any] = {}
-    if data is not None:
-        body["data"] = data
-    body["status_code"] = status_code
-    if message:
-        body["status_message"] = message
-    body["timestamp"] = iso(request.app[CLOCK].now())
-    return body
+    return envelope(data=data, status_code=status_code, message=message, timestamp=iso(request.app[CLOCK].now()))
 
 
 def ocpi_response(
@@ -46,18 +45,20 @@ def ocpi_response(
 ) -> web.Response:
     """Render a success (or any given code) as an OCPI envelope."""
     body = envelope_body(request, data=data, status_code=status_code, message=message)
-    return web.json_response(body, status=http_status, headers=headers, dumps=_dumps)
+    return web.json_response(body, status=http_status, headers=headers, dumps=dumps)
 
 
 def error_response(request: web.Request, error: OcpiError) -> web.Response:
-    """Render an OcpiError: its HTTP status, its OCPI code, its message."""
+    """Render an OcpiError: its HTTP status for this API, its OCPI code, its message, routing headers."""
     body = envelope_body(request, data=error.data, status_code=error.status_code, message=error.message)
-    return web.json_response(body, status=error.status, headers=error.headers or None, dumps=_dumps)
+    headers = dict(request.get(ERROR_HEADERS) or {})
+    headers.update(error.headers)
+    return web.json_response(body, status=http_status(error, admin=is_admin(request)), headers=headers, dumps=dumps)
 
 
 def json_response(data: Any, *, status: int = 200) -> web.Response:
     """Plain JSON (admin and status answers, which have their own documented shapes)."""
-    return web.json_response(data, status=status, dumps=_dumps)
+    return web.json_response(data, status=status, dumps=dumps)
 
 
 async def read_json(request: web.Request) -> Any:

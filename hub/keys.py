@@ -50,3 +50,5 @@ TOKEN_A_ROUTES = web.AppKey("token_a_routes", set)  # set[web.AbstractResource]
 CALLER = web.RequestKey("caller", Caller)
 REQUEST_ID = web.RequestKey("request_id", str)
 CORRELATION_ID = web.RequestKey("correlation_id", str)
+# Routing headers an error answer of the hub carries (FROM = hub, TO = requester), set once the caller is known.
+ERROR_HEADERS = web.RequestKey("error_headers", dict)  # dict[str, str]

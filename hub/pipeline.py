@@ -22,11 +22,29 @@ from hub.keys import CALLER, CORRELATION_ID, REGISTRY, REQUEST_ID, SETTINGS, TOK
 from hub.limits import ADMISSION, LIMITER, check_rate
 from hub.middlewares import check_admin, clean_id, hash_matches, token_candidates
 from hub.traffic import TRAFFIC, ocpi_status_of
-from routing.errors import AuthError, ClientError, MethodNotAllowed, NotFound, OcpiError, PayloadTooLarge, ServerError
+from routing.errors import (
+    AuthError,
+    ClientError,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    OcpiError,
+    PayloadTooLarge,
+    RateLimited,
+    ServerError,
+)
 
 LOGGER = logging.getLogger(__name__)
 
-_HTTP_TO_ERROR: dict[int, type[OcpiError]] = {404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge}
+_HTTP_TO_ERROR: dict[int, type[OcpiError]] = {
+    400: ClientError,
+    401: AuthError,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    429: RateLimited,
+}
 
 
 async def _authenticate(request: web.Request) -> None:
@@ -60,9 +78,6 @@ async def _authenticate(request: web.Request) -> None:
 def _as_ocpi_error(request: web.Request, exc: BaseException) -> OcpiError | None:
     """The OcpiError an exception stands for (None: a redirect, let aiohttp send it)."""
     if isinstance(exc, OcpiError):
-        if exc.status == 200 and isinstance(exc, ClientError) and request.path.startswith("/admin"):
-            # The admin API is plain HTTP: its client errors are HTTP 400.
-            return type(exc)(exc.message, data=exc.data, http_status=400, headers=exc.headers)
         return exc
     if isinstance(exc, RequestPayloadError):  # an undecodable body (bogus Content-Encoding, broken chunks)
         return ClientError(f"request body could not be read: {str(exc).splitlines()[-1].strip()[:120]}")
@@ -71,7 +86,7 @@ def _as_ocpi_error(request: web.Request, exc: BaseException) -> OcpiError | None
             return None
         error_cls = _HTTP_TO_ERROR.get(exc.status, ClientError if exc.status < 500 else ServerError)
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return error_cls(exc.reason, http_status=exc.status, headers=headers)
+        return error_cls(exc.reason, headers=headers)
     LOGGER.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
     return ServerError("internal error; it has been logged")
 
@@ -100,7 +115,8 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
             assert isinstance(exc, web.HTTPException)
             recorder.inbound(request, exc.status, None, started)
             raise
-        recorder.inbound(request, error.status, error.status_code, started)
-        return error_response(request, error)
+        response = error_response(request, error)  # the HTTP status for this API (OCPI or admin)
+        recorder.inbound(request, response.status, error.status_code, started)
+        return response
     recorder.inbound(request, response.status, ocpi_status_of(response), started)
     return response

@@ -27,6 +27,7 @@ from hub.metrics import METRICS, RELAY_STATS, Metrics, RelayStats
 from hub.params import positive_int
 from hub.traffic_records import (
     HUB_MODULES,
+    UNLOGGED,
     delivered,
     inbound_record,
     module_of,
@@ -96,7 +97,7 @@ class TrafficRecorder:
         path = request.path
         module = module_of(path)
         self._metrics.observe_request(module, request.method, http_status, ocpi_status)
-        if module in ("metrics", "health", "status") or (module == "admin" and path == "/admin/traffic"):
+        if module in UNLOGGED or (module == "admin" and path == "/admin/traffic"):
             return  # polling noise: counted, not logged
         now = iso(self._clock.now())
         caller = request.get(CALLER)

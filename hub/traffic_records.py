@@ -28,6 +28,7 @@ _SAFE_QUERY = frozenset({"type", "offset", "limit", "date_from", "date_to"})
 HUB_MODULES = frozenset(MODULES) | {"credentials", "hubclientinfo", "versions"}
 _ALIASES = {**DRAFT_ALIASES, "registrations": "credentials"}
 _OPS_PATHS = {"admin", "status", "health", "metrics"}
+UNLOGGED = frozenset({"metrics", "health", "status"})  # polling noise: counted, not logged
 
 
 # ---- redaction and classification ----------------------------------------------------------
@@ -203,6 +204,7 @@ def outbound_record(
         correlation_id=_header(exchange.headers, "x-correlation-id"),
         latency_ms=round(exchange.latency * 1000, 3),
         error=exchange.error,
+        note=exchange.note,
     )
 
 
@@ -211,7 +213,7 @@ def render(batch: list[Callable[[], TrafficRecord]]) -> list[TrafficRecord]:
     records = [build() for build in batch]
     for record in records:
         LOGGER.info(
-            "%s %s %s %s %s -> %s: HTTP %s OCPI %s attempt %s (%.1f ms) X-Request-ID %s X-Correlation-ID %s",
+            "%s %s %s %s %s -> %s: HTTP %s OCPI %s attempt %s (%.1f ms) X-Request-ID %s X-Correlation-ID %s%s",
             record.direction,
             record.module,
             record.method,
@@ -224,6 +226,7 @@ def render(batch: list[Callable[[], TrafficRecord]]) -> list[TrafficRecord]:
             record.latency_ms,
             record.request_id,
             record.correlation_id,
+            f" ({record.note})" if record.note else "",
             extra={"traffic": dict(vars(record))},  # shallow: the fields are plain values
         )
     return records

@@ -84,9 +84,13 @@ class Attempt:
 
         Never raises for a receiver's failure: that is recorded (retry, dead letter) instead.
         """
-        retryable = isinstance(sent, OcpiError) or is_retryable(sent)
+        # A connect error or timeout is retryable; a refused redirect is final (never an endless retry).
+        retryable = sent.retryable if isinstance(sent, OcpiError) else is_retryable(sent)
         # The sender may have its answer now; the record below needs no fsync of its own first.
         delete_on_failure = self.fastpath.settle(row.request_id, sent)
+        if not retryable and isinstance(sent, OcpiError):
+            await self._bury(row, sent.message, row.attempts + 1)
+            return True
         if not retryable:
             assert isinstance(sent, PeerResponse)
             await self._final(row, sent)
@@ -119,25 +123,26 @@ class Attempt:
                 "message %s refused by platform %s: %s", row.id, row.receiver_platform_id, response.describe()
             )
 
+    async def _bury(self, row: Message, error: str, attempt_no: int) -> None:
+        stamp, rid = iso(self.clock.now()), row.request_id
+        await self.store.write(lambda tx: outbox_sql.bury(tx, row.id, error=error, now=stamp, request_id=rid))
+        LOGGER.error(
+            "dead letter %s: %s %s to platform %s after %d attempts: %s",
+            row.id,
+            row.method,
+            row.module,
+            row.receiver_platform_id,
+            attempt_no,
+            error,
+        )
+
     async def _failed(self, row: Message, sent: Sent) -> None:
         response = sent if isinstance(sent, PeerResponse) else None
         error = sent.describe() if isinstance(sent, PeerResponse) else sent.message
         attempt_no = row.attempts + 1
         now = self.clock.now()
         if attempt_no >= self.settings.max_attempts or now >= parse_iso(row.deadline_at):
-            stamp = iso(now)
-            await self.store.write(
-                lambda tx: outbox_sql.bury(tx, row.id, error=error, now=stamp, request_id=row.request_id)
-            )
-            LOGGER.error(
-                "dead letter %s: %s %s to platform %s after %d attempts: %s",
-                row.id,
-                row.method,
-                row.module,
-                row.receiver_platform_id,
-                attempt_no,
-                error,
-            )
+            await self._bury(row, error, attempt_no)
             return
         delay = self.policy.delay(attempt_no, retry_after(response, now))
         next_at, status = iso(now + timedelta(seconds=delay)), response.status if response else None

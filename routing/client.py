@@ -5,6 +5,16 @@ Foreign exceptions are translated here and only here (``raise ... from exc``): t
 returned as a ``PeerResponse`` that says whether it is a real OCPI envelope; mapping
 non-OCPI answers (HTML, ``{"detail": ...}``, empty bodies) is the caller's decision, made on
 ``PeerResponse.is_ocpi``.
+
+What ``send`` does for every call, whoever makes it (routing, delivery, handshake, still-alive):
+- ``X-Request-ID`` and ``X-Correlation-ID`` on the request, made up when the caller gave none
+  (transport_and_format 4.1.1: every request carries both);
+- redirects followed safely (real partners publish ``.../cdrs`` and their framework answers
+  ``307`` to ``.../cdrs/``): 307/308 keep method and body, 301/302/303 only for GET, at most
+  ``MAX_REDIRECTS`` hops, to the same origin always and to another origin only when the SSRF
+  guard allows it; a loop or a refused hop is ``RedirectRefused`` (4001, final, never retried);
+- the answer's ``data`` read in the shape the caller expects (routing/reader.py), the body
+  re-rendered when it had to be normalized, so what the hub relays onward is spec-shaped.
 """
 
 from __future__ import annotations
@@ -20,16 +30,28 @@ from typing import Any
 
 import aiohttp
 import yarl
+from multidict import CIMultiDict
 
-from routing.errors import ConnectionProblem, ReceiverTimeout
-from routing.ssrf import UrlRefused, blocked_cause, check_url, url_refusal
+from routing import ids
+from routing.errors import ConnectionProblem, ReceiverTimeout, RedirectRefused
+from routing.reader import Shape, normalize
+from routing.ssrf import UrlRefused, blocked_cause, check_url
 
 LOGGER = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_KEEP_METHOD = frozenset({307, 308})  # RFC 9110 15.4.8/15.4.9: method and body unchanged
 
 # Hop-by-hop and per-connection headers never relayed from one leg to the next.
 _HOP_HEADERS = frozenset(
     {"authorization", "host", "content-length", "transfer-encoding", "connection", "keep-alive", "date", "server"}
 )
+
+Headers = CIMultiDict[str]
+
+
+new_id = ids.new_id  # a fresh X-Request-ID / X-Correlation-ID (UUID form, as the spec advises)
 
 
 def origin(url: str) -> str:
@@ -53,14 +75,20 @@ def auth_header(token: str, *, send_base64: bool = True) -> str:
 
 @dataclass(frozen=True)
 class PeerResponse:
-    """A partner's answer: HTTP status, headers, raw body and the parsed OCPI envelope if any."""
+    """A partner's answer: HTTP status, headers, raw body and the parsed OCPI envelope if any.
+
+    ``headers`` is case-insensitive (partners send ``link``, ``Link`` or ``LINK``). When the
+    envelope's ``data`` had to be normalized, ``body`` is the re-rendered, spec-shaped envelope
+    and ``note`` says what was changed.
+    """
 
     status: int
-    headers: Mapping[str, str]
+    headers: Headers
     body: bytes
     envelope: dict[str, Any] | None = None
     latency: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+    url: str = ""
 
     @property
     def is_ocpi(self) -> bool:
@@ -77,6 +105,12 @@ class PeerResponse:
         """The envelope's data (None when absent or not OCPI)."""
         return self.envelope.get("data") if self.envelope is not None else None
 
+    @property
+    def succeeded(self) -> bool:
+        """An OCPI answer with a 1xxx code and a 2xx HTTP status."""
+        code = self.ocpi_status
+        return self.status < 300 and code is not None and 1000 <= code < 2000
+
     def describe(self) -> str:
         """Short text for logs and error messages (never the whole body)."""
         if self.envelope is not None:
@@ -87,7 +121,10 @@ class PeerResponse:
 
 @dataclass(frozen=True)
 class Exchange:
-    """One finished outbound call as observers see it: no token, no body (traffic log, metrics, status)."""
+    """One finished HTTP exchange as observers see it: no token, no body (traffic log, metrics, status).
+
+    A followed redirect is one exchange per hop.
+    """
 
     method: str
     url: str
@@ -96,8 +133,9 @@ class Exchange:
     ocpi_status: int | None
     is_ocpi: bool
     latency: float  # seconds
-    error: str | None = None  # "timeout" or "connection" when no answer came
+    error: str | None = None  # "timeout", "connection" or "redirect" when the call did not end in an answer
     context: Mapping[str, Any] = field(default_factory=dict)  # module, platform_id, attempt (if the caller said)
+    note: str | None = None  # e.g. "redirected to ...", "one-element list read as an object"
 
 
 Observer = Callable[[Exchange], None]
@@ -122,6 +160,13 @@ def parse_envelope(body: bytes) -> dict[str, Any] | None:
     return parsed
 
 
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Headers
+    body: bytes
+
+
 class PeerClient:
     """Calls partners over one shared ClientSession with bounded timeouts."""
 
@@ -139,42 +184,19 @@ class PeerClient:
         self.allow_private_urls = allow_private_urls
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-        # Called synchronously after every call, answered or not; they must be cheap and never raise.
+        # Called synchronously after every exchange, answered or not; they must be cheap and never raise.
         self.observers: list[Observer] = list(observers)
 
-    def _notify(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        response: PeerResponse | None,
-        started: float,
-        error: str | None,
-        log_context: Mapping[str, Any] | None,
-    ) -> None:
-        if not self.observers:
-            return
-        exchange = Exchange(
-            method=method,
-            url=url,
-            headers={k: v for k, v in headers.items() if k != "Authorization"},  # send() names it so
-            status=response.status if response is not None else None,
-            ocpi_status=response.ocpi_status if response is not None else None,
-            is_ocpi=response.is_ocpi if response is not None else False,
-            latency=response.latency if response is not None else time.perf_counter() - started,
-            error=error,
-            context=log_context or {},
-        )
+    def check_url(self, url: str) -> None:
+        """Raise UrlRefused when the SSRF guard forbids calling this URL (nothing is sent)."""
+        check_url(url, allow_private=self.allow_private_urls)
+
+    def _notify(self, exchange: Exchange) -> None:
         for observer in self.observers:
             try:
                 observer(exchange)
             except Exception:  # an observer bug must never break a delivery
                 LOGGER.exception("traffic observer %r failed", observer)
-
-    def check_url(self, url: str) -> None:
-        """Raise UrlRefused when the SSRF guard forbids calling this URL (nothing is sent)."""
-        check_url(url, allow_private=self.allow_private_urls)
 
     async def send(
         self,
@@ -187,60 +209,176 @@ class PeerClient:
         json_body: Any = None,
         body: bytes | None = None,
         timeout: float | None = None,
+        expect: Shape | None = None,
         log_context: Mapping[str, Any] | None = None,
     ) -> PeerResponse:
-        """Send one request and read the whole answer; maps timeouts to 4002, connect errors to 4003.
+        """Send one request (following safe redirects) and read the whole answer.
 
-        ``log_context`` (module, platform_id, attempt) is handed to the observers, never sent.
+        Timeouts are 4002, connect errors 4003, a refused redirect 4001. ``expect`` names the
+        shape the spec gives the answer's ``data`` ("object" or "list"); ``log_context``
+        (module, platform_id, attempt) is handed to the observers, never sent.
         """
-        out_headers: dict[str, str] = {k: v for k, v in (headers or {}).items() if k.lower() not in _HOP_HEADERS}
+        out: dict[str, str] = {k: v for k, v in (headers or {}).items() if k.lower() not in _HOP_HEADERS}
+        lowered = {k.lower() for k in out}
+        if "x-request-id" not in lowered:
+            out["X-Request-ID"] = new_id()
+        if "x-correlation-id" not in lowered:
+            out["X-Correlation-ID"] = new_id()
+        observed = {k: v for k, v in out.items()}  # what observers see: never the Authorization header
         if token is not None:
-            out_headers["Authorization"] = auth_header(token, send_base64=send_base64)
+            out["Authorization"] = auth_header(token, send_base64=send_base64)
         data: bytes | None = body
         if json_body is not None:
             data = json.dumps(json_body, separators=(",", ":")).encode("utf-8")
-        if data is not None:
-            out_headers.setdefault("Content-Type", "application/json")
+        if data is not None and "content-type" not in lowered:
+            out["Content-Type"] = "application/json"
         total = timeout if timeout is not None else self._request_timeout
-        client_timeout = self._timeouts.get(total)
-        if client_timeout is None:
-            client_timeout = aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total))
-            if len(self._timeouts) < 64:
-                self._timeouts[total] = client_timeout
-        started = time.perf_counter()
+        context = dict(log_context or {})
+        seen = {url}
+        note: str | None = None
+        for hop in range(MAX_REDIRECTS + 1):
+            started = time.perf_counter()
+            answer = await self._exchange(method, url, out, data, total, observed, context, started)
+            try:
+                target = self._redirect_target(method, url, answer, hop, seen) if answer.status in _REDIRECTS else None
+            except RedirectRefused as exc:
+                elapsed = time.perf_counter() - started
+                self._notify(
+                    Exchange(
+                        method, url, observed, answer.status, None, False, elapsed, "redirect", context, exc.message
+                    )
+                )
+                raise
+            if target is None:
+                break
+            self._notify(
+                Exchange(
+                    method,
+                    url,
+                    observed,
+                    answer.status,
+                    None,
+                    False,
+                    time.perf_counter() - started,
+                    context=context,
+                    note=f"redirected to {origin(target)}",
+                )
+            )
+            LOGGER.info(
+                "%s %s: HTTP %d, following the redirect to %s", method, origin(url), answer.status, origin(target)
+            )
+            note = f"followed {hop + 1} redirect(s)"
+            url = target
+            seen.add(url)
+        envelope = parse_envelope(answer.body)
+        raw = answer.body
+        if envelope is not None and expect is not None and "data" in envelope:
+            envelope["data"], normalized = normalize(envelope["data"], expect)
+            if normalized is not None:
+                # Strict in what we send: whoever relays this answer relays the spec shape.
+                raw = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+                note = f"{note}; {normalized}" if note else normalized
+        response = PeerResponse(
+            status=answer.status,
+            headers=answer.headers,
+            body=raw,
+            envelope=envelope,
+            latency=time.perf_counter() - started,
+            note=note,
+            url=url,
+        )
+        self._notify(
+            Exchange(
+                method,
+                url,
+                observed,
+                response.status,
+                response.ocpi_status,
+                response.is_ocpi,
+                response.latency,
+                context=context,
+                note=note,
+            )
+        )
+        return response
+
+    def _redirect_target(self, method: str, url: str, answer: _Answer, hop: int, seen: set[str]) -> str | None:
+        """Where to follow a redirect (None: not one to follow); RedirectRefused when it may not be followed."""
+        location = answer.headers.get("Location")
+        if not location:
+            return None  # a 3xx without Location is just an answer (not OCPI: the caller maps it)
         try:
-            target = yarl.URL(url)
-            reason = url_refusal(target, allow_private=self.allow_private_urls)
+            target = str(yarl.URL(url).join(yarl.URL(location)))
         except (ValueError, TypeError):
-            reason = "not a valid URL"
-        if reason is not None:
-            self._notify(method, url, out_headers, None, started, "connection", log_context)
-            raise UrlRefused(f"URL refused ({reason}): {url[:200]}")
+            target = ""
+        why = None
+        if not target.startswith(("http://", "https://")):
+            why = "its Location is not a usable URL"
+        elif answer.status not in _KEEP_METHOD and method != "GET":
+            why = f"HTTP {answer.status} would turn the {method} into a GET"
+        elif hop >= MAX_REDIRECTS:
+            why = f"more than {MAX_REDIRECTS} redirects"
+        elif target in seen:
+            why = "it is a redirect loop"
+        elif origin(target) != origin(url):
+            try:
+                self.check_url(target)
+            except UrlRefused as exc:
+                why = f"the other origin is refused ({exc.message})"
+        if why is not None:
+            raise RedirectRefused(f"{method} to {origin(url)} answered HTTP {answer.status}; not followed: {why}")
+        return target
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        total: float,
+        observed: Mapping[str, str],
+        context: Mapping[str, Any],
+        started: float,
+    ) -> _Answer:
+        """One HTTP request and its whole answer; foreign errors mapped to the OCPI error tree."""
+
+        def failed(error: str) -> None:
+            self._notify(
+                Exchange(
+                    method,
+                    url,
+                    observed,
+                    None,
+                    None,
+                    False,
+                    time.perf_counter() - started,
+                    error=error,
+                    context=context,
+                )
+            )
+
+        try:
+            self.check_url(url)
+        except UrlRefused:
+            failed("connection")
+            raise
+        client_timeout = aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total))
         try:
             async with self._session.request(
-                method, target, data=data, headers=out_headers, timeout=client_timeout, allow_redirects=False
+                method, url, data=data, headers=headers, timeout=client_timeout, allow_redirects=False
             ) as resp:
                 raw = await resp.read()
-                resp_headers = {k: v for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS}
-                status = resp.status
+                kept: Headers = CIMultiDict((k, v) for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS)
+                return _Answer(resp.status, kept, raw)
         except TimeoutError as exc:
-            self._notify(method, url, out_headers, None, started, "timeout", log_context)
+            failed("timeout")
             raise ReceiverTimeout(f"{method} to {origin(url)} timed out after {total:g}s") from exc
         except aiohttp.ClientError as exc:
-            self._notify(method, url, out_headers, None, started, "connection", log_context)
+            failed("connection")
             blocked = blocked_cause(exc)
             if blocked is not None:  # the resolver refused the host's addresses (DNS rebinding)
                 raise UrlRefused(f"{method} {url} refused: {blocked}") from exc
             raise ConnectionProblem(f"{method} to {origin(url)} failed: {type(exc).__name__}") from exc
         except ValueError as exc:  # yarl/aiohttp reject malformed URLs with ValueError
-            self._notify(method, url, out_headers, None, started, "connection", log_context)
+            failed("connection")
             raise ConnectionProblem(f"{method} to {origin(url)}: not a usable URL") from exc
-        response = PeerResponse(
-            status=status,
-            headers=resp_headers,
-            body=raw,
-            envelope=parse_envelope(raw),
-            latency=time.perf_counter() - started,
-        )
-        self._notify(method, url, out_headers, response, started, None, log_context)
-        return response

@@ -22,12 +22,12 @@ LOGGER = logging.getLogger(__name__)
 
 
 def client_info(party: Party, status: str) -> dict[str, Any]:
-    """One ClientInfo object."""
+    """One ClientInfo object; a party that left its platform is SUSPENDED (never deleted)."""
     return {
         "party_id": party.party_id,
         "country_code": party.country_code,
         "role": party.role,
-        "status": status,
+        "status": "SUSPENDED" if party.left_at else status,
         "last_updated": party.last_updated,
     }
 
@@ -39,38 +39,46 @@ def all_client_info(directory: Directory) -> list[dict[str, Any]]:
 
 
 class ClientInfoPusher:
-    """Registry listener: PUTs a changed platform's ClientInfo to every other connected platform."""
+    """Registry listener: PUTs ClientInfo changes to every other connected platform (push model).
+
+    A platform that has just registered also receives the ClientInfo of every party already
+    known, so it does not have to GET the list to learn who is there (mod_hub_client_info).
+    """
 
     def __init__(self, directory: Directory, delivery: Delivery, clock: Clock) -> None:
         self.directory = directory
         self.delivery = delivery
         self.clock = clock
 
-    async def __call__(self, changed: Platform, status: str) -> None:
-        """Push one PUT per (party of the changed platform, receiving platform)."""
+    def _leg(self, receiver: Platform, party: Party, status: str) -> Leg | None:
+        base = receiver.endpoint("hubclientinfo", "RECEIVER")
+        if base is None:
+            return None
+        body = client_info(party, status)
+        if body["last_updated"] is None:
+            body["last_updated"] = iso(self.clock.now())
+        return Leg(
+            method="PUT",
+            url=f"{base.rstrip('/')}/{quote(party.country_code)}/{quote(party.party_id)}",
+            platform=receiver,
+            routing=None,
+            correlation_id=new_request_id(),
+            body=json.dumps(body).encode(),
+            module="hubclientinfo",
+            object_key=f"{party.country_code}/{party.party_id}/{party.role}".upper(),
+        )
+
+    async def __call__(self, changed: Platform, status: str, registered: bool = False) -> None:
+        """Push one PUT per (party of the changed platform, receiving platform); backfill a new one."""
         legs: list[Leg] = []
         for receiver in self.directory.platforms():
             if receiver.id == changed.id or receiver.status not in ROUTABLE or not receiver.registered:
                 continue
-            base = receiver.endpoint("hubclientinfo", "RECEIVER")
-            if base is None:
-                continue
-            for party in changed.parties:
-                body = client_info(party, status)
-                if body["last_updated"] is None:
-                    body["last_updated"] = iso(self.clock.now())
-                legs.append(
-                    Leg(
-                        method="PUT",
-                        url=f"{base.rstrip('/')}/{quote(party.country_code)}/{quote(party.party_id)}",
-                        platform=receiver,
-                        routing=None,
-                        correlation_id=new_request_id(),
-                        body=json.dumps(body).encode(),
-                        module="hubclientinfo",
-                        object_key=f"{party.country_code}/{party.party_id}/{party.role}".upper(),
-                    )
-                )
+            legs.extend(leg for party in changed.parties if (leg := self._leg(receiver, party, status)))
+        if registered and changed.registered:
+            for other in self.directory.platforms():
+                if other.id != changed.id:
+                    legs.extend(leg for party in other.parties if (leg := self._leg(changed, party, other.status)))
         if legs:
-            LOGGER.info("pushing ClientInfo %s of platform %s to %d receivers", status, changed.id, len(legs))
+            LOGGER.info("pushing ClientInfo %s of platform %s: %d PUTs", status, changed.id, len(legs))
             await self.delivery.enqueue(legs)

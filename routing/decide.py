@@ -1,23 +1,27 @@
-"""Pure routing decisions (DESIGN.md section 6): no I/O, tested without HTTP.
+"""Pure routing decisions (docs/DESIGN-NOTES.md, Routing): no I/O, tested without HTTP.
 
-``classify`` reads the routing headers; ``open_route_key`` says what content decides the
-receiver when TO is absent (open routing); ``pick_target`` turns a party into a platform and
-endpoint, or refuses with 4001.
+``decide`` turns one request into one frozen route: ``Direct`` (TO names a party),
+``Broadcast`` (TO = the hub, or a location/tariff/token push without TO), ``GetAll`` (a list
+GET answered from the hub's store), ``FromStore`` (a single Location GET addressed to the hub)
+or ``Open`` (no TO: the content names the receiver). ``pick_target`` turns a party into a
+platform and endpoint: 4001 for a party the hub does not know, 4003 for a known party that is
+not connected.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from routing.directory import ROUTABLE, Directory
-from routing.errors import InvalidParameters, UnknownReceiver
+from routing.errors import ConnectionProblem, SpoofedParty, UnknownReceiver
 from routing.headers import PartyRef, RoutingHeaders
 from storage.models import Platform
 
 PUSH_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
-CPO_DATA_RECEIVERS = frozenset({"EMSP", "NSP", "OTHER", "SCSP"})
+# Who receives a CPO's locations and tariffs: eMSPs, navigation providers, national access
+# points (NAP: open-data portals), smart-charging providers and OTHER (topology, Roles).
+CPO_DATA_RECEIVERS = frozenset({"EMSP", "NSP", "NAP", "OTHER", "SCSP"})
 
 
 @dataclass(frozen=True)
@@ -51,15 +55,6 @@ MODULES: dict[str, ModuleSpec] = {
 }
 
 
-class Kind(Enum):
-    """How a request is routed."""
-
-    DIRECT = "direct"
-    OPEN = "open"
-    BROADCAST = "broadcast"
-    GET_ALL = "get-all"
-
-
 @dataclass(frozen=True)
 class RouteKey:
     """What decides the receiver of an open-routing request."""
@@ -70,21 +65,66 @@ class RouteKey:
     want_peer: bool = False  # session: route to the eMSP the session went to, not its CPO owner
 
 
-def classify(
-    spec: ModuleSpec, interface: str, method: str, segments: list[str], headers: RoutingHeaders, hub: PartyRef
-) -> Kind:
-    """Direct, broadcast, get-all or open routing, from the headers and the method."""
-    is_list = interface == "SENDER" and method == "GET" and not segments
+@dataclass(frozen=True)
+class Direct:
+    """TO names a party: forward to it."""
+
+    party: PartyRef
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """A push for everyone: store it and fan it out, one leg per receiving party."""
+
+
+@dataclass(frozen=True)
+class GetAll:
+    """A list GET answered from the hub's store with the hub's pagination."""
+
+
+@dataclass(frozen=True)
+class FromStore:
+    """A single Location GET addressed to the hub: answered from its copy."""
+
+
+@dataclass(frozen=True)
+class Open:
+    """No TO header: the content (``key``) names the receiver."""
+
+    key: RouteKey
+
+
+Route = Direct | Broadcast | GetAll | FromStore | Open
+
+
+def decide(
+    spec: ModuleSpec,
+    interface: str,
+    method: str,
+    segments: list[str],
+    headers: RoutingHeaders,
+    hub: PartyRef,
+    body: Any,
+) -> Route:
+    """The one routing decision for a functional-module request (4001 when nothing names a receiver)."""
     to = headers.to_party
     if to is not None and not to.same(hub):
-        return Kind.DIRECT
-    if is_list:
-        return Kind.GET_ALL
+        return Direct(to)
+    if interface == "SENDER" and method == "GET" and not segments:
+        return GetAll()
+    pushed_for_all = method in PUSH_METHODS and interface == "RECEIVER" and spec.broadcast
     if to is not None:  # TO = the hub itself
-        if method in PUSH_METHODS and interface == "RECEIVER" and spec.broadcast:
-            return Kind.BROADCAST
+        if pushed_for_all:
+            return Broadcast()
+        if spec.name == "locations" and interface == "SENDER" and method == "GET":
+            return FromStore()
         raise UnknownReceiver(f"{method} {spec.name} cannot be addressed to the hub itself")
-    return Kind.OPEN
+    if pushed_for_all:  # open routing of CPO/eMSP data for everyone (OCPI-DIGEST 1.10)
+        return Broadcast()
+    key = open_route_key(spec, interface, method, segments, body)
+    if key is None:
+        raise UnknownReceiver(f"cannot tell the receiver of {method} {spec.name} without OCPI-to headers")
+    return Open(key)
 
 
 def _party_of(value: Any) -> PartyRef | None:
@@ -95,16 +135,10 @@ def _party_of(value: Any) -> PartyRef | None:
     return None
 
 
-def open_route_key(
-    spec: ModuleSpec, interface: str, method: str, segments: list[str], body: Any
-) -> RouteKey | Kind | None:
-    """For a request without TO: the content that names the receiver, BROADCAST, or None (4001)."""
-    if isinstance(body, list) and len(body) == 1:
-        body = body[0]
+def open_route_key(spec: ModuleSpec, interface: str, method: str, segments: list[str], body: Any) -> RouteKey | None:
+    """For a request without TO: the content that names the receiver, or None (4001)."""
     name = spec.name
     if interface == "RECEIVER":
-        if spec.broadcast and method in PUSH_METHODS:
-            return Kind.BROADCAST
         if name == "sessions" and len(segments) >= 3:
             owner = PartyRef(segments[0], segments[1])
             if method == "PUT" and (
@@ -153,38 +187,51 @@ class Target:
     base_url: str
 
 
-def pick_target(
-    directory: Directory, party: PartyRef, spec: ModuleSpec, interface: str, *, sync: bool = False
-) -> Target:
-    """The platform serving ``party`` with an endpoint for (module, interface); 4001 otherwise."""
-    candidates = directory.parties(party.key)
+def pick_target(directory: Directory, party: PartyRef, spec: ModuleSpec, interface: str) -> Target:
+    """The platform serving ``party`` with an endpoint for (module, interface).
+
+    4001 when the hub knows no such party in a role implementing the interface (or its platform
+    publishes no endpoint for the module); 4003 when it knows it but its platform is not
+    connected (SUSPENDED, unregistered, or the party left the platform).
+    """
+    candidates = directory.parties(party.key, include_left=True)
     if not candidates:
         raise UnknownReceiver(f"unknown receiver {party}")
-    roles = spec.roles_for(interface)
     # Only a party in a role that implements this interface: a command addressed to an eMSP is
     # not delivered to that eMSP just because its platform also publishes a commands endpoint.
-    preferred = [p for p in candidates if p.role in roles]
+    preferred = [p for p in candidates if p.role in spec.roles_for(interface)]
+    disconnected = False
     for p in preferred:
         platform = directory.platform(p.platform_id)
-        if platform is None or platform.status not in ROUTABLE or not platform.registered:
+        if platform is None or platform.status not in ROUTABLE or not platform.registered or p.left_at:
+            disconnected = True
             continue
         url = platform.endpoint(spec.name, interface)
         if url is not None:
             return Target(platform, PartyRef(p.country_code, p.party_id), url)
-    raise UnknownReceiver(f"receiver {party} is not connected or has no {spec.name} {interface} endpoint")
+    if disconnected:
+        raise ConnectionProblem(f"receiver {party} is known but not connected to the hub")
+    raise UnknownReceiver(f"receiver {party} has no {spec.name} {interface} endpoint")
 
 
 def broadcast_targets(directory: Directory, spec: ModuleSpec, *, exclude_platform: int) -> list[Target]:
-    """Every connected platform with a RECEIVER for the module and a party in the opposite role."""
+    """Every connected party in a receiving role whose platform has the module's RECEIVER: one leg each.
+
+    A platform hosting two eMSPs gets two requests, TO set to each (transport_and_format,
+    Broadcast Push: the hub addresses every receiving party).
+    """
     targets: list[Target] = []
     for platform in directory.platforms():
         if platform.id == exclude_platform or platform.status not in ROUTABLE or not platform.registered:
             continue
         url = platform.endpoint(spec.name, "RECEIVER")
-        party = next((p for p in platform.parties if p.role in spec.receiver_roles), None)
-        if url is not None and party is not None:
-            # One leg per platform: it stores the data once, TO names one of its receiving parties.
-            targets.append(Target(platform, PartyRef(party.country_code, party.party_id), url))
+        if url is None:
+            continue
+        seen: set[tuple[str, str]] = set()
+        for party in platform.parties:
+            if party.role in spec.receiver_roles and not party.left_at and party.key not in seen:
+                seen.add(party.key)
+                targets.append(Target(platform, PartyRef(party.country_code, party.party_id), url))
     return targets
 
 
@@ -193,13 +240,11 @@ def caller_party(platform: Platform, headers: RoutingHeaders, roles: frozenset[s
     own = {p.key for p in platform.parties}
     if headers.from_party is not None:
         if headers.from_party.key not in own:
-            raise InvalidParameters(
-                f"OCPI-from {headers.from_party} is not a party of the calling platform", http_status=403
-            )
+            raise SpoofedParty(f"OCPI-from {headers.from_party} is not a party of the calling platform")
         return headers.from_party
     matching = [p for p in platform.parties if roles is None or p.role in roles] or list(platform.parties)
     if not matching:
-        raise InvalidParameters("the calling platform has no registered party", http_status=403)
+        raise SpoofedParty("the calling platform has no registered party")
     return PartyRef(matching[0].country_code, matching[0].party_id)
 
 
@@ -207,4 +252,4 @@ def check_owner(platform: Platform, owner: PartyRef, role: str | None) -> None:
     """Anti-spoofing: a caller may only push objects owned by one of its own parties."""
     own = {p.key for p in platform.parties if role is None or p.role == role}
     if owner.key not in own:
-        raise InvalidParameters(f"party {owner} is not served by the calling platform", http_status=403)
+        raise SpoofedParty(f"party {owner} is not served by the calling platform")

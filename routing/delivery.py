@@ -121,7 +121,8 @@ class Delivery:
     def _judge(self, message_id: int, sent: Sent) -> Outcome:
         """What the first attempt means for the sender (queue mode keeps retryable failures)."""
         if isinstance(sent, OcpiError):
-            return Failed(sent) if self.fail_mode else Queued(message_id, sent.message)
+            # A connect error or timeout is retried (queue mode); a refused redirect is final.
+            return Queued(message_id, sent.message) if sent.retryable and not self.fail_mode else Failed(sent)
         if not self.fail_mode and is_retryable(sent):
             # The scheduler keeps the message (non-OCPI answer, 5xx, 429...): the sender's push is safe.
             return Queued(message_id, f"receiver answered {sent.describe()}")

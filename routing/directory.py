@@ -46,18 +46,12 @@ class Directory:
         """Every known platform."""
         return self._platforms.values()
 
-    def parties(self, key: tuple[str, str], roles: Iterable[str] | None = None) -> list[Party]:
-        """Parties with this identity (optionally only these roles)."""
-        found = self._by_party.get((key[0].upper(), key[1].upper()), [])
+    def parties(
+        self, key: tuple[str, str], roles: Iterable[str] | None = None, *, include_left: bool = False
+    ) -> list[Party]:
+        """Parties with this identity (optionally only these roles; those that left only if asked)."""
+        found = [p for p in self._by_party.get((key[0].upper(), key[1].upper()), []) if include_left or not p.left_at]
         if roles is None:
-            return list(found)
+            return found
         wanted = set(roles)
         return [p for p in found if p.role in wanted]
-
-    def party_platform(self, key: tuple[str, str], roles: Iterable[str] | None = None) -> Platform | None:
-        """The platform serving this party (first match), if any."""
-        for party in self.parties(key, roles):
-            platform = self._platforms.get(party.platform_id)
-            if platform is not None:
-                return platform
-        return None

@@ -11,21 +11,26 @@
     |   +-- MethodNotAllowed   2000   wrong method, or credentials 405 (credentials.asciidoc)
     |   +-- PayloadTooLarge    2000   body over the configured cap (HTTP 413)
     |   +-- RateLimited        2000   too many requests (HTTP 429)
+    |   |   +-- PartyConflict  2001   a party in the credentials is served by another platform
+    |   |   +-- SpoofedParty   2001   FROM / owner ids not the caller's (HTTP 403)
     +-- AuthError            2000     missing/unknown token (HTTP 401); Forbidden (HTTP 403)
     +-- ServerError          3000     generic server error (HTTP 500; never a traceback)
-    |   +-- Overloaded           3000 a receiver's queue is full (HTTP 503 + Retry-After)
+    |   +-- Overloaded           3000 the hub or a receiver's queue is full (HTTP 503 + Retry-After)
     |   +-- UnableToUseClientApi 3001 the partner's versions/details could not be used
     |   +-- UnsupportedVersion   3002 no mutual version
     |   +-- NoMatchingEndpoints  3003 required endpoints missing
     +-- HubError             4000     generic hub error
         +-- UnknownReceiver    4001   TO unknown, or it lacks the module
-        +-- ReceiverTimeout    4002   the forwarded request timed out
-        +-- ConnectionProblem  4003   the receiver could not be reached
+        |   +-- RedirectRefused 4001  the receiver redirects where the hub may not follow (final)
+        +-- ReceiverTimeout    4002   the forwarded request timed out (retryable)
+        +-- ConnectionProblem  4003   the receiver could not be reached (retryable)
 
-2001/2002 travel with HTTP 200 on OCPI paths (the OCPI layer was reached); the admin API, which
-is plain HTTP, answers its client errors with 400 (see hub.middlewares.envelope_middleware).
-The HTTP status that goes with a 4xxx code is not specified (OCPI-DIGEST 1.5); like the Open
-Charging Network node we answer HTTP 200 with the 4xxx code so sloppy clients read the body.
+2001/2002 travel with HTTP 200 on OCPI paths (the OCPI layer was reached). The admin API is
+plain HTTP: ``http_status(error, admin=True)`` is the one place that says what an error means
+there (client errors 400, a party already served elsewhere 409, a partner that failed the
+handshake 502). The HTTP status that goes with a 4xxx code is not specified (OCPI-DIGEST 1.5);
+like the Open Charging Network node we answer HTTP 200 with the 4xxx code so sloppy clients read
+the body. ``retryable`` says whether the delivery worker may try the same message again.
 """
 
 from __future__ import annotations
@@ -46,15 +51,19 @@ __all__ = [
     "NotFound",
     "OcpiError",
     "Overloaded",
+    "PartyConflict",
     "PayloadTooLarge",
     "RateLimited",
     "ReceiverTimeout",
+    "RedirectRefused",
     "ServerError",
+    "SpoofedParty",
     "UnableToUseClientApi",
     "UnknownLocation",
     "UnknownReceiver",
     "UnknownToken",
     "UnsupportedVersion",
+    "http_status",
 ]
 
 
@@ -63,26 +72,27 @@ class OcpiError(Exception):
 
     status_code: ClassVar[int] = 3000
     http_status: ClassVar[int] = 500
+    admin_http_status: ClassVar[int | None] = None  # when the admin API answers differently
     default_message: ClassVar[str] = "Generic server error"
+    retryable: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        data: Any = None,
-        http_status: int | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
+    def __init__(self, message: str | None = None, *, data: Any = None, headers: dict[str, str] | None = None) -> None:
         self.message = message or self.default_message
         self.data = data
         self.headers = headers or {}
-        self._http_status = http_status
         super().__init__(self.message)
 
     @property
     def status(self) -> int:
-        """HTTP status to answer with (instance override or the class default)."""
-        return self._http_status or self.http_status
+        """HTTP status to answer with on an OCPI path."""
+        return self.http_status
+
+
+def http_status(error: OcpiError, *, admin: bool) -> int:
+    """The HTTP status of an error: on OCPI paths its class's, on the (plain HTTP) admin API its admin one."""
+    if admin and error.admin_http_status is not None:
+        return error.admin_http_status
+    return error.http_status
 
 
 class ClientError(OcpiError):
@@ -102,7 +112,23 @@ class InvalidParameters(ClientError):
 
     status_code = 2001
     http_status = 200
+    admin_http_status = 400
     default_message = "Invalid or missing parameters"
+
+
+class SpoofedParty(InvalidParameters):
+    """2001 with HTTP 403: the caller speaks for a party it does not serve (FROM header, owner ids)."""
+
+    http_status = 403
+    admin_http_status = 403
+    default_message = "Party is not served by the calling platform"
+
+
+class PartyConflict(InvalidParameters):
+    """2001: a party in the credentials is already served by another platform (admin API: 409)."""
+
+    admin_http_status = 409
+    default_message = "A party in these credentials is already served by another platform"
 
 
 class NotEnoughInformation(ClientError):
@@ -110,6 +136,7 @@ class NotEnoughInformation(ClientError):
 
     status_code = 2002
     http_status = 200
+    admin_http_status = 400
     default_message = "Not enough information"
 
 
@@ -204,6 +231,7 @@ class UnableToUseClientApi(ServerError):
 
     status_code = 3001
     http_status = 200
+    admin_http_status = 502  # the partner failed the handshake, not the admin's request
     default_message = "Unable to use the client's API"
 
 
@@ -212,6 +240,7 @@ class UnsupportedVersion(ServerError):
 
     status_code = 3002
     http_status = 200
+    admin_http_status = 502  # the partner failed the handshake, not the admin's request
     default_message = "Unsupported version"
 
 
@@ -220,6 +249,7 @@ class NoMatchingEndpoints(ServerError):
 
     status_code = 3003
     http_status = 200
+    admin_http_status = 502  # the partner failed the handshake, not the admin's request
     default_message = "No matching endpoints or expected endpoints missing"
 
 
@@ -228,6 +258,7 @@ class HubError(OcpiError):
 
     status_code = 4000
     http_status = 200
+    admin_http_status = 502
     default_message = "Generic hub error"
 
 
@@ -238,15 +269,23 @@ class UnknownReceiver(HubError):
     default_message = "Unknown receiver"
 
 
+class RedirectRefused(UnknownReceiver):
+    """4001: the receiver's endpoint redirects where the hub may not follow; final, never retried."""
+
+    default_message = "The receiver's endpoint redirects where the hub does not follow"
+
+
 class ReceiverTimeout(HubError):
     """4002: timeout on the forwarded request."""
 
     status_code = 4002
+    retryable = True
     default_message = "Timeout on forwarded request"
 
 
 class ConnectionProblem(HubError):
-    """4003: the receiving party could not be reached."""
+    """4003: the receiving party could not be reached (or is not connected)."""
 
     status_code = 4003
+    retryable = True
     default_message = "Connection problem: receiving party is not connected"

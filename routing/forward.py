@@ -1,28 +1,28 @@
 """Building outbound legs and turning a partner's answer into the reply the caller gets.
 
 Non-OCPI answers (HTML, ``{"detail": ...}``, empty bodies, odd HTTP codes) are mapped to an OCPI
-error here, in ``relay``, and nowhere else (DESIGN.md section 14).
+error here, in ``relay``, and nowhere else (field realities: OCPI-DIGEST section 6).
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from routing.client import PeerClient, PeerResponse
+from multidict import CIMultiDict
+
+from routing.client import Headers, PeerClient, PeerResponse, new_id
+from routing.envelope import envelope_bytes
 from routing.errors import HubError, OcpiError
 from routing.headers import RoutingHeaders
-from routing.ids import new_id
+from routing.reader import Shape
 from storage.models import Platform
 
 # Answer headers a caller may see from the receiver (routing headers are rebuilt by the hub).
 _RELAYED = ("link", "x-total-count", "x-limit", "location", "retry-after")
 
-
-def new_request_id() -> str:
-    """A fresh X-Request-ID: the hub SHALL make a new one per hop (transport_and_format 4.1.1)."""
-    return new_id()
+new_request_id = new_id  # the hub makes a fresh X-Request-ID per hop (transport_and_format 4.1.1)
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,8 @@ class Leg:
     body: bytes | None = None
     module: str = ""
     object_key: str = ""
-    request_id: str = field(default_factory=new_request_id)
+    request_id: str = field(default_factory=new_id)
+    expect: Shape | None = None  # the shape the spec gives the answer's data
 
     def headers(self) -> dict[str, str]:
         """X-Request-ID, X-Correlation-ID and the routing headers of this leg."""
@@ -47,31 +48,28 @@ class Leg:
         return out
 
 
-@dataclass
 class Reply:
-    """What the hub answers its caller: HTTP status, JSON body bytes, extra headers."""
+    """What the hub answers its caller: HTTP status, JSON body bytes, headers (case-insensitive)."""
 
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
+    def __init__(
+        self, status: int, body: bytes, headers: Mapping[str, str] | None = None, *, from_hub: bool = False
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers: Headers = CIMultiDict(headers or {})
+        self.from_hub = from_hub  # made by the hub itself, not a receiver's answer relayed
 
     @classmethod
     def envelope(
         cls, data: Any = None, *, status_code: int = 1000, message: str | None = None, timestamp: str, status: int = 200
     ) -> Reply:
         """A reply made by the hub itself."""
-        body: dict[str, Any] = {}
-        if data is not None:
-            body["data"] = data
-        body["status_code"] = status_code
-        if message:
-            body["status_message"] = message
-        body["timestamp"] = timestamp
-        return cls(status, json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+        body = envelope_bytes(data=data, status_code=status_code, message=message, timestamp=timestamp)
+        return cls(status, body, from_hub=True)
 
 
-async def send_leg(client: PeerClient, leg: Leg, *, timeout: float | None = None) -> PeerResponse:
-    """Send one leg with the receiver's token (raises 4002/4003 from the client boundary)."""
+async def send_leg(client: PeerClient, leg: Leg, *, timeout: float | None = None, attempt: int = 1) -> PeerResponse:
+    """Send one leg with the receiver's token (raises 4001/4002/4003 from the client boundary)."""
     return await client.send(
         leg.method,
         leg.url,
@@ -80,7 +78,8 @@ async def send_leg(client: PeerClient, leg: Leg, *, timeout: float | None = None
         headers=leg.headers(),
         body=leg.body,
         timeout=timeout,
-        log_context={"module": leg.module, "platform_id": leg.platform.id, "attempt": 1},
+        expect=leg.expect,
+        log_context={"module": leg.module, "platform_id": leg.platform.id, "attempt": attempt},
     )
 
 
@@ -93,5 +92,5 @@ def relay(response: PeerResponse) -> Reply:
     """The receiver's OCPI answer as-is (2xxx/3xxx relayed unchanged), or a mapped 4000."""
     if not response.is_ocpi:
         raise foreign_answer_error(response)
-    headers = {k: v for k, v in response.headers.items() if k.lower() in _RELAYED}
+    headers = CIMultiDict((k, v) for k, v in response.headers.items() if k.lower() in _RELAYED)
     return Reply(response.status, response.body, headers)

@@ -1,82 +1,138 @@
-"""GET-all via the hub (OCPI-DIGEST 4.1.11): list requests answered from the hub's store.
+"""GET via the hub answered from its own store (OCPI-DIGEST 4.1.11): lists, and single Locations.
 
 Pagination is the hub's own (transport_and_format, Pagination): ``offset``/``limit``,
 ``date_from`` inclusive, ``date_to`` exclusive, ``Link`` repeating the filters, ``X-Total-Count``
-and ``X-Limit`` (the server's maximum page size).
+and ``X-Limit`` (the server's maximum page size). Order is the creation sequence, which updates
+do not change, so a crawl never skips an object. The ``Link`` the hub hands out carries a keyset
+``cursor`` (last seq served and the crawl's total): the next page is an index range, not an
+OFFSET, and the total is counted once per crawl. A partner that computes its own ``offset``
+still gets the right page.
+
+A party sees what was broadcast and what was sent to it, never another party's directed copy.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from config import Settings
+from routing.clock import Clock, iso
 from routing.decide import ModuleSpec
-from routing.errors import InvalidParameters
+from routing.envelope import around_json, dumps
+from routing.errors import InvalidParameters, NotFound, UnknownLocation
 from routing.forward import Reply
 from routing.headers import PartyRef, RoutingHeaders
-from routing.objects import canonical_time
+from routing.objects import canonical_time, find_child
 from storage import objects as object_sql
-
-if TYPE_CHECKING:
-    from routing.service import Inbound, RoutingService
+from storage.db import Store
 
 MAX_LIMIT = 1000
 
 
-def page_params(query: dict[str, str], max_limit: int = MAX_LIMIT) -> tuple[int, int, str | None, str | None]:
-    """offset, limit, date_from, date_to from a query; 2001 for anything unusable."""
-    try:
-        offset = int(query.get("offset", "0"))
-        limit = int(query.get("limit", str(max_limit)))
-    except ValueError as exc:
-        raise InvalidParameters("offset and limit must be integers") from exc
-    if offset < 0 or limit < 0:
-        raise InvalidParameters("offset and limit must not be negative")
+@dataclass(frozen=True)
+class PageRequest:
+    """What a partner asked for: filters, page size and where to start."""
+
+    limit: int
+    offset: int = 0
+    cursor: int | None = None
+    total: int | None = None  # the crawl's total, carried in our cursor
+    date_from: str | None = None
+    date_to: str | None = None
+
+
+def _int(query: dict[str, str], name: str, default: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
+        raise InvalidParameters(f"{name} must be a non-negative integer")
+    return int(raw)
+
+
+def page_request(query: dict[str, str], max_limit: int = MAX_LIMIT) -> PageRequest:
+    """Filters, limit, offset and our keyset cursor from a query; 2001 for anything unusable."""
+    offset = _int(query, "offset", 0)
+    limit = min(_int(query, "limit", max_limit), max_limit)
+    cursor = total = None
+    if query.get("cursor"):
+        seq, _, count = query["cursor"].partition(".")
+        if not (seq.isascii() and seq.isdigit() and count.isascii() and count.isdigit()) or len(query["cursor"]) > 30:
+            raise InvalidParameters("cursor is not one the hub handed out")
+        cursor, total = int(seq), int(count)
     date_from = canonical_time(query["date_from"], field="date_from") if query.get("date_from") else None
     date_to = canonical_time(query["date_to"], field="date_to") if query.get("date_to") else None
-    return offset, min(limit, max_limit), date_from, date_to
+    return PageRequest(limit, offset, cursor, total, date_from, date_to)
 
 
-def next_link(base_url: str, query: dict[str, str], offset: int, limit: int, returned: int, total: int) -> str | None:
-    """``<url>; rel="next"`` with the original filters, or None on the last page."""
-    if offset + returned >= total or returned == 0:
-        return None
-    params = {k: v for k, v in query.items() if k not in ("offset", "limit")}
-    params["offset"] = str(offset + returned)
+def next_link(base_url: str, query: dict[str, str], offset: int, limit: int, cursor: str | None = None) -> str:
+    """``<url>; rel="next"`` repeating the original filters (transport_and_format, Pagination)."""
+    params = {k: v for k, v in query.items() if k not in ("offset", "limit", "cursor")}
+    params["offset"] = str(offset)
     params["limit"] = str(limit)
+    if cursor is not None:
+        params["cursor"] = cursor
     return f'<{base_url}?{urlencode(params)}>; rel="next"'
 
 
-def page_reply(bodies: list[str], timestamp: str) -> bytes:
-    """An envelope around stored JSON texts, without parsing them."""
-    return (
-        b'{"data":['
-        + ",".join(bodies).encode("utf-8")
-        + b'],"status_code":1000,"timestamp":"'
-        + timestamp.encode()
-        + b'"}'
-    )
+def viewer_keys(parties: list[PartyRef]) -> list[str]:
+    """The recipient keys ('CC*PID' upper) whose directed copies these parties may read."""
+    return [f"{p.key[0]}*{p.key[1]}" for p in parties]
 
 
-async def get_all(service: RoutingService, spec: ModuleSpec, req: Inbound, sender: PartyRef) -> Reply:
-    """Answer a GET list from the store, with the hub as FROM (OCPI-DIGEST 1.9, GET All via Hub)."""
-    offset, limit, date_from, date_to = page_params(req.query)
-    visible_to = None
-    if not spec.broadcast:  # sessions and CDRs: only what was routed to the caller's parties
-        visible_to = [f"{p.country_code.upper()}*{p.party_id.upper()}" for p in req.caller.parties]
-    bodies, total = await object_sql.page_objects(
-        service.store,
-        spec.name,
-        offset=offset,
-        limit=limit,
-        date_from=date_from,
-        date_to=date_to,
-        visible_to=visible_to,
-    )
-    base = f"{service.settings.public_url}/ocpi/2.2.1/{spec.name}/sender/"
-    headers = {"X-Total-Count": str(total), "X-Limit": str(MAX_LIMIT)}
-    link = next_link(base, req.query, offset, limit, len(bodies), total)
-    if link:
-        headers["Link"] = link
-    headers.update(RoutingHeaders(from_party=service.hub, to_party=sender).as_headers())
-    return Reply(200, page_reply(bodies, service.now()), headers)
+class StoreReader:
+    """Serves GET-all pages and single Locations from the hub's stored copies."""
+
+    def __init__(self, store: Store, settings: Settings, clock: Clock) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.hub = PartyRef(settings.country_code, settings.party_id)
+
+    async def page(
+        self, spec: ModuleSpec, query: dict[str, str], requester: PartyRef, viewers: list[PartyRef]
+    ) -> Reply:
+        """One page of the module's objects the viewers may see, FROM the hub (GET All via Hub)."""
+        want = page_request(query)
+        keys = viewer_keys(viewers)
+        found = await object_sql.page(
+            self.store,
+            spec.name,
+            viewers=keys,
+            limit=want.limit,
+            cursor=want.cursor,
+            offset=want.offset,
+            date_from=want.date_from,
+            date_to=want.date_to,
+        )
+        total = want.total
+        if total is None:  # first page of a crawl (or a partner's own offset): count once
+            total = await object_sql.count(
+                self.store, spec.name, viewers=keys, date_from=want.date_from, date_to=want.date_to
+            )
+        headers = {"X-Total-Count": str(total), "X-Limit": str(MAX_LIMIT)}
+        if found.more and found.bodies:
+            base = f"{self.settings.public_url}/ocpi/2.2.1/{spec.name}/sender/"
+            served = want.offset + len(found.bodies)
+            headers["Link"] = next_link(base, query, served, want.limit, f"{found.cursor}.{total}")
+        headers.update(RoutingHeaders(from_party=self.hub, to_party=requester).as_headers())
+        data = "[" + ",".join(found.bodies) + "]"
+        return Reply(200, around_json(data, timestamp=iso(self.clock.now())), headers)
+
+    async def location(self, segments: list[str], requester: PartyRef, viewers: list[PartyRef]) -> Reply:
+        """GET /locations/{id}[/{evse_uid}[/{connector_id}]] with TO = the hub, from its copy."""
+        bodies = await object_sql.find(self.store, "locations", segments[0], viewers=viewer_keys(viewers))
+        if not bodies:
+            raise UnknownLocation(f"no location {segments[0]} is known to the hub")
+        if len(bodies) > 1:
+            raise InvalidParameters(f"location {segments[0]} exists at several CPOs; send OCPI-to headers")
+        body = bodies[0]
+        if len(segments) > 1:
+            child = find_child(json.loads(body), segments[1:])
+            if child is None:
+                raise NotFound(f"no {'/'.join(segments[1:])} in location {segments[0]}")
+            body = dumps(child)
+        headers = RoutingHeaders(from_party=self.hub, to_party=requester).as_headers()
+        return Reply(200, around_json(body, timestamp=iso(self.clock.now())), headers)

@@ -20,6 +20,7 @@ from routing.errors import (
     UnsupportedVersion,
 )
 from routing.models import Version, VersionDetails
+from routing.reader import Shape
 from storage.models import Endpoint
 
 LOGGER = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class PeerApi:
     versions_url: str
     version: str
     endpoints: tuple[Endpoint, ...]
+    send_base64: bool = True  # how the partner reads our token in the Authorization header
 
     def url(self, module: str, role: str | None = None) -> str | None:
         """The endpoint URL for a module (and role, if given)."""
@@ -53,19 +55,32 @@ def unwrap_data(response: PeerResponse, what: str) -> Any:
     return response.data
 
 
-async def _get(client: PeerClient, url: str, token: str, send_base64: bool, what: str) -> Any:
+async def _get(client: PeerClient, url: str, token: str, send_base64: bool, what: str, expect: Shape) -> PeerResponse:
     try:
-        response = await client.send("GET", url, token=token, send_base64=send_base64)
+        return await client.send("GET", url, token=token, send_base64=send_base64, expect=expect)
     except OcpiError as exc:  # 4002/4003 from the client boundary: for a handshake that is 3001
         raise UnableToUseClientApi(f"{what}: {exc.message}") from exc
-    return unwrap_data(response, what)
 
 
 async def discover(client: PeerClient, versions_url: str, token: str, *, send_base64: bool = True) -> PeerApi:
-    """Fetch versions and version details with the partner's token; pick 2.2.1."""
-    raw_versions = await _get(client, versions_url, token, send_base64, f"GET {versions_url}")
-    if isinstance(raw_versions, dict):  # sloppy peers send one object where a list belongs
-        raw_versions = [raw_versions]
+    """Fetch versions and version details with the partner's token; pick 2.2.1.
+
+    2.2.1 sends the token Base64-encoded, many 2.1.1 and 2.2 implementations expect it raw
+    (transport_and_format, Authorization; 2.2.1-d2 advises trial and error): after a 401 the
+    versions GET is tried once with the other encoding, and what worked is kept in ``send_base64``.
+    """
+    what = f"GET {versions_url}"
+    response = await _get(client, versions_url, token, send_base64, what, "list")
+    if response.status == 401:
+        retry = await _get(client, versions_url, token, not send_base64, what, "list")
+        if retry.status != 401:
+            LOGGER.info(
+                "%s answered 401 with a %s token and not without: keeping that",
+                versions_url,
+                "Base64" if send_base64 else "raw",
+            )
+            response, send_base64 = retry, not send_base64
+    raw_versions = unwrap_data(response, what)
     if not isinstance(raw_versions, list):
         raise UnableToUseClientApi(f"GET {versions_url}: data is not a list of versions")
     versions: list[Version] = []
@@ -78,9 +93,9 @@ async def discover(client: PeerClient, versions_url: str, token: str, *, send_ba
     if match is None:
         offered = ", ".join(v.version for v in versions) or "none"
         raise UnsupportedVersion(f"partner offers {offered}; this hub speaks {OCPI_VERSION}")
-    raw_details = await _get(client, match.url, token, send_base64, f"GET {match.url}")
-    if isinstance(raw_details, list) and len(raw_details) == 1:  # list-wrapped data
-        raw_details = raw_details[0]
+    raw_details = unwrap_data(
+        await _get(client, match.url, token, send_base64, f"GET {match.url}", "object"), f"GET {match.url}"
+    )
     try:
         details = VersionDetails.model_validate(raw_details)
     except ValidationError as exc:
@@ -93,7 +108,7 @@ async def discover(client: PeerClient, versions_url: str, token: str, *, send_ba
             client.check_url(ep.url)
         except OcpiError as exc:
             raise UnableToUseClientApi(f"GET {match.url}: endpoint {ep.module} {ep.role}: {exc.message}") from exc
-    api = PeerApi(versions_url=versions_url, version=OCPI_VERSION, endpoints=endpoints)
+    api = PeerApi(versions_url=versions_url, version=OCPI_VERSION, endpoints=endpoints, send_base64=send_base64)
     missing = [m for m in REQUIRED_MODULES if api.url(m) is None]
     if missing:
         raise NoMatchingEndpoints(f"partner publishes no {', '.join(missing)} endpoint")

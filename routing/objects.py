@@ -110,6 +110,20 @@ def _merge_child(
     return updated
 
 
+def find_child(location: dict[str, Any], path: list[str]) -> dict[str, Any] | None:
+    """The EVSE (``[evse_uid]``) or Connector (``[evse_uid, connector_id]``) inside a Location."""
+    evses = location.get("evses") or []
+    index = _find(evses, "uid", path[0]) if isinstance(evses, list) else None
+    if index is None:
+        return None
+    evse: dict[str, Any] = evses[index]
+    if len(path) == 1:
+        return evse
+    connectors = evse.get("connectors") or []
+    found = _find(connectors, "id", path[1]) if isinstance(connectors, list) else None
+    return connectors[found] if found is not None else None
+
+
 def apply_push(
     module: str, method: str, ref: ObjectRef, stored: dict[str, Any] | None, body: dict[str, Any]
 ) -> dict[str, Any] | None:

@@ -21,8 +21,9 @@ from routing.clock import Clock, iso, parse_iso
 from routing.decide import Target
 from routing.delivery import Delivery
 from routing.directory import Directory
+from routing.envelope import around_json
 from routing.errors import ConnectionProblem, InvalidParameters, NotFound
-from routing.forward import Leg, Reply, relay, send_leg
+from routing.forward import Leg, Reply, new_request_id, relay, send_leg
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef
 from routing.ssrf import UrlRefused
@@ -64,6 +65,7 @@ class Proxies:
         self.delivery = delivery
         self.settings = settings
         self.clock = clock
+        self.hub = PartyRef(settings.country_code, settings.party_id)
 
     def _url(self, kind: str, proxy_id: str) -> str:
         return f"{self.settings.public_url}/ocpi/2.2.1/{kind}/{proxy_id}"
@@ -189,8 +191,15 @@ class Proxies:
             raise ConnectionProblem("the platform behind this URL is no longer connected")
         return platform
 
-    async def handle_callback(self, proxy_id: str, caller: Platform, raw_body: bytes, correlation_id: str) -> Reply:
-        """A CPO posts a CommandResult/*ProfileResult: check it, deliver it to the original response_url."""
+    async def handle_callback(
+        self, proxy_id: str, caller: Platform, raw_body: bytes, correlation_id: str | None
+    ) -> Reply:
+        """A CPO posts a CommandResult/*ProfileResult: check it, deliver it to the original response_url.
+
+        The result is a request of its own: it keeps the X-Correlation-ID it arrived with
+        (transport_and_format 4.1.1: the hub forwards the correlation id it received); a CPO that
+        sent none gets the original command's, so the whole exchange stays findable under one id.
+        """
         proxy = await self._usable(proxy_id, caller, "callback")
         to_party = PartyRef(proxy.from_country_code or "", proxy.from_party_id or "")
         from_party = PartyRef(proxy.to_country_code or "", proxy.to_party_id or "")
@@ -200,7 +209,7 @@ class Proxies:
             url=proxy.target_url,
             platform=self._platform(proxy.target_platform_id),
             routing=routing,
-            correlation_id=proxy.correlation_id or correlation_id,
+            correlation_id=correlation_id or proxy.correlation_id or new_request_id(),
             body=raw_body,
             module=proxy.module,
             object_key=f"callback/{proxy.id}",
@@ -239,8 +248,13 @@ class Proxies:
         )
         answer.headers[key] = f'<{self._url("proxy", proxy_id)}>; rel="next"'
 
-    async def rewrite_cdr_location(self, answer: Reply, ref: ObjectRef, target: Target, caller: Platform) -> None:
-        """The CDR POST ``Location`` header becomes a hub URL proxying the GET (mod_cdrs, POST)."""
+    async def rewrite_cdr_location(
+        self, answer: Reply, ref: ObjectRef, target: Target, caller: Platform, sender: PartyRef
+    ) -> None:
+        """The CDR POST ``Location`` header becomes a hub URL proxying the GET (mod_cdrs, POST).
+
+        The stand-in keeps the routing parties: the CPO's later GET goes FROM it TO the eMSP.
+        """
         key = next((k for k in answer.headers if k.lower() == "location"), None)
         original = answer.headers.pop(key) if key else None
         if original is not None and self._refused(original):
@@ -252,6 +266,10 @@ class Proxies:
             target_url=original or f"{STORE_PREFIX}{ref.key}",
             target_platform_id=target.platform.id,
             allowed_platform_id=caller.id,
+            from_country_code=sender.country_code,
+            from_party_id=sender.party_id,
+            to_country_code=target.party.country_code,
+            to_party_id=target.party.party_id,
             correlation_id=None,
             ttl=CDR_TTL,
         )
@@ -260,14 +278,6 @@ class Proxies:
     async def handle_proxy_get(self, proxy_id: str, caller: Platform, correlation_id: str, timestamp: str) -> Reply:
         """GET a proxied page or CDR from the partner (or the hub's copy), rewriting the next Link again."""
         proxy = await self._usable(proxy_id, caller, "page|cdr")
-        if proxy.target_url.startswith(STORE_PREFIX):
-            stored = await object_sql.get_object(self.store, "cdrs", proxy.target_url[len(STORE_PREFIX) :])
-            if stored is None:
-                raise NotFound("the CDR is not stored at the hub")
-            body = (
-                b'{"data":' + stored.body.encode() + b',"status_code":1000,"timestamp":"' + timestamp.encode() + b'"}'
-            )
-            return Reply(200, body)
         routing = RoutingHeaders(
             from_party=PartyRef(proxy.from_country_code, proxy.from_party_id)
             if proxy.from_country_code and proxy.from_party_id
@@ -276,13 +286,22 @@ class Proxies:
             if proxy.to_country_code and proxy.to_party_id
             else None,
         )
+        if proxy.target_url.startswith(STORE_PREFIX):
+            stored = await object_sql.get_any(self.store, "cdrs", proxy.target_url[len(STORE_PREFIX) :])
+            if stored is None:
+                raise NotFound("the CDR is not stored at the hub")
+            answer = Reply(200, around_json(stored.body, timestamp=timestamp), from_hub=True)
+            if routing.from_party is not None:
+                answer.headers.update(RoutingHeaders(self.hub, routing.from_party).as_headers())
+            return answer
         leg = Leg(
             method="GET",
             url=proxy.target_url,
             platform=self._platform(proxy.target_platform_id),
-            routing=routing if proxy.kind == "page" else None,
+            routing=routing if routing.from_party and routing.to_party else None,
             correlation_id=correlation_id,
             module=proxy.module,
+            expect="list" if proxy.kind == "page" else "object",
         )
         answer = relay(await send_leg(self.client, leg))
         await self.rewrite_link(answer, leg, caller)

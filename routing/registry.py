@@ -28,6 +28,7 @@ from routing.errors import (
     MethodNotAllowed,
     NotFound,
     OcpiError,
+    PartyConflict,
     UnableToUseClientApi,
 )
 from routing.handshake import PeerApi, discover, unwrap_data
@@ -40,9 +41,10 @@ from storage.models import Party, Platform, TokenRecord
 
 LOGGER = logging.getLogger(__name__)
 
-# Called after every committed change of a platform (registration, rotation, status): the
-# routing directory reloads, HubClientInfo pushes go out.
-StatusListener = Callable[[Platform, str], Awaitable[None]]
+# Called after every committed change of a platform (registration, rotation, status) with the
+# platform, its status and whether it has just registered: the routing directory reloads,
+# HubClientInfo pushes go out.
+StatusListener = Callable[[Platform, str, bool], Awaitable[None]]
 
 # RFC 9110: a 405 names the methods that are allowed (credentials.asciidoc: POST once, then PUT/DELETE).
 _ALLOW_REGISTERED = {"Allow": "GET, PUT, DELETE"}
@@ -65,7 +67,7 @@ def parse_credentials(body: Any) -> Credentials:
         where = ".".join(str(p) for p in first["loc"]) or "body"
         # Valid JSON that reached the credentials resource: an OCPI error, never an HTTP one
         # (status_codes.asciidoc: "a HTTP error MUST NOT be returned").
-        raise InvalidParameters(f"invalid credentials: {where}: {first['msg']}", http_status=200) from exc
+        raise InvalidParameters(f"invalid credentials: {where}: {first['msg']}") from exc
 
 
 class Registry:
@@ -104,12 +106,12 @@ class Registry:
     def _now(self) -> str:
         return iso(self.clock.now())
 
-    async def _notify(self, platform_id: int, status: str) -> None:
+    async def _notify(self, platform_id: int, status: str, *, registered: bool = False) -> None:
         if not self.listeners:
             return
         platform = await platform_sql.get_platform(self.store, platform_id)
         for listener in self.listeners:
-            await listener(platform, status)
+            await listener(platform, status, registered)
 
     def hub_credentials(self, token: str) -> dict[str, Any]:
         """The hub's own Credentials object: one HUB role in 2.2.1 (credentials.asciidoc)."""
@@ -177,7 +179,7 @@ class Registry:
         # so two concurrent POSTs with one token A cannot both register.
         await self._store_registration(platform.id, api, creds, token_c, replace_kind=None, consume=caller.token_hash)
         LOGGER.info("platform %s (%s) registered with roles %s", platform.id, platform.name, _roles(creds))
-        await self._notify(platform.id, "CONNECTED")
+        await self._notify(platform.id, "CONNECTED", registered=True)
         return self.hub_credentials(token_c)
 
     async def update(self, caller: TokenRecord, body: Any) -> dict[str, Any]:
@@ -186,7 +188,7 @@ class Registry:
         if caller.kind != "C" or not platform.registered:
             raise MethodNotAllowed("not registered: use POST to register", headers=dict(_ALLOW_UNREGISTERED))
         creds = parse_credentials(body)
-        api = await discover(self.client, creds.url, creds.token)
+        api = await discover(self.client, creds.url, creds.token, send_base64=platform.send_base64)
         token_c = new_token()
         # An operator's suspension outlives a token rotation; anything else is alive again.
         status = "SUSPENDED" if platform.status == "SUSPENDED" else "CONNECTED"
@@ -232,12 +234,13 @@ class Registry:
                     parties=parties,
                     status=status,
                     now=now,
+                    send_base64=api.send_base64,
                 )
                 if replace_kind is not None:
                     await token_sql.revoke_tokens(tx, platform_id, kind=replace_kind)
                 await token_sql.add_token(tx, platform_id, token_c, kind="C", now=now)
         except Conflict as exc:
-            raise InvalidParameters(str(exc), http_status=200) from exc
+            raise PartyConflict(str(exc)) from exc
 
     # ---- hub-initiated -----------------------------------------------------------------------
 
@@ -253,7 +256,7 @@ class Registry:
             )
             await token_sql.add_token(tx, pid, token_b, kind="C", now=now)
         try:
-            creds = await self._post_credentials("POST", api, token_a, token_b)
+            creds = await self._post_credentials("POST", api, token_a, token_b, api.send_base64)
             if name is None and creds.roles:
                 name = creds.roles[0].business_details.name
             await self._store_registration(pid, api, creds, token_b, replace_kind="C")
@@ -265,7 +268,7 @@ class Registry:
                 await platform_sql.delete_platform(tx, pid)
             raise
         LOGGER.info("connected to platform %s at %s", pid, versions_url)
-        await self._notify(pid, "CONNECTED")
+        await self._notify(pid, "CONNECTED", registered=True)
         return await platform_sql.get_platform(self.store, pid)
 
     async def rotate(self, platform_id: int) -> Platform:
@@ -297,6 +300,7 @@ class Registry:
                 parties=_parties(platform_id, creds, now),
                 status=platform.status,
                 now=now,
+                send_base64=fresh.send_base64,
             )
         LOGGER.info("rotated credentials with platform %s", platform_id)
         await self._notify(platform_id, platform.status)
@@ -347,6 +351,15 @@ class Registry:
             return await platform_sql.get_platform(self.store, platform_id)
         except RecordNotFound as exc:
             raise NotFound(f"platform {platform_id} does not exist") from exc
+
+    async def set_interop(self, platform_id: int, *, send_base64: bool) -> Platform:
+        """Change how the hub talks to one platform (Authorization token encoding)."""
+        await self.get(platform_id)
+        async with self._transaction() as tx:
+            await platform_sql.set_interop(tx, platform_id, send_base64=send_base64, now=self._now())
+        LOGGER.info("platform %s: tokens are now sent %s", platform_id, "Base64-encoded" if send_base64 else "raw")
+        await self._notify(platform_id, (await self.get(platform_id)).status)
+        return await self.get(platform_id)
 
     async def set_status(self, platform_id: int, status: str) -> Platform:
         """Suspend or resume a platform; listeners push HubClientInfo."""

@@ -1,43 +1,50 @@
-"""Routing of functional-module requests: one decision, then forward, deliver or answer from the store.
+"""Routing of functional-module requests: one decision, then one action.
 
-Flow: ``handle`` classifies (direct / open / broadcast / get-all), checks that the caller only
-speaks for its own parties, updates the store and the routing index in one transaction, then
-either relays a synchronous answer or hands pushes to ``Delivery``.
+``handle`` checks that the caller speaks only for its own parties, asks ``decide`` for the route
+and runs it: ``GetAll``/``FromStore`` are answered from the hub's copies, ``Broadcast`` stores the
+object and fans it out through the outbox, ``Direct``/``Open`` go to one receiver (pushes through
+the outbox, everything else synchronously). The stored copy, the routing index and the outbox
+legs of a push commit in one write job.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
 from config import Settings
-from routing import getall
 from routing.client import PeerClient
 from routing.clock import Clock, iso
 from routing.decide import (
     MODULES,
     PUSH_METHODS,
-    Kind,
+    Broadcast,
+    Direct,
+    FromStore,
+    GetAll,
     ModuleSpec,
+    Open,
     RouteKey,
     Target,
     broadcast_targets,
     caller_party,
     check_owner,
-    classify,
-    open_route_key,
+    decide,
     pick_target,
 )
 from routing.delivery import Delivery
 from routing.directory import Directory
+from routing.envelope import dumps
 from routing.errors import InvalidParameters, OcpiError, UnknownReceiver
 from routing.forward import Leg, Reply, relay, send_leg
+from routing.getall import StoreReader
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
 from routing.proxies import Proxies
+from routing.reader import Shape, as_object
 from storage import objects as object_sql
 from storage import routing_index as index_sql
 from storage.db import Job, Store, SyncTx
@@ -65,7 +72,6 @@ class Inbound:
     caller: Platform
     raw_body: bytes | None = None
     body: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class AlreadyAccepted(Exception):
@@ -77,11 +83,20 @@ def other_interface(interface: str) -> str:
     return "RECEIVER" if interface == "SENDER" else "SENDER"
 
 
-def unwrap(body: Any) -> Any:
-    """Sloppy peers wrap one object in a list; treat ``[obj]`` as ``obj``."""
-    if isinstance(body, list) and len(body) == 1 and isinstance(body[0], dict):
-        return body[0]
-    return body
+def recipient_key(party: PartyRef | None) -> str:
+    """The stored copy's recipient: '' for everyone, 'CC*PID' (upper) for one party."""
+    return "" if party is None else f"{party.key[0]}*{party.key[1]}"
+
+
+def answer_shape(spec: ModuleSpec, req: Inbound) -> Shape | None:
+    """The shape 2.2.1 gives the ``data`` of the receiver's answer (None: unspecified, relayed as is)."""
+    if req.method == "GET":
+        return "object" if req.segments else "list"
+    if spec.name in ("commands", "chargingprofiles") and req.interface == "RECEIVER":
+        return "object"  # CommandResponse, ChargingProfileResponse
+    if spec.name == "tokens" and req.method == "POST":
+        return "object"  # AuthorizationInfo
+    return None
 
 
 class RoutingService:
@@ -95,6 +110,7 @@ class RoutingService:
         directory: Directory,
         delivery: Delivery,
         proxies: Proxies,
+        reader: StoreReader,
         settings: Settings,
         clock: Clock,
     ) -> None:
@@ -103,6 +119,7 @@ class RoutingService:
         self.directory = directory
         self.delivery = delivery
         self.proxies = proxies
+        self.reader = reader
         self.settings = settings
         self.clock = clock
         self.hub = PartyRef(settings.country_code, settings.party_id)
@@ -115,34 +132,44 @@ class RoutingService:
         """An envelope made by the hub."""
         return Reply.envelope(data, status_code=status_code, message=message, timestamp=self.now())
 
+    def requester(self, req: Inbound) -> PartyRef:
+        """Who is asking: the FROM party (checked to be the caller's own) or the caller's party in the role."""
+        spec = MODULES[req.module]
+        return caller_party(req.caller, req.routing, spec.roles_for(other_interface(req.interface)))
+
     # ---- entry point -------------------------------------------------------------------------
 
     async def handle(self, req: Inbound) -> Reply:
         """Route one request and produce the caller's answer."""
         spec = MODULES[req.module]
-        if isinstance(req.body, list) and unwrap(req.body) is not req.body:
+        obj = as_object(req.body)
+        if obj is not req.body:
             # Liberal in what we accept, strict in what we send: forward the object, not [object].
-            obj = unwrap(req.body)
-            req = replace(req, body=obj, raw_body=json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode())
-        sender = caller_party(req.caller, req.routing, spec.roles_for(other_interface(req.interface)))
-        kind = classify(spec, req.interface, req.method, req.segments, req.routing, self.hub)
-        if kind is Kind.GET_ALL:
-            return await getall.get_all(self, spec, req, sender)
-        # Anti-spoofing and URL/body checks come before any receiver is looked up.
-        ref = self._owned_ref(spec, req)
-        if kind is Kind.OPEN:
-            key = open_route_key(spec, req.interface, req.method, req.segments, unwrap(req.body))
-            if key is None:
-                raise UnknownReceiver(f"cannot tell the receiver of {req.method} {req.module} without OCPI-to headers")
-            if isinstance(key, Kind):
-                return await self._broadcast(spec, req, sender, ref)
-            target = pick_target(self.directory, await self._resolve(key), spec, req.interface)
-        elif kind is Kind.BROADCAST:
-            return await self._broadcast(spec, req, sender, ref)
-        else:
-            assert req.routing.to_party is not None
-            target = pick_target(self.directory, req.routing.to_party, spec, req.interface)
+            req = replace(req, body=obj, raw_body=dumps(obj).encode())
+        sender = self.requester(req)
+        route = decide(spec, req.interface, req.method, req.segments, req.routing, self.hub, req.body)
+        match route:
+            case GetAll():
+                return await self.reader.page(spec, req.query, sender, self._viewers(req, sender))
+            case FromStore():
+                return await self.reader.location(req.segments, sender, self._viewers(req, sender))
+            case Broadcast():
+                return await self._broadcast(spec, req, sender, self._owned_ref(spec, req))
+            case Direct(party):
+                ref = self._owned_ref(spec, req)  # anti-spoofing before any receiver is looked up
+                target = pick_target(self.directory, party, spec, req.interface)
+            case Open(key):
+                ref = self._owned_ref(spec, req)
+                target = pick_target(self.directory, await self._resolve(key), spec, req.interface)
         return await self._single(spec, req, sender, target, ref)
+
+    def _viewers(self, req: Inbound, sender: PartyRef) -> list[PartyRef]:
+        """Whose copies a GET may read: the FROM party, or every party of the caller in the asking role."""
+        if req.routing.from_party is not None:
+            return [sender]
+        roles = MODULES[req.module].roles_for(other_interface(req.interface))
+        parties = [PartyRef(p.country_code, p.party_id) for p in req.caller.parties if p.role in roles]
+        return parties or [sender]
 
     async def _resolve(self, key: RouteKey) -> PartyRef:
         if key.kind == "party":
@@ -167,7 +194,7 @@ class RoutingService:
         """For a push of a client owned object: parse the URL, check ownership and the body."""
         if req.interface != "RECEIVER" or req.module not in DATA_MODULES or req.method not in PUSH_METHODS:
             return None
-        body = unwrap(req.body)
+        body = req.body
         if req.module == "cdrs":
             if req.method != "POST":
                 raise InvalidParameters("CDRs are immutable: only POST (mod_cdrs)")
@@ -193,50 +220,63 @@ class RoutingService:
         return ref
 
     def _remember(self, spec: ModuleSpec, req: Inbound, ref: ObjectRef, target: PartyRef | None) -> Job:
-        """A write job updating the routing index and the hub's stored copy (runs with the outbox insert)."""
+        """A write job updating the routing index and the hub's stored copies (runs with the outbox insert).
+
+        A broadcast push changes every copy of the object (each recipient got it); a directed one
+        only its recipient's copy, which starts from the broadcast copy when it has none yet.
+        """
         now = self.now()
-        body = unwrap(req.body)
-        # Broadcast data is for everyone; a directed push only for the party it was sent to.
-        visible_to = None if target is None else f"{target.key[0]}*{target.key[1]}"
+        body = req.body
+        recipient = recipient_key(target)
         peer = target.key if target is not None and spec.name == "sessions" else None
+        replaces = not ref.sub and req.method in ("PUT", "POST")
 
         def job(tx: SyncTx) -> None:
-            stored = object_sql.load_object(tx, spec.name, ref.key) if spec.stored else None
-            if spec.name == "cdrs" and stored is not None:
+            if spec.name == "cdrs":
                 # Checked again here, atomically with the insert: two concurrent POSTs of one CDR.
-                if json.loads(stored.body) == body:
-                    raise AlreadyAccepted(ref.key)
-                raise InvalidParameters(f"CDR {ref.object_id} was already accepted with other content (immutable)")
+                for accepted in object_sql.load_copies(tx, "cdrs", ref.key):
+                    if json.loads(accepted.body) == body:
+                        raise AlreadyAccepted(ref.key)
+                    raise InvalidParameters(f"CDR {ref.object_id} was already accepted with other content (immutable)")
             if spec.index_kind is not None:
                 index_sql.remember(tx, spec.index_kind, ref.object_id, ref.owner.key, now=now, peer=peer)
             if not spec.stored:
                 return
             if req.method == "DELETE":
-                object_sql.delete_object(tx, spec.name, ref.key)
+                object_sql.delete_copies(tx, spec.name, ref.key, recipient=recipient or None)
                 return
-            new = apply_push(spec.name, req.method, ref, json.loads(stored.body) if stored else None, body)
-            if new is None:
-                return
-            object_sql.put_object(
-                tx,
-                module=spec.name,
-                object_key=ref.key,
-                country_code=ref.owner.country_code,
-                party_id=ref.owner.party_id,
-                object_id=ref.object_id,
-                body=json.dumps(new, separators=(",", ":"), ensure_ascii=False),
-                last_updated=canonical_time(new["last_updated"]) if "last_updated" in new else now,
-                visible_to=visible_to,
-            )
+            bases: list[tuple[str, object_sql.StoredObject | None]]
+            if target is None:  # broadcast: every recipient now holds what was broadcast
+                if replaces:  # the broadcast copy is updated in place: it keeps its place in the order
+                    object_sql.delete_copies(tx, spec.name, ref.key, directed_only=True)
+                    bases = [("", None)]
+                else:
+                    bases = [(c.recipient, c) for c in object_sql.load_copies(tx, spec.name, ref.key)]
+            else:
+                own = object_sql.load_copy(tx, spec.name, ref.key, recipient)
+                bases = [(recipient, own or object_sql.load_copy(tx, spec.name, ref.key, ""))]
+            for whom, stored in bases:
+                new = apply_push(spec.name, req.method, ref, json.loads(stored.body) if stored else None, body)
+                if new is None:
+                    continue
+                object_sql.put_copy(
+                    tx,
+                    module=spec.name,
+                    object_key=ref.key,
+                    country_code=ref.owner.country_code,
+                    party_id=ref.owner.party_id,
+                    object_id=ref.object_id.upper(),
+                    recipient=whom,
+                    body=dumps(new),
+                    last_updated=canonical_time(new["last_updated"]) if "last_updated" in new else now,
+                )
 
         return job
 
     # ---- broadcast ---------------------------------------------------------------------------
 
     async def _broadcast(self, spec: ModuleSpec, req: Inbound, sender: PartyRef, ref: ObjectRef | None) -> Reply:
-        """Store, answer 1000, fan out to every connected receiver with FROM = hub (OCPI-DIGEST 1.9)."""
-        if req.method not in PUSH_METHODS or req.interface != "RECEIVER" or not spec.broadcast:
-            raise UnknownReceiver(f"{req.method} {req.module} cannot be broadcast")
+        """Store, answer 1000, fan out to every connected receiving party with FROM = hub (OCPI-DIGEST 1.9)."""
         assert ref is not None  # a push to a broadcast module's receiver is always a client owned object
         legs = [
             Leg(
@@ -253,8 +293,8 @@ class RoutingService:
         ]
         # The stored copy and every leg commit together: the hub's copy and the queue never disagree.
         await self.delivery.enqueue(legs, prepare=self._remember(spec, req, ref, None))
-        LOGGER.info("broadcast %s %s %s to %d platforms", req.method, spec.name, ref.key, len(legs))
-        answer = self.reply(message=f"accepted; broadcast to {len(legs)} platforms")
+        LOGGER.info("broadcast %s %s %s to %d parties", req.method, spec.name, ref.key, len(legs))
+        answer = self.reply(message=f"accepted; broadcast to {len(legs)} {'party' if len(legs) == 1 else 'parties'}")
         answer.headers.update(RoutingHeaders(from_party=self.hub, to_party=sender).as_headers())
         return answer
 
@@ -263,11 +303,9 @@ class RoutingService:
     async def _single(
         self, spec: ModuleSpec, req: Inbound, sender: PartyRef, target: Target, ref: ObjectRef | None
     ) -> Reply:
-        """Direct or open routing to one receiver."""
+        """Direct or open routing to one receiver: pushes through the outbox, the rest synchronously."""
         routing = RoutingHeaders(from_party=sender, to_party=target.party)
-        body = req.raw_body
-        query_string = req.query_string
-        callback: str | None = None
+        body, query_string, callback = req.raw_body, req.query_string, None
         if spec.name in ("commands", "chargingprofiles") and req.interface == "RECEIVER":
             body, query_string, callback = await self.proxies.swap_response_url(req, target, sender, routing)
         leg = Leg(
@@ -279,6 +317,7 @@ class RoutingService:
             body=body,
             module=spec.name,
             object_key=ref.key if ref else "",
+            expect=answer_shape(spec, req),
         )
         if ref is not None:
             try:
@@ -287,7 +326,7 @@ class RoutingService:
                 LOGGER.info("CDR %s posted again with the same content: acknowledged, not redelivered", ref.key)
                 answer = self.reply(message="CDR already accepted; not delivered again")
         else:
-            timeout = self.settings.command_timeout if spec.name in ("commands", "chargingprofiles") else None
+            timeout = self.settings.command_timeout if callback is not None or spec.name == "commands" else None
             try:
                 answer = relay(await send_leg(self.client, leg, timeout=timeout))
             except OcpiError:
@@ -299,14 +338,15 @@ class RoutingService:
             if spec.name == "commands" and req.segments[0].upper() == "RESERVE_NOW" and _accepted(answer):
                 await self._remember_reservation(req, target)
         if spec.name == "cdrs" and ref is not None:
-            await self.proxies.rewrite_cdr_location(answer, ref, target, req.caller)
-        if "Link" in answer.headers or "link" in answer.headers:
+            await self.proxies.rewrite_cdr_location(answer, ref, target, req.caller, sender)
+        if "Link" in answer.headers:
             await self.proxies.rewrite_link(answer, leg, req.caller)
-        answer.headers.update(routing.swapped().as_headers())
+        # An answer the hub made itself (queued, already accepted) comes FROM the hub.
+        answer.headers.update((RoutingHeaders(self.hub, sender) if answer.from_hub else routing.swapped()).as_headers())
         return answer
 
     async def _remember_reservation(self, req: Inbound, target: Target) -> None:
-        body = unwrap(req.body)
+        body = req.body
         reservation = body.get("reservation_id") if isinstance(body, dict) else None
         if isinstance(reservation, str) and reservation:
             now = self.now()
@@ -316,7 +356,7 @@ class RoutingService:
 
 
 def _accepted(answer: Reply) -> bool:
-    """Whether a CommandResponse says ACCEPTED."""
+    """Whether a CommandResponse says ACCEPTED (the answer is already spec-shaped by the client)."""
     try:
         data = json.loads(answer.body).get("data")
     except (ValueError, AttributeError):

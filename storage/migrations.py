@@ -224,6 +224,43 @@ def _m0005_outbox_order_index(db: Database) -> None:
     _run_script(db, "CREATE INDEX outbox_state_order ON outbox (state, id);")
 
 
+@MIGRATIONS(name="0006_recipients_and_stable_order")
+def _m0006_recipients_and_stable_order(db: Database) -> None:
+    # Stored copies are kept per recipient ('' = broadcast): a directed push is confidential to
+    # its recipient, and copies sent to different parties no longer overwrite each other. seq is
+    # the creation order that an update keeps (stable pagination); pages are read by keyset.
+    _run_script(
+        db,
+        """
+        CREATE TABLE objects_new (
+            seq INTEGER PRIMARY KEY,
+            module TEXT NOT NULL,
+            object_key TEXT NOT NULL,          -- upper(country_code/party_id/id[/type])
+            recipient TEXT NOT NULL,           -- 'CC*PID' upper of a directed push, '' when broadcast
+            country_code TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            object_id TEXT NOT NULL,           -- upper
+            last_updated TEXT NOT NULL,        -- canonical UTC ISO string, sortable
+            body TEXT NOT NULL,
+            UNIQUE (module, object_key, recipient)
+        );
+        INSERT INTO objects_new (seq, module, object_key, recipient, country_code, party_id, object_id,
+                                 last_updated, body)
+            SELECT seq, module, object_key, coalesce(visible_to, ''), country_code, party_id, upper(object_id),
+                   last_updated, body FROM objects ORDER BY seq;
+        DROP TABLE objects;
+        ALTER TABLE objects_new RENAME TO objects;
+        CREATE INDEX objects_order ON objects (module, seq);
+        CREATE INDEX objects_recipient ON objects (module, recipient, seq);
+        CREATE INDEX objects_id ON objects (module, object_id);
+        -- A note on an exchange: a followed redirect, a normalized answer (issue 11).
+        ALTER TABLE traffic ADD COLUMN note TEXT;
+        -- A party that left its platform's roles is kept (ClientInfo is never deleted) as SUSPENDED.
+        ALTER TABLE parties ADD COLUMN left_at TEXT;
+        """,
+    )
+
+
 @MIGRATIONS(name="0008_outbox_request_id")
 def _m0008_outbox_request_id(db: Database) -> None:
     # The delivery core keys its fast-path waiters and its attempt memory by X-Request-ID (unique,

@@ -28,6 +28,7 @@ class Party(BaseModel):
     role: str
     business_details: dict[str, Any]
     last_updated: str
+    left_at: str | None = None  # the party left the platform's roles: kept (ClientInfo SUSPENDED), not routable
 
     @property
     def key(self) -> tuple[str, str]:

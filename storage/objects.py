@@ -1,41 +1,82 @@
-"""SQL for the broadcast store that serves GET-all (DESIGN.md section 9, OCPI-DIGEST 4.1.11).
+"""SQL for the hub's stored copies of objects, which serve GET-all and single-object GETs.
 
-Bodies are kept as the JSON text received, so a page is served by joining stored strings
-without parsing or re-serializing 100,000 objects.
+One row per (module, object, recipient): ``recipient`` is '' for what was broadcast (visible to
+every party) or the 'CC*PID' key of the one party a directed push went to (mod_locations,
+mod_tariffs: the same Location may legitimately differ per recipient, and a directed copy is
+confidential to its recipient). A party sees its own directed copy of an object, else the
+broadcast one.
+
+Order is the creation sequence ``seq``: an update keeps its row and its place, so a partner
+crawling pages while objects change never skips one (transport_and_format, Pagination: stable
+order). Pages are read by keyset (``seq > cursor``), so the 1,000th page costs what the first
+does. Bodies are kept as the JSON text received: a page joins stored strings without parsing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from storage.db import Store, SyncTx
 
+EVERYONE = ""
+
 
 @dataclass(frozen=True)
 class StoredObject:
-    """One stored object: its JSON text and canonical last_updated."""
+    """One stored copy: its JSON text, canonical last_updated and recipient ('' = everyone)."""
 
     body: str
     last_updated: str
+    recipient: str = EVERYONE
 
 
-_ONE = "SELECT body, last_updated FROM objects WHERE module=? AND object_key=?"
+@dataclass(frozen=True)
+class Page:
+    """One page of bodies, whether more follow, and the cursor (last seq) to continue after."""
+
+    bodies: list[str]
+    more: bool
+    cursor: int
 
 
-async def get_object(store: Store, module: str, object_key: str) -> StoredObject | None:
-    """The stored object under this key, if any (committed data, reader connection)."""
-    row = await store.fetchone(_ONE, (module, object_key))
-    return StoredObject(row["body"], row["last_updated"]) if row else None
+_COLS = "body, last_updated, recipient"
 
 
-def load_object(tx: SyncTx, module: str, object_key: str) -> StoredObject | None:
-    """The stored object under this key, read inside a write job."""
-    row = tx.fetchone(_ONE, (module, object_key))
-    return StoredObject(row["body"], row["last_updated"]) if row else None
+def _stored(row: sqlite3.Row | None) -> StoredObject | None:
+    return StoredObject(row["body"], row["last_updated"], row["recipient"]) if row else None
 
 
-def put_object(
+def load_copy(tx: SyncTx, module: str, object_key: str, recipient: str) -> StoredObject | None:
+    """The copy of an object kept for one recipient ('' = the broadcast copy), inside a write job."""
+    return _stored(
+        tx.fetchone(
+            f"SELECT {_COLS} FROM objects WHERE module=? AND object_key=? AND recipient=?",
+            (module, object_key, recipient),
+        )
+    )
+
+
+def load_copies(tx: SyncTx, module: str, object_key: str) -> list[StoredObject]:
+    """Every copy of an object (broadcast first), inside a write job."""
+    rows = tx.fetchall(
+        f"SELECT {_COLS} FROM objects WHERE module=? AND object_key=? ORDER BY recipient", (module, object_key)
+    )
+    return [StoredObject(r["body"], r["last_updated"], r["recipient"]) for r in rows]
+
+
+async def get_any(store: Store, module: str, object_key: str) -> StoredObject | None:
+    """Some copy of an object (committed data): for URLs whose access is checked already (CDR Location)."""
+    return _stored(
+        await store.fetchone(
+            f"SELECT {_COLS} FROM objects WHERE module=? AND object_key=? ORDER BY recipient LIMIT 1",
+            (module, object_key),
+        )
+    )
+
+
+def put_copy(
     tx: SyncTx,
     *,
     module: str,
@@ -43,57 +84,105 @@ def put_object(
     country_code: str,
     party_id: str,
     object_id: str,
+    recipient: str,
     body: str,
     last_updated: str,
-    visible_to: str | None,
 ) -> None:
-    """Insert or replace an object; a replaced object moves to the end of the stable order."""
-    tx.execute("DELETE FROM objects WHERE module=? AND object_key=?", (module, object_key))
+    """Insert or update one copy in place: an update keeps the copy's place in the stable order."""
     tx.execute(
-        "INSERT INTO objects (module, object_key, country_code, party_id, object_id, visible_to, last_updated, body)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (module, object_key, country_code, party_id, object_id, visible_to, last_updated, body),
+        "INSERT INTO objects (module, object_key, recipient, country_code, party_id, object_id, last_updated, body)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (module, object_key, recipient) DO UPDATE SET last_updated=excluded.last_updated,"
+        " body=excluded.body",
+        (module, object_key, recipient, country_code, party_id, object_id, last_updated, body),
     )
 
 
-def delete_object(tx: SyncTx, module: str, object_key: str) -> None:
-    """Remove an object (tariff DELETE)."""
-    tx.execute("DELETE FROM objects WHERE module=? AND object_key=?", (module, object_key))
+def delete_copies(
+    tx: SyncTx, module: str, object_key: str, *, recipient: str | None = None, directed_only: bool = False
+) -> None:
+    """Remove one recipient's copy, every directed copy, or (recipient None) every copy of an object."""
+    if directed_only:
+        tx.execute("DELETE FROM objects WHERE module=? AND object_key=? AND recipient<>''", (module, object_key))
+    elif recipient is None:
+        tx.execute("DELETE FROM objects WHERE module=? AND object_key=?", (module, object_key))
+    else:
+        tx.execute(
+            "DELETE FROM objects WHERE module=? AND object_key=? AND recipient=?", (module, object_key, recipient)
+        )
 
 
-def _filters(
-    module: str, date_from: str | None, date_to: str | None, visible_to: Sequence[str] | None
+def _visible(
+    module: str, viewers: Sequence[str], date_from: str | None, date_to: str | None, object_id: str | None = None
 ) -> tuple[str, list[object]]:
-    where = ["module=?"]
-    params: list[object] = [module]
+    """WHERE clause: the module's copies a party sees (its directed copy, else the broadcast one)."""
+    marks = ",".join("?" * len(viewers)) or "NULL"
+    where = [
+        "o.module=?",
+        f"(o.recipient IN ({marks}) OR (o.recipient='' AND NOT EXISTS (SELECT 1 FROM objects d"
+        f" WHERE d.module=o.module AND d.object_key=o.object_key AND d.recipient IN ({marks}))))",
+    ]
+    params: list[object] = [module, *viewers, *viewers]
+    if object_id is not None:
+        where.append("o.object_id=?")
+        params.append(object_id)
     if date_from is not None:  # inclusive (transport_and_format, Pagination)
-        where.append("last_updated>=?")
+        where.append("o.last_updated>=?")
         params.append(date_from)
     if date_to is not None:  # exclusive
-        where.append("last_updated<?")
+        where.append("o.last_updated<?")
         params.append(date_to)
-    if visible_to is not None:
-        marks = ",".join("?" * len(visible_to)) or "NULL"
-        where.append(f"(visible_to IS NULL OR visible_to IN ({marks}))")
-        params.extend(visible_to)
     return " AND ".join(where), params
 
 
-async def page_objects(
+async def page(
     store: Store,
     module: str,
     *,
-    offset: int,
+    viewers: Sequence[str],
     limit: int,
+    cursor: int | None = None,
+    offset: int = 0,
     date_from: str | None = None,
     date_to: str | None = None,
-    visible_to: Sequence[str] | None = None,
-) -> tuple[list[str], int]:
-    """One page of JSON bodies in stable order (last_updated, then arrival) and the total count."""
-    where, params = _filters(module, date_from, date_to, visible_to)
-    total_row = await store.fetchone(f"SELECT count(*) AS n FROM objects WHERE {where}", params)
+) -> Page:
+    """One page in creation order: after ``cursor`` (keyset) or, for a partner's own offset, at ``offset``."""
+    where, params = _visible(module, viewers, date_from, date_to)
+    if cursor is not None:
+        where += " AND o.seq>?"
+        params.append(cursor)
+        skip = 0
+    else:
+        skip = offset
     rows = await store.fetchall(
-        f"SELECT body FROM objects WHERE {where} ORDER BY last_updated, seq LIMIT ? OFFSET ?",
-        [*params, limit, offset],
+        f"SELECT o.seq, o.body FROM objects o WHERE {where} ORDER BY o.seq LIMIT ? OFFSET ?",
+        [*params, limit + 1, skip],
     )
-    return [r["body"] for r in rows], int(total_row["n"]) if total_row else 0
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page([r["body"] for r in rows], more, rows[-1]["seq"] if rows else (cursor or 0))
+
+
+async def count(
+    store: Store, module: str, *, viewers: Sequence[str], date_from: str | None = None, date_to: str | None = None
+) -> int:
+    """How many objects of the module a party sees (X-Total-Count), filters applied."""
+    where, params = _visible(module, viewers, date_from, date_to)
+    row = await store.fetchone(f"SELECT count(*) AS n FROM objects o WHERE {where}", params)
+    return int(row["n"]) if row else 0
+
+
+async def find(store: Store, module: str, object_id: str, *, viewers: Sequence[str]) -> list[str]:
+    """The bodies of the visible objects with this id (any owner): a single-object GET served by the hub."""
+    where, params = _visible(module, viewers, None, None, object_id=object_id.upper())
+    rows = await store.fetchall(f"SELECT o.body FROM objects o WHERE {where} ORDER BY o.seq LIMIT 2", params)
+    return [r["body"] for r in rows]
+
+
+def insert_many(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str, str, str, str, str, str]]) -> None:
+    """Bulk insert (module, object_key, recipient, country_code, party_id, object_id, last_updated, body): seeding."""
+    conn.executemany(
+        "INSERT INTO objects (module, object_key, recipient, country_code, party_id, object_id, last_updated, body)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )

@@ -39,11 +39,12 @@ async def save_registration(
     parties: Iterable[Party],
     status: str,
     now: str,
+    send_base64: bool = True,
 ) -> None:
     """Store the outcome of a credentials exchange: replaces endpoints and parties."""
     changed = await tx.execute_rowcount(
-        "UPDATE platforms SET versions_url=?, version=?, token_out=?, status=?, updated_at=? WHERE id=?",
-        (versions_url, version, token_out, status, now, platform_id),
+        "UPDATE platforms SET versions_url=?, version=?, token_out=?, status=?, updated_at=?, send_base64=? WHERE id=?",
+        (versions_url, version, token_out, status, now, int(send_base64), platform_id),
     )
     if not changed:
         raise RecordNotFound(f"platform {platform_id} does not exist")
@@ -52,21 +53,41 @@ async def save_registration(
         "INSERT OR REPLACE INTO endpoints (platform_id, module, role, url) VALUES (?, ?, ?, ?)",
         [(platform_id, ep.module, ep.role, ep.url) for ep in endpoints],
     )
-    await tx.execute("DELETE FROM parties WHERE platform_id=?", (platform_id,))
     parties = list(parties)
-    # A party whose previous platform unregistered (no token to call it) may register again
-    # through a new invitation: it moves here instead of colliding with its own old row.
+    wanted = {(p.country_code.upper(), p.party_id.upper(), p.role) for p in parties}
+    # ClientInfo is never deleted (mod_hub_client_info): a party that left the platform's roles is
+    # kept, marked as left, and reported SUSPENDED from now on.
+    for row in await tx.fetchall(
+        "SELECT country_code, party_id, role FROM parties WHERE platform_id=? AND left_at IS NULL", (platform_id,)
+    ):
+        if (row["country_code"].upper(), row["party_id"].upper(), row["role"]) not in wanted:
+            await tx.execute(
+                "UPDATE parties SET left_at=?, last_updated=? WHERE platform_id=? AND country_code=?"
+                " AND party_id=? AND role=?",
+                (now, now, platform_id, row["country_code"], row["party_id"], row["role"]),
+            )
+    # A party whose previous platform unregistered (no token to call it), or that left it, may
+    # register again elsewhere: it moves here instead of colliding with its own old row.
     await tx.executemany(
         "DELETE FROM parties WHERE upper(country_code)=upper(?) AND upper(party_id)=upper(?) AND role=?"
-        " AND platform_id IN (SELECT id FROM platforms WHERE token_out IS NULL AND id<>?)",
+        " AND platform_id<>? AND (left_at IS NOT NULL OR platform_id IN (SELECT id FROM platforms"
+        " WHERE token_out IS NULL))",
         [(p.country_code, p.party_id, p.role, platform_id) for p in parties],
     )
     try:
-        await tx.executemany(
-            "INSERT INTO parties (platform_id, country_code, party_id, role, business_details, last_updated)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [(platform_id, p.country_code, p.party_id, p.role, json.dumps(p.business_details), now) for p in parties],
-        )
+        for p in parties:
+            values = (p.country_code, p.party_id, json.dumps(p.business_details), now, platform_id)
+            updated = await tx.execute_rowcount(
+                "UPDATE parties SET country_code=?, party_id=?, business_details=?, left_at=NULL, last_updated=?"
+                " WHERE platform_id=? AND upper(country_code)=upper(?) AND upper(party_id)=upper(?) AND role=?",
+                (*values, p.country_code, p.party_id, p.role),
+            )
+            if not updated:
+                await tx.execute(
+                    "INSERT INTO parties (platform_id, country_code, party_id, role, business_details, last_updated)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (platform_id, p.country_code, p.party_id, p.role, json.dumps(p.business_details), now),
+                )
     except sqlite3.IntegrityError as exc:
         raise Conflict("a party in these credentials is already served by another platform") from exc
 
@@ -76,8 +97,17 @@ async def forget_registration(tx: Transaction, platform_id: int, *, status: str,
     await tx.execute(
         "UPDATE platforms SET token_out=NULL, status=?, updated_at=? WHERE id=?", (status, now, platform_id)
     )
+    # ClientInfo.last_updated is the time of the last status change (mod_hub_client_info).
+    await tx.execute("UPDATE parties SET last_updated=? WHERE platform_id=?", (now, platform_id))
     await tx.execute("DELETE FROM endpoints WHERE platform_id=?", (platform_id,))
     await tx.execute("DELETE FROM tokens WHERE platform_id=?", (platform_id,))
+
+
+async def set_interop(tx: Transaction, platform_id: int, *, send_base64: bool, now: str) -> None:
+    """Per-platform interop settings (how the Authorization token is encoded)."""
+    await tx.execute(
+        "UPDATE platforms SET send_base64=?, updated_at=? WHERE id=?", (int(send_base64), now, platform_id)
+    )
 
 
 async def set_status(tx: Transaction, platform_id: int, status: str, *, now: str) -> None:
@@ -128,6 +158,7 @@ def _party(row: Row) -> Party:
         role=row["role"],
         business_details=json.loads(row["business_details"]),
         last_updated=row["last_updated"],
+        left_at=row["left_at"],
     )
 
 
@@ -161,9 +192,3 @@ async def get_platform(store: Store | Transaction, platform_id: int) -> Platform
         )
     ]
     return _platform(row, endpoints, parties)
-
-
-async def list_parties(store: Store | Transaction) -> list[Party]:
-    """Every party of every platform."""
-    rows = await store.fetchall("SELECT * FROM parties ORDER BY country_code, party_id, role")
-    return [_party(r) for r in rows]

@@ -28,6 +28,7 @@ COLUMNS = (
     "correlation_id",
     "latency_ms",
     "error",
+    "note",
 )
 
 
@@ -50,6 +51,7 @@ class TrafficRecord:
     correlation_id: str | None
     latency_ms: float
     error: str | None = None
+    note: str | None = None  # e.g. a followed redirect, a normalized answer (migration 0006)
 
 
 async def insert_batch(

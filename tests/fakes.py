@@ -62,6 +62,7 @@ class FakePlatform:
     credentials_override: Responder | None = None
     module_responder: Responder | None = None
     call_back_hub_on_post: bool = True
+    accept_base64: bool = True  # False: like many 2.1.1 implementations, only the raw token works
     callback_result: Any = None
     _server: TestServer | None = None
 
@@ -120,7 +121,7 @@ class FakePlatform:
             decoded = base64.b64decode(value, validate=True).decode()
         except Exception:
             decoded = ""
-        return value in allowed or decoded in allowed
+        return value in allowed or (self.accept_base64 and decoded in allowed)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

@@ -146,9 +146,10 @@ async def network(hub: HubHandle, make_peer: MakePeer) -> Net:
         await connect(hub, make_peer, EMSP1, name="eMSP one"),
         await connect(hub, make_peer, EMSP2, name="eMSP two"),
     )
-    # Each registration pushes ClientInfo to the platforms registered before it: let that settle.
-    for n, peer in enumerate(net.peers[:-1]):
-        await wait_for(lambda p=peer, n=n: len(p.requests_to("/hubclientinfo/")) >= 3 - n)  # type: ignore[misc]
+    # Each registration pushes ClientInfo to the platforms registered before it, and tells the new
+    # one about those already there: every platform hears of the three others. Let that settle.
+    for peer in net.peers:
+        await wait_for(lambda p=peer: len(p.requests_to("/hubclientinfo/")) >= 3)  # type: ignore[misc]
     net.clear()
     return net
 

@@ -23,6 +23,7 @@ PLATFORM_KEYS = {
     "updated_at",
     "last_seen_in",
     "last_seen_out",
+    "interop",
 }
 
 

@@ -121,6 +121,20 @@ async def test_result_correlation_id_is_the_commands_even_if_cpo_sends_none(net:
     assert_parties(got[0].headers, CPO1, EMSP1)
 
 
+async def test_forwarded_result_keeps_the_correlation_id_it_arrived_with(net: Net) -> None:
+    # transport_and_format 4.1.1: a hub forwards the X-Correlation-ID of the request it received;
+    # the CommandResult is the CPO's own request, so it carries the CPO's id.
+    net.cpo1.module_responder = script(accept("STOP_SESSION"))
+    net.emsp1.module_responder = script(emsp_thanks(EMSP1))
+    _, hub_url, _ = await send_command(net, "STOP_SESSION", cpo=net.cpo1, cpo_party=CPO1, correlation="the-command")
+    status, answer, _ = await net.hub.call(
+        "POST", hub_url, token=net.cpo1.hub_token, json={"result": "ACCEPTED"}, headers={"X-Correlation-ID": "cpo-own"}
+    )
+    assert status == 200 and answer["status_code"] == 1000
+    got = net.emsp1.requests_to("/commands/sender/STOP_SESSION/")
+    assert len(got) == 1 and got[0].headers["X-Correlation-ID"] == "cpo-own"
+
+
 # ---- open routing (no OCPI-to headers) ---------------------------------------------------------
 
 

@@ -10,7 +10,19 @@ from typing import Any
 
 import pytest
 
-from routing.decide import MODULES, Kind, RouteKey, caller_party, check_owner, classify, open_route_key
+from routing.decide import (
+    MODULES,
+    Broadcast,
+    Direct,
+    FromStore,
+    GetAll,
+    Open,
+    RouteKey,
+    caller_party,
+    check_owner,
+    decide,
+    open_route_key,
+)
 from routing.errors import InvalidParameters, UnknownReceiver
 from routing.headers import PartyRef, RoutingHeaders, parse_routing_headers
 from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
@@ -47,26 +59,34 @@ def _platform(*parties: tuple[str, str, str]) -> Platform:
     )
 
 
-# ---- classify -------------------------------------------------------------------------------
+# ---- decide ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("module", "interface", "method", "segments", "headers", "kind"),
     [
-        ("locations", "RECEIVER", "PUT", ["BE", "BEC", "L"], _to("DE", "TNM"), Kind.DIRECT),
-        ("locations", "SENDER", "GET", [], _to("be", "bec"), Kind.DIRECT),  # pull
-        ("locations", "SENDER", "GET", [], _to("nl", "hub"), Kind.GET_ALL),  # CiString compare
-        ("sessions", "SENDER", "GET", [], NONE, Kind.GET_ALL),
-        ("locations", "RECEIVER", "PUT", ["BE", "BEC", "L"], _to("NL", "HUB"), Kind.BROADCAST),
-        ("tariffs", "RECEIVER", "DELETE", ["BE", "BEC", "T"], _to("NL", "HUB"), Kind.BROADCAST),
-        ("tokens", "RECEIVER", "PATCH", ["NL", "TNM", "U"], _to("NL", "HUB"), Kind.BROADCAST),
-        ("sessions", "RECEIVER", "PUT", ["BE", "BEC", "S"], NONE, Kind.OPEN),
-        ("locations", "SENDER", "GET", ["L"], NONE, Kind.OPEN),
-        ("cdrs", "RECEIVER", "POST", [], NONE, Kind.OPEN),
+        ("locations", "RECEIVER", "PUT", ["BE", "BEC", "L"], _to("DE", "TNM"), Direct),
+        ("locations", "SENDER", "GET", [], _to("be", "bec"), Direct),  # pull
+        ("locations", "SENDER", "GET", [], _to("nl", "hub"), GetAll),  # CiString compare
+        ("sessions", "SENDER", "GET", [], NONE, GetAll),
+        ("locations", "RECEIVER", "PUT", ["BE", "BEC", "L"], _to("NL", "HUB"), Broadcast),
+        ("tariffs", "RECEIVER", "DELETE", ["BE", "BEC", "T"], _to("NL", "HUB"), Broadcast),
+        ("tokens", "RECEIVER", "PATCH", ["NL", "TNM", "U"], _to("NL", "HUB"), Broadcast),
+        ("locations", "RECEIVER", "PUT", ["BE", "BEC", "L"], NONE, Broadcast),  # open routing of CPO data
+        ("tariffs", "RECEIVER", "DELETE", ["BE", "BEC", "T"], NONE, Broadcast),
+        ("locations", "SENDER", "GET", ["L"], _to("NL", "HUB"), FromStore),  # single object from the hub's copy
+        ("sessions", "RECEIVER", "PUT", ["BE", "BEC", "S"], NONE, Open),
+        ("locations", "SENDER", "GET", ["L"], NONE, Open),
     ],
 )
-def test_classify(module, interface, method, segments, headers, kind) -> None:
-    assert classify(MODULES[module], interface, method, segments, headers, HUB) is kind
+def test_decide(module, interface, method, segments, headers, kind) -> None:
+    body = _session() if module == "sessions" else {}
+    assert isinstance(decide(MODULES[module], interface, method, segments, headers, HUB, body), kind)
+
+
+def test_decide_refuses_a_request_that_names_no_receiver() -> None:
+    with pytest.raises(UnknownReceiver):
+        decide(MODULES["cdrs"], "RECEIVER", "POST", [], NONE, HUB, example("cdr_example.json"))  # no token owner
 
 
 @pytest.mark.parametrize(
@@ -74,13 +94,13 @@ def test_classify(module, interface, method, segments, headers, kind) -> None:
     [
         ("sessions", "RECEIVER", "PUT", ["BE", "BEC", "S"]),  # sessions are never broadcast
         ("cdrs", "RECEIVER", "POST", []),
-        ("locations", "SENDER", "GET", ["L"]),  # GET is never broadcast
+        ("tariffs", "SENDER", "GET", ["T"]),  # GET is never broadcast
         ("commands", "RECEIVER", "POST", ["START_SESSION"]),
     ],
 )
-def test_classify_refuses_what_cannot_go_to_the_hub(module, interface, method, segments) -> None:
+def test_decide_refuses_what_cannot_go_to_the_hub(module, interface, method, segments) -> None:
     with pytest.raises(UnknownReceiver):
-        classify(MODULES[module], interface, method, segments, _to("NL", "HUB"), HUB)
+        decide(MODULES[module], interface, method, segments, _to("NL", "HUB"), HUB, {})
 
 
 # ---- open_route_key -------------------------------------------------------------------------
@@ -99,10 +119,6 @@ def test_open_route_key_by_content() -> None:
     assert open_route_key(m["sessions"], "RECEIVER", "PUT", s, _session()) == RouteKey(
         "party", party=PartyRef("NL", "TNM")
     )
-    # A list-wrapped body counts as the object.
-    assert open_route_key(m["sessions"], "RECEIVER", "PUT", s, [_session("DE", "X1")]) == RouteKey(
-        "party", party=PartyRef("DE", "X1")
-    )
     # Without a token owner, and for PATCH: wherever the PUT went.
     expected = RouteKey("session", "101", party=PartyRef("BE", "BEC"), want_peer=True)
     assert open_route_key(m["sessions"], "RECEIVER", "PUT", s, _session(None)) == expected
@@ -111,8 +127,6 @@ def test_open_route_key_by_content() -> None:
     assert open_route_key(m["cdrs"], "RECEIVER", "POST", [], cdr) is None  # 2.2 CdrToken: no owner
     cdr["cdr_token"].update(country_code="NL", party_id="TNM")
     assert open_route_key(m["cdrs"], "RECEIVER", "POST", [], cdr) == RouteKey("party", party=PartyRef("NL", "TNM"))
-    assert open_route_key(m["locations"], "RECEIVER", "PUT", ["BE", "BEC", "L"], {}) is Kind.BROADCAST
-    assert open_route_key(m["tariffs"], "RECEIVER", "DELETE", ["BE", "BEC", "T"], None) is Kind.BROADCAST
     assert open_route_key(m["locations"], "SENDER", "GET", ["LOC1", "3256"], None) == RouteKey("location", "LOC1")
     assert open_route_key(m["locations"], "SENDER", "GET", [], None) is None
     assert open_route_key(m["tokens"], "SENDER", "POST", ["012345678", "authorize"], None) == RouteKey(

@@ -50,16 +50,22 @@ async def test_get_lists_every_party_paginated(hub, make_peer) -> None:
     assert not any(h.lower().startswith("ocpi-") for h in headers)
 
 
-async def test_registration_is_pushed_to_the_connected_platforms(hub, make_peer) -> None:
+async def test_registration_is_pushed_and_a_new_platform_learns_who_is_there(hub, make_peer) -> None:
+    # mod_hub_client_info push model: every connected platform hears of a new party, and the new
+    # platform receives the ClientInfo of every party already connected (no GET needed).
     cpo = await connect(hub, make_peer, CPO1)
     emsp = await connect(hub, make_peer, EMSP1)
-    await wait_for(lambda: len(_infos(cpo)) == 1)
+    await wait_for(lambda: len(_infos(cpo)) == 1 and len(_infos(emsp)) == 1)
     _assert_clientinfo_put(_infos(cpo)[0], EMSP1, "CONNECTED")
+    _assert_clientinfo_put(_infos(emsp)[0], CPO1, "CONNECTED")
     late = await connect(hub, make_peer, EMSP2)
-    await wait_for(lambda: len(_infos(cpo)) == 2 and len(_infos(emsp)) == 1)
+    await wait_for(lambda: len(_infos(cpo)) == 2 and len(_infos(emsp)) == 2 and len(_infos(late)) == 2)
     _assert_clientinfo_put(_infos(cpo)[1], EMSP2, "CONNECTED")
-    _assert_clientinfo_put(_infos(emsp)[0], EMSP2, "CONNECTED")
-    assert _infos(late) == []  # nobody is told about itself
+    _assert_clientinfo_put(_infos(emsp)[1], EMSP2, "CONNECTED")
+    told = sorted(_infos(late), key=lambda leg: leg.path)
+    _assert_clientinfo_put(told[0], CPO1, "CONNECTED")
+    _assert_clientinfo_put(told[1], EMSP1, "CONNECTED")
+    assert not any(leg.body["party_id"] == EMSP2[1] and leg.body["country_code"] == EMSP2[0] for leg in told)
 
 
 async def test_suspend_resume_and_remove_are_pushed(hub, make_peer) -> None:

@@ -135,9 +135,10 @@ async def test_sessions_are_never_broadcast(hub, make_peer) -> None:
 
 
 async def test_get_addressed_to_the_hub_is_not_broadcast(hub, make_peer) -> None:
+    # A single Location GET with OCPI-to = the hub is answered from the hub's copy: never fanned out.
     net = await network(hub, make_peer)
-    _status, body, _ = await net.call("GET", "/ocpi/2.2.1/locations/sender/LOC1", net.emsp1, headers=rh(EMSP1, HUB))
-    assert body["status_code"] == 4001, body
+    status, body, _ = await net.call("GET", "/ocpi/2.2.1/locations/sender/LOC1", net.emsp1, headers=rh(EMSP1, HUB))
+    assert status == 404 and body["status_code"] == 2003, body  # mod_locations: unknown Location
     assert all(module_requests(p, "locations") == [] for p in net.peers)
 
 
@@ -152,6 +153,6 @@ async def test_suspended_emsp_gets_no_broadcast(hub, make_peer) -> None:
         json=ex("location_example.json"),
         headers=rh(CPO1, HUB),
     )
-    assert body["status_code"] == 1000 and "1 platform" in body["status_message"], body
+    assert body["status_code"] == 1000 and "broadcast to 1 party" in body["status_message"], body
     await _fanned_out([net.emsp1], "locations")
     assert module_requests(net.emsp2, "locations") == []

@@ -65,6 +65,8 @@ async def test_get_all_pages_with_filters_from_the_store(hub, make_peer, to_hub)
     next_url = LINK.match(answer_headers["Link"]).group(1)  # type: ignore[union-attr]
     assert next_url.startswith(hub.base + "/ocpi/2.2.1/locations/sender/")
     params = parse_qs(urlsplit(next_url).query)
+    # The hub's keyset cursor: the last position served and the crawl's total (counted once).
+    assert re.fullmatch(r"\d+\.4", params.pop("cursor")[0])
     assert params == {
         "date_from": ["2020-01-02T00:00:00Z"],
         "date_to": ["2020-01-06T00:00:00Z"],

@@ -224,20 +224,18 @@ async def test_a_link_to_a_private_address_is_dropped_not_proxied(hub, make_peer
     assert "Link" not in headers
 
 
-async def test_a_redirect_is_never_followed(hub, make_peer) -> None:
+async def test_a_redirect_the_guard_refuses_is_not_followed(hub, make_peer) -> None:
     net = await network(hub, make_peer)
-    target = await make_peer(("NL", "TGT", "CPO"))
 
     async def redirect(request: web.Request, body: Any) -> web.StreamResponse:
-        return web.Response(status=302, headers={"Location": target.base + "/ocpi/2.2.1/locations/sender/"})
+        return web.Response(status=302, headers={"Location": "file:///etc/passwd"})
 
     net.cpo1.module_responder = redirect
     _, answer, _ = await net.hub.call(
         "GET", "/ocpi/2.2.1/locations/sender/", token=net.emsp1.hub_token, headers=routing(EMSP1, CPO1)
     )
-    assert answer["status_code"] == 4000, answer  # a 302 is not an OCPI answer
-    assert "302" in answer["status_message"]
-    assert target.received == []
+    assert answer["status_code"] == 4001, answer  # a refused hop is final, never retried
+    assert "302" in answer["status_message"] and "not followed" in answer["status_message"]
 
 
 # ---- connect-time enforcement: DNS answers are checked where the connection is made --------------

@@ -8,24 +8,24 @@ from hub.envelope import ocpi_response
 from hub.keys import DIRECTORY, SETTINGS
 from hub.modules.router import OcpiRouter
 from routing.clientinfo import all_client_info
-from routing.getall import next_link, page_params
+from routing.getall import MAX_LIMIT, next_link, page_request
 
 
 async def get_client_info(request: web.Request) -> web.Response:
     """GET list of ClientInfo, with the hub's pagination (mod_hub_client_info, Sender interface)."""
     query = dict(request.query)
-    offset, limit, date_from, date_to = page_params(query)
+    want = page_request(query)
     items = [
         i
         for i in all_client_info(request.app[DIRECTORY])
-        if (date_from is None or i["last_updated"] >= date_from) and (date_to is None or i["last_updated"] < date_to)
+        if (want.date_from is None or i["last_updated"] >= want.date_from)
+        and (want.date_to is None or i["last_updated"] < want.date_to)
     ]
-    page = items[offset : offset + limit]
-    headers = {"X-Total-Count": str(len(items)), "X-Limit": "1000"}
-    base = f"{request.app[SETTINGS].public_url}/ocpi/2.2.1/hubclientinfo/"
-    link = next_link(base, query, offset, limit, len(page), len(items))
-    if link:
-        headers["Link"] = link
+    page = items[want.offset : want.offset + want.limit]
+    headers = {"X-Total-Count": str(len(items)), "X-Limit": str(MAX_LIMIT)}
+    if page and want.offset + len(page) < len(items):
+        base = f"{request.app[SETTINGS].public_url}/ocpi/2.2.1/hubclientinfo/"
+        headers["Link"] = next_link(base, query, want.offset + len(page), want.limit)
     return ocpi_response(request, page, headers=headers)
 
 

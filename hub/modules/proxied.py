@@ -19,7 +19,8 @@ async def post_callback(request: web.Request) -> web.Response:
     caller_party(platform, parse_routing_headers(request.headers), None)  # a FROM not its own: 403/2001
     raw = await request.read()
     await read_json(request)  # a result must be JSON; refuse garbage before queueing it
-    reply = await request.app[PROXIES].handle_callback(request.match_info["id"], platform, raw, request[CORRELATION_ID])
+    sent_id = request[CORRELATION_ID] if request.headers.get("X-Correlation-ID") else None
+    reply = await request.app[PROXIES].handle_callback(request.match_info["id"], platform, raw, sent_id)
     return response(reply.status, reply.body, reply.headers)
 
 

@@ -7,16 +7,16 @@ HTTP handling. The draft's reference paths (DESIGN.md section 10) map onto the s
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
 from hub.envelope import read_json
-from hub.keys import CALLER, CORRELATION_ID, DIRECTORY, REQUEST_ID, ROUTING, WORKER
+from hub.keys import CALLER, CORRELATION_ID, DIRECTORY, ERROR_HEADERS, REQUEST_ID, ROUTING, SETTINGS, WORKER
 from hub.modules.router import OcpiRouter
 from routing.decide import MODULES
 from routing.errors import Forbidden
-from routing.headers import parse_routing_headers
+from routing.headers import PartyRef, RoutingHeaders, parse_routing_headers
 from routing.service import Inbound
 from storage.models import Platform
 
@@ -42,7 +42,21 @@ def calling_platform(request: web.Request) -> Platform:
     return platform
 
 
-def response(reply_status: int, body: bytes, headers: dict[str, str]) -> web.Response:
+def stamp_error_routing(request: web.Request, platform: Platform, routing: RoutingHeaders) -> None:
+    """Errors the hub makes on this request answer FROM the hub TO the requester (transport_and_format).
+
+    The requester is the FROM party when it is the caller's own, else the caller's first party.
+    """
+    settings = request.app[SETTINGS]
+    own = [PartyRef(p.country_code, p.party_id) for p in platform.parties if not p.left_at]
+    to = routing.from_party if any(p.same(routing.from_party) for p in own) else None
+    to = to or next(iter(own), None)
+    if to is not None:
+        hub = PartyRef(settings.country_code, settings.party_id)
+        request[ERROR_HEADERS] = RoutingHeaders(from_party=hub, to_party=to).as_headers()
+
+
+def response(reply_status: int, body: bytes, headers: Mapping[str, str]) -> web.Response:
     """A relayed or hub-made answer as JSON."""
     return web.Response(body=body, status=reply_status, headers=headers, content_type="application/json")
 
@@ -54,6 +68,8 @@ async def route(request: web.Request, module: str, interface: str) -> web.Respon
         await request.app[WORKER].called_in(platform.id)
     tail = request.match_info.get("tail", "")
     segments = [s for s in tail.split("/") if s]
+    routing = parse_routing_headers(request.headers)
+    stamp_error_routing(request, platform, routing)
     raw: bytes | None = None
     body = None
     if request.method in ("PUT", "PATCH") or (request.method == "POST" and request.can_read_body):
@@ -66,7 +82,7 @@ async def route(request: web.Request, module: str, interface: str) -> web.Respon
         segments=segments,
         query=dict(request.query),
         query_string=request.query_string,
-        routing=parse_routing_headers(request.headers),
+        routing=routing,
         request_id=request[REQUEST_ID],
         correlation_id=request[CORRELATION_ID],
         caller=platform,

@@ -1,0 +1,49 @@
+"""The one OCPI envelope builder (transport_and_format, Response format).
+
+``{data?, status_code, status_message, timestamp}``: every envelope the hub makes itself goes
+through here, whether rendered by an HTTP handler, a routing reply or a GET-all page. The hub
+always sends ``status_message`` (optional in 2.2.1, but some partner libraries refuse an
+envelope without it); relayed receiver answers are not rebuilt here, they travel as received.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# The default text per code when the hub has nothing more specific to say (status_codes.asciidoc).
+_MESSAGES = {1000: "Success", 2000: "Generic client error", 3000: "Generic server error", 4000: "Generic hub error"}
+
+
+def default_message(status_code: int) -> str:
+    """The spec's name of a status code's class, used when no message was given."""
+    return _MESSAGES.get(status_code) or _MESSAGES.get(status_code // 1000 * 1000, "")
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON as the hub sends it (UTF-8, no ASCII escaping)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def envelope(
+    *, data: Any = None, status_code: int = 1000, message: str | None = None, timestamp: str
+) -> dict[str, Any]:
+    """An envelope dict; ``data`` omitted when None."""
+    body: dict[str, Any] = {}
+    if data is not None:
+        body["data"] = data
+    body["status_code"] = status_code
+    body["status_message"] = message or default_message(status_code)
+    body["timestamp"] = timestamp
+    return body
+
+
+def envelope_bytes(*, data: Any = None, status_code: int = 1000, message: str | None = None, timestamp: str) -> bytes:
+    """An envelope as the bytes of a response body."""
+    return dumps(envelope(data=data, status_code=status_code, message=message, timestamp=timestamp)).encode("utf-8")
+
+
+def around_json(data_json: str, *, timestamp: str, status_code: int = 1000, message: str | None = None) -> bytes:
+    """An envelope around ``data`` that is already JSON text (stored objects: never parsed again)."""
+    tail = dumps({"status_code": status_code, "status_message": message or default_message(status_code)})
+    return ('{"data":' + data_json + "," + tail[1:-1] + ',"timestamp":' + dumps(timestamp) + "}").encode("utf-8")
