@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint check bench fuzz clean
+.PHONY: run test lint check bench fuzz screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,5 +35,8 @@ bench: $(STAMP)  ## run the benchmark against the pass-through baseline
 fuzz: $(STAMP)  ## long fuzzing run
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/test_fuzz.py -p no:timeout
 
+screenshots: $(STAMP)  ## re-take docs/screenshots/*.png from the console's browser tests (needs chromium)
+	HUB_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/test_console_browser.py
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-interop var .pytest_cache .mypy_cache .ruff_cache

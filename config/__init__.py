@@ -121,6 +121,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Newest traffic-log rows kept in SQLite (0 keeps none; the log line is still written).",
     )
+    console_session_ttl: float = Field(
+        8 * 3600.0, gt=0, description="Seconds an operator console session lasts before a new login is needed."
+    )
+    trust_proxy: bool = Field(
+        False,
+        description="Trust X-Forwarded-Proto from a TLS-terminating proxy (console cookies get Secure when it says"
+        " https).",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="One JSON object per log line.")
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)

@@ -39,7 +39,7 @@ def platform_json(platform: Platform) -> dict[str, Any]:
             for p in platform.parties
         ],
         "endpoints": [{"identifier": e.module, "role": e.role, "url": e.url} for e in platform.endpoints],
-        "interop": {"send_base64": platform.send_base64},
+        "interop": {"send_base64": platform.send_base64, "pull_interval": platform.pull_interval},
         "created_at": platform.created_at,
         "updated_at": platform.updated_at,
         "last_seen_in": platform.last_seen_in,
@@ -70,18 +70,20 @@ async def create_invitation(request: web.Request) -> web.Response:
     """POST /admin/invitations {"name"}: 201 {"token_a", "versions_url", "platform_id", "expires_at"}."""
     name = _string_field(await read_json(request), "name")
     assert name is not None
-    platform, token_a = await request.app[REGISTRY].invite(name)
-    settings = request.app[SETTINGS]
+    return json_response(await invite(request.app, name), status=201)
+
+
+async def invite(app: web.Application, name: str) -> dict[str, Any]:
+    """Create an invitation: {"token_a", "versions_url", "platform_id", "expires_at"} (token A shown once)."""
+    platform, token_a = await app[REGISTRY].invite(name)
+    settings = app[SETTINGS]
     expires_at = parse_iso(platform.created_at) + timedelta(seconds=settings.token_a_ttl)
-    return json_response(
-        {
-            "token_a": token_a,
-            "versions_url": settings.versions_url,
-            "platform_id": platform.id,
-            "expires_at": iso(expires_at),
-        },
-        status=201,
-    )
+    return {
+        "token_a": token_a,
+        "versions_url": settings.versions_url,
+        "platform_id": platform.id,
+        "expires_at": iso(expires_at),
+    }
 
 
 async def create_connection(request: web.Request) -> web.Response:
@@ -113,15 +115,24 @@ async def rotate_credentials(request: web.Request) -> web.Response:
 
 
 async def update_interop(request: web.Request) -> web.Response:
-    """PATCH /admin/platforms/{id} {"interop": {"send_base64": bool}}: per-platform interop settings."""
+    """PATCH /admin/platforms/{id} {"interop": {"send_base64"?, "pull_interval"?}}: per-platform settings."""
     body = await read_json(request)
     interop = body.get("interop") if isinstance(body, dict) else None
-    if not isinstance(interop, dict) or set(interop) - {"send_base64"} or not interop:
-        raise InvalidParameters('body must be {"interop": {"send_base64": true|false}}')
-    send_base64 = interop["send_base64"]
+    if not isinstance(interop, dict) or not interop or set(interop) - {"send_base64", "pull_interval"}:
+        raise InvalidParameters('body must be {"interop": {"send_base64": bool, "pull_interval": seconds|null}}')
+    registry = request.app[REGISTRY]
+    current = await registry.get(_platform_id(request))
+    send_base64 = interop.get("send_base64", current.send_base64)
     if not isinstance(send_base64, bool):
         raise InvalidParameters("'send_base64' must be true or false")
-    platform = await request.app[REGISTRY].set_interop(_platform_id(request), send_base64=send_base64)
+    pull_interval = interop.get("pull_interval", current.pull_interval)
+    if pull_interval is not None and (
+        isinstance(pull_interval, bool)
+        or not isinstance(pull_interval, int | float)
+        or not 60 <= pull_interval <= 7 * 86400
+    ):
+        raise InvalidParameters("'pull_interval' must be null (never) or seconds from 60 to 604800")
+    platform = await registry.set_interop(current.id, send_base64=send_base64, pull_interval=pull_interval)
     return json_response(platform_json(platform))
 
 

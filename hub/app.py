@@ -10,13 +10,14 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
-from hub import admin, deadletters, limits, metrics, status, traffic
+from hub import admin, console, deadletters, limits, metrics, openapi, status, traffic
 from hub.keys import (
     CLIENT,
     CLOCK,
     DELIVERY,
     DIRECTORY,
     PROXIES,
+    PULLER,
     REGISTRY,
     ROUTING,
     SESSION,
@@ -37,6 +38,7 @@ from routing.delivery import Delivery
 from routing.directory import Directory
 from routing.getall import StoreReader
 from routing.proxies import Proxies
+from routing.pull import Puller
 from routing.registry import Registry
 from routing.service import RoutingService
 from routing.ssrf import GuardedResolver
@@ -111,8 +113,11 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     # Order matters: the directory must know the change before ClientInfo is pushed from it.
     registry.listeners.append(directory.reload)
     registry.listeners.append(ClientInfoPusher(directory, delivery, clock))
+    app[PULLER] = puller = Puller(store=store, client=client, directory=directory, clock=clock)
     worker.start()
+    puller.start()
     yield
+    await puller.stop()
     await worker.stop()
 
 
@@ -139,8 +144,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     routed.setup(router)
     proxied.setup(router)
     admin.setup(app)
+    openapi.setup(app)
     deadletters.setup(app)
     status.setup(app)
     metrics.setup(app)
     traffic.setup(app, settings)  # after every other cleanup_ctx: it needs the store and client
+    console.setup(app)  # the operator console at /console (a sub-app with its own sessions and errors)
     return app

@@ -161,11 +161,15 @@ def cmd_platforms(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_interop(settings: Settings, args: argparse.Namespace) -> int:
     """Show or change one platform's interop settings (README, "Per-platform interop settings")."""
     path = f"/admin/platforms/{args.platform_id}"
-    if args.send_base64 is None:
-        data = asyncio.run(_admin_call(settings, "GET", path))
+    change: dict[str, Any] = {}
+    if args.send_base64 is not None:
+        change["send_base64"] = args.send_base64 == "true"
+    if args.pull_interval is not None:
+        change["pull_interval"] = None if args.pull_interval == "off" else float(args.pull_interval)
+    if change:
+        data = asyncio.run(_admin_call(settings, "PATCH", path, {"interop": change}))
     else:
-        body = {"interop": {"send_base64": args.send_base64 == "true"}}
-        data = asyncio.run(_admin_call(settings, "PATCH", path, body))
+        data = asyncio.run(_admin_call(settings, "GET", path))
     if args.json:
         print(json.dumps(data["interop"], indent=2))
     else:
@@ -313,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--send-base64", choices=("true", "false"), help="send our token Base64-encoded (2.2.1) or raw (2.1.1 style)"
     )
+    p.add_argument("--pull-interval", help="pull a pull-only CPO every SECONDS (60-604800), or 'off'")
     add("status", cmd_status, "show the hub's status").add_argument(
         "--check", action="store_true", help="exit 1 unless the hub reports 'ok' (for monitoring scripts)"
     )

@@ -60,21 +60,27 @@ async def redrive(request: web.Request) -> web.Response:
     ids = body.get("ids")
     if ids is not None and (not isinstance(ids, list) or not all(_int_param(i, "ids") is not None for i in ids)):
         raise InvalidParameters("'ids' must be a list of message ids")
-    now = request.app[CLOCK].now()
-    delivery = request.app[SETTINGS].delivery
     chosen = [int(i) for i in ids] if ids is not None else None
-    count = await request.app[STORE].write(
+    count = await redrive_letters(request.app, platform_id=platform_id, ids=chosen)
+    return json_response({"redriven": count})
+
+
+async def redrive_letters(app: web.Application, *, platform_id: int | None, ids: list[int] | None) -> int:
+    """Put dead letters back in the queue (all, one platform's, or these ids); how many were re-driven."""
+    now = app[CLOCK].now()
+    delivery = app[SETTINGS].delivery
+    count: int = await app[STORE].write(
         lambda tx: outbox_sql.redrive(
             tx,
             now=iso(now),
             deadline_at=iso(now + timedelta(seconds=delivery.max_age)),
             cdr_deadline_at=iso(now + timedelta(seconds=delivery.cdr_max_age)),
             platform_id=platform_id,
-            ids=chosen,
+            ids=ids,
         )
     )
-    request.app[WORKER].refresh()  # a re-driven letter may head a chain again
-    return json_response({"redriven": count})
+    app[WORKER].refresh()  # a re-driven letter may head a chain again
+    return count
 
 
 def setup(app: web.Application) -> None:

@@ -13,6 +13,7 @@ from routing.clock import Clock
 from routing.delivery import Delivery
 from routing.directory import Directory
 from routing.proxies import Proxies
+from routing.pull import Puller
 from routing.registry import Registry
 from routing.service import RoutingService
 from routing.worker import DeliveryWorker
@@ -43,6 +44,7 @@ DIRECTORY = web.AppKey("directory", Directory)
 DELIVERY = web.AppKey("delivery", Delivery)
 WORKER = web.AppKey("worker", DeliveryWorker)
 PROXIES = web.AppKey("proxies", Proxies)
+PULLER = web.AppKey("puller", Puller)
 ROUTING = web.AppKey("routing", RoutingService)
 STARTED_AT = web.AppKey("started_at", float)
 TOKEN_A_ROUTES = web.AppKey("token_a_routes", set)  # set[web.AbstractResource]

@@ -41,14 +41,14 @@ def _latest(*values: str | None) -> str | None:
     return max(present) if present else None
 
 
-def platform_status(request: web.Request, platform: Platform, queue: QueueStats) -> dict[str, Any]:
+def platform_status(app: web.Application, platform: Platform, queue: QueueStats) -> dict[str, Any]:
     """One platform's entry in /status."""
-    stats = request.app[RELAY_STATS]
+    stats = app[RELAY_STATS]
     figures = stats.figures(platform.id)
     p50, p99 = stats.latency_ms(platform.id)
     oldest_age = None
     if queue.oldest_created_at:
-        now = request.app[CLOCK].now()
+        now = app[CLOCK].now()
         oldest_age = round(max(0.0, (now - parse_iso(queue.oldest_created_at)).total_seconds()), 3)
     return {
         "id": platform.id,
@@ -87,15 +87,15 @@ def assess(entries: list[dict[str, Any]], *, age_threshold: float) -> tuple[list
     return reasons, notices
 
 
-async def status(request: web.Request) -> web.Response:
-    """GET /status: ok/degraded/down with reasons, version, uptime and every platform's figures."""
-    settings = request.app[SETTINGS]
+async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
+    """The /status body and its HTTP status (503 when down); the console's overview shows the same."""
+    settings = app[SETTINGS]
     base: dict[str, Any] = {
         "version": __version__,
-        "uptime_seconds": round(time.monotonic() - request.app[STARTED_AT], 3),
+        "uptime_seconds": round(time.monotonic() - app[STARTED_AT], 3),
     }
     try:
-        store = request.app[STORE]
+        store = app[STORE]
         platforms = await platform_sql.list_platforms(store)
         queues = await outbox_sql.queue_stats(store)
     except Exception as exc:  # the overview must answer even when the store cannot
@@ -103,8 +103,8 @@ async def status(request: web.Request) -> web.Response:
         reason = f"store unreadable: {type(exc).__name__}"
         # status_message: what the CLI prints for an HTTP error answer.
         body = {"status": "down", "reasons": [reason], "notices": [], "status_message": f"down, {reason}", **base}
-        return json_response({**body, "platforms": []}, status=503)
-    entries = [platform_status(request, p, queues.get(p.id, _NO_QUEUE)) for p in platforms]
+        return {**body, "platforms": []}, 503
+    entries = [platform_status(app, p, queues.get(p.id, _NO_QUEUE)) for p in platforms]
     reasons, notices = assess(entries, age_threshold=settings.status_queue_age_threshold)
     # Messages for platforms that no longer exist still count (their figures have no entry).
     orphans = {pid: q for pid, q in queues.items() if pid not in {p.id for p in platforms}}
@@ -126,7 +126,13 @@ async def status(request: web.Request) -> web.Response:
         "totals": totals,
         "platforms": entries,
     }
-    return json_response(body)
+    return body, 200
+
+
+async def status(request: web.Request) -> web.Response:
+    """GET /status: ok/degraded/down with reasons, version, uptime and every platform's figures."""
+    body, http_status = await overview(request.app)
+    return json_response(body, status=http_status)
 
 
 def setup(app: web.Application) -> None:

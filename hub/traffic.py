@@ -24,7 +24,7 @@ from config import Settings
 from hub.envelope import json_response
 from hub.keys import CALLER, CLIENT, CLOCK, CORRELATION_ID, DIRECTORY, REQUEST_ID, STORE
 from hub.metrics import METRICS, RELAY_STATS, Metrics, RelayStats
-from hub.params import positive_int
+from hub.traffic_query import TrafficSearch
 from hub.traffic_records import (
     HUB_MODULES,
     UNLOGGED,
@@ -42,7 +42,6 @@ from hub.traffic_records import (
 from routing.client import Exchange
 from routing.clock import Clock, iso
 from routing.directory import Directory
-from routing.errors import InvalidParameters
 from routing.headers import FROM_CC, FROM_PID, TO_CC, TO_PID
 from storage import traffic as traffic_sql
 from storage.db import Store
@@ -200,28 +199,15 @@ class TrafficRecorder:
             await self.flush()
 
 
-def _int_param(request: web.Request, name: str, default: int | None, *, high: int) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    number = positive_int(raw)
-    if number is None or not 1 <= number <= high:
-        raise InvalidParameters(f"'{name}' must be an integer from 1 to {high}")
-    return number
+async def search(app: web.Application, criteria: TrafficSearch) -> list[dict[str, object]]:
+    """Matching traffic rows, oldest first; what was observed before the call is included."""
+    await app[TRAFFIC].flush()
+    return await traffic_sql.query(app[STORE], **vars(criteria))
 
 
 async def list_traffic(request: web.Request) -> web.Response:
-    """GET /admin/traffic?correlation_id=&request_id=&platform_id=&limit=: newest rows, oldest first."""
-    recorder = request.app[TRAFFIC]
-    await recorder.flush()  # what was observed before this call is queryable now
-    rows = await traffic_sql.query(
-        request.app[STORE],
-        correlation_id=request.query.get("correlation_id") or None,
-        request_id=request.query.get("request_id") or None,
-        platform_id=_int_param(request, "platform_id", None, high=2**62),
-        limit=_int_param(request, "limit", 100, high=10_000) or 100,
-    )
-    return json_response(rows)
+    """GET /admin/traffic?correlation_id=&request_id=&platform_id=&module=&http_status=&ocpi_status=&since=&until=."""
+    return json_response(await search(request.app, TrafficSearch.from_query(request.query)))
 
 
 async def _traffic_ctx(app: web.Application) -> AsyncIterator[None]:

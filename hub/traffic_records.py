@@ -27,8 +27,8 @@ REDACTED = "{redacted}"
 _SAFE_QUERY = frozenset({"type", "offset", "limit", "date_from", "date_to"})
 HUB_MODULES = frozenset(MODULES) | {"credentials", "hubclientinfo", "versions"}
 _ALIASES = {**DRAFT_ALIASES, "registrations": "credentials"}
-_OPS_PATHS = {"admin", "status", "health", "metrics"}
-UNLOGGED = frozenset({"metrics", "health", "status"})  # polling noise: counted, not logged
+_OPS_PATHS = {"admin", "status", "health", "metrics", "console"}
+UNLOGGED = frozenset({"metrics", "health", "status", "console"})  # polling noise: counted, not logged
 
 
 # ---- redaction and classification ----------------------------------------------------------

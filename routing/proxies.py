@@ -216,6 +216,7 @@ class Proxies:
         )
         answer = await self.delivery.relay_push(leg)
         answer.headers.update(routing.swapped().as_headers())
+        answer.headers["X-Correlation-ID"] = leg.correlation_id  # the id this exchange goes by
         return answer
 
     # ---- Link pages and CDR Locations ---------------------------------------------------------

@@ -352,12 +352,14 @@ class Registry:
         except RecordNotFound as exc:
             raise NotFound(f"platform {platform_id} does not exist") from exc
 
-    async def set_interop(self, platform_id: int, *, send_base64: bool) -> Platform:
-        """Change how the hub talks to one platform (Authorization token encoding)."""
+    async def set_interop(self, platform_id: int, *, send_base64: bool, pull_interval: float | None) -> Platform:
+        """Change how the hub talks to one platform (token encoding, pull interval)."""
         await self.get(platform_id)
         async with self._transaction() as tx:
-            await platform_sql.set_interop(tx, platform_id, send_base64=send_base64, now=self._now())
-        LOGGER.info("platform %s: tokens are now sent %s", platform_id, "Base64-encoded" if send_base64 else "raw")
+            await platform_sql.set_interop(
+                tx, platform_id, send_base64=send_base64, pull_interval=pull_interval, now=self._now()
+            )
+        LOGGER.info("platform %s: interop send_base64=%s pull_interval=%s", platform_id, send_base64, pull_interval)
         await self._notify(platform_id, (await self.get(platform_id)).status)
         return await self.get(platform_id)
 

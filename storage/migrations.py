@@ -261,6 +261,19 @@ def _m0006_recipients_and_stable_order(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="0007_pull_only_partners")
+def _m0007_pull_only_partners(db: Database) -> None:
+    # A CPO that only offers its Sender interfaces is pulled every pull_interval seconds (NULL:
+    # never); pulled_at is where the next incremental pull starts (date_from).
+    _run_script(
+        db,
+        """
+        ALTER TABLE platforms ADD COLUMN pull_interval REAL;
+        ALTER TABLE platforms ADD COLUMN pulled_at TEXT;
+        """,
+    )
+
+
 @MIGRATIONS(name="0008_outbox_request_id")
 def _m0008_outbox_request_id(db: Database) -> None:
     # The delivery core keys its fast-path waiters and its attempt memory by X-Request-ID (unique,

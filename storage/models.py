@@ -53,6 +53,8 @@ class Platform(BaseModel):
     updated_at: str
     last_seen_in: str | None
     last_seen_out: str | None
+    pull_interval: float | None = None  # seconds between pulls of a pull-only CPO (None: never)
+    pulled_at: str | None = None  # start of the last complete pull (the next one's date_from)
     endpoints: tuple[Endpoint, ...] = ()
     parties: tuple[Party, ...] = ()
 

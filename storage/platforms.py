@@ -13,7 +13,7 @@ from storage.models import Endpoint, Party, Platform
 
 _PLATFORM_COLS = (
     "id, name, status, versions_url, version, token_out, send_base64, initiated_by, "
-    "created_at, updated_at, last_seen_in, last_seen_out"
+    "created_at, updated_at, last_seen_in, last_seen_out, pull_interval, pulled_at"
 )
 
 
@@ -103,11 +103,19 @@ async def forget_registration(tx: Transaction, platform_id: int, *, status: str,
     await tx.execute("DELETE FROM tokens WHERE platform_id=?", (platform_id,))
 
 
-async def set_interop(tx: Transaction, platform_id: int, *, send_base64: bool, now: str) -> None:
-    """Per-platform interop settings (how the Authorization token is encoded)."""
+async def set_interop(
+    tx: Transaction, platform_id: int, *, send_base64: bool, pull_interval: float | None, now: str
+) -> None:
+    """Per-platform interop settings: token encoding, and how often a pull-only CPO is pulled."""
     await tx.execute(
-        "UPDATE platforms SET send_base64=?, updated_at=? WHERE id=?", (int(send_base64), now, platform_id)
+        "UPDATE platforms SET send_base64=?, pull_interval=?, updated_at=? WHERE id=?",
+        (int(send_base64), pull_interval, now, platform_id),
     )
+
+
+def set_pulled_at(tx: SyncTx, platform_id: int, *, at: str) -> None:
+    """Where the next incremental pull of this platform starts (its date_from)."""
+    tx.execute("UPDATE platforms SET pulled_at=? WHERE id=?", (at, platform_id))
 
 
 async def set_status(tx: Transaction, platform_id: int, status: str, *, now: str) -> None:
@@ -145,6 +153,8 @@ def _platform(row: Row, endpoints: list[Endpoint], parties: list[Party]) -> Plat
         updated_at=row["updated_at"],
         last_seen_in=row["last_seen_in"],
         last_seen_out=row["last_seen_out"],
+        pull_interval=row["pull_interval"],
+        pulled_at=row["pulled_at"],
         endpoints=tuple(endpoints),
         parties=tuple(parties),
     )

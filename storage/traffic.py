@@ -89,20 +89,88 @@ async def query(
     correlation_id: str | None = None,
     request_id: str | None = None,
     platform_id: int | None = None,
+    module: str | None = None,
+    http_status: int | None = None,
+    ocpi_status: int | None = None,
+    since: str | None = None,
+    until: str | None = None,
     limit: int = 100,
 ) -> list[dict[str, object]]:
-    """The newest ``limit`` matching rows, oldest first (a message's legs read top to bottom)."""
+    """The newest ``limit`` matching rows, oldest first (a message's legs read top to bottom).
+
+    ``since``/``until`` are OCPI DateTimes written by the hub (one format), so text order is time order.
+    """
     where: list[str] = []
     params: list[object] = []
-    for column, value in (("correlation_id", correlation_id), ("request_id", request_id), ("platform_id", platform_id)):
+    equal: tuple[tuple[str, object], ...] = (
+        ("correlation_id", correlation_id),
+        ("request_id", request_id),
+        ("platform_id", platform_id),
+        ("module", module),
+        ("http_status", http_status),
+        ("ocpi_status", ocpi_status),
+    )
+    for column, value in equal:
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
+    if since is not None:
+        where.append("ts >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("ts <= ?")
+        params.append(until)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = await store.fetchall(
         f"SELECT id, {', '.join(COLUMNS)} FROM traffic {clause} ORDER BY id DESC LIMIT ?", (*params, limit)
     )
     return [dict(row) for row in reversed(rows)]
+
+
+async def legs(store: Store, correlation_ids: Sequence[str], *, limit: int = 1000) -> list[dict[str, object]]:
+    """Every row of these correlation ids (all legs of those messages), oldest first."""
+    if not correlation_ids:
+        return []
+    marks = ", ".join("?" for _ in correlation_ids)
+    rows = await store.fetchall(
+        f"SELECT id, {', '.join(COLUMNS)} FROM traffic WHERE correlation_id IN ({marks}) ORDER BY id DESC LIMIT ?",
+        (*correlation_ids, limit),
+    )
+    return [dict(row) for row in reversed(rows)]
+
+
+@dataclass(frozen=True)
+class MinuteFigures:
+    """Traffic in one minute: partner requests in, calls out and the calls' latency."""
+
+    minute: str  # 'YYYY-MM-DDTHH:MM'
+    requests_in: int
+    calls_out: int
+    latency_avg_ms: float | None
+    latency_max_ms: float | None
+
+
+async def per_minute(store: Store, *, since: str) -> list[MinuteFigures]:
+    """Per-minute figures of the rows at or after ``since`` (partner traffic only: rows with a platform)."""
+    rows = await store.fetchall(
+        "SELECT substr(ts, 1, 16) AS minute,"
+        " sum(direction = 'in') AS requests_in,"
+        " sum(direction = 'out') AS calls_out,"
+        " avg(CASE WHEN direction = 'out' AND http_status IS NOT NULL THEN latency_ms END) AS latency_avg,"
+        " max(CASE WHEN direction = 'out' AND http_status IS NOT NULL THEN latency_ms END) AS latency_max"
+        " FROM traffic WHERE ts >= ? AND platform_id IS NOT NULL GROUP BY minute ORDER BY minute",
+        (since,),
+    )
+    return [
+        MinuteFigures(
+            minute=str(r["minute"]),
+            requests_in=int(r["requests_in"] or 0),
+            calls_out=int(r["calls_out"] or 0),
+            latency_avg_ms=None if r["latency_avg"] is None else float(r["latency_avg"]),
+            latency_max_ms=None if r["latency_max"] is None else float(r["latency_max"]),
+        )
+        for r in rows
+    ]
 
 
 async def count(store: Store) -> int:

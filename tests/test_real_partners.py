@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
+from hub.keys import PULLER
 from tests.fakes import envelope, wait_for
 from tests.routing_helpers import (
     CPO1,
@@ -272,13 +273,15 @@ async def test_a_partner_that_reads_raw_tokens_only_is_retried_raw_and_remembere
     status, platform = await hub.admin(
         "POST", "/admin/connections", {"versions_url": peer.versions_url, "token_a": peer.token_a}
     )
-    assert status == 201 and platform["interop"] == {"send_base64": False}, platform
+    assert status == 201 and platform["interop"] == {"send_base64": False, "pull_interval": None}, platform
     first = [r for r in peer.received if r.path == "/ocpi/versions"]
     assert first[0].headers["Authorization"] != "Token " + peer.token_a  # Base64 first (2.2.1)
     assert first[1].headers["Authorization"] == "Token " + peer.token_a  # then raw, once
     status, body = await hub.admin("PATCH", f"/admin/platforms/{platform['id']}", {"interop": {"send_base64": True}})
-    assert status == 200 and body["interop"] == {"send_base64": True}
-    for bad in ({"interop": {"send_base64": "yes"}}, {"interop": {"other": 1}}, {}, []):
+    assert status == 200 and body["interop"] == {"send_base64": True, "pull_interval": None}
+    bad_bodies: list[Any] = [{"interop": {"send_base64": "yes"}}, {"interop": {"other": 1}}, {}, []]
+    bad_bodies += [{"interop": {"pull_interval": v}} for v in (0, 5, True, "60", 10**9)]
+    for bad in bad_bodies:
         status, body = await hub.admin("PATCH", f"/admin/platforms/{platform['id']}", bad)
         assert status == 400 and body["status_code"] == 2001, (bad, body)
 
@@ -313,3 +316,46 @@ async def test_a_party_that_leaves_its_platform_is_kept_as_suspended(hub, make_p
         headers=rh(CPO1, ("NL", "TWO")),
     )
     assert body["status_code"] == 4003, body
+
+
+# ---- pull-only CPOs (transport_and_format: pull is required, push optional) ----------------------
+
+
+async def test_a_pull_only_cpo_is_pulled_incrementally_and_get_all_includes_its_data(hub, make_peer, clock) -> None:
+    net = await network(hub, make_peer)
+    gets: list[dict[str, str]] = []
+
+    async def sender_only(request: web.Request, body: Any) -> web.StreamResponse:
+        if request.method != "GET" or "/locations/sender" not in request.path:
+            return web.json_response(envelope([]))
+        gets.append(dict(request.query))
+        if request.query.get("offset") != "1":
+            nxt = str(request.url.update_query(offset="1"))
+            return web.json_response(envelope([_location("PULLED-1")]), headers={"Link": f'<{nxt}>; rel="next"'})
+        spoof = {**_location("NOT-MINE"), "party_id": "XXX"}  # not a party of this platform: skipped
+        return web.json_response(envelope([_location("PULLED-2"), spoof]))
+
+    net.cpo1.module_responder = sender_only
+    pid = await net.platform_id(net.cpo1)
+    status, body = await hub.admin("PATCH", f"/admin/platforms/{pid}", {"interop": {"pull_interval": 3600}})
+    assert status == 200 and body["interop"] == {"send_base64": True, "pull_interval": 3600}, body
+
+    async def listed() -> list[str]:
+        _, page, _ = await net.call("GET", "/ocpi/2.2.1/locations/sender/", net.emsp1, headers=rh(EMSP1, HUB))
+        return [loc["id"] for loc in page["data"]]
+
+    clock.advance(60)
+    first_pull_at = clock.now()
+    await wait_for(lambda: len(gets) == 2)
+    for _ in range(200):  # the pull's last write lands just after the second GET: bounded poll
+        if await listed() == ["PULLED-1", "PULLED-2"]:
+            break
+        await asyncio.sleep(0.01)
+    assert await listed() == ["PULLED-1", "PULLED-2"]
+    assert "date_from" not in gets[0] and gets[1]["offset"] == "1"  # the partner's own pages followed
+    clock.advance(60)  # not due yet: interval 3600 s
+    assert await hub.app[PULLER].pull_due() == 0
+    assert len(gets) == 2
+    clock.advance(3600)
+    await wait_for(lambda: len(gets) == 4)
+    assert gets[2]["date_from"].startswith(first_pull_at.strftime("%Y-%m-%dT%H:%M"))  # incremental

@@ -21,6 +21,7 @@ async def post_callback(request: web.Request) -> web.Response:
     await read_json(request)  # a result must be JSON; refuse garbage before queueing it
     sent_id = request[CORRELATION_ID] if request.headers.get("X-Correlation-ID") else None
     reply = await request.app[PROXIES].handle_callback(request.match_info["id"], platform, raw, sent_id)
+    request[CORRELATION_ID] = reply.headers.pop("X-Correlation-ID", request[CORRELATION_ID])  # echoed on the answer
     return response(reply.status, reply.body, reply.headers)
 
 

@@ -1,0 +1,237 @@
+"""Console pages: login/logout, overview, platforms (with confirmed actions) and invitations.
+
+Handlers stay thin: every figure and every action comes from the same functions the admin API
+and /status use (hub.status.overview, hub.admin.invite, the Registry, storage queries).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from hub import admin, status
+from hub.console.charts import charts
+from hub.console.core import (
+    COOKIE,
+    LOGGER,
+    LOGIN_COOKIE,
+    PREFIX,
+    ROOT,
+    SESSION,
+    SESSIONS,
+    admin_token_ok,
+    new_login_token,
+    render,
+    set_cookie,
+)
+from hub.keys import CLOCK, REGISTRY, SETTINGS, STORE
+from hub.params import positive_int
+from hub.traffic import TRAFFIC, search
+from hub.traffic_query import TrafficSearch
+from routing.clock import iso
+from routing.errors import NotFound, OcpiError
+from storage import outbox as outbox_sql
+from storage import platforms as platform_sql
+from storage import traffic as traffic_sql
+
+ACTIONS: dict[str, tuple[str, str]] = {
+    # action: (verb shown on the button, what it does)
+    "suspend": ("Suspend", "Messages to and from this platform are refused until it is resumed."),
+    "resume": ("Resume", "The platform is CONNECTED again; queued messages are delivered."),
+    "rotate": ("Rotate credentials", "The hub issues a new token and PUTs its credentials to the partner."),
+    "disconnect": ("Disconnect", "The hub DELETEs its credentials at the partner and revokes every token."),
+}
+
+
+def _root(request: web.Request) -> web.Application:
+    return request.app[ROOT]
+
+
+def platform_id(request: web.Request) -> int:
+    """The {id} of the URL, or a 404 page."""
+    raw = request.match_info["id"]
+    number = positive_int(raw)
+    if number is None:
+        raise NotFound(f"platform {raw[:40]!r} does not exist")
+    return number
+
+
+# ---- login ------------------------------------------------------------------------------------
+
+
+async def login_form(request: web.Request) -> web.Response:
+    """GET /console/login."""
+    token = new_login_token()
+    response = render(request, "login.html", {"login_csrf": token, "error": None})
+    set_cookie(response, request, LOGIN_COOKIE, token, max_age=3600)
+    return response
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """POST /console/login: the admin token, compared in constant time, opens a session."""
+    form = await request.post()
+    presented_csrf = form.get("login_csrf")
+    cookie_csrf = request.cookies.get(LOGIN_COOKIE, "")
+    if not isinstance(presented_csrf, str) or not cookie_csrf or presented_csrf != cookie_csrf:
+        LOGGER.warning("console: login refused: login form token missing or wrong")
+        return render(
+            request, "error.html", {"status": 403, "title": "Refused", "detail": "Reload the login page."}, status=403
+        )
+    token = form.get("token")
+    if not isinstance(token, str) or not admin_token_ok(_root(request)[SETTINGS], token.strip()):
+        LOGGER.warning("console: login refused: wrong admin token from %s", request.remote)
+        fresh = new_login_token()
+        response = render(request, "login.html", {"login_csrf": fresh, "error": "Wrong admin token."}, status=401)
+        set_cookie(response, request, LOGIN_COOKIE, fresh, max_age=3600)
+        return response
+    session_id, _ = request.app[SESSIONS].create()
+    LOGGER.info("console: operator logged in from %s", request.remote)
+    response = web.HTTPSeeOther(f"{PREFIX}/")
+    set_cookie(response, request, COOKIE, session_id, max_age=request.app[SESSIONS].ttl_seconds)
+    response.del_cookie(LOGIN_COOKIE, path=PREFIX)
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """POST /console/logout: the session is deleted server-side (its cookie is worthless after)."""
+    request.app[SESSIONS].delete(request.cookies.get(COOKIE))
+    response = web.HTTPSeeOther(f"{PREFIX}/login")
+    response.del_cookie(COOKIE, path=PREFIX)
+    raise response
+
+
+# ---- overview ---------------------------------------------------------------------------------
+
+
+async def _overview_context(request: web.Request) -> dict[str, Any]:
+    root = _root(request)
+    body, http_status = await status.overview(root)
+    now = root[CLOCK].now()
+    await root[TRAFFIC].flush()  # the charts include what happened a moment ago
+    figures = await traffic_sql.per_minute(root[STORE], since=iso(now - timedelta(minutes=60)))
+    by_status = Counter(p["status"] for p in body["platforms"])
+    return {
+        "status": body,
+        "down": http_status != 200,
+        "by_status": sorted(by_status.items()),
+        "charts": charts(now, figures),
+        "now": iso(now),
+    }
+
+
+async def overview(request: web.Request) -> web.Response:
+    """GET /console/: status, platforms by status, last hour's charts, dead letters waiting."""
+    return render(request, "overview.html", await _overview_context(request))
+
+
+async def overview_live(request: web.Request) -> web.Response:
+    """GET /console/overview/live: the overview's body alone, for polling."""
+    return render(request, "_overview.html", await _overview_context(request))
+
+
+# ---- platforms ----------------------------------------------------------------------------------
+
+
+async def platforms(request: web.Request) -> web.Response:
+    """GET /console/platforms: every platform with its parties, roles, status and queue figures."""
+    body, _ = await status.overview(_root(request))
+    return render(request, "platforms.html", {"platforms": body["platforms"]})
+
+
+async def platform(request: web.Request) -> web.Response:
+    """GET /console/platforms/{id}: endpoints, settings, figures, recent traffic, dead letters, actions."""
+    root = _root(request)
+    number = platform_id(request)
+    found = await root[REGISTRY].get(number)
+    body, _ = await status.overview(root)
+    figures = next((p for p in body["platforms"] if p["id"] == number), None)
+    traffic = await search(root, TrafficSearch(platform_id=number, limit=25))
+    letters = await outbox_sql.dead_letters(root[STORE], platform_id=number, limit=500)
+    names = {p.id: p.name for p in await platform_sql.list_platforms(root[STORE])}
+    return render(
+        request,
+        "platform.html",
+        {
+            "platform": admin.platform_json(found),
+            "send_base64": found.send_base64,
+            "figures": figures,
+            "traffic": list(reversed(traffic)),
+            "letters": letters,
+            "names": names,
+            "actions": ACTIONS,
+        },
+    )
+
+
+async def confirm(request: web.Request) -> web.Response:
+    """GET /console/platforms/{id}/{action}: the confirm step of an action."""
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        raise NotFound(f"no action {action[:40]!r}")
+    found = await _root(request)[REGISTRY].get(platform_id(request))
+    verb, effect = ACTIONS[action]
+    return render(
+        request,
+        "confirm.html",
+        {"platform": admin.platform_json(found), "action": action, "verb": verb, "effect": effect},
+    )
+
+
+async def act(request: web.Request) -> web.StreamResponse:
+    """POST /console/platforms/{id}/{action}: run a confirmed action, back to the platform page."""
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        raise NotFound(f"no action {action[:40]!r}")
+    number = platform_id(request)
+    registry = _root(request)[REGISTRY]
+    session = request[SESSION]
+    try:
+        if action == "suspend":
+            await registry.set_status(number, "SUSPENDED")
+        elif action == "resume":
+            await registry.set_status(number, "CONNECTED")
+        elif action == "rotate":
+            await registry.rotate(number)
+        else:
+            _, answer = await registry.disconnect(number)
+            session.flash("ok", f"Platform {number} disconnected (partner answered: {answer}).")
+    except NotFound:
+        raise
+    except OcpiError as exc:
+        session.flash("error", f"{ACTIONS[action][0]} failed: {exc.message}")
+    else:
+        if action != "disconnect":
+            session.flash("ok", f"{ACTIONS[action][0]}: done.")
+    LOGGER.info("console: %s platform %s", action, number)
+    raise web.HTTPSeeOther(f"{PREFIX}/platforms/{number}")
+
+
+# ---- invitations -------------------------------------------------------------------------------
+
+
+async def _invitations_context(request: web.Request) -> dict[str, Any]:
+    every = await platform_sql.list_platforms(_root(request)[STORE])
+    return {"pending": [admin.platform_json(p) for p in every if not p.registered], "created": None, "error": None}
+
+
+async def invitations(request: web.Request) -> web.Response:
+    """GET /console/invitations: the form and the invitations not yet used."""
+    return render(request, "invitations.html", await _invitations_context(request))
+
+
+async def create_invitation(request: web.Request) -> web.Response:
+    """POST /console/invitations: token A and versions URL are shown on this answer only."""
+    form = await request.post()
+    name = form.get("name")
+    context = await _invitations_context(request)
+    if not isinstance(name, str) or not name.strip():
+        context["error"] = "A name is required."
+        return render(request, "invitations.html", context, status=400)
+    created = await admin.invite(_root(request), name.strip()[:200])
+    LOGGER.info("console: invitation created for platform %s", created["platform_id"])
+    context = await _invitations_context(request)
+    context["created"] = {**created, "name": name.strip()[:200]}
+    return render(request, "invitations.html", context)

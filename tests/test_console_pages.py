@@ -1,0 +1,123 @@
+"""Console pages without a browser: what an operator's searches, exports, charts and re-drives do."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from aiohttp import web
+
+from hub.console.charts import charts
+from storage.traffic import MinuteFigures
+from tests.console_helpers import Console
+from tests.delivery_helpers import settle
+from tests.fakes import envelope
+from tests.ops_helpers import pair, push_session
+
+
+async def _logged_in(hub: Any) -> Console:
+    c = Console(hub.base)
+    assert await c.login() == 303
+    return c
+
+
+async def _down(request: web.Request, body: Any) -> web.StreamResponse:
+    return web.json_response(envelope(status_code=3000, message="down"), status=503)
+
+
+async def _ok(request: web.Request, body: Any) -> web.StreamResponse:
+    return web.json_response(envelope())
+
+
+async def test_traffic_search_filters_and_csv(hub: Any, make_peer: Any) -> None:
+    cpo, _emsp = await pair(hub, make_peer)
+    await push_session(hub, cpo, "S-1", correlation_id="=cmd|' /C calc'!A0")
+    await push_session(hub, cpo, "S-2", correlation_id="corr-two")
+    c = await _logged_in(hub)
+    try:
+        status, text, _ = await c.get("/console/traffic?correlation_id=corr-two")
+        assert status == 200 and text.count('class="leg dir-') == 2 and "S-2" in text and "S-1" not in text
+        status, text, _ = await c.get("/console/traffic?module=sessions&http_status=200")
+        assert status == 200 and "S-1" in text and "S-2" in text and "hubclientinfo" not in text
+        status, text, _ = await c.get("/console/traffic?module=sessions&since=2100-01-01T00:00:00Z")
+        assert status == 200 and "0 message(s)" in text
+        status, text, _ = await c.get("/console/traffic?since=yesterday")
+        assert status == 400 and "since" in text
+        status, text, headers = await c.get("/console/traffic.csv?module=sessions")
+        assert status == 200 and headers["Content-Type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert len(rows) == 4 and {r["direction"] for r in rows} == {"in", "out"}
+        # A partner-chosen id that a spreadsheet would run as a formula is exported inert.
+        assert {r["correlation_id"] for r in rows} == {"'=cmd|' /C calc'!A0", "corr-two"}
+        # The CPO's page lists its recent traffic (its pushes) and the overview draws real figures.
+        status, text, _ = await c.get("/console/platforms/1")
+        assert status == 200 and "S-2" in text and "Token in Authorization" in text
+        status, text, _ = await c.get("/console/")
+        assert status == 200 and text.count('class="bar"') >= 3
+    finally:
+        await c.close()
+
+
+async def test_redrive_selected_and_a_platforms_dead_letters(start_hub: Any, make_peer: Any, clock: Any) -> None:
+    hub = await start_hub(delivery={"max_attempts": 1, "offline_after_failures": 1000})
+    cpo, emsp = await pair(hub, make_peer)
+    emsp.module_responder = _down
+    for n in range(3):
+        await push_session(hub, cpo, f"D-{n}", correlation_id=f"dead-{n}")
+    letters: list[Any] = []
+    for _ in range(100):  # the worker marks a letter dead after the push was answered, on its clock
+        await settle(hub)
+        _, letters = await hub.admin("GET", "/admin/deadletters")
+        if len(letters) == 3:
+            break
+        clock.advance(1)
+    assert len(letters) == 3
+    emsp.module_responder = _ok
+    c = await _logged_in(hub)
+    try:
+        status, text, _ = await c.get("/console/deadletters")
+        assert status == 200 and text.count('class="letter"') == 3 and "HTTP 503" in text
+        first = letters[0]["id"]
+        status, _, _ = await c.post("/console/deadletters/redrive", {"csrf": c.csrf, "scope": "selected", "ids": first})
+        assert status == 303
+        status, text, _ = await c.get("/console/deadletters")
+        assert "1 dead letter(s) back in the queue." in text and text.count('class="letter"') == 2
+        form = {"csrf": c.csrf, "scope": "platform", "platform_id": str(letters[0]["platform_id"])}
+        status, _, _ = await c.post("/console/deadletters/redrive", form)
+        status, text, _ = await c.get("/console/deadletters")
+        assert "2 dead letter(s) back in the queue." in text and 'class="letter"' not in text
+        status, _, _ = await c.post("/console/deadletters/redrive", {"csrf": c.csrf, "scope": "selected"})
+        status, text, _ = await c.get("/console/deadletters")
+        assert "Nothing chosen" in text
+    finally:
+        await c.close()
+
+
+async def test_invitation_page_shows_token_a_once_and_refuses_a_blank_name(hub: Any) -> None:
+    c = await _logged_in(hub)
+    try:
+        status, text, _ = await c.post("/console/invitations", {"csrf": c.csrf, "name": "  "})
+        assert status == 400 and "A name is required." in text
+        status, text, _ = await c.post("/console/invitations", {"csrf": c.csrf, "name": "New CPO"})
+        assert status == 200 and 'id="token-a"' in text and hub.versions_url in text
+        status, text, _ = await c.get("/console/invitations")
+        assert 'id="token-a"' not in text and "New CPO" in text  # listed as unused, token not shown again
+    finally:
+        await c.close()
+
+
+def test_charts_place_each_minute_of_the_last_hour() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 25, 12, 30, 20, tzinfo=UTC)
+    figures = [
+        MinuteFigures("2026-11-25T11:00", 99, 99, 50.0, 60.0),  # over an hour ago: not drawn
+        MinuteFigures("2026-11-25T12:00", 4, 2, 10.0, 12.0),
+        MinuteFigures("2026-11-25T12:30", 8, 4, 20.0, 30.0),
+    ]
+    requests, calls, latency = charts(now, figures)
+    assert requests.total == 12 and requests.peak == 8 and calls.total == 6 and latency.peak == 20.0
+    drawn = [b for b in requests.bars if b.height]
+    assert [b.label for b in drawn] == ["2026-11-25T12:00Z: 4 requests", "2026-11-25T12:30Z: 8 requests"]
+    assert drawn[-1].x == 59 * 6 and drawn[-1].height == 60 and drawn[0].height == 30
