@@ -27,8 +27,9 @@ $(STAMP): $(RUN_STAMP)
 run: $(RUN_STAMP)  ## install what running needs, create/migrate the database, start the hub
 	@HUB_ALLOW_PRIVATE_URLS=true $(BIN)/ocpi-hub serve --init
 
-test: $(STAMP)  ## install with test extras, lint, type-check and run the whole suite
+test: $(STAMP)  ## install with test extras, lint, format check, type-check and run the whole suite
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

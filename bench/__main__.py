@@ -29,7 +29,7 @@ from bench.profiling import run_profile
 from bench.scenarios import FULL, QUICK, Lab, run_core, run_drain, run_store, sizes_dict
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("directed_push", "added_latency", "broadcast", "get_all", "drain", "peak_rss")
+SECTIONS = ("directed_push", "cpu_per_push", "added_latency", "broadcast", "overload", "get_all", "drain", "peak_rss")
 
 
 def _git() -> str:
@@ -72,6 +72,16 @@ def table(results: dict[str, Any]) -> str:
             d["goal"],
             d["met"],
         )
+    c = results.get("cpu_per_push", {})
+    if "hub_ms" in c:
+        add(
+            "1 CPU per routed push",
+            _fmt(c["hub_ms"], " ms"),
+            _fmt(c["baseline_ms"], " ms"),
+            _fmt(c["ratio"], "x"),
+            c["goal"],
+            c["met"],
+        )
     lat = results.get("added_latency", {})
     if "hub" in lat:
         add(
@@ -108,6 +118,24 @@ def table(results: dict[str, Any]) -> str:
             _fmt(b["ratio_p99"], "x"),
             b["goal"],
             b["met"],
+        )
+    o = results.get("overload", {})
+    if "requests" in o:
+        add(
+            f"7 overload @ {o['offered_rps']:g} req/s: 1000 / 503",
+            f"{o['accepted_1000']} / {o['refused_503']}",
+            "n/a",
+            f"other: {o['other']}",
+            "",
+            None,
+        )
+        add(
+            "7 overload answer p99",
+            _fmt(o["p99_ms"], " ms"),
+            "n/a",
+            f"max {_fmt(o['max_ms'], ' ms')}",
+            o["goal"],
+            o["met"],
         )
     g = results.get("get_all", {})
     if "objects_per_s" in g:
@@ -182,7 +210,11 @@ async def main_async(quick: bool, out: Path | None = None) -> int:
         timeout = aiohttp.ClientTimeout(total=60)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             lab = Lab(sizes=sizes, work=Path(tmp), http=http)
-            await _section(results, ("directed_push", "added_latency", "broadcast"), lambda: run_core(lab))
+            await _section(
+                results,
+                ("directed_push", "cpu_per_push", "added_latency", "broadcast", "overload"),
+                lambda: run_core(lab),
+            )
             rss = results.pop("_rss", {})
             results["meta"].update(rss)
             await _section(results, ("drain",), lambda: run_drain(lab))

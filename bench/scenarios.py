@@ -48,10 +48,11 @@ class Sizes:
     rss_push_seconds: float
     rss_broadcasts: int
     profile_seconds: float
+    overload_seconds: float
 
 
-FULL = Sizes(10.0, 32, 10.0, 50, 100, 10.0, 100_000, 10_000, 1000, 5.0, 3, 12.0)
-QUICK = Sizes(1.5, 8, 1.5, 5, 10, 10.0, 2_000, 200, 20, 1.0, 1, 2.0)
+FULL = Sizes(10.0, 32, 10.0, 50, 100, 10.0, 100_000, 10_000, 1000, 5.0, 3, 12.0, 5.0)
+QUICK = Sizes(1.5, 8, 1.5, 5, 10, 10.0, 2_000, 200, 20, 1.0, 1, 2.0, 1.0)
 
 
 @dataclass
@@ -98,10 +99,11 @@ class CpuMeter:
 
     def done(self) -> dict[str, float]:
         wall = max(time.perf_counter() - self.wall, 1e-9)
-        out = {
-            f"{name}_cpu_pct": round(100 * (cpu_seconds(pid) - self.start[name]) / wall, 1)
-            for name, pid in self.pids.items()
-        }
+        out: dict[str, float] = {}
+        for name, pid in self.pids.items():
+            used = cpu_seconds(pid) - self.start[name]
+            out[f"{name}_cpu_pct"] = round(100 * used / wall, 1)
+            out[f"{name}_cpu_s"] = round(used, 3)
         out["loadgen_and_peers_cpu_pct"] = round(100 * (time.process_time() - self.self_start) / wall, 1)
         return out
 
@@ -145,6 +147,35 @@ async def _broadcast_run(
     }
 
 
+async def _overload_run(lab: Lab, config: HubConfig, cpo: Peer, target: Peer, offered: float) -> dict[str, Any]:
+    """Twice the measured peak, open loop: every push answered at once, 1000 or 503, none lost."""
+    s = lab.sizes
+    counts: Counter[str] = Counter()
+    fn = session_push(lab.http, config.url, cpo, target, tag="OV", track=True, counts=counts)
+    stats = await open_loop(fn, rate=offered, duration=s.overload_seconds, max_in_flight=5000)
+    accepted = counts["ok"]
+    refused = sum(n for key, n in counts.items() if key.startswith("http503"))
+    other = stats.requests - accepted - refused
+    # Every accepted push must reach the receiver (committed = delivered, queued or not).
+    complete = await wait_until(lambda: target.tracked("t-OV-") >= accepted, timeout=60.0, step=0.01)
+    return {
+        "offered_rps": offered,
+        "seconds": s.overload_seconds,
+        "requests": stats.requests,
+        "accepted_1000": accepted,
+        "queued": counts["queued"],
+        "refused_503": refused,
+        "other": other,
+        "answers": dict(counts),
+        "p50_ms": round(stats.p(50), 2),
+        "p99_ms": round(stats.p(99), 2),
+        "max_ms": round(stats.p(100), 2),
+        "accepted_all_delivered": complete,
+        "goal": "all answered (1000 or 503), p99 < 1000 ms, accepted all delivered",
+        "met": other == 0 and stats.p(99) < 1000 and complete,
+    }
+
+
 async def run_core(lab: Lab) -> dict[str, Any]:
     """Directed push throughput, added latency at half load, broadcast fan-out: hub and baseline."""
     s = lab.sizes
@@ -177,9 +208,20 @@ async def run_core(lab: Lab) -> dict[str, Any]:
             "hub": {**hub_push.summary(), "answers": dict(hub_counts), **hub_cpu},
             "baseline": {**base_push.summary(), "answers": dict(base_counts), **base_cpu},
             "ratio": _ratio(hub_push.rps, base_push.rps),
-            "goal": ">= 0.6x baseline",
+            "goal": ">= 0.5x baseline (stretch 0.6x)",
         }
-        directed["met"] = directed["ratio"] is not None and directed["ratio"] >= 0.6
+        directed["met"] = directed["ratio"] is not None and directed["ratio"] >= 0.5
+        # CPU per routed push: the hub process's CPU time over the pushes the receiver answered
+        # (same for the proxy per relayed request), both measured in the runs above.
+        hub_ms = 1000 * hub_cpu.get("hub_cpu_s", 0.0) / max(hub_push.ok, 1)
+        base_ms = 1000 * base_cpu.get("baseline_cpu_s", 0.0) / max(base_push.ok, 1)
+        cpu_per_push = {
+            "hub_ms": round(hub_ms, 3),
+            "baseline_ms": round(base_ms, 3),
+            "ratio": _ratio(hub_ms, base_ms),
+            "goal": "<= 0.35 ms",
+            "met": 0 < hub_ms <= 0.35,
+        }
 
         rate = max(1.0, round(hub_push.rps / 2))
         lat_hub = await open_loop(
@@ -203,8 +245,8 @@ async def run_core(lab: Lab) -> dict[str, Any]:
             "added_p99_ms": round(added_p99, 3),
             "ratio_p50": _ratio(lat_hub.p(50), lat_base.p(50)),
             "ratio_p99": _ratio(lat_hub.p(99), lat_base.p(99)),
-            "goal": "p99 < 5 ms over baseline",
-            "met": added_p99 < 5.0 and lat_hub.failed == 0,
+            "goal": "p99 < 5 ms, p50 < 1 ms over baseline",
+            "met": added_p99 < 5.0 and added_p50 < 1.0 and lat_hub.failed == 0,
         }
 
         location_ids = [f"LOCB{i}" for i in range(10)]
@@ -222,12 +264,15 @@ async def run_core(lab: Lab) -> dict[str, Any]:
             "goal": "p99 < 500 ms",
             "met": bc_hub["all_delivered"] and bc_hub["fanout_p99_ms"] < 500,
         }
+        overload = await _overload_run(lab, config, cpo, target, offered=max(2.0, round(hub_push.rps * 2)))
         base_rss = proc_status_kb(baseline.pid, "VmHWM")
         core_rss = proc_status_kb(hub.pid, "VmHWM")
         return {
             "directed_push": directed,
+            "cpu_per_push": cpu_per_push,
             "added_latency": latency,
             "broadcast": broadcast,
+            "overload": overload,
             "_rss": {"baseline_vmhwm_mb": round(base_rss / 1024, 1), "core_hub_vmhwm_mb": round(core_rss / 1024, 1)},
         }
     finally:
@@ -266,6 +311,7 @@ async def run_drain(lab: Lab) -> dict[str, Any]:
         assert receiver.platform_id is not None
         pending = await asyncio.to_thread(outbox_pending, config.database, receiver.platform_id)
         t0 = time.perf_counter()
+        cpu0 = cpu_seconds(hub.pid)
         await receiver.start(port)
         try:  # like a real platform after a restart: it calls the hub, which resumes its queue
             async with lab.http.get(
@@ -279,6 +325,7 @@ async def run_drain(lab: Lab) -> dict[str, Any]:
             lambda: receiver.tracked("t-dr-") >= s.drain_messages, timeout=max(60.0, s.drain_messages / 100), step=0.01
         )
         elapsed = time.perf_counter() - t0
+        drain_cpu = cpu_seconds(hub.pid) - cpu0
         got = receiver.tracked("t-dr-")
         rate = got / elapsed if elapsed > 0 else 0.0
         drain = {
@@ -290,6 +337,8 @@ async def run_drain(lab: Lab) -> dict[str, Any]:
             "complete": done,
             "seconds": round(elapsed, 3),
             "messages_per_s": round(rate, 1),
+            "hub_cpu_pct": round(100 * drain_cpu / elapsed, 1) if elapsed > 0 else None,
+            "hub_cpu_ms_per_message": round(1000 * drain_cpu / max(got, 1), 3),
             "settings": DRAIN_ENV,
             "goal": ">= 2000 messages/s",
             "met": done and rate >= 2000,

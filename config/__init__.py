@@ -58,6 +58,12 @@ class DeliverySettings(BaseModel):
     )
     shutdown_grace: float = Field(5.0, ge=0, description="Seconds in-flight deliveries may finish on shutdown.")
     batch_size: int = Field(500, ge=1, description="Due messages the worker picks up per round.")
+    max_queue_per_receiver: int = Field(
+        1000,
+        ge=1,
+        description="Directed pushes waiting for or in a send slot per receiver; beyond it the hub answers"
+        " HTTP 503 with Retry-After instead of letting latency climb.",
+    )
 
 
 _DAY = 86400.0
@@ -123,6 +129,12 @@ class Settings(BaseSettings):
     request_timeout: float = Field(15.0, gt=0, description="Seconds for a whole call to a partner.")
     command_timeout: float = Field(10.0, gt=0, description="Seconds a synchronous command/profile forward may take.")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    max_requests_in_progress: int = Field(
+        128,
+        ge=1,
+        description="OCPI requests the hub works on at once; beyond it, HTTP 503 with Retry-After at once"
+        " (overload is answered quickly and honestly, not queued with latency climbing).",
+    )
     rate_limit_per_second: float = Field(
         200.0, ge=0, description="Requests per second one platform may make (token bucket); 0 disables the limit."
     )

@@ -28,11 +28,10 @@ from hub.keys import (
     TOKEN_A_ROUTES,
     WORKER,
 )
-from hub.limits import body_guard_middleware, rate_limit_middleware
-from hub.middlewares import auth_middleware, context_middleware, envelope_middleware, stamp_ids
+from hub.middlewares import stamp_ids
 from hub.modules import credentials, hubclientinfo, proxied, routed, versions
 from hub.modules.router import OcpiRouter
-from hub.traffic import traffic_middleware
+from hub.pipeline import pipeline
 from routing.client import PeerClient
 from routing.clientinfo import ClientInfoPusher
 from routing.clock import Clock, SystemClock
@@ -136,14 +135,7 @@ async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Build the hub application; the store opens and migrates in its cleanup context."""
     app = web.Application(
-        middlewares=[
-            envelope_middleware,
-            context_middleware,
-            traffic_middleware,
-            auth_middleware,
-            rate_limit_middleware,  # needs the caller auth found
-            body_guard_middleware,  # undecodable bodies: 400 envelope, not 500
-        ],
+        middlewares=[pipeline],  # ids, auth, rate limit, errors as envelopes, traffic record
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -11,6 +11,7 @@ Message Routing: errors the hub makes itself are answers of the hub).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,8 @@ from hub.keys import CLOCK, ERROR_HEADERS
 from routing.clock import iso
 from routing.envelope import dumps, envelope
 from routing.errors import InvalidJson, OcpiError, http_status
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def is_admin(request: web.Request) -> bool:
@@ -67,6 +70,11 @@ async def read_json(request: web.Request) -> Any:
     if not raw.strip():
         raise InvalidJson("request body is empty; a JSON object is required")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        parsed = json.loads(raw)
+        if _SURROGATE_ESCAPE.search(raw) is not None:
+            # "\ud800" alone parses, but is no character: it cannot be stored or sent as UTF-8
+            # (RFC 8259 section 8.2). Only bodies with such an escape pay for this check.
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        return parsed
+    except (ValueError, UnicodeError, RecursionError) as exc:
         raise InvalidJson(f"request body is not valid JSON: {str(exc)[:120]}") from exc

@@ -1,16 +1,11 @@
 """Per-platform rate limit: a token bucket per calling platform (docs/SECURITY.md).
 
-Runs after the auth middleware, so it knows the caller: every OCPI request of one platform
+Checked by the pipeline right after auth, so it knows the caller: every OCPI request of one platform
 takes a token from that platform's bucket, which refills at ``rate_limit_per_second`` up to
 ``rate_limit_burst``. An empty bucket answers HTTP 429 with ``Retry-After`` and an OCPI
 envelope (RateLimited). ``rate_limit_per_second = 0`` disables the limit. Unauthenticated
 requests never reach a bucket (auth refuses them first), and the admin API is not limited.
 The number of buckets is bounded by the number of platforms.
-
-``body_guard_middleware`` turns a body that cannot be decoded (a bogus ``Content-Encoding``, a
-broken chunked stream), which aiohttp reports from ``request.read()`` inside a handler, into a
-400 envelope instead of a 500; the size cap
-(``client_max_size`` = ``max_body_bytes``) answers 413 through the envelope middleware.
 """
 
 from __future__ import annotations
@@ -21,13 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
-from aiohttp.web_protocol import RequestPayloadError
 
-from hub.keys import CALLER, SETTINGS
-from routing.errors import ClientError, RateLimited
+from hub.keys import SETTINGS
+from routing.errors import Overloaded, RateLimited
 
-__all__ = ["LIMITER", "RateLimiter", "body_guard_middleware", "rate_limit_middleware"]
+__all__ = ["ADMISSION", "LIMITER", "Admission", "RateLimiter", "check_rate"]
 
 
 @dataclass
@@ -66,36 +59,45 @@ class RateLimiter:
         return (1.0 - bucket.tokens) / self.rate
 
 
+class Admission:
+    """At most ``limit`` OCPI requests in progress: past it the hub answers 503 at once (overload)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_progress = 0
+        self.refused = 0
+
+    def enter(self) -> None:
+        """Count a request in; Overloaded (503 + Retry-After) when the hub is full."""
+        if self.in_progress >= self.limit:
+            self.refused += 1
+            raise Overloaded("the hub is at capacity; retry later", headers={"Retry-After": "1"})
+        self.in_progress += 1
+
+    def leave(self) -> None:
+        """A request counted in by ``enter`` is answered."""
+        self.in_progress -= 1
+
+
 LIMITER = web.AppKey("rate_limiter", RateLimiter)
+ADMISSION = web.AppKey("admission", Admission)
 
 
 def setup(app: web.Application) -> None:
     """Create the app's limiter from its settings (call before the app starts)."""
     settings = app[SETTINGS]
     app[LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    app[ADMISSION] = Admission(settings.max_requests_in_progress)
 
 
-@web.middleware
-async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """429 + Retry-After when the calling platform's bucket is empty; innermost, after auth."""
-    caller = request.get(CALLER)
-    limiter = request.app.get(LIMITER)
-    if caller is not None and limiter is not None and limiter.enabled:
-        wait = limiter.take(caller.platform_id)
-        if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            raise RateLimited(
-                f"rate limit of {limiter.rate:g} requests/s exceeded; retry in {seconds}s",
-                headers={"Retry-After": str(seconds)},
-            )
-    return await handler(request)
-
-
-@web.middleware
-async def body_guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """An undecodable body is a 400 envelope, never a 500 (handlers read the body before acting)."""
-    # Not read up front: that would leave request.can_read_body False for the handlers.
-    try:
-        return await handler(request)
-    except RequestPayloadError as exc:
-        raise ClientError(f"request body could not be read: {str(exc).splitlines()[-1].strip()[:120]}") from exc
+def check_rate(limiter: RateLimiter, platform_id: int) -> None:
+    """Take a token from the platform's bucket; RateLimited (429 + Retry-After) when it is empty."""
+    if not limiter.enabled:
+        return
+    wait = limiter.take(platform_id)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        raise RateLimited(
+            f"rate limit of {limiter.rate:g} requests/s exceeded; retry in {seconds}s",
+            headers={"Retry-After": str(seconds)},
+        )

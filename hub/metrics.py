@@ -179,17 +179,29 @@ class Metrics:
         )
         self._store_collector = _StoreCollector()
         self.registry.register(self._store_collector)
+        self._request_children: dict[tuple[str, str, int, int | None], Counter] = {}
+        self._forward_children: dict[tuple[str, bool], tuple[Counter, Histogram]] = {}
 
     def observe_request(self, module: str, method: str, http_status: int, ocpi_status: int | None) -> None:
         """Count one request to the hub."""
-        ocpi = str(ocpi_status) if ocpi_status is not None else ""
-        self.requests.labels(module, method, str(http_status), ocpi).inc()
+        key = (module, method, http_status, ocpi_status)
+        child = self._request_children.get(key)
+        if child is None:  # labels() validates and locks on every call: once per label set
+            ocpi = str(ocpi_status) if ocpi_status is not None else ""
+            child = self._request_children[key] = self.requests.labels(module, method, str(http_status), ocpi)
+        child.inc()
 
     def observe_forward(self, module: str, *, delivered: bool, latency: float | None, attempt: int) -> None:
         """Count one call to a platform and its latency (when an answer came)."""
-        self.forwards.labels(module, "delivered" if delivered else "failed").inc()
+        children = self._forward_children.get((module, delivered))
+        if children is None:
+            children = self._forward_children[(module, delivered)] = (
+                self.forwards.labels(module, "delivered" if delivered else "failed"),
+                self.forward_latency.labels(module),
+            )
+        children[0].inc()
         if latency is not None:
-            self.forward_latency.labels(module).observe(latency)
+            children[1].observe(latency)
         if attempt > 1:
             self.forward_retries.labels(module).inc()
 

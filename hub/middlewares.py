@@ -1,4 +1,4 @@
-"""Request pipeline, outermost first: envelope, request context, auth (docs/DESIGN-NOTES.md, Request pipeline)."""
+"""Request helpers the pipeline (hub/pipeline.py) uses: ids, token parsing, the admin token check."""
 
 from __future__ import annotations
 
@@ -6,79 +6,34 @@ import base64
 import binascii
 import hmac
 import logging
-import uuid
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from hub import adminguard
-from hub.envelope import error_response
-from hub.keys import CALLER, CORRELATION_ID, REGISTRY, REQUEST_ID, SETTINGS, TOKEN_A_ROUTES, Caller
+from hub.keys import CORRELATION_ID, REQUEST_ID, SETTINGS
 from routing.errors import (
     AuthError,
-    ClientError,
-    Forbidden,
-    MethodNotAllowed,
-    NotFound,
-    OcpiError,
-    PayloadTooLarge,
-    RateLimited,
-    ServerError,
 )
+from routing.ids import new_id
 from storage.tokens import token_hash
 
 LOGGER = logging.getLogger(__name__)
 
-_HTTP_TO_ERROR: dict[int, type[OcpiError]] = {
-    400: ClientError,
-    401: AuthError,
-    403: Forbidden,
-    404: NotFound,
-    405: MethodNotAllowed,
-    413: PayloadTooLarge,
-    429: RateLimited,
-}
-
-
-@web.middleware
-async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every error, expected or not, into an OCPI envelope; never leak a traceback."""
-    try:
-        return await handler(request)
-    except OcpiError as exc:
-        return error_response(request, exc)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        error_cls = _HTTP_TO_ERROR.get(exc.status, ClientError if exc.status < 500 else ServerError)
-        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return error_response(request, error_cls(exc.reason, headers=headers))
-    except Exception:
-        LOGGER.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(request, ServerError("internal error; it has been logged"))
-
-
-@web.middleware
-async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """X-Request-ID and X-Correlation-ID: taken from the caller or created (transport_and_format 4.1.1)."""
-    request[REQUEST_ID] = _clean_id(request.headers.get("X-Request-ID"))
-    request[CORRELATION_ID] = _clean_id(request.headers.get("X-Correlation-ID"))
-    return await handler(request)
-
 
 async def stamp_ids(request: web.Request, response: web.StreamResponse) -> None:
     """Echo the ids on every response, including errors raised before the context middleware."""
-    response.headers["X-Request-ID"] = request.get(REQUEST_ID) or _clean_id(request.headers.get("X-Request-ID"))
-    response.headers["X-Correlation-ID"] = request.get(CORRELATION_ID) or _clean_id(
+    response.headers["X-Request-ID"] = request.get(REQUEST_ID) or clean_id(request.headers.get("X-Request-ID"))
+    response.headers["X-Correlation-ID"] = request.get(CORRELATION_ID) or clean_id(
         request.headers.get("X-Correlation-ID")
     )
 
 
-def _clean_id(value: str | None) -> str:
+def clean_id(value: str | None) -> str:
+    """The caller's id when it is sane, else a fresh one (UUID form, as the spec advises)."""
     # Keep a partner's id when it is sane; otherwise make one (UUIDs advised by the spec).
     if value and len(value) <= 255 and value.isprintable() and "\n" not in value:
-        return value.strip() or str(uuid.uuid4())
-    return str(uuid.uuid4())
+        return value.strip() or new_id()
+    return new_id()
 
 
 def token_candidates(header: str | None) -> tuple[str, list[str]]:
@@ -102,28 +57,8 @@ def token_candidates(header: str | None) -> tuple[str, list[str]]:
     return value, candidates
 
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """OCPI paths need a token (A only where allowed); /admin and /status need the admin token."""
-    match = request.match_info
-    if match.http_exception is not None:  # unknown path or method: 404/405 before asking for a token
-        raise match.http_exception
-    path = request.path
-    settings = request.app[SETTINGS]
-    if path.startswith("/ocpi"):
-        _, candidates = token_candidates(request.headers.get("Authorization"))
-        record = await request.app[REGISTRY].authenticate(candidates)
-        if record.kind == "A" and match.route.resource not in request.app[TOKEN_A_ROUTES]:
-            # Token A is only for versions, version details and credentials (docs/DESIGN-NOTES.md, Identity and tokens).
-            raise AuthError("token A may only be used for versions and credentials")
-        token = next(c for c in candidates if _hash_matches(c, record.token_hash))
-        request[CALLER] = Caller(token=record, raw_token=token)
-    elif path.startswith("/admin") or (path == "/status" and not settings.status_public):
-        check_admin(request)
-    return await handler(request)
-
-
-def _hash_matches(candidate: str, expected_hash: str) -> bool:
+def hash_matches(candidate: str, expected_hash: str) -> bool:
+    """Constant-time check of a candidate token against a stored hash."""
     return hmac.compare_digest(token_hash(candidate), expected_hash)
 
 

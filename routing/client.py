@@ -20,10 +20,10 @@ What ``send`` does for every call, whoever makes it (routing, delivery, handshak
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +32,7 @@ import aiohttp
 import yarl
 from multidict import CIMultiDict
 
+from routing import ids
 from routing.errors import ConnectionProblem, ReceiverTimeout, RedirectRefused
 from routing.reader import Shape, normalize
 from routing.ssrf import UrlRefused, blocked_cause, check_url
@@ -50,9 +51,7 @@ _HOP_HEADERS = frozenset(
 Headers = CIMultiDict[str]
 
 
-def new_id() -> str:
-    """A fresh X-Request-ID / X-Correlation-ID (UUIDs, as the spec advises)."""
-    return str(uuid.uuid4())
+new_id = ids.new_id  # a fresh X-Request-ID / X-Correlation-ID (UUID form, as the spec advises)
 
 
 def origin(url: str) -> str:
@@ -66,6 +65,7 @@ def origin(url: str) -> str:
     return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.explicit_port}" if parsed.explicit_port else "")
 
 
+@functools.lru_cache(maxsize=4096)
 def auth_header(token: str, *, send_base64: bool = True) -> str:
     """``Token <base64>`` for 2.2.1 peers (transport_and_format, Authorization), raw if configured."""
     if send_base64:

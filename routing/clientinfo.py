@@ -82,4 +82,4 @@ class ClientInfoPusher:
                     legs.extend(leg for party in other.parties if (leg := self._leg(changed, party, other.status)))
         if legs:
             LOGGER.info("pushing ClientInfo %s of platform %s: %d PUTs", status, changed.id, len(legs))
-            await self.delivery.push(legs, wait=False)
+            await self.delivery.enqueue(legs)

@@ -73,7 +73,10 @@ class FakeClock:
 
 def iso(dt: datetime) -> str:
     """OCPI DateTime: RFC 3339 in UTC with 'Z', milliseconds (types.asciidoc, DateTime)."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    # isoformat is C code (strftime was ~2 % of the hub's samples: called several times per push).
+    return dt.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_iso(value: str) -> datetime:

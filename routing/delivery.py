@@ -1,9 +1,16 @@
-"""The one function through which every push reaches its receiver: commit first, then deliver.
+"""The way in to delivery: commit first, then deliver (docs/DESIGN-NOTES.md, Delivery).
 
-``Delivery.push`` writes each leg to the outbox in one transaction, so when it returns the
-message is durable and the hub may answer "accepted" (docs/DESIGN-NOTES.md, Delivery). With ``wait`` it
-then gives the fast path up to ``relay_wait`` for the receiver's own answer; a message behind a
-queued one of the same object, or for a paused receiver, is answered "queued" at once.
+Two entry points, one per kind of push:
+
+* ``enqueue(legs, prepare=...)``: broadcasts and notifications. Every leg is committed to the
+  outbox in one write job, atomically with ``prepare`` (the routing service's update of the
+  hub's stored copy); the scheduler delivers them. The caller answers "accepted" at once.
+* ``push_one(leg, prepare=...)``: a directed push, the fast path. Committed the same way, then
+  sent at once; the sender waits up to ``relay_wait`` for the receiver's own answer and gets an
+  ``Outcome``: ``Answered``, ``Queued`` or ``Failed``. ``relay_push`` renders it as the reply.
+
+Nothing is answered before its COMMIT. A receiver whose ready queue is full (more than it can
+take) gets no new directed push: the sender gets HTTP 503 with Retry-After, and nothing is stored.
 """
 
 from __future__ import annotations
@@ -12,15 +19,16 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from config import DeliverySettings
 from routing.clock import Clock, iso
-from routing.errors import ConnectionProblem, OcpiError, ReceiverTimeout
+from routing.errors import ConnectionProblem, OcpiError, Overloaded, ReceiverTimeout
 from routing.forward import Leg, Reply, relay
+from routing.outcome import Answered, Failed, Outcome, Queued, Sent
 from routing.retry import is_retryable
 from routing.versions import wire as versions_wire
-from routing.worker import DeliveryWorker, Outcome
+from routing.worker import DeliveryWorker
 from storage import outbox as outbox_sql
 from storage.db import Job, Store, SyncTx
 from storage.outbox import NewMessage
@@ -28,138 +36,150 @@ from storage.outbox import NewMessage
 LOGGER = logging.getLogger(__name__)
 
 _STATUS_FIELDS = frozenset({"status", "last_updated", "status_schedule"})
-
-
-class Queued:
-    """Outcome of a push that was committed but not (yet) answered by its receiver."""
-
-    def __init__(self, message_id: int, reason: str) -> None:
-        self.message_id = message_id
-        self.reason = reason
-
-
-PushOutcome = Outcome | Queued
+_RETRY_AFTER = {"Retry-After": "1"}
 
 
 class Delivery:
-    """Commits pushes to the outbox and waits (briefly) for the fast path."""
+    """Commits pushes to the outbox; the fast path waits (briefly) for the receiver's answer."""
 
     def __init__(self, store: Store, worker: DeliveryWorker, settings: DeliverySettings, clock: Clock) -> None:
         self.store = store
         self.worker = worker
+        self.fastpath = worker.fastpath
         self.settings = settings
         self.clock = clock
+        self.fail_mode = settings.on_receiver_down == "fail"
 
-    def _max_age(self, leg: Leg, status_patch: bool) -> float:
-        if leg.module == "cdrs":
-            return self.settings.cdr_max_age
-        return self.settings.status_max_age if status_patch else self.settings.max_age
+    # ---- enqueue: commit, the scheduler delivers ---------------------------------------------
 
-    @staticmethod
-    def _is_status_patch(leg: Leg) -> bool:
-        """An EVSE/connector PATCH carrying only a status: stale fast, and coalesced when repeated."""
-        if leg.module != "locations" or leg.method != "PATCH":
-            return False
-        try:
-            body = json.loads(leg.body or b"{}")
-        except ValueError:
-            return False
-        return isinstance(body, dict) and bool(body) and set(body) <= _STATUS_FIELDS
-
-    async def push(self, legs: Sequence[Leg], *, wait: bool, prepare: Job | None = None) -> list[PushOutcome]:
-        """Commit every leg (and ``prepare``, atomically); with ``wait``, the one leg's outcome.
-
-        The outcome is the receiver's answer, an error, or Queued.
-        """
+    async def enqueue(self, legs: Sequence[Leg], *, prepare: Job | None = None) -> None:
+        """Commit every leg (and ``prepare``) in one write job; the scheduler delivers them."""
         # Each receiver gets its own OCPI version (routing/versions/wire.py), before anything is kept.
         legs = [await versions_wire.outbound(leg) for leg in legs]
         now = self.clock.now()
         # Broadcast legs share one body: decide once whether it is a status-only PATCH.
-        status_patch = self._is_status_patch(legs[0]) if legs else False
-        messages = [
-            (
-                NewMessage(
-                    receiver_platform_id=leg.platform.id,
-                    module=leg.module,
-                    object_key=leg.object_key or leg.request_id,
-                    method=leg.method,
-                    url=leg.url,
-                    headers=leg.headers(),
-                    body=leg.body,
-                    created_at=iso(now),
-                    deadline_at=iso(now + timedelta(seconds=self._max_age(leg, status_patch))),
-                ),
-                status_patch,
-            )
-            for leg in legs
-        ]
+        status_patch = _is_status_patch(legs[0]) if legs else False
+        messages = [self._message(leg, now, status_patch) for leg in legs]
 
-        def job(tx: SyncTx) -> list[tuple[int, bool]]:
+        def job(tx: SyncTx) -> list[bool]:
             if prepare is not None:
                 prepare(tx)
-            return [outbox_sql.enqueue(tx, message, coalesce=coalesce) for message, coalesce in messages]
+            return [outbox_sql.enqueue(tx, message, coalesce=status_patch)[1] for message in messages]
 
-        if wait and len(legs) != 1:
-            raise ValueError("wait=True takes exactly one leg")
-        fail_fast = self.settings.on_receiver_down == "fail"
-        # Listen before committing: once committed, the worker may deliver the message before this
-        # coroutine runs again, and an answer with nobody waiting would leave us waiting relay_wait.
-        future = self.worker.expect(legs[0].request_id, fail_fast=fail_fast) if wait else None
+        blocked: list[bool] = await self.store.write(job)
+        for message, behind in zip(messages, blocked, strict=True):
+            if behind:
+                self.worker.queued_behind(message.receiver_platform_id, message.module, message.object_key)
+        if messages:
+            self.worker.wake()
+
+    # ---- push one and wait: the fast path ------------------------------------------------------
+
+    async def push_one(self, leg: Leg, *, prepare: Job | None = None) -> Outcome:
+        """Commit one leg (and ``prepare``), send it now, wait up to relay_wait for its first attempt."""
+        leg = await versions_wire.outbound(leg)  # in the receiver's OCPI version, before it is kept
+        pid, request_id = leg.platform.id, leg.request_id
+        if not self.worker.has_room(pid):
+            raise Overloaded(headers=dict(_RETRY_AFTER))
+        message = self._message(leg, self.clock.now(), False)
+
+        def job(tx: SyncTx) -> tuple[int, bool]:
+            if prepare is not None:
+                prepare(tx)
+            return outbox_sql.enqueue(tx, message)
+
+        # Listen before committing: once committed, the scheduler may deliver the message before
+        # this coroutine runs again, and an answer with nobody waiting would cost us relay_wait.
+        answer = self.fastpath.expect(request_id, fail_fast=self.fail_mode)
         try:
-            # One write job, group-committed with concurrent pushes: durable before anyone answers.
-            ids = await self.store.write(job)
+            message_id, blocked = await self.store.write(job)
         except BaseException:
-            if future is not None:
-                self.worker.forget(legs[0].request_id, abandon=False)
+            self.fastpath.stop_waiting(request_id)
             raise
-        if future is None:
-            if ids:
-                self.worker.wake()
-            return []
-        leg, (message_id, blocked) = legs[0], ids[0]
-        paused = self.worker.is_paused(leg.platform.id)
-        if fail_fast and paused:
-            # "fail" answers like a plain hub: the receiver is down (OFFLINE), so 4003 now and
-            # nothing kept for later (the sender owns the retry).
-            self.worker.forget(leg.request_id, abandon=False)
-            await self.worker.abandon(message_id, leg.request_id)
-            return [ConnectionProblem(f"receiver platform {leg.platform.id} is unavailable")]
-        if not fail_fast and (blocked or paused):
-            self.worker.forget(leg.request_id, abandon=False)
-            self.worker.wake()
-            return [Queued(message_id, "behind earlier messages" if blocked else "receiver unavailable")]
-        # A fail-mode message behind an earlier one of its object waits its turn within relay_wait.
+        paused = self.worker.is_paused(pid)
+        if paused and self.fail_mode:
+            # "fail" answers like a plain hub: the receiver is down, so 4003 now, nothing kept.
+            await self._drop(message_id, request_id)
+            return Failed(ConnectionProblem(f"receiver platform {pid} is unavailable"))
         if blocked:
+            self.worker.queued_behind(pid, message.module, message.object_key)
+        if paused or (blocked and not self.fail_mode):
+            self.fastpath.stop_waiting(request_id)
             self.worker.wake()
-        else:  # the head of its chain: send it now rather than waiting for the worker's next round
-            self.worker.submit(messages[0][0].stored(message_id))
+            return Queued(message_id, "behind earlier messages" if blocked else "receiver unavailable")
+        if not blocked:  # the head of its chain: to the scheduler now, not at its next round
+            self.worker.submit(message.stored(message_id))
+        # (fail mode, blocked: it waits its turn behind the earlier message, within relay_wait)
         try:
-            return [await asyncio.wait_for(asyncio.shield(future), self.settings.relay_wait)]
+            # No shield: a cancelled waiter is harmless, the attempt settles only futures not done.
+            async with asyncio.timeout(self.settings.relay_wait):
+                sent = await answer
         except TimeoutError:
-            if fail_fast:
-                await self.worker.abandon(message_id, leg.request_id)
-                return [ReceiverTimeout(f"no answer within {self.settings.relay_wait:g}s")]
-            self.worker.forget(leg.request_id, abandon=False)
-            return [Queued(message_id, f"no answer within {self.settings.relay_wait:g}s")]
+            if self.fail_mode:
+                await self._drop(message_id, request_id)
+                return Failed(ReceiverTimeout(f"no answer within {self.settings.relay_wait:g}s"))
+            self.fastpath.stop_waiting(request_id)
+            return Queued(message_id, f"no answer within {self.settings.relay_wait:g}s")
+        return self._judge(message_id, sent)
+
+    def _judge(self, message_id: int, sent: Sent) -> Outcome:
+        """What the first attempt means for the sender (queue mode keeps retryable failures)."""
+        if isinstance(sent, OcpiError):
+            # A connect error or timeout is retried (queue mode); a refused redirect is final.
+            return Queued(message_id, sent.message) if sent.retryable and not self.fail_mode else Failed(sent)
+        if not self.fail_mode and is_retryable(sent):
+            # The scheduler keeps the message (non-OCPI answer, 5xx, 429...): the sender's push is safe.
+            return Queued(message_id, f"receiver answered {sent.describe()}")
+        return Answered(sent)
 
     async def relay_push(self, leg: Leg, *, prepare: Job | None = None) -> Reply:
-        """Push one leg and turn the outcome into the caller's answer."""
-        (outcome,) = await self.push([leg], wait=True, prepare=prepare)
-        if isinstance(outcome, Queued):
-            LOGGER.info("message %s queued (%s)", outcome.message_id, outcome.reason)
-            return Reply.envelope(
-                message=f"accepted; queued for delivery ({outcome.reason})", timestamp=iso(self.clock.now())
-            )
-        if isinstance(outcome, OcpiError):
-            if self.settings.on_receiver_down == "queue" and outcome.retryable:
-                # Connect error or timeout: the worker keeps the message and retries it. Answering
-                # 4002/4003 here would make the sender push again while the first copy is on its way.
-                LOGGER.info("%s message for platform %s queued (%s)", leg.module, leg.platform.id, outcome.message)
+        """Push one leg and render its outcome as the caller's answer."""
+        match await self.push_one(leg, prepare=prepare):
+            case Answered(response):
+                return relay(response)
+            case Queued(message_id, reason):
+                # Answering 4002/4003 here would make the sender push again while the first copy is
+                # on its way: "accepted" is the truth (the message is committed).
+                LOGGER.info("message %s queued (%s)", message_id, reason)
                 return Reply.envelope(
-                    message=f"accepted; queued for delivery ({outcome.message})", timestamp=iso(self.clock.now())
+                    message=f"accepted; queued for delivery ({reason})", timestamp=iso(self.clock.now())
                 )
-            raise outcome
-        if self.settings.on_receiver_down == "queue" and is_retryable(outcome):
-            # The worker keeps the message (non-OCPI answer, 5xx, 429...): the sender's push is safe.
-            return Reply.envelope(message="accepted; queued for delivery", timestamp=iso(self.clock.now()))
-        return relay(outcome)
+            case Failed(error):
+                raise error
+
+    # ---- helpers ---------------------------------------------------------------------------------
+
+    async def _drop(self, message_id: int, request_id: str) -> None:
+        """Fail mode: the sender got an error, so the message must never go out later."""
+        self.fastpath.drop(request_id)
+        await self.store.write(lambda tx: outbox_sql.delete(tx, message_id, request_id=request_id))
+
+    def _message(self, leg: Leg, now: datetime, status_patch: bool) -> NewMessage:
+        if leg.module == "cdrs":
+            max_age = self.settings.cdr_max_age
+        else:
+            max_age = self.settings.status_max_age if status_patch else self.settings.max_age
+        created = iso(now)
+        return NewMessage(
+            receiver_platform_id=leg.platform.id,
+            module=leg.module,
+            object_key=leg.object_key or leg.request_id,
+            method=leg.method,
+            url=leg.url,
+            headers=leg.headers(),
+            body=leg.body,
+            created_at=created,
+            deadline_at=iso(now + timedelta(seconds=max_age)),
+            request_id=leg.request_id,
+        )
+
+
+def _is_status_patch(leg: Leg) -> bool:
+    """An EVSE/connector PATCH carrying only a status: stale fast, and coalesced when repeated."""
+    if leg.module != "locations" or leg.method != "PATCH":
+        return False
+    try:
+        body = json.loads(leg.body or b"{}")
+    except ValueError:
+        return False
+    return isinstance(body, dict) and bool(body) and set(body) <= _STATUS_FIELDS

@@ -15,6 +15,7 @@
     |   |   +-- SpoofedParty   2001   FROM / owner ids not the caller's (HTTP 403)
     +-- AuthError            2000     missing/unknown token (HTTP 401); Forbidden (HTTP 403)
     +-- ServerError          3000     generic server error (HTTP 500; never a traceback)
+    |   +-- Overloaded           3000 the hub or a receiver's queue is full (HTTP 503 + Retry-After)
     |   +-- UnableToUseClientApi 3001 the partner's versions/details could not be used
     |   +-- UnsupportedVersion   3002 no mutual version
     |   +-- NoMatchingEndpoints  3003 required endpoints missing
@@ -50,6 +51,7 @@ __all__ = [
     "NotEnoughInformation",
     "NotFound",
     "OcpiError",
+    "Overloaded",
     "PartyConflict",
     "PayloadTooLarge",
     "RateLimited",
@@ -216,6 +218,13 @@ class ServerError(OcpiError):
     status_code = 3000
     http_status = 500
     default_message = "Generic server error"
+
+
+class Overloaded(ServerError):
+    """More pushes for one receiver than it can take now: HTTP 503 with Retry-After, nothing stored."""
+
+    http_status = 503
+    default_message = "Too many messages waiting for this receiver; retry later"
 
 
 class UnableToUseClientApi(ServerError):

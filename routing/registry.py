@@ -88,6 +88,8 @@ class Registry:
         # Live tokens (kind C) by hash: every request is authenticated without a query. Any
         # registry transaction may add or revoke tokens, so each one empties the cache.
         self._auth_cache: dict[str, TokenRecord] = {}
+        # The same for whole Authorization header values: no base64 decode and hashing per request.
+        self._caller_cache: dict[str, tuple[TokenRecord, str]] = {}
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Transaction]:
@@ -96,6 +98,16 @@ class Registry:
                 yield tx
         finally:
             self._auth_cache.clear()
+            self._caller_cache.clear()
+
+    def cached_caller(self, header: str) -> tuple[TokenRecord, str] | None:
+        """The live token record and token for an Authorization header seen before, if still valid."""
+        return self._caller_cache.get(header)
+
+    def remember_caller(self, header: str, record: TokenRecord, token: str) -> None:
+        """Remember a header that authenticated a live kind-C token (bounded by the live tokens)."""
+        if record.kind == "C" and record.expires_at is None and len(self._caller_cache) < 10_000:
+            self._caller_cache[header] = (record, token)
 
     def _now(self) -> str:
         return iso(self.clock.now())

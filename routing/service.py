@@ -294,7 +294,7 @@ class RoutingService:
             for target in broadcast_targets(self.directory, spec, exclude_platform=req.caller.id)
         ]
         # The stored copy and every leg commit together: the hub's copy and the queue never disagree.
-        await self.delivery.push(legs, wait=False, prepare=self._remember(spec, req, ref, None))
+        await self.delivery.enqueue(legs, prepare=self._remember(spec, req, ref, None))
         LOGGER.info("broadcast %s %s %s to %d parties", req.method, spec.name, ref.key, len(legs))
         answer = self.reply(message=f"accepted; broadcast to {len(legs)} {'party' if len(legs) == 1 else 'parties'}")
         answer.headers.update(RoutingHeaders(from_party=self.hub, to_party=sender).as_headers())

@@ -93,6 +93,11 @@ def refusal(url: str, *, allow_private: bool) -> str | None:
         parsed = URL(url)
     except (ValueError, TypeError):
         return "not a valid URL"
+    return url_refusal(parsed, allow_private=allow_private)
+
+
+def url_refusal(parsed: URL, *, allow_private: bool) -> str | None:
+    """``refusal`` for a URL parsed already (the client sends the same object: one parse per call)."""
     if parsed.scheme not in ("http", "https") or not parsed.host:
         return "not an absolute http(s) URL"
     if allow_private:

@@ -1,9 +1,13 @@
-"""The outbox worker: delivers committed pushes in order, retries, dead-letters, watches receiver health.
+"""The delivery scheduler: one loop, a ready queue per receiver, bounded concurrency per receiver.
 
-One loop picks the due head of every order chain (storage.outbox.due_heads) and runs each
-delivery as its own task, at most ``concurrency_per_receiver`` per receiver, so one slow
-receiver never delays the others. Each attempt reuses the message's X-Request-ID. Receivers
-that keep failing go OFFLINE and are probed instead (routing/health.py).
+Committed messages reach an attempt (routing/attempt.py) two ways: the fast path hands over a
+just-committed chain head (``submit``), and the loop reads the due head of every order chain
+from the outbox (``storage.outbox.due_heads``). Both land in the receiver's ready queue, which
+starts at most ``concurrency_per_receiver`` attempts at once, so one slow receiver never delays
+another; a finished attempt starts the next ready message at once, without a query. The ready
+queue is bounded (``max_queue_per_receiver``): ``has_room`` tells the fast path to refuse a push
+(503) rather than let latency climb. Receivers that keep failing go OFFLINE and are probed
+(routing/health.py); expiry and stand-in URL purges are the sweeper's (routing/sweeper.py).
 """
 
 from __future__ import annotations
@@ -13,35 +17,30 @@ import contextlib
 import functools
 import logging
 from collections import OrderedDict, defaultdict, deque
-from datetime import timedelta
 from typing import Any
 
 from config import DeliverySettings
-from routing.client import PeerClient, PeerResponse
+from routing.attempt import Attempt
+from routing.client import PeerClient
 from routing.clock import Clock, iso, parse_iso
 from routing.directory import Directory
-from routing.errors import OcpiError
+from routing.fastpath import FastPath
 from routing.health import ReceiverHealth, StatusSetter
-from routing.retry import RetryPolicy, is_retryable, retry_after
+from routing.sweeper import Sweeper
 from storage import outbox as outbox_sql
-from storage import proxies as proxy_sql
-from storage.db import Store, SyncTx
+from storage.db import Store
 from storage.outbox import Message
 
 LOGGER = logging.getLogger(__name__)
 
 _ATTEMPTED_MEMORY = 100_000  # request ids remembered (far more than a backlog can hold)
-
-
 # The loop looks at the queue at least this often (clock seconds) even when nothing woke it: a
 # missed wake-up (e.g. a platform resumed with nobody to notify) and max_age expiry need a round.
 _MAX_IDLE = 60.0
-_EXPIRE_EVERY = 10.0
-Outcome = PeerResponse | OcpiError
 
 
 class DeliveryWorker:
-    """Background delivery of the outbox; start() in the app's cleanup context, stop() on shutdown."""
+    """The scheduler; start() in the app's cleanup context, stop() on shutdown."""
 
     def __init__(
         self,
@@ -55,24 +54,10 @@ class DeliveryWorker:
         request_timeout: float,
     ) -> None:
         self.store = store
-        self.client = client
         self.directory = directory
         self.settings = settings
         self.clock = clock
-        self.set_status = set_status
-        self.request_timeout = request_timeout
-        self.policy = RetryPolicy(settings)
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._loop_task: asyncio.Task[None] | None = None
-        self._in_flight: dict[int, asyncio.Task[None]] = {}
-        # Due chain heads read by the last round but not started yet (their receiver was full):
-        # a finished delivery starts the next one at once instead of querying the outbox again.
-        self._backlog: dict[int, deque[Message]] = {}
-        # Attempts made per X-Request-ID (recent ones): a copy of a row read before its latest
-        # attempt is stale and must not start (it would resend out of order or before its backoff).
-        self._attempted: OrderedDict[str, int] = OrderedDict()
-        self._per_receiver: dict[int, int] = defaultdict(int)
+        self.fastpath = FastPath()
         self.health = ReceiverHealth(
             client=client,
             directory=directory,
@@ -82,18 +67,40 @@ class DeliveryWorker:
             request_timeout=request_timeout,
             on_resume=self._resumed,
         )
-        self._waiters: dict[str, asyncio.Future[Outcome]] = {}
-        self._fail_fast: set[str] = set()
-        # X-Request-IDs (unique, unlike row ids, which SQLite reuses after deletes) of messages
-        # being sent right now, and of messages a fail-mode sender abandoned: never send those.
-        self._sending: set[str] = set()
-        self._dropped: set[str] = set()
-        self._last_expiry = float("-inf")
-        self.delivered = 0
-        self.retried = 0
-        self.dead = 0
+        self.attempt = Attempt(
+            store=store,
+            client=client,
+            directory=directory,
+            settings=settings,
+            clock=clock,
+            health=self.health,
+            fastpath=self.fastpath,
+            request_timeout=request_timeout,
+        )
+        self.sweeper = Sweeper(store, clock)
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._wake_at: float | None = None
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        # Attempts running, by X-Request-ID (row ids are reused after deletes: a new message may get
+        # the id of one whose record is still being committed).
+        self._in_flight: dict[str, asyncio.Task[bool]] = {}
+        self._per_receiver: dict[int, int] = defaultdict(int)  # receiver slots held (a send in progress)
+        self._holding: set[str] = set()  # request ids holding a slot
+        # Ready messages per receiver not started yet (their receiver was full).
+        self._ready: dict[int, deque[Message]] = {}
+        # Attempts made per X-Request-ID (recent ones): a copy of a row read before its latest
+        # attempt is stale and must not start (it would resend out of order or before its backoff).
+        self._attempted: OrderedDict[str, int] = OrderedDict()
+        # What tells a finished fast-path attempt whether a round (two queries) is needed at all:
+        # rows handed over by submit(), chains with a message committed behind one in flight, and
+        # receivers a round skipped because they were full (due rows of theirs may wait unread).
+        self._submitted: set[str] = set()
+        self._behind: set[tuple[int, str, str]] = set()
+        self._skipped_full: set[int] = set()
 
-    # ---- lifecycle ---------------------------------------------------------------------------
+    # ---- lifecycle and what others may ask -----------------------------------------------------
 
     def start(self) -> None:
         """Start the loop; OFFLINE platforms found in the store are probed at once."""
@@ -104,6 +111,7 @@ class DeliveryWorker:
         """Stop picking messages, let in-flight attempts finish within shutdown_grace, cancel the rest."""
         self._stopping = True
         self._wake.set()
+        self._idle.set()
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -114,59 +122,58 @@ class DeliveryWorker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        for fut in self._waiters.values():
-            if not fut.done():
-                fut.cancel()
+        self.fastpath.cancel_all()
+
+    async def idle(self) -> None:
+        """Return once nothing is in flight and nothing is due at the clock's current time (for tests)."""
+        while not self._stopping:
+            wake_at = self._wake_at
+            if self._idle.is_set() and (wake_at is None or wake_at > self._ts()):
+                return
+            if self._idle.is_set():  # the clock passed the loop's wake-up time: a round is coming
+                self._idle.clear()
+            await self._idle.wait()
 
     def wake(self) -> None:
         """New work or a freed slot: run a round now."""
+        self._idle.clear()
         self._wake.set()
 
     def refresh(self) -> None:
-        """The queue changed behind the worker's back (redrive): forget what was read, re-read."""
-        self._backlog.clear()
+        """The queue changed behind the scheduler's back (redrive): forget what was read, re-read."""
+        self._ready.clear()
         self._attempted.clear()  # re-driven letters start again from attempt 0
-        self._wake.set()
-
-    def expect(self, request_id: str, *, fail_fast: bool) -> asyncio.Future[Outcome]:
-        """A future resolved with the first attempt's outcome of the message with this X-Request-ID."""
-        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._waiters[request_id] = fut
-        if fail_fast:
-            self._fail_fast.add(request_id)
-        return fut
-
-    def forget(self, request_id: str, *, abandon: bool) -> None:
-        """The fast path stopped waiting; with ``abandon`` a retryable failure drops the message."""
-        self._waiters.pop(request_id, None)
-        if not abandon:
-            self._fail_fast.discard(request_id)
-
-    async def abandon(self, message_id: int, request_id: str) -> None:
-        """on_receiver_down = "fail" and the sender got an error: the message must not go out later.
-
-        Not sent yet: it is removed now. On the wire already: it cannot be taken back, but a
-        retryable failure of that attempt removes it instead of scheduling a retry.
-        """
-        self._waiters.pop(request_id, None)
-        if request_id in self._sending:
-            self._fail_fast.add(request_id)
-            return
-        self._fail_fast.discard(request_id)
-        if len(self._dropped) > 10_000:
-            self._dropped.clear()
-        self._dropped.add(request_id)  # before the delete: a round reading the queue meanwhile skips it
-        await self.store.write(lambda tx: outbox_sql.delete(tx, message_id))
+        self.wake()
 
     def is_paused(self, platform_id: int) -> bool:
         """True when the receiver cannot be delivered to now (OFFLINE, suspended, unregistered)."""
         platform = self.directory.platform(platform_id)
         return (
             platform is None
-            or self.health.is_offline(platform.id)
+            or self.health.is_offline(platform_id)
             or platform.status not in ("CONNECTED", "OFFLINE")
             or not platform.registered
         )
+
+    def has_room(self, platform_id: int) -> bool:
+        """Whether the receiver's ready queue (waiting + in flight) is below max_queue_per_receiver."""
+        waiting = len(self._ready.get(platform_id, ()))
+        return waiting + self._per_receiver.get(platform_id, 0) < self.settings.max_queue_per_receiver
+
+    def submit(self, row: Message) -> None:
+        """Fast path: a just-committed chain head is started now, or queued for its receiver's next slot."""
+        pid = row.receiver_platform_id
+        if self._stopping or self.is_paused(pid):
+            self.wake()
+            return
+        self._submitted.add(row.request_id)
+        if not self._start(row):
+            self._ready.setdefault(pid, deque()).append(row)
+
+    def queued_behind(self, platform_id: int, module: str, object_key: str) -> None:
+        """A message was committed behind an earlier one of its object: a round must follow that one."""
+        self._behind.add((platform_id, module, object_key))
+        self.wake()
 
     async def called_in(self, platform_id: int) -> None:
         """An OFFLINE platform called the hub: it is alive, resume its queue at once."""
@@ -176,8 +183,8 @@ class DeliveryWorker:
         # It answers again: drain its queue now rather than after each message's remaining backoff.
         stamp = iso(self.clock.now())
         await self.store.write(lambda tx: outbox_sql.reschedule_now(tx, platform_id, now=stamp))
-        self._backlog.pop(platform_id, None)
-        self._wake.set()
+        self._ready.pop(platform_id, None)
+        self.wake()
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -190,9 +197,9 @@ class DeliveryWorker:
             try:
                 await self.health.probe_due()
                 await self.health.check_silent(self.store)
-                await self._expire_due()
-                started = await self._dispatch()
-                if started:
+                if await self.sweeper.sweep_if_due(self._in_flight):
+                    self._ready.clear()
+                if await self._dispatch():
                     continue
                 wake_at = await self._next_wake_at()
             except asyncio.CancelledError:
@@ -200,227 +207,133 @@ class DeliveryWorker:
             except Exception:
                 LOGGER.exception("outbox worker round failed; retrying in 1s")
                 wake_at = self._ts() + 1.0
-            await self._idle(wake_at)
+            await self._wait(wake_at)
 
-    async def _sleep_until(self, timestamp: float) -> None:
-        # The delay is taken when the sleep starts, not when the time was computed: an injected
-        # clock may have moved in between, and the worker must wake at the due time, not later.
-        await self.clock.sleep(max(timestamp - self._ts(), 0.0))
-
-    async def _idle(self, wake_at: float | None) -> None:
+    async def _wait(self, wake_at: float) -> None:
+        self._wake_at = wake_at
+        if not self._in_flight and not self._wake.is_set():
+            self._idle.set()
         waiter = asyncio.create_task(self._wake.wait())
-        tasks: set[asyncio.Task[Any]] = {waiter}
-        if wake_at is not None:
-            tasks.add(asyncio.create_task(self._sleep_until(wake_at)))
+        # The delay is taken when the sleep starts: an injected clock may have moved meanwhile.
+        sleeper = asyncio.create_task(self.clock.sleep(max(wake_at - self._ts(), 0.0)))
+        tasks: set[asyncio.Task[Any]] = {waiter, sleeper}
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._idle.clear()
+            self._wake_at = None
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _paused_receivers(self) -> list[int]:
+    def _blocked_receivers(self) -> list[int]:
         full = [pid for pid, n in self._per_receiver.items() if n >= self.settings.concurrency_per_receiver]
         paused = [p.id for p in self.directory.platforms() if self.is_paused(p.id)]
         return sorted(set(full) | set(paused))
 
     async def _dispatch(self) -> int:
-        started = self._start_backlog()
+        started = self._start_ready()
         if started:
             return started
-        skip = self._paused_receivers()
+        skip = self._blocked_receivers()
+        self._skipped_full.update(pid for pid in skip if self._per_receiver.get(pid, 0))
         rows = await outbox_sql.due_heads(
             self.store,
             now=iso(self.clock.now()),
             limit=self.settings.batch_size,
             skip_receivers=skip,
-            skip_ids=list(self._in_flight),
+            skip_request_ids=list(self._in_flight),
         )
-        backlog: dict[int, deque[Message]] = {}
+        # Full receivers were not read again: keep what their queues hold.
+        ready = {pid: queue for pid, queue in self._ready.items() if pid in set(skip)}
         for row in rows:
-            backlog.setdefault(row.receiver_platform_id, deque()).append(row)
-        self._backlog = backlog
-        return self._start_backlog()
+            ready.setdefault(row.receiver_platform_id, deque()).append(row)
+        self._ready = ready
+        return self._start_ready()
 
-    def _start_backlog(self) -> int:
-        started = 0
-        for pid in list(self._backlog):
-            rows = self._backlog[pid]
+    def _start_ready(self) -> int:
+        before = len(self._in_flight)
+        limit = self.settings.concurrency_per_receiver
+        for pid in list(self._ready):
+            queue = self._ready[pid]
             if self.is_paused(pid):
-                rows.clear()
-            while rows and self._per_receiver[pid] < self.settings.concurrency_per_receiver:
-                started += self._start(rows.popleft())
-            if not rows:
-                del self._backlog[pid]
-        return started
+                queue.clear()
+            while queue and self._per_receiver[pid] < limit:
+                self._start(queue.popleft())
+            if not queue:
+                del self._ready[pid]
+        return len(self._in_flight) - before
 
     def _start(self, row: Message) -> bool:
-        """Start one attempt unless the message is already on its way, dropped, or its receiver is full."""
+        """Start an attempt unless the receiver is full (False: keep the row for later).
+
+        A stale copy (read before its latest attempt), a dropped message or a copy already on its
+        way is discarded (True): starting it would resend out of order or twice.
+        """
         pid = row.receiver_platform_id
-        request_id = row.headers.get("X-Request-ID", "")
-        if request_id in self._dropped or row.attempts < self._attempted.get(request_id, 0):
+        if self._per_receiver[pid] >= self.settings.concurrency_per_receiver:
             return False
-        if row.id in self._in_flight or self._per_receiver[pid] >= self.settings.concurrency_per_receiver:
-            return False
+        rid = row.request_id
+        if self.fastpath.is_dropped(rid) or row.attempts < self._attempted.get(rid, 0) or rid in self._in_flight:
+            return True
         self._per_receiver[pid] += 1
-        task = asyncio.create_task(self._attempt(row), name=f"deliver-{row.id}")
-        self._in_flight[row.id] = task
-        task.add_done_callback(functools.partial(self._done, row.id, pid))
+        self._holding.add(rid)
+        self._idle.clear()
+        task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.id}")
+        self._in_flight[rid] = task
+        task.add_done_callback(functools.partial(self._done, row))
         return True
 
-    def submit(self, row: Message) -> None:
-        """Fast path: a just-committed message that heads its chain is sent now (or by the next round)."""
-        if self._stopping or self.is_paused(row.receiver_platform_id) or not self._start(row):
-            self._wake.set()
+    async def _deliver(self, row: Message) -> bool:
+        sent = await self.attempt.send(row)
+        # The receiver's slot is free once it answered: the next ready message goes out while this
+        # one's record waits for its commit (the row stays in flight, so no round reads it again).
+        self._release(row)
+        return sent is not None and await self.attempt.record(row, sent)
 
-    def _done(self, message_id: int, platform_id: int, _task: asyncio.Task[None]) -> None:
-        self._in_flight.pop(message_id, None)
-        self._per_receiver[platform_id] -= 1
-        rows = self._backlog.get(platform_id)
-        while rows and not self._stopping and not self.is_paused(platform_id):
-            if self._start(rows.popleft()):
-                return  # the freed slot is used again; no round (and no query) needed
-        self._wake.set()
+    def _release(self, row: Message) -> int:
+        """Free the receiver slot ``row`` held (once); start ready messages; return how many started."""
+        if row.request_id not in self._holding:
+            return 0
+        self._holding.discard(row.request_id)
+        pid = row.receiver_platform_id
+        self._per_receiver[pid] -= 1
+        queue = self._ready.get(pid)
+        before = len(self._in_flight)
+        while queue and len(self._in_flight) == before and not self._stopping and not self.is_paused(pid):
+            self._start(queue.popleft())
+        return len(self._in_flight) - before
 
-    async def _expire_due(self) -> None:
-        now = self._ts()
-        if now - self._last_expiry < _EXPIRE_EVERY:
-            return
-        self._last_expiry = now
-        stamp, skip = iso(self.clock.now()), list(self._in_flight)
-
-        def sweep(tx: SyncTx) -> int:
-            # Expired stand-in URLs (callbacks, pages) go in the same commit: nothing else removes
-            # them, and the table would only grow.
-            proxy_sql.purge_expired(tx, stamp)
-            return outbox_sql.expire(tx, now=stamp, skip_ids=skip)
-
-        count = await self.store.write(sweep)
-        if count:
-            self._backlog.clear()
-            self.dead += count
-            LOGGER.error("%d undelivered message(s) passed max_age and became dead letters", count)
+    def _done(self, row: Message, task: asyncio.Task[bool]) -> None:
+        pid = row.receiver_platform_id
+        self._in_flight.pop(row.request_id, None)
+        self._attempted[row.request_id] = row.attempts + 1
+        self._attempted.move_to_end(row.request_id)
+        if len(self._attempted) > _ATTEMPTED_MEMORY:
+            self._attempted.popitem(last=False)
+        started = self._release(row)  # when cancelled or failed before it could (shutdown)
+        chain = (pid, row.module, row.object_key)
+        finished = not task.cancelled() and task.exception() is None and task.result()
+        # A round reads the outbox (two queries): needed unless this was a fast-path message that
+        # got its final answer, with nothing committed behind it and no unread rows for its receiver,
+        # or while the receiver's ready queue still holds what the last round read.
+        needs_round = (
+            row.request_id not in self._submitted or not finished or chain in self._behind or pid in self._skipped_full
+        )
+        self._submitted.discard(row.request_id)
+        self._behind.discard(chain)
+        if needs_round and not started and (not self._ready.get(pid) or self.is_paused(pid)):
+            self._skipped_full.discard(pid)
+            self.wake()
+        elif not self._in_flight and self._wake_at is not None and not self._wake.is_set():
+            self._idle.set()  # the loop is waiting and nothing is left in flight
 
     async def _next_wake_at(self) -> float:
         candidates: list[float] = self.health.next_probe_times()
-        candidates.append(self._ts() + _MAX_IDLE)
-        next_due = await outbox_sql.next_due_at(self.store, skip_receivers=self._paused_receivers())
+        candidates.append(min(self._ts() + _MAX_IDLE, self.sweeper.next_at))
+        next_due = await outbox_sql.next_due_at(
+            self.store, skip_receivers=self._blocked_receivers(), skip_request_ids=list(self._in_flight)
+        )
         if next_due is not None:
             candidates.append(parse_iso(next_due).timestamp())
         return min(candidates)
-
-    # ---- one attempt -------------------------------------------------------------------------
-
-    async def _attempt(self, row: Message) -> None:
-        platform = self.directory.platform(row.receiver_platform_id)
-        request_id = row.headers.get("X-Request-ID", "")
-        if request_id in self._dropped:
-            return
-        if platform is None or platform.token_out is None:
-            return  # unregistered meanwhile: the message waits (a redrive can send it later)
-        response: PeerResponse | None = None
-        outcome: Outcome
-        self._sending.add(request_id)
-        try:
-            response = await self.client.send(
-                row.method,
-                row.url,
-                token=platform.token_out,
-                send_base64=platform.send_base64,
-                headers=row.headers,
-                body=row.body,
-                timeout=self.request_timeout,
-                log_context={
-                    "module": row.module,
-                    "platform_id": row.receiver_platform_id,
-                    "attempt": row.attempts + 1,
-                },
-            )
-            outcome = response
-            retryable = is_retryable(response)
-            error = response.describe()
-        except OcpiError as exc:
-            outcome = exc
-            retryable = exc.retryable  # a refused redirect is final: never an endless retry
-            error = exc.message
-        finally:
-            self._sending.discard(request_id)
-        attempt_no = row.attempts + 1
-        self._attempted[request_id] = attempt_no
-        self._attempted.move_to_end(request_id)
-        if len(self._attempted) > _ATTEMPTED_MEMORY:
-            self._attempted.popitem(last=False)
-        now = self.clock.now()
-        fail_fast = request_id in self._fail_fast
-        self._fail_fast.discard(request_id)
-        # The sender may have its answer now; recording the outcome below needs no fsync of its
-        # own before that (at-least-once: a crash in between only redelivers this message).
-        fut = self._waiters.pop(request_id, None)
-        if fut is not None and not fut.done():
-            fut.set_result(outcome)
-        if not retryable and response is None:
-            stamp = iso(now)
-            await self.store.write(lambda tx: outbox_sql.bury(tx, row.id, error=error, now=stamp))
-            self.dead += 1
-            LOGGER.error(
-                "dead letter %s: %s %s to platform %s: %s",
-                row.id,
-                row.method,
-                row.module,
-                row.receiver_platform_id,
-                error,
-            )
-        elif not retryable:
-            assert response is not None
-            await self._final(row, response)
-        elif fail_fast:
-            # on_receiver_down = "fail": the sender gets 4002/4003 instead, nothing is kept.
-            await self.store.write(lambda tx: outbox_sql.delete(tx, row.id))
-        elif attempt_no >= self.settings.max_attempts or now >= parse_iso(row.deadline_at):
-            stamp = iso(now)
-            await self.store.write(lambda tx: outbox_sql.bury(tx, row.id, error=error, now=stamp))
-            self.dead += 1
-            LOGGER.error(
-                "dead letter %s: %s %s to platform %s after %d attempts: %s",
-                row.id,
-                row.method,
-                row.module,
-                row.receiver_platform_id,
-                attempt_no,
-                error,
-            )
-        else:
-            delay = self.policy.delay(attempt_no, retry_after(response, now))
-            next_at, status = iso(now + timedelta(seconds=delay)), response.status if response else None
-            await self.store.write(
-                lambda tx: outbox_sql.retry_later(tx, row.id, next_attempt_at=next_at, error=error, http_status=status)
-            )
-            self.retried += 1
-            LOGGER.warning(
-                "attempt %d/%d of message %s to platform %s failed (%s); next in %.1fs",
-                attempt_no,
-                self.settings.max_attempts,
-                row.id,
-                row.receiver_platform_id,
-                error,
-                delay,
-            )
-        if retryable:
-            await self.health.failed(row.receiver_platform_id)
-        elif response is not None:
-            self.health.succeeded(row.receiver_platform_id)
-
-    async def _final(self, row: Message, response: PeerResponse) -> None:
-        code = response.ocpi_status
-        state = "delivered" if code is not None and 1000 <= code < 2000 else "rejected"
-        stamp = iso(self.clock.now())
-        await self.store.write(
-            lambda tx: outbox_sql.finish(
-                tx, row.id, http_status=response.status, ocpi_status=code, state=state, now=stamp
-            )
-        )
-        self.delivered += 1
-        if state == "rejected":
-            LOGGER.warning(
-                "message %s refused by platform %s: %s", row.id, row.receiver_platform_id, response.describe()
-            )

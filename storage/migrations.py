@@ -338,6 +338,20 @@ def _m0007_pull_only_partners(db: Database) -> None:
     )
 
 
+@MIGRATIONS(name="0008_outbox_request_id")
+def _m0008_outbox_request_id(db: Database) -> None:
+    # The delivery core keys its fast-path waiters and its attempt memory by X-Request-ID (unique,
+    # unlike row ids, which SQLite reuses after deletes): a column, so nothing parses the headers.
+    _run_script(
+        db,
+        """
+        ALTER TABLE outbox ADD COLUMN request_id TEXT;
+        UPDATE outbox SET request_id = json_extract(headers, '$."X-Request-ID"')
+            WHERE request_id IS NULL AND json_valid(headers);
+        """,
+    )
+
+
 @MIGRATIONS(name="0009_objects_owner_index")
 def _m0009_objects_owner_index(db: Database) -> None:
     # The retention sweep finds the owners of stored locations and tariffs (kept while their

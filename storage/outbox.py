@@ -26,6 +26,7 @@ class NewMessage:
     body: bytes | None
     created_at: str
     deadline_at: str
+    request_id: str = ""  # the X-Request-ID in ``headers``, sent unchanged on every attempt
 
     def stored(self, message_id: int) -> Message:
         """The row this message became once enqueued (no attempt yet)."""
@@ -36,6 +37,7 @@ class NewMessage:
             object_key=self.object_key,
             method=self.method,
             url=self.url,
+            request_id=self.request_id,
             headers=self.headers,
             body=self.body,
             state="pending",
@@ -59,6 +61,7 @@ class Message:
     object_key: str
     method: str
     url: str
+    request_id: str
     headers: dict[str, str]
     body: bytes | None
     state: str
@@ -89,6 +92,7 @@ def _message(row: Row) -> Message:
         object_key=row["object_key"],
         method=row["method"],
         url=row["url"],
+        request_id=row["request_id"] or "",
         headers=json.loads(row["headers"]),
         body=row["body"],
         state=row["state"],
@@ -125,14 +129,15 @@ def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple
     ):
         return int(last["id"]), True
     new_id = tx.execute(
-        "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, headers, body, state,"
-        " created_at, next_attempt_at, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, request_id, headers, body,"
+        " state, created_at, next_attempt_at, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
         (
             message.receiver_platform_id,
             message.module,
             message.object_key,
             message.method,
             message.url,
+            message.request_id,
             json.dumps(message.headers),
             message.body,
             message.created_at,
@@ -144,7 +149,12 @@ def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple
 
 
 async def due_heads(
-    store: Store, *, now: str, limit: int, skip_receivers: Sequence[int] = (), skip_ids: Sequence[int] = ()
+    store: Store,
+    *,
+    now: str,
+    limit: int,
+    skip_receivers: Sequence[int] = (),
+    skip_request_ids: Sequence[str] = (),
 ) -> list[Message]:
     """Pending messages due now that are the oldest pending of their chain, in acceptance order."""
     extra = ""
@@ -152,9 +162,9 @@ async def due_heads(
     if skip_receivers:
         extra += f" AND o.receiver_platform_id NOT IN ({','.join('?' * len(skip_receivers))})"
         params.extend(skip_receivers)
-    if skip_ids:
-        extra += f" AND o.id NOT IN ({','.join('?' * len(skip_ids))})"
-        params.extend(skip_ids)
+    if skip_request_ids:  # messages being sent (row ids are reused after deletes; request ids never)
+        extra += f" AND o.request_id NOT IN ({','.join('?' * len(skip_request_ids))})"
+        params.extend(skip_request_ids)
     rows = await store.fetchall(
         "SELECT o.* FROM outbox o WHERE o.state='pending' AND o.next_attempt_at<=?"
         + extra
@@ -166,42 +176,84 @@ async def due_heads(
     return [_message(r) for r in rows]
 
 
-async def next_due_at(store: Store, *, skip_receivers: Sequence[int] = ()) -> str | None:
-    """The earliest next_attempt_at of any pending message (None when the queue is empty)."""
+async def next_due_at(
+    store: Store, *, skip_receivers: Sequence[int] = (), skip_request_ids: Sequence[str] = ()
+) -> str | None:
+    """The earliest next_attempt_at of a chain head not being sent (None when there is none).
+
+    Only heads count: a message behind a head that backs off is not due before it, and counting
+    it (or a head in flight) would wake the worker at once, again and again, for nothing.
+    """
     extra = ""
+    params: list[object] = []
     if skip_receivers:
-        extra = f" AND receiver_platform_id NOT IN ({','.join('?' * len(skip_receivers))})"
+        extra += f" AND o.receiver_platform_id NOT IN ({','.join('?' * len(skip_receivers))})"
+        params.extend(skip_receivers)
+    if skip_request_ids:  # messages being sent (row ids are reused after deletes; request ids never)
+        extra += f" AND o.request_id NOT IN ({','.join('?' * len(skip_request_ids))})"
+        params.extend(skip_request_ids)
     row = await store.fetchone(
-        "SELECT min(next_attempt_at) AS t FROM outbox WHERE state='pending'" + extra, list(skip_receivers)
+        "SELECT min(o.next_attempt_at) AS t FROM outbox o WHERE o.state='pending'"
+        + extra
+        + " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.receiver_platform_id=o.receiver_platform_id"
+        " AND p.module=o.module AND p.object_key=o.object_key AND p.state='pending' AND p.id<o.id)",
+        params,
     )
     return row["t"] if row and row["t"] is not None else None
 
 
-def finish(tx: SyncTx, message_id: int, *, http_status: int, ocpi_status: int | None, state: str, now: str) -> None:
+def _this(message_id: int, request_id: str | None) -> tuple[str, tuple[object, ...]]:
+    # Row ids are reused after deletes: with its request id, a late record never hits a newer message.
+    if not request_id:
+        return "id=?", (message_id,)
+    return "id=? AND request_id=?", (message_id, request_id)
+
+
+def finish(
+    tx: SyncTx,
+    message_id: int,
+    *,
+    http_status: int,
+    ocpi_status: int | None,
+    state: str,
+    now: str,
+    request_id: str | None = None,
+) -> None:
     """Record a final answer: 'delivered' rows are deleted, 'rejected' (non-1xxx) ones kept for inspection."""
+    where, key = _this(message_id, request_id)
     if state == "delivered":
-        tx.execute("DELETE FROM outbox WHERE id=?", (message_id,))
+        tx.execute(f"DELETE FROM outbox WHERE {where}", key)
         return
     tx.execute(
         "UPDATE outbox SET state=?, attempts=attempts+1, last_http_status=?, last_ocpi_status=?, finished_at=?"
-        " WHERE id=?",
-        (state, http_status, ocpi_status, now, message_id),
+        f" WHERE {where}",
+        (state, http_status, ocpi_status, now, *key),
     )
 
 
-def retry_later(tx: SyncTx, message_id: int, *, next_attempt_at: str, error: str, http_status: int | None) -> None:
+def retry_later(
+    tx: SyncTx,
+    message_id: int,
+    *,
+    next_attempt_at: str,
+    error: str,
+    http_status: int | None,
+    request_id: str | None = None,
+) -> None:
     """Count a failed attempt and schedule the next one."""
+    where, key = _this(message_id, request_id)
     tx.execute(
-        "UPDATE outbox SET attempts=attempts+1, next_attempt_at=?, last_error=?, last_http_status=? WHERE id=?",
-        (next_attempt_at, error[:500], http_status, message_id),
+        f"UPDATE outbox SET attempts=attempts+1, next_attempt_at=?, last_error=?, last_http_status=? WHERE {where}",
+        (next_attempt_at, error[:500], http_status, *key),
     )
 
 
-def bury(tx: SyncTx, message_id: int, *, error: str, now: str) -> None:
+def bury(tx: SyncTx, message_id: int, *, error: str, now: str, request_id: str | None = None) -> None:
     """Turn a message into a dead letter."""
+    where, key = _this(message_id, request_id)
     tx.execute(
-        "UPDATE outbox SET state='dead', attempts=attempts+1, last_error=?, finished_at=? WHERE id=?",
-        (error[:500], now, message_id),
+        f"UPDATE outbox SET state='dead', attempts=attempts+1, last_error=?, finished_at=? WHERE {where}",
+        (error[:500], now, *key),
     )
 
 
@@ -213,7 +265,7 @@ def reschedule_now(tx: SyncTx, platform_id: int, *, now: str) -> int:
     )
 
 
-def expire(tx: SyncTx, *, now: str, skip_ids: Sequence[int] = ()) -> int:
+def expire(tx: SyncTx, *, now: str, skip_request_ids: Sequence[str] = ()) -> int:
     """Pending messages past their deadline become dead letters, attempted or not (max_age)."""
     sql = (
         "UPDATE outbox SET state='dead', finished_at=?,"
@@ -221,15 +273,16 @@ def expire(tx: SyncTx, *, now: str, skip_ids: Sequence[int] = ()) -> int:
         " WHERE state='pending' AND deadline_at<=?"
     )
     params: list[object] = [now, now]
-    if skip_ids:
-        sql += f" AND id NOT IN ({','.join('?' * len(skip_ids))})"
-        params.extend(skip_ids)
+    if skip_request_ids:
+        sql += f" AND request_id NOT IN ({','.join('?' * len(skip_request_ids))})"
+        params.extend(skip_request_ids)
     return tx.execute_rowcount(sql, params)
 
 
-def delete(tx: SyncTx, message_id: int) -> None:
+def delete(tx: SyncTx, message_id: int, *, request_id: str | None = None) -> None:
     """Remove a message (on_receiver_down = 'fail': the sender got the error instead)."""
-    tx.execute("DELETE FROM outbox WHERE id=?", (message_id,))
+    where, key = _this(message_id, request_id)
+    tx.execute(f"DELETE FROM outbox WHERE {where}", key)
 
 
 async def get(store: Store | Transaction, message_id: int) -> Message | None:

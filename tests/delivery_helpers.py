@@ -111,19 +111,9 @@ def sessions_to(peer: FakePlatform) -> list[Received]:
     return module_requests(peer, "sessions")
 
 
-async def settle(hub: HubHandle, rounds: int = 3) -> None:
-    """Let the worker finish what the current clock allows: no attempt in flight, a few idle turns."""
-    worker = hub.app[WORKER]
-    for _ in range(500):  # bounded: ~5 s
-        if not worker._in_flight:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError("deliveries still in flight")
-    for _ in range(rounds):
-        await asyncio.sleep(0.01)
-    if worker._in_flight:
-        await settle(hub, rounds)
+async def settle(hub: HubHandle) -> None:
+    """Let the worker finish what the current clock allows: nothing in flight, nothing due (bounded)."""
+    await asyncio.wait_for(hub.app[WORKER].idle(), 10)
 
 
 async def advance_until(

@@ -180,16 +180,9 @@ class FaultPeer(FakePlatform):
 # ---- driving the hub's worker with the fake clock ------------------------------------------------
 
 
-async def settle(hub: HubHandle, rounds: int = 3) -> None:
-    """Let the worker finish what the current fake time allows (bounded: about 10 s)."""
-    worker = hub.app[WORKER]
-    quiet = 0
-    for _ in range(1000):
-        quiet = 0 if worker._in_flight else quiet + 1
-        if quiet > rounds:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("deliveries still in flight")
+async def settle(hub: HubHandle) -> None:
+    """Let the worker finish what the current fake time allows (bounded: 10 s)."""
+    await asyncio.wait_for(hub.app[WORKER].idle(), 10)
 
 
 async def outbox_drained(hub: HubHandle, module: str = "sessions") -> None:

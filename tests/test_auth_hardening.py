@@ -149,7 +149,7 @@ def test_token_comparisons_are_constant_time() -> None:
     # Code review made executable: the admin token and the token-hash match use hmac.compare_digest;
     # inbound tokens are looked up by their SHA-256 (no secret compared byte by byte in SQL).
     assert "hmac.compare_digest" in inspect.getsource(middlewares.check_admin)
-    assert "hmac.compare_digest" in inspect.getsource(middlewares._hash_matches)
+    assert "hmac.compare_digest" in inspect.getsource(middlewares.hash_matches)
     assert "==" not in inspect.getsource(middlewares.check_admin).split("compare_digest")[0].split("def ")[1]
 
 

@@ -14,12 +14,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("directed_push", "added_latency", "broadcast", "get_all", "drain", "peak_rss")
+SECTIONS = (
+    "directed_push",
+    "cpu_per_push",
+    "added_latency",
+    "broadcast",
+    "overload",
+    "get_all",
+    "drain",
+    "peak_rss",
+)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-def test_bench_quick_writes_six_sections(tmp_path: Path) -> None:
+def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
     out = tmp_path / "quick.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "BENCH_"))}
     env["BENCH_PROFILE"] = "off"

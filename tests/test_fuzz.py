@@ -153,8 +153,9 @@ class FuzzHub:
         """Wait (bounded) until the outbox worker has nothing in flight and nothing due."""
         worker = self.app[WORKER]
         for _ in range(300):
+            await asyncio.wait_for(worker.idle(), 10)
             row = await self.app[STORE].fetchone("SELECT count(*) AS n FROM outbox WHERE state='pending'")
-            if not worker._in_flight and row is not None and row["n"] == 0:
+            if row is not None and row["n"] == 0:
                 return
             await asyncio.sleep(0.01)
 

@@ -130,3 +130,18 @@ async def test_store_open_migrates_and_uses_wal(tmp_path):
     finally:
         await store.close()
         await store.close()  # idempotent
+
+
+def test_0008_backfills_outbox_request_id_from_the_headers(tmp_path):
+    db = tmp_path / "rid.sqlite3"
+    apply_migrations(db, stop_before="0008_outbox_request_id")
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, headers, state, created_at,"
+            " next_attempt_at, deadline_at)"
+            " VALUES (1, 'sessions', 'k', 'PUT', 'http://x', ?, 'pending', 't', 't', 't')",
+            ('{"X-Request-ID": "rid-1", "X-Correlation-ID": "c"}',),
+        )
+    apply_migrations(db)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT request_id FROM outbox").fetchall() == [("rid-1",)]

@@ -1,0 +1,134 @@
+"""``python -m bench.hotpath``: CPU per routed push, and optionally a py-spy profile of the hub.
+
+A quick instrument for the hot path (a full ``make bench`` takes minutes): one hub, one CPO,
+one eMSP, closed-loop directed session PUTs for ``--seconds``; prints pushes/s and the hub
+process's CPU time divided by the pushes the receiver got. With ``--profile NAME`` py-spy
+samples the hub meanwhile and writes ``bench/NAME.txt`` (top
+functions by own and inclusive share) and ``bench/NAME.collapsed.txt`` (the raw collapsed stacks,
+which any flame graph tool renders, e.g. speedscope or flamegraph.pl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+
+from bench.load import closed_loop
+from bench.peers import start_and_register, stop_all
+from bench.procs import Child, cpu_seconds, free_port, start_baseline, start_hub
+from bench.profiling import pyspy_binary, summarize_collapsed
+from bench.requests import session_push
+from bench.scenarios import FULL, Lab, cpo_peer, emsp_peers
+
+HERE = Path(__file__).resolve().parent
+
+
+async def measure(seconds: float, concurrency: int, profile: str | None, env: dict[str, str]) -> dict[str, object]:
+    """Start a hub, push for ``seconds``, return rps and CPU ms per push."""
+    with tempfile.TemporaryDirectory(prefix="hotpath-") as tmp:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as http:
+            lab = Lab(FULL, Path(tmp), http)
+            cpo, (emsp,) = cpo_peer(), emsp_peers(1)
+            hub: Child | None = None
+            spy: subprocess.Popen[bytes] | None = None
+            config = lab.hub_config("hub-hotpath", env=env)
+            try:
+                hub = await start_hub(config)
+                await start_and_register(http, config.url, config.admin_token, [cpo, emsp])
+                counts: Counter[str] = Counter()
+                fn = session_push(http, config.url, cpo, emsp, tag="W", counts=counts)
+                await closed_loop(fn, concurrency=concurrency, duration=1.0, max_requests=2000)  # warm-up
+                raw = Path(tmp) / "spy.txt"
+                if profile:
+                    binary = pyspy_binary()
+                    assert binary is not None, "py-spy not installed (pip install py-spy)"
+                    args = [binary, "record", "--pid", str(hub.pid), "--duration", str(int(seconds)), "--rate", "200"]
+                    spy = subprocess.Popen(
+                        [*args, "--format", "raw", "--output", str(raw)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    await asyncio.sleep(0.5)
+                counts.clear()
+                cpu0 = cpu_seconds(hub.pid)
+                stats = await closed_loop(
+                    session_push(http, config.url, cpo, emsp, tag="M", counts=counts),
+                    concurrency=concurrency,
+                    duration=seconds,
+                    max_requests=10_000_000,
+                )
+                cpu = cpu_seconds(hub.pid) - cpu0
+                out: dict[str, float | int | dict[str, int]] = {
+                    "rps": round(stats.rps, 1),
+                    "p50_ms": round(stats.p(50), 2),
+                    "p99_ms": round(stats.p(99), 2),
+                    "answers": dict(counts),
+                    "hub_cpu_s": round(cpu, 2),
+                    "cpu_ms_per_push": round(1000 * cpu / max(stats.ok, 1), 3),
+                }
+                # The same closed loop through the bare proxy: its CPU per request, measured in the
+                # same minute, is the yardstick (the machine is shared; absolute figures drift).
+                base_port = free_port()
+                baseline = await start_baseline(base_port, emsp.base, [], Path(tmp))
+                try:
+                    base_url = f"http://127.0.0.1:{base_port}"
+                    bfn = session_push(http, base_url, cpo, emsp, tag="BW")
+                    await closed_loop(bfn, concurrency=concurrency, duration=1.0, max_requests=2000)
+                    bcpu0 = cpu_seconds(baseline.pid)
+                    bstats = await closed_loop(
+                        session_push(http, base_url, cpo, emsp, tag="BM"),
+                        concurrency=concurrency,
+                        duration=seconds,
+                        max_requests=10_000_000,
+                    )
+                    bcpu = cpu_seconds(baseline.pid) - bcpu0
+                finally:
+                    baseline.stop()
+                out["baseline_rps"] = round(bstats.rps, 1)
+                out["baseline_cpu_ms_per_request"] = round(1000 * bcpu / max(bstats.ok, 1), 3)
+                out["cpu_ratio_hub_to_baseline"] = round(
+                    out["cpu_ms_per_push"] / max(out["baseline_cpu_ms_per_request"], 1e-9),
+                    2,  # type: ignore[operator]
+                )
+                if spy is not None:
+                    spy.wait(seconds + 30)
+                    if raw.exists():
+                        summary = summarize_collapsed(raw, top=40)
+                        lines = [f"samples {summary['samples']}", "", "own:"]
+                        lines += [f"  {pct:5.1f}  {name}" for name, pct in summary["own_pct"]]
+                        lines += ["", "inclusive (project code):"]
+                        lines += [f"  {pct:5.1f}  {name}" for name, pct in summary["project_inclusive_pct"]]
+                        lines += ["", "inclusive (all):"]
+                        lines += [f"  {pct:5.1f}  {name}" for name, pct in summary["inclusive_pct"]]
+                        (HERE / f"{profile}.txt").write_text(json.dumps(out) + "\n\n" + "\n".join(lines) + "\n")
+                        # The collapsed stacks stay next to the summary: any flame graph tool reads them.
+                        (HERE / f"{profile}.collapsed.txt").write_text(raw.read_text(errors="replace"))
+                return out
+            finally:
+                if spy is not None and spy.poll() is None:
+                    spy.kill()
+                if hub is not None:
+                    hub.stop()
+                await stop_all([cpo, emsp])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--profile", help="name of the profile files written in bench/")
+    parser.add_argument("--env", default="", help="extra hub settings, A=1,B=2")
+    args = parser.parse_args()
+    env = dict(kv.split("=", 1) for kv in args.env.split(",") if kv)
+    print(json.dumps(asyncio.run(measure(args.seconds, args.concurrency, args.profile, env)), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""The request pipeline as one middleware (docs/DESIGN-NOTES.md, Request pipeline): one pass, not six.
+
+In order: request ids (taken from the caller or made, transport_and_format 4.1.1), admission
+(at most ``max_requests_in_progress`` OCPI requests at once, else 503 + Retry-After), auth (OCPI
+token, or the admin token for /admin and a private /status), the per-platform rate limit, the
+handler, then every error rendered as an OCPI envelope (never a traceback), and one traffic
+record with the status actually answered. Six stacked middlewares cost six coroutine frames and
+six try blocks per request; what they did is unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
+
+from hub.envelope import error_response
+from hub.keys import CALLER, CORRELATION_ID, REGISTRY, REQUEST_ID, SETTINGS, TOKEN_A_ROUTES, Caller
+from hub.limits import ADMISSION, LIMITER, check_rate
+from hub.middlewares import check_admin, clean_id, hash_matches, token_candidates
+from hub.traffic import TRAFFIC, ocpi_status_of
+from routing.errors import (
+    AuthError,
+    ClientError,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    OcpiError,
+    PayloadTooLarge,
+    RateLimited,
+    ServerError,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+_HTTP_TO_ERROR: dict[int, type[OcpiError]] = {
+    400: ClientError,
+    401: AuthError,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    429: RateLimited,
+}
+
+
+async def _authenticate(request: web.Request) -> None:
+    """OCPI paths need a token (A only where allowed); /admin and a private /status the admin token."""
+    match = request.match_info
+    if match.http_exception is not None:  # unknown path or method: 404/405 before asking for a token
+        raise match.http_exception
+    path = request.path
+    app = request.app
+    if path.startswith("/ocpi"):
+        header = request.headers.get("Authorization")
+        registry = app[REGISTRY]
+        known = registry.cached_caller(header) if header else None
+        if known is None:
+            _, candidates = token_candidates(header)
+            record = await registry.authenticate(candidates)
+            token = next(c for c in candidates if hash_matches(c, record.token_hash))
+            if header:
+                registry.remember_caller(header, record, token)
+        else:
+            record, token = known
+        if record.kind == "A" and match.route.resource not in app[TOKEN_A_ROUTES]:
+            # Token A is only for versions, version details and credentials (docs/DESIGN-NOTES.md, Identity and tokens).
+            raise AuthError("token A may only be used for versions and credentials")
+        request[CALLER] = Caller(token=record, raw_token=token)
+        check_rate(app[LIMITER], record.platform_id)
+    elif path.startswith("/admin") or (path == "/status" and not app[SETTINGS].status_public):
+        check_admin(request)
+
+
+def _as_ocpi_error(request: web.Request, exc: BaseException) -> OcpiError | None:
+    """The OcpiError an exception stands for (None: a redirect, let aiohttp send it)."""
+    if isinstance(exc, OcpiError):
+        return exc
+    if isinstance(exc, RequestPayloadError):  # an undecodable body (bogus Content-Encoding, broken chunks)
+        return ClientError(f"request body could not be read: {str(exc).splitlines()[-1].strip()[:120]}")
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            return None
+        error_cls = _HTTP_TO_ERROR.get(exc.status, ClientError if exc.status < 500 else ServerError)
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_cls(exc.reason, headers=headers)
+    LOGGER.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
+    return ServerError("internal error; it has been logged")
+
+
+@web.middleware
+async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Ids, auth, rate limit, handler, errors as envelopes, one traffic record: one pass."""
+    started = time.perf_counter()
+    headers = request.headers
+    request[REQUEST_ID] = clean_id(headers.get("X-Request-ID"))
+    request[CORRELATION_ID] = clean_id(headers.get("X-Correlation-ID"))
+    recorder = request.app[TRAFFIC]
+    admission = request.app[ADMISSION] if request.path.startswith("/ocpi") else None
+    try:
+        if admission is not None:
+            admission.enter()  # first: refusing overload must cost as little as possible
+        try:
+            await _authenticate(request)
+            response = await handler(request)
+        finally:
+            if admission is not None:
+                admission.leave()
+    except Exception as exc:
+        error = _as_ocpi_error(request, exc)
+        if error is None:
+            assert isinstance(exc, web.HTTPException)
+            recorder.inbound(request, exc.status, None, started)
+            raise
+        response = error_response(request, error)  # the HTTP status for this API (OCPI or admin)
+        recorder.inbound(request, response.status, error.status_code, started)
+        return response
+    recorder.inbound(request, response.status, ocpi_status_of(response), started)
+    return response
