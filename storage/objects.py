@@ -166,9 +166,29 @@ async def page(
 async def count(
     store: Store, module: str, *, viewers: Sequence[str], date_from: str | None = None, date_to: str | None = None
 ) -> int:
-    """How many objects of the module a party sees (X-Total-Count), filters applied."""
-    where, params = _visible(module, viewers, date_from, date_to)
-    row = await store.fetchone(f"SELECT count(*) AS n FROM objects o WHERE {where}", params)
+    """How many objects of the module a party sees (X-Total-Count), filters applied.
+
+    Counted as: its directed copies + the broadcast copies - the broadcast copies it has a
+    directed copy of. Each part is an index range or is driven by the (few) directed copies, so
+    a crawl of 100,000 broadcast objects does not pay one NOT EXISTS probe per object.
+    """
+    marks = ",".join("?" * len(viewers)) or "NULL"
+    dates, date_params = "", []
+    if date_from is not None:  # inclusive (transport_and_format, Pagination)
+        dates += " AND {t}.last_updated>=?"
+        date_params.append(date_from)
+    if date_to is not None:  # exclusive
+        dates += " AND {t}.last_updated<?"
+        date_params.append(date_to)
+    sql = (
+        f"SELECT (SELECT count(*) FROM objects d WHERE d.module=? AND d.recipient IN ({marks}){dates.format(t='d')})"
+        f" + (SELECT count(*) FROM objects b WHERE b.module=? AND b.recipient=''{dates.format(t='b')})"
+        f" - (SELECT count(DISTINCT b.seq) FROM objects d JOIN objects b ON b.module=d.module"
+        f" AND b.object_key=d.object_key AND b.recipient='' WHERE d.module=? AND d.recipient IN ({marks})"
+        f"{dates.format(t='b')}) AS n"
+    )
+    params = [module, *viewers, *date_params, module, *date_params, module, *viewers, *date_params]
+    row = await store.fetchone(sql, params)
     return int(row["n"]) if row else 0
 
 

@@ -175,14 +175,22 @@ async def test_directed_pushes_are_visible_only_to_their_recipient(hub, make_pee
         assert status == 200 and body["status_code"] == 1000, body
     status, body, _ = await net.call("PUT", LOC_URL + "PUB", net.cpo1, json=_location("PUB"), headers=rh(CPO1, HUB))
     assert body["status_code"] == 1000, body
+    # A broadcast of PRIV too: each recipient still sees its own directed copy, counted once.
+    _, body, _ = await net.call("PUT", LOC_URL + "BOTH", net.cpo1, json=_location("BOTH", "all"), headers=rh(CPO1, HUB))
+    await net.call("PUT", LOC_URL + "BOTH", net.cpo1, json=_location("BOTH", "mine"), headers=rh(CPO1, EMSP1))
     for peer, party, name in ((net.emsp1, EMSP1, "for one"), (net.emsp2, EMSP2, "for two")):
-        _, page, _ = await net.call("GET", "/ocpi/2.2.1/locations/sender/", peer, headers=rh(party, HUB))
-        assert {(loc["id"], loc["name"]) for loc in page["data"]} == {("PRIV", name), ("PUB", "x")}
+        _, page, headers = await net.call("GET", "/ocpi/2.2.1/locations/sender/", peer, headers=rh(party, HUB))
+        both = "mine" if party == EMSP1 else "all"
+        assert {(loc["id"], loc["name"]) for loc in page["data"]} == {("PRIV", name), ("PUB", "x"), ("BOTH", both)}
+        assert headers["X-Total-Count"] == "3"
+        url = "/ocpi/2.2.1/locations/sender/?date_from=2030-01-01T00:00:00Z"
+        _, page, headers = await net.call("GET", url, peer, headers=rh(party, HUB))
+        assert page["data"] == [] and headers["X-Total-Count"] == "0"
         _, one, _ = await net.call("GET", "/ocpi/2.2.1/locations/sender/PRIV", peer, headers=rh(party, HUB))
         assert one["data"]["name"] == name
     # The other CPO, to whom nothing was directed, sees only what was broadcast.
-    _, page, _ = await net.call("GET", "/ocpi/2.2.1/locations/sender/", net.cpo2)
-    assert [loc["id"] for loc in page["data"]] == ["PUB"]
+    _, page, headers = await net.call("GET", "/ocpi/2.2.1/locations/sender/", net.cpo2)
+    assert [loc["id"] for loc in page["data"]] == ["PUB", "BOTH"] and headers["X-Total-Count"] == "2"
 
 
 async def test_a_crawl_skips_no_object_that_changes_while_it_pages(hub, make_peer) -> None:
