@@ -397,15 +397,15 @@ async def run_store(lab: Lab) -> dict[str, Any]:
         await sink.start()
         t = time.perf_counter()
         seeded = await asyncio.to_thread(seed_platforms, config.database, s.platforms - 1, receiver_base=sink.base)
+        # Seeded before the hub starts (no 200 MB WAL to read through), owned by a seeded CONNECTED
+        # CPO: the hub keeps locations only while their owner is connected (routing/retention.py).
+        await asyncio.to_thread(
+            seed_locations, config.database, s.locations, country_code="NL", party_id="SEE", receiver_base=sink.base
+        )
         seed_seconds = time.perf_counter() - t
         hub = await start_hub(config)
         rss_idle = proc_status_kb(hub.pid, "VmRSS")
         await start_and_register(lab.http, config.url, config.admin_token, [cpo])
-        # The locations' owner (NL*CPO) is registered first: the hub keeps locations only while
-        # their owner is connected, and its retention sweep runs at start (routing/retention.py).
-        t = time.perf_counter()
-        await asyncio.to_thread(seed_locations, config.database, s.locations, country_code="NL", party_id="CPO")
-        seed_seconds += time.perf_counter() - t
         reader = Peer("Seeded eMSP 0", seeded[0][0], seeded[0][1], "EMSP", hub_token=seeded[0][2])
         headers = {**reader.auth(), **reader.routing(None)}
         page_url = f"{config.url}/ocpi/2.2.1/locations/sender/?offset=0&limit=1000"

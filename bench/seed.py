@@ -93,8 +93,8 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-def seed_locations(db: Path, count: int, *, country_code: str, party_id: str) -> None:
-    """Apply migrations, then insert ``count`` locations owned by one CPO into ``objects``."""
+def seed_locations(db: Path, count: int, *, country_code: str, party_id: str, receiver_base: str) -> None:
+    """Apply migrations, then insert a CONNECTED CPO platform and ``count`` locations it owns into ``objects``."""
     apply_migrations(db)
     template = location_example()
     template.update(country_code=country_code, party_id=party_id)
@@ -113,9 +113,41 @@ def seed_locations(db: Path, count: int, *, country_code: str, party_id: str) ->
     conn = sqlite3.connect(db)
     try:
         with conn:
+            _seed_platform(conn, f"Seeded CPO {party_id}", country_code, party_id, "CPO", "bench-cpo", receiver_base)
             object_sql.insert_many(conn, rows())
     finally:
         conn.close()
+
+
+def _seed_platform(
+    conn: sqlite3.Connection, name: str, country_code: str, party_id: str, role: str, token: str, receiver_base: str
+) -> None:
+    """One CONNECTED platform with every endpoint at ``receiver_base``, one party and a token C (hashed)."""
+    now = iso(datetime.now(UTC))
+    cur = conn.execute(
+        "INSERT INTO platforms (name, status, versions_url, version, token_out, send_base64,"
+        " initiated_by, created_at, updated_at) VALUES (?, 'CONNECTED', ?, '2.2.1', ?, 1, 'party', ?, ?)",
+        (name, f"{receiver_base}/ocpi/versions", f"out-{token}", now, now),
+    )
+    platform_id = cur.lastrowid
+    conn.executemany(
+        "INSERT INTO endpoints (platform_id, module, role, url) VALUES (?, ?, ?, ?)",
+        [
+            (platform_id, module, r, f"{receiver_base}/ocpi/2.2.1/{module}/{r.lower()}")
+            for module in MODULES
+            for r in ("SENDER", "RECEIVER")
+        ]
+        + [(platform_id, "credentials", "RECEIVER", f"{receiver_base}/ocpi/2.2.1/credentials")],
+    )
+    conn.execute(
+        "INSERT INTO parties (platform_id, country_code, party_id, role, business_details, last_updated)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (platform_id, country_code, party_id, role, json.dumps({"name": name}), now),
+    )
+    conn.execute(
+        "INSERT INTO tokens (token_hash, platform_id, kind, created_at) VALUES (?, ?, 'C', ?)",
+        (hashlib.sha256(token.encode()).hexdigest(), platform_id, now),
+    )
 
 
 def seed_platforms(db: Path, count: int, *, receiver_base: str) -> list[tuple[str, str, str]]:
@@ -124,38 +156,13 @@ def seed_platforms(db: Path, count: int, *, receiver_base: str) -> list[tuple[st
     Returns (country_code, party_id, token C) per platform; the hub only stores the token hashes.
     """
     apply_migrations(db)
-    now = iso(datetime.now(UTC))
     seeded: list[tuple[str, str, str]] = []
     conn = sqlite3.connect(db)
     try:
         with conn:
             for i in range(count):
-                party_id = f"{i:03d}"
-                token = f"bench-seeded-{i:04d}"
-                cur = conn.execute(
-                    "INSERT INTO platforms (name, status, versions_url, version, token_out, send_base64,"
-                    " initiated_by, created_at, updated_at) VALUES (?, 'CONNECTED', ?, '2.2.1', ?, 1, 'party', ?, ?)",
-                    (f"Seeded eMSP {i}", f"{receiver_base}/ocpi/versions", f"out-{i:04d}", now, now),
-                )
-                platform_id = cur.lastrowid
-                conn.executemany(
-                    "INSERT INTO endpoints (platform_id, module, role, url) VALUES (?, ?, ?, ?)",
-                    [
-                        (platform_id, module, role, f"{receiver_base}/ocpi/2.2.1/{module}/{role.lower()}")
-                        for module in MODULES
-                        for role in ("SENDER", "RECEIVER")
-                    ]
-                    + [(platform_id, "credentials", "RECEIVER", f"{receiver_base}/ocpi/2.2.1/credentials")],
-                )
-                conn.execute(
-                    "INSERT INTO parties (platform_id, country_code, party_id, role, business_details, last_updated)"
-                    " VALUES (?, 'DE', ?, 'EMSP', ?, ?)",
-                    (platform_id, party_id, json.dumps({"name": f"Seeded eMSP {i}"}), now),
-                )
-                conn.execute(
-                    "INSERT INTO tokens (token_hash, platform_id, kind, created_at) VALUES (?, ?, 'C', ?)",
-                    (hashlib.sha256(token.encode()).hexdigest(), platform_id, now),
-                )
+                party_id, token = f"{i:03d}", f"bench-seeded-{i:04d}"
+                _seed_platform(conn, f"Seeded eMSP {i}", "DE", party_id, "EMSP", token, receiver_base)
                 seeded.append(("DE", party_id, token))
     finally:
         conn.close()
