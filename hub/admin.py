@@ -47,7 +47,8 @@ def platform_json(platform: Platform) -> dict[str, Any]:
     }
 
 
-def _platform_id(request: web.Request) -> int:
+def platform_id(request: web.Request) -> int:
+    """The platform {id} of the URL; 404 for anything that is not one (admin API and console alike)."""
     raw = request.match_info["id"]
     number = positive_int(raw)
     if number is None:
@@ -117,12 +118,12 @@ async def list_platforms(request: web.Request) -> web.Response:
 
 async def get_platform(request: web.Request) -> web.Response:
     """GET /admin/platforms/{id}."""
-    return json_response(platform_json(await request.app[REGISTRY].get(_platform_id(request))))
+    return json_response(platform_json(await request.app[REGISTRY].get(platform_id(request))))
 
 
 async def rotate_credentials(request: web.Request) -> web.Response:
     """PUT /admin/platforms/{id}/credentials: hub-initiated rotation."""
-    platform = await request.app[REGISTRY].rotate(_platform_id(request))
+    platform = await request.app[REGISTRY].rotate(platform_id(request))
     return json_response(platform_json(platform))
 
 
@@ -133,7 +134,7 @@ async def update_interop(request: web.Request) -> web.Response:
     if not isinstance(interop, dict) or not interop or set(interop) - {"send_base64", "pull_interval"}:
         raise InvalidParameters('body must be {"interop": {"send_base64": bool, "pull_interval": seconds|null}}')
     registry = request.app[REGISTRY]
-    current = await registry.get(_platform_id(request))
+    current = await registry.get(platform_id(request))
     send_base64 = interop.get("send_base64", current.send_base64)
     if not isinstance(send_base64, bool):
         raise InvalidParameters("'send_base64' must be true or false")
@@ -150,17 +151,17 @@ async def update_interop(request: web.Request) -> web.Response:
 
 async def suspend(request: web.Request) -> web.Response:
     """POST /admin/platforms/{id}/suspend."""
-    return json_response(platform_json(await request.app[REGISTRY].set_status(_platform_id(request), "SUSPENDED")))
+    return json_response(platform_json(await request.app[REGISTRY].set_status(platform_id(request), "SUSPENDED")))
 
 
 async def resume(request: web.Request) -> web.Response:
     """POST /admin/platforms/{id}/resume."""
-    return json_response(platform_json(await request.app[REGISTRY].set_status(_platform_id(request), "CONNECTED")))
+    return json_response(platform_json(await request.app[REGISTRY].set_status(platform_id(request), "CONNECTED")))
 
 
 async def delete_platform(request: web.Request) -> web.Response:
     """DELETE /admin/platforms/{id}: credentials DELETE to the peer, tokens revoked."""
-    platform, peer_answer = await request.app[REGISTRY].disconnect(_platform_id(request))
+    platform, peer_answer = await request.app[REGISTRY].disconnect(platform_id(request))
     return json_response({**platform_json(platform), "peer_answer": peer_answer})
 
 

@@ -28,7 +28,6 @@ from hub.console.core import (
     set_cookie,
 )
 from hub.keys import CLOCK, REGISTRY, SETTINGS, STORE
-from hub.params import positive_int
 from hub.traffic import TRAFFIC, search
 from hub.traffic_query import TrafficSearch
 from routing.clock import iso
@@ -50,14 +49,7 @@ def _root(request: web.Request) -> web.Application:
     return request.app[ROOT]
 
 
-def platform_id(request: web.Request) -> int:
-    """The {id} of the URL, or a 404 page."""
-    raw = request.match_info["id"]
-    number = positive_int(raw)
-    if number is None:
-        raise NotFound(f"platform {raw[:40]!r} does not exist")
-    return number
-
+platform_id = admin.platform_id  # the {id} of the URL, or a 404 page
 
 # ---- login ------------------------------------------------------------------------------------
 
