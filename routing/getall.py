@@ -78,8 +78,8 @@ def next_link(base_url: str, query: dict[str, str], offset: int, limit: int, cur
 
 
 def viewer_keys(parties: list[PartyRef]) -> list[str]:
-    """The recipient keys ('CC*PID' upper) whose directed copies these parties may read."""
-    return [f"{p.key[0]}*{p.key[1]}" for p in parties]
+    """The recipient keys whose directed copies these parties may read."""
+    return [p.recipient for p in parties]
 
 
 class StoreReader:

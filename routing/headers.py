@@ -25,6 +25,11 @@ class PartyRef:
         """Upper-cased identity for comparisons and lookups."""
         return (self.country_code.upper(), self.party_id.upper())
 
+    @property
+    def recipient(self) -> str:
+        """'CC*PID' upper: the party as the recipient of a stored copy (storage/objects.py)."""
+        return f"{self.key[0]}*{self.key[1]}"
+
     def __str__(self) -> str:
         return f"{self.country_code}*{self.party_id}"
 

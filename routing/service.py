@@ -84,11 +84,6 @@ def other_interface(interface: str) -> str:
     return "RECEIVER" if interface == "SENDER" else "SENDER"
 
 
-def recipient_key(party: PartyRef | None) -> str:
-    """The stored copy's recipient: '' for everyone, 'CC*PID' (upper) for one party."""
-    return "" if party is None else f"{party.key[0]}*{party.key[1]}"
-
-
 def answer_shape(spec: ModuleSpec, req: Inbound) -> Shape | None:
     """The shape 2.2.1 gives the ``data`` of the receiver's answer (None: unspecified, relayed as is)."""
     if req.method == "GET":
@@ -229,7 +224,7 @@ class RoutingService:
         """
         now = self.now()
         body = req.body
-        recipient = recipient_key(target)
+        recipient = object_sql.EVERYONE if target is None else target.recipient
         peer = target.key if target is not None and spec.name == "sessions" else None
         replaces = not ref.sub and req.method in ("PUT", "POST")
 
@@ -254,9 +249,11 @@ class RoutingService:
                     bases = [("", None)]
                 else:
                     bases = [(c.recipient, c) for c in object_sql.load_copies(tx, spec.name, ref.key)]
-            else:
+            elif replaces:  # a whole object for one recipient: nothing stored needs reading
+                bases = [(recipient, None)]
+            else:  # a PATCH or child push: onto its own copy, else onto the broadcast one
                 own = object_sql.load_copy(tx, spec.name, ref.key, recipient)
-                bases = [(recipient, own or object_sql.load_copy(tx, spec.name, ref.key, ""))]
+                bases = [(recipient, own or object_sql.load_copy(tx, spec.name, ref.key, object_sql.EVERYONE))]
             for whom, stored in bases:
                 new = apply_push(spec.name, req.method, ref, json.loads(stored.body) if stored else None, body)
                 if new is None:
