@@ -85,10 +85,9 @@ class Registry:
         self.settings = settings
         self.clock = clock
         self.listeners: list[StatusListener] = []
-        # Live tokens (kind C) by hash: every request is authenticated without a query. Any
-        # registry transaction may add or revoke tokens, so each one empties the cache.
-        self._auth_cache: dict[str, TokenRecord] = {}
-        # The same for whole Authorization header values: no base64 decode and hashing per request.
+        # Live tokens (kind C) by whole Authorization header value: every request after the first
+        # is authenticated without a query, a base64 decode or a hash. Any registry transaction
+        # may add or revoke tokens, so each one empties the cache.
         self._caller_cache: dict[str, tuple[TokenRecord, str]] = {}
 
     @asynccontextmanager
@@ -97,7 +96,6 @@ class Registry:
             async with self.store.transaction() as tx:
                 yield tx
         finally:
-            self._auth_cache.clear()
             self._caller_cache.clear()
 
     def cached_caller(self, header: str) -> tuple[TokenRecord, str] | None:
@@ -164,13 +162,7 @@ class Registry:
 
     async def authenticate(self, candidates: list[str]) -> TokenRecord:
         """Find the token among raw/decoded candidates; refuse unknown or expired ones (401)."""
-        hashes = [token_sql.token_hash(c) for c in candidates]
-        for token_hash in hashes:
-            if (cached := self._auth_cache.get(token_hash)) is not None:
-                return cached
-        record = await token_sql.find_token(self.store, hashes)
-        if record is not None and record.kind == "C" and record.expires_at is None:
-            self._auth_cache[record.token_hash] = record
+        record = await token_sql.find_token(self.store, [token_sql.token_hash(c) for c in candidates])
         if record is None:
             raise AuthError("unknown credentials token")
         if record.expires_at is not None and parse_iso(record.expires_at) <= self.clock.now():
