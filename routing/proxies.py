@@ -151,17 +151,14 @@ class Proxies:
         except ValueError:
             return None
 
-    async def expire_after_answer(self, proxy_id: str, answer: Reply) -> None:
+    async def expire_after_answer(self, proxy_id: str, data: Any) -> None:
         """Set the callback's expiry from the CommandResponse/ChargingProfileResponse ``timeout``.
 
         Not ACCEPTED (or no OCPI data): no result will come (mod_commands, CommandResponse), the
         URL expires at once. ACCEPTED: the ``timeout`` plus a margin, but never earlier than set
-        at creation (a ReserveNow's URL lives until the reservation's expiry_date).
+        at creation (a ReserveNow's URL lives until the reservation's expiry_date). ``data`` is
+        the receiver's answer data as the client read it.
         """
-        try:
-            data = json.loads(answer.body).get("data")
-        except (ValueError, AttributeError):
-            data = None
         now = self.clock.now()
         expires = now
         if isinstance(data, dict) and data.get("result") == "ACCEPTED":

@@ -327,14 +327,16 @@ class RoutingService:
         else:
             timeout = self.settings.command_timeout if callback is not None or spec.name == "commands" else None
             try:
-                answer = relay(await send_leg(self.client, leg, timeout=timeout))
+                response = await send_leg(self.client, leg, timeout=timeout)
+                answer = relay(response)
             except OcpiError:
                 if callback is not None:  # the requester was told it failed: no late result may follow
                     await self.proxies.discard_callback(callback)
                 raise
+            # The answer's data as the client read it (spec-shaped): not parsed again here.
             if callback is not None:
-                await self.proxies.expire_after_answer(callback, answer)
-            if spec.name == "commands" and req.segments[0].upper() == "RESERVE_NOW" and _accepted(answer):
+                await self.proxies.expire_after_answer(callback, response.data)
+            if spec.name == "commands" and req.segments[0].upper() == "RESERVE_NOW" and _accepted(response.data):
                 await self._remember_reservation(req, target)
         if spec.name == "cdrs" and ref is not None:
             await self.proxies.rewrite_cdr_location(answer, ref, target, req.caller, sender)
@@ -354,12 +356,8 @@ class RoutingService:
             )
 
 
-def _accepted(answer: Reply) -> bool:
-    """Whether a CommandResponse says ACCEPTED (the answer is already spec-shaped by the client)."""
-    try:
-        data = json.loads(answer.body).get("data")
-    except (ValueError, AttributeError):
-        return False
+def _accepted(data: Any) -> bool:
+    """Whether a CommandResponse's data says ACCEPTED."""
     return isinstance(data, dict) and data.get("result") == "ACCEPTED"
 
 
