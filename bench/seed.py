@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.peers import MODULES
 from storage import objects as object_sql
-from storage.migrations import apply_migrations
+from storage.migrate_sqlite import apply_migrations
 
 EXAMPLES = Path("/work/shared/ocpi/examples-2.2.1")
 

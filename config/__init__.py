@@ -115,7 +115,10 @@ class Settings(BaseSettings):
         "",
         description="Public base URL used in every URL the hub publishes; defaults to http://HOST:PORT.",
     )
-    database: Path = Field(Path("var/hub.sqlite3"), description="SQLite database file.")
+    database: str = Field(
+        "var/hub.sqlite3",
+        description="SQLite database file, or a postgresql:// URL to share one database between hub processes.",
+    )
     admin_token: SecretStr | None = Field(
         None,
         description="Bearer token for /admin; when unset, `serve` creates one next to the database (0600).",
@@ -174,6 +177,12 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
+    @field_validator("database", mode="before")
+    @classmethod
+    def _database(cls, value: Any) -> Any:
+        # A path object (tests, TOML tables built in code) is a file name like any other.
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
     @field_validator("country_code")
     @classmethod
     def _check_country(cls, value: str) -> str:
@@ -213,9 +222,23 @@ class Settings(BaseSettings):
         return f"{self.public_url}/ocpi/versions"
 
     @property
+    def is_postgres(self) -> bool:
+        """True when the database is a PostgreSQL server rather than a SQLite file."""
+        return self.database.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file (PostgreSQL has none: the commands that need one refuse it)."""
+        if self.is_postgres:
+            raise ValueError("this command works on a SQLite database file; HUB_DATABASE is a PostgreSQL URL")
+        return Path(self.database)
+
+    @property
     def admin_token_file(self) -> Path:
-        """Where `serve` keeps a generated admin token: next to the database."""
-        return self.database.with_name(self.database.name + ".admin-token")
+        """Where `serve` keeps a generated admin token: next to the database (PostgreSQL: var/)."""
+        if self.is_postgres:
+            return Path("var/postgres.admin-token")
+        return self.database_path.with_name(self.database_path.name + ".admin-token")
 
     @classmethod
     def settings_customise_sources(

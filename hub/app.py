@@ -45,13 +45,13 @@ from routing.retention import RetentionSweeper
 from routing.service import RoutingService
 from routing.ssrf import GuardedResolver
 from routing.worker import DeliveryWorker
-from storage.db import Store
+from storage.db import open_store
 
 LOGGER = logging.getLogger(__name__)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    store = Store(app[SETTINGS].database)
+    store = open_store(app[SETTINGS].database)
     await store.open()
     app[STORE] = store
     yield

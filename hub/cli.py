@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import psycopg
+
 from config import Settings, SettingsError, load_settings
 from hub import __version__, cli_local, cli_platforms, demo
 from hub.cli_common import EXIT_ERROR, EXIT_NOT_OK, CliError, NothingFound, admin_call, ensure_admin_token
 from storage.errors import StorageError
-from storage.migrations import SchemaTooNew
+from storage.migrate_sqlite import SchemaTooNew
 
 __all__ = ["CliError", "build_parser", "ensure_admin_token", "main"]
 
@@ -303,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, StorageError, SchemaTooNew) as exc:
         print(f"ocpi-hub: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except (OSError, sqlite3.Error) as exc:  # e.g. an unwritable database path: one line, no traceback
+    except (OSError, sqlite3.Error, psycopg.Error) as exc:  # an unwritable path, no server: one line, no traceback
         where = f" ({Path(exc.filename).resolve()})" if isinstance(exc, OSError) and exc.filename else ""
         print(f"ocpi-hub: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}{where}", file=sys.stderr)
         return EXIT_ERROR

@@ -23,13 +23,15 @@ from hub import __version__
 from hub.cli_common import CliError, ensure_admin_token
 from hub.logs import setup_logging
 from storage import files
-from storage.migrations import MIGRATIONS, apply_migrations, check_schema, dry_run, list_migrations
+from storage import migrate_postgres as pg_migrations
+from storage.migrate_sqlite import MIGRATIONS, apply_migrations, check_schema, dry_run, list_migrations
+from storage.postgres import redact
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run the hub until SIGINT/SIGTERM (migrating first); --init creates a missing database."""
-    if not args.init:
-        files.require_database(settings.database)
+    if not args.init and not settings.is_postgres:
+        files.require_database(settings.database_path)
     setup_logging(settings.log_level, as_json=settings.log_json)
     settings, token_path = ensure_admin_token(settings)
     asyncio.run(_serve(settings, token_path))
@@ -62,7 +64,8 @@ async def _serve(settings: Settings, token_path: Path | None) -> None:
 def _banner(settings: Settings, token_path: Path | None) -> None:
     print(f"OCPI hub {__version__} on http://{settings.host}:{settings.port}", flush=True)
     print(f"  versions URL : {settings.versions_url}", flush=True)
-    print(f"  database     : {settings.database.resolve()}", flush=True)
+    where = redact(settings.database) if settings.is_postgres else settings.database_path.resolve()
+    print(f"  database     : {where}", flush=True)
     if token_path is not None:
         print(f"  admin token  : in {token_path.resolve()} (mode 0600)", flush=True)
     else:
@@ -72,7 +75,9 @@ def _banner(settings: Settings, token_path: Path | None) -> None:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """Apply pending migrations (creating the database), list them, or show what would change."""
-    database = settings.database
+    if settings.is_postgres:
+        return _migrate_postgres(settings, args)
+    database = settings.database_path
     if args.list:
         # Listing must not create the database (or fail because its directory does not exist yet).
         rows = list_migrations(database) if database.exists() else [(m.name, None) for m in MIGRATIONS._migrations]
@@ -105,14 +110,48 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate_postgres(settings: Settings, args: argparse.Namespace) -> int:
+    """``migrate`` on a PostgreSQL database: the same ordered list, applied under an advisory lock."""
+    if args.list:
+        rows = pg_migrations.list_migrations(settings.database)
+        if args.json:
+            print(json.dumps([{"name": n, "applied_at": a} for n, a in rows], indent=2))
+        else:
+            for name, applied in rows:
+                print(f"{name}  {'applied ' + applied if applied else 'pending'}")
+        return 0
+    if args.dry_run:
+        plan = pg_migrations.dry_run(settings.database)
+        if args.json:
+            print(json.dumps([{"name": n, "changes": c} for n, c in plan], indent=2))
+        else:
+            print(f"database {redact(settings.database)}: {len(plan)} pending migration(s), nothing changed")
+            for name, changes in plan:
+                print(name)
+                for change in changes:
+                    print(f"  {change}")
+        return 0
+    setup_logging(settings.log_level, as_json=settings.log_json)
+    done = pg_migrations.apply_migrations(settings.database)
+    print(json.dumps({"applied": done}) if args.json else f"applied: {', '.join(done) or 'nothing'}")
+    return 0
+
+
+def sqlite_file(settings: Settings, command: str) -> Path:
+    """The SQLite file a file-level command works on; PostgreSQL has its own tools."""
+    if settings.is_postgres:
+        raise CliError(f"{command} works on a SQLite database; for PostgreSQL use pg_dump / pg_restore")
+    return settings.database_path
+
+
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     """Copy the database, live or not, to PATH (0600) with SQLite's online backup API."""
     target = Path(args.path)
-    size = files.backup(settings.database, target)
+    size = files.backup(sqlite_file(settings, "backup"), target)
     if args.json:
         print(json.dumps({"backup": str(target.resolve()), "bytes": size}))
     else:
-        print(f"backup of {settings.database.resolve()} written to {target.resolve()} ({size} bytes, mode 0600)")
+        print(f"backup of {settings.database_path.resolve()} written to {target.resolve()} ({size} bytes, mode 0600)")
     return 0
 
 
@@ -127,7 +166,7 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
         check_schema(db, source)
     finally:
         db.close()
-    database = settings.database
+    database = sqlite_file(settings, "restore")
     lock = files.acquire_lock(database, purpose="ocpi-hub restore")
     try:
         kept = None

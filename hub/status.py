@@ -27,6 +27,7 @@ from storage import retention as retention_sql
 from storage.db import Store
 from storage.models import Platform
 from storage.outbox import QueueStats
+from storage.sqlite import SqliteStore
 
 LOGGER = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         store = app[STORE]
         platforms = await platform_sql.list_platforms(store)
         queues = await outbox_sql.queue_stats(store)
-        storage = await storage_figures(store.path, store)
+        storage = await storage_figures(store)
     except Exception as exc:  # the overview must answer even when the store cannot
         LOGGER.exception("/status: the store cannot be read")
         reason = f"store unreadable: {type(exc).__name__}"
@@ -144,18 +145,21 @@ async def status(request: web.Request) -> web.Response:
     return json_response(body, status=http_status)
 
 
-async def storage_figures(path: Path, store: Store) -> dict[str, Any]:
-    """Database size on disk (file + WAL) and, per module, the stored copies and the oldest of them."""
+async def storage_figures(store: Store) -> dict[str, Any]:
+    """Database size (SQLite: file + WAL on disk) and, per module, the stored copies and the oldest of them."""
     figures = await retention_sql.database_figures(store)
-    on_disk = 0
-    for name in (path, Path(str(path) + "-wal")):
-        try:
-            on_disk += name.stat().st_size
-        except FileNotFoundError:
-            continue
+    on_disk = figures.page_count * figures.page_size
+    if isinstance(store, SqliteStore):
+        on_disk = 0
+        for name in (store.path, Path(str(store.path) + "-wal")):
+            try:
+                on_disk += name.stat().st_size
+            except FileNotFoundError:
+                continue
     return {
         "database": {
-            "path": str(path.resolve()),
+            "backend": store.dialect.name,
+            "path": store.describe(),
             "size_bytes": on_disk,
             "free_bytes": figures.freelist_count * figures.page_size,
         },

@@ -291,7 +291,7 @@ class Registry:
             await self._store_registration(pid, api, creds, token_b, replace_kind="C")
             if name:
                 async with self._transaction() as tx:
-                    await tx.execute("UPDATE platforms SET name=? WHERE id=?", (name, pid))
+                    await platform_sql.rename_platform(tx, pid, name)
         except BaseException:
             async with self._transaction() as tx:
                 await platform_sql.delete_platform(tx, pid)

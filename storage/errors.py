@@ -17,3 +17,11 @@ class RecordNotFound(StorageError):
 
 class Conflict(StorageError):
     """The change would break a uniqueness rule (e.g. a party served by two platforms)."""
+
+
+class SchemaTooNew(StorageError):
+    """The database was migrated by a newer ocpi-hub than this one."""
+
+
+class IntegrityError(StorageError):
+    """A constraint refused a write (either backend's error, wrapped by the store)."""

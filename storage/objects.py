@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from storage.db import Store, SyncTx
+from storage.db import Row, Store, SyncTx
 
 EVERYONE = ""
 
@@ -44,7 +44,7 @@ class Page:
 _COLS = "body, last_updated, recipient"
 
 
-def _stored(row: sqlite3.Row | None) -> StoredObject | None:
+def _stored(row: Row | None) -> StoredObject | None:
     return StoredObject(row["body"], row["last_updated"], row["recipient"]) if row else None
 
 

@@ -128,7 +128,7 @@ def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple
         )
     ):
         return int(last["id"]), True
-    new_id = tx.execute(
+    new_id = tx.insert(
         "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, request_id, headers, body,"
         " state, created_at, next_attempt_at, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
         (
@@ -333,9 +333,9 @@ async def queue_stats(store: Store) -> dict[int, QueueStats]:
     """Depth, oldest pending, dead letters and retries per receiver, in one query."""
     rows = await store.fetchall(
         "SELECT receiver_platform_id AS pid,"
-        " sum(state='pending') AS depth,"
+        " sum(CASE WHEN state='pending' THEN 1 ELSE 0 END) AS depth,"
         " min(CASE WHEN state='pending' THEN created_at END) AS oldest,"
-        " sum(state='dead') AS dead,"
+        " sum(CASE WHEN state='dead' THEN 1 ELSE 0 END) AS dead,"
         " sum(CASE WHEN state='pending' AND attempts>0 THEN attempts ELSE 0 END) AS retries"
         " FROM outbox GROUP BY receiver_platform_id"
     )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 
 from storage.db import Row, Store, SyncTx, Transaction
-from storage.errors import Conflict, RecordNotFound
+from storage.errors import Conflict, IntegrityError, RecordNotFound
 from storage.models import Endpoint, Party, Platform
 
 _PLATFORM_COLS = (
@@ -17,11 +16,16 @@ _PLATFORM_COLS = (
 )
 
 
+async def rename_platform(tx: Transaction, platform_id: int, name: str) -> None:
+    """Give a platform the name its credentials carry."""
+    await tx.execute("UPDATE platforms SET name=? WHERE id=?", (name, platform_id))
+
+
 async def create_platform(
     tx: Transaction, *, name: str, status: str, initiated_by: str, now: str, versions_url: str | None = None
 ) -> int:
     """Insert a new platform row; return its id."""
-    return await tx.execute(
+    return await tx.insert(
         "INSERT INTO platforms (name, status, versions_url, initiated_by, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (name, status, versions_url, initiated_by, now, now),
@@ -50,7 +54,8 @@ async def save_registration(
         raise RecordNotFound(f"platform {platform_id} does not exist")
     await tx.execute("DELETE FROM endpoints WHERE platform_id=?", (platform_id,))
     await tx.executemany(
-        "INSERT OR REPLACE INTO endpoints (platform_id, module, role, url) VALUES (?, ?, ?, ?)",
+        "INSERT INTO endpoints (platform_id, module, role, url) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (platform_id, module, role) DO UPDATE SET url=excluded.url",
         [(platform_id, ep.module, ep.role, ep.url) for ep in endpoints],
     )
     parties = list(parties)
@@ -88,7 +93,7 @@ async def save_registration(
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (platform_id, p.country_code, p.party_id, p.role, json.dumps(p.business_details), now),
                 )
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         raise Conflict("a party in these credentials is already served by another platform") from exc
 
 

@@ -81,8 +81,12 @@ def delete_orphaned(tx: SyncTx, seqs: Sequence[int], country_code: str, party_id
 
 
 def incremental_vacuum(tx: SyncTx, pages: int) -> None:
-    """Give up to ``pages`` free pages back to the file system (auto_vacuum=INCREMENTAL)."""
-    tx.fetchall(f"PRAGMA incremental_vacuum({int(pages)})")
+    """Give up to ``pages`` free pages back to the file system (auto_vacuum=INCREMENTAL).
+
+    PostgreSQL's autovacuum does this by itself: nothing to do there.
+    """
+    if tx.dialect.name == "sqlite":
+        tx.fetchall(f"PRAGMA incremental_vacuum({int(pages)})")
 
 
 async def module_figures(store: Store) -> list[ModuleFigures]:
@@ -94,7 +98,13 @@ async def module_figures(store: Store) -> list[ModuleFigures]:
 
 
 async def database_figures(store: Store) -> DatabaseFigures:
-    """Page size, pages and free pages of the database."""
+    """Page size, pages and free pages of the database (PostgreSQL: its size in blocks, none counted free)."""
+    if store.dialect.name != "sqlite":
+        row = await store.fetchone(
+            "SELECT current_setting('block_size')::bigint AS b, pg_database_size(current_database()) AS n"
+        )
+        block = int(row["b"]) if row else 8192
+        return DatabaseFigures(block, (int(row["n"]) // block) if row else 0, 0)
     size = await store.fetchone("PRAGMA page_size")
     count = await store.fetchone("PRAGMA page_count")
     free = await store.fetchone("PRAGMA freelist_count")

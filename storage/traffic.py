@@ -156,8 +156,8 @@ async def per_minute(store: Store, *, since: str) -> list[MinuteFigures]:
     """Per-minute figures of the rows at or after ``since`` (partner traffic only: rows with a platform)."""
     rows = await store.fetchall(
         "SELECT substr(ts, 1, 16) AS minute,"
-        " sum(direction = 'in') AS requests_in,"
-        " sum(direction = 'out') AS calls_out,"
+        " sum(CASE WHEN direction = 'in' THEN 1 ELSE 0 END) AS requests_in,"
+        " sum(CASE WHEN direction = 'out' THEN 1 ELSE 0 END) AS calls_out,"
         " avg(CASE WHEN direction = 'out' AND http_status IS NOT NULL THEN latency_ms END) AS latency_avg,"
         " max(CASE WHEN direction = 'out' AND http_status IS NOT NULL THEN latency_ms END) AS latency_max"
         " FROM traffic WHERE ts >= ? AND platform_id IS NOT NULL GROUP BY minute ORDER BY minute",

@@ -50,7 +50,9 @@ async def test_forwarded_for_counts_only_when_the_proxy_is_trusted(start_hub, cl
     assert (await admin_get(hub, ADMIN, spoof))[0] == 429
     assert (await admin_get(hub, ADMIN, {"X-Forwarded-For": "192.0.2.1"}))[0] == 200  # another client
 
-    untrusting = await start_hub(admin_auth_max_failures=2, database=hub.settings.database.with_name("other.sqlite3"))
+    untrusting = await start_hub(
+        admin_auth_max_failures=2, database=hub.settings.database_path.with_name("other.sqlite3")
+    )
     for _ in range(2):
         assert (await admin_get(untrusting, "guess", {"X-Forwarded-For": "192.0.2.50"}))[0] == 401
     # Not trusted: the header is ignored, the TCP peer (127.0.0.1) is the one blocked.

@@ -18,7 +18,7 @@ from aiohttp.test_utils import unused_port
 from config import Settings
 from hub import __version__
 from hub.cli import ensure_admin_token
-from storage.migrations import MIGRATIONS
+from storage.migrate_sqlite import MIGRATIONS
 from tests.conftest import cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -37,7 +37,7 @@ async def test_metrics_needs_the_admin_token_unless_public(hub, start_hub):
     assert code == 401 and '"status_code":2000' in text
     code, content_type, text = await scrape(hub)
     assert code == 200 and content_type.startswith("text/plain")
-    public = await start_hub(metrics_public=True, database=hub.settings.database.with_name("public.sqlite3"))
+    public = await start_hub(metrics_public=True, database=hub.settings.database_path.with_name("public.sqlite3"))
     code, _, _ = await scrape(public, token=None)
     assert code == 200
 
@@ -88,7 +88,7 @@ async def test_series_after_known_traffic(hub, make_peer, clock):
 
 async def test_two_apps_keep_separate_registries(start_hub, make_peer):
     first = await start_hub()
-    second = await start_hub(database=first.settings.database.with_name("other.sqlite3"))
+    second = await start_hub(database=first.settings.database_path.with_name("other.sqlite3"))
     cpo, _ = await pair(first, make_peer)
     await push_session(first, cpo, "ONLY-FIRST")
     one, two = samples((await scrape(first))[2]), samples((await scrape(second))[2])

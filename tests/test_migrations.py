@@ -10,9 +10,9 @@ import pytest
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from storage import migrations
+from storage import migrate_sqlite as migrations
 from storage.db import Store
-from storage.migrations import MIGRATIONS, apply_migrations, list_migrations
+from storage.migrate_sqlite import MIGRATIONS, apply_migrations, list_migrations
 
 ALL = [m.name for m in MIGRATIONS._migrations]
 FOUNDATION_TABLES = {"platforms", "endpoints", "parties", "tokens", "_sqlite_migrations"}

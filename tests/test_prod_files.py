@@ -15,7 +15,7 @@ import pytest
 
 from storage import files
 from storage.db import Store
-from storage.migrations import MIGRATIONS
+from storage.migrate_sqlite import MIGRATIONS
 from tests.conftest import cli
 from tests.ops_helpers import pair, push_session
 
@@ -184,7 +184,7 @@ async def test_serve_refuses_a_missing_database(tmp_path, capsys, monkeypatch):
 
 
 def test_an_existing_database_switches_to_incremental_vacuum(tmp_path):
-    from storage.migrations import apply_migrations
+    from storage.migrate_sqlite import apply_migrations
 
     db = tmp_path / "old.sqlite3"
     apply_migrations(db, stop_before="0009_objects_owner_index")  # as an older hub left it

@@ -1,0 +1,316 @@
+"""The shared backend: PostgreSQL through psycopg 3, for several hub processes on one database.
+
+Writes keep the embedded backend's shape (one connection on one writer thread per process,
+group commit, a SAVEPOINT per job); reads come from a small async pool. What several processes
+need beyond that lives here too: LISTEN/NOTIFY (``notify``/``subscribe``) and a cluster-wide
+lease per role (``try_lead``), a session-level advisory lock that PostgreSQL releases when the
+holder's connection ends, so a killed leader is replaced at the next try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import socket
+import zlib
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import psycopg.errors
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+from psycopg_pool import AsyncConnectionPool
+
+from storage.db import Cursor, Dialect, Listener, Params, Row, Store
+from storage.errors import IntegrityError, StoreClosedError
+from storage.migrate_postgres import apply_migrations
+
+LOGGER = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10  # seconds: a server that does not answer is an error, not a hang
+TRANSACTION_LOCK = zlib.crc32(b"ocpi-hub:transaction")  # transaction() is serialized cluster-wide
+READ_POOL_MAX = 8
+
+
+class PgRow:
+    """A row by column name or position, like sqlite3.Row."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, values: tuple[Any, ...], index: dict[str, int]) -> None:
+        self._values = values
+        self._index = index
+
+    def __getitem__(self, key: int | str, /) -> Any:
+        """The value of a column, by name or position."""
+        if isinstance(key, str):
+            return self._values[self._index[key]]
+        return self._values[key]
+
+    def keys(self) -> list[str]:
+        """The column names."""
+        return list(self._index)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Any:
+        return iter(self._values)
+
+    def __repr__(self) -> str:
+        return f"PgRow({dict(zip(self._index, self._values, strict=False))!r})"
+
+
+def pg_rows(cursor: Any) -> Callable[[Any], PgRow]:
+    """Psycopg row factory making PgRow."""
+    description = cursor.description or []
+    index = {column.name: i for i, column in enumerate(description)}
+
+    def make(values: Any) -> PgRow:
+        return PgRow(tuple(values), index)
+
+    return make
+
+
+class BoolAsInt(Dumper):
+    """Python booleans go to the INTEGER columns the shared schema uses for flags (as SQLite stores them)."""
+
+    oid = psycopg.adapters.types["int8"].oid
+    format = Format.TEXT
+
+    def dump(self, obj: Any) -> bytes:
+        """1 or 0."""
+        return b"1" if obj else b"0"
+
+
+@functools.lru_cache(maxsize=2048)
+def to_pg(sql: str) -> str:
+    """The shared SQL with psycopg's placeholders: ``?`` becomes ``%s``, a literal ``%`` becomes ``%%``."""
+    out: list[str] = []
+    quote: str | None = None
+    for char in sql:
+        if quote:
+            if char == quote:
+                quote = None
+            out.append("%%" if char == "%" else char)
+        elif char in "'\"":
+            quote = char
+            out.append(char)
+        elif char == "?":
+            out.append("%s")
+        elif char == "%":
+            out.append("%%")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _configure(conn: Any) -> None:
+    conn.adapters.register_dumper(bool, BoolAsInt)
+
+
+class PostgresDialect(Dialect):
+    """Runs the shared SQL on a psycopg connection."""
+
+    name = "postgresql"
+    begin = "BEGIN"
+
+    def run(self, conn: Any, sql: str, params: Params = ()) -> Cursor:
+        """Execute one statement."""
+        try:
+            cursor: Cursor = conn.execute(to_pg(sql), params or None)
+        except psycopg.errors.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+        return cursor
+
+    def run_many(self, conn: Any, sql: str, rows: list[Params]) -> None:
+        """Execute one statement for many parameter sets (pipelined by psycopg)."""
+        if not rows:
+            return
+        try:
+            with conn.cursor() as cursor:
+                cursor.executemany(to_pg(sql), rows)
+        except psycopg.errors.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+
+    def insert(self, conn: Any, sql: str, params: Params = ()) -> int:
+        """Execute an INSERT ... RETURNING id; return the id."""
+        row = self.run(conn, sql + " RETURNING id", params).fetchone()
+        return int(row[0])
+
+    def transient(self, exc: BaseException) -> bool:
+        """Deadlocks and serialization failures between processes are cured by running again."""
+        return isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and /status."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresStore(Store):
+    """PostgreSQL store; any number of hub processes may share the database."""
+
+    dialect = PostgresDialect()
+    shared = True
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.process_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self._pool: AsyncConnectionPool | None = None
+        self._listen_conn: psycopg.AsyncConnection[Any] | None = None
+        self._listen_task: asyncio.Task[None] | None = None
+        self._listeners: dict[str, list[Listener]] = {}
+        self._lead_conn: psycopg.AsyncConnection[Any] | None = None
+        self._lead_lock = asyncio.Lock()
+        self._leading: set[str] = set()
+
+    def describe(self) -> str:
+        """The server URL without a password."""
+        return redact(self.url)
+
+    async def _prepare(self) -> None:
+        await asyncio.to_thread(apply_migrations, self.url)
+
+    def _connect_writer(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] = psycopg.connect(
+            self.url, autocommit=True, row_factory=pg_rows, connect_timeout=CONNECT_TIMEOUT
+        )
+        _configure(conn)
+        return conn
+
+    def _begin_transaction(self, conn: Any) -> None:
+        # SQLite's BEGIN IMMEDIATE serializes every transaction() on the file; the same promise
+        # across processes (registration and admin changes read, then write).
+        self.dialect.run(conn, "BEGIN")
+        self.dialect.run(conn, "SELECT pg_advisory_xact_lock(?)", (TRANSACTION_LOCK,))
+
+    async def _open_readers(self) -> None:
+        async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+            _configure(conn)
+
+        self._pool = AsyncConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=READ_POOL_MAX,
+            kwargs={"autocommit": True, "row_factory": pg_rows, "connect_timeout": CONNECT_TIMEOUT},
+            configure=configure,
+            timeout=CONNECT_TIMEOUT,
+            open=False,
+            name="ocpi-hub-readers",
+        )
+        await self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+
+    async def _close_readers(self) -> None:
+        if self._listen_task is not None:
+            self._listen_task.cancel()
+            await asyncio.gather(self._listen_task, return_exceptions=True)
+            self._listen_task = None
+        for conn in (self._listen_conn, self._lead_conn):
+            if conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    await conn.close()
+        self._listen_conn = self._lead_conn = None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Read all committed rows on a pooled connection."""
+        self._check_open()
+        if self._pool is None:
+            raise StoreClosedError("the store is closed")
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(to_pg(sql), params or None)
+            rows: list[Any] = await cursor.fetchall()  # PgRow, from the row factory
+            return rows
+
+    # -- several processes ------------------------------------------------------------------
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """NOTIFY the other processes (our own listener ignores what this process sent)."""
+        self._check_open()
+        if self._pool is None:
+            raise StoreClosedError("the store is closed")
+        async with self._pool.connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (channel, f"{self.process_id}|{payload}"))
+
+    def subscribe(self, channel: str, listener: Listener) -> None:
+        """LISTEN on ``channel``; the first subscription starts the listening task."""
+        self._listeners.setdefault(channel, []).append(listener)
+        if self._listen_task is None:
+            self._listen_task = asyncio.create_task(self._listen(), name="pg-listen")
+        elif self._listen_conn is not None:
+            asyncio.create_task(self._listen_conn.execute(f'LISTEN "{channel}"'))  # noqa: RUF006
+
+    async def _listen(self) -> None:
+        """Keep one LISTEN connection; reconnect (bounded backoff) when it drops."""
+        delay = 0.5
+        while not self._closed:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+                self._listen_conn = conn
+                for channel in list(self._listeners):
+                    await conn.execute(f'LISTEN "{channel}"')
+                delay = 0.5
+                async for note in conn.notifies():
+                    sender, _, payload = note.payload.partition("|")
+                    if sender == self.process_id:
+                        continue
+                    for listener in list(self._listeners.get(note.channel, [])):
+                        await self._call(listener, payload)
+            except asyncio.CancelledError:
+                raise
+            except psycopg.Error as exc:
+                LOGGER.warning("LISTEN connection lost (%s); reconnecting in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    @staticmethod
+    async def _call(listener: Listener, payload: str) -> None:
+        try:
+            result = listener(payload)
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:  # one broken listener must not stop the others hearing
+            LOGGER.exception("notification listener failed")
+
+    async def try_lead(self, role: str) -> bool:
+        """Hold (or take) the cluster-wide lease for ``role``; False when another process holds it."""
+        if self._closed:
+            return False
+        async with self._lead_lock:
+            try:
+                if self._lead_conn is None or self._lead_conn.closed:
+                    self._lead_conn = await psycopg.AsyncConnection.connect(
+                        self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
+                    )
+                if role in self._leading:
+                    await self._lead_conn.execute("SELECT 1")  # the lease lives as long as this session
+                    return True
+                key = zlib.crc32(f"ocpi-hub:lead:{role}".encode())
+                cursor = await self._lead_conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+                row = await cursor.fetchone()
+                if row and row[0]:
+                    self._leading.add(role)
+                    LOGGER.info("this process (%s) now leads %s", self.process_id, role)
+                    return True
+                return False
+            except psycopg.Error as exc:
+                LOGGER.warning("leader lease check failed (%s); not leading %s until it works", exc, role)
+                if self._lead_conn is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        await self._lead_conn.close()
+                self._lead_conn = None
+                self._leading.clear()
+                return False

@@ -1,0 +1,128 @@
+"""The embedded backend: one SQLite file in WAL mode, one writer thread, one aiosqlite reader.
+
+In WAL mode a reader sees only committed data and never waits for the writer. The file is
+locked for the life of the store (storage/files.py): one hub process per SQLite database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from storage.db import Cursor, Dialect, Params, Row, Store
+from storage.errors import IntegrityError, StoreClosedError
+from storage.files import DatabaseLock, acquire_lock, create_database, tighten
+from storage.migrate_sqlite import apply_migrations
+
+
+class SqliteDialect(Dialect):
+    """SQLite runs the shared SQL as written."""
+
+    name = "sqlite"
+    begin = "BEGIN IMMEDIATE"  # take the write lock now, not at the first write
+
+    def run(self, conn: Any, sql: str, params: Params = ()) -> Cursor:
+        """Execute one statement."""
+        try:
+            cursor: sqlite3.Cursor = conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+        return cursor
+
+    def run_many(self, conn: Any, sql: str, rows: list[Params]) -> None:
+        """Execute one statement for many parameter sets."""
+        try:
+            conn.executemany(sql, rows)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+
+    def insert(self, conn: Any, sql: str, params: Params = ()) -> int:
+        """Execute an INSERT; return its rowid."""
+        try:
+            return int(conn.execute(sql, params).lastrowid or 0)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+
+
+class SqliteStore(Store):
+    """SQLite store with exactly one writer (the file lock keeps other processes out)."""
+
+    dialect = SqliteDialect()
+
+    def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._synchronous = synchronous
+        self._reader: aiosqlite.Connection | None = None
+        self._file_lock: DatabaseLock | None = None
+
+    def describe(self) -> str:
+        """The file's absolute path."""
+        return str(self.path.resolve())
+
+    async def _prepare(self) -> None:
+        """Lock the database (one hub per file), create it (0600) if needed, migrate.
+
+        Refusing a database that does not exist is the CLI's decision (``serve`` without
+        ``--init``); the store creates it, logging a WARNING, for callers that asked for it.
+        """
+        self._file_lock = acquire_lock(self.path)
+        try:
+            await asyncio.to_thread(self._prepare_file)
+        except BaseException:
+            self._release()
+            raise
+
+    def _prepare_file(self) -> None:
+        create_database(self.path)
+        tighten(self.path)
+        apply_migrations(self.path)
+
+    def _release(self) -> None:
+        if self._file_lock is not None:
+            self._file_lock.release()
+            self._file_lock = None
+
+    def _pragmas(self) -> list[str]:
+        return [
+            "PRAGMA journal_mode=WAL",
+            # FULL: in WAL mode a COMMIT is on disk before we answer "accepted", even on power loss.
+            f"PRAGMA synchronous={self._synchronous}",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=5000",
+        ]
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        for pragma in self._pragmas():
+            conn.execute(pragma)
+        return conn
+
+    async def _open_readers(self) -> None:
+        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+        self._reader.row_factory = sqlite3.Row
+        for pragma in self._pragmas():
+            await self._reader.execute(pragma)
+
+    async def _close_readers(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.close()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Read all committed rows, in one job on the reader thread.
+
+        Executing and fetching as separate jobs would let another task's query run in between
+        on the same connection and share its still-open read transaction, i.e. an old WAL
+        snapshot that misses rows committed meanwhile (seen as stale reads under load).
+        """
+        self._check_open()
+        if self._reader is None:
+            raise StoreClosedError("the store is closed")
+        return list(await self._reader.execute_fetchall(sql, params))
