@@ -66,6 +66,25 @@ class DeliverySettings(BaseModel):
     )
 
 
+class ClusterSettings(BaseModel):
+    """Several hub processes on one PostgreSQL database (ignored on SQLite: one process)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    heartbeat_interval: float = Field(
+        5.0, gt=0, description="Seconds between a process's heartbeats (its /status row, its leases renewed)."
+    )
+    lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a claimed message stays with its process without a heartbeat; then another"
+        " process takes it over (longer than request_timeout).",
+    )
+    gone_after: float = Field(
+        20.0, gt=0, description="Seconds without a heartbeat after which /status shows a process as gone."
+    )
+
+
 _DAY = 86400.0
 
 
@@ -176,6 +195,7 @@ class Settings(BaseSettings):
     log_json: bool = Field(True, description="One JSON object per log line.")
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @field_validator("database", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from hub import admin, adminguard, console, deadletters, invitations, limits, me
 from hub.keys import (
     CLIENT,
     CLOCK,
+    CLUSTER,
     DELIVERY,
     DIRECTORY,
     PROXIES,
@@ -28,6 +29,7 @@ from hub.keys import (
     TOKEN_A_ROUTES,
     WORKER,
 )
+from hub.metrics import RELAY_STATS
 from hub.middlewares import stamp_ids
 from hub.modules import credentials, hubclientinfo, proxied, routed, versions
 from hub.modules.router import OcpiRouter
@@ -35,6 +37,7 @@ from hub.pipeline import pipeline
 from routing.client import PeerClient
 from routing.clientinfo import ClientInfoPusher
 from routing.clock import Clock, SystemClock
+from routing.cluster import CACHE_CHANNEL, OUTBOX_CHANNEL, Cluster
 from routing.delivery import Delivery
 from routing.directory import Directory
 from routing.getall import StoreReader
@@ -93,8 +96,9 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
         clock=clock,
         set_status=registry.set_status,
         request_timeout=settings.request_timeout,
+        lease_seconds=settings.cluster.lease_seconds,
     )
-    delivery = Delivery(store, worker, settings.delivery, clock)
+    delivery = Delivery(store, worker, settings.delivery, clock, lease_seconds=settings.cluster.lease_seconds)
     proxies = Proxies(
         store=store, client=client, directory=directory, delivery=delivery, settings=settings, clock=clock
     )
@@ -116,11 +120,28 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     registry.listeners.append(directory.reload)
     registry.listeners.append(ClientInfoPusher(directory, delivery, clock))
     app[PULLER] = puller = Puller(store=store, client=client, directory=directory, clock=clock)
+    relay_stats = app[RELAY_STATS]
+    app[CLUSTER] = cluster = Cluster(
+        store, settings.cluster, clock, lambda: {**relay_stats.totals(), "in_flight": worker.in_flight}
+    )
+
+    async def changed_elsewhere(_: str) -> None:
+        # Another process changed platforms or tokens (docs/OPERATIONS.md, Several processes).
+        registry.forget_callers()
+        await directory.reload()
+        if worker.health.sync():
+            worker.wake()
+
+    store.subscribe(OUTBOX_CHANNEL, lambda _: worker.wake())
+    store.subscribe(CACHE_CHANNEL, changed_elsewhere)
+    await cluster.beat()  # in /status from the start
     worker.start()
     puller.task.start()
+    cluster.task.start()
     yield
     await puller.task.stop()
     await worker.stop()
+    await cluster.stop()
 
 
 async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ from aiohttp import web
 from config import Settings
 from routing.client import PeerClient
 from routing.clock import Clock
+from routing.cluster import Cluster
 from routing.delivery import Delivery
 from routing.directory import Directory
 from routing.proxies import Proxies
@@ -49,6 +50,7 @@ PULLER = web.AppKey("puller", Puller)
 ROUTING = web.AppKey("routing", RoutingService)
 RETENTION = web.AppKey("retention", RetentionSweeper)
 STARTED_AT = web.AppKey("started_at", float)
+CLUSTER = web.AppKey("cluster", Cluster)
 TOKEN_A_ROUTES = web.AppKey("token_a_routes", set)  # set[web.AbstractResource]
 
 CALLER = web.RequestKey("caller", Caller)

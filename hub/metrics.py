@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -18,9 +18,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from hub.keys import CLOCK, SETTINGS, STORE
+from hub.keys import CLOCK, CLUSTER, SETTINGS, STORE
 from hub.middlewares import check_admin
 from routing.clock import parse_iso
+from routing.cluster import ProcessView
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
 from storage.outbox import QueueStats
@@ -79,6 +80,13 @@ class RelayStats:
             figures.latencies.append(latency)
             figures.last_out = at
 
+    def totals(self) -> dict[str, int]:
+        """Delivered and failed calls over every platform (this process's share of the cluster)."""
+        return {
+            "delivered": sum(f.delivered for f in self._platforms.values()),
+            "failed": sum(f.failed for f in self._platforms.values()),
+        }
+
     def figures(self, platform_id: int) -> PlatformFigures:
         """The figures of one platform (zeros when never seen)."""
         return self._platforms.get(platform_id) or PlatformFigures()
@@ -101,6 +109,8 @@ class Snapshot:
     oldest_age: Mapping[int, float]
     platform_statuses: Mapping[str, int]
     names: Mapping[int, str]
+    processes: Sequence[ProcessView] = ()
+    now: float = 0.0  # clock timestamp of the scrape
 
 
 class _StoreCollector(Collector):
@@ -108,6 +118,30 @@ class _StoreCollector(Collector):
 
     def __init__(self) -> None:
         self.snapshot = Snapshot({}, {}, {}, {})
+
+    def _processes(self) -> Iterator[Metric]:
+        snap = self.snapshot
+        states = GaugeMetricFamily("ocpi_hub_processes", "Hub processes on this database by state.", labels=["state"])
+        for state in ("alive", "gone", "stopped"):
+            states.add_metric([state], sum(1 for p in snap.processes if p.state == state))
+        labels = ["process", "host"]
+        age = GaugeMetricFamily(
+            "ocpi_hub_process_heartbeat_age_seconds", "Seconds since each process's last heartbeat.", labels=labels
+        )
+        per_process = {
+            name: GaugeMetricFamily(f"ocpi_hub_process_{name}", text, labels=labels)
+            for name, text in (
+                ("delivered", "Calls to receivers answered with success, per process since it started."),
+                ("failed", "Calls to receivers that failed, per process since it started."),
+                ("in_flight", "Deliveries in progress per process."),
+            )
+        }
+        for p in snap.processes:
+            values = [p.id, p.host]
+            age.add_metric(values, max(0.0, snap.now - parse_iso(p.last_heartbeat).timestamp()))
+            for name, family in per_process.items():
+                family.add_metric(values, float(p.figures.get(name, 0)))
+        yield from (states, age, *per_process.values())
 
     def collect(self) -> Iterator[Metric]:
         snap = self.snapshot
@@ -134,6 +168,7 @@ class _StoreCollector(Collector):
         for status in sorted(set(PLATFORM_STATUSES) | set(snap.platform_statuses)):
             platforms.add_metric([status], snap.platform_statuses.get(status, 0))
         yield from (depth, age, retries, dead, platforms)
+        yield from self._processes()
 
 
 class Metrics:
@@ -262,6 +297,8 @@ async def metrics(request: web.Request) -> web.Response:
         },
         platform_statuses=statuses,
         names={p.id: p.name for p in platforms},
+        processes=await request.app[CLUSTER].processes(),
+        now=now.timestamp(),
     )
     body = request.app[METRICS].render(snapshot)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from hub import __version__
 from hub.envelope import json_response
-from hub.keys import CLOCK, SETTINGS, STARTED_AT, STORE
+from hub.keys import CLOCK, CLUSTER, SETTINGS, STARTED_AT, STORE
 from hub.metrics import LOSS_STATS, RELAY_STATS
 from routing.clock import parse_iso
 from storage import outbox as outbox_sql
@@ -105,6 +105,7 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         platforms = await platform_sql.list_platforms(store)
         queues = await outbox_sql.queue_stats(store)
         storage = await storage_figures(store)
+        processes = [p.as_json() for p in await app[CLUSTER].processes()]
     except Exception as exc:  # the overview must answer even when the store cannot
         LOGGER.exception("/status: the store cannot be read")
         reason = f"store unreadable: {type(exc).__name__}"
@@ -125,12 +126,23 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         "delivered": sum(e["delivered"] for e in entries),
         "failed": sum(e["failed"] for e in entries),
     }
+    # Several processes: each one's own figures come with its heartbeat; the cluster's are their sum.
+    cluster = {
+        "processes_alive": sum(1 for p in processes if p["state"] == "alive"),
+        "processes_gone": sum(1 for p in processes if p["state"] == "gone"),
+        # Last known counts of every process seen in the last day (since each one started).
+        "delivered": sum(int(p.get("delivered", 0)) for p in processes),
+        "failed": sum(int(p.get("failed", 0)) for p in processes),
+        "in_flight": sum(int(p.get("in_flight", 0)) for p in processes if p["state"] == "alive"),
+    }
     body = {
         "status": "degraded" if reasons else "ok",
         "reasons": reasons,
         "notices": notices,
         **base,
         "totals": totals,
+        "cluster": cluster,
+        "processes": processes,
         **storage,
         "platforms": entries,
         # What translation between OCPI versions could not carry, per platform pair.

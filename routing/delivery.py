@@ -19,10 +19,12 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from config import DeliverySettings
 from routing.clock import Clock, iso
+from routing.cluster import OUTBOX_CHANNEL
 from routing.errors import ConnectionProblem, OcpiError, Overloaded, ReceiverTimeout
 from routing.forward import Leg, Reply, relay
 from routing.outcome import Answered, Failed, Outcome, Queued, Sent
@@ -42,13 +44,21 @@ _RETRY_AFTER = {"Retry-After": "1"}
 class Delivery:
     """Commits pushes to the outbox; the fast path waits (briefly) for the receiver's answer."""
 
-    def __init__(self, store: Store, worker: DeliveryWorker, settings: DeliverySettings, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        worker: DeliveryWorker,
+        settings: DeliverySettings,
+        clock: Clock,
+        lease_seconds: float = 30.0,
+    ) -> None:
         self.store = store
         self.worker = worker
         self.fastpath = worker.fastpath
         self.settings = settings
         self.clock = clock
         self.fail_mode = settings.on_receiver_down == "fail"
+        self.lease_seconds = lease_seconds
 
     # ---- enqueue: commit, the scheduler delivers ---------------------------------------------
 
@@ -72,6 +82,7 @@ class Delivery:
                 self.worker.queued_behind(message.receiver_platform_id, message.module, message.object_key)
         if messages:
             self.worker.wake()
+            await self.store.notify(OUTBOX_CHANNEL, "enqueued")  # other processes' schedulers may help
 
     # ---- push one and wait: the fast path ------------------------------------------------------
 
@@ -81,7 +92,9 @@ class Delivery:
         pid, request_id = leg.platform.id, leg.request_id
         if not self.worker.has_room(pid):
             raise Overloaded(headers=dict(_RETRY_AFTER))
-        message = self._message(leg, self.clock.now(), False)
+        now = self.clock.now()
+        # The fast path stays in this process: leased to it, so no other process's scheduler takes it.
+        message = replace(self._message(leg, now, False), lease_until=iso(now + timedelta(seconds=self.lease_seconds)))
 
         def job(tx: SyncTx) -> tuple[int, bool]:
             if prepare is not None:

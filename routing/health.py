@@ -110,6 +110,17 @@ class ReceiverHealth:
             LOGGER.info("platform %s is back (%s): resuming its queue", platform_id, why)
             await self.set_status(platform_id, "CONNECTED")
 
+    def sync(self) -> int:
+        """Another process saw an OFFLINE platform come back (its status is CONNECTED again): resume it here too."""
+        resumed = 0
+        for platform_id in list(self._offline):
+            platform = self.directory.platform(platform_id)
+            if platform is not None and platform.status == "CONNECTED":
+                self._offline.pop(platform_id, None)
+                self._failures[platform_id] = 0
+                resumed += 1
+        return resumed
+
     async def check_silent(self, store: Store) -> None:
         """Still-alive check (mod_hub_client_info): GET the versions of CONNECTED platforms silent too long.
 

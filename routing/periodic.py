@@ -21,8 +21,19 @@ LOGGER = logging.getLogger(__name__)
 class Periodic:
     """``job()`` at start, then every ``interval`` seconds; ``start``/``stop`` from a cleanup context."""
 
-    def __init__(self, name: str, job: Callable[[], Awaitable[Any]], interval: Callable[[], float], clock: Clock):
+    def __init__(
+        self,
+        name: str,
+        job: Callable[[], Awaitable[Any]],
+        interval: Callable[[], float],
+        clock: Clock,
+        *,
+        lead: Callable[[str], Awaitable[bool]] | None = None,
+    ):
         self.name = name
+        # Work done once per cluster: a round runs only in the process holding the lease for ``name``
+        # (store.try_lead); if the leader dies, the next process to ask takes over.
+        self._lead = lead
         self._job = job
         self._interval = interval  # read each round: settings may say otherwise meanwhile
         self._clock = clock
@@ -42,7 +53,8 @@ class Periodic:
     async def _run(self) -> None:
         while True:
             try:
-                await self._job()
+                if self._lead is None or await self._lead(self.name):
+                    await self._job()
             except Exception:  # a failed round is retried next interval; the hub keeps serving
                 LOGGER.exception("%s failed; retrying in %.0fs", self.name, self._interval())
             await self._clock.sleep(self._interval())

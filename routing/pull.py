@@ -48,7 +48,7 @@ class Puller:
         self.clock = clock
         self._pulled: dict[int, str] = {}  # newer than the directory's copy of platforms.pulled_at
         # An abandoned pull (stop) leaves pulled_at alone: the next one starts from the last complete one.
-        self.task = Periodic("pull-only-partners", self.pull_due, lambda: CHECK_EVERY, clock)
+        self.task = Periodic("pull-only-partners", self.pull_due, lambda: CHECK_EVERY, clock, lead=store.try_lead)
 
     def _pulled_at(self, platform: Platform) -> str | None:
         return self._pulled.get(platform.id) or platform.pulled_at

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from config import Settings
 from routing.client import PeerClient
 from routing.clock import Clock, iso, parse_iso
+from routing.cluster import CACHE_CHANNEL
 from routing.errors import (
     AuthError,
     InvalidParameters,
@@ -97,6 +98,12 @@ class Registry:
                 yield tx
         finally:
             self._caller_cache.clear()
+        # Other hub processes on the database drop their token caches and re-read the platforms.
+        await self.store.notify(CACHE_CHANNEL, "registry")
+
+    def forget_callers(self) -> None:
+        """Another process changed tokens or platforms: authenticate from the store again."""
+        self._caller_cache.clear()
 
     def cached_caller(self, header: str) -> tuple[TokenRecord, str] | None:
         """The live token record and token for an Authorization header seen before, if still valid."""

@@ -44,7 +44,9 @@ class RetentionSweeper:
         self.clock = clock
         self.sweeps = 0  # completed sweeps (tests wait on it)
         self.last: SweepResult | None = None
-        self.task = Periodic("retention-sweep", self._round, lambda: self.settings.sweep_interval, clock)
+        self.task = Periodic(
+            "retention-sweep", self._round, lambda: self.settings.sweep_interval, clock, lead=store.try_lead
+        )
 
     async def _round(self) -> None:
         await self.sweep()

@@ -2,12 +2,17 @@
 
 Committed messages reach an attempt (routing/attempt.py) two ways: the fast path hands over a
 just-committed chain head (``submit``), and the loop reads the due head of every order chain
-from the outbox (``storage.outbox.due_heads``). Both land in the receiver's ready queue, which
+from the outbox (``storage.outbox.claim_heads``). Both land in the receiver's ready queue, which
 starts at most ``concurrency_per_receiver`` attempts at once, so one slow receiver never delays
 another; a finished attempt starts the next ready message at once, without a query. The ready
 queue is bounded (``max_queue_per_receiver``): ``has_room`` tells the fast path to refuse a push
 (503) rather than let latency climb. Receivers that keep failing go OFFLINE and are probed
 (routing/health.py); expiry and stand-in URL purges are the sweeper's (routing/sweeper.py).
+
+Several processes on one database: each runs this scheduler over the shared outbox. A claimed
+row is leased to the process (renewed by its heartbeat, routing/cluster.py), so two processes
+never send one message at once; the still-alive checks and the sweeps run only in the process
+holding the cluster's "maintenance" lease (``store.try_lead``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 import functools
 import logging
 from collections import OrderedDict, defaultdict, deque
+from datetime import timedelta
 from typing import Any
 
 from config import DeliverySettings
@@ -52,8 +58,10 @@ class DeliveryWorker:
         clock: Clock,
         set_status: StatusSetter,
         request_timeout: float,
+        lease_seconds: float = 30.0,
     ) -> None:
         self.store = store
+        self.lease_seconds = lease_seconds
         self.directory = directory
         self.settings = settings
         self.clock = clock
@@ -145,6 +153,11 @@ class DeliveryWorker:
         self._attempted.clear()  # re-driven letters start again from attempt 0
         self.wake()
 
+    @property
+    def in_flight(self) -> int:
+        """Attempts running now."""
+        return len(self._in_flight)
+
     def is_paused(self, platform_id: int) -> bool:
         """True when the receiver cannot be delivered to now (OFFLINE, suspended, unregistered)."""
         platform = self.directory.platform(platform_id)
@@ -196,9 +209,10 @@ class DeliveryWorker:
             self._wake.clear()
             try:
                 await self.health.probe_due()
-                await self.health.check_silent(self.store)
-                if await self.sweeper.sweep_if_due(self._in_flight):
-                    self._ready.clear()
+                if await self.store.try_lead("maintenance"):  # once per cluster
+                    await self.health.check_silent(self.store)
+                    if await self.sweeper.sweep_if_due(self._in_flight):
+                        self._ready.clear()
                 if await self._dispatch():
                     continue
                 wake_at = await self._next_wake_at()
@@ -237,9 +251,11 @@ class DeliveryWorker:
             return started
         skip = self._blocked_receivers()
         self._skipped_full.update(pid for pid in skip if self._per_receiver.get(pid, 0))
-        rows = await outbox_sql.due_heads(
+        now = self.clock.now()
+        rows = await outbox_sql.claim_heads(
             self.store,
-            now=iso(self.clock.now()),
+            now=iso(now),
+            lease_until=iso(now + timedelta(seconds=self.lease_seconds)),
             limit=self.settings.batch_size,
             skip_receivers=skip,
             skip_request_ids=list(self._in_flight),

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -85,9 +87,11 @@ class Dialect(ABC):
 class SyncTx:
     """The write connection as seen by a ``Store.write`` job, running on the writer thread."""
 
-    def __init__(self, conn: Any, dialect: Dialect) -> None:
+    def __init__(self, conn: Any, dialect: Dialect, owner: str | None = None) -> None:
         self.conn = conn
         self.dialect = dialect
+        # This process's id when other processes share the database (outbox leases), else None.
+        self.owner = owner
 
     def execute(self, sql: str, params: Params = ()) -> None:
         """Run one statement."""
@@ -137,9 +141,9 @@ def _run_job(tx: SyncTx, job: Job) -> tuple[bool, Any]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _apply_batch(conn: Any, dialect: Dialect, jobs: list[Job]) -> list[tuple[bool, Any]]:
+def _apply_batch(conn: Any, dialect: Dialect, jobs: list[Job], owner: str | None) -> list[tuple[bool, Any]]:
     """On the writer thread: every job in its own SAVEPOINT, one COMMIT for all of them."""
-    tx = SyncTx(conn, dialect)
+    tx = SyncTx(conn, dialect, owner)
     dialect.run(conn, dialect.begin)
     try:
         outcomes = [_run_job(tx, job) for job in jobs]
@@ -155,7 +159,7 @@ class Transaction:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._tx = SyncTx(store.writer, store.dialect)
+        self._tx = SyncTx(store.writer, store.dialect, store.owner)
 
     async def execute(self, sql: str, params: Params = ()) -> None:
         """Run one statement."""
@@ -208,6 +212,13 @@ class Store(ABC):
         self._closed = False
         self._opened = False
         self.commits = 0  # physical COMMITs (for the benchmark and tests)
+        # Unique per process start: names this process in leases, heartbeats and notifications.
+        self.process_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+    @property
+    def owner(self) -> str | None:
+        """The lease owner name when processes share the database; None when this one is alone."""
+        return self.process_id if self.shared else None
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -313,7 +324,7 @@ class Store(ABC):
                 batch, self._pending = self._pending, []
                 jobs = [fn for fn, _ in batch]
                 try:
-                    apply = functools.partial(_apply_batch, dialect=self.dialect, jobs=jobs)
+                    apply = functools.partial(_apply_batch, dialect=self.dialect, jobs=jobs, owner=self.owner)
                     outcomes = await self.run_on_writer(apply)
                     self.commits += 1
                 except Exception as exc:  # the COMMIT itself failed: nobody's job is durable

@@ -1,7 +1,15 @@
-"""SQL for the durable outbox: enqueue, pick the due heads of each order chain, record outcomes.
+"""SQL for the durable outbox: enqueue, claim the due heads of each order chain, record outcomes.
 
 A message's chain is (receiver, module, object_key): only the oldest pending message of a chain
 is ever due, so a new message never overtakes a queued one for the same object (docs/DESIGN-NOTES.md, Delivery).
+
+When several hub processes share the database (``tx.owner`` / ``store.owner`` set: PostgreSQL),
+a message being sent is leased to one process (``leased_by`` until ``lease_until``): heads are
+claimed with ``FOR UPDATE SKIP LOCKED``, a head leased to another live process is not claimable
+(so neither is anything behind it: per-object order holds across processes), and an expired
+lease (its process died) is taken over. Enqueueing takes a per-chain advisory lock, so two
+processes accepting pushes for one object give them ids in commit order. Alone (SQLite), the
+process owns every row and none of this applies.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ class NewMessage:
     created_at: str
     deadline_at: str
     request_id: str = ""  # the X-Request-ID in ``headers``, sent unchanged on every attempt
+    lease_until: str | None = None  # fast path: leased to this process (when shared) until then
 
     def stored(self, message_id: int) -> Message:
         """The row this message became once enqueued (no attempt yet)."""
@@ -112,6 +121,11 @@ def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple
     With ``coalesce``, a message identical to the newest pending one of its chain is not added
     again (repeated EVSE status pushes): that row's id is returned instead.
     """
+    if tx.owner is not None:  # shared database: one enqueuer per chain at a time, until COMMIT
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(? || '|' || ? || '|' || ?, 0))",
+            (str(message.receiver_platform_id), message.module, message.object_key),
+        )
     last = tx.fetchone(
         "SELECT id, method, url, body FROM outbox WHERE receiver_platform_id=? AND module=? AND object_key=?"
         " AND state='pending' ORDER BY id DESC LIMIT 1",
@@ -128,9 +142,11 @@ def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple
         )
     ):
         return int(last["id"]), True
+    leased = tx.owner is not None and message.lease_until is not None and last is None
     new_id = tx.insert(
         "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, request_id, headers, body,"
-        " state, created_at, next_attempt_at, deadline_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        " state, created_at, next_attempt_at, deadline_at, leased_by, lease_until)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
         (
             message.receiver_platform_id,
             message.module,
@@ -143,37 +159,78 @@ def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple
             message.created_at,
             message.created_at,
             message.deadline_at,
+            tx.owner if leased else None,
+            message.lease_until if leased else None,
         ),
     )
     return new_id, last is not None
 
 
-async def due_heads(
-    store: Store,
-    *,
-    now: str,
-    limit: int,
-    skip_receivers: Sequence[int] = (),
-    skip_request_ids: Sequence[str] = (),
-) -> list[Message]:
-    """Pending messages due now that are the oldest pending of their chain, in acceptance order."""
+def _skips(skip_receivers: Sequence[int], skip_request_ids: Sequence[str]) -> tuple[str, list[object]]:
     extra = ""
-    params: list[object] = [now]
+    params: list[object] = []
     if skip_receivers:
         extra += f" AND o.receiver_platform_id NOT IN ({','.join('?' * len(skip_receivers))})"
         params.extend(skip_receivers)
     if skip_request_ids:  # messages being sent (row ids are reused after deletes; request ids never)
         extra += f" AND o.request_id NOT IN ({','.join('?' * len(skip_request_ids))})"
         params.extend(skip_request_ids)
-    rows = await store.fetchall(
-        "SELECT o.* FROM outbox o WHERE o.state='pending' AND o.next_attempt_at<=?"
+    return extra, params
+
+
+_HEAD = (
+    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.receiver_platform_id=o.receiver_platform_id"
+    " AND p.module=o.module AND p.object_key=o.object_key AND p.state='pending' AND p.id<o.id)"
+)
+# Shared database: claimable unless another process holds a lease that has not expired yet.
+_FREE = " AND (o.leased_by IS NULL OR o.leased_by=? OR o.lease_until<=?)"
+
+
+async def claim_heads(
+    store: Store,
+    *,
+    now: str,
+    lease_until: str,
+    limit: int,
+    skip_receivers: Sequence[int] = (),
+    skip_request_ids: Sequence[str] = (),
+) -> list[Message]:
+    """Pending messages due now that are the oldest pending of their chain, in acceptance order.
+
+    Alone, a plain read. Shared, the rows are leased to this process until ``lease_until`` in the
+    same statement; rows another process is claiming right now are skipped, not waited for.
+    """
+    extra, params = _skips(skip_receivers, skip_request_ids)
+    owner = store.owner
+    if owner is None:
+        rows = await store.fetchall(
+            "SELECT o.* FROM outbox o WHERE o.state='pending' AND o.next_attempt_at<=?"
+            + extra
+            + _HEAD
+            + " ORDER BY o.id LIMIT ?",
+            [now, *params, limit],
+        )
+        return [_message(r) for r in rows]
+    sql = (
+        "UPDATE outbox SET leased_by=?, lease_until=? WHERE id IN ("
+        "SELECT o.id FROM outbox o WHERE o.state='pending' AND o.next_attempt_at<=?"
+        + _FREE
         + extra
-        + " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.receiver_platform_id=o.receiver_platform_id"
-        " AND p.module=o.module AND p.object_key=o.object_key AND p.state='pending' AND p.id<o.id)"
-        " ORDER BY o.id LIMIT ?",
-        [*params, limit],
+        + _HEAD
+        + " ORDER BY o.id LIMIT ? FOR UPDATE OF o SKIP LOCKED) RETURNING *"
     )
-    return [_message(r) for r in rows]
+    values = [owner, lease_until, now, owner, now, *params, limit]
+    claimed: list[Row] = await store.write(lambda tx: tx.fetchall(sql, values))
+    return sorted((_message(r) for r in claimed), key=lambda m: m.id)
+
+
+def renew_leases(tx: SyncTx, *, lease_until: str) -> int:
+    """Extend every lease this process holds (its heartbeat): a live process keeps what it claimed."""
+    if tx.owner is None:
+        return 0
+    return tx.execute_rowcount(
+        "UPDATE outbox SET lease_until=? WHERE leased_by=? AND state='pending'", (lease_until, tx.owner)
+    )
 
 
 async def next_due_at(
@@ -184,19 +241,17 @@ async def next_due_at(
     Only heads count: a message behind a head that backs off is not due before it, and counting
     it (or a head in flight) would wake the worker at once, again and again, for nothing.
     """
-    extra = ""
-    params: list[object] = []
-    if skip_receivers:
-        extra += f" AND o.receiver_platform_id NOT IN ({','.join('?' * len(skip_receivers))})"
-        params.extend(skip_receivers)
-    if skip_request_ids:  # messages being sent (row ids are reused after deletes; request ids never)
-        extra += f" AND o.request_id NOT IN ({','.join('?' * len(skip_request_ids))})"
-        params.extend(skip_request_ids)
+    extra, params = _skips(skip_receivers, skip_request_ids)
+    due = "o.next_attempt_at"
+    if store.owner is not None:
+        # A head another process holds is due here only if its lease runs out (that process died).
+        due = (
+            "CASE WHEN o.leased_by IS NOT NULL AND o.leased_by<>? AND o.lease_until>o.next_attempt_at"
+            " THEN o.lease_until ELSE o.next_attempt_at END"
+        )
+        params = [store.owner, *params]
     row = await store.fetchone(
-        "SELECT min(o.next_attempt_at) AS t FROM outbox o WHERE o.state='pending'"
-        + extra
-        + " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.receiver_platform_id=o.receiver_platform_id"
-        " AND p.module=o.module AND p.object_key=o.object_key AND p.state='pending' AND p.id<o.id)",
+        f"SELECT min({due}) AS t FROM outbox o WHERE o.state='pending'" + extra + _HEAD,
         params,
     )
     return row["t"] if row and row["t"] is not None else None
@@ -207,6 +262,15 @@ def _this(message_id: int, request_id: str | None) -> tuple[str, tuple[object, .
     if not request_id:
         return "id=?", (message_id,)
     return "id=? AND request_id=?", (message_id, request_id)
+
+
+def _mine(tx: SyncTx, message_id: int, request_id: str | None) -> tuple[str, tuple[object, ...]]:
+    # Shared: a process whose lease was taken over (it stalled past lease_until) must not reschedule
+    # or bury what the new holder is sending; its late record changes nothing.
+    where, key = _this(message_id, request_id)
+    if tx.owner is None:
+        return where, key
+    return where + " AND (leased_by IS NULL OR leased_by=?)", (*key, tx.owner)
 
 
 def finish(
@@ -240,17 +304,18 @@ def retry_later(
     http_status: int | None,
     request_id: str | None = None,
 ) -> None:
-    """Count a failed attempt and schedule the next one."""
-    where, key = _this(message_id, request_id)
+    """Count a failed attempt and schedule the next one (giving up the lease: any process may retry it)."""
+    where, key = _mine(tx, message_id, request_id)
     tx.execute(
-        f"UPDATE outbox SET attempts=attempts+1, next_attempt_at=?, last_error=?, last_http_status=? WHERE {where}",
+        "UPDATE outbox SET attempts=attempts+1, next_attempt_at=?, last_error=?, last_http_status=?,"
+        f" leased_by=NULL, lease_until=NULL WHERE {where}",
         (next_attempt_at, error[:500], http_status, *key),
     )
 
 
 def bury(tx: SyncTx, message_id: int, *, error: str, now: str, request_id: str | None = None) -> None:
     """Turn a message into a dead letter."""
-    where, key = _this(message_id, request_id)
+    where, key = _mine(tx, message_id, request_id)
     tx.execute(
         f"UPDATE outbox SET state='dead', attempts=attempts+1, last_error=?, finished_at=? WHERE {where}",
         (error[:500], now, *key),
@@ -276,6 +341,9 @@ def expire(tx: SyncTx, *, now: str, skip_request_ids: Sequence[str] = ()) -> int
     if skip_request_ids:
         sql += f" AND request_id NOT IN ({','.join('?' * len(skip_request_ids))})"
         params.extend(skip_request_ids)
+    if tx.owner is not None:  # being sent by another live process: left to its attempt
+        sql += " AND (leased_by IS NULL OR leased_by=? OR lease_until<=?)"
+        params.extend([tx.owner, now])
     return tx.execute_rowcount(sql, params)
 
 
@@ -313,7 +381,7 @@ def redrive(
 ) -> int:
     """Dead letters back to pending with fresh attempts and a fresh deadline (CDRs their own); return how many."""
     sql = (
-        "UPDATE outbox SET state='pending', attempts=0, next_attempt_at=?,"
+        "UPDATE outbox SET state='pending', attempts=0, next_attempt_at=?, leased_by=NULL, lease_until=NULL,"
         " deadline_at=CASE WHEN module='cdrs' THEN ? ELSE ? END, finished_at=NULL"
         " WHERE state='dead'"
     )

@@ -13,8 +13,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
-import socket
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -166,7 +164,6 @@ class PostgresStore(Store):
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
-        self.process_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self._pool: AsyncConnectionPool | None = None
         self._listen_conn: psycopg.AsyncConnection[Any] | None = None
         self._listen_task: asyncio.Task[None] | None = None
