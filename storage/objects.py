@@ -170,7 +170,8 @@ async def count(
 
     Counted as: its directed copies + the broadcast copies - the broadcast copies it has a
     directed copy of. Each part is an index range or is driven by the (few) directed copies
-    (CROSS JOIN fixes that loop order in SQLite), so a crawl of 100,000 broadcast objects does not
+    (CROSS JOIN fixes that loop order in SQLite; the join condition sits in WHERE, the
+    form PostgreSQL also accepts), so a crawl of 100,000 broadcast objects does not
     pay one probe per object.
     """
     marks = ",".join("?" * len(viewers)) or "NULL"
@@ -184,8 +185,8 @@ async def count(
     sql = (
         f"SELECT (SELECT count(*) FROM objects d WHERE d.module=? AND d.recipient IN ({marks}){dates.format(t='d')})"
         f" + (SELECT count(*) FROM objects b WHERE b.module=? AND b.recipient=''{dates.format(t='b')})"
-        f" - (SELECT count(DISTINCT b.seq) FROM objects d CROSS JOIN objects b ON b.module=d.module"
-        f" AND b.object_key=d.object_key AND b.recipient='' WHERE d.module=? AND d.recipient IN ({marks})"
+        f" - (SELECT count(DISTINCT b.seq) FROM objects d CROSS JOIN objects b WHERE b.module=d.module"
+        f" AND b.object_key=d.object_key AND b.recipient='' AND d.module=? AND d.recipient IN ({marks})"
         f"{dates.format(t='b')}) AS n"
     )
     params = [module, *viewers, *date_params, module, *date_params, module, *viewers, *date_params]
