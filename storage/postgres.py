@@ -168,6 +168,7 @@ class PostgresStore(Store):
         self._listen_conn: psycopg.AsyncConnection[Any] | None = None
         self._listen_task: asyncio.Task[None] | None = None
         self._listeners: dict[str, list[Listener]] = {}
+        self.listening = asyncio.Event()  # set once the LISTEN connection is up (tests wait for it)
         self._lead_conn: psycopg.AsyncConnection[Any] | None = None
         self._lead_lock = asyncio.Lock()
         self._leading: set[str] = set()
@@ -259,6 +260,7 @@ class PostgresStore(Store):
                 self._listen_conn = conn
                 for channel in list(self._listeners):
                     await conn.execute(f'LISTEN "{channel}"')
+                self.listening.set()
                 delay = 0.5
                 async for note in conn.notifies():
                     sender, _, payload = note.payload.partition("|")
@@ -269,6 +271,7 @@ class PostgresStore(Store):
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as exc:
+                self.listening.clear()
                 LOGGER.warning("LISTEN connection lost (%s); reconnecting in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)

@@ -1,0 +1,200 @@
+"""Two hub processes' stores on one PostgreSQL database: leases, per-object order, leader lease, NOTIFY.
+
+Each test opens two PostgresStore objects on one fresh schema, as two processes would; the
+outbox functions are the ones the scheduler calls (storage/outbox.py). Times are explicit
+ISO strings, so lease expiry is tested without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+
+from storage import outbox as outbox_sql
+from storage.db import SyncTx
+from storage.outbox import NewMessage
+from storage.postgres import PostgresStore
+
+URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
+pytestmark = pytest.mark.skipif(
+    not URL, reason="PostgreSQL tests: set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test"
+)
+
+T0 = "2026-11-29T12:00:00.000Z"
+T1 = "2026-11-29T12:00:10.000Z"  # within a lease taken at T0
+T2 = "2026-11-29T12:01:00.000Z"  # past it
+LEASE = "2026-11-29T12:00:30.000Z"
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
+    """Two stores (two processes) on one fresh schema."""
+    schema = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    url = f"{URL}{'&' if '?' in URL else '?'}options=-csearch_path%3D{schema}"
+    a, b = PostgresStore(url), PostgresStore(url)
+    await a.open()
+    await b.open()
+    await a.write(_platform)
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+        with psycopg.connect(URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def _platform(tx: SyncTx) -> None:
+    tx.execute(
+        "INSERT INTO platforms (id, name, status, initiated_by, created_at, updated_at)"
+        " VALUES (1, 'receiver', 'CONNECTED', 'hub', ?, ?)",
+        (T0, T0),
+    )
+
+
+def _message(key: str, n: int, *, lease_until: str | None = None) -> NewMessage:
+    return NewMessage(
+        receiver_platform_id=1,
+        module="sessions",
+        object_key=key,
+        method="PUT",
+        url=f"http://127.0.0.1:9/sessions/{key}",
+        headers={"X-Request-ID": f"{key}-{n}"},
+        body=b"{}",
+        created_at=T0,
+        deadline_at="2026-11-30T12:00:00.000Z",
+        request_id=f"{key}-{n}-{uuid.uuid4().hex[:6]}",
+        lease_until=lease_until,
+    )
+
+
+async def _enqueue(store: PostgresStore, message: NewMessage) -> tuple[int, bool]:
+    result: tuple[int, bool] = await store.write(lambda tx: outbox_sql.enqueue(tx, message))
+    return result
+
+
+async def _claim(store: PostgresStore, now: str = T1, limit: int = 100) -> list[str]:
+    rows = await outbox_sql.claim_heads(store, now=now, lease_until=LEASE, limit=limit)
+    return [r.object_key for r in rows]
+
+
+async def test_a_claimed_head_is_not_claimable_by_another_process_until_its_lease_expires(pair) -> None:
+    a, b = pair
+    for key in ("A", "B", "C"):
+        await _enqueue(a, _message(key, 1))
+    assert await _claim(a) == ["A", "B", "C"]
+    assert await _claim(b) == []  # leased to a until LEASE
+    assert await _claim(a) == ["A", "B", "C"]  # its own leases: a may read them again
+    assert await _claim(b, now=T2) == ["A", "B", "C"]  # a died: its leases ran out
+
+
+async def test_only_the_head_of_a_chain_is_claimable_across_processes(pair) -> None:
+    a, b = pair
+    first, _ = await _enqueue(a, _message("S", 1))
+    _, blocked = await _enqueue(b, _message("S", 2))
+    assert blocked  # b saw a's committed message of the same object
+    assert await _claim(a) == ["S"]
+    assert await _claim(b) == []  # the head is a's; the second waits behind it
+    rows = await outbox_sql.claim_heads(a, now=T1, lease_until=LEASE, limit=10)
+    assert [r.id for r in rows] == [first]
+    await a.write(lambda tx: outbox_sql.finish(tx, first, http_status=200, ocpi_status=1000, state="delivered", now=T1))
+    assert await _claim(b) == ["S"]
+
+
+async def test_concurrent_claims_never_hand_one_message_to_two_processes(pair) -> None:
+    a, b = pair
+    for n in range(60):
+        await _enqueue(a, _message(f"K{n}", 1))
+    got_a: list[str] = []
+    got_b: list[str] = []
+    for _ in range(6):
+        ra, rb = await asyncio.gather(_claim(a, limit=7), _claim(b, limit=7))
+        got_a += ra
+        got_b += rb
+        # Each process delivers what it claimed (deleting it), then claims again.
+        for store, keys in ((a, ra), (b, rb)):
+            for key in keys:
+                await store.write(
+                    lambda tx, key=key: tx.execute("DELETE FROM outbox WHERE object_key=?", (key,))  # type: ignore[misc]
+                )
+    assert not set(got_a) & set(got_b)
+    assert len(got_a) + len(got_b) == len(set(got_a) | set(got_b))
+
+
+async def test_the_fast_path_lease_keeps_a_push_in_its_process_until_it_lets_go(pair) -> None:
+    a, b = pair
+    message_id, blocked = await _enqueue(a, _message("F", 1, lease_until=LEASE))
+    assert not blocked
+    assert await _claim(b) == []  # a is sending it right now
+    assert await outbox_sql.next_due_at(b) == LEASE  # b looks again when a's lease would run out
+    # a's attempt failed: the retry may be made by any process.
+    await a.write(
+        lambda tx: outbox_sql.retry_later(tx, message_id, next_attempt_at=T1, error="503", http_status=503)
+    )
+    assert await _claim(b) == ["F"]
+
+
+async def test_a_late_record_from_a_process_that_lost_its_lease_changes_nothing(pair) -> None:
+    a, b = pair
+    message_id, _ = await _enqueue(a, _message("L", 1, lease_until=LEASE))
+    assert await _claim(b, now=T2) == ["L"]  # a stalled past its lease: b took over
+    await a.write(lambda tx: outbox_sql.bury(tx, message_id, error="late", now=T2))
+    await a.write(
+        lambda tx: outbox_sql.retry_later(tx, message_id, next_attempt_at=T2, error="late", http_status=None)
+    )
+    row = await outbox_sql.get(b, message_id)
+    assert row is not None and row.state == "pending" and row.attempts == 0
+
+
+async def test_expiry_leaves_a_message_another_live_process_is_sending(pair) -> None:
+    a, b = pair
+    await _enqueue(a, _message("E", 1, lease_until="2026-12-01T00:00:00.000Z"))
+    expired = await b.write(lambda tx: outbox_sql.expire(tx, now="2026-11-30T13:00:00.000Z"))
+    assert expired == 0
+    expired = await b.write(lambda tx: outbox_sql.expire(tx, now="2026-12-01T00:00:01.000Z"))
+    assert expired == 1
+
+
+async def test_a_heartbeat_renews_the_leases_of_its_process_only(pair) -> None:
+    a, b = pair
+    await _enqueue(a, _message("R", 1, lease_until=LEASE))
+    await _enqueue(b, _message("Q", 1, lease_until=LEASE))
+    renewed = await a.write(lambda tx: outbox_sql.renew_leases(tx, lease_until="2026-11-29T13:00:00.000Z"))
+    assert renewed == 1
+    assert await _claim(b, now=T2) == ["Q"]  # a's lease on R now runs to 13:00; Q is b's own
+    assert await _claim(a, now=T2) == ["R", "Q"]  # b did not renew: its lease on Q ran out
+
+
+async def test_one_leader_per_role_and_a_new_one_when_it_dies(pair) -> None:
+    a, b = pair
+    assert await a.try_lead("maintenance")
+    assert await a.try_lead("maintenance")  # still a's
+    assert not await b.try_lead("maintenance")
+    assert await b.try_lead("pull")  # another role, another lease
+    await a.close()  # the leader's session ends: PostgreSQL releases its lock (once it sees the end)
+    for _ in range(50):  # bounded: the server ends a's session within moments
+        if await b.try_lead("maintenance"):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("b never took over the maintenance lease")
+
+
+async def test_notify_reaches_the_other_process_not_the_sender(pair) -> None:
+    a, b = pair
+    heard_a: list[str] = []
+    heard_b: asyncio.Queue[str] = asyncio.Queue()
+    a.subscribe("ocpi_hub_cache", heard_a.append)
+    b.subscribe("ocpi_hub_cache", heard_b.put_nowait)
+    await asyncio.wait_for(asyncio.gather(a.listening.wait(), b.listening.wait()), 5)
+    await a.notify("ocpi_hub_cache", "registry")
+    assert await asyncio.wait_for(heard_b.get(), 5) == "registry"
+    await asyncio.sleep(0.2)
+    assert heard_a == []
