@@ -135,9 +135,7 @@ async def test_the_fast_path_lease_keeps_a_push_in_its_process_until_it_lets_go(
     assert await _claim(b) == []  # a is sending it right now
     assert await outbox_sql.next_due_at(b) == LEASE  # b looks again when a's lease would run out
     # a's attempt failed: the retry may be made by any process.
-    await a.write(
-        lambda tx: outbox_sql.retry_later(tx, message_id, next_attempt_at=T1, error="503", http_status=503)
-    )
+    await a.write(lambda tx: outbox_sql.retry_later(tx, message_id, next_attempt_at=T1, error="503", http_status=503))
     assert await _claim(b) == ["F"]
 
 
@@ -146,9 +144,7 @@ async def test_a_late_record_from_a_process_that_lost_its_lease_changes_nothing(
     message_id, _ = await _enqueue(a, _message("L", 1, lease_until=LEASE))
     assert await _claim(b, now=T2) == ["L"]  # a stalled past its lease: b took over
     await a.write(lambda tx: outbox_sql.bury(tx, message_id, error="late", now=T2))
-    await a.write(
-        lambda tx: outbox_sql.retry_later(tx, message_id, next_attempt_at=T2, error="late", http_status=None)
-    )
+    await a.write(lambda tx: outbox_sql.retry_later(tx, message_id, next_attempt_at=T2, error="late", http_status=None))
     row = await outbox_sql.get(b, message_id)
     assert row is not None and row.state == "pending" and row.attempts == 0
 

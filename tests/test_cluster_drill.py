@@ -1,0 +1,247 @@
+"""Cluster drill (issue 14): three hub processes on one PostgreSQL database, one killed with SIGKILL mid-delivery.
+
+The hubs are real `python -m hub serve` processes on their own ports; the CPO pushes session
+updates spread across them (each object's updates one after another, through different hubs),
+the eMSP answers slowly so many messages are in flight and leased when the kill lands. Checked
+on the wire, at the eMSP:
+
+* every message a hub acknowledged (HTTP 200 + 1000) arrives, including those leased to the
+  killed process at the moment it died (taken over once their lease ran out);
+* per object, updates arrive in the order they were accepted (a message sent again after the
+  takeover may repeat, never overtake);
+* no message is being delivered by two processes at once (same X-Request-ID in flight twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psycopg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import unused_port
+
+from tests.fakes import FakePlatform, b64, envelope
+from tests.routing_helpers import CPO1, EMSP1, rh, session_for
+
+ROOT = Path(__file__).resolve().parents[1]
+URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
+ADMIN = "drill-admin-token"
+OBJECTS = 30
+VERSIONS = 6  # updates per object, each through the next hub
+KILL_AT_VERSION = 3  # the kill lands while version 3 of every object is on its way
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not URL, reason="PostgreSQL tests: set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test"
+    ),
+]
+
+
+class Hub:
+    """One `python -m hub serve` process of the cluster."""
+
+    def __init__(self, database: str, port: int) -> None:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+        self.env = {
+            **clean,
+            "HUB_DATABASE": database,
+            "HUB_PORT": str(port),
+            "HUB_ADMIN_TOKEN": ADMIN,
+            "HUB_ALLOW_PRIVATE_URLS": "true",  # the fakes live on 127.0.0.1
+            "HUB_LOG_JSON": "false",
+            "HUB_LOG_LEVEL": "WARNING",
+            "HUB_REQUEST_TIMEOUT": "5",
+            "HUB_DELIVERY__RELAY_WAIT": "0.2",  # slow receiver: most pushes are answered "queued"
+            "HUB_DELIVERY__INITIAL_BACKOFF": "0.1",
+            "HUB_DELIVERY__MAX_BACKOFF": "0.5",
+            "HUB_DELIVERY__MAX_ATTEMPTS": "1000",
+            "HUB_CLUSTER__HEARTBEAT_INTERVAL": "0.5",
+            "HUB_CLUSTER__LEASE_SECONDS": "3",
+            "HUB_CLUSTER__GONE_AFTER": "2",
+        }
+        self.base = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def start(self, session: aiohttp.ClientSession) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub", "serve"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(200):  # bounded: ~20 s
+            try:
+                async with session.get(self.base + "/health") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if self.proc.poll() is not None:
+                raise AssertionError(f"hub exited with {self.proc.returncode}")
+            await asyncio.sleep(0.1)
+        raise AssertionError("hub did not start")
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)  # only the process this test started
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.alive:
+            assert self.proc is not None
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+class Receiver:
+    """The eMSP's sessions endpoint: slow, recording arrival order and overlapping sends."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, list[int]] = defaultdict(list)  # session id -> kwh in arrival order
+        self.active: dict[str, int] = defaultdict(int)  # X-Request-ID -> sends in progress
+        self.overlaps: list[str] = []
+        self.request_ids: set[str] = set()
+
+    async def respond(self, request: web.Request, body: Any) -> web.StreamResponse:
+        if request.method != "PUT" or "/sessions/" not in request.path:
+            return web.json_response(envelope())
+        rid = request.headers.get("X-Request-ID", "")
+        self.active[rid] += 1
+        if self.active[rid] > 1:
+            self.overlaps.append(rid)
+        try:
+            await asyncio.sleep(0.4)  # slow: the kill finds messages in flight
+            self.arrived[request.path.rsplit("/", 1)[1]].append(int(body["kwh"]))
+            self.request_ids.add(rid)
+            return web.json_response(envelope())
+        finally:
+            self.active[rid] -= 1
+
+
+async def _admin(session: aiohttp.ClientSession, hub: Hub, method: str, path: str, body: Any = None) -> Any:
+    async with session.request(method, hub.base + path, json=body, headers={"Authorization": f"Bearer {ADMIN}"}) as r:
+        assert r.status < 300, await r.text()
+        return await r.json()
+
+
+async def _push(session: aiohttp.ClientSession, hub: Hub, cpo: FakePlatform, sid: str, kwh: int) -> bool:
+    """One session PUT through ``hub``; True if acknowledged (HTTP 200 + 1000)."""
+    body = {**session_for(CPO1, EMSP1, sid), "kwh": kwh}
+    headers = {"Authorization": "Token " + b64(cpo.hub_token or ""), **rh(CPO1, EMSP1)}
+    try:
+        async with session.put(
+            f"{hub.base}/ocpi/2.2.1/sessions/receiver/BE/BEC/{sid}",
+            json=body,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=10),
+        ) as r:
+            answer = await r.json(content_type=None)
+            return r.status == 200 and answer.get("status_code") == 1000
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return False  # cut off by the kill: never acknowledged
+
+
+def _leased_by(database: str, pid: int) -> set[str]:
+    """Request ids of pending messages leased to the process with this pid."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT o.request_id FROM outbox o JOIN hub_processes p ON p.id = o.leased_by"
+            " WHERE p.pid = %s AND o.state = 'pending'",
+            (pid,),
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+@pytest.mark.timeout(150)
+async def test_a_killed_process_loses_nothing_and_no_message_goes_out_twice_at_once() -> None:
+    schema = "drill_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    database = f"{URL}{'&' if '?' in URL else '?'}options=-csearch_path%3D{schema}"
+    hubs = [Hub(database, unused_port()) for _ in range(3)]
+    receiver = Receiver()
+    cpo = FakePlatform(roles=[CPO1], name="drill CPO")
+    emsp = FakePlatform(roles=[EMSP1], name="drill eMSP", module_responder=receiver.respond)
+    await cpo.start()
+    await emsp.start()
+    session = aiohttp.ClientSession()
+    try:
+        for hub in hubs:  # all up before anyone registers: the others learn of it by NOTIFY
+            await hub.start(session)
+        for peer, hub in ((cpo, hubs[0]), (emsp, hubs[1])):
+            invite = await _admin(session, hub, "POST", "/admin/invitations", {"name": peer.name})
+            await peer.register_with(hub.base + "/ocpi/versions", invite["token_a"])
+
+        acknowledged: set[tuple[str, int]] = set()
+        victim = hubs[1]
+        taken_over: set[str] = set()
+
+        async def updates(n: int) -> None:
+            sid = f"D{n:03d}"
+            for kwh in range(1, VERSIONS + 1):
+                live = [h for h in hubs if h.alive]
+                hub = live[(n + kwh) % len(live)]  # one object's updates go through different hubs
+                if await _push(session, hub, cpo, sid, kwh):
+                    acknowledged.add((sid, kwh))
+
+        tasks = [asyncio.create_task(updates(n)) for n in range(OBJECTS)]
+        for _ in range(300):  # bounded: wait until the victim holds leased messages mid-delivery
+            if len([k for k in acknowledged if k[1] >= KILL_AT_VERSION]) >= OBJECTS // 2:
+                break
+            await asyncio.sleep(0.02)
+        assert victim.proc is not None
+        pid = victim.proc.pid
+        victim.kill9()
+        taken_over = _leased_by(database, pid)
+        await asyncio.gather(*tasks)
+
+        assert taken_over, "the drill must kill a process while it holds leased messages"
+        assert len(acknowledged) >= OBJECTS * (VERSIONS - 1)  # only pushes cut off by the kill may fail
+
+        def delivered() -> set[tuple[str, int]]:
+            return {(sid, kwh) for sid, seen in receiver.arrived.items() for kwh in seen}
+
+        for _ in range(400):  # bounded: ~40 s (the lease runs out after 3 s, then the others deliver)
+            if acknowledged <= delivered() and taken_over <= receiver.request_ids:
+                break
+            await asyncio.sleep(0.1)
+        lost = sorted(acknowledged - delivered())
+        assert lost == [], f"acknowledged but never delivered: {lost[:10]} ({len(lost)})"
+        assert taken_over <= receiver.request_ids  # the dead process's leased messages: delivered by others
+        for sid, seen in receiver.arrived.items():  # a repeat after the takeover may appear, never a step back
+            assert seen == sorted(seen), f"{sid} arrived out of order: {seen}"
+        assert receiver.overlaps == [], f"sent by two processes at once: {receiver.overlaps[:5]}"
+
+        # /status on a survivor: three processes known, the killed one gone (no heartbeat).
+        status = await _admin(session, hubs[0], "GET", "/status")
+        states = {p["pid"]: p["state"] for p in status["processes"]}
+        assert states[hubs[0].proc.pid] == "alive"  # type: ignore[union-attr]
+        assert states[pid] == "gone"  # no heartbeat for more than gone_after (2 s)
+    finally:
+        for hub in hubs:
+            hub.stop()
+        await session.close()
+        await cpo.close()
+        await emsp.close()
+        with psycopg.connect(URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
