@@ -1,0 +1,108 @@
+"""Several hub apps on one database, seen from the wire: /status and /metrics list the processes,
+a registration through one process is known to the others at once (NOTIFY), and the embedded
+SQLite default shows its one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+
+import psycopg
+import pytest
+
+from tests.conftest import ADMIN, HubHandle
+from tests.fakes import wait_for
+from tests.routing_helpers import CPO1, EMSP1, MakePeer, connect, rh, session_for
+
+URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
+needs_postgres = pytest.mark.skipif(
+    not URL, reason="PostgreSQL tests: set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test"
+)
+StartHub = Callable[..., Awaitable[HubHandle]]
+
+
+@pytest.fixture
+def shared_database() -> Iterator[str]:
+    """A fresh PostgreSQL schema, as a database URL two hub apps can share (ask for it before start_hub,
+    so the hubs stop before the schema is dropped)."""
+    schema = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{URL}{'&' if '?' in URL else '?'}options=-csearch_path%3D{schema}"
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+async def test_sqlite_status_and_metrics_show_the_one_process(hub: HubHandle) -> None:
+    status, body = await hub.admin("GET", "/status")
+    assert status == 200, body
+    [process] = body["processes"]
+    assert process["pid"] == os.getpid() and process["state"] == "alive"
+    assert {"id", "host", "started_at", "last_heartbeat", "delivered", "failed", "in_flight"} <= set(process)
+    assert body["cluster"]["processes_alive"] == 1 and body["cluster"]["processes_gone"] == 0
+    assert body["database"]["backend"] == "sqlite"
+    async with hub.session.get(hub.base + "/metrics", headers={"Authorization": "Bearer " + ADMIN}) as r:
+        text = await r.text()
+    assert 'ocpi_hub_processes{state="alive"} 1.0' in text
+    assert f'ocpi_hub_process_in_flight{{host="{process["host"]}",process="{process["id"]}"}}' in text
+
+
+@needs_postgres
+async def test_a_registration_through_one_process_routes_through_another(
+    shared_database: str, start_hub: StartHub, make_peer: MakePeer
+) -> None:
+    first = await start_hub(database=shared_database)
+    second = await start_hub(database=shared_database)
+    cpo = await connect(first, make_peer, CPO1, name="CPO one")
+    emsp = await connect(first, make_peer, EMSP1, name="eMSP one")
+    # The second process heard of both registrations (NOTIFY): the CPO's token works there and
+    # the eMSP is a known receiver, without a restart.
+    session = session_for(CPO1, EMSP1, "X1")
+    for _ in range(50):  # bounded: NOTIFY arrives within moments
+        status, body, _ = await second.call(
+            "PUT", "/ocpi/2.2.1/sessions/receiver/BE/BEC/X1", token=cpo.hub_token, json=session, headers=rh(CPO1, EMSP1)
+        )
+        if status == 200 and body["status_code"] == 1000:
+            break
+        await asyncio.sleep(0.1)
+    assert (status, body["status_code"]) == (200, 1000), body
+    await wait_for(lambda: any(r.path.endswith("/sessions/receiver/BE/BEC/X1") for r in emsp.received))
+
+    # Both processes in /status, whichever answers.
+    status, body = await second.admin("GET", "/status")
+    assert status == 200, body
+    assert body["database"]["backend"] == "postgresql"
+    assert [p["state"] for p in body["processes"]] == ["alive", "alive"]
+    assert body["cluster"]["processes_alive"] == 2
+    assert body["cluster"]["delivered"] >= 1  # the session, delivered by the second process
+
+    # A clean stop is shown as stopped, not gone.
+    await second.server.close()
+    status, body = await first.admin("GET", "/status")
+    assert sorted(p["state"] for p in body["processes"]) == ["alive", "stopped"]
+
+
+@needs_postgres
+async def test_an_unregistered_token_stops_working_in_every_process(
+    shared_database: str, start_hub: StartHub, make_peer: MakePeer
+) -> None:
+    first = await start_hub(database=shared_database)
+    second = await start_hub(database=shared_database)
+    cpo = await connect(first, make_peer, CPO1, name="CPO one")
+    for _ in range(50):  # the second process caches the token once it authenticated it
+        status, _, _ = await second.call("GET", "/ocpi/versions", token=cpo.hub_token)
+        if status == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert status == 200
+    status, body, _ = await first.call("DELETE", "/ocpi/2.2.1/credentials", token=cpo.hub_token)
+    assert status == 200, body
+    for _ in range(50):  # NOTIFY empties the second process's token cache
+        status, _, _ = await second.call("GET", "/ocpi/versions", token=cpo.hub_token)
+        if status == 401:
+            break
+        await asyncio.sleep(0.1)
+    assert status == 401
