@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except (OSError, sqlite3.Error, psycopg.Error) as exc:  # an unwritable path, no server: one line, no traceback
         where = f" ({Path(exc.filename).resolve()})" if isinstance(exc, OSError) and exc.filename else ""
-        print(f"ocpi-hub: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}{where}", file=sys.stderr)
+        text = " ".join(str(getattr(exc, "strerror", None) or exc).split())  # libpq's messages span lines
+        print(f"ocpi-hub: {type(exc).__name__}: {text}{where}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
