@@ -16,6 +16,7 @@ processes, the cluster leader, cache invalidation) are methods here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -149,9 +150,17 @@ def _apply_batch(conn: Any, dialect: Dialect, jobs: list[Job], owner: str | None
         outcomes = [_run_job(tx, job) for job in jobs]
         dialect.run(conn, "COMMIT")
     except BaseException:
-        dialect.run(conn, "ROLLBACK")
+        _rollback(conn, dialect)
         raise
     return outcomes
+
+
+def _rollback(conn: Any, dialect: Dialect) -> None:
+    """Roll back; on a connection that is gone there is nothing to roll back (the original error counts)."""
+    try:
+        dialect.run(conn, "ROLLBACK")
+    except Exception as exc:
+        LOGGER.warning("ROLLBACK failed (%s): the connection is replaced before the next write", exc)
 
 
 class Transaction:
@@ -297,17 +306,31 @@ class Store(ABC):
         self._check_open()
         run = self.dialect.run
         async with self._lock:
+            await self._ensure_writer()
             await self.run_on_writer(lambda c: self._begin_transaction(c))
             try:
                 yield Transaction(self)
             except BaseException:
-                await self.run_on_writer(lambda c: run(c, "ROLLBACK"))
+                await self.run_on_writer(lambda c: _rollback(c, self.dialect))
                 raise
             await self.run_on_writer(lambda c: run(c, "COMMIT"))
             self.commits += 1
 
     def _begin_transaction(self, conn: Any) -> None:
         self.dialect.run(conn, self.dialect.begin)
+
+    def _writer_lost(self) -> bool:
+        """True when the write connection is gone (a database server restart): reconnect before writing."""
+        return False
+
+    async def _ensure_writer(self) -> None:
+        if not self._writer_lost():
+            return
+        LOGGER.warning("the write connection to %s was lost; reconnecting", self.describe())
+        old = self.writer
+        self.writer = await self.run_on_writer(lambda _: self._connect_writer())
+        with contextlib.suppress(Exception):
+            old.close()
 
     async def write(self, fn: Callable[[SyncTx], T]) -> T:
         """Run ``fn(tx)`` atomically on the writer thread; return once it is committed (group commit)."""
@@ -324,6 +347,7 @@ class Store(ABC):
                 batch, self._pending = self._pending, []
                 jobs = [fn for fn, _ in batch]
                 try:
+                    await self._ensure_writer()
                     apply = functools.partial(_apply_batch, dialect=self.dialect, jobs=jobs, owner=self.owner)
                     outcomes = await self.run_on_writer(apply)
                     self.commits += 1

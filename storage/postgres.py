@@ -187,6 +187,10 @@ class PostgresStore(Store):
         _configure(conn)
         return conn
 
+    def _writer_lost(self) -> bool:
+        conn = self.writer
+        return conn is None or bool(conn.closed) or bool(conn.broken)
+
     def _begin_transaction(self, conn: Any) -> None:
         # SQLite's BEGIN IMMEDIATE serializes every transaction() on the file; the same promise
         # across processes (registration and admin changes read, then write).

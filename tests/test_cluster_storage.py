@@ -194,3 +194,14 @@ async def test_notify_reaches_the_other_process_not_the_sender(pair) -> None:
     assert await asyncio.wait_for(heard_b.get(), 5) == "registry"
     await asyncio.sleep(0.2)
     assert heard_a == []
+
+
+async def test_a_lost_write_connection_fails_one_batch_and_is_replaced(pair) -> None:
+    a, _ = pair
+    with psycopg.connect(URL, autocommit=True) as conn:  # what a server restart does to the writer
+        conn.execute("SELECT pg_terminate_backend(%s)", (a.writer.info.backend_pid,))
+    with pytest.raises(psycopg.OperationalError):
+        await _enqueue(a, _message("W", 1))  # not committed: the sender is told so, not "accepted"
+    message_id, blocked = await _enqueue(a, _message("W", 2))  # on a new connection
+    assert not blocked  # the failed batch left nothing behind
+    assert await outbox_sql.get(a, message_id) is not None
