@@ -34,6 +34,11 @@ class Sweeper:
         """When the next sweep is due (clock timestamp)."""
         return self._last + EVERY
 
+    def not_leading(self) -> None:
+        """Another process sweeps: this one asks for the lease again when its next sweep would be due."""
+        if self.clock.now().timestamp() - self._last >= EVERY:
+            self._last = self.clock.now().timestamp()
+
     async def sweep_if_due(self, in_flight: Collection[str]) -> int:
         """Sweep when EVERY seconds passed (``in_flight``: request ids being sent); return how many expired."""
         now = self.clock.now()

@@ -213,6 +213,8 @@ class DeliveryWorker:
                     await self.health.check_silent(self.store)
                     if await self.sweeper.sweep_if_due(self._in_flight):
                         self._ready.clear()
+                else:
+                    self.sweeper.not_leading()  # else its never-run sweep looks due at once, every round
                 if await self._dispatch():
                     continue
                 wake_at = await self._next_wake_at()

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,7 @@ LOGGER = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 10  # seconds: a server that does not answer is an error, not a hang
 TRANSACTION_LOCK = zlib.crc32(b"ocpi-hub:transaction")  # transaction() is serialized cluster-wide
 READ_POOL_MAX = 8
+LEAD_RECHECK = 1.0  # seconds an answer of try_lead is reused (it costs a query)
 
 
 class PgRow:
@@ -172,6 +174,7 @@ class PostgresStore(Store):
         self._lead_conn: psycopg.AsyncConnection[Any] | None = None
         self._lead_lock = asyncio.Lock()
         self._leading: set[str] = set()
+        self._lead_known: dict[str, tuple[bool, float]] = {}  # role -> (leading, when asked), monotonic
 
     def describe(self) -> str:
         """The server URL without a password."""
@@ -293,6 +296,15 @@ class PostgresStore(Store):
         """Hold (or take) the cluster-wide lease for ``role``; False when another process holds it."""
         if self._closed:
             return False
+        now = time.monotonic()
+        known = self._lead_known.get(role)
+        if known is not None and now - known[1] < LEAD_RECHECK:  # the scheduler asks every round
+            return known[0]
+        leading = await self._try_lead(role)
+        self._lead_known[role] = (leading, now)
+        return leading
+
+    async def _try_lead(self, role: str) -> bool:
         async with self._lead_lock:
             try:
                 if self._lead_conn is None or self._lead_conn.closed:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import psycopg
 import pytest
 
+from hub.keys import STORE, WORKER
 from tests.conftest import ADMIN, HubHandle
 from tests.fakes import wait_for
 from tests.routing_helpers import CPO1, EMSP1, MakePeer, connect, rh, session_for
@@ -106,3 +107,15 @@ async def test_an_unregistered_token_stops_working_in_every_process(
             break
         await asyncio.sleep(0.1)
     assert status == 401
+
+
+@needs_postgres
+async def test_a_process_that_does_not_lead_the_sweeps_stays_idle(shared_database: str, start_hub: StartHub) -> None:
+    first = await start_hub(database=shared_database)
+    second = await start_hub(database=shared_database)
+    await first.app[WORKER].idle()
+    await second.app[WORKER].idle()
+    store = second.app[STORE]
+    before = store.commits
+    await asyncio.sleep(0.5)  # nothing to do: a round now and then at most, not one after another
+    assert store.commits - before <= 2

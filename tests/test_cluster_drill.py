@@ -2,8 +2,8 @@
 
 The hubs are real `python -m hub serve` processes on their own ports; the CPO pushes session
 updates spread across them (each object's updates one after another, through different hubs),
-the eMSP answers slowly so many messages are in flight and leased when the kill lands. Checked
-on the wire, at the eMSP:
+the eMSP holds every request until the kill has landed, so the victim dies with messages in
+flight and leased to it. Checked on the wire, at the eMSP:
 
 * every message a hub acknowledged (HTTP 200 + 1000) arrives, including those leased to the
   killed process at the moment it died (taken over once their lease ran out);
@@ -38,7 +38,6 @@ URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
 ADMIN = "drill-admin-token"
 OBJECTS = 30
 VERSIONS = 6  # updates per object, each through the next hub
-KILL_AT_VERSION = 3  # the kill lands while version 3 of every object is on its way
 
 pytestmark = [
     pytest.mark.slow,
@@ -114,9 +113,10 @@ class Hub:
 
 
 class Receiver:
-    """The eMSP's sessions endpoint: slow, recording arrival order and overlapping sends."""
+    """The eMSP's sessions endpoint: held at a gate, then slow; records arrival order and overlapping sends."""
 
     def __init__(self) -> None:
+        self.gate = asyncio.Event()
         self.arrived: dict[str, list[int]] = defaultdict(list)  # session id -> kwh in arrival order
         self.active: dict[str, int] = defaultdict(int)  # X-Request-ID -> sends in progress
         self.overlaps: list[str] = []
@@ -130,7 +130,11 @@ class Receiver:
         if self.active[rid] > 1:
             self.overlaps.append(rid)
         try:
-            await asyncio.sleep(0.4)  # slow: the kill finds messages in flight
+            await asyncio.wait_for(self.gate.wait(), 60)
+            await asyncio.sleep(0.05)
+            if request.transport is None or request.transport.is_closing():
+                # Its sender died meanwhile: it never got an answer, so this one does not count.
+                return web.json_response(envelope())
             self.arrived[request.path.rsplit("/", 1)[1]].append(int(body["kwh"]))
             self.request_ids.add(rid)
             return web.json_response(envelope())
@@ -172,6 +176,16 @@ def _leased_by(database: str, pid: int) -> set[str]:
     return {r[0] for r in rows}
 
 
+def _rows(database: str, request_ids: set[str]) -> list[tuple[Any, ...]]:
+    """The outbox rows of these messages (for a failure message)."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT id, object_key, state, attempts, next_attempt_at, leased_by, lease_until, last_error"
+            " FROM outbox WHERE request_id = ANY(%s)",
+            (list(request_ids),),
+        ).fetchall()
+
+
 @pytest.mark.timeout(150)
 async def test_a_killed_process_loses_nothing_and_no_message_goes_out_twice_at_once() -> None:
     schema = "drill_" + uuid.uuid4().hex[:10]
@@ -205,14 +219,15 @@ async def test_a_killed_process_loses_nothing_and_no_message_goes_out_twice_at_o
                     acknowledged.add((sid, kwh))
 
         tasks = [asyncio.create_task(updates(n)) for n in range(OBJECTS)]
-        for _ in range(300):  # bounded: wait until the victim holds leased messages mid-delivery
-            if len([k for k in acknowledged if k[1] >= KILL_AT_VERSION]) >= OBJECTS // 2:
-                break
-            await asyncio.sleep(0.02)
         assert victim.proc is not None
         pid = victim.proc.pid
+        for _ in range(300):  # bounded: until the victim holds messages it is sending (held at the gate)
+            if len(_leased_by(database, pid)) >= 3:
+                break
+            await asyncio.sleep(0.05)
         victim.kill9()
         taken_over = _leased_by(database, pid)
+        receiver.gate.set()
         await asyncio.gather(*tasks)
 
         assert taken_over, "the drill must kill a process while it holds leased messages"
@@ -227,7 +242,8 @@ async def test_a_killed_process_loses_nothing_and_no_message_goes_out_twice_at_o
             await asyncio.sleep(0.1)
         lost = sorted(acknowledged - delivered())
         assert lost == [], f"acknowledged but never delivered: {lost[:10]} ({len(lost)})"
-        assert taken_over <= receiver.request_ids  # the dead process's leased messages: delivered by others
+        missing = taken_over - receiver.request_ids
+        assert not missing, f"leased to the killed process, never delivered: {_rows(database, missing)}"
         for sid, seen in receiver.arrived.items():  # a repeat after the takeover may appear, never a step back
             assert seen == sorted(seen), f"{sid} arrived out of order: {seen}"
         assert receiver.overlaps == [], f"sent by two processes at once: {receiver.overlaps[:5]}"
