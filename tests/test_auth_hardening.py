@@ -187,7 +187,7 @@ async def test_inbound_tokens_are_stored_only_as_hashes(hub, make_peer) -> None:
     # Some traffic with every token, so logs and the traffic table have had their chance.
     for token in issued:
         await hub.call("GET", "/ocpi/2.2.1/hubclientinfo/", token=token)
-    text = _all_text(hub.settings.database)
+    text = _all_text(hub.settings.database_path)
     for token in issued:
         assert token not in text, "a raw inbound token is stored"
         assert base64.b64encode(token.encode()).decode() not in text, "a base64 inbound token is stored"

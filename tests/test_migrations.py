@@ -11,7 +11,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from storage import migrate_sqlite as migrations
-from storage.db import Store
+from storage.sqlite import SqliteStore as Store
 from storage.migrate_sqlite import MIGRATIONS, apply_migrations, list_migrations
 
 ALL = [m.name for m in MIGRATIONS._migrations]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage import files
-from storage.db import Store
+from storage.sqlite import SqliteStore as Store
 from storage.migrate_sqlite import MIGRATIONS
 from tests.conftest import cli
 from tests.ops_helpers import pair, push_session
@@ -46,7 +46,7 @@ async def test_every_file_of_the_database_is_0600(hub, make_peer, tmp_path, caps
     monkeypatch.setenv("HUB_DATABASE", str(hub.settings.database))
     cpo, _ = await pair(hub, make_peer)
     await push_session(hub, cpo, "S1")  # the WAL and SHM exist while the hub runs
-    db = hub.settings.database
+    db = hub.settings.database_path
     side = [Path(str(db) + "-wal"), Path(str(db) + "-shm"), files.lock_path(db)]
     assert all(p.exists() for p in side)
     assert {str(p): mode(p) for p in [db, *side]} == {str(p): 0o600 for p in [db, *side]}

@@ -33,7 +33,7 @@ def test_defaults():
     assert (s.host, s.port, s.base_url) == ("127.0.0.1", 8900, "")
     assert s.public_url == "http://127.0.0.1:8900"
     assert s.versions_url == "http://127.0.0.1:8900/ocpi/versions"
-    assert s.database == Path("var/hub.sqlite3")
+    assert s.database == "var/hub.sqlite3" and s.database_path == Path("var/hub.sqlite3")
     assert s.admin_token_file == Path("var/hub.sqlite3.admin-token")
     assert s.admin_token is None
     assert (s.country_code, s.party_id, s.name, s.website) == ("NL", "HUB", "OCPI Hub", None)
@@ -159,7 +159,7 @@ def test_keyword_values_are_validated_too(tmp_path):
     # The test fixtures build Settings directly; keyword values are validated the same way.
     with pytest.raises(ValueError):
         Settings(port=0)
-    assert Settings(database=tmp_path / "x.db").database == tmp_path / "x.db"
+    assert Settings(database=tmp_path / "x.db").database_path == tmp_path / "x.db"
 
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
