@@ -53,7 +53,19 @@ def cmd_copy_to_postgres(settings: Settings, args: argparse.Namespace) -> int:
     for name, why in report.skipped.items():
         print(f"  {name:<{width}}  not copied ({why})")
     print(f"next: HUB_DATABASE={report.target} ocpi-hub serve  (the SQLite file is unchanged)")
+    _admin_token_hint(settings, target)
     return 0
+
+
+def _admin_token_hint(settings: Settings, target: str) -> None:
+    """The generated admin token lives next to the SQLite file; `serve` on PostgreSQL looks elsewhere."""
+    if settings.admin_token is not None or not settings.admin_token_file.exists():
+        return
+    elsewhere = settings.model_copy(update={"database": target}).admin_token_file
+    print(
+        f"admin token: {settings.admin_token_file.resolve()} stays with the SQLite file; copy it to"
+        f" {elsewhere} (where serve on PostgreSQL looks) or set HUB_ADMIN_TOKEN, or serve makes a new one"
+    )
 
 
 def add_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:

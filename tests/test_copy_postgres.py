@@ -146,9 +146,12 @@ async def test_copy_is_identical_row_by_row_and_a_hub_runs_on_it(
     await net.hub.server.close()  # the hub stops: its database lock is free for the copy
     database = Path(net.hub.settings.database)
     hub_env(database)
+    token_file = database.with_name(database.name + ".admin-token")  # as `serve` would have written it
+    token_file.write_text("generated-admin-token\n")
 
     code, out, err = await cli(capsys, "copy-to-postgres", pg_url)
     assert code == 0, err
+    assert f"admin token: {token_file.resolve()} stays with the SQLite file; copy it to var/postgres.admin-token" in out
     source = sqlite_tables(database)
     for table, rows in source.items():
         assert f"  {table} " in out and f" {len(rows)} rows" in out
