@@ -107,6 +107,8 @@ def copy_to_postgres(source: Path, url: str, *, batch_rows: int = BATCH_ROWS) ->
         _check_sqlite_schema(source)
         report = CopyReport(str(source.resolve()), redact(url), skipped=dict(SKIPPED))
         with _connect(url) as target, _open_sqlite(source) as conn:
+            _refuse_other_tables(target, _sqlite_tables(conn), url)
+            target.rollback()  # end the read, so the migration's DDL does not wait for this session
             _migrate_target(url)
             tables = _plan(conn, target)
             _lock_empty_target(target, tables, url)
@@ -165,13 +167,31 @@ def _check_sqlite_schema(path: Path) -> None:
         )
 
 
-def _plan(conn: sqlite3.Connection, target: psycopg.Connection[Any]) -> list[Table]:
-    """The tables to copy, parents before children, with columns checked against the target's."""
-    names = [
+def _sqlite_tables(conn: sqlite3.Connection) -> list[str]:
+    """The hub's tables in the SQLite file (its migration record left out)."""
+    return [
         str(r[0])
         for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
         if r[0] not in BOOKKEEPING
     ]
+
+
+def _refuse_other_tables(target: psycopg.Connection[Any], hub_tables: list[str], url: str) -> None:
+    """Refuse a target schema holding tables the hub does not know: it belongs to something else."""
+    rows = target.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name"
+    ).fetchall()
+    other = [str(r[0]) for r in rows if r[0] not in {*hub_tables, *BOOKKEEPING}]
+    if other:
+        raise CopyRefused(
+            f"{redact(url)} holds tables that are not the hub's ({', '.join(other)}): give the hub a database"
+            " (createdb) or schema of its own, nothing was copied"
+        )
+
+
+def _plan(conn: sqlite3.Connection, target: psycopg.Connection[Any]) -> list[Table]:
+    """The tables to copy, parents before children, with columns checked against the target's."""
+    names = _sqlite_tables(conn)
     source_columns = {n: [str(r[1]) for r in conn.execute(f'PRAGMA table_info("{n}")')] for n in names}
     target_columns: dict[str, dict[str, Column]] = {}
     for table, column, udt, identity in target.execute(

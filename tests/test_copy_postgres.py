@@ -9,6 +9,7 @@ locations. PostgreSQL comes from HUB_TEST_POSTGRES_URL (one schema per test).
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import uuid
@@ -203,8 +204,22 @@ async def test_refuses_a_target_that_holds_data(pg_url, start_hub, hub_env, caps
     await hub.invite("first")
     await hub.server.close()
     hub_env(hub.settings.database)
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # a schema that belongs to something else
+        conn.execute("CREATE TABLE invoices (id INTEGER)")
     code, out, err = await cli(capsys, "copy-to-postgres", pg_url)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "holds tables that are not the hub's (invoices)" in err
+    assert pg_one(pg_url, "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()") == 1
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE invoices")
+
+    code, out, err = await cli(capsys, "copy-to-postgres", "--json", pg_url)
     assert code == 0, err
+    report = json.loads(out)
+    assert (
+        report["tables"]["platforms"] == 1 and report["tables"]["tokens"] == 1 and "hub_processes" in report["skipped"]
+    )
+    assert report["target"] == pg_url and report["seconds"] >= 0
     assert pg_one(pg_url, "SELECT count(*) FROM platforms") == 1
 
     code, out, err = await cli(capsys, "copy-to-postgres", pg_url)
