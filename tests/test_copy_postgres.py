@@ -31,9 +31,10 @@ from tests.delivery_helpers import (
     outbox_rows,
     post_cdr,
     put_session,
+    session_body,
 )
 from tests.fakes import wait_for
-from tests.routing_helpers import CPO1, EMSP2, HUB, example, module_requests, rh
+from tests.routing_helpers import CPO1, EMSP1, EMSP2, HUB, example, module_requests, rh
 
 SKIP_HINT = "set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test to run them"
 SKIPPED_TABLES = {"hub_processes"}
@@ -197,6 +198,16 @@ async def test_copy_is_identical_row_by_row_and_a_hub_runs_on_it(
     assert pg_one(pg_url, "SELECT seq FROM objects WHERE object_id = 'L9'") > max_seq
     await pg_hub.invite("newcomer")
     assert pg_one(pg_url, "SELECT max(id) FROM platforms") == max_platform + 1
+    max_message = max(r["id"] for r in source["outbox"])
+    status, body, _ = await pg_hub.call(
+        "PUT",
+        "/ocpi/2.2.1/sessions/receiver/BE/BEC/s-after",
+        token=net.cpo1.hub_token,
+        data=session_body("s-after", 1),
+        headers=rh(CPO1, EMSP1),
+    )
+    assert is_queued(status, body), body  # eMSP one is still down
+    assert pg_one(pg_url, "SELECT id FROM outbox WHERE object_key = 'BE/BEC/S-AFTER'") > max_message
 
 
 async def test_refuses_a_target_that_holds_data(pg_url, start_hub, hub_env, capsys) -> None:
