@@ -1,6 +1,7 @@
 """The ``ocpi-hub`` command (also ``python -m hub``): thin over the library and the admin API.
 
-``serve``, ``migrate``, ``backup`` and ``restore`` work on the local database (hub/cli_local.py);
+``serve``, ``migrate``, ``backup`` and ``restore`` work on the local database (hub/cli_local.py),
+``copy-to-postgres`` copies it into PostgreSQL (hub/cli_copy.py);
 the other commands talk to a running hub's admin API (``--url``/HUB_URL) with the admin token
 (``--admin-token-file``, HUB_ADMIN_TOKEN, or the file ``serve`` wrote next to the database).
 Global options go before or after the sub-command. Exit codes: hub/cli_common.py.
@@ -20,7 +21,7 @@ from urllib.parse import urlencode
 import psycopg
 
 from config import Settings, SettingsError, load_settings
-from hub import __version__, cli_local, cli_platforms, demo
+from hub import __version__, cli_copy, cli_local, cli_platforms, demo
 from hub.cli_common import EXIT_ERROR, EXIT_NOT_OK, CliError, NothingFound, admin_call, ensure_admin_token
 from storage.errors import StorageError
 from storage.migrate_sqlite import SchemaTooNew
@@ -248,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     cli_local.add_parsers(add)
+    cli_copy.add_parsers(add)
     p = add("invite", cmd_invite, "create an invitation (token A) for a partner")
     p.add_argument("name")
     p.add_argument("--role", help="the partner's role if it registers in OCPI 2.1.1 (CPO, EMSP...)")
