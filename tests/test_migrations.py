@@ -11,8 +11,8 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from storage import migrate_sqlite as migrations
-from storage.sqlite import SqliteStore as Store
 from storage.migrate_sqlite import MIGRATIONS, apply_migrations, list_migrations
+from storage.sqlite import SqliteStore as Store
 
 ALL = [m.name for m in MIGRATIONS._migrations]
 FOUNDATION_TABLES = {"platforms", "endpoints", "parties", "tokens", "_sqlite_migrations"}

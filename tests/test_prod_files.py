@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from storage import files
-from storage.sqlite import SqliteStore as Store
 from storage.migrate_sqlite import MIGRATIONS
+from storage.sqlite import SqliteStore as Store
 from tests.conftest import cli
 from tests.ops_helpers import pair, push_session
 
