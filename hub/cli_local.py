@@ -75,65 +75,57 @@ def _banner(settings: Settings, token_path: Path | None) -> None:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """Apply pending migrations (creating the database), list them, or show what would change."""
-    if settings.is_postgres:
-        return _migrate_postgres(settings, args)
-    database = settings.database_path
     if args.list:
-        # Listing must not create the database (or fail because its directory does not exist yet).
-        rows = list_migrations(database) if database.exists() else [(m.name, None) for m in MIGRATIONS._migrations]
-        if args.json:
-            print(json.dumps([{"name": n, "applied_at": a} for n, a in rows], indent=2))
-        else:
-            for name, applied in rows:
-                print(f"{name}  {'applied ' + applied if applied else 'pending'}")
-        return 0
+        return _print_list(_migration_list(settings), args.json)
     if args.dry_run:
-        plan = dry_run(database)
-        if args.json:
-            print(json.dumps([{"name": n, "changes": c} for n, c in plan], indent=2))
+        if settings.is_postgres:
+            where, plan = redact(settings.database), pg_migrations.dry_run(settings.database)
         else:
-            where = database.resolve() if database.exists() else f"{database.resolve()} (would be created)"
-            print(f"database {where}: {len(plan)} pending migration(s), nothing changed")
-            for name, changes in plan:
-                print(name)
-                for change in changes:
-                    print(f"  {change}")
-        return 0
+            database = settings.database_path
+            where = f"{database.resolve()}" + ("" if database.exists() else " (would be created)")
+            plan = dry_run(database)
+        return _print_plan(where, plan, args.json)
     setup_logging(settings.log_level, as_json=settings.log_json)
-    lock = files.acquire_lock(database, purpose="ocpi-hub migrate")
-    try:
-        files.create_database(database)
-        done = apply_migrations(database)
-    finally:
-        lock.release()
+    if settings.is_postgres:  # an advisory lock makes concurrent starts migrate once
+        done = pg_migrations.apply_migrations(settings.database)
+    else:
+        database = settings.database_path
+        lock = files.acquire_lock(database, purpose="ocpi-hub migrate")
+        try:
+            files.create_database(database)
+            done = apply_migrations(database)
+        finally:
+            lock.release()
     print(json.dumps({"applied": done}) if args.json else f"applied: {', '.join(done) or 'nothing'}")
     return 0
 
 
-def _migrate_postgres(settings: Settings, args: argparse.Namespace) -> int:
-    """``migrate`` on a PostgreSQL database: the same ordered list, applied under an advisory lock."""
-    if args.list:
-        rows = pg_migrations.list_migrations(settings.database)
-        if args.json:
-            print(json.dumps([{"name": n, "applied_at": a} for n, a in rows], indent=2))
-        else:
-            for name, applied in rows:
-                print(f"{name}  {'applied ' + applied if applied else 'pending'}")
+def _migration_list(settings: Settings) -> list[tuple[str, str | None]]:
+    if settings.is_postgres:
+        return pg_migrations.list_migrations(settings.database)
+    # Listing must not create the database (or fail because its directory does not exist yet).
+    database = settings.database_path
+    return list_migrations(database) if database.exists() else [(m.name, None) for m in MIGRATIONS._migrations]
+
+
+def _print_list(rows: list[tuple[str, str | None]], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps([{"name": n, "applied_at": a} for n, a in rows], indent=2))
+    else:
+        for name, applied in rows:
+            print(f"{name}  {'applied ' + applied if applied else 'pending'}")
+    return 0
+
+
+def _print_plan(where: str, plan: list[tuple[str, list[str]]], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps([{"name": n, "changes": c} for n, c in plan], indent=2))
         return 0
-    if args.dry_run:
-        plan = pg_migrations.dry_run(settings.database)
-        if args.json:
-            print(json.dumps([{"name": n, "changes": c} for n, c in plan], indent=2))
-        else:
-            print(f"database {redact(settings.database)}: {len(plan)} pending migration(s), nothing changed")
-            for name, changes in plan:
-                print(name)
-                for change in changes:
-                    print(f"  {change}")
-        return 0
-    setup_logging(settings.log_level, as_json=settings.log_json)
-    done = pg_migrations.apply_migrations(settings.database)
-    print(json.dumps({"applied": done}) if args.json else f"applied: {', '.join(done) or 'nothing'}")
+    print(f"database {where}: {len(plan)} pending migration(s), nothing changed")
+    for name, changes in plan:
+        print(name)
+        for change in changes:
+            print(f"  {change}")
     return 0
 
 
