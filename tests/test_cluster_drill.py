@@ -16,12 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -31,9 +27,9 @@ from aiohttp import web
 from aiohttp.test_utils import unused_port
 
 from tests.fakes import FakePlatform, b64, envelope
+from tests.hub_process import HubProcess
 from tests.routing_helpers import CPO1, EMSP1, rh, session_for
 
-ROOT = Path(__file__).resolve().parents[1]
 URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
 ADMIN = "drill-admin-token"
 OBJECTS = 30
@@ -45,71 +41,6 @@ pytestmark = [
         not URL, reason="PostgreSQL tests: set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test"
     ),
 ]
-
-
-class Hub:
-    """One `python -m hub serve` process of the cluster."""
-
-    def __init__(self, database: str, port: int) -> None:
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-        self.env = {
-            **clean,
-            "HUB_DATABASE": database,
-            "HUB_PORT": str(port),
-            "HUB_ADMIN_TOKEN": ADMIN,
-            "HUB_ALLOW_PRIVATE_URLS": "true",  # the fakes live on 127.0.0.1
-            "HUB_LOG_JSON": "false",
-            "HUB_LOG_LEVEL": "WARNING",
-            "HUB_REQUEST_TIMEOUT": "5",
-            "HUB_DELIVERY__RELAY_WAIT": "0.2",  # slow receiver: most pushes are answered "queued"
-            "HUB_DELIVERY__INITIAL_BACKOFF": "0.1",
-            "HUB_DELIVERY__MAX_BACKOFF": "0.5",
-            "HUB_DELIVERY__MAX_ATTEMPTS": "1000",
-            "HUB_CLUSTER__HEARTBEAT_INTERVAL": "0.5",
-            "HUB_CLUSTER__LEASE_SECONDS": "3",
-            "HUB_CLUSTER__GONE_AFTER": "2",
-        }
-        self.base = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    async def start(self, session: aiohttp.ClientSession) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "serve"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(200):  # bounded: ~20 s
-            try:
-                async with session.get(self.base + "/health") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if self.proc.poll() is not None:
-                raise AssertionError(f"hub exited with {self.proc.returncode}")
-            await asyncio.sleep(0.1)
-        raise AssertionError("hub did not start")
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)  # only the process this test started
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.alive:
-            assert self.proc is not None
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
 
 
 class Receiver:
@@ -142,13 +73,7 @@ class Receiver:
             self.active[rid] -= 1
 
 
-async def _admin(session: aiohttp.ClientSession, hub: Hub, method: str, path: str, body: Any = None) -> Any:
-    async with session.request(method, hub.base + path, json=body, headers={"Authorization": f"Bearer {ADMIN}"}) as r:
-        assert r.status < 300, await r.text()
-        return await r.json()
-
-
-async def _push(session: aiohttp.ClientSession, hub: Hub, cpo: FakePlatform, sid: str, kwh: int) -> bool:
+async def _push(session: aiohttp.ClientSession, hub: HubProcess, cpo: FakePlatform, sid: str, kwh: int) -> bool:
     """One session PUT through ``hub``; True if acknowledged (HTTP 200 + 1000)."""
     body = {**session_for(CPO1, EMSP1, sid), "kwh": kwh}
     headers = {"Authorization": "Token " + b64(cpo.hub_token or ""), **rh(CPO1, EMSP1)}
@@ -192,7 +117,22 @@ async def test_a_killed_process_loses_nothing_and_no_message_goes_out_twice_at_o
     with psycopg.connect(URL, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     database = f"{URL}{'&' if '?' in URL else '?'}options=-csearch_path%3D{schema}"
-    hubs = [Hub(database, unused_port()) for _ in range(3)]
+    hubs = [
+        HubProcess(
+            database,
+            unused_port(),
+            admin_token=ADMIN,
+            HUB_REQUEST_TIMEOUT="5",
+            HUB_DELIVERY__RELAY_WAIT="0.2",  # the eMSP holds its answers: pushes are answered "queued"
+            HUB_DELIVERY__INITIAL_BACKOFF="0.1",
+            HUB_DELIVERY__MAX_BACKOFF="0.5",
+            HUB_DELIVERY__MAX_ATTEMPTS="1000",
+            HUB_CLUSTER__HEARTBEAT_INTERVAL="0.5",
+            HUB_CLUSTER__LEASE_SECONDS="3",
+            HUB_CLUSTER__GONE_AFTER="2",
+        )
+        for _ in range(3)
+    ]
     receiver = Receiver()
     cpo = FakePlatform(roles=[CPO1], name="drill CPO")
     emsp = FakePlatform(roles=[EMSP1], name="drill eMSP", module_responder=receiver.respond)
@@ -203,7 +143,7 @@ async def test_a_killed_process_loses_nothing_and_no_message_goes_out_twice_at_o
         for hub in hubs:  # all up before anyone registers: the others learn of it by NOTIFY
             await hub.start(session)
         for peer, hub in ((cpo, hubs[0]), (emsp, hubs[1])):
-            invite = await _admin(session, hub, "POST", "/admin/invitations", {"name": peer.name})
+            invite = await hub.admin(session, "POST", "/admin/invitations", {"name": peer.name})
             await peer.register_with(hub.base + "/ocpi/versions", invite["token_a"])
 
         acknowledged: set[tuple[str, int]] = set()
@@ -219,8 +159,7 @@ async def test_a_killed_process_loses_nothing_and_no_message_goes_out_twice_at_o
                     acknowledged.add((sid, kwh))
 
         tasks = [asyncio.create_task(updates(n)) for n in range(OBJECTS)]
-        assert victim.proc is not None
-        pid = victim.proc.pid
+        pid = victim.pid
         for _ in range(300):  # bounded: until the victim holds messages it is sending (held at the gate)
             if len(_leased_by(database, pid)) >= 3:
                 break
@@ -249,9 +188,9 @@ async def test_a_killed_process_loses_nothing_and_no_message_goes_out_twice_at_o
         assert receiver.overlaps == [], f"sent by two processes at once: {receiver.overlaps[:5]}"
 
         # /status on a survivor: three processes known, the killed one gone (no heartbeat).
-        status = await _admin(session, hubs[0], "GET", "/status")
+        status = await hubs[0].admin(session, "GET", "/status")
         states = {p["pid"]: p["state"] for p in status["processes"]}
-        assert states[hubs[0].proc.pid] == "alive"  # type: ignore[union-attr]
+        assert states[hubs[0].pid] == "alive"
         assert states[pid] == "gone"  # no heartbeat for more than gone_after (2 s)
     finally:
         for hub in hubs:

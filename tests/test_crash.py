@@ -7,10 +7,6 @@ allowed, losses not). Requests cut off by the kill were never acknowledged and m
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,75 +16,13 @@ from aiohttp import web
 from aiohttp.test_utils import unused_port
 
 from tests.fakes import FakePlatform, b64, envelope
+from tests.hub_process import HubProcess
 from tests.routing_helpers import CPO1, EMSP1, rh, session_for
 
-ROOT = Path(__file__).resolve().parents[1]
 ADMIN = "crash-admin-token"
 TOTAL = 200
 GROUP = 10
 KILL_AFTER_GROUPS = (4, 9, 14)  # a kill lands in the middle of these groups
-
-
-class HubProcess:
-    """`python -m hub serve` on a fixed port and database; killed with SIGKILL, restarted."""
-
-    def __init__(self, db: Path, port: int) -> None:
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-        self.env = {
-            **clean,
-            "HUB_DATABASE": str(db),
-            "HUB_PORT": str(port),
-            "HUB_ADMIN_TOKEN": ADMIN,
-            "HUB_ALLOW_PRIVATE_URLS": "true",  # the fakes live on 127.0.0.1
-            "HUB_LOG_JSON": "false",
-            "HUB_LOG_LEVEL": "WARNING",
-            "HUB_REQUEST_TIMEOUT": "5",
-            "HUB_DELIVERY__RELAY_WAIT": "0.5",
-            "HUB_DELIVERY__INITIAL_BACKOFF": "0.1",
-            "HUB_DELIVERY__MAX_BACKOFF": "0.5",
-            "HUB_DELIVERY__PROBE_MAX_BACKOFF": "0.5",
-            "HUB_DELIVERY__MAX_ATTEMPTS": "1000",
-        }
-        self.base = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.kills = 0
-
-    async def start(self, session: aiohttp.ClientSession) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "serve", "--init"],  # the first start creates the database
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(200):  # bounded: ~20 s
-            try:
-                async with session.get(self.base + "/health") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if self.proc.poll() is not None:
-                raise AssertionError(f"hub exited with {self.proc.returncode}")
-            await asyncio.sleep(0.1)
-        raise AssertionError("hub did not start")
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)  # only the process this test started
-        self.proc.wait(timeout=10)
-        self.kills += 1
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
-async def _admin(session: aiohttp.ClientSession, hub: HubProcess, method: str, path: str, body: Any = None) -> Any:
-    async with session.request(method, hub.base + path, json=body, headers={"Authorization": f"Bearer {ADMIN}"}) as r:
-        assert r.status < 300, await r.text()
-        return await r.json()
 
 
 def _flaky_slow_emsp(delivered: list[str]) -> Any:
@@ -127,7 +61,18 @@ async def _push(session: aiohttp.ClientSession, hub: HubProcess, cpo: FakePlatfo
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    hub = HubProcess(tmp_path / "crash.sqlite3", unused_port())
+    hub = HubProcess(
+        str(tmp_path / "crash.sqlite3"),
+        unused_port(),
+        admin_token=ADMIN,
+        init=True,  # the first start creates the database
+        HUB_REQUEST_TIMEOUT="5",
+        HUB_DELIVERY__RELAY_WAIT="0.5",
+        HUB_DELIVERY__INITIAL_BACKOFF="0.1",
+        HUB_DELIVERY__MAX_BACKOFF="0.5",
+        HUB_DELIVERY__PROBE_MAX_BACKOFF="0.5",
+        HUB_DELIVERY__MAX_ATTEMPTS="1000",
+    )
     delivered: list[str] = []
     cpo = FakePlatform(roles=[CPO1], name="crash CPO")
     emsp = FakePlatform(roles=[EMSP1], name="crash eMSP")
@@ -137,7 +82,7 @@ async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
     try:
         await hub.start(session)
         for peer in (cpo, emsp):
-            invite = await _admin(session, hub, "POST", "/admin/invitations", {"name": peer.name})
+            invite = await hub.admin(session, "POST", "/admin/invitations", {"name": peer.name})
             await peer.register_with(hub.base + "/ocpi/versions", invite["token_a"])
         emsp.module_responder = _flaky_slow_emsp(delivered)
 
