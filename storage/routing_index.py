@@ -31,8 +31,9 @@ def remember(
         "INSERT INTO routing_index (kind, object_id, country_code, party_id, peer_country_code, peer_party_id,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (kind, object_id, country_code, party_id) DO UPDATE SET"
-        " peer_country_code=coalesce(excluded.peer_country_code, peer_country_code),"
-        " peer_party_id=coalesce(excluded.peer_party_id, peer_party_id), updated_at=excluded.updated_at",
+        # The kept value is named with its table: PostgreSQL finds a bare name ambiguous with excluded.
+        " peer_country_code=coalesce(excluded.peer_country_code, routing_index.peer_country_code),"
+        " peer_party_id=coalesce(excluded.peer_party_id, routing_index.peer_party_id), updated_at=excluded.updated_at",
         (
             kind,
             object_id.upper(),
