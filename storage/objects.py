@@ -184,8 +184,9 @@ async def count(
     sql = (
         f"SELECT (SELECT count(*) FROM objects d WHERE d.module=? AND d.recipient IN ({marks}){dates.format(t='d')})"
         f" + (SELECT count(*) FROM objects b WHERE b.module=? AND b.recipient=''{dates.format(t='b')})"
-        f" - (SELECT count(DISTINCT b.seq) FROM objects d CROSS JOIN objects b ON b.module=d.module"
-        f" AND b.object_key=d.object_key AND b.recipient='' WHERE d.module=? AND d.recipient IN ({marks})"
+        # The join's conditions sit in WHERE: "CROSS JOIN ... ON" is SQLite's alone, PostgreSQL refuses it.
+        f" - (SELECT count(DISTINCT b.seq) FROM objects d CROSS JOIN objects b WHERE b.module=d.module"
+        f" AND b.object_key=d.object_key AND b.recipient='' AND d.module=? AND d.recipient IN ({marks})"
         f"{dates.format(t='b')}) AS n"
     )
     params = [module, *viewers, *date_params, module, *date_params, module, *viewers, *date_params]
