@@ -81,6 +81,17 @@ class Dialect(ABC):
         """True for an error that running the job again can cure (a deadlock between processes)."""
         return False
 
+    def rowcount(self, conn: Any, sql: str, params: Params = ()) -> int:
+        """Execute one statement; how many rows it changed."""
+        return self.run(conn, sql, params).rowcount
+
+    def settle(self, conn: Any) -> None:  # noqa: B027 - SQLite runs each statement when it is given
+        """Wait until every statement sent so far has run, raising the first failure (a no-op here)."""
+
+    def apply_batch(self, conn: Any, jobs: list[Job]) -> list[tuple[bool, Any]]:
+        """On the writer thread: every job in its own SAVEPOINT, one COMMIT for all of them."""
+        return run_batch(conn, self, jobs)
+
 
 class SyncTx:
     """The write connection as seen by a ``Store.write`` job, running on the writer thread."""
@@ -99,7 +110,7 @@ class SyncTx:
 
     def execute_rowcount(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return how many rows it changed."""
-        return self.dialect.run(self.conn, sql, params).rowcount
+        return self.dialect.rowcount(self.conn, sql, params)
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement for many parameter sets."""
@@ -125,6 +136,7 @@ def _run_job(tx: SyncTx, job: Job) -> tuple[bool, Any]:
         run(tx.conn, "SAVEPOINT job")
         try:
             value = job(tx)
+            tx.dialect.settle(tx.conn)  # a pipelined statement's failure belongs to this job
         except Exception as exc:  # one job's failure must not undo the others
             run(tx.conn, "ROLLBACK TO SAVEPOINT job")
             run(tx.conn, "RELEASE SAVEPOINT job")
@@ -137,7 +149,7 @@ def _run_job(tx: SyncTx, job: Job) -> tuple[bool, Any]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _apply_batch(conn: Any, dialect: Dialect, jobs: list[Job]) -> list[tuple[bool, Any]]:
+def run_batch(conn: Any, dialect: Dialect, jobs: list[Job]) -> list[tuple[bool, Any]]:
     """On the writer thread: every job in its own SAVEPOINT, one COMMIT for all of them."""
     tx = SyncTx(conn, dialect)
     dialect.run(conn, dialect.begin)
@@ -313,8 +325,7 @@ class Store(ABC):
                 batch, self._pending = self._pending, []
                 jobs = [fn for fn, _ in batch]
                 try:
-                    apply = functools.partial(_apply_batch, dialect=self.dialect, jobs=jobs)
-                    outcomes = await self.run_on_writer(apply)
+                    outcomes = await self.run_on_writer(functools.partial(self.dialect.apply_batch, jobs=jobs))
                     self.commits += 1
                 except Exception as exc:  # the COMMIT itself failed: nobody's job is durable
                     outcomes = [(False, exc)] * len(batch)

@@ -26,7 +26,7 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg_pool import AsyncConnectionPool
 
-from storage.db import Cursor, Dialect, Listener, Params, Row, Store
+from storage.db import Cursor, Dialect, Job, Listener, Params, Row, Store, run_batch
 from storage.errors import IntegrityError, StoreClosedError
 from storage.migrate_postgres import apply_migrations
 
@@ -146,6 +146,32 @@ class PostgresDialect(Dialect):
     def transient(self, exc: BaseException) -> bool:
         """Deadlocks and serialization failures between processes are cured by running again."""
         return isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure)
+
+    def rowcount(self, conn: Any, sql: str, params: Params = ()) -> int:
+        """Execute one statement; how many rows it changed (known once it has run: a sync in a pipeline)."""
+        try:
+            with conn.pipeline():  # nested in the batch's pipeline: leaving it syncs
+                cursor = self.run(conn, sql, params)
+        except psycopg.errors.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+        return int(cursor.rowcount)
+
+    def settle(self, conn: Any) -> None:
+        """Sync the pipeline: every statement sent has run; the first failure is raised here."""
+        try:
+            with conn.pipeline():
+                pass
+        except psycopg.errors.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+
+    def apply_batch(self, conn: Any, jobs: list[Job]) -> list[tuple[bool, Any]]:
+        """The group commit in pipeline mode: a job's statements go out together, not one round trip each.
+
+        Each job ends with a sync (``settle``), so a failure is still its own and rolls back only its
+        SAVEPOINT; a statement whose answer is needed (RETURNING, a row count) syncs by itself.
+        """
+        with conn.pipeline():
+            return run_batch(conn, self, jobs)
 
 
 def redact(url: str) -> str:
