@@ -26,10 +26,22 @@ from typing import Any
 import aiohttp
 
 from bench.profiling import run_profile
+from bench.scale import run_scale, scale_table
 from bench.scenarios import FULL, QUICK, Lab, run_core, run_drain, run_store, sizes_dict
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("directed_push", "cpu_per_push", "added_latency", "broadcast", "overload", "get_all", "drain", "peak_rss")
+SECTIONS = (
+    "directed_push",
+    "cpu_per_push",
+    "added_latency",
+    "broadcast",
+    "overload",
+    "get_all",
+    "drain",
+    "peak_rss",
+    "scale",
+    "pg_drain",
+)
 
 
 def _git() -> str:
@@ -187,7 +199,10 @@ async def _section(
     print(f"   done in {time.perf_counter() - t:.1f}s", flush=True)
 
 
-async def main_async(quick: bool, out: Path | None = None) -> int:
+GROUPS = ("core", "drain", "scale", "store", "profile")
+
+
+async def main_async(quick: bool, out: Path | None = None, only: set[str] | None = None) -> int:
     sizes = QUICK if quick else FULL
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -210,16 +225,22 @@ async def main_async(quick: bool, out: Path | None = None) -> int:
         timeout = aiohttp.ClientTimeout(total=60)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             lab = Lab(sizes=sizes, work=Path(tmp), http=http)
-            await _section(
-                results,
-                ("directed_push", "cpu_per_push", "added_latency", "broadcast", "overload"),
-                lambda: run_core(lab),
-            )
-            rss = results.pop("_rss", {})
-            results["meta"].update(rss)
-            await _section(results, ("drain",), lambda: run_drain(lab))
-            await _section(results, ("get_all", "peak_rss"), lambda: run_store(lab))
-            if not quick or os.environ.get("BENCH_PROFILE"):
+            groups = only or set(GROUPS)
+            if "core" in groups:
+                await _section(
+                    results,
+                    ("directed_push", "cpu_per_push", "added_latency", "broadcast", "overload"),
+                    lambda: run_core(lab),
+                )
+                rss = results.pop("_rss", {})
+                results["meta"].update(rss)
+            if "drain" in groups:
+                await _section(results, ("drain",), lambda: run_drain(lab))
+            if "scale" in groups and os.environ.get("BENCH_SCALE", "on") != "off":
+                await _section(results, ("scale", "pg_drain"), lambda: run_scale(lab))
+            if "store" in groups:
+                await _section(results, ("get_all", "peak_rss"), lambda: run_store(lab))
+            if "profile" in groups and (not quick or os.environ.get("BENCH_PROFILE")):
                 await _section(results, ("profile",), lambda: run_profile(lab, RESULTS))
     results["meta"]["seconds"] = round(time.time() - started, 1)
     out = out or RESULTS / ("quick.json" if quick else "latest.json")
@@ -228,6 +249,9 @@ async def main_async(quick: bool, out: Path | None = None) -> int:
     print()
     print(f"OCPI hub benchmark ({'quick' if quick else 'full'}), {os.cpu_count()} cores, {results['meta']['seconds']}s")
     print(table(results))
+    if "scale" in results:
+        print("\nscale-out: directed pushes, SQLite and PostgreSQL, side by side (see bench/README.md)")
+        print(scale_table(results))
     prof = results.get("profile", {})
     if prof.get("areas_pct"):
         print("\nprofile (py-spy, share of hub samples by code area):")
@@ -243,8 +267,15 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every scenario")
     parser.add_argument("--out", type=Path, help="JSON file to write (default bench/results/latest.json, quick.json)")
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated scenario groups to run (default all): {', '.join(GROUPS)}",
+    )
     args = parser.parse_args()
-    sys.exit(asyncio.run(main_async(args.quick, args.out)))
+    only = set(args.only.split(",")) if args.only else None
+    if only and not only <= set(GROUPS):
+        parser.error(f"--only takes {', '.join(GROUPS)}")
+    sys.exit(asyncio.run(main_async(args.quick, args.out, only)))
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ class Peer:
     platform_id: int | None = None  # the hub's id for us (from the invitation)
     port: int = 0
     received: int = 0
+    duplicates: int = 0  # tracked correlation ids that arrived more than once
     arrivals: dict[str, float] = field(default_factory=dict, repr=False)
     _runner: web.AppRunner | None = field(default=None, repr=False)
 
@@ -118,8 +119,11 @@ class Peer:
             return web.json_response(envelope(self.credentials()))
         self.received += 1
         correlation = request.headers.get("X-Correlation-ID", "")
-        if correlation.startswith(TRACK_PREFIX) and correlation not in self.arrivals:
-            self.arrivals[correlation] = time.perf_counter()
+        if correlation.startswith(TRACK_PREFIX):
+            if correlation in self.arrivals:
+                self.duplicates += 1
+            else:
+                self.arrivals[correlation] = time.perf_counter()
         return web.Response(body=OK_BODY, content_type="application/json")
 
     # ---- acting as a client of the hub -------------------------------------------------------

@@ -114,9 +114,10 @@ async def wait_http(url: str, child: Child, *, timeout: float = 30.0) -> None:
 class HubConfig:
     """How to start one hub process."""
 
-    database: Path
+    database: Path | str  # a SQLite file, or a postgresql:// URL
     log_dir: Path
     name: str = "hub"
+    workers: int = 1  # > 1: `serve --workers N` (PostgreSQL only)
     env: dict[str, str] = field(default_factory=dict)  # extra HUB_* settings
     cprofile_out: Path | None = None
     port: int = field(default_factory=free_port)
@@ -156,13 +157,36 @@ async def start_hub(config: HubConfig) -> Child:
     if config.cprofile_out is not None:
         args += ["-m", "cProfile", "-o", str(config.cprofile_out)]
     args += ["-m", "hub", "serve", "--init"]  # a fresh database per run
+    if config.workers > 1:
+        args += ["--workers", str(config.workers)]
     child = spawn(config.name, args, env=env, log_dir=config.log_dir)
     try:
         await wait_http(config.url + "/health", child)
+        if config.workers > 1:  # one child answering is not all: the banner comes once every one listens
+            await wait_log(child, "  workers      :")
     except BaseException:
         child.stop()
         raise
     return child
+
+
+async def wait_log(child: Child, text: str, *, timeout: float = 60.0) -> None:
+    """Poll the child's log until ``text`` appears; fail early if the process died."""
+    deadline = time.perf_counter() + timeout
+    while text not in child.log_tail(200):
+        if not child.alive():
+            raise RuntimeError(f"{child.name} exited early:\n{child.log_tail()}")
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{child.name}: no {text!r} within {timeout}s:\n{child.log_tail()}")
+        await asyncio.sleep(0.1)
+
+
+def children_of(pid: int) -> list[int]:
+    """The direct children of a process (Linux /proc); [] if unreadable."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
 
 
 async def start_baseline(port: int, target: str, fanout: list[str], log_dir: Path) -> Child:

@@ -19,6 +19,7 @@ import os
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -294,12 +295,25 @@ DRAIN_ENV = {
 }
 
 
-async def run_drain(lab: Lab) -> dict[str, Any]:
+# How many outbox rows wait for a receiver: (database, receiver platform id) -> count.
+PendingFn = Callable[[Path | str, int], int]
+# Starts measuring CPU of the parts; calling what it returns ends the measurement.
+MeterFn = Callable[[Child], Callable[[], dict[str, Any]]]
+
+
+def sqlite_pending(database: Path | str, platform_id: int) -> int:
+    """Pending outbox rows in a SQLite hub's file."""
+    return outbox_pending(Path(database), platform_id)
+
+
+async def run_drain(
+    lab: Lab, config: HubConfig | None = None, pending: PendingFn = sqlite_pending, meter: MeterFn | None = None
+) -> dict[str, Any]:
     """Queue N messages for a receiver that is down, bring it back, time until it has all of them."""
     s = lab.sizes
     cpo, receiver = cpo_peer(), Peer("Bench drain eMSP", "DE", "DRN", "EMSP")
     hub: Child | None = None
-    config = lab.hub_config("hub-drain", DRAIN_ENV)
+    config = config or lab.hub_config("hub-drain", DRAIN_ENV)
     try:
         hub = await start_hub(config)
         await start_and_register(lab.http, config.url, config.admin_token, [cpo, receiver])
@@ -309,9 +323,10 @@ async def run_drain(lab: Lab) -> dict[str, Any]:
         fn = session_push(lab.http, config.url, cpo, receiver, tag="dr", track=True, counts=counts)
         queueing = await closed_loop(fn, concurrency=s.concurrency, duration=300.0, max_requests=s.drain_messages)
         assert receiver.platform_id is not None
-        pending = await asyncio.to_thread(outbox_pending, config.database, receiver.platform_id)
+        waiting = await asyncio.to_thread(pending, config.database, receiver.platform_id)
         t0 = time.perf_counter()
         cpu0 = cpu_seconds(hub.pid)
+        metered = meter(hub) if meter is not None else None
         await receiver.start(port)
         try:  # like a real platform after a restart: it calls the hub, which resumes its queue
             async with lab.http.get(
@@ -326,19 +341,22 @@ async def run_drain(lab: Lab) -> dict[str, Any]:
         )
         elapsed = time.perf_counter() - t0
         drain_cpu = cpu_seconds(hub.pid) - cpu0
+        parts = metered() if metered is not None else None
         got = receiver.tracked("t-dr-")
         rate = got / elapsed if elapsed > 0 else 0.0
         drain = {
             "messages": s.drain_messages,
             "queue_rps": round(queueing.rps, 1),
             "queue_answers": dict(counts),
-            "pending_in_outbox_before_restart": pending,
+            "pending_in_outbox_before_restart": waiting,
             "received": got,
             "complete": done,
             "seconds": round(elapsed, 3),
             "messages_per_s": round(rate, 1),
             "hub_cpu_pct": round(100 * drain_cpu / elapsed, 1) if elapsed > 0 else None,
             "hub_cpu_ms_per_message": round(1000 * drain_cpu / max(got, 1), 3),
+            "duplicates": receiver.duplicates,
+            **({"cpu": parts} if parts is not None else {}),
             "settings": DRAIN_ENV,
             "goal": ">= 2000 messages/s",
             "met": done and rate >= 2000,

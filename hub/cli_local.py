@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import json
-import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from config import Settings
-from hub import __version__
+from hub import __version__, supervisor
 from hub.cli_common import CliError, ensure_admin_token
 from hub.logs import setup_logging
 from storage import files
@@ -30,15 +28,28 @@ from storage.postgres import redact
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run the hub until SIGINT/SIGTERM (migrating first); --init creates a missing database."""
+    workers: int = args.workers
+    if workers < 1:
+        raise CliError("--workers must be at least 1")
+    if workers > 1 and not settings.is_postgres:
+        raise CliError(
+            f"--workers {workers} needs PostgreSQL: a SQLite file serves one hub process;"
+            " set HUB_DATABASE to a postgresql:// URL"
+        )
     if not args.init and not settings.is_postgres:
         files.require_database(settings.database_path)
-    setup_logging(settings.log_level, as_json=settings.log_json)
+    child = args.ready_fd is not None  # started by `serve --workers N` (hub/supervisor.py)
+    setup_logging(settings.log_level, as_json=settings.log_json, with_pid=child or workers > 1)
+    if child:
+        supervisor.follow_parent(args.child_of)
     settings, token_path = ensure_admin_token(settings)
-    asyncio.run(_serve(settings, token_path))
+    if workers > 1:
+        return supervisor.run(settings, workers, lambda pids: _banner(settings, token_path, pids))
+    asyncio.run(_serve(settings, token_path, ready_fd=args.ready_fd))
     return 0
 
 
-async def _serve(settings: Settings, token_path: Path | None) -> None:
+async def _serve(settings: Settings, token_path: Path | None, *, ready_fd: int | None = None) -> None:
     from hub.app import create_app
 
     runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None, shutdown_timeout=10)
@@ -48,24 +59,29 @@ async def _serve(settings: Settings, token_path: Path | None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # graceful stop: in-flight deliveries finish
             loop.add_signal_handler(sig, stop.set)
-        site = web.TCPSite(runner, settings.host, settings.port)
+        # A supervised child shares the port with its siblings; the kernel spreads connections.
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=ready_fd is not None or None)
         try:
             await site.start()
         except OSError as exc:
-            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-            hint = " (another hub or program has it; choose another HUB_PORT)" if exc.errno == errno.EADDRINUSE else ""
-            raise CliError(f"cannot listen on {settings.host}:{settings.port}: {reason}{hint}") from exc
-        _banner(settings, token_path)
+            raise supervisor.listen_error(settings.host, settings.port, exc) from exc
+        if ready_fd is None:
+            _banner(settings, token_path)
+        else:
+            supervisor.say_ready(ready_fd)  # the supervisor prints one banner for all its workers
         await stop.wait()
     finally:
         await runner.cleanup()
 
 
-def _banner(settings: Settings, token_path: Path | None) -> None:
+def _banner(settings: Settings, token_path: Path | None, pids: list[int] | None = None) -> None:
     print(f"OCPI hub {__version__} on http://{settings.host}:{settings.port}", flush=True)
     print(f"  versions URL : {settings.versions_url}", flush=True)
     where = redact(settings.database) if settings.is_postgres else settings.database_path.resolve()
     print(f"  database     : {where}", flush=True)
+    if pids is not None:
+        listed = ", ".join(str(pid) for pid in pids)
+        print(f"  workers      : {len(pids)} processes on one port (pids {listed})", flush=True)
     if token_path is not None:
         print(f"  admin token  : in {token_path.resolve()} (mode 0600)", flush=True)
     else:
@@ -191,6 +207,16 @@ def add_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
     """Register serve, migrate, backup and restore (``add`` is the CLI's sub-parser factory)."""
     p = add("serve", cmd_serve, "run the hub (migrates the database first)")
     p.add_argument("--init", action="store_true", help="create the database if it does not exist (logged as a WARNING)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N hub processes on one port (PostgreSQL only; the kernel spreads connections over them)",
+    )
+    # Internal: how `serve --workers N` starts each of its hub processes (hub/supervisor.py).
+    p.add_argument("--child-of", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p = add("migrate", cmd_migrate, "create the database and apply pending migrations")
     p.add_argument("--list", action="store_true", help="list migrations and whether they are applied")
     p.add_argument("--dry-run", action="store_true", help="show what pending migrations would change; change nothing")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +13,11 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 
 
 class JsonFormatter(logging.Formatter):
-    """Render a record and its ``extra`` fields as one JSON line."""
+    """Render a record and its ``extra`` fields as one JSON line (with ``pid`` when asked)."""
+
+    def __init__(self, *, pid: int | None = None) -> None:
+        super().__init__()
+        self.pid = pid
 
     def format(self, record: logging.LogRecord) -> str:
         """Format one record."""
@@ -22,6 +27,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        if self.pid is not None:
+            out["pid"] = self.pid
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 out[key] = value
@@ -30,13 +37,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def setup_logging(level: str, *, as_json: bool) -> None:
-    """Configure the root logger once for the process."""
+def setup_logging(level: str, *, as_json: bool, with_pid: bool = False) -> None:
+    """Configure the root logger once for the process; ``with_pid`` names the process on every line."""
     handler = logging.StreamHandler(sys.stderr)
+    # Several hub processes (`serve --workers N`) write to one stream: each line says whose it is.
+    # The pid is read once here (the process is a fresh one, never a fork of a configured one).
+    pid = os.getpid() if with_pid else None
     if as_json:
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(pid=pid))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        where = f" [{pid}]" if pid is not None else ""
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s{where} %(name)s: %(message)s"))
     # Per-record work no formatter here uses (logging docs, "Optimization"): no stack walk for
     # the caller, no thread/process lookups. Two traffic lines per push make it count.
     logging._srcfile = None

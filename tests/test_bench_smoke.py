@@ -32,6 +32,7 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
     out = tmp_path / "quick.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "BENCH_"))}
     env["BENCH_PROFILE"] = "off"
+    env["BENCH_SCALE"] = "off"  # the scale-out scenarios have their own smoke test below
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
         cwd=ROOT,
@@ -46,3 +47,36 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
         assert isinstance(results.get(name), dict), name
         assert "error" not in results[name], results[name]
     assert results["meta"]["quick"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_bench_quick_scale_runs_sqlite_and_postgres_side_by_side(tmp_path: Path) -> None:
+    """`--quick --only scale`: SQLite x1 and PostgreSQL x1 (or rows saying PostgreSQL was skipped)."""
+    out = tmp_path / "quick.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "BENCH_"))}
+    if os.environ.get("HUB_TEST_POSTGRES_URL"):
+        env["HUB_BENCH_POSTGRES_URL"] = os.environ["HUB_TEST_POSTGRES_URL"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "scale", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=220,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    variants = results["scale"]["variants"]
+    assert set(variants) == {"sqlite_x1", "pg_x1"}
+    assert variants["sqlite_x1"]["throughput"]["ok"] > 0
+    assert variants["sqlite_x1"]["all_delivered"] is True
+    pg = variants["pg_x1"]
+    if "skipped" in pg:
+        assert pg["skipped"].startswith("skipped: no PostgreSQL at ")
+        assert results["pg_drain"]["skipped"] == pg["skipped"]
+    else:
+        assert pg["throughput"]["ok"] > 0 and pg["all_delivered"] is True
+        assert pg["cpu_pct"]["postgres"] is not None
+        assert results["pg_drain"]["complete"] is True
+    assert "scale-out" in proc.stdout
