@@ -41,7 +41,7 @@ from hub.traffic_records import (
     same,
 )
 from routing.client import Exchange
-from routing.clock import Clock, iso
+from routing.clock import Clock, iso, parse_iso
 from routing.directory import Directory
 from routing.headers import FROM_CC, FROM_PID, TO_CC, TO_PID
 from storage import traffic as traffic_sql
@@ -54,6 +54,7 @@ LOGGER = logging.getLogger("hub.traffic")
 
 FLUSH_INTERVAL = 0.5
 BATCH_SIZE = 200
+SEEN_RESOLUTION = 10.0  # clock seconds between writes of one platform's last-seen time
 MAX_BUFFER = 50 * BATCH_SIZE  # past this the oldest records are dropped (and counted), never the hub
 
 
@@ -70,6 +71,7 @@ class TrafficRecorder:
         self._stats = stats
         self._buffer: deque[Callable[[], TrafficRecord]] = deque()
         self._seen: dict[tuple[int, str], str] = {}
+        self._seen_written: dict[tuple[int, str], float] = {}  # clock timestamps of the last write
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self.store: Store | None = None
@@ -174,6 +176,21 @@ class TrafficRecorder:
 
     # -- records out --------------------------------------------------------------------------
 
+    def _due_seen(self, seen: dict[tuple[int, str], str]) -> dict[tuple[int, str], str]:
+        """The last-seen times worth a write: each platform's at most every SEEN_RESOLUTION seconds.
+
+        /status merges them with the live figures, and the still-alive check counts in minutes; a
+        row update per flush would take the platform's row lock in every process's commits (two
+        hub processes' batches then deadlock on it).
+        """
+        due = {}
+        for key, at in seen.items():
+            stamp = parse_iso(at).timestamp()
+            if stamp - self._seen_written.get(key, float("-inf")) >= SEEN_RESOLUTION:
+                self._seen_written[key] = stamp
+                due[key] = at
+        return due
+
     async def flush(self) -> None:
         """Render every buffered record (log lines, on a thread) and write it to SQLite now."""
         if self.store is None:
@@ -181,7 +198,7 @@ class TrafficRecorder:
         async with self._flush_lock:
             while self._buffer or self._seen:
                 batch = [self._buffer.popleft() for _ in range(min(BATCH_SIZE, len(self._buffer)))]
-                seen, self._seen = self._seen, {}
+                seen, self._seen = self._due_seen(self._seen), {}
                 records = await asyncio.to_thread(render, batch) if batch else []
                 if self._keep <= 0:
                     records = []

@@ -3,7 +3,9 @@
 Run by the scheduler at most every ``EVERY`` clock seconds. Pending messages past their deadline
 become dead letters, attempted or not (messages being sent right now are left to their attempt);
 expired stand-in URLs (callbacks, proxied pages) go in the same commit, since nothing else
-removes them.
+removes them. Every minute it also has the store refresh the busy tables' statistics
+(PostgreSQL: ANALYZE, and VACUUM where the server's autovacuum is off). Only the process
+holding the cluster's maintenance lease sweeps (routing/worker.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from storage.db import Store, SyncTx
 LOGGER = logging.getLogger(__name__)
 
 EVERY = 10.0  # clock seconds between sweeps
+MAINTAIN_EVERY = 60.0  # clock seconds between refreshes of the planner's statistics (PostgreSQL)
 
 
 class Sweeper:
@@ -28,6 +31,7 @@ class Sweeper:
         self.store = store
         self.clock = clock
         self._last = float("-inf")
+        self._maintained = float("-inf")
 
     @property
     def next_at(self) -> float:
@@ -54,4 +58,7 @@ class Sweeper:
         count: int = await self.store.write(sweep)
         if count:
             LOGGER.error("%d undelivered message(s) passed max_age and became dead letters", count)
+        if now.timestamp() - self._maintained >= MAINTAIN_EVERY:
+            self._maintained = now.timestamp()
+            await self.store.maintain()
         return count

@@ -384,6 +384,9 @@ class Store(ABC):
         """True while this process holds the cluster-wide lease for ``role`` (always, alone)."""
         return True
 
+    async def maintain(self) -> None:  # noqa: B027 - SQLite needs nothing (retention vacuums the file)
+        """Keep the busy tables' planner statistics fresh (and, where the server does not, vacuum them)."""
+
 
 def open_store(database: str | Path) -> Store:
     """The store for a database setting: a ``postgresql://`` URL or a SQLite file path."""

@@ -297,7 +297,7 @@ STEPS: list[Step] = [
         # created in this mode already (storage/files.py) and skip the VACUUM.
         sqlite=_incremental_vacuum,
         transactional=False,
-        postgres="",  # PostgreSQL's autovacuum gives space back by itself
+        postgres="",  # PostgreSQL: autovacuum gives space back (or Store.maintain, where it is off)
     ),
     Step(
         "0011_versions",

@@ -205,3 +205,16 @@ async def test_a_lost_write_connection_fails_one_batch_and_is_replaced(pair) -> 
     message_id, blocked = await _enqueue(a, _message("W", 2))  # on a new connection
     assert not blocked  # the failed batch left nothing behind
     assert await outbox_sql.get(a, message_id) is not None
+
+
+async def test_maintenance_refreshes_the_outbox_statistics(pair) -> None:
+    a, _ = pair
+    await _enqueue(a, _message("M", 1))
+    await a.maintain()
+    with psycopg.connect(URL, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT coalesce(last_analyze, last_autoanalyze) IS NOT NULL FROM pg_stat_user_tables"
+            " WHERE relname = 'outbox' AND schemaname = %s",
+            (a.url.rsplit("%3D", 1)[1],),
+        ).fetchone()
+    assert row == (True,)
