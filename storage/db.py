@@ -142,9 +142,32 @@ def _run_job(tx: SyncTx, job: Job) -> tuple[bool, Any]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _run_alone(tx: SyncTx, job: Job) -> tuple[bool, Any]:
+    """A batch of one job: its own transaction, no SAVEPOINT (two round trips fewer on PostgreSQL)."""
+    run = tx.dialect.run
+    for attempt in range(TRANSIENT_RETRIES):
+        run(tx.conn, tx.dialect.begin)
+        try:
+            value = job(tx)
+            run(tx.conn, "COMMIT")
+        except Exception as exc:
+            _rollback(tx.conn, tx.dialect)
+            if tx.dialect.transient(exc) and attempt + 1 < TRANSIENT_RETRIES:
+                LOGGER.info("write job hit %s; running it again", type(exc).__name__)
+                continue
+            return False, exc
+        except BaseException:
+            _rollback(tx.conn, tx.dialect)
+            raise
+        return True, value
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _apply_batch(conn: Any, dialect: Dialect, jobs: list[Job], owner: str | None) -> list[tuple[bool, Any]]:
     """On the writer thread: every job in its own SAVEPOINT, one COMMIT for all of them."""
     tx = SyncTx(conn, dialect, owner)
+    if len(jobs) == 1:
+        return [_run_alone(tx, jobs[0])]
     dialect.run(conn, dialect.begin)
     try:
         outcomes = [_run_job(tx, job) for job in jobs]
