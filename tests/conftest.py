@@ -1,14 +1,21 @@
-"""Shared fixtures: the real hub on a real port, fake platforms, an injected clock."""
+"""Shared fixtures: the real hub on a real port, fake platforms, an injected clock, the database backend.
+
+A module marked ``pytestmark = pytest.mark.both_backends`` runs every test that uses the database
+twice, ``[sqlite]`` and ``[postgres]``; other modules run on SQLite only. The PostgreSQL runs use
+the server in HUB_TEST_POSTGRES_URL (skipped when unset), each test in schemas of its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
@@ -20,6 +27,74 @@ from routing.clock import FakeClock
 from tests.fakes import FakePlatform, b64
 
 ADMIN = "admin-secret-token"
+BACKENDS = ["sqlite", "postgres"]
+POSTGRES_ENV = "HUB_TEST_POSTGRES_URL"
+POSTGRES_HINT = f"PostgreSQL runs need a server: set {POSTGRES_ENV}=postgresql://postgres@127.0.0.1:5432/test"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Marked modules: every test that uses the database runs on both backends (ids [sqlite], [postgres])."""
+    if "db_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("db_backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """The backend this test runs on: its parameter in a both_backends module, else SQLite."""
+    backend: str = getattr(request, "param", "sqlite")
+    if backend == "postgres" and not os.environ.get(POSTGRES_ENV):
+        pytest.skip(POSTGRES_HINT)
+    return backend
+
+
+def schema_url(url: str, schema: str) -> str:
+    """The server URL with the schema as the search path (every unqualified name lands there)."""
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
+class Databases:
+    """Fresh, empty databases on one backend: SQLite files under tmp_path, or PostgreSQL schemas."""
+
+    def __init__(self, backend: str, tmp_path: Path) -> None:
+        self.backend = backend
+        self.tmp_path = tmp_path
+        self.schemas: list[str] = []
+
+    def new(self, name: str = "hub") -> str | Path:
+        """A database setting (file path or URL) nobody else uses; ``name`` names the SQLite file."""
+        if self.backend == "sqlite":
+            return self.tmp_path / f"{name}.sqlite3"
+        server = os.environ[POSTGRES_ENV]
+        schema = f"t_{secrets.token_hex(6)}"
+        with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        self.schemas.append(schema)
+        return schema_url(server, schema)
+
+    def drop(self) -> None:
+        """Drop the schemas this test made (its hubs are closed by now)."""
+        if not self.schemas:
+            return
+        with psycopg.connect(os.environ[POSTGRES_ENV], autocommit=True, connect_timeout=5) as conn:
+            # A connection a test leaked must fail the drop loudly, not hang the run.
+            conn.execute("SET lock_timeout = '10s'")
+            for schema in self.schemas:
+                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        self.schemas.clear()
+
+
+@pytest.fixture
+def databases(db_backend: str, tmp_path: Path) -> Iterator[Databases]:
+    """Make more databases on this test's backend: ``databases.new("other")`` (a second hub, say)."""
+    made = Databases(db_backend, tmp_path)
+    yield made
+    made.drop()
+
+
+@pytest.fixture
+def database(databases: Databases) -> str | Path:
+    """The database setting the test's hub uses by default."""
+    return databases.new("hub")
 
 
 class HubHandle:
@@ -82,13 +157,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+def settings_factory(database: str | Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         port = overrides.pop("port", None) or unused_port()
         values: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": port,
-            "database": tmp_path / "hub.sqlite3",
+            "database": database,
             "admin_token": ADMIN,
             "request_timeout": 3.0,
             "connect_timeout": 1.0,

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from hub.keys import STORE, WORKER
 from routing.clock import FakeClock
+from storage.db import open_store
 from tests.conftest import HubHandle
 from tests.fakes import FakePlatform, Received, envelope
 from tests.routing_helpers import CPO1, EMSP1, MakePeer, Net, cdr_for, module_requests, network, rh, session_for
@@ -132,6 +133,16 @@ async def advance_until(
 async def outbox_rows(hub: HubHandle, where: str = "1=1") -> list[dict[str, Any]]:
     rows = await hub.app[STORE].fetchall(f"SELECT * FROM outbox WHERE {where} ORDER BY id")
     return [dict(r) for r in rows]
+
+
+async def rows_after_stop(hub: HubHandle, sql: str) -> list[tuple[Any, ...]]:
+    """Read a stopped hub's database through a store of its own (either backend), as a restart would."""
+    store = open_store(hub.settings.database)
+    await store.open()
+    try:
+        return [tuple(row) for row in await store.fetchall(sql)]
+    finally:
+        await store.close()
 
 
 async def platform_status(net: Net, peer: FakePlatform) -> str:

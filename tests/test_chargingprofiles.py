@@ -34,6 +34,8 @@ from tests.command_helpers import (
 )
 from tests.fakes import FakePlatform, envelope
 
+pytestmark = pytest.mark.both_backends
+
 PROFILES = "/ocpi/2.2.1/chargingprofiles/receiver/"
 RESULTS = "/results/"
 

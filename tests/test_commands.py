@@ -43,6 +43,8 @@ from tests.command_helpers import (
 )
 from tests.fakes import envelope
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 async def net(hub: Any, make_peer: Any) -> Net:

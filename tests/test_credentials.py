@@ -12,6 +12,8 @@ from aiohttp.test_utils import unused_port
 
 from tests.fakes import FakePlatform, b64, envelope
 
+pytestmark = pytest.mark.both_backends
+
 CREDS = "/ocpi/2.2.1/credentials"
 MULTI = (("NL", "CPA", "CPO"), ("NL", "CPA", "EMSP"), ("DE", "XY1", "CPO"))
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from hub.cli import main
 from tests.delivery_helpers import (
     Script,
@@ -22,6 +24,8 @@ from tests.delivery_helpers import (
     tick,
 )
 from tests.routing_helpers import CPO1, EMSP2, module_requests, rh, session_for
+
+pytestmark = pytest.mark.both_backends
 
 NO_OFFLINE = {"offline_after_failures": 1000}
 

@@ -33,6 +33,8 @@ from tests.delivery_helpers import (
 from tests.fakes import envelope, wait_for
 from tests.routing_helpers import CPO1, EMSP1, EMSP2, answers, module_requests, rh, session_for
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.mark.parametrize("outage", ["http-503", "server-closed"])
 async def test_receiver_down_for_hours_then_back_gets_every_message_in_order(

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import sqlite3
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from hub.keys import WORKER
@@ -23,6 +23,7 @@ from tests.delivery_helpers import (
     platform_status,
     put_session,
     restart_peer,
+    rows_after_stop,
     sessions_to,
     settle,
     stop_peer,
@@ -31,6 +32,8 @@ from tests.delivery_helpers import (
 )
 from tests.fakes import envelope, wait_for
 from tests.routing_helpers import CPO2, EMSP1, Net, example, rh
+
+pytestmark = pytest.mark.both_backends
 
 
 def _probe_recorder(clock: Any, times: list[float], state: dict[str, bool]) -> Any:
@@ -183,8 +186,7 @@ async def test_graceful_shutdown_leaves_undelivered_rows_pending(start_hub, make
     await net.hub.server.close()  # in-flight deliveries get shutdown_grace, then are cancelled
     assert slow.accepted == []
     slow.gate.set()  # type: ignore[union-attr]
-    with sqlite3.connect(net.hub.settings.database) as db:
-        rows = db.execute("SELECT state, object_key FROM outbox WHERE module='sessions' ORDER BY id").fetchall()
+    rows = await rows_after_stop(net.hub, "SELECT state, object_key FROM outbox WHERE module='sessions' ORDER BY id")
     assert rows == [("pending", f"BE/BEC/G{n}") for n in range(4)]
 
 

@@ -27,6 +27,8 @@ from tests.fakes import FakePlatform, wait_for
 from tests.fault_peer import FAULTS, FaultPeer, advance_until, ids_of, outbox_drained, settle
 from tests.routing_helpers import CPO1, CPO2, EMSP1, EMSP2, connect, rh, session_for
 
+pytestmark = pytest.mark.both_backends
+
 PUSH_FAULTS = ["429", "5xx", "slow", "reset", "truncated", "html", "detail", "401", "403"]
 NON_OCPI = ["429", "5xx", "truncated", "html", "detail", "401", "403"]
 LINK = re.compile(r"<([^>]+)>")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from tests.fakes import FakePlatform, Received, wait_for
 from tests.routing_helpers import CPO1, EMSP1, EMSP2, connect, network
+
+pytestmark = pytest.mark.both_backends
 
 LINK = re.compile(r'^<([^>]+)>; rel="next"$')
 

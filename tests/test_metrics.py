@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import storage.outbox as outbox_sql
@@ -11,6 +12,8 @@ from storage.outbox import NewMessage
 from tests.conftest import ADMIN
 from tests.fakes import wait_for
 from tests.ops_helpers import DIRECT, pair, platform_entry, push_session
+
+pytestmark = pytest.mark.both_backends
 
 
 async def scrape(hub, token=ADMIN):
@@ -32,12 +35,12 @@ def value(found, name, **labels):
     return found.get((name, frozenset(labels.items())), 0.0)
 
 
-async def test_metrics_needs_the_admin_token_unless_public(hub, start_hub):
+async def test_metrics_needs_the_admin_token_unless_public(hub, start_hub, databases):
     code, _, text = await scrape(hub, token=None)
     assert code == 401 and '"status_code":2000' in text
     code, content_type, text = await scrape(hub)
     assert code == 200 and content_type.startswith("text/plain")
-    public = await start_hub(metrics_public=True, database=hub.settings.database_path.with_name("public.sqlite3"))
+    public = await start_hub(metrics_public=True, database=databases.new("public"))
     code, _, _ = await scrape(public, token=None)
     assert code == 200
 
@@ -86,9 +89,9 @@ async def test_series_after_known_traffic(hub, make_peer, clock):
     assert value(after, "ocpi_hub_requests_total", module="metrics", method="GET", http_status="200", ocpi_status="")
 
 
-async def test_two_apps_keep_separate_registries(start_hub, make_peer):
+async def test_two_apps_keep_separate_registries(start_hub, make_peer, databases):
     first = await start_hub()
-    second = await start_hub(database=first.settings.database_path.with_name("other.sqlite3"))
+    second = await start_hub(database=databases.new("other"))
     cpo, _ = await pair(first, make_peer)
     await push_session(first, cpo, "ONLY-FIRST")
     one, two = samples((await scrape(first))[2]), samples((await scrape(second))[2])

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from hub.keys import RETENTION
 from routing.clock import iso
 from tests.fakes import wait_for
 from tests.routing_helpers import CPO1, CPO2, EMSP1, cdr_for, example, network, session_for
+
+pytestmark = pytest.mark.both_backends
 
 DAY = 86400.0
 

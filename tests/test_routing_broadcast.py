@@ -27,6 +27,8 @@ from tests.routing_helpers import (
     example as ex,
 )
 
+pytestmark = pytest.mark.both_backends
+
 
 async def _fanned_out(peers, module: str, count: int = 1) -> None:
     await wait_for(lambda: all(len(module_requests(p, module)) >= count for p in peers))

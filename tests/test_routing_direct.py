@@ -27,6 +27,8 @@ from tests.routing_helpers import (
     session_for,
 )
 
+pytestmark = pytest.mark.both_backends
+
 VENDOR = {"x_vendor_ext": {"färg": "blå", "n": [1, 2.50, None]}}
 
 

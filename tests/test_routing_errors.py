@@ -23,6 +23,8 @@ from tests.routing_helpers import (
     session_for,
 )
 
+pytestmark = pytest.mark.both_backends
+
 LOC_URL = "/ocpi/2.2.1/locations/receiver/BE/BEC/LOC1"
 
 

@@ -30,6 +30,8 @@ from tests.routing_helpers import (
     session_for,
 )
 
+pytestmark = pytest.mark.both_backends
+
 LINK = re.compile(r'^<([^>]+)>; rel="next"$')
 
 

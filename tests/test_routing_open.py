@@ -6,6 +6,8 @@ tests/routing_helpers.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
 
 from __future__ import annotations
 
+import pytest
+
 from tests.fakes import wait_for
 from tests.routing_helpers import (
     CPO1,
@@ -21,6 +23,8 @@ from tests.routing_helpers import (
     rh,
     session_for,
 )
+
+pytestmark = pytest.mark.both_backends
 
 SESSION_URL = "/ocpi/2.2.1/sessions/receiver/BE/BEC/101"
 

@@ -1,7 +1,11 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.fakes import wait_for
+
+pytestmark = pytest.mark.both_backends
 
 EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "ocpi-examples-2.2.1"
 

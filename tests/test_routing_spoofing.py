@@ -27,6 +27,8 @@ from tests.routing_helpers import (
     session_for,
 )
 
+pytestmark = pytest.mark.both_backends
+
 
 def _nothing_forwarded(net, *modules: str) -> None:
     for peer in net.peers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from aiohttp import web
 
 import storage.outbox as outbox_sql
@@ -13,6 +14,8 @@ from routing.clock import iso
 from storage.outbox import NewMessage, QueueStats
 from tests.fakes import wait_for
 from tests.ops_helpers import DIRECT, pair, platform_entry, push_session
+
+pytestmark = pytest.mark.both_backends
 
 
 async def status(hub, token=None):

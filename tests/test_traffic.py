@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 from aiohttp import web
 
 from hub.keys import STORE
@@ -13,6 +14,8 @@ from storage import traffic as traffic_sql
 from tests.conftest import ADMIN
 from tests.fakes import envelope, wait_for
 from tests.ops_helpers import EXAMPLES, pair, push_session
+
+pytestmark = pytest.mark.both_backends
 
 UID = "UID-SECRET-0123456789"
 

@@ -20,7 +20,7 @@ from tests.conftest import ADMIN
 from tests.fakes import FakePlatform, wait_for
 from tests.routing_helpers import cdr_for, example, session_for
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.both_backends]
 
 CPO11 = ("NL", "C11", "CPO")
 EMSP11 = ("NL", "E11", "EMSP")
