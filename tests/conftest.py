@@ -1,7 +1,8 @@
 """Shared fixtures: the real hub on a real port, fake platforms, an injected clock, the database backend.
 
 A module marked ``pytestmark = pytest.mark.both_backends`` runs every test that uses the database
-twice, ``[sqlite]`` and ``[postgres]``; other modules run on SQLite only. The PostgreSQL runs use
+twice, ``[sqlite]`` and ``[postgres]``; other modules run on SQLite only, and so does a test
+marked ``@pytest.mark.sqlite_only("why")`` (its PostgreSQL run is skipped with that reason). The PostgreSQL runs use
 the server in HUB_TEST_POSTGRES_URL (skipped when unset), each test in schemas of its own.
 """
 
@@ -42,14 +43,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def db_backend(request: pytest.FixtureRequest) -> str:
     """The backend this test runs on: its parameter in a both_backends module, else SQLite."""
     backend: str = getattr(request, "param", "sqlite")
-    if backend == "postgres" and not os.environ.get(POSTGRES_ENV):
-        pytest.skip(POSTGRES_HINT)
+    if backend == "postgres":
+        only = request.node.get_closest_marker("sqlite_only")
+        if only is not None:  # e.g. it looks at the SQLite file's pages
+            pytest.skip(f"SQLite only: {only.args[0]}")
+        if not os.environ.get(POSTGRES_ENV):
+            pytest.skip(POSTGRES_HINT)
     return backend
 
 
 def schema_url(url: str, schema: str) -> str:
     """The server URL with the schema as the search path (every unqualified name lands there)."""
-    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    joiner = "&" if "?" in url else "?"
+    # synchronous_commit=off: a test never outlives the server, and a COMMIT that waits for no
+    # flush keeps the PostgreSQL runs from being bound by this machine's fsync.
+    return f"{url}{joiner}options=-csearch_path%3D{schema}%20-csynchronous_commit%3Doff"
 
 
 class Databases:

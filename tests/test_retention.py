@@ -59,6 +59,7 @@ async def test_sweep_removes_what_is_past_retention_and_keeps_the_rest(start_hub
     assert [(loc["country_code"], loc["party_id"]) for loc in page["data"]] == [("BE", "BEC")]
 
 
+@pytest.mark.sqlite_only("SQLite's free pages and incremental_vacuum; PostgreSQL's autovacuum reclaims space itself")
 async def test_freed_pages_go_back_to_the_file_system(start_hub, make_peer, clock):
     hub = await start_hub(retention={"sweep_interval": 3600, "sessions": DAY, "batch_size": 50})
     sweeper = hub.app[RETENTION]
