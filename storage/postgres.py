@@ -91,16 +91,25 @@ class BoolAsInt(Dumper):
 
 @functools.lru_cache(maxsize=2048)
 def to_pg(sql: str) -> str:
-    """The shared SQL with psycopg's placeholders: ``?`` becomes ``%s``, a literal ``%`` becomes ``%%``."""
+    """The shared SQL with psycopg's placeholders: ``?`` becomes ``%s``, a literal ``%`` becomes ``%%``.
+
+    A ``?`` inside a string, a quoted name or a ``--`` comment is text, not a placeholder. The
+    result is always run with a parameter sequence (empty when there are none): psycopg turns
+    ``%%`` back into ``%`` only then.
+    """
     out: list[str] = []
-    quote: str | None = None
+    close: str | None = None  # what ends the literal or comment we are in
+    previous = ""
     for char in sql:
-        if quote:
-            if char == quote:
-                quote = None
+        if close:
+            if char == close:
+                close = None
             out.append("%%" if char == "%" else char)
         elif char in "'\"":
-            quote = char
+            close = char
+            out.append(char)
+        elif char == "-" and previous == "-":
+            close = "\n"
             out.append(char)
         elif char == "?":
             out.append("%s")
@@ -108,6 +117,7 @@ def to_pg(sql: str) -> str:
             out.append("%%")
         else:
             out.append(char)
+        previous = "" if close == "\n" and char == "-" else char
     return "".join(out)
 
 
@@ -124,7 +134,7 @@ class PostgresDialect(Dialect):
     def run(self, conn: Any, sql: str, params: Params = ()) -> Cursor:
         """Execute one statement."""
         try:
-            cursor: Cursor = conn.execute(to_pg(sql), params or None)
+            cursor: Cursor = conn.execute(to_pg(sql), params)
         except psycopg.errors.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
         return cursor
@@ -238,7 +248,7 @@ class PostgresStore(Store):
         if self._pool is None:
             raise StoreClosedError("the store is closed")
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(to_pg(sql), params or None)
+            cursor = await conn.execute(to_pg(sql), params)
             rows: list[Any] = await cursor.fetchall()  # PgRow, from the row factory
             return rows
 
