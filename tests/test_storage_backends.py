@@ -1,0 +1,218 @@
+"""The Store interface itself (storage/db.py), the same on the SQLite file and on PostgreSQL.
+
+Everything the routing and delivery code relies on without knowing the backend: insert ids, group
+commit with one SAVEPOINT per job, roll back on exception, one IntegrityError, rows by name and
+position, booleans into INTEGER flags, the ``?`` conversion, and reads that see committed data only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from storage.db import Store, SyncTx, open_store
+from storage.errors import IntegrityError
+from storage.migrations import postgres_ddl
+from tests.conftest import Databases
+
+pytestmark = pytest.mark.both_backends
+
+SCRATCH = """CREATE TABLE scratch (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    flag INTEGER NOT NULL DEFAULT 0,
+    amount REAL,
+    note TEXT
+)"""
+
+
+@pytest.fixture
+async def store(databases: Databases) -> AsyncIterator[Store]:
+    opened = open_store(databases.new("store"))
+    await opened.open()
+    ddl = postgres_ddl(SCRATCH) if opened.dialect.name == "postgresql" else SCRATCH
+    async with opened.transaction() as tx:
+        await tx.execute(ddl)
+    yield opened
+    await opened.close()
+
+
+def add(name: str, **columns: Any) -> Callable[[SyncTx], int]:
+    """A write job inserting one scratch row; returns its id."""
+    names = ["name", *columns]
+    marks = ", ".join("?" for _ in names)
+    sql = f"INSERT INTO scratch ({', '.join(names)}) VALUES ({marks})"
+    return lambda tx: tx.insert(sql, (name, *columns.values()))
+
+
+async def names(store: Store) -> list[str]:
+    return [row["name"] for row in await store.fetchall("SELECT name FROM scratch ORDER BY id")]
+
+
+async def test_insert_returns_the_new_rows_id(store: Store) -> None:
+    async with store.transaction() as tx:
+        first = await tx.insert("INSERT INTO scratch (name) VALUES (?)", ("a",))
+        second = await tx.insert("INSERT INTO scratch (name) VALUES (?)", ("b",))
+    third = await store.write(add("c"))
+    assert first < second < third
+    rows = await store.fetchall("SELECT id, name FROM scratch ORDER BY id")
+    assert [(row["id"], row["name"]) for row in rows] == [(first, "a"), (second, "b"), (third, "c")]
+
+
+async def test_queued_write_jobs_share_one_commit_and_a_failing_job_undoes_only_itself(store: Store) -> None:
+    def job(n: int) -> Callable[[SyncTx], int]:
+        def run(tx: SyncTx) -> int:
+            tx.execute("INSERT INTO scratch (name) VALUES (?)", (f"n{n}",))
+            if n == 2:
+                raise ValueError("job 2 fails after its insert")
+            if n == 4:  # a constraint error: on PostgreSQL it aborts the transaction up to the SAVEPOINT
+                tx.execute("INSERT INTO scratch (name) VALUES (?)", ("n0",))
+            return n
+
+        return run
+
+    before = store.commits
+    results = await asyncio.gather(*(store.write(job(n)) for n in range(6)), return_exceptions=True)
+    assert store.commits == before + 1  # queued together: one COMMIT
+    assert [results[n] for n in (0, 1, 3, 5)] == [0, 1, 3, 5]
+    assert isinstance(results[2], ValueError) and isinstance(results[4], IntegrityError)
+    assert await names(store) == ["n0", "n1", "n3", "n5"]
+    # The writer is fine afterwards.
+    await store.write(add("after"))
+    assert (await names(store))[-1] == "after"
+
+
+async def test_transaction_rolls_back_on_exception(store: Store) -> None:
+    await store.write(add("kept"))
+    with pytest.raises(RuntimeError, match="changed my mind"):
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO scratch (name) VALUES (?)", ("dropped",))
+            await tx.execute("UPDATE scratch SET note=? WHERE name=?", ("touched", "kept"))
+            row = await tx.fetchone("SELECT count(*) AS n FROM scratch")
+            assert row is not None and row["n"] == 2  # the transaction sees its own writes
+            raise RuntimeError("changed my mind")
+    rows = await store.fetchall("SELECT name, note FROM scratch")
+    assert [(row["name"], row["note"]) for row in rows] == [("kept", None)]
+    async with store.transaction() as tx:  # the connection is usable again
+        await tx.execute("INSERT INTO scratch (name) VALUES (?)", ("next",))
+    assert await names(store) == ["kept", "next"]
+
+
+def _duplicate_in_write(store: Store) -> Awaitable[Any]:
+    return store.write(add("dup"))
+
+
+async def _duplicate_in_transaction(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.execute("INSERT INTO scratch (name) VALUES (?)", ("dup",))
+
+
+async def _duplicate_insert_in_transaction(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.insert("INSERT INTO scratch (name) VALUES (?)", ("dup",))
+
+
+async def _duplicate_in_executemany(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.executemany("INSERT INTO scratch (name) VALUES (?)", [("fresh",), ("dup",)])
+
+
+async def _null_in_write(store: Store) -> None:
+    await store.write(lambda tx: tx.execute("INSERT INTO scratch (name) VALUES (?)", (None,)))
+
+
+async def _missing_platform(store: Store) -> None:  # a foreign key of the real schema
+    await store.write(
+        lambda tx: tx.execute(
+            "INSERT INTO endpoints (platform_id, module, role, url) VALUES (?, ?, ?, ?)",
+            (999, "locations", "RECEIVER", "http://127.0.0.1:9/x"),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "violate",
+    [
+        _duplicate_in_write,
+        _duplicate_in_transaction,
+        _duplicate_insert_in_transaction,
+        _duplicate_in_executemany,
+        _null_in_write,
+        _missing_platform,
+    ],
+    ids=["unique-write", "unique-transaction", "unique-insert", "unique-executemany", "not-null", "foreign-key"],
+)
+async def test_a_refused_write_is_storage_integrity_error(
+    store: Store, violate: Callable[[Store], Awaitable[Any]]
+) -> None:
+    await store.write(add("dup"))
+    with pytest.raises(IntegrityError):
+        await violate(store)
+    assert await names(store) == ["dup"]  # nothing of the refused write is left
+
+
+async def test_rows_by_name_and_by_position(store: Store) -> None:
+    await store.write(add("row", flag=1, amount=2.5, note="n"))
+    row = await store.fetchone("SELECT id, name, flag, amount, note AS remark FROM scratch")
+    assert row is not None
+    assert row["name"] == row[1] == "row" and row["flag"] == row[2] == 1
+    assert row["amount"] == 2.5 and row["remark"] == row[4] == "n"
+    assert row.keys() == ["id", "name", "flag", "amount", "remark"] and len(row) == 5
+    assert dict(row) == {"id": row[0], "name": "row", "flag": 1, "amount": 2.5, "remark": "n"}
+    assert tuple(row) == (row[0], "row", 1, 2.5, "n")
+    assert await store.fetchone("SELECT name FROM scratch WHERE name=?", ("none",)) is None
+    in_tx = await store.write(lambda tx: tx.fetchone("SELECT name, flag FROM scratch"))
+    assert in_tx is not None and (in_tx["name"], in_tx[1]) == ("row", 1)
+
+
+async def test_booleans_go_into_integer_columns_as_one_and_zero(store: Store) -> None:
+    await store.write(add("yes", flag=True))
+    await store.write(add("no", flag=False))
+    async with store.transaction() as tx:
+        await tx.execute("UPDATE scratch SET amount=? WHERE flag=?", (1.5, True))
+    rows = await store.fetchall(
+        "SELECT name, flag, amount FROM scratch WHERE flag=? OR flag=? ORDER BY id", (True, False)
+    )
+    assert [(row["name"], row["flag"], row["amount"]) for row in rows] == [("yes", 1, 1.5), ("no", 0, None)]
+    row = await store.fetchone("SELECT count(*) AS n FROM scratch WHERE flag=?", (False,))
+    assert row is not None and row["n"] == 1
+
+
+async def test_percent_and_question_mark_in_literals_and_comments_survive_the_placeholder_conversion(
+    store: Store,
+) -> None:
+    note = "100% sure? yes -- really"
+    await store.write(lambda tx: tx.execute(f"INSERT INTO scratch (name, note) VALUES ('what?', '{note}') -- why? 5%"))
+    row = await store.fetchone("SELECT name, note, 'a%b?' AS lit FROM scratch WHERE note LIKE '100%' -- a? 5%\n")
+    assert row is not None and (row["name"], row["note"], row["lit"]) == ("what?", note, "a%b?")
+    row = await store.fetchone(
+        'SELECT ? AS p, "odd?%" AS q FROM (SELECT note, \'x\' AS "odd?%" FROM scratch) s'
+        " WHERE note LIKE '100%' -- really? 5%\n AND note<>?",
+        ("given", "other"),
+    )
+    assert row is not None and (row["p"], row["q"]) == ("given", "x")
+
+
+async def test_reads_see_only_committed_data(store: Store) -> None:
+    await store.write(add("before"))
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def writer() -> None:
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO scratch (name) VALUES (?)", ("uncommitted",))
+            await tx.execute("UPDATE scratch SET note=? WHERE name=?", ("changed", "before"))
+            inside.set()
+            await release.wait()
+
+    task = asyncio.create_task(writer())
+    await inside.wait()
+    rows = await store.fetchall("SELECT name, note FROM scratch ORDER BY id")
+    assert [(row["name"], row["note"]) for row in rows] == [("before", None)]
+    release.set()
+    await task
+    rows = await store.fetchall("SELECT name, note FROM scratch ORDER BY id")
+    assert [(row["name"], row["note"]) for row in rows] == [("before", "changed"), ("uncommitted", None)]
