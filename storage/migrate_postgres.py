@@ -7,8 +7,8 @@ wait for it, then find nothing pending.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
-import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,8 +17,23 @@ import psycopg
 from storage.errors import SchemaTooNew
 from storage.migrations import STEPS
 
-MIGRATION_LOCK = zlib.crc32(b"ocpi-hub:migrate")
 CONNECT_TIMEOUT = 10
+
+
+def lock_key(schema: str, name: str) -> int:
+    """The advisory-lock key of ``name`` in one schema.
+
+    Advisory locks are per database, but one schema is one hub cluster: two clusters (or two test
+    runs) in different schemas of one database must not share a migration lock or a leader.
+    """
+    digest = hashlib.blake2b(f"ocpi-hub:{schema}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def current_schema(conn: psycopg.Connection[Any]) -> str:
+    """The schema unqualified names land in (the first of the search path)."""
+    row = conn.execute("SELECT current_schema()").fetchone()
+    return str(row[0]) if row else ""
 
 
 def statements(script: str) -> list[str]:
@@ -57,7 +72,8 @@ def apply_migrations(url: str, *, stop_before: str | None = None) -> list[str]:
     """Apply pending migrations; return the names applied now."""
     done: list[str] = []
     with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        key = lock_key(current_schema(conn), "migrate")
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
             applied = _applied(conn)
             _check(applied, url)
@@ -75,7 +91,7 @@ def apply_migrations(url: str, *, stop_before: str | None = None) -> list[str]:
                     )
                 done.append(step.name)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
     return done
 
 

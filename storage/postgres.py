@@ -4,7 +4,8 @@ Writes keep the embedded backend's shape (one connection on one writer thread pe
 group commit, a SAVEPOINT per job); reads come from a small async pool. What several processes
 need beyond that lives here too: LISTEN/NOTIFY (``notify``/``subscribe``) and a cluster-wide
 lease per role (``try_lead``), a session-level advisory lock that PostgreSQL releases when the
-holder's connection ends, so a killed leader is replaced at the next try.
+holder's connection ends, so a killed leader is replaced at the next try. Advisory locks are keyed
+by schema: one schema is one cluster, whatever else shares the database.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 import functools
 import logging
 import time
-import zlib
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,12 +27,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from storage.db import Cursor, Dialect, Listener, Params, Row, Store
 from storage.errors import IntegrityError, StoreClosedError
-from storage.migrate_postgres import apply_migrations
+from storage.migrate_postgres import apply_migrations, current_schema, lock_key
 
 LOGGER = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10  # seconds: a server that does not answer is an error, not a hang
-TRANSACTION_LOCK = zlib.crc32(b"ocpi-hub:transaction")  # transaction() is serialized cluster-wide
 READ_POOL_MAX = 8
 BUSY_TABLES = ("outbox", "traffic", "objects", "routing_index")  # rows inserted and deleted all day
 LEAD_RECHECK = 1.0  # seconds an answer of try_lead is reused (it costs a query)
@@ -187,6 +186,7 @@ class PostgresStore(Store):
         self._leading: set[str] = set()
         self._warned_autovacuum = False
         self._lead_known: dict[str, tuple[bool, float]] = {}  # role -> (leading, when asked), monotonic
+        self.schema = ""  # where the tables are (one cluster per schema); read when the writer connects
 
     def describe(self) -> str:
         """The server URL without a password."""
@@ -200,6 +200,7 @@ class PostgresStore(Store):
             self.url, autocommit=True, row_factory=pg_rows, connect_timeout=CONNECT_TIMEOUT
         )
         _configure(conn)
+        self.schema = current_schema(conn)
         return conn
 
     def _writer_lost(self) -> bool:
@@ -210,7 +211,7 @@ class PostgresStore(Store):
         # SQLite's BEGIN IMMEDIATE serializes every transaction() on the file; the same promise
         # across processes (registration and admin changes read, then write).
         self.dialect.run(conn, "BEGIN")
-        self.dialect.run(conn, "SELECT pg_advisory_xact_lock(?)", (TRANSACTION_LOCK,))
+        self.dialect.run(conn, "SELECT pg_advisory_xact_lock(?)", (lock_key(self.schema, "transaction"),))
 
     async def _open_readers(self) -> None:
         async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -346,7 +347,7 @@ class PostgresStore(Store):
                 if role in self._leading:
                     await self._lead_conn.execute("SELECT 1")  # the lease lives as long as this session
                     return True
-                key = zlib.crc32(f"ocpi-hub:lead:{role}".encode())
+                key = lock_key(self.schema, f"lead:{role}")
                 cursor = await self._lead_conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
                 row = await cursor.fetchone()
                 if row and row[0]:

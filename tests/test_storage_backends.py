@@ -216,3 +216,29 @@ async def test_reads_see_only_committed_data(store: Store) -> None:
     await task
     rows = await store.fetchall("SELECT name, note FROM scratch ORDER BY id")
     assert [(row["name"], row["note"]) for row in rows] == [("before", "changed"), ("uncommitted", None)]
+
+
+async def test_one_leader_per_role_within_a_database_and_none_shared_across_databases(
+    store: Store, databases: Databases
+) -> None:
+    if store.dialect.name == "sqlite":
+        assert await store.try_lead("sweeps")  # one process per SQLite file: it always leads
+        return
+    assert await store.try_lead("sweeps")
+    same = open_store(store.describe())  # the same schema (the test URL has no password to redact)
+    other = open_store(databases.new("other"))  # another schema: another cluster
+    await same.open()
+    await other.open()
+    try:
+        assert not await same.try_lead("sweeps") and await same.try_lead("probes")
+        assert await other.try_lead("sweeps")
+        await store.close()  # the leader goes away: the server drops its lock as the session ends
+        for _ in range(200):
+            if await same.try_lead("sweeps"):
+                break
+            await asyncio.sleep(0.025)
+        else:
+            raise AssertionError("the lease was not free after its holder closed")
+    finally:
+        await same.close()
+        await other.close()
