@@ -101,7 +101,7 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
     if not os.environ.get(POSTGRES_ENV):
         pytest.skip(POSTGRES_HINT)
     made = Databases("postgres", tmp_path)
-    yield str(made.new())
+    yield str(made.new(migrated=False))
     made.drop()
 
 
