@@ -261,10 +261,17 @@ class PostgresStore(Store):
         if self._pool is None:
             raise StoreClosedError("the store is closed")
         async with self._pool.connection() as conn:
-            await conn.execute("SELECT pg_notify(%s, %s)", (channel, f"{self.process_id}|{payload}"))
+            await conn.execute("SELECT pg_notify(%s, %s)", (self._scoped(channel), f"{self.process_id}|{payload}"))
+
+    def _scoped(self, channel: str) -> str:
+        """The channel of this schema's cluster: notifications are per database, clusters per schema."""
+        return (
+            channel if self.schema in ("", "public") else f"{channel}_{lock_key(self.schema, channel) & 0xFFFFFFFF:08x}"
+        )
 
     def subscribe(self, channel: str, listener: Listener) -> None:
         """LISTEN on ``channel``; the first subscription starts the listening task."""
+        channel = self._scoped(channel)
         self._listeners.setdefault(channel, []).append(listener)
         if self._listen_task is None:
             self._listen_task = asyncio.create_task(self._listen(), name="pg-listen")

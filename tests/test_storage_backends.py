@@ -242,3 +242,26 @@ async def test_one_leader_per_role_within_a_database_and_none_shared_across_data
     finally:
         await same.close()
         await other.close()
+
+
+async def test_notifications_reach_the_same_database_only(store: Store, databases: Databases) -> None:
+    if store.dialect.name == "sqlite":
+        return  # one process per SQLite file: nobody to tell
+    same = open_store(store.describe())
+    other = open_store(databases.new("other"))  # another schema: another cluster
+    await same.open()
+    await other.open()
+    heard_same: asyncio.Queue[str] = asyncio.Queue()
+    heard_other: list[str] = []
+    try:
+        same.subscribe("ocpi_hub_cache", heard_same.put_nowait)
+        other.subscribe("ocpi_hub_cache", heard_other.append)
+        for listener in (same, other):
+            await asyncio.wait_for(listener.listening.wait(), 5)  # type: ignore[attr-defined]
+        await store.notify("ocpi_hub_cache", "registry")
+        assert await asyncio.wait_for(heard_same.get(), 5) == "registry"
+        await asyncio.sleep(0.2)  # time enough for a stray notification to arrive
+        assert heard_other == []
+    finally:
+        await same.close()
+        await other.close()
