@@ -122,8 +122,8 @@ def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple
     again (repeated EVSE status pushes): that row's id is returned instead.
     """
     if tx.owner is not None:  # shared database: one enqueuer per chain at a time, until COMMIT
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(? || '|' || ? || '|' || ?, 0))",
+        tx.execute(  # keyed by schema too: one schema is one cluster (storage/postgres.py)
+            "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '|' || ? || '|' || ? || '|' || ?, 0))",
             (str(message.receiver_platform_id), message.module, message.object_key),
         )
     last = tx.fetchone(

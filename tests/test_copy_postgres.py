@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from storage.migrate_sqlite import apply_migrations
+from storage.migrations import STEPS
 from tests.conftest import cli
 from tests.delivery_helpers import (
     Script,
@@ -262,11 +263,12 @@ async def test_a_failure_midway_leaves_the_target_empty(pg_url, start_hub, hub_e
 
 async def test_refuses_an_outdated_sqlite_schema(tmp_path, hub_env, capsys) -> None:
     database = tmp_path / "old.sqlite3"
-    apply_migrations(database, stop_before="0012_cluster")
+    latest = STEPS[-1].name
+    apply_migrations(database, stop_before=latest)
     hub_env(database)
     code, out, err = await cli(capsys, "copy-to-postgres", "postgresql://postgres@127.0.0.1:5432/test")
     assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
-    assert "lacks migration(s) 0012_cluster: run `ocpi-hub migrate` on it first" in err
+    assert f"lacks migration(s) {latest}: run `ocpi-hub migrate` on it first" in err
 
 
 async def test_bad_urls_and_a_running_hub_are_one_line_errors(start_hub, hub_env, capsys, tmp_path) -> None:
