@@ -1,0 +1,167 @@
+"""The write connection as a job sees it: the dialect of each backend, SyncTx, and the group-commit batch.
+
+``Store.write(fn)`` queues ``fn``; the writer thread runs every job queued meanwhile in one
+transaction, each job in its own SAVEPOINT so one job's failure undoes only that job
+(storage/db.py has the Store around it). A batch of one job is its own transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+LOGGER = logging.getLogger(__name__)
+
+Params = Sequence[Any] | dict[str, Any]
+TRANSIENT_RETRIES = 3  # a deadlock between two hub processes' batches: run the job again
+
+
+class Row(Protocol):
+    """A result row: by column name or position (sqlite3.Row and storage.postgres.PgRow)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def keys(self) -> list[str]:
+        """The column names."""
+
+    def __len__(self) -> int: ...
+
+
+class Cursor(Protocol):
+    """What a backend's ``run`` returns."""
+
+    @property
+    def rowcount(self) -> int:
+        """Rows the statement changed."""
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+
+    def fetchall(self) -> list[Any]:
+        """The remaining rows."""
+
+
+class Dialect(ABC):
+    """How one backend runs a statement on its (synchronous) write connection."""
+
+    name: str
+    begin: str  # the statement that opens a write transaction
+
+    @abstractmethod
+    def run(self, conn: Any, sql: str, params: Params = ()) -> Cursor:
+        """Execute one statement written with ``?`` placeholders."""
+
+    @abstractmethod
+    def run_many(self, conn: Any, sql: str, rows: list[Params]) -> None:
+        """Execute one statement for many parameter sets."""
+
+    @abstractmethod
+    def insert(self, conn: Any, sql: str, params: Params = ()) -> int:
+        """Execute an INSERT into a table with an ``id`` key; return the new id."""
+
+    def transient(self, exc: BaseException) -> bool:
+        """True for an error that running the job again can cure (a deadlock between processes)."""
+        return False
+
+
+class SyncTx:
+    """The write connection as seen by a ``Store.write`` job, running on the writer thread."""
+
+    def __init__(self, conn: Any, dialect: Dialect, owner: str | None = None) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        # This process's id when other processes share the database (outbox leases), else None.
+        self.owner = owner
+
+    def execute(self, sql: str, params: Params = ()) -> None:
+        """Run one statement."""
+        self.dialect.run(self.conn, sql, params)
+
+    def insert(self, sql: str, params: Params = ()) -> int:
+        """Run an INSERT into a table keyed by ``id``; return the new row's id."""
+        return self.dialect.insert(self.conn, sql, params)
+
+    def execute_rowcount(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return how many rows it changed."""
+        return self.dialect.run(self.conn, sql, params).rowcount
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement for many parameter sets."""
+        self.dialect.run_many(self.conn, sql, list(rows))
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """Read one row (sees this transaction's own writes)."""
+        row: Row | None = self.dialect.run(self.conn, sql, params).fetchone()
+        return row
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Read all rows."""
+        return list(self.dialect.run(self.conn, sql, params).fetchall())
+
+
+Job = Callable[[SyncTx], Any]
+
+
+def _run_job(tx: SyncTx, job: Job) -> tuple[bool, Any]:
+    """One job in its own SAVEPOINT; a transient failure (deadlock) runs it again."""
+    run = tx.dialect.run
+    for attempt in range(TRANSIENT_RETRIES):
+        run(tx.conn, "SAVEPOINT job")
+        try:
+            value = job(tx)
+        except Exception as exc:  # one job's failure must not undo the others
+            run(tx.conn, "ROLLBACK TO SAVEPOINT job")
+            run(tx.conn, "RELEASE SAVEPOINT job")
+            if tx.dialect.transient(exc) and attempt + 1 < TRANSIENT_RETRIES:
+                LOGGER.info("write job hit %s; running it again", type(exc).__name__)
+                continue
+            return False, exc
+        run(tx.conn, "RELEASE SAVEPOINT job")
+        return True, value
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _run_alone(tx: SyncTx, job: Job) -> tuple[bool, Any]:
+    """A batch of one job: its own transaction, no SAVEPOINT (two round trips fewer on PostgreSQL)."""
+    run = tx.dialect.run
+    for attempt in range(TRANSIENT_RETRIES):
+        run(tx.conn, tx.dialect.begin)
+        try:
+            value = job(tx)
+            run(tx.conn, "COMMIT")
+        except Exception as exc:
+            rollback(tx.conn, tx.dialect)
+            if tx.dialect.transient(exc) and attempt + 1 < TRANSIENT_RETRIES:
+                LOGGER.info("write job hit %s; running it again", type(exc).__name__)
+                continue
+            return False, exc
+        except BaseException:
+            rollback(tx.conn, tx.dialect)
+            raise
+        return True, value
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def apply_batch(conn: Any, dialect: Dialect, jobs: list[Job], owner: str | None) -> list[tuple[bool, Any]]:
+    """On the writer thread: every job in its own SAVEPOINT, one COMMIT for all of them."""
+    tx = SyncTx(conn, dialect, owner)
+    if len(jobs) == 1:
+        return [_run_alone(tx, jobs[0])]
+    dialect.run(conn, dialect.begin)
+    try:
+        outcomes = [_run_job(tx, job) for job in jobs]
+        dialect.run(conn, "COMMIT")
+    except BaseException:
+        rollback(conn, dialect)
+        raise
+    return outcomes
+
+
+def rollback(conn: Any, dialect: Dialect) -> None:
+    """Roll back; on a connection that is gone there is nothing to roll back (the original error counts)."""
+    try:
+        dialect.run(conn, "ROLLBACK")
+    except Exception as exc:
+        LOGGER.warning("ROLLBACK failed (%s): the connection is replaced before the next write", exc)
