@@ -273,12 +273,10 @@ class PostgresStore(Store):
         """LISTEN on ``channel``; the first subscription starts the listening task."""
         channel = self._scoped(channel)
         self._listeners.setdefault(channel, []).append(listener)
-        if self._listen_task is not None:
-            # A new channel: start listening again with all of them, rather than issue a LISTEN on a
-            # connection another task is reading notifications from (subscriptions come at start).
-            self._listen_task.cancel()
-            self.listening.clear()
-        self._listen_task = asyncio.create_task(self._listen(), name="pg-listen")
+        if self._listen_task is None:
+            self._listen_task = asyncio.create_task(self._listen(), name="pg-listen")
+        elif self._listen_conn is not None:
+            asyncio.create_task(self._listen_conn.execute(f'LISTEN "{channel}"'))  # noqa: RUF006
 
     async def _listen(self) -> None:
         """Keep one LISTEN connection; reconnect (bounded backoff) when it drops."""
@@ -286,9 +284,6 @@ class PostgresStore(Store):
         while not self._closed:
             try:
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
-                if self._listen_conn is not None:  # the one of a cancelled listener
-                    with contextlib.suppress(psycopg.Error):
-                        await self._listen_conn.close()
                 self._listen_conn = conn
                 for channel in list(self._listeners):
                     await conn.execute(f'LISTEN "{channel}"')
