@@ -4,7 +4,7 @@ Run by the scheduler at most every ``EVERY`` clock seconds. Pending messages pas
 become dead letters, attempted or not (messages being sent right now are left to their attempt);
 expired stand-in URLs (callbacks, proxied pages) go in the same commit, since nothing else
 removes them. Every minute it also has the store refresh the busy tables' statistics
-(PostgreSQL: ANALYZE, and VACUUM where the server's autovacuum is off). Only the process
+(PostgreSQL: ANALYZE; vacuuming is autovacuum's). Only the process
 holding the cluster's maintenance lease sweeps (routing/worker.py).
 """
 
@@ -58,7 +58,9 @@ class Sweeper:
         count: int = await self.store.write(sweep)
         if count:
             LOGGER.error("%d undelivered message(s) passed max_age and became dead letters", count)
-        if now.timestamp() - self._maintained >= MAINTAIN_EVERY:
+        if self._maintained == float("-inf"):
+            self._maintained = now.timestamp()  # not at start: the first refresh a minute in
+        elif now.timestamp() - self._maintained >= MAINTAIN_EVERY:
             self._maintained = now.timestamp()
             await self.store.maintain()
         return count

@@ -259,7 +259,7 @@ class Store(ABC):
         return True
 
     async def maintain(self) -> None:  # noqa: B027 - SQLite needs nothing (retention vacuums the file)
-        """Keep the busy tables' planner statistics fresh (and, where the server does not, vacuum them)."""
+        """Keep the busy tables' planner statistics fresh (PostgreSQL: ANALYZE)."""
 
 
 def open_store(database: str | Path) -> Store:

@@ -34,6 +34,7 @@ LOGGER = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 10  # seconds: a server that does not answer is an error, not a hang
 READ_POOL_MAX = 8
 BUSY_TABLES = ("outbox", "traffic", "objects", "routing_index")  # rows inserted and deleted all day
+LISTEN_POLL = 1.0  # seconds the listener waits for notifications before it checks whether to stop
 LEAD_RECHECK = 1.0  # seconds an answer of try_lead is reused (it costs a query)
 
 
@@ -231,9 +232,12 @@ class PostgresStore(Store):
 
     async def _close_readers(self) -> None:
         if self._listen_task is not None:
-            self._listen_task.cancel()
-            await asyncio.gather(self._listen_task, return_exceptions=True)
-            self._listen_task = None
+            # Cancelled, then awaited with a bound: a cancel landing inside notifies() was seen to
+            # hang a shutdown for good (30 s test timeouts); the listener also stops by itself
+            # within LISTEN_POLL seconds of close(), since notifies() waits with a timeout.
+            task, self._listen_task = self._listen_task, None
+            task.cancel()
+            await asyncio.wait([task], timeout=LISTEN_POLL + 1.0)
         for conn in (self._listen_conn, self._lead_conn):
             if conn is not None:
                 with contextlib.suppress(psycopg.Error):
@@ -289,12 +293,13 @@ class PostgresStore(Store):
                     await conn.execute(f'LISTEN "{channel}"')
                 self.listening.set()
                 delay = 0.5
-                async for note in conn.notifies():
-                    sender, _, payload = note.payload.partition("|")
-                    if sender == self.process_id:
-                        continue
-                    for listener in list(self._listeners.get(note.channel, [])):
-                        await self._call(listener, payload)
+                while not self._closed:
+                    async for note in conn.notifies(timeout=LISTEN_POLL):
+                        sender, _, payload = note.payload.partition("|")
+                        if sender == self.process_id:
+                            continue
+                        for listener in list(self._listeners.get(note.channel, [])):
+                            await self._call(listener, payload)
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as exc:
@@ -313,7 +318,7 @@ class PostgresStore(Store):
             LOGGER.exception("notification listener failed")
 
     async def maintain(self) -> None:
-        """ANALYZE the busy tables; VACUUM them too when the server's autovacuum is off.
+        """ANALYZE the busy tables (a WARNING once when the server's autovacuum is off).
 
         The outbox changes fast (every message is inserted, then deleted): without fresh statistics
         the planner checked chain heads through the wrong index, one scan of the queue per row
@@ -322,15 +327,17 @@ class PostgresStore(Store):
         self._check_open()
         if self._pool is None:
             raise StoreClosedError("the store is closed")
-        async with self._pool.connection() as conn:  # autocommit: VACUUM cannot run in a transaction
+        async with self._pool.connection() as conn:
             cursor = await conn.execute("SELECT current_setting('autovacuum') = 'on'")
             row = await cursor.fetchone()
-            verb = "ANALYZE" if row and row[0] else "VACUUM (ANALYZE)"
-            if verb != "ANALYZE" and not self._warned_autovacuum:
+            if not (row and row[0]) and not self._warned_autovacuum:
                 self._warned_autovacuum = True
-                LOGGER.warning("autovacuum is off on this server: the hub vacuums its busy tables itself")
+                LOGGER.warning(
+                    "autovacuum is off on this server: the hub refreshes its busy tables' statistics,"
+                    " but deleted rows are not cleaned up (turn autovacuum on)"
+                )
             for table in BUSY_TABLES:
-                await conn.execute(f"{verb} {table}")
+                await conn.execute(f"ANALYZE {table}")
 
     async def try_lead(self, role: str) -> bool:
         """Hold (or take) the cluster-wide lease for ``role``; False when another process holds it."""
