@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from hub.keys import WORKER
 from hub.limits import RateLimiter
 from routing.client import PeerClient
 from routing.errors import ReceiverTimeout
@@ -145,9 +146,8 @@ async def test_delivery_concurrency_per_receiver_is_bounded(start_hub, make_peer
         return n
 
     await asyncio.gather(*(push(n) for n in range(8)))
-    for _ in range(300):  # bounded: 3 s
-        if state["done"] >= 8:
-            break
-        await asyncio.sleep(0.01)
+    # Until the scheduler has nothing in flight or due (bounded by the test timeout), not a wall-clock
+    # polling budget: on a loaded machine 3 s was seen to end with 5 of 8 delivered.
+    await hub.app[WORKER].idle()
     assert state["done"] == 8
     assert state["max"] == 2, state
