@@ -21,7 +21,7 @@ import aiohttp
 import psycopg
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 
 from config import Settings
 from hub.app import create_app
@@ -29,6 +29,7 @@ from hub.cli import main as cli_main
 from routing.clock import FakeClock
 from storage.migrate_postgres import apply_migrations
 from tests.fakes import FakePlatform, b64
+from tests.ports import free_port
 
 ADMIN = "admin-secret-token"
 BACKENDS = ["sqlite", "postgres"]
@@ -231,7 +232,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def settings_factory(database: str | Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        port = overrides.pop("port", None) or unused_port()
+        port = overrides.pop("port", None) or free_port()
         values: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": port,

@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 
 from hub.keys import STORE, WORKER
 from routing.clock import FakeClock
 from tests.conftest import HubHandle
 from tests.fakes import FakePlatform, envelope
+from tests.ports import free_port
 
 FAULTS = ("429", "5xx", "slow", "reset", "truncated", "html", "detail", "401", "403", "ctype", "paged")
 PAGE_ITEMS = 5
@@ -152,7 +153,7 @@ class FaultPeer(FakePlatform):
     def __post_init__(self) -> None:
         self.module_responder = self.script
         if not self.port:
-            self.port = unused_port()
+            self.port = free_port()
 
     async def start(self) -> FaultPeer:
         """Serve on the fixed port."""

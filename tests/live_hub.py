@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 
 from config import Settings
 from hub.app import create_app
 from tests.conftest import ADMIN, HubHandle
 from tests.fakes import FakePlatform
+from tests.ports import free_port
 
 T = TypeVar("T")
 
@@ -29,7 +30,7 @@ class LiveHub:
 
     def __init__(self, directory: Path, **overrides: Any) -> None:
         delivery = {"silence_check": 0, **overrides.pop("delivery", {})}
-        port = unused_port()
+        port = free_port()
         self.settings = Settings(
             host="127.0.0.1",
             port=port,

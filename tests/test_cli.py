@@ -13,13 +13,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import unused_port
 
 from config import Settings
 from hub import __version__
 from hub.cli import ensure_admin_token
 from storage.migrate_sqlite import MIGRATIONS
 from tests.conftest import cli
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = [m.name for m in MIGRATIONS._migrations]
@@ -142,14 +142,14 @@ async def test_cli_reports_hub_errors_in_one_line(cli_env, capsys, monkeypatch):
     code, out, err = await cli(capsys, "platforms")
     assert (code, out) == (2, "")
     assert err.startswith("ocpi-hub: hub answered HTTP 401") and len(err.strip().splitlines()) == 1
-    monkeypatch.setenv("HUB_PORT", str(unused_port()))
+    monkeypatch.setenv("HUB_PORT", str(free_port()))
     code, _, err = await cli(capsys, "status")
     assert code == 2 and err.startswith("ocpi-hub: cannot reach the hub")
 
 
 async def test_serve_writes_admin_token_and_answers(tmp_path):
     db = tmp_path / "served.sqlite3"
-    port = unused_port()
+    port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env = {**clean, "HUB_DATABASE": str(db), "HUB_PORT": str(port), "HUB_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(

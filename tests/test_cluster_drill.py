@@ -24,10 +24,10 @@ import aiohttp
 import psycopg
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import unused_port
 
 from tests.fakes import FakePlatform, b64, envelope
 from tests.hub_process import HubProcess
+from tests.ports import free_port
 from tests.routing_helpers import CPO1, EMSP1, rh, session_for
 
 URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
@@ -120,7 +120,7 @@ async def test_a_killed_process_loses_nothing_and_no_message_goes_out_twice_at_o
     hubs = [
         HubProcess(
             database,
-            unused_port(),
+            free_port(),
             admin_token=ADMIN,
             HUB_REQUEST_TIMEOUT="5",
             HUB_DELIVERY__RELAY_WAIT="0.2",  # the eMSP holds its answers: pushes are answered "queued"

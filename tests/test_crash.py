@@ -13,10 +13,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import unused_port
 
 from tests.fakes import FakePlatform, b64, envelope
 from tests.hub_process import HubProcess
+from tests.ports import free_port
 from tests.routing_helpers import CPO1, EMSP1, rh, session_for
 
 ADMIN = "crash-admin-token"
@@ -63,7 +63,7 @@ async def _push(session: aiohttp.ClientSession, hub: HubProcess, cpo: FakePlatfo
 async def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
     hub = HubProcess(
         str(tmp_path / "crash.sqlite3"),
-        unused_port(),
+        free_port(),
         admin_token=ADMIN,
         init=True,  # the first start creates the database
         HUB_REQUEST_TIMEOUT="5",

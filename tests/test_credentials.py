@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import unused_port
 
 from tests.fakes import FakePlatform, b64, envelope
+from tests.ports import free_port
 
 pytestmark = pytest.mark.both_backends
 
@@ -250,7 +250,7 @@ async def test_party_handshake_failure_stores_nothing(hub, make_peer, case, kwar
     pid, token_a = await invite(hub)
     body_in = peer.credentials_body()
     if case == "down":
-        body_in["url"] = f"http://127.0.0.1:{unused_port()}/ocpi/versions"
+        body_in["url"] = f"http://127.0.0.1:{free_port()}/ocpi/versions"
     status, body, headers = await hub.call("POST", CREDS, token=token_a, json=body_in)
     assert_envelope(status, body, headers, 200, code)
     assert body.get("data") is None and body["status_message"]
@@ -382,7 +382,7 @@ HUB_FAILURES = [*FAILURES, ("credentials_post_html", {"credentials_override": _p
 @pytest.mark.parametrize(("case", "kwargs", "code"), HUB_FAILURES, ids=[f[0] for f in HUB_FAILURES])
 async def test_hub_initiated_failure_is_502_and_leaves_nothing(hub, make_peer, case, kwargs, code):
     peer = await make_peer(("NL", "CPB", "CPO"), **kwargs)
-    url = f"http://127.0.0.1:{unused_port()}/ocpi/versions" if case == "down" else peer.versions_url
+    url = f"http://127.0.0.1:{free_port()}/ocpi/versions" if case == "down" else peer.versions_url
     status, body = await hub.admin("POST", "/admin/connections", {"versions_url": url, "token_a": peer.token_a})
     assert (status, body["status_code"]) == (502, code), body
     assert body["status_message"] and body["timestamp"]

@@ -6,10 +6,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import unused_port
 
 from hub import demo
 from tests.fakes import wait_for
+from tests.ports import free_port
 
 
 def demo_args(hub, token_a, state: Path, port: int) -> argparse.Namespace:
@@ -44,7 +44,7 @@ async def stop(task: asyncio.Task) -> None:
 
 
 async def test_demo_partner_registers_and_receives(hub, make_peer, capsys, tmp_path):
-    task, out = await started(demo_args(hub, await hub.invite("demo"), tmp_path / "demo.json", unused_port()), capsys)
+    task, out = await started(demo_args(hub, await hub.invite("demo"), tmp_path / "demo.json", free_port()), capsys)
     try:
         assert not task.done() and "registered as NL*DEM EMSP" in out
         status, platforms = await hub.admin("GET", "/admin/platforms")
@@ -67,7 +67,7 @@ async def test_demo_partner_registers_and_receives(hub, make_peer, capsys, tmp_p
 
 
 async def test_restart_reuses_the_registration_and_rotation_prints_the_new_token(hub, capsys, tmp_path):
-    state, port = tmp_path / "demo.json", unused_port()
+    state, port = tmp_path / "demo.json", free_port()
     task, out = await started(demo_args(hub, await hub.invite("demo"), state, port), capsys)
     first_token = out.split("token to call the hub with: ")[1].split()[0]
     await stop(task)
@@ -98,9 +98,9 @@ async def test_restart_reuses_the_registration_and_rotation_prints_the_new_token
 
 
 async def test_a_second_registration_of_the_same_party_says_what_to_do(hub, capsys, tmp_path):
-    task, _ = await started(demo_args(hub, await hub.invite("demo"), tmp_path / "a.json", unused_port()), capsys)
+    task, _ = await started(demo_args(hub, await hub.invite("demo"), tmp_path / "a.json", free_port()), capsys)
     await stop(task)
-    args = demo_args(hub, await hub.invite("again"), tmp_path / "b.json", unused_port())
+    args = demo_args(hub, await hub.invite("again"), tmp_path / "b.json", free_port())
     with pytest.raises(demo.DemoError) as err:
         await demo.run(args)
     text = str(err.value)
@@ -109,7 +109,7 @@ async def test_a_second_registration_of_the_same_party_says_what_to_do(hub, caps
 
 
 async def test_a_bad_token_a_prints_the_hubs_envelope(hub, tmp_path):
-    args = demo_args(hub, "not-a-token", tmp_path / "demo.json", unused_port())
+    args = demo_args(hub, "not-a-token", tmp_path / "demo.json", free_port())
     with pytest.raises(demo.DemoError) as err:
         await demo.run(args)
     text = str(err.value)

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.core import given
@@ -42,6 +42,7 @@ from hub.keys import CLIENT, STORE, WORKER
 from routing.clock import FakeClock
 from routing.ssrf import UrlRefused
 from tests.fakes import FakePlatform, b64
+from tests.ports import free_port
 
 T = TypeVar("T")
 
@@ -95,7 +96,7 @@ class FuzzHub:
     async def _start(self) -> None:
         self.settings = Settings(
             host="127.0.0.1",
-            port=unused_port(),
+            port=free_port(),
             database=self.tmp / "fuzz.sqlite3",
             admin_token=ADMIN,
             request_timeout=1.0,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import unused_port
+
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +39,7 @@ def serve(db: Path, port: int, *extra: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[tuple[Path, int]]:
     """A hub process on a fresh database; stopped with SIGTERM."""
-    db, port = tmp_path / "hub.sqlite3", unused_port()
+    db, port = tmp_path / "hub.sqlite3", free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "hub", "serve", "--init"],
         cwd=ROOT,
@@ -72,7 +73,7 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Path, int]]:
 
 async def test_a_second_hub_on_the_same_database_refuses_in_one_line(running):
     db, _ = running
-    second = serve(db, unused_port())
+    second = serve(db, free_port())
     assert second.returncode == 2 and second.stdout == ""  # no banner
     (line,) = second.stderr.strip().splitlines()
     assert line.startswith(f"ocpi-hub: database {db} is in use by hub pid ")

@@ -25,10 +25,10 @@ from pathlib import Path
 import aiohttp
 import psycopg
 import pytest
-from aiohttp.test_utils import unused_port
 
 from hub.cli_common import EXIT_ERROR, CliError
 from hub.supervisor import Supervisor
+from tests.ports import free_port
 
 PG_HINT = "set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test to run the PostgreSQL drills"
 
@@ -109,7 +109,7 @@ class Cluster:
 @pytest.fixture
 async def cluster(pg_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
     """`ocpi-hub serve --workers 2` on a fresh schema; returns once the banner is printed."""
-    port = unused_port()
+    port = free_port()
     out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(
@@ -208,7 +208,7 @@ def run_serve(database: str, *extra: str, cwd: Path) -> subprocess.CompletedProc
     return subprocess.run(
         [sys.executable, "-m", "hub", "serve", *extra],
         cwd=cwd,
-        env=hub_env(database, unused_port()),
+        env=hub_env(database, free_port()),
         capture_output=True,
         text=True,
         timeout=60,

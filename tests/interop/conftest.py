@@ -23,11 +23,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import unused_port
 
 from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.venv import HERE, InteropEnvError, ensure_interop_python
+from tests.ports import free_port
 
 PEERS = HERE / "peers"
 START_TIMEOUT = 20.0  # a peer imports FastAPI + pydantic 1 + py_ocpi: ~1 s; bounded generously
@@ -74,7 +74,7 @@ class Peer:
         self.role = role
         self.country = country
         self.party = party
-        self.port = unused_port()
+        self.port = free_port()
         self.token_a = "peerA-" + secrets.token_hex(8)
         self.push_token = "push-" + secrets.token_hex(8)
         self.log = log
