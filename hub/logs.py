@@ -37,9 +37,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler bound to whatever ``sys.stderr`` is when a record is written.
+
+    ``logging.StreamHandler(sys.stderr)`` keeps the stream of the moment it was built: once
+    stderr is replaced (a daemon reopening it, pytest's capture between tests) every later
+    record, including those from worker threads, fails with "I/O operation on closed file".
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        """The current ``sys.stderr``."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        """Ignored: the stream is always the current ``sys.stderr``."""
+
+
 def setup_logging(level: str, *, as_json: bool, with_pid: bool = False) -> None:
     """Configure the root logger once for the process; ``with_pid`` names the process on every line."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     # Several hub processes (`serve --workers N`) write to one stream: each line says whose it is.
     # The pid is read once here (the process is a fresh one, never a fork of a configured one).
     pid = os.getpid() if with_pid else None
