@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -188,6 +189,7 @@ class PostgresStore(Store):
         self._warned_autovacuum = False
         self._lead_known: dict[str, tuple[bool, float]] = {}  # role -> (leading, when asked), monotonic
         self.schema = ""  # where the tables are (one cluster per schema); read when the writer connects
+        self._stop_channel = f"hub_stop_{uuid.uuid4().hex}"  # this store's own: close() wakes its listener
 
     def describe(self) -> str:
         """The server URL without a password."""
@@ -232,12 +234,8 @@ class PostgresStore(Store):
 
     async def _close_readers(self) -> None:
         if self._listen_task is not None:
-            # Cancelled, then awaited with a bound: a cancel landing inside notifies() was seen to
-            # hang a shutdown for good (30 s test timeouts); the listener also stops by itself
-            # within LISTEN_POLL seconds of close(), since notifies() waits with a timeout.
             task, self._listen_task = self._listen_task, None
-            task.cancel()
-            await asyncio.wait([task], timeout=LISTEN_POLL + 1.0)
+            await self._stop_listener(task)
         for conn in (self._listen_conn, self._lead_conn):
             if conn is not None:
                 with contextlib.suppress(psycopg.Error):
@@ -246,6 +244,25 @@ class PostgresStore(Store):
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+    async def _stop_listener(self, task: asyncio.Task[None]) -> None:
+        """Wake the listener with a NOTIFY on its own channel and let it return by itself.
+
+        A cancel landing inside psycopg's notifies() was seen to hang a shutdown (30 s test
+        timeouts, and 3 s teardowns once the wait was bounded): cancelling is the last resort.
+        Without the wake-up the listener would still stop within LISTEN_POLL (notifies() waits
+        with a timeout), but every close would cost that second.
+        """
+        if self._listen_conn is not None and self._pool is not None and self.listening.is_set():
+            with contextlib.suppress(psycopg.Error, asyncio.TimeoutError):
+                async with asyncio.timeout(CONNECT_TIMEOUT):
+                    async with self._pool.connection() as conn:
+                        await conn.execute("SELECT pg_notify(%s, '')", (self._stop_channel,))
+        done, _ = await asyncio.wait([task], timeout=LISTEN_POLL + 1.0)
+        if not done:
+            LOGGER.warning("the LISTEN task did not stop within %.1f s; cancelling it", LISTEN_POLL + 1.0)
+            task.cancel()
+            await asyncio.wait([task], timeout=1.0)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Read all committed rows on a pooled connection."""
@@ -289,12 +306,14 @@ class PostgresStore(Store):
             try:
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
                 self._listen_conn = conn
-                for channel in list(self._listeners):
+                for channel in [*self._listeners, self._stop_channel]:
                     await conn.execute(f'LISTEN "{channel}"')
                 self.listening.set()
                 delay = 0.5
                 while not self._closed:
                     async for note in conn.notifies(timeout=LISTEN_POLL):
+                        if self._closed:  # woken by close() (_stop_listener) or stopping anyway
+                            return
                         sender, _, payload = note.payload.partition("|")
                         if sender == self.process_id:
                             continue

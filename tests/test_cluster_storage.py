@@ -196,6 +196,25 @@ async def test_notify_reaches_the_other_process_not_the_sender(pair) -> None:
     assert heard_a == []
 
 
+async def test_close_wakes_the_listener_instead_of_cancelling_it(pair, monkeypatch) -> None:
+    """close() NOTIFYs the store's own channel: the listener returns by itself, not cancelled.
+
+    With the poll stretched to a minute, a close that relied on the poll (or on cancelling
+    inside psycopg's notifies(), which once hung shutdowns) would not finish within the bound.
+    """
+    import storage.postgres as pg
+
+    a, _ = pair
+    monkeypatch.setattr(pg, "LISTEN_POLL", 60.0)
+    a.subscribe("ocpi_hub_cache", lambda _payload: None)
+    await asyncio.wait_for(a.listening.wait(), 5)
+    await asyncio.sleep(0.05)  # let the listener enter notifies() with the long poll
+    task = a._listen_task
+    assert task is not None
+    await asyncio.wait_for(a.close(), 10)
+    assert task.done() and not task.cancelled()
+
+
 async def test_a_lost_write_connection_fails_one_batch_and_is_replaced(pair) -> None:
     a, _ = pair
     with psycopg.connect(URL, autocommit=True) as conn:  # what a server restart does to the writer
