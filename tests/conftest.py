@@ -238,7 +238,9 @@ def settings_factory(database: str | Path) -> Callable[..., Settings]:
             "port": port,
             "database": database,
             "admin_token": ADMIN,
-            "request_timeout": 3.0,
+            # Generous: a registration's GETs to a fake peer share this loop with everything
+            # else (3 s ran out once in CI on a loaded machine). Timeout tests set their own.
+            "request_timeout": 10.0,
             "connect_timeout": 1.0,
             "log_json": False,
             "allow_private_urls": True,  # every fake peer lives on 127.0.0.1 (SSRF guard: tests/test_ssrf.py)

@@ -36,7 +36,7 @@ class LiveHub:
             port=port,
             database=directory / "hub.sqlite3",
             admin_token=ADMIN,
-            request_timeout=3.0,
+            request_timeout=10.0,
             connect_timeout=1.0,
             log_json=False,
             allow_private_urls=True,
