@@ -174,7 +174,7 @@ class Settings(BaseSettings):
     traffic_log_rows: int = Field(
         100_000,
         ge=0,
-        description="Newest traffic-log rows kept in SQLite (0 keeps none; the log line is still written).",
+        description="Newest traffic-log rows kept in the database (0 keeps none; the log line is still written).",
     )
     console_session_ttl: float = Field(
         8 * 3600.0, gt=0, description="Seconds an operator console session lasts before a new login is needed."

@@ -54,6 +54,8 @@ LOGGER = logging.getLogger("hub.traffic")
 
 FLUSH_INTERVAL = 0.5
 BATCH_SIZE = 200
+TRIM_ROLE = "traffic-trim"  # the process of a cluster that trims the table (store.try_lead)
+TRIM_INTERVAL = 5.0  # seconds between the trimming process's own trims when it has no traffic
 SEEN_RESOLUTION = 10.0  # clock seconds between writes of one platform's last-seen time
 MAX_BUFFER = 50 * BATCH_SIZE  # past this the oldest records are dropped (and counted), never the hub
 
@@ -74,6 +76,7 @@ class TrafficRecorder:
         self._seen_written: dict[tuple[int, str], float] = {}  # clock timestamps of the last write
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
+        self._trimmed_at = float("-inf")  # time.monotonic() of this process's last trim
         self.store: Store | None = None
         self.directory: Directory | None = None
 
@@ -203,11 +206,27 @@ class TrafficRecorder:
                 if self._keep <= 0:
                     records = []
                 try:
-                    await traffic_sql.insert_batch(self.store, records, keep=self._keep, seen=seen)
+                    # One process of a cluster trims (always true on SQLite): see storage/traffic.py.
+                    trim = bool(records) and await self.store.try_lead(TRIM_ROLE)
+                    await traffic_sql.insert_batch(self.store, records, keep=self._keep, seen=seen, trim=trim)
+                    if trim:
+                        self._trimmed_at = time.monotonic()
                 except Exception:
                     LOGGER.exception("traffic log: writing %d records failed; they are dropped", len(batch))
                     self._metrics.traffic_dropped.inc(len(batch))
                     return
+
+    async def trim_if_leading(self) -> bool:
+        """Trim the table now if this process is the cluster's trimming one; say whether it did.
+
+        Other processes' rows arrive untrimmed: the trimming process trims every TRIM_INTERVAL
+        even when it has no traffic of its own.
+        """
+        if self.store is None or self._keep <= 0 or not await self.store.try_lead(TRIM_ROLE):
+            return False
+        await traffic_sql.trim(self.store, self._keep)
+        self._trimmed_at = time.monotonic()
+        return True
 
     async def run(self) -> None:
         """Background task: flush every FLUSH_INTERVAL seconds, or sooner when a batch is full."""
@@ -216,6 +235,11 @@ class TrafficRecorder:
                 await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL)
             self._wake.clear()
             await self.flush()
+            if self.store is not None and self.store.shared and time.monotonic() - self._trimmed_at >= TRIM_INTERVAL:
+                try:
+                    await self.trim_if_leading()
+                except Exception:  # the next round tries again; the table only grows meanwhile
+                    LOGGER.exception("traffic log: trimming the table failed")
 
 
 async def search(app: web.Application, criteria: TrafficSearch) -> list[dict[str, object]]:

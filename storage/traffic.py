@@ -1,7 +1,9 @@
 """SQL for the traffic log: a bounded ring of redacted exchange records (migration 0004_traffic).
 
 Rows arrive in batches from the hub's in-memory buffer; each batch is one transaction that also
-trims the table to the newest ``keep`` rows, so the table never grows past the setting.
+trims the table to the newest ``keep`` rows, so the table never grows past the setting. Several
+processes on one PostgreSQL database leave the trim to one of them (``trim=False`` elsewhere): two
+processes deleting the same oldest rows would only wait on each other's row locks.
 """
 
 from __future__ import annotations
@@ -62,8 +64,9 @@ async def insert_batch(
     *,
     keep: int,
     seen: Mapping[tuple[int, str], str] | None = None,
+    trim: bool = True,
 ) -> None:
-    """Append the records, keep only the newest ``keep`` rows and record last-seen times, in one transaction.
+    """Append the records, trim to the newest ``keep`` rows (if ``trim``), record last-seen times: one transaction.
 
     ``seen`` maps (platform_id, 'in' | 'out') to when the hub last heard from / reached it.
     """
@@ -77,12 +80,22 @@ async def insert_batch(
     def job(tx: SyncTx) -> None:
         if rows:
             tx.executemany(sql, rows)
-            # ids only grow, so "id <= max - keep" is an index range delete of the oldest rows.
-            tx.execute("DELETE FROM traffic WHERE id <= (SELECT max(id) FROM traffic) - ?", (keep,))
+            if trim:
+                _trim(tx, keep)
         for at, platform_id, direction in touched:
             platform_sql.touch_seen(tx, platform_id, now=at, direction=direction)
 
     await store.write(job)
+
+
+def _trim(tx: SyncTx, keep: int) -> None:
+    # ids only grow, so "id <= max - keep" is an index range delete of the oldest rows.
+    tx.execute("DELETE FROM traffic WHERE id <= (SELECT max(id) FROM traffic) - ?", (keep,))
+
+
+async def trim(store: Store, keep: int) -> None:
+    """Delete all but the newest ``keep`` rows (the trimming process of a cluster, now and then)."""
+    await store.write(lambda tx: _trim(tx, keep))
 
 
 async def query(

@@ -13,7 +13,10 @@ from collections.abc import Awaitable, Callable, Iterator
 import psycopg
 import pytest
 
+from hub import traffic as hub_traffic
 from hub.keys import STORE, WORKER
+from hub.traffic import TRAFFIC
+from storage import traffic as traffic_sql
 from tests.conftest import ADMIN, HubHandle
 from tests.fakes import wait_for
 from tests.routing_helpers import CPO1, EMSP1, MakePeer, connect, rh, session_for
@@ -119,3 +122,27 @@ async def test_a_process_that_does_not_lead_the_sweeps_stays_idle(shared_databas
     before = store.commits
     await asyncio.sleep(0.5)  # nothing to do: a round now and then at most, not one after another
     assert store.commits - before <= 2
+
+
+@needs_postgres
+async def test_one_process_of_a_cluster_trims_the_traffic_table(
+    shared_database: str, start_hub: StartHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the process holding the trim lease deletes old traffic rows; it trims what others wrote."""
+    monkeypatch.setattr(hub_traffic, "TRIM_INTERVAL", 3600.0)  # no background trims: the test calls it
+    first = await start_hub(database=shared_database, traffic_log_rows=5)
+    assert await first.app[STORE].try_lead(hub_traffic.TRIM_ROLE)
+    second = await start_hub(database=shared_database, traffic_log_rows=5)
+    for _ in range(8):  # refused calls are traffic too
+        status, _, _ = await second.call("GET", "/ocpi/versions", token="not-a-token")
+        assert status == 401
+    await second.app[TRAFFIC].flush()
+    store = second.app[STORE]
+    assert await traffic_sql.count(store) >= 8  # the second process wrote them and left them
+    assert not await second.app[TRAFFIC].trim_if_leading()
+    assert await traffic_sql.count(store) >= 8
+    assert await first.app[TRAFFIC].trim_if_leading()
+    assert await traffic_sql.count(store) == 5
+    await first.call("GET", "/ocpi/versions", token="not-a-token")
+    await first.app[TRAFFIC].flush()  # the trimming process trims in its own batches too
+    assert await traffic_sql.count(store) == 5
