@@ -72,6 +72,8 @@ class Delivery:
         messages = [self._message(leg, now, status_patch) for leg in legs]
 
         def job(tx: SyncTx) -> list[bool]:
+            for message in messages:  # before ``prepare`` reads the stored copies it will change
+                outbox_sql.lock_object(tx, message.module, message.object_key)
             if prepare is not None:
                 prepare(tx)
             return [outbox_sql.enqueue(tx, message, coalesce=status_patch)[1] for message in messages]
@@ -97,6 +99,7 @@ class Delivery:
         message = replace(self._message(leg, now, False), lease_until=iso(now + timedelta(seconds=self.lease_seconds)))
 
         def job(tx: SyncTx) -> tuple[int, bool]:
+            outbox_sql.lock_object(tx, message.module, message.object_key)  # before ``prepare`` reads copies
             if prepare is not None:
                 prepare(tx)
             return outbox_sql.enqueue(tx, message)

@@ -115,17 +115,30 @@ def _message(row: Row) -> Message:
     )
 
 
+def lock_object(tx: SyncTx, module: str, object_key: str) -> None:
+    """Shared database: hold the object's lock until COMMIT, so one process at a time writes its chains and copies.
+
+    Within a process the single writer serializes jobs; across processes two jobs for one object
+    would otherwise interleave: outbox ids out of commit order within a chain, and a PATCH
+    applied to a stored copy that another process was replacing (a lost update). Keyed by
+    schema too: one schema is one cluster (storage/postgres.py). Taken once per transaction.
+    """
+    if tx.owner is None or (module, object_key) in tx.locks:
+        return
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '|' || ? || '|' || ?, 0))",
+        (module, object_key),
+    )
+    tx.locks.add((module, object_key))
+
+
 def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple[int, bool]:
     """Insert a message; return (id, blocked) where blocked means an older one of its chain is pending.
 
     With ``coalesce``, a message identical to the newest pending one of its chain is not added
     again (repeated EVSE status pushes): that row's id is returned instead.
     """
-    if tx.owner is not None:  # shared database: one enqueuer per chain at a time, until COMMIT
-        tx.execute(  # keyed by schema too: one schema is one cluster (storage/postgres.py)
-            "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '|' || ? || '|' || ? || '|' || ?, 0))",
-            (str(message.receiver_platform_id), message.module, message.object_key),
-        )
+    lock_object(tx, message.module, message.object_key)  # ids follow commit order per chain
     last = tx.fetchone(
         "SELECT id, method, url, body FROM outbox WHERE receiver_platform_id=? AND module=? AND object_key=?"
         " AND state='pending' ORDER BY id DESC LIMIT 1",

@@ -74,6 +74,8 @@ class SyncTx:
         self.dialect = dialect
         # This process's id when other processes share the database (outbox leases), else None.
         self.owner = owner
+        # Object locks held until COMMIT (storage/outbox.py lock_object): taken once per transaction.
+        self.locks: set[tuple[str, str]] = set()
 
     def execute(self, sql: str, params: Params = ()) -> None:
         """Run one statement."""
@@ -114,6 +116,7 @@ def _run_job(tx: SyncTx, job: Job) -> tuple[bool, Any]:
         except Exception as exc:  # one job's failure must not undo the others
             run(tx.conn, "ROLLBACK TO SAVEPOINT job")
             run(tx.conn, "RELEASE SAVEPOINT job")
+            tx.locks.clear()  # a rolled-back savepoint may have let go of locks: take them again
             if tx.dialect.transient(exc) and attempt + 1 < TRANSIENT_RETRIES:
                 LOGGER.info("write job hit %s; running it again", type(exc).__name__)
                 continue
@@ -128,6 +131,7 @@ def _run_alone(tx: SyncTx, job: Job) -> tuple[bool, Any]:
     run = tx.dialect.run
     for attempt in range(TRANSIENT_RETRIES):
         run(tx.conn, tx.dialect.begin)
+        tx.locks.clear()
         try:
             value = job(tx)
             run(tx.conn, "COMMIT")

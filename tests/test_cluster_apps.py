@@ -6,6 +6,7 @@ SQLite default shows its one process.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -16,6 +17,7 @@ import pytest
 from hub import traffic as hub_traffic
 from hub.keys import STORE, WORKER
 from hub.traffic import TRAFFIC
+from storage import objects as object_sql
 from storage import traffic as traffic_sql
 from tests.conftest import ADMIN, HubHandle
 from tests.fakes import wait_for
@@ -146,3 +148,48 @@ async def test_one_process_of_a_cluster_trims_the_traffic_table(
     await first.call("GET", "/ocpi/versions", token="not-a-token")
     await first.app[TRAFFIC].flush()  # the trimming process trims in its own batches too
     assert await traffic_sql.count(store) == 5
+
+
+@needs_postgres
+async def test_concurrent_patches_through_two_processes_lose_no_update(
+    shared_database: str, start_hub: StartHub, make_peer: MakePeer
+) -> None:
+    """Each PATCH appends a charging period to the hub's stored session: none may be lost, none refused.
+
+    The two processes read and rewrite the stored copy in their own transactions, serialized by
+    the object lock (storage/outbox.py lock_object; the interleaving itself is forced in
+    tests/test_cluster_storage.py, here the batches rarely overlap).
+    """
+    first = await start_hub(database=shared_database)
+    second = await start_hub(database=shared_database)
+    cpo = await connect(first, make_peer, CPO1, name="CPO one")
+    await connect(first, make_peer, EMSP1, name="eMSP one")
+    path = "/ocpi/2.2.1/sessions/receiver/BE/BEC/LU1"
+    session = session_for(CPO1, EMSP1, "LU1") | {"charging_periods": []}
+    for _ in range(50):  # bounded: the second process hears of the CPO's registration (NOTIFY)
+        status, body, _ = await second.call("PUT", path, token=cpo.hub_token, json=session, headers=rh(CPO1, EMSP1))
+        if status == 200 and body["status_code"] == 1000:
+            break
+        await asyncio.sleep(0.1)
+    assert (status, body["status_code"]) == (200, 1000), body
+    starts = [f"2026-11-29T12:{minute:02d}:00Z" for minute in range(16)]
+    answers = await asyncio.gather(
+        *(
+            (first, second)[n % 2].call(
+                "PATCH",
+                path,
+                token=cpo.hub_token,
+                json={
+                    "charging_periods": [{"start_date_time": start, "dimensions": [{"type": "ENERGY", "volume": 1.0}]}],
+                    "last_updated": start,
+                },
+                headers=rh(CPO1, EMSP1),
+            )
+            for n, start in enumerate(starts)
+        )
+    )
+    assert [(status, body["status_code"]) for status, body, _ in answers] == [(200, 1000)] * len(starts)
+    stored = await object_sql.get_any(first.app[STORE], "sessions", "BE/BEC/LU1")
+    assert stored is not None
+    periods = json.loads(stored.body)["charging_periods"]
+    assert sorted(period["start_date_time"] for period in periods) == starts

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator
 
@@ -213,6 +214,38 @@ async def test_close_wakes_the_listener_instead_of_cancelling_it(pair, monkeypat
     assert task is not None
     await asyncio.wait_for(a.close(), 10)
     assert task.done() and not task.cancelled()
+
+
+async def test_the_object_lock_makes_a_second_process_wait_for_the_first_commit(pair) -> None:
+    """Two processes' jobs for one object: the second reads only after the first committed.
+
+    Without the lock both would read the same stored copy and the later write would drop the
+    earlier one's change (a PATCH appending a charging period, say).
+    """
+    a, b = pair
+    a_holds, release = threading.Event(), threading.Event()
+
+    def first(tx: SyncTx) -> None:
+        outbox_sql.lock_object(tx, "sessions", "BE/BEC/S1")
+        a_holds.set()
+        release.wait(5)  # bounded: the test releases it
+        tx.execute(
+            "INSERT INTO platforms (id, name, status, initiated_by, created_at, updated_at)"
+            " VALUES (2, 'marker', 'CONNECTED', 'hub', ?, ?)",
+            (T0, T0),
+        )
+
+    def second(tx: SyncTx) -> bool:
+        outbox_sql.lock_object(tx, "sessions", "BE/BEC/S1")
+        return tx.fetchone("SELECT id FROM platforms WHERE id=2") is not None
+
+    a_write = asyncio.create_task(a.write(first))
+    assert await asyncio.to_thread(a_holds.wait, 5)
+    b_write = asyncio.create_task(b.write(second))
+    await asyncio.sleep(0.2)  # let the second job reach the lock (if it got past it, it reads too early)
+    release.set()
+    await a_write
+    assert await asyncio.wait_for(b_write, 5) is True
 
 
 async def test_a_lost_write_connection_fails_one_batch_and_is_replaced(pair) -> None:
