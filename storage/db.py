@@ -7,8 +7,8 @@ only. SQL is written once, with ``?`` placeholders, in the dialect both backends
 PostgreSQL backend converts the placeholders (storage/postgres.py).
 
 Both backends write through one connection on one writer thread per process: ``write`` jobs
-queued while a COMMIT is in flight share the next COMMIT (group commit), each in its own
-SAVEPOINT so one job's failure undoes only that job. The routing and delivery code never learns
+queued while a COMMIT is in flight share the next COMMIT (group commit), and one job's failure
+undoes only that job (storage/statements.py, apply_batch). The routing and delivery code never learns
 which backend it talks to; the few questions whose answer differs (claiming outbox rows across
 processes, the cluster leader, cache invalidation) are methods here.
 """
@@ -78,9 +78,9 @@ class Store(ABC):
 
     Two ways to write, both serialized on that connection: ``transaction()`` for multi-step
     changes written as async code (registration, admin), and ``write(fn)`` for the hot path:
-    ``fn(tx)`` (a SyncTx) runs on the writer thread inside a SAVEPOINT, and every job queued
-    while the previous commit was in flight shares the next COMMIT (group commit: one fsync for
-    many accepted messages, each caller answered only after it).
+    ``fn(tx)`` (a SyncTx) runs on the writer thread, and every job queued while the previous
+    commit was in flight shares the next COMMIT (group commit: one fsync for many accepted
+    messages, each caller answered only after it; a failing job undoes only itself).
     """
 
     dialect: Dialect

@@ -17,13 +17,14 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors
 from psycopg.adapt import Dumper
-from psycopg.pq import Format
+from psycopg.pq import Format, PipelineStatus
 from psycopg_pool import AsyncConnectionPool
 
 from storage.db import Cursor, Dialect, Listener, Params, Row, Store
@@ -158,6 +159,24 @@ class PostgresDialect(Dialect):
     def transient(self, exc: BaseException) -> bool:
         """Deadlocks and serialization failures between processes are cured by running again."""
         return isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure)
+
+    def run_rowcount(self, conn: Any, sql: str, params: Params = ()) -> int:
+        """Execute one statement; return how many rows it changed (known only once its result is in)."""
+        if conn.pgconn.pipeline_status == PipelineStatus.OFF:
+            return self.run(conn, sql, params).rowcount
+        with conn.pipeline():  # inside a pipelined batch, leaving a nested block waits for the results
+            cursor = self.run(conn, sql, params)
+        return cursor.rowcount
+
+    def pipeline(self, conn: Any) -> AbstractContextManager[Any]:
+        """Pipeline mode (psycopg): a statement whose result nobody reads does not cost a round trip.
+
+        A read (fetchone, RETURNING id) waits for everything sent before it; an error surfaces at
+        the next read or at the end of the block, which is why only the all-or-nothing first
+        attempt of a batch runs pipelined (storage/statements.py, apply_batch).
+        """
+        pipeline: AbstractContextManager[Any] = conn.pipeline()
+        return pipeline
 
 
 def redact(url: str) -> str:

@@ -1,15 +1,18 @@
 """The write connection as a job sees it: the dialect of each backend, SyncTx, and the group-commit batch.
 
 ``Store.write(fn)`` queues ``fn``; the writer thread runs every job queued meanwhile in one
-transaction, each job in its own SAVEPOINT so one job's failure undoes only that job
-(storage/db.py has the Store around it). A batch of one job is its own transaction.
+transaction; when one of them fails, the batch runs again with each job in its own SAVEPOINT so
+one job's failure undoes only that job (storage/db.py has the Store around it). A batch of one
+job is its own transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 LOGGER = logging.getLogger(__name__)
@@ -65,6 +68,14 @@ class Dialect(ABC):
         """True for an error that running the job again can cure (a deadlock between processes)."""
         return False
 
+    def run_rowcount(self, conn: Any, sql: str, params: Params = ()) -> int:
+        """Execute one statement; return how many rows it changed."""
+        return self.run(conn, sql, params).rowcount
+
+    def pipeline(self, conn: Any) -> AbstractContextManager[Any]:
+        """A block whose statements need not wait for each other's results (PostgreSQL's pipeline mode)."""
+        return contextlib.nullcontext()
+
 
 class SyncTx:
     """The write connection as seen by a ``Store.write`` job, running on the writer thread."""
@@ -87,7 +98,7 @@ class SyncTx:
 
     def execute_rowcount(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return how many rows it changed."""
-        return self.dialect.run(self.conn, sql, params).rowcount
+        return self.dialect.run_rowcount(self.conn, sql, params)
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement for many parameter sets."""
@@ -127,7 +138,7 @@ def _run_job(tx: SyncTx, job: Job) -> tuple[bool, Any]:
 
 
 def _run_alone(tx: SyncTx, job: Job) -> tuple[bool, Any]:
-    """A batch of one job: its own transaction, no SAVEPOINT (two round trips fewer on PostgreSQL)."""
+    """One job as its own transaction (no SAVEPOINT); a transient failure (deadlock) runs it again."""
     run = tx.dialect.run
     for attempt in range(TRANSIENT_RETRIES):
         run(tx.conn, tx.dialect.begin)
@@ -148,9 +159,40 @@ def _run_alone(tx: SyncTx, job: Job) -> tuple[bool, Any]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _run_together(tx: SyncTx, jobs: list[Job]) -> list[tuple[bool, Any]] | None:
+    """Every job in one transaction, pipelined, without SAVEPOINTs; None (rolled back) if any failed."""
+    conn, dialect = tx.conn, tx.dialect
+    tx.locks.clear()
+    try:
+        with dialect.pipeline(conn):
+            dialect.run(conn, dialect.begin)
+            values = [job(tx) for job in jobs]
+            dialect.run(conn, "COMMIT")
+    except Exception as exc:
+        rollback(conn, dialect)
+        LOGGER.debug("a batch of %d write job(s) failed (%s): running them one by one", len(jobs), exc)
+        return None
+    except BaseException:
+        rollback(conn, dialect)
+        raise
+    return [(True, value) for value in values]
+
+
 def apply_batch(conn: Any, dialect: Dialect, jobs: list[Job], owner: str | None) -> list[tuple[bool, Any]]:
-    """On the writer thread: every job in its own SAVEPOINT, one COMMIT for all of them."""
+    """On the writer thread: every job of the batch, one COMMIT for all of them.
+
+    First all together, pipelined (PostgreSQL sends the statements whose results nobody reads
+    without waiting for each) and without SAVEPOINTs: a job that fails is rare (input is checked
+    before it is queued), and round trips are what a push costs on PostgreSQL. If any job fails,
+    that attempt is rolled back and the batch runs again the careful way: one job alone as its
+    own transaction, several each in its own SAVEPOINT, so only the failing job is undone (and
+    its error is the one it raised). Jobs only touch the database, so running one twice is safe;
+    the deadlock retry relies on that too.
+    """
     tx = SyncTx(conn, dialect, owner)
+    together = _run_together(tx, jobs)
+    if together is not None:
+        return together
     if len(jobs) == 1:
         return [_run_alone(tx, jobs[0])]
     dialect.run(conn, dialect.begin)

@@ -1,7 +1,7 @@
 """The Store interface itself (storage/db.py), the same on the SQLite file and on PostgreSQL.
 
 Everything the routing and delivery code relies on without knowing the backend: insert ids, group
-commit with one SAVEPOINT per job, roll back on exception, one IntegrityError, rows by name and
+commit where a failing job undoes only itself, roll back on exception, one IntegrityError, rows by name and
 position, booleans into INTEGER flags, the ``?`` conversion, and reads that see committed data only.
 """
 
@@ -83,6 +83,25 @@ async def test_queued_write_jobs_share_one_commit_and_a_failing_job_undoes_only_
     # The writer is fine afterwards.
     await store.write(add("after"))
     assert (await names(store))[-1] == "after"
+
+
+async def test_jobs_of_one_batch_see_each_others_writes_and_their_own_counts(store: Store) -> None:
+    """A batch runs its jobs in order in one transaction (pipelined on PostgreSQL): what a job
+    reads, counts or gets back as an id reflects every statement before it."""
+
+    def rename(old: str, new: str) -> Callable[[SyncTx], int]:
+        return lambda tx: tx.execute_rowcount("UPDATE scratch SET name=? WHERE name=?", (new, old))
+
+    def read(name: str) -> Callable[[SyncTx], int]:
+        return lambda tx: len(tx.fetchall("SELECT id FROM scratch WHERE name=?", (name,)))
+
+    jobs = [add("a"), add("b"), rename("a", "c"), read("c"), rename("a", "d"), add("e")]
+    before = store.commits
+    results = await asyncio.gather(*(store.write(job) for job in jobs))
+    assert store.commits == before + 1
+    assert results[1] == results[0] + 1 and results[5] > results[1]
+    assert results[2:5] == [1, 1, 0]
+    assert await names(store) == ["c", "b", "e"]
 
 
 async def test_transaction_rolls_back_on_exception(store: Store) -> None:
