@@ -132,6 +132,21 @@ def lock_object(tx: SyncTx, module: str, object_key: str) -> None:
     tx.locks.add((module, object_key))
 
 
+_PENDING_IN_CHAIN = (
+    "SELECT 1 FROM outbox WHERE receiver_platform_id=? AND module=? AND object_key=? AND state='pending'"
+)
+_INSERT = (
+    "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, request_id, headers, body,"
+    " state, created_at, next_attempt_at, deadline_at, leased_by, lease_until)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?,"
+    f" CASE WHEN EXISTS ({_PENDING_IN_CHAIN}) THEN NULL ELSE ? END,"
+    f" CASE WHEN EXISTS ({_PENDING_IN_CHAIN}) THEN NULL ELSE ? END)"
+    " RETURNING id, CASE WHEN EXISTS (SELECT 1 FROM outbox p WHERE p.receiver_platform_id=outbox.receiver_platform_id"
+    " AND p.module=outbox.module AND p.object_key=outbox.object_key AND p.state='pending' AND p.id<outbox.id)"
+    " THEN 1 ELSE 0 END AS behind"
+)
+
+
 def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple[int, bool]:
     """Insert a message; return (id, blocked) where blocked means an older one of its chain is pending.
 
@@ -139,31 +154,26 @@ def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple
     again (repeated EVSE status pushes): that row's id is returned instead.
     """
     lock_object(tx, message.module, message.object_key)  # ids follow commit order per chain
-    last = tx.fetchone(
-        "SELECT id, method, url, body FROM outbox WHERE receiver_platform_id=? AND module=? AND object_key=?"
-        " AND state='pending' ORDER BY id DESC LIMIT 1",
-        (message.receiver_platform_id, message.module, message.object_key),
-    )
-    if (
-        coalesce
-        and last is not None
-        and (last["method"], last["url"], last["body"])
-        == (
+    chain = (message.receiver_platform_id, message.module, message.object_key)
+    if coalesce:
+        last = tx.fetchone(
+            "SELECT id, method, url, body FROM outbox WHERE receiver_platform_id=? AND module=? AND object_key=?"
+            " AND state='pending' ORDER BY id DESC LIMIT 1",
+            chain,
+        )
+        if last is not None and (last["method"], last["url"], last["body"]) == (
             message.method,
             message.url,
             message.body,
-        )
-    ):
-        return int(last["id"]), True
-    leased = tx.owner is not None and message.lease_until is not None and last is None
-    new_id = tx.insert(
-        "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, request_id, headers, body,"
-        " state, created_at, next_attempt_at, deadline_at, leased_by, lease_until)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+        ):
+            return int(last["id"]), True
+    # One statement, so one round trip on PostgreSQL: an older pending message of the chain
+    # decides both the fast-path lease (only a chain head is leased) and "blocked".
+    leased = tx.owner is not None and message.lease_until is not None
+    [row] = tx.fetchall(
+        _INSERT,
         (
-            message.receiver_platform_id,
-            message.module,
-            message.object_key,
+            *chain,
             message.method,
             message.url,
             message.request_id,
@@ -172,11 +182,13 @@ def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple
             message.created_at,
             message.created_at,
             message.deadline_at,
+            *chain,
             tx.owner if leased else None,
+            *chain,
             message.lease_until if leased else None,
         ),
     )
-    return new_id, last is not None
+    return int(row["id"]), bool(row["behind"])
 
 
 def _skips(skip_receivers: Sequence[int], skip_request_ids: Sequence[str]) -> tuple[str, list[object]]:
