@@ -3,7 +3,7 @@
 Every ``heartbeat_interval`` the process writes its row in hub_processes (host, pid, start, its
 own counters) and extends the leases on the outbox rows it claimed, in one commit. A process
 that dies stops both: /status shows it as gone after ``gone_after`` seconds, and its claimed
-messages are claimable by the others once ``lease_seconds`` pass (storage/outbox.py). On a
+messages are claimable by the others once ``lease_seconds`` pass (storage/claims.py). On a
 clean stop the row is marked stopped. With SQLite (one process) the same row simply shows the
 one process.
 """
@@ -22,7 +22,7 @@ from typing import Any
 from config import ClusterSettings
 from routing.clock import Clock, iso, parse_iso
 from routing.periodic import Periodic
-from storage import outbox as outbox_sql
+from storage import claims as claims_sql
 from storage import processes as process_sql
 from storage.db import Store, SyncTx
 
@@ -92,7 +92,7 @@ class Cluster:
                 figures=figures,
             )
             process_sql.forget_before(tx, before=forget)
-            return outbox_sql.renew_leases(tx, lease_until=until)
+            return claims_sql.renew_leases(tx, lease_until=until)
 
         await self.store.write(job)
 

@@ -2,7 +2,7 @@
 
 Committed messages reach an attempt (routing/attempt.py) two ways: the fast path hands over a
 just-committed chain head (``submit``), and the loop reads the due head of every order chain
-from the outbox (``storage.outbox.claim_heads``). Both land in the receiver's ready queue, which
+from the outbox (``storage.claims.claim_heads``). Both land in the receiver's ready queue, which
 starts at most ``concurrency_per_receiver`` attempts at once, so one slow receiver never delays
 another; a finished attempt starts the next ready message at once, without a query. The ready
 queue is bounded (``max_queue_per_receiver``): ``has_room`` tells the fast path to refuse a push
@@ -33,6 +33,7 @@ from routing.directory import Directory
 from routing.fastpath import FastPath
 from routing.health import ReceiverHealth, StatusSetter
 from routing.sweeper import Sweeper
+from storage import claims as claims_sql
 from storage import outbox as outbox_sql
 from storage.db import Store
 from storage.outbox import Message
@@ -254,7 +255,7 @@ class DeliveryWorker:
         skip = self._blocked_receivers()
         self._skipped_full.update(pid for pid in skip if self._per_receiver.get(pid, 0))
         now = self.clock.now()
-        rows = await outbox_sql.claim_heads(
+        rows = await claims_sql.claim_heads(
             self.store,
             now=iso(now),
             lease_until=iso(now + timedelta(seconds=self.lease_seconds)),
@@ -349,7 +350,7 @@ class DeliveryWorker:
     async def _next_wake_at(self) -> float:
         candidates: list[float] = self.health.next_probe_times()
         candidates.append(min(self._ts() + _MAX_IDLE, self.sweeper.next_at))
-        next_due = await outbox_sql.next_due_at(
+        next_due = await claims_sql.next_due_at(
             self.store, skip_receivers=self._blocked_receivers(), skip_request_ids=list(self._in_flight)
         )
         if next_due is not None:

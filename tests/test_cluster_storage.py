@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
+from storage import claims as claims_sql
 from storage import outbox as outbox_sql
 from storage.db import SyncTx
 from storage.outbox import NewMessage
@@ -82,7 +83,7 @@ async def _enqueue(store: PostgresStore, message: NewMessage) -> tuple[int, bool
 
 
 async def _claim(store: PostgresStore, now: str = T1, limit: int = 100) -> list[str]:
-    rows = await outbox_sql.claim_heads(store, now=now, lease_until=LEASE, limit=limit)
+    rows = await claims_sql.claim_heads(store, now=now, lease_until=LEASE, limit=limit)
     return [r.object_key for r in rows]
 
 
@@ -103,7 +104,7 @@ async def test_only_the_head_of_a_chain_is_claimable_across_processes(pair) -> N
     assert blocked  # b saw a's committed message of the same object
     assert await _claim(a) == ["S"]
     assert await _claim(b) == []  # the head is a's; the second waits behind it
-    rows = await outbox_sql.claim_heads(a, now=T1, lease_until=LEASE, limit=10)
+    rows = await claims_sql.claim_heads(a, now=T1, lease_until=LEASE, limit=10)
     assert [r.id for r in rows] == [first]
     await a.write(lambda tx: outbox_sql.finish(tx, first, http_status=200, ocpi_status=1000, state="delivered", now=T1))
     assert await _claim(b) == ["S"]
@@ -134,7 +135,7 @@ async def test_the_fast_path_lease_keeps_a_push_in_its_process_until_it_lets_go(
     message_id, blocked = await _enqueue(a, _message("F", 1, lease_until=LEASE))
     assert not blocked
     assert await _claim(b) == []  # a is sending it right now
-    assert await outbox_sql.next_due_at(b) == LEASE  # b looks again when a's lease would run out
+    assert await claims_sql.next_due_at(b) == LEASE  # b looks again when a's lease would run out
     # a's attempt failed: the retry may be made by any process.
     await a.write(lambda tx: outbox_sql.retry_later(tx, message_id, next_attempt_at=T1, error="503", http_status=503))
     assert await _claim(b) == ["F"]
@@ -163,7 +164,7 @@ async def test_a_heartbeat_renews_the_leases_of_its_process_only(pair) -> None:
     a, b = pair
     await _enqueue(a, _message("R", 1, lease_until=LEASE))
     await _enqueue(b, _message("Q", 1, lease_until=LEASE))
-    renewed = await a.write(lambda tx: outbox_sql.renew_leases(tx, lease_until="2026-11-29T13:00:00.000Z"))
+    renewed = await a.write(lambda tx: claims_sql.renew_leases(tx, lease_until="2026-11-29T13:00:00.000Z"))
     assert renewed == 1
     assert await _claim(b, now=T2) == ["Q"]  # a's lease on R now runs to 13:00; Q is b's own
     assert await _claim(a, now=T2) == ["R", "Q"]  # b did not renew: its lease on Q ran out
