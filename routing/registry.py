@@ -6,23 +6,22 @@ unregisters. Hub-initiated: the operator hands us a party's versions URL and tok
 its API, POST our credentials with a fresh token B, and keep the token C it returns.
 
 Network calls never run inside a store transaction; every state change is one transaction.
+The Credentials objects themselves (ours per version, theirs validated): routing/credentials.py.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from config import Settings
 from routing.client import PeerClient
 from routing.clock import Clock, iso, parse_iso
 from routing.cluster import CACHE_CHANNEL
+from routing.credentials import credentials_for, new_token, parse_credentials, parties_of, role_hint, roles_text
 from routing.errors import (
     AuthError,
     InvalidParameters,
@@ -40,7 +39,7 @@ from storage import platforms as platform_sql
 from storage import tokens as token_sql
 from storage.db import Store, Transaction
 from storage.errors import Conflict, RecordNotFound
-from storage.models import Party, Platform, TokenRecord
+from storage.models import Platform, TokenRecord
 
 LOGGER = logging.getLogger(__name__)
 
@@ -56,25 +55,6 @@ _ALLOW_UNREGISTERED = {"Allow": "GET, POST"}
 # A platform whose registration ended (credentials DELETE either way). Not an OCPI
 # ConnectionStatus: HubClientInfo announces its parties as SUSPENDED (routing/clientinfo.py).
 UNREGISTERED = "UNREGISTERED"
-
-
-def new_token() -> str:
-    """A fresh credentials token: 43 URL-safe characters (within string(64), never Base64-encoded)."""
-    return secrets.token_urlsafe(32)
-
-
-def parse_credentials(body: Any) -> Credentials:
-    """Validate a Credentials object from a partner (2001 on any problem)."""
-    if isinstance(body, list) and len(body) == 1:  # list-wrapped data
-        body = body[0]
-    try:
-        return Credentials.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        # Valid JSON that reached the credentials resource: an OCPI error, never an HTTP one
-        # (status_codes.asciidoc: "a HTTP error MUST NOT be returned").
-        raise InvalidParameters(f"invalid credentials: {where}: {first['msg']}") from exc
 
 
 class Registry:
@@ -117,53 +97,16 @@ class Registry:
     def _now(self) -> str:
         return iso(self.clock.now())
 
+    async def credentials_for(self, token: str, version: str, platform_id: int) -> dict[str, Any]:
+        """The hub's Credentials for one platform, in its version (routing/credentials.py)."""
+        return await credentials_for(self.store, self.settings, token, version, platform_id)
+
     async def _notify(self, platform_id: int, status: str, *, registered: bool = False) -> None:
         if not self.listeners:
             return
         platform = await platform_sql.get_platform(self.store, platform_id)
         for listener in self.listeners:
             await listener(platform, status, registered)
-
-    def hub_credentials(self, token: str) -> dict[str, Any]:
-        """The hub's own Credentials object: one HUB role in 2.2.1 (credentials.asciidoc)."""
-        business: dict[str, Any] = {"name": self.settings.name}
-        if self.settings.website:
-            business["website"] = self.settings.website
-        return {
-            "token": token,
-            "url": self.settings.versions_url,
-            "roles": [
-                {
-                    "role": "HUB",
-                    "business_details": business,
-                    "party_id": self.settings.party_id,
-                    "country_code": self.settings.country_code,
-                }
-            ],
-        }
-
-    async def credentials_for(self, token: str, version: str, platform_id: int) -> dict[str, Any]:
-        """The hub's Credentials for one platform, in its version.
-
-        2.3.0 has no HUB role: the hub names its ``hub_party_id`` and lists the parties it can
-        reach (every other registered platform's) as normal roles (credentials 2.3.0).
-        """
-        body = registration.hub_body(version, self.hub_credentials(token))
-        if version != "2.3.0":
-            return body
-        roles = [
-            {
-                "role": p.role,
-                "business_details": p.business_details,
-                "party_id": p.party_id,
-                "country_code": p.country_code,
-            }
-            for platform in await platform_sql.list_platforms(self.store)
-            if platform.id != platform_id and platform.registered
-            for p in platform.parties
-            if not p.left_at
-        ]
-        return {**body, "roles": roles} if roles else body
 
     # ---- authentication ---------------------------------------------------------------------
 
@@ -210,7 +153,7 @@ class Registry:
         # Token A is single use: consumed in the same transaction that stores the registration,
         # so two concurrent POSTs with one token A cannot both register.
         await self._store_registration(platform.id, api, creds, token_c, replace_kind=None, consume=caller.token_hash)
-        LOGGER.info("platform %s (%s) registered with roles %s", platform.id, platform.name, _roles(creds))
+        LOGGER.info("platform %s (%s) registered with roles %s", platform.id, platform.name, roles_text(creds))
         await self._notify(platform.id, "CONNECTED", registered=True)
         return await self.credentials_for(token_c, version, platform.id)
 
@@ -219,7 +162,7 @@ class Registry:
         platform = await platform_sql.get_platform(self.store, caller.platform_id)
         if caller.kind != "C" or not platform.registered:
             raise MethodNotAllowed("not registered: use POST to register", headers=dict(_ALLOW_UNREGISTERED))
-        creds = parse_credentials(registration.core_body(version, body, _role_hint(platform)))
+        creds = parse_credentials(registration.core_body(version, body, role_hint(platform)))
         api = await discover(self.client, creds.url, creds.token, send_base64=platform.send_base64, want=version)
         token_c = new_token()
         # An operator's suspension outlives a token rotation; anything else is alive again.
@@ -250,7 +193,7 @@ class Registry:
         status: str = "CONNECTED",
     ) -> None:
         now = self._now()
-        parties = _parties(platform_id, creds, now)
+        parties = parties_of(platform_id, creds, now)
         try:
             async with self._transaction() as tx:
                 if consume is not None and not await token_sql.consume_token(tx, consume):
@@ -323,7 +266,7 @@ class Registry:
                 platform.token_out,
                 token_b,
                 platform.send_base64,
-                role=_role_hint(platform),
+                role=role_hint(platform),
                 platform_id=platform_id,
             )
             fresh = await discover(
@@ -343,7 +286,7 @@ class Registry:
                 version=fresh.version,
                 token_out=creds.token,
                 endpoints=fresh.endpoints,
-                parties=_parties(platform_id, creds, now),
+                parties=parties_of(platform_id, creds, now),
                 status=platform.status,
                 now=now,
                 send_base64=fresh.send_base64,
@@ -443,27 +386,3 @@ class Registry:
             LOGGER.info("platform %s status %s -> %s", platform_id, platform.status, status)
             await self._notify(platform_id, status)
         return await self.get(platform_id)
-
-
-def _role_hint(platform: Platform) -> str | None:
-    """The operator-named role, else the role a registered 2.1.1 partner already has."""
-    return platform.role_hint or next((p.role for p in platform.parties), None)
-
-
-def _parties(platform_id: int, creds: Credentials, now: str) -> list[Party]:
-    """Every role of a Credentials object as a party of the platform."""
-    return [
-        Party(
-            platform_id=platform_id,
-            country_code=r.country_code,
-            party_id=r.party_id,
-            role=r.role,
-            business_details=r.business_details.model_dump(exclude_none=True),
-            last_updated=now,
-        )
-        for r in creds.roles
-    ]
-
-
-def _roles(creds: Credentials) -> str:
-    return ", ".join(f"{r.country_code}*{r.party_id}/{r.role}" for r in creds.roles)
