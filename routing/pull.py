@@ -10,6 +10,7 @@ Objects owned by a party the platform does not serve are skipped (anti-spoofing,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -47,6 +48,7 @@ class Puller:
         self.directory = directory
         self.clock = clock
         self._pulled: dict[int, str] = {}  # newer than the directory's copy of platforms.pulled_at
+        self._round = asyncio.Lock()  # one round at a time: a second caller waits, then finds nothing due
         # An abandoned pull (stop) leaves pulled_at alone: the next one starts from the last complete one.
         self.task = Periodic("pull-only-partners", self.pull_due, lambda: CHECK_EVERY, clock, lead=store.try_lead)
 
@@ -62,9 +64,10 @@ class Puller:
     async def pull_due(self) -> int:
         """Pull every due platform; return how many objects were stored."""
         stored = 0
-        for platform in list(self.directory.platforms()):
-            if self._due(platform):
-                stored += await self.pull(platform)
+        async with self._round:
+            for platform in list(self.directory.platforms()):
+                if self._due(platform):
+                    stored += await self.pull(platform)
         return stored
 
     async def pull(self, platform: Platform) -> int:
