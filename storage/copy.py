@@ -36,7 +36,10 @@ from storage.postgres import redact
 
 # Left out, with the reason the command prints. Each process of the PostgreSQL cluster writes its
 # own heartbeat row; the SQLite hub's rows describe a process that will not run there.
-SKIPPED = {"hub_processes": "per-process heartbeats; the PostgreSQL processes write their own"}
+SKIPPED = {
+    "hub_processes": "per-process heartbeats; the PostgreSQL processes write their own",
+    "console_sessions": "operator console logins; operators log in again",
+}
 BOOKKEEPING = {"_sqlite_migrations", "_hub_migrations"}  # each backend's own migration record
 BATCH_ROWS = 5000
 CONNECT_TIMEOUT = 10

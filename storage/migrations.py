@@ -337,4 +337,20 @@ STEPS: list[Step] = [
         sqlite="",
         postgres="DROP INDEX outbox_receiver;",
     ),
+    Step(
+        "0014_console_sessions",
+        # Operator console logins in the database, not in one process's memory: behind
+        # `serve --workers N` or a load balancer any process knows the session (and its flashes).
+        # admin_fp: a fingerprint of the admin token the login used; a changed token refuses it.
+        sqlite="""
+        CREATE TABLE console_sessions (
+            key TEXT PRIMARY KEY,              -- SHA-256 of the cookie value (never the value)
+            csrf TEXT NOT NULL,
+            admin_fp TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            flashes TEXT NOT NULL DEFAULT '[]' -- JSON: [[kind, text], ...] for the next page
+        );
+        CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
+        """,
+    ),
 ]

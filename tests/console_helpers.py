@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from tests.conftest import ADMIN
 
@@ -47,6 +48,10 @@ class Console:
             assert found
             self.csrf = html.unescape(found.group(1))
         return status
+
+    def adopt(self, cookie: str) -> None:
+        """Present another visitor's session cookie from now on (the same browser, another process)."""
+        self.session.cookie_jar.update_cookies({"hub_console": cookie}, response_url=URL(self.base + "/console/"))
 
     def cookie(self) -> str | None:
         for cookie in self.session.cookie_jar:

@@ -20,6 +20,7 @@ from hub.traffic import TRAFFIC
 from storage import objects as object_sql
 from storage import traffic as traffic_sql
 from tests.conftest import ADMIN, HubHandle
+from tests.console_helpers import Console
 from tests.fakes import wait_for
 from tests.routing_helpers import CPO1, EMSP1, MakePeer, connect, rh, session_for
 
@@ -193,3 +194,34 @@ async def test_concurrent_patches_through_two_processes_lose_no_update(
     assert stored is not None
     periods = json.loads(stored.body)["charging_periods"]
     assert sorted(period["start_date_time"] for period in periods) == starts
+
+
+@needs_postgres
+async def test_a_console_login_holds_in_every_process_and_a_logout_everywhere(
+    shared_database: str, start_hub: StartHub
+) -> None:
+    """Behind `serve --workers N` a browser's requests land on any process: the session is in the database."""
+    first = await start_hub(database=shared_database)
+    second = await start_hub(database=shared_database)
+    on_first, on_second = Console(first.base), Console(second.base)
+    try:
+        assert await on_first.login() == 303
+        cookie = on_first.cookie()
+        assert cookie is not None
+        on_second.adopt(cookie)
+        status, text, _ = await on_second.get("/console/deadletters")
+        assert status == 200, text
+        # A form posted to one process; its message is shown by the other (post/redirect/get).
+        status, _, headers = await on_first.post("/console/deadletters/redrive", {"csrf": on_first.csrf})
+        assert (status, headers["Location"]) == (303, "/console/deadletters")
+        status, text, _ = await on_second.get("/console/deadletters")
+        assert status == 200 and "Nothing chosen: tick dead letters or pick a platform." in text
+        status, text, _ = await on_first.get("/console/deadletters")
+        assert "Nothing chosen" not in text  # shown once, wherever it was shown
+        status, _, _ = await on_second.post("/console/logout", {"csrf": on_first.csrf})
+        assert status == 303
+        status, _, headers = await on_first.get("/console/")
+        assert (status, headers["Location"]) == (303, "/console/login")
+    finally:
+        await on_first.close()
+        await on_second.close()

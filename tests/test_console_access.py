@@ -170,6 +170,37 @@ async def test_session_expires_by_the_hub_clock(
     assert status == 303 and headers["Location"] == "/console/login"
 
 
+async def test_a_restart_keeps_the_login_and_a_new_admin_token_ends_it(
+    start_hub: Callable[..., Awaitable[HubHandle]],
+) -> None:
+    """Sessions are in the database: a restart keeps operators logged in; rotating the admin
+    token (which needs a restart) logs every operator out, as an in-memory store used to."""
+
+    async def visit(hub: HubHandle, cookie: str) -> tuple[int, str]:
+        c = Console(hub.base)
+        try:
+            c.adopt(cookie)
+            status, _, headers = await c.get("/console/")
+            return status, headers.get("Location", "")
+        finally:
+            await c.close()
+
+    first = await start_hub()
+    c = Console(first.base)
+    try:
+        assert await c.login() == 303
+        cookie = c.cookie()
+        assert cookie is not None
+    finally:
+        await c.close()
+    await first.server.close()
+    again = await start_hub()  # same database, same admin token
+    assert await visit(again, cookie) == (200, "")
+    await again.server.close()
+    rotated = await start_hub(admin_token="a-new-admin-token")
+    assert await visit(rotated, cookie) == (303, "/console/login")
+
+
 async def test_cookie_flags_and_security_headers(
     start_hub: Callable[..., Awaitable[HubHandle]], console: Callable[[], Awaitable[Console]], tmp_path: Path
 ) -> None:

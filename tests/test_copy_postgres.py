@@ -38,7 +38,7 @@ from tests.fakes import wait_for
 from tests.routing_helpers import CPO1, EMSP1, EMSP2, HUB, example, module_requests, rh
 
 SKIP_HINT = "set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test to run them"
-SKIPPED_TABLES = {"hub_processes"}
+SKIPPED_TABLES = {"hub_processes", "console_sessions"}
 
 
 def _with_schema(url: str, schema: str) -> str:

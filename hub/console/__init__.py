@@ -14,7 +14,7 @@ from aiohttp import web
 from hub.console import ops, pages
 from hub.console.core import PREFIX, ROOT, SESSIONS, TEMPLATES, console_middleware, security_headers, templates
 from hub.console.sessions import SessionStore
-from hub.keys import CLOCK, SETTINGS
+from hub.keys import CLOCK, SETTINGS, STORE
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -32,7 +32,9 @@ def setup(app: web.Application) -> None:
     """Mount the console sub-app at /console (call after CLOCK and SETTINGS are set)."""
     console = web.Application(middlewares=[console_middleware])
     console[ROOT] = app
-    console[SESSIONS] = SessionStore(app[CLOCK], app[SETTINGS].console_session_ttl)
+    settings = app[SETTINGS]
+    admin_token = settings.admin_token.get_secret_value() if settings.admin_token is not None else ""
+    console[SESSIONS] = SessionStore(lambda: app[STORE], app[CLOCK], settings.console_session_ttl, admin_token)
     console[TEMPLATES] = templates()
     console.on_response_prepare.append(security_headers)
     r = console.router

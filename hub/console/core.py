@@ -124,11 +124,22 @@ def _refuse(request: web.Request, status: int, detail: str) -> web.StreamRespons
 
 @web.middleware
 async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Session and CSRF checks, then the handler; the session's messages are kept when it ends."""
+    try:
+        return await _checked(request, handler)
+    finally:
+        # Also after a redirect (HTTPSeeOther is how a form post ends): its message is for the next page.
+        session = request.get(SESSION)
+        if session is not None:
+            await request.app[SESSIONS].save(session)
+
+
+async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Session and CSRF checks, then the handler; every error becomes an HTML page here."""
     try:
         route = request.match_info.route.name
         if route not in PUBLIC_ROUTES:
-            session = request.app[SESSIONS].get(request.cookies.get(COOKIE))
+            session = await request.app[SESSIONS].get(request.cookies.get(COOKIE))
             if session is None:
                 return _refuse(request, 401, "Log in first: no valid console session.")
             request[SESSION] = session

@@ -85,7 +85,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         response = render(request, "login.html", {"login_csrf": fresh, "error": "Wrong admin token."}, status=401)
         set_cookie(response, request, LOGIN_COOKIE, fresh, max_age=3600)
         return response
-    session_id, _ = request.app[SESSIONS].create()
+    session_id, _ = await request.app[SESSIONS].create()
     LOGGER.info("console: operator logged in from %s", request.remote)
     response = web.HTTPSeeOther(f"{PREFIX}/")
     set_cookie(response, request, COOKIE, session_id, max_age=request.app[SESSIONS].ttl_seconds)
@@ -95,7 +95,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 async def logout(request: web.Request) -> web.StreamResponse:
     """POST /console/logout: the session is deleted server-side (its cookie is worthless after)."""
-    request.app[SESSIONS].delete(request.cookies.get(COOKIE))
+    await request.app[SESSIONS].delete(request.cookies.get(COOKIE))
     response = web.HTTPSeeOther(f"{PREFIX}/login")
     response.del_cookie(COOKIE, path=PREFIX)
     raise response

@@ -1,42 +1,60 @@
-"""Console sessions: a server-side store of logged-in operators, each with its own CSRF token.
+"""Console sessions: logged-in operators, each with its own CSRF token, kept in the database.
 
-The cookie carries only a random session id; the store keeps its SHA-256, the CSRF token and
-the expiry. Logging out deletes the entry, so a cookie copied before logout is refused. The
-store lives in memory: a restart logs every operator out, which is the safe direction.
+The cookie carries only a random session id; the database keeps its SHA-256, the CSRF token,
+the expiry, the messages for the next page and a fingerprint of the admin token the operator
+logged in with. Every hub process on the database knows every session (`serve --workers N`, a
+load balancer), a restart keeps operators logged in, and changing the admin token logs every
+operator out (their fingerprint no longer matches). Logging out deletes the row, so a cookie
+copied before logout is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from routing.clock import Clock
+from routing.clock import Clock, iso, parse_iso
+from storage import console_sessions as session_sql
+from storage.db import Store
 
-MAX_SESSIONS = 1000  # bounded: the oldest session is dropped past this (a login flood cannot grow memory)
+LOGGER = logging.getLogger("hub.console")
+
+MAX_SESSIONS = 1000  # bounded: the oldest sessions are dropped past this (a login flood cannot grow the table)
 
 
 def _key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
+def fingerprint(admin_token: str) -> str:
+    """What a session remembers of the admin token it was made with (not the token: a hash of it)."""
+    return hashlib.sha256(b"ocpi-hub console session|" + admin_token.encode()).hexdigest()[:32]
+
+
 @dataclass
 class Session:
-    """One logged-in operator: CSRF token, expiry and messages to show on the next page."""
+    """One logged-in operator: CSRF token and messages to show on the next page."""
 
+    key: str
     csrf: str
-    expires_at: datetime
     flashes: list[tuple[str, str]] = field(default_factory=list)  # (kind 'ok' | 'error', text)
+    changed: bool = False  # flashes added or shown: written back when the request ends
 
     def flash(self, kind: str, text: str) -> None:
         """Queue a message for the next page (post/redirect/get)."""
         self.flashes.append((kind, text))
+        self.changed = True
 
     def take_flashes(self) -> list[tuple[str, str]]:
         """The queued messages, once."""
         taken, self.flashes = self.flashes, []
+        self.changed = self.changed or bool(taken)
         return taken
 
     def csrf_ok(self, presented: str | None) -> bool:
@@ -45,45 +63,65 @@ class Session:
 
 
 class SessionStore:
-    """In-memory sessions keyed by the hash of their cookie value; expiry by the hub's clock."""
+    """Sessions keyed by the hash of their cookie value; expiry by the hub's clock."""
 
-    def __init__(self, clock: Clock, ttl: float) -> None:
+    def __init__(self, store: Callable[[], Store], clock: Clock, ttl: float, admin_token: str) -> None:
+        self._stores = store  # the hub's store, opened after the console is set up
         self._clock = clock
         self._ttl = timedelta(seconds=ttl)
-        self._sessions: dict[str, Session] = {}
+        self._admin_fp = fingerprint(admin_token)
 
-    def create(self) -> tuple[str, Session]:
+    async def create(self) -> tuple[str, Session]:
         """A new session; returns the cookie value (never stored as such) and the session."""
-        self._prune()
-        while len(self._sessions) >= MAX_SESSIONS:
-            self._sessions.pop(next(iter(self._sessions)))
         session_id = secrets.token_urlsafe(32)
-        session = Session(csrf=secrets.token_urlsafe(32), expires_at=self._clock.now() + self._ttl)
-        self._sessions[_key(session_id)] = session
+        session = Session(key=_key(session_id), csrf=secrets.token_urlsafe(32))
+        now = self._clock.now()
+        await self._store.write(
+            lambda tx: session_sql.create(
+                tx,
+                key=session.key,
+                csrf=session.csrf,
+                admin_fp=self._admin_fp,
+                expires_at=iso(now + self._ttl),
+                now=iso(now),
+                keep=MAX_SESSIONS,
+            )
+        )
         return session_id, session
 
-    def get(self, session_id: str | None) -> Session | None:
-        """The live session for this cookie value, or None (unknown, logged out or expired)."""
+    async def get(self, session_id: str | None) -> Session | None:
+        """The live session for this cookie value, or None (unknown, logged out, expired, other admin token)."""
         if not session_id or len(session_id) > 200:
             return None
         key = _key(session_id)
-        session = self._sessions.get(key)
-        if session is None:
+        row = await session_sql.get(self._store, key)
+        if row is None:
             return None
-        if session.expires_at <= self._clock.now():
-            del self._sessions[key]
+        if parse_iso(row["expires_at"]) <= self._clock.now() or not hmac.compare_digest(
+            row["admin_fp"], self._admin_fp
+        ):
+            await session_sql.delete(self._store, key)
             return None
-        return session
+        return Session(key=key, csrf=row["csrf"], flashes=[(k, t) for k, t in json.loads(row["flashes"])])
 
-    def delete(self, session_id: str | None) -> None:
+    async def save(self, session: Session) -> None:
+        """Write back the session's messages if the request changed them (best effort: they are cosmetic)."""
+        if not session.changed:
+            return
+        try:
+            await session_sql.set_flashes(self._store, session.key, session.flashes)
+        except Exception as exc:  # a lost message must not turn the page into an error
+            LOGGER.warning("console: could not keep the session's messages: %s", exc)
+        session.changed = False
+
+    async def delete(self, session_id: str | None) -> None:
         """Log out: the cookie value is worthless from now on."""
-        if session_id:
-            self._sessions.pop(_key(session_id), None)
+        if session_id and len(session_id) <= 200:
+            await session_sql.delete(self._store, _key(session_id))
 
-    def _prune(self) -> None:
-        now = self._clock.now()
-        for key in [k for k, s in self._sessions.items() if s.expires_at <= now]:
-            del self._sessions[key]
+    @property
+    def _store(self) -> Store:
+        return self._stores()
 
     @property
     def ttl_seconds(self) -> int:
