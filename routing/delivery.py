@@ -78,7 +78,7 @@ class Delivery:
                 prepare(tx)
             return [outbox_sql.enqueue(tx, message, coalesce=status_patch)[1] for message in messages]
 
-        blocked: list[bool] = await self.store.write(job)
+        blocked: list[bool] = await self.store.write(job, locks=[(m.module, m.object_key) for m in messages])
         for message, behind in zip(messages, blocked, strict=True):
             if behind:
                 self.worker.queued_behind(message.receiver_platform_id, message.module, message.object_key)
@@ -108,7 +108,7 @@ class Delivery:
         # this coroutine runs again, and an answer with nobody waiting would cost us relay_wait.
         answer = self.fastpath.expect(request_id, fail_fast=self.fail_mode)
         try:
-            message_id, blocked = await self.store.write(job)
+            message_id, blocked = await self.store.write(job, locks=[(message.module, message.object_key)])
         except BaseException:
             self.fastpath.stop_waiting(request_id)
             raise

@@ -22,14 +22,14 @@ import logging
 import os
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from storage.errors import StoreClosedError
-from storage.statements import Cursor, Dialect, Job, Params, Row, SyncTx, apply_batch, rollback
+from storage.statements import Cursor, Dialect, Job, Lock, Params, Row, SyncTx, apply_batch, rollback
 
 __all__ = ["Cursor", "Dialect", "Job", "Listener", "Params", "Row", "Store", "SyncTx", "Transaction", "open_store"]
 
@@ -90,7 +90,7 @@ class Store(ABC):
         self.writer: Any = None
         self._writer_thread: ThreadPoolExecutor | None = None
         self._lock = asyncio.Lock()
-        self._pending: list[tuple[Job, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Job, Sequence[Lock], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
         self._opened = False
@@ -206,11 +206,15 @@ class Store(ABC):
         with contextlib.suppress(Exception):
             old.close()
 
-    async def write(self, fn: Callable[[SyncTx], T]) -> T:
-        """Run ``fn(tx)`` atomically on the writer thread; return once it is committed (group commit)."""
+    async def write(self, fn: Callable[[SyncTx], T], *, locks: Sequence[Lock] = ()) -> T:
+        """Run ``fn(tx)`` atomically on the writer thread; return once it is committed (group commit).
+
+        ``locks``: the objects (module, key) ``fn`` will lock; on a shared database the batch
+        takes them all first, in one order (storage/statements.py, apply_batch).
+        """
         self._check_open()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, future))
+        self._pending.append((fn, locks, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
@@ -219,15 +223,18 @@ class Store(ABC):
         while self._pending:
             async with self._lock:
                 batch, self._pending = self._pending, []
-                jobs = [fn for fn, _ in batch]
+                jobs = [fn for fn, _, _ in batch]
+                locks = [lock for _, job_locks, _ in batch for lock in job_locks]
                 try:
                     await self._ensure_writer()
-                    apply = functools.partial(apply_batch, dialect=self.dialect, jobs=jobs, owner=self.owner)
+                    apply = functools.partial(
+                        apply_batch, dialect=self.dialect, jobs=jobs, owner=self.owner, locks=locks
+                    )
                     outcomes = await self.run_on_writer(apply)
                     self.commits += 1
                 except Exception as exc:  # the COMMIT itself failed: nobody's job is durable
                     outcomes = [(False, exc)] * len(batch)
-            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+            for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
                 if future.done():
                     continue
                 if ok:

@@ -120,15 +120,11 @@ def lock_object(tx: SyncTx, module: str, object_key: str) -> None:
     Within a process the single writer serializes jobs; across processes two jobs for one object
     would otherwise interleave: outbox ids out of commit order within a chain, and a PATCH
     applied to a stored copy that another process was replacing (a lost update). Keyed by
-    schema too: one schema is one cluster (storage/postgres.py). Taken once per transaction.
+    schema too: one schema is one cluster (storage/postgres.py). A job that declares its
+    objects to ``Store.write(..., locks=...)`` has them locked before it runs, in the batch's
+    sorted order (no deadlock between two processes' batches); this call is then free.
     """
-    if tx.owner is None or (module, object_key) in tx.locks:
-        return
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '|' || ? || '|' || ?, 0))",
-        (module, object_key),
-    )
-    tx.locks.add((module, object_key))
+    tx.lock(module, object_key)
 
 
 _PENDING_IN_CHAIN = (

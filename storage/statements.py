@@ -88,6 +88,20 @@ class SyncTx:
         # Object locks held until COMMIT (storage/outbox.py lock_object): taken once per transaction.
         self.locks: set[tuple[str, str]] = set()
 
+    def lock(self, module: str, object_key: str) -> None:
+        """Shared database: hold the object's advisory lock until COMMIT (once per transaction).
+
+        Why and where: storage/outbox.py ``lock_object``. Alone (SQLite) the one writer already
+        serializes every job, so there is nothing to take.
+        """
+        if self.owner is None or (module, object_key) in self.locks:
+            return
+        self.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '|' || ? || '|' || ?, 0))",
+            (module, object_key),
+        )
+        self.locks.add((module, object_key))
+
     def execute(self, sql: str, params: Params = ()) -> None:
         """Run one statement."""
         self.dialect.run(self.conn, sql, params)
@@ -115,6 +129,7 @@ class SyncTx:
 
 
 Job = Callable[[SyncTx], Any]
+Lock = tuple[str, str]  # (module, object_key): see SyncTx.lock
 
 
 def _run_job(tx: SyncTx, job: Job) -> tuple[bool, Any]:
@@ -137,13 +152,14 @@ def _run_job(tx: SyncTx, job: Job) -> tuple[bool, Any]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _run_alone(tx: SyncTx, job: Job) -> tuple[bool, Any]:
+def _run_alone(tx: SyncTx, job: Job, locks: Sequence[Lock]) -> tuple[bool, Any]:
     """One job as its own transaction (no SAVEPOINT); a transient failure (deadlock) runs it again."""
     run = tx.dialect.run
     for attempt in range(TRANSIENT_RETRIES):
         run(tx.conn, tx.dialect.begin)
         tx.locks.clear()
         try:
+            _take(tx, locks)
             value = job(tx)
             run(tx.conn, "COMMIT")
         except Exception as exc:
@@ -159,13 +175,22 @@ def _run_alone(tx: SyncTx, job: Job) -> tuple[bool, Any]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _run_together(tx: SyncTx, jobs: list[Job]) -> list[tuple[bool, Any]] | None:
+def _take(tx: SyncTx, locks: Sequence[Lock]) -> None:
+    # Every object lock the batch's jobs will take, first and in one order: two processes whose
+    # batches touch the same objects queue behind each other instead of deadlocking (which
+    # PostgreSQL would only break after deadlock_timeout, a second).
+    for module, object_key in locks:
+        tx.lock(module, object_key)
+
+
+def _run_together(tx: SyncTx, jobs: list[Job], locks: Sequence[Lock]) -> list[tuple[bool, Any]] | None:
     """Every job in one transaction, pipelined, without SAVEPOINTs; None (rolled back) if any failed."""
     conn, dialect = tx.conn, tx.dialect
     tx.locks.clear()
     try:
         with dialect.pipeline(conn):
             dialect.run(conn, dialect.begin)
+            _take(tx, locks)
             values = [job(tx) for job in jobs]
             dialect.run(conn, "COMMIT")
     except Exception as exc:
@@ -178,7 +203,9 @@ def _run_together(tx: SyncTx, jobs: list[Job]) -> list[tuple[bool, Any]] | None:
     return [(True, value) for value in values]
 
 
-def apply_batch(conn: Any, dialect: Dialect, jobs: list[Job], owner: str | None) -> list[tuple[bool, Any]]:
+def apply_batch(
+    conn: Any, dialect: Dialect, jobs: list[Job], owner: str | None, locks: Sequence[Lock] = ()
+) -> list[tuple[bool, Any]]:
     """On the writer thread: every job of the batch, one COMMIT for all of them.
 
     First all together, pipelined (PostgreSQL sends the statements whose results nobody reads
@@ -187,15 +214,20 @@ def apply_batch(conn: Any, dialect: Dialect, jobs: list[Job], owner: str | None)
     that attempt is rolled back and the batch runs again the careful way: one job alone as its
     own transaction, several each in its own SAVEPOINT, so only the failing job is undone (and
     its error is the one it raised). Jobs only touch the database, so running one twice is safe;
-    the deadlock retry relies on that too.
+    the deadlock retry relies on that too. ``locks``: the object locks the jobs declared, taken
+    first, in sorted order.
     """
     tx = SyncTx(conn, dialect, owner)
-    together = _run_together(tx, jobs)
+    locks = sorted(set(locks)) if owner is not None else []
+    together = _run_together(tx, jobs, locks)
     if together is not None:
         return together
     if len(jobs) == 1:
-        return [_run_alone(tx, jobs[0])]
+        return [_run_alone(tx, jobs[0], locks)]
+    # The careful way (after a failure): each job takes its own locks inside its SAVEPOINT, where a
+    # deadlock is retried for that job alone.
     dialect.run(conn, dialect.begin)
+    tx.locks.clear()
     try:
         outcomes = [_run_job(tx, job) for job in jobs]
         dialect.run(conn, "COMMIT")

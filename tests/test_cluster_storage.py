@@ -8,10 +8,11 @@ ISO strings, so lease expiry is tested without waiting.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import psycopg
 import pytest
@@ -247,6 +248,40 @@ async def test_the_object_lock_makes_a_second_process_wait_for_the_first_commit(
     release.set()
     await a_write
     assert await asyncio.wait_for(b_write, 5) is True
+
+
+async def test_two_batches_locking_the_same_objects_wait_instead_of_deadlocking(pair, caplog) -> None:
+    """Process a's batch locks Y then X, b's X then Y: the declared locks are taken first, sorted.
+
+    Taken in job order instead, a holds Y and wants X while b holds X and wants Y: PostgreSQL
+    breaks that deadlock only after deadlock_timeout (a second) and a batch runs again.
+    """
+    caplog.set_level(logging.DEBUG, logger="storage.statements")
+    a, b = pair
+    a_holds, release = threading.Event(), threading.Event()
+
+    def job(key: str, result: str, *, hold: bool = False) -> Callable[[SyncTx], str]:
+        def run(tx: SyncTx) -> str:
+            outbox_sql.lock_object(tx, "sessions", key)
+            tx.fetchone("SELECT 1")  # the lock is held now (a pipelined batch would send it later)
+            if hold:
+                a_holds.set()
+                release.wait(5)  # bounded: the test releases it
+            return result
+
+        return run
+
+    def write(store: PostgresStore, key: str, result: str, *, hold: bool = False) -> Awaitable[str]:
+        return store.write(job(key, result, hold=hold), locks=[("sessions", key)])
+
+    first = asyncio.gather(write(a, "Y", "a1", hold=True), write(a, "X", "a2"))  # one batch
+    assert await asyncio.to_thread(a_holds.wait, 5)
+    second = asyncio.gather(write(b, "X", "b1"), write(b, "Y", "b2"))
+    await asyncio.sleep(0.3)  # b's batch is waiting for a lock by now
+    release.set()
+    assert await asyncio.wait_for(first, 10) == ["a1", "a2"]
+    assert await asyncio.wait_for(second, 10) == ["b1", "b2"]
+    assert "deadlock" not in caplog.text.lower()
 
 
 async def test_a_lost_write_connection_fails_one_batch_and_is_replaced(pair) -> None:
