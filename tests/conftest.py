@@ -73,6 +73,30 @@ def _create_schema(server: str, *, migrated: bool) -> str:
     return schema
 
 
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh, empty schema on the test server as a database URL, dropped afterwards (skip without a server).
+
+    For tests that run several hubs or processes on one database (the hubs migrate it themselves).
+    """
+    server = os.environ.get(POSTGRES_ENV)
+    if not server:
+        pytest.skip(POSTGRES_HINT)
+    schema = _create_schema(server, migrated=False)
+    try:
+        yield schema_url(server, schema)
+    finally:
+        _drop_schemas(server, [schema])
+
+
+@pytest.fixture
+def shared_database() -> Iterator[str]:
+    """A fresh PostgreSQL schema that several hubs share (ask for it before start_hub, so that the
+    hubs stop before the schema is dropped)."""
+    with postgres_schema() as url:
+        yield url
+
+
 class SchemaSpares:
     """Migrated, empty schemas made one ahead on a thread while a test runs.
 

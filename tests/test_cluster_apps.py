@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
-import psycopg
 import pytest
 
 from hub import traffic as hub_traffic
@@ -29,18 +27,6 @@ needs_postgres = pytest.mark.skipif(
     not URL, reason="PostgreSQL tests: set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test"
 )
 StartHub = Callable[..., Awaitable[HubHandle]]
-
-
-@pytest.fixture
-def shared_database() -> Iterator[str]:
-    """A fresh PostgreSQL schema, as a database URL two hub apps can share (ask for it before start_hub,
-    so the hubs stop before the schema is dropped)."""
-    schema = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{URL}{'&' if '?' in URL else '?'}options=-csearch_path%3D{schema}"
-    with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 async def test_sqlite_status_and_metrics_show_the_one_process(hub: HubHandle) -> None:

@@ -22,6 +22,7 @@ from storage import outbox as outbox_sql
 from storage.db import SyncTx
 from storage.outbox import NewMessage
 from storage.postgres import PostgresStore
+from tests.conftest import postgres_schema
 
 URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
 pytestmark = pytest.mark.skipif(
@@ -37,21 +38,16 @@ LEASE = "2026-11-29T12:00:30.000Z"
 @pytest.fixture
 async def pair() -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
     """Two stores (two processes) on one fresh schema."""
-    schema = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    url = f"{URL}{'&' if '?' in URL else '?'}options=-csearch_path%3D{schema}"
-    a, b = PostgresStore(url), PostgresStore(url)
-    await a.open()
-    await b.open()
-    await a.write(_platform)
-    try:
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
-        with psycopg.connect(URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema() as url:
+        a, b = PostgresStore(url), PostgresStore(url)
+        await a.open()
+        await b.open()
+        await a.write(_platform)
+        try:
+            yield a, b
+        finally:
+            await a.close()
+            await b.close()
 
 
 def _platform(tx: SyncTx) -> None:
@@ -303,6 +299,6 @@ async def test_maintenance_refreshes_the_outbox_statistics(pair) -> None:
         row = conn.execute(
             "SELECT coalesce(last_analyze, last_autoanalyze) IS NOT NULL FROM pg_stat_user_tables"
             " WHERE relname = 'outbox' AND schemaname = %s",
-            (a.url.rsplit("%3D", 1)[1],),
+            (a.schema,),
         ).fetchone()
     assert row == (True,)

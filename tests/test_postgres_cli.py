@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import psycopg
 import pytest
 
 from storage.migrations import STEPS
+from tests.conftest import postgres_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
@@ -39,14 +39,8 @@ def one_line(result: subprocess.CompletedProcess[str]) -> bool:
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    if not URL:
-        pytest.skip("PostgreSQL tests: set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test")
-    schema = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{URL}{'&' if '?' in URL else '?'}options=-csearch_path%3D{schema}"
-    with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema() as url:
+        yield url
 
 
 def test_migrate_list_and_dry_run_on_postgres(database: str) -> None:

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import re
-import secrets
 import signal
 import socket
 import subprocess
@@ -23,31 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import psycopg
 import pytest
 
 from hub.cli_common import EXIT_ERROR, CliError
 from hub.supervisor import Supervisor
+from tests.conftest import postgres_schema
 from tests.ports import free_port
-
-PG_HINT = "set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test to run the PostgreSQL drills"
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh schema on the test server, dropped after the test."""
-    base = os.environ.get("HUB_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip(PG_HINT)
-    schema = f"workers_{secrets.token_hex(4)}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema() as url:
+        yield url
 
 
 def hub_env(database: str, port: int) -> dict[str, str]:
