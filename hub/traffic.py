@@ -77,6 +77,7 @@ class TrafficRecorder:
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._trimmed_at = float("-inf")  # time.monotonic() of this process's last trim
+        self.stopping = False
         self.store: Store | None = None
         self.directory: Directory | None = None
 
@@ -230,7 +231,9 @@ class TrafficRecorder:
 
     async def run(self) -> None:
         """Background task: flush every FLUSH_INTERVAL seconds, or sooner when a batch is full."""
-        while True:
+        # Ended by the flag, not only by a cancel (one that lands in wait_for or a driver call can be
+        # lost on Python 3.11, and this loop would go on for good): see _traffic_ctx.
+        while not self.stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL)
             self._wake.clear()
@@ -260,6 +263,7 @@ async def _traffic_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CLIENT].observers.append(recorder.outbound)
     task = asyncio.create_task(recorder.run(), name="traffic-log-writer")
     yield
+    recorder.stopping = True
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

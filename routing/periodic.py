@@ -38,6 +38,7 @@ class Periodic:
         self._interval = interval  # read each round: settings may say otherwise meanwhile
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         """Start the loop."""
@@ -45,16 +46,22 @@ class Periodic:
 
     async def stop(self) -> None:
         """Cancel the loop and wait for it; a round in flight is abandoned."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     async def _run(self) -> None:
-        while True:
+        # The flag, not only the cancel, ends the loop: a cancel that lands in a library call can
+        # be lost (Python 3.11's wait_for race, gh-86296), and the round then went on to a sleep
+        # nothing would end. Seen as 30 s hangs of a hub's shutdown on PostgreSQL (try_lead).
+        while not self._stopping:
             try:
                 if self._lead is None or await self._lead(self.name):
                     await self._job()
             except Exception:  # a failed round is retried next interval; the hub keeps serving
                 LOGGER.exception("%s failed; retrying in %.0fs", self.name, self._interval())
+            if self._stopping:
+                return
             await self._clock.sleep(self._interval())

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -307,8 +308,19 @@ async def start_hub(
 
     yield start
     for server in servers:
-        await server.close()
+        await _close_reporting_hangs(server)
     await session.close()
+
+
+async def _close_reporting_hangs(server: TestServer, bound: float = 20.0) -> None:
+    """Stop a hub; if that hangs, print every task's stack (pytest-timeout shows only threads)."""
+    try:
+        await asyncio.wait_for(asyncio.shield(server.close()), bound)
+    except TimeoutError:
+        for task in asyncio.all_tasks():
+            print(f"--- task {task.get_name()} ({task.get_coro()!r})", file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+        raise AssertionError(f"the hub did not stop within {bound:g} s (task stacks above)") from None
 
 
 @pytest.fixture
