@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,23 @@ needs_postgres = pytest.mark.skipif(
     not URL, reason="PostgreSQL tests: set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test"
 )
 StartHub = Callable[..., Awaitable[HubHandle]]
+
+
+async def until(
+    call: Callable[[], Awaitable[tuple[int, Any, Any]]], done: Callable[[int, Any], bool]
+) -> tuple[int, Any]:
+    """Repeat a call to the other process until ``done(status, body)``; bounded (5 s): NOTIFY takes moments."""
+    for _ in range(50):
+        status, body, _ = await call()
+        if done(status, body):
+            break
+        await asyncio.sleep(0.1)
+    return status, body
+
+
+def accepted(status: int, body: Any) -> bool:
+    """HTTP 200 with OCPI 1000."""
+    return status == 200 and isinstance(body, dict) and body.get("status_code") == 1000
 
 
 async def test_sqlite_status_and_metrics_show_the_one_process(hub: HubHandle) -> None:
@@ -54,13 +72,12 @@ async def test_a_registration_through_one_process_routes_through_another(
     # The second process heard of both registrations (NOTIFY): the CPO's token works there and
     # the eMSP is a known receiver, without a restart.
     session = session_for(CPO1, EMSP1, "X1")
-    for _ in range(50):  # bounded: NOTIFY arrives within moments
-        status, body, _ = await second.call(
+    status, body = await until(
+        lambda: second.call(
             "PUT", "/ocpi/2.2.1/sessions/receiver/BE/BEC/X1", token=cpo.hub_token, json=session, headers=rh(CPO1, EMSP1)
-        )
-        if status == 200 and body["status_code"] == 1000:
-            break
-        await asyncio.sleep(0.1)
+        ),
+        accepted,
+    )
     assert (status, body["status_code"]) == (200, 1000), body
     await wait_for(lambda: any(r.path.endswith("/sessions/receiver/BE/BEC/X1") for r in emsp.received))
 
@@ -85,19 +102,13 @@ async def test_an_unregistered_token_stops_working_in_every_process(
     first = await start_hub(database=shared_database)
     second = await start_hub(database=shared_database)
     cpo = await connect(first, make_peer, CPO1, name="CPO one")
-    for _ in range(50):  # the second process caches the token once it authenticated it
-        status, _, _ = await second.call("GET", "/ocpi/versions", token=cpo.hub_token)
-        if status == 200:
-            break
-        await asyncio.sleep(0.1)
+    # The second process caches the token once it authenticated it.
+    status, _ = await until(lambda: second.call("GET", "/ocpi/versions", token=cpo.hub_token), lambda s, _: s == 200)
     assert status == 200
     status, body, _ = await first.call("DELETE", "/ocpi/2.2.1/credentials", token=cpo.hub_token)
     assert status == 200, body
-    for _ in range(50):  # NOTIFY empties the second process's token cache
-        status, _, _ = await second.call("GET", "/ocpi/versions", token=cpo.hub_token)
-        if status == 401:
-            break
-        await asyncio.sleep(0.1)
+    # NOTIFY empties the second process's token cache.
+    status, _ = await until(lambda: second.call("GET", "/ocpi/versions", token=cpo.hub_token), lambda s, _: s == 401)
     assert status == 401
 
 
@@ -153,11 +164,9 @@ async def test_concurrent_patches_through_two_processes_lose_no_update(
     await connect(first, make_peer, EMSP1, name="eMSP one")
     path = "/ocpi/2.2.1/sessions/receiver/BE/BEC/LU1"
     session = session_for(CPO1, EMSP1, "LU1") | {"charging_periods": []}
-    for _ in range(50):  # bounded: the second process hears of the CPO's registration (NOTIFY)
-        status, body, _ = await second.call("PUT", path, token=cpo.hub_token, json=session, headers=rh(CPO1, EMSP1))
-        if status == 200 and body["status_code"] == 1000:
-            break
-        await asyncio.sleep(0.1)
+    status, body = await until(
+        lambda: second.call("PUT", path, token=cpo.hub_token, json=session, headers=rh(CPO1, EMSP1)), accepted
+    )
     assert (status, body["status_code"]) == (200, 1000), body
     starts = [f"2026-11-29T12:{minute:02d}:00Z" for minute in range(16)]
     answers = await asyncio.gather(
