@@ -370,19 +370,20 @@ class PeerClient:
         """The whole answer body, or AnswerTooLarge as soon as it passes ``max_answer_bytes`` (never read further)."""
         cap = self.max_answer_bytes
         declared = resp.content_length
-        too_large = AnswerTooLarge(
-            f"{method} to {origin(url)}: the answer is larger than {_size(cap)} (max_answer_bytes); not read further"
-        )
-        if declared is not None and declared > cap:
-            raise too_large
-        if declared is not None and "Content-Encoding" not in resp.headers:
+        if declared is not None and declared <= cap and "Content-Encoding" not in resp.headers:
             return await resp.read()  # aiohttp reads exactly Content-Length bytes: within the cap
-        # Chunked or compressed (a small gzip can unpack to gigabytes): count what arrives.
+        # Too long already, chunked, or compressed (a small gzip can unpack to gigabytes): count what arrives.
         chunks: list[bytes] = []
         size = 0
-        async for chunk in resp.content.iter_chunked(_CHUNK):
-            size += len(chunk)
-            if size > cap:
-                raise too_large
-            chunks.append(chunk)
+        if declared is None or declared <= cap:
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                size += len(chunk)
+                if size > cap:
+                    break
+                chunks.append(chunk)
+        if (declared is not None and declared > cap) or size > cap:
+            raise AnswerTooLarge(
+                f"{method} to {origin(url)}: the answer is larger than {_size(cap)} (max_answer_bytes);"
+                " not read further"
+            )
         return b"".join(chunks)

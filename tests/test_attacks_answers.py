@@ -12,6 +12,7 @@ Every partner is a real aiohttp server on 127.0.0.1 (tests/fakes.py); time is th
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from typing import Any
 
@@ -286,6 +287,21 @@ async def test_fifty_megabyte_answer_is_refused_with_ocpi_error(hub, make_peer) 
     assert answer.get("data") is None
     await wait_for(lambda: state["done"])
     assert state["cut"] and state["written"] < 40 * MB  # the hub stopped reading at the cap
+
+
+async def test_gzip_bomb_answer_is_refused_at_the_cap(hub, make_peer) -> None:
+    net = await network(hub, make_peer)
+    inflated = b'{"status_code":1000,"timestamp":"2026-01-01T00:00:00Z","data":"' + b" " * (20 * MB) + b'"}'
+    bomb = gzip.compress(inflated, compresslevel=9)
+    assert len(bomb) < 64 * 1024  # 20 MiB unpacked from a few KiB on the wire
+
+    async def compressed(request: web.Request, body: Any) -> web.StreamResponse:
+        return web.Response(body=bomb, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+
+    net.cpo1.module_responder = compressed
+    status, answer, _ = await net.call("GET", "/ocpi/2.2.1/locations/sender/", net.emsp1, headers=rh(EMSP1, CPO1))
+    assert status == 200 and answer["status_code"] == 4000, str(answer)[:300]
+    assert "larger than 16 MiB" in answer["status_message"], answer
 
 
 async def test_oversized_push_answer_counts_as_a_failed_attempt(start_hub, make_peer, clock) -> None:
