@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from typing import Any
 
 from routing.errors import UnusableAnswer
@@ -55,6 +56,11 @@ def _int(text: str) -> int:
     return int(text)
 
 
+# The interpreter's own limit raises ValueError past 4,300 digits, in C; only when it has been
+# lifted (PYTHONINTMAXSTRDIGITS=0 or higher) does every integer go through the check above.
+_INT_HOOK = None if 0 < sys.get_int_max_str_digits() <= MAX_INT_DIGITS else _int
+
+
 def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -71,15 +77,19 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _too_deep(value: Any, limit: int) -> bool:
-    """Whether containers nest deeper than ``limit`` (iterative: no recursion on hostile input)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
+    """Whether containers nest deeper than ``limit``: level by level, no recursion on hostile input."""
+    level: list[Any] = [value]
+    depth = 1
+    while level:
         if depth > limit:
             return True
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1))
+        deeper: list[Any] = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:  # exact types: json makes no others
+                    deeper.append(child)
+        level = deeper
+        depth += 1
     return False
 
 
@@ -99,7 +109,7 @@ def loads(body: bytes) -> Any:
     try:
         text = body.decode("utf-8-sig")
         value = json.loads(
-            text, parse_float=_float, parse_int=_int, parse_constant=_constant, object_pairs_hook=_object
+            text, parse_float=_float, parse_int=_INT_HOOK, parse_constant=_constant, object_pairs_hook=_object
         )
         # Counting brackets is cheap: only an answer with more of them than MAX_DEPTH is walked.
         deep_enough = isinstance(value, dict | list) and text.count("[") + text.count("{") > MAX_DEPTH
