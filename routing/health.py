@@ -87,11 +87,6 @@ class ReceiverHealth:
         """When each pending probe not already in flight is due (clock timestamps)."""
         return [p.next_at for pid, p in self._offline.items() if pid not in self._probing]
 
-    @property
-    def probing(self) -> int:
-        """Probes and still-alive checks in flight now."""
-        return len(self._probing)
-
     async def quiet(self) -> None:
         """Return once no probe is in flight (each is bounded by its timeout; for tests and idle())."""
         while self._probing:
