@@ -64,6 +64,15 @@ class DeliverySettings(BaseModel):
         description="Directed pushes waiting for or in a send slot per receiver; beyond it the hub answers"
         " HTTP 503 with Retry-After instead of letting latency climb.",
     )
+    probe_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a probe of an OFFLINE platform or a still-alive check may take (capped by"
+        " request_timeout); probes run beside the delivery scheduler, never in its loop.",
+    )
+    max_probes: int = Field(
+        8, ge=1, description="Probes and still-alive checks in flight at once (the others wait for a later round)."
+    )
 
 
 class ClusterSettings(BaseModel):
@@ -196,6 +205,12 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    max_answer_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest answer read from a partner; the hub stops reading there and the caller gets"
+        " OCPI 4000 (a queued push counts a failed attempt).",
+    )
 
     @field_validator("database", mode="before")
     @classmethod

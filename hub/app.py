@@ -46,7 +46,7 @@ from routing.pull import Puller
 from routing.registry import Registry
 from routing.retention import RetentionSweeper
 from routing.service import RoutingService
-from routing.ssrf import GuardedResolver
+from routing.ssrf import GuardedResolver, HubOrigins
 from routing.worker import DeliveryWorker
 from storage.db import open_store
 
@@ -64,8 +64,10 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     # One shared session, bounded pool; never a session per request.
-    # SSRF guard: unless private URLs are allowed, every resolved address is checked at connect time.
-    resolver = None if settings.allow_private_urls else GuardedResolver(aiohttp.DefaultResolver())
+    # SSRF guard: every resolved address is checked at connect time (only the hub's own when
+    # private URLs are allowed: a DNS alias of the hub must not make it call itself).
+    own = HubOrigins.from_settings(settings)
+    resolver = GuardedResolver(aiohttp.DefaultResolver(), allow_private=settings.allow_private_urls, own=own)
     connector = aiohttp.TCPConnector(limit=256, limit_per_host=32, ttl_dns_cache=300, resolver=resolver)
     session = aiohttp.ClientSession(
         connector=connector,
@@ -77,6 +79,8 @@ async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
         connect_timeout=settings.connect_timeout,
         request_timeout=settings.request_timeout,
         allow_private_urls=settings.allow_private_urls,
+        own=own,
+        max_answer_bytes=settings.max_answer_bytes,
     )
     app[REGISTRY] = Registry(app[STORE], app[CLIENT], settings, app[CLOCK])
     yield

@@ -1,4 +1,4 @@
-"""Request helpers the pipeline (hub/pipeline.py) uses: ids, token parsing, the admin token check."""
+"""Request helpers the pipeline (hub/pipeline.py) uses: ids, token parsing, the admin token check, loops."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import logging
 from aiohttp import web
 
 from hub import adminguard
-from hub.keys import CORRELATION_ID, REQUEST_ID, SETTINGS
+from hub.keys import CLIENT, CORRELATION_ID, REQUEST_ID, SETTINGS
 from routing.errors import (
     AuthError,
+    LoopDetected,
 )
 from routing.ids import new_id
 from storage.tokens import token_hash
@@ -81,3 +82,15 @@ def check_admin(request: web.Request) -> None:
             "wrong admin token", headers={"WWW-Authenticate": 'Bearer realm="ocpi-hub admin", error="invalid_token"'}
         )
     adminguard.record(request, address, ok=True)
+
+
+def refuse_loop(request: web.Request) -> None:
+    """LoopDetected (508, 4000) when the request carries the hub's own ``Via`` mark: the hub sent it itself.
+
+    It came back through something the SSRF guard cannot recognise (a proxy, a DNS alias, a
+    NAT): answered at once, before auth, so the loop ends at its first turn (docs/SECURITY.md).
+    """
+    own = request.app[CLIENT].own
+    if own is not None and own.sent_by_hub(request.headers.getall("Via", [])):
+        LOGGER.warning("refused %s %s: it carries this hub's own Via mark (a loop)", request.method, request.path)
+        raise LoopDetected()

@@ -20,7 +20,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from hub.envelope import error_response
 from hub.keys import CALLER, CORRELATION_ID, REGISTRY, REQUEST_ID, SETTINGS, TOKEN_A_ROUTES, Caller
 from hub.limits import ADMISSION, LIMITER, check_rate
-from hub.middlewares import check_admin, clean_id, hash_matches, token_candidates
+from hub.middlewares import check_admin, clean_id, hash_matches, refuse_loop, token_candidates
 from hub.traffic import TRAFFIC, ocpi_status_of
 from routing.errors import (
     AuthError,
@@ -104,6 +104,8 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
         if admission is not None:
             admission.enter()  # first: refusing overload must cost as little as possible
         try:
+            if admission is not None and "Via" in headers:
+                refuse_loop(request)  # a request this hub sent came back to it (issue 20)
             await _authenticate(request)
             response = await handler(request)
         finally:

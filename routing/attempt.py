@@ -6,6 +6,10 @@ deleted, 2xxx/3xxx kept as "rejected"). A retryable failure schedules a retry wi
 buries the message once ``max_attempts`` or its deadline is reached. Every record is one write
 job that joins the next group commit; the waiting sender gets its answer before that commit
 (at-least-once: a crash in between only redelivers the message, with the same X-Request-ID).
+
+An unexpected error on one message's path (a bug, whatever a partner answered) stays with that
+message: it is logged and recorded as a failed attempt (``UnexpectedFailure``), so the message
+is retried with backoff like any other failure and no other message or receiver notices.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from config import DeliverySettings
 from routing.client import PeerClient, PeerResponse
 from routing.clock import Clock, iso, parse_iso
 from routing.directory import Directory
-from routing.errors import OcpiError
+from routing.errors import OcpiError, UnexpectedFailure
 from routing.fastpath import FastPath
 from routing.health import ReceiverHealth
 from routing.outcome import Sent
@@ -78,12 +82,25 @@ class Attempt:
             )
         except OcpiError as exc:
             return exc
+        except Exception as exc:  # contained to this message: a failed attempt, never a stuck row
+            LOGGER.exception("attempt of message %s to platform %s failed unexpectedly", row.id, platform.id)
+            return _unexpected(exc)
 
     async def record(self, row: Message, sent: Sent) -> bool:
         """Classify what ``send`` got and record it; True when the message got its final answer.
 
-        Never raises for a receiver's failure: that is recorded (retry, dead letter) instead.
+        Never raises for a receiver's failure: that is recorded (retry, dead letter) instead. An
+        unexpected error while classifying is recorded as a failed attempt; only the store
+        failing to record even that is raised (the row stays pending, as after a crash).
         """
+        try:
+            return await self._record(row, sent)
+        except Exception as exc:
+            LOGGER.exception("recording the attempt of message %s failed unexpectedly", row.id)
+            await self._failed(row, _unexpected(exc))
+            return False
+
+    async def _record(self, row: Message, sent: Sent) -> bool:
         # A connect error or timeout is retryable; a refused redirect is final (never an endless retry).
         retryable = sent.retryable if isinstance(sent, OcpiError) else is_retryable(sent)
         # The sender may have its answer now; the record below needs no fsync of its own first.
@@ -160,3 +177,9 @@ class Attempt:
             error,
             delay,
         )
+
+
+def _unexpected(exc: Exception) -> UnexpectedFailure:
+    """The failed attempt that stands for an unexpected error (its type and first line, logged in full)."""
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return UnexpectedFailure(f"unexpected {type(exc).__name__}: {text} (logged)")

@@ -1,18 +1,23 @@
 """The one outbound HTTP boundary: every call to a partner goes through ``PeerClient.send``.
 
 Foreign exceptions are translated here and only here (``raise ... from exc``): timeouts become
-4002 (ReceiverTimeout), connection failures 4003 (ConnectionProblem). A partner's answer is
-returned as a ``PeerResponse`` that says whether it is a real OCPI envelope; mapping
-non-OCPI answers (HTML, ``{"detail": ...}``, empty bodies) is the caller's decision, made on
-``PeerResponse.is_ocpi``.
+4002 (ReceiverTimeout), connection failures 4003 (ConnectionProblem), an answer longer than
+``max_answer_bytes`` 4000 (AnswerTooLarge). A partner's answer is returned as a
+``PeerResponse`` that says whether it is a usable OCPI envelope; mapping the others (HTML,
+``{"detail": ...}``, empty bodies, hostile JSON, odd HTTP statuses) is the caller's decision,
+made on ``PeerResponse.is_ocpi`` (routing/forward.py ``relay``, routing/retry.py).
 
-What ``send`` does for every call, whoever makes it (routing, delivery, handshake, still-alive):
+What ``send`` does for every call, whoever makes it (routing, delivery, handshake, probes):
 - ``X-Request-ID`` and ``X-Correlation-ID`` on the request, made up when the caller gave none
-  (transport_and_format 4.1.1: every request carries both);
-- redirects followed safely (real partners publish ``.../cdrs`` and their framework answers
-  ``307`` to ``.../cdrs/``): 307/308 keep method and body, 301/302/303 only for GET, at most
-  ``MAX_REDIRECTS`` hops, to the same origin always and to another origin only when the SSRF
-  guard allows it; a loop or a refused hop is ``RedirectRefused`` (4001, final, never retried);
+  (transport_and_format 4.1.1: every request carries both), and ``Via`` with the hub's
+  pseudonym, so a request that comes back to the hub is refused there (routing/ssrf.py);
+- the URL checked by the SSRF guard (never the hub's own), before the first request and
+  before every redirect hop; redirects followed only within the same origin
+  (routing/redirects.py), so the token never goes to another origin;
+- the answer read up to ``max_answer_bytes`` and no further, parsed by the one parser for
+  foreign bytes (routing/foreign.py), which raises nothing but the hub's own error; an
+  answer whose HTTP status the hub does not relay (1xx, a 3xx not followed, anything outside
+  the registered 2xx/4xx/5xx codes such as 599 or 600) is not an OCPI answer either;
 - the answer's ``data`` read in the shape the caller expects (routing/reader.py), the body
   re-rendered when it had to be normalized, so what the hub relays onward is spec-shaped.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import http
 import json
 import logging
 import time
@@ -29,19 +35,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import yarl
 from multidict import CIMultiDict
 
 from routing import ids
-from routing.errors import ConnectionProblem, ReceiverTimeout, RedirectRefused
+from routing.errors import AnswerTooLarge, ConnectionProblem, ReceiverTimeout, RedirectRefused
+from routing.foreign import read_envelope
 from routing.reader import Shape, normalize
-from routing.ssrf import UrlRefused, blocked_cause, check_url
+from routing.redirects import MAX_REDIRECTS, origin, redirect_target
+from routing.ssrf import HubOrigins, OwnUrlRefused, UrlRefused, blocked_cause, check_url
 
 LOGGER = logging.getLogger(__name__)
 
-MAX_REDIRECTS = 3
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_KEEP_METHOD = frozenset({307, 308})  # RFC 9110 15.4.8/15.4.9: method and body unchanged
+__all__ = ["MAX_REDIRECTS", "Exchange", "PeerClient", "PeerResponse", "origin", "parse_envelope"]
+
+DEFAULT_MAX_ANSWER_BYTES = 16 * 1024 * 1024
+_CHUNK = 64 * 1024
+# Statuses relayed as they come: registered 2xx/4xx/5xx (RFC 9110 and the IANA registry, as
+# Python knows it). 1xx, a 3xx not followed, 599, 600+ are no answer the hub passes on.
+_RELAYABLE = frozenset(s.value for s in http.HTTPStatus if s.value // 100 in (2, 4, 5))
 
 # Hop-by-hop and per-connection headers never relayed from one leg to the next.
 _HOP_HEADERS = frozenset(
@@ -54,15 +65,11 @@ Headers = CIMultiDict[str]
 new_id = ids.new_id  # a fresh X-Request-ID / X-Correlation-ID (UUID form, as the spec advises)
 
 
-def origin(url: str) -> str:
-    """Scheme, host and port of a URL: safe for messages and logs (paths may hold token uids)."""
-    try:
-        parsed = yarl.URL(url)
-    except (ValueError, TypeError):
-        return "an invalid URL"
-    if not parsed.host:
-        return "an invalid URL"
-    return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.explicit_port}" if parsed.explicit_port else "")
+def _size(n: int) -> str:
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor} {unit}"
+    return f"{n} bytes"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -89,6 +96,7 @@ class PeerResponse:
     latency: float = 0.0
     note: str | None = None
     url: str = ""
+    problem: str | None = None  # why the answer is not a usable OCPI envelope (None when it is one)
 
     @property
     def is_ocpi(self) -> bool:
@@ -112,11 +120,13 @@ class PeerResponse:
         return self.status < 300 and code is not None and 1000 <= code < 2000
 
     def describe(self) -> str:
-        """Short text for logs and error messages (never the whole body)."""
+        """Short text for logs and error messages (never the whole body, never more than ~300 characters)."""
         if self.envelope is not None:
-            return f"HTTP {self.status}, OCPI {self.ocpi_status} {self.envelope.get('status_message') or ''}".strip()
+            message = self.envelope.get("status_message")
+            text = message[:200] if isinstance(message, str) else ""
+            return f"HTTP {self.status}, OCPI {self.ocpi_status} {text}".strip()
         snippet = self.body[:80].decode("utf-8", "replace").replace("\n", " ")
-        return f"HTTP {self.status}, not an OCPI answer: {snippet!r}"
+        return f"HTTP {self.status}, {self.problem or 'not an OCPI answer'}: {snippet!r}"
 
 
 @dataclass(frozen=True)
@@ -142,22 +152,8 @@ Observer = Callable[[Exchange], None]
 
 
 def parse_envelope(body: bytes) -> dict[str, Any] | None:
-    """Parse bytes as an OCPI envelope; None if it is anything else."""
-    if not body:
-        return None
-    try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(parsed, dict):
-        return None
-    code = parsed.get("status_code")
-    # Some peers send the code as a string ("1000"); accept digits, refuse anything else.
-    if isinstance(code, str) and code.isascii() and code.isdigit():  # "²".isdigit() is True, int("²") fails
-        parsed["status_code"] = int(code)
-    elif not isinstance(code, int) or isinstance(code, bool):
-        return None
-    return parsed
+    """Parse bytes as an OCPI envelope; None if it is anything else (routing/foreign.py: never raises)."""
+    return read_envelope(body)[0]
 
 
 @dataclass(frozen=True)
@@ -178,10 +174,15 @@ class PeerClient:
         request_timeout: float,
         observers: Sequence[Observer] = (),
         allow_private_urls: bool = False,
+        own: HubOrigins | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self._session = session
         # SSRF guard (routing/ssrf.py): False refuses loopback/private/link-local targets.
         self.allow_private_urls = allow_private_urls
+        # The hub's own addresses: refused whatever allow_private_urls says; its pseudonym goes in Via.
+        self.own = own
+        self.max_answer_bytes = max_answer_bytes
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
         # Called synchronously after every exchange, answered or not; they must be cheap and never raise.
@@ -189,7 +190,7 @@ class PeerClient:
 
     def check_url(self, url: str) -> None:
         """Raise UrlRefused when the SSRF guard forbids calling this URL (nothing is sent)."""
-        check_url(url, allow_private=self.allow_private_urls)
+        check_url(url, allow_private=self.allow_private_urls, own=self.own)
 
     def _notify(self, exchange: Exchange) -> None:
         for observer in self.observers:
@@ -224,6 +225,8 @@ class PeerClient:
             out["X-Request-ID"] = new_id()
         if "x-correlation-id" not in lowered:
             out["X-Correlation-ID"] = new_id()
+        if self.own is not None:  # RFC 9110 7.6.3: Via is how a loop back to the sender is recognised
+            out["Via"] = f"1.1 {self.own.via}"
         observed = {k: v for k, v in out.items()}  # what observers see: never the Authorization header
         if token is not None:
             out["Authorization"] = auth_header(token, send_base64=send_base64)
@@ -240,7 +243,7 @@ class PeerClient:
             started = time.perf_counter()
             answer = await self._exchange(method, url, out, data, total, observed, context, started)
             try:
-                target = self._redirect_target(method, url, answer, hop, seen) if answer.status in _REDIRECTS else None
+                target = redirect_target(method, url, answer.status, answer.headers.get("Location"), hop, seen)
             except RedirectRefused as exc:
                 elapsed = time.perf_counter() - started
                 self._notify(
@@ -270,7 +273,9 @@ class PeerClient:
             note = f"followed {hop + 1} redirect(s)"
             url = target
             seen.add(url)
-        envelope = parse_envelope(answer.body)
+        envelope, problem = read_envelope(answer.body)
+        if answer.status not in _RELAYABLE:
+            envelope, problem = None, f"HTTP {answer.status} is not a status the hub relays"
         raw = answer.body
         if envelope is not None and expect is not None and "data" in envelope:
             envelope["data"], normalized = normalize(envelope["data"], expect)
@@ -286,6 +291,7 @@ class PeerClient:
             latency=time.perf_counter() - started,
             note=note,
             url=url,
+            problem=problem,
         )
         self._notify(
             Exchange(
@@ -301,33 +307,6 @@ class PeerClient:
             )
         )
         return response
-
-    def _redirect_target(self, method: str, url: str, answer: _Answer, hop: int, seen: set[str]) -> str | None:
-        """Where to follow a redirect (None: not one to follow); RedirectRefused when it may not be followed."""
-        location = answer.headers.get("Location")
-        if not location:
-            return None  # a 3xx without Location is just an answer (not OCPI: the caller maps it)
-        try:
-            target = str(yarl.URL(url).join(yarl.URL(location)))
-        except (ValueError, TypeError):
-            target = ""
-        why = None
-        if not target.startswith(("http://", "https://")):
-            why = "its Location is not a usable URL"
-        elif answer.status not in _KEEP_METHOD and method != "GET":
-            why = f"HTTP {answer.status} would turn the {method} into a GET"
-        elif hop >= MAX_REDIRECTS:
-            why = f"more than {MAX_REDIRECTS} redirects"
-        elif target in seen:
-            why = "it is a redirect loop"
-        elif origin(target) != origin(url):
-            try:
-                self.check_url(target)
-            except UrlRefused as exc:
-                why = f"the other origin is refused ({exc.message})"
-        if why is not None:
-            raise RedirectRefused(f"{method} to {origin(url)} answered HTTP {answer.status}; not followed: {why}")
-        return target
 
     async def _exchange(
         self,
@@ -367,18 +346,44 @@ class PeerClient:
             async with self._session.request(
                 method, url, data=data, headers=headers, timeout=client_timeout, allow_redirects=False
             ) as resp:
-                raw = await resp.read()
+                raw = await self._read(resp, method, url)
                 kept: Headers = CIMultiDict((k, v) for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS)
                 return _Answer(resp.status, kept, raw)
+        except AnswerTooLarge:
+            failed("too large")
+            raise
         except TimeoutError as exc:
             failed("timeout")
             raise ReceiverTimeout(f"{method} to {origin(url)} timed out after {total:g}s") from exc
         except aiohttp.ClientError as exc:
             failed("connection")
             blocked = blocked_cause(exc)
-            if blocked is not None:  # the resolver refused the host's addresses (DNS rebinding)
-                raise UrlRefused(f"{method} {url} refused: {blocked}") from exc
+            if blocked is not None:  # the resolver refused the host's addresses (DNS rebinding, the hub itself)
+                refused = OwnUrlRefused if blocked.own else UrlRefused
+                raise refused(f"{method} {url} refused: {blocked}") from exc
             raise ConnectionProblem(f"{method} to {origin(url)} failed: {type(exc).__name__}") from exc
         except ValueError as exc:  # yarl/aiohttp reject malformed URLs with ValueError
             failed("connection")
             raise ConnectionProblem(f"{method} to {origin(url)}: not a usable URL") from exc
+
+    async def _read(self, resp: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+        """The whole answer body, or AnswerTooLarge as soon as it passes ``max_answer_bytes`` (never read further)."""
+        cap = self.max_answer_bytes
+        declared = resp.content_length
+        if declared is not None and declared <= cap and "Content-Encoding" not in resp.headers:
+            return await resp.read()  # aiohttp reads exactly Content-Length bytes: within the cap
+        # Too long already, chunked, or compressed (a small gzip can unpack to gigabytes): count what arrives.
+        chunks: list[bytes] = []
+        size = 0
+        if declared is None or declared <= cap:
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                size += len(chunk)
+                if size > cap:
+                    break
+                chunks.append(chunk)
+        if (declared is not None and declared > cap) or size > cap:
+            raise AnswerTooLarge(
+                f"{method} to {origin(url)}: the answer is larger than {_size(cap)} (max_answer_bytes);"
+                " not read further"
+            )
+        return b"".join(chunks)

@@ -20,6 +20,10 @@
     |   +-- UnsupportedVersion   3002 no mutual version
     |   +-- NoMatchingEndpoints  3003 required endpoints missing
     +-- HubError             4000     generic hub error
+        +-- UnusableAnswer     4000   a partner's answer the hub cannot use (routing/foreign.py; retryable)
+        |   +-- AnswerTooLarge 4000   the answer is longer than max_answer_bytes (retryable)
+        +-- UnexpectedFailure  4000   a bug on one message's path, contained to it (retryable)
+        +-- LoopDetected       4000   a request the hub sent itself came back to it (HTTP 508)
         +-- UnknownReceiver    4001   TO unknown, or it lacks the module
         |   +-- RedirectRefused 4001  the receiver redirects where the hub may not follow (final)
         +-- ReceiverTimeout    4002   the forwarded request timed out (retryable)
@@ -39,6 +43,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AnswerTooLarge",
     "AuthError",
     "ClientError",
     "ConnectionProblem",
@@ -46,6 +51,7 @@ __all__ = [
     "HubError",
     "InvalidJson",
     "InvalidParameters",
+    "LoopDetected",
     "MethodNotAllowed",
     "NoMatchingEndpoints",
     "NotEnoughInformation",
@@ -60,10 +66,12 @@ __all__ = [
     "ServerError",
     "SpoofedParty",
     "UnableToUseClientApi",
+    "UnexpectedFailure",
     "UnknownLocation",
     "UnknownReceiver",
     "UnknownToken",
     "UnsupportedVersion",
+    "UnusableAnswer",
     "http_status",
 ]
 
@@ -261,6 +269,37 @@ class HubError(OcpiError):
     http_status = 200
     admin_http_status = 502
     default_message = "Generic hub error"
+
+
+class UnusableAnswer(HubError):
+    """4000: a partner's answer the hub cannot use (routing/foreign.py says why); a failed attempt for a push."""
+
+    retryable = True
+    default_message = "The receiver's answer could not be used"
+
+
+class AnswerTooLarge(UnusableAnswer):
+    """4000: the partner's answer is longer than ``max_answer_bytes``; the hub stopped reading it."""
+
+    default_message = "The receiver's answer is too large"
+
+
+class UnexpectedFailure(HubError):
+    """4000: an unexpected error on one message's path (a bug, logged); that message's failed attempt only."""
+
+    retryable = True
+    default_message = "Unexpected failure while delivering this message (logged)"
+
+
+class LoopDetected(HubError):
+    """4000 with HTTP 508 (RFC 5842): a request carrying the hub's own ``Via`` mark came back to it.
+
+    508, not 200: the hub's own outbound call that receives this (through a proxy or an alias)
+    must not take it for a partner's answer; a still-alive check only counts an answer below 500.
+    """
+
+    http_status = 508
+    default_message = "Loop detected: this request was sent by this hub and came back to it"
 
 
 class UnknownReceiver(HubError):

@@ -1,7 +1,9 @@
 """Building outbound legs and turning a partner's answer into the reply the caller gets.
 
-Non-OCPI answers (HTML, ``{"detail": ...}``, empty bodies, odd HTTP codes) are mapped to an OCPI
-error here, in ``relay``, and nowhere else (docs/DESIGN-NOTES.md, What real peers do).
+Non-OCPI answers (HTML, ``{"detail": ...}``, empty bodies, hostile JSON, HTTP statuses the hub
+does not relay such as 300, 599 or 600) are mapped to an OCPI error here, in ``relay``, and
+nowhere else (docs/DESIGN-NOTES.md, What real peers do); the client says which they are
+(``PeerResponse.is_ocpi``, routing/client.py).
 """
 
 from __future__ import annotations
@@ -91,8 +93,12 @@ async def send_leg(client: PeerClient, leg: Leg, *, timeout: float | None = None
 
 
 def foreign_answer_error(response: PeerResponse) -> OcpiError:
-    """The OCPI error that stands for a non-OCPI answer from a receiver."""
-    return HubError(f"receiver gave no OCPI answer ({response.describe()})")
+    """The OCPI error that stands for a receiver's answer that is not a usable OCPI answer.
+
+    4000: the hub met the trouble while routing (status_codes.asciidoc, 4xxx hub errors), not
+    the caller's request (2xxx) nor the hub's own processing of it (3xxx).
+    """
+    return HubError(f"receiver gave no usable OCPI answer ({response.describe()})")
 
 
 def relay(response: PeerResponse) -> Reply:

@@ -7,7 +7,8 @@ starts at most ``concurrency_per_receiver`` attempts at once, so one slow receiv
 another; a finished attempt starts the next ready message at once, without a query. The ready
 queue is bounded (``max_queue_per_receiver``): ``has_room`` tells the fast path to refuse a push
 (503) rather than let latency climb. Receivers that keep failing go OFFLINE and are probed
-(routing/health.py); expiry and stand-in URL purges are the sweeper's (routing/sweeper.py).
+(routing/health.py: the loop starts probes and still-alive checks as tasks of their own and
+never waits for one); expiry and stand-in URL purges are the sweeper's (routing/sweeper.py).
 
 Several processes on one database: each runs this scheduler over the shared outbox. A claimed
 row is leased to the process (renewed by its heartbeat, routing/cluster.py), so two processes
@@ -75,6 +76,7 @@ class DeliveryWorker:
             set_status=set_status,
             request_timeout=request_timeout,
             on_resume=self._resumed,
+            on_probed=self.wake,
         )
         self.attempt = Attempt(
             store=store,
@@ -125,6 +127,7 @@ class DeliveryWorker:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
+        await self.health.stop()
         tasks = list(self._in_flight.values())
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace)
@@ -136,6 +139,7 @@ class DeliveryWorker:
     async def idle(self) -> None:
         """Return once nothing is in flight and nothing is due at the clock's current time (for tests)."""
         while not self._stopping:
+            await self.health.quiet()  # probes in flight count as work (each is bounded by its timeout)
             wake_at = self._wake_at
             if self._idle.is_set() and (wake_at is None or wake_at > self._ts()):
                 return
@@ -209,7 +213,7 @@ class DeliveryWorker:
         while not self._stopping:
             self._wake.clear()
             try:
-                await self.health.probe_due()
+                self.health.probe_due()  # starts probe tasks; never waits for one
                 if await self.store.try_lead("maintenance"):  # once per cluster
                     await self.health.check_silent(self.store)
                     if await self.sweeper.sweep_if_due(self._in_flight):
@@ -326,6 +330,8 @@ class DeliveryWorker:
     def _done(self, row: Message, task: asyncio.Task[bool]) -> None:
         pid = row.receiver_platform_id
         self._in_flight.pop(row.request_id, None)
+        if not task.cancelled() and task.exception() is not None:  # the store failed to record it
+            LOGGER.error("delivery of message %s failed", row.id, exc_info=task.exception())
         self._attempted[row.request_id] = row.attempts + 1
         self._attempted.move_to_end(row.request_id)
         if len(self._attempted) > _ATTEMPTED_MEMORY:
