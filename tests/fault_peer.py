@@ -59,7 +59,7 @@ class FaultScript:
     seed: int = 20261125
     modules: tuple[str, ...] = ("locations", "sessions", "cdrs", "tariffs", "tokens", "commands", "chargingprofiles")
     default: str = "ok"
-    latency: float = 1.0  # seconds; the fault tests run the hub with request_timeout 0.5
+    latency: float = 4.0  # seconds; the fault tests run the hub with request_timeout 2
     retry_after: int = 30
     plan: deque[str] = field(default_factory=deque)
     served: list[Served] = field(default_factory=list)

@@ -4,7 +4,8 @@ Each fault is played by a partner on 127.0.0.1. For pushes the sender gets 1000 
 the receiver's own final answer relayed); for synchronous calls (GET pull, commands) it gets
 4002 (timeout), 4003 (connection) or 4000 (no OCPI answer). Meanwhile another eMSP keeps getting
 its pushes, and once the fault clears every accepted push arrives. Retries happen when the test
-advances the FakeClock; the hub's request_timeout is 0.5 s so the "slow" partner (1 s) times out.
+advances the FakeClock; the hub's request_timeout is 2 s (headroom for a registration on a loaded
+machine) so the "slow" partner (4 s) times out.
 
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
 tests/routing_helpers.py).
@@ -72,9 +73,9 @@ async def fault_peers() -> AsyncIterator[list[FaultPeer]]:
 async def fnet(start_hub, make_peer, fault_peers) -> Callable[..., Awaitable[FaultNet]]:
     async def make(**delivery: Any) -> FaultNet:
         hub = await start_hub(
-            request_timeout=0.5,
-            connect_timeout=0.5,
-            command_timeout=0.5,
+            request_timeout=2.0,
+            connect_timeout=2.0,
+            command_timeout=2.0,
             delivery={"relay_wait": 2.0, "initial_backoff": 1.0, "max_backoff": 30.0, **delivery},
         )
         cpo = await connect(hub, make_peer, CPO1, name="CPO one")
