@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import psycopg
 
 from config import Settings, SettingsError, load_settings
-from hub import __version__, cli_copy, cli_local, cli_platforms, demo
+from hub import build, cli_copy, cli_local, cli_platforms, demo
 from hub.cli_common import EXIT_ERROR, EXIT_NOT_OK, CliError, NothingFound, admin_call, ensure_admin_token
 from storage.errors import StorageError
 from storage.migrate_sqlite import SchemaTooNew
@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="OCPI 2.2.1 roaming hub",
         epilog="exit codes: 0 done, 1 status --check not ok, 2 error, 3 nothing found, 130 interrupted",
     )
-    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("--version", action="version", version=f"ocpi-hub {build.describe()}")
     _global_options(parser, sub=False)
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -1,8 +1,10 @@
 """CLI commands on the local database file: serve, migrate, backup, restore.
 
 ``serve`` refuses a database that does not exist unless told to create it (``--init``), so a
-typo in HUB_DATABASE cannot start an empty hub with a fresh admin token. The banner is printed
-only once the port is bound, and a taken port or a database held by another hub is one line.
+typo in HUB_DATABASE cannot start an empty hub with a fresh admin token. A taken port is found
+before the database or the admin token file is created, so a failed start leaves nothing behind.
+The banner is printed only once the port is bound, and a taken port or a database held by
+another hub is one line.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from config import Settings
-from hub import __version__, supervisor
+from hub import build, supervisor
 from hub.cli_common import CliError, ensure_admin_token
 from hub.logs import setup_logging
 from storage import files
@@ -42,6 +44,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     setup_logging(settings.log_level, as_json=settings.log_json, with_pid=child or workers > 1)
     if child:
         supervisor.follow_parent(args.child_of)
+    else:  # a taken port fails before anything is created (database, admin token file)
+        supervisor.check_port(settings.host, settings.port)
     settings, token_path = ensure_admin_token(settings)
     if workers > 1:
         return supervisor.run(settings, workers, lambda pids: _banner(settings, token_path, pids))
@@ -75,7 +79,7 @@ async def _serve(settings: Settings, token_path: Path | None, *, ready_fd: int |
 
 
 def _banner(settings: Settings, token_path: Path | None, pids: list[int] | None = None) -> None:
-    print(f"OCPI hub {__version__} on http://{settings.host}:{settings.port}", flush=True)
+    print(f"OCPI hub {build.describe()} on http://{settings.host}:{settings.port}", flush=True)
     print(f"  versions URL : {settings.versions_url}", flush=True)
     where = redact(settings.database) if settings.is_postgres else settings.database_path.resolve()
     print(f"  database     : {where}", flush=True)

@@ -177,6 +177,11 @@ SCHEMAS: dict[str, Any] = {
             "reasons": {"type": "array", "items": {"type": "string"}},
             "notices": {"type": "array", "items": {"type": "string"}},
             "version": {"type": "string"},
+            "build": {
+                "type": "object",
+                "description": "The schema version (newest migration) and git commit of the running code.",
+                "properties": {"schema": {"type": "string"}, "commit": {"type": "string"}},
+            },
             "uptime_seconds": {"type": "number"},
             "totals": {"type": "object"},
             "platforms": {"type": "array", "items": {"type": "object"}},

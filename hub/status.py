@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import __version__
+from hub import __version__, build
 from hub.envelope import json_response
 from hub.keys import CLOCK, CLUSTER, SETTINGS, STARTED_AT, STORE
 from hub.metrics import LOSS_STATS, RELAY_STATS
@@ -98,6 +98,7 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
     settings = app[SETTINGS]
     base: dict[str, Any] = {
         "version": __version__,
+        "build": {"schema": build.schema(), "commit": build.commit()},
         "uptime_seconds": round(time.monotonic() - app[STARTED_AT], 3),
     }
     try:

@@ -36,6 +36,10 @@ class DatabaseMissing(StorageError):
     """The database file does not exist and nobody asked to create it."""
 
 
+class BackupTargetExists(StorageError):
+    """A backup would overwrite an existing file (never done: it may be an earlier backup)."""
+
+
 def lock_path(database: Path) -> Path:
     """The lock file next to the database."""
     return database.with_name(database.name + ".lock")
@@ -138,7 +142,7 @@ def backup(database: Path, target: Path) -> int:
     if not database.exists():
         raise DatabaseMissing(f"database {database.resolve()} does not exist")
     if target.exists():
-        raise FileExistsError(errno.EEXIST, "backup target exists; choose a new file name", str(target.resolve()))
+        raise BackupTargetExists(f"{target.resolve()} already exists; back up to a new file name")
     target.parent.mkdir(parents=True, exist_ok=True)
     _create_private(target)
     source = sqlite3.connect(f"file:{database}?mode=ro", uri=True)

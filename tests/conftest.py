@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -38,10 +40,35 @@ POSTGRES_ENV = "HUB_TEST_POSTGRES_URL"
 POSTGRES_HINT = f"PostgreSQL runs need a server: set {POSTGRES_ENV}=postgresql://postgres@127.0.0.1:5432/test"
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say why tests were skipped, one line per reason with its count (``make test`` ends with it)."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section("why tests were skipped")
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"{count:5d}  {reason}")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Marked modules: every test that uses the database runs on both backends (ids [sqlite], [postgres])."""
     if "db_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
         metafunc.parametrize("db_backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def _root_logging() -> Iterator[None]:
+    """A CLI command run in-process (``migrate``, ``backup``...) sets up the hub's logging on the
+    root logger; put the root logger back after each test so later tests' captured stderr holds
+    only what they printed."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -45,6 +45,25 @@ def run(db: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _git_commit() -> str:
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False
+    )
+    return done.stdout.strip()[:10] if done.returncode == 0 else "unknown"
+
+
+def test_version_tells_builds_apart(tmp_path):
+    shown = run(tmp_path / "hub.sqlite3", "--version")
+    assert shown.returncode == 0, shown.stderr
+    commit = _git_commit()
+    line = shown.stdout.strip()
+    # The package version, the schema it migrates to, and the commit of this checkout.
+    assert line.startswith(f"ocpi-hub {__version__} (schema {ALL[-1]}, commit {commit}")
+    assert line.removesuffix("+dirty)").removesuffix(")").endswith(commit)
+    baked = run(tmp_path / "hub.sqlite3", "--version", HUB_BUILD_COMMIT="build-42")
+    assert baked.stdout.strip() == f"ocpi-hub {__version__} (schema {ALL[-1]}, commit build-42)"
+
+
 def test_migrate_and_list(tmp_path):
     db = tmp_path / "deep" / "dir" / "hub.sqlite3"
     listed = run(db, "migrate", "--list", "--json")
@@ -124,6 +143,7 @@ async def test_cli_platforms_and_status(cli_env, capsys, make_peer):
     code, out, _ = await cli(capsys, "status", "--json")
     data = json.loads(out)
     assert (code, data["status"], data["version"]) == (0, "ok", __version__)
+    assert data["build"]["schema"] == ALL[-1] and data["build"]["commit"].removesuffix("+dirty") == _git_commit()
     assert [p["status"] for p in data["platforms"]] == ["CONNECTED", "PLANNED"]
     code, out, _ = await cli(capsys, "status")
     assert code == 0 and out.startswith(f"status: ok  version: {__version__}") and "acme" in out

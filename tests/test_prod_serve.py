@@ -80,13 +80,14 @@ async def test_a_second_hub_on_the_same_database_refuses_in_one_line(running):
     assert line.endswith(f"(lock {db}.lock); one hub per database")
 
 
-async def test_a_taken_port_is_one_line_and_no_banner(running, tmp_path):
+async def test_a_taken_port_is_one_line_no_banner_and_leaves_no_database(running, tmp_path):
     _, port = running
-    other = tmp_path / "other.sqlite3"
+    other = tmp_path / "fresh" / "other.sqlite3"
     taken = serve(other, port, "--init")
     assert taken.returncode == 2 and taken.stdout == ""
-    (line,) = [x for x in taken.stderr.strip().splitlines() if not x.startswith("{")]  # JSON log lines aside
-    assert line == (
+    assert taken.stderr.strip().splitlines() == [
         f"ocpi-hub: cannot listen on 127.0.0.1:{port}: address already in use"
         " (another hub or program has it; choose another HUB_PORT)"
-    )
+    ]
+    # Nothing of the failed start is left behind: no database, admin token file or lock.
+    assert not other.parent.exists() or list(other.parent.iterdir()) == []
