@@ -13,7 +13,6 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote
 
 from config import Settings
 from routing.client import PeerClient
@@ -43,6 +42,7 @@ from routing.forward import Leg, Reply, relay, send_leg
 from routing.getall import StoreReader
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
+from routing.paths import join
 from routing.proxies import Proxies
 from routing.reader import Shape, as_object
 from routing.versions import wire as versions_wire
@@ -280,7 +280,7 @@ class RoutingService:
         legs = [
             Leg(
                 method=req.method,
-                url=_join(target.base_url, req.segments, req.query_string),
+                url=join(target.base_url, req.segments, req.query_string),
                 platform=target.platform,
                 routing=RoutingHeaders(from_party=self.hub, to_party=target.party),
                 correlation_id=req.correlation_id,
@@ -309,7 +309,7 @@ class RoutingService:
             body, query_string, callback = await self.proxies.swap_response_url(req, target, sender, routing)
         leg = Leg(
             method=req.method,
-            url=_join(target.base_url, req.segments, query_string),
+            url=join(target.base_url, req.segments, query_string),
             platform=target.platform,
             routing=routing,
             correlation_id=req.correlation_id,
@@ -359,13 +359,3 @@ class RoutingService:
 def _accepted(data: Any) -> bool:
     """Whether a CommandResponse's data says ACCEPTED."""
     return isinstance(data, dict) and data.get("result") == "ACCEPTED"
-
-
-def _join(base: str, segments: list[str], query_string: str) -> str:
-    """Receiver endpoint + the same path suffix + the same query (peers' URLs end with or without '/')."""
-    url = base.rstrip("/")
-    if segments:
-        url += "/" + "/".join(quote(s, safe="") for s in segments)
-    if query_string:
-        url += "?" + query_string
-    return url

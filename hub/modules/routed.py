@@ -14,10 +14,11 @@ from aiohttp import web
 from hub.envelope import read_json
 from hub.keys import CALLER, CORRELATION_ID, DIRECTORY, ERROR_HEADERS, REQUEST_ID, ROUTING, SETTINGS, WORKER
 from hub.modules import versioned
-from hub.modules.router import PREFIX_211, OcpiRouter, tagged
+from hub.modules.router import PREFIX_211, OcpiRouter, raw_tail, tagged
 from routing.decide import MODULES
 from routing.errors import Forbidden
 from routing.headers import PartyRef, RoutingHeaders, parse_routing_headers
+from routing.paths import decode_segments
 from routing.service import Inbound
 from storage.models import Platform
 
@@ -70,10 +71,9 @@ async def route(request: web.Request, module: str, interface: str) -> web.Respon
     platform = calling_platform(request)
     if platform.status == "OFFLINE":  # it is talking to us, so it is alive: resume its queue
         await request.app[WORKER].called_in(platform.id)
-    tail = request.match_info.get("tail", "")
-    segments = [s for s in tail.split("/") if s]
     routing = parse_routing_headers(request.headers)
     stamp_error_routing(request, platform, routing)
+    segments = decode_segments(raw_tail(request))  # from the raw URL: %2F is no separator (issue 20)
     raw: bytes | None = None
     body = None
     if request.method in ("PUT", "PATCH") or (request.method == "POST" and request.can_read_body):
@@ -85,7 +85,7 @@ async def route(request: web.Request, module: str, interface: str) -> web.Respon
         method=request.method,
         segments=segments,
         query=dict(request.query),
-        query_string=request.query_string,
+        query_string=request.rel_url.raw_query_string,  # forwarded as sent, never re-decoded
         routing=routing,
         request_id=request[REQUEST_ID],
         correlation_id=request[CORRELATION_ID],
@@ -147,7 +147,7 @@ MODULES_211 = ("locations", "tariffs", "tokens", "sessions", "cdrs", "commands")
 def _handler_211(module: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         platform = calling_platform(request)
-        segments = [s for s in request.match_info.get("tail", "").split("/") if s]
+        segments = decode_segments(raw_tail(request))
         is_cpo = any(p.role == "CPO" for p in platform.parties)
         return await route(request, module, versioned.interface_211(module, request.method, segments, is_cpo))
 
