@@ -32,13 +32,15 @@ from routing.errors import (
     UnableToUseClientApi,
 )
 from routing.handshake import PeerApi, discover, unwrap_data
+from routing.headers import PartyRef
+from routing.identity import held_message, refuse_reserved
 from routing.models import Credentials
 from routing.versions import registration
 from storage import lifecycle as lifecycle_sql
 from storage import platforms as platform_sql
 from storage import tokens as token_sql
 from storage.db import Store, Transaction
-from storage.errors import Conflict, RecordNotFound
+from storage.errors import Conflict, PartyHeld, RecordNotFound
 from storage.models import Platform, TokenRecord
 
 LOGGER = logging.getLogger(__name__)
@@ -148,6 +150,7 @@ class Registry:
                 "already registered: use PUT to update or DELETE to unregister", headers=dict(_ALLOW_REGISTERED)
             )
         creds = parse_credentials(registration.core_body(version, body, platform.role_hint))
+        await self._check_claims(platform.id, creds)  # before the partner's API is read
         api = await discover(self.client, creds.url, creds.token, want=version)
         token_c = new_token()
         # Token A is single use: consumed in the same transaction that stores the registration,
@@ -163,6 +166,7 @@ class Registry:
         if caller.kind != "C" or not platform.registered:
             raise MethodNotAllowed("not registered: use POST to register", headers=dict(_ALLOW_UNREGISTERED))
         creds = parse_credentials(registration.core_body(version, body, role_hint(platform)))
+        await self._check_claims(platform.id, creds)
         api = await discover(self.client, creds.url, creds.token, send_base64=platform.send_base64, want=version)
         token_c = new_token()
         # An operator's suspension outlives a token rotation; anything else is alive again.
@@ -180,6 +184,18 @@ class Registry:
         await self._forget(platform.id, reason="receiver unregistered itself (credentials DELETE)")
         LOGGER.info("platform %s (%s) unregistered itself", platform.id, platform.name)
         await self._notify(platform.id, UNREGISTERED)
+
+    async def _check_claims(self, platform_id: int, creds: Credentials) -> None:
+        """PartyConflict (2001) for role HUB, the hub's own pair, or a pair another platform holds.
+
+        A cheap early answer; the held pairs are checked again in the transaction that stores the
+        registration (storage/platforms.py, save_registration), which is what makes it hold.
+        """
+        claims = [(r.country_code, r.party_id, r.role) for r in creds.roles]
+        refuse_reserved(claims, PartyRef(self.settings.country_code, self.settings.party_id))
+        held = await platform_sql.held_elsewhere(self.store, platform_id, [(cc, pid) for cc, pid, _ in claims])
+        if held:
+            raise PartyConflict(held_message(held))
 
     async def _store_registration(
         self,
@@ -214,7 +230,7 @@ class Registry:
                     await token_sql.revoke_tokens(tx, platform_id, kind=replace_kind)
                 await token_sql.add_token(tx, platform_id, token_c, kind="C", now=now)
         except Conflict as exc:
-            raise PartyConflict(str(exc)) from exc
+            raise _party_conflict(exc) from exc
 
     # ---- hub-initiated -----------------------------------------------------------------------
 
@@ -238,6 +254,7 @@ class Registry:
             )
             if name is None and creds.roles:
                 name = creds.roles[0].business_details.name
+            await self._check_claims(pid, creds)
             await self._store_registration(pid, api, creds, token_b, replace_kind="C")
             if name:
                 async with self._transaction() as tx:
@@ -269,6 +286,7 @@ class Registry:
                 role=role_hint(platform),
                 platform_id=platform_id,
             )
+            await self._check_claims(platform_id, creds)
             fresh = await discover(
                 self.client, creds.url, creds.token, send_base64=platform.send_base64, want=api.version
             )
@@ -277,20 +295,23 @@ class Registry:
                 await token_sql.revoke_token(tx, token_sql.token_hash(token_b))
             raise
         now = self._now()
-        async with self._transaction() as tx:
-            await token_sql.revoke_tokens(tx, platform_id, kind="C", keep_hash=token_sql.token_hash(token_b))
-            await platform_sql.save_registration(
-                tx,
-                platform_id,
-                versions_url=creds.url,
-                version=fresh.version,
-                token_out=creds.token,
-                endpoints=fresh.endpoints,
-                parties=parties_of(platform_id, creds, now),
-                status=platform.status,
-                now=now,
-                send_base64=fresh.send_base64,
-            )
+        try:
+            async with self._transaction() as tx:
+                await token_sql.revoke_tokens(tx, platform_id, kind="C", keep_hash=token_sql.token_hash(token_b))
+                await platform_sql.save_registration(
+                    tx,
+                    platform_id,
+                    versions_url=creds.url,
+                    version=fresh.version,
+                    token_out=creds.token,
+                    endpoints=fresh.endpoints,
+                    parties=parties_of(platform_id, creds, now),
+                    status=platform.status,
+                    now=now,
+                    send_base64=fresh.send_base64,
+                )
+        except Conflict as exc:
+            raise _party_conflict(exc) from exc
         LOGGER.info("rotated credentials with platform %s", platform_id)
         await self._notify(platform_id, platform.status)
         return await self.get(platform_id)
@@ -386,3 +407,8 @@ class Registry:
             LOGGER.info("platform %s status %s -> %s", platform_id, platform.status, status)
             await self._notify(platform_id, status)
         return await self.get(platform_id)
+
+
+def _party_conflict(exc: Conflict) -> PartyConflict:
+    """The OCPI answer (2001; admin API 409) for a registration storage refused."""
+    return PartyConflict(held_message(exc.pairs) if isinstance(exc, PartyHeld) else str(exc))

@@ -41,6 +41,7 @@ from routing.errors import InvalidParameters, OcpiError, UnknownReceiver
 from routing.forward import Leg, Reply, relay, send_leg
 from routing.getall import StoreReader
 from routing.headers import PartyRef, RoutingHeaders
+from routing.identity import live_parties, refs
 from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
 from routing.paths import join
 from routing.proxies import Proxies
@@ -165,8 +166,7 @@ class RoutingService:
         if req.routing.from_party is not None:
             return [sender]
         roles = MODULES[req.module].roles_for(other_interface(req.interface))
-        parties = [PartyRef(p.country_code, p.party_id) for p in req.caller.parties if p.role in roles]
-        return parties or [sender]
+        return refs(live_parties(req.caller, roles)) or [sender]
 
     async def _resolve(self, key: RouteKey) -> PartyRef:
         if key.kind == "party":

@@ -18,6 +18,7 @@ from hub.modules.router import PREFIX_211, OcpiRouter, raw_tail, tagged
 from routing.decide import MODULES
 from routing.errors import Forbidden
 from routing.headers import PartyRef, RoutingHeaders, parse_routing_headers
+from routing.identity import live_parties, refs, serves
 from routing.paths import decode_segments
 from routing.service import Inbound
 from storage.models import Platform
@@ -52,8 +53,8 @@ def stamp_error_routing(request: web.Request, platform: Platform, routing: Routi
     if platform.version == "2.1.1":  # 2.1.1 knows no routing headers (transport_and_format 2.2)
         return
     settings = request.app[SETTINGS]
-    own = [PartyRef(p.country_code, p.party_id) for p in platform.parties if not p.left_at]
-    to = routing.from_party if any(p.same(routing.from_party) for p in own) else None
+    own = refs(live_parties(platform))
+    to = routing.from_party if routing.from_party is not None and serves(platform, routing.from_party) else None
     to = to or next(iter(own), None)
     if to is not None:
         hub = PartyRef(settings.country_code, settings.party_id)
