@@ -77,7 +77,8 @@ async def route(request: web.Request, module: str, interface: str) -> web.Respon
     segments = decode_segments(raw_tail(request))  # from the raw URL: %2F is no separator (issue 20)
     raw: bytes | None = None
     body = None
-    if request.method in ("PUT", "PATCH") or (request.method == "POST" and request.can_read_body):
+    # body_exists, not can_read_body: the pipeline has read the body already (hub/pipeline.py).
+    if request.method in ("PUT", "PATCH") or (request.method == "POST" and request.body_exists):
         body = await read_json(request)
         raw = await request.read()
     inbound = Inbound(
