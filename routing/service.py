@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from config import Settings
+from routing import idrules
 from routing.client import PeerClient
 from routing.clock import Clock, iso
 from routing.decide import (
@@ -140,6 +141,11 @@ class RoutingService:
         """Route one request and produce the caller's answer."""
         spec = MODULES[req.module]
         obj = as_object(req.body)
+        # Ids before anything is decided, stored or sent, in the caller's own version (routing/idrules.py).
+        version = versions_wire.version_of(req.caller)
+        idrules.check_path(version, req.module, req.interface, req.segments)
+        idrules.check_query(req.module, req.query)
+        idrules.check_body(version, req.module, req.interface, req.method, req.segments, obj)
         if obj is not req.body:
             # Liberal in what we accept, strict in what we send: forward the object, not [object].
             req = replace(req, body=obj, raw_body=dumps(obj).encode())
