@@ -17,17 +17,23 @@ the request holds only its platform's slot (``read_body``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from hub.keys import SETTINGS
+from hub.keys import CLOCK, SETTINGS
+from hub.logs import LogAllowance, MalformedRequests
 from routing.errors import BodyTimeout, Overloaded, RateLimited
 
-__all__ = ["ADMISSION", "LIMITER", "Admission", "RateLimiter", "check_rate", "read_body"]
+__all__ = ["ADMISSION", "ERROR_LOG", "LIMITER", "LOG_BURST", "Admission", "RateLimiter", "check_rate", "read_body"]
+
+# Unexpected errors a partner's requests cause: WARNING lines per platform (or address) per window.
+LOG_BURST = 5
+LOG_WINDOW = 60.0
 
 
 @dataclass
@@ -123,6 +129,7 @@ async def read_body(request: web.Request, timeout: float) -> None:
 
 LIMITER = web.AppKey("rate_limiter", RateLimiter)
 ADMISSION = web.AppKey("admission", Admission)
+ERROR_LOG = web.AppKey("error_log", LogAllowance)
 
 
 def setup(app: web.Application) -> None:
@@ -130,6 +137,19 @@ def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app[ADMISSION] = Admission(settings.max_requests_in_progress, settings.max_requests_in_progress_per_platform)
+    app[ERROR_LOG] = LogAllowance(burst=LOG_BURST, window=LOG_WINDOW)
+    app.cleanup_ctx.append(_parser_errors_ctx)
+
+
+async def _parser_errors_ctx(app: web.Application) -> AsyncIterator[None]:
+    """While the app runs, aiohttp's parser refusals are rate-limited WARNING lines (hub/logs.py)."""
+    server_logger = logging.getLogger("aiohttp.server")
+    refusals = MalformedRequests(app[ERROR_LOG], app[CLOCK].now)
+    server_logger.addFilter(refusals)
+    try:
+        yield
+    finally:
+        server_logger.removeFilter(refusals)
 
 
 def check_rate(limiter: RateLimiter, platform_id: int) -> None:

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
 from hub.envelope import error_response
-from hub.keys import CALLER, CORRELATION_ID, REGISTRY, REQUEST_ID, SETTINGS, TOKEN_A_ROUTES, Caller
-from hub.limits import ADMISSION, LIMITER, Admission, check_rate, read_body
+from hub.keys import CALLER, CLOCK, CORRELATION_ID, REGISTRY, REQUEST_ID, SETTINGS, TOKEN_A_ROUTES, Caller
+from hub.limits import ADMISSION, ERROR_LOG, LIMITER, Admission, check_rate, read_body
 from hub.middlewares import check_admin, clean_id, hash_matches, token_candidates
 from hub.traffic import TRAFFIC, ocpi_status_of
+from hub.traffic_records import module_of, redact_path
 from routing.errors import (
     AuthError,
     BodyTimeout,
@@ -78,6 +81,34 @@ async def _authenticate(request: web.Request) -> None:
         check_admin(request)
 
 
+def _report(request: web.Request, exc: BaseException) -> None:
+    """One WARNING line for an unexpected error, rate limited per platform or address (issue 20).
+
+    No traceback and no exception text above DEBUG: a partner repeating a request that breaks
+    something must not flood the log, and the text could hold what the request carried (a token
+    uid). The path is redacted like the traffic log's; where it broke is named by file and line.
+    """
+    caller = request.get(CALLER)
+    who = f"platform {caller.token.platform_id}" if caller is not None else f"address {request.remote}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
+    path = redact_path(request.path, module=module_of(request.path))
+    allowance = request.app[ERROR_LOG]
+    left_before = allowance.take(who, request.app[CLOCK].now())
+    if left_before is None:
+        return
+    LOGGER.warning(
+        "unexpected error on %s %s from %s: %s at %s; answered 3000%s",
+        request.method,
+        path,
+        who,
+        type(exc).__name__,
+        where,
+        allowance.suffix(left_before),
+    )
+    LOGGER.debug("the unexpected error on %s %s", request.method, path, exc_info=exc)
+
+
 def _as_ocpi_error(request: web.Request, exc: BaseException) -> OcpiError | None:
     """The OcpiError an exception stands for (None: a redirect, let aiohttp send it)."""
     if isinstance(exc, OcpiError):
@@ -90,7 +121,7 @@ def _as_ocpi_error(request: web.Request, exc: BaseException) -> OcpiError | None
         error_cls = _HTTP_TO_ERROR.get(exc.status, ClientError if exc.status < 500 else ServerError)
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return error_cls(exc.reason, headers=headers)
-    LOGGER.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
+    _report(request, exc)
     return ServerError("internal error; it has been logged")
 
 

@@ -298,7 +298,9 @@ class RoutingService:
         ]
         # The stored copy and every leg commit together: the hub's copy and the queue never disagree.
         await self.delivery.enqueue(legs, prepare=self._remember(spec, req, ref, None))
-        LOGGER.info("broadcast %s %s %s to %d parties", req.method, spec.name, ref.key, len(legs))
+        # A token's key holds its uid, which no log line may carry (docs/SECURITY.md): its owner only.
+        what = f"of {ref.owner}" if spec.name == "tokens" else ref.key
+        LOGGER.info("broadcast %s %s %s to %d parties", req.method, spec.name, what, len(legs))
         answer = self.reply(message=f"accepted; broadcast to {len(legs)} {'party' if len(legs) == 1 else 'parties'}")
         answer.headers.update(RoutingHeaders(from_party=self.hub, to_party=sender).as_headers())
         return answer
