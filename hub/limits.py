@@ -120,6 +120,9 @@ class Admission:
 
 async def read_body(request: web.Request, timeout: float) -> None:
     """Read the whole request body (aiohttp keeps it for the handler); BodyTimeout (408) past ``timeout``."""
+    if request.content.is_eof():  # all of it arrived with the headers (most pushes): no timer needed
+        await request.read()
+        return
     try:
         async with asyncio.timeout(timeout):
             await request.read()

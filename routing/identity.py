@@ -27,13 +27,16 @@ def active(party: Party) -> bool:
 
 def live_parties(platform: Platform, roles: Iterable[str] | None = None) -> list[Party]:
     """The platform's active parties, optionally only those in ``roles``."""
-    wanted = None if roles is None else frozenset(roles)
-    return [p for p in platform.parties if active(p) and (wanted is None or p.role in wanted)]
+    if roles is None:
+        return [p for p in platform.parties if p.left_at is None and not p.contested]
+    wanted = roles if isinstance(roles, frozenset | set | tuple) else frozenset(roles)
+    return [p for p in platform.parties if p.left_at is None and not p.contested and p.role in wanted]
 
 
 def serves(platform: Platform, party: PartyRef, roles: Iterable[str] | None = None) -> bool:
     """Whether ``party`` is an active party of ``platform`` (in one of ``roles``, when given)."""
-    return any(p.key == party.key for p in live_parties(platform, roles))
+    key = party.key
+    return any(p.key == key for p in live_parties(platform, roles))
 
 
 def refs(parties: Iterable[Party]) -> list[PartyRef]:

@@ -55,7 +55,8 @@ _REFERENCES = ("location_id", "evse_uid", "connector_id", "session_id")
 
 
 def _printable_ascii(value: str) -> bool:
-    return all(" " <= c <= "~" for c in value)
+    # Both are C loops; for ASCII, isprintable() is exactly 0x20-0x7E.
+    return value.isascii() and value.isprintable()
 
 
 def check_id(value: str, field: str, limit: int) -> None:
@@ -78,17 +79,20 @@ def check_party_id(value: str, field: str = "party_id") -> None:
         raise InvalidParameters(f"{field} must be three letters or digits (CiString(3))")
 
 
-def _check(name: str, value: Any, limits: dict[str, int], where: str) -> None:
+def _check(name: str, value: Any, limits: dict[str, int], where: str = "") -> None:
     """Check one field when it is a string (other types are the translation's and routing's concern)."""
-    if not isinstance(value, str):
+    if type(value) is not str:
         return
-    label = f"{where}{name}"
     if name == "country_code":
-        check_country_code(value, label)
+        if len(value) != 2 or not value.isascii() or not value.isalpha():
+            check_country_code(value, where + name)
     elif name == "party_id":
-        check_party_id(value, label)
+        if len(value) != 3 or not value.isascii() or not value.isalnum():
+            check_party_id(value, where + name)
     else:
-        check_id(value, label, limits.get(name, OTHER_SEGMENT))
+        limit = limits.get(name, OTHER_SEGMENT)
+        if not (0 < len(value) <= limit and value.isascii() and value.isprintable()):
+            check_id(value, where + name, limit)
 
 
 def check_path(version: str, module: str, interface: str, segments: list[str]) -> None:

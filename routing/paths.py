@@ -21,7 +21,8 @@ _SEPARATORS = frozenset("/\\")
 
 
 def _printable_ascii(value: str) -> bool:
-    return all(" " <= c <= "~" for c in value)
+    # Both are C loops; for ASCII, isprintable() is exactly 0x20-0x7E.
+    return value.isascii() and value.isprintable()
 
 
 def check_segment(value: str) -> None:
@@ -45,7 +46,7 @@ def decode_segments(raw: Iterable[str]) -> list[str]:
         if not part:
             continue
         try:
-            value = unquote(part, errors="strict")
+            value = unquote(part, errors="strict") if "%" in part else part
         except UnicodeDecodeError as exc:
             raise InvalidParameters("path segments must be printable ASCII (OCPI ids are CiStrings)") from exc
         check_segment(value)
