@@ -138,6 +138,18 @@ async def test_connect_to_a_partner_claiming_a_party_it_may_not_have_is_refused(
         await assert_victim_keeps_its_sessions(net, attacker)
 
 
+async def test_rotation_answer_claiming_another_platforms_party_is_refused(hub, make_peer) -> None:
+    # Hub-initiated rotation: the partner's answer to our credentials PUT adds NL*TNM.
+    net = await network(hub, make_peer)
+    cpo2_id = await net.platform_id(net.cpo2)
+    net.cpo2.roles.append(OTHER_TNM)
+    status, body = await hub.admin("PUT", f"/admin/platforms/{cpo2_id}/credentials")
+    assert status == 409 and body["status_code"] == 2001 and "NL*TNM" in body["status_message"], body
+    (cpo2,) = [p for p in await platforms(net) if p["id"] == cpo2_id]
+    assert [(r["country_code"], r["party_id"], r["role"]) for r in cpo2["roles"]] == [("DE", "ALL", "CPO")]
+    await assert_victim_keeps_its_sessions(net, net.cpo2)
+
+
 async def test_a_party_that_left_its_platform_cannot_be_spoken_for(hub, make_peer) -> None:
     net = await network(hub, make_peer)
     session = session_for(CPO1, EMSP1, "S-0")
