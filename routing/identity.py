@@ -13,10 +13,13 @@ until the operator removes one of the platforms.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from routing.errors import PartyConflict
 from routing.headers import PartyRef
+from storage import platforms as platform_sql
+from storage.db import Store
+from storage.errors import Conflict, PartyHeld
 from storage.models import Party, Platform
 
 
@@ -82,3 +85,21 @@ def contested(platforms: Iterable[Platform]) -> dict[tuple[str, str], list[int]]
             if party.left_at is None:
                 holders[party.key].add(platform.id)
     return {key: sorted(ids) for key, ids in holders.items() if len(ids) > 1}
+
+
+async def check_claims(store: Store, hub: PartyRef, platform_id: int, claims: Sequence[tuple[str, str, str]]) -> None:
+    """PartyConflict (2001) for (country_code, party_id, role) claims the platform may not register.
+
+    A cheap early answer, before the partner's API is read; the held pairs are checked again in
+    the transaction that stores the registration (storage/platforms.py, save_registration),
+    which is what makes the rule hold against two registrations at once.
+    """
+    refuse_reserved(claims, hub)
+    held = await platform_sql.held_elsewhere(store, platform_id, [(cc, pid) for cc, pid, _ in claims])
+    if held:
+        raise PartyConflict(held_message(held))
+
+
+def conflict_error(exc: Conflict) -> PartyConflict:
+    """The OCPI answer (2001; admin API 409) for a registration storage refused."""
+    return PartyConflict(held_message(exc.pairs) if isinstance(exc, PartyHeld) else str(exc))

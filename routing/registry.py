@@ -28,19 +28,18 @@ from routing.errors import (
     MethodNotAllowed,
     NotFound,
     OcpiError,
-    PartyConflict,
     UnableToUseClientApi,
 )
 from routing.handshake import PeerApi, discover, unwrap_data
 from routing.headers import PartyRef
-from routing.identity import held_message, refuse_reserved
+from routing.identity import check_claims, conflict_error
 from routing.models import Credentials
 from routing.versions import registration
 from storage import lifecycle as lifecycle_sql
 from storage import platforms as platform_sql
 from storage import tokens as token_sql
 from storage.db import Store, Transaction
-from storage.errors import Conflict, PartyHeld, RecordNotFound
+from storage.errors import Conflict, RecordNotFound
 from storage.models import Platform, TokenRecord
 
 LOGGER = logging.getLogger(__name__)
@@ -186,16 +185,11 @@ class Registry:
         await self._notify(platform.id, UNREGISTERED)
 
     async def _check_claims(self, platform_id: int, creds: Credentials) -> None:
-        """PartyConflict (2001) for role HUB, the hub's own pair, or a pair another platform holds.
-
-        A cheap early answer; the held pairs are checked again in the transaction that stores the
-        registration (storage/platforms.py, save_registration), which is what makes it hold.
-        """
+        """PartyConflict (2001) for role HUB, the hub's own pair, or a pair another platform holds."""
         claims = [(r.country_code, r.party_id, r.role) for r in creds.roles]
-        refuse_reserved(claims, PartyRef(self.settings.country_code, self.settings.party_id))
-        held = await platform_sql.held_elsewhere(self.store, platform_id, [(cc, pid) for cc, pid, _ in claims])
-        if held:
-            raise PartyConflict(held_message(held))
+        await check_claims(
+            self.store, PartyRef(self.settings.country_code, self.settings.party_id), platform_id, claims
+        )
 
     async def _store_registration(
         self,
@@ -230,7 +224,7 @@ class Registry:
                     await token_sql.revoke_tokens(tx, platform_id, kind=replace_kind)
                 await token_sql.add_token(tx, platform_id, token_c, kind="C", now=now)
         except Conflict as exc:
-            raise _party_conflict(exc) from exc
+            raise conflict_error(exc) from exc
 
     # ---- hub-initiated -----------------------------------------------------------------------
 
@@ -311,7 +305,7 @@ class Registry:
                     send_base64=fresh.send_base64,
                 )
         except Conflict as exc:
-            raise _party_conflict(exc) from exc
+            raise conflict_error(exc) from exc
         LOGGER.info("rotated credentials with platform %s", platform_id)
         await self._notify(platform_id, platform.status)
         return await self.get(platform_id)
@@ -407,8 +401,3 @@ class Registry:
             LOGGER.info("platform %s status %s -> %s", platform_id, platform.status, status)
             await self._notify(platform_id, status)
         return await self.get(platform_id)
-
-
-def _party_conflict(exc: Conflict) -> PartyConflict:
-    """The OCPI answer (2001; admin API 409) for a registration storage refused."""
-    return PartyConflict(held_message(exc.pairs) if isinstance(exc, PartyHeld) else str(exc))
