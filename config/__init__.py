@@ -202,6 +202,19 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="One JSON object per log line.")
+    max_requests_in_progress_per_platform: int | None = Field(
+        None,
+        ge=1,
+        description="OCPI requests one platform may have in progress at once (unset: a quarter of"
+        " max_requests_in_progress, at least 1); beyond it, HTTP 429 with Retry-After, so one partner's"
+        " slow bodies or GETs to a silent receiver never take the whole hub.",
+    )
+    body_read_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a partner may take to send a request body; beyond it, HTTP 408 with"
+        " Connection: close (the hub-wide in-progress bound does not count a body still arriving).",
+    )
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)

@@ -1,4 +1,8 @@
-"""Logging set-up: one JSON object per line (operators grep and ship them), or plain text."""
+"""Logging set-up: one JSON object per line (operators grep and ship them), or plain text.
+
+``LogAllowance`` keeps what partners and anonymous clients can trigger from flooding the log: a
+few lines per minute per platform or address, and a count of the ones left out (issue 20).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,12 @@ import json
 import logging
 import os
 import sys
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from aiohttp.http_exceptions import HttpProcessingError
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -80,3 +88,85 @@ def setup_logging(level: str, *, as_json: bool, with_pid: bool = False) -> None:
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # raw paths may hold token uids
     logging.getLogger("aiosqlite").setLevel(logging.INFO)  # at DEBUG it logs SQL parameters: stored tokens
+
+
+@dataclass
+class _Window:
+    ends: datetime
+    written: int = 0
+    left_out: int = 0
+
+
+class LogAllowance:
+    """At most ``burst`` log lines per ``window`` seconds per key (a platform, an address).
+
+    ``take`` says whether a line may be written, and how many its key's previous window left
+    out (the first line of a window reports them). The keys kept are bounded: past ``max_keys``
+    the finished windows are dropped, then all of them.
+    """
+
+    def __init__(self, *, burst: int, window: float, max_keys: int = 10_000) -> None:
+        self.burst = burst
+        self.window = timedelta(seconds=window)
+        self.max_keys = max_keys
+        self._windows: dict[str, _Window] = {}
+
+    def take(self, key: str, now: datetime) -> int | None:
+        """None when ``key`` used its allowance (count the line as left out), else the lines left out before."""
+        current = self._windows.get(key)
+        left_before = 0
+        if current is None or now >= current.ends:
+            if current is None and len(self._windows) >= self.max_keys:
+                self._prune(now)
+            left_before = current.left_out if current is not None else 0
+            current = self._windows[key] = _Window(ends=now + self.window)
+        if current.written >= self.burst:
+            current.left_out += 1
+            return None
+        current.written += 1
+        return left_before
+
+    def suffix(self, left_before: int) -> str:
+        """The note a window's first line carries about the previous window."""
+        if not left_before:
+            return ""
+        return f" ({left_before} similar lines left out in the {self.window.total_seconds():g} s before)"
+
+    def _prune(self, now: datetime) -> None:
+        self._windows = {k: w for k, w in self._windows.items() if now < w.ends}
+        if len(self._windows) >= self.max_keys:
+            self._windows.clear()
+
+
+# What aiohttp logs, with a traceback at ERROR, for every request its HTTP parser refuses.
+_PARSER_ERROR = "Error handling request from %s"
+
+
+class MalformedRequests(logging.Filter):
+    """On aiohttp's server logger: a request its parser refused is one WARNING line, rate limited per address.
+
+    Anyone who can reach the port can send such bytes (a TLS handshake, a header without a
+    colon), and aiohttp logs each at ERROR with a traceback: a flood of those is a flood of the
+    log. Only the exception's name is kept, never its text (it can quote the request). Errors of
+    another kind on that logger pass unchanged.
+    """
+
+    def __init__(self, allowance: LogAllowance, now: Callable[[], datetime]) -> None:
+        super().__init__()
+        self.allowance = allowance
+        self.now = now
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite (or drop) a parser refusal; let anything else through."""
+        refused = record.exc_info[1] if record.exc_info else None
+        if record.msg != _PARSER_ERROR or not isinstance(refused, HttpProcessingError):
+            return True
+        address = str(record.args[0]) if isinstance(record.args, tuple) and record.args else "unknown"
+        left_before = self.allowance.take(f"address {address}", self.now())
+        if left_before is None:
+            return False
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg = "malformed request from %s refused by the HTTP parser (%s); answered 400%s"
+        record.args = (address, type(refused).__name__, self.allowance.suffix(left_before))
+        record.exc_info = record.exc_text = None
+        return True

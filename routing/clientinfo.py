@@ -16,19 +16,20 @@ from routing.clock import Clock, iso
 from routing.delivery import Delivery
 from routing.directory import ROUTABLE, Directory
 from routing.forward import Leg, new_request_id
+from routing.identity import active
 from storage.models import Party, Platform
 
 LOGGER = logging.getLogger(__name__)
 
 
 def client_info(party: Party, status: str) -> dict[str, Any]:
-    """One ClientInfo object; a party that left its platform is SUSPENDED (never deleted)."""
+    """One ClientInfo object; a party that left its platform (or is contested) is SUSPENDED (never deleted)."""
     return {
         "party_id": party.party_id,
         "country_code": party.country_code,
         "role": party.role,
         # UNREGISTERED is the hub's own state; ConnectionStatus has no such value (mod_hub_client_info).
-        "status": "SUSPENDED" if party.left_at or status == "UNREGISTERED" else status,
+        "status": "SUSPENDED" if not active(party) or status == "UNREGISTERED" else status,
         "last_updated": party.last_updated,
     }
 

@@ -16,6 +16,7 @@ from typing import Any
 from routing.directory import ROUTABLE, Directory
 from routing.errors import ConnectionProblem, InvalidParameters, SpoofedParty, UnknownReceiver
 from routing.headers import PartyRef, RoutingHeaders
+from routing.identity import active, live_parties, refs, serves
 from storage.models import Platform
 
 PUSH_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
@@ -200,10 +201,14 @@ def pick_target(directory: Directory, party: PartyRef, spec: ModuleSpec, interfa
     # Only a party in a role that implements this interface: a command addressed to an eMSP is
     # not delivered to that eMSP just because its platform also publishes a commands endpoint.
     preferred = [p for p in candidates if p.role in spec.roles_for(interface)]
+    if any(p.contested for p in candidates):
+        # Held by two platforms (a database from before the one-platform rule): whichever came
+        # first must not receive the other's sessions, commands or CDRs (routing/identity.py).
+        raise UnknownReceiver(f"receiver {party} is claimed by several platforms; the hub operator must resolve it")
     disconnected = False
     for p in preferred:
         platform = directory.platform(p.platform_id)
-        if platform is None or platform.status not in ROUTABLE or not platform.registered or p.left_at:
+        if platform is None or platform.status not in ROUTABLE or not platform.registered or not active(p):
             disconnected = True
             continue
         url = platform.endpoint(spec.name, interface)
@@ -230,29 +235,24 @@ def broadcast_targets(directory: Directory, spec: ModuleSpec, *, exclude_platfor
         url = platform.endpoint(spec.name, "RECEIVER")
         if url is None:
             continue
-        seen: set[tuple[str, str]] = set()
-        for party in platform.parties:
-            if party.role in spec.receiver_roles and not party.left_at and party.key not in seen:
-                seen.add(party.key)
-                targets.append(Target(platform, PartyRef(party.country_code, party.party_id), url))
+        for ref in refs(live_parties(platform, spec.receiver_roles)):
+            targets.append(Target(platform, ref, url))
     return targets
 
 
 def caller_party(platform: Platform, headers: RoutingHeaders, roles: frozenset[str] | None) -> PartyRef:
-    """The sending party: FROM if given (and the caller's own), else the caller's party in the role."""
-    own = {p.key for p in platform.parties}
+    """The sending party: FROM if given (and an active party of the caller), else the caller's party in the role."""
     if headers.from_party is not None:
-        if headers.from_party.key not in own:
+        if not serves(platform, headers.from_party):
             raise SpoofedParty(f"OCPI-from {headers.from_party} is not a party of the calling platform")
         return headers.from_party
-    matching = [p for p in platform.parties if roles is None or p.role in roles] or list(platform.parties)
+    matching = live_parties(platform, roles) or live_parties(platform)
     if not matching:
         raise SpoofedParty("the calling platform has no registered party")
     return PartyRef(matching[0].country_code, matching[0].party_id)
 
 
 def check_owner(platform: Platform, owner: PartyRef, role: str | None) -> None:
-    """Anti-spoofing: a caller may only push objects owned by one of its own parties."""
-    own = {p.key for p in platform.parties if role is None or p.role == role}
-    if owner.key not in own:
+    """Anti-spoofing: a caller may only push objects owned by one of its own active parties."""
+    if not serves(platform, owner, None if role is None else (role,)):
         raise SpoofedParty(f"party {owner} is not served by the calling platform")

@@ -10,6 +10,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 
+from routing.identity import contested
 from storage import platforms as platform_sql
 from storage.db import Store
 from storage.models import Party, Platform
@@ -30,7 +31,7 @@ class Directory:
 
     async def reload(self, *_: object) -> None:
         """Re-read every platform (called at start and after each registry change)."""
-        platforms = await platform_sql.list_platforms(self._store)
+        platforms = _mark_contested(await platform_sql.list_platforms(self._store))
         by_party: dict[tuple[str, str], list[Party]] = defaultdict(list)
         for platform in platforms:
             for party in platform.parties:
@@ -55,3 +56,28 @@ class Directory:
             return found
         wanted = set(roles)
         return [p for p in found if p.role in wanted]
+
+
+def _mark_contested(platforms: list[Platform]) -> list[Platform]:
+    """Mark pairs held by several platforms (a database from before the one-platform rule): neither serves them."""
+    found = contested(platforms)
+    if not found:
+        return platforms
+    for (cc, pid), ids in sorted(found.items()):
+        LOGGER.warning(
+            "party %s*%s is held by platforms %s: it is served by none of them until the operator deletes"
+            " the platform that must not have it (a country_code/party_id belongs to one platform)",
+            cc,
+            pid,
+            ", ".join(str(i) for i in ids),
+        )
+    out: list[Platform] = []
+    for platform in platforms:
+        if platform.registered and any(p.left_at is None and p.key in found for p in platform.parties):
+            parties = tuple(
+                p.model_copy(update={"contested": True}) if p.left_at is None and p.key in found else p
+                for p in platform.parties
+            )
+            platform = platform.model_copy(update={"parties": parties})
+        out.append(platform)
+    return out

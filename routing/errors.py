@@ -3,6 +3,8 @@
     OcpiError                         (base: status_code, http_status, default_message)
     +-- ClientError          2000     generic client error
     |   +-- InvalidParameters  2001   invalid or missing parameters (also: spoofed FROM / owner ids)
+    |   |   +-- PartyConflict  2001   a party the credentials may not claim: another platform's, the hub's, role HUB
+    |   |   +-- SpoofedParty   2001   FROM / owner ids not the caller's (HTTP 403)
     |   +-- NotEnoughInformation 2002
     |   +-- UnknownLocation    2003
     |   +-- UnknownToken       2004
@@ -10,9 +12,8 @@
     |   +-- NotFound           2000   unknown path or object (HTTP 404)
     |   +-- MethodNotAllowed   2000   wrong method, or credentials 405 (credentials.asciidoc)
     |   +-- PayloadTooLarge    2000   body over the configured cap (HTTP 413)
-    |   +-- RateLimited        2000   too many requests (HTTP 429)
-    |   |   +-- PartyConflict  2001   a party in the credentials is served by another platform
-    |   |   +-- SpoofedParty   2001   FROM / owner ids not the caller's (HTTP 403)
+    |   +-- RateLimited        2000   too many requests, or too many in progress for one platform (HTTP 429)
+    |   +-- BodyTimeout        2000   the request body did not arrive in time (HTTP 408, Connection: close)
     +-- AuthError            2000     missing/unknown token (HTTP 401); Forbidden (HTTP 403)
     +-- ServerError          3000     generic server error (HTTP 500; never a traceback)
     |   +-- Overloaded           3000 the hub or a receiver's queue is full (HTTP 503 + Retry-After)
@@ -45,6 +46,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AnswerTooLarge",
     "AuthError",
+    "BodyTimeout",
     "ClientError",
     "ConnectionProblem",
     "Forbidden",
@@ -134,7 +136,11 @@ class SpoofedParty(InvalidParameters):
 
 
 class PartyConflict(InvalidParameters):
-    """2001: a party in the credentials is already served by another platform (admin API: 409)."""
+    """2001: a party the credentials may not claim (admin API: 409).
+
+    Served by another platform (a country_code and party_id belong to one platform, whatever the
+    role), the hub's own party, or role HUB (routing/identity.py).
+    """
 
     admin_http_status = 409
     default_message = "A party in these credentials is already served by another platform"
@@ -203,6 +209,14 @@ class RateLimited(ClientError):
     status_code = 2000
     http_status = 429
     default_message = "Too many requests"
+
+
+class BodyTimeout(ClientError):
+    """The request body did not arrive within ``body_read_timeout``: HTTP 408 with ``Connection: close``."""
+
+    status_code = 2000
+    http_status = 408
+    default_message = "The request body did not arrive in time"
 
 
 class AuthError(OcpiError):

@@ -59,7 +59,8 @@ def page_request(query: dict[str, str], max_limit: int = MAX_LIMIT) -> PageReque
     cursor = total = None
     if query.get("cursor"):
         seq, _, count = query["cursor"].partition(".")
-        if not (seq.isascii() and seq.isdigit() and count.isascii() and count.isdigit()) or len(query["cursor"]) > 30:
+        # Both parts came from the database (64-bit integers): 18 digits at most, or it is not ours.
+        if not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in (seq, count)):
             raise InvalidParameters("cursor is not one the hub handed out")
         cursor, total = int(seq), int(count)
     date_from = canonical_time(query["date_from"], field="date_from") if query.get("date_from") else None

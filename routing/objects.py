@@ -49,9 +49,13 @@ def canonical_time(value: Any, *, field: str = "last_updated") -> str:
     """A DateTime as a sortable canonical UTC string; 2001 when it is not a DateTime."""
     if not isinstance(value, str):
         raise InvalidParameters(f"{field} must be a DateTime string")
+    # types, DateTime: at most 35 characters of ASCII; a NUL or a year the offset pushes past
+    # 9999 (9999-12-31T23:59:59-01:00) is not one either.
+    if len(value) > 35 or not (value.isascii() and value.isprintable()):
+        raise InvalidParameters(f"{field} is not a valid DateTime")
     try:
         return iso(parse_iso(value))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise InvalidParameters(f"{field} is not a valid DateTime: {value[:40]!r}") from exc
 
 

@@ -22,6 +22,7 @@ from routing.directory import Directory
 from routing.envelope import dumps
 from routing.errors import OcpiError
 from routing.headers import PartyRef
+from routing.identity import live_parties
 from routing.objects import ObjectRef, canonical_time
 from routing.periodic import Periodic
 from storage import objects as object_sql
@@ -73,7 +74,7 @@ class Puller:
     async def pull(self, platform: Platform) -> int:
         """Pull one platform's locations and tariffs since its last complete pull."""
         started = iso(self.clock.now())
-        owners = {p.key for p in platform.parties if p.role == "CPO" and not p.left_at}
+        owners = {p.key for p in live_parties(platform, ("CPO",))}
         stored = 0
         for module in MODULES:
             url = platform.endpoint(module, "SENDER")

@@ -28,10 +28,11 @@ from routing.errors import (
     MethodNotAllowed,
     NotFound,
     OcpiError,
-    PartyConflict,
     UnableToUseClientApi,
 )
 from routing.handshake import PeerApi, discover, unwrap_data
+from routing.headers import PartyRef
+from routing.identity import check_claims, conflict_error
 from routing.models import Credentials
 from routing.versions import registration
 from storage import lifecycle as lifecycle_sql
@@ -148,6 +149,7 @@ class Registry:
                 "already registered: use PUT to update or DELETE to unregister", headers=dict(_ALLOW_REGISTERED)
             )
         creds = parse_credentials(registration.core_body(version, body, platform.role_hint))
+        await self._check_claims(platform.id, creds)  # before the partner's API is read
         api = await discover(self.client, creds.url, creds.token, want=version)
         token_c = new_token()
         # Token A is single use: consumed in the same transaction that stores the registration,
@@ -163,6 +165,7 @@ class Registry:
         if caller.kind != "C" or not platform.registered:
             raise MethodNotAllowed("not registered: use POST to register", headers=dict(_ALLOW_UNREGISTERED))
         creds = parse_credentials(registration.core_body(version, body, role_hint(platform)))
+        await self._check_claims(platform.id, creds)
         api = await discover(self.client, creds.url, creds.token, send_base64=platform.send_base64, want=version)
         token_c = new_token()
         # An operator's suspension outlives a token rotation; anything else is alive again.
@@ -180,6 +183,13 @@ class Registry:
         await self._forget(platform.id, reason="receiver unregistered itself (credentials DELETE)")
         LOGGER.info("platform %s (%s) unregistered itself", platform.id, platform.name)
         await self._notify(platform.id, UNREGISTERED)
+
+    async def _check_claims(self, platform_id: int, creds: Credentials) -> None:
+        """PartyConflict (2001) for role HUB, the hub's own pair, or a pair another platform holds."""
+        claims = [(r.country_code, r.party_id, r.role) for r in creds.roles]
+        await check_claims(
+            self.store, PartyRef(self.settings.country_code, self.settings.party_id), platform_id, claims
+        )
 
     async def _store_registration(
         self,
@@ -214,7 +224,7 @@ class Registry:
                     await token_sql.revoke_tokens(tx, platform_id, kind=replace_kind)
                 await token_sql.add_token(tx, platform_id, token_c, kind="C", now=now)
         except Conflict as exc:
-            raise PartyConflict(str(exc)) from exc
+            raise conflict_error(exc) from exc
 
     # ---- hub-initiated -----------------------------------------------------------------------
 
@@ -238,6 +248,7 @@ class Registry:
             )
             if name is None and creds.roles:
                 name = creds.roles[0].business_details.name
+            await self._check_claims(pid, creds)
             await self._store_registration(pid, api, creds, token_b, replace_kind="C")
             if name:
                 async with self._transaction() as tx:
@@ -269,6 +280,7 @@ class Registry:
                 role=role_hint(platform),
                 platform_id=platform_id,
             )
+            await self._check_claims(platform_id, creds)
             fresh = await discover(
                 self.client, creds.url, creds.token, send_base64=platform.send_base64, want=api.version
             )
@@ -277,20 +289,23 @@ class Registry:
                 await token_sql.revoke_token(tx, token_sql.token_hash(token_b))
             raise
         now = self._now()
-        async with self._transaction() as tx:
-            await token_sql.revoke_tokens(tx, platform_id, kind="C", keep_hash=token_sql.token_hash(token_b))
-            await platform_sql.save_registration(
-                tx,
-                platform_id,
-                versions_url=creds.url,
-                version=fresh.version,
-                token_out=creds.token,
-                endpoints=fresh.endpoints,
-                parties=parties_of(platform_id, creds, now),
-                status=platform.status,
-                now=now,
-                send_base64=fresh.send_base64,
-            )
+        try:
+            async with self._transaction() as tx:
+                await token_sql.revoke_tokens(tx, platform_id, kind="C", keep_hash=token_sql.token_hash(token_b))
+                await platform_sql.save_registration(
+                    tx,
+                    platform_id,
+                    versions_url=creds.url,
+                    version=fresh.version,
+                    token_out=creds.token,
+                    endpoints=fresh.endpoints,
+                    parties=parties_of(platform_id, creds, now),
+                    status=platform.status,
+                    now=now,
+                    send_base64=fresh.send_base64,
+                )
+        except Conflict as exc:
+            raise conflict_error(exc) from exc
         LOGGER.info("rotated credentials with platform %s", platform_id)
         await self._notify(platform_id, platform.status)
         return await self.get(platform_id)

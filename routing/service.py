@@ -13,9 +13,9 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote
 
 from config import Settings
+from routing import idrules
 from routing.client import PeerClient
 from routing.clock import Clock, iso
 from routing.decide import (
@@ -42,7 +42,9 @@ from routing.errors import InvalidParameters, OcpiError, UnknownReceiver
 from routing.forward import Leg, Reply, relay, send_leg
 from routing.getall import StoreReader
 from routing.headers import PartyRef, RoutingHeaders
+from routing.identity import live_parties, refs
 from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
+from routing.paths import join
 from routing.proxies import Proxies
 from routing.reader import Shape, as_object
 from routing.versions import wire as versions_wire
@@ -139,6 +141,11 @@ class RoutingService:
         """Route one request and produce the caller's answer."""
         spec = MODULES[req.module]
         obj = as_object(req.body)
+        # Ids before anything is decided, stored or sent, in the caller's own version (routing/idrules.py).
+        version = versions_wire.version_of(req.caller)
+        idrules.check_path(version, req.module, req.interface, req.segments)
+        idrules.check_query(req.module, req.query)
+        idrules.check_body(version, req.module, req.interface, req.method, req.segments, obj)
         if obj is not req.body:
             # Liberal in what we accept, strict in what we send: forward the object, not [object].
             req = replace(req, body=obj, raw_body=dumps(obj).encode())
@@ -165,8 +172,7 @@ class RoutingService:
         if req.routing.from_party is not None:
             return [sender]
         roles = MODULES[req.module].roles_for(other_interface(req.interface))
-        parties = [PartyRef(p.country_code, p.party_id) for p in req.caller.parties if p.role in roles]
-        return parties or [sender]
+        return refs(live_parties(req.caller, roles)) or [sender]
 
     async def _resolve(self, key: RouteKey) -> PartyRef:
         if key.kind == "party":
@@ -280,7 +286,7 @@ class RoutingService:
         legs = [
             Leg(
                 method=req.method,
-                url=_join(target.base_url, req.segments, req.query_string),
+                url=join(target.base_url, req.segments, req.query_string),
                 platform=target.platform,
                 routing=RoutingHeaders(from_party=self.hub, to_party=target.party),
                 correlation_id=req.correlation_id,
@@ -292,7 +298,9 @@ class RoutingService:
         ]
         # The stored copy and every leg commit together: the hub's copy and the queue never disagree.
         await self.delivery.enqueue(legs, prepare=self._remember(spec, req, ref, None))
-        LOGGER.info("broadcast %s %s %s to %d parties", req.method, spec.name, ref.key, len(legs))
+        # A token's key holds its uid, which no log line may carry (docs/SECURITY.md): its owner only.
+        what = f"of {ref.owner}" if spec.name == "tokens" else ref.key
+        LOGGER.info("broadcast %s %s %s to %d parties", req.method, spec.name, what, len(legs))
         answer = self.reply(message=f"accepted; broadcast to {len(legs)} {'party' if len(legs) == 1 else 'parties'}")
         answer.headers.update(RoutingHeaders(from_party=self.hub, to_party=sender).as_headers())
         return answer
@@ -309,7 +317,7 @@ class RoutingService:
             body, query_string, callback = await self.proxies.swap_response_url(req, target, sender, routing)
         leg = Leg(
             method=req.method,
-            url=_join(target.base_url, req.segments, query_string),
+            url=join(target.base_url, req.segments, query_string),
             platform=target.platform,
             routing=routing,
             correlation_id=req.correlation_id,
@@ -359,13 +367,3 @@ class RoutingService:
 def _accepted(data: Any) -> bool:
     """Whether a CommandResponse's data says ACCEPTED."""
     return isinstance(data, dict) and data.get("result") == "ACCEPTED"
-
-
-def _join(base: str, segments: list[str], query_string: str) -> str:
-    """Receiver endpoint + the same path suffix + the same query (peers' URLs end with or without '/')."""
-    url = base.rstrip("/")
-    if segments:
-        url += "/" + "/".join(quote(s, safe="") for s in segments)
-    if query_string:
-        url += "?" + query_string
-    return url

@@ -19,6 +19,14 @@ class Conflict(StorageError):
     """The change would break a uniqueness rule (e.g. a party served by two platforms)."""
 
 
+class PartyHeld(Conflict):
+    """(country_code, party_id) pairs another platform holds: a pair belongs to one platform."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+        super().__init__("already served by another platform: " + ", ".join(f"{c}*{p}" for c, p in pairs))
+
+
 class SchemaTooNew(StorageError):
     """The database was migrated by a newer ocpi-hub than this one."""
 

@@ -29,6 +29,9 @@ class Party(BaseModel):
     business_details: dict[str, Any]
     last_updated: str
     left_at: str | None = None  # the party left the platform's roles: kept (ClientInfo SUSPENDED), not routable
+    # Set by the routing directory, never stored: another registered platform holds the same pair
+    # (a database from before the one-platform rule, routing/identity.py): served by neither.
+    contested: bool = False
 
     @property
     def key(self) -> tuple[str, str]:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from storage.db import Row, Store, SyncTx, Transaction
-from storage.errors import Conflict, IntegrityError, RecordNotFound
+from storage.errors import Conflict, IntegrityError, PartyHeld, RecordNotFound
 from storage.models import Endpoint, Party, Platform
 
 _PLATFORM_COLS = (
@@ -32,6 +32,41 @@ async def create_platform(
     )
 
 
+# A pair is held by a platform that serves it (not left) and is registered (we hold a token to call
+# it); an unregistered platform's pairs and the pairs that left a platform are free again.
+_HELD_ELSEWHERE = (
+    "SELECT p.country_code, p.party_id FROM parties p JOIN platforms f ON f.id = p.platform_id"
+    " WHERE p.platform_id <> ? AND p.left_at IS NULL AND f.token_out IS NOT NULL"
+    " AND upper(p.country_code) = upper(?) AND upper(p.party_id) = upper(?)"
+)
+_HELD_HERE = (
+    "SELECT 1 FROM parties WHERE platform_id = ? AND left_at IS NULL"
+    " AND upper(country_code) = upper(?) AND upper(party_id) = upper(?)"
+)
+
+
+async def held_elsewhere(
+    store: Store | Transaction, platform_id: int, pairs: Iterable[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The (country_code, party_id) pairs another platform holds, in any role (issue 20: one platform per pair).
+
+    A pair this platform holds already is not reported: re-registering (credentials PUT) with
+    its own parties keeps working, also for a pair a database from before the rule holds twice.
+    """
+    found: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for cc, pid in pairs:
+        key = (cc.upper(), pid.upper())
+        if key in seen:
+            continue
+        seen.add(key)
+        if await store.fetchone(_HELD_HERE, (platform_id, cc, pid)) is not None:
+            continue
+        if await store.fetchone(_HELD_ELSEWHERE, (platform_id, cc, pid)) is not None:
+            found.append((cc, pid))
+    return found
+
+
 async def save_registration(
     tx: Transaction,
     platform_id: int,
@@ -45,7 +80,15 @@ async def save_registration(
     now: str,
     send_base64: bool = True,
 ) -> None:
-    """Store the outcome of a credentials exchange: replaces endpoints and parties."""
+    """Store the outcome of a credentials exchange: replaces endpoints and parties.
+
+    Conflict when another platform holds one of the (country_code, party_id) pairs, in any role
+    (checked here, in the registration's own transaction, so two registrations cannot both win).
+    """
+    parties = list(parties)
+    held = await held_elsewhere(tx, platform_id, [(p.country_code, p.party_id) for p in parties])
+    if held:
+        raise PartyHeld(held)
     changed = await tx.execute_rowcount(
         "UPDATE platforms SET versions_url=?, version=?, token_out=?, status=?, updated_at=?, send_base64=? WHERE id=?",
         (versions_url, version, token_out, status, now, int(send_base64), platform_id),
@@ -58,7 +101,6 @@ async def save_registration(
         " ON CONFLICT (platform_id, module, role) DO UPDATE SET url=excluded.url",
         [(platform_id, ep.module, ep.role, ep.url) for ep in endpoints],
     )
-    parties = list(parties)
     wanted = {(p.country_code.upper(), p.party_id.upper(), p.role) for p in parties}
     # ClientInfo is never deleted (mod_hub_client_info): a party that left the platform's roles is
     # kept, marked as left, and reported SUSPENDED from now on.

@@ -26,7 +26,7 @@ from routing.decide import (
 from routing.errors import InvalidParameters, UnknownReceiver
 from routing.headers import PartyRef, RoutingHeaders, parse_routing_headers
 from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
-from routing.service import _join
+from routing.paths import join as _join
 from storage.models import Party, Platform
 from tests.routing_helpers import example
 
@@ -256,3 +256,7 @@ def test_join_keeps_path_and_query_whatever_the_base_slash() -> None:
             == "http://x/ocpi/2.2.1/tokens/receiver/NL/TNM/a%20b?type=RFID"
         )
         assert _join(base, [], "") == "http://x/ocpi/2.2.1/tokens/receiver"
+    # A dot segment or an encoded separator never reaches a receiver URL, whoever built the list.
+    for bad in ("..", ".", "a/b", "a\\b", "a\x00b"):
+        with pytest.raises(InvalidParameters):
+            _join("http://x/ocpi/2.2.1/tokens/receiver", ["NL", "TNM", bad], "")

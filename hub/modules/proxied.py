@@ -8,10 +8,16 @@ from hub.envelope import read_json
 from hub.keys import CLOCK, CORRELATION_ID, PROXIES
 from hub.modules import versioned
 from hub.modules.routed import calling_platform, response
-from hub.modules.router import OcpiRouter
+from hub.modules.router import OcpiRouter, raw_tail
 from routing.clock import iso
 from routing.decide import caller_party
 from routing.headers import parse_routing_headers
+from routing.paths import decode_segments
+
+
+def stand_in_id(request: web.Request) -> str:
+    """The id of a stand-in URL, read from the raw path like every routed segment (2001 for '..' and the like)."""
+    return "/".join(decode_segments(raw_tail(request)))
 
 
 async def post_callback(request: web.Request) -> web.Response:
@@ -19,11 +25,12 @@ async def post_callback(request: web.Request) -> web.Response:
     versioned.begin()
     platform = calling_platform(request)
     caller_party(platform, parse_routing_headers(request.headers), None)  # a FROM not its own: 403/2001
+    proxy_id = stand_in_id(request)
     raw = await request.read()
     await read_json(request)  # a result must be JSON; refuse garbage before queueing it
     sent_id = request[CORRELATION_ID] if request.headers.get("X-Correlation-ID") else None
     try:
-        reply = await request.app[PROXIES].handle_callback(request.match_info["id"], platform, raw, sent_id)
+        reply = await request.app[PROXIES].handle_callback(proxy_id, platform, raw, sent_id)
     finally:
         versioned.finish(request, platform.id, 500, b"")
     request[CORRELATION_ID] = reply.headers.pop("X-Correlation-ID", request[CORRELATION_ID])  # echoed on the answer
@@ -34,7 +41,7 @@ async def get_proxy(request: web.Request) -> web.Response:
     """GET a proxied next page or CDR."""
     platform = calling_platform(request)
     reply = await request.app[PROXIES].handle_proxy_get(
-        request.match_info["id"], platform, request[CORRELATION_ID], iso(request.app[CLOCK].now())
+        stand_in_id(request), platform, request[CORRELATION_ID], iso(request.app[CLOCK].now())
     )
     return response(reply.status, reply.body, reply.headers)
 

@@ -14,10 +14,12 @@ from aiohttp import web
 from hub.envelope import read_json
 from hub.keys import CALLER, CORRELATION_ID, DIRECTORY, ERROR_HEADERS, REQUEST_ID, ROUTING, SETTINGS, WORKER
 from hub.modules import versioned
-from hub.modules.router import PREFIX_211, OcpiRouter, tagged
+from hub.modules.router import PREFIX_211, OcpiRouter, raw_tail, tagged
 from routing.decide import MODULES
 from routing.errors import Forbidden
 from routing.headers import PartyRef, RoutingHeaders, parse_routing_headers
+from routing.identity import live_parties, refs, serves
+from routing.paths import decode_segments
 from routing.service import Inbound
 from storage.models import Platform
 
@@ -51,8 +53,8 @@ def stamp_error_routing(request: web.Request, platform: Platform, routing: Routi
     if platform.version == "2.1.1":  # 2.1.1 knows no routing headers (transport_and_format 2.2)
         return
     settings = request.app[SETTINGS]
-    own = [PartyRef(p.country_code, p.party_id) for p in platform.parties if not p.left_at]
-    to = routing.from_party if any(p.same(routing.from_party) for p in own) else None
+    own = refs(live_parties(platform))
+    to = routing.from_party if routing.from_party is not None and serves(platform, routing.from_party) else None
     to = to or next(iter(own), None)
     if to is not None:
         hub = PartyRef(settings.country_code, settings.party_id)
@@ -70,13 +72,13 @@ async def route(request: web.Request, module: str, interface: str) -> web.Respon
     platform = calling_platform(request)
     if platform.status == "OFFLINE":  # it is talking to us, so it is alive: resume its queue
         await request.app[WORKER].called_in(platform.id)
-    tail = request.match_info.get("tail", "")
-    segments = [s for s in tail.split("/") if s]
     routing = parse_routing_headers(request.headers)
     stamp_error_routing(request, platform, routing)
+    segments = decode_segments(raw_tail(request))  # from the raw URL: %2F is no separator (issue 20)
     raw: bytes | None = None
     body = None
-    if request.method in ("PUT", "PATCH") or (request.method == "POST" and request.can_read_body):
+    # body_exists, not can_read_body: the pipeline has read the body already (hub/pipeline.py).
+    if request.method in ("PUT", "PATCH") or (request.method == "POST" and request.body_exists):
         body = await read_json(request)
         raw = await request.read()
     inbound = Inbound(
@@ -85,7 +87,7 @@ async def route(request: web.Request, module: str, interface: str) -> web.Respon
         method=request.method,
         segments=segments,
         query=dict(request.query),
-        query_string=request.query_string,
+        query_string=request.rel_url.raw_query_string,  # forwarded as sent, never re-decoded
         routing=routing,
         request_id=request[REQUEST_ID],
         correlation_id=request[CORRELATION_ID],
@@ -147,7 +149,7 @@ MODULES_211 = ("locations", "tariffs", "tokens", "sessions", "cdrs", "commands")
 def _handler_211(module: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         platform = calling_platform(request)
-        segments = [s for s in request.match_info.get("tail", "").split("/") if s]
+        segments = decode_segments(raw_tail(request))
         is_cpo = any(p.role == "CPO" for p in platform.parties)
         return await route(request, module, versioned.interface_211(module, request.method, segments, is_cpo))
 

@@ -27,6 +27,17 @@ def tagged(handler: Handler, version: str) -> Handler:
     return wrapped
 
 
+def raw_tail(request: web.Request) -> list[str]:
+    """The raw, still percent-encoded path segments below the matched route's fixed part.
+
+    ``match_info`` holds them decoded, ``%2F`` already a '/': splitting that is how
+    ``..%2F..%2Fcredentials`` became three segments (issue 20). routing/paths.py decodes these.
+    """
+    fixed = request.match_info.route.resource.canonical.split("{", 1)[0]  # type: ignore[union-attr]
+    depth = len([p for p in fixed.split("/") if p])
+    return list(request.rel_url.raw_parts[1 + depth :])
+
+
 def prefix_of(version: str) -> str:
     """The URL prefix of a version's modules."""
     return PREFIX_211 if version == "2.1.1" else SAME_SHAPE[version]
@@ -83,7 +94,8 @@ class OcpiRouter:
 
     def add_tail_at(self, method: str, path: str, handler: Handler, *, prefix: str) -> None:
         """Register a tail route under exactly one prefix."""
-        resource = self.app.router.add_resource(prefix + path.rstrip("/") + "{tail:(/.*)?}")
+        # [\s\S], not '.': a decoded %0A must reach routing/paths.py and its 2001, not fall to a 404.
+        resource = self.app.router.add_resource(prefix + path.rstrip("/") + r"{tail:(/[\s\S]*)?}")
         resource.add_route(method, handler)
 
     def url(self, path: str, version: str = "2.2.1") -> str:

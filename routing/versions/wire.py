@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from routing.errors import InvalidParameters
+from routing.identity import live_parties
 from routing.versions import CORE, Context, Loss, Untranslatable, from_core, to_core
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def kinds(module: str, interface: str, method: str, segments: list[str]) -> tupl
 
 
 def _context(platform: Platform | None) -> Context:
-    party = platform.parties[0] if platform is not None and platform.parties else None
+    party = next(iter(live_parties(platform)), None) if platform is not None else None
     return Context(party.country_code, party.party_id) if party else Context()
 
 
