@@ -42,7 +42,7 @@ from routing.errors import AnswerTooLarge, ConnectionProblem, ReceiverTimeout, R
 from routing.foreign import read_envelope
 from routing.reader import Shape, normalize
 from routing.redirects import MAX_REDIRECTS, origin, redirect_target
-from routing.ssrf import HubOrigins, OwnUrlRefused, UrlRefused, blocked_cause, check_url
+from routing.ssrf import HubOrigins, OwnUrlRefused, UrlRefused, blocked_cause, check_url, origin_of
 
 LOGGER = logging.getLogger(__name__)
 
@@ -360,7 +360,7 @@ class PeerClient:
             blocked = blocked_cause(exc)
             if blocked is not None:  # the resolver refused the host's addresses (DNS rebinding, the hub itself)
                 refused = OwnUrlRefused if blocked.own else UrlRefused
-                raise refused(f"{method} {url} refused: {blocked}") from exc
+                raise refused(f"{method} to {origin_of(url)} refused: {blocked}") from exc
             raise ConnectionProblem(f"{method} to {origin(url)} failed: {type(exc).__name__}") from exc
         except ValueError as exc:  # yarl/aiohttp reject malformed URLs with ValueError
             failed("connection")

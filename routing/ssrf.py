@@ -238,14 +238,19 @@ def url_refusal(parsed: URL, *, allow_private: bool, own: HubOrigins | None = No
 def check_url(url: str, *, allow_private: bool, own: HubOrigins | None = None) -> None:
     """Raise UrlRefused (OwnUrlRefused for the hub itself) when the hub may not call this URL."""
     if own is not None and (why := own.refusal(url)) is not None:
-        raise OwnUrlRefused(f"URL refused ({why}): {_shorten(url)}")
+        raise OwnUrlRefused(f"URL refused ({why}): {origin_of(url)}")
     reason = refusal(url, allow_private=allow_private)
     if reason is not None:
-        raise UrlRefused(f"URL refused ({reason}): {_shorten(url)}")
+        raise UrlRefused(f"URL refused ({reason}): {origin_of(url)}")
 
 
-def _shorten(url: str) -> str:
-    return url if len(url) <= 200 else url[:200] + "..."
+def origin_of(url: str) -> str:
+    """Only the scheme, host and port of a URL, for messages: its path may hold a token uid (docs/SECURITY.md)."""
+    try:
+        parsed = URL(url)
+        return str(parsed.origin()) if parsed.absolute else "(not an absolute URL)"
+    except (ValueError, TypeError):
+        return "(unparsable URL)"
 
 
 class GuardedResolver(AbstractResolver):

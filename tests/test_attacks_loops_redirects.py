@@ -164,6 +164,8 @@ async def test_push_to_an_endpoint_stored_at_the_hubs_url_never_reaches_the_hub(
     letters = await outbox_rows(hub, "module='sessions'")
     assert [(r["state"], r["attempts"]) for r in letters] == [("dead", 1)], letters
     assert "the hub's own" in letters[0]["last_error"]
+    # Only the refused origin is named: a receiver URL's path may hold a token uid (docs/SECURITY.md).
+    assert hub.base in letters[0]["last_error"] and "LOOP1" not in letters[0]["last_error"], letters
 
 
 def _forwarding_proxy(hub_base: str, forwarded: list[dict[str, str]], bound: int = 5) -> Any:
