@@ -14,7 +14,8 @@
     |   +-- PayloadTooLarge    2000   body over the configured cap (HTTP 413)
     |   +-- RateLimited        2000   too many requests, or too many in progress for one platform (HTTP 429)
     |   +-- BodyTimeout        2000   the request body did not arrive in time (HTTP 408, Connection: close)
-    +-- AuthError            2000     missing/unknown token (HTTP 401); Forbidden (HTTP 403)
+    +-- AuthError            2000     missing/unknown token (HTTP 401)
+    |   +-- Forbidden          2000   a known token that may not do this (HTTP 403)
     +-- ServerError          3000     generic server error (HTTP 500; never a traceback)
     |   +-- Overloaded           3000 the hub or a receiver's queue is full (HTTP 503 + Retry-After)
     |   +-- UnableToUseClientApi 3001 the partner's versions/details could not be used
@@ -29,6 +30,8 @@
         |   +-- RedirectRefused 4001  the receiver redirects where the hub may not follow (final)
         +-- ReceiverTimeout    4002   the forwarded request timed out (retryable)
         +-- ConnectionProblem  4003   the receiver could not be reached (retryable)
+            +-- UrlRefused     4003   the SSRF guard refuses the URL (routing/ssrf.py; retryable)
+                +-- OwnUrlRefused 4003 the URL leads back to the hub itself (final)
 
 2001/2002 travel with HTTP 200 on OCPI paths (the OCPI layer was reached). The admin API is
 plain HTTP: ``http_status(error, admin=True)`` is the one place that says what an error means
@@ -60,6 +63,7 @@ __all__ = [
     "NotFound",
     "OcpiError",
     "Overloaded",
+    "OwnUrlRefused",
     "PartyConflict",
     "PayloadTooLarge",
     "RateLimited",
@@ -74,6 +78,7 @@ __all__ = [
     "UnknownToken",
     "UnsupportedVersion",
     "UnusableAnswer",
+    "UrlRefused",
     "http_status",
 ]
 
@@ -343,3 +348,16 @@ class ConnectionProblem(HubError):
     status_code = 4003
     retryable = True
     default_message = "Connection problem: receiving party is not connected"
+
+
+class UrlRefused(ConnectionProblem):
+    """A partner URL the SSRF guard refuses (routing/ssrf.py); the hub never connects to it."""
+
+    default_message = "URL refused: it points at a non-public address"
+
+
+class OwnUrlRefused(UrlRefused):
+    """A partner URL that leads back to the hub itself: refused, and final (retrying cannot help)."""
+
+    retryable = False
+    default_message = "URL refused: it points at the hub itself"

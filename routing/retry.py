@@ -7,11 +7,10 @@ Delays are tenacity's exponential backoff with jitter; ``Retry-After`` is honour
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from tenacity import wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 
 from config import DeliverySettings
 from routing.client import PeerResponse
@@ -19,12 +18,6 @@ from routing.client import PeerResponse
 # 502/503/504 mean "not now" even when the body is an envelope; 401/403 mean our credentials were
 # refused, which an operator fixes (rotation) while the queue waits.
 _ALWAYS_RETRY = frozenset({401, 403, 408, 429, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class _AttemptState:
-    # tenacity's wait strategies read only attempt_number from the retry state.
-    attempt_number: int
 
 
 def is_retryable(response: PeerResponse) -> bool:
@@ -56,15 +49,24 @@ def retry_after(response: PeerResponse | None, now: datetime) -> float | None:
 
 
 class RetryPolicy:
-    """Backoff with jitter, capped; a Retry-After floor; capped again by max_backoff."""
+    """Backoff with jitter, capped; a Retry-After floor; capped again by max_backoff.
+
+    The attempts are counted in the outbox (a retry may run in another process, after a restart),
+    not in a tenacity loop: each delay is asked of tenacity's wait strategy with a retry state at
+    the stored attempt number.
+    """
 
     def __init__(self, settings: DeliverySettings) -> None:
-        self._wait = wait_exponential_jitter(initial=settings.initial_backoff, max=settings.max_backoff)
+        self._retrying = Retrying(
+            wait=wait_exponential_jitter(initial=settings.initial_backoff, max=settings.max_backoff)
+        )
         self._max = settings.max_backoff
 
     def delay(self, attempts: int, floor: float | None = None) -> float:
         """Seconds to wait after the given number of failed attempts."""
-        base = float(self._wait(_AttemptState(attempts)))  # type: ignore[arg-type]
+        state = RetryCallState(retry_object=self._retrying, fn=None, args=(), kwargs={})
+        state.attempt_number = attempts
+        base = float(self._retrying.wait(state))
         if floor is not None:
             base = max(base, floor)
         return min(base, max(self._max, floor or 0.0))

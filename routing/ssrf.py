@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from routing.errors import ConnectionProblem
+from routing.errors import OwnUrlRefused, UrlRefused  # re-exported: the guard raises them
 
 if TYPE_CHECKING:
     from config import Settings
@@ -66,19 +66,6 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Names that mean this machine or a cloud metadata service whatever DNS says.
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 _METADATA_NAMES = frozenset({"metadata", "metadata.google.internal", "metadata.goog", "instance-data"})
-
-
-class UrlRefused(ConnectionProblem):
-    """A partner URL the SSRF guard refuses; the hub never connects to it (4003 at the client boundary)."""
-
-    default_message = "URL refused: it points at a non-public address"
-
-
-class OwnUrlRefused(UrlRefused):
-    """A partner URL that leads back to the hub itself: refused, and final (retrying cannot help)."""
-
-    retryable = False
-    default_message = "URL refused: it points at the hub itself"
 
 
 class BlockedAddress(OSError):
