@@ -225,6 +225,9 @@ async def test_the_object_lock_makes_a_second_process_wait_for_the_first_commit(
 
     def first(tx: SyncTx) -> None:
         outbox_sql.lock_object(tx, "sessions", "BE/BEC/S1")
+        # A batch is pipelined (storage/statements.py): reading a result is what proves the
+        # server ran the lock statement before it; signalling earlier let b take the lock first.
+        tx.fetchone("SELECT 1 AS one")
         a_holds.set()
         release.wait(5)  # bounded: the test releases it
         tx.execute(
@@ -240,7 +243,15 @@ async def test_the_object_lock_makes_a_second_process_wait_for_the_first_commit(
     a_write = asyncio.create_task(a.write(first))
     assert await asyncio.to_thread(a_holds.wait, 5)
     b_write = asyncio.create_task(b.write(second))
-    await asyncio.sleep(0.2)  # let the second job reach the lock (if it got past it, it reads too early)
+    # Wait (bounded) until the server shows b queued behind a's lock, instead of a fixed sleep.
+    for _ in range(500):
+        waiting = await a.fetchone("SELECT count(*) AS n FROM pg_locks WHERE locktype='advisory' AND NOT granted")
+        if waiting is not None and waiting["n"] > 0:
+            break
+        assert not b_write.done(), "the second job ran while the first held the object's lock"
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the second job never queued behind the first one's lock")
     release.set()
     await a_write
     assert await asyncio.wait_for(b_write, 5) is True
