@@ -245,7 +245,10 @@ async def test_the_object_lock_makes_a_second_process_wait_for_the_first_commit(
     b_write = asyncio.create_task(b.write(second))
     # Wait (bounded) until the server shows b queued behind a's lock, instead of a fixed sleep.
     for _ in range(500):
-        waiting = await a.fetchone("SELECT count(*) AS n FROM pg_locks WHERE locktype='advisory' AND NOT granted")
+        waiting = await a.fetchone(
+            "SELECT count(*) AS n FROM pg_locks WHERE locktype='advisory' AND NOT granted AND pid=?",
+            (b.writer.info.backend_pid,),
+        )
         if waiting is not None and waiting["n"] > 0:
             break
         assert not b_write.done(), "the second job ran while the first held the object's lock"
