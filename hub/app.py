@@ -37,7 +37,7 @@ from hub.pipeline import pipeline
 from routing.client import PeerClient
 from routing.clientinfo import ClientInfoPusher
 from routing.clock import Clock, SystemClock
-from routing.cluster import CACHE_CHANNEL, OUTBOX_CHANNEL, Cluster
+from routing.cluster import CACHE_CHANNEL, OUTBOX_CHANNEL, PER_PLATFORM, Cluster
 from routing.delivery import Delivery
 from routing.directory import Directory
 from routing.getall import StoreReader
@@ -126,7 +126,14 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     app[PULLER] = puller = Puller(store=store, client=client, directory=directory, clock=clock)
     relay_stats = app[RELAY_STATS]
     app[CLUSTER] = cluster = Cluster(
-        store, settings.cluster, clock, lambda: {**relay_stats.totals(), "in_flight": worker.in_flight}
+        store,
+        settings.cluster,
+        clock,
+        lambda: {
+            **relay_stats.totals(),
+            "in_flight": worker.in_flight,
+            PER_PLATFORM: relay_stats.by_platform(),
+        },
     )
 
     async def changed_elsewhere(_: str) -> None:

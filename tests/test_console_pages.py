@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 from aiohttp import web
 
 from hub.console.charts import charts
+from hub.keys import STORE
 from storage.traffic import MinuteFigures
 from tests.console_helpers import Console
 from tests.delivery_helpers import settle
@@ -121,3 +123,37 @@ def test_charts_place_each_minute_of_the_last_hour() -> None:
     drawn = [b for b in requests.bars if b.height]
     assert [b.label for b in drawn] == ["2026-11-25T12:00Z: 4 requests", "2026-11-25T12:30Z: 8 requests"]
     assert drawn[-1].x == 59 * 6 and drawn[-1].height == 60 and drawn[0].height == 30
+
+
+async def test_overview_counts_are_the_clusters_not_this_processes(hub: Any, make_peer: Any, clock: Any) -> None:
+    from routing.clock import iso
+    from storage import processes as process_sql
+
+    cpo, _emsp = await pair(hub, make_peer)
+    await push_session(hub, cpo, "C-1", correlation_id="cluster-1")
+    await settle(hub)
+    _, before = await hub.admin("GET", "/status")
+    # Another hub process on the same database reports its share with its heartbeat.
+    other = {"delivered": 40, "failed": 2, "in_flight": 0, "platforms": {"2": [40, 2]}}
+    now = iso(clock.now())
+    await hub.app[STORE].write(
+        lambda tx: process_sql.beat(
+            tx, process_id="other", host="h2", pid=2, started_at=now, now=now, figures=json.dumps(other)
+        )
+    )
+    _, after = await hub.admin("GET", "/status")
+    emsp0 = next(p for p in before["platforms"] if p["id"] == 2)
+    emsp1 = next(p for p in after["platforms"] if p["id"] == 2)
+    assert emsp1["delivered"] == emsp0["delivered"] + 40 and emsp1["failed"] == emsp0["failed"] + 2
+    assert all("platforms" not in p for p in after["processes"])  # the split stays out of the list
+    c = await _logged_in(hub)
+    try:
+        status, text, _ = await c.get("/console/")
+        assert status == 200
+        assert f'id="delivered-total">{before["cluster"]["delivered"] + 40}<' in text
+        assert 'id="processes-alive">2<' in text
+        status, text, _ = await c.get("/console/platforms")
+        row = text.split('data-platform-id="2"')[1].split("</tr>")[0]
+        assert f"<td>{emsp1['delivered']} / {emsp1['failed']}</td>" in row
+    finally:
+        await c.close()
