@@ -112,17 +112,34 @@ async def test_invitation_page_shows_token_a_once_and_refuses_a_blank_name(hub: 
 def test_charts_place_each_minute_of_the_last_hour() -> None:
     from datetime import UTC, datetime
 
+    from hub.console import charts as geometry
+
     now = datetime(2026, 11, 25, 12, 30, 20, tzinfo=UTC)
     figures = [
         MinuteFigures("2026-11-25T11:00", 99, 99, 50.0, 60.0),  # over an hour ago: not drawn
         MinuteFigures("2026-11-25T12:00", 4, 2, 10.0, 12.0),
-        MinuteFigures("2026-11-25T12:30", 8, 4, 20.0, 30.0),
+        MinuteFigures("2026-11-25T12:30", 7, 3, 20.25, 30.0),
     ]
     requests, calls, latency = charts(now, figures)
-    assert requests.total == 12 and requests.peak == 8 and calls.total == 6 and latency.peak == 20.0
+    # Counts are integers (no "7.0 requests"); latency keeps its decimal; a sum of latencies means nothing.
+    assert requests.total == 11 and requests.peak == 7 and isinstance(requests.peak, int)
+    assert calls.total == 5 and latency.peak == 20.2 and latency.total is None
     drawn = [b for b in requests.bars if b.height]
-    assert [b.label for b in drawn] == ["2026-11-25T12:00Z: 4 requests", "2026-11-25T12:30Z: 8 requests"]
-    assert drawn[-1].x == 59 * 6 and drawn[-1].height == 60 and drawn[0].height == 30
+    assert [b.label for b in drawn] == ["2026-11-25T12:00Z: 4 requests", "2026-11-25T12:30Z: 7 requests"]
+    # The value axis ends at a round 10 (peak 7): bars are scaled to it, ticks 0, 5, 10 requests/min.
+    assert [t.label for t in requests.value_ticks] == ["0", "5", "10"] and requests.axis == "requests / min"
+    assert drawn[-1].x == geometry.LEFT + 59 * geometry.BAR + 1
+    plot = geometry.PLOT_HEIGHT
+    assert drawn[-1].height == round(0.7 * plot) and drawn[0].height == round(0.4 * plot)
+    assert drawn[-1].y + drawn[-1].height == requests.baseline
+    # The time axis: a label every ten minutes of the clock, 11:40 .. 12:30, under its minute's bar.
+    assert [t.label for t in requests.time_ticks] == ["11:40", "11:50", "12:00", "12:10", "12:20", "12:30"]
+    assert requests.time_ticks[-1].at == geometry.LEFT + 59 * geometry.BAR + geometry.BAR // 2
+    assert [t.label for t in latency.value_ticks] == ["0", "25", "50"] and latency.unit == "ms"
+    # Chart height is readable (the old one was 64 px) and a single request still draws a bar.
+    assert requests.height >= 150
+    one = charts(now, [MinuteFigures("2026-11-25T12:30", 1, 0, None, None)])[0]
+    assert [t.label for t in one.value_ticks] == ["0", "1"] and [b.height for b in one.bars if b.height] == [120]
 
 
 async def test_overview_counts_are_the_clusters_not_this_processes(hub: Any, make_peer: Any, clock: Any) -> None:
