@@ -25,6 +25,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "act": ("POST", "/console/platforms/1/suspend"),
     "invitations": ("GET", "/console/invitations"),
     "invite": ("POST", "/console/invitations"),
+    "revoke_invitation": ("POST", "/console/invitations/1/revoke"),
     "traffic": ("GET", "/console/traffic?correlation_id=x"),
     "traffic_live": ("GET", "/console/traffic/live"),
     "traffic_csv": ("GET", "/console/traffic.csv"),

@@ -109,6 +109,37 @@ async def test_invitation_page_shows_token_a_once_and_refuses_a_blank_name(hub: 
         await c.close()
 
 
+async def test_invitations_lists_open_ones_with_expiry_and_revokes(hub: Any, make_peer: Any, clock: Any) -> None:
+    await pair(hub, make_peer)
+    status, _ = await hub.admin("DELETE", "/admin/platforms/2")  # the eMSP: UNREGISTERED, no invitation
+    assert status == 200
+    await hub.invite("Open One")
+    _, listed = await hub.admin("GET", "/admin/invitations")
+    [open_one] = listed
+    c = await _logged_in(hub)
+    try:
+        status, text, _ = await c.get("/console/invitations")
+        assert status == 200 and "Not used yet (1)" in text
+        rows = text.split('class="invitation"')[1:]
+        assert len(rows) == 1 and "Open One" in rows[0] and open_one["expires_at"] in rows[0]
+        assert "Revoke" in rows[0]
+        clock.advance(10 * 86400)  # past its expiry: still listed (it holds a row), marked expired
+        assert await c.login() == 303  # (the console session expired too)
+        status, text, _ = await c.get("/console/invitations")
+        assert "(expired)" in text
+        revoke = f"/console/invitations/{open_one['platform_id']}/revoke"
+        status, _, headers = await c.post(revoke, {"csrf": c.csrf})
+        assert status == 303 and headers["Location"] == "/console/invitations"
+        status, text, _ = await c.get("/console/invitations")
+        assert "revoked" in text and "Not used yet (0)" in text
+        _, listed = await hub.admin("GET", "/admin/invitations")
+        assert listed == []
+        status, text, _ = await c.post(revoke, {"csrf": c.csrf})  # twice: a clear 404 page
+        assert status == 404 and "no open invitation" in text
+    finally:
+        await c.close()
+
+
 def test_charts_place_each_minute_of_the_last_hour() -> None:
     from datetime import UTC, datetime
 

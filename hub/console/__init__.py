@@ -50,6 +50,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/platforms/{id}/{action}", pages.act, name="act")
     r.add_get("/invitations", pages.invitations, name="invitations")
     r.add_post("/invitations", pages.create_invitation, name="invite")
+    r.add_post("/invitations/{id}/revoke", pages.revoke_invitation, name="revoke_invitation")
     r.add_get("/traffic", ops.traffic, name="traffic")
     r.add_get("/traffic/live", ops.traffic_live, name="traffic_live")
     r.add_get("/traffic.csv", ops.traffic_csv, name="traffic_csv")

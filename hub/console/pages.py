@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from hub import admin, adminguard, status
+from hub import invitations as invitations_api
 from hub.console.charts import charts
 from hub.console.core import (
     COOKIE,
@@ -211,8 +212,8 @@ async def act(request: web.Request) -> web.StreamResponse:
 
 
 async def _invitations_context(request: web.Request) -> dict[str, Any]:
-    every = await platform_sql.list_platforms(_root(request)[STORE])
-    return {"pending": [admin.platform_json(p) for p in every if not p.registered], "created": None, "error": None}
+    # Open invitations only (the admin API's list): a deleted or hub-initiated platform is no invitation.
+    return {"pending": await invitations_api.open_invitations(_root(request)), "created": None, "error": None}
 
 
 async def invitations(request: web.Request) -> web.Response:
@@ -233,3 +234,11 @@ async def create_invitation(request: web.Request) -> web.Response:
     context = await _invitations_context(request)
     context["created"] = {**created, "name": name.strip()[:200]}
     return render(request, "invitations.html", context)
+
+
+async def revoke_invitation(request: web.Request) -> web.StreamResponse:
+    """POST /console/invitations/{id}/revoke: the admin API's revoke (token A stops working at once)."""
+    number = await invitations_api.revoke(_root(request), request.match_info["id"])
+    LOGGER.info("console: invitation for platform %s revoked", number)
+    request[SESSION].flash("ok", f"Invitation {number} revoked: its token A no longer works.")
+    raise web.HTTPSeeOther(f"{PREFIX}/invitations")
