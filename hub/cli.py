@@ -242,8 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(parser, sub=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def add(name: str, func: Any, help_text: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
         _global_options(p, sub=True)
         p.set_defaults(func=func)
         return p

@@ -4,7 +4,7 @@
 read). Degraded means someone should look: a platform is OFFLINE, a receiver's oldest queued
 message is older than ``status_queue_age_threshold``, or dead letters exist. A SUSPENDED
 platform is an operator's decision, not a fault: it is listed under ``notices`` only; an
-UNREGISTERED one (deleted) is listed with that status and nothing else.
+UNREGISTERED one (unregistered by the operator or itself) is listed with that status and nothing else.
 """
 
 from __future__ import annotations

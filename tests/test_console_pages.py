@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 from aiohttp import web
 
 from hub.console.charts import charts
-from hub.keys import STORE
+from hub.keys import REGISTRY, STORE
 from storage.traffic import MinuteFigures
 from tests.console_helpers import Console
 from tests.delivery_helpers import settle
@@ -136,6 +137,46 @@ async def test_invitations_lists_open_ones_with_expiry_and_revokes(hub: Any, mak
         assert listed == []
         status, text, _ = await c.post(revoke, {"csrf": c.csrf})  # twice: a clear 404 page
         assert status == 404 and "no open invitation" in text
+    finally:
+        await c.close()
+
+
+def _action_links(text: str) -> list[str]:
+    section = text.split('<section class="actions">')[1].split("</section>")[0]
+    return re.findall(r'href="/console/platforms/\d+/(\w+)"', section)
+
+
+async def test_platform_page_offers_only_the_actions_its_state_allows(hub: Any, make_peer: Any) -> None:
+    await pair(hub, make_peer)
+    c = await _logged_in(hub)
+    try:
+        status, text, _ = await c.get("/console/platforms/1")
+        assert status == 200 and _action_links(text) == ["suspend", "rotate", "unregister"]
+        assert "Unregister…" in text and "Disconnect" not in text
+        await hub.app[REGISTRY].set_status(1, "OFFLINE")  # what failed deliveries do
+        status, text, _ = await c.get("/console/platforms/1")
+        assert _action_links(text) == ["resume", "rotate", "unregister"]  # not Suspend and Resume both
+        status, _, _ = await c.post("/console/platforms/2/unregister", {"csrf": c.csrf})
+        assert status == 303
+        status, text, _ = await c.get("/console/platforms/2")
+        assert "Platform 2 unregistered" in text and _action_links(text) == [] and 'id="no-actions"' in text
+        # Nor are they accepted by a hand-made request: a clear refusal, nothing changes.
+        for action in ("suspend", "resume", "rotate", "unregister"):
+            status, text, _ = await c.get(f"/console/platforms/2/{action}")
+            assert status == 409 and "UNREGISTERED" in text, action
+            status, text, _ = await c.post(f"/console/platforms/2/{action}", {"csrf": c.csrf})
+            assert status == 409 and "not possible" in text, action
+        status, _, _ = await c.post("/console/platforms/1/suspend", {"csrf": c.csrf})
+        assert status == 409  # OFFLINE: suspend is not offered, not accepted
+        _, body = await hub.admin("GET", "/admin/platforms/2")
+        assert body["status"] == "UNREGISTERED"
+        status, _, _ = await c.get("/console/platforms/1/disconnect")
+        assert status == 404  # one word for it: unregister
+        invited = await hub.invite("Later")
+        assert invited
+        _, listed = await hub.admin("GET", "/admin/invitations")
+        status, text, _ = await c.get(f"/console/platforms/{listed[0]['platform_id']}")
+        assert _action_links(text) == [] and "revoke its invitation" in text
     finally:
         await c.close()
 

@@ -36,14 +36,47 @@ from routing.errors import NotFound, OcpiError, RateLimited
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
 from storage import traffic as traffic_sql
+from storage.models import Platform
 
 ACTIONS: dict[str, tuple[str, str]] = {
     # action: (verb shown on the button, what it does)
     "suspend": ("Suspend", "Messages to and from this platform are refused until it is resumed."),
     "resume": ("Resume", "The platform is CONNECTED again; queued messages are delivered."),
     "rotate": ("Rotate credentials", "The hub issues a new token and PUTs its credentials to the partner."),
-    "disconnect": ("Disconnect", "The hub DELETEs its credentials at the partner and revokes every token."),
+    "unregister": (
+        "Unregister",
+        "The hub DELETEs its credentials at the partner and revokes every token; what was queued for it "
+        "becomes dead letters. The partner needs a new invitation to come back.",
+    ),
 }
+
+# The actions each platform status allows (what the registry accepts and what makes sense):
+# PLANNED has no registration yet (revoke its invitation instead), UNREGISTERED has ended one.
+# OFFLINE is the hub's own verdict after failed deliveries: resume retries it now.
+VALID_ACTIONS: dict[str, tuple[str, ...]] = {
+    "CONNECTED": ("suspend", "rotate", "unregister"),
+    "OFFLINE": ("resume", "rotate", "unregister"),
+    "SUSPENDED": ("resume", "rotate", "unregister"),
+    "PLANNED": (),
+    "UNREGISTERED": (),
+}
+
+
+def valid_actions(found: Platform) -> list[str]:
+    """The actions the console offers (and accepts) for this platform in its current state."""
+    allowed = VALID_ACTIONS.get(found.status, ())
+    return [a for a in ACTIONS if a in allowed and (found.registered or a != "rotate")]
+
+
+async def _checked_action(request: web.Request) -> tuple[str, Platform]:
+    """The URL's action and platform; an action its state does not allow is refused (409 page)."""
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        raise NotFound(f"no action {action[:40]!r}")
+    found = await _root(request)[REGISTRY].get(platform_id(request))
+    if action not in valid_actions(found):
+        raise web.HTTPConflict(text=f"{ACTIONS[action][0]} is not possible for a platform that is {found.status}.")
+    return action, found
 
 
 def _root(request: web.Request) -> web.Application:
@@ -160,17 +193,14 @@ async def platform(request: web.Request) -> web.Response:
             "traffic": list(reversed(traffic)),
             "letters": letters,
             "names": names,
-            "actions": ACTIONS,
+            "actions": {a: ACTIONS[a] for a in valid_actions(found)},
         },
     )
 
 
 async def confirm(request: web.Request) -> web.Response:
     """GET /console/platforms/{id}/{action}: the confirm step of an action."""
-    action = request.match_info["action"]
-    if action not in ACTIONS:
-        raise NotFound(f"no action {action[:40]!r}")
-    found = await _root(request)[REGISTRY].get(platform_id(request))
+    action, found = await _checked_action(request)
     verb, effect = ACTIONS[action]
     return render(
         request,
@@ -181,10 +211,8 @@ async def confirm(request: web.Request) -> web.Response:
 
 async def act(request: web.Request) -> web.StreamResponse:
     """POST /console/platforms/{id}/{action}: run a confirmed action, back to the platform page."""
-    action = request.match_info["action"]
-    if action not in ACTIONS:
-        raise NotFound(f"no action {action[:40]!r}")
-    number = platform_id(request)
+    action, found = await _checked_action(request)
+    number = found.id
     registry = _root(request)[REGISTRY]
     session = request[SESSION]
     try:
@@ -196,13 +224,13 @@ async def act(request: web.Request) -> web.StreamResponse:
             await registry.rotate(number)
         else:
             _, answer = await registry.disconnect(number)
-            session.flash("ok", f"Platform {number} disconnected (partner answered: {answer}).")
+            session.flash("ok", f"Platform {number} unregistered (partner answered: {answer}).")
     except NotFound:
         raise
     except OcpiError as exc:
         session.flash("error", f"{ACTIONS[action][0]} failed: {exc.message}")
     else:
-        if action != "disconnect":
+        if action != "unregister":
             session.flash("ok", f"{ACTIONS[action][0]}: done.")
     LOGGER.info("console: %s platform %s", action, number)
     raise web.HTTPSeeOther(f"{PREFIX}/platforms/{number}")
@@ -212,7 +240,7 @@ async def act(request: web.Request) -> web.StreamResponse:
 
 
 async def _invitations_context(request: web.Request) -> dict[str, Any]:
-    # Open invitations only (the admin API's list): a deleted or hub-initiated platform is no invitation.
+    # Open invitations only (the admin API's list): an unregistered or hub-initiated platform is none.
     return {"pending": await invitations_api.open_invitations(_root(request)), "created": None, "error": None}
 
 
