@@ -215,6 +215,20 @@ TRAFFIC: dict[str, Any] = {
             # Parsed liberally (RFC 3339, 'Z' optional, naive means UTC), so no 'format' is claimed.
             query_param("since", {"type": "string"}, "At or after this date-time, e.g. 2026-11-25T10:00:00Z."),
             query_param("until", {"type": "string"}, "At or before this date-time."),
+            query_param(
+                "kind",
+                {"type": "string", "enum": ["partner", "admin", "other", "all", ""]},
+                "partner (rows of a known platform), admin (admin API calls), other (unknown callers, probes)"
+                " or all (the default here; the console and CLI default to partner).",
+            ),
+            query_param("direction", {"type": "string", "enum": ["in", "out", ""]}, "In to the hub or out."),
+            query_param(
+                "failed",
+                {"type": "string", "enum": ["true", "false", "1", "0", "on", ""]},
+                "Only failures: no answer or HTTP 400 and above.",
+            ),
+            query_param("before", or_empty({"type": "integer", "minimum": 1, "maximum": 2**62}), "Older than row id."),
+            query_param("after", or_empty({"type": "integer", "minimum": 1, "maximum": 2**62}), "Newer than row id."),
             query_param("limit", or_empty({"type": "integer", "minimum": 1, "maximum": 10000}), "At most (100)."),
         ],
     )

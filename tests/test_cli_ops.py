@@ -77,3 +77,36 @@ async def test_platforms_still_works(cli_env, capsys, make_peer):
     await pair(cli_env, make_peer)
     code, out, _ = await cli(capsys, "platforms")
     assert code == 0 and "BE*BEC CPO" in out and "NL*EXA EMSP" in out
+
+
+async def test_traffic_filters_like_the_console(cli_env, capsys, make_peer):
+    hub = cli_env
+    cpo, emsp = await pair(hub, make_peer)
+    for n in range(3):
+        await push_session(hub, cpo, f"CLIF{n}")
+    await wait_for(lambda: bool(emsp.requests_to("/sessions/receiver/BE/BEC/CLIF2")))
+    async with hub.session.get(hub.base + "/favicon.ico") as r:
+        assert r.status == 404
+
+    # Partner traffic by default: no admin call (the CLI's own, the test's) and no favicon.
+    code, out, _ = await cli(capsys, "traffic", "--limit", "500", "--json")
+    rows = json.loads(out)
+    assert code == 0 and rows and all(r["platform_id"] is not None for r in rows)
+    code, out, _ = await cli(capsys, "traffic", "--kind", "other", "--json")
+    assert code == 0 and "/favicon.ico" in {r["path"] for r in json.loads(out)}
+    code, out, _ = await cli(capsys, "traffic", "--kind", "admin", "--json")
+    assert code == 0 and all(r["module"] == "admin" for r in json.loads(out))
+    code, out, _ = await cli(capsys, "traffic", "--direction", "out", "--module", "sessions", "--json")
+    assert code == 0 and [r["direction"] for r in json.loads(out)] == ["out"] * 3
+    code, out, _ = await cli(capsys, "traffic", "--kind", "all", "--failed", "--json")
+    failed = json.loads(out)
+    assert code == 0 and failed and all(r["http_status"] is None or r["http_status"] >= 400 for r in failed)
+    # Paging: --before the oldest id shown gives the next, older rows.
+    code, out, _ = await cli(capsys, "traffic", "--module", "sessions", "--limit", "2")
+    assert code == 0 and "older ones: --before" in out
+    first = json.loads((await cli(capsys, "traffic", "--module", "sessions", "--limit", "2", "--json"))[1])
+    older = await cli(
+        capsys, "traffic", "--module", "sessions", "--limit", "2", "--before", str(first[0]["id"]), "--json"
+    )
+    second = json.loads(older[1])
+    assert len(second) == 2 and max(r["id"] for r in second) < min(r["id"] for r in first)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -44,7 +45,7 @@ async def test_traffic_search_filters_and_csv(hub: Any, make_peer: Any) -> None:
         status, text, _ = await c.get("/console/traffic?module=sessions&http_status=200")
         assert status == 200 and "S-1" in text and "S-2" in text and "hubclientinfo" not in text
         status, text, _ = await c.get("/console/traffic?module=sessions&since=2100-01-01T00:00:00Z")
-        assert status == 200 and "0 message(s)" in text
+        assert status == 200 and "0 row(s)" in text
         status, text, _ = await c.get("/console/traffic?since=yesterday")
         assert status == 400 and "since" in text
         status, text, headers = await c.get("/console/traffic.csv?module=sessions")
@@ -58,6 +59,56 @@ async def test_traffic_search_filters_and_csv(hub: Any, make_peer: Any) -> None:
         assert status == 200 and "S-2" in text and "Token in Authorization" in text
         status, text, _ = await c.get("/console/")
         assert status == 200 and text.count('class="bar"') >= 3
+    finally:
+        await c.close()
+
+
+def _rows(text: str) -> list[str]:
+    return re.findall(r'<tr class="leg dir-\w+" data-id="(\d+)"', text)
+
+
+async def test_traffic_shows_partner_traffic_in_one_paged_table(hub: Any, make_peer: Any) -> None:
+    cpo, _emsp = await pair(hub, make_peer)
+    for n in range(5):
+        await push_session(hub, cpo, f"P-{n}", correlation_id=f"page-{n}")
+    async with hub.session.get(hub.base + "/favicon.ico") as r:
+        assert r.status == 404
+    await hub.admin("GET", "/admin/platforms")
+    c = await _logged_in(hub)
+    try:
+        status, text, _ = await c.get("/console/traffic")
+        assert status == 200 and text.count("<table") == 1 and "partner traffic only" in text
+        assert "/admin/platforms" not in text and "favicon" not in text and "P-4" in text
+        status, text, _ = await c.get("/console/traffic?kind=admin")
+        assert "/admin/platforms" in text and "P-4" not in text and "favicon" not in text
+        status, text, _ = await c.get("/console/traffic?kind=other")
+        assert "/favicon.ico" in text and "/admin/platforms" not in text
+        status, text, _ = await c.get("/console/traffic?kind=all")
+        assert "/favicon.ico" in text and "/admin/platforms" in text and "P-4" in text
+        status, text, _ = await c.get("/console/traffic?module=sessions&direction=in")
+        assert len(_rows(text)) == 5 and 'class="leg dir-out"' not in text
+        status, text, _ = await c.get("/console/traffic?kind=all&failed=1")
+        assert "/favicon.ico" in text and "P-4" not in text
+        status, text, _ = await c.get("/console/traffic?kind=nonsense")
+        assert status == 400 and "kind" in text
+        # Pages of 4 rows, newest first, by row id: 10 session rows are 4 + 4 + 2, no overlap.
+        status, text, _ = await c.get("/console/traffic?module=sessions&limit=4")
+        first = _rows(text)
+        assert len(first) == 4 and first == sorted(first, key=int, reverse=True)
+        assert 'id="page-newer"' not in text
+        older = html.unescape(re.search(r'href="([^"]+)" id="page-older"', text).group(1))
+        status, text, _ = await c.get(older)
+        second = _rows(text)
+        assert len(second) == 4 and int(second[0]) < int(first[-1]) and 'id="page-newest"' in text
+        older = html.unescape(re.search(r'href="([^"]+)" id="page-older"', text).group(1))
+        status, text, _ = await c.get(older)
+        third = _rows(text)
+        assert len(third) == 2 and 'id="page-older"' not in text
+        newer = html.unescape(re.search(r'href="([^"]+)" id="page-newer"', text).group(1))
+        status, text, _ = await c.get(newer)
+        assert _rows(text) == second
+        # The correlation id links to every leg of its message, whatever its kind.
+        assert "/console/traffic?kind=all&amp;correlation_id=page-" in text
     finally:
         await c.close()
 
