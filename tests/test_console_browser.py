@@ -287,3 +287,44 @@ def test_a_partner_named_like_html_shows_as_text(page: Page, net: Net) -> None:
     expect(page.locator("#platform-name")).to_have_text(EVIL)
     expect(page.locator("main img")).to_have_count(0)
     assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_every_page_fits_a_390_px_phone(browser: Browser, net: Net, shots: Path) -> None:
+    assert net.live.hub is not None
+    net.live.run(push_session(net.live.hub, net.cpo, "PHONE-1", correlation_id="browser-phone-1"))
+    context = browser.new_context(base_url=net.live.base, viewport=PHONE)
+    context.set_default_timeout(WAIT)
+    try:
+        phone = context.new_page()
+        login(phone)
+        expect(phone).to_have_url("/console/")
+        pages = ["/console/", "/console/platforms", "/console/platforms/1", "/console/invitations"]
+        pages += ["/console/traffic", "/console/traffic?kind=all", "/console/deadletters"]
+        for path in pages:
+            phone.goto(path)
+            expect(phone.locator("main h1")).to_be_visible()
+            width, viewport = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width <= viewport, (path, width, viewport)
+            # Every navigation link is on screen (the header wraps instead of running off the right).
+            for link in phone.locator("header nav a").all():
+                box = link.bounding_box()
+                assert box is not None and box["x"] + box["width"] <= viewport, (path, box)
+        phone.goto("/console/traffic")
+        shot(phone, shots, "traffic-phone")
+        phone.goto("/console/")
+        shot(phone, shots, "overview-phone")
+    finally:
+        context.close()
+
+
+def test_charts_are_readable_with_axes(page: Page, net: Net) -> None:
+    login(page)
+    chart = page.locator("figure.chart svg").first
+    expect(chart).to_be_visible()
+    box = chart.bounding_box()
+    assert box is not None and box["height"] >= 120  # it was 64 px
+    expect(page.locator("figure.chart").first.locator("text.tick.time")).to_have_count(6)
+    expect(page.locator("figure.chart").first.locator("text.unit")).to_have_text("requests / min")
