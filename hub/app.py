@@ -10,7 +10,19 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
-from hub import admin, adminguard, console, deadletters, invitations, limits, metrics, openapi, status, traffic
+from hub import (
+    admin,
+    adminguard,
+    console,
+    deadletters,
+    invitations,
+    limits,
+    metrics,
+    openapi,
+    operators,
+    status,
+    traffic,
+)
 from hub.keys import (
     CLIENT,
     CLOCK,
@@ -191,6 +203,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     admin.setup(app)
     openapi.setup(app)
     invitations.setup(app)
+    operators.setup(app)
     deadletters.setup(app)
     status.setup(app)
     metrics.setup(app)

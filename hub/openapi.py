@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from hub import __version__
+from hub import openapi_operators as operator_paths
 from hub.envelope import json_response
 from hub.keys import SETTINGS
 from hub.openapi_schemas import (
@@ -275,6 +276,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/admin/deadletters": DEADLETTERS,
     "/admin/deadletters/redrive": DEADLETTERS_REDRIVE,
     "/admin/traffic": TRAFFIC,
+    **operator_paths.PATHS,
     "/admin/openapi.json": OPENAPI,
     "/status": STATUS,
     "/health": HEALTH,
@@ -289,15 +291,19 @@ def document(server_url: str) -> dict[str, Any]:
         "info": {
             "title": "OCPI hub admin API",
             "version": __version__,
-            "description": "Operate the hub: invitations, platforms, dead letters, traffic, status. "
-            "Every call needs `Authorization: Bearer <admin token>` unless marked otherwise; "
+            "description": "Operate the hub: invitations, platforms, dead letters, traffic, status, operators. "
+            "Every call needs `Authorization: Bearer <admin token>` or an operator's `Basic <name:password>` "
+            "(a read-only operator may only GET) unless marked otherwise; "
             "errors are OCPI envelopes.",
         },
         "servers": [{"url": server_url}],
-        "security": [{"adminToken": []}],
+        "security": [{"adminToken": []}, {"operator": []}],
         "paths": PATHS,
         "components": {
-            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "adminToken": {"type": "http", "scheme": "bearer"},
+                "operator": {"type": "http", "scheme": "basic"},
+            },
             "schemas": SCHEMAS,
         },
     }

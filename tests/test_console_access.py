@@ -30,6 +30,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "traffic_live": ("GET", "/console/traffic/live"),
     "traffic_csv": ("GET", "/console/traffic.csv"),
     "deadletters": ("GET", "/console/deadletters"),
+    "audit": ("GET", "/console/audit"),
     "redrive": ("POST", "/console/deadletters/redrive"),
     "logout": ("POST", "/console/logout"),
     "not_found": ("GET", "/console/no-such-page"),

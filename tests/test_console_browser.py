@@ -129,9 +129,10 @@ def page(browser: Browser, net: Net) -> Iterator[Page]:
     context.close()
 
 
-def login(page: Page, token: str = ADMIN) -> None:
+def login(page: Page, token: str = ADMIN, name: str = "") -> None:
     page.goto("/console/login")
-    page.get_by_label("Admin token").fill(token)
+    page.get_by_label("Operator").fill(name)
+    page.get_by_label("Password or admin token").fill(token)
     page.get_by_role("button", name="Log in").click()
 
 

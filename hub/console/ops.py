@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
-from hub.console.core import LOGGER, PREFIX, SESSION, render
+from hub.console.core import LOGGER, PREFIX, SESSION, audit, render
 from hub.console.pages import _root
 from hub.deadletters import message_json, redrive_letters
 from hub.keys import STORE
@@ -186,6 +186,8 @@ async def redrive(request: web.Request) -> web.StreamResponse:
     else:
         session.flash("error", "Nothing chosen: tick dead letters or pick a platform.")
         raise web.HTTPSeeOther(f"{PREFIX}/deadletters")
+    what = f"message {one}" if one is not None else f"platform {platform}" if platform is not None else f"ids {ids}"
+    await audit(request, "deadletters.redrive", what[:200], outcome=f"ok: {count} re-driven")
     LOGGER.info("console: re-drove %d dead letter(s)", count)
     session.flash("ok", f"{count} dead letter(s) back in the queue.")
     raise web.HTTPSeeOther(f"{PREFIX}/deadletters")
