@@ -272,9 +272,15 @@ def _action(request: web.Request) -> str:
     return f"{request.method} {resource.canonical if resource is not None else request.path}"
 
 
+_KINDS = (("/admin/platforms/", "platform"), ("/admin/invitations/", "invitation"), ("/admin/operators/", "operator"))
+
+
 def _target(request: web.Request) -> str | None:
     found = request.match_info.get("id") or request.match_info.get("name")
-    return found[:100] if found else None
+    if not found:
+        return None
+    kind = next((k for prefix, k in _KINDS if request.path.startswith(prefix)), "")
+    return f"{kind} {found[:100]}".strip()
 
 
 async def run_audited(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -101,7 +101,8 @@ def test_read_only_operator_sees_no_action_and_is_refused(page: Page, net: Net, 
     page.goto("/console/audit?actor=rita")
     refused = page.locator("tr.audit-entry").filter(has_text="refused: read-only operator")
     expect(refused).to_have_count(2)
-    expect(refused.filter(has_text="console.act")).to_have_count(1)
+    expect(refused.filter(has_text="platform.suspend")).to_have_count(1)  # the console's post
+    expect(refused.filter(has_text="POST /admin/platforms/{id}/suspend")).to_have_count(1)  # the admin API's
 
 
 def test_admin_operator_acts_and_the_audit_log_shows_it(page: Page, net: Net, shots: Path) -> None:

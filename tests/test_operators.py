@@ -64,7 +64,7 @@ async def test_admin_api_roles_and_the_audit_log(hub: Any, make_peer: Any) -> No
     entries = await audit(hub)
     newest = entries[0]
     assert (newest["actor"], newest["role"], newest["via"]) == ("alice", "admin", "admin-api")
-    assert newest["action"] == "POST /admin/platforms/{id}/resume" and newest["target"] == "1"
+    assert newest["action"] == "POST /admin/platforms/{id}/resume" and newest["target"] == "platform 1"
     assert newest["outcome"] == "ok" and newest["address"] == "127.0.0.1"
     refused = [e for e in entries if e["actor"] == "bob"]
     assert [e["outcome"] for e in refused] == ["refused: read-only operator"] * 2
@@ -145,6 +145,8 @@ async def test_console_roles_and_sessions(hub: Any, make_peer: Any) -> None:
         row = text.split('class="audit-entry"')[1]
         assert "alice" in row and "platform.suspend" in row and "platform 1" in row and ">ok<" in row
         assert text.count("refused: read-only operator") == 3  # the 3 posts (opening the confirm page changes nothing)
+        for refused in ("platform.suspend", "invitation.create", "deadletters.redrive"):
+            assert refused in text
         status, text, _ = await reader.get("/console/audit?actor=alice")
         assert status == 200 and "bob" not in text.split("</form>")[1]  # read-only may read the log
         # Disabling an operator ends its console session at once.
@@ -178,7 +180,7 @@ async def test_cli_operators_and_audit(cli_env: Any, capsys: pytest.CaptureFixtu
     code, out, _ = await cli(capsys, "audit", "--limit", "3")
     lines = out.splitlines()
     assert code == 0 and "admin-token (admin) via admin-api: POST /admin/operators/{name}/disable" in lines[0]
-    assert "erin (admin) via admin-api: POST /admin/platforms/{id}/suspend 7 -> failed:" in out
+    assert "erin (admin) via admin-api: POST /admin/platforms/{id}/suspend platform 7 -> failed:" in out
     assert lines[-1].startswith("older entries: --before ")
     code, out, _ = await cli(capsys, "audit", "--actor", "nobody")
     assert code == 3

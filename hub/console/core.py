@@ -70,9 +70,21 @@ def render(request: web.Request, name: str, context: dict[str, Any], *, status: 
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
 
+# Route name -> the action the audit log names (the handlers use the same names when they succeed).
+_ACTIONS = {"invite": "invitation.create", "revoke_invitation": "invitation.revoke", "redrive": "deadletters.redrive"}
+
+
+def _action(request: web.Request) -> str:
+    route = str(request.match_info.route.name)
+    if route == "act":
+        return f"platform.{request.match_info.get('action', '')[:40]}"
+    return _ACTIONS.get(route, f"console.{route}")
+
+
 def _target(request: web.Request) -> str | None:
     found = request.match_info.get("id")
-    return None if found is None else f"{request.match_info.route.name} {found[:40]}"
+    kind = "invitation" if request.match_info.route.name == "revoke_invitation" else "platform"
+    return None if found is None else f"{kind} {found[:40]}"
 
 
 async def audit(request: web.Request, action: str, target: str | None, *, outcome: str = "ok") -> None:
@@ -172,7 +184,7 @@ async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse
                     LOGGER.warning("console: refused %s %s: bad CSRF token", request.method, request.path)
                     return _error_page(request, 403, "Refused", "The form's CSRF token is missing or wrong.")
                 if not session.actor.can_act and route not in READ_ONLY_POSTS:
-                    await audit(request, f"console.{route}", _target(request), outcome="refused: read-only operator")
+                    await audit(request, _action(request), _target(request), outcome="refused: read-only operator")
                     detail = f"Operator {session.actor.name} is read-only: it may look, not change anything."
                     return _error_page(request, 403, "Not allowed", detail)
         return await handler(request)
