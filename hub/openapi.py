@@ -136,7 +136,7 @@ PLATFORM: dict[str, Any] = {
         },
     ),
     "delete": operation(
-        "Unregister: credentials DELETE to the peer, every token revoked",
+        "Unregister: credentials DELETE to the peer, every token revoked, its undelivered messages closed out",
         {
             "200": body(
                 {"allOf": [ref("Platform"), {"type": "object", "properties": {"peer_answer": {"type": "string"}}}]},
@@ -165,12 +165,43 @@ PLATFORM_RESUME: dict[str, Any] = {
 
 DEADLETTERS: dict[str, Any] = {
     "get": operation(
-        "Dead letters, newest first",
+        "Dead letters (oldest first), or closed-out messages with state=discarded (newest first)",
         {"200": body({"type": "array", "items": ref("DeadLetter")}, "The dead letters (no bodies, no tokens).")},
         parameters=[
             query_param("platform_id", {"type": "integer", "minimum": 0}, "Only this receiver's."),
             query_param("limit", {"type": "integer", "minimum": 0}, "At most this many (capped at 1000)."),
+            query_param("state", {"type": "string", "enum": ["dead", "discarded"]}, "Which list (default dead)."),
         ],
+    )
+}
+
+DEADLETTERS_DISCARD: dict[str, Any] = {
+    "post": operation(
+        "Discard dead letters with a reason: kept for the record, never sent, no longer a /status fault",
+        {
+            "200": body(
+                {"type": "object", "required": ["discarded"], "properties": {"discarded": {"type": "integer"}}},
+                "How many were discarded.",
+            )
+        },
+        requestBody={
+            "required": True,
+            "content": {
+                JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["reason"],
+                        "properties": {
+                            "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+                            # null counts as absent; one of platform_id, ids or all=true is required
+                            "platform_id": {"type": ["integer", "null"], "minimum": 0},
+                            "ids": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}},
+                            "all": {"type": "boolean"},
+                        },
+                    }
+                }
+            },
+        },
     )
 }
 
@@ -260,6 +291,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/admin/platforms/{id}/resume": PLATFORM_RESUME,
     "/admin/deadletters": DEADLETTERS,
     "/admin/deadletters/redrive": DEADLETTERS_REDRIVE,
+    "/admin/deadletters/discard": DEADLETTERS_DISCARD,
     "/admin/traffic": TRAFFIC,
     "/admin/openapi.json": OPENAPI,
     "/status": STATUS,

@@ -145,6 +145,8 @@ SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "string"},
             "last_error": NULLABLE_STRING,
             "last_http_status": NULLABLE_INT,
+            "state": {"type": "string", "enum": ["dead", "discarded"]},
+            "discard_reason": NULLABLE_STRING,
         },
     },
     "TrafficRecord": {

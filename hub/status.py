@@ -2,9 +2,10 @@
 
 ``/status`` says ``ok``, ``degraded`` (with reasons) or ``down`` (HTTP 503: the store cannot be
 read). Degraded means someone should look: a platform is OFFLINE, a receiver's oldest queued
-message is older than ``status_queue_age_threshold``, or dead letters exist. A SUSPENDED
-platform is an operator's decision, not a fault: it is listed under ``notices`` only; an
-UNREGISTERED one (deleted) is listed with that status and nothing else.
+message is older than ``status_queue_age_threshold``, or dead letters exist. What the operator
+already handled never keeps it degraded: a SUSPENDED platform (and its waiting queue) is listed
+under ``notices`` only; an UNREGISTERED one is listed with its status, and when the operator
+unregistered it its undelivered messages were closed out; discarded dead letters no longer count.
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def assess(entries: list[dict[str, Any]], *, age_threshold: float) -> tuple[list
         # UNREGISTERED: the registration ended on purpose; listed with its status, never a warning.
         age = p["oldest_queued_age_seconds"]
         if age is not None and age > age_threshold:
-            reasons.append(f"{who}: oldest queued message is {age:.0f} s old (threshold {age_threshold:g} s)")
+            line = f"{who}: oldest queued message is {age:.0f} s old (threshold {age_threshold:g} s)"
+            # A suspended receiver's queue waits by the operator's decision: not a fault to report.
+            (notices if p["status"] == "SUSPENDED" else reasons).append(line)
         if p["dead_letters"]:
             reasons.append(f"{who}: {p['dead_letters']} dead letter(s)")
     return reasons, notices

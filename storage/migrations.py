@@ -353,4 +353,11 @@ STEPS: list[Step] = [
         CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
         """,
     ),
+    Step(
+        "0019_outbox_discard",
+        # Closing out (issue 23): a dead letter the operator gave up on, or the queue of a platform
+        # the operator unregistered, becomes state 'discarded' with the reason; the row stays for
+        # the record but no longer counts as a fault in /status.
+        sqlite="ALTER TABLE outbox ADD COLUMN discard_reason TEXT;",
+    ),
 ]
