@@ -10,7 +10,19 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
-from hub import admin, adminguard, console, deadletters, invitations, limits, metrics, openapi, status, traffic
+from hub import (
+    admin,
+    admin_agreements,
+    adminguard,
+    console,
+    deadletters,
+    invitations,
+    limits,
+    metrics,
+    openapi,
+    status,
+    traffic,
+)
 from hub.keys import (
     AGREEMENT_WATCH,
     AGREEMENTS,
@@ -201,6 +213,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     routed.setup(router)
     proxied.setup(router)
     admin.setup(app)
+    admin_agreements.setup(app)
     openapi.setup(app)
     invitations.setup(app)
     deadletters.setup(app)

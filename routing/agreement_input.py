@@ -77,7 +77,7 @@ def _time(value: Any, name: str) -> str | None:
         raise InvalidParameters(f"{name} must be an RFC 3339 date-time or null")
     try:
         return iso(parse_iso(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved out of range by an offset
         raise InvalidParameters(f"{name} must be an RFC 3339 date-time, like 2027-01-01T00:00:00Z") from None
 
 
@@ -136,6 +136,13 @@ def from_json(body: Any, current: AgreementValues | None = None) -> AgreementVal
             valid_to=_time(pick("valid_to", current.valid_to if current else None), "valid_to"),
             reference=_reference(pick("reference", current.reference if current else None)),
         )
+    )
+
+
+def with_state(values: AgreementValues, state: str) -> AgreementValues:
+    """The same agreement in another state (suspend, resume)."""
+    return AgreementValues(
+        values.a, values.b, values.modules, _state(state), values.valid_from, values.valid_to, values.reference
     )
 
 
