@@ -36,16 +36,21 @@ CSV_COLUMNS = (
 _REQUIRED_COLUMNS = CSV_COLUMNS[:6]
 
 
-def _side(value: Any, where: str) -> Side:
+def _side(value: Any, where: str, column: str | None = None) -> Side:
+    """One party; errors name ``where.field`` (JSON) or ``field_<column>`` (a CSV column)."""
+
+    def name(field: str) -> str:
+        return f"{field}_{column}" if column else f"{where}.{field}"
+
     if not isinstance(value, dict):
         raise InvalidParameters(f"{where} must be an object {{country_code, party_id, role}}")
     cc, pid, role = value.get("country_code"), value.get("party_id"), value.get("role")
     if not (isinstance(cc, str) and len(cc) == 2 and cc.isascii() and cc.isalpha()):
-        raise InvalidParameters(f"{where}.country_code must be two letters (CiString(2))")
+        raise InvalidParameters(f"{name('country_code')} must be two letters (CiString(2))")
     if not (isinstance(pid, str) and len(pid) == 3 and pid.isascii() and pid.isalnum()):
-        raise InvalidParameters(f"{where}.party_id must be three letters or digits (CiString(3))")
+        raise InvalidParameters(f"{name('party_id')} must be three letters or digits (CiString(3))")
     if not (isinstance(role, str) and role.upper() in ROLES):
-        raise InvalidParameters(f"{where}.role must be one of {', '.join(ROLES)}")
+        raise InvalidParameters(f"{name('role')} must be one of {', '.join(ROLES)}")
     return (cc.upper(), pid.upper(), role.upper())
 
 
@@ -150,8 +155,7 @@ def _from_row(row: Mapping[str, str | None]) -> AgreementValues:
     def cell(name: str) -> str:
         return (row.get(name) or "").strip()
 
-    a = _side({"country_code": cell("country_code_a"), "party_id": cell("party_id_a"), "role": cell("role_a")}, "a")
-    b = _side({"country_code": cell("country_code_b"), "party_id": cell("party_id_b"), "role": cell("role_b")}, "b")
+    a, b = (_side({f: cell(f"{f}_{c}") for f in ("country_code", "party_id", "role")}, c, column=c) for c in ("a", "b"))
     return _checked(
         AgreementValues(
             a,

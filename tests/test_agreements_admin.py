@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.agreement_helpers import CSV_HEADER, agree, import_csv, side
-from tests.conftest import HubHandle
+from tests.conftest import HubHandle, cli
 from tests.routing_helpers import CPO1, CPO2, EMSP1, EMSP2, MakePeer, connect
 
 
@@ -145,7 +149,7 @@ async def test_csv_import_with_bad_rows_imports_nothing_and_names_each_row(hub: 
     assert "5 bad row(s); nothing was imported" in body["status_message"]
     errors = {e["row"]: e["error"] for e in body["data"]["errors"]}
     assert sorted(errors) == [3, 4, 5, 6, 7]
-    assert "role must be one of" in errors[3] and "teleport" in errors[4] and "row 2" in errors[5]
+    assert errors[3].startswith("role_a must be one of") and "teleport" in errors[4] and "row 2" in errors[5]
     assert "valid_to must be later" in errors[6] and "more cells" in errors[7]
     status, listed = await hub.admin("GET", "/admin/agreements")
     assert listed == []
@@ -170,3 +174,39 @@ async def test_csv_import_refuses_a_file_that_is_not_the_format(hub: HubHandle) 
     ]:
         status, body = await import_csv(hub, text)
         assert status == 400 and message in body["status_message"], (text, body)
+
+
+async def test_cli_adds_lists_changes_suspends_imports_and_deletes(
+    cli_env: HubHandle, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = await cli(capsys, "agree", "BE*BEC:CPO", "NL*TNM:EMSP", "--modules", "locations,tariffs")
+    assert code == 0, err
+    assert "BE*BEC CPO <-> NL*TNM EMSP  modules locations,tariffs  active, in force" in out
+    aid = out.split()[0]
+    code, out, err = await cli(capsys, "agree", "NL*TNM:EMSP", "BE*BEC:CPO")
+    assert code == 2 and "exists already" in err
+    code, out, err = await cli(capsys, "agree", "BEBEC", "NL*TNM:EMSP")
+    assert code == 2 and "CC*PID:ROLE" in err
+    code, out, _ = await cli(capsys, "agreement-update", aid, "--to", "2030-01-01T00:00:00Z", "--reference", "R-1")
+    assert code == 0 and "to 2030-01-01T00:00:00.000Z  (R-1)" in out, out
+    code, out, _ = await cli(capsys, "agreement-suspend", aid)
+    assert code == 0 and "suspended, not in force" in out
+    code, out, _ = await cli(capsys, "agreements", "--state", "active")
+    assert code == 3 and out == ""
+    code, out, _ = await cli(capsys, "agreement-resume", aid)
+    assert "active, in force" in out
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(CSV_HEADER + "\nDE,ALL,CPO,DE,TNM,EMSP,,,,,\nDE,ALL,KING,FR,ABC,EMSP,,,,,\n")
+    code, out, err = await cli(capsys, "agreements-import", str(bad))
+    assert code == 2 and "nothing was imported" in err and "row 3: role_a must be one of" in err, err
+    good = tmp_path / "good.csv"
+    good.write_text(CSV_HEADER + "\nDE,ALL,CPO,DE,TNM,EMSP,,,,,\n")
+    code, out, err = await cli(capsys, "agreements-import", str(good))
+    assert code == 0 and "imported 1 agreement(s)" in out, err
+    code, out, _ = await cli(capsys, "agreements", "--json", "--party", "DE*TNM")
+    assert code == 0 and [a["parties"][1]["party_id"] for a in json.loads(out)] == ["TNM"]
+    code, out, _ = await cli(capsys, "agreement-delete", aid)
+    assert code == 0 and f"agreement {aid} deleted" in out
+    code, out, err = await cli(capsys, "agreement-delete", aid)
+    assert code == 3 and "does not exist" in err
