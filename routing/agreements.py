@@ -99,6 +99,10 @@ class Agreement:
         }
 
 
+def _pair(x: tuple[str, str], y: tuple[str, str]) -> tuple[tuple[str, str], tuple[str, str]]:
+    return (x, y) if x <= y else (y, x)
+
+
 def _matches(side: Side, key: tuple[str, str], roles: Iterable[str] | None) -> bool:
     return side[:2] == key and (roles is None or side[2] in roles)
 
@@ -117,6 +121,9 @@ class Agreements:
         self.listeners: list[ChangeListener] = []
         self._all: dict[int, Agreement] = {}
         self._by_party: dict[tuple[str, str], list[Agreement]] = defaultdict(list)
+        # By the two parties' keys in sorted order: a check looks at that pair's agreement(s) only,
+        # so a broadcast to N parties costs N lookups whatever the number of agreements.
+        self._by_pair: dict[tuple[tuple[str, str], tuple[str, str]], list[Agreement]] = defaultdict(list)
         self._in_force: set[int] = set()  # at the last look (for the window watcher)
 
     # ---- the book --------------------------------------------------------------------------
@@ -126,10 +133,13 @@ class Agreements:
         rows = await agreement_sql.list_agreements(self.store)
         loaded = {r.id: Agreement.of(r) for r in rows}
         by_party: dict[tuple[str, str], list[Agreement]] = defaultdict(list)
+        by_pair: dict[tuple[tuple[str, str], tuple[str, str]], list[Agreement]] = defaultdict(list)
         for ag in loaded.values():
-            for side in ag.sides:
-                by_party[side[:2]].append(ag)
-        self._all, self._by_party = loaded, by_party
+            a, b = ag.sides
+            by_party[a[:2]].append(ag)
+            by_party[b[:2]].append(ag)
+            by_pair[_pair(a[:2], b[:2])].append(ag)
+        self._all, self._by_party, self._by_pair = loaded, by_party, by_pair
         self._in_force = self._in_force_now()
 
     def _in_force_now(self) -> set[int]:
@@ -160,7 +170,7 @@ class Agreements:
             return True
         xk, yk = x.key, y.key
         now = self.clock.now()
-        for ag in self._by_party.get(xk, ()):
+        for ag in self._by_pair.get(_pair(xk, yk), ()):
             a, b = ag.sides
             if not (
                 (_matches(a, xk, x_roles) and _matches(b, yk, y_roles))

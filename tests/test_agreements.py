@@ -19,7 +19,22 @@ from tests.command_helpers import command_body, token
 from tests.conftest import HubHandle
 from tests.delivery_helpers import FAST, Script, advance_until, is_queued
 from tests.fakes import wait_for
-from tests.routing_helpers import CPO1, CPO2, EMSP1, EMSP2, HUB, MakePeer, Net, example, module_requests, rh
+from tests.routing_helpers import (
+    CPO1,
+    CPO2,
+    EMSP1,
+    EMSP2,
+    HUB,
+    MakePeer,
+    Net,
+    cdr_for,
+    connect,
+    example,
+    module_requests,
+    rh,
+    session_for,
+)
+from tests.test_cluster_apps import accepted, needs_postgres, until
 
 pytestmark = pytest.mark.both_backends
 
@@ -216,3 +231,53 @@ async def test_open_mode_routes_between_everyone_whatever_the_agreements(hub: Hu
     data, total = await get_all(net, net.emsp2, EMSP2)
     assert total == "2" and sorted(d["id"] for d in data) == ["LOC1", "LOC2"]
     assert len(await client_info_list(net, net.emsp2)) == 4
+
+
+@needs_postgres
+async def test_an_agreement_made_through_one_process_holds_in_another(
+    shared_database: str, start_hub: Any, make_peer: MakePeer, db_backend: str
+) -> None:
+    if db_backend == "sqlite":
+        pytest.skip("two processes share one database on PostgreSQL only")
+    first = await start_hub(database=shared_database, agreements="required")
+    second = await start_hub(database=shared_database, agreements="required")
+    cpo = await connect(first, make_peer, CPO1, name="CPO one")
+    await connect(first, make_peer, EMSP1, name="eMSP one")
+    location = example("location_example.json")
+
+    async def push() -> tuple[int, Any, Any]:
+        return await second.call("PUT", LOCATION_URL, token=cpo.hub_token, json=location, headers=rh(CPO1, EMSP1))
+
+    status, body = await until(push, lambda s, b: b.get("status_code") == 4001)  # the registrations are known
+    assert_no_agreement(status, body, "between BE*BEC and NL*TNM")
+    made = await agree(first, CPO1, EMSP1)
+    status, body = await until(push, accepted)  # the second process reloaded its book on the NOTIFY
+    assert accepted(status, body), body
+    await first.admin("POST", f"/admin/agreements/{made['id']}/suspend")
+    status, body = await until(push, lambda s, b: b.get("status_code") == 4001)
+    assert_no_agreement(status, body, "between BE*BEC and NL*TNM")
+
+
+async def test_sessions_and_cdrs_reach_the_token_owner_only_with_an_agreement(net: Net) -> None:
+    # Open routing (no TO): the cdr_token names the eMSP; only NL*TNM has an agreement with BE*BEC.
+    for party, refused in ((EMSP2, True), (EMSP1, False)):
+        session = session_for(CPO1, party, f"S-{party[1]}{party[0]}")
+        status, body, _ = await net.call(
+            "PUT", f"/ocpi/2.2.1/sessions/receiver/BE/BEC/{session['id']}", net.cpo1, json=session, headers=rh(CPO1)
+        )
+        cdr = cdr_for(CPO1, party, f"C-{party[1]}{party[0]}")
+        cdr_status, cdr_body, _ = await net.call(
+            "POST", "/ocpi/2.2.1/cdrs/receiver", net.cpo1, json=cdr, headers=rh(CPO1)
+        )
+        if refused:
+            assert_no_agreement(status, body, "between BE*BEC and DE*TNM covering sessions")
+            assert_no_agreement(cdr_status, cdr_body, "between BE*BEC and DE*TNM covering cdrs")
+        else:
+            assert body["status_code"] == 1000 and cdr_body["status_code"] == 1000, (body, cdr_body)
+    await wait_for(
+        lambda: len(module_requests(net.emsp1, "sessions")) == 1 and len(module_requests(net.emsp1, "cdrs")) == 1
+    )
+    assert module_requests(net.emsp2, "sessions") == [] and module_requests(net.emsp2, "cdrs") == []
+    # The eMSP without an agreement does not read them from the hub's store either.
+    assert await get_all(net, net.emsp2, EMSP2, "sessions") == ([], "0")
+    assert await get_all(net, net.emsp2, EMSP2, "cdrs") == ([], "0")
