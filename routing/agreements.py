@@ -124,7 +124,9 @@ class Agreements:
         # By the two parties' keys in sorted order: a check looks at that pair's agreement(s) only,
         # so a broadcast to N parties costs N lookups whatever the number of agreements.
         self._by_pair: dict[tuple[tuple[str, str], tuple[str, str]], list[Agreement]] = defaultdict(list)
-        self._in_force: set[int] = set()  # at the last look (for the window watcher)
+        # What the window watcher saw in force at its last look (as it was then: a deleted one can
+        # still be announced as ended). Set at the first load; changes made here update it too.
+        self._in_force: dict[int, Agreement] | None = None
 
     # ---- the book --------------------------------------------------------------------------
 
@@ -140,11 +142,12 @@ class Agreements:
             by_party[b[:2]].append(ag)
             by_pair[_pair(a[:2], b[:2])].append(ag)
         self._all, self._by_party, self._by_pair = loaded, by_party, by_pair
-        self._in_force = self._in_force_now()
+        if self._in_force is None:
+            self._in_force = self._in_force_now()
 
-    def _in_force_now(self) -> set[int]:
+    def _in_force_now(self) -> dict[int, Agreement]:
         now = self.clock.now()
-        return {i for i, ag in self._all.items() if ag.in_force(now)}
+        return {i: ag for i, ag in self._all.items() if ag.in_force(now)}
 
     def all(self) -> list[Agreement]:
         """Every agreement, oldest first."""
@@ -231,18 +234,24 @@ class Agreements:
     # ---- operator changes ---------------------------------------------------------------------
 
     async def _changed(self) -> None:
-        """Reload, tell the other processes, and push what came into or out of force."""
-        before = {i: self._all[i] for i in self._in_force if i in self._all}
-        old_all = dict(self._all)
+        """Reload, tell the other processes, and push what this change brought into or out of force.
+
+        Only the operator's change is compared (both books at the same instant): window crossings
+        are the watcher's. Another process's change is not pushed here but by the watcher's next
+        look in the leading process (maybe a second time: a ClientInfo PUT repeated is harmless,
+        one lost is not).
+        """
+        now = self.clock.now()
+        before = {i: ag for i, ag in self._all.items() if ag.in_force(now)}
         await self.reload()
         await self.store.notify(CACHE_CHANNEL, NOTIFY_PAYLOAD)
-        started = [self._all[i] for i in sorted(self._in_force - set(before))]
-        ended = [before[i] for i in sorted(set(before) - self._in_force)]
-        # An agreement changed in place (other parties, other modules) counts as ended and started.
-        for i in sorted(set(before) & self._in_force):
-            if old_all[i].sides != self._all[i].sides:
-                ended.append(old_all[i])
-                started.append(self._all[i])
+        after = {i: ag for i, ag in self._all.items() if ag.in_force(now)}
+        started, ended = _difference(before, after)
+        seen = self._in_force if self._in_force is not None else {}
+        for ag in ended:
+            seen.pop(ag.id, None)
+        seen.update((ag.id, ag) for ag in started)
+        self._in_force = seen
         await self._tell(started, ended)
 
     async def _tell(self, started: list[Agreement], ended: list[Agreement]) -> None:
@@ -254,8 +263,7 @@ class Agreements:
     async def watch_windows(self) -> None:
         """One look for agreements whose validity window opened or closed since the last (periodic, leader only)."""
         now_in_force = self._in_force_now()
-        started = [self._all[i] for i in sorted(now_in_force - self._in_force)]
-        ended = [self._all[i] for i in sorted(self._in_force - now_in_force)]
+        started, ended = _difference(self._in_force or {}, now_in_force)
         self._in_force = now_in_force
         if started or ended:
             LOGGER.info("agreement windows: %d came into force, %d ended", len(started), len(ended))
@@ -321,6 +329,13 @@ class Agreements:
             raise NotFound(f"agreement {agreement_id} does not exist") from exc
         LOGGER.info("agreement %s deleted", agreement_id)
         await self._changed()
+
+
+def _difference(before: dict[int, Agreement], after: dict[int, Agreement]) -> tuple[list[Agreement], list[Agreement]]:
+    """(started, ended) between two sets of agreements in force; one whose parties changed is both."""
+    started = [after[i] for i in sorted(after) if i not in before or before[i].sides != after[i].sides]
+    ended = [before[i] for i in sorted(before) if i not in after or before[i].sides != after[i].sides]
+    return started, ended
 
 
 def values_of(ag: Agreement) -> AgreementValues:
