@@ -167,15 +167,16 @@ class RoutingService:
                 return await self._broadcast(spec, req, sender, self._owned_ref(spec, req))
             case Direct(party):
                 ref = self._owned_ref(spec, req)  # anti-spoofing before any receiver is looked up
-                target = pick_target(self.directory, party, spec, req.interface)
             case Open(key):
                 ref = self._owned_ref(spec, req)
                 party = await self._resolve(
                     key, lambda p: self.agreements.allows_message(spec, req.interface, sender, p)
                 )
-                target = pick_target(self.directory, party, spec, req.interface)
-        # Roaming agreements (routing/agreements.py): checked when accepted, never when delivered.
-        self.agreements.require(spec, req.interface, sender, target.party)
+        # Roaming agreements (routing/agreements.py): checked when accepted, never when delivered;
+        # before the receiver's platform is looked up, so a party without one learns nothing of
+        # the receiver's connection (4001 whether it is connected or not).
+        self.agreements.require(spec, req.interface, sender, party)
+        target = pick_target(self.directory, party, spec, req.interface)
         return await self._single(spec, req, sender, target, ref)
 
     def _owners(self, spec: ModuleSpec, req: Inbound, viewers: list[PartyRef]) -> set[str] | None:

@@ -147,6 +147,12 @@ async def test_a_party_without_agreement_sees_and_receives_nothing_of_another(ne
     assert body["status_code"] != 4001, body
     assert len(module_requests(net.emsp1, "tokens")) == 1
 
+    # A party without an agreement learns nothing of the other's connection: 4001, not 4003.
+    status, _ = await net.hub.admin("POST", f"/admin/platforms/{await net.platform_id(net.emsp2)}/suspend")
+    assert status == 200
+    status, body = await push_location(net, EMSP2, "LOC3")
+    assert_no_agreement(status, body, NO_AGREEMENT_EMSP2)
+
 
 async def test_an_agreement_starting_and_ending_is_told_and_opens_and_closes_the_route(net: Net) -> None:
     await wait_told(net.emsp1, CPO1, "CONNECTED")
