@@ -17,7 +17,6 @@ from routing import agreement_input
 from routing.agreements import Agreement, Agreements, values_of
 from routing.directory import Directory
 from routing.errors import InvalidParameters, NotFound
-from routing.identity import live_parties
 
 MAX_CSV_BYTES = 2 * 1024 * 1024
 
@@ -44,26 +43,19 @@ def _render(request: web.Request, ag: Agreement, *, status: int = 200) -> web.Re
 
 
 async def list_agreements(request: web.Request) -> web.Response:
-    """GET /admin/agreements[?platform_id=N][&party=CC*PID]: every agreement, or those of a platform's parties."""
+    """GET /admin/agreements[?platform_id=N][&party=CC*PID][&state=S]: every agreement, or a selection."""
     book, directory = request.app[AGREEMENTS], request.app[DIRECTORY]
-    found = book.all()
+    platform = None
     raw_platform = request.query.get("platform_id")
     if raw_platform is not None:
         pid = positive_int(raw_platform)
         platform = directory.platform(pid) if pid is not None else None
         if platform is None:
             raise NotFound(f"platform {raw_platform[:40]!r} does not exist")
-        keys = {p.key for p in live_parties(platform)}
-        found = [ag for ag in found if any(side[:2] in keys for side in ag.sides)]
-    party = request.query.get("party")
-    if party is not None:
-        cc, _, pid_text = party.upper().partition("*")
-        found = [ag for ag in found if any(side[:2] == (cc, pid_text) for side in ag.sides)]
     state = request.query.get("state")
-    if state is not None:
-        if state not in agreement_input.STATES:
-            raise InvalidParameters(f"state must be one of {', '.join(agreement_input.STATES)}")
-        found = [ag for ag in found if ag.row.state == state]
+    if state is not None and state not in agreement_input.STATES:
+        raise InvalidParameters(f"state must be one of {', '.join(agreement_input.STATES)}")
+    found = book.select(platform=platform, party=request.query.get("party"), state=state)
     return json_response([agreement_json(ag, directory, book) for ag in found])
 
 

@@ -153,10 +153,20 @@ class Agreements:
         """Every agreement, oldest first."""
         return sorted(self._all.values(), key=lambda a: a.id)
 
-    def of_parties(self, keys: Iterable[tuple[str, str]]) -> list[Agreement]:
-        """Agreements with one of these parties on a side, oldest first."""
-        found = {ag.id: ag for key in keys for ag in self._by_party.get((key[0].upper(), key[1].upper()), ())}
-        return [found[i] for i in sorted(found)]
+    def select(
+        self, *, platform: Platform | None = None, party: str | None = None, state: str | None = None
+    ) -> list[Agreement]:
+        """Agreements of a platform's parties, of one party ('CC*PID'), in one state; oldest first."""
+        found = self.all()
+        if platform is not None:
+            keys = {p.key for p in live_parties(platform)}
+            found = [ag for ag in found if any(side[:2] in keys for side in ag.sides)]
+        if party is not None:
+            cc, _, pid = party.upper().partition("*")
+            found = [ag for ag in found if any(side[:2] == (cc, pid) for side in ag.sides)]
+        if state is not None:
+            found = [ag for ag in found if ag.row.state == state]
+        return found
 
     # ---- routing checks (hot path: memory only) ----------------------------------------------
 
