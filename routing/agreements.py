@@ -215,12 +215,16 @@ class Agreements:
     def partners(
         self, viewers: Iterable[PartyRef], viewer_roles: Iterable[str], partner_role: str | None, module: str
     ) -> set[str]:
-        """'CC/PID/' prefixes of the parties whose objects of ``module`` the viewers may read (storage keys)."""
+        """'CC/PID/' prefixes of the parties whose objects of ``module`` the viewers may read (storage keys).
+
+        A viewer's own objects count too (a pair registered as CPO and eMSP reads its own locations).
+        """
         now = self.clock.now()
         out: set[str] = set()
         wanted = frozenset(viewer_roles)
         for viewer in viewers:
             key = viewer.key
+            out.add(f"{key[0]}/{key[1]}/")
             for ag in self._by_party.get(key, ()):
                 if not (ag.covers(module) and ag.in_force(now)):
                     continue
