@@ -287,3 +287,15 @@ async def test_sessions_and_cdrs_reach_the_token_owner_only_with_an_agreement(ne
     # The eMSP without an agreement does not read them from the hub's store either.
     assert await get_all(net, net.emsp2, EMSP2, "sessions") == ([], "0")
     assert await get_all(net, net.emsp2, EMSP2, "cdrs") == ([], "0")
+
+
+async def test_a_platform_status_change_is_told_only_to_its_partners(net: Net) -> None:
+    await wait_told(net.emsp1, CPO1, "CONNECTED")
+    status, _ = await net.hub.admin("POST", f"/admin/platforms/{await net.platform_id(net.cpo2)}/suspend")
+    assert status == 200
+    status, _ = await net.hub.admin("POST", f"/admin/platforms/{await net.platform_id(net.cpo1)}/suspend")
+    assert status == 200
+    await wait_told(net.emsp1, CPO1, "SUSPENDED")
+    # Both changes were queued before the second one's: eMSP1 heard nothing of CPO2, eMSP2 nothing at all.
+    assert set(told(net.emsp1)) == {CPO1[:2]}
+    assert told(net.emsp2) == {}
