@@ -245,6 +245,25 @@ class Agreements:
                     return True
         return False
 
+    # ---- the operator's view -------------------------------------------------------------------
+
+    def summary(self, platforms: Iterable[Platform]) -> tuple[dict[str, Any], list[str]]:
+        """For /status: the mode and counts, and a notice per connected platform with no agreement in force."""
+        now = self.clock.now()
+        in_force = sum(1 for ag in self._all.values() if ag.in_force(now))
+        figures = {"mode": "required" if self.required else "open", "total": len(self._all), "in_force": in_force}
+        notices: list[str] = []
+        if self.required:
+            for platform in platforms:
+                if platform.status != "CONNECTED" or not platform.registered:
+                    continue
+                keys = [p.key for p in live_parties(platform)]
+                if not any(ag.in_force(now) for key in keys for ag in self._by_party.get(key, ())):
+                    notices.append(
+                        f"platform {platform.id} ({platform.name}): no roaming agreement in force; it exchanges nothing"
+                    )
+        return figures, notices
+
     # ---- operator changes ---------------------------------------------------------------------
 
     async def _changed(self) -> None:

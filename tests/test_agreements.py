@@ -299,3 +299,16 @@ async def test_a_platform_status_change_is_told_only_to_its_partners(net: Net) -
     await settle(net.hub)  # nothing left in flight or due: what was queued has arrived
     assert set(told(net.emsp1)) == {CPO1[:2]}
     assert told(net.emsp2) == {}
+
+
+async def test_status_names_connected_platforms_without_an_agreement(net: Net) -> None:
+    status, body = await net.hub.admin("GET", "/status")
+    assert status == 200, body
+    assert body["agreements"] == {"mode": "required", "total": 1, "in_force": 1}
+    lonely = sorted(n for n in body["notices"] if "no roaming agreement in force" in n)
+    cpo2, emsp2 = await net.platform_id(net.cpo2), await net.platform_id(net.emsp2)
+    assert lonely == [
+        f"platform {cpo2} (ALL): no roaming agreement in force; it exchanges nothing",
+        f"platform {emsp2} (TNM): no roaming agreement in force; it exchanges nothing",
+    ]
+    assert body["status"] == "ok"  # a notice, not a fault
