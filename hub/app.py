@@ -48,7 +48,7 @@ from hub.middlewares import stamp_ids
 from hub.modules import credentials, hubclientinfo, proxied, routed, versions
 from hub.modules.router import OcpiRouter
 from hub.pipeline import pipeline
-from routing.agreements import CHECK_INTERVAL, NOTIFY_PAYLOAD, Agreements
+from routing.agreements import CHECK_INTERVAL, NOTIFY_PAYLOAD, WATCHER, Agreements
 from routing.client import PeerClient
 from routing.clientinfo import ClientInfoPusher
 from routing.clock import Clock, SystemClock
@@ -145,10 +145,9 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     pusher = ClientInfoPusher(directory, delivery, clock, agreements)
     registry.listeners.append(pusher)
     agreements.listeners.append(pusher.agreements_changed)
-    # Agreements whose validity window opens or closes: HubClientInfo told once per cluster.
-    app[AGREEMENT_WATCH] = watch = Periodic(
-        "agreement-windows", agreements.watch_windows, lambda: CHECK_INTERVAL, clock, lead=store.try_lead
-    )
+    # Agreements whose validity window opens or closes: HubClientInfo told once per cluster
+    # (the round itself runs in every process: it also re-reads the book there).
+    app[AGREEMENT_WATCH] = watch = Periodic(WATCHER, agreements.tick, lambda: CHECK_INTERVAL, clock)
     app[PULLER] = puller = Puller(store=store, client=client, directory=directory, clock=clock)
     relay_stats = app[RELAY_STATS]
     app[CLUSTER] = cluster = Cluster(

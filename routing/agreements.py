@@ -38,6 +38,7 @@ LOGGER = logging.getLogger(__name__)
 
 NOTIFY_PAYLOAD = "agreements"
 CHECK_INTERVAL = 60.0  # seconds between looks for agreements whose validity window opened or closed
+WATCHER = "agreement-windows"  # the cluster-wide lease of the process that announces them
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,18 @@ class Agreements:
             return
         for listener in self.listeners:
             await listener(started, ended)
+
+    async def tick(self) -> None:
+        """The periodic round (every CHECK_INTERVAL, in every process).
+
+        With processes sharing the database, re-read the book first: a NOTIFY missed while the
+        LISTEN connection was down leaves a process at most one round behind. Then the process
+        leading ``agreement-windows`` announces the windows that opened or closed.
+        """
+        if self.store.shared:
+            await self.reload()
+        if await self.store.try_lead(WATCHER):
+            await self.watch_windows()
 
     async def watch_windows(self) -> None:
         """One look for agreements whose validity window opened or closed since the last (periodic, leader only)."""
