@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import psycopg
 
 from config import Settings, SettingsError, load_settings
-from hub import build, cli_copy, cli_deadletters, cli_local, cli_platforms, demo
+from hub import build, cli_agreements, cli_copy, cli_deadletters, cli_local, cli_platforms, demo
 from hub.cli_common import EXIT_ERROR, EXIT_NOT_OK, CliError, NothingFound, admin_call, ensure_admin_token
 from storage.errors import StorageError
 from storage.migrate_sqlite import SchemaTooNew
@@ -260,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", help="the partner's role if it speaks OCPI 2.1.1 (CPO, EMSP...)")
     add("platforms", cmd_platforms, "list registered platforms")
     cli_platforms.add_parsers(add)
+    cli_agreements.add_parsers(add)
     add("status", cmd_status, "show the hub's status").add_argument(
         "--check", action="store_true", help="exit 1 unless the hub reports 'ok' (also when it cannot be reached)"
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import __version__
+from hub import __version__, openapi_agreements
 from hub.envelope import json_response
 from hub.keys import SETTINGS
 from hub.openapi_schemas import (
@@ -293,6 +293,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/admin/deadletters/redrive": DEADLETTERS_REDRIVE,
     "/admin/deadletters/discard": DEADLETTERS_DISCARD,
     "/admin/traffic": TRAFFIC,
+    **openapi_agreements.PATHS,
     "/admin/openapi.json": OPENAPI,
     "/status": STATUS,
     "/health": HEALTH,
@@ -307,7 +308,7 @@ def document(server_url: str) -> dict[str, Any]:
         "info": {
             "title": "OCPI hub admin API",
             "version": __version__,
-            "description": "Operate the hub: invitations, platforms, dead letters, traffic, status. "
+            "description": "Operate the hub: invitations, platforms, agreements, dead letters, traffic, status. "
             "Every call needs `Authorization: Bearer <admin token>` unless marked otherwise; "
             "errors are OCPI envelopes.",
         },
@@ -316,7 +317,7 @@ def document(server_url: str) -> dict[str, Any]:
         "paths": PATHS,
         "components": {
             "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_agreements.SCHEMAS},
         },
     }
 

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from hub import __version__, build
 from hub.envelope import json_response
-from hub.keys import CLOCK, CLUSTER, SETTINGS, STARTED_AT, STORE
+from hub.keys import AGREEMENTS, CLOCK, CLUSTER, SETTINGS, STARTED_AT, STORE
 from hub.metrics import LOSS_STATS, RELAY_STATS
 from routing.clock import parse_iso
 from storage import outbox as outbox_sql
@@ -118,6 +118,8 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         return {**body, "platforms": []}, 503
     entries = [platform_status(app, p, queues.get(p.id, _NO_QUEUE)) for p in platforms]
     reasons, notices = assess(entries, age_threshold=settings.status_queue_age_threshold)
+    agreements, unpartnered = app[AGREEMENTS].summary(platforms)
+    notices.extend(unpartnered)  # an operator's decision (or one still to make), not a fault
     # Messages for platforms that no longer exist still count (their figures have no entry).
     orphans = {pid: q for pid, q in queues.items() if pid not in {p.id for p in platforms}}
     for pid, q in sorted(orphans.items()):
@@ -145,6 +147,7 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         "notices": notices,
         **base,
         "totals": totals,
+        "agreements": agreements,
         "cluster": cluster,
         "processes": processes,
         **storage,
