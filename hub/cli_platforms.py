@@ -88,7 +88,7 @@ def add_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
         (
             "unregister",
             cmd_unregister,
-            "unregister a platform (credentials DELETE to it; its queue becomes dead letters)",
+            "unregister a platform (credentials DELETE to it; its undelivered messages are closed out)",
             ("delete",),
         ),
     ):

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import __version__
+from hub import __version__, openapi_agreements
 from hub import openapi_operators as operator_paths
 from hub.envelope import json_response
 from hub.keys import SETTINGS
@@ -137,7 +137,7 @@ PLATFORM: dict[str, Any] = {
         },
     ),
     "delete": operation(
-        "Unregister: credentials DELETE to the peer, every token revoked",
+        "Unregister: credentials DELETE to the peer, every token revoked, its undelivered messages closed out",
         {
             "200": body(
                 {"allOf": [ref("Platform"), {"type": "object", "properties": {"peer_answer": {"type": "string"}}}]},
@@ -166,12 +166,43 @@ PLATFORM_RESUME: dict[str, Any] = {
 
 DEADLETTERS: dict[str, Any] = {
     "get": operation(
-        "Dead letters, newest first",
+        "Dead letters (oldest first), or closed-out messages with state=discarded (newest first)",
         {"200": body({"type": "array", "items": ref("DeadLetter")}, "The dead letters (no bodies, no tokens).")},
         parameters=[
             query_param("platform_id", {"type": "integer", "minimum": 0}, "Only this receiver's."),
             query_param("limit", {"type": "integer", "minimum": 0}, "At most this many (capped at 1000)."),
+            query_param("state", {"type": "string", "enum": ["dead", "discarded"]}, "Which list (default dead)."),
         ],
+    )
+}
+
+DEADLETTERS_DISCARD: dict[str, Any] = {
+    "post": operation(
+        "Discard dead letters with a reason: kept for the record, never sent, no longer a /status fault",
+        {
+            "200": body(
+                {"type": "object", "required": ["discarded"], "properties": {"discarded": {"type": "integer"}}},
+                "How many were discarded.",
+            )
+        },
+        requestBody={
+            "required": True,
+            "content": {
+                JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["reason"],
+                        "properties": {
+                            "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+                            # null counts as absent; one of platform_id, ids or all=true is required
+                            "platform_id": {"type": ["integer", "null"], "minimum": 0},
+                            "ids": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}},
+                            "all": {"type": "boolean"},
+                        },
+                    }
+                }
+            },
+        },
     )
 }
 
@@ -275,7 +306,9 @@ PATHS: dict[str, dict[str, Any]] = {
     "/admin/platforms/{id}/resume": PLATFORM_RESUME,
     "/admin/deadletters": DEADLETTERS,
     "/admin/deadletters/redrive": DEADLETTERS_REDRIVE,
+    "/admin/deadletters/discard": DEADLETTERS_DISCARD,
     "/admin/traffic": TRAFFIC,
+    **openapi_agreements.PATHS,
     **operator_paths.PATHS,
     "/admin/openapi.json": OPENAPI,
     "/status": STATUS,
@@ -291,9 +324,9 @@ def document(server_url: str) -> dict[str, Any]:
         "info": {
             "title": "OCPI hub admin API",
             "version": __version__,
-            "description": "Operate the hub: invitations, platforms, dead letters, traffic, status, operators. "
-            "Every call needs `Authorization: Bearer <admin token>` or an operator's `Basic <name:password>` "
-            "(a read-only operator may only GET) unless marked otherwise; "
+            "description": "Operate the hub: invitations, platforms, agreements, dead letters, traffic, status, "
+            "operators. Every call needs `Authorization: Bearer <admin token>` or an operator's "
+            "`Basic <name:password>` (a read-only operator may only GET) unless marked otherwise; "
             "errors are OCPI envelopes.",
         },
         "servers": [{"url": server_url}],
@@ -304,7 +337,7 @@ def document(server_url: str) -> dict[str, Any]:
                 "adminToken": {"type": "http", "scheme": "bearer"},
                 "operator": {"type": "http", "scheme": "basic"},
             },
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_agreements.SCHEMAS},
         },
     }
 

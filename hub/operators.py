@@ -272,7 +272,12 @@ def _action(request: web.Request) -> str:
     return f"{request.method} {resource.canonical if resource is not None else request.path}"
 
 
-_KINDS = (("/admin/platforms/", "platform"), ("/admin/invitations/", "invitation"), ("/admin/operators/", "operator"))
+_KINDS = (
+    ("/admin/platforms/", "platform"),
+    ("/admin/invitations/", "invitation"),
+    ("/admin/operators/", "operator"),
+    ("/admin/agreements/", "agreement"),
+)
 
 
 def _target(request: web.Request) -> str | None:

@@ -48,7 +48,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "unregister": (
         "Unregister",
         "The hub DELETEs its credentials at the partner and revokes every token; what was queued for it "
-        "becomes dead letters. The partner needs a new invitation to come back.",
+        "is closed out (discarded, with the reason). The partner needs a new invitation to come back.",
     ),
 }
 
