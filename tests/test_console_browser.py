@@ -329,3 +329,17 @@ def test_charts_are_readable_with_axes(page: Page, net: Net) -> None:
     assert box is not None and box["height"] >= 120  # it was 64 px
     expect(page.locator("figure.chart").first.locator("text.tick.time")).to_have_count(6)
     expect(page.locator("figure.chart").first.locator("text.unit")).to_have_text("requests / min")
+
+
+def test_chart_labels_stay_readable_on_a_phone(browser: Browser, net: Net) -> None:
+    context = browser.new_context(base_url=net.live.base, viewport=PHONE)
+    context.set_default_timeout(WAIT)
+    try:
+        phone = context.new_page()
+        login(phone)
+        label = phone.locator("figure.chart").first.locator("text.tick.time").first
+        expect(label).to_be_visible()
+        box = label.bounding_box()
+        assert box is not None and box["height"] >= 8  # px on screen (was about 6 at half scale)
+    finally:
+        context.close()

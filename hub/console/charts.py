@@ -17,7 +17,7 @@ from storage.traffic import MinuteFigures
 
 MINUTES = 60
 BAR = 9  # px per minute slot (the bar is BAR - 2 wide)
-LEFT, RIGHT, TOP, BOTTOM = 44, 10, 18, 22  # margins: value labels left, time labels below, unit on top
+LEFT, RIGHT, TOP, BOTTOM = 44, 10, 28, 26  # margins: value labels left, time labels below, unit on top
 PLOT_WIDTH = MINUTES * BAR
 PLOT_HEIGHT = 120
 WIDTH = LEFT + PLOT_WIDTH + RIGHT
