@@ -149,7 +149,9 @@ def _print_status_table(platforms: list[dict[str, Any]]) -> None:
 
 def traffic_query(args: argparse.Namespace) -> dict[str, str]:
     """The admin API query for `traffic`'s options (the console's filters: partner traffic by default)."""
-    query = {"limit": str(args.limit), "kind": args.kind}
+    # Partner traffic unless told otherwise; one message's id finds it whatever its kind.
+    kind = args.kind or ("all" if args.correlation_id or args.request_id else "partner")
+    query = {"limit": str(args.limit), "kind": kind}
     for name in ("correlation_id", "request_id", "module", "direction", "since", "until"):
         value = getattr(args, name)
         if value:
@@ -282,8 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--kind",
         choices=KIND_CHOICES,
-        default="partner",
-        help="partner traffic (default), admin API calls, other (unknown callers, probes) or all",
+        help="partner traffic (the default; all with --correlation-id/--request-id), admin API calls,"
+        " other (unknown callers, probes) or all",
     )
     p.add_argument("--direction", choices=("in", "out"), help="only requests to the hub (in) or calls out")
     p.add_argument("--failed", action="store_true", help="only failures (no answer, or HTTP 400 and above)")

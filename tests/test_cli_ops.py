@@ -6,7 +6,7 @@ import json
 
 from hub import __version__
 from hub.keys import REGISTRY, STORE
-from tests.conftest import cli
+from tests.conftest import ADMIN, cli
 from tests.fakes import wait_for
 from tests.ops_helpers import pair, platform_entry, push_session
 
@@ -101,6 +101,15 @@ async def test_traffic_filters_like_the_console(cli_env, capsys, make_peer):
     code, out, _ = await cli(capsys, "traffic", "--kind", "all", "--failed", "--json")
     failed = json.loads(out)
     assert code == 0 and failed and all(r["http_status"] is None or r["http_status"] >= 400 for r in failed)
+    # One message's id finds it whatever its kind (here an admin call), unless a kind is named.
+    async with hub.session.get(
+        hub.base + "/admin/platforms", headers={"Authorization": f"Bearer {ADMIN}", "X-Correlation-ID": "admin-corr"}
+    ) as r:
+        assert r.status == 200
+    code, out, _ = await cli(capsys, "traffic", "--correlation-id", "admin-corr", "--json")
+    assert code == 0 and [r["module"] for r in json.loads(out)] == ["admin"]
+    code, _, _ = await cli(capsys, "traffic", "--correlation-id", "admin-corr", "--kind", "partner")
+    assert code == 3
     # Paging: --before the oldest id shown gives the next, older rows.
     code, out, _ = await cli(capsys, "traffic", "--module", "sessions", "--limit", "2")
     assert code == 0 and "older ones: --before" in out

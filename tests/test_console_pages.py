@@ -14,6 +14,7 @@ from aiohttp import web
 from hub.console.charts import charts
 from hub.keys import REGISTRY, STORE
 from storage.traffic import MinuteFigures
+from tests.conftest import ADMIN
 from tests.console_helpers import Console
 from tests.delivery_helpers import settle
 from tests.fakes import envelope
@@ -89,6 +90,15 @@ async def test_traffic_shows_partner_traffic_in_one_paged_table(hub: Any, make_p
         assert len(_rows(text)) == 5 and 'class="leg dir-out"' not in text
         status, text, _ = await c.get("/console/traffic?kind=all&failed=1")
         assert "/favicon.ico" in text and "P-4" not in text
+        # One message's id finds it whatever its kind; the form then says "everything".
+        async with hub.session.get(
+            hub.base + "/admin/platforms", headers={"Authorization": f"Bearer {ADMIN}", "X-Correlation-ID": "adm-1"}
+        ) as r:
+            assert r.status == 200
+        status, text, _ = await c.get("/console/traffic?correlation_id=adm-1")
+        assert len(_rows(text)) == 1 and "/admin/platforms" in text and "every kind of traffic" in text
+        status, text, _ = await c.get("/console/traffic?correlation_id=adm-1&kind=partner")
+        assert _rows(text) == []
         status, text, _ = await c.get("/console/traffic?kind=nonsense")
         assert status == 400 and "kind" in text
         # Pages of 4 rows, newest first, by row id: 10 session rows are 4 + 4 + 2, no overlap.

@@ -54,7 +54,8 @@ PAGING = ("before", "after")
 
 def _criteria(values: dict[str, str], *, limit: int | None = None) -> TrafficSearch:
     """The search the form asks for: partner traffic unless another kind is chosen."""
-    criteria = TrafficSearch.from_query({k: v for k, v in values.items() if v}, default_kind="partner")
+    default = "all" if values.get("correlation_id") or values.get("request_id") else "partner"
+    criteria = TrafficSearch.from_query({k: v for k, v in values.items() if v}, default_kind=default)
     if limit is not None:
         return replace(criteria, limit=limit)
     return criteria if values.get("limit") else replace(criteria, limit=PAGE)
@@ -64,7 +65,8 @@ async def _page(request: web.Request) -> dict[str, Any]:
     """The form's values, one page of matching rows (newest first), paging links and an error text."""
     values = {f: request.query.get(f, "")[:200] for f in FIELDS}
     if not values["kind"]:
-        values["kind"] = "partner"
+        # Looking for one message by its id: whatever kind it is. Otherwise partner traffic.
+        values["kind"] = "all" if values["correlation_id"] or values["request_id"] else "partner"
     page: dict[str, Any] = {
         "values": values,
         "rows": [],
