@@ -1,4 +1,4 @@
-"""CLI commands for operator accounts and the audit log: `operators list|add|disable`, `audit`.
+"""CLI commands for operator accounts and the audit log: `operators list|add|disable|enable|password`, `audit`.
 
 Each is one admin API call (hub/operators.py), made with the admin token like every CLI
 command, so the audit log names 'admin-token' as the actor of what the CLI changes.
@@ -34,7 +34,7 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
 
 
 def cmd_operators(settings: Settings, args: argparse.Namespace) -> int:
-    """List, add or disable operator accounts."""
+    """List, add, disable, enable operator accounts or give one a new password."""
     if args.action == "list":
         rows = asyncio.run(admin_call(settings, args, "GET", "/admin/operators"))
         if args.json:
@@ -58,8 +58,22 @@ def cmd_operators(settings: Settings, args: argparse.Namespace) -> int:
             if generated:
                 print(f"password (shown only now): {password}")
         return 0
-    data = asyncio.run(admin_call(settings, args, "POST", f"/admin/operators/{quote(args.name, safe='')}/disable"))
-    print(json.dumps(data, indent=2) if args.json else f"operator {data['name']} disabled at {data['disabled_at']}")
+    path = f"/admin/operators/{quote(args.name, safe='')}"
+    if args.action == "password":
+        password, generated = _password(args)
+        data = asyncio.run(admin_call(settings, args, "POST", path + "/password", {"password": password}))
+        if args.json:
+            print(json.dumps({**data, **({"password": password} if generated else {})}, indent=2))
+        else:
+            print(f"operator {data['name']}: new password set; its console sessions ended")
+            if generated:
+                print(f"password (shown only now): {password}")
+        return 0
+    data = asyncio.run(admin_call(settings, args, "POST", f"{path}/{args.action}"))
+    line = f"operator {data['name']} " + (
+        f"disabled at {data['disabled_at']}" if args.action == "disable" else "enabled again"
+    )
+    print(json.dumps(data, indent=2) if args.json else line)
     return 0
 
 
@@ -87,12 +101,14 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
 
 def add_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
     """Register `operators` and `audit`."""
-    p = add("operators", cmd_operators, "list, add or disable operator accounts (console and admin API logins)")
-    p.add_argument("action", choices=("list", "add", "disable"))
-    p.add_argument("name", nargs="?", help="the operator's name (add, disable)")
+    p = add("operators", cmd_operators, "list, add, disable or enable operator accounts, or set a new password")
+    p.add_argument("action", choices=("list", "add", "disable", "enable", "password"))
+    p.add_argument("name", nargs="?", help="the operator's name (all but list)")
     p.add_argument("--role", choices=ROLES, default="read-only", help="add: admin or read-only (the default)")
     p.add_argument(
-        "--password-file", type=Path, help="add: file holding the password (default: generate one, shown once)"
+        "--password-file",
+        type=Path,
+        help="add, password: file holding the password (default: a generated one, shown once)",
     )
     p = add("audit", cmd_audit, "show the audit log: who changed what, when (newest first)")
     p.add_argument("--actor", help="only this operator (or admin-token)")

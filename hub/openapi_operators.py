@@ -61,13 +61,44 @@ OPERATORS: dict[str, Any] = {
     ),
 }
 
+NAME_PARAM: dict[str, Any] = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "description": "Operator name.",
+    "schema": {"type": "string"},
+}
+
 OPERATOR_DISABLE: dict[str, Any] = {
-    "parameters": [
-        {"name": "name", "in": "path", "required": True, "description": "Operator name.", "schema": {"type": "string"}}
-    ],
+    "parameters": [NAME_PARAM],
     "post": operation(
         "Disable an operator: its logins and console sessions stop working at once",
         {"200": body(OPERATOR, "The operator, now disabled.")},
+    ),
+}
+
+OPERATOR_ENABLE: dict[str, Any] = {
+    "parameters": [NAME_PARAM],
+    "post": operation("Enable a disabled operator again", {"200": body(OPERATOR, "The operator, enabled.")}),
+}
+
+OPERATOR_PASSWORD: dict[str, Any] = {
+    "parameters": [NAME_PARAM],
+    "post": operation(
+        "Give an operator a new password: its console sessions end",
+        {"200": body(OPERATOR, "The operator.")},
+        requestBody={
+            "required": True,
+            "content": {
+                JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["password"],
+                        "properties": {"password": {"type": "string", "minLength": 12, "maxLength": 1024}},
+                    }
+                }
+            },
+        },
     ),
 }
 
@@ -86,5 +117,7 @@ AUDIT: dict[str, Any] = {
 PATHS: dict[str, Any] = {
     "/admin/operators": OPERATORS,
     "/admin/operators/{name}/disable": OPERATOR_DISABLE,
+    "/admin/operators/{name}/enable": OPERATOR_ENABLE,
+    "/admin/operators/{name}/password": OPERATOR_PASSWORD,
     "/admin/audit": AUDIT,
 }

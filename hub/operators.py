@@ -356,6 +356,25 @@ async def disable_operator(app: web.Application, name: str) -> OperatorRow:
     return row
 
 
+async def enable_operator(app: web.Application, name: str) -> OperatorRow:
+    """Enable a disabled operator again (it logs in with the password it had)."""
+    if not await app[STORE].write(lambda tx: operator_sql.enable_operator(tx, name)):
+        raise NotFound(f"no disabled operator {name[:64]!r}")
+    row = await operator_sql.get_operator(app[STORE], name)
+    assert row is not None
+    return row
+
+
+async def set_password(app: web.Application, name: str, password: str) -> OperatorRow:
+    """Give an operator a new password: its console sessions end (their fingerprint no longer matches)."""
+    hashed = await asyncio.to_thread(hash_password, password)
+    if not await app[STORE].write(lambda tx: operator_sql.set_password(tx, name, password_hash=hashed)):
+        raise NotFound(f"no operator {name[:64]!r}")
+    row = await operator_sql.get_operator(app[STORE], name)
+    assert row is not None
+    return row
+
+
 async def list_operators(request: web.Request) -> web.Response:
     """GET /admin/operators: every operator (name, role, created, disabled), never a hash."""
     return json_response([operator_json(r) for r in await operator_sql.list_operators(request.app[STORE])])
@@ -374,6 +393,20 @@ async def create_operator(request: web.Request) -> web.Response:
 async def disable(request: web.Request) -> web.Response:
     """POST /admin/operators/{name}/disable."""
     return json_response(operator_json(await disable_operator(request.app, request.match_info["name"])))
+
+
+async def enable(request: web.Request) -> web.Response:
+    """POST /admin/operators/{name}/enable."""
+    return json_response(operator_json(await enable_operator(request.app, request.match_info["name"])))
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """POST /admin/operators/{name}/password {"password"}: a new password (the old sessions end)."""
+    body = await read_json(request)
+    password = body.get("password") if isinstance(body, dict) else None
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidParameters(f"'password' must be {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    return json_response(operator_json(await set_password(request.app, request.match_info["name"], password)))
 
 
 async def list_audit(request: web.Request) -> web.Response:
@@ -396,4 +429,6 @@ def setup(app: web.Application) -> None:
     r.add_get("/admin/operators", list_operators)
     r.add_post("/admin/operators", create_operator)
     r.add_post("/admin/operators/{name}/disable", disable)
+    r.add_post("/admin/operators/{name}/enable", enable)
+    r.add_post("/admin/operators/{name}/password", change_password)
     r.add_get("/admin/audit", list_audit)

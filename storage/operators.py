@@ -62,6 +62,21 @@ def disable_operator(tx: SyncTx, name: str, *, now: str) -> bool:
     )
 
 
+def enable_operator(tx: SyncTx, name: str) -> bool:
+    """Enable a disabled operator again; False when there is no such disabled operator."""
+    return (
+        tx.execute_rowcount(
+            "UPDATE operators SET disabled_at = NULL WHERE name = ? AND disabled_at IS NOT NULL", (name,)
+        )
+        > 0
+    )
+
+
+def set_password(tx: SyncTx, name: str, *, password_hash: str) -> bool:
+    """Replace an operator's password hash; False when there is no such operator."""
+    return tx.execute_rowcount("UPDATE operators SET password_hash = ? WHERE name = ?", (password_hash, name)) > 0
+
+
 async def get_operator(store: Store, name: str) -> OperatorRow | None:
     """The operator of this name, enabled or not."""
     row = await store.fetchone(f"SELECT {_OPERATOR} FROM operators WHERE name = ?", (name,))

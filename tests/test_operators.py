@@ -185,3 +185,49 @@ async def test_cli_operators_and_audit(cli_env: Any, capsys: pytest.CaptureFixtu
     code, out, _ = await cli(capsys, "audit", "--actor", "nobody")
     assert code == 3
     assert ADMIN not in out
+
+
+async def test_a_new_password_ends_sessions_and_a_disabled_operator_comes_back(hub: Any) -> None:
+    await add(hub, *ALICE, "admin")
+    c = Console(hub.base)
+    try:
+        assert await c.login(ALICE[1], name=ALICE[0]) == 303
+        status, body = await hub.admin("POST", "/admin/operators/alice/password", {"password": "short"})
+        assert status == 400 and "password" in body["status_message"]
+        status, body = await hub.admin("POST", "/admin/operators/alice/password", {"password": "a-new-password-7"})
+        assert status == 200 and body["name"] == "alice"
+        status, _, headers = await c.get("/console/")
+        assert status == 303 and headers["Location"] == "/console/login"  # the old session ended
+        assert await c.login(ALICE[1], name=ALICE[0]) == 401
+        assert await c.login("a-new-password-7", name=ALICE[0]) == 303
+        status, _ = await hub.admin("POST", "/admin/operators/alice/enable")
+        assert status == 404  # not disabled
+        await hub.admin("POST", "/admin/operators/alice/disable")
+        status, body = await hub.admin("POST", "/admin/operators/alice/enable")
+        assert status == 200 and body["disabled_at"] is None
+        status, _, _ = await hub.call("GET", "/admin/platforms", headers=basic("alice", "a-new-password-7"))
+        assert status == 200
+        status, _ = await hub.admin("POST", "/admin/operators/nobody/password", {"password": "whatever-password"})
+        assert status == 404
+        actions = [e["action"] for e in await audit(hub, limit="4")]
+        assert actions[1:] == [
+            "POST /admin/operators/{name}/enable",
+            "POST /admin/operators/{name}/disable",
+            "POST /admin/operators/{name}/enable",
+        ]
+    finally:
+        await c.close()
+
+
+async def test_cli_password_and_enable(cli_env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    await add(cli_env, "frank", "frank-password-1", "read-only")
+    code, out, _ = await cli(capsys, "operators", "password", "frank")
+    assert code == 0 and "new password set" in out
+    password = out.split("password (shown only now): ")[1].strip()
+    status, _, _ = await cli_env.call("GET", "/admin/platforms", headers=basic("frank", password))
+    assert status == 200
+    await cli(capsys, "operators", "disable", "frank")
+    code, out, _ = await cli(capsys, "operators", "enable", "frank")
+    assert code == 0 and "operator frank enabled again" in out
+    code, _, err = await cli(capsys, "operators", "enable")
+    assert code == 2 and "needs an operator NAME" in err
