@@ -13,6 +13,7 @@ from config import Settings
 from hub import (
     admin,
     admin_agreements,
+    admin_operators,
     adminguard,
     console,
     deadletters,
@@ -20,7 +21,6 @@ from hub import (
     limits,
     metrics,
     openapi,
-    operators,
     status,
     traffic,
 )
@@ -223,7 +223,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     admin_agreements.setup(app)
     openapi.setup(app)
     invitations.setup(app)
-    operators.setup(app)
+    admin_operators.setup(app)
     deadletters.setup(app)
     status.setup(app)
     metrics.setup(app)
