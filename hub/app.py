@@ -13,6 +13,7 @@ from config import Settings
 from hub import (
     admin,
     admin_agreements,
+    admin_operators,
     adminguard,
     console,
     deadletters,
@@ -52,7 +53,7 @@ from routing.agreements import CHECK_INTERVAL, NOTIFY_PAYLOAD, WATCHER, Agreemen
 from routing.client import PeerClient
 from routing.clientinfo import ClientInfoPusher
 from routing.clock import Clock, SystemClock
-from routing.cluster import CACHE_CHANNEL, OUTBOX_CHANNEL, Cluster
+from routing.cluster import CACHE_CHANNEL, OUTBOX_CHANNEL, PER_PLATFORM, Cluster
 from routing.delivery import Delivery
 from routing.directory import Directory
 from routing.getall import StoreReader
@@ -151,7 +152,14 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     app[PULLER] = puller = Puller(store=store, client=client, directory=directory, clock=clock)
     relay_stats = app[RELAY_STATS]
     app[CLUSTER] = cluster = Cluster(
-        store, settings.cluster, clock, lambda: {**relay_stats.totals(), "in_flight": worker.in_flight}
+        store,
+        settings.cluster,
+        clock,
+        lambda: {
+            **relay_stats.totals(),
+            "in_flight": worker.in_flight,
+            PER_PLATFORM: relay_stats.by_platform(),
+        },
     )
 
     async def changed_elsewhere(payload: str) -> None:
@@ -215,6 +223,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     admin_agreements.setup(app)
     openapi.setup(app)
     invitations.setup(app)
+    admin_operators.setup(app)
     deadletters.setup(app)
     status.setup(app)
     metrics.setup(app)

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from hub import __version__, openapi_agreements
+from hub import openapi_operators as operator_paths
 from hub.envelope import json_response
 from hub.keys import SETTINGS
 from hub.openapi_schemas import (
@@ -246,6 +247,20 @@ TRAFFIC: dict[str, Any] = {
             # Parsed liberally (RFC 3339, 'Z' optional, naive means UTC), so no 'format' is claimed.
             query_param("since", {"type": "string"}, "At or after this date-time, e.g. 2026-11-25T10:00:00Z."),
             query_param("until", {"type": "string"}, "At or before this date-time."),
+            query_param(
+                "kind",
+                {"type": "string", "enum": ["partner", "admin", "other", "all", ""]},
+                "partner (rows of a known platform), admin (admin API calls), other (unknown callers, probes)"
+                " or all (the default here; the console and CLI default to partner).",
+            ),
+            query_param("direction", {"type": "string", "enum": ["in", "out", ""]}, "In to the hub or out."),
+            query_param(
+                "failed",
+                {"type": "string", "enum": ["true", "false", "1", "0", "on", ""]},
+                "Only failures: no answer or HTTP 400 and above.",
+            ),
+            query_param("before", or_empty({"type": "integer", "minimum": 1, "maximum": 2**62}), "Older than row id."),
+            query_param("after", or_empty({"type": "integer", "minimum": 1, "maximum": 2**62}), "Newer than row id."),
             query_param("limit", or_empty({"type": "integer", "minimum": 1, "maximum": 10000}), "At most (100)."),
         ],
     )
@@ -294,6 +309,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/admin/deadletters/discard": DEADLETTERS_DISCARD,
     "/admin/traffic": TRAFFIC,
     **openapi_agreements.PATHS,
+    **operator_paths.PATHS,
     "/admin/openapi.json": OPENAPI,
     "/status": STATUS,
     "/health": HEALTH,
@@ -308,15 +324,19 @@ def document(server_url: str) -> dict[str, Any]:
         "info": {
             "title": "OCPI hub admin API",
             "version": __version__,
-            "description": "Operate the hub: invitations, platforms, agreements, dead letters, traffic, status. "
-            "Every call needs `Authorization: Bearer <admin token>` unless marked otherwise; "
+            "description": "Operate the hub: invitations, platforms, agreements, dead letters, traffic, status, "
+            "operators. Every call needs `Authorization: Bearer <admin token>` or an operator's "
+            "`Basic <name:password>` (a read-only operator may only GET) unless marked otherwise; "
             "errors are OCPI envelopes.",
         },
         "servers": [{"url": server_url}],
-        "security": [{"adminToken": []}],
+        "security": [{"adminToken": []}, {"operator": []}],
         "paths": PATHS,
         "components": {
-            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "adminToken": {"type": "http", "scheme": "bearer"},
+                "operator": {"type": "http", "scheme": "basic"},
+            },
             "schemas": {**SCHEMAS, **openapi_agreements.SCHEMAS},
         },
     }

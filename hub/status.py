@@ -22,6 +22,7 @@ from hub.envelope import json_response
 from hub.keys import AGREEMENTS, CLOCK, CLUSTER, SETTINGS, STARTED_AT, STORE
 from hub.metrics import LOSS_STATS, RELAY_STATS
 from routing.clock import parse_iso
+from routing.cluster import cluster_by_platform
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
 from storage import retention as retention_sql
@@ -47,10 +48,13 @@ def _latest(*values: str | None) -> str | None:
     return max(present) if present else None
 
 
-def platform_status(app: web.Application, platform: Platform, queue: QueueStats) -> dict[str, Any]:
-    """One platform's entry in /status."""
+def platform_status(
+    app: web.Application, platform: Platform, queue: QueueStats, counts: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """One platform's entry in /status; ``counts``: (delivered, failed) of the whole cluster."""
     stats = app[RELAY_STATS]
     figures = stats.figures(platform.id)
+    delivered, failed = counts if counts is not None else (figures.delivered, figures.failed)
     p50, p99 = stats.latency_ms(platform.id)
     oldest_age = None
     if queue.oldest_created_at:
@@ -68,8 +72,9 @@ def platform_status(app: web.Application, platform: Platform, queue: QueueStats)
         "oldest_queued_age_seconds": oldest_age,
         "retries": queue.retries,
         "dead_letters": queue.dead,
-        "delivered": figures.delivered,
-        "failed": figures.failed,
+        "delivered": delivered,
+        "failed": failed,
+        # Latency percentiles come from this process's recent window (a cluster's are not merged).
         "latency_p50_ms": p50,
         "latency_p99_ms": p99,
     }
@@ -109,14 +114,17 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         platforms = await platform_sql.list_platforms(store)
         queues = await outbox_sql.queue_stats(store)
         storage = await storage_figures(store)
-        processes = [p.as_json() for p in await app[CLUSTER].processes()]
+        views = await app[CLUSTER].processes()
+        processes = [p.as_json() for p in views]
     except Exception as exc:  # the overview must answer even when the store cannot
         LOGGER.exception("/status: the store cannot be read")
         reason = f"store unreadable: {type(exc).__name__}"
         # status_message: what the CLI prints for an HTTP error answer.
         body = {"status": "down", "reasons": [reason], "notices": [], "status_message": f"down, {reason}", **base}
         return {**body, "platforms": []}, 503
-    entries = [platform_status(app, p, queues.get(p.id, _NO_QUEUE)) for p in platforms]
+    # Counts summed over every process's heartbeat: one process alone saw only its share.
+    split = cluster_by_platform(views)
+    entries = [platform_status(app, p, queues.get(p.id, _NO_QUEUE), split.get(p.id)) for p in platforms]
     reasons, notices = assess(entries, age_threshold=settings.status_queue_age_threshold)
     agreements, unpartnered = app[AGREEMENTS].summary(platforms)
     notices.extend(unpartnered)  # an operator's decision (or one still to make), not a fault

@@ -172,7 +172,10 @@ def _from_row(row: Mapping[str, str | None]) -> AgreementValues:
 def from_csv(text: str) -> list[AgreementValues]:
     """Every row of a CSV import, or one 2001 whose data lists each bad row: {"row", "error"}."""
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
+    try:  # the header line is read here: a broken one is the caller's 2001, not a 500
+        header = [h.strip() for h in reader.fieldnames or []]
+    except csv.Error as exc:
+        raise InvalidParameters(f"the file is not valid CSV: {exc}") from None
     missing = [c for c in _REQUIRED_COLUMNS if c not in header]
     if missing:
         raise InvalidParameters(

@@ -380,6 +380,37 @@ STEPS: list[Step] = [
         """,
     ),
     Step(
+        "0016_operators",
+        # Named operator logins (console and admin API) with a role, and the audit log of every
+        # change (who, what, when). password_hash: scrypt with a per-operator salt (hub/operators.py).
+        # A console session remembers whose it is (actor, role); admin-token logins say 'admin-token'.
+        sqlite="""
+        CREATE TABLE operators (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL,                -- 'admin' or 'read-only'
+            password_hash TEXT NOT NULL,       -- scrypt$n$r$p$salt$hash (base64), never the password
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            disabled_at TEXT                   -- set: the operator can no longer log in
+        );
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,                  -- OCPI DateTime of the change
+            actor TEXT NOT NULL,               -- operator name, or 'admin-token'
+            role TEXT NOT NULL,
+            via TEXT NOT NULL,                 -- 'console' or 'admin-api'
+            action TEXT NOT NULL,              -- e.g. 'platform.suspend', 'POST /admin/invitations'
+            target TEXT,                       -- e.g. 'platform 3'
+            outcome TEXT NOT NULL,             -- 'ok', or why it failed
+            address TEXT                       -- the client's address
+        );
+        CREATE INDEX audit_log_ts ON audit_log (ts);
+        ALTER TABLE console_sessions ADD COLUMN actor TEXT NOT NULL DEFAULT 'admin-token';
+        ALTER TABLE console_sessions ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+        """,
+    ),
+    Step(
         "0019_outbox_discard",
         # Closing out (issue 23): a dead letter the operator gave up on, or the queue of a platform
         # the operator unregistered, becomes state 'discarded' with the reason; the row stays for

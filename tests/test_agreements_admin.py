@@ -210,3 +210,12 @@ async def test_cli_adds_lists_changes_suspends_imports_and_deletes(
     assert code == 0 and f"agreement {aid} deleted" in out
     code, out, err = await cli(capsys, "agreement-delete", aid)
     assert code == 3 and "does not exist" in err
+
+
+async def test_csv_import_with_a_broken_header_line_is_a_clear_2001(hub: HubHandle) -> None:
+    # A bare carriage return inside the header line made the csv module raise before the rows
+    # were read: the fuzzer's 500 (tests/test_openapi.py). Now the answer names the problem.
+    status, body = await import_csv(hub, "(\x03\x8d\xbe<\r\x84L\xd8")
+    assert status == 400 and body["status_code"] == 2001 and "not valid CSV" in body["status_message"]
+    status, listed = await hub.admin("GET", "/admin/agreements")
+    assert status == 200 and listed == []

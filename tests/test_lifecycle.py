@@ -40,7 +40,7 @@ async def test_suspend_resume_rotate_delete_from_the_cli(cli_env, capsys, make_p
     await hub.app[STORE].write(lambda tx: outbox_sql.bury(tx, dead_id, error="HTTP 503", now=now))
     _, status = await hub.admin("GET", "/status")
     assert status["status"] == "degraded" and any("1 dead letter(s)" in r for r in status["reasons"])
-    code, out, _ = await cli(capsys, "delete", str(emsp_id))
+    code, out, _ = await cli(capsys, "unregister", str(emsp_id))
     assert code == 0 and out.startswith(f"platform {emsp_id} (EXA): unregistered, status UNREGISTERED")
     assert [r.method for r in emsp.requests_to("/ocpi/2.2.1/credentials")][-1] == "DELETE"
     assert (await hub.admin("GET", f"/admin/deadletters?platform_id={emsp_id}"))[1] == []
@@ -118,3 +118,13 @@ async def test_exit_codes(cli_env, capsys, monkeypatch):
     assert code == 1 and err.startswith("ocpi-hub: cannot reach the hub at http://127.0.0.1:1/status")
     code, _, _ = await cli(capsys, "status")
     assert code == 2
+
+
+def test_one_word_for_ending_a_registration_with_the_old_name_kept() -> None:
+    from hub.cli import build_parser
+    from hub.cli_platforms import cmd_unregister
+
+    parser = build_parser()
+    assert parser.parse_args(["unregister", "3"]).func is cmd_unregister
+    assert parser.parse_args(["delete", "3"]).func is cmd_unregister  # scripts written before keep working
+    assert "unregister a platform" in parser.format_help()
