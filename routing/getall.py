@@ -25,6 +25,7 @@ from routing.errors import InvalidParameters, NotFound, UnknownLocation
 from routing.forward import Reply
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import canonical_time, find_child
+from routing.versions import module_url
 from storage import objects as object_sql
 from storage.db import Store
 
@@ -93,9 +94,17 @@ class StoreReader:
         self.hub = PartyRef(settings.country_code, settings.party_id)
 
     async def page(
-        self, spec: ModuleSpec, query: dict[str, str], requester: PartyRef, viewers: list[PartyRef]
+        self,
+        spec: ModuleSpec,
+        query: dict[str, str],
+        requester: PartyRef,
+        viewers: list[PartyRef],
+        version: str = "2.2.1",
     ) -> Reply:
-        """One page of the module's objects the viewers may see, FROM the hub (GET All via Hub)."""
+        """One page of the module's objects the viewers may see, FROM the hub (GET All via Hub).
+
+        The next page's ``Link`` is on the URL of the caller's own version (``version``).
+        """
         want = page_request(query)
         keys = viewer_keys(viewers)
         found = await object_sql.page(
@@ -115,7 +124,7 @@ class StoreReader:
             )
         headers = {"X-Total-Count": str(total), "X-Limit": str(MAX_LIMIT)}
         if found.more and found.bodies:
-            base = f"{self.settings.public_url}/ocpi/2.2.1/{spec.name}/sender/"
+            base = module_url(self.settings.public_url, version, spec.name, "SENDER")
             served = want.offset + len(found.bodies)
             headers["Link"] = next_link(base, query, served, want.limit, f"{found.cursor}.{total}")
         headers.update(RoutingHeaders(from_party=self.hub, to_party=requester).as_headers())

@@ -38,7 +38,7 @@ from routing.decide import (
 from routing.delivery import Delivery
 from routing.directory import Directory
 from routing.envelope import dumps
-from routing.errors import InvalidParameters, OcpiError, UnknownReceiver
+from routing.errors import InvalidParameters, OcpiError, UnknownReceiver, UnknownToken
 from routing.forward import Leg, Reply, relay, send_leg
 from routing.getall import StoreReader
 from routing.headers import PartyRef, RoutingHeaders
@@ -154,7 +154,7 @@ class RoutingService:
         route = decide(spec, req.interface, req.method, req.segments, req.routing, self.hub, req.body)
         match route:
             case GetAll():
-                return await self.reader.page(spec, req.query, sender, self._viewers(req, sender))
+                return await self.reader.page(spec, req.query, sender, self._viewers(req, sender), version)
             case FromStore():
                 return await self.reader.location(req.segments, sender, self._viewers(req, sender))
             case Broadcast():
@@ -181,6 +181,8 @@ class RoutingService:
         owner = key.party.key if key.party is not None else None
         entries = await index_sql.lookup(self.store, key.kind, key.object_id, owner)
         if not entries:
+            if key.kind == "token":  # mod_tokens, real-time authorization: an unknown Token is 2004
+                raise UnknownToken(f"token {key.object_id} is unknown to the hub")
             raise UnknownReceiver(f"no route known for {key.kind} {key.object_id}; send OCPI-to headers")
         if len({(e.country_code, e.party_id) for e in entries}) > 1:
             raise UnknownReceiver(f"{key.kind} {key.object_id} is known at several parties; send OCPI-to headers")

@@ -19,13 +19,24 @@ from routing.versions import wire
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
+# The role that owns (and pushes) each 2.1.1 module's objects: its GET on
+# ``{url}/{country_code}/{party_id}/{id}`` reads back its own copy at the receiver.
+_OWNER_211 = {"locations": "CPO", "tariffs": "CPO", "sessions": "CPO", "tokens": "EMSP"}
+
+
 def interface_211(module: str, method: str, segments: list[str], is_cpo: bool) -> str:
     """The hub interface a 2.1.1 call on ``/ocpi/2.1.1/{module}`` stands for."""
     if module == "commands":
         return "SENDER" if is_cpo else "RECEIVER"
     if module == "tokens" and segments and segments[-1].lower() == "authorize":
         return "SENDER"  # a CPO asking the eMSP (mod_tokens, real-time authorization)
-    return "SENDER" if method == "GET" else "RECEIVER"
+    if method == "GET":
+        # 2.1.1 has one URL for both sides: the owner's GET with its own ids is the Receiver
+        # interface (mod_locations 8.2.2.1 "GET ... /{country_code}/{party_id}/{location_id}").
+        owner = _OWNER_211.get(module)
+        owns = owner is not None and (owner == "CPO") == is_cpo
+        return "RECEIVER" if owns and len(segments) >= 3 else "SENDER"
+    return "RECEIVER"
 
 
 def begin() -> None:

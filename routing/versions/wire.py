@@ -38,7 +38,9 @@ _COMMANDS = {
     "CANCEL_RESERVATION": "CancelReservation",
 }
 _MAIN_KIND = {"tariffs": "Tariff", "tokens": "Token", "sessions": "Session", "cdrs": "CDR"}
-_LOCATION_LEVEL = {3: "Location", 4: "EVSE", 5: "Connector"}
+# Location, EVSE, Connector by the number of object ids in the path (after the receiver URL's
+# country_code/party_id, mod_locations 8.2.1 and 8.2.2: the Sender URL has none).
+_LOCATION_LEVEL = {1: "Location", 2: "EVSE", 3: "Connector"}
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Flow:
     ctx: Context
     store: Store | None = None
     receiver_version: str = CORE  # version of the single receiver whose answer is relayed
+    answer_origin: str = ""  # version the answer's data was sent in ("": the hub's own copy)
     losses: list[tuple[int | None, Loss]] = field(default_factory=list)  # (receiver platform id, loss)
 
 
@@ -74,10 +77,19 @@ def kinds(module: str, interface: str, method: str, segments: list[str]) -> tupl
     if module == "commands":
         return (_COMMANDS.get(upper), False, "CommandResponse") if interface == "RECEIVER" else (None, False, None)
     if module == "chargingprofiles":
+        if interface == "SENDER":  # the CPO's PUT {url}/{session_id} (mod_chargingprofiles 10.2.2.1)
+            return ("ActiveChargingProfile" if method == "PUT" else None), False, None
         return ("SetChargingProfile" if method == "PUT" else None), False, "ChargingProfileResponse"
     if module == "tokens" and segments and segments[-1].lower() == "authorize":
         return "LocationReferences", False, "AuthorizationInfo"
-    kind = _LOCATION_LEVEL.get(len(segments), "Location") if module == "locations" else _MAIN_KIND.get(module)
+    if module == "sessions" and segments and segments[-1].lower() == "charging_preferences":
+        # mod_sessions 9.2.1.2: the body is ChargingPreferences, the answer a ChargingPreferencesResponse.
+        return ("ChargingPreferences" if method == "PUT" else None), False, None
+    if module == "locations":
+        ids = len(segments) - (2 if interface == "RECEIVER" else 0)
+        kind: str | None = _LOCATION_LEVEL.get(ids, "Location")
+    else:
+        kind = _MAIN_KIND.get(module)
     if method in ("PUT", "PATCH", "POST"):
         return kind, method == "PATCH", None
     return None, False, kind if method == "GET" else None
@@ -85,7 +97,8 @@ def kinds(module: str, interface: str, method: str, segments: list[str]) -> tupl
 
 def _context(platform: Platform | None) -> Context:
     party = next(iter(live_parties(platform)), None) if platform is not None else None
-    return Context(party.country_code, party.party_id) if party else Context()
+    origin = version_of(platform) if platform is not None else ""
+    return Context(party.country_code, party.party_id, origin=origin) if party else Context(origin=origin)
 
 
 def _dumps(data: Any) -> bytes:
@@ -128,6 +141,16 @@ def inbound_callback(caller: Platform, module: str, raw_body: bytes) -> bytes:
     return _dumps(translated.data)
 
 
+def open_answer(caller: Platform, module: str, kind: str | None = None) -> None:
+    """A Flow for a GET the hub relays outside the routed handler (a proxied next page or CDR).
+
+    Its answer data is translated like a routed GET's: from the receiver's version to 2.2.1
+    (``answer_in``) and on to the caller's (``answer_out``).
+    """
+    kind = kind or ("Location" if module == "locations" else _MAIN_KIND.get(module))
+    FLOW.set(Flow(caller, version_of(caller), None, None, False, kind, _context(caller)))
+
+
 async def outbound(leg: Leg) -> Leg:
     """The way out: this leg in its receiver's version (no routing headers toward 2.1.1)."""
     receiver = version_of(leg.platform)
@@ -135,9 +158,10 @@ async def outbound(leg: Leg) -> Leg:
     if receiver == "2.1.1" and leg.module == "chargingprofiles":
         raise InvalidParameters(f"platform {leg.platform.name} speaks OCPI 2.1.1, which has no charging profiles")
     flow = FLOW.get()
+    if flow is not None:
+        flow.receiver_version = receiver  # whose answer is relayed: what answer_out starts from
     if flow is None or leg.body is None or flow.kind is None:
         return replace(leg, routing=routing) if routing is not leg.routing else leg
-    flow.receiver_version = receiver
     body = leg.body
     if receiver == flow.version and flow.version != CORE and flow.raw is not None:
         body = _same_version_body(flow.raw, leg.body)
@@ -199,6 +223,7 @@ def answer_in(leg: Leg, response: PeerResponse) -> PeerResponse:
     flow.losses += [(None, loss) for loss in translated.losses]
     envelope = {**response.envelope, "data": translated.data}
     flow.receiver_version = CORE
+    flow.answer_origin = receiver
     return replace(response, body=_dumps(envelope), envelope=envelope)
 
 
@@ -215,7 +240,7 @@ def answer_out(status: int, body: bytes) -> bytes:
     if not isinstance(data, dict | list) or status >= 300:
         return body
     try:
-        translated = from_core(flow.version, flow.answer_kind, data, flow.ctx)
+        translated = from_core(flow.version, flow.answer_kind, data, replace(flow.ctx, origin=flow.answer_origin))
     except (Untranslatable, *_SHAPE_ERRORS):
         return body
     flow.losses += [(flow.caller.id if flow.caller else None, loss) for loss in translated.losses]
