@@ -65,7 +65,10 @@ class Delivery:
     async def enqueue(self, legs: Sequence[Leg], *, prepare: Job | None = None) -> None:
         """Commit every leg (and ``prepare``) in one write job; the scheduler delivers them."""
         # Each receiver gets its own OCPI version (routing/versions/wire.py), before anything is kept.
-        legs = [await versions_wire.outbound(leg) for leg in legs]
+        # An unpublished Location is not broadcast to a 2.1.1 partner (routing/versions/visibility.py).
+        legs = [
+            await versions_wire.outbound(leg, checked=True) for leg in legs if not await versions_wire.withheld(leg)
+        ]
         now = self.clock.now()
         # Broadcast legs share one body: decide once whether it is a status-only PATCH.
         status_patch = _is_status_patch(legs[0]) if legs else False

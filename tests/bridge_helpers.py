@@ -8,6 +8,7 @@ validated against its version's pydantic models.
 from __future__ import annotations
 
 import itertools
+import json
 from types import ModuleType
 from typing import Any
 
@@ -73,3 +74,13 @@ def validate(version: str, kind: str, data: Any) -> None:
 def answer_with(data: Any, headers: dict[str, str] | None = None) -> web.Response:
     """An OCPI 1000 answer carrying ``data``."""
     return web.json_response(envelope(data), headers=headers)
+
+
+async def recorded_losses(hub: Any) -> list[dict[str, Any]]:
+    """Every Loss record in the hub's traffic records."""
+    _, traffic = await hub.admin("GET", "/admin/traffic")
+    out: list[dict[str, Any]] = []
+    for record in traffic:
+        losses = record.get("losses")
+        out += json.loads(losses) if isinstance(losses, str) else losses or []
+    return out

@@ -23,6 +23,7 @@ from tests.bridge_helpers import (
     in_version,
     join,
     location,
+    recorded_losses,
     to_parties,
     validate,
 )
@@ -245,3 +246,66 @@ async def test_commands_have_no_sender_get(start_hub, make_peer, version) -> Non
 async def test_211_single_url_get_picks_the_interface_by_owner(module, segments, is_cpo, expected) -> None:
     """2.1.1 has one URL per module: the owner's GET with its own ids is the Receiver interface."""
     assert interface_211(module, "GET", segments, is_cpo) == expected
+
+
+@pytest.mark.parametrize("cpo_v", NEW)
+async def test_unpublished_location_is_withheld_from_211(start_hub, make_peer, cpo_v) -> None:
+    """publish=false: not pushed to, nor readable by, a 2.1.1 eMSP whose tokens it does not list."""
+    hub = await start_hub()
+    cpo = await join(hub, make_peer, CPO, cpo_v)
+    emsp11 = await join(hub, make_peer, ("NL", "E11", "EMSP"), "2.1.1")
+    other = await join(hub, make_peer, EMSP, "2.3.0" if cpo_v == "2.2.1" else "2.2.1")
+    body = location(cpo_v)
+    body.update(publish=False, publish_allowed_to=[{"uid": "SOMEONE", "type": "RFID"}])
+    _, answer, _ = await hub.call(
+        "PUT", hub_path(cpo_v, "locations", "RECEIVER", "BE/BEC/LOC1"), token=cpo.hub_token, json=body
+    )
+    assert answer["status_code"] == 1000, answer
+    await wait_for(lambda: bool(other.requests_to("/locations")))
+    (got,) = other.requests_to("/locations")
+    assert got.body["publish"] is False and got.body["publish_allowed_to"][0]["uid"] == "SOMEONE"
+    # A later PATCH (no publish in it) is judged by the stored copy: still withheld.
+    patch = {"name": "Gent Zuid 2", "last_updated": "2026-12-05T10:00:00Z"}
+    _, answer, _ = await hub.call(
+        "PATCH", hub_path(cpo_v, "locations", "RECEIVER", "BE/BEC/LOC1"), token=cpo.hub_token, json=patch
+    )
+    assert answer["status_code"] == 1000, answer
+    await wait_for(lambda: len(other.requests_to("/locations")) == 2)
+    assert not emsp11.requests_to("/locations")
+    _, pulled, _ = await hub.call("GET", "/ocpi/2.1.1/locations", token=emsp11.hub_token)
+    assert pulled["data"] == [], pulled
+    cpo.module_responder = script(("/LOC1", body))  # open-routed to the CPO: its own copy comes back
+    _, single, _ = await hub.call("GET", "/ocpi/2.1.1/locations/LOC1", token=emsp11.hub_token)
+    assert single["status_code"] == 2003 and "data" not in single, single
+    losses = await recorded_losses(hub)
+    assert any(loss["path"] == "publish" and loss["kind"] == "dropped" for loss in losses), losses
+
+
+@pytest.mark.parametrize("cpo_v", NEW)
+async def test_unpublished_location_reaches_211_partner_it_names(start_hub, make_peer, cpo_v) -> None:
+    """publish_allowed_to lists a 2.1.1 eMSP's own token: it gets the Location, recorded as approximated."""
+    hub = await start_hub()
+    cpo = await join(hub, make_peer, CPO, cpo_v)
+    emsp11 = await join(hub, make_peer, ("NL", "E11", "EMSP"), "2.1.1")
+    token = {
+        "uid": "E11TOK",
+        "type": "RFID",
+        "auth_id": "NL-E11-C00000001-X",
+        "issuer": "E11",
+        "valid": True,
+        "whitelist": "ALLOWED",
+        "last_updated": "2026-12-01T10:00:00Z",
+    }
+    _, answer, _ = await hub.call("PUT", "/ocpi/2.1.1/tokens/NL/E11/E11TOK", token=emsp11.hub_token, json=token)
+    assert answer["status_code"] == 1000, answer
+    body = location(cpo_v)
+    body.update(publish=False, publish_allowed_to=[{"uid": "E11TOK", "type": "RFID"}])
+    _, answer, _ = await hub.call(
+        "PUT", hub_path(cpo_v, "locations", "RECEIVER", "BE/BEC/LOC1"), token=cpo.hub_token, json=body
+    )
+    assert answer["status_code"] == 1000, answer
+    await wait_for(lambda: bool(emsp11.requests_to("/locations")))
+    (got,) = emsp11.requests_to("/locations")
+    validate("2.1.1", "Location", got.body)
+    losses = await recorded_losses(hub)
+    assert any(loss["path"] == "publish" and loss["kind"] == "approximated" for loss in losses), losses

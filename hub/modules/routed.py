@@ -21,6 +21,7 @@ from routing.headers import PartyRef, RoutingHeaders, parse_routing_headers
 from routing.identity import live_parties, refs, serves
 from routing.paths import decode_segments
 from routing.service import Inbound
+from routing.versions import wire as versions_wire
 from storage.models import Platform
 
 # Draft path -> module; the caller's method picks the interface (docs/DESIGN-NOTES.md, Draft reference paths).
@@ -97,10 +98,12 @@ async def route(request: web.Request, module: str, interface: str) -> web.Respon
     )
     try:
         reply = await request.app[ROUTING].handle(inbound)
+        # Unpublished Locations stay hidden from 2.1.1 callers (routing/versions/visibility.py).
+        answer = await versions_wire.withhold_from_answer(reply.status, reply.body)
     except BaseException:
         versioned.finish(request, platform.id, 500, b"")
         raise
-    body = versioned.finish(request, platform.id, reply.status, reply.body)
+    body = versioned.finish(request, platform.id, reply.status, answer)
     if platform.version == "2.1.1":  # 2.1.1 knows no routing headers (transport_and_format 2.2)
         for name in [k for k in reply.headers if k.lower().startswith("ocpi-")]:
             del reply.headers[name]

@@ -19,9 +19,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from routing.errors import InvalidParameters
+from routing.errors import InvalidParameters, UnknownLocation
 from routing.identity import live_parties
-from routing.versions import CORE, Context, Loss, Untranslatable, from_core, to_core
+from routing.versions import CORE, Context, Loss, Untranslatable, from_core, to_core, visibility
 
 if TYPE_CHECKING:
     from routing.client import PeerResponse
@@ -151,12 +151,57 @@ def open_answer(caller: Platform, module: str, kind: str | None = None) -> None:
     FLOW.set(Flow(caller, version_of(caller), None, None, False, kind, _context(caller)))
 
 
-async def outbound(leg: Leg) -> Leg:
-    """The way out: this leg in its receiver's version (no routing headers toward 2.1.1)."""
+async def withheld(leg: Leg) -> bool:
+    """Whether this push must not reach its receiver: an unpublished Location toward 2.1.1."""
+    flow = FLOW.get()
+    if version_of(leg.platform) != "2.1.1" or leg.module != "locations" or leg.method == "GET":
+        return False
+    if flow is None or flow.store is None or leg.body is None:
+        return False
+    try:
+        body = json.loads(leg.body) if flow.kind == "Location" else {}  # EVSE/Connector: the stored copy
+    except ValueError:
+        return False
+    visible, loss = await visibility.location_verdict(flow.store, leg.platform, body, leg.object_key)
+    if loss is not None:
+        flow.losses.append((leg.platform.id, loss))
+    return not visible
+
+
+async def withhold_from_answer(status: int, body: bytes) -> bytes:
+    """A 2.1.1 caller's GET answer without the unpublished Locations it may not see (2003 for one)."""
+    flow = FLOW.get()
+    if flow is None or flow.version != "2.1.1" or flow.answer_kind != "Location" or status >= 300:
+        return body
+    if flow.store is None or flow.caller is None:
+        return body
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return body
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    if isinstance(data, dict):
+        visible, _ = await visibility.location_verdict(flow.store, flow.caller, data)
+        if not visible:
+            raise UnknownLocation("no such location is published to this platform")
+        return body
+    if not isinstance(data, list):
+        return body
+    kept = [d for d in data if (await visibility.location_verdict(flow.store, flow.caller, d))[0]]
+    return body if len(kept) == len(data) else _dumps({**envelope, "data": kept})
+
+
+async def outbound(leg: Leg, *, checked: bool = False) -> Leg:
+    """The way out: this leg in its receiver's version (no routing headers toward 2.1.1).
+
+    ``checked``: the caller already asked ``withheld`` (a broadcast skips such legs instead).
+    """
     receiver = version_of(leg.platform)
     routing = None if receiver == "2.1.1" else leg.routing
     if receiver == "2.1.1" and leg.module == "chargingprofiles":
         raise InvalidParameters(f"platform {leg.platform.name} speaks OCPI 2.1.1, which has no charging profiles")
+    if not checked and await withheld(leg):
+        raise InvalidParameters(f"platform {leg.platform.name} speaks OCPI 2.1.1: an unpublished Location is withheld")
     flow = FLOW.get()
     if flow is not None:
         flow.receiver_version = receiver  # whose answer is relayed: what answer_out starts from

@@ -76,6 +76,9 @@ def _tariff_in(t: JsonObj, losses: Losses) -> JsonObj:
     tax = t.pop("tax_included", None)
     if tax == "YES":
         losses.approx("tax_included", "2.3.0 prices include taxes; 2.2.1 reads them as excl. VAT")
+    elif tax == "NO" and not _names_vat(t):
+        # 2.2.1 PriceComponent.vat omitted means "no VAT applicable": the unnamed rate is lost.
+        losses.approx("tax_included", "taxes are added at rates the tariff does not give; 2.2.1 reads no VAT")
     for key in ("min_price", "max_price"):
         if isinstance(t.get(key), dict):
             p = t[key]
