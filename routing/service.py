@@ -149,7 +149,7 @@ class RoutingService:
         if obj is not req.body:
             # Liberal in what we accept, strict in what we send: forward the object, not [object].
             req = replace(req, body=obj, raw_body=dumps(obj).encode())
-        req = versions_wire.inbound(req, self.store)  # the one way in: the caller's version -> 2.2.1
+        req = versions_wire.inbound(req, self.store, self.now())  # the one way in: the caller's version -> 2.2.1
         sender = self.requester(req)
         route = decide(spec, req.interface, req.method, req.segments, req.routing, self.hub, req.body)
         match route:

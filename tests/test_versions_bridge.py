@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from hub.modules.versioned import interface_211
+from routing.clock import iso
 from tests.bridge_helpers import (
     CPO,
     EMSP,
@@ -309,3 +310,44 @@ async def test_unpublished_location_reaches_211_partner_it_names(start_hub, make
     validate("2.1.1", "Location", got.body)
     losses = await recorded_losses(hub)
     assert any(loss["path"] == "publish" and loss["kind"] == "approximated" for loss in losses), losses
+
+
+async def test_211_patch_without_last_updated_is_accepted(start_hub, make_peer, clock) -> None:
+    """The 2.1.1 example PATCH {"status": "CHARGING"}: accepted; 2.2.1+ get the hub's receive time."""
+    hub = await start_hub()
+    cpo = await join(hub, make_peer, CPO, "2.1.1")
+    peers = {v: await join(hub, make_peer, (c, p, "EMSP"), v) for v, c, p in VERSION_EMSPS}
+    await push_location(hub, cpo, "2.1.1")
+    await wait_for(lambda: all(peer.requests_to("/locations") for peer in peers.values()))
+    status, body, _ = await hub.call(
+        "PATCH", "/ocpi/2.1.1/locations/BE/BEC/LOC1/3256", token=cpo.hub_token, json={"status": "CHARGING"}
+    )
+    assert (status, body["status_code"]) == (200, 1000), body
+    await wait_for(lambda: all(len(peer.requests_to("/locations")) == 2 for peer in peers.values()))
+    for version, peer in peers.items():
+        patch = peer.requests_to("/locations")[-1]
+        assert patch.method == "PATCH" and patch.path.endswith("/BE/BEC/LOC1/3256"), patch
+        if version == "2.1.1":
+            assert patch.body == {"status": "CHARGING"}  # its own version: exactly what was sent
+        else:
+            assert patch.body == {"status": "CHARGING", "last_updated": iso(clock.now())}, patch.body
+    losses = await recorded_losses(hub)
+    assert any(x["path"] == "last_updated" and x["kind"] == "approximated" for x in losses), losses
+    # The hub's copy carries it too: a 2.2.1 reader sees the status with a last_updated.
+    _, pulled, _ = await hub.call("GET", "/ocpi/2.2.1/locations/sender", token=peers["2.2.1"].hub_token)
+    (evse,) = [e for e in pulled["data"][0]["evses"] if e["uid"] == "3256"]
+    assert evse["status"] == "CHARGING" and "last_updated" in evse
+
+
+@pytest.mark.parametrize("version", NEW)
+async def test_patch_without_last_updated_stays_2001_in_221_and_230(start_hub, make_peer, version) -> None:
+    """2.2.1 and 2.3.0 require last_updated in a PATCH (transport_and_format): their own rules still hold."""
+    hub = await start_hub()
+    cpo = await join(hub, make_peer, CPO, version)
+    await push_location(hub, cpo, version)
+    path = hub_path(version, "locations", "RECEIVER", "BE/BEC/LOC1/3256")
+    _, body, _ = await hub.call("PATCH", path, token=cpo.hub_token, json={"status": "CHARGING"})
+    assert body["status_code"] == 2001 and "last_updated" in body["status_message"], body
+
+
+VERSION_EMSPS = [("2.1.1", "NL", "E11"), ("2.2.1", "DE", "E22"), ("2.3.0", "FR", "E23")]

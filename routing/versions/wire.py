@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from routing.errors import InvalidParameters, UnknownLocation
 from routing.identity import live_parties
-from routing.versions import CORE, Context, Loss, Untranslatable, from_core, to_core, visibility
+from routing.versions import CORE, MODULE_OF, Context, Loss, Untranslatable, from_core, to_core, visibility
 
 if TYPE_CHECKING:
     from routing.client import PeerResponse
@@ -95,6 +95,11 @@ def kinds(module: str, interface: str, method: str, segments: list[str]) -> tupl
     return None, False, kind if method == "GET" else None
 
 
+def translated_module(kind: str) -> str:
+    """The module an object kind belongs to (for a Loss record)."""
+    return MODULE_OF.get(kind, kind)
+
+
 def _context(platform: Platform | None) -> Context:
     party = next(iter(live_parties(platform)), None) if platform is not None else None
     origin = version_of(platform) if platform is not None else ""
@@ -105,8 +110,14 @@ def _dumps(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def inbound(req: Inbound, store: Store | None = None) -> Inbound:
-    """The way in: the request body as 2.2.1, and this request's Flow opened."""
+def inbound(req: Inbound, store: Store | None = None, now: str | None = None) -> Inbound:
+    """The way in: the request body as 2.2.1, and this request's Flow opened.
+
+    Each version's own rules apply before translation: a 2.1.1 PATCH need not carry
+    ``last_updated`` (2.1.1 mod_locations 2.2.3 example: ``{"status": "CHARGING"}``), 2.2.1
+    requires it (transport_and_format, PATCH), so the 2.2.1 side gets the hub's receive time
+    ``now``, recorded as approximated.
+    """
     version = version_of(req.caller)
     kind, partial, answer_kind = kinds(req.module, req.interface, req.method, req.segments)
     flow = Flow(req.caller, version, req.raw_body, kind, partial, answer_kind, _context(req.caller), store)
@@ -118,6 +129,12 @@ def inbound(req: Inbound, store: Store | None = None) -> Inbound:
     except _SHAPE_ERRORS as exc:  # a body that is not an OCPI object of its kind at all
         raise InvalidParameters(f"body is not an OCPI {version} {kind}: {type(exc).__name__}") from exc
     flow.losses += [(None, loss) for loss in translated.losses]
+    data = translated.data
+    if version == "2.1.1" and partial and isinstance(data, dict) and "last_updated" not in data and now:
+        data = {**data, "last_updated": now}
+        loss = Loss(translated_module(kind), "last_updated", "approximated", "2.1.1 PATCH without it: hub receive time")
+        flow.losses.append((None, loss))
+        return replace(req, body=data, raw_body=_dumps(data))
     return replace(req, body=translated.data, raw_body=_dumps(translated.data))
 
 
