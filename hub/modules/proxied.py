@@ -45,11 +45,12 @@ async def get_proxy(request: web.Request) -> web.Response:
         reply = await request.app[PROXIES].handle_proxy_get(
             stand_in_id(request), platform, request[CORRELATION_ID], iso(request.app[CLOCK].now())
         )
+        # Page 2+ in the caller's version, like page 1 (routing/versions/wire.py, open_answer).
+        answer = await versioned.answer(reply.status, reply.body)
     except BaseException:
         versioned.finish(request, platform.id, 500, b"")
         raise
-    # Page 2+ in the caller's version, like page 1 (routing/versions/wire.py, open_answer).
-    body = versioned.finish(request, platform.id, reply.status, reply.body)
+    body = versioned.finish(request, platform.id, reply.status, answer)
     return response(reply.status, body, reply.headers)
 
 

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from hub.keys import LOSSES
 from hub.metrics import LOSS_STATS, METRICS
-from routing.versions import wire
+from routing.versions import answers, wire
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -44,9 +44,13 @@ def begin() -> None:
     wire.FLOW.set(None)
 
 
+async def answer(status: int, body: bytes) -> bytes:
+    """The answer body for the caller: visible to it, in its version, valid for it (may raise)."""
+    return await answers.answer_for_caller(status, body)
+
+
 def finish(request: web.Request, sender_id: int | None, status: int, body: bytes) -> bytes:
-    """The answer body in the caller's version; the request's losses recorded everywhere."""
-    body = wire.answer_out(status, body)
+    """The request's losses recorded everywhere; the Flow closed. Returns ``body``."""
     losses = wire.losses()
     if losses:
         request[LOSSES] = [loss.as_dict() | {"to_platform_id": to} for to, loss in losses]
