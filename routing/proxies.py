@@ -296,6 +296,9 @@ class Proxies:
             stored = await object_sql.get_any(self.store, "cdrs", proxy.target_url[len(STORE_PREFIX) :])
             if stored is None:
                 raise NotFound("the CDR is not stored at the hub")
+            if stored.origin_body:  # the CPO's own CDR for a reader on its version
+                sent = json.loads(stored.origin_body)
+                versions_wire.keep_originals([(json.loads(stored.body), stored.origin_version, sent)])
             answer = Reply(200, around_json(stored.body, timestamp=timestamp), from_hub=True)
             if routing.from_party is not None:
                 answer.headers.update(RoutingHeaders(self.hub, routing.from_party).as_headers())

@@ -353,4 +353,18 @@ STEPS: list[Step] = [
         CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
         """,
     ),
+    Step(
+        "0017_objects_origin",
+        # Issue 21: the hub's copy is 2.2.1, but a reader on the sender's own version must get
+        # exactly what was pushed (2.3.0 fields 2.2.1 has no place for, 2.1.1's own shape).
+        # origin_version/origin_body: the sender's version and body when it is not 2.2.1 (NULL:
+        # ``body`` is what was sent). alt_id: a second id the object is found by (a Token's
+        # contract_id, which 2.1.1 Sessions and CDRs name as auth_id).
+        sqlite="""
+        ALTER TABLE objects ADD COLUMN origin_version TEXT;
+        ALTER TABLE objects ADD COLUMN origin_body TEXT;
+        ALTER TABLE objects ADD COLUMN alt_id TEXT;
+        CREATE INDEX objects_alt_id ON objects (module, alt_id);
+        """,
+    ),
 ]

@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from routing.errors import UnknownLocation, UnusableAnswer
 from routing.versions import CORE, Loss, Untranslatable, from_core, to_core, validate, visibility
-from routing.versions.wire import FLOW, SHAPE_ERRORS, Flow, context_of, dumps_json, translated_module, version_of
+from routing.versions.wire import (
+    FLOW,
+    SHAPE_ERRORS,
+    Flow,
+    context_of,
+    dumps_json,
+    identity,
+    translated_module,
+    version_of,
+)
 
 if TYPE_CHECKING:
     from routing.client import PeerResponse
@@ -76,8 +85,8 @@ async def answer_for_caller(status: int, body: bytes) -> bytes:
     flow = FLOW.get()
     if flow is None or flow.answer_kind is None or status >= 300:
         return body
-    translated_here = flow.version != CORE and flow.receiver_version != flow.version
-    if not translated_here and not flow.answer_origin and not (flow.version == "2.1.1" and flow.store):
+    translate = flow.version != CORE and flow.receiver_version != flow.version
+    if not translate and not flow.answer_origin and not (flow.version == "2.1.1" and flow.store):
         return body
     try:
         envelope = json.loads(body)
@@ -88,20 +97,51 @@ async def answer_for_caller(status: int, body: bytes) -> bytes:
         return body
     if flow.version == "2.1.1" and flow.answer_kind == "Location" and flow.store is not None and flow.caller:
         data = await _visible(flow, data)
-    if translated_here:
+    if translate or flow.answer_origin:
+        items = [_for_caller(flow, item, translate, isinstance(data, dict)) for item in _items(data)]
+        data = items[0] if isinstance(data, dict) else [i for i in items if i is not _DROP]
+    return dumps_json({**envelope, "data": data})
+
+
+_DROP: Any = object()
+
+
+def _items(data: Any) -> list[Any]:
+    return data if isinstance(data, list) else [data]
+
+
+def _for_caller(flow: Flow, item: Any, translate: bool, single: bool) -> Any:
+    """One answer object in the caller's version (refused: _DROP in a list, 4000 for one).
+
+    A stored copy whose sender spoke the caller's version is served as sent; anything else is
+    translated and validated.
+    """
+    kind = flow.answer_kind
+    assert kind is not None
+    sent = flow.originals.get(identity(item)) if flow.originals else None
+    if sent is not None:
+        return sent
+    if translate:
         ctx = replace(flow.ctx, origin=flow.answer_origin)
         try:
-            result = from_core(flow.version, flow.answer_kind, data, ctx)
+            result = from_core(flow.version, kind, item, ctx)
         except (Untranslatable, *SHAPE_ERRORS):
-            return dumps_json({**envelope, "data": data})
+            return item  # an answer of another shape is relayed as it came
         flow.losses += [(flow.caller.id if flow.caller else None, loss) for loss in result.losses]
-        source_ok = flow.answer_source_ok if flow.answer_origin else validate.valid(CORE, flow.answer_kind, data)
-        data = result.data
+        source_ok = flow.answer_source_ok if flow.answer_origin else validate.valid(CORE, kind, item)
+        item = result.data
     else:
         source_ok = flow.answer_source_ok
-    if translated_here or flow.answer_origin:
-        data = _only_valid(flow, data, source_ok)
-    return dumps_json({**envelope, "data": data})
+    bad = validate.problems(flow.version, kind, item) if source_ok else []
+    if not bad:
+        return item
+    to = flow.caller.id if flow.caller else None
+    detail = f"required or invalid in OCPI {flow.version} and not derivable: not delivered"
+    flow.losses += [(to, Loss(translated_module(kind), path, "dropped", detail)) for path in bad]
+    if single:
+        named = ", ".join(bad[: validate.MAX_NAMED])
+        raise UnusableAnswer(f"the answer cannot be given as a valid OCPI {flow.version} {kind}: {named} missing")
+    return _DROP
 
 
 async def _visible(flow: Flow, data: Any) -> Any:
@@ -113,27 +153,3 @@ async def _visible(flow: Flow, data: Any) -> Any:
             raise UnknownLocation("no such location is published to this platform")
         return data
     return [d for d in data if (await visibility.location_verdict(flow.store, flow.caller, d))[0]]
-
-
-def _only_valid(flow: Flow, data: Any, source_ok: bool) -> Any:
-    """The answer data without what is invalid in the caller's version (a translation's fault only)."""
-    kind = flow.answer_kind
-    assert kind is not None
-    if not source_ok:
-        return data
-    to = flow.caller.id if flow.caller else None
-    detail = f"required or invalid in OCPI {flow.version} and not derivable: not delivered"
-    if isinstance(data, list):
-        kept = []
-        for item in data:
-            bad = validate.problems(flow.version, kind, item)
-            flow.losses += [(to, Loss(translated_module(kind), path, "dropped", detail)) for path in bad]
-            if not bad:
-                kept.append(item)
-        return kept
-    bad = validate.problems(flow.version, kind, data)
-    if bad:
-        flow.losses += [(to, Loss(translated_module(kind), path, "dropped", detail)) for path in bad]
-        named = ", ".join(bad[: validate.MAX_NAMED])
-        raise UnusableAnswer(f"the answer cannot be given as a valid OCPI {flow.version} {kind}: {named} missing")
-    return data

@@ -60,6 +60,8 @@ class Flow:
     answer_origin: str = ""  # version the answer's data was sent in ("": the hub's own copy)
     object_id: str | None = None  # the token uid of a real-time authorization
     token_type: str = "RFID"
+    # Stored copies whose sender spoke the caller's version: identity -> what it sent.
+    originals: dict[tuple[str, ...], Any] = field(default_factory=dict)
     losses: list[tuple[int | None, Loss]] = field(default_factory=list)  # (receiver platform id, loss)
     answer_source_ok: bool = True  # the relayed answer was valid in its own version
     _source_ok: bool | None = None
@@ -129,7 +131,7 @@ def dumps_json(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def inbound(req: Inbound, store: Store | None = None, now: str | None = None) -> Inbound:
+async def inbound(req: Inbound, store: Store | None = None, now: str | None = None) -> Inbound:
     """The way in: the request body as 2.2.1, and this request's Flow opened.
 
     Each version's own rules apply before translation: a 2.1.1 PATCH need not carry
@@ -145,6 +147,8 @@ def inbound(req: Inbound, store: Store | None = None, now: str | None = None) ->
     FLOW.set(flow)
     if version == CORE or kind is None or req.body is None:
         return req
+    if version == "2.1.1" and kind in ("Session", "CDR") and store is not None:
+        flow.ctx = await _with_token(flow.ctx, store, req.body)
     try:
         translated = to_core(version, kind, req.body, flow.ctx, partial)
     except SHAPE_ERRORS as exc:  # a body that is not an OCPI object of its kind at all
@@ -268,6 +272,47 @@ def _same_version_body(original: bytes, core: bytes) -> bytes:
     if isinstance(sent, dict) and isinstance(now, dict) and sent.get("response_url") != now.get("response_url"):
         return dumps_json({**sent, "response_url": now.get("response_url")})
     return original
+
+
+async def _with_token(ctx: Context, store: Store, body: Any) -> Context:
+    """2.1.1 names the token by auth_id (2.2.1 contract_id): the hub's stored Token, if it has one."""
+    from storage import objects as object_sql  # storage stays out of this module's import time
+
+    auth_id = body.get("auth_id") if isinstance(body, dict) else None
+    if not isinstance(auth_id, str) or not auth_id:
+        return ctx
+    found = [json.loads(b) for b in await object_sql.find_by_alt_id(store, "tokens", auth_id)]
+    token = found[0] if len(found) == 1 or len({(t.get("country_code"), t.get("uid")) for t in found}) == 1 else None
+    return replace(ctx, token_lookup=lambda wanted: token if wanted == auth_id else None)
+
+
+def origin() -> tuple[str, Any] | None:
+    """(version, body) the caller sent, when it is not 2.2.1: what the hub keeps beside its copy."""
+    flow = FLOW.get()
+    if flow is None or flow.version == CORE or flow.kind is None or flow.raw is None:
+        return None
+    try:
+        return flow.version, json.loads(flow.raw)
+    except ValueError:
+        return None
+
+
+def identity(obj: Any) -> tuple[str, ...]:
+    """What names a stored object across versions: owner and id (or uid)."""
+    if not isinstance(obj, dict):
+        return ()
+    ident = obj.get("id", obj.get("uid"))
+    return tuple(str(obj.get(k) or "").upper() for k in ("country_code", "party_id")) + (str(ident or "").upper(),)
+
+
+def keep_originals(copies: list[tuple[Any, str | None, Any]]) -> None:
+    """Stored (2.2.1 copy, sender's version, sender's body): the caller's own version is served as sent."""
+    flow = FLOW.get()
+    if flow is None:
+        return
+    for core, version, sent in copies:
+        if version == flow.version and sent is not None:
+            flow.originals[identity(core)] = sent
 
 
 async def _with_location(ctx: Context, store: Store, session: Any) -> Context:
