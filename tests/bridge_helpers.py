@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from routing.versions import from_core
+from routing.versions import Context, from_core
 from routing.versions.v211 import models as m211
 from routing.versions.v221 import models as m221
 from routing.versions.v230 import models as m230
@@ -54,9 +54,13 @@ def to_parties(frm: tuple[str, ...], to: tuple[str, ...]) -> dict[str, str]:
     }
 
 
-def in_version(version: str, kind: str, core: Any) -> Any:
-    """A 2.2.1 object as ``version`` shapes it (sample data for a fake partner)."""
-    return from_core(version, kind, core).data
+def in_version(version: str, kind: str, core: Any, embedded: Any = None, partial: bool = False) -> Any:
+    """A 2.2.1 object as ``version`` shapes it (sample data for a fake partner).
+
+    ``embedded``: the 2.2.1 Location a 2.1.1 Session or CDR embeds.
+    """
+    ctx = Context(location_lookup=lambda cc, pid, lid: embedded) if embedded is not None else None
+    return from_core(version, kind, core, ctx, partial).data
 
 
 def location(version: str, location_id: str = "LOC1") -> dict[str, Any]:

@@ -26,6 +26,7 @@ from routing.versions.wire import (
     identity,
     translated_module,
     version_of,
+    with_location,
 )
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ async def answer_for_caller(status: int, body: bytes) -> bytes:
     if flow.version == "2.1.1" and flow.answer_kind == "Location" and flow.store is not None and flow.caller:
         data = await _visible(flow, data)
     if translate or flow.answer_origin:
-        items = [_for_caller(flow, item, translate, isinstance(data, dict)) for item in _items(data)]
+        items = [await _for_caller(flow, item, translate, isinstance(data, dict)) for item in _items(data)]
         data = items[0] if isinstance(data, dict) else [i for i in items if i is not _DROP]
     return dumps_json({**envelope, "data": data})
 
@@ -110,7 +111,7 @@ def _items(data: Any) -> list[Any]:
     return data if isinstance(data, list) else [data]
 
 
-def _for_caller(flow: Flow, item: Any, translate: bool, single: bool) -> Any:
+async def _for_caller(flow: Flow, item: Any, translate: bool, single: bool) -> Any:
     """One answer object in the caller's version (refused: _DROP in a list, 4000 for one).
 
     A stored copy whose sender spoke the caller's version is served as sent; anything else is
@@ -123,6 +124,8 @@ def _for_caller(flow: Flow, item: Any, translate: bool, single: bool) -> Any:
         return sent
     if translate:
         ctx = replace(flow.ctx, origin=flow.answer_origin)
+        if flow.version == "2.1.1" and kind in ("Session", "CDR") and flow.store is not None:
+            ctx = await with_location(ctx, flow.store, item)  # 2.1.1 embeds the Location
         try:
             result = from_core(flow.version, kind, item, ctx)
         except (Untranslatable, *SHAPE_ERRORS):

@@ -234,7 +234,7 @@ async def outbound(leg: Leg, *, checked: bool = False) -> Leg:
         if receiver != CORE:
             ctx = flow.ctx
             if receiver == "2.1.1" and flow.kind in ("Session", "CDR") and flow.store is not None:
-                ctx = await _with_location(ctx, flow.store, data)
+                ctx = await with_location(ctx, flow.store, data)
             try:
                 translated = from_core(receiver, flow.kind, data, ctx, flow.partial)
             except SHAPE_ERRORS as exc:
@@ -315,7 +315,7 @@ def keep_originals(copies: list[tuple[Any, str | None, Any]]) -> None:
             flow.originals[identity(core)] = sent
 
 
-async def _with_location(ctx: Context, store: Store, session: Any) -> Context:
+async def with_location(ctx: Context, store: Store, session: Any) -> Context:
     """2.1.1 Sessions and CDRs embed their Location: fetch it from the hub's store."""
     from storage import objects as object_sql  # storage stays out of this module's import time
 
