@@ -148,6 +148,8 @@ def location_in(loc: JsonObj, ctx: Context, losses: Losses, partial: bool) -> Js
         ltype = loc.pop("type")
         if ltype in PARKING_TO_TYPE:
             loc["parking_type"] = PARKING_TO_TYPE[ltype]
+        elif ltype not in (None, "UNKNOWN"):  # OTHER: 2.2.1 ParkingType has no such value
+            losses.drop("type", f"LocationType {ltype} has no 2.2.1 ParkingType")
     each(loc, "evses", evse_in)
     one(loc, "opening_times", hours_in)
     one(loc, "energy_mix", lambda m: energy_mix(m, True))
