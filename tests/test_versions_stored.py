@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from hub.keys import DIRECTORY, PULLER
 from routing.headers import PartyRef
 from routing.objects import ObjectRef, origin_after
 from storage.objects import StoredObject
@@ -26,6 +27,7 @@ from tests.bridge_helpers import (
     to_parties,
     validate,
 )
+from tests.command_helpers import script
 from tests.fakes import wait_for
 from tests.routing_helpers import HUB, cdr_for, example, session_for
 
@@ -156,3 +158,26 @@ async def test_211_unknown_auth_id_falls_back_with_a_loss(start_hub, make_peer) 
     (got,) = emsp.requests_to("/sessions/")
     assert got.body["cdr_token"]["uid"] == "DE-E22-C12345678-X" and got.body["cdr_token"]["type"] == "OTHER"
     assert any(x["path"] == "cdr_token" and x["kind"] == "approximated" for x in await recorded_losses(hub))
+
+
+@pytest.mark.parametrize("cpo_v", ["2.1.1", "2.3.0"])
+async def test_pulled_objects_are_translated_and_kept_as_sent(start_hub, make_peer, cpo_v) -> None:
+    """A pull-only CPO on 2.1.1/2.3.0: its pulled Locations are stored as 2.2.1 plus what it sent."""
+    hub = await start_hub()
+    party = CPO11 if cpo_v == "2.1.1" else CPO23
+    cpo = await join(hub, make_peer, party, cpo_v)
+    same = await join(hub, make_peer, ("NL", "E99", "EMSP"), cpo_v)
+    emsp22 = await join(hub, make_peer, EMSP, "2.2.1")
+    body = location_230() if cpo_v == "2.3.0" else location("2.1.1")
+    cpo.module_responder = script(("/locations", [body]))
+    _, platforms = await hub.admin("GET", "/admin/platforms")
+    pid = next(p["id"] for p in platforms if p["versions_url"] == cpo.versions_url)
+    status, _ = await hub.admin("PATCH", f"/admin/platforms/{pid}", {"interop": {"pull_interval": 3600}})
+    assert status == 200
+    assert await hub.app[PULLER].pull(hub.app[DIRECTORY].platform(pid)) == 1
+    _, page22, _ = await hub.call("GET", "/ocpi/2.2.1/locations/sender", token=emsp22.hub_token)
+    (got22,) = page22["data"]
+    validate("2.2.1", "Location", got22)
+    assert (got22["country_code"], got22["party_id"]) == party[:2]
+    _, page, _ = await hub.call("GET", hub_path(cpo_v, "locations", "SENDER"), token=same.hub_token)
+    assert page["data"] == [body], page
