@@ -278,6 +278,9 @@ async def test_unpublished_location_is_withheld_from_211(start_hub, make_peer, c
     cpo.module_responder = script(("/LOC1", body))  # open-routed to the CPO: its own copy comes back
     _, single, _ = await hub.call("GET", "/ocpi/2.1.1/locations/LOC1", token=emsp11.hub_token)
     assert single["status_code"] == 2003 and "data" not in single, single
+    cpo.module_responder = script(("/LOC1/3256", body["evses"][0]))  # nor its EVSEs
+    _, evse, _ = await hub.call("GET", "/ocpi/2.1.1/locations/LOC1/3256", token=emsp11.hub_token)
+    assert evse["status_code"] == 2003 and "data" not in evse, evse
     losses = await recorded_losses(hub)
     assert any(loss["path"] == "publish" and loss["kind"] == "dropped" for loss in losses), losses
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from routing.errors import UnknownLocation, UnusableAnswer
+from routing.identity import live_parties
 from routing.versions import CORE, Loss, Untranslatable, from_core, to_core, validate, visibility
 from routing.versions.wire import (
     FLOW,
@@ -96,8 +97,11 @@ async def answer_for_caller(status: int, body: bytes) -> bytes:
     data = envelope.get("data") if isinstance(envelope, dict) else None
     if not isinstance(data, dict | list):
         return body
-    if flow.version == "2.1.1" and flow.answer_kind == "Location" and flow.store is not None and flow.caller:
-        data = await _visible(flow, data)
+    if flow.version == "2.1.1" and flow.store is not None and flow.caller:
+        if flow.answer_kind == "Location":
+            data = await _visible(flow, data)
+        elif flow.answer_kind in ("EVSE", "Connector") and flow.object_id:
+            await _parent_visible(flow, flow.object_id)
     if translate or flow.answer_origin:
         items = [await _for_caller(flow, item, translate, isinstance(data, dict)) for item in _items(data)]
         data = items[0] if isinstance(data, dict) else [i for i in items if i is not _DROP]
@@ -105,6 +109,17 @@ async def answer_for_caller(status: int, body: bytes) -> bytes:
 
 
 _DROP: Any = object()
+
+
+async def _parent_visible(flow: Flow, location_id: str) -> None:
+    """An EVSE or Connector of an unpublished Location is as hidden from 2.1.1 as the Location (2003)."""
+    from storage import objects as object_sql  # storage stays out of this module's import time
+
+    assert flow.store is not None and flow.caller is not None
+    viewers = [f"{p.country_code}*{p.party_id}".upper() for p in live_parties(flow.caller)]
+    for copy in await object_sql.find(flow.store, "locations", location_id, viewers=viewers):
+        if not (await visibility.location_verdict(flow.store, flow.caller, json.loads(copy.body)))[0]:
+            raise UnknownLocation("no such location is published to this platform")
 
 
 def _items(data: Any) -> list[Any]:

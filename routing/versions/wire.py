@@ -58,7 +58,7 @@ class Flow:
     store: Store | None = None
     receiver_version: str = CORE  # version of the single receiver whose answer is relayed
     answer_origin: str = ""  # version the answer's data was sent in ("": the hub's own copy)
-    object_id: str | None = None  # the token uid of a real-time authorization
+    object_id: str | None = None  # the token uid of an authorization, the Location of an EVSE GET
     token_type: str = "RFID"
     # Stored copies whose sender spoke the caller's version: identity -> what it sent.
     originals: dict[tuple[str, ...], Any] = field(default_factory=dict)
@@ -144,6 +144,8 @@ async def inbound(req: Inbound, store: Store | None = None, now: str | None = No
     flow = Flow(req.caller, version, req.raw_body, kind, partial, answer_kind, context_of(req.caller), store)
     if answer_kind == "AuthorizationInfo" and req.segments:
         flow.object_id, flow.token_type = req.segments[0], (req.query.get("type") or "RFID").upper()
+    if answer_kind in ("EVSE", "Connector") and req.interface == "SENDER":
+        flow.object_id = req.segments[0]  # the Location whose publish flag hides its EVSEs too
     FLOW.set(flow)
     if version == CORE or kind is None or req.body is None:
         return req
