@@ -155,3 +155,16 @@ def _cdr(version: str) -> dict[str, Any]:
     """The example CDR of CPO BE*BEC for eMSP NL*E11, in ``version``."""
     cdr = cdr_for(CPO, EMSP11)
     return dict(in_version(version, "CDR", copy.deepcopy(cdr)))
+
+
+async def test_patch_bodies_are_validated_field_by_field() -> None:
+    """A PATCH carries no required field, but each it carries must be valid in the version."""
+    from routing.versions import validate as version_models
+
+    assert version_models.patch_problems("2.1.1", "EVSE", {"status": "CHARGING"}) == []
+    assert version_models.patch_problems("2.1.1", "EVSE", {"status": "NOPE", "parking_restrictions": ["X"]}) == [
+        "parking_restrictions[]",
+        "status",
+    ]
+    assert version_models.patch_problems("2.2.1", "Session", {"total_cost": {"incl_vat": 1}}) == ["total_cost.excl_vat"]
+    assert version_models.patch_problems("2.2.1", "Session", {"end_date_time": None}) == []

@@ -10,9 +10,10 @@ before: the hub does not make it worse, and it is not the hub's place to police 
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from routing.versions.v211 import models as m211
 from routing.versions.v221 import models as m221
@@ -43,10 +44,45 @@ def problems(version: str, kind: str, data: Any) -> list[str]:
     return []
 
 
-def valid(version: str, kind: str, data: Any) -> bool:
-    """Whether ``data`` (an object or a list of them) is valid in ``version``."""
+def valid(version: str, kind: str, data: Any, partial: bool = False) -> bool:
+    """Whether ``data`` (an object or a list of them; ``partial``: a PATCH body) is valid in ``version``."""
+    check = patch_problems if partial else problems
     items = data if isinstance(data, list) else [data]
-    return all(not problems(version, kind, item) for item in items)
+    return all(not check(version, kind, item) for item in items)
+
+
+@cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any] | None:
+    info = model.model_fields.get(name)
+    if info is None:
+        return None
+    field_type: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return TypeAdapter(field_type)
+
+
+def patch_problems(version: str, kind: str, data: Any) -> list[str]:
+    """Like ``problems`` for a PATCH body: each field it carries must be valid (none is required).
+
+    ``null`` is allowed for any field: a PATCH may clear an optional one.
+    """
+    model = model_of(version, kind)
+    if model is None:
+        return []
+    if not isinstance(data, dict):
+        return ["(object)"]
+    bad: list[str] = []
+    for name, value in data.items():
+        adapter = _field_adapter(model, name)
+        if adapter is None:
+            bad.append(name)
+            continue
+        if value is None:
+            continue
+        try:
+            adapter.validate_python(value)
+        except ValidationError as exc:
+            bad += [_path((name, *error["loc"])) for error in exc.errors()]
+    return sorted(set(bad))
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

@@ -73,8 +73,9 @@ class Flow:
                 sent = json.loads(self.raw) if self.raw is not None else None
             except ValueError:
                 sent = None
+            kind = self.kind  # a PATCH body is checked field by field (validate.patch_problems)
             self._source_ok = (
-                sent is not None and self.kind is not None and validate.valid(self.version, self.kind, sent)
+                sent is not None and kind is not None and validate.valid(self.version, kind, sent, self.partial)
             )
         return self._source_ok
 
@@ -247,14 +248,13 @@ async def outbound(leg: Leg, *, checked: bool = False) -> Leg:
             flow.losses += [(leg.platform.id, loss) for loss in translated.losses]
             data = translated.data
             body = dumps_json(data)
-        if not flow.partial:  # a PATCH body is no whole object: nothing to validate it as
-            refuse_invalid(flow, leg.platform, receiver, flow.kind, data)
+        refuse_invalid(flow, leg.platform, receiver, flow.kind, data)
     return replace(leg, body=body, routing=routing)
 
 
 def refuse_invalid(flow: Flow, platform: Platform | None, version: str, kind: str, data: Any) -> None:
     """Unrepresentable (with a Loss per field) when a translation of a valid object is invalid in ``version``."""
-    bad = validate.problems(version, kind, data)
+    bad = (validate.patch_problems if flow.partial else validate.problems)(version, kind, data)
     if not bad or not flow.source_valid():
         return
     module = translated_module(kind)
