@@ -31,7 +31,7 @@ from tests.command_helpers import script
 from tests.fakes import wait_for
 from tests.routing_helpers import HUB, cdr_for, example, session_for
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.both_backends]
 
 CPO11 = ("NL", "C11", "CPO")
 CPO23 = ("FR", "C23", "CPO")
