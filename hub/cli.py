@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import psycopg
 
 from config import Settings, SettingsError, load_settings
-from hub import build, cli_copy, cli_local, cli_platforms, demo
+from hub import build, cli_agreements, cli_copy, cli_deadletters, cli_local, cli_platforms, demo
 from hub.cli_common import EXIT_ERROR, EXIT_NOT_OK, CliError, NothingFound, admin_call, ensure_admin_token
 from storage.errors import StorageError
 from storage.migrate_sqlite import SchemaTooNew
@@ -260,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", help="the partner's role if it speaks OCPI 2.1.1 (CPO, EMSP...)")
     add("platforms", cmd_platforms, "list registered platforms")
     cli_platforms.add_parsers(add)
+    cli_agreements.add_parsers(add)
     add("status", cmd_status, "show the hub's status").add_argument(
         "--check", action="store_true", help="exit 1 unless the hub reports 'ok' (also when it cannot be reached)"
     )
@@ -272,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--platform", type=int, help="only this platform's dead letters")
     p.add_argument("--list", action="store_true", help="list dead letters instead of re-driving them")
     p.add_argument("ids", nargs="*", type=int, help="only these message ids")
+    cli_deadletters.add_parsers(add)
     demo.add_parser(add, cmd_demo_partner)
     return parser
 

@@ -83,7 +83,7 @@ def add_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
         ("suspend", cmd_suspend, "suspend a platform (nothing is delivered to or accepted from it)"),
         ("resume", cmd_resume, "resume a suspended platform"),
         ("rotate", cmd_rotate, "rotate credentials with a platform (hub-initiated credentials PUT)"),
-        ("delete", cmd_delete, "unregister a platform (credentials DELETE to it; its queue becomes dead letters)"),
+        ("delete", cmd_delete, "unregister a platform (credentials DELETE; its undelivered messages are closed out)"),
     ):
         add(name, func, text).add_argument("id", help="platform id (see `ocpi-hub platforms`)")
     p = add("interop", cmd_interop, "show or change a platform's interop settings")

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import __version__
+from hub import __version__, openapi_agreements
 from hub.envelope import json_response
 from hub.keys import SETTINGS
 from hub.openapi_schemas import (
@@ -136,7 +136,7 @@ PLATFORM: dict[str, Any] = {
         },
     ),
     "delete": operation(
-        "Unregister: credentials DELETE to the peer, every token revoked",
+        "Unregister: credentials DELETE to the peer, every token revoked, its undelivered messages closed out",
         {
             "200": body(
                 {"allOf": [ref("Platform"), {"type": "object", "properties": {"peer_answer": {"type": "string"}}}]},
@@ -165,12 +165,43 @@ PLATFORM_RESUME: dict[str, Any] = {
 
 DEADLETTERS: dict[str, Any] = {
     "get": operation(
-        "Dead letters, newest first",
+        "Dead letters (oldest first), or closed-out messages with state=discarded (newest first)",
         {"200": body({"type": "array", "items": ref("DeadLetter")}, "The dead letters (no bodies, no tokens).")},
         parameters=[
             query_param("platform_id", {"type": "integer", "minimum": 0}, "Only this receiver's."),
             query_param("limit", {"type": "integer", "minimum": 0}, "At most this many (capped at 1000)."),
+            query_param("state", {"type": "string", "enum": ["dead", "discarded"]}, "Which list (default dead)."),
         ],
+    )
+}
+
+DEADLETTERS_DISCARD: dict[str, Any] = {
+    "post": operation(
+        "Discard dead letters with a reason: kept for the record, never sent, no longer a /status fault",
+        {
+            "200": body(
+                {"type": "object", "required": ["discarded"], "properties": {"discarded": {"type": "integer"}}},
+                "How many were discarded.",
+            )
+        },
+        requestBody={
+            "required": True,
+            "content": {
+                JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["reason"],
+                        "properties": {
+                            "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+                            # null counts as absent; one of platform_id, ids or all=true is required
+                            "platform_id": {"type": ["integer", "null"], "minimum": 0},
+                            "ids": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}},
+                            "all": {"type": "boolean"},
+                        },
+                    }
+                }
+            },
+        },
     )
 }
 
@@ -260,7 +291,9 @@ PATHS: dict[str, dict[str, Any]] = {
     "/admin/platforms/{id}/resume": PLATFORM_RESUME,
     "/admin/deadletters": DEADLETTERS,
     "/admin/deadletters/redrive": DEADLETTERS_REDRIVE,
+    "/admin/deadletters/discard": DEADLETTERS_DISCARD,
     "/admin/traffic": TRAFFIC,
+    **openapi_agreements.PATHS,
     "/admin/openapi.json": OPENAPI,
     "/status": STATUS,
     "/health": HEALTH,
@@ -275,7 +308,7 @@ def document(server_url: str) -> dict[str, Any]:
         "info": {
             "title": "OCPI hub admin API",
             "version": __version__,
-            "description": "Operate the hub: invitations, platforms, dead letters, traffic, status. "
+            "description": "Operate the hub: invitations, platforms, agreements, dead letters, traffic, status. "
             "Every call needs `Authorization: Bearer <admin token>` unless marked otherwise; "
             "errors are OCPI envelopes.",
         },
@@ -284,7 +317,7 @@ def document(server_url: str) -> dict[str, Any]:
         "paths": PATHS,
         "components": {
             "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_agreements.SCHEMAS},
         },
     }
 

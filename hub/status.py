@@ -2,9 +2,10 @@
 
 ``/status`` says ``ok``, ``degraded`` (with reasons) or ``down`` (HTTP 503: the store cannot be
 read). Degraded means someone should look: a platform is OFFLINE, a receiver's oldest queued
-message is older than ``status_queue_age_threshold``, or dead letters exist. A SUSPENDED
-platform is an operator's decision, not a fault: it is listed under ``notices`` only; an
-UNREGISTERED one (deleted) is listed with that status and nothing else.
+message is older than ``status_queue_age_threshold``, or dead letters exist. What the operator
+already handled never keeps it degraded: a SUSPENDED platform (and its waiting queue) is listed
+under ``notices`` only; an UNREGISTERED one is listed with its status, and when the operator
+unregistered it its undelivered messages were closed out; discarded dead letters no longer count.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from aiohttp import web
 
 from hub import __version__, build
 from hub.envelope import json_response
-from hub.keys import CLOCK, CLUSTER, SETTINGS, STARTED_AT, STORE
+from hub.keys import AGREEMENTS, CLOCK, CLUSTER, SETTINGS, STARTED_AT, STORE
 from hub.metrics import LOSS_STATS, RELAY_STATS
 from routing.clock import parse_iso
 from storage import outbox as outbox_sql
@@ -87,7 +88,9 @@ def assess(entries: list[dict[str, Any]], *, age_threshold: float) -> tuple[list
         # UNREGISTERED: the registration ended on purpose; listed with its status, never a warning.
         age = p["oldest_queued_age_seconds"]
         if age is not None and age > age_threshold:
-            reasons.append(f"{who}: oldest queued message is {age:.0f} s old (threshold {age_threshold:g} s)")
+            line = f"{who}: oldest queued message is {age:.0f} s old (threshold {age_threshold:g} s)"
+            # A suspended receiver's queue waits by the operator's decision: not a fault to report.
+            (notices if p["status"] == "SUSPENDED" else reasons).append(line)
         if p["dead_letters"]:
             reasons.append(f"{who}: {p['dead_letters']} dead letter(s)")
     return reasons, notices
@@ -115,6 +118,8 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         return {**body, "platforms": []}, 503
     entries = [platform_status(app, p, queues.get(p.id, _NO_QUEUE)) for p in platforms]
     reasons, notices = assess(entries, age_threshold=settings.status_queue_age_threshold)
+    agreements, unpartnered = app[AGREEMENTS].summary(platforms)
+    notices.extend(unpartnered)  # an operator's decision (or one still to make), not a fault
     # Messages for platforms that no longer exist still count (their figures have no entry).
     orphans = {pid: q for pid, q in queues.items() if pid not in {p.id for p in platforms}}
     for pid, q in sorted(orphans.items()):
@@ -142,6 +147,7 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         "notices": notices,
         **base,
         "totals": totals,
+        "agreements": agreements,
         "cluster": cluster,
         "processes": processes,
         **storage,

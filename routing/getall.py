@@ -100,18 +100,23 @@ class StoreReader:
         query: dict[str, str],
         requester: PartyRef,
         viewers: list[PartyRef],
+        owners: set[str] | None = None,
         version: str = "2.2.1",
     ) -> Reply:
         """One page of the module's objects the viewers may see, FROM the hub (GET All via Hub).
 
-        The next page's ``Link`` is on the URL of the caller's own version (``version``).
+        ``owners``: only objects of these owners ('CC/PID/' key prefixes: the parties the viewers
+        have a roaming agreement with); None: every owner. The next page's ``Link`` is on the
+        URL of the caller's own version (``version``).
         """
         want = page_request(query)
         keys = viewer_keys(viewers)
+        owner_keys = None if owners is None else sorted(owners)
         found = await object_sql.page(
             self.store,
             spec.name,
             viewers=keys,
+            owners=owner_keys,
             limit=want.limit,
             cursor=want.cursor,
             offset=want.offset,
@@ -121,7 +126,7 @@ class StoreReader:
         total = want.total
         if total is None:  # first page of a crawl (or a partner's own offset): count once
             total = await object_sql.count(
-                self.store, spec.name, viewers=keys, date_from=want.date_from, date_to=want.date_to
+                self.store, spec.name, viewers=keys, owners=owner_keys, date_from=want.date_from, date_to=want.date_to
             )
         headers = {"X-Total-Count": str(total), "X-Limit": str(MAX_LIMIT)}
         if found.more and found.bodies:
@@ -136,9 +141,17 @@ class StoreReader:
         )
         return Reply(200, around_json(data, timestamp=iso(self.clock.now())), headers)
 
-    async def location(self, segments: list[str], requester: PartyRef, viewers: list[PartyRef]) -> Reply:
-        """GET /locations/{id}[/{evse_uid}[/{connector_id}]] with TO = the hub, from its copy."""
-        copies = await object_sql.find(self.store, "locations", segments[0], viewers=viewer_keys(viewers))
+    async def location(
+        self, segments: list[str], requester: PartyRef, viewers: list[PartyRef], owners: set[str] | None = None
+    ) -> Reply:
+        """GET /locations/{id}[/{evse_uid}[/{connector_id}]] with TO = the hub, from its copy (of ``owners`` only)."""
+        copies = await object_sql.find(
+            self.store,
+            "locations",
+            segments[0],
+            viewers=viewer_keys(viewers),
+            owners=None if owners is None else sorted(owners),
+        )
         if not copies:
             raise UnknownLocation(f"no location {segments[0]} is known to the hub")
         if len(copies) > 1:

@@ -354,6 +354,32 @@ STEPS: list[Step] = [
         """,
     ),
     Step(
+        "0015_agreements",
+        # Roaming agreements (issue 23): with `agreements = "required"` the hub routes only between
+        # two parties holding an active agreement covering the module. Country codes and party ids
+        # are kept upper case and the pair in one order (a before b), so one pair has one row.
+        sqlite="""
+        CREATE TABLE agreements (
+            id INTEGER PRIMARY KEY,
+            a_country_code TEXT NOT NULL,
+            a_party_id TEXT NOT NULL,
+            a_role TEXT NOT NULL,
+            b_country_code TEXT NOT NULL,
+            b_party_id TEXT NOT NULL,
+            b_role TEXT NOT NULL,
+            modules TEXT NOT NULL DEFAULT '*', -- '*': every module, else comma-separated module names
+            state TEXT NOT NULL,               -- active, suspended
+            valid_from TEXT,                   -- OCPI DateTime; NULL: since ever
+            valid_to TEXT,                     -- exclusive; NULL: no end
+            reference TEXT,                    -- the operator's contract reference (free text)
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX agreements_pair
+            ON agreements (a_country_code, a_party_id, a_role, b_country_code, b_party_id, b_role);
+        """,
+    ),
+    Step(
         "0017_objects_origin",
         # Issue 21: the hub's copy is 2.2.1, but a reader on the sender's own version must get
         # exactly what was pushed (2.3.0 fields 2.2.1 has no place for, 2.1.1's own shape).
@@ -366,5 +392,12 @@ STEPS: list[Step] = [
         ALTER TABLE objects ADD COLUMN alt_id TEXT;
         CREATE INDEX objects_alt_id ON objects (module, alt_id);
         """,
+    ),
+    Step(
+        "0019_outbox_discard",
+        # Closing out (issue 23): a dead letter the operator gave up on, or the queue of a platform
+        # the operator unregistered, becomes state 'discarded' with the reason; the row stays for
+        # the record but no longer counts as a fault in /status.
+        sqlite="ALTER TABLE outbox ADD COLUMN discard_reason TEXT;",
     ),
 ]

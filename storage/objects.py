@@ -138,10 +138,23 @@ def delete_copies(
         )
 
 
+def _owned_by(owners: Sequence[str] | None, table: str) -> tuple[str, list[str]]:
+    """AND clause: only objects whose key starts with one of ``owners`` ('CC/PID/'); nothing for None."""
+    if owners is None:
+        return "", []
+    # Country codes are 2 and party ids 3 characters: the owner is the key's first 7 (routing/objects.py).
+    return f" AND substr({table}.object_key, 1, 7) IN ({','.join('?' * len(owners)) or 'NULL'})", list(owners)
+
+
 def _visible(
-    module: str, viewers: Sequence[str], date_from: str | None, date_to: str | None, object_id: str | None = None
+    module: str,
+    viewers: Sequence[str],
+    date_from: str | None,
+    date_to: str | None,
+    object_id: str | None = None,
+    owners: Sequence[str] | None = None,
 ) -> tuple[str, list[object]]:
-    """WHERE clause: the module's copies a party sees (its directed copy, else the broadcast one)."""
+    """WHERE clause: the module's copies a party sees (its directed copy, else the broadcast one) of ``owners``."""
     marks = ",".join("?" * len(viewers)) or "NULL"
     where = [
         "o.module=?",
@@ -158,6 +171,10 @@ def _visible(
     if date_to is not None:  # exclusive
         where.append("o.last_updated<?")
         params.append(date_to)
+    owned, owner_params = _owned_by(owners, "o")
+    if owned:
+        where.append(owned.removeprefix(" AND "))
+        params.extend(owner_params)
     return " AND ".join(where), params
 
 
@@ -171,9 +188,10 @@ async def page(
     offset: int = 0,
     date_from: str | None = None,
     date_to: str | None = None,
+    owners: Sequence[str] | None = None,
 ) -> Page:
     """One page in creation order: after ``cursor`` (keyset) or, for a partner's own offset, at ``offset``."""
-    where, params = _visible(module, viewers, date_from, date_to)
+    where, params = _visible(module, viewers, date_from, date_to, owners=owners)
     if cursor is not None:
         where += " AND o.seq>?"
         params.append(cursor)
@@ -192,7 +210,13 @@ async def page(
 
 
 async def count(
-    store: Store, module: str, *, viewers: Sequence[str], date_from: str | None = None, date_to: str | None = None
+    store: Store,
+    module: str,
+    *,
+    viewers: Sequence[str],
+    date_from: str | None = None,
+    date_to: str | None = None,
+    owners: Sequence[str] | None = None,
 ) -> int:
     """How many objects of the module a party sees (X-Total-Count), filters applied.
 
@@ -210,6 +234,10 @@ async def count(
     if date_to is not None:  # exclusive
         dates += " AND {t}.last_updated<?"
         date_params.append(date_to)
+    if owners is not None:  # the same filter on each part (all three count copies of one object set)
+        owned, owner_params = _owned_by(owners, "{t}")
+        dates += owned
+        date_params.extend(owner_params)
     sql = (
         f"SELECT (SELECT count(*) FROM objects d WHERE d.module=? AND d.recipient IN ({marks}){dates.format(t='d')})"
         f" + (SELECT count(*) FROM objects b WHERE b.module=? AND b.recipient=''{dates.format(t='b')})"
@@ -222,9 +250,11 @@ async def count(
     return int(row["n"]) if row else 0
 
 
-async def find(store: Store, module: str, object_id: str, *, viewers: Sequence[str]) -> list[StoredObject]:
-    """The visible copies with this id (any owner): a single-object GET served by the hub."""
-    where, params = _visible(module, viewers, None, None, object_id=object_id.upper())
+async def find(
+    store: Store, module: str, object_id: str, *, viewers: Sequence[str], owners: Sequence[str] | None = None
+) -> list[StoredObject]:
+    """The visible copies with this id (of ``owners``; None: any owner): a single-object GET served by the hub."""
+    where, params = _visible(module, viewers, None, None, object_id=object_id.upper(), owners=owners)
     rows = await store.fetchall(
         f"SELECT o.body, o.last_updated, o.recipient, o.origin_version, o.origin_body FROM objects o WHERE {where}"
         " ORDER BY o.seq LIMIT 2",
