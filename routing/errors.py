@@ -6,6 +6,7 @@
     |   |   +-- PartyConflict  2001   a party the credentials may not claim: another platform's, the hub's, role HUB
     |   |   +-- AgreementConflict 2001 the two parties have an agreement already (admin API: 409)
     |   |   +-- SpoofedParty   2001   FROM / owner ids not the caller's (HTTP 403)
+    |   |   +-- Unrepresentable 2001  the receiver's OCPI version cannot carry it as a valid object
     |   +-- NotEnoughInformation 2002
     |   +-- UnknownLocation    2003
     |   +-- UnknownToken       2004
@@ -80,6 +81,7 @@ __all__ = [
     "UnknownLocation",
     "UnknownReceiver",
     "UnknownToken",
+    "Unrepresentable",
     "UnsupportedVersion",
     "UnusableAnswer",
     "UrlRefused",
@@ -142,6 +144,16 @@ class SpoofedParty(InvalidParameters):
     http_status = 403
     admin_http_status = 403
     default_message = "Party is not served by the calling platform"
+
+
+class Unrepresentable(InvalidParameters):
+    """2001: after translation the object would be invalid for the receiver's OCPI version.
+
+    A required field the target version needs and nothing can derive (routing/versions/validate.py):
+    the hub refuses rather than send an invalid object; the Loss report names the fields.
+    """
+
+    default_message = "The receiver's OCPI version cannot carry this as a valid object"
 
 
 class PartyConflict(InvalidParameters):

@@ -40,12 +40,20 @@ from routing.decide import (
 from routing.delivery import Delivery
 from routing.directory import Directory
 from routing.envelope import dumps
-from routing.errors import InvalidParameters, OcpiError, UnknownReceiver
+from routing.errors import InvalidParameters, OcpiError, UnknownReceiver, UnknownToken
 from routing.forward import Leg, Reply, relay, send_leg
 from routing.getall import StoreReader
 from routing.headers import PartyRef, RoutingHeaders
 from routing.identity import live_parties, refs
-from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
+from routing.objects import (
+    ObjectRef,
+    alt_id,
+    apply_push,
+    canonical_time,
+    check_body_matches,
+    object_ref,
+    origin_after,
+)
 from routing.paths import join
 from routing.proxies import Proxies
 from routing.reader import Shape, as_object
@@ -153,13 +161,14 @@ class RoutingService:
         if obj is not req.body:
             # Liberal in what we accept, strict in what we send: forward the object, not [object].
             req = replace(req, body=obj, raw_body=dumps(obj).encode())
-        req = versions_wire.inbound(req, self.store)  # the one way in: the caller's version -> 2.2.1
+        req = await versions_wire.inbound(req, self.store, self.now())  # the one way in: the caller's version -> 2.2.1
         sender = self.requester(req)
         route = decide(spec, req.interface, req.method, req.segments, req.routing, self.hub, req.body)
         match route:
             case GetAll():
                 viewers = self._viewers(req, sender)
-                return await self.reader.page(spec, req.query, sender, viewers, self._owners(spec, req, viewers))
+                owners = self._owners(spec, req, viewers)
+                return await self.reader.page(spec, req.query, sender, viewers, owners, version)
             case FromStore():
                 viewers = self._viewers(req, sender)
                 return await self.reader.location(req.segments, sender, viewers, self._owners(spec, req, viewers))
@@ -200,6 +209,8 @@ class RoutingService:
         owner = key.party.key if key.party is not None else None
         entries = await index_sql.lookup(self.store, key.kind, key.object_id, owner)
         if not entries:
+            if key.kind == "token":  # mod_tokens, real-time authorization: an unknown Token is 2004
+                raise UnknownToken(f"token {key.object_id} is unknown to the hub")
             raise UnknownReceiver(f"no route known for {key.kind} {key.object_id}; send OCPI-to headers")
         if len({(e.country_code, e.party_id) for e in entries}) > 1 and not key.want_peer:
             # Known at several parties: only those the sender has an agreement with count (all, when open).
@@ -252,6 +263,7 @@ class RoutingService:
         """
         now = self.now()
         body = req.body
+        sent = versions_wire.origin()  # the sender's own version and body, kept beside the 2.2.1 copy
         recipient = object_sql.EVERYONE if target is None else target.recipient
         peer = target.key if target is not None and spec.name == "sessions" else None
         replaces = not ref.sub and req.method in ("PUT", "POST")
@@ -286,6 +298,7 @@ class RoutingService:
                 new = apply_push(spec.name, req.method, ref, json.loads(stored.body) if stored else None, body)
                 if new is None:
                     continue
+                kept = origin_after(spec.name, req.method, ref, stored, sent, replaces)
                 object_sql.put_copy(
                     tx,
                     module=spec.name,
@@ -296,6 +309,9 @@ class RoutingService:
                     recipient=whom,
                     body=dumps(new),
                     last_updated=canonical_time(new["last_updated"]) if "last_updated" in new else now,
+                    origin_version=kept[0] if kept else None,
+                    origin_body=dumps(kept[1]) if kept else None,
+                    alt_id=alt_id(spec.name, new),
                 )
 
         return job

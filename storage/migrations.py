@@ -65,6 +65,13 @@ def _incremental_vacuum(db: Any) -> None:
         db.execute("VACUUM")
 
 
+_ORIGIN_DDL = """
+ALTER TABLE objects ADD COLUMN origin_version TEXT;
+ALTER TABLE objects ADD COLUMN origin_body TEXT;
+ALTER TABLE objects ADD COLUMN alt_id TEXT;
+CREATE INDEX objects_alt_id ON objects (module, alt_id);
+"""
+
 STEPS: list[Step] = [
     Step(
         "0001_initial",
@@ -409,6 +416,20 @@ STEPS: list[Step] = [
         ALTER TABLE console_sessions ADD COLUMN actor TEXT NOT NULL DEFAULT 'admin-token';
         ALTER TABLE console_sessions ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
         """,
+    ),
+    Step(
+        "0017_objects_origin",
+        # Issue 21: the hub's copy is 2.2.1, but a reader on the sender's own version must get
+        # exactly what was pushed (2.3.0 fields 2.2.1 has no place for, 2.1.1's own shape).
+        # origin_version/origin_body: the sender's version and body when it is not 2.2.1 (NULL:
+        # ``body`` is what was sent). alt_id: a second id the object is found by (a Token's
+        # contract_id, which 2.1.1 Sessions and CDRs name as auth_id).
+        # Tokens stored before it get their alt_id from their body (each backend's JSON function).
+        sqlite=_ORIGIN_DDL
+        + "UPDATE objects SET alt_id = upper(json_extract(body, '$.contract_id'))"
+        + " WHERE module = 'tokens' AND json_valid(body);\n",
+        postgres=postgres_ddl(_ORIGIN_DDL)
+        + "UPDATE objects SET alt_id = upper(body::jsonb ->> 'contract_id') WHERE module = 'tokens';\n",
     ),
     Step(
         "0019_outbox_discard",
