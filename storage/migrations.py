@@ -353,4 +353,19 @@ STEPS: list[Step] = [
         CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
         """,
     ),
+    Step(
+        "0018_outbox_queue_indexes",
+        # SQLite only (issue 22). The scheduler reads each receiver's queue on its own
+        # (storage/claims.py): the receivers with pending rows by a skip scan, then per receiver
+        # its due chain heads in acceptance order. A round then costs the same with 100,000
+        # messages queued for a receiver it skips (OFFLINE) as with none; before, it walked
+        # every due row of that receiver (15 ms per round at 100,000, one round per push).
+        # PostgreSQL keeps its claim query (leases, SKIP LOCKED) and the indexes of 0013: its
+        # planner took an index like these for the chain-head check before (see 0013).
+        sqlite="""
+        CREATE INDEX outbox_queue_order ON outbox (state, receiver_platform_id, id);
+        CREATE INDEX outbox_queue_due ON outbox (state, receiver_platform_id, next_attempt_at);
+        """,
+        postgres="",
+    ),
 ]

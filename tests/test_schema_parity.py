@@ -23,7 +23,11 @@ from tests.conftest import POSTGRES_ENV, POSTGRES_HINT, Databases
 
 BOOKKEEPING = {"_hub_migrations", "_sqlite_migrations"}
 # Indexes one backend drops on purpose, with the migration that says why.
-SQLITE_ONLY_INDEXES = {"outbox_receiver"}  # 0013_postgres_chain_head_index: PostgreSQL's planner misused it
+SQLITE_ONLY_INDEXES = {
+    "outbox_receiver",  # 0013_postgres_chain_head_index: PostgreSQL's planner misused it
+    "outbox_queue_order",  # 0018_outbox_queue_indexes: SQLite's per-receiver claims
+    "outbox_queue_due",
+}
 Columns = dict[str, dict[str, tuple[str, bool]]]  # table -> column -> (type family, NOT NULL)
 
 
