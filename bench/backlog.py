@@ -114,10 +114,10 @@ def _push_summary(stats: RunStats, cpu_s: float) -> dict[str, Any]:
     }
 
 
-def _spy(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
-    """BENCH_BACKLOG_SPY=FILE: py-spy samples the hub while it takes pushes for the dead eMSP."""
+def _spy(pid: int, seconds: float, phase: str) -> subprocess.Popen[bytes] | None:
+    """BENCH_BACKLOG_SPY=FILE: py-spy samples the hub in phase BENCH_BACKLOG_SPY_PHASE (dead, drain)."""
     out, binary = os.environ.get("BENCH_BACKLOG_SPY"), pyspy_binary()
-    if not out or binary is None:
+    if not out or binary is None or os.environ.get("BENCH_BACKLOG_SPY_PHASE", "dead") != phase:
         return None
     args = [binary, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200", "--format", "raw"]
     return subprocess.Popen([*args, "--output", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -153,10 +153,12 @@ async def run_backlog(lab: Any, backlog: int, seconds: float, concurrency: int) 
         queued = await asyncio.to_thread(seed_backlog, config.database, dead.platform_id, backlog)
         seed_seconds = time.perf_counter() - t
         after = await live("L1")
-        spy = _spy(hub.pid, seconds)
+        to_dead = session_push(lab.http, config.url, cpo, dead, tag="dp", track=True, counts=counts)
+        await closed_loop(to_dead, concurrency=concurrency, duration=0.5, max_requests=500)  # warm-up
+        spy = _spy(hub.pid, seconds, "dead")
         cpu0 = cpu_seconds(hub.pid)
         dead_stats, buckets = await _per_second(
-            session_push(lab.http, config.url, cpo, dead, tag="dp", track=True, counts=counts),
+            lambda n: to_dead(n + 1000),
             concurrency=concurrency,
             seconds=seconds,
         )
@@ -167,6 +169,7 @@ async def run_backlog(lab: Any, backlog: int, seconds: float, concurrency: int) 
         dead_push.update(per_second=buckets, first_second=full[0], last_second=full[-1])
         dead_push["last_vs_first"] = round(full[-1] / full[0], 3) if full[0] else None
         total = queued + dead_stats.ok
+        spy = _spy(hub.pid, seconds, "drain")
         t0 = time.perf_counter()
         cpu0 = cpu_seconds(hub.pid)
         await dead.start(port)
@@ -185,6 +188,8 @@ async def run_backlog(lab: Any, backlog: int, seconds: float, concurrency: int) 
         done = await wait_until(lambda: arrived() >= expected, timeout=max(60.0, backlog / 500), step=0.02)
         elapsed = time.perf_counter() - t0
         drain_cpu = cpu_seconds(hub.pid) - cpu0
+        if spy is not None:
+            spy.wait(seconds + 30)
         live_ratio = after["rps"] / before["rps"] if before["rps"] else 0.0
         p99_ratio = after["p99_ms"] / before["p99_ms"] if before["p99_ms"] else 0.0
         drain_rate = arrived() / elapsed if elapsed > 0 else 0.0
