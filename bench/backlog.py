@@ -78,6 +78,8 @@ def seed_backlog(db: Path, platform_id: int, count: int) -> int:
                 " body, state, created_at, next_attempt_at, deadline_at) VALUES (?,?,?,?,?,?,?,?,'pending',?,?,?)",
                 rows(),
             )
+        # The hub's next commits must not pay for checkpointing the seeded rows out of the WAL.
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         return int(
             conn.execute(
                 "SELECT count(*) FROM outbox WHERE receiver_platform_id=? AND state='pending'", (platform_id,)
