@@ -1,15 +1,16 @@
 """Scenario 10, backlog independence (issue 22): the cost of a push must not grow with the queue.
 
-One hub (SQLite), a CPO, a healthy eMSP and an eMSP that goes down. In one run:
+One hub (SQLite), a CPO, a healthy eMSP and an eMSP that goes down; a second hub (no backlog)
+for reference. In one run:
 
-1. live directed pushes to the healthy eMSP, no backlog (closed loop): req/s and p99;
-2. the dead eMSP goes OFFLINE (a few pushes fail) and ``backlog`` messages are queued for it
+1. the dead eMSP goes OFFLINE (a few pushes fail) and ``backlog`` messages are queued for it
    (copies of one of its real outbox rows, written straight into the hub's SQLite file: pushing
    100,000 through the API would measure the set-up);
-3. the same live pushes to the healthy eMSP again: ratio to (1), goal >= 0.9x, p99 <= 1.5x;
-4. pushes to the dead eMSP (each answered "queued"), per-second rate: the last second against
+2. live directed pushes to the healthy eMSP (closed loop), and the same to a second hub without
+   a backlog, in alternating slices: req/s and p99 with / without, goal >= 0.9x, p99 <= 1.5x;
+3. pushes to the dead eMSP (each answered "queued"), per-second rate: the last second against
    the first (no decay: goal >= 0.8);
-5. the dead eMSP comes back and calls the hub: messages/s until it has the whole backlog
+4. the dead eMSP comes back and calls the hub: messages/s until it has the whole backlog
    (goal >= 3,000/s).
 """
 
@@ -105,6 +106,18 @@ async def _per_second(fn: Any, *, concurrency: int, seconds: float) -> tuple[Run
     return stats, buckets
 
 
+def _merge(runs: list[RunStats]) -> RunStats:
+    """Several slices of one load as one run."""
+    out = RunStats()
+    for r in runs:
+        out.requests += r.requests
+        out.ok += r.ok
+        out.failed += r.failed
+        out.elapsed += r.elapsed
+        out.latencies.extend(r.latencies)
+    return out
+
+
 def _push_summary(stats: RunStats, cpu_s: float) -> dict[str, Any]:
     return {
         "rps": round(stats.rps, 1),
@@ -126,25 +139,25 @@ def _spy(pid: int, seconds: float, phase: str) -> subprocess.Popen[bytes] | None
 
 
 async def run_backlog(lab: Any, backlog: int, seconds: float, concurrency: int) -> dict[str, Any]:
-    """Live throughput and p99 with and without a backlog for a dead receiver; its push rate; its drain."""
+    """Live throughput and p99 with and without a backlog for a dead receiver; its push rate; its drain.
+
+    "Without" is a second hub (same settings, same peers' kind, no backlog) measured in the same
+    minute: the two are loaded in alternating slices (A B B A ...), so what the rest of a shared
+    machine does falls on both alike.
+    """
     cpo = Peer("Bench CPO", "NL", "CPO", "CPO")
     healthy = Peer("Bench live eMSP", "DE", "LIV", "EMSP")
     dead = Peer("Bench dead eMSP", "DE", "DED", "EMSP")
+    ref_cpo, ref_healthy = Peer("Bench CPO", "NL", "CPO", "CPO"), Peer("Bench live eMSP", "DE", "LIV", "EMSP")
     hub: Child | None = None
+    ref: Child | None = None
     config = lab.hub_config("hub-backlog", BACKLOG_ENV)
+    ref_config = lab.hub_config("hub-backlog-ref", BACKLOG_ENV)
     try:
         hub = await start_hub(config)
+        ref = await start_hub(ref_config)
         await start_and_register(lab.http, config.url, config.admin_token, [cpo, healthy, dead])
-
-        async def live(tag: str) -> dict[str, Any]:
-            fn = session_push(lab.http, config.url, cpo, healthy, tag=tag)
-            await closed_loop(fn, concurrency=concurrency, duration=0.5, max_requests=500)  # warm-up
-            assert hub is not None
-            cpu0 = cpu_seconds(hub.pid)
-            stats = await closed_loop(fn, concurrency=concurrency, duration=seconds, max_requests=10_000_000)
-            return _push_summary(stats, cpu_seconds(hub.pid) - cpu0)
-
-        before = await live("L0")
+        await start_and_register(lab.http, ref_config.url, ref_config.admin_token, [ref_cpo, ref_healthy])
         port = dead.port
         await dead.stop()
         counts: Counter[str] = Counter()
@@ -154,7 +167,29 @@ async def run_backlog(lab: Any, backlog: int, seconds: float, concurrency: int) 
         t = time.perf_counter()
         queued = await asyncio.to_thread(seed_backlog, config.database, dead.platform_id, backlog)
         seed_seconds = time.perf_counter() - t
-        after = await live("L1")
+        with_fn = session_push(lab.http, config.url, cpo, healthy, tag="L1")
+        without_fn = session_push(lab.http, ref_config.url, ref_cpo, ref_healthy, tag="L0")
+        for fn in (with_fn, without_fn):  # warm-up
+            await closed_loop(fn, concurrency=concurrency, duration=0.5, max_requests=500)
+        runs: dict[str, list[RunStats]] = {"with": [], "without": []}
+        cpu = {"with": 0.0, "without": 0.0}
+        slices = max(1, round(seconds))
+        order = ["without", "with", "with", "without"] * slices
+        for n, which in enumerate(order[: 2 * slices]):
+            fn, child = (with_fn, hub) if which == "with" else (without_fn, ref)
+            cpu0 = cpu_seconds(child.pid)
+            stats = await closed_loop(
+                lambda i, fn=fn, n=n: fn(n * 1_000_000 + i),  # type: ignore[misc]
+                concurrency=concurrency,
+                duration=seconds / slices,
+                max_requests=1_000_000,
+            )
+            cpu[which] += cpu_seconds(child.pid) - cpu0
+            runs[which].append(stats)
+        before = _push_summary(_merge(runs["without"]), cpu["without"])
+        after = _push_summary(_merge(runs["with"]), cpu["with"])
+        ref.stop()
+        ref = None
         to_dead = session_push(lab.http, config.url, cpo, dead, tag="dp", track=True, counts=counts)
         await closed_loop(to_dead, concurrency=concurrency, duration=0.5, max_requests=500)  # warm-up
         spy = _spy(hub.pid, seconds, "dead")
@@ -226,9 +261,10 @@ async def run_backlog(lab: Any, backlog: int, seconds: float, concurrency: int) 
             }
         }
     finally:
-        if hub is not None:
-            hub.stop()
-        await stop_all([cpo, healthy, dead])
+        for child in (hub, ref):
+            if child is not None:
+                child.stop()
+        await stop_all([cpo, healthy, dead, ref_cpo, ref_healthy])
 
 
 async def _main(backlog: int, seconds: float, concurrency: int) -> dict[str, Any]:
