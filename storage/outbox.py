@@ -216,7 +216,9 @@ def enqueue_many(tx: SyncTx, messages: Sequence[NewMessage], *, coalesce: bool =
         return [enqueue(tx, m, coalesce=coalesce)[1] for m in messages]
     blocked: list[bool] = [False] * len(messages)
     groups: dict[tuple[object, ...], list[int]] = {}
-    for i, m in enumerate(messages):  # a broadcast: one group, or one per OCPI version of its body
+    # A broadcast: one group, or one per OCPI version of its body. Ids follow the legs within a
+    # group; across groups they need not: a chain is one receiver's, whose legs share one body.
+    for i, m in enumerate(messages):
         key = (m.module, m.object_key, m.method, m.body, m.created_at, m.deadline_at)
         groups.setdefault(key, []).append(i)
     for (module, object_key, method, body, created, deadline), members in groups.items():
