@@ -53,15 +53,18 @@ async def claim_heads(
     limit: int,
     skip_receivers: Sequence[int] = (),
     skip_request_ids: Sequence[str] = (),
+    per_receiver: int | None = None,
 ) -> list[Message]:
     """Pending messages due now that are the oldest pending of their chain, in acceptance order.
 
-    Alone, a plain read. Shared, the rows are leased to this process until ``lease_until`` in the
-    same statement; rows another process is claiming right now are skipped, not waited for.
+    Alone, a plain read, at most ``per_receiver`` (default ``limit``) of each receiver's. Shared,
+    the rows are leased to this process until ``lease_until`` in the same statement; rows another
+    process is claiming right now are skipped, not waited for.
     """
     owner = store.owner
     if owner is None:
-        return await _claim_alone(store, now, limit, skip_receivers, skip_request_ids)
+        each = min(limit, per_receiver or limit)
+        return await _claim_alone(store, now, limit, each, skip_receivers, skip_request_ids)
     extra, params = _skips(skip_receivers, skip_request_ids)
     sql = (
         "UPDATE outbox SET leased_by=?, lease_until=? WHERE id IN ("
@@ -89,12 +92,12 @@ def _rid_skips(skip_request_ids: Sequence[str]) -> tuple[str, list[object]]:
 
 
 async def _claim_alone(
-    store: Store, now: str, limit: int, skip_receivers: Sequence[int], skip_request_ids: Sequence[str]
+    store: Store, now: str, limit: int, each: int, skip_receivers: Sequence[int], skip_request_ids: Sequence[str]
 ) -> list[Message]:
     # Per receiver not skipped: its due chain heads in id order (outbox_queue_order; the unary +
     # keeps SQLite from ranging over next_attempt_at and sorting a whole backlog instead), at most
-    # ``limit`` each; then the oldest ``limit`` of them all. Cost: receivers with pending rows x
-    # log(rows) + what is returned, whatever the skipped receivers hold.
+    # ``each``; then the oldest ``limit`` of them all. Cost: receivers with pending rows x
+    # log(rows) + receivers read x ``each``, whatever the skipped receivers hold.
     pids, pid_params = _pid_skips(skip_receivers)
     rids, rid_params = _rid_skips(skip_request_ids)
     rows = await store.fetchall(
@@ -102,7 +105,7 @@ async def _claim_alone(
         "SELECT o.id FROM outbox o WHERE o.state='pending' AND o.receiver_platform_id=r.pid"
         " AND +o.next_attempt_at<=?" + rids + _HEAD + " ORDER BY o.id LIMIT ?)"
         " WHERE r.pid IS NOT NULL" + pids + " ORDER BY m.id LIMIT ?",
-        [now, *rid_params, limit, *pid_params, limit],
+        [now, *rid_params, each, *pid_params, limit],
     )
     return [message_from_row(r) for r in rows]
 

@@ -96,6 +96,9 @@ async def test_a_claim_skips_a_receivers_backlog_and_keeps_acceptance_order(stor
     everyone = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=5)
     assert len(everyone) == 5 and everyone[0].receiver_platform_id == 1  # the oldest rows first, at most 5
     assert await claims_sql.next_due_at(store, skip_receivers=[1, 2, 3]) is None
+    # A batch shared among receivers: at most per_receiver of each, still the oldest first.
+    shared = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=10, per_receiver=1)
+    assert [(r.receiver_platform_id, r.object_key) for r in shared] == [(1, "B0"), (2, "A"), (3, "B")]
 
 
 async def test_enqueue_many_blocks_and_coalesces_like_one_by_one(store: SqliteStore) -> None:
