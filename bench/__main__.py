@@ -293,7 +293,7 @@ def main() -> None:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="scenarios 10 and 11 at check sizes (about a minute); exit 1 if a figure is below 80%% of"
+        help="scenarios 10 and 11 twice at check sizes (about two minutes); exit 1 if a figure is below 80%% of"
         " bench/recorded.json",
     )
     parser.add_argument("--record", action="store_true", help="with --check: write its figures to bench/recorded.json")

@@ -1,12 +1,12 @@
 """``python -m bench --check``: the issue 22 figures against their recorded values (regression gate).
 
-Runs scenarios 10 (backlog) and 11 (broadcast at scale) at the CHECK sizes (about a minute:
-20,000 queued, 1,000 receivers), prints each figure next to its goal and its recorded value
+Runs scenarios 10 (backlog) and 11 (broadcast at scale) at the CHECK sizes twice (about two
+minutes: 20,000 queued, 1,000 receivers), prints each figure (the better of the two runs: on a
+shared machine one run is off by 30 % at times) next to its goal and its recorded value
 (bench/recorded.json, written by ``--check --record`` with the commit), and exits 1 when a
 figure is worse than 80 % of the recorded one (for "lower is better" figures: above recorded /
-0.8). Ratios taken within one run (live with / without backlog) are compared as they are; rates
-and times relative to the reference hub's push rate of the same run (RELATIVE), which a busy
-machine slows alike. Record on the machine that checks all the same.
+0.8). Record on the machine that checks: rates move with the machine's load, ratios taken
+within one run (live with / without backlog) less.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import aiohttp
 
 RECORDED = Path(__file__).resolve().parent / "recorded.json"
 TOLERANCE = 0.8
+RUNS = 2  # each figure is the better of two runs: on a shared machine one run is off by 30% at times
 
 # name -> (section, path in it, higher is better, goal text, goal test)
 FIGURES: dict[str, tuple[str, tuple[str, ...], bool, str, Any]] = {
@@ -138,51 +139,36 @@ def _git() -> str:
         return "unknown"
 
 
-# Rates and times move with the machine's load: the check compares them relative to the
-# reference hub's live push rate of the same run (scenario 10 without backlog), a yardstick that
-# the same load slows alike. Ratios are compared as they are.
-RELATIVE = {
-    "dead receiver pushes req/s",
-    "drain of the backlog msgs/s",
-    "broadcast ack p99 ms",
-    "broadcast fan-out deliveries/s",
-}
+def best(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Per figure, the better value of the runs (a regression shows in every run, noise in one)."""
+    out: dict[str, float] = {}
+    for name, (_, _, higher, _, _) in FIGURES.items():
+        values = [v for r in runs if (v := figure(r, name)) is not None]
+        if values:
+            out[name] = max(values) if higher else min(values)
+    return out
 
 
-def checked(results: dict[str, Any], name: str) -> float | None:
-    """The figure as the check compares it: rates over, times times, the reference push rate."""
-    value = figure(results, name)
-    if value is None or name not in RELATIVE:
-        return value
-    ref = results.get("backlog", {}).get("live_no_backlog", {}).get("rps")
-    if not ref:
-        return None
-    higher = FIGURES[name][2]
-    return value / ref if higher else value * ref / 1000.0
-
-
-def compare(results: dict[str, Any], recorded: dict[str, float]) -> tuple[list[str], bool]:
+def compare(runs: list[dict[str, Any]], recorded: dict[str, float]) -> tuple[list[str], bool]:
     """Lines of the check table and whether every recorded figure holds (>= 80 % of it)."""
-    lines = [f"{'figure':40} | {'now':>10} | {'checked':>9} | {'recorded':>9} | {'goal':18} | goal met | vs recorded"]
+    figures = best(runs)
+    lines = [f"{'figure':40} | {'best of 2':>10} | {'recorded':>10} | {'goal':18} | goal met | vs recorded"]
     ok = True
     for name, (_, _, higher, goal, test) in FIGURES.items():
-        now, was = figure(results, name), recorded.get(name)
-        relative = checked(results, name)
+        now, was = figures.get(name), recorded.get(name)
         met = "-" if now is None or test is None else ("yes" if test(now) else "NO")
         if now is None:
             verdict = "MISSING"
             ok = False
-        elif was is None or relative is None:
+        elif was is None:
             verdict = "not recorded"
         else:
-            holds = relative >= TOLERANCE * was if higher else relative <= was / TOLERANCE
+            holds = now >= TOLERANCE * was if higher else now <= was / TOLERANCE
             verdict = "ok" if holds else "REGRESSED (< 80%)"
             ok = ok and holds
         shown = "-" if now is None else f"{now:,.2f}"
-        rel = "-" if relative is None else f"{relative:,.3f}"
-        before = "-" if was is None else f"{was:,.3f}"
-        lines.append(f"{name:40} | {shown:>10} | {rel:>9} | {before:>9} | {goal:18} | {met:8} | {verdict}")
-    lines.append("checked = the figure; for rates / the reference hub's push rate, for ms x it / 1000 (same run)")
+        before = "-" if was is None else f"{was:,.2f}"
+        lines.append(f"{name:40} | {shown:>10} | {before:>10} | {goal:18} | {met:8} | {verdict}")
     return lines, ok
 
 
@@ -192,15 +178,19 @@ async def run_check(*, record: bool = False) -> int:
     from bench.fanout import run_fanout
     from bench.scenarios import CHECK, Lab
 
-    results: dict[str, Any] = {}
+    runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="ocpi-check-") as tmp:
         connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
-            lab = Lab(CHECK, Path(tmp), http)
             s = CHECK
-            results.update(await run_backlog(lab, s.backlog_messages, s.backlog_seconds, s.concurrency))
-            results.update(await run_fanout(lab, s.fanout_receivers, s.fanout_rate, s.fanout_seconds))
-    figures = {name: value for name in FIGURES if (value := checked(results, name)) is not None}
+            for n in range(RUNS):
+                lab = Lab(CHECK, Path(tmp) / f"run{n}", http)
+                lab.work.mkdir()
+                results: dict[str, Any] = {}
+                results.update(await run_backlog(lab, s.backlog_messages, s.backlog_seconds, s.concurrency))
+                results.update(await run_fanout(lab, s.fanout_receivers, s.fanout_rate, s.fanout_seconds))
+                runs.append(results)
+    figures = best(runs)
     if record:
         RECORDED.write_text(
             json.dumps(
@@ -211,7 +201,7 @@ async def run_check(*, record: bool = False) -> int:
         )
         print(f"recorded in {RECORDED}")
     stored = json.loads(RECORDED.read_text()) if RECORDED.exists() else {"figures": {}, "commit": "none"}
-    lines, ok = compare(results, stored["figures"])
+    lines, ok = compare(runs, stored["figures"])
     print(f"bench --check (scenarios 10, 11; recorded at commit {stored.get('commit')})")
     print("\n".join(lines))
     print("check: " + ("passed" if ok else "FAILED"))
