@@ -368,7 +368,12 @@ STEPS: list[Step] = [
         CREATE INDEX outbox_queue_order ON outbox (state, receiver_platform_id, id);
         CREATE INDEX outbox_queue_due ON outbox (state, receiver_platform_id, next_attempt_at);
         CREATE INDEX outbox_deadline ON outbox (state, deadline_at);
+        DROP INDEX outbox_due;
+        DROP INDEX outbox_receiver;
         """,
+        # SQLite drops the two indexes nothing reads there any more (claims, next_due_at, expiry,
+        # reschedule_now and bury_queue use the three above): every push writes and deletes a row,
+        # and each index costs both (directed pushes were 8% slower with all of them).
         postgres="CREATE INDEX outbox_deadline ON outbox (state, deadline_at);",
     ),
 ]
