@@ -215,6 +215,11 @@ class Settings(BaseSettings):
         description="Seconds a partner may take to send a request body; beyond it, HTTP 408 with"
         " Connection: close (the hub-wide in-progress bound does not count a body still arriving).",
     )
+    agreements: Literal["open", "required"] = Field(
+        "open",
+        description="'open' routes between every pair of connected parties; 'required' only between two"
+        " parties with an active roaming agreement covering the module (admin API /admin/agreements).",
+    )
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)

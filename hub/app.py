@@ -10,8 +10,23 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
-from hub import admin, adminguard, console, deadletters, invitations, limits, metrics, openapi, status, traffic
+from hub import (
+    admin,
+    admin_agreements,
+    admin_operators,
+    adminguard,
+    console,
+    deadletters,
+    invitations,
+    limits,
+    metrics,
+    openapi,
+    status,
+    traffic,
+)
 from hub.keys import (
+    AGREEMENT_WATCH,
+    AGREEMENTS,
     CLIENT,
     CLOCK,
     CLUSTER,
@@ -34,13 +49,15 @@ from hub.middlewares import stamp_ids
 from hub.modules import credentials, hubclientinfo, proxied, routed, versions
 from hub.modules.router import OcpiRouter
 from hub.pipeline import pipeline
+from routing.agreements import CHECK_INTERVAL, NOTIFY_PAYLOAD, WATCHER, Agreements
 from routing.client import PeerClient
 from routing.clientinfo import ClientInfoPusher
 from routing.clock import Clock, SystemClock
-from routing.cluster import CACHE_CHANNEL, OUTBOX_CHANNEL, Cluster
+from routing.cluster import CACHE_CHANNEL, OUTBOX_CHANNEL, PER_PLATFORM, Cluster
 from routing.delivery import Delivery
 from routing.directory import Directory
 from routing.getall import StoreReader
+from routing.periodic import Periodic
 from routing.proxies import Proxies
 from routing.pull import Puller
 from routing.registry import Registry
@@ -91,6 +108,9 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, clock, store, client = app[SETTINGS], app[CLOCK], app[STORE], app[CLIENT]
     directory = Directory(store)
     await directory.reload()
+    agreements = Agreements(store, clock, required=settings.agreements == "required")
+    await agreements.reload()
+    app[AGREEMENTS] = agreements
     registry = app[REGISTRY]
     worker = DeliveryWorker(
         store=store,
@@ -119,18 +139,34 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
         reader=StoreReader(store, settings, clock),
         settings=settings,
         clock=clock,
+        agreements=agreements,
     )
     # Order matters: the directory must know the change before ClientInfo is pushed from it.
     registry.listeners.append(directory.reload)
-    registry.listeners.append(ClientInfoPusher(directory, delivery, clock))
+    pusher = ClientInfoPusher(directory, delivery, clock, agreements)
+    registry.listeners.append(pusher)
+    agreements.listeners.append(pusher.agreements_changed)
+    # Agreements whose validity window opens or closes: HubClientInfo told once per cluster
+    # (the round itself runs in every process: it also re-reads the book there).
+    app[AGREEMENT_WATCH] = watch = Periodic(WATCHER, agreements.tick, lambda: CHECK_INTERVAL, clock)
     app[PULLER] = puller = Puller(store=store, client=client, directory=directory, clock=clock)
     relay_stats = app[RELAY_STATS]
     app[CLUSTER] = cluster = Cluster(
-        store, settings.cluster, clock, lambda: {**relay_stats.totals(), "in_flight": worker.in_flight}
+        store,
+        settings.cluster,
+        clock,
+        lambda: {
+            **relay_stats.totals(),
+            "in_flight": worker.in_flight,
+            PER_PLATFORM: relay_stats.by_platform(),
+        },
     )
 
-    async def changed_elsewhere(_: str) -> None:
+    async def changed_elsewhere(payload: str) -> None:
         # Another process changed platforms or tokens (docs/OPERATIONS.md, Several processes).
+        if payload == NOTIFY_PAYLOAD:  # or only agreements: the rest of the caches stay
+            await agreements.reload()
+            return
         registry.forget_callers()
         await directory.reload()
         if worker.health.sync():
@@ -142,7 +178,9 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     worker.start()
     puller.task.start()
     cluster.task.start()
+    watch.start()
     yield
+    await watch.stop()
     await puller.task.stop()
     await worker.stop()
     await cluster.stop()
@@ -182,8 +220,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     routed.setup(router)
     proxied.setup(router)
     admin.setup(app)
+    admin_agreements.setup(app)
     openapi.setup(app)
     invitations.setup(app)
+    admin_operators.setup(app)
     deadletters.setup(app)
     status.setup(app)
     metrics.setup(app)

@@ -21,8 +21,9 @@ from urllib.parse import urlencode
 import psycopg
 
 from config import Settings, SettingsError, load_settings
-from hub import build, cli_copy, cli_local, cli_platforms, demo
+from hub import build, cli_agreements, cli_copy, cli_deadletters, cli_local, cli_operators, cli_platforms, demo
 from hub.cli_common import EXIT_ERROR, EXIT_NOT_OK, CliError, NothingFound, admin_call, ensure_admin_token
+from hub.traffic_query import KIND_CHOICES
 from storage.errors import StorageError
 from storage.migrate_sqlite import SchemaTooNew
 
@@ -146,16 +147,26 @@ def _print_status_table(platforms: list[dict[str, Any]]) -> None:
     _console().print(table)
 
 
+def traffic_query(args: argparse.Namespace) -> dict[str, str]:
+    """The admin API query for `traffic`'s options (the console's filters: partner traffic by default)."""
+    # Partner traffic unless told otherwise; one message's id finds it whatever its kind.
+    kind = args.kind or ("all" if args.correlation_id or args.request_id else "partner")
+    query = {"limit": str(args.limit), "kind": kind}
+    for name in ("correlation_id", "request_id", "module", "direction", "since", "until"):
+        value = getattr(args, name)
+        if value:
+            query[name] = value
+    for name, value in (("platform_id", args.platform), ("http_status", args.http_status), ("before", args.before)):
+        if value is not None:
+            query[name] = str(value)
+    if args.failed:
+        query["failed"] = "true"
+    return query
+
+
 def cmd_traffic(settings: Settings, args: argparse.Namespace) -> int:
     """Show the traffic log (newest rows, oldest first), e.g. every leg of one message."""
-    query = {"limit": str(args.limit)}
-    if args.correlation_id:
-        query["correlation_id"] = args.correlation_id
-    if args.request_id:
-        query["request_id"] = args.request_id
-    if args.platform is not None:
-        query["platform_id"] = str(args.platform)
-    rows = asyncio.run(admin_call(settings, args, "GET", "/admin/traffic?" + urlencode(query)))
+    rows = asyncio.run(admin_call(settings, args, "GET", "/admin/traffic?" + urlencode(traffic_query(args))))
     if not rows:
         if args.json:
             print("[]")
@@ -181,7 +192,8 @@ def cmd_traffic(settings: Settings, args: argparse.Namespace) -> int:
             f"{r['latency_ms']:.1f}",
         )
     _console().print(table)
-    print(f"{len(rows)} record(s)")
+    older = f"; older ones: --before {rows[0]['id']}" if len(rows) >= args.limit else ""
+    print(f"{len(rows)} record(s){older}")
     return 0
 
 
@@ -242,8 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     _global_options(parser, sub=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def add(name: str, func: Any, help_text: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
         _global_options(p, sub=True)
         p.set_defaults(func=func)
         return p
@@ -260,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", help="the partner's role if it speaks OCPI 2.1.1 (CPO, EMSP...)")
     add("platforms", cmd_platforms, "list registered platforms")
     cli_platforms.add_parsers(add)
+    cli_operators.add_parsers(add)
+    cli_agreements.add_parsers(add)
     add("status", cmd_status, "show the hub's status").add_argument(
         "--check", action="store_true", help="exit 1 unless the hub reports 'ok' (also when it cannot be reached)"
     )
@@ -267,11 +281,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--correlation-id", help="only this X-Correlation-ID")
     p.add_argument("--request-id", help="only this X-Request-ID")
     p.add_argument("--platform", type=int, help="only this platform's traffic")
+    p.add_argument(
+        "--kind",
+        choices=KIND_CHOICES,
+        help="partner traffic (the default; all with --correlation-id/--request-id), admin API calls,"
+        " other (unknown callers, probes) or all",
+    )
+    p.add_argument("--direction", choices=("in", "out"), help="only requests to the hub (in) or calls out")
+    p.add_argument("--failed", action="store_true", help="only failures (no answer, or HTTP 400 and above)")
+    p.add_argument("--module", help="only this OCPI module (sessions, cdrs...)")
+    p.add_argument("--http-status", type=int, help="only this HTTP status")
+    p.add_argument("--since", help="from this UTC time, e.g. 2026-11-25T10:00:00Z")
+    p.add_argument("--until", help="up to this UTC time")
+    p.add_argument("--before", type=int, help="only records older than this record id (the next page)")
     p.add_argument("--limit", type=int, default=50, help="newest N records (default 50)")
     p = add("redrive", cmd_redrive, "re-drive dead letters into the delivery queue (all unless narrowed)")
     p.add_argument("--platform", type=int, help="only this platform's dead letters")
     p.add_argument("--list", action="store_true", help="list dead letters instead of re-driving them")
     p.add_argument("ids", nargs="*", type=int, help="only these message ids")
+    cli_deadletters.add_parsers(add)
     demo.add_parser(add, cmd_demo_partner)
     return parser
 

@@ -83,20 +83,41 @@ def admin_token(settings: Settings, args: argparse.Namespace) -> str:
     return token
 
 
-async def admin_call(settings: Settings, args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    """Call the admin API; an error answer or no answer becomes a one-line CliError (404: exit 3)."""
+async def admin_call(
+    settings: Settings,
+    args: argparse.Namespace,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    csv_text: str | None = None,
+) -> Any:
+    """Call the admin API; an error answer or no answer becomes a one-line CliError (404: exit 3).
+
+    ``csv_text``: send this as a text/csv body instead of JSON. An error answer whose data lists
+    ``errors`` (a CSV import's bad rows) gets one line per row after the message.
+    """
     url = admin_url(settings, args) + path
     headers = {"Authorization": f"Bearer {admin_token(settings, args)}"}
+    sending: dict[str, Any] = {"json": body}
+    if csv_text is not None:
+        headers["Content-Type"] = "text/csv; charset=utf-8"
+        sending = {"data": csv_text.encode()}
     timeout = aiohttp.ClientTimeout(total=settings.request_timeout + 5)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.request(method, url, json=body, headers=headers) as resp:
+            async with session.request(method, url, headers=headers, **sending) as resp:
                 try:
                     data = await resp.json(content_type=None)
                 except ValueError:
                     data = (await resp.text())[:200]
                 if resp.status >= 300:
                     message = data.get("status_message") if isinstance(data, dict) else data
+                    details = data.get("data") if isinstance(data, dict) else None
+                    if isinstance(details, dict) and isinstance(details.get("errors"), list):
+                        message = "\n".join(
+                            [str(message), *(f"  row {e.get('row')}: {e.get('error')}" for e in details["errors"])]
+                        )
                     if resp.status == 404:
                         raise NothingFound(str(message))
                     raise CliError(f"hub answered HTTP {resp.status}: {message}")

@@ -1,4 +1,4 @@
-"""CLI commands for the platform life cycle: suspend, resume, rotate, delete, interop, invitations, revoke.
+"""CLI commands for the platform life cycle: suspend, resume, rotate, unregister, interop, invitations, revoke.
 
 Each is one admin API call (README, Admin API), so scripts can use either.
 """
@@ -36,7 +36,7 @@ def _platform_action(verb: str, method: str, suffix: str) -> Callable[[Settings,
 cmd_suspend = _platform_action("suspended", "POST", "/suspend")
 cmd_resume = _platform_action("resumed", "POST", "/resume")
 cmd_rotate = _platform_action("credentials rotated", "PUT", "/credentials")
-cmd_delete = _platform_action("unregistered", "DELETE", "")
+cmd_unregister = _platform_action("unregistered", "DELETE", "")
 
 
 def cmd_invitations(settings: Settings, args: argparse.Namespace) -> int:
@@ -79,13 +79,20 @@ def cmd_interop(settings: Settings, args: argparse.Namespace) -> int:
 
 def add_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
     """Register the life-cycle commands."""
-    for name, func, text in (
-        ("suspend", cmd_suspend, "suspend a platform (nothing is delivered to or accepted from it)"),
-        ("resume", cmd_resume, "resume a suspended platform"),
-        ("rotate", cmd_rotate, "rotate credentials with a platform (hub-initiated credentials PUT)"),
-        ("delete", cmd_delete, "unregister a platform (credentials DELETE to it; its queue becomes dead letters)"),
+    # One word for ending a platform's registration everywhere (console, CLI, docs, its status):
+    # unregister. "delete" stays accepted as an alias so existing scripts keep working.
+    for name, func, text, aliases in (
+        ("suspend", cmd_suspend, "suspend a platform (nothing is delivered to or accepted from it)", ()),
+        ("resume", cmd_resume, "resume a suspended or OFFLINE platform", ()),
+        ("rotate", cmd_rotate, "rotate credentials with a platform (hub-initiated credentials PUT)", ()),
+        (
+            "unregister",
+            cmd_unregister,
+            "unregister a platform (credentials DELETE to it; its undelivered messages are closed out)",
+            ("delete",),
+        ),
     ):
-        add(name, func, text).add_argument("id", help="platform id (see `ocpi-hub platforms`)")
+        add(name, func, text, aliases).add_argument("id", help="platform id (see `ocpi-hub platforms`)")
     p = add("interop", cmd_interop, "show or change a platform's interop settings")
     p.add_argument("id", help="platform id (see `ocpi-hub platforms`)")
     p.add_argument(

@@ -197,8 +197,8 @@ def _what_to_do(partner: DemoPartner, exc: DemoError) -> str:
     if "already served by another platform" in text:
         return (
             f"{text}\n  The hub already has a platform serving {who} (an earlier run of this demo?). Restart with"
-            f" that run's --state file and --port to reuse it, or remove it (`ocpi-hub platforms`, then"
-            f" `ocpi-hub delete ID`) and start again with a new token A (`ocpi-hub invite NAME`)."
+            f" that run's --state file and --port to reuse it, or unregister it (`ocpi-hub platforms`, then"
+            f" `ocpi-hub unregister ID`) and start again with a new token A (`ocpi-hub invite NAME`)."
         )
     if "HTTP 401" in text:
         return (

@@ -8,11 +8,13 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
+from routing.agreements import Agreements
 from routing.client import PeerClient
 from routing.clock import Clock
 from routing.cluster import Cluster
 from routing.delivery import Delivery
 from routing.directory import Directory
+from routing.periodic import Periodic
 from routing.proxies import Proxies
 from routing.pull import Puller
 from routing.registry import Registry
@@ -51,6 +53,8 @@ ROUTING = web.AppKey("routing", RoutingService)
 RETENTION = web.AppKey("retention", RetentionSweeper)
 STARTED_AT = web.AppKey("started_at", float)
 CLUSTER = web.AppKey("cluster", Cluster)
+AGREEMENTS = web.AppKey("agreements", Agreements)
+AGREEMENT_WATCH = web.AppKey("agreement_watch", Periodic)
 TOKEN_A_ROUTES = web.AppKey("token_a_routes", set)  # set[web.AbstractResource]
 
 CALLER = web.RequestKey("caller", Caller)

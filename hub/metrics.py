@@ -87,6 +87,10 @@ class RelayStats:
             "failed": sum(f.failed for f in self._platforms.values()),
         }
 
+    def by_platform(self) -> dict[str, list[int]]:
+        """[delivered, failed] per platform id (text keys: the heartbeat stores this as JSON)."""
+        return {str(pid): [f.delivered, f.failed] for pid, f in self._platforms.items() if f.delivered or f.failed}
+
     def figures(self, platform_id: int) -> PlatformFigures:
         """The figures of one platform (zeros when never seen)."""
         return self._platforms.get(platform_id) or PlatformFigures()

@@ -11,7 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import __version__
+from hub import __version__, openapi_agreements
+from hub import openapi_operators as operator_paths
 from hub.envelope import json_response
 from hub.keys import SETTINGS
 from hub.openapi_schemas import (
@@ -136,7 +137,7 @@ PLATFORM: dict[str, Any] = {
         },
     ),
     "delete": operation(
-        "Unregister: credentials DELETE to the peer, every token revoked",
+        "Unregister: credentials DELETE to the peer, every token revoked, its undelivered messages closed out",
         {
             "200": body(
                 {"allOf": [ref("Platform"), {"type": "object", "properties": {"peer_answer": {"type": "string"}}}]},
@@ -165,12 +166,43 @@ PLATFORM_RESUME: dict[str, Any] = {
 
 DEADLETTERS: dict[str, Any] = {
     "get": operation(
-        "Dead letters, newest first",
+        "Dead letters (oldest first), or closed-out messages with state=discarded (newest first)",
         {"200": body({"type": "array", "items": ref("DeadLetter")}, "The dead letters (no bodies, no tokens).")},
         parameters=[
             query_param("platform_id", {"type": "integer", "minimum": 0}, "Only this receiver's."),
             query_param("limit", {"type": "integer", "minimum": 0}, "At most this many (capped at 1000)."),
+            query_param("state", {"type": "string", "enum": ["dead", "discarded"]}, "Which list (default dead)."),
         ],
+    )
+}
+
+DEADLETTERS_DISCARD: dict[str, Any] = {
+    "post": operation(
+        "Discard dead letters with a reason: kept for the record, never sent, no longer a /status fault",
+        {
+            "200": body(
+                {"type": "object", "required": ["discarded"], "properties": {"discarded": {"type": "integer"}}},
+                "How many were discarded.",
+            )
+        },
+        requestBody={
+            "required": True,
+            "content": {
+                JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["reason"],
+                        "properties": {
+                            "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+                            # null counts as absent; one of platform_id, ids or all=true is required
+                            "platform_id": {"type": ["integer", "null"], "minimum": 0},
+                            "ids": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}},
+                            "all": {"type": "boolean"},
+                        },
+                    }
+                }
+            },
+        },
     )
 }
 
@@ -215,6 +247,20 @@ TRAFFIC: dict[str, Any] = {
             # Parsed liberally (RFC 3339, 'Z' optional, naive means UTC), so no 'format' is claimed.
             query_param("since", {"type": "string"}, "At or after this date-time, e.g. 2026-11-25T10:00:00Z."),
             query_param("until", {"type": "string"}, "At or before this date-time."),
+            query_param(
+                "kind",
+                {"type": "string", "enum": ["partner", "admin", "other", "all", ""]},
+                "partner (rows of a known platform), admin (admin API calls), other (unknown callers, probes)"
+                " or all (the default here; the console and CLI default to partner).",
+            ),
+            query_param("direction", {"type": "string", "enum": ["in", "out", ""]}, "In to the hub or out."),
+            query_param(
+                "failed",
+                {"type": "string", "enum": ["true", "false", "1", "0", "on", ""]},
+                "Only failures: no answer or HTTP 400 and above.",
+            ),
+            query_param("before", or_empty({"type": "integer", "minimum": 1, "maximum": 2**62}), "Older than row id."),
+            query_param("after", or_empty({"type": "integer", "minimum": 1, "maximum": 2**62}), "Newer than row id."),
             query_param("limit", or_empty({"type": "integer", "minimum": 1, "maximum": 10000}), "At most (100)."),
         ],
     )
@@ -260,7 +306,10 @@ PATHS: dict[str, dict[str, Any]] = {
     "/admin/platforms/{id}/resume": PLATFORM_RESUME,
     "/admin/deadletters": DEADLETTERS,
     "/admin/deadletters/redrive": DEADLETTERS_REDRIVE,
+    "/admin/deadletters/discard": DEADLETTERS_DISCARD,
     "/admin/traffic": TRAFFIC,
+    **openapi_agreements.PATHS,
+    **operator_paths.PATHS,
     "/admin/openapi.json": OPENAPI,
     "/status": STATUS,
     "/health": HEALTH,
@@ -275,16 +324,20 @@ def document(server_url: str) -> dict[str, Any]:
         "info": {
             "title": "OCPI hub admin API",
             "version": __version__,
-            "description": "Operate the hub: invitations, platforms, dead letters, traffic, status. "
-            "Every call needs `Authorization: Bearer <admin token>` unless marked otherwise; "
+            "description": "Operate the hub: invitations, platforms, agreements, dead letters, traffic, status, "
+            "operators. Every call needs `Authorization: Bearer <admin token>` or an operator's "
+            "`Basic <name:password>` (a read-only operator may only GET) unless marked otherwise; "
             "errors are OCPI envelopes.",
         },
         "servers": [{"url": server_url}],
-        "security": [{"adminToken": []}],
+        "security": [{"adminToken": []}, {"operator": []}],
         "paths": PATHS,
         "components": {
-            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
-            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "adminToken": {"type": "http", "scheme": "bearer"},
+                "operator": {"type": "http", "scheme": "basic"},
+            },
+            "schemas": {**SCHEMAS, **openapi_agreements.SCHEMAS},
         },
     }
 

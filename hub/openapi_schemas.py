@@ -145,6 +145,8 @@ SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "string"},
             "last_error": NULLABLE_STRING,
             "last_http_status": NULLABLE_INT,
+            "state": {"type": "string", "enum": ["dead", "discarded"]},
+            "discard_reason": NULLABLE_STRING,
         },
     },
     "TrafficRecord": {
@@ -184,6 +186,15 @@ SCHEMAS: dict[str, Any] = {
             },
             "uptime_seconds": {"type": "number"},
             "totals": {"type": "object"},
+            "agreements": {
+                "type": "object",
+                "description": "Roaming agreements: the mode (open, required) and how many are stored and in force.",
+                "properties": {
+                    "mode": {"type": "string", "enum": ["open", "required"]},
+                    "total": {"type": "integer"},
+                    "in_force": {"type": "integer"},
+                },
+            },
             "platforms": {"type": "array", "items": {"type": "object"}},
         },
     },

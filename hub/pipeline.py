@@ -24,7 +24,8 @@ from aiohttp.web_protocol import RequestPayloadError
 from hub.envelope import error_response
 from hub.keys import CALLER, CLOCK, CORRELATION_ID, REGISTRY, REQUEST_ID, SETTINGS, TOKEN_A_ROUTES, Caller
 from hub.limits import ADMISSION, ERROR_LOG, LIMITER, Admission, check_rate, read_body
-from hub.middlewares import check_admin, clean_id, hash_matches, refuse_loop, token_candidates
+from hub.middlewares import clean_id, hash_matches, refuse_loop, token_candidates
+from hub.operators import check_admin_request, run_audited
 from hub.traffic import TRAFFIC, ocpi_status_of
 from hub.traffic_records import module_of, redact_path
 from routing.errors import (
@@ -78,7 +79,7 @@ async def _authenticate(request: web.Request) -> None:
         request[CALLER] = Caller(token=record, raw_token=token)
         check_rate(app[LIMITER], record.platform_id)
     elif path.startswith("/admin") or (path == "/status" and not app[SETTINGS].status_public):
-        check_admin(request)
+        await check_admin_request(request)  # the admin token or an operator (hub/operators.py)
 
 
 def _report(request: web.Request, exc: BaseException) -> None:
@@ -169,7 +170,7 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
             response = await _admitted(request, handler, request.app[ADMISSION])
         else:
             await _authenticate(request)
-            response = await handler(request)
+            response = await run_audited(request, handler)  # admin API changes go to the audit log
     except Exception as exc:
         error = _as_ocpi_error(request, exc)
         if error is None:

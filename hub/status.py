@@ -2,9 +2,10 @@
 
 ``/status`` says ``ok``, ``degraded`` (with reasons) or ``down`` (HTTP 503: the store cannot be
 read). Degraded means someone should look: a platform is OFFLINE, a receiver's oldest queued
-message is older than ``status_queue_age_threshold``, or dead letters exist. A SUSPENDED
-platform is an operator's decision, not a fault: it is listed under ``notices`` only; an
-UNREGISTERED one (deleted) is listed with that status and nothing else.
+message is older than ``status_queue_age_threshold``, or dead letters exist. What the operator
+already handled never keeps it degraded: a SUSPENDED platform (and its waiting queue) is listed
+under ``notices`` only; an UNREGISTERED one is listed with its status, and when the operator
+unregistered it its undelivered messages were closed out; discarded dead letters no longer count.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from aiohttp import web
 
 from hub import __version__, build
 from hub.envelope import json_response
-from hub.keys import CLOCK, CLUSTER, SETTINGS, STARTED_AT, STORE
+from hub.keys import AGREEMENTS, CLOCK, CLUSTER, SETTINGS, STARTED_AT, STORE
 from hub.metrics import LOSS_STATS, RELAY_STATS
 from routing.clock import parse_iso
+from routing.cluster import cluster_by_platform
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
 from storage import retention as retention_sql
@@ -46,10 +48,13 @@ def _latest(*values: str | None) -> str | None:
     return max(present) if present else None
 
 
-def platform_status(app: web.Application, platform: Platform, queue: QueueStats) -> dict[str, Any]:
-    """One platform's entry in /status."""
+def platform_status(
+    app: web.Application, platform: Platform, queue: QueueStats, counts: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """One platform's entry in /status; ``counts``: (delivered, failed) of the whole cluster."""
     stats = app[RELAY_STATS]
     figures = stats.figures(platform.id)
+    delivered, failed = counts if counts is not None else (figures.delivered, figures.failed)
     p50, p99 = stats.latency_ms(platform.id)
     oldest_age = None
     if queue.oldest_created_at:
@@ -67,8 +72,9 @@ def platform_status(app: web.Application, platform: Platform, queue: QueueStats)
         "oldest_queued_age_seconds": oldest_age,
         "retries": queue.retries,
         "dead_letters": queue.dead,
-        "delivered": figures.delivered,
-        "failed": figures.failed,
+        "delivered": delivered,
+        "failed": failed,
+        # Latency percentiles come from this process's recent window (a cluster's are not merged).
         "latency_p50_ms": p50,
         "latency_p99_ms": p99,
     }
@@ -87,7 +93,9 @@ def assess(entries: list[dict[str, Any]], *, age_threshold: float) -> tuple[list
         # UNREGISTERED: the registration ended on purpose; listed with its status, never a warning.
         age = p["oldest_queued_age_seconds"]
         if age is not None and age > age_threshold:
-            reasons.append(f"{who}: oldest queued message is {age:.0f} s old (threshold {age_threshold:g} s)")
+            line = f"{who}: oldest queued message is {age:.0f} s old (threshold {age_threshold:g} s)"
+            # A suspended receiver's queue waits by the operator's decision: not a fault to report.
+            (notices if p["status"] == "SUSPENDED" else reasons).append(line)
         if p["dead_letters"]:
             reasons.append(f"{who}: {p['dead_letters']} dead letter(s)")
     return reasons, notices
@@ -106,15 +114,20 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         platforms = await platform_sql.list_platforms(store)
         queues = await outbox_sql.queue_stats(store)
         storage = await storage_figures(store)
-        processes = [p.as_json() for p in await app[CLUSTER].processes()]
+        views = await app[CLUSTER].processes()
+        processes = [p.as_json() for p in views]
     except Exception as exc:  # the overview must answer even when the store cannot
         LOGGER.exception("/status: the store cannot be read")
         reason = f"store unreadable: {type(exc).__name__}"
         # status_message: what the CLI prints for an HTTP error answer.
         body = {"status": "down", "reasons": [reason], "notices": [], "status_message": f"down, {reason}", **base}
         return {**body, "platforms": []}, 503
-    entries = [platform_status(app, p, queues.get(p.id, _NO_QUEUE)) for p in platforms]
+    # Counts summed over every process's heartbeat: one process alone saw only its share.
+    split = cluster_by_platform(views)
+    entries = [platform_status(app, p, queues.get(p.id, _NO_QUEUE), split.get(p.id)) for p in platforms]
     reasons, notices = assess(entries, age_threshold=settings.status_queue_age_threshold)
+    agreements, unpartnered = app[AGREEMENTS].summary(platforms)
+    notices.extend(unpartnered)  # an operator's decision (or one still to make), not a fault
     # Messages for platforms that no longer exist still count (their figures have no entry).
     orphans = {pid: q for pid, q in queues.items() if pid not in {p.id for p in platforms}}
     for pid, q in sorted(orphans.items()):
@@ -142,6 +155,7 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         "notices": notices,
         **base,
         "totals": totals,
+        "agreements": agreements,
         "cluster": cluster,
         "processes": processes,
         **storage,

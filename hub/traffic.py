@@ -43,6 +43,7 @@ from hub.traffic_records import (
 from routing.client import Exchange
 from routing.clock import Clock, iso, parse_iso
 from routing.directory import Directory
+from routing.errors import InvalidParameters
 from routing.headers import FROM_CC, FROM_PID, TO_CC, TO_PID
 from storage import traffic as traffic_sql
 from storage.db import Store
@@ -252,7 +253,11 @@ async def search(app: web.Application, criteria: TrafficSearch) -> list[dict[str
 
 
 async def list_traffic(request: web.Request) -> web.Response:
-    """GET /admin/traffic?correlation_id=&request_id=&platform_id=&module=&http_status=&ocpi_status=&since=&until=."""
+    """GET /admin/traffic?correlation_id=&request_id=&platform_id=&module=&http_status=&since=&until=&kind=..."""
+    # A parameter given twice is ambiguous (which one filters?): refused rather than guessed.
+    repeated = sorted(k for k in set(request.query) if len(request.query.getall(k)) > 1)
+    if repeated:
+        raise InvalidParameters(f"'{repeated[0][:40]}' is given more than once")
     return json_response(await search(request.app, TrafficSearch.from_query(request.query)))
 
 

@@ -3,6 +3,12 @@
 Every party's ClientInfo is served as a paginated list, and each status change is PUT to every
 other connected platform's hubclientinfo RECEIVER. It is a configuration module: never routing
 headers on these requests (transport_and_format, Message Routing).
+
+With roaming agreements required (routing/agreements.py) a platform hears only of its own parties
+and of those one of its parties has an agreement in force with: the list leaves the others out,
+an agreement coming into force pushes each side's ClientInfo to the other, and one ending pushes
+PLANNED (mod_hub_client_info: "may also be used when a Hub has some configuration indicating
+which parties have contracts with each other"; a ClientInfo cannot be deleted).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+from routing.agreements import Agreement, Agreements
 from routing.clock import Clock, iso
 from routing.delivery import Delivery
 from routing.directory import ROUTABLE, Directory
@@ -34,9 +41,18 @@ def client_info(party: Party, status: str) -> dict[str, Any]:
     }
 
 
-def all_client_info(directory: Directory) -> list[dict[str, Any]]:
-    """ClientInfo of every party of every platform, oldest change first."""
-    items = [client_info(party, platform.status) for platform in directory.platforms() for party in platform.parties]
+# What a party without an agreement (any more) is to the others (see the module docstring).
+NO_AGREEMENT = "PLANNED"
+
+
+def all_client_info(directory: Directory, viewer: Platform | None, agreements: Agreements) -> list[dict[str, Any]]:
+    """ClientInfo of every party of every platform ``viewer`` may hear of, oldest change first."""
+    items = [
+        client_info(party, platform.status)
+        for platform in directory.platforms()
+        for party in platform.parties
+        if not agreements.required or (viewer is not None and agreements.sees(viewer, party))
+    ]
     return sorted(items, key=lambda i: (i["last_updated"], i["country_code"], i["party_id"], i["role"]))
 
 
@@ -47,10 +63,11 @@ class ClientInfoPusher:
     known, so it does not have to GET the list to learn who is there (mod_hub_client_info).
     """
 
-    def __init__(self, directory: Directory, delivery: Delivery, clock: Clock) -> None:
+    def __init__(self, directory: Directory, delivery: Delivery, clock: Clock, agreements: Agreements) -> None:
         self.directory = directory
         self.delivery = delivery
         self.clock = clock
+        self.agreements = agreements
 
     def _leg(self, receiver: Platform, party: Party, status: str) -> Leg | None:
         base = receiver.endpoint("hubclientinfo", "RECEIVER")
@@ -73,14 +90,52 @@ class ClientInfoPusher:
     async def __call__(self, changed: Platform, status: str, registered: bool = False) -> None:
         """Push one PUT per (party of the changed platform, receiving platform); backfill a new one."""
         legs: list[Leg] = []
+        sees = self.agreements.sees
         for receiver in self.directory.platforms():
             if receiver.id == changed.id or receiver.status not in ROUTABLE or not receiver.registered:
                 continue
-            legs.extend(leg for party in changed.parties if (leg := self._leg(receiver, party, status)))
+            for party in changed.parties:
+                if sees(receiver, party) and (leg := self._leg(receiver, party, status)):
+                    legs.append(leg)
         if registered and changed.registered:
             for other in self.directory.platforms():
                 if other.id != changed.id:
-                    legs.extend(leg for party in other.parties if (leg := self._leg(changed, party, other.status)))
+                    legs.extend(
+                        leg
+                        for party in other.parties
+                        if sees(changed, party) and (leg := self._leg(changed, party, other.status))
+                    )
         if legs:
             LOGGER.info("pushing ClientInfo %s of platform %s: %d PUTs", status, changed.id, len(legs))
             await self.delivery.enqueue(legs)
+
+    async def agreements_changed(self, started: list[Agreement], ended: list[Agreement]) -> None:
+        """Tell each side of an agreement that came into force about the other; PLANNED when one ended.
+
+        An ended agreement is announced only where the other side is no longer seen at all (another
+        agreement in force may still relate the two parties).
+        """
+        legs: list[Leg] = []
+        for agreements, ending in ((started, False), (ended, True)):
+            for ag in agreements:
+                for about, to in (ag.sides, ag.sides[::-1]):
+                    legs.extend(self._about(about, to, ending=ending))
+        if legs:
+            LOGGER.info("ClientInfo: %d agreement(s) started, %d ended: %d PUTs", len(started), len(ended), len(legs))
+            await self.delivery.enqueue(legs)
+
+    def _about(self, about: tuple[str, str, str], to: tuple[str, str, str], *, ending: bool) -> list[Leg]:
+        """PUTs of the ClientInfo of party ``about`` to the platform serving party ``to``."""
+        legs: list[Leg] = []
+        for receiving in self.directory.parties(to[:2], [to[2]]):
+            receiver = self.directory.platform(receiving.platform_id)
+            if receiver is None or receiver.status not in ROUTABLE or not receiver.registered:
+                continue
+            for party in self.directory.parties(about[:2], [about[2]], include_left=True):
+                owner = self.directory.platform(party.platform_id)
+                if owner is None or owner.id == receiver.id or self.agreements.sees(receiver, party) == ending:
+                    continue
+                leg = self._leg(receiver, party, NO_AGREEMENT if ending else owner.status)
+                if leg is not None:
+                    legs.append(leg)
+        return legs

@@ -31,6 +31,7 @@ LOGGER = logging.getLogger(__name__)
 KEEP_GONE = timedelta(days=1)  # rows of processes gone longer than this are dropped
 CACHE_CHANNEL = "ocpi_hub_cache"  # NOTIFY: platforms, tokens or interop settings changed
 OUTBOX_CHANNEL = "ocpi_hub_outbox"  # NOTIFY: messages any process may deliver were committed
+PER_PLATFORM = "platforms"  # heartbeat figure: {platform id: [delivered, failed]} of that process
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,24 @@ class ProcessView:
             "started_at": self.started_at,
             "last_heartbeat": self.last_heartbeat,
             "state": self.state,
-            **self.figures,
+            # The per-platform split stays out of /status's process list (cluster_by_platform sums it).
+            **{k: v for k, v in self.figures.items() if k != PER_PLATFORM},
         }
+
+
+def cluster_by_platform(processes: list[ProcessView]) -> dict[int, tuple[int, int]]:
+    """(delivered, failed) per platform summed over every process's last heartbeat (the cluster's counts)."""
+    sums: dict[int, tuple[int, int]] = {}
+    for process in processes:
+        split = process.figures.get(PER_PLATFORM)
+        if not isinstance(split, dict):
+            continue  # a process of an older build: its totals still count, not its split
+        for key, pair in split.items():
+            if not (isinstance(key, str) and key.isdigit() and isinstance(pair, list) and len(pair) == 2):
+                continue
+            delivered, failed = sums.get(int(key), (0, 0))
+            sums[int(key)] = (delivered + int(pair[0]), failed + int(pair[1]))
+    return sums
 
 
 class Cluster:

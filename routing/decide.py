@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from routing.directory import ROUTABLE, Directory
-from routing.errors import ConnectionProblem, InvalidParameters, SpoofedParty, UnknownReceiver
+from routing.errors import ConnectionProblem, InvalidParameters, MethodNotAllowed, SpoofedParty, UnknownReceiver
 from routing.headers import PartyRef, RoutingHeaders
 from routing.identity import active, live_parties, refs, serves
 from storage.models import Platform
@@ -108,6 +108,10 @@ def decide(
     body: Any,
 ) -> Route:
     """The one routing decision for a functional-module request (4001 when nothing names a receiver)."""
+    if method == "GET" and (spec.name == "commands" or (spec.name == "chargingprofiles" and interface == "SENDER")):
+        # mod_commands has no GET on either interface; the chargingprofiles Sender takes only
+        # POST (results) and PUT (ActiveChargingProfile): there is nothing to read.
+        raise MethodNotAllowed(f"{spec.name} has no GET on its {interface.lower()} interface")
     to = headers.to_party
     if to is not None and not to.same(hub):
         return Direct(to)
@@ -228,6 +232,10 @@ def broadcast_targets(directory: Directory, spec: ModuleSpec, *, exclude_platfor
     A platform hosting two eMSPs gets two requests, TO set to each (transport_and_format,
     Broadcast Push: the hub addresses every receiving party).
     """
+    # Broadcast Push goes to the "opposite role" (CPO data to eMSPs, NSPs, OTHER and NAPs): a
+    # smart-charging provider takes directed sessions and profiles, not everyone's broadcasts
+    # (transport_and_format, Broadcast Push).
+    roles = spec.receiver_roles - {"SCSP"}
     targets: list[Target] = []
     for platform in directory.platforms():
         if platform.id == exclude_platform or platform.status not in ROUTABLE or not platform.registered:
@@ -235,7 +243,7 @@ def broadcast_targets(directory: Directory, spec: ModuleSpec, *, exclude_platfor
         url = platform.endpoint(spec.name, "RECEIVER")
         if url is None:
             continue
-        for ref in refs(live_parties(platform, spec.receiver_roles)):
+        for ref in refs(live_parties(platform, roles)):
             targets.append(Target(platform, ref, url))
     return targets
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from config import DeliverySettings
 from routing.clock import Clock, iso
 from routing.cluster import OUTBOX_CHANNEL
-from routing.errors import ConnectionProblem, OcpiError, Overloaded, ReceiverTimeout
+from routing.errors import ConnectionProblem, OcpiError, Overloaded, ReceiverTimeout, Unrepresentable
 from routing.forward import Leg, Reply, relay
 from routing.outcome import Answered, Failed, Outcome, Queued, Sent
 from routing.retry import is_retryable
@@ -65,7 +65,18 @@ class Delivery:
     async def enqueue(self, legs: Sequence[Leg], *, prepare: Job | None = None) -> None:
         """Commit every leg (and ``prepare``) in one write job; the scheduler delivers them."""
         # Each receiver gets its own OCPI version (routing/versions/wire.py), before anything is kept.
-        legs = [await versions_wire.outbound(leg) for leg in legs]
+        # An unpublished Location is not broadcast to a 2.1.1 partner (routing/versions/visibility.py).
+        # One a version cannot carry as a valid object is skipped, with its Loss records
+        # (routing/versions/validate.py); the others still go.
+        ready: list[Leg] = []
+        for leg in legs:
+            if await versions_wire.withheld(leg):
+                continue
+            try:
+                ready.append(await versions_wire.outbound(leg, checked=True))
+            except Unrepresentable as exc:
+                LOGGER.info("not delivered to platform %s: %s", leg.platform.id, exc.message)
+        legs = ready
         now = self.clock.now()
         # Broadcast legs share one body: decide once whether it is a status-only PATCH.
         status_patch = _is_status_patch(legs[0]) if legs else False

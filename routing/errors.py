@@ -4,7 +4,9 @@
     +-- ClientError          2000     generic client error
     |   +-- InvalidParameters  2001   invalid or missing parameters (also: spoofed FROM / owner ids)
     |   |   +-- PartyConflict  2001   a party the credentials may not claim: another platform's, the hub's, role HUB
+    |   |   +-- AgreementConflict 2001 the two parties have an agreement already (admin API: 409)
     |   |   +-- SpoofedParty   2001   FROM / owner ids not the caller's (HTTP 403)
+    |   |   +-- Unrepresentable 2001  the receiver's OCPI version cannot carry it as a valid object
     |   +-- NotEnoughInformation 2002
     |   +-- UnknownLocation    2003
     |   +-- UnknownToken       2004
@@ -28,6 +30,7 @@
         +-- LoopDetected       4000   a request the hub sent itself came back to it (HTTP 508)
         +-- UnknownReceiver    4001   TO unknown, or it lacks the module
         |   +-- RedirectRefused 4001  the receiver redirects where the hub may not follow (final)
+        |   +-- NoAgreement     4001  no roaming agreement in force between sender and receiver (final)
         +-- ReceiverTimeout    4002   the forwarded request timed out (retryable)
         +-- ConnectionProblem  4003   the receiver could not be reached (retryable)
             +-- UrlRefused     4003   the SSRF guard refuses the URL (routing/ssrf.py; retryable)
@@ -47,6 +50,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AgreementConflict",
     "AnswerTooLarge",
     "AuthError",
     "BodyTimeout",
@@ -58,6 +62,7 @@ __all__ = [
     "InvalidParameters",
     "LoopDetected",
     "MethodNotAllowed",
+    "NoAgreement",
     "NoMatchingEndpoints",
     "NotEnoughInformation",
     "NotFound",
@@ -76,6 +81,7 @@ __all__ = [
     "UnknownLocation",
     "UnknownReceiver",
     "UnknownToken",
+    "Unrepresentable",
     "UnsupportedVersion",
     "UnusableAnswer",
     "UrlRefused",
@@ -140,6 +146,16 @@ class SpoofedParty(InvalidParameters):
     default_message = "Party is not served by the calling platform"
 
 
+class Unrepresentable(InvalidParameters):
+    """2001: after translation the object would be invalid for the receiver's OCPI version.
+
+    A required field the target version needs and nothing can derive (routing/versions/validate.py):
+    the hub refuses rather than send an invalid object; the Loss report names the fields.
+    """
+
+    default_message = "The receiver's OCPI version cannot carry this as a valid object"
+
+
 class PartyConflict(InvalidParameters):
     """2001: a party the credentials may not claim (admin API: 409).
 
@@ -149,6 +165,13 @@ class PartyConflict(InvalidParameters):
 
     admin_http_status = 409
     default_message = "A party in these credentials is already served by another platform"
+
+
+class AgreementConflict(InvalidParameters):
+    """2001: the two parties of an agreement have one already (admin API: 409)."""
+
+    admin_http_status = 409
+    default_message = "These two parties have an agreement already"
 
 
 class NotEnoughInformation(ClientError):
@@ -332,6 +355,17 @@ class RedirectRefused(UnknownReceiver):
     """4001: the receiver's endpoint redirects where the hub may not follow; final, never retried."""
 
     default_message = "The receiver's endpoint redirects where the hub does not follow"
+
+
+class NoAgreement(UnknownReceiver):
+    """4001: the hub requires roaming agreements and none in force covers this sender, receiver and module.
+
+    4001, not 2xxx: the message is fine, the hub will not route it (status_codes, 4xxx: errors a
+    Hub encounters while routing); to the sender the receiver is unknown (HubClientInfo does not
+    list it either). Final: retrying cannot help until the operator adds an agreement.
+    """
+
+    default_message = "No roaming agreement between these parties"
 
 
 class ReceiverTimeout(HubError):

@@ -19,6 +19,7 @@ from routing.envelope import envelope_bytes
 from routing.errors import HubError, OcpiError
 from routing.headers import RoutingHeaders
 from routing.reader import Shape
+from routing.versions import answers as versions_answers
 from routing.versions import wire as versions_wire
 from storage.models import Platform
 
@@ -89,7 +90,7 @@ async def send_leg(client: PeerClient, leg: Leg, *, timeout: float | None = None
         expect=leg.expect,
         log_context={"module": leg.module, "platform_id": leg.platform.id, "attempt": attempt},
     )
-    return versions_wire.answer_in(leg, response)
+    return await versions_answers.answer_in(leg, response)
 
 
 def foreign_answer_error(response: PeerResponse) -> OcpiError:

@@ -25,6 +25,8 @@ from routing.errors import InvalidParameters, NotFound, UnknownLocation
 from routing.forward import Reply
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import canonical_time, find_child
+from routing.versions import module_url
+from routing.versions import wire as versions_wire
 from storage import objects as object_sql
 from storage.db import Store
 
@@ -93,15 +95,28 @@ class StoreReader:
         self.hub = PartyRef(settings.country_code, settings.party_id)
 
     async def page(
-        self, spec: ModuleSpec, query: dict[str, str], requester: PartyRef, viewers: list[PartyRef]
+        self,
+        spec: ModuleSpec,
+        query: dict[str, str],
+        requester: PartyRef,
+        viewers: list[PartyRef],
+        owners: set[str] | None = None,
+        version: str = "2.2.1",
     ) -> Reply:
-        """One page of the module's objects the viewers may see, FROM the hub (GET All via Hub)."""
+        """One page of the module's objects the viewers may see, FROM the hub (GET All via Hub).
+
+        ``owners``: only objects of these owners ('CC/PID/' key prefixes: the parties the viewers
+        have a roaming agreement with); None: every owner. The next page's ``Link`` is on the
+        URL of the caller's own version (``version``).
+        """
         want = page_request(query)
         keys = viewer_keys(viewers)
+        owner_keys = None if owners is None else sorted(owners)
         found = await object_sql.page(
             self.store,
             spec.name,
             viewers=keys,
+            owners=owner_keys,
             limit=want.limit,
             cursor=want.cursor,
             offset=want.offset,
@@ -111,29 +126,45 @@ class StoreReader:
         total = want.total
         if total is None:  # first page of a crawl (or a partner's own offset): count once
             total = await object_sql.count(
-                self.store, spec.name, viewers=keys, date_from=want.date_from, date_to=want.date_to
+                self.store, spec.name, viewers=keys, owners=owner_keys, date_from=want.date_from, date_to=want.date_to
             )
         headers = {"X-Total-Count": str(total), "X-Limit": str(MAX_LIMIT)}
         if found.more and found.bodies:
-            base = f"{self.settings.public_url}/ocpi/2.2.1/{spec.name}/sender/"
+            base = module_url(self.settings.public_url, version, spec.name, "SENDER")
             served = want.offset + len(found.bodies)
             headers["Link"] = next_link(base, query, served, want.limit, f"{found.cursor}.{total}")
         headers.update(RoutingHeaders(from_party=self.hub, to_party=requester).as_headers())
         data = "[" + ",".join(found.bodies) + "]"
+        # A reader on a sender's own version gets that sender's body (routing/versions/answers.py).
+        versions_wire.keep_originals(
+            [(json.loads(b), v, json.loads(o)) for b, (v, o) in zip(found.bodies, found.origins, strict=True) if o]
+        )
         return Reply(200, around_json(data, timestamp=iso(self.clock.now())), headers)
 
-    async def location(self, segments: list[str], requester: PartyRef, viewers: list[PartyRef]) -> Reply:
-        """GET /locations/{id}[/{evse_uid}[/{connector_id}]] with TO = the hub, from its copy."""
-        bodies = await object_sql.find(self.store, "locations", segments[0], viewers=viewer_keys(viewers))
-        if not bodies:
+    async def location(
+        self, segments: list[str], requester: PartyRef, viewers: list[PartyRef], owners: set[str] | None = None
+    ) -> Reply:
+        """GET /locations/{id}[/{evse_uid}[/{connector_id}]] with TO = the hub, from its copy (of ``owners`` only)."""
+        copies = await object_sql.find(
+            self.store,
+            "locations",
+            segments[0],
+            viewers=viewer_keys(viewers),
+            owners=None if owners is None else sorted(owners),
+        )
+        if not copies:
             raise UnknownLocation(f"no location {segments[0]} is known to the hub")
-        if len(bodies) > 1:
+        if len(copies) > 1:
             raise InvalidParameters(f"location {segments[0]} exists at several CPOs; send OCPI-to headers")
-        body = bodies[0]
+        body = copies[0].body
+        core = json.loads(body)
+        sent = json.loads(copies[0].origin_body) if copies[0].origin_body else None
         if len(segments) > 1:
-            child = find_child(json.loads(body), segments[1:])
-            if child is None:
+            core = find_child(core, segments[1:])
+            if core is None:
                 raise NotFound(f"no {'/'.join(segments[1:])} in location {segments[0]}")
-            body = dumps(child)
+            sent = find_child(sent, segments[1:]) if isinstance(sent, dict) else None
+            body = dumps(core)
+        versions_wire.keep_originals([(core, copies[0].origin_version, sent)])
         headers = RoutingHeaders(from_party=self.hub, to_party=requester).as_headers()
         return Reply(200, around_json(body, timestamp=iso(self.clock.now())), headers)

@@ -8,12 +8,16 @@ The hub never changes ``last_updated`` in what it forwards: these rules apply to
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routing.clock import iso, parse_iso
 from routing.errors import InvalidParameters
 from routing.headers import PartyRef
+
+if TYPE_CHECKING:
+    from storage.objects import StoredObject
 
 
 @dataclass(frozen=True)
@@ -154,3 +158,33 @@ def apply_push(
     if evse is None:
         return None
     return _merge_child(stored, "evses", "uid", evse_uid, "PUT", evse)
+
+
+def alt_id(module: str, copy: dict[str, Any]) -> str | None:
+    """A Token is also found by its contract_id: 2.1.1 Sessions and CDRs name it so (auth_id)."""
+    contract = copy.get("contract_id") if module == "tokens" else None
+    return str(contract).upper() if contract else None
+
+
+def origin_after(
+    module: str,
+    method: str,
+    ref: ObjectRef,
+    stored: StoredObject | None,
+    sent: tuple[str, Any] | None,
+    replaces: bool,
+) -> tuple[str, Any] | None:
+    """The sender's-version body to keep beside the new 2.2.1 copy (None: the copy is what was sent).
+
+    A whole object is kept as sent; a PATCH or child push merges into the kept body when it is
+    in the same version, else nothing is kept (readers get the 2.2.1 copy translated).
+    """
+    if sent is None or not isinstance(sent[1], dict):
+        return None
+    version, body = sent
+    if replaces:
+        return version, body
+    if stored is None or stored.origin_version != version or stored.origin_body is None:
+        return None
+    merged = apply_push(module, method, ref, json.loads(stored.origin_body), body)
+    return (version, merged) if merged is not None else None

@@ -29,6 +29,7 @@ from routing.forward import Leg, Reply, new_request_id, relay, send_leg
 from routing.headers import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef
 from routing.ssrf import UrlRefused
+from routing.versions import version_prefix
 from routing.versions import wire as versions_wire
 from storage import objects as object_sql
 from storage import proxies as proxy_sql
@@ -70,8 +71,9 @@ class Proxies:
         self.clock = clock
         self.hub = PartyRef(settings.country_code, settings.party_id)
 
-    def _url(self, kind: str, proxy_id: str) -> str:
-        return f"{self.settings.public_url}/ocpi/2.2.1/{kind}/{proxy_id}"
+    def _url(self, kind: str, proxy_id: str, version: str = "2.2.1") -> str:
+        """A stand-in URL under the prefix of the version its user speaks (2.1.1 callers too)."""
+        return f"{self.settings.public_url}{version_prefix(version)}/{kind}/{proxy_id}"
 
     async def _create(self, **fields: Any) -> str:
         proxy_id = secrets.token_urlsafe(24)
@@ -130,7 +132,7 @@ class Proxies:
             correlation_id=req.correlation_id,
             ttl=ttl,
         )
-        hub_url = self._url("callbacks", proxy_id)
+        hub_url = self._url("callbacks", proxy_id, versions_wire.version_of(target.platform))
         if in_query:
             query = dict(parse_qsl(req.query_string, keep_blank_values=True))
             query["response_url"] = hub_url
@@ -248,7 +250,7 @@ class Proxies:
             correlation_id=leg.correlation_id,
             ttl=PAGE_TTL,
         )
-        answer.headers[key] = f'<{self._url("proxy", proxy_id)}>; rel="next"'
+        answer.headers[key] = f'<{self._url("proxy", proxy_id, versions_wire.version_of(caller))}>; rel="next"'
 
     async def rewrite_cdr_location(
         self, answer: Reply, ref: ObjectRef, target: Target, caller: Platform, sender: PartyRef
@@ -275,11 +277,13 @@ class Proxies:
             correlation_id=None,
             ttl=CDR_TTL,
         )
-        answer.headers["Location"] = self._url("proxy", proxy_id)
+        answer.headers["Location"] = self._url("proxy", proxy_id, versions_wire.version_of(caller))
 
     async def handle_proxy_get(self, proxy_id: str, caller: Platform, correlation_id: str, timestamp: str) -> Reply:
         """GET a proxied page or CDR from the partner (or the hub's copy), rewriting the next Link again."""
         proxy = await self._usable(proxy_id, caller, "page|cdr")
+        # The answer data in the caller's version, like the first page's (routing/versions/wire.py).
+        versions_wire.open_answer(caller, proxy.module, "CDR" if proxy.kind == "cdr" else None)
         routing = RoutingHeaders(
             from_party=PartyRef(proxy.from_country_code, proxy.from_party_id)
             if proxy.from_country_code and proxy.from_party_id
@@ -292,6 +296,9 @@ class Proxies:
             stored = await object_sql.get_any(self.store, "cdrs", proxy.target_url[len(STORE_PREFIX) :])
             if stored is None:
                 raise NotFound("the CDR is not stored at the hub")
+            if stored.origin_body:  # the CPO's own CDR for a reader on its version
+                sent = json.loads(stored.origin_body)
+                versions_wire.keep_originals([(json.loads(stored.body), stored.origin_version, sent)])
             answer = Reply(200, around_json(stored.body, timestamp=timestamp), from_hub=True)
             if routing.from_party is not None:
                 answer.headers.update(RoutingHeaders(self.hub, routing.from_party).as_headers())

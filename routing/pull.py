@@ -25,6 +25,7 @@ from routing.headers import PartyRef
 from routing.identity import live_parties
 from routing.objects import ObjectRef, canonical_time
 from routing.periodic import Periodic
+from routing.versions import CORE, Context, to_core
 from storage import objects as object_sql
 from storage import platforms as platform_sql
 from storage import routing_index as index_sql
@@ -110,9 +111,10 @@ class Puller:
             )
             if not response.succeeded or not isinstance(response.data, list):
                 raise OcpiError(f"GET {module}: {response.describe()}")
-            items = [item for item in response.data if self._owned(item, owners, platform.id, module)]
+            pairs = [_as_core(platform, module, item) for item in response.data]
+            items = [(core, sent) for core, sent in pairs if self._owned(core, owners, platform.id, module)]
             if items:
-                await self.store.write(self._keep(module, items))
+                await self.store.write(self._keep(module, items, platform.version))
                 stored += len(items)
             link = response.headers.get("Link")
             match = _NEXT.search(link) if link else None
@@ -131,11 +133,12 @@ class Puller:
             return False
         return True
 
-    def _keep(self, module: str, items: list[dict[str, Any]]) -> Any:
+    def _keep(self, module: str, items: list[tuple[Any, Any]], version: str | None) -> Any:
+        """A write job keeping each pulled object: its 2.2.1 copy, and what the partner sent beside it."""
         now = iso(self.clock.now())
 
         def job(tx: SyncTx) -> None:
-            for item in items:
+            for item, sent in items:
                 ref = ObjectRef(PartyRef(item["country_code"], item["party_id"]), item["id"])
                 try:
                     last_updated = canonical_time(item.get("last_updated"))
@@ -151,8 +154,31 @@ class Puller:
                     recipient=object_sql.EVERYONE,
                     body=dumps(item),
                     last_updated=last_updated,
+                    origin_version=version if sent is not None else None,
+                    origin_body=dumps(sent) if sent is not None else None,
                 )
                 if module == "locations":
                     index_sql.remember(tx, "location", ref.object_id, ref.owner.key, now=now)
 
         return job
+
+
+_KIND = {"locations": "Location", "tariffs": "Tariff"}
+
+
+def _as_core(platform: Platform, module: str, item: Any) -> tuple[Any, Any]:
+    """(the 2.2.1 copy, what the partner sent or None when it spoke 2.2.1) of one pulled object.
+
+    A 2.1.1 or 2.3.0 partner's objects are translated like its pushes (routing/versions), owner
+    ids of 2.1.1 taken from its one CPO party.
+    """
+    version = platform.version or CORE
+    if version == CORE or not isinstance(item, dict):
+        return item, None
+    party = next(iter(live_parties(platform, ("CPO",))), None)
+    ctx = Context(party.country_code, party.party_id, origin=version) if party else Context(origin=version)
+    try:
+        core = to_core(version, _KIND[module], item, ctx).data
+    except (TypeError, ValueError, AttributeError, KeyError):
+        return item, None  # not an object of its kind: _owned skips it with a warning
+    return core, item

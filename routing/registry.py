@@ -324,19 +324,28 @@ class Registry:
             except OcpiError as exc:
                 # The operator asked for it: the peer being unreachable must not keep it registered.
                 peer_answer = exc.message
-        await self._forget(platform_id, reason="receiver unregistered by the hub operator")
+        # Routine offboarding: the operator chose this, so what was still queued for the platform
+        # is closed out (kept as 'discarded' with the reason) and /status returns to ok.
+        await self._forget(platform_id, reason="closed out: receiver unregistered by the hub operator", close_out=True)
         LOGGER.info("unregistered platform %s (peer said: %s)", platform_id, peer_answer)
         await self._notify(platform_id, UNREGISTERED)
         return await self.get(platform_id), peer_answer
 
-    async def _forget(self, platform_id: int, *, reason: str) -> None:
-        """UNREGISTERED: token and endpoints gone; what was queued for it becomes dead letters with ``reason``."""
+    async def _forget(self, platform_id: int, *, reason: str, close_out: bool = False) -> None:
+        """UNREGISTERED: token and endpoints gone; what was queued for it is closed out or buried.
+
+        ``close_out`` (the operator's own unregister): pending messages and dead letters become
+        'discarded' with ``reason``. Otherwise (the partner left by itself) pending messages become
+        dead letters: an operator should decide (re-drive once it is back, or discard).
+        """
         now = self._now()
         async with self._transaction() as tx:
             await platform_sql.forget_registration(tx, platform_id, status=UNREGISTERED, now=now)
-            buried = await lifecycle_sql.bury_queue(tx, platform_id, reason=reason, now=now)
-        if buried:
-            LOGGER.warning("%d queued message(s) for platform %s became dead letters: %s", buried, platform_id, reason)
+            settle = lifecycle_sql.close_out_queue if close_out else lifecycle_sql.bury_queue
+            count = await settle(tx, platform_id, reason=reason, now=now)
+        if count:
+            became = "were closed out" if close_out else "became dead letters"
+            LOGGER.warning("%d undelivered message(s) for platform %s %s: %s", count, platform_id, became, reason)
 
     async def _post_credentials(
         self,

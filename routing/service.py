@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from config import Settings
 from routing import idrules
+from routing.agreements import Agreements
 from routing.client import PeerClient
 from routing.clock import Clock, iso
 from routing.decide import (
@@ -38,12 +40,20 @@ from routing.decide import (
 from routing.delivery import Delivery
 from routing.directory import Directory
 from routing.envelope import dumps
-from routing.errors import InvalidParameters, OcpiError, UnknownReceiver
+from routing.errors import InvalidParameters, OcpiError, UnknownReceiver, UnknownToken
 from routing.forward import Leg, Reply, relay, send_leg
 from routing.getall import StoreReader
 from routing.headers import PartyRef, RoutingHeaders
 from routing.identity import live_parties, refs
-from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
+from routing.objects import (
+    ObjectRef,
+    alt_id,
+    apply_push,
+    canonical_time,
+    check_body_matches,
+    object_ref,
+    origin_after,
+)
 from routing.paths import join
 from routing.proxies import Proxies
 from routing.reader import Shape, as_object
@@ -111,8 +121,10 @@ class RoutingService:
         reader: StoreReader,
         settings: Settings,
         clock: Clock,
+        agreements: Agreements,
     ) -> None:
         self.store = store
+        self.agreements = agreements
         self.client = client
         self.directory = directory
         self.delivery = delivery
@@ -149,23 +161,39 @@ class RoutingService:
         if obj is not req.body:
             # Liberal in what we accept, strict in what we send: forward the object, not [object].
             req = replace(req, body=obj, raw_body=dumps(obj).encode())
-        req = versions_wire.inbound(req, self.store)  # the one way in: the caller's version -> 2.2.1
+        req = await versions_wire.inbound(req, self.store, self.now())  # the one way in: the caller's version -> 2.2.1
         sender = self.requester(req)
         route = decide(spec, req.interface, req.method, req.segments, req.routing, self.hub, req.body)
         match route:
             case GetAll():
-                return await self.reader.page(spec, req.query, sender, self._viewers(req, sender))
+                viewers = self._viewers(req, sender)
+                owners = self._owners(spec, req, viewers)
+                return await self.reader.page(spec, req.query, sender, viewers, owners, version)
             case FromStore():
-                return await self.reader.location(req.segments, sender, self._viewers(req, sender))
+                viewers = self._viewers(req, sender)
+                return await self.reader.location(req.segments, sender, viewers, self._owners(spec, req, viewers))
             case Broadcast():
                 return await self._broadcast(spec, req, sender, self._owned_ref(spec, req))
             case Direct(party):
                 ref = self._owned_ref(spec, req)  # anti-spoofing before any receiver is looked up
-                target = pick_target(self.directory, party, spec, req.interface)
             case Open(key):
                 ref = self._owned_ref(spec, req)
-                target = pick_target(self.directory, await self._resolve(key), spec, req.interface)
+                party = await self._resolve(
+                    key, lambda p: self.agreements.allows_message(spec, req.interface, sender, p)
+                )
+        # Roaming agreements (routing/agreements.py): checked when accepted, never when delivered;
+        # before the receiver's platform is looked up, so a party without one learns nothing of
+        # the receiver's connection (4001 whether it is connected or not).
+        self.agreements.require(spec, req.interface, sender, party)
+        target = pick_target(self.directory, party, spec, req.interface)
         return await self._single(spec, req, sender, target, ref)
+
+    def _owners(self, spec: ModuleSpec, req: Inbound, viewers: list[PartyRef]) -> set[str] | None:
+        """With agreements required: the owners (storage key prefixes) whose stored objects the viewers may read."""
+        if not self.agreements.required:
+            return None
+        roles = spec.roles_for(other_interface(req.interface))
+        return self.agreements.partners(viewers, roles, spec.owner_role, spec.name)
 
     def _viewers(self, req: Inbound, sender: PartyRef) -> list[PartyRef]:
         """Whose copies a GET may read: the FROM party, or every party of the caller in the asking role."""
@@ -174,14 +202,19 @@ class RoutingService:
         roles = MODULES[req.module].roles_for(other_interface(req.interface))
         return refs(live_parties(req.caller, roles)) or [sender]
 
-    async def _resolve(self, key: RouteKey) -> PartyRef:
+    async def _resolve(self, key: RouteKey, agreed: Callable[[PartyRef], bool]) -> PartyRef:
         if key.kind == "party":
             assert key.party is not None
             return key.party
         owner = key.party.key if key.party is not None else None
         entries = await index_sql.lookup(self.store, key.kind, key.object_id, owner)
         if not entries:
+            if key.kind == "token":  # mod_tokens, real-time authorization: an unknown Token is 2004
+                raise UnknownToken(f"token {key.object_id} is unknown to the hub")
             raise UnknownReceiver(f"no route known for {key.kind} {key.object_id}; send OCPI-to headers")
+        if len({(e.country_code, e.party_id) for e in entries}) > 1 and not key.want_peer:
+            # Known at several parties: only those the sender has an agreement with count (all, when open).
+            entries = [e for e in entries if agreed(PartyRef(e.country_code, e.party_id))] or entries
         if len({(e.country_code, e.party_id) for e in entries}) > 1:
             raise UnknownReceiver(f"{key.kind} {key.object_id} is known at several parties; send OCPI-to headers")
         entry = entries[0]
@@ -230,6 +263,7 @@ class RoutingService:
         """
         now = self.now()
         body = req.body
+        sent = versions_wire.origin()  # the sender's own version and body, kept beside the 2.2.1 copy
         recipient = object_sql.EVERYONE if target is None else target.recipient
         peer = target.key if target is not None and spec.name == "sessions" else None
         replaces = not ref.sub and req.method in ("PUT", "POST")
@@ -264,6 +298,7 @@ class RoutingService:
                 new = apply_push(spec.name, req.method, ref, json.loads(stored.body) if stored else None, body)
                 if new is None:
                     continue
+                kept = origin_after(spec.name, req.method, ref, stored, sent, replaces)
                 object_sql.put_copy(
                     tx,
                     module=spec.name,
@@ -274,6 +309,9 @@ class RoutingService:
                     recipient=whom,
                     body=dumps(new),
                     last_updated=canonical_time(new["last_updated"]) if "last_updated" in new else now,
+                    origin_version=kept[0] if kept else None,
+                    origin_body=dumps(kept[1]) if kept else None,
+                    alt_id=alt_id(spec.name, new),
                 )
 
         return job
@@ -295,6 +333,8 @@ class RoutingService:
                 object_key=ref.key,
             )
             for target in broadcast_targets(self.directory, spec, exclude_platform=req.caller.id)
+            # Only the parties the sender has an agreement with (all of them when agreements are open).
+            if self.agreements.allows_message(spec, "RECEIVER", sender, target.party)
         ]
         # The stored copy and every leg commit together: the hub's copy and the queue never disagree.
         await self.delivery.enqueue(legs, prepare=self._remember(spec, req, ref, None))

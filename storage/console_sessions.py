@@ -1,7 +1,8 @@
 """SQL for the operator console's login sessions (migration 0014_console_sessions).
 
 One row per logged-in operator, keyed by the SHA-256 of the cookie value; the hub/console
-session store decides what a row means (expiry, admin token fingerprint, CSRF).
+session store decides what a row means (expiry, admin token or password fingerprint, CSRF,
+who logged in and with which role).
 """
 
 from __future__ import annotations
@@ -10,10 +11,21 @@ import json
 
 from storage.db import Row, Store, SyncTx
 
-COLUMNS = "key, csrf, admin_fp, expires_at, flashes"
+COLUMNS = "key, csrf, admin_fp, expires_at, flashes, actor, role"  # actor, role: migration 0016_operators
 
 
-def create(tx: SyncTx, *, key: str, csrf: str, admin_fp: str, expires_at: str, now: str, keep: int) -> None:
+def create(
+    tx: SyncTx,
+    *,
+    key: str,
+    csrf: str,
+    admin_fp: str,
+    expires_at: str,
+    now: str,
+    keep: int,
+    actor: str = "admin-token",
+    role: str = "admin",
+) -> None:
     """Insert a session; drop expired ones, and the oldest beyond ``keep`` (a login flood stays bounded)."""
     tx.execute("DELETE FROM console_sessions WHERE expires_at <= ?", (now,))
     tx.execute(
@@ -22,8 +34,8 @@ def create(tx: SyncTx, *, key: str, csrf: str, admin_fp: str, expires_at: str, n
         (max(keep - 1, 0),),
     )
     tx.execute(
-        f"INSERT INTO console_sessions ({COLUMNS}) VALUES (?, ?, ?, ?, '[]')",
-        (key, csrf, admin_fp, expires_at),
+        f"INSERT INTO console_sessions ({COLUMNS}) VALUES (?, ?, ?, ?, '[]', ?, ?)",
+        (key, csrf, admin_fp, expires_at, actor, role),
     )
 
 

@@ -39,6 +39,15 @@ async def revoke_invitation(tx: Transaction, platform_id: int) -> bool:
     return True
 
 
+async def close_out_queue(tx: Transaction, platform_id: int, *, reason: str, now: str) -> int:
+    """The operator offboarded a platform: its pending messages and dead letters become 'discarded'."""
+    return await tx.execute_rowcount(
+        "UPDATE outbox SET state = 'discarded', discard_reason = ?, finished_at = ?"
+        " WHERE receiver_platform_id = ? AND state IN ('pending', 'dead')",
+        (reason[:500], now, platform_id),
+    )
+
+
 async def bury_queue(tx: Transaction, platform_id: int, *, reason: str, now: str) -> int:
     """Every pending message for a platform becomes a dead letter with ``reason``; return how many."""
     return await tx.execute_rowcount(

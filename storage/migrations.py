@@ -65,6 +65,13 @@ def _incremental_vacuum(db: Any) -> None:
         db.execute("VACUUM")
 
 
+_ORIGIN_DDL = """
+ALTER TABLE objects ADD COLUMN origin_version TEXT;
+ALTER TABLE objects ADD COLUMN origin_body TEXT;
+ALTER TABLE objects ADD COLUMN alt_id TEXT;
+CREATE INDEX objects_alt_id ON objects (module, alt_id);
+"""
+
 STEPS: list[Step] = [
     Step(
         "0001_initial",
@@ -354,6 +361,77 @@ STEPS: list[Step] = [
         """,
     ),
     Step(
+        "0015_agreements",
+        # Roaming agreements (issue 23): with `agreements = "required"` the hub routes only between
+        # two parties holding an active agreement covering the module. Country codes and party ids
+        # are kept upper case and the pair in one order (a before b), so one pair has one row.
+        sqlite="""
+        CREATE TABLE agreements (
+            id INTEGER PRIMARY KEY,
+            a_country_code TEXT NOT NULL,
+            a_party_id TEXT NOT NULL,
+            a_role TEXT NOT NULL,
+            b_country_code TEXT NOT NULL,
+            b_party_id TEXT NOT NULL,
+            b_role TEXT NOT NULL,
+            modules TEXT NOT NULL DEFAULT '*', -- '*': every module, else comma-separated module names
+            state TEXT NOT NULL,               -- active, suspended
+            valid_from TEXT,                   -- OCPI DateTime; NULL: since ever
+            valid_to TEXT,                     -- exclusive; NULL: no end
+            reference TEXT,                    -- the operator's contract reference (free text)
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX agreements_pair
+            ON agreements (a_country_code, a_party_id, a_role, b_country_code, b_party_id, b_role);
+        """,
+    ),
+    Step(
+        "0016_operators",
+        # Named operator logins (console and admin API) with a role, and the audit log of every
+        # change (who, what, when). password_hash: scrypt with a per-operator salt (hub/operators.py).
+        # A console session remembers whose it is (actor, role); admin-token logins say 'admin-token'.
+        sqlite="""
+        CREATE TABLE operators (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL,                -- 'admin' or 'read-only'
+            password_hash TEXT NOT NULL,       -- scrypt$n$r$p$salt$hash (base64), never the password
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            disabled_at TEXT                   -- set: the operator can no longer log in
+        );
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,                  -- OCPI DateTime of the change
+            actor TEXT NOT NULL,               -- operator name, or 'admin-token'
+            role TEXT NOT NULL,
+            via TEXT NOT NULL,                 -- 'console' or 'admin-api'
+            action TEXT NOT NULL,              -- e.g. 'platform.suspend', 'POST /admin/invitations'
+            target TEXT,                       -- e.g. 'platform 3'
+            outcome TEXT NOT NULL,             -- 'ok', or why it failed
+            address TEXT                       -- the client's address
+        );
+        CREATE INDEX audit_log_ts ON audit_log (ts);
+        ALTER TABLE console_sessions ADD COLUMN actor TEXT NOT NULL DEFAULT 'admin-token';
+        ALTER TABLE console_sessions ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+        """,
+    ),
+    Step(
+        "0017_objects_origin",
+        # Issue 21: the hub's copy is 2.2.1, but a reader on the sender's own version must get
+        # exactly what was pushed (2.3.0 fields 2.2.1 has no place for, 2.1.1's own shape).
+        # origin_version/origin_body: the sender's version and body when it is not 2.2.1 (NULL:
+        # ``body`` is what was sent). alt_id: a second id the object is found by (a Token's
+        # contract_id, which 2.1.1 Sessions and CDRs name as auth_id).
+        # Tokens stored before it get their alt_id from their body (each backend's JSON function).
+        sqlite=_ORIGIN_DDL
+        + "UPDATE objects SET alt_id = upper(json_extract(body, '$.contract_id'))"
+        + " WHERE module = 'tokens' AND json_valid(body);\n",
+        postgres=postgres_ddl(_ORIGIN_DDL)
+        + "UPDATE objects SET alt_id = upper(body::jsonb ->> 'contract_id') WHERE module = 'tokens';\n",
+    ),
+    Step(
         "0018_outbox_queue_indexes",
         # Issue 22. SQLite: the scheduler reads each receiver's queue on its own
         # (storage/claims.py): the receivers with pending rows by a skip scan, then per receiver
@@ -375,5 +453,12 @@ STEPS: list[Step] = [
         # reschedule_now and bury_queue use the three above): every push writes and deletes a row,
         # and each index costs both (directed pushes were 8% slower with all of them).
         postgres="CREATE INDEX outbox_deadline ON outbox (state, deadline_at);",
+    ),
+    Step(
+        "0019_outbox_discard",
+        # Closing out (issue 23): a dead letter the operator gave up on, or the queue of a platform
+        # the operator unregistered, becomes state 'discarded' with the reason; the row stays for
+        # the record but no longer counts as a fault in /status.
+        sqlite="ALTER TABLE outbox ADD COLUMN discard_reason TEXT;",
     ),
 ]

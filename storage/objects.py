@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from storage.db import Row, Store, SyncTx
 
@@ -25,11 +25,17 @@ EVERYONE = ""
 
 @dataclass(frozen=True)
 class StoredObject:
-    """One stored copy: its JSON text, canonical last_updated and recipient ('' = everyone)."""
+    """One stored copy: its JSON text, canonical last_updated and recipient ('' = everyone).
+
+    ``origin_version``/``origin_body``: the sender's own version and body when it did not speak
+    2.2.1 (``body`` is always the 2.2.1 copy), so a reader on that version gets what was sent.
+    """
 
     body: str
     last_updated: str
     recipient: str = EVERYONE
+    origin_version: str | None = None
+    origin_body: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,13 +45,16 @@ class Page:
     bodies: list[str]
     more: bool
     cursor: int
+    origins: list[tuple[str | None, str | None]] = field(default_factory=list)  # per body: version, body
 
 
-_COLS = "body, last_updated, recipient"
+_COLS = "body, last_updated, recipient, origin_version, origin_body"
 
 
 def _stored(row: Row | None) -> StoredObject | None:
-    return StoredObject(row["body"], row["last_updated"], row["recipient"]) if row else None
+    if not row:
+        return None
+    return StoredObject(row["body"], row["last_updated"], row["recipient"], row["origin_version"], row["origin_body"])
 
 
 def load_copy(tx: SyncTx, module: str, object_key: str, recipient: str) -> StoredObject | None:
@@ -63,7 +72,7 @@ def load_copies(tx: SyncTx, module: str, object_key: str) -> list[StoredObject]:
     rows = tx.fetchall(
         f"SELECT {_COLS} FROM objects WHERE module=? AND object_key=? ORDER BY recipient", (module, object_key)
     )
-    return [StoredObject(r["body"], r["last_updated"], r["recipient"]) for r in rows]
+    return [s for s in (_stored(r) for r in rows) if s is not None]
 
 
 async def get_any(store: Store, module: str, object_key: str) -> StoredObject | None:
@@ -87,14 +96,31 @@ def put_copy(
     recipient: str,
     body: str,
     last_updated: str,
+    origin_version: str | None = None,
+    origin_body: str | None = None,
+    alt_id: str | None = None,
 ) -> None:
     """Insert or update one copy in place: an update keeps the copy's place in the stable order."""
     tx.execute(
-        "INSERT INTO objects (module, object_key, recipient, country_code, party_id, object_id, last_updated, body)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO objects (module, object_key, recipient, country_code, party_id, object_id, last_updated, body,"
+        " origin_version, origin_body, alt_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (module, object_key, recipient) DO UPDATE SET last_updated=excluded.last_updated,"
-        " body=excluded.body",
-        (module, object_key, recipient, country_code, party_id, object_id, last_updated, body),
+        " body=excluded.body, origin_version=excluded.origin_version, origin_body=excluded.origin_body,"
+        " alt_id=excluded.alt_id",
+        (
+            module,
+            object_key,
+            recipient,
+            country_code,
+            party_id,
+            object_id,
+            last_updated,
+            body,
+            origin_version,
+            origin_body,
+            alt_id,
+        ),
     )
 
 
@@ -112,10 +138,23 @@ def delete_copies(
         )
 
 
+def _owned_by(owners: Sequence[str] | None, table: str) -> tuple[str, list[str]]:
+    """AND clause: only objects whose key starts with one of ``owners`` ('CC/PID/'); nothing for None."""
+    if owners is None:
+        return "", []
+    # Country codes are 2 and party ids 3 characters: the owner is the key's first 7 (routing/objects.py).
+    return f" AND substr({table}.object_key, 1, 7) IN ({','.join('?' * len(owners)) or 'NULL'})", list(owners)
+
+
 def _visible(
-    module: str, viewers: Sequence[str], date_from: str | None, date_to: str | None, object_id: str | None = None
+    module: str,
+    viewers: Sequence[str],
+    date_from: str | None,
+    date_to: str | None,
+    object_id: str | None = None,
+    owners: Sequence[str] | None = None,
 ) -> tuple[str, list[object]]:
-    """WHERE clause: the module's copies a party sees (its directed copy, else the broadcast one)."""
+    """WHERE clause: the module's copies a party sees (its directed copy, else the broadcast one) of ``owners``."""
     marks = ",".join("?" * len(viewers)) or "NULL"
     where = [
         "o.module=?",
@@ -132,6 +171,10 @@ def _visible(
     if date_to is not None:  # exclusive
         where.append("o.last_updated<?")
         params.append(date_to)
+    owned, owner_params = _owned_by(owners, "o")
+    if owned:
+        where.append(owned.removeprefix(" AND "))
+        params.extend(owner_params)
     return " AND ".join(where), params
 
 
@@ -145,9 +188,10 @@ async def page(
     offset: int = 0,
     date_from: str | None = None,
     date_to: str | None = None,
+    owners: Sequence[str] | None = None,
 ) -> Page:
     """One page in creation order: after ``cursor`` (keyset) or, for a partner's own offset, at ``offset``."""
-    where, params = _visible(module, viewers, date_from, date_to)
+    where, params = _visible(module, viewers, date_from, date_to, owners=owners)
     if cursor is not None:
         where += " AND o.seq>?"
         params.append(cursor)
@@ -155,16 +199,24 @@ async def page(
     else:
         skip = offset
     rows = await store.fetchall(
-        f"SELECT o.seq, o.body FROM objects o WHERE {where} ORDER BY o.seq LIMIT ? OFFSET ?",
+        f"SELECT o.seq, o.body, o.origin_version, o.origin_body FROM objects o WHERE {where}"
+        " ORDER BY o.seq LIMIT ? OFFSET ?",
         [*params, limit + 1, skip],
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page([r["body"] for r in rows], more, rows[-1]["seq"] if rows else (cursor or 0))
+    origins = [(r["origin_version"], r["origin_body"]) for r in rows]
+    return Page([r["body"] for r in rows], more, rows[-1]["seq"] if rows else (cursor or 0), origins)
 
 
 async def count(
-    store: Store, module: str, *, viewers: Sequence[str], date_from: str | None = None, date_to: str | None = None
+    store: Store,
+    module: str,
+    *,
+    viewers: Sequence[str],
+    date_from: str | None = None,
+    date_to: str | None = None,
+    owners: Sequence[str] | None = None,
 ) -> int:
     """How many objects of the module a party sees (X-Total-Count), filters applied.
 
@@ -182,6 +234,10 @@ async def count(
     if date_to is not None:  # exclusive
         dates += " AND {t}.last_updated<?"
         date_params.append(date_to)
+    if owners is not None:  # the same filter on each part (all three count copies of one object set)
+        owned, owner_params = _owned_by(owners, "{t}")
+        dates += owned
+        date_params.extend(owner_params)
     sql = (
         f"SELECT (SELECT count(*) FROM objects d WHERE d.module=? AND d.recipient IN ({marks}){dates.format(t='d')})"
         f" + (SELECT count(*) FROM objects b WHERE b.module=? AND b.recipient=''{dates.format(t='b')})"
@@ -194,10 +250,24 @@ async def count(
     return int(row["n"]) if row else 0
 
 
-async def find(store: Store, module: str, object_id: str, *, viewers: Sequence[str]) -> list[str]:
-    """The bodies of the visible objects with this id (any owner): a single-object GET served by the hub."""
-    where, params = _visible(module, viewers, None, None, object_id=object_id.upper())
-    rows = await store.fetchall(f"SELECT o.body FROM objects o WHERE {where} ORDER BY o.seq LIMIT 2", params)
+async def find(
+    store: Store, module: str, object_id: str, *, viewers: Sequence[str], owners: Sequence[str] | None = None
+) -> list[StoredObject]:
+    """The visible copies with this id (of ``owners``; None: any owner): a single-object GET served by the hub."""
+    where, params = _visible(module, viewers, None, None, object_id=object_id.upper(), owners=owners)
+    rows = await store.fetchall(
+        f"SELECT o.body, o.last_updated, o.recipient, o.origin_version, o.origin_body FROM objects o WHERE {where}"
+        " ORDER BY o.seq LIMIT 2",
+        params,
+    )
+    return [s for s in (_stored(r) for r in rows) if s is not None]
+
+
+async def find_by_alt_id(store: Store, module: str, alt_id: str) -> list[str]:
+    """The bodies of the objects found by their second id (a Token by contract_id), any copy."""
+    rows = await store.fetchall(
+        "SELECT body FROM objects WHERE module=? AND alt_id=? ORDER BY recipient, seq LIMIT 2", (module, alt_id.upper())
+    )
     return [r["body"] for r in rows]
 
 

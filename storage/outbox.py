@@ -79,6 +79,7 @@ class Message:
     last_error: str | None
     last_http_status: int | None
     last_ocpi_status: int | None
+    discard_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ def message_from_row(row: Row) -> Message:
         last_error=row["last_error"],
         last_http_status=row["last_http_status"],
         last_ocpi_status=row["last_ocpi_status"],
+        discard_reason=row["discard_reason"],
     )
 
 
@@ -366,6 +368,21 @@ def redrive(
         " WHERE state='dead'"
     )
     params: list[object] = [now, cdr_deadline_at or deadline_at, deadline_at]
+    return _update_chosen(tx, sql, params, platform_id=platform_id, ids=ids)
+
+
+def discard(
+    tx: SyncTx, *, reason: str, now: str, platform_id: int | None = None, ids: Sequence[int] | None = None
+) -> int:
+    """Dead letters closed out with the operator's reason: kept for the record, never sent; return how many."""
+    sql = "UPDATE outbox SET state='discarded', discard_reason=?, finished_at=? WHERE state='dead'"
+    return _update_chosen(tx, sql, [reason[:500], now], platform_id=platform_id, ids=ids)
+
+
+def _update_chosen(
+    tx: SyncTx, sql: str, params: list[object], *, platform_id: int | None, ids: Sequence[int] | None
+) -> int:
+    # Narrowed to one receiver and/or these ids; an empty id list chooses nothing (not everything).
     if platform_id is not None:
         sql += " AND receiver_platform_id=?"
         params.append(platform_id)
@@ -375,6 +392,17 @@ def redrive(
         sql += f" AND id IN ({','.join('?' * len(ids))})"
         params.extend(ids)
     return tx.execute_rowcount(sql, params)
+
+
+async def discarded(store: Store, *, platform_id: int | None = None, limit: int = 100) -> list[Message]:
+    """Closed-out messages (discarded dead letters, an unregistered platform's queue), newest first."""
+    sql = "SELECT * FROM outbox WHERE state='discarded'"
+    params: list[object] = []
+    if platform_id is not None:
+        sql += " AND receiver_platform_id=?"
+        params.append(platform_id)
+    rows = await store.fetchall(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
+    return [message_from_row(r) for r in rows]
 
 
 async def queue_stats(store: Store) -> dict[int, QueueStats]:

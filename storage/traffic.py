@@ -98,6 +98,16 @@ async def trim(store: Store, keep: int) -> None:
     await store.write(lambda tx: _trim(tx, keep))
 
 
+# Which rows a traffic search shows (``kind``): partner traffic is every row the hub could put on a
+# platform (requests from a known partner, calls to one); the admin API's own calls and the rest
+# (unauthenticated callers, scanners, a browser's favicon, load-balancer probes) are apart.
+KINDS: dict[str, str] = {
+    "partner": "platform_id IS NOT NULL",
+    "admin": "module = 'admin'",
+    "other": "platform_id IS NULL AND (module IS NULL OR module <> 'admin')",
+}
+
+
 async def query(
     store: Store,
     *,
@@ -109,11 +119,18 @@ async def query(
     ocpi_status: int | None = None,
     since: str | None = None,
     until: str | None = None,
+    kind: str | None = None,
+    direction: str | None = None,
+    failed: bool = False,
+    before: int | None = None,
+    after: int | None = None,
     limit: int = 100,
 ) -> list[dict[str, object]]:
-    """The newest ``limit`` matching rows, oldest first (a message's legs read top to bottom).
+    """The newest ``limit`` matching rows (older than row ``before``), oldest first (legs read top to bottom).
 
+    With ``after``: the ``limit`` rows just newer than row ``after`` (the previous page), oldest first.
     ``since``/``until`` are OCPI DateTimes written by the hub (one format), so text order is time order.
+    ``kind`` is a key of KINDS (None: every row); ``failed``: no answer, or HTTP 400 and above.
     """
     where: list[str] = []
     params: list[object] = []
@@ -124,22 +141,27 @@ async def query(
         ("module", module),
         ("http_status", http_status),
         ("ocpi_status", ocpi_status),
+        ("direction", direction),
     )
     for column, value in equal:
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
-    if since is not None:
-        where.append("ts >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("ts <= ?")
-        params.append(until)
+    for condition, value in (("ts >= ?", since), ("ts <= ?", until), ("id < ?", before), ("id > ?", after)):
+        if value is not None:
+            where.append(condition)
+            params.append(value)
+    if kind is not None:
+        where.append(f"({KINDS[kind]})")
+    if failed:
+        where.append("(http_status IS NULL OR http_status >= 400)")
     clause = f"WHERE {' AND '.join(where)}" if where else ""
+    order = "ASC" if after is not None and before is None else "DESC"
     rows = await store.fetchall(
-        f"SELECT id, {', '.join(COLUMNS)} FROM traffic {clause} ORDER BY id DESC LIMIT ?", (*params, limit)
+        f"SELECT id, {', '.join(COLUMNS)} FROM traffic {clause} ORDER BY id {order} LIMIT ?", (*params, limit)
     )
-    return [dict(row) for row in reversed(rows)]
+    found = [dict(row) for row in rows]
+    return found if order == "ASC" else found[::-1]
 
 
 async def legs(store: Store, correlation_ids: Sequence[str], *, limit: int = 1000) -> list[dict[str, object]]:

@@ -35,12 +35,14 @@ class Console:
         async with self.session.post(self.base + path, data=data, allow_redirects=False, **kw) as r:
             return r.status, await r.text(), r.headers
 
-    async def login(self, token: str = ADMIN) -> int:
+    async def login(self, token: str = ADMIN, name: str = "") -> int:
+        """Log in with the admin token, or as operator ``name`` with password ``token``."""
         status, text, _ = await self.get("/console/login")
         assert status == 200, text
         match = LOGIN_CSRF.search(text)
         assert match
-        status, text, _headers = await self.post("/console/login", {"login_csrf": match.group(1), "token": token})
+        form = {"login_csrf": match.group(1), "token": token, "name": name}
+        status, text, _headers = await self.post("/console/login", form)
         if status == 303:
             page_status, text, _ = await self.get("/console/")
             assert page_status == 200, text

@@ -105,7 +105,7 @@ def _admin_routes(hub: Any) -> list[tuple[str, str]]:
         info = route.resource.get_info() if route.resource is not None else {}
         path = info.get("path") or info.get("formatter") or ""
         if (path.startswith("/admin") or path in ("/status", "/metrics")) and route.method != "HEAD":
-            routes.append((route.method, path.replace("{id}", "1")))
+            routes.append((route.method, path.replace("{id}", "1").replace("{name}", "someone")))
     return routes
 
 

@@ -129,10 +129,11 @@ async def test_open_routing_by_token_uid(net: Net) -> None:
     assert not net.emsp1.requests_to("/tokens/sender/")
 
 
-async def test_open_routing_unknown_token_is_4001(net: Net) -> None:
+async def test_open_routing_unknown_token_is_2004(net: Net) -> None:
+    """No eMSP is known for the token: mod_tokens says 2004 Unknown Token, not 4001."""
     await push_token(net, net.emsp1, EMSP1, "NL-UID-1")
     status, answer, _ = await authorize(net, "NEVER-PUSHED", None, body=REFERENCES)
-    assert status == 200 and answer["status_code"] == 4001, answer
+    assert status == 404 and answer["status_code"] == 2004 and "data" not in answer, answer
     assert not net.emsp1.requests_to("/tokens/sender/") and not net.emsp2.requests_to("/tokens/sender/")
 
 

@@ -6,7 +6,7 @@ import json
 
 from hub import __version__
 from hub.keys import REGISTRY, STORE
-from tests.conftest import cli
+from tests.conftest import ADMIN, cli
 from tests.fakes import wait_for
 from tests.ops_helpers import pair, platform_entry, push_session
 
@@ -77,3 +77,45 @@ async def test_platforms_still_works(cli_env, capsys, make_peer):
     await pair(cli_env, make_peer)
     code, out, _ = await cli(capsys, "platforms")
     assert code == 0 and "BE*BEC CPO" in out and "NL*EXA EMSP" in out
+
+
+async def test_traffic_filters_like_the_console(cli_env, capsys, make_peer):
+    hub = cli_env
+    cpo, emsp = await pair(hub, make_peer)
+    for n in range(3):
+        await push_session(hub, cpo, f"CLIF{n}")
+    await wait_for(lambda: bool(emsp.requests_to("/sessions/receiver/BE/BEC/CLIF2")))
+    async with hub.session.get(hub.base + "/favicon.ico") as r:
+        assert r.status == 404
+
+    # Partner traffic by default: no admin call (the CLI's own, the test's) and no favicon.
+    code, out, _ = await cli(capsys, "traffic", "--limit", "500", "--json")
+    rows = json.loads(out)
+    assert code == 0 and rows and all(r["platform_id"] is not None for r in rows)
+    code, out, _ = await cli(capsys, "traffic", "--kind", "other", "--json")
+    assert code == 0 and "/favicon.ico" in {r["path"] for r in json.loads(out)}
+    code, out, _ = await cli(capsys, "traffic", "--kind", "admin", "--json")
+    assert code == 0 and all(r["module"] == "admin" for r in json.loads(out))
+    code, out, _ = await cli(capsys, "traffic", "--direction", "out", "--module", "sessions", "--json")
+    assert code == 0 and [r["direction"] for r in json.loads(out)] == ["out"] * 3
+    code, out, _ = await cli(capsys, "traffic", "--kind", "all", "--failed", "--json")
+    failed = json.loads(out)
+    assert code == 0 and failed and all(r["http_status"] is None or r["http_status"] >= 400 for r in failed)
+    # One message's id finds it whatever its kind (here an admin call), unless a kind is named.
+    async with hub.session.get(
+        hub.base + "/admin/platforms", headers={"Authorization": f"Bearer {ADMIN}", "X-Correlation-ID": "admin-corr"}
+    ) as r:
+        assert r.status == 200
+    code, out, _ = await cli(capsys, "traffic", "--correlation-id", "admin-corr", "--json")
+    assert code == 0 and [r["module"] for r in json.loads(out)] == ["admin"]
+    code, _, _ = await cli(capsys, "traffic", "--correlation-id", "admin-corr", "--kind", "partner")
+    assert code == 3
+    # Paging: --before the oldest id shown gives the next, older rows.
+    code, out, _ = await cli(capsys, "traffic", "--module", "sessions", "--limit", "2")
+    assert code == 0 and "older ones: --before" in out
+    first = json.loads((await cli(capsys, "traffic", "--module", "sessions", "--limit", "2", "--json"))[1])
+    older = await cli(
+        capsys, "traffic", "--module", "sessions", "--limit", "2", "--before", str(first[0]["id"]), "--json"
+    )
+    second = json.loads(older[1])
+    assert len(second) == 2 and max(r["id"] for r in second) < min(r["id"] for r in first)

@@ -129,9 +129,10 @@ def page(browser: Browser, net: Net) -> Iterator[Page]:
     context.close()
 
 
-def login(page: Page, token: str = ADMIN) -> None:
+def login(page: Page, token: str = ADMIN, name: str = "") -> None:
     page.goto("/console/login")
-    page.get_by_label("Admin token").fill(token)
+    page.get_by_label("Operator").fill(name)
+    page.get_by_label("Password or admin token").fill(token)
     page.get_by_role("button", name="Log in").click()
 
 
@@ -197,7 +198,8 @@ def test_find_a_routed_message_by_correlation_id(page: Page, net: Net, shots: Pa
     page.goto("/console/traffic")
     page.get_by_label("Correlation id").fill("browser-corr-1")
     page.get_by_role("button", name="Search").click()
-    message = page.locator("section.message[data-correlation-id='browser-corr-1']")
+    message = page.locator("table.legs")
+    expect(page.locator("table")).to_have_count(1)  # one table, not one per message
     expect(message.locator("tr.leg")).to_have_count(2)
     expect(message.locator("tr.dir-in")).to_contain_text("/ocpi/2.2.1/sessions/receiver/BE/BEC/BROWSER-1")
     expect(message.locator("tr.dir-out")).to_contain_text("200")
@@ -286,3 +288,58 @@ def test_a_partner_named_like_html_shows_as_text(page: Page, net: Net) -> None:
     expect(page.locator("#platform-name")).to_have_text(EVIL)
     expect(page.locator("main img")).to_have_count(0)
     assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_every_page_fits_a_390_px_phone(browser: Browser, net: Net, shots: Path) -> None:
+    assert net.live.hub is not None
+    net.live.run(push_session(net.live.hub, net.cpo, "PHONE-1", correlation_id="browser-phone-1"))
+    context = browser.new_context(base_url=net.live.base, viewport=PHONE)
+    context.set_default_timeout(WAIT)
+    try:
+        phone = context.new_page()
+        login(phone)
+        expect(phone).to_have_url("/console/")
+        pages = ["/console/", "/console/platforms", "/console/platforms/1", "/console/invitations"]
+        pages += ["/console/traffic", "/console/traffic?kind=all", "/console/deadletters"]
+        for path in pages:
+            phone.goto(path)
+            expect(phone.locator("main h1")).to_be_visible()
+            width, viewport = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width <= viewport, (path, width, viewport)
+            # Every navigation link is on screen (the header wraps instead of running off the right).
+            for link in phone.locator("header nav a").all():
+                box = link.bounding_box()
+                assert box is not None and box["x"] + box["width"] <= viewport, (path, box)
+        phone.goto("/console/traffic")
+        shot(phone, shots, "traffic-phone")
+        phone.goto("/console/")
+        shot(phone, shots, "overview-phone")
+    finally:
+        context.close()
+
+
+def test_charts_are_readable_with_axes(page: Page, net: Net) -> None:
+    login(page)
+    chart = page.locator("figure.chart svg").first
+    expect(chart).to_be_visible()
+    box = chart.bounding_box()
+    assert box is not None and box["height"] >= 120  # it was 64 px
+    expect(page.locator("figure.chart").first.locator("text.tick.time")).to_have_count(6)
+    expect(page.locator("figure.chart").first.locator("text.unit")).to_have_text("requests / min")
+
+
+def test_chart_labels_stay_readable_on_a_phone(browser: Browser, net: Net) -> None:
+    context = browser.new_context(base_url=net.live.base, viewport=PHONE)
+    context.set_default_timeout(WAIT)
+    try:
+        phone = context.new_page()
+        login(phone)
+        label = phone.locator("figure.chart").first.locator("text.tick.time").first
+        expect(label).to_be_visible()
+        box = label.bounding_box()
+        assert box is not None and box["height"] >= 8  # px on screen (was about 6 at half scale)
+    finally:
+        context.close()

@@ -164,3 +164,89 @@ async def test_cli_lists_and_redrives(start_hub, make_peer, clock, monkeypatch, 
     assert await asyncio.to_thread(main, ["redrive", "--list"]) == 3
     assert capsys.readouterr().err == "ocpi-hub: no dead letters\n"
     assert module_requests(net.emsp2, "cdrs") == []
+
+
+async def _status(net) -> dict:
+    status, body = await net.hub.admin("GET", "/status")
+    assert status == 200, body
+    return dict(body)
+
+
+async def test_discard_closes_dead_letters_out_with_the_reason(start_hub, make_peer, clock) -> None:
+    """Discarded: kept with the operator's reason, never sent again, and /status returns to ok."""
+    net, s1, s2 = await _two_receivers_with_dead_letters(start_hub, make_peer, clock)
+    pid1, pid2 = await net.platform_id(net.emsp1), await net.platform_id(net.emsp2)
+    assert (await _status(net))["status"] == "degraded"
+    letters = await _dead(net, platform_id=pid1)
+
+    body = {"reason": "partner confirmed it resent these", "ids": [letters[0]["id"]]}
+    assert await net.hub.admin("POST", "/admin/deadletters/discard", body) == (200, {"discarded": 1})
+    body = {"reason": "EMSP2 rebuilt its store", "platform_id": pid2}
+    assert await net.hub.admin("POST", "/admin/deadletters/discard", body) == (200, {"discarded": 2})
+    assert [m["id"] for m in await _dead(net)] == [letters[1]["id"]]
+    closed = await _dead(net, state="discarded")
+    assert [(m["platform_id"], m["discard_reason"]) for m in closed] == [
+        (pid2, "EMSP2 rebuilt its store"),
+        (pid2, "EMSP2 rebuilt its store"),
+        (pid1, "partner confirmed it resent these"),
+    ]
+    assert {m["state"] for m in closed} == {"discarded"} and all(m["last_error"] for m in closed)
+    status = await _status(net)
+    assert status["status"] == "degraded" and status["totals"]["dead_letters"] == 1
+
+    # A re-drive of everything brings back only the one still dead; discarded ones are never sent.
+    assert await net.hub.admin("POST", "/admin/deadletters/redrive", {}) == (200, {"redriven": 1})
+    await advance_until(net.hub, clock, lambda: len(s1.accepted) == 1, step=1)
+    await tick(net.hub, clock, 60, 5)
+    assert [r.path.rsplit("/", 1)[1] for r in s1.accepted] == ["one1"] and s2.accepted == []
+    status = await _status(net)
+    assert (status["status"], status["reasons"], status["totals"]["dead_letters"]) == ("ok", [], 0)
+
+
+async def test_discard_refuses_unclear_requests_and_changes_nothing(start_hub, make_peer, clock) -> None:
+    net, _s1, _s2 = await _two_receivers_with_dead_letters(start_hub, make_peer, clock)
+    for bad, says in (
+        ({"all": True}, "'reason' is required"),
+        ({"reason": "  ", "all": True}, "'reason' is required"),
+        ({"reason": 7, "all": True}, "'reason' is required"),
+        ({"reason": "x" * 501, "all": True}, "at most 500"),
+        ({"reason": "two\nlines", "all": True}, "printable"),
+        ({"reason": "no selection"}, "choose what to discard"),
+        ({"reason": "no selection", "all": False}, "choose what to discard"),
+        ({"reason": "r", "all": "yes"}, "'all' must be true or false"),
+        ({"reason": "r", "ids": "7"}, "'ids'"),
+        ({"reason": "r", "platform_id": "x"}, "platform_id"),
+        (["reason"], "JSON object"),
+    ):
+        status, body = await net.hub.admin("POST", "/admin/deadletters/discard", bad)
+        assert (status, body["status_code"]) == (400, 2001), (bad, body)
+        assert says in body["status_message"], (bad, body)
+    status, body = await net.hub.admin("GET", "/admin/deadletters?state=gone")
+    assert (status, body["status_code"]) == (400, 2001)
+    assert len(await _dead(net)) == 4 and await _dead(net, state="discarded") == []
+    reason = {"reason": "all of them", "all": True}
+    assert await net.hub.admin("POST", "/admin/deadletters/discard", reason) == (200, {"discarded": 4})
+
+
+async def test_cli_discards_and_lists_what_was_discarded(start_hub, make_peer, clock, monkeypatch, capsys) -> None:
+    net, _s1, _s2 = await _two_receivers_with_dead_letters(start_hub, make_peer, clock)
+    monkeypatch.setenv("HUB_HOST", "127.0.0.1")
+    monkeypatch.setenv("HUB_PORT", str(net.hub.settings.port))
+    monkeypatch.setenv("HUB_ADMIN_TOKEN", "admin-secret-token")
+    pid2 = await net.platform_id(net.emsp2)
+    capsys.readouterr()
+
+    assert await asyncio.to_thread(main, ["discard", "--platform", str(pid2)]) == 2
+    assert "--reason" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, ["discard", "--reason", "offboarding EMSP2"]) == 2
+    assert "choose what to discard" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, ["discard", "--reason", "offboarding EMSP2", "--platform", str(pid2)]) == 0
+    assert capsys.readouterr().out == "discarded: 2 dead letter(s)\n"
+    assert await asyncio.to_thread(main, ["discard", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("discarded: offboarding EMSP2") == 2 and "2 discarded message(s)" in out
+    assert await asyncio.to_thread(main, ["discard", "--reason", "the rest", "--all", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"discarded": 2}
+    assert await asyncio.to_thread(main, ["discard", "--reason", "again", "--all"]) == 3
+    assert capsys.readouterr().err == "ocpi-hub: no dead letters matched the selection\n"
+    assert await asyncio.to_thread(main, ["redrive", "--list"]) == 3

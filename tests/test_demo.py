@@ -105,7 +105,7 @@ async def test_a_second_registration_of_the_same_party_says_what_to_do(hub, caps
         await demo.run(args)
     text = str(err.value)
     assert '"status_code": 2001' in text and "already served by another platform" in text
-    assert "ocpi-hub delete ID" in text and "--state" in text
+    assert "ocpi-hub unregister ID" in text and "--state" in text
 
 
 async def test_a_bad_token_a_prints_the_hubs_envelope(hub, tmp_path):

@@ -28,22 +28,34 @@ async def test_suspend_resume_rotate_delete_from_the_cli(cli_env, capsys, make_p
     assert [r.method for r in emsp.requests_to("/ocpi/2.2.1/credentials")][-1] == "PUT"
     assert emsp.hub_token != old_token  # the fake peer keeps the token the hub PUT to it
 
-    # Something still queued for the eMSP when it is deleted becomes a dead letter, with the reason.
+    # Routine offboarding closes out what is left for the eMSP: a queued message and a dead letter
+    # become 'discarded' with the reason (kept for the record), and /status is ok again.
     await cli(capsys, "suspend", str(emsp_id))
     now = iso(clock.now())
     later = iso(clock.now() + timedelta(days=1))
-    message = NewMessage(emsp_id, "sessions", "BE/BEC/Q", "PUT", emsp.base + "/q", dict(DIRECT), b"{}", now, later)
-    await hub.app[STORE].write(lambda tx: outbox_sql.enqueue(tx, message))
-    code, out, _ = await cli(capsys, "delete", str(emsp_id))
+    queued = NewMessage(emsp_id, "sessions", "BE/BEC/Q", "PUT", emsp.base + "/q", dict(DIRECT), b"{}", now, later)
+    died = NewMessage(emsp_id, "sessions", "BE/BEC/D", "PUT", emsp.base + "/d", dict(DIRECT), b"{}", now, later)
+    await hub.app[STORE].write(lambda tx: outbox_sql.enqueue(tx, queued))
+    dead_id, _ = await hub.app[STORE].write(lambda tx: outbox_sql.enqueue(tx, died))
+    await hub.app[STORE].write(lambda tx: outbox_sql.bury(tx, dead_id, error="HTTP 503", now=now))
+    _, status = await hub.admin("GET", "/status")
+    assert status["status"] == "degraded" and any("1 dead letter(s)" in r for r in status["reasons"])
+    code, out, _ = await cli(capsys, "unregister", str(emsp_id))
     assert code == 0 and out.startswith(f"platform {emsp_id} (EXA): unregistered, status UNREGISTERED")
     assert [r.method for r in emsp.requests_to("/ocpi/2.2.1/credentials")][-1] == "DELETE"
-    (letter,) = (await hub.admin("GET", f"/admin/deadletters?platform_id={emsp_id}"))[1]
-    assert letter["last_error"] == "receiver unregistered by the hub operator"
+    assert (await hub.admin("GET", f"/admin/deadletters?platform_id={emsp_id}"))[1] == []
+    closed = (await hub.admin("GET", f"/admin/deadletters?platform_id={emsp_id}&state=discarded"))[1]
+    assert sorted(m["url"].rsplit("/", 1)[1] for m in closed) == ["d", "q"]
+    assert {m["discard_reason"] for m in closed} == {"closed out: receiver unregistered by the hub operator"}
+    assert {m["state"] for m in closed} == {"discarded"}
 
     # /status: listed as UNREGISTERED, apart from SUSPENDED, and no warning about the platform itself.
     _, status = await hub.admin("GET", "/status")
     assert platform_entry(status, "EXA")["status"] == "UNREGISTERED"
     assert not any("SUSPENDED" in n or "UNREGISTERED" in n for n in status["notices"] + status["reasons"])
+    assert (status["status"], status["reasons"], status["totals"]["dead_letters"]) == ("ok", [], 0)
+    code, _, _ = await cli(capsys, "status", "--check")
+    assert code == 0
     # An unregistered platform cannot be suspended or resumed: it must be invited again.
     code, _, err = await cli(capsys, "resume", str(emsp_id))
     assert code == 2 and "invite its partner again" in err
@@ -106,3 +118,13 @@ async def test_exit_codes(cli_env, capsys, monkeypatch):
     assert code == 1 and err.startswith("ocpi-hub: cannot reach the hub at http://127.0.0.1:1/status")
     code, _, _ = await cli(capsys, "status")
     assert code == 2
+
+
+def test_one_word_for_ending_a_registration_with_the_old_name_kept() -> None:
+    from hub.cli import build_parser
+    from hub.cli_platforms import cmd_unregister
+
+    parser = build_parser()
+    assert parser.parse_args(["unregister", "3"]).func is cmd_unregister
+    assert parser.parse_args(["delete", "3"]).func is cmd_unregister  # scripts written before keep working
+    assert "unregister a platform" in parser.format_help()

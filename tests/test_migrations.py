@@ -145,3 +145,18 @@ def test_0008_backfills_outbox_request_id_from_the_headers(tmp_path):
     apply_migrations(db)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT request_id FROM outbox").fetchall() == [("rid-1",)]
+
+
+def test_0017_backfills_token_contract_ids(tmp_path):
+    """Tokens stored before 0017 are found by contract_id too (2.1.1 auth_id lookups)."""
+    db = tmp_path / "alt.sqlite3"
+    apply_migrations(db, stop_before="0017_objects_origin")
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO objects (module, object_key, recipient, country_code, party_id, object_id, last_updated, body)"
+            " VALUES ('tokens', 'DE/E22/U1/RFID', '', 'DE', 'E22', 'U1', 't', ?)",
+            ('{"uid":"U1","contract_id":"de-e22-c1"}',),
+        )
+    apply_migrations(db)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT alt_id, origin_version FROM objects").fetchall() == [("DE-E22-C1", None)]

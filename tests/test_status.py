@@ -159,6 +159,12 @@ async def test_old_queue_degrades_past_the_threshold(start_hub, make_peer, clock
     assert body["status"] == "degraded"
     assert body["reasons"] == [f"platform {emsp_id} (EXA): oldest queued message is 61 s old (threshold 60 s)"]
 
+    # Suspended by the operator: its queue waits on purpose, so the age is a notice, not a fault.
+    assert (await hub.admin("POST", f"/admin/platforms/{emsp_id}/suspend"))[0] == 200
+    _, body = await hub.admin("GET", "/status")
+    assert (body["status"], body["reasons"]) == ("ok", [])
+    assert f"platform {emsp_id} (EXA): oldest queued message is 61 s old (threshold 60 s)" in body["notices"]
+
 
 async def test_down_when_the_store_cannot_be_read(hub):
     await hub.app[STORE].close()

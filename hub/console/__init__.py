@@ -2,7 +2,8 @@
 
 Jinja2 templates with autoescape, a small hand-written script for polling, copy buttons and
 select-all (no framework, no build step, no CDN: everything ships in this package), a session
-cookie from a login with the admin token, CSRF tokens on every form and a strict CSP.
+cookie from a login (an operator's name and password, or the admin token), CSRF tokens on every
+form, a strict CSP; read-only operators see no action and may post nothing but their logout.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.console import ops, pages
+from hub.console import audit, ops, pages
 from hub.console.core import PREFIX, ROOT, SESSIONS, TEMPLATES, console_middleware, security_headers, templates
 from hub.console.sessions import SessionStore
 from hub.keys import CLOCK, SETTINGS, STORE
@@ -50,9 +51,11 @@ def setup(app: web.Application) -> None:
     r.add_post("/platforms/{id}/{action}", pages.act, name="act")
     r.add_get("/invitations", pages.invitations, name="invitations")
     r.add_post("/invitations", pages.create_invitation, name="invite")
+    r.add_post("/invitations/{id}/revoke", pages.revoke_invitation, name="revoke_invitation")
     r.add_get("/traffic", ops.traffic, name="traffic")
     r.add_get("/traffic/live", ops.traffic_live, name="traffic_live")
     r.add_get("/traffic.csv", ops.traffic_csv, name="traffic_csv")
+    r.add_get("/audit", audit.audit_page, name="audit")
     r.add_get("/deadletters", ops.deadletters, name="deadletters")
     r.add_post("/deadletters/redrive", ops.redrive, name="redrive")
     r.add_static("/static", STATIC, name="static")

@@ -17,8 +17,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from config import Settings
+from hub import adminguard, operators
 from hub.console.sessions import Session, SessionStore
 from hub.keys import SETTINGS
+from hub.operators import ACTOR, TOKEN_ACTOR
 from routing.errors import NotFound, OcpiError
 
 LOGGER = logging.getLogger("hub.console")
@@ -27,6 +29,7 @@ PREFIX = "/console"
 COOKIE = "hub_console"
 LOGIN_COOKIE = "hub_console_login"  # double-submit CSRF token of the login form (no session yet)
 PUBLIC_ROUTES = frozenset({"login", "login_post", "static"})
+READ_ONLY_POSTS = frozenset({"logout"})  # the only form a read-only operator may post
 
 ROOT = web.AppKey("console_root", web.Application)
 SESSIONS = web.AppKey("console_sessions", SessionStore)
@@ -57,11 +60,41 @@ def render(request: web.Request, name: str, context: dict[str, Any], *, status: 
     base: dict[str, Any] = {
         "csrf": session.csrf if session is not None else "",
         "logged_in": session is not None,
+        "actor": session.actor if session is not None else None,
+        # Read-only operators see no buttons that change anything (and their posts get a 403).
+        "can_act": session is not None and session.actor.can_act,
         "flashes": session.take_flashes() if session is not None and not name.startswith("_") else [],
         "path": request.path,
     }
     html = request.app[TEMPLATES].get_template(name).render({**base, **context})
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+# Route name -> the action the audit log names (the handlers use the same names when they succeed).
+_ACTIONS = {"invite": "invitation.create", "revoke_invitation": "invitation.revoke", "redrive": "deadletters.redrive"}
+
+
+def _action(request: web.Request) -> str:
+    route = str(request.match_info.route.name)
+    if route == "act":
+        return f"platform.{request.match_info.get('action', '')[:40]}"
+    return _ACTIONS.get(route, f"console.{route}")
+
+
+def _target(request: web.Request) -> str | None:
+    found = request.match_info.get("id")
+    kind = "invitation" if request.match_info.route.name == "revoke_invitation" else "platform"
+    return None if found is None else f"{kind} {found[:40]}"
+
+
+async def audit(request: web.Request, action: str, target: str | None, *, outcome: str = "ok") -> None:
+    """Append a console change to the audit log, as the session's operator (hub/operators.py)."""
+    session = request.get(SESSION)
+    actor = session.actor if session is not None else TOKEN_ACTOR
+    address = adminguard.client_address(request)
+    await operators.audit(
+        request.app[ROOT], actor, via="console", action=action, target=target, outcome=outcome, address=address
+    )
 
 
 def is_secure(request: web.Request, settings: Settings) -> bool:
@@ -143,12 +176,17 @@ async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse
             if session is None:
                 return _refuse(request, 401, "Log in first: no valid console session.")
             request[SESSION] = session
+            request[ACTOR] = session.actor
             if request.method not in ("GET", "HEAD"):
                 form = await request.post()
                 token = form.get("csrf")
                 if not session.csrf_ok(token if isinstance(token, str) else None):
                     LOGGER.warning("console: refused %s %s: bad CSRF token", request.method, request.path)
                     return _error_page(request, 403, "Refused", "The form's CSRF token is missing or wrong.")
+                if not session.actor.can_act and route not in READ_ONLY_POSTS:
+                    await audit(request, _action(request), _target(request), outcome="refused: read-only operator")
+                    detail = f"Operator {session.actor.name} is read-only: it may look, not change anything."
+                    return _error_page(request, 403, "Not allowed", detail)
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -1,79 +1,120 @@
 """Console pages for the daily questions "where did it go" and "what is stuck": traffic and dead letters.
 
-Traffic search takes the admin API's criteria (hub.traffic_query.TrafficSearch) and shows each
-matching message with every leg that shares its correlation id (in, out, retries). Rows hold no
-bodies and their paths are redacted when recorded (hub/traffic.py), so nothing here can show a
-token or a payload. Re-drive uses the admin API's function (hub.deadletters.redrive_letters).
+Traffic search takes the admin API's criteria (hub.traffic_query.TrafficSearch): partner traffic
+by default (the admin API's calls and unknown callers are a filter away), one table, newest
+first, paged by row id (stable while new rows arrive). A correlation id links to every leg of
+its message (in, out, retries). Rows hold no bodies and their paths are redacted when recorded
+(hub/traffic.py), so nothing here can show a token or a payload. Re-drive uses the admin API's
+function (hub.deadletters.redrive_letters).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
-from hub.console.core import LOGGER, PREFIX, SESSION, render
+from hub.console.core import LOGGER, PREFIX, SESSION, audit, render
 from hub.console.pages import _root
 from hub.deadletters import message_json, redrive_letters
 from hub.keys import STORE
 from hub.params import positive_int
 from hub.traffic import redact_path, search
-from hub.traffic_query import TrafficSearch
+from hub.traffic_query import KIND_CHOICES, TrafficSearch
 from routing.errors import InvalidParameters
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
-from storage import traffic as traffic_sql
 from storage.outbox import Message
 from storage.traffic import COLUMNS
 
-MAX_MESSAGES = 50  # messages (correlation ids) whose legs a page shows
-FIELDS = ("correlation_id", "request_id", "platform_id", "module", "http_status", "ocpi_status", "since", "until")
+PAGE = 50  # rows a traffic page shows unless ?limit= says otherwise
+CSV_ROWS = 10_000
+FIELDS = (
+    "correlation_id",
+    "request_id",
+    "platform_id",
+    "module",
+    "http_status",
+    "ocpi_status",
+    "since",
+    "until",
+    "kind",
+    "direction",
+    "failed",
+    "before",
+    "after",
+    "limit",
+)
+PAGING = ("before", "after")
 
 
-async def _messages(request: web.Request) -> tuple[dict[str, str], list[dict[str, Any]], str | None]:
-    """The form's values, the matching messages (legs grouped by correlation id) and an error text."""
+def _criteria(values: dict[str, str], *, limit: int | None = None) -> TrafficSearch:
+    """The search the form asks for: partner traffic unless another kind is chosen."""
+    default = "all" if values.get("correlation_id") or values.get("request_id") else "partner"
+    criteria = TrafficSearch.from_query({k: v for k, v in values.items() if v}, default_kind=default)
+    if limit is not None:
+        return replace(criteria, limit=limit)
+    return criteria if values.get("limit") else replace(criteria, limit=PAGE)
+
+
+async def _page(request: web.Request) -> dict[str, Any]:
+    """The form's values, one page of matching rows (newest first), paging links and an error text."""
     values = {f: request.query.get(f, "")[:200] for f in FIELDS}
+    if not values["kind"]:
+        # Looking for one message by its id: whatever kind it is. Otherwise partner traffic.
+        values["kind"] = "all" if values["correlation_id"] or values["request_id"] else "partner"
+    page: dict[str, Any] = {
+        "values": values,
+        "rows": [],
+        "error": None,
+        "older": None,
+        "newer": None,
+        "newest": "",
+        "paged": False,
+    }
     try:
-        criteria = TrafficSearch.from_query({k: v for k, v in values.items() if v})
+        criteria = _criteria(values)
     except InvalidParameters as exc:
-        return values, [], exc.message
-    root = _root(request)
-    rows = await search(root, criteria)
-    order: list[str] = []
-    for row in reversed(rows):  # newest message first
-        cid = row.get("correlation_id")
-        if isinstance(cid, str) and cid not in order:
-            order.append(cid)
-    order = order[:MAX_MESSAGES]
-    legs = await traffic_sql.legs(root[STORE], order)
-    grouped: dict[str, list[dict[str, object]]] = {cid: [] for cid in order}
-    for leg in legs:
-        grouped[str(leg["correlation_id"])].append(leg)
-    messages: list[dict[str, Any]] = [{"correlation_id": cid, "legs": grouped[cid]} for cid in order]
-    # Rows without a correlation id (none are written today) still show, one per message.
-    messages += [{"correlation_id": None, "legs": [r]} for r in rows if not r.get("correlation_id")]
-    return values, messages, None
+        return {**page, "error": exc.message}
+    size = criteria.limit
+    rows = await search(_root(request), replace(criteria, limit=size + 1))  # one more: is there another page?
+    backwards = criteria.after is not None and criteria.before is None  # oldest first from "after" on
+    more = len(rows) > size
+    rows = rows[:size] if backwards else rows[-size:]
+    base = {k: v for k, v in values.items() if v and k not in PAGING}
+    if rows:
+        ids = [int(str(r["id"])) for r in rows]
+        if more or backwards:
+            page["older"] = urlencode({**base, "before": str(min(ids))})
+        if (more and backwards) or criteria.before is not None:
+            page["newer"] = urlencode({**base, "after": str(max(ids))})
+    elif criteria.before is not None or criteria.after is not None:
+        page["newer"] = urlencode(base)  # paged past the end: back to the newest
+    page["rows"] = rows[::-1]  # newest first
+    page["paged"] = criteria.before is not None or criteria.after is not None
+    page["newest"] = urlencode(base)
+    return page
 
 
 async def _traffic_context(request: web.Request) -> dict[str, Any]:
-    values, messages, error = await _messages(request)
-    query = urlencode({k: v for k, v in values.items() if v})
+    page = await _page(request)
+    values = page["values"]
     every = await platform_sql.list_platforms(_root(request)[STORE])
     return {
-        "values": values,
-        "messages": messages,
-        "error": error,
-        "query": query,
+        **page,
+        "query": urlencode({k: v for k, v in values.items() if v}),
         "platforms": [(p.id, p.name) for p in every],
         "names": {p.id: p.name for p in every},
+        "kinds": KIND_CHOICES,
     }
 
 
 async def traffic(request: web.Request) -> web.Response:
-    """GET /console/traffic?...: search form and the matching messages with every leg."""
+    """GET /console/traffic?...: filters and one page of matching rows (partner traffic by default)."""
     context = await _traffic_context(request)
     return render(request, "traffic.html", context, status=400 if context["error"] else 200)
 
@@ -85,17 +126,16 @@ async def traffic_live(request: web.Request) -> web.Response:
 
 
 async def traffic_csv(request: web.Request) -> web.Response:
-    """GET /console/traffic.csv?...: every leg of the matching messages as CSV."""
-    _, messages, error = await _messages(request)
-    if error:
-        raise InvalidParameters(error)
+    """GET /console/traffic.csv?...: the matching rows (up to 10,000, newest), every column, as CSV."""
+    values = {f: request.query.get(f, "")[:200] for f in FIELDS}
+    criteria = _criteria(values, limit=CSV_ROWS)  # InvalidParameters: a 400 page
+    rows = await search(_root(request), criteria)
     out = io.StringIO()
     writer = csv.writer(out)
     header = ("id", *COLUMNS)
     writer.writerow(header)
-    for message in messages:
-        for leg in message["legs"]:
-            writer.writerow([_csv_cell(leg.get(c)) for c in header])
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(c)) for c in header])
     return web.Response(
         text=out.getvalue(),
         content_type="text/csv",
@@ -148,6 +188,8 @@ async def redrive(request: web.Request) -> web.StreamResponse:
     else:
         session.flash("error", "Nothing chosen: tick dead letters or pick a platform.")
         raise web.HTTPSeeOther(f"{PREFIX}/deadletters")
+    what = f"message {one}" if one is not None else f"platform {platform}" if platform is not None else f"ids {ids}"
+    await audit(request, "deadletters.redrive", what[:200], outcome=f"ok: {count} re-driven")
     LOGGER.info("console: re-drove %d dead letter(s)", count)
     session.flash("ok", f"{count} dead letter(s) back in the queue.")
     raise web.HTTPSeeOther(f"{PREFIX}/deadletters")

@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import admin, adminguard, status
+from hub import admin, adminguard, operators, status
+from hub import invitations as invitations_api
 from hub.console.charts import charts
 from hub.console.core import (
     COOKIE,
@@ -23,11 +24,13 @@ from hub.console.core import (
     SESSION,
     SESSIONS,
     admin_token_ok,
+    audit,
     new_login_token,
     render,
     set_cookie,
 )
 from hub.keys import CLOCK, REGISTRY, SETTINGS, STORE
+from hub.operators import TOKEN_ACTOR, Actor
 from hub.traffic import TRAFFIC, search
 from hub.traffic_query import TrafficSearch
 from routing.clock import iso
@@ -35,14 +38,47 @@ from routing.errors import NotFound, OcpiError, RateLimited
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
 from storage import traffic as traffic_sql
+from storage.models import Platform
 
 ACTIONS: dict[str, tuple[str, str]] = {
     # action: (verb shown on the button, what it does)
     "suspend": ("Suspend", "Messages to and from this platform are refused until it is resumed."),
     "resume": ("Resume", "The platform is CONNECTED again; queued messages are delivered."),
     "rotate": ("Rotate credentials", "The hub issues a new token and PUTs its credentials to the partner."),
-    "disconnect": ("Disconnect", "The hub DELETEs its credentials at the partner and revokes every token."),
+    "unregister": (
+        "Unregister",
+        "The hub DELETEs its credentials at the partner and revokes every token; what was queued for it "
+        "is closed out (discarded, with the reason). The partner needs a new invitation to come back.",
+    ),
 }
+
+# The actions each platform status allows (what the registry accepts and what makes sense):
+# PLANNED has no registration yet (revoke its invitation instead), UNREGISTERED has ended one.
+# OFFLINE is the hub's own verdict after failed deliveries: resume retries it now.
+VALID_ACTIONS: dict[str, tuple[str, ...]] = {
+    "CONNECTED": ("suspend", "rotate", "unregister"),
+    "OFFLINE": ("resume", "rotate", "unregister"),
+    "SUSPENDED": ("resume", "rotate", "unregister"),
+    "PLANNED": (),
+    "UNREGISTERED": (),
+}
+
+
+def valid_actions(found: Platform) -> list[str]:
+    """The actions the console offers (and accepts) for this platform in its current state."""
+    allowed = VALID_ACTIONS.get(found.status, ())
+    return [a for a in ACTIONS if a in allowed and (found.registered or a != "rotate")]
+
+
+async def _checked_action(request: web.Request) -> tuple[str, Platform]:
+    """The URL's action and platform; an action its state does not allow is refused (409 page)."""
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        raise NotFound(f"no action {action[:40]!r}")
+    found = await _root(request)[REGISTRY].get(platform_id(request))
+    if action not in valid_actions(found):
+        raise web.HTTPConflict(text=f"{ACTIONS[action][0]} is not possible for a platform that is {found.status}.")
+    return action, found
 
 
 def _root(request: web.Request) -> web.Application:
@@ -57,13 +93,13 @@ platform_id = admin.platform_id  # the {id} of the URL, or a 404 page
 async def login_form(request: web.Request) -> web.Response:
     """GET /console/login."""
     token = new_login_token()
-    response = render(request, "login.html", {"login_csrf": token, "error": None})
+    response = render(request, "login.html", {"login_csrf": token, "error": None, "name": ""})
     set_cookie(response, request, LOGIN_COOKIE, token, max_age=3600)
     return response
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    """POST /console/login: the admin token, compared in constant time, opens a session."""
+    """POST /console/login: an operator's name and password, or (no name) the admin token, opens a session."""
     form = await request.post()
     presented_csrf = form.get("login_csrf")
     cookie_csrf = request.cookies.get(LOGIN_COOKIE, "")
@@ -78,15 +114,31 @@ async def login(request: web.Request) -> web.StreamResponse:
         detail = f"Too many failed logins from this address; retry in {exc.headers['Retry-After']} s."
         return render(request, "error.html", {"status": 429, "title": "Refused", "detail": detail}, status=429)
     token = form.get("token")
-    good = isinstance(token, str) and admin_token_ok(_root(request)[SETTINGS], token.strip())
-    adminguard.record(request, address, ok=good, reason="console login with a wrong admin token")
-    if not good:
+    name = form.get("name")
+    name = name.strip() if isinstance(name, str) else ""
+    actor: Actor | None = None
+    password_hash: str | None = None
+    if name:
+        found = await operators.authenticate(_root(request), name[:64], token if isinstance(token, str) else "")
+        if found is not None:
+            actor, password_hash = found[0], found[1].password_hash
+        wrong = "Wrong operator name or password."
+    else:
+        if isinstance(token, str) and admin_token_ok(_root(request)[SETTINGS], token.strip()):
+            actor = TOKEN_ACTOR
+        wrong = "Wrong admin token."
+    adminguard.record(request, address, ok=actor is not None, reason=f"console login: {wrong.lower()}")
+    if actor is None:
         fresh = new_login_token()
-        response = render(request, "login.html", {"login_csrf": fresh, "error": "Wrong admin token."}, status=401)
+        context = {"login_csrf": fresh, "error": wrong, "name": name[:64]}
+        response = render(request, "login.html", context, status=401)
         set_cookie(response, request, LOGIN_COOKIE, fresh, max_age=3600)
         return response
-    session_id, _ = await request.app[SESSIONS].create()
-    LOGGER.info("console: operator logged in from %s", request.remote)
+    session_id, _ = await request.app[SESSIONS].create(actor, password_hash)
+    await operators.audit(
+        _root(request), actor, via="console", action="console.login", address=adminguard.client_address(request)
+    )
+    LOGGER.info("console: %s (%s) logged in from %s", actor.name, actor.role, request.remote)
     response = web.HTTPSeeOther(f"{PREFIX}/")
     set_cookie(response, request, COOKIE, session_id, max_age=request.app[SESSIONS].ttl_seconds)
     response.del_cookie(LOGIN_COOKIE, path=PREFIX)
@@ -96,6 +148,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     """POST /console/logout: the session is deleted server-side (its cookie is worthless after)."""
     await request.app[SESSIONS].delete(request.cookies.get(COOKIE))
+    await audit(request, "console.logout", None)
     response = web.HTTPSeeOther(f"{PREFIX}/login")
     response.del_cookie(COOKIE, path=PREFIX)
     raise response
@@ -159,17 +212,16 @@ async def platform(request: web.Request) -> web.Response:
             "traffic": list(reversed(traffic)),
             "letters": letters,
             "names": names,
-            "actions": ACTIONS,
+            "actions": {a: ACTIONS[a] for a in valid_actions(found)},
         },
     )
 
 
 async def confirm(request: web.Request) -> web.Response:
     """GET /console/platforms/{id}/{action}: the confirm step of an action."""
-    action = request.match_info["action"]
-    if action not in ACTIONS:
-        raise NotFound(f"no action {action[:40]!r}")
-    found = await _root(request)[REGISTRY].get(platform_id(request))
+    if not request[SESSION].actor.can_act:
+        raise web.HTTPForbidden(text="A read-only operator may look, not change anything.")
+    action, found = await _checked_action(request)
     verb, effect = ACTIONS[action]
     return render(
         request,
@@ -180,10 +232,8 @@ async def confirm(request: web.Request) -> web.Response:
 
 async def act(request: web.Request) -> web.StreamResponse:
     """POST /console/platforms/{id}/{action}: run a confirmed action, back to the platform page."""
-    action = request.match_info["action"]
-    if action not in ACTIONS:
-        raise NotFound(f"no action {action[:40]!r}")
-    number = platform_id(request)
+    action, found = await _checked_action(request)
+    number = found.id
     registry = _root(request)[REGISTRY]
     session = request[SESSION]
     try:
@@ -195,14 +245,16 @@ async def act(request: web.Request) -> web.StreamResponse:
             await registry.rotate(number)
         else:
             _, answer = await registry.disconnect(number)
-            session.flash("ok", f"Platform {number} disconnected (partner answered: {answer}).")
+            session.flash("ok", f"Platform {number} unregistered (partner answered: {answer}).")
     except NotFound:
         raise
     except OcpiError as exc:
         session.flash("error", f"{ACTIONS[action][0]} failed: {exc.message}")
+        await audit(request, f"platform.{action}", f"platform {number}", outcome=f"failed: {exc.message}")
     else:
-        if action != "disconnect":
+        if action != "unregister":
             session.flash("ok", f"{ACTIONS[action][0]}: done.")
+        await audit(request, f"platform.{action}", f"platform {number}")
     LOGGER.info("console: %s platform %s", action, number)
     raise web.HTTPSeeOther(f"{PREFIX}/platforms/{number}")
 
@@ -211,8 +263,8 @@ async def act(request: web.Request) -> web.StreamResponse:
 
 
 async def _invitations_context(request: web.Request) -> dict[str, Any]:
-    every = await platform_sql.list_platforms(_root(request)[STORE])
-    return {"pending": [admin.platform_json(p) for p in every if not p.registered], "created": None, "error": None}
+    # Open invitations only (the admin API's list): an unregistered or hub-initiated platform is none.
+    return {"pending": await invitations_api.open_invitations(_root(request)), "created": None, "error": None}
 
 
 async def invitations(request: web.Request) -> web.Response:
@@ -229,7 +281,17 @@ async def create_invitation(request: web.Request) -> web.Response:
         context["error"] = "A name is required."
         return render(request, "invitations.html", context, status=400)
     created = await admin.invite(_root(request), name.strip()[:200])
+    await audit(request, "invitation.create", f"platform {created['platform_id']} ({name.strip()[:100]})")
     LOGGER.info("console: invitation created for platform %s", created["platform_id"])
     context = await _invitations_context(request)
     context["created"] = {**created, "name": name.strip()[:200]}
     return render(request, "invitations.html", context)
+
+
+async def revoke_invitation(request: web.Request) -> web.StreamResponse:
+    """POST /console/invitations/{id}/revoke: the admin API's revoke (token A stops working at once)."""
+    number = await invitations_api.revoke(_root(request), request.match_info["id"])
+    await audit(request, "invitation.revoke", f"platform {number}")
+    LOGGER.info("console: invitation for platform %s revoked", number)
+    request[SESSION].flash("ok", f"Invitation {number} revoked: its token A no longer works.")
+    raise web.HTTPSeeOther(f"{PREFIX}/invitations")

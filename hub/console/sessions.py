@@ -1,10 +1,12 @@
 """Console sessions: logged-in operators, each with its own CSRF token, kept in the database.
 
 The cookie carries only a random session id; the database keeps its SHA-256, the CSRF token,
-the expiry, the messages for the next page and a fingerprint of the admin token the operator
-logged in with. Every hub process on the database knows every session (`serve --workers N`, a
-load balancer), a restart keeps operators logged in, and changing the admin token logs every
-operator out (their fingerprint no longer matches). Logging out deletes the row, so a cookie
+the expiry, the messages for the next page, who logged in (an operator, or 'admin-token') and a
+fingerprint of the credential used: the admin token, or the operator's password hash. An
+operator's session ends when the operator is disabled or its password changes. Every hub
+process on the database knows every session (`serve --workers N`, a load balancer), a restart
+keeps operators logged in, and changing the admin token logs out every admin-token session
+(their fingerprint no longer matches). Logging out deletes the row, so a cookie
 copied before logout is refused.
 """
 
@@ -19,8 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from hub.operators import ADMIN_TOKEN_ACTOR, TOKEN_ACTOR, Actor
+from hub.operators import fingerprint as password_fingerprint
 from routing.clock import Clock, iso, parse_iso
 from storage import console_sessions as session_sql
+from storage import operators as operator_sql
 from storage.db import Store
 
 LOGGER = logging.getLogger("hub.console")
@@ -43,6 +48,7 @@ class Session:
 
     key: str
     csrf: str
+    actor: Actor = TOKEN_ACTOR
     flashes: list[tuple[str, str]] = field(default_factory=list)  # (kind 'ok' | 'error', text)
     changed: bool = False  # flashes added or shown: written back when the request ends
 
@@ -71,20 +77,26 @@ class SessionStore:
         self._ttl = timedelta(seconds=ttl)
         self._admin_fp = fingerprint(admin_token)
 
-    async def create(self) -> tuple[str, Session]:
-        """A new session; returns the cookie value (never stored as such) and the session."""
+    async def create(self, actor: Actor = TOKEN_ACTOR, password_hash: str | None = None) -> tuple[str, Session]:
+        """A new session for ``actor``; returns the cookie value (never stored as such) and the session.
+
+        ``password_hash``: the operator's (its fingerprint is kept); None for the admin token.
+        """
         session_id = secrets.token_urlsafe(32)
-        session = Session(key=_key(session_id), csrf=secrets.token_urlsafe(32))
+        session = Session(key=_key(session_id), csrf=secrets.token_urlsafe(32), actor=actor)
+        credential = self._admin_fp if password_hash is None else password_fingerprint(password_hash)
         now = self._clock.now()
         await self._store.write(
             lambda tx: session_sql.create(
                 tx,
                 key=session.key,
                 csrf=session.csrf,
-                admin_fp=self._admin_fp,
+                admin_fp=credential,
                 expires_at=iso(now + self._ttl),
                 now=iso(now),
                 keep=MAX_SESSIONS,
+                actor=actor.name,
+                role=actor.role,
             )
         )
         return session_id, session
@@ -97,12 +109,23 @@ class SessionStore:
         row = await session_sql.get(self._store, key)
         if row is None:
             return None
-        if parse_iso(row["expires_at"]) <= self._clock.now() or not hmac.compare_digest(
-            row["admin_fp"], self._admin_fp
-        ):
+        actor = await self._actor(row["actor"], row["admin_fp"])
+        if parse_iso(row["expires_at"]) <= self._clock.now() or actor is None:
             await session_sql.delete(self._store, key)
             return None
-        return Session(key=key, csrf=row["csrf"], flashes=[(k, t) for k, t in json.loads(row["flashes"])])
+        flashes = [(k, t) for k, t in json.loads(row["flashes"])]
+        return Session(key=key, csrf=row["csrf"], actor=actor, flashes=flashes)
+
+    async def _actor(self, name: str, credential: str) -> Actor | None:
+        """Who the session is for, if its credential still holds (role as the operator has it now)."""
+        if name == ADMIN_TOKEN_ACTOR:
+            return TOKEN_ACTOR if hmac.compare_digest(credential, self._admin_fp) else None
+        operator = await operator_sql.get_operator(self._store, name)
+        if operator is None or operator.disabled_at is not None:
+            return None
+        if not hmac.compare_digest(credential, password_fingerprint(operator.password_hash)):
+            return None
+        return Actor(operator.name, operator.role)
 
     async def save(self, session: Session) -> None:
         """Write back the session's messages if the request changed them (best effort: they are cosmetic)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub.envelope import ocpi_response
-from hub.keys import DIRECTORY, SETTINGS
+from hub.keys import AGREEMENTS, CALLER, DIRECTORY, SETTINGS
 from hub.modules.router import OcpiRouter
 from routing.clientinfo import all_client_info
 from routing.getall import MAX_LIMIT, next_link, page_request
@@ -15,9 +15,11 @@ async def get_client_info(request: web.Request) -> web.Response:
     """GET list of ClientInfo, with the hub's pagination (mod_hub_client_info, Sender interface)."""
     query = dict(request.query)
     want = page_request(query)
+    directory = request.app[DIRECTORY]
+    viewer = directory.platform(request[CALLER].platform_id)
     items = [
         i
-        for i in all_client_info(request.app[DIRECTORY])
+        for i in all_client_info(directory, viewer, request.app[AGREEMENTS])
         if (want.date_from is None or i["last_updated"] >= want.date_from)
         and (want.date_to is None or i["last_updated"] < want.date_to)
     ]

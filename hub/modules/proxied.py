@@ -8,7 +8,7 @@ from hub.envelope import read_json
 from hub.keys import CLOCK, CORRELATION_ID, PROXIES
 from hub.modules import versioned
 from hub.modules.routed import calling_platform, response
-from hub.modules.router import OcpiRouter, raw_tail
+from hub.modules.router import PREFIX_211, OcpiRouter, raw_tail, tagged
 from routing.clock import iso
 from routing.decide import caller_party
 from routing.headers import parse_routing_headers
@@ -39,14 +39,25 @@ async def post_callback(request: web.Request) -> web.Response:
 
 async def get_proxy(request: web.Request) -> web.Response:
     """GET a proxied next page or CDR."""
+    versioned.begin()
     platform = calling_platform(request)
-    reply = await request.app[PROXIES].handle_proxy_get(
-        stand_in_id(request), platform, request[CORRELATION_ID], iso(request.app[CLOCK].now())
-    )
-    return response(reply.status, reply.body, reply.headers)
+    try:
+        reply = await request.app[PROXIES].handle_proxy_get(
+            stand_in_id(request), platform, request[CORRELATION_ID], iso(request.app[CLOCK].now())
+        )
+        # Page 2+ in the caller's version, like page 1 (routing/versions/wire.py, open_answer).
+        answer = await versioned.answer(reply.status, reply.body)
+    except BaseException:
+        versioned.finish(request, platform.id, 500, b"")
+        raise
+    body = versioned.finish(request, platform.id, reply.status, answer)
+    return response(reply.status, body, reply.headers)
 
 
 def setup(router: OcpiRouter) -> None:
     """Register the stand-in URLs (not published: they are handed out one by one)."""
     router.add("POST", "/callbacks/{id}", post_callback)
     router.add("GET", "/proxy/{id}", get_proxy)
+    # A 2.1.1 partner is handed stand-ins under its own version's prefix (routing/proxies.py).
+    router.add_at("POST", "/callbacks/{id}", tagged(post_callback, "2.1.1"), prefix=PREFIX_211)
+    router.add_at("GET", "/proxy/{id}", tagged(get_proxy, "2.1.1"), prefix=PREFIX_211)

@@ -97,10 +97,12 @@ async def route(request: web.Request, module: str, interface: str) -> web.Respon
     )
     try:
         reply = await request.app[ROUTING].handle(inbound)
+        # In the caller's version, valid for it, without what it may not see (routing/versions/answers.py).
+        answer = await versioned.answer(reply.status, reply.body)
     except BaseException:
         versioned.finish(request, platform.id, 500, b"")
         raise
-    body = versioned.finish(request, platform.id, reply.status, reply.body)
+    body = versioned.finish(request, platform.id, reply.status, answer)
     if platform.version == "2.1.1":  # 2.1.1 knows no routing headers (transport_and_format 2.2)
         for name in [k for k in reply.headers if k.lower().startswith("ocpi-")]:
             del reply.headers[name]

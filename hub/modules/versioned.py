@@ -14,9 +14,14 @@ from aiohttp import web
 
 from hub.keys import LOSSES
 from hub.metrics import LOSS_STATS, METRICS
-from routing.versions import wire
+from routing.versions import answers, wire
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+# The role that owns (and pushes) each 2.1.1 module's objects: its GET on
+# ``{url}/{country_code}/{party_id}/{id}`` reads back its own copy at the receiver.
+_OWNER_211 = {"locations": "CPO", "tariffs": "CPO", "sessions": "CPO", "tokens": "EMSP"}
 
 
 def interface_211(module: str, method: str, segments: list[str], is_cpo: bool) -> str:
@@ -25,7 +30,13 @@ def interface_211(module: str, method: str, segments: list[str], is_cpo: bool) -
         return "SENDER" if is_cpo else "RECEIVER"
     if module == "tokens" and segments and segments[-1].lower() == "authorize":
         return "SENDER"  # a CPO asking the eMSP (mod_tokens, real-time authorization)
-    return "SENDER" if method == "GET" else "RECEIVER"
+    if method == "GET":
+        # 2.1.1 has one URL for both sides: the owner's GET with its own ids is the Receiver
+        # interface (mod_locations 8.2.2.1 "GET ... /{country_code}/{party_id}/{location_id}").
+        owner = _OWNER_211.get(module)
+        owns = owner is not None and (owner == "CPO") == is_cpo
+        return "RECEIVER" if owns and len(segments) >= 3 else "SENDER"
+    return "RECEIVER"
 
 
 def begin() -> None:
@@ -33,9 +44,13 @@ def begin() -> None:
     wire.FLOW.set(None)
 
 
+async def answer(status: int, body: bytes) -> bytes:
+    """The answer body for the caller: visible to it, in its version, valid for it (may raise)."""
+    return await answers.answer_for_caller(status, body)
+
+
 def finish(request: web.Request, sender_id: int | None, status: int, body: bytes) -> bytes:
-    """The answer body in the caller's version; the request's losses recorded everywhere."""
-    body = wire.answer_out(status, body)
+    """The request's losses recorded everywhere; the Flow closed. Returns ``body``."""
     losses = wire.losses()
     if losses:
         request[LOSSES] = [loss.as_dict() | {"to_platform_id": to} for to, loss in losses]

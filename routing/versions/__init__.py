@@ -51,6 +51,7 @@ MODULE_OF = {
     "CancelReservation": "commands",
     "SetChargingProfile": "chargingprofiles",
     "ChargingProfileResponse": "chargingprofiles",
+    "ActiveChargingProfile": "chargingprofiles",
     "ActiveChargingProfileResult": "chargingprofiles",
     "ChargingProfileResult": "chargingprofiles",
     "ClearProfileResult": "chargingprofiles",
@@ -97,6 +98,18 @@ def from_core(version: str, kind: str, data: Any, ctx: Context | None = None, pa
     return _apply(_TRANSLATORS[version].from_core, kind, data, ctx or Context(), partial)
 
 
+def version_prefix(version: str) -> str:
+    """The path prefix of a version's URLs at the hub (``/ocpi/2.1.1``...)."""
+    return f"/ocpi/{version if version in SUPPORTED else CORE}"
+
+
+def module_url(public_url: str, version: str, module: str, interface: str) -> str:
+    """The hub's URL of a module interface in a version: 2.1.1 has one URL per module, no interface."""
+    if version == "2.1.1":
+        return f"{public_url}{version_prefix(version)}/{module}"
+    return f"{public_url}{version_prefix(version)}/{module}/{interface.lower()}/"
+
+
 def pick_version(theirs: list[str]) -> str | None:
     """The highest version both the hub and the partner speak."""
     return next((v for v in SUPPORTED if v in theirs), None)
@@ -111,7 +124,9 @@ __all__ = [
     "Translated",
     "Untranslatable",
     "from_core",
+    "module_url",
     "needs_translation",
     "pick_version",
     "to_core",
+    "version_prefix",
 ]

@@ -36,6 +36,7 @@ class Context:
     party_id: str = ""
     location_lookup: Callable[[str, str, str], JsonObj | None] | None = None
     token_lookup: Callable[[str], JsonObj | None] | None = None
+    origin: str = ""  # OCPI version the object was first sent in ("" when the hub cannot tell)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 from routing.versions.common import copy, each, one, rename
 from routing.versions.loss import Context, JsonObj, Losses, join
 from routing.versions.shape import EnumMap
+from routing.versions.timezones import zone_of
 
 TO_CORE_ENUMS: EnumMap = {
     ("CommandResponseType", "TIMEOUT"): "REJECTED",  # 2.2.1 moved TIMEOUT to CommandResult
@@ -137,11 +138,18 @@ def location_in(loc: JsonObj, ctx: Context, losses: Losses, partial: bool) -> Js
         loc.setdefault("party_id", ctx.party_id)
         loc.setdefault("publish", True)  # 2.1.1 has no unpublished locations
         if not loc.get("time_zone"):
-            losses.approx("time_zone", "2.1.1 Location without time_zone (required in 2.2.1)")
+            found = zone_of(loc.get("coordinates"), loc.get("country"))
+            if found is not None:
+                loc["time_zone"] = found[0]
+                losses.approx("time_zone", f"2.1.1 Location without time_zone (required in 2.2.1): {found[1]}")
+            else:
+                losses.drop("time_zone", "2.1.1 Location without time_zone, none derivable (required in 2.2.1)")
     if "type" in loc:
         ltype = loc.pop("type")
         if ltype in PARKING_TO_TYPE:
             loc["parking_type"] = PARKING_TO_TYPE[ltype]
+        elif ltype not in (None, "UNKNOWN"):  # OTHER: 2.2.1 ParkingType has no such value
+            losses.drop("type", f"LocationType {ltype} has no 2.2.1 ParkingType")
     each(loc, "evses", evse_in)
     one(loc, "opening_times", hours_in)
     one(loc, "energy_mix", lambda m: energy_mix(m, True))

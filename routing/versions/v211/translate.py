@@ -172,9 +172,33 @@ def _cdr_location_in(loc: JsonObj) -> JsonObj:
     return out
 
 
-def _cdr_location_out(cl: JsonObj, losses: Losses) -> JsonObj:
+def _known_connector(cl: JsonObj, found: JsonObj | None) -> tuple[JsonObj, JsonObj]:
+    """The EVSE and Connector of a CdrLocation in the hub's stored Location ({} when unknown)."""
+    evses = [e for e in (found or {}).get("evses") or [] if isinstance(e, dict)]
+    evse = next((e for e in evses if e.get("uid") == cl.get("evse_uid")), {})
+    conns = [c for c in evse.get("connectors") or [] if isinstance(c, dict)]
+    return evse, next((c for c in conns if c.get("id") == cl.get("connector_id")), {})
+
+
+def _cdr_location_out(cl: JsonObj, cdr: JsonObj, ctx: Context, losses: Losses) -> JsonObj:
+    """2.2.1 CdrLocation as 2.1.1's embedded Location, completed from the hub's stored Location.
+
+    2.1.1 requires the Location's, EVSE's and Connector's ``last_updated`` and the Connector's
+    ``voltage``/``amperage`` (2.2.1 Connector ``max_voltage``/``max_amperage``, the same ratings);
+    a CdrLocation has none of them. Without a stored Location they stay missing and the CDR is
+    refused for 2.1.1 (routing/versions/validate.py).
+    """
+    owner = (cdr.get("country_code", ""), cdr.get("party_id", ""))
+    found = ctx.location_lookup(*owner, cl.get("id", "")) if ctx.location_lookup else None
+    evse_found, conn_found = _known_connector(cl, found)
     loc = {k: cl[k] for k in _ADDRESS if k in cl}
     loc["type"] = "UNKNOWN"
+    stamp = (found or {}).get("last_updated")
+    if stamp is None and cdr.get("last_updated"):
+        stamp = cdr["last_updated"]
+        losses.approx("cdr_location.last_updated", "2.1.1 requires it: the CDR's last_updated")
+    if stamp is not None:
+        loc["last_updated"] = stamp
     if "postal_code" not in loc:
         loc["postal_code"] = ""
         losses.approx("cdr_location.postal_code", "required in 2.1.1: sent empty")
@@ -191,7 +215,13 @@ def _cdr_location_out(cl: JsonObj, losses: Losses) -> JsonObj:
         "format": cl.get("connector_format"),
         "power_type": cl.get("connector_power_type"),
     }
+    if conn_found.get("max_voltage") is not None and conn_found.get("max_amperage") is not None:
+        conn["voltage"], conn["amperage"] = conn_found["max_voltage"], conn_found["max_amperage"]
+        losses.approx("cdr_location.connector_id", "voltage/amperage from the hub's stored Location")
     evse = {"uid": cl.get("evse_uid"), "evse_id": cl.get("evse_id"), "status": "UNKNOWN"}
+    for part, known in ((conn, conn_found), (evse, evse_found)):
+        if known.get("last_updated") or stamp:
+            part["last_updated"] = known.get("last_updated") or stamp
     loc["evses"] = [evse | {"connectors": [conn]}]
     if "state" in cl:
         losses.drop("cdr_location.state", "no Location.state in 2.1.1")
@@ -213,7 +243,7 @@ def _cdr_in(c: JsonObj, ctx: Context, losses: Losses) -> JsonObj:
     return c
 
 
-def _cdr_out(c: JsonObj, losses: Losses) -> JsonObj:
+def _cdr_out(c: JsonObj, ctx: Context, losses: Losses) -> JsonObj:
     c = copy(c)
     for key in ("country_code", "party_id"):
         if key in c:  # a 2.1.1 CDR POST URL has no owner segment
@@ -223,7 +253,7 @@ def _cdr_out(c: JsonObj, losses: Losses) -> JsonObj:
     if isinstance(c.get("cdr_token"), dict):
         _cdr_token_out(c.pop("cdr_token"), c, losses)
     if isinstance(c.get("cdr_location"), dict):
-        c["location"] = _cdr_location_out(c.pop("cdr_location"), losses)
+        c["location"] = _cdr_location_out(c.pop("cdr_location"), c, ctx, losses)
     _price_out(c, "total_cost", losses)
     for t in c.get("tariffs") or []:
         for key in ("country_code", "party_id"):
@@ -328,5 +358,5 @@ def _restructure_out(kind: str, data: JsonObj, ctx: Context, losses: Losses, par
     if kind == "Session":
         return _session_out(data, ctx, losses, partial)
     if kind == "CDR":
-        return _cdr_out(data, losses)
+        return _cdr_out(data, ctx, losses)
     return _command_out(kind, data, losses)

@@ -76,6 +76,9 @@ def _tariff_in(t: JsonObj, losses: Losses) -> JsonObj:
     tax = t.pop("tax_included", None)
     if tax == "YES":
         losses.approx("tax_included", "2.3.0 prices include taxes; 2.2.1 reads them as excl. VAT")
+    elif tax == "NO" and not _names_vat(t):
+        # 2.2.1 PriceComponent.vat omitted means "no VAT applicable": the unnamed rate is lost.
+        losses.approx("tax_included", "taxes are added at rates the tariff does not give; 2.2.1 reads no VAT")
     for key in ("min_price", "max_price"):
         if isinstance(t.get(key), dict):
             p = t[key]
@@ -85,11 +88,23 @@ def _tariff_in(t: JsonObj, losses: Losses) -> JsonObj:
     return t
 
 
-def _tariff_out(t: JsonObj, losses: Losses, partial: bool = False) -> JsonObj:
+def _names_vat(t: JsonObj) -> bool:
+    """Whether any price component of the tariff has a ``vat``."""
+    for element in t.get("elements") or []:
+        for pc in element.get("price_components") or [] if isinstance(element, dict) else []:
+            if isinstance(pc, dict) and pc.get("vat") is not None:
+                return True
+    return False
+
+
+def _tariff_out(t: JsonObj, losses: Losses, partial: bool = False, origin: str = "") -> JsonObj:
     t = copy(t)
     if not partial:
-        # 2.2.1 prices are excl. VAT by definition (PriceComponent.price), so "NO" is exact.
-        t.setdefault("tax_included", "NO")
+        # 2.2.1 prices are excl. VAT by definition (PriceComponent.price): "NO" (taxes added on
+        # top) when a price component names a VAT; none naming one means "no VAT is applicable"
+        # (2.2.1 PriceComponent.vat: "if omitted, no VAT is applicable"), 2.3.0's "N/A".
+        # A 2.1.1 tariff is excl. VAT with the VAT unknown (2.1.1 PriceComponent.price): "NO".
+        t.setdefault("tax_included", "NO" if origin == "2.1.1" or _names_vat(t) else "N/A")
     for key in ("min_price", "max_price"):
         if isinstance(t.get(key), dict):
             p = t[key]
@@ -97,14 +112,14 @@ def _tariff_out(t: JsonObj, losses: Losses, partial: bool = False) -> JsonObj:
     return t
 
 
-def _restructure(kind: str, data: JsonObj, losses: Losses, inbound: bool, partial: bool) -> JsonObj:
+def _restructure(kind: str, data: JsonObj, losses: Losses, inbound: bool, partial: bool, origin: str = "") -> JsonObj:
     data = copy(data)
     if kind in ("Session", "CDR"):
         _prices(data, losses, _price_in if inbound else _price_out)
     if kind == "CDR":
-        each(data, "tariffs", lambda t: _tariff_in(t, losses) if inbound else _tariff_out(t, losses))
+        each(data, "tariffs", lambda t: _tariff_in(t, losses) if inbound else _tariff_out(t, losses, False, origin))
     if kind == "Tariff":
-        data = _tariff_in(data, losses) if inbound else _tariff_out(data, losses, partial)
+        data = _tariff_in(data, losses) if inbound else _tariff_out(data, losses, partial, origin)
     return data
 
 
@@ -121,6 +136,5 @@ def to_core(kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: boo
 
 def from_core(kind: str, data: JsonObj, ctx: Context, losses: Losses, partial: bool = False) -> JsonObj:
     """A 2.2.1 object of ``kind`` (a PATCH body if ``partial``) as 2.3.0."""
-    del ctx
-    shaped = _restructure(kind, data, losses, False, partial)
+    shaped = _restructure(kind, data, losses, False, partial, ctx.origin)
     return Fitter(VERSION, losses, FROM_CORE_ENUMS).fit(_model(mine, kind), shaped)
