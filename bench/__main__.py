@@ -25,6 +25,9 @@ from typing import Any
 
 import aiohttp
 
+from bench.backlog import run_backlog
+from bench.check import issue22_rows, run_check
+from bench.fanout import run_fanout
 from bench.profiling import run_profile
 from bench.scale import run_scale, scale_table
 from bench.scenarios import FULL, QUICK, Lab, run_core, run_drain, run_store, sizes_dict
@@ -41,6 +44,8 @@ SECTIONS = (
     "peak_rss",
     "scale",
     "pg_drain",
+    "backlog",
+    "fanout",
 )
 
 
@@ -174,6 +179,8 @@ def table(results: dict[str, Any]) -> str:
             r["goal"],
             r["met"],
         )
+    for row in issue22_rows(results):
+        add(*row)
     for name in SECTIONS:
         if "error" in results.get(name, {}):
             add(f"{name}", "ERROR", "", "", results[name]["error"][:60], False)
@@ -199,7 +206,7 @@ async def _section(
     print(f"   done in {time.perf_counter() - t:.1f}s", flush=True)
 
 
-GROUPS = ("core", "drain", "scale", "store", "profile")
+GROUPS = ("core", "drain", "scale", "store", "profile", "backlog", "fanout")
 
 
 async def main_async(quick: bool, out: Path | None = None, only: set[str] | None = None) -> int:
@@ -240,6 +247,18 @@ async def main_async(quick: bool, out: Path | None = None, only: set[str] | None
                 await _section(results, ("scale", "pg_drain"), lambda: run_scale(lab))
             if "store" in groups:
                 await _section(results, ("get_all", "peak_rss"), lambda: run_store(lab))
+            if "backlog" in groups:
+                await _section(
+                    results,
+                    ("backlog",),
+                    lambda: run_backlog(lab, sizes.backlog_messages, sizes.backlog_seconds, sizes.concurrency),
+                )
+            if "fanout" in groups:
+                await _section(
+                    results,
+                    ("fanout",),
+                    lambda: run_fanout(lab, sizes.fanout_receivers, sizes.fanout_rate, sizes.fanout_seconds),
+                )
             if "profile" in groups and (not quick or os.environ.get("BENCH_PROFILE")):
                 await _section(results, ("profile",), lambda: run_profile(lab, RESULTS))
     results["meta"]["seconds"] = round(time.time() - started, 1)
@@ -271,7 +290,16 @@ def main() -> None:
         "--only",
         help=f"comma-separated scenario groups to run (default all): {', '.join(GROUPS)}",
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="scenarios 10 and 11 twice at check sizes (about two minutes); exit 1 if a figure is below 80%% of"
+        " bench/recorded.json",
+    )
+    parser.add_argument("--record", action="store_true", help="with --check: write its figures to bench/recorded.json")
     args = parser.parse_args()
+    if args.check:
+        sys.exit(asyncio.run(run_check(record=args.record)))
     only = set(args.only.split(",")) if args.only else None
     if only and not only <= set(GROUPS):
         parser.error(f"--only takes {', '.join(GROUPS)}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,7 @@ class Peer:
     received: int = 0
     duplicates: int = 0  # tracked correlation ids that arrived more than once
     arrivals: dict[str, float] = field(default_factory=dict, repr=False)
+    _per_prefix: Counter[str] = field(default_factory=Counter, repr=False)  # distinct arrivals by prefix
     _runner: web.AppRunner | None = field(default=None, repr=False)
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -81,7 +83,9 @@ class Peer:
 
     def tracked(self, prefix: str) -> int:
         """How many distinct tracked correlation ids with this prefix arrived."""
-        return sum(1 for key in self.arrivals if key.startswith(prefix))
+        # Counted as they arrive (ids are ``{prefix}{n}``): a wait polling 100,000 arrivals every
+        # 20 ms by a scan would load this process more than the hub it measures.
+        return self._per_prefix.get(prefix, 0)
 
     def credentials(self) -> dict[str, Any]:
         return {
@@ -124,6 +128,7 @@ class Peer:
                 self.duplicates += 1
             else:
                 self.arrivals[correlation] = time.perf_counter()
+                self._per_prefix[correlation.rstrip("0123456789")] += 1
         return web.Response(body=OK_BODY, content_type="application/json")
 
     # ---- acting as a client of the hub -------------------------------------------------------

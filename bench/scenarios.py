@@ -50,10 +50,17 @@ class Sizes:
     rss_broadcasts: int
     profile_seconds: float
     overload_seconds: float
+    backlog_messages: int = 100_000  # scenario 10 (bench/backlog.py)
+    backlog_seconds: float = 4.0
+    fanout_receivers: int = 1000  # scenario 11 (bench/fanout.py)
+    fanout_rate: float = 2.0
+    fanout_seconds: float = 3.0
 
 
 FULL = Sizes(10.0, 32, 10.0, 50, 100, 10.0, 100_000, 10_000, 1000, 5.0, 3, 12.0, 5.0)
-QUICK = Sizes(1.5, 8, 1.5, 5, 10, 10.0, 2_000, 200, 20, 1.0, 1, 2.0, 1.0)
+QUICK = Sizes(1.5, 8, 1.5, 5, 10, 10.0, 2_000, 200, 20, 1.0, 1, 2.0, 1.0, 2_000, 1.0, 20, 2.0, 1.0)
+# `--check` (bench/check.py): scenarios 10 and 11 only, twice (about two minutes), against bench/recorded.json.
+CHECK = Sizes(1.5, 32, 1.5, 5, 10, 10.0, 2_000, 200, 20, 1.0, 1, 2.0, 1.0, 20_000, 3.0, 1000, 2.0, 3.0)
 
 
 @dataclass

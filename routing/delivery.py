@@ -87,7 +87,7 @@ class Delivery:
                 outbox_sql.lock_object(tx, message.module, message.object_key)
             if prepare is not None:
                 prepare(tx)
-            return [outbox_sql.enqueue(tx, message, coalesce=status_patch)[1] for message in messages]
+            return outbox_sql.enqueue_many(tx, messages, coalesce=status_patch)
 
         blocked: list[bool] = await self.store.write(job, locks=[(m.module, m.object_key) for m in messages])
         for message, behind in zip(messages, blocked, strict=True):

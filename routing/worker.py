@@ -45,6 +45,7 @@ _ATTEMPTED_MEMORY = 100_000  # request ids remembered (far more than a backlog c
 # The loop looks at the queue at least this often (clock seconds) even when nothing woke it: a
 # missed wake-up (e.g. a platform resumed with nobody to notify) and max_age expiry need a round.
 _MAX_IDLE = 60.0
+_MIN_PER_RECEIVER = 8  # due rows read per receiver and round, at least (storage/claims.py)
 
 
 class DeliveryWorker:
@@ -259,6 +260,9 @@ class DeliveryWorker:
         skip = self._blocked_receivers()
         self._skipped_full.update(pid for pid in skip if self._per_receiver.get(pid, 0))
         now = self.clock.now()
+        # The batch shared among the receivers read: with 1,000 of them, each with a queue, reading
+        # a whole batch of each to keep the oldest batch_size would read 1,000 batches (issue 22).
+        readable = max(1, sum(1 for _ in self.directory.platforms()) - len(skip))
         rows = await claims_sql.claim_heads(
             self.store,
             now=iso(now),
@@ -266,6 +270,7 @@ class DeliveryWorker:
             limit=self.settings.batch_size,
             skip_receivers=skip,
             skip_request_ids=list(self._in_flight),
+            per_receiver=max(_MIN_PER_RECEIVER, -(-self.settings.batch_size // readable)),
         )
         # Full receivers were not read again: keep what their queues hold.
         ready = {pid: queue for pid, queue in self._ready.items() if pid in set(skip)}

@@ -33,6 +33,14 @@ _HEAD = (
     " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.receiver_platform_id=o.receiver_platform_id"
     " AND p.module=o.module AND p.object_key=o.object_key AND p.state='pending' AND p.id<o.id)"
 )
+# Alone (SQLite): the receivers with pending rows, by a skip scan of outbox_queue_due (one index
+# probe per receiver, 0018), so a round never walks the rows of a receiver it skips (OFFLINE, full).
+_RECEIVERS = (
+    "WITH RECURSIVE r(pid) AS ("
+    "SELECT (SELECT min(receiver_platform_id) FROM outbox WHERE state='pending')"
+    " UNION ALL SELECT (SELECT min(receiver_platform_id) FROM outbox"
+    " WHERE state='pending' AND receiver_platform_id>r.pid) FROM r WHERE r.pid IS NOT NULL)"
+)
 # Shared database: claimable unless another process holds a lease that has not expired yet.
 _FREE = " AND (o.leased_by IS NULL OR o.leased_by=? OR o.lease_until<=?)"
 
@@ -45,23 +53,19 @@ async def claim_heads(
     limit: int,
     skip_receivers: Sequence[int] = (),
     skip_request_ids: Sequence[str] = (),
+    per_receiver: int | None = None,
 ) -> list[Message]:
     """Pending messages due now that are the oldest pending of their chain, in acceptance order.
 
-    Alone, a plain read. Shared, the rows are leased to this process until ``lease_until`` in the
-    same statement; rows another process is claiming right now are skipped, not waited for.
+    Alone, a plain read, at most ``per_receiver`` (default ``limit``) of each receiver's. Shared,
+    the rows are leased to this process until ``lease_until`` in the same statement; rows another
+    process is claiming right now are skipped, not waited for.
     """
-    extra, params = _skips(skip_receivers, skip_request_ids)
     owner = store.owner
     if owner is None:
-        rows = await store.fetchall(
-            "SELECT o.* FROM outbox o WHERE o.state='pending' AND o.next_attempt_at<=?"
-            + extra
-            + _HEAD
-            + " ORDER BY o.id LIMIT ?",
-            [now, *params, limit],
-        )
-        return [message_from_row(r) for r in rows]
+        each = min(limit, per_receiver or limit)
+        return await _claim_alone(store, now, limit, each, skip_receivers, skip_request_ids)
+    extra, params = _skips(skip_receivers, skip_request_ids)
     sql = (
         "UPDATE outbox SET leased_by=?, lease_until=? WHERE id IN ("
         "SELECT o.id FROM outbox o WHERE o.state='pending' AND o.next_attempt_at<=?"
@@ -73,6 +77,37 @@ async def claim_heads(
     values = [owner, lease_until, now, owner, now, *params, limit]
     claimed: list[Row] = await store.write(lambda tx: tx.fetchall(sql, values))
     return sorted((message_from_row(r) for r in claimed), key=lambda m: m.id)
+
+
+def _pid_skips(skip_receivers: Sequence[int]) -> tuple[str, list[object]]:
+    if not skip_receivers:
+        return "", []
+    return f" AND r.pid NOT IN ({','.join('?' * len(skip_receivers))})", list(skip_receivers)
+
+
+def _rid_skips(skip_request_ids: Sequence[str]) -> tuple[str, list[object]]:
+    if not skip_request_ids:  # messages being sent (row ids are reused after deletes; request ids never)
+        return "", []
+    return f" AND o.request_id NOT IN ({','.join('?' * len(skip_request_ids))})", list(skip_request_ids)
+
+
+async def _claim_alone(
+    store: Store, now: str, limit: int, each: int, skip_receivers: Sequence[int], skip_request_ids: Sequence[str]
+) -> list[Message]:
+    # Per receiver not skipped: its due chain heads in id order (outbox_queue_order; the unary +
+    # keeps SQLite from ranging over next_attempt_at and sorting a whole backlog instead), at most
+    # ``each``; then the oldest ``limit`` of them all. Cost: receivers with pending rows x
+    # log(rows) + receivers read x ``each``, whatever the skipped receivers hold.
+    pids, pid_params = _pid_skips(skip_receivers)
+    rids, rid_params = _rid_skips(skip_request_ids)
+    rows = await store.fetchall(
+        _RECEIVERS + " SELECT m.* FROM r JOIN outbox m ON m.id IN ("
+        "SELECT o.id FROM outbox o WHERE o.state='pending' AND o.receiver_platform_id=r.pid"
+        " AND +o.next_attempt_at<=?" + rids + _HEAD + " ORDER BY o.id LIMIT ?)"
+        " WHERE r.pid IS NOT NULL" + pids + " ORDER BY m.id LIMIT ?",
+        [now, *rid_params, each, *pid_params, limit],
+    )
+    return [message_from_row(r) for r in rows]
 
 
 def renew_leases(tx: SyncTx, *, lease_until: str) -> int:
@@ -92,6 +127,17 @@ async def next_due_at(
     Only heads count: a message behind a head that backs off is not due before it, and counting
     it (or a head in flight) would wake the worker at once, again and again, for nothing.
     """
+    if store.owner is None:
+        # Alone: per receiver not skipped, its earliest head through outbox_queue_due (0018).
+        pids, pid_params = _pid_skips(skip_receivers)
+        rids, rid_params = _rid_skips(skip_request_ids)
+        alone = await store.fetchone(
+            _RECEIVERS + " SELECT min((SELECT o.next_attempt_at FROM outbox o WHERE o.state='pending'"
+            " AND o.receiver_platform_id=r.pid" + rids + _HEAD + " ORDER BY o.next_attempt_at LIMIT 1)) AS t"
+            " FROM r WHERE r.pid IS NOT NULL" + pids,
+            [*rid_params, *pid_params],
+        )
+        return alone["t"] if alone and alone["t"] is not None else None
     extra, params = _skips(skip_receivers, skip_request_ids)
     due = "o.next_attempt_at"
     if store.owner is not None:

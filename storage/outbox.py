@@ -138,8 +138,11 @@ _INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?,"
     f" CASE WHEN EXISTS ({_PENDING_IN_CHAIN}) THEN NULL ELSE ? END,"
     f" CASE WHEN EXISTS ({_PENDING_IN_CHAIN}) THEN NULL ELSE ? END)"
-    " RETURNING id, CASE WHEN EXISTS (SELECT 1 FROM outbox p WHERE p.receiver_platform_id=outbox.receiver_platform_id"
-    " AND p.module=outbox.module AND p.object_key=outbox.object_key AND p.state='pending' AND p.id<outbox.id)"
+    # The chain again as parameters, not the new row's columns: so SQLite probes outbox_chain; with
+    # column references it walked the receiver's whole queue (issue 22: a push to a receiver with
+    # 20,000 queued took 4.7 ms, 0.01 ms now).
+    " RETURNING id, CASE WHEN EXISTS (SELECT 1 FROM outbox p WHERE p.receiver_platform_id=?"
+    " AND p.module=? AND p.object_key=? AND p.state='pending' AND p.id<outbox.id)"
     " THEN 1 ELSE 0 END AS behind"
 )
 
@@ -183,9 +186,57 @@ def enqueue(tx: SyncTx, message: NewMessage, *, coalesce: bool = False) -> tuple
             tx.owner if leased else None,
             *chain,
             message.lease_until if leased else None,
+            *chain,
         ),
     )
     return int(row["id"]), bool(row["behind"])
+
+
+# SQLite, many messages of one object (a broadcast): one statement reads every chain's newest
+# pending row, one inserts them all. Row by row, each statement hands the GIL back and forth
+# between the writer thread and a busy event loop (up to 5 ms each): 1,000 receivers took seconds.
+_NEWEST_PENDING = (
+    "SELECT json_group_array(json_array(x.k, x.last IS NOT NULL, coalesce((SELECT p.method=:method AND p.url=x.u"
+    " AND p.body IS :body FROM outbox p WHERE p.id=x.last), 0))) AS found"
+    " FROM (SELECT j.key AS k, json_extract(j.value, '$[1]') AS u,"
+    " (SELECT max(q.id) FROM outbox q WHERE q.receiver_platform_id=json_extract(j.value, '$[0]')"
+    " AND q.module=:module AND q.object_key=:key AND q.state='pending') AS last"
+    " FROM json_each(:legs) j ORDER BY j.key) x"
+)
+_INSERT_MANY = (
+    "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, request_id, headers, body,"
+    " state, created_at, next_attempt_at, deadline_at)"
+    " SELECT json_extract(j.value, '$[0]'), :module, :key, :method, json_extract(j.value, '$[1]'),"
+    " json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'), :body, 'pending', :created, :created, :deadline"
+    " FROM json_each(:legs) j ORDER BY j.key"
+)
+
+
+def enqueue_many(tx: SyncTx, messages: Sequence[NewMessage], *, coalesce: bool = False) -> list[bool]:
+    """``enqueue`` for each message (no fast-path lease); return each one's ``blocked``, in order."""
+    if tx.dialect.name != "sqlite" or any(m.lease_until for m in messages):
+        return [enqueue(tx, m, coalesce=coalesce)[1] for m in messages]
+    blocked: list[bool] = [False] * len(messages)
+    groups: dict[tuple[object, ...], list[int]] = {}
+    # A broadcast: one group, or one per OCPI version of its body. Ids follow the legs within a
+    # group; across groups they need not: a chain is one receiver's, whose legs share one body.
+    for i, m in enumerate(messages):
+        key = (m.module, m.object_key, m.method, m.body, m.created_at, m.deadline_at)
+        groups.setdefault(key, []).append(i)
+    for (module, object_key, method, body, created, deadline), members in groups.items():
+        legs = [messages[i] for i in members]
+        shared = {"module": module, "key": object_key, "method": method, "body": body}
+        pairs = json.dumps([[m.receiver_platform_id, m.url] for m in legs])
+        row = tx.fetchone(_NEWEST_PENDING, {**shared, "legs": pairs})
+        found = sorted(json.loads(row["found"])) if row is not None else []
+        fresh = []
+        for i, m, (_, pending, same) in zip(members, legs, found, strict=True):
+            blocked[i] = bool(pending)
+            if not (coalesce and same):  # coalesced: the newest pending one of its chain says the same
+                fresh.append([m.receiver_platform_id, m.url, m.request_id, json.dumps(m.headers)])
+        if fresh:
+            tx.execute(_INSERT_MANY, {**shared, "created": created, "deadline": deadline, "legs": json.dumps(fresh)})
+    return blocked
 
 
 def _this(message_id: int, request_id: str | None) -> tuple[str, tuple[object, ...]]:

@@ -23,6 +23,8 @@ SECTIONS = (
     "get_all",
     "drain",
     "peak_rss",
+    "backlog",
+    "fanout",
 )
 
 

@@ -1,0 +1,208 @@
+"""``python -m bench --check``: the issue 22 figures against their recorded values (regression gate).
+
+Runs scenarios 10 (backlog) and 11 (broadcast at scale) at the CHECK sizes twice (about two
+minutes: 20,000 queued, 1,000 receivers), prints each figure (the better of the two runs: on a
+shared machine one run is off by 30 % at times) next to its goal and its recorded value
+(bench/recorded.json, written by ``--check --record`` with the commit), and exits 1 when a
+figure is worse than 80 % of the recorded one (for "lower is better" figures: above recorded /
+0.8). Record on the machine that checks: rates move with the machine's load, ratios taken
+within one run (live with / without backlog) less.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+RECORDED = Path(__file__).resolve().parent / "recorded.json"
+TOLERANCE = 0.8
+RUNS = 2  # each figure is the better of two runs: on a shared machine one run is off by 30% at times
+
+# name -> (section, path in it, higher is better, goal text, goal test)
+FIGURES: dict[str, tuple[str, tuple[str, ...], bool, str, Any]] = {
+    "live push with backlog / without": ("backlog", ("live_ratio",), True, ">= 0.9x", lambda v: v >= 0.9),
+    "live p99 with backlog / without": ("backlog", ("p99_ratio",), False, "<= 1.5x", lambda v: v <= 1.5),
+    "dead receiver pushes, last s / first s": (
+        "backlog",
+        ("dead_push", "last_vs_first"),
+        True,
+        ">= 0.8 (no decay)",
+        lambda v: v >= 0.8,
+    ),
+    "dead receiver pushes req/s": ("backlog", ("dead_push", "rps"), True, "", None),
+    "drain of the backlog msgs/s": ("backlog", ("drain", "messages_per_s"), True, ">= 3000/s", lambda v: v >= 3000),
+    "broadcast ack p99 ms": ("fanout", ("ack_p99_ms",), False, "< 20 ms", lambda v: v < 20),
+    "broadcast fan-out deliveries/s": ("fanout", ("deliveries_per_s",), True, ">= 5000/s", lambda v: v >= 5000),
+}
+
+
+def figure(results: dict[str, Any], name: str) -> float | None:
+    """One figure of FIGURES out of a results dict (None when its scenario did not run)."""
+    section, path, _, _, _ = FIGURES[name]
+    value: Any = results.get(section)
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    if not isinstance(value, int | float):
+        return None
+    # "No decay" is met at 1.0: a faster last second (a slow first one) is no better.
+    return min(float(value), 1.0) if path == ("dead_push", "last_vs_first") else float(value)
+
+
+def issue22_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str, bool | None]]:
+    """Rows of the main table (scenario, hub, baseline, vs baseline, goal, met) for scenarios 10 and 11."""
+    rows: list[tuple[str, str, str, str, str, bool | None]] = []
+    b = results.get("backlog", {})
+    if "live_ratio" in b:
+        n = b["backlog_messages"]
+        rows.append(
+            (
+                f"10 live push req/s, {n:,} queued for a dead eMSP",
+                f"{b['live_with_backlog']['rps']:,.1f}",
+                f"no backlog: {b['live_no_backlog']['rps']:,.1f}",
+                f"{b['live_ratio']:.2f}x",
+                ">= 0.9x",
+                b["live_ratio"] >= 0.9,
+            )
+        )
+        rows.append(
+            (
+                "10 live push p99 with / without backlog",
+                f"{b['live_with_backlog']['p99_ms']:.1f} ms",
+                f"{b['live_no_backlog']['p99_ms']:.1f} ms",
+                f"{b['p99_ratio']:.2f}x",
+                "<= 1.5x",
+                b["p99_ratio"] <= 1.5,
+            )
+        )
+        d = b["dead_push"]
+        decay = d.get("last_vs_first") or 0.0
+        rows.append(
+            (
+                "10 pushes to the dead eMSP req/s",
+                f"{d['rps']:,.1f}",
+                f"1st s {d['first_second']}, last {d['last_second']}",
+                f"{decay:.2f}x",
+                "no decay (>= 0.8x)",
+                decay >= 0.8,
+            )
+        )
+        dr = b["drain"]
+        rows.append(
+            (
+                f"10 drain of {dr['messages']:,} msgs/s",
+                f"{dr['messages_per_s']:,.1f}",
+                "n/a",
+                "",
+                ">= 3000/s",
+                dr["complete"] and dr["messages_per_s"] >= 3000,
+            )
+        )
+    f = results.get("fanout", {})
+    if "ack_p99_ms" in f:
+        n = f["receivers"]
+        rows.append(
+            (
+                f"11 broadcast to {n:,}: ack p50 / p99",
+                f"{f['ack_p50_ms']:.1f} / {f['ack_p99_ms']:.1f} ms",
+                "n/a",
+                "",
+                "p99 < 20 ms",
+                f["ack_p99_ms"] < 20,
+            )
+        )
+        rows.append(
+            (
+                f"11 broadcast to {n:,}: deliveries/s",
+                f"{f['deliveries_per_s']:,.1f}",
+                "n/a",
+                "",
+                ">= 5000/s",
+                f["complete"] and f["deliveries_per_s"] >= 5000,
+            )
+        )
+    return rows
+
+
+def _git() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def best(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Per figure, the better value of the runs (a regression shows in every run, noise in one)."""
+    out: dict[str, float] = {}
+    for name, (_, _, higher, _, _) in FIGURES.items():
+        values = [v for r in runs if (v := figure(r, name)) is not None]
+        if values:
+            out[name] = max(values) if higher else min(values)
+    return out
+
+
+def compare(runs: list[dict[str, Any]], recorded: dict[str, float]) -> tuple[list[str], bool]:
+    """Lines of the check table and whether every recorded figure holds (>= 80 % of it)."""
+    figures = best(runs)
+    lines = [f"{'figure':40} | {'best of 2':>10} | {'recorded':>10} | {'goal':18} | goal met | vs recorded"]
+    ok = True
+    for name, (_, _, higher, goal, test) in FIGURES.items():
+        now, was = figures.get(name), recorded.get(name)
+        met = "-" if now is None or test is None else ("yes" if test(now) else "NO")
+        if now is None:
+            verdict = "MISSING"
+            ok = False
+        elif was is None:
+            verdict = "not recorded"
+        else:
+            holds = now >= TOLERANCE * was if higher else now <= was / TOLERANCE
+            verdict = "ok" if holds else "REGRESSED (< 80%)"
+            ok = ok and holds
+        shown = "-" if now is None else f"{now:,.2f}"
+        before = "-" if was is None else f"{was:,.2f}"
+        lines.append(f"{name:40} | {shown:>10} | {before:>10} | {goal:18} | {met:8} | {verdict}")
+    return lines, ok
+
+
+async def run_check(*, record: bool = False) -> int:
+    """Run scenarios 10 and 11 at CHECK sizes; compare with (or, with ``record``, write) bench/recorded.json."""
+    from bench.backlog import run_backlog
+    from bench.fanout import run_fanout
+    from bench.scenarios import CHECK, Lab
+
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="ocpi-check-") as tmp:
+        connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
+            s = CHECK
+            for n in range(RUNS):
+                lab = Lab(CHECK, Path(tmp) / f"run{n}", http)
+                lab.work.mkdir()
+                results: dict[str, Any] = {}
+                results.update(await run_backlog(lab, s.backlog_messages, s.backlog_seconds, s.concurrency))
+                results.update(await run_fanout(lab, s.fanout_receivers, s.fanout_rate, s.fanout_seconds))
+                runs.append(results)
+    figures = best(runs)
+    if record:
+        RECORDED.write_text(
+            json.dumps(
+                {"commit": _git(), "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "figures": figures},
+                indent=1,
+            )
+            + "\n"
+        )
+        print(f"recorded in {RECORDED}")
+    stored = json.loads(RECORDED.read_text()) if RECORDED.exists() else {"figures": {}, "commit": "none"}
+    lines, ok = compare(runs, stored["figures"])
+    print(f"bench --check (scenarios 10, 11; recorded at commit {stored.get('commit')})")
+    print("\n".join(lines))
+    print("check: " + ("passed" if ok else "FAILED"))
+    return 0 if ok else 1

@@ -1,0 +1,135 @@
+"""Scenario 11, broadcast at scale (issue 22): the CPO's acknowledgement and the sustained fan-out.
+
+One hub (SQLite) with ``receivers`` eMSP platforms seeded before start (every endpoint at one
+sink peer, like scenario 6) and a CPO registered live. The CPO PUTs a Location (fanned out to
+every eMSP, waited for), then sends EVSE status PATCHes at ``rate`` per second for
+``seconds``: each is committed (stored copy + one outbox row per receiver) before the hub answers,
+and the scheduler fans it out.
+
+* **ack p50/p99**: the CPO's answer time per PATCH (goal p99 < 20 ms with 1,000 receivers);
+* **fan-out deliveries/s**: PATCH deliveries / time from the first PATCH until the sink has
+  them all (goal >= 5,000/s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.load import open_loop, percentile, wait_until
+from bench.peers import Peer, start_and_register, stop_all
+from bench.procs import Child, cpu_seconds, start_hub
+from bench.profiling import pyspy_binary
+from bench.requests import location_put, status_patch
+from bench.seed import seed_platforms
+
+
+def _spy(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    """BENCH_FANOUT_SPY=FILE: py-spy samples the hub while the PATCHes come in and fan out."""
+    out, binary = os.environ.get("BENCH_FANOUT_SPY"), pyspy_binary()
+    if not out or binary is None:
+        return None
+    args = [binary, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200", "--format", "raw"]
+    return subprocess.Popen([*args, "--output", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def run_fanout(lab: Any, receivers: int, rate: float, seconds: float) -> dict[str, Any]:
+    """Status PATCHes broadcast to ``receivers`` eMSPs: ack latency and deliveries per second."""
+    cpo, sink = Peer("Bench CPO", "NL", "CPO", "CPO"), Peer("Bench fan-out sink", "DE", "SNK", "EMSP")
+    hub: Child | None = None
+    config = lab.hub_config("hub-fanout")
+    try:
+        await sink.start()
+        await asyncio.to_thread(seed_platforms, config.database, receivers, receiver_base=sink.base)
+        hub = await start_hub(config)
+        await start_and_register(lab.http, config.url, config.admin_token, [cpo])
+        # One Location: its 1,000 copies go out before the PATCHes start (more would queue for the
+        # hub's 32 connections to the one sink long enough to time out on a busy machine).
+        location_ids = ["LOCF0"]
+        t, base = time.perf_counter(), sink.received
+        for i, loc in enumerate(location_ids):  # the hub needs the Locations before EVSE PATCHes
+            await location_put(lab.http, config.url, cpo, loc, f"t-fl-{i}")(0)
+        puts = len(location_ids) * receivers
+        # Every receiver's copy counts (one correlation id per broadcast): the sink's call count.
+        await wait_until(lambda: sink.received - base >= puts, timeout=max(60.0, puts / 200), step=0.02)
+        put_seconds = time.perf_counter() - t
+        sent_at: dict[int, float] = {}
+        base = sink.received
+        spy = _spy(hub.pid, seconds + 4)
+        cpu0 = cpu_seconds(hub.pid)
+        t0 = time.perf_counter()
+        answers = await open_loop(
+            status_patch(lab.http, config.url, cpo, location_ids, tag="fo", sent_at=sent_at),
+            rate=rate,
+            duration=seconds,
+            max_in_flight=200,
+        )
+        expected = answers.ok * receivers
+        done = await wait_until(lambda: sink.received - base >= expected, timeout=max(60.0, expected / 500), step=0.01)
+        elapsed = time.perf_counter() - t0
+        cpu = cpu_seconds(hub.pid) - cpu0
+        if spy is not None:
+            spy.wait(seconds + 40)
+        delivered = sink.received - base
+        fanned = [sink.arrivals.get(f"t-fo-{n}") for n in sent_at]  # the first arrival of each PATCH
+        first = [a - sent_at[n] for n, a in zip(sent_at, fanned, strict=True) if a is not None]
+        rate_out = delivered / elapsed if elapsed > 0 else 0.0
+        return {
+            "fanout": {
+                "receivers": receivers,
+                "patch_rate": rate,
+                "patches": answers.requests,
+                "accepted": answers.ok,
+                "ack_p50_ms": round(answers.p(50), 2),
+                "ack_p99_ms": round(answers.p(99), 2),
+                "ack_max_ms": round(answers.p(100), 2),
+                "first_arrival_p50_ms": round(percentile(first, 50) * 1000, 2) if first else None,
+                "deliveries": delivered,
+                "expected": expected,
+                "complete": done,
+                "seconds": round(elapsed, 3),
+                "deliveries_per_s": round(rate_out, 1),
+                "hub_cpu_ms_per_delivery": round(1000 * cpu / max(delivered, 1), 3),
+                "location_put_deliveries_per_s": round(puts / put_seconds, 1) if put_seconds else None,
+                "goal": "ack p99 < 20 ms, >= 5000 deliveries/s",
+                "met": done and answers.p(99) < 20 and rate_out >= 5000,
+            }
+        }
+    finally:
+        if hub is not None:
+            hub.stop()
+        await stop_all([cpo, sink])
+
+
+async def _main(receivers: int, rate: float, seconds: float) -> dict[str, Any]:
+    import tempfile
+
+    import aiohttp
+
+    from bench.scenarios import FULL, Lab
+
+    with tempfile.TemporaryDirectory(prefix="ocpi-fanout-") as tmp:
+        connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
+            return await run_fanout(Lab(FULL, Path(tmp), http), receivers, rate, seconds)
+
+
+def main() -> None:
+    """``python -m bench.fanout [--receivers N] [--rate R] [--seconds S]``: scenario 11 alone."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--receivers", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(_main(args.receivers, args.rate, args.seconds)), indent=1))
+
+
+if __name__ == "__main__":
+    main()
