@@ -193,6 +193,11 @@ def test_discard_with_a_reason_from_the_dead_letters_page(page: Page, net: Net, 
 
 
 def test_agreement_pages_fit_a_390_px_phone(browser: Browser, net: Net) -> None:
+    sides = [
+        {"country_code": "BE", "party_id": "BEC", "role": "CPO"},
+        {"country_code": "FR", "party_id": "PHO", "role": "EMSP"},
+    ]
+    number = net.admin("POST", "/admin/agreements", {"parties": sides, "reference": "a long reference " * 8})["id"]
     context = browser.new_context(base_url=net.live.base, viewport=PHONE)
     context.set_default_timeout(WAIT)
     try:
@@ -200,9 +205,10 @@ def test_agreement_pages_fit_a_390_px_phone(browser: Browser, net: Net) -> None:
         login(phone)
         expect(phone).to_have_url("/console/")
         pages = ["/console/agreements", "/console/agreements/matrix", "/console/agreements/matrix?platform_id=1"]
-        pages += ["/console/platforms/1", "/console/deadletters", "/console/agreements/1/delete"]
+        pages += ["/console/platforms/1", "/console/deadletters", f"/console/agreements/{number}/delete"]
         for path in pages:
-            phone.goto(path)
+            answer = phone.goto(path)
+            assert answer is not None and answer.status == 200, path
             expect(phone.locator("main h1")).to_be_visible()
             width, viewport = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             assert width <= viewport, (path, width, viewport)
