@@ -192,6 +192,31 @@ def test_discard_with_a_reason_from_the_dead_letters_page(page: Page, net: Net, 
     expect(page.locator(".flash.ok")).to_have_text("1 dead letter(s) back in the queue.")
 
 
+def test_csv_upload_lists_each_bad_row_then_imports_a_good_file(page: Page, net: Net) -> None:
+    header = "country_code_a,party_id_a,role_a,country_code_b,party_id_b,role_b,modules\n"
+    good = "NL,EXA,EMSP,IT,CSV,CPO,locations;tariffs\n"
+    before = len(net.admin("GET", "/admin/agreements"))
+    login(page, ADMIN_OPERATOR[1], name=ADMIN_OPERATOR[0])
+    page.goto("/console/agreements")
+    upload = page.locator("#import-agreements")
+    bad = header + good + "NL,EXA,EMSP,IT,TOOLONG,CPO,\n"
+    upload.get_by_label("CSV file").set_input_files(
+        files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": bad.encode()}]
+    )
+    upload.get_by_role("button", name="Import").click()
+    expect(page.locator("#form-error")).to_contain_text("1 bad row(s); nothing was imported")
+    expect(page.locator("#row-errors li")).to_have_text(
+        ["row 3: party_id_b must be three letters or digits (CiString(3))"]
+    )
+    assert len(net.admin("GET", "/admin/agreements")) == before
+    files = [{"name": "good.csv", "mimeType": "text/csv", "buffer": (header + good).encode()}]
+    page.locator("#import-agreements").get_by_label("CSV file").set_input_files(files=files)
+    page.locator("#import-agreements").get_by_role("button", name="Import").click()
+    expect(page.locator(".flash.ok")).to_have_text("1 agreement(s) imported.")
+    expect(page.locator("tr.agreement").filter(has_text="IT*CSV CPO")).to_contain_text("locations, tariffs")
+    assert len(net.admin("GET", "/admin/agreements")) == before + 1
+
+
 def test_agreement_pages_fit_a_390_px_phone(browser: Browser, net: Net) -> None:
     sides = [
         {"country_code": "BE", "party_id": "BEC", "role": "CPO"},
