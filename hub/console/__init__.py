@@ -4,6 +4,8 @@ Jinja2 templates with autoescape, a small hand-written script for polling, copy 
 select-all (no framework, no build step, no CDN: everything ships in this package), a session
 cookie from a login (an operator's name and password, or the admin token), CSRF tokens on every
 form, a strict CSP; read-only operators see no action and may post nothing but their logout.
+Pages: overview, platforms, agreements (hub/console/agreements.py), invitations, traffic, dead
+letters, audit.
 """
 
 from __future__ import annotations

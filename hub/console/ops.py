@@ -4,8 +4,8 @@ Traffic search takes the admin API's criteria (hub.traffic_query.TrafficSearch):
 by default (the admin API's calls and unknown callers are a filter away), one table, newest
 first, paged by row id (stable while new rows arrive). A correlation id links to every leg of
 its message (in, out, retries). Rows hold no bodies and their paths are redacted when recorded
-(hub/traffic.py), so nothing here can show a token or a payload. Re-drive uses the admin API's
-function (hub.deadletters.redrive_letters).
+(hub/traffic.py), so nothing here can show a token or a payload. Re-drive and discard use the
+admin API's functions (hub.deadletters.redrive_letters, discard_letters with its reason check).
 """
 
 from __future__ import annotations
