@@ -14,6 +14,7 @@ from aiohttp import web
 
 from hub import admin, adminguard, operators, status
 from hub import invitations as invitations_api
+from hub.console.agreements import platform_agreements
 from hub.console.charts import charts
 from hub.console.core import (
     COOKIE,
@@ -213,6 +214,7 @@ async def platform(request: web.Request) -> web.Response:
             "letters": letters,
             "names": names,
             "actions": {a: ACTIONS[a] for a in valid_actions(found)},
+            "agreements": platform_agreements(root, number),
         },
     )
 
