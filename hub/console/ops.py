@@ -26,7 +26,7 @@ from hub.params import positive_int
 from hub.traffic import redact_path, search
 from hub.traffic_query import KIND_CHOICES, TrafficSearch
 from routing.errors import InvalidParameters
-from storage import outbox as outbox_sql
+from storage import deadletters as deadletters_sql
 from storage import platforms as platform_sql
 from storage.outbox import Message
 from storage.traffic import COLUMNS
@@ -155,9 +155,9 @@ async def deadletters(request: web.Request) -> web.Response:
     raw = request.query.get("platform_id", "")
     chosen = positive_int(raw) if raw else None
     root = _root(request)
-    letters = [letter_view(m) for m in await outbox_sql.dead_letters(root[STORE], platform_id=chosen, limit=500)]
+    letters = [letter_view(m) for m in await deadletters_sql.dead_letters(root[STORE], platform_id=chosen, limit=500)]
     # The admin API's GET ?state=discarded: what was given up, with the operator's reason.
-    closed = [letter_view(m) for m in await outbox_sql.discarded(root[STORE], platform_id=chosen, limit=100)]
+    closed = [letter_view(m) for m in await deadletters_sql.discarded(root[STORE], platform_id=chosen, limit=100)]
     every = await platform_sql.list_platforms(root[STORE])
     names = {p.id: p.name for p in every}
     return render(

@@ -36,7 +36,7 @@ from hub.traffic import TRAFFIC, search
 from hub.traffic_query import TrafficSearch
 from routing.clock import iso
 from routing.errors import NotFound, OcpiError, RateLimited
-from storage import outbox as outbox_sql
+from storage import deadletters as deadletters_sql
 from storage import platforms as platform_sql
 from storage import traffic as traffic_sql
 from storage.models import Platform
@@ -201,7 +201,7 @@ async def platform(request: web.Request) -> web.Response:
     body, _ = await status.overview(root)
     figures = next((p for p in body["platforms"] if p["id"] == number), None)
     traffic = await search(root, TrafficSearch(platform_id=number, limit=25))
-    letters = await outbox_sql.dead_letters(root[STORE], platform_id=number, limit=500)
+    letters = await deadletters_sql.dead_letters(root[STORE], platform_id=number, limit=500)
     names = {p.id: p.name for p in await platform_sql.list_platforms(root[STORE])}
     return render(
         request,
