@@ -222,3 +222,66 @@ async def test_221_emsp_pulls_the_211_cpo_locations_in_221_shape(trio: Trio) -> 
     assert {r["headers"]["authorization"] for r in gets} == {f"Token {issued}"}
     # 2.1.1 knows no routing headers (transport_and_format.md): the hub sends none to the CPO.
     assert not any(h.startswith("ocpi-") for h in gets[-1]["headers"])
+
+
+def session_211(session_id: str = "101") -> dict[str, Any]:
+    """mod_sessions.md's Session example (sessions_1), made acceptable to the library's 2.1.1 model.
+
+    The example lacks the ``auth_method`` the spec requires, writes the LocationType in lower case
+    and the EVSE's ``status`` as ``STATUS``; the library's Location needs its ``time_zone``.
+    """
+    data = P.example_211("sessions_1")
+    data["id"] = session_id
+    data["auth_method"] = "WHITELIST"
+    location = data["location"]
+    location["type"] = location["type"].upper()
+    location["time_zone"] = "Europe/Brussels"
+    evse = location["evses"][0]
+    evse["status"] = evse.pop("STATUS")
+    return data
+
+
+async def test_token_to_the_211_cpo_then_its_session_to_the_221_emsp(trio: Trio) -> None:
+    hub, cpo, emsp, _ = trio
+    token = P.token()  # contract_id DE8ACC12E46L89: the auth_id of mod_sessions.md's example
+    await emsp.seed("tokens", token["uid"], token)
+
+    # The eMSP's Token reaches the 2.1.1 CPO in 2.1.1 shape (mod_tokens.md 3.1).
+    await emsp.push("tokens", token["uid"], hub)
+    [put] = await cpo.received("/tokens/", "PUT")
+    assert put["path"] == f"/ocpi/cpo/2.1.1/tokens/NL/XMS/{token['uid']}"
+    # (The library's eMSP lowercased the CiString contract_id when it parsed the token.)
+    assert put["body"]["auth_id"].upper() == token["contract_id"] and "contract_id" not in put["body"]
+    assert "country_code" not in put["body"] and "party_id" not in put["body"]
+    assert put["status"] == 200 and put["response"]["status_code"] == 1000, put["response"]
+    assert not any(h.startswith("ocpi-") for h in put["headers"])
+
+    # The CPO's 2.1.1 Session names the token by auth_id only: the hub finds the eMSP by it.
+    await cpo.seed("sessions", "101", session_211())
+    push = await cpo.push("sessions", "101", hub)
+
+    [answer] = push["receiver_responses"]
+    assert answer["status_code"] == 200 and answer["response"]["status_code"] == 1000, answer
+    [sent] = outbound(await cpo.state(), "PUT", "/sessions/")
+    assert sent["url"] == f"{hub.base}/ocpi/2.1.1/sessions/NL/XCP/101"
+    [got] = await emsp.received("/sessions/", "PUT")
+    assert got["path"] == "/ocpi/emsp/2.2.1/sessions/NL/XCP/101"
+    # Open routing to the token's owner (transport_and_format 4.2.3): FROM the CPO, TO the eMSP.
+    assert routing(got["headers"]) == ("NL", "XCP", "NL", "XMS")
+    # Accepted by the library's 2.2.1 Session model: a valid 2.2.1 Session (mod_sessions 9.3.1).
+    assert got["status"] == 200 and got["response"]["status_code"] == 1000, got["response"]
+    body = got["body"]
+    assert (body["country_code"], body["party_id"], body["id"]) == ("NL", "XCP", "101")
+    # CiString values compared case-insensitively: the stored Token is the lowercased one the
+    # library's eMSP pushed.
+    assert {k: v.upper() for k, v in body["cdr_token"].items()} == {
+        "country_code": "NL",
+        "party_id": "XMS",
+        "uid": token["uid"],
+        "type": "RFID",
+        "contract_id": token["contract_id"],
+    }
+    assert body["start_date_time"] == "2015-06-29T22:39:09Z" and "start_datetime" not in body
+    assert (body["location_id"], body["evse_uid"], body["connector_id"]) == ("LOC1", "3256", "1")
+    assert "location" not in body and "auth_id" not in body
+    assert body["auth_method"] == "WHITELIST" and body["status"] == "PENDING"
