@@ -285,3 +285,63 @@ async def test_token_to_the_211_cpo_then_its_session_to_the_221_emsp(trio: Trio)
     assert (body["location_id"], body["evse_uid"], body["connector_id"]) == ("LOC1", "3256", "1")
     assert "location" not in body and "auth_id" not in body
     assert body["auth_method"] == "WHITELIST" and body["status"] == "PENDING"
+
+
+def cdr_211() -> dict[str, Any]:
+    """mod_cdrs.md's CDR example (cdrs_0) as the library's 2.1.1 model wants it (see the README).
+
+    Its model names the stop time ``end_date_time`` (the spec: ``stop_date_time``), so the CDR it
+    sends has no ``stop_date_time``; the rest are the example's own slips (cf. ``session_211``) and
+    the model's required ``time_zone`` and Tariff ``last_updated``.
+    """
+    data = P.example_211("cdrs_0")
+    data["end_date_time"] = data.pop("stop_date_time")
+    location = data["location"]
+    location["type"] = location["type"].upper()
+    location["time_zone"] = "Europe/Brussels"
+    evse = location["evses"][0]
+    evse["status"] = evse.pop("STATUS")
+    for tariff in data["tariffs"]:
+        tariff["last_updated"] = data["last_updated"]
+    return data
+
+
+async def test_211_cpo_cdr_reaches_the_221_emsp_as_221(trio: Trio) -> None:
+    hub, cpo, emsp, _ = trio
+    token = P.token()
+    await emsp.seed("tokens", token["uid"], token)
+    await emsp.push("tokens", token["uid"], hub)
+    await cpo.seed("cdrs", "12345", cdr_211())
+
+    push = await cpo.push("cdrs", "12345", hub)
+
+    # mod_cdrs.md 8.2.1: POST on the hub's one cdrs URL; the answer's Location is a 2.1.1 URL.
+    [answer] = push["receiver_responses"]
+    assert answer["status_code"] == 200
+    assert answer["response"]["location"].startswith(hub.base + "/ocpi/2.1.1/")
+    [sent] = outbound(await cpo.state(), "POST", "/cdrs")
+    assert sent["url"] == f"{hub.base}/ocpi/2.1.1/cdrs/"
+    assert sent["response"]["status_code"] == 1000
+    # The library's CDR has end_date_time, no stop_date_time: the hub relays what the sender
+    # sent (routing/versions/validate.py), and the 2.2.1 CDR is complete all the same.
+    assert "stop_date_time" not in sent["body"]
+    state = await emsp.wait_for(lambda s: "12345" in s["objects"].get("cdrs", {}), timeout=3.0)
+    [post] = [r for r in state["requests"] if r["path"] == "/ocpi/emsp/2.2.1/cdrs/" and r["method"] == "POST"]
+    assert routing(post["headers"]) == ("NL", "XCP", "NL", "XMS")
+    # Accepted by the library's 2.2.1 CDR model (mod_cdrs 10.4.1).
+    assert post["status"] == 200 and post["response"]["status_code"] == 1000, post["response"]
+    body = post["body"]
+    assert (body["country_code"], body["party_id"], body["id"]) == ("NL", "XCP", "12345")
+    assert body["end_date_time"] == "2015-06-29T23:37:32Z"
+    assert {k: v.upper() for k, v in body["cdr_token"].items()} == {
+        "country_code": "NL",
+        "party_id": "XMS",
+        "uid": token["uid"],
+        "type": "RFID",
+        "contract_id": token["contract_id"],
+    }
+    where = body["cdr_location"]  # 2.1.1's embedded Location -> 2.2.1 CdrLocation
+    assert (where["id"], where["evse_uid"], where["connector_id"]) == ("LOC1", "3256", "1")
+    assert where["connector_power_type"] == "AC_1_PHASE" and "location" not in body
+    assert body["total_cost"] == {"excl_vat": 4.0}  # 2.1.1 decimal -> 2.2.1 Price
+    assert [(t["country_code"], t["party_id"]) for t in body["tariffs"]] == [("NL", "XCP")]
