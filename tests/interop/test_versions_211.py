@@ -345,3 +345,26 @@ async def test_211_cpo_cdr_reaches_the_221_emsp_as_221(trio: Trio) -> None:
     assert where["connector_power_type"] == "AC_1_PHASE" and "location" not in body
     assert body["total_cost"] == {"excl_vat": 4.0}  # 2.1.1 decimal -> 2.2.1 Price
     assert [(t["country_code"], t["party_id"]) for t in body["tariffs"]] == [("NL", "XCP")]
+
+
+async def test_211_cpo_tariff_example_reaches_the_221_emsp_as_221(trio: Trio) -> None:
+    hub, cpo, emsp, _ = trio
+    # mod_tariffs.md's example as it is: the library's 2.1.1 model takes it unchanged.
+    await cpo.seed("tariffs", "12", P.example_211("tariffs_4"))
+
+    push = await cpo.push("tariffs", "12", hub)
+
+    [answer] = push["receiver_responses"]
+    assert answer["status_code"] == 200 and answer["response"]["status_code"] == 1000, answer
+    [sent] = outbound(await cpo.state(), "PUT", "/tariffs/")
+    assert sent["url"] == f"{hub.base}/ocpi/2.1.1/tariffs/NL/XCP/12"
+    [got] = await emsp.received("/tariffs/", "PUT")
+    assert got["path"] == "/ocpi/emsp/2.2.1/tariffs/NL/XCP/12"
+    assert routing(got["headers"]) == ("NL", "HUB", "NL", "XMS")
+    # Accepted by the library's 2.2.1 Tariff model (mod_tariffs 11.3.1).
+    assert got["status"] == 200 and got["response"]["status_code"] == 1000, got["response"]
+    body = got["body"]
+    assert (body["country_code"], body["party_id"], body["id"]) == ("NL", "XCP", "12")
+    assert body["tariff_alt_url"] == "https://company.com/tariffs/12"
+    assert body["elements"][0]["price_components"] == [{"type": "TIME", "price": 2.0, "step_size": 300}]
+    assert body["last_updated"] == "2015-06-29T20:39:09Z"
