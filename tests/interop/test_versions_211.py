@@ -144,6 +144,30 @@ async def trio(start_hub: Callable[..., Awaitable[HubHandle]], start_peer: Start
     return hub, cpo, emsp, platform
 
 
+@hub_bug(
+    "a platform registered on 2.1.1 keeps interop.send_base64 true (probed on /ocpi/versions), so "
+    "the hub calls its 2.1.1 modules with a Base64 token: 2.1.1 sends tokens as they are"
+)
+async def test_after_the_handshake_the_hub_calls_the_211_cpo_with_the_raw_token(
+    start_hub: Callable[..., Awaitable[HubHandle]], start_peer: StartPeer
+) -> None:
+    hub = await start_hub()
+    cpo, emsp = await start_peer("CPO", *P.CPO, "2.1.1"), await start_peer("EMSP", *P.EMSP)
+    await _accept_base64(cpo, True)
+    status, platform = await _connect(hub, cpo)
+    assert status == 201, platform
+    await _accept_base64(cpo, False)
+    assert (await emsp.register(hub))["body"]["status_code"] == 1000
+    await cpo.seed("locations", "LOC1", location_211())
+
+    # No operator setting this time: the platform is on 2.1.1, where tokens go as they are.
+    pulled = await emsp.send(module="locations", interface="SENDER", method="GET", to=list(P.CPO))
+
+    gets = (await cpo.state())["requests"][3:]
+    assert platform["interop"]["send_base64"] is False, platform["interop"]
+    assert pulled["status"] == 200 and pulled["body"]["status_code"] == 1000, (pulled["body"], gets)
+
+
 def location_211(location_id: str = "LOC1") -> dict[str, Any]:
     """mod_locations.md's Location example (locations_5), made acceptable to the library's 2.1.1 model.
 
