@@ -61,9 +61,8 @@ async def register_with_hub(versions_url: str, token_a: str) -> dict[str, Any]:
         answer = await client.post(hub_endpoint("credentials", "SENDER"), headers=auth, json=our_credentials(token_c))
     body = answer.json()
     if answer.status_code == 200 and body.get("status_code") == 1000:
-        hub = (Credentials211 if VERSION == "2.1.1" else Credentials)(
-            **body["data"]
-        )  # validated with the library's model
+        model = Credentials211 if VERSION == "2.1.1" else Credentials
+        hub = model(**body["data"])  # validated with the library's model
         State.hub_token = str(hub.token)
     return {"status": answer.status_code, "body": body}
 

@@ -15,6 +15,10 @@ What is the library's own behaviour and what is ours:
   serialized and parsed with the library's own pydantic models; the in-memory CRUD and
   authenticator the library asks its user to provide; a recorder of every inbound request and every
   outbound httpx exchange, served at ``/debug/state``. None of it changes what the library sends.
+- One version per process (``PEER_VERSION``, default 2.2.1; cpo211.py runs 2.1.1): the library's
+  app, our credentials object, token encoding (raw in 2.1.1), models and headers follow it.
+- Test switch ``/debug/accept-base64``: the authenticator also takes the Base64 form of our
+  tokens (to get a 2.1.1 peer past a hub that sends them encoded; tests/interop/README.md).
 - Two library bugs are worked around: the CPO does not publish its commands endpoint
   (``_publish_cpo_commands``), and its CDR Location / pagination Link URLs are malformed
   (``FixCallbackUrls``).
