@@ -17,18 +17,12 @@ import pytest
 from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.conftest import Peer
-from tests.interop.wire import hub_bug, outbound, routing
+from tests.interop.wire import outbound, routing
 
 pytestmark = pytest.mark.timeout(45)
 
 StartPeer = Callable[..., Awaitable[Peer]]
 Trio = tuple[HubHandle, Peer, Peer, dict[str, Any]]
-
-RAW_TOKEN_BUG = (
-    "after a 2.1.1 version is chosen the hub keeps sending the token Base64-encoded (the encoding "
-    "the version-agnostic /ocpi/versions accepted): 2.1.1 reads it raw, the details GET gets 401 "
-    "(routing/handshake.py discover only retries the versions GET)"
-)
 
 
 async def _connect(hub: HubHandle, cpo: Peer) -> tuple[int, Any]:
@@ -39,11 +33,6 @@ async def _connect(hub: HubHandle, cpo: Peer) -> tuple[int, Any]:
     )
 
 
-async def _accept_base64(peer: Peer, on: bool) -> None:
-    await peer._post("/debug/accept-base64", {"on": on})
-
-
-@hub_bug(RAW_TOKEN_BUG)
 async def test_hub_initiated_registration_reads_the_211_details_with_the_raw_token(
     start_hub: Callable[..., Awaitable[HubHandle]], start_peer: StartPeer
 ) -> None:
@@ -63,7 +52,6 @@ async def test_hub_initiated_registration_reads_the_211_details_with_the_raw_tok
     assert platform["status"] == "CONNECTED" and platform["version"] == "2.1.1"
 
 
-@hub_bug(RAW_TOKEN_BUG)
 async def test_party_initiated_registration_of_the_211_cpo(
     start_hub: Callable[..., Awaitable[HubHandle]], start_peer: StartPeer
 ) -> None:
@@ -91,7 +79,6 @@ async def test_hub_initiated_registration_with_the_library_211_credentials_modul
 ) -> None:
     hub = await start_hub()
     cpo = await start_peer("CPO", *P.CPO, "2.1.1")
-    await _accept_base64(cpo, True)  # past RAW_TOKEN_BUG (see the xfail tests above)
 
     status, platform = await _connect(hub, cpo)
 
@@ -130,33 +117,20 @@ async def trio(start_hub: Callable[..., Awaitable[HubHandle]], start_peer: Start
     """The hub, the library's 2.1.1 CPO (hub-initiated) and its 2.2.1 eMSP (party-initiated)."""
     hub = await start_hub()
     cpo, emsp = await start_peer("CPO", *P.CPO, "2.1.1"), await start_peer("EMSP", *P.EMSP)
-    await _accept_base64(cpo, True)  # past RAW_TOKEN_BUG, for the handshake only
-    status, platform = await _connect(hub, cpo)
+    status, platform = await _connect(hub, cpo)  # the library reads 2.1.1 tokens raw, as the spec says
     assert status == 201, platform
-    await _accept_base64(cpo, False)
-    # The operator's per-platform setting makes the hub send the 2.1.1 token raw from now on.
-    status, platform = await hub.admin(
-        "PATCH", f"/admin/platforms/{platform['id']}", {"interop": {"send_base64": False}}
-    )
-    assert status == 200, platform
     answer = await emsp.register(hub)
     assert answer["status"] == 200 and answer["body"]["status_code"] == 1000, answer
     return hub, cpo, emsp, platform
 
 
-@hub_bug(
-    "a platform registered on 2.1.1 keeps interop.send_base64 true (probed on /ocpi/versions), so "
-    "the hub calls its 2.1.1 modules with a Base64 token: 2.1.1 sends tokens as they are"
-)
 async def test_after_the_handshake_the_hub_calls_the_211_cpo_with_the_raw_token(
     start_hub: Callable[..., Awaitable[HubHandle]], start_peer: StartPeer
 ) -> None:
     hub = await start_hub()
     cpo, emsp = await start_peer("CPO", *P.CPO, "2.1.1"), await start_peer("EMSP", *P.EMSP)
-    await _accept_base64(cpo, True)
     status, platform = await _connect(hub, cpo)
     assert status == 201, platform
-    await _accept_base64(cpo, False)
     assert (await emsp.register(hub))["body"]["status_code"] == 1000
     await cpo.seed("locations", "LOC1", location_211())
 
