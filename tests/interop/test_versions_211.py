@@ -3,7 +3,7 @@
 The 2.1.1 CPO is the library's 2.1.1 application (py_ocpi/modules/*/v_2_1_1), registered with
 the hub as a CPO: 2.1.1 credentials carry one party and no role (credentials.md 2.1), so the role
 comes from the admin API. The hub bridges what it pushes to the library's 2.2.1 eMSP and what
-the eMSP pulls from it (routing/versions/). 2.1.1 sends tokens as they are (transport_and_format.md
+the eMSP pulls from it (routing/versions/). 2.1.1 sends tokens as they are (2.1.1 spec, transport and format
 "Authorization"), 2.2.1 Base64-encoded: the library's 2.1.1 routes accept only the raw token.
 """
 
@@ -218,7 +218,7 @@ async def test_221_emsp_pulls_the_211_cpo_locations_in_221_shape(trio: Trio) -> 
     ]
     issued = next(r for r in (await cpo.state())["requests"] if r["method"] == "POST")["response"]["data"]["token"]
     assert {r["headers"]["authorization"] for r in gets} == {f"Token {issued}"}
-    # 2.1.1 knows no routing headers (transport_and_format.md): the hub sends none to the CPO.
+    # 2.1.1 knows no routing headers (2.1.1 spec, transport and format): the hub sends none to the CPO.
     assert not any(h.startswith("ocpi-") for h in gets[-1]["headers"])
 
 

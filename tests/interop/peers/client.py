@@ -72,7 +72,7 @@ async def send(spec: dict[str, Any]) -> dict[str, Any]:
     # "url": a URL the hub handed out (a pagination Link); else the hub's endpoint + "path".
     url = spec.get("url") or hub_endpoint(spec["module"], spec.get("interface", "RECEIVER")) + spec.get("path", "")
     headers = {"Authorization": hub_auth()}
-    if VERSION != "2.1.1":  # 2.1.1 has no request ids and no routing headers (transport_and_format.md)
+    if VERSION != "2.1.1":  # 2.1.1 has no request ids and no routing headers (2.1.1 spec, transport and format)
         headers |= {
             "X-Request-ID": str(uuid.uuid4()),
             "X-Correlation-ID": spec.get("correlation_id") or str(uuid.uuid4()),
