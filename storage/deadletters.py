@@ -14,12 +14,21 @@ from storage.outbox import Message, message_from_row
 
 async def dead_letters(store: Store, *, platform_id: int | None = None, limit: int = 100) -> list[Message]:
     """Dead letters, oldest first."""
-    sql = "SELECT * FROM outbox WHERE state='dead'"
-    params: list[object] = []
+    return await _listed(store, "dead", "id", platform_id, limit)
+
+
+async def discarded(store: Store, *, platform_id: int | None = None, limit: int = 100) -> list[Message]:
+    """Closed-out messages (discarded dead letters, an unregistered platform's queue), newest first."""
+    return await _listed(store, "discarded", "id DESC", platform_id, limit)
+
+
+async def _listed(store: Store, state: str, order: str, platform_id: int | None, limit: int) -> list[Message]:
+    sql = "SELECT * FROM outbox WHERE state=?"
+    params: list[object] = [state]
     if platform_id is not None:
         sql += " AND receiver_platform_id=?"
         params.append(platform_id)
-    rows = await store.fetchall(sql + " ORDER BY id LIMIT ?", [*params, limit])
+    rows = await store.fetchall(f"{sql} ORDER BY {order} LIMIT ?", [*params, limit])
     return [message_from_row(r) for r in rows]
 
 
@@ -63,14 +72,3 @@ def _update_chosen(
         sql += f" AND id IN ({','.join('?' * len(ids))})"
         params.extend(ids)
     return tx.execute_rowcount(sql, params)
-
-
-async def discarded(store: Store, *, platform_id: int | None = None, limit: int = 100) -> list[Message]:
-    """Closed-out messages (discarded dead letters, an unregistered platform's queue), newest first."""
-    sql = "SELECT * FROM outbox WHERE state='discarded'"
-    params: list[object] = []
-    if platform_id is not None:
-        sql += " AND receiver_platform_id=?"
-        params.append(platform_id)
-    rows = await store.fetchall(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
-    return [message_from_row(r) for r in rows]
