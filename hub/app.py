@@ -180,6 +180,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     cluster.task.start()
     watch.start()
     yield
+    await pusher.drain()  # ClientInfo of the last changes committed before the worker stops
     await watch.stop()
     await puller.task.stop()
     await worker.stop()

@@ -13,6 +13,7 @@ which parties have contracts with each other"; a ClientInfo cannot be deleted).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -68,6 +69,10 @@ class ClientInfoPusher:
         self.delivery = delivery
         self.clock = clock
         self.agreements = agreements
+        # Pushes run one after the other, in the order of the changes (FIFO lock), so a partner
+        # never sees an older status overtake a newer one.
+        self._order = asyncio.Lock()
+        self._pending: set[asyncio.Task[None]] = set()
 
     def _leg(self, receiver: Platform, party: Party, status: str) -> Leg | None:
         base = receiver.endpoint("hubclientinfo", "RECEIVER")
@@ -88,6 +93,32 @@ class ClientInfoPusher:
         )
 
     async def __call__(self, changed: Platform, status: str, registered: bool = False) -> None:
+        """Registry listener: the ClientInfo PUTs are built and committed after the caller's answer.
+
+        With 10,000 platforms a registration means 20,000 PUTs (to everyone, and everyone's to
+        the newcomer): built and committed before the credentials answer, they held it for
+        seconds (issue 22, bench scenario 12). The registration itself is committed already;
+        a crash in between loses these PUTs, as one between that commit and this call did.
+        """
+        task = asyncio.create_task(self._push_in_order(changed, status, registered))
+        self._pending.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            LOGGER.error("ClientInfo push failed: %s", exc, exc_info=exc)
+
+    async def drain(self) -> None:
+        """Wait for every ClientInfo push started so far (shutdown: commit them before the store closes)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    async def _push_in_order(self, changed: Platform, status: str, registered: bool) -> None:
+        async with self._order:
+            await self.push(changed, status, registered)
+
+    async def push(self, changed: Platform, status: str, registered: bool = False) -> None:
         """Push one PUT per (party of the changed platform, receiving platform); backfill a new one."""
         legs: list[Leg] = []
         sees = self.agreements.sees
