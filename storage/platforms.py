@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -230,7 +231,9 @@ async def list_platforms(store: Store | Transaction) -> list[Platform]:
     rows = await store.fetchall(f"SELECT {_PLATFORM_COLS} FROM platforms ORDER BY id")
     endpoints: dict[int, list[Endpoint]] = defaultdict(list)
     for r in await store.fetchall("SELECT platform_id, module, role, url FROM endpoints ORDER BY module, role"):
-        endpoints[r["platform_id"]].append(Endpoint(module=r["module"], role=r["role"], url=r["url"]))
+        # Module and role are a handful of words: one shared string each, not one per row.
+        endpoint = Endpoint(module=sys.intern(r["module"]), role=sys.intern(r["role"]), url=r["url"])
+        endpoints[r["platform_id"]].append(endpoint)
     parties: dict[int, list[Party]] = defaultdict(list)
     for r in await store.fetchall("SELECT * FROM parties ORDER BY country_code, party_id, role"):
         parties[r["platform_id"]].append(_party(r))
