@@ -30,6 +30,7 @@ class Directory:
         self._store = store
         self._platforms: dict[int, Platform] = {}
         self._by_party: dict[tuple[str, str], list[Party]] = defaultdict(list)
+        self.generation = 0  # bumped on every change: caches built from the directory compare it
 
     async def reload(self, *_: object) -> None:
         """Re-read every platform (called at start and after each registry change)."""
@@ -40,6 +41,7 @@ class Directory:
                 by_party[party.key].append(party)
         self._platforms = {p.id: p for p in platforms}
         self._by_party = by_party
+        self.generation += 1
 
     async def changed(self, platform: Platform, *_: object) -> None:
         """Registry listener: put this one platform's fresh copy in place of the old one.
@@ -69,6 +71,7 @@ class Directory:
                 by_party.pop(key, None)
         self._platforms = platforms
         self._by_party = defaultdict(list, by_party)
+        self.generation += 1
 
     def platform(self, platform_id: int) -> Platform | None:
         """The platform with this id, if known."""
