@@ -84,6 +84,7 @@ class TrafficRecorder:
         self.directory: Directory | None = None
         self._prefix_index: dict[str, int] = {}
         self._prefix_generation = -1
+        self._prefixes_of: dict[int, list[str]] = {}  # what _index_platform put in, per platform
 
     # -- records in ---------------------------------------------------------------------------
     # What must be current (metrics, relay figures, last-seen) is updated at once; building the
@@ -185,18 +186,45 @@ class TrafficRecorder:
                     return platform.id, module, urlsplit(prefix).path
         return None
 
+    def _index_platform(self, platform: Platform | None, platform_id: int) -> None:
+        """Replace one platform's prefixes in the index (a prefix another platform holds first stays)."""
+        for prefix in self._prefixes_of.pop(platform_id, ()):
+            if self._prefix_index.get(prefix) == platform_id:
+                del self._prefix_index[prefix]
+        if platform is None:
+            return
+        mine = []
+        for _, endpoint in _candidates(platform):
+            prefix = endpoint.rstrip("/")
+            if self._prefix_index.setdefault(prefix, platform_id) == platform_id:
+                mine.append(prefix)
+        self._prefixes_of[platform_id] = mine
+
     def _prefixes(self, directory: Directory) -> dict[str, int]:
-        """Endpoint prefix -> the first platform (directory order) with it; rebuilt after a directory change.
+        """Endpoint prefix -> the first platform (directory order) with it, kept up with the directory.
+
+        A full rebuild after a reload; after single-platform changes only those platforms are
+        re-indexed (directory change_log). A shared prefix whose first holder changes is then
+        lost to the others until the next reload: two platforms with one endpoint URL.
 
         A scan of every platform's endpoints per call cost ~50 ms at 10,000 platforms (each
         handshake's discovery calls, every tokens leg; issue 22, bench scenario 12).
         """
-        if self._prefix_generation != directory.generation:
-            index: dict[str, int] = {}
+        if self._prefix_generation == directory.generation:
+            return self._prefix_index
+        log = directory.change_log
+        catch_up = self._prefix_generation >= directory.reloaded_at and (
+            bool(log) and log[0][0] <= self._prefix_generation + 1
+        )
+        if catch_up:  # only the platforms changed since: drop their old prefixes, add the new ones
+            for generation, platform_id in log:
+                if generation > self._prefix_generation:
+                    self._index_platform(directory.platform(platform_id), platform_id)
+        else:
+            self._prefix_index, self._prefixes_of = {}, {}
             for platform in directory.platforms():
-                for _, endpoint in _candidates(platform):
-                    index.setdefault(endpoint.rstrip("/"), platform.id)
-            self._prefix_index, self._prefix_generation = index, directory.generation
+                self._index_platform(platform, platform.id)
+        self._prefix_generation = directory.generation
         return self._prefix_index
 
     # -- records out --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ LOGGER = logging.getLogger(__name__)
 
 # Platforms that may receive messages (OFFLINE ones get queued deliveries, docs/DESIGN-NOTES.md, Delivery).
 ROUTABLE = frozenset({"CONNECTED", "OFFLINE"})
+CHANGE_LOG = 256  # single-platform changes a cache can catch up on; older ones mean a full rebuild
 
 
 class Directory:
@@ -31,6 +32,10 @@ class Directory:
         self._platforms: dict[int, Platform] = {}
         self._by_party: dict[tuple[str, str], list[Party]] = defaultdict(list)
         self.generation = 0  # bumped on every change: caches built from the directory compare it
+        self.reloaded_at = 0  # the generation of the last full reload
+        # (generation, platform id) of the last single-platform changes since that reload: caches
+        # catch up on these instead of re-reading 10,000 platforms (hub/traffic.py).
+        self.change_log: list[tuple[int, int]] = []
 
     async def reload(self, *_: object) -> None:
         """Re-read every platform (called at start and after each registry change)."""
@@ -42,6 +47,8 @@ class Directory:
         self._platforms = {p.id: p for p in platforms}
         self._by_party = by_party
         self.generation += 1
+        self.reloaded_at = self.generation
+        self.change_log = []
 
     async def changed(self, platform: Platform, *_: object) -> None:
         """Registry listener: put this one platform's fresh copy in place of the old one.
@@ -72,6 +79,7 @@ class Directory:
         self._platforms = platforms
         self._by_party = defaultdict(list, by_party)
         self.generation += 1
+        self.change_log = [*self.change_log[-(CHANGE_LOG - 1) :], (self.generation, platform.id)]
 
     def platform(self, platform_id: int) -> Platform | None:
         """The platform with this id, if known."""
