@@ -45,7 +45,7 @@ fuzz: $(STAMP)  ## long fuzzing run
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/test_fuzz.py -p no:timeout
 
 screenshots: $(STAMP)  ## re-take docs/screenshots/*.png from the console's browser tests (needs chromium)
-	HUB_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/test_console_browser.py tests/test_console_browser_operators.py
+	HUB_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/test_console_browser.py tests/test_console_browser_operators.py tests/test_console_browser_agreements.py
 
 clean:
 	rm -rf $(VENV) .venv-interop var .pytest_cache .mypy_cache .ruff_cache

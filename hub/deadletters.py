@@ -17,7 +17,7 @@ from hub.keys import CLOCK, SETTINGS, STORE, WORKER
 from hub.params import positive_int
 from routing.clock import iso
 from routing.errors import InvalidParameters
-from storage import outbox as outbox_sql
+from storage import deadletters as deadletters_sql
 from storage.outbox import Message
 
 LOGGER = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def _int_param(value: Any, name: str) -> int | None:
     return number
 
 
-_LISTS = {"dead": outbox_sql.dead_letters, "discarded": outbox_sql.discarded}
+_LISTS = {"dead": deadletters_sql.dead_letters, "discarded": deadletters_sql.discarded}
 MAX_REASON = 500
 
 
@@ -113,7 +113,7 @@ async def discard_letters(app: web.Application, *, reason: str, platform_id: int
     """Close dead letters out with ``reason`` (all, one platform's, or these ids); how many were discarded."""
     now = iso(app[CLOCK].now())
     count: int = await app[STORE].write(
-        lambda tx: outbox_sql.discard(tx, reason=reason, now=now, platform_id=platform_id, ids=ids)
+        lambda tx: deadletters_sql.discard(tx, reason=reason, now=now, platform_id=platform_id, ids=ids)
     )
     if count:
         LOGGER.warning("%d dead letter(s) discarded by the operator: %s", count, reason)
@@ -125,7 +125,7 @@ async def redrive_letters(app: web.Application, *, platform_id: int | None, ids:
     now = app[CLOCK].now()
     delivery = app[SETTINGS].delivery
     count: int = await app[STORE].write(
-        lambda tx: outbox_sql.redrive(
+        lambda tx: deadletters_sql.redrive(
             tx,
             now=iso(now),
             deadline_at=iso(now + timedelta(seconds=delivery.max_age)),

@@ -62,6 +62,24 @@ async def _get(client: PeerClient, url: str, token: str, send_base64: bool, what
         raise UnableToUseClientApi(f"{what}: {exc.message}") from exc
 
 
+async def _get_trying_encodings(
+    client: PeerClient, url: str, token: str, send_base64: bool, expect: Shape
+) -> tuple[PeerResponse, bool]:
+    """GET with the token encoded one way; after a 401, once the other way. Returns what worked."""
+    what = f"GET {url}"
+    response = await _get(client, url, token, send_base64, what, expect)
+    if response.status == 401:
+        retry = await _get(client, url, token, not send_base64, what, expect)
+        if retry.status != 401:
+            LOGGER.info(
+                "%s answered 401 with a %s token and not without: keeping that",
+                url,
+                "Base64" if send_base64 else "raw",
+            )
+            return retry, not send_base64
+    return response, send_base64
+
+
 async def discover(
     client: PeerClient, versions_url: str, token: str, *, send_base64: bool = True, want: str | None = None
 ) -> PeerApi:
@@ -69,19 +87,11 @@ async def discover(
 
     2.2.1 sends the token Base64-encoded, many 2.1.1 and 2.2 implementations expect it raw
     (transport_and_format, Authorization; 2.2.1-d2 advises trial and error): after a 401 the
-    versions GET is tried once with the other encoding, and what worked is kept in ``send_base64``.
+    versions and the details GET are each tried once with the other encoding, and what worked is
+    kept in ``send_base64``; a partner on 2.1.1 is first tried raw, as 2.1.1 specifies.
     """
+    response, send_base64 = await _get_trying_encodings(client, versions_url, token, send_base64, "list")
     what = f"GET {versions_url}"
-    response = await _get(client, versions_url, token, send_base64, what, "list")
-    if response.status == 401:
-        retry = await _get(client, versions_url, token, not send_base64, what, "list")
-        if retry.status != 401:
-            LOGGER.info(
-                "%s answered 401 with a %s token and not without: keeping that",
-                versions_url,
-                "Base64" if send_base64 else "raw",
-            )
-            response, send_base64 = retry, not send_base64
     raw_versions = unwrap_data(response, what)
     if not isinstance(raw_versions, list):
         raise UnableToUseClientApi(f"GET {versions_url}: data is not a list of versions")
@@ -93,9 +103,13 @@ async def discover(
             LOGGER.warning("ignoring malformed version entry from %s: %r", versions_url, item)
     chosen = registration.choose([v.version for v in versions], want)
     match = next(v for v in versions if v.version == chosen)
-    raw_details = unwrap_data(
-        await _get(client, match.url, token, send_base64, f"GET {match.url}", "object"), f"GET {match.url}"
-    )
+    if chosen == "2.1.1":
+        # 2.1.1 sends the token as it is (2.1.1 transport_and_format, Authorization); Base64 came
+        # with 2.2. A versions endpoint shared by several versions may take both encodings, so
+        # what it accepted says nothing about the 2.1.1 modules (seen with extrawest-ocpi).
+        send_base64 = False
+    answer, send_base64 = await _get_trying_encodings(client, match.url, token, send_base64, "object")
+    raw_details = unwrap_data(answer, f"GET {match.url}")
     try:
         details = VersionDetails.model_validate(raw_details)
     except ValidationError as exc:

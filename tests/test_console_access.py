@@ -32,10 +32,17 @@ ROUTES: dict[str, tuple[str, str]] = {
     "deadletters": ("GET", "/console/deadletters"),
     "audit": ("GET", "/console/audit"),
     "redrive": ("POST", "/console/deadletters/redrive"),
+    "discard": ("POST", "/console/deadletters/discard"),
+    "agreements": ("GET", "/console/agreements"),
+    "agreement_matrix": ("GET", "/console/agreements/matrix"),
+    "agreement_confirm": ("GET", "/console/agreements/1/suspend"),
+    "agreement_create": ("POST", "/console/agreements"),
+    "agreement_import": ("POST", "/console/agreements/import"),
+    "agreement_act": ("POST", "/console/agreements/1/suspend"),
     "logout": ("POST", "/console/logout"),
     "not_found": ("GET", "/console/no-such-page"),
 }
-FORM = {"name": "forged", "scope": "platform", "platform_id": "1", "one": "1"}
+FORM = {"name": "forged", "scope": "platform", "platform_id": "1", "one": "1", "reason": "forged"}
 
 
 def _console_app(hub: HubHandle) -> Any:
@@ -75,10 +82,12 @@ async def _refused(c: Console, method: str, path: str, form: dict[str, str] | No
         assert "Log in first" in text
 
 
-async def _state(hub: HubHandle) -> tuple[Any, Any]:
+async def _state(hub: HubHandle) -> tuple[Any, Any, Any, Any]:
     _, platforms = await hub.admin("GET", "/admin/platforms")
     _, letters = await hub.admin("GET", "/admin/deadletters")
-    return platforms, letters
+    _, discarded = await hub.admin("GET", "/admin/deadletters?state=discarded")
+    _, agreements = await hub.admin("GET", "/admin/agreements")
+    return platforms, letters, discarded, agreements
 
 
 async def test_every_route_refuses_a_missing_wrong_or_logged_out_session(
@@ -249,7 +258,8 @@ async def test_pages_have_no_inline_script_and_errors_are_html(
         assert not re.search(r"\son[a-z]+\s*=", text), path  # no inline event handlers
         assert "style=" not in text, path
         # Platform 1 is an unused invitation: the confirm page refuses Suspend for it (PLANNED).
-        assert status == {"not_found": 404, "confirm": 409}.get(name, 200), (path, status)
+        # There is no agreement 1: its confirm page is a 404.
+        assert status == {"not_found": 404, "confirm": 409, "agreement_confirm": 404}.get(name, 200), (path, status)
     status, text, headers = await c.get("/console/platforms/999")
     assert status == 404 and "text/html" in headers["Content-Type"] and "does not exist" in text
     status, text, _ = await c.get("/console/traffic?http_status=abc")

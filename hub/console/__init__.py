@@ -4,6 +4,8 @@ Jinja2 templates with autoescape, a small hand-written script for polling, copy 
 select-all (no framework, no build step, no CDN: everything ships in this package), a session
 cookie from a login (an operator's name and password, or the admin token), CSRF tokens on every
 form, a strict CSP; read-only operators see no action and may post nothing but their logout.
+Pages: overview, platforms, agreements (hub/console/agreements.py), invitations, traffic, dead
+letters, audit.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.console import audit, ops, pages
+from hub.console import agreements, audit, ops, pages
 from hub.console.core import PREFIX, ROOT, SESSIONS, TEMPLATES, console_middleware, security_headers, templates
 from hub.console.sessions import SessionStore
 from hub.keys import CLOCK, SETTINGS, STORE
@@ -58,6 +60,13 @@ def setup(app: web.Application) -> None:
     r.add_get("/audit", audit.audit_page, name="audit")
     r.add_get("/deadletters", ops.deadletters, name="deadletters")
     r.add_post("/deadletters/redrive", ops.redrive, name="redrive")
+    r.add_post("/deadletters/discard", ops.discard, name="discard")
+    r.add_get("/agreements", agreements.agreements_page, name="agreements")
+    r.add_post("/agreements", agreements.create, name="agreement_create")
+    r.add_get("/agreements/matrix", agreements.matrix, name="agreement_matrix")
+    r.add_post("/agreements/import", agreements.import_csv, name="agreement_import")
+    r.add_get("/agreements/{id}/{action}", agreements.confirm, name="agreement_confirm")
+    r.add_post("/agreements/{id}/{action}", agreements.act, name="agreement_act")
     r.add_static("/static", STATIC, name="static")
     r.add_route("*", "/{tail:.*}", _not_found, name="not_found")
     app.add_subapp(PREFIX, console)

@@ -71,19 +71,28 @@ def render(request: web.Request, name: str, context: dict[str, Any], *, status: 
 
 
 # Route name -> the action the audit log names (the handlers use the same names when they succeed).
-_ACTIONS = {"invite": "invitation.create", "revoke_invitation": "invitation.revoke", "redrive": "deadletters.redrive"}
+_ACTIONS = {
+    "invite": "invitation.create",
+    "revoke_invitation": "invitation.revoke",
+    "redrive": "deadletters.redrive",
+    "discard": "deadletters.discard",
+    "agreement_create": "agreement.create",
+    "agreement_import": "agreement.import",
+}
+_KINDS = {"revoke_invitation": "invitation", "agreement_act": "agreement"}  # what the URL's {id} names
 
 
 def _action(request: web.Request) -> str:
     route = str(request.match_info.route.name)
-    if route == "act":
-        return f"platform.{request.match_info.get('action', '')[:40]}"
+    if route in ("act", "agreement_act"):
+        kind = "platform" if route == "act" else "agreement"
+        return f"{kind}.{request.match_info.get('action', '')[:40]}"
     return _ACTIONS.get(route, f"console.{route}")
 
 
 def _target(request: web.Request) -> str | None:
     found = request.match_info.get("id")
-    kind = "invitation" if request.match_info.route.name == "revoke_invitation" else "platform"
+    kind = _KINDS.get(str(request.match_info.route.name), "platform")
     return None if found is None else f"{kind} {found[:40]}"
 
 

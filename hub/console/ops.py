@@ -4,8 +4,8 @@ Traffic search takes the admin API's criteria (hub.traffic_query.TrafficSearch):
 by default (the admin API's calls and unknown callers are a filter away), one table, newest
 first, paged by row id (stable while new rows arrive). A correlation id links to every leg of
 its message (in, out, retries). Rows hold no bodies and their paths are redacted when recorded
-(hub/traffic.py), so nothing here can show a token or a payload. Re-drive uses the admin API's
-function (hub.deadletters.redrive_letters).
+(hub/traffic.py), so nothing here can show a token or a payload. Re-drive and discard use the
+admin API's functions (hub.deadletters.redrive_letters, discard_letters with its reason check).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from aiohttp import web
 
 from hub.console.core import LOGGER, PREFIX, SESSION, audit, render
 from hub.console.pages import _root
-from hub.deadletters import message_json, redrive_letters
+from hub.deadletters import discard_letters, discard_reason, message_json, redrive_letters
 from hub.keys import STORE
 from hub.params import positive_int
 from hub.traffic import redact_path, search
 from hub.traffic_query import KIND_CHOICES, TrafficSearch
 from routing.errors import InvalidParameters
-from storage import outbox as outbox_sql
+from storage import deadletters as deadletters_sql
 from storage import platforms as platform_sql
 from storage.outbox import Message
 from storage.traffic import COLUMNS
@@ -155,13 +155,21 @@ async def deadletters(request: web.Request) -> web.Response:
     raw = request.query.get("platform_id", "")
     chosen = positive_int(raw) if raw else None
     root = _root(request)
-    letters = [letter_view(m) for m in await outbox_sql.dead_letters(root[STORE], platform_id=chosen, limit=500)]
+    letters = [letter_view(m) for m in await deadletters_sql.dead_letters(root[STORE], platform_id=chosen, limit=500)]
+    # The admin API's GET ?state=discarded: what was given up, with the operator's reason.
+    closed = [letter_view(m) for m in await deadletters_sql.discarded(root[STORE], platform_id=chosen, limit=100)]
     every = await platform_sql.list_platforms(root[STORE])
     names = {p.id: p.name for p in every}
     return render(
         request,
         "deadletters.html",
-        {"letters": letters, "names": names, "platform_id": chosen, "platforms": sorted(names.items())},
+        {
+            "letters": letters,
+            "discarded": closed,
+            "names": names,
+            "platform_id": chosen,
+            "platforms": sorted(names.items()),
+        },
     )
 
 
@@ -170,6 +178,46 @@ def letter_view(message: Message) -> dict[str, Any]:
     parts = urlsplit(message.url)
     path = redact_path(parts.path, module=message.module)
     return {**message_json(message), "url": f"{parts.scheme}://{parts.netloc}{path}"}
+
+
+def _chosen(form: Any) -> tuple[int | None, list[int], int | None]:
+    """The letters a dead-letter form picks: one ("one"), the ticked ones ("ids"), or a platform's."""
+    one = positive_int(form.get("one"))
+    ids = [n for n in (positive_int(v) for v in form.getall("ids", [])) if n is not None]
+    platform = positive_int(form.get("platform_id")) if form.get("scope") == "platform" else None
+    return one, ids if form.get("scope") == "selected" else [], platform
+
+
+def _back(form: Any) -> str:
+    # Back where the form was: a platform's page, or the dead letters (filtered as they were).
+    page = positive_int(form.get("back_platform"))
+    return f"{PREFIX}/platforms/{page}" if page is not None else f"{PREFIX}/deadletters"
+
+
+async def discard(request: web.Request) -> web.StreamResponse:
+    """POST /console/deadletters/discard: close dead letters out with a required reason (the admin API's discard)."""
+    form = await request.post()
+    session = request[SESSION]
+    one, ids, platform = _chosen(form)
+    try:
+        reason = discard_reason(form.get("reason"))
+    except InvalidParameters as exc:
+        session.flash("error", f"Nothing discarded: {exc.message}.")
+        raise web.HTTPSeeOther(_back(form)) from None
+    if one is not None:
+        count = await discard_letters(_root(request), reason=reason, platform_id=None, ids=[one])
+    elif ids:
+        count = await discard_letters(_root(request), reason=reason, platform_id=None, ids=ids)
+    elif platform is not None:
+        count = await discard_letters(_root(request), reason=reason, platform_id=platform, ids=None)
+    else:
+        session.flash("error", "Nothing chosen: tick dead letters or pick a platform.")
+        raise web.HTTPSeeOther(_back(form))
+    what = f"message {one}" if one is not None else f"platform {platform}" if platform is not None else f"ids {ids}"
+    await audit(request, "deadletters.discard", what[:200], outcome=f"ok: {count} discarded: {reason}"[:300])
+    LOGGER.info("console: discarded %d dead letter(s)", count)
+    session.flash("ok", f"{count} dead letter(s) discarded.")
+    raise web.HTTPSeeOther(_back(form))
 
 
 async def redrive(request: web.Request) -> web.StreamResponse:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from hub import admin, adminguard, operators, status
 from hub import invitations as invitations_api
+from hub.console.agreements import platform_agreements
 from hub.console.charts import charts
 from hub.console.core import (
     COOKIE,
@@ -35,7 +36,7 @@ from hub.traffic import TRAFFIC, search
 from hub.traffic_query import TrafficSearch
 from routing.clock import iso
 from routing.errors import NotFound, OcpiError, RateLimited
-from storage import outbox as outbox_sql
+from storage import deadletters as deadletters_sql
 from storage import platforms as platform_sql
 from storage import traffic as traffic_sql
 from storage.models import Platform
@@ -200,7 +201,7 @@ async def platform(request: web.Request) -> web.Response:
     body, _ = await status.overview(root)
     figures = next((p for p in body["platforms"] if p["id"] == number), None)
     traffic = await search(root, TrafficSearch(platform_id=number, limit=25))
-    letters = await outbox_sql.dead_letters(root[STORE], platform_id=number, limit=500)
+    letters = await deadletters_sql.dead_letters(root[STORE], platform_id=number, limit=500)
     names = {p.id: p.name for p in await platform_sql.list_platforms(root[STORE])}
     return render(
         request,
@@ -213,6 +214,7 @@ async def platform(request: web.Request) -> web.Response:
             "letters": letters,
             "names": names,
             "actions": {a: ACTIONS[a] for a in valid_actions(found)},
+            "agreements": platform_agreements(root, number),
         },
     )
 

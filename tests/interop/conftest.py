@@ -68,10 +68,11 @@ def b64(token: str) -> str:
 
 
 class Peer:
-    """One extrawest-ocpi process (CPO or eMSP) and the calls the tests make to it."""
+    """One extrawest-ocpi process (CPO or eMSP, OCPI 2.2.1 or 2.1.1) and the calls the tests make to it."""
 
-    def __init__(self, role: str, country: str, party: str, log: Path) -> None:
+    def __init__(self, role: str, country: str, party: str, log: Path, version: str = "2.2.1") -> None:
         self.role = role
+        self.version = version
         self.country = country
         self.party = party
         self.port = free_port()
@@ -94,7 +95,7 @@ class Peer:
     @property
     def module_prefix(self) -> str:
         """Where the library mounts this role's modules."""
-        return f"/ocpi/{self.role.lower()}/2.2.1"
+        return f"/ocpi/{self.role.lower()}/{self.version}"
 
     def start(self, python: Path) -> None:
         """Launch the peer script under the interop venv's python."""
@@ -109,9 +110,13 @@ class Peer:
             "PEER_PORT": str(self.port),
             "PEER_TOKEN_A": self.token_a,
             "PEER_PUSH_TOKEN": self.push_token,
+            "PEER_VERSION": self.version,
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         script = PEERS / ("cpo.py" if self.role == "CPO" else "emsp.py")
+        if self.version == "2.1.1":
+            assert self.role == "CPO", "only the library's 2.1.1 CPO is run (peers/cpo211.py)"
+            script = PEERS / "cpo211.py"
         with self.log.open("wb") as out:
             # cwd: an empty directory, so py_ocpi's settings find no stray .env file.
             self.proc = subprocess.Popen(
@@ -180,16 +185,16 @@ class Peer:
             assert r.status == 200, await r.text()
 
     async def push(self, module: str, object_id: str, hub: HubHandle) -> dict[str, Any]:
-        """The library's own push facility: POST /push/2.2.1 with the hub as the one receiver."""
+        """The library's own push facility: POST /push/{version} with the hub as the one receiver."""
         state = await self.state()
         body = {
             "module_id": module,
             "object_id": object_id,
-            "receivers": [{"endpoints_url": hub.base + "/ocpi/2.2.1", "auth_token": state["hub_token"]}],
+            "receivers": [{"endpoints_url": f"{hub.base}/ocpi/{self.version}", "auth_token": state["hub_token"]}],
         }
-        result: dict[str, Any] = await self._post(
-            "/push/2.2.1", body, headers={"Authorization": f"Token {b64(self.push_token)}"}
-        )
+        # The library reads the push operator's token as its version does: base64 in 2.2 only.
+        auth = f"Token {self.push_token}" if self.version == "2.1.1" else f"Token {b64(self.push_token)}"
+        result: dict[str, Any] = await self._post(f"/push/{self.version}", body, headers={"Authorization": auth})
         return result
 
     async def send(self, **spec: Any) -> dict[str, Any]:
@@ -225,22 +230,22 @@ class Peer:
 
 
 class PeerPool:
-    """The session's peer processes, one per (role, country, party)."""
+    """The session's peer processes, one per (role, country, party, version)."""
 
     def __init__(self, python: Path, directory: Path) -> None:
         self.python = python
         self.directory = directory
-        self.peers: dict[tuple[str, str, str], Peer] = {}
+        self.peers: dict[tuple[str, str, str, str], Peer] = {}
         self.started = 0
 
-    def get(self, role: str, country: str, party: str) -> Peer:
-        """The running peer for this party, (re)started if needed."""
-        key = (role, country, party)
+    def get(self, role: str, country: str, party: str, version: str = "2.2.1") -> Peer:
+        """The running peer for this party and version, (re)started if needed."""
+        key = (role, country, party, version)
         peer = self.peers.get(key)
         if peer is None or peer.proc is None or peer.proc.poll() is not None:
             self.started += 1
-            log = self.directory / f"{role.lower()}-{party.lower()}-{self.started}.log"
-            peer = self.peers[key] = Peer(role, country, party, log)
+            log = self.directory / f"{role.lower()}-{party.lower()}-{version}-{self.started}.log"
+            peer = self.peers[key] = Peer(role, country, party, log, version)
             peer.start(self.python)
         return peer
 
@@ -261,12 +266,12 @@ def peer_pool(interop_python: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture
-async def start_peer(peer_pool: PeerPool) -> AsyncIterator[Callable[[str, str, str], Awaitable[Peer]]]:
-    """A ready, freshly reset extrawest-ocpi peer (role, country, party) for this test."""
+async def start_peer(peer_pool: PeerPool) -> AsyncIterator[Callable[..., Awaitable[Peer]]]:
+    """A ready, freshly reset extrawest-ocpi peer (role, country, party[, version]) for this test."""
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
 
-    async def start(role: str, country: str, party: str) -> Peer:
-        peer = peer_pool.get(role, country, party)
+    async def start(role: str, country: str, party: str, version: str = "2.2.1") -> Peer:
+        peer = peer_pool.get(role, country, party, version)
         peer.session = session
         await peer.wait_ready()
         await peer._post("/debug/reset", {})

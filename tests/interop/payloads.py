@@ -62,3 +62,13 @@ def cdr() -> dict[str, Any]:
     data["cdr_token"] = cdr_token(data["cdr_token"])
     data["tariffs"] = [owned(t, CPO) for t in data.get("tariffs", [])]
     return data
+
+
+EXAMPLES_211 = EXAMPLES.parent / "ocpi-examples-2.1.1"
+
+
+def example_211(name: str) -> dict[str, Any]:
+    """One official 2.1.1 example block (mod_*.md) as a dict: its "PUT To URL:" line dropped."""
+    lines = [ln for ln in (EXAMPLES_211 / f"{name}.jsonblock").read_text().splitlines() if "To URL:" not in ln]
+    data: dict[str, Any] = json.loads("\n".join(lines))
+    return data

@@ -15,6 +15,10 @@ What is the library's own behaviour and what is ours:
   serialized and parsed with the library's own pydantic models; the in-memory CRUD and
   authenticator the library asks its user to provide; a recorder of every inbound request and every
   outbound httpx exchange, served at ``/debug/state``. None of it changes what the library sends.
+- One version per process (``PEER_VERSION``, default 2.2.1; cpo211.py runs 2.1.1): the library's
+  app, our credentials object, token encoding (raw in 2.1.1), models and headers follow it.
+- Test switch ``/debug/accept-base64``: the authenticator also takes the Base64 form of our
+  tokens (to get a 2.1.1 peer past a hub that sends them encoded; tests/interop/README.md).
 - Two library bugs are worked around: the CPO does not publish its commands endpoint
   (``_publish_cpo_commands``), and its CDR Location / pagination Link URLs are malformed
   (``FixCallbackUrls``).
@@ -30,6 +34,7 @@ from typing import Any
 
 import client
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from middleware import FixCallbackUrls, Recorder
 from py_ocpi import get_application
 from py_ocpi.core.authentication.authenticator import Authenticator
@@ -37,9 +42,11 @@ from py_ocpi.core.crud import Crud
 from py_ocpi.core.endpoints import ENDPOINTS
 from py_ocpi.core.endpoints.v_2_2_1.utils import cpo_generator
 from py_ocpi.core.enums import Action, ModuleID, RoleEnum
+from py_ocpi.core.utils import encode_string_base64
 from py_ocpi.modules.versions.enums import VersionNumber
 from py_ocpi.modules.versions.v_2_2_1.schemas import InterfaceRole
-from state import ROLE, State, jsonable, key, object_id, our_credentials
+from pydantic import ValidationError
+from state import ROLE, VERSION, State, jsonable, key, object_id, our_credentials
 
 
 class MemoryCrud(Crud):
@@ -123,25 +130,31 @@ class MemoryCrud(Crud):
         hub = data["credentials"]
         State.hub_token = str(hub["token"])
         State.hub_endpoints = list(data["endpoints"]["endpoints"])
-        if token_used:
-            State.tokens_a.discard(token_used)  # token A is single use (credentials.asciidoc)
+        if token_used:  # token A is single use (credentials.asciidoc), in either form
+            State.tokens_a -= {t for t in State.tokens_a if token_used in (t, encode_string_base64(t))}
         token_c = secrets.token_urlsafe(24)
         State.tokens_c.add(token_c)
         return our_credentials(token_c)
 
 
 class MemoryAuthenticator(Authenticator):
-    """Tokens A and C from State."""
+    """Tokens A and C from State (and their Base64 forms while the test asks for it)."""
 
     @classmethod
     async def get_valid_token_c(cls) -> list[str]:
         """Tokens the hub may call us with."""
-        return list(State.tokens_c)
+        return _with_base64(State.tokens_c)
 
     @classmethod
     async def get_valid_token_a(cls) -> list[str]:
         """Token A for a hub-initiated registration."""
-        return list(State.tokens_a)
+        return _with_base64(State.tokens_a)
+
+
+def _with_base64(tokens: set[str]) -> list[str]:
+    """The tokens as the library compares them: as is, plus Base64-encoded under ``accept_base64``."""
+    extra = [encode_string_base64(t) for t in tokens] if State.accept_base64 else []
+    return [*tokens, *extra]
 
 
 def exit_with_parent() -> None:
@@ -159,10 +172,10 @@ def exit_with_parent() -> None:
 def build_app(modules: list[ModuleID]) -> FastAPI:
     """The library's app for this role, wrapped in the recorder, plus the debug routes."""
     role = RoleEnum.cpo if ROLE == "CPO" else RoleEnum.emsp
-    if role == RoleEnum.cpo:
+    if role == RoleEnum.cpo and VERSION == "2.2.1":
         _publish_cpo_commands()
     app = get_application(
-        version_numbers=[VersionNumber.v_2_2_1],
+        version_numbers=[VersionNumber(VERSION)],  # one version per peer: cpo211.py runs the 2.1.1 one
         roles=[role],
         crud=MemoryCrud,
         modules=modules,
@@ -188,6 +201,12 @@ def build_app(modules: list[ModuleID]) -> FastAPI:
             }
         )
 
+    @app.post("/debug/accept-base64")
+    async def accept_base64(request: Request) -> Any:
+        """Test switch: also accept Base64-encoded tokens (see State.accept_base64)."""
+        State.accept_base64 = bool((await request.json())["on"])
+        return {"ok": True}
+
     @app.post("/debug/reset")
     async def reset() -> Any:
         State.reset()
@@ -198,7 +217,10 @@ def build_app(modules: list[ModuleID]) -> FastAPI:
         """Put an object into our own store (the CPO's backend), validated by the library's model."""
         body = await request.json()
         model = client.model_for(module)
-        State.objects.setdefault(module, {})[key(object_id)] = model(**body).dict()
+        try:
+            State.objects.setdefault(module, {})[key(object_id)] = model(**body).dict()
+        except ValidationError as exc:  # the library's middleware would answer 200 + 3000: say why
+            return JSONResponse({"errors": jsonable(exc.errors())}, status_code=422)
         return {"ok": True}
 
     @app.post("/debug/register")

@@ -10,11 +10,13 @@ import os
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
+from py_ocpi.modules.credentials.v_2_1_1.schemas import Credentials as Credentials211
 from py_ocpi.modules.credentials.v_2_2_1.schemas import Credentials
 
 HOST = os.environ["OCPI_HOST"]
 BASE = f"http://{HOST}"
 ROLE = os.environ["PEER_ROLE"]  # CPO or EMSP
+VERSION = os.environ.get("PEER_VERSION", "2.2.1")  # the one OCPI version this peer speaks
 COUNTRY = os.environ["COUNTRY_CODE"]
 PARTY = os.environ["PARTY_ID"]
 NAME = os.environ.get("PEER_NAME", f"{ROLE} {PARTY}")
@@ -34,6 +36,9 @@ class State:
     hub_endpoints: list[dict[str, Any]]
     command_results: dict[str, Any]  # eMSP: CommandResults received, by uid
     commands: list[dict[str, Any]]  # CPO: commands the library handed to the "charge point"
+    # Test switch (off by default): also accept the Base64 form of our tokens A and C. A 2.1.1
+    # peer reads tokens as is; this lets a test get past a hub that sends them encoded.
+    accept_base64: bool
 
     @classmethod
     def reset(cls) -> None:
@@ -41,6 +46,7 @@ class State:
         cls.requests, cls.outbound, cls.writes, cls.commands = [], [], [], []
         cls.objects, cls.command_results, cls.hub_endpoints = {}, {}, []
         cls.hub_token = None
+        cls.accept_base64 = False
         cls.tokens_a = {os.environ["PEER_TOKEN_A"]} if os.environ.get("PEER_TOKEN_A") else set()
         # The operator token that authorizes the library's own /push/2.2.1 (HttpPushVerifier).
         cls.tokens_c = {os.environ["PEER_PUSH_TOKEN"]}
@@ -56,6 +62,11 @@ def jsonable(value: Any) -> Any:
 
 def our_credentials(token: str) -> dict[str, Any]:
     """The credentials object this peer hands to the hub, built with the library's model."""
+    if VERSION == "2.1.1":  # 2.1.1 credentials.md: one flat party, no role
+        business = {"name": NAME}
+        return Credentials211(
+            token=token, url=VERSIONS_URL, business_details=business, party_id=PARTY, country_code=COUNTRY
+        ).dict()
     role = {
         "role": ROLE,
         "party_id": PARTY,
