@@ -25,7 +25,6 @@ SECTIONS = (
     "peak_rss",
     "backlog",
     "fanout",
-    "size",
 )
 
 
