@@ -31,6 +31,7 @@ from bench.fanout import run_fanout
 from bench.profiling import run_profile
 from bench.scale import run_scale, scale_table
 from bench.scenarios import FULL, QUICK, Lab, run_core, run_drain, run_store, sizes_dict
+from bench.size import run_size, size_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = (
@@ -46,6 +47,7 @@ SECTIONS = (
     "pg_drain",
     "backlog",
     "fanout",
+    "size",
 )
 
 
@@ -181,6 +183,8 @@ def table(results: dict[str, Any]) -> str:
         )
     for row in issue22_rows(results):
         add(*row)
+    for row in size_rows(results):
+        add(*row)
     for name in SECTIONS:
         if "error" in results.get(name, {}):
             add(f"{name}", "ERROR", "", "", results[name]["error"][:60], False)
@@ -206,7 +210,7 @@ async def _section(
     print(f"   done in {time.perf_counter() - t:.1f}s", flush=True)
 
 
-GROUPS = ("core", "drain", "scale", "store", "profile", "backlog", "fanout")
+GROUPS = ("core", "drain", "scale", "store", "profile", "backlog", "fanout", "size")
 
 
 async def main_async(quick: bool, out: Path | None = None, only: set[str] | None = None) -> int:
@@ -259,6 +263,8 @@ async def main_async(quick: bool, out: Path | None = None, only: set[str] | None
                     ("fanout",),
                     lambda: run_fanout(lab, sizes.fanout_receivers, sizes.fanout_rate, sizes.fanout_seconds),
                 )
+            if "size" in groups:
+                await _section(results, ("size",), lambda: run_size(lab, quick))
             if "profile" in groups and (not quick or os.environ.get("BENCH_PROFILE")):
                 await _section(results, ("profile",), lambda: run_profile(lab, RESULTS))
     results["meta"]["seconds"] = round(time.time() - started, 1)

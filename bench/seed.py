@@ -150,6 +150,12 @@ def _seed_platform(
     )
 
 
+def seeded_party(i: int) -> tuple[str, str, str]:
+    """(country_code, party_id, token C) of seeded eMSP ``i``: DE/000..DE/999, then XA/000.. (3-character party ids)."""
+    country_code = "DE" if i < 1000 else "X" + chr(64 + i // 1000)
+    return country_code, f"{i % 1000:03d}", f"bench-seeded-{i:05d}" if i >= 10_000 else f"bench-seeded-{i:04d}"
+
+
 def seed_platforms(db: Path, count: int, *, receiver_base: str) -> list[tuple[str, str, str]]:
     """Insert ``count`` CONNECTED eMSP platforms (DE/000...), each with every endpoint at ``receiver_base``.
 
@@ -161,9 +167,9 @@ def seed_platforms(db: Path, count: int, *, receiver_base: str) -> list[tuple[st
     try:
         with conn:
             for i in range(count):
-                party_id, token = f"{i:03d}", f"bench-seeded-{i:04d}"
-                _seed_platform(conn, f"Seeded eMSP {i}", "DE", party_id, "EMSP", token, receiver_base)
-                seeded.append(("DE", party_id, token))
+                country_code, party_id, token = seeded_party(i)
+                _seed_platform(conn, f"Seeded eMSP {i}", country_code, party_id, "EMSP", token, receiver_base)
+                seeded.append((country_code, party_id, token))
     finally:
         conn.close()
     return seeded

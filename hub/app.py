@@ -142,7 +142,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
         agreements=agreements,
     )
     # Order matters: the directory must know the change before ClientInfo is pushed from it.
-    registry.listeners.append(directory.reload)
+    registry.listeners.append(directory.changed)
     pusher = ClientInfoPusher(directory, delivery, clock, agreements)
     registry.listeners.append(pusher)
     agreements.listeners.append(pusher.agreements_changed)
@@ -180,6 +180,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     cluster.task.start()
     watch.start()
     yield
+    await pusher.drain()  # ClientInfo of the last changes committed before the worker stops
     await watch.stop()
     await puller.task.stop()
     await worker.stop()

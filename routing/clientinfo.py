@@ -13,6 +13,7 @@ which parties have contracts with each other"; a ClientInfo cannot be deleted).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -43,6 +44,8 @@ def client_info(party: Party, status: str) -> dict[str, Any]:
 
 # What a party without an agreement (any more) is to the others (see the module docstring).
 NO_AGREEMENT = "PLANNED"
+# ClientInfo PUTs built and committed at once by a push (routing/clientinfo.py, ClientInfoPusher.push).
+BATCH = 500
 
 
 def all_client_info(directory: Directory, viewer: Platform | None, agreements: Agreements) -> list[dict[str, Any]]:
@@ -68,6 +71,10 @@ class ClientInfoPusher:
         self.delivery = delivery
         self.clock = clock
         self.agreements = agreements
+        # Pushes run one after the other, in the order of the changes (FIFO lock), so a partner
+        # never sees an older status overtake a newer one.
+        self._order = asyncio.Lock()
+        self._pending: set[asyncio.Task[None]] = set()
 
     def _leg(self, receiver: Platform, party: Party, status: str) -> Leg | None:
         base = receiver.endpoint("hubclientinfo", "RECEIVER")
@@ -88,26 +95,72 @@ class ClientInfoPusher:
         )
 
     async def __call__(self, changed: Platform, status: str, registered: bool = False) -> None:
-        """Push one PUT per (party of the changed platform, receiving platform); backfill a new one."""
-        legs: list[Leg] = []
+        """Registry listener: the ClientInfo PUTs are built and committed after the caller's answer.
+
+        With 10,000 platforms a registration means 20,000 PUTs (to everyone, and everyone's to
+        the newcomer): built and committed before the credentials answer, they held it for
+        seconds (issue 22, bench scenario 12). The registration itself is committed already;
+        a crash in between loses these PUTs, as one between that commit and this call did.
+        """
+        task = asyncio.create_task(self._push_in_order(changed, status, registered))
+        self._pending.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            LOGGER.error("ClientInfo push failed: %s", exc, exc_info=exc)
+
+    async def drain(self) -> None:
+        """Wait for every ClientInfo push started so far (shutdown: commit them before the store closes)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    async def _push_in_order(self, changed: Platform, status: str, registered: bool) -> None:
+        async with self._order:
+            await self.push(changed, status, registered)
+
+    async def push(self, changed: Platform, status: str, registered: bool = False) -> None:
+        """Push one PUT per (party of the changed platform, receiving platform); backfill a new one.
+
+        Built and committed in batches of ``BATCH`` with the event loop free in between: at
+        10,000 platforms one piece held every other request (the answer of the registration
+        itself among them) for a third of a second. Batches keep the order per receiver.
+        """
+        platforms = list(self.directory.platforms())  # one snapshot for the whole push
         sees = self.agreements.sees
-        for receiver in self.directory.platforms():
+        legs: list[Leg] = []
+        total = 0
+        for i, receiver in enumerate(platforms):
             if receiver.id == changed.id or receiver.status not in ROUTABLE or not receiver.registered:
                 continue
             for party in changed.parties:
                 if sees(receiver, party) and (leg := self._leg(receiver, party, status)):
                     legs.append(leg)
+            if len(legs) >= BATCH or i % BATCH == BATCH - 1:
+                total += await self._flush(legs)
         if registered and changed.registered:
-            for other in self.directory.platforms():
+            for i, other in enumerate(platforms):
                 if other.id != changed.id:
                     legs.extend(
                         leg
                         for party in other.parties
                         if sees(changed, party) and (leg := self._leg(changed, party, other.status))
                     )
+                if len(legs) >= BATCH or i % BATCH == BATCH - 1:
+                    total += await self._flush(legs)
+        total += await self._flush(legs)
+        if total:
+            LOGGER.info("pushed ClientInfo %s of platform %s: %d PUTs", status, changed.id, total)
+
+    async def _flush(self, legs: list[Leg]) -> int:
+        """Commit the batch (emptied), then let the loop serve others; how many legs it held."""
+        count = len(legs)
         if legs:
-            LOGGER.info("pushing ClientInfo %s of platform %s: %d PUTs", status, changed.id, len(legs))
-            await self.delivery.enqueue(legs)
+            await self.delivery.enqueue(list(legs))
+            legs.clear()
+        await asyncio.sleep(0)  # the rest of the push waits its turn behind waiting requests
+        return count
 
     async def agreements_changed(self, started: list[Agreement], ended: list[Agreement]) -> None:
         """Tell each side of an agreement that came into force about the other; PLANNED when one ended.

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 
-class Endpoint(BaseModel):
+# A slotted dataclass, not a model: the directory holds one per (platform, module, role), 170,000
+# at 10,000 platforms, where a pydantic model's per-instance dict and field set cost ~90 MB
+# (issue 22, bench scenario 12).
+@dataclass(frozen=True, slots=True)
+class Endpoint:
     """One module endpoint a platform published in its version details."""
-
-    model_config = ConfigDict(frozen=True)
 
     module: str
     role: str

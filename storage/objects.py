@@ -153,15 +153,25 @@ def _visible(
     date_to: str | None,
     object_id: str | None = None,
     owners: Sequence[str] | None = None,
+    *,
+    directed: bool = True,
 ) -> tuple[str, list[object]]:
-    """WHERE clause: the module's copies a party sees (its directed copy, else the broadcast one) of ``owners``."""
+    """WHERE clause: the module's copies a party sees (its directed copy, else the broadcast one) of ``owners``.
+
+    ``directed=False`` (the viewers hold no directed copy of the module): the broadcast copies,
+    an index range on objects_recipient with no probe per row.
+    """
     marks = ",".join("?" * len(viewers)) or "NULL"
-    where = [
-        "o.module=?",
-        f"(o.recipient IN ({marks}) OR (o.recipient='' AND NOT EXISTS (SELECT 1 FROM objects d"
-        f" WHERE d.module=o.module AND d.object_key=o.object_key AND d.recipient IN ({marks}))))",
-    ]
-    params: list[object] = [module, *viewers, *viewers]
+    params: list[object] = [module]
+    if directed:
+        where = [
+            "o.module=?",
+            f"(o.recipient IN ({marks}) OR (o.recipient='' AND NOT EXISTS (SELECT 1 FROM objects d"
+            f" WHERE d.module=o.module AND d.object_key=o.object_key AND d.recipient IN ({marks}))))",
+        ]
+        params += [*viewers, *viewers]
+    else:
+        where = ["o.module=?", "o.recipient=''"]
     if object_id is not None:
         where.append("o.object_id=?")
         params.append(object_id)
@@ -178,6 +188,22 @@ def _visible(
     return " AND ".join(where), params
 
 
+async def has_directed(store: Store, module: str, viewers: Sequence[str]) -> bool:
+    """Whether any of ``viewers`` holds a directed copy of the module (one index probe).
+
+    Most readers hold none: their view is then the broadcast copies alone, and paging and
+    counting become index ranges; with the per-row probe a partner's own offset near the end
+    of 1,000,000 objects took 1.5 s, the count 110 ms (issue 22, bench scenario 12).
+    """
+    if not viewers:
+        return False
+    marks = ",".join("?" * len(viewers))
+    row = await store.fetchone(
+        f"SELECT 1 AS found FROM objects WHERE module=? AND recipient IN ({marks}) LIMIT 1", [module, *viewers]
+    )
+    return row is not None
+
+
 async def page(
     store: Store,
     module: str,
@@ -191,7 +217,8 @@ async def page(
     owners: Sequence[str] | None = None,
 ) -> Page:
     """One page in creation order: after ``cursor`` (keyset) or, for a partner's own offset, at ``offset``."""
-    where, params = _visible(module, viewers, date_from, date_to, owners=owners)
+    directed = await has_directed(store, module, viewers)
+    where, params = _visible(module, viewers, date_from, date_to, owners=owners, directed=directed)
     if cursor is not None:
         where += " AND o.seq>?"
         params.append(cursor)
@@ -226,6 +253,11 @@ async def count(
     form PostgreSQL also accepts), so a crawl of 100,000 broadcast objects does not
     pay one probe per object.
     """
+    if not await has_directed(store, module, viewers):
+        # Only broadcast copies to count: one index range, not a scan of the module per part.
+        where, params = _visible(module, viewers, date_from, date_to, owners=owners, directed=False)
+        found = await store.fetchone(f"SELECT count(*) AS n FROM objects o WHERE {where}", params)
+        return int(found["n"]) if found else 0
     marks = ",".join("?" * len(viewers)) or "NULL"
     dates, date_params = "", []
     if date_from is not None:  # inclusive (transport_and_format, Pagination)

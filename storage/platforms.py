@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -225,12 +226,26 @@ def _party(row: Row) -> Party:
     )
 
 
+_ENDPOINT_SLICE = 500  # platforms whose endpoints list_platforms reads per query
+
+
 async def list_platforms(store: Store | Transaction) -> list[Platform]:
     """Every platform with endpoints and parties, in three queries (no N+1)."""
     rows = await store.fetchall(f"SELECT {_PLATFORM_COLS} FROM platforms ORDER BY id")
     endpoints: dict[int, list[Endpoint]] = defaultdict(list)
-    for r in await store.fetchall("SELECT platform_id, module, role, url FROM endpoints ORDER BY module, role"):
-        endpoints[r["platform_id"]].append(Endpoint(module=r["module"], role=r["role"], url=r["url"]))
+    ids = [r["id"] for r in rows]
+    # In slices of platforms: all 170,000 endpoint rows of 10,000 platforms fetched at once
+    # were a ~50 MB peak at start on top of what is kept (issue 22, bench scenario 12).
+    for first in range(0, len(ids), _ENDPOINT_SLICE):
+        chunk = ids[first : first + _ENDPOINT_SLICE]
+        for r in await store.fetchall(
+            "SELECT platform_id, module, role, url FROM endpoints WHERE platform_id >= ? AND platform_id <= ?"
+            " ORDER BY platform_id, module, role",
+            (chunk[0], chunk[-1]),
+        ):
+            # Module and role are a handful of words: one shared string each, not one per row.
+            endpoint = Endpoint(module=sys.intern(r["module"]), role=sys.intern(r["role"]), url=r["url"])
+            endpoints[r["platform_id"]].append(endpoint)
     parties: dict[int, list[Party]] = defaultdict(list)
     for r in await store.fetchall("SELECT * FROM parties ORDER BY country_code, party_id, role"):
         parties[r["platform_id"]].append(_party(r))

@@ -25,6 +25,7 @@ SECTIONS = (
     "peak_rss",
     "backlog",
     "fanout",
+    "size",
 )
 
 

@@ -181,3 +181,16 @@ def test_redaction_rules():
         "admin",
         "credentials",
     ]
+
+
+async def test_calls_to_a_platform_registered_after_start_are_attributed(hub, make_peer):
+    """The endpoint prefix index catches up on platforms that changed since start (no full reload)."""
+    cpo, _ = await pair(hub, make_peer)  # both registered after the hub started
+    before = max(r["id"] for r in await traffic(hub, limit=100))
+    # A credentials PUT makes the hub read the CPO's versions again: a call without log context.
+    status, _, _ = await hub.call("PUT", "/ocpi/2.2.1/credentials", token=cpo.hub_token, json=cpo.credentials_body())
+    assert status == 200
+    rows = await traffic(hub, limit=100)
+    versions = cpo.base + "/ocpi/versions"
+    reads = [r for r in rows if r["id"] > before and r["direction"] == "out" and r["path"].startswith(versions)]
+    assert reads and all(r["module"] == "versions" and r["platform_id"] is not None for r in reads), reads
