@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes import FakePlatform, Received, envelope
+from tests.fakes import FakePlatform, Received, envelope, wait_for
 
 Party = tuple[str, str, str]  # (country_code, party_id, role)
 
@@ -49,6 +49,10 @@ async def connect(hub: Any, make_peer: Callable[..., Awaitable[FakePlatform]], r
 async def network(hub: Any, make_peer: Callable[..., Awaitable[FakePlatform]]) -> Net:
     """Two CPOs and two eMSPs connected to one hub."""
     peers = [await connect(hub, make_peer, role) for role in (CPO1, CPO2, EMSP1, EMSP2)]
+    # ClientInfo goes out after each registration's answer: let every platform hear of the three
+    # others before a test counts what the peers received.
+    for peer in peers:
+        await wait_for(lambda p=peer: len(p.requests_to("/hubclientinfo/")) >= 3)  # type: ignore[misc]
     return Net(hub, *peers)
 
 
