@@ -176,62 +176,49 @@ DEADLETTERS: dict[str, Any] = {
     )
 }
 
-DEADLETTERS_DISCARD: dict[str, Any] = {
-    "post": operation(
-        "Discard dead letters with a reason: kept for the record, never sent, no longer a /status fault",
-        {
-            "200": body(
-                {"type": "object", "required": ["discarded"], "properties": {"discarded": {"type": "integer"}}},
-                "How many were discarded.",
-            )
-        },
-        requestBody={
-            "required": True,
-            "content": {
-                JSON: {
-                    "schema": {
-                        "type": "object",
-                        "required": ["reason"],
-                        "properties": {
-                            "reason": {"type": "string", "minLength": 1, "maxLength": 500},
-                            # null counts as absent; one of platform_id, ids or all=true is required
-                            "platform_id": {"type": ["integer", "null"], "minimum": 0},
-                            "ids": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}},
-                            "all": {"type": "boolean"},
-                        },
-                    }
-                }
-            },
-        },
-    )
+# Which dead letters a re-drive or a discard is about (null counts as absent).
+_LETTER_SELECTION: dict[str, Any] = {
+    "platform_id": {"type": ["integer", "null"], "minimum": 0},
+    "ids": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}},
 }
 
-DEADLETTERS_REDRIVE: dict[str, Any] = {
-    "post": operation(
-        "Re-drive dead letters into the queue: all, one platform's, or these ids",
-        {
-            "200": body(
-                {"type": "object", "required": ["redriven"], "properties": {"redriven": {"type": "integer"}}},
-                "How many went back to the queue.",
-            )
+
+def _letters_operation(summary: str, count: str, text: str, schema: dict[str, Any], required: bool) -> dict[str, Any]:
+    """A POST on dead letters whose answer is {count: N}."""
+    answer = {"type": "object", "required": [count], "properties": {count: {"type": "integer"}}}
+    return {
+        "post": operation(
+            summary,
+            {"200": body(answer, text)},
+            requestBody={"required": required, "content": {JSON: {"schema": schema}}},
+        )
+    }
+
+
+DEADLETTERS_DISCARD = _letters_operation(
+    "Discard dead letters with a reason: kept for the record, never sent, no longer a /status fault",
+    "discarded",
+    "How many were discarded.",
+    {
+        "type": "object",
+        "required": ["reason"],
+        # one of platform_id, ids or all=true is required
+        "properties": {
+            "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+            **_LETTER_SELECTION,
+            "all": {"type": "boolean"},
         },
-        requestBody={
-            "required": False,
-            "content": {
-                JSON: {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            # null counts as absent
-                            "platform_id": {"type": ["integer", "null"], "minimum": 0},
-                            "ids": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}},
-                        },
-                    }
-                }
-            },
-        },
-    )
-}
+    },
+    required=True,
+)
+
+DEADLETTERS_REDRIVE = _letters_operation(
+    "Re-drive dead letters into the queue: all, one platform's, or these ids",
+    "redriven",
+    "How many went back to the queue.",
+    {"type": "object", "properties": dict(_LETTER_SELECTION)},
+    required=False,
+)
 
 TRAFFIC: dict[str, Any] = {
     "get": operation(
