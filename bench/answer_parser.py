@@ -1,6 +1,6 @@
 """``python -m bench.answer_parser``: what the one parser for partner answers costs (issue 20).
 
-Every partner answer goes through ``routing.foreign.read_envelope``, which refuses deep
+Every partner answer goes through ``routing.peers.foreign.read_envelope``, which refuses deep
 nesting, NaN, overflowing numbers, duplicate keys and lone surrogates. This compares it with
 the plain ``json.loads`` the client used before, on answers the hub really reads: a push
 answer, version details, and pages of 10, 100 and 1,000 official Location examples. The
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from routing.foreign import read_envelope
+from routing.peers.foreign import read_envelope
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "tests/fixtures/ocpi-examples-2.2.1/location_example.json"
 

@@ -43,7 +43,7 @@ LEAF_AREAS = (
     ("logging", "(logging/"),
 )
 CODE_AREAS = (
-    ("routing/worker.py (outbox worker)", "(routing/worker.py)"),
+    ("routing/delivery/scheduler.py (outbox worker)", "(routing/delivery/scheduler.py)"),
     ("storage/", "(storage/"),
     ("routing/ (other)", "(routing/"),
     ("hub/ (HTTP handlers, middlewares)", "(hub/"),

@@ -423,7 +423,7 @@ async def run_store(lab: Lab) -> dict[str, Any]:
         t = time.perf_counter()
         seeded = await asyncio.to_thread(seed_platforms, config.database, s.platforms - 1, receiver_base=sink.base)
         # Seeded before the hub starts (no 200 MB WAL to read through), owned by a seeded CONNECTED
-        # CPO: the hub keeps locations only while their owner is connected (routing/retention.py).
+        # CPO: the hub keeps locations only while their owner is connected (routing/jobs/retention.py).
         await asyncio.to_thread(
             seed_locations, config.database, s.locations, country_code="NL", party_id="SEE", receiver_base=sink.base
         )

@@ -14,9 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from routing.forward import Leg
-from routing.headers import PartyRef, RoutingHeaders
-from routing.service import Inbound
+from routing.messages import Inbound, Leg, PartyRef, RoutingHeaders
 from routing.versions import wire
 from storage.models import Party, Platform
 

@@ -173,7 +173,7 @@ class Settings(BaseSettings):
     allow_private_urls: bool = Field(
         False,
         description="Let partner URLs point at loopback/private/link-local addresses (tests, local runs); "
-        "False in production (SSRF guard, routing/ssrf.py).",
+        "False in production (SSRF guard, routing/peers/ssrf.py).",
     )
     status_public: bool = Field(False, description="Serve /status without the admin token.")
     status_queue_age_threshold: float = Field(

@@ -10,20 +10,13 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
-from hub import (
-    admin,
-    admin_agreements,
-    admin_operators,
-    adminguard,
-    console,
-    deadletters,
-    invitations,
-    limits,
-    metrics,
-    openapi,
-    status,
-    traffic,
-)
+from hub import console
+from hub.admin import agreements as admin_agreements
+from hub.admin import deadletters, invitations
+from hub.admin import guard as adminguard
+from hub.admin import operators as admin_operators
+from hub.admin import platforms as admin
+from hub.admin.openapi import document as openapi
 from hub.keys import (
     AGREEMENT_WATCH,
     AGREEMENTS,
@@ -44,28 +37,30 @@ from hub.keys import (
     TOKEN_A_ROUTES,
     WORKER,
 )
-from hub.metrics import RELAY_STATS
-from hub.middlewares import stamp_ids
-from hub.modules import credentials, hubclientinfo, proxied, routed, versions
-from hub.modules.router import OcpiRouter
-from hub.pipeline import pipeline
-from routing.agreements import CHECK_INTERVAL, NOTIFY_PAYLOAD, WATCHER, Agreements
-from routing.client import PeerClient
-from routing.clientinfo import ClientInfoPusher
+from hub.observe import metrics, status
+from hub.observe.metrics import RELAY_STATS
+from hub.observe.traffic import recorder as traffic
+from hub.ocpi import credentials, hubclientinfo, limits, proxied, routed, versions
+from hub.ocpi.middlewares import stamp_ids
+from hub.ocpi.pipeline import pipeline
+from hub.ocpi.router import OcpiRouter
+from routing.agreements.book import CHECK_INTERVAL, NOTIFY_PAYLOAD, WATCHER, Agreements
 from routing.clock import Clock, SystemClock
-from routing.cluster import CACHE_CHANNEL, OUTBOX_CHANNEL, PER_PLATFORM, Cluster
-from routing.delivery import Delivery
-from routing.directory import Directory
+from routing.delivery.intake import Delivery
+from routing.delivery.scheduler import DeliveryWorker
 from routing.getall import StoreReader
-from routing.periodic import Periodic
+from routing.jobs.cluster import CACHE_CHANNEL, OUTBOX_CHANNEL, PER_PLATFORM, Cluster
+from routing.jobs.periodic import Periodic
+from routing.jobs.pull import Puller
+from routing.jobs.retention import RetentionSweeper
+from routing.peers.client import PeerClient
+from routing.peers.ssrf import GuardedResolver, HubOrigins
 from routing.proxies import Proxies
-from routing.pull import Puller
-from routing.registry import Registry
-from routing.retention import RetentionSweeper
+from routing.registry.clientinfo import ClientInfoPusher
+from routing.registry.directory import Directory
+from routing.registry.registration import Registry
 from routing.service import RoutingService
-from routing.ssrf import GuardedResolver, HubOrigins
-from routing.worker import DeliveryWorker
-from storage.db import open_store
+from storage.backends import open_store
 
 LOGGER = logging.getLogger(__name__)
 

@@ -8,19 +8,19 @@ import aiohttp
 from aiohttp import web
 
 from config import Settings
-from routing.agreements import Agreements
-from routing.client import PeerClient
+from routing.agreements.book import Agreements
 from routing.clock import Clock
-from routing.cluster import Cluster
-from routing.delivery import Delivery
-from routing.directory import Directory
-from routing.periodic import Periodic
+from routing.delivery.intake import Delivery
+from routing.delivery.scheduler import DeliveryWorker
+from routing.jobs.cluster import Cluster
+from routing.jobs.periodic import Periodic
+from routing.jobs.pull import Puller
+from routing.jobs.retention import RetentionSweeper
+from routing.peers.client import PeerClient
 from routing.proxies import Proxies
-from routing.pull import Puller
-from routing.registry import Registry
-from routing.retention import RetentionSweeper
+from routing.registry.directory import Directory
+from routing.registry.registration import Registry
 from routing.service import RoutingService
-from routing.worker import DeliveryWorker
 from storage.db import Store
 from storage.models import TokenRecord
 

@@ -13,10 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from routing.directory import ROUTABLE, Directory
-from routing.errors import ConnectionProblem, InvalidParameters, MethodNotAllowed, SpoofedParty, UnknownReceiver
-from routing.headers import PartyRef, RoutingHeaders
-from routing.identity import active, live_parties, refs, serves
+from routing.messages import PartyRef, RoutingHeaders, Target
+from routing.protocol.errors import (
+    ConnectionProblem,
+    InvalidParameters,
+    MethodNotAllowed,
+    SpoofedParty,
+    UnknownReceiver,
+)
+from routing.registry.directory import ROUTABLE, Directory
+from routing.registry.identity import active, live_parties, refs, serves
 from storage.models import Platform
 
 PUSH_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
@@ -183,15 +189,6 @@ def open_route_key(spec: ModuleSpec, interface: str, method: str, segments: list
     return None
 
 
-@dataclass(frozen=True)
-class Target:
-    """One receiver: platform, the party addressed, and the endpoint base URL."""
-
-    platform: Platform
-    party: PartyRef
-    base_url: str
-
-
 def pick_target(directory: Directory, party: PartyRef, spec: ModuleSpec, interface: str) -> Target:
     """The platform serving ``party`` with an endpoint for (module, interface).
 
@@ -207,7 +204,7 @@ def pick_target(directory: Directory, party: PartyRef, spec: ModuleSpec, interfa
     preferred = [p for p in candidates if p.role in spec.roles_for(interface)]
     if any(p.contested for p in candidates):
         # Held by two platforms (a database from before the one-platform rule): whichever came
-        # first must not receive the other's sessions, commands or CDRs (routing/identity.py).
+        # first must not receive the other's sessions, commands or CDRs (routing/registry/identity.py).
         raise UnknownReceiver(f"receiver {party} is claimed by several platforms; the hub operator must resolve it")
     disconnected = False
     for p in preferred:

@@ -3,73 +3,23 @@
 Non-OCPI answers (HTML, ``{"detail": ...}``, empty bodies, hostile JSON, HTTP statuses the hub
 does not relay such as 300, 599 or 600) are mapped to an OCPI error here, in ``relay``, and
 nowhere else (docs/DESIGN-NOTES.md, What real peers do); the client says which they are
-(``PeerResponse.is_ocpi``, routing/client.py).
+(``PeerResponse.is_ocpi``, routing/peers/client.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
-
 from multidict import CIMultiDict
 
-from routing.client import Headers, PeerClient, PeerResponse, new_id
-from routing.envelope import envelope_bytes
-from routing.errors import HubError, OcpiError
-from routing.headers import RoutingHeaders
-from routing.reader import Shape
+from routing.messages import Leg, Reply
+from routing.peers.client import PeerClient, PeerResponse, new_id
+from routing.protocol.errors import HubError, OcpiError
 from routing.versions import answers as versions_answers
 from routing.versions import wire as versions_wire
-from storage.models import Platform
 
 # Answer headers a caller may see from the receiver (routing headers are rebuilt by the hub).
 _RELAYED = ("link", "x-total-count", "x-limit", "location", "retry-after")
 
 new_request_id = new_id  # the hub makes a fresh X-Request-ID per hop (transport_and_format 4.1.1)
-
-
-@dataclass(frozen=True)
-class Leg:
-    """One outbound request to one receiver."""
-
-    method: str
-    url: str
-    platform: Platform
-    routing: RoutingHeaders | None  # None for configuration modules (never routing headers)
-    correlation_id: str
-    body: bytes | None = None
-    module: str = ""
-    object_key: str = ""
-    request_id: str = field(default_factory=new_id)
-    expect: Shape | None = None  # the shape the spec gives the answer's data
-
-    def headers(self) -> dict[str, str]:
-        """X-Request-ID, X-Correlation-ID and the routing headers of this leg."""
-        out = {"X-Request-ID": self.request_id, "X-Correlation-ID": self.correlation_id}
-        if self.routing is not None:
-            out.update(self.routing.as_headers())
-        return out
-
-
-class Reply:
-    """What the hub answers its caller: HTTP status, JSON body bytes, headers (case-insensitive)."""
-
-    def __init__(
-        self, status: int, body: bytes, headers: Mapping[str, str] | None = None, *, from_hub: bool = False
-    ) -> None:
-        self.status = status
-        self.body = body
-        self.headers: Headers = CIMultiDict(headers or {})
-        self.from_hub = from_hub  # made by the hub itself, not a receiver's answer relayed
-
-    @classmethod
-    def envelope(
-        cls, data: Any = None, *, status_code: int = 1000, message: str | None = None, timestamp: str, status: int = 200
-    ) -> Reply:
-        """A reply made by the hub itself."""
-        body = envelope_bytes(data=data, status_code=status_code, message=message, timestamp=timestamp)
-        return cls(status, body, from_hub=True)
 
 
 async def send_leg(client: PeerClient, leg: Leg, *, timeout: float | None = None, attempt: int = 1) -> PeerResponse:

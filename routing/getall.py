@@ -20,11 +20,10 @@ from urllib.parse import urlencode
 from config import Settings
 from routing.clock import Clock, iso
 from routing.decide import ModuleSpec
-from routing.envelope import around_json, dumps
-from routing.errors import InvalidParameters, NotFound, UnknownLocation
-from routing.forward import Reply
-from routing.headers import PartyRef, RoutingHeaders
+from routing.messages import PartyRef, Reply, RoutingHeaders
 from routing.objects import canonical_time, find_child
+from routing.protocol.envelope import around_json, dumps
+from routing.protocol.errors import InvalidParameters, NotFound, UnknownLocation
 from routing.versions import module_url
 from routing.versions import wire as versions_wire
 from storage import objects as object_sql

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from routing.clock import iso, parse_iso
-from routing.errors import InvalidParameters
-from routing.headers import PartyRef
+from routing.messages import PartyRef
+from routing.protocol.errors import InvalidParameters
 
 if TYPE_CHECKING:
     from storage.objects import StoredObject

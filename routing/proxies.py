@@ -14,21 +14,20 @@ import logging
 import re
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from config import Settings
-from routing.client import PeerClient
 from routing.clock import Clock, iso, parse_iso
-from routing.decide import Target
-from routing.delivery import Delivery
-from routing.directory import Directory
-from routing.envelope import around_json
-from routing.errors import ConnectionProblem, InvalidParameters, NotFound
-from routing.forward import Leg, Reply, new_request_id, relay, send_leg
-from routing.headers import PartyRef, RoutingHeaders
+from routing.delivery.intake import Delivery
+from routing.forward import new_request_id, relay, send_leg
+from routing.messages import Inbound, Leg, PartyRef, Reply, RoutingHeaders, Target
 from routing.objects import ObjectRef
-from routing.ssrf import UrlRefused
+from routing.peers.client import PeerClient
+from routing.peers.ssrf import UrlRefused
+from routing.protocol.envelope import around_json
+from routing.protocol.errors import ConnectionProblem, InvalidParameters, NotFound
+from routing.registry.directory import Directory
 from routing.versions import version_prefix
 from routing.versions import wire as versions_wire
 from storage import objects as object_sql
@@ -36,9 +35,6 @@ from storage import proxies as proxy_sql
 from storage.db import Store
 from storage.models import Platform
 from storage.proxies import Proxy
-
-if TYPE_CHECKING:
-    from routing.service import Inbound
 
 LOGGER = logging.getLogger(__name__)
 
@@ -84,7 +80,7 @@ class Proxies:
         return proxy_id
 
     def _refused(self, url: str) -> bool:
-        """Whether the SSRF guard (routing/ssrf.py) forbids the hub to call this partner URL."""
+        """Whether the SSRF guard (routing/peers/ssrf.py) forbids the hub to call this partner URL."""
         try:
             self.client.check_url(url)
         except UrlRefused:
@@ -110,7 +106,7 @@ class Proxies:
             return req.raw_body, req.query_string, None
         if not isinstance(original, str) or not re.match(r"^https?://[^/?#\s]+", original):
             raise InvalidParameters("response_url is required and must be an http(s) URL")
-        try:  # SSRF guard (routing/ssrf.py): the hub will POST the result there
+        try:  # SSRF guard (routing/peers/ssrf.py): the hub will POST the result there
             self.client.check_url(original)
         except UrlRefused as exc:
             raise InvalidParameters(f"response_url refused: {exc.message}") from exc

@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from config import Settings
-from routing import idrules
-from routing.agreements import Agreements
-from routing.client import PeerClient
+from routing.agreements.book import Agreements
 from routing.clock import Clock, iso
 from routing.decide import (
     MODULES,
@@ -30,21 +28,16 @@ from routing.decide import (
     ModuleSpec,
     Open,
     RouteKey,
-    Target,
     broadcast_targets,
     caller_party,
     check_owner,
     decide,
     pick_target,
 )
-from routing.delivery import Delivery
-from routing.directory import Directory
-from routing.envelope import dumps
-from routing.errors import InvalidParameters, OcpiError, UnknownReceiver, UnknownToken
-from routing.forward import Leg, Reply, relay, send_leg
+from routing.delivery.intake import Delivery
+from routing.forward import relay, send_leg
 from routing.getall import StoreReader
-from routing.headers import PartyRef, RoutingHeaders
-from routing.identity import live_parties, refs
+from routing.messages import Inbound, Leg, PartyRef, Reply, RoutingHeaders, Target
 from routing.objects import (
     ObjectRef,
     alt_id,
@@ -54,37 +47,24 @@ from routing.objects import (
     object_ref,
     origin_after,
 )
-from routing.paths import join
+from routing.peers.client import PeerClient
+from routing.protocol import idrules
+from routing.protocol.envelope import dumps
+from routing.protocol.errors import InvalidParameters, OcpiError, UnknownReceiver, UnknownToken
+from routing.protocol.paths import join
+from routing.protocol.reader import Shape, as_object
 from routing.proxies import Proxies
-from routing.reader import Shape, as_object
+from routing.registry.directory import Directory
+from routing.registry.identity import live_parties, refs
 from routing.versions import wire as versions_wire
 from storage import objects as object_sql
 from storage import routing_index as index_sql
 from storage.db import Job, Store, SyncTx
-from storage.models import Platform
 
 LOGGER = logging.getLogger(__name__)
 
 ID_FIELDS = {"locations": "id", "tariffs": "id", "sessions": "id", "cdrs": "id", "tokens": "uid"}
 DATA_MODULES = frozenset(ID_FIELDS)
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """One functional-module request as the hub received it."""
-
-    module: str
-    interface: str  # the hub interface called: SENDER or RECEIVER
-    method: str
-    segments: list[str]
-    query: dict[str, str]
-    query_string: str
-    routing: RoutingHeaders
-    request_id: str
-    correlation_id: str
-    caller: Platform
-    raw_body: bytes | None = None
-    body: Any = None
 
 
 class AlreadyAccepted(Exception):
@@ -153,7 +133,7 @@ class RoutingService:
         """Route one request and produce the caller's answer."""
         spec = MODULES[req.module]
         obj = as_object(req.body)
-        # Ids before anything is decided, stored or sent, in the caller's own version (routing/idrules.py).
+        # Ids before anything is decided, stored or sent, in the caller's own version (routing/protocol/idrules.py).
         version = versions_wire.version_of(req.caller)
         idrules.check_path(version, req.module, req.interface, req.segments)
         idrules.check_query(req.module, req.query)
@@ -181,7 +161,7 @@ class RoutingService:
                 party = await self._resolve(
                     key, lambda p: self.agreements.allows_message(spec, req.interface, sender, p)
                 )
-        # Roaming agreements (routing/agreements.py): checked when accepted, never when delivered;
+        # Roaming agreements (routing/agreements/book.py): checked when accepted, never when delivered;
         # before the receiver's platform is looked up, so a party without one learns nothing of
         # the receiver's connection (4001 whether it is connected or not).
         self.agreements.require(spec, req.interface, sender, party)

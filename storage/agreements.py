@@ -4,7 +4,7 @@ An agreement relates two parties, each (country_code, party_id, role), for some 
 every module), in a state (active, suspended) and an optional validity window. Identities are
 kept upper case and the pair in one order (``a`` sorts before ``b``), so one pair of parties has
 one row (the unique index agreements_pair). What an agreement allows is decided in
-routing/agreements.py; this module only reads and writes rows.
+routing/agreements/book.py; this module only reads and writes rows.
 """
 
 from __future__ import annotations

@@ -25,13 +25,12 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 from storage.errors import StoreClosedError
 from storage.statements import Cursor, Dialect, Job, Lock, Params, Row, SyncTx, apply_batch, rollback
 
-__all__ = ["Cursor", "Dialect", "Job", "Listener", "Params", "Row", "Store", "SyncTx", "Transaction", "open_store"]
+__all__ = ["Cursor", "Dialect", "Job", "Listener", "Params", "Row", "Store", "SyncTx", "Transaction"]
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -267,15 +266,3 @@ class Store(ABC):
 
     async def maintain(self) -> None:  # noqa: B027 - SQLite needs nothing (retention vacuums the file)
         """Keep the busy tables' planner statistics fresh (PostgreSQL: ANALYZE)."""
-
-
-def open_store(database: str | Path) -> Store:
-    """The store for a database setting: a ``postgresql://`` URL or a SQLite file path."""
-    text = str(database)
-    if text.startswith(("postgresql://", "postgres://")):
-        from storage.postgres import PostgresStore
-
-        return PostgresStore(text)
-    from storage.sqlite import SqliteStore
-
-    return SqliteStore(Path(text))

@@ -293,7 +293,7 @@ STEPS: list[Step] = [
     Step(
         "0009_objects_owner_index",
         # The retention sweep finds the owners of stored locations and tariffs (kept while their
-        # owner is connected) without scanning every object (routing/retention.py).
+        # owner is connected) without scanning every object (routing/jobs/retention.py).
         sqlite="CREATE INDEX objects_owner ON objects (module, country_code, party_id);",
     ),
     Step(
@@ -389,7 +389,7 @@ STEPS: list[Step] = [
     Step(
         "0016_operators",
         # Named operator logins (console and admin API) with a role, and the audit log of every
-        # change (who, what, when). password_hash: scrypt with a per-operator salt (hub/operators.py).
+        # change (who, what, when). password_hash: scrypt with a per-operator salt (hub/admin/accounts.py).
         # A console session remembers whose it is (actor, role); admin-token logins say 'admin-token'.
         sqlite="""
         CREATE TABLE operators (

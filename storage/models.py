@@ -33,7 +33,7 @@ class Party(BaseModel):
     last_updated: str
     left_at: str | None = None  # the party left the platform's roles: kept (ClientInfo SUSPENDED), not routable
     # Set by the routing directory, never stored: another registered platform holds the same pair
-    # (a database from before the one-platform rule, routing/identity.py): served by neither.
+    # (a database from before the one-platform rule, routing/registry/identity.py): served by neither.
     contested: bool = False
 
     @property

@@ -28,7 +28,7 @@ from aiohttp.test_utils import TestServer
 
 from config import Settings
 from hub.app import create_app
-from hub.cli import main as cli_main
+from hub.cli.main import main as cli_main
 from routing.clock import FakeClock
 from storage.migrate_postgres import apply_migrations
 from tests.fakes import FakePlatform, b64

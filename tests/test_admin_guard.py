@@ -16,11 +16,11 @@ async def admin_get(hub, token: str | None, headers: dict[str, str] | None = Non
 
 
 async def test_a_failure_is_a_warning_with_the_address_and_a_challenge(hub, caplog):
-    with caplog.at_level(logging.WARNING, logger="hub.adminguard"):
+    with caplog.at_level(logging.WARNING, logger="hub.admin.guard"):
         status, headers, body = await admin_get(hub, "wrong")
     assert (status, body["status_code"]) == (401, 2000)
     assert headers["WWW-Authenticate"] == 'Bearer realm="ocpi-hub admin", error="invalid_token"'
-    (record,) = [r for r in caplog.records if r.name == "hub.adminguard"]
+    (record,) = [r for r in caplog.records if r.name == "hub.admin.guard"]
     assert record.levelno == logging.WARNING
     assert record.getMessage() == "admin authentication failed from 127.0.0.1: GET /admin/platforms (wrong token)"
     status, headers, _ = await admin_get(hub, None)
@@ -43,7 +43,7 @@ async def test_too_many_failures_from_one_address_are_refused_until_the_window_p
 async def test_forwarded_for_counts_only_when_the_proxy_is_trusted(start_hub, clock, caplog):
     hub = await start_hub(admin_auth_max_failures=2, trust_proxy=True)
     spoof = {"X-Forwarded-For": "203.0.113.9, 198.51.100.7"}  # the last entry is our proxy's
-    with caplog.at_level(logging.WARNING, logger="hub.adminguard"):
+    with caplog.at_level(logging.WARNING, logger="hub.admin.guard"):
         for _ in range(2):
             assert (await admin_get(hub, "guess", spoof))[0] == 401
     assert "admin authentication failed from 198.51.100.7" in caplog.text

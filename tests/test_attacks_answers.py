@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from hub.keys import CLIENT, WORKER
-from routing.client import PeerClient
+from routing.peers.client import PeerClient
 from tests.delivery_helpers import (
     Script,
     delivery_net,

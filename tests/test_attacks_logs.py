@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from hub.limits import LOG_BURST
-from hub.traffic import TRAFFIC
+from hub.observe.traffic.recorder import TRAFFIC
+from hub.ocpi.limits import LOG_BURST
 from routing.clock import FakeClock
 from tests.delivery_helpers import FAST, Script, advance_until
 from tests.routing_helpers import CPO1, EMSP1, HUB, answers, example, network, rh
@@ -25,7 +25,7 @@ from tests.routing_helpers import CPO1, EMSP1, HUB, answers, example, network, r
 pytestmark = pytest.mark.both_backends
 
 UID = "UIDSECRET7"
-# The levels hub/logs.py setup_logging gives the libraries that log raw paths or SQL parameters.
+# The levels hub/observe/logs.py setup_logging gives the libraries that log raw paths or SQL parameters.
 PRODUCTION_FLOOR = {"aiosqlite": logging.INFO, "aiohttp.access": logging.WARNING}
 
 
@@ -82,24 +82,25 @@ def _crash_route(app: web.Application) -> None:
 async def test_malformed_requests_log_one_rate_limited_warning(start_hub, make_peer, caplog, clock) -> None:
     hub = await start_hub(app_hook=_crash_route)
     net = await network(hub, make_peer)
-    with caplog.at_level(logging.DEBUG, logger="hub.pipeline"):
+    with caplog.at_level(logging.DEBUG, logger="hub.ocpi.pipeline"):
         for _ in range(30):
             status, body, _ = await net.call("GET", "/ocpi/2.2.1/test-crash", net.emsp1)
             assert status == 500 and body["status_code"] == 3000 and "Traceback" not in json.dumps(body), body
-        lines = [r for r in caplog.records if r.name == "hub.pipeline" and r.levelno >= logging.INFO]
+        lines = [r for r in caplog.records if r.name == "hub.ocpi.pipeline" and r.levelno >= logging.INFO]
         assert len(lines) == LOG_BURST, [r.getMessage() for r in lines]
         assert all(r.levelno == logging.WARNING and r.exc_info is None for r in lines)
         assert all("RuntimeError" in r.getMessage() and "platform" in r.getMessage() for r in lines)
         # Another platform has its own allowance: one partner's flood does not hide another's errors.
         await net.call("GET", "/ocpi/2.2.1/test-crash", net.cpo1)
         assert (
-            len([r for r in caplog.records if r.name == "hub.pipeline" and r.levelno >= logging.INFO]) == LOG_BURST + 1
+            len([r for r in caplog.records if r.name == "hub.ocpi.pipeline" and r.levelno >= logging.INFO])
+            == LOG_BURST + 1
         )
         # A minute later the next line says how many were left out.
         caplog.clear()
         clock.advance(61)
         await net.call("GET", "/ocpi/2.2.1/test-crash", net.emsp1)
-        (line,) = [r for r in caplog.records if r.name == "hub.pipeline" and r.levelno >= logging.INFO]
+        (line,) = [r for r in caplog.records if r.name == "hub.ocpi.pipeline" and r.levelno >= logging.INFO]
         assert f"{30 - LOG_BURST} similar" in line.getMessage(), line.getMessage()
 
 

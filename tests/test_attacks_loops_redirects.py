@@ -22,9 +22,9 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from hub.keys import CLIENT, DIRECTORY, STORE
-from routing import ssrf
-from routing.client import Exchange, PeerClient
-from routing.ssrf import GuardedResolver, UrlRefused
+from routing.peers import ssrf
+from routing.peers.client import Exchange, PeerClient
+from routing.peers.ssrf import GuardedResolver, UrlRefused
 from tests.delivery_helpers import delivery_net, is_queued, outbox_rows, put_session, settle
 from tests.fakes import FakePlatform, envelope, wait_for
 from tests.routing_helpers import CPO1, EMSP1, MakePeer, connect, module_requests, network, rh, session_for

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from config import Settings
-from hub.limits import ADMISSION
+from hub.ocpi.limits import ADMISSION
 from tests.delivery_helpers import Script
 from tests.fakes import FakePlatform, b64
 from tests.routing_helpers import CPO1, EMSP1, EMSP2, Net, module_requests, network, rh

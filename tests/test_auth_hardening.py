@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from hub import middlewares
+from hub.ocpi import middlewares
 from tests.conftest import ADMIN
 from tests.routing_helpers import CPO1, CPO2, EMSP1, example, network, rh
 

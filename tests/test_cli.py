@@ -16,7 +16,7 @@ import pytest
 
 from config import Settings
 from hub import __version__
-from hub.cli import ensure_admin_token
+from hub.cli.main import ensure_admin_token
 from storage.migrate_sqlite import MIGRATIONS
 from tests.conftest import cli
 from tests.ports import free_port

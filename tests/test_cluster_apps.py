@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from hub import traffic as hub_traffic
 from hub.keys import STORE, WORKER
-from hub.traffic import TRAFFIC
+from hub.observe.traffic import recorder as hub_traffic
+from hub.observe.traffic.recorder import TRAFFIC
 from storage import objects as object_sql
 from storage import traffic as traffic_sql
 from tests.conftest import ADMIN, HubHandle

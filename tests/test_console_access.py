@@ -156,7 +156,7 @@ async def test_console_login_shares_the_admin_login_limit_per_address(
     start_hub: Callable[..., Awaitable[HubHandle]], tmp_path: Path
 ) -> None:
     # The console is the most privileged door: guessing the admin token there is limited like
-    # on the admin API (hub/adminguard.py), and the two count together.
+    # on the admin API (hub/admin/guard.py), and the two count together.
     hub = await start_hub(admin_auth_max_failures=3, database=tmp_path / "limited.sqlite3")
     c = Console(hub.base)
     try:

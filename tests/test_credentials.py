@@ -170,7 +170,7 @@ async def test_token_a_refused_outside_versions_and_credentials(start_hub, make_
         return web.json_response(envelope({"ok": True}))
 
     def add_route(app: web.Application) -> None:
-        from hub.modules.versions import ROUTER
+        from hub.ocpi.versions import ROUTER
 
         app[ROUTER].add("GET", "/hubtest/sender", ok)
 

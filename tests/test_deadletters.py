@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from hub.cli import main
+from hub.cli.main import main
 from tests.delivery_helpers import (
     Script,
     a_cdr,

@@ -23,10 +23,11 @@ from routing.decide import (
     decide,
     open_route_key,
 )
-from routing.errors import InvalidParameters, UnknownReceiver
-from routing.headers import PartyRef, RoutingHeaders, parse_routing_headers
+from routing.messages import PartyRef, RoutingHeaders
 from routing.objects import ObjectRef, apply_push, canonical_time, check_body_matches, object_ref
-from routing.paths import join as _join
+from routing.protocol.errors import InvalidParameters, UnknownReceiver
+from routing.protocol.headers import parse_routing_headers
+from routing.protocol.paths import join as _join
 from storage.models import Party, Platform
 from tests.routing_helpers import example
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub import demo
+from hub.cli import demo
 from tests.fakes import wait_for
 from tests.ports import free_port
 

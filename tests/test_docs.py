@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from config import Settings
-from hub.cli import build_parser
+from hub.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from routing.registry import Registry
+from routing.registry.registration import Registry
 from tests.conftest import ADMIN
 
 CREDS = "/ocpi/2.2.1/credentials"

@@ -1,4 +1,4 @@
-"""The error tree drawn in routing/errors.py's docstring is the tree of classes (issue 24, drift).
+"""The error tree drawn in routing/protocol/errors.py's docstring is the tree of classes (issue 24, drift).
 
 Every OcpiError subclass anywhere in routing/ and hub/ must be drawn there, under its real parent
 and with its status code: the drawing is the one map of the hub's errors, and a class defined
@@ -13,8 +13,8 @@ import re
 
 import hub
 import routing
-from routing import errors
-from routing.errors import OcpiError
+from routing.protocol import errors
+from routing.protocol.errors import OcpiError
 
 # "    |   +-- InvalidParameters  2001   invalid or missing..." -> (depth, name, code)
 _LINE = re.compile(r"^(?P<indent>[ |]*)\+-- (?P<name>\w+)\s+(?P<code>\d{4})\b")
@@ -64,6 +64,6 @@ def test_every_error_class_lives_in_routing_errors() -> None:
     while todo:
         cls = todo.pop()
         todo += cls.__subclasses__()
-        if cls.__module__.startswith(("routing.", "hub.")) and cls.__module__ != "routing.errors":
+        if cls.__module__.startswith(("routing.", "hub.")) and cls.__module__ != "routing.protocol.errors":
             outside.append(f"{cls.__module__}.{cls.__name__}")
     assert outside == []

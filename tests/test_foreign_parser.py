@@ -1,4 +1,6 @@
-"""The one parser for partner answers (routing/foreign.py): whatever the bytes, an envelope, None, or the hub's error.
+"""The one parser for partner answers (routing/peers/foreign.py).
+
+Whatever the bytes: an envelope, None, or the hub's error.
 
 Property tests with hypothesis feed it arbitrary bytes, JSON-like texts built from hostile
 pieces (NaN, 1e999999, 5,000-digit integers, lone surrogates, invalid UTF-8, duplicate keys,
@@ -17,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing.client import parse_envelope
-from routing.errors import OcpiError, UnusableAnswer
-from routing.foreign import MAX_DEPTH, loads, read_envelope
+from routing.peers.client import parse_envelope
+from routing.peers.foreign import MAX_DEPTH, loads, read_envelope
+from routing.protocol.errors import OcpiError, UnusableAnswer
 
 CHECKS = settings(max_examples=400, deadline=None, database=None, derandomize=True)
 

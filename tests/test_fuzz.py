@@ -40,7 +40,7 @@ from config import Settings
 from hub.app import create_app
 from hub.keys import CLIENT, STORE, WORKER
 from routing.clock import FakeClock
-from routing.ssrf import UrlRefused
+from routing.peers.ssrf import UrlRefused
 from tests.fakes import FakePlatform, b64
 from tests.ports import free_port
 
@@ -712,7 +712,7 @@ def test_fuzz_mutated_valid_pushes(fuzz_hub: FuzzHub) -> None:
     assert fuzz_hub.cpo.requests_to("/commands/"), "no command was ever forwarded"
 
 
-# ---- bugs the fuzzer found (fixed: hub/params.py), kept as regression tests -----------------------
+# ---- bugs the fuzzer found (fixed: hub/admin/params.py), kept as regression tests -----------------------
 
 
 def test_huge_platform_id_is_404_not_500(fuzz_hub: FuzzHub) -> None:

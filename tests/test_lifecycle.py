@@ -121,8 +121,8 @@ async def test_exit_codes(cli_env, capsys, monkeypatch):
 
 
 def test_one_word_for_ending_a_registration_with_the_old_name_kept() -> None:
-    from hub.cli import build_parser
-    from hub.cli_platforms import cmd_unregister
+    from hub.cli.main import build_parser
+    from hub.cli.platforms import cmd_unregister
 
     parser = build_parser()
     assert parser.parse_args(["unregister", "3"]).func is cmd_unregister

@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 
 from hub.keys import WORKER
-from hub.limits import RateLimiter
-from routing.client import PeerClient
-from routing.errors import ReceiverTimeout
+from hub.ocpi.limits import RateLimiter
+from routing.peers.client import PeerClient
+from routing.protocol.errors import ReceiverTimeout
 from tests.fakes import envelope
 from tests.routing_helpers import CPO1, EMSP1, connect, rh, session_for
 

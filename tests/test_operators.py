@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hub.operators import hash_password, verify_password
+from hub.admin.accounts import hash_password, verify_password
 from tests.conftest import ADMIN, cli
 from tests.console_helpers import Console
 from tests.ops_helpers import pair

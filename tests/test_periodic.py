@@ -1,4 +1,4 @@
-"""routing/periodic.py: rounds on the injected clock, and a stop that holds even when a cancel is lost."""
+"""routing/jobs/periodic.py: rounds on the injected clock, and a stop that holds even when a cancel is lost."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 
 from routing.clock import FakeClock
-from routing.periodic import Periodic
+from routing.jobs.periodic import Periodic
 
 
 async def test_a_round_at_start_then_one_per_interval_of_the_clock() -> None:

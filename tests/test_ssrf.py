@@ -1,4 +1,4 @@
-"""SSRF guard (routing/ssrf.py): partner URLs aimed at the hub's own network are refused.
+"""SSRF guard (routing/peers/ssrf.py): partner URLs aimed at the hub's own network are refused.
 
 Every test here only ever sends traffic to 127.0.0.1. Refusals use addresses that the guard
 refuses before any connection is attempted (10.0.0.1, 169.254.169.254, [::1], localhost with
@@ -17,10 +17,10 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from hub.keys import CLIENT
-from routing.client import PeerClient
-from routing.errors import OcpiError, UnableToUseClientApi
-from routing.handshake import discover
-from routing.ssrf import BlockedAddress, GuardedResolver, UrlRefused, check_url, refusal
+from routing.peers.client import PeerClient
+from routing.peers.handshake import discover
+from routing.peers.ssrf import BlockedAddress, GuardedResolver, UrlRefused, check_url, refusal
+from routing.protocol.errors import OcpiError, UnableToUseClientApi
 from tests.command_helpers import CPO1, EMSP1, network, routing
 from tests.fakes import b64
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from storage.db import Store, SyncTx, open_store
+from storage.backends import open_store
+from storage.db import Store, SyncTx
 from storage.errors import IntegrityError
 from storage.migrations import postgres_ddl
 from tests.conftest import Databases

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from hub.keys import STORE
-from hub.traffic import module_of, redact_path, safe_query
+from hub.observe.traffic.recorder import module_of, redact_path, safe_query
 from storage import traffic as traffic_sql
 from tests.conftest import ADMIN
 from tests.fakes import envelope, wait_for
@@ -72,7 +72,7 @@ async def test_bad_limit_is_refused(hub):
 async def test_no_token_and_no_uid_in_logs_or_table(hub, make_peer, caplog):
     # Everything at INFO (the default), the hub's own packages at DEBUG. (aiosqlite's DEBUG lines
     # print SQL parameters, token_out included: never run a hub with aiosqlite at DEBUG.)
-    # aiohttp's access log prints raw paths (the fake peers share it): WARNING, as hub.logs.setup_logging
+    # aiohttp's access log prints raw paths (the fake peers share it): WARNING, as hub.observe.logs.setup_logging
     # sets it. First, because each set_level also sets caplog's handler level.
     caplog.set_level(logging.WARNING, logger="aiohttp.access")
     caplog.set_level(logging.INFO)
@@ -144,7 +144,7 @@ async def test_no_token_and_no_uid_in_logs_or_table(hub, make_peer, caplog):
         "/ocpi/2.2.1/tokens/sender/{redacted}/authorize?type=RFID",
         f"{emsp.base}/ocpi/2.2.1/tokens/sender/{{redacted}}/authorize?type=RFID",
     }
-    traffic_lines = [r for r in caplog.records if r.name == "hub.traffic"]
+    traffic_lines = [r for r in caplog.records if r.name == "hub.observe.traffic.recorder"]
     assert len(traffic_lines) >= len(rows)
     logged = [(r.name, f"{r.getMessage()} {r.__dict__}") for r in caplog.records]
     for what, secret in secrets.items():

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from hub.modules.versioned import interface_211
+from hub.ocpi.versioned import interface_211
 from routing.clock import iso
 from tests.bridge_helpers import (
     CPO,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from hub.keys import DIRECTORY, PULLER
-from routing.headers import PartyRef
+from routing.messages import PartyRef
 from routing.objects import ObjectRef, origin_after
 from storage.objects import StoredObject
 from tests.bridge_helpers import (

@@ -24,8 +24,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hub.cli_common import EXIT_ERROR, CliError
-from hub.supervisor import Supervisor
+from hub.cli.common import EXIT_ERROR, CliError
+from hub.cli.supervisor import Supervisor
 from tests.conftest import postgres_schema
 from tests.ports import free_port
 

@@ -1,7 +1,7 @@
 """Console pages for roaming agreements: the list, the party matrix, the create form, confirmed changes, CSV import.
 
-Handlers stay thin: every input goes through the admin API's rules (routing/agreement_input.py)
-and every change through the same book (routing/agreements.py, hub/admin_agreements.py), so a
+Handlers stay thin: every input goes through the admin API's rules (routing/agreements/input.py)
+and every change through the same book (routing/agreements/book.py, hub/admin/agreements.py), so a
 change made here reloads the routing cache and tells other processes exactly like the API's.
 Each change is written to the audit log as ``agreement.<verb>`` under the session's operator.
 """
@@ -13,15 +13,15 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from hub.admin_agreements import MAX_CSV_BYTES, agreement_json
+from hub.admin.agreements import MAX_CSV_BYTES, agreement_json
+from hub.admin.params import positive_int
 from hub.console.core import LOGGER, PREFIX, ROOT, SESSION, audit, render
 from hub.keys import AGREEMENTS, DIRECTORY
-from hub.params import positive_int
-from routing import agreement_input
-from routing.agreements import Agreement, values_of
+from routing.agreements import input as agreement_input
+from routing.agreements.book import Agreement, values_of
 from routing.decide import MODULES
-from routing.errors import AgreementConflict, InvalidParameters, NotFound
-from routing.identity import live_parties
+from routing.protocol.errors import AgreementConflict, InvalidParameters, NotFound
+from routing.registry.identity import live_parties
 from storage.agreements import ALL_MODULES
 from storage.models import Platform
 

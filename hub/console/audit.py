@@ -11,10 +11,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from hub.admin.accounts import audit_json
+from hub.admin.params import positive_int
 from hub.console.core import ROOT, render
 from hub.keys import STORE
-from hub.operators import audit_json
-from hub.params import positive_int
 from storage import operators as operator_sql
 
 PAGE = 100

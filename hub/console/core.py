@@ -17,11 +17,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from config import Settings
-from hub import adminguard, operators
+from hub.admin import accounts as operators
+from hub.admin import guard as adminguard
+from hub.admin.accounts import ACTOR, TOKEN_ACTOR
 from hub.console.sessions import Session, SessionStore
 from hub.keys import SETTINGS
-from hub.operators import ACTOR, TOKEN_ACTOR
-from routing.errors import NotFound, OcpiError
+from routing.protocol.errors import NotFound, OcpiError
 
 LOGGER = logging.getLogger("hub.console")
 
@@ -97,7 +98,7 @@ def _target(request: web.Request) -> str | None:
 
 
 async def audit(request: web.Request, action: str, target: str | None, *, outcome: str = "ok") -> None:
-    """Append a console change to the audit log, as the session's operator (hub/operators.py)."""
+    """Append a console change to the audit log, as the session's operator (hub/admin/accounts.py)."""
     session = request.get(SESSION)
     actor = session.actor if session is not None else TOKEN_ACTOR
     address = adminguard.client_address(request)

@@ -1,11 +1,11 @@
 """Console pages for the daily questions "where did it go" and "what is stuck": traffic and dead letters.
 
-Traffic search takes the admin API's criteria (hub.traffic_query.TrafficSearch): partner traffic
+Traffic search takes the admin API's criteria (hub.observe.traffic.query.TrafficSearch): partner traffic
 by default (the admin API's calls and unknown callers are a filter away), one table, newest
 first, paged by row id (stable while new rows arrive). A correlation id links to every leg of
 its message (in, out, retries). Rows hold no bodies and their paths are redacted when recorded
-(hub/traffic.py), so nothing here can show a token or a payload. Re-drive and discard use the
-admin API's functions (hub.deadletters.redrive_letters, discard_letters with its reason check).
+(hub/observe/traffic/recorder.py), so nothing here can show a token or a payload. Re-drive and discard use the
+admin API's functions (hub.admin.deadletters.redrive_letters, discard_letters with its reason check).
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
+from hub.admin.deadletters import discard_letters, discard_reason, message_json, redrive_letters
+from hub.admin.params import positive_int
 from hub.console.core import LOGGER, PREFIX, SESSION, audit, render
 from hub.console.pages import _root
-from hub.deadletters import discard_letters, discard_reason, message_json, redrive_letters
 from hub.keys import STORE
-from hub.params import positive_int
-from hub.traffic import redact_path, search
-from hub.traffic_query import KIND_CHOICES, TrafficSearch
-from routing.errors import InvalidParameters
+from hub.observe.traffic.query import KIND_CHOICES, TrafficSearch
+from hub.observe.traffic.recorder import redact_path, search
+from routing.protocol.errors import InvalidParameters
 from storage import deadletters as deadletters_sql
 from storage import platforms as platform_sql
 from storage.outbox import Message

@@ -1,7 +1,7 @@
 """Console pages: login/logout, overview, platforms (with confirmed actions) and invitations.
 
 Handlers stay thin: every figure and every action comes from the same functions the admin API
-and /status use (hub.status.overview, hub.admin.invite, the Registry, storage queries).
+and /status use (hub.observe.status.overview, hub.admin.platforms.invite, the Registry, storage queries).
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import admin, adminguard, operators, status
-from hub import invitations as invitations_api
+from hub.admin import accounts as operators
+from hub.admin import guard as adminguard
+from hub.admin import invitations as invitations_api
+from hub.admin import platforms as admin
+from hub.admin.accounts import TOKEN_ACTOR, Actor
 from hub.console.agreements import platform_agreements
 from hub.console.charts import charts
 from hub.console.core import (
@@ -31,11 +34,11 @@ from hub.console.core import (
     set_cookie,
 )
 from hub.keys import CLOCK, REGISTRY, SETTINGS, STORE
-from hub.operators import TOKEN_ACTOR, Actor
-from hub.traffic import TRAFFIC, search
-from hub.traffic_query import TrafficSearch
+from hub.observe import status
+from hub.observe.traffic.query import TrafficSearch
+from hub.observe.traffic.recorder import TRAFFIC, search
 from routing.clock import iso
-from routing.errors import NotFound, OcpiError, RateLimited
+from routing.protocol.errors import NotFound, OcpiError, RateLimited
 from storage import deadletters as deadletters_sql
 from storage import platforms as platform_sql
 from storage import traffic as traffic_sql
@@ -109,7 +112,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return render(
             request, "error.html", {"status": 403, "title": "Refused", "detail": "Reload the login page."}, status=403
         )
-    try:  # the admin login limit per client address holds here too (hub/adminguard.py)
+    try:  # the admin login limit per client address holds here too (hub/admin/guard.py)
         address = adminguard.before_check(request)
     except RateLimited as exc:
         detail = f"Too many failed logins from this address; retry in {exc.headers['Retry-After']} s."

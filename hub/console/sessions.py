@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from hub.operators import ADMIN_TOKEN_ACTOR, TOKEN_ACTOR, Actor
-from hub.operators import fingerprint as password_fingerprint
+from hub.admin.accounts import ADMIN_TOKEN_ACTOR, TOKEN_ACTOR, Actor
+from hub.admin.accounts import fingerprint as password_fingerprint
 from routing.clock import Clock, iso, parse_iso
 from storage import console_sessions as session_sql
 from storage import operators as operator_sql

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from routing.errors import UnknownLocation, UnusableAnswer
-from routing.identity import live_parties
+from routing.messages import Leg
+from routing.peers.client import PeerResponse
+from routing.protocol.errors import UnknownLocation, UnusableAnswer
+from routing.registry.identity import live_parties
 from routing.versions import CORE, Loss, Untranslatable, from_core, to_core, validate, visibility
 from routing.versions.wire import (
     FLOW,
@@ -29,11 +31,7 @@ from routing.versions.wire import (
     version_of,
     with_location,
 )
-
-if TYPE_CHECKING:
-    from routing.client import PeerResponse
-    from routing.forward import Leg
-    from storage.db import Store
+from storage.db import Store
 
 
 async def _stored_token(store: Store, owner: tuple[str, str], uid: str, token_type: str) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from routing.errors import InvalidParameters, UnsupportedVersion
+from routing.protocol.errors import InvalidParameters, UnsupportedVersion
 from routing.versions import CREDENTIALS, SUPPORTED, pick_version
 from routing.versions.credentials_base import CoreCredentials, CredentialsShapeError, party_of
 from storage.models import Endpoint

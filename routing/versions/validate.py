@@ -3,7 +3,7 @@
 The shape pass (routing/versions/shape.py) drops what the target cannot carry but cannot invent
 what it requires. Each translated object is validated against the receiver version's pydantic
 model; the translators fill what can be derived, and what is still missing is refused
-(routing/errors.py Unrepresentable) with a Loss record per field, so no object leaves the hub
+(routing/protocol/errors.py Unrepresentable) with a Loss record per field, so no object leaves the hub
 invalid for its receiver. An object the sender sent invalid in its own version is relayed as
 before: the hub does not make it worse, and it is not the hub's place to police it.
 """

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from routing.identity import live_parties
+from routing.registry.identity import live_parties
 from routing.versions.loss import Loss
 
 if TYPE_CHECKING:

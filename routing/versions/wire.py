@@ -19,17 +19,14 @@ from __future__ import annotations
 import json
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from routing.errors import InvalidParameters, Unrepresentable
-from routing.identity import live_parties
+from routing.messages import Inbound, Leg
+from routing.protocol.errors import InvalidParameters, Unrepresentable
+from routing.registry.identity import live_parties
 from routing.versions import CORE, MODULE_OF, Context, Loss, Untranslatable, from_core, to_core, validate, visibility
-
-if TYPE_CHECKING:
-    from routing.forward import Leg
-    from routing.service import Inbound
-    from storage.db import Store
-    from storage.models import Platform
+from storage.db import Store
+from storage.models import Platform
 
 _COMMANDS = {
     "START_SESSION": "StartSession",

@@ -1,0 +1,1 @@
+"""Admin API: platforms, invitations, dead letters, agreements, operator accounts, OpenAPI."""

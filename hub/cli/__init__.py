@@ -1,0 +1,1 @@
+"""The ``ocpi-hub`` command: thin over the library and the admin API."""

@@ -1,0 +1,1 @@
+"""Observing the hub: /health and /status, /metrics, logging, the traffic log."""

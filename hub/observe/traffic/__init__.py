@@ -1,0 +1,1 @@
+"""Traffic log: one redacted record per request in and per call out."""

@@ -1,0 +1,37 @@
+"""HubClientInfo SENDER interface of the hub: the paginated list of every party's ClientInfo."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.keys import AGREEMENTS, CALLER, DIRECTORY, SETTINGS
+from hub.ocpi.envelope import ocpi_response
+from hub.ocpi.router import OcpiRouter
+from routing.getall import MAX_LIMIT, next_link, page_request
+from routing.registry.clientinfo import all_client_info
+
+
+async def get_client_info(request: web.Request) -> web.Response:
+    """GET list of ClientInfo, with the hub's pagination (mod_hub_client_info, Sender interface)."""
+    query = dict(request.query)
+    want = page_request(query)
+    directory = request.app[DIRECTORY]
+    viewer = directory.platform(request[CALLER].platform_id)
+    items = [
+        i
+        for i in all_client_info(directory, viewer, request.app[AGREEMENTS])
+        if (want.date_from is None or i["last_updated"] >= want.date_from)
+        and (want.date_to is None or i["last_updated"] < want.date_to)
+    ]
+    page = items[want.offset : want.offset + want.limit]
+    headers = {"X-Total-Count": str(len(items)), "X-Limit": str(MAX_LIMIT)}
+    if page and want.offset + len(page) < len(items):
+        base = f"{request.app[SETTINGS].public_url}/ocpi/2.2.1/hubclientinfo/"
+        headers["Link"] = next_link(base, query, want.offset + len(page), want.limit)
+    return ocpi_response(request, page, headers=headers)
+
+
+def setup(router: OcpiRouter) -> None:
+    """Publish and register the hubclientinfo SENDER endpoint."""
+    router.publish("hubclientinfo", "SENDER", "hubclientinfo/")
+    router.add("GET", "/hubclientinfo", get_client_info)

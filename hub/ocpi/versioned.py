@@ -1,0 +1,63 @@
+"""The hub side of the version translation: 2.1.1 module URLs and the loss report of each request.
+
+2.1.1 publishes one URL per module (no SENDER/RECEIVER): the caller's role and the method pick
+the interface, as for the draft aliases. After routing, the answer's data goes back in the
+caller's version and the request's Loss records reach its traffic record, the
+``ocpi_hub_translation_losses`` metric and ``/status`` (routing/versions/wire.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from hub.keys import LOSSES
+from hub.observe.metrics import LOSS_STATS, METRICS
+from routing.versions import answers, wire
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+# The role that owns (and pushes) each 2.1.1 module's objects: its GET on
+# ``{url}/{country_code}/{party_id}/{id}`` reads back its own copy at the receiver.
+_OWNER_211 = {"locations": "CPO", "tariffs": "CPO", "sessions": "CPO", "tokens": "EMSP"}
+
+
+def interface_211(module: str, method: str, segments: list[str], is_cpo: bool) -> str:
+    """The hub interface a 2.1.1 call on ``/ocpi/2.1.1/{module}`` stands for."""
+    if module == "commands":
+        return "SENDER" if is_cpo else "RECEIVER"
+    if module == "tokens" and segments and segments[-1].lower() == "authorize":
+        return "SENDER"  # a CPO asking the eMSP (mod_tokens, real-time authorization)
+    if method == "GET":
+        # 2.1.1 has one URL for both sides: the owner's GET with its own ids is the Receiver
+        # interface (mod_locations 8.2.2.1 "GET ... /{country_code}/{party_id}/{location_id}").
+        owner = _OWNER_211.get(module)
+        owns = owner is not None and (owner == "CPO") == is_cpo
+        return "RECEIVER" if owns and len(segments) >= 3 else "SENDER"
+    return "RECEIVER"
+
+
+def begin() -> None:
+    """Forget any Flow of an earlier request on this connection's task."""
+    wire.FLOW.set(None)
+
+
+async def answer(status: int, body: bytes) -> bytes:
+    """The answer body for the caller: visible to it, in its version, valid for it (may raise)."""
+    return await answers.answer_for_caller(status, body)
+
+
+def finish(request: web.Request, sender_id: int | None, status: int, body: bytes) -> bytes:
+    """The request's losses recorded everywhere; the Flow closed. Returns ``body``."""
+    losses = wire.losses()
+    if losses:
+        request[LOSSES] = [loss.as_dict() | {"to_platform_id": to} for to, loss in losses]
+        counter = request.app[METRICS].translation_losses
+        stats = request.app[LOSS_STATS]
+        for to, loss in losses:
+            counter.labels(loss.module, loss.path, loss.kind).inc()
+            stats.add(sender_id, to, loss.module, loss.path, loss.kind)
+    wire.FLOW.set(None)
+    return body

@@ -1,0 +1,1 @@
+"""Roaming agreements: who may exchange which modules with whom (docs/DESIGN-NOTES.md)."""

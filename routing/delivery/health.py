@@ -1,0 +1,242 @@
+"""Receiver health for the delivery worker: OFFLINE after consecutive failures, probing, resuming.
+
+After ``offline_after_failures`` consecutive failed deliveries a CONNECTED receiver is marked
+OFFLINE (the registry's listeners push HubClientInfo to everyone). The worker then stops
+delivering to it and only probes its versions endpoint, with backoff up to ``probe_max_backoff``;
+it resumes at once when a probe answers or when the platform calls the hub (docs/DESIGN-NOTES.md, Delivery).
+
+Probes and still-alive checks run beside the scheduler, never in its loop (issue 20): each is a
+task of its own, at most ``max_probes`` at once, each bounded by ``probe_timeout``. The loop
+only starts them; a receiver that holds a probe open delays nobody else's delivery. Whatever
+goes wrong inside a probe (a partner's hostile answer, a bug) is that probe's failure: logged,
+backed off, and the scheduler is woken to plan its next round (``on_probed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from config import DeliverySettings
+from routing.clock import Clock, parse_iso
+from routing.peers.client import PeerClient
+from routing.protocol.errors import OcpiError
+from routing.registry.directory import Directory
+from storage import platforms as platform_sql
+from storage.db import Store
+
+LOGGER = logging.getLogger(__name__)
+
+StatusSetter = Callable[[int, str], Awaitable[Any]]
+Resumed = Callable[[int], Awaitable[None]]
+
+
+@dataclass
+class _Probe:
+    attempt: int
+    next_at: float  # clock timestamp (seconds)
+
+
+class ReceiverHealth:
+    """Consecutive failures per receiver, the OFFLINE set, and its probes."""
+
+    def __init__(
+        self,
+        *,
+        client: PeerClient,
+        directory: Directory,
+        settings: DeliverySettings,
+        clock: Clock,
+        set_status: StatusSetter,
+        request_timeout: float,
+        on_resume: Resumed,
+        on_probed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.client = client
+        self.directory = directory
+        self.settings = settings
+        self.clock = clock
+        self.set_status = set_status
+        self.request_timeout = request_timeout
+        self.on_resume = on_resume
+        self.on_probed = on_probed  # a probe finished: the scheduler plans its next round
+        self._failures: dict[int, int] = defaultdict(int)
+        self._offline: dict[int, _Probe] = {}
+        self._last_silence_check = float("-inf")
+        self._probing: dict[int, asyncio.Task[None]] = {}  # probes and still-alive checks in flight
+
+    def _ts(self) -> float:
+        return self.clock.now().timestamp()
+
+    def load(self) -> None:
+        """Platforms stored as OFFLINE (e.g. before a restart) are probed at once."""
+        now = self._ts()
+        for platform in self.directory.platforms():
+            if platform.status == "OFFLINE":
+                self._offline[platform.id] = _Probe(attempt=0, next_at=now)
+
+    def is_offline(self, platform_id: int) -> bool:
+        """Whether deliveries to this receiver are paused for probing."""
+        return platform_id in self._offline
+
+    def next_probe_times(self) -> list[float]:
+        """When each pending probe not already in flight is due (clock timestamps)."""
+        return [p.next_at for pid, p in self._offline.items() if pid not in self._probing]
+
+    async def quiet(self) -> None:
+        """Return once no probe is in flight (each is bounded by its timeout; for tests and idle())."""
+        while self._probing:
+            await asyncio.wait(list(self._probing.values()))
+
+    async def stop(self) -> None:
+        """Cancel the probes in flight (shutdown)."""
+        tasks = list(self._probing.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def succeeded(self, platform_id: int) -> None:
+        """A delivery got a final answer: the failure streak ends."""
+        if self._failures.get(platform_id):
+            self._failures[platform_id] = 0
+
+    async def failed(self, platform_id: int) -> None:
+        """A delivery failed retryably; mark the receiver OFFLINE once the streak is long enough."""
+        self._failures[platform_id] += 1
+        if self._failures[platform_id] < self.settings.offline_after_failures or platform_id in self._offline:
+            return
+        self._offline[platform_id] = _Probe(attempt=0, next_at=self._ts() + self.settings.initial_backoff)
+        platform = self.directory.platform(platform_id)
+        if platform is not None and platform.status == "CONNECTED":
+            LOGGER.error(
+                "platform %s is OFFLINE after %d consecutive failures", platform_id, self._failures[platform_id]
+            )
+            await self.set_status(platform_id, "OFFLINE")
+
+    async def called_in(self, platform_id: int) -> None:
+        """The platform called the hub: it is alive."""
+        if platform_id in self._offline or self._failures.get(platform_id):
+            await self.resume(platform_id, "it called the hub")
+
+    async def resume(self, platform_id: int, why: str) -> None:
+        """Back to CONNECTED; the worker drains its queue (on_resume)."""
+        self._offline.pop(platform_id, None)
+        self._failures[platform_id] = 0
+        await self.on_resume(platform_id)
+        platform = self.directory.platform(platform_id)
+        if platform is not None and platform.status == "OFFLINE":
+            LOGGER.info("platform %s is back (%s): resuming its queue", platform_id, why)
+            await self.set_status(platform_id, "CONNECTED")
+
+    def sync(self) -> int:
+        """Another process saw an OFFLINE platform come back (its status is CONNECTED again): resume it here too."""
+        resumed = 0
+        for platform_id in list(self._offline):
+            platform = self.directory.platform(platform_id)
+            if platform is not None and platform.status == "CONNECTED":
+                self._offline.pop(platform_id, None)
+                self._failures[platform_id] = 0
+                resumed += 1
+        return resumed
+
+    async def check_silent(self, store: Store) -> None:
+        """Still-alive check (mod_hub_client_info): GET the versions of CONNECTED platforms silent too long.
+
+        A platform that answers stays CONNECTED (the call itself counts as traffic); one that does
+        not is marked OFFLINE at once, so every other party learns it through HubClientInfo. This
+        only reads the platforms and starts the checks as tasks: it never waits for an answer.
+        """
+        silence = self.settings.silence_check
+        now = self._ts()
+        if silence <= 0 or now - self._last_silence_check < min(silence, 60.0):
+            return
+        self._last_silence_check = now
+        for platform in await platform_sql.list_platforms(store):
+            if platform.status != "CONNECTED" or not platform.registered or platform.id in self._offline:
+                continue
+            seen = [
+                parse_iso(t).timestamp()
+                for t in (platform.last_seen_in, platform.last_seen_out, platform.updated_at)
+                if t
+            ]
+            if seen and now - max(seen) < silence:
+                continue
+            if not self._start(platform.id, self._still_alive(platform.id, silence)):
+                break  # max_probes in flight: the others are checked at a later round
+
+    async def _still_alive(self, platform_id: int, silence: float) -> None:
+        if await self._alive(platform_id=platform_id) or platform_id in self._offline:
+            return
+        LOGGER.error("platform %s did not answer the still-alive check after %.0fs of silence", platform_id, silence)
+        self._offline[platform_id] = _Probe(attempt=0, next_at=self._ts() + self.settings.initial_backoff)
+        await self.set_status(platform_id, "OFFLINE")
+
+    async def _alive(self, *, platform_id: int) -> bool:
+        platform = self.directory.platform(platform_id)
+        if platform is None or platform.versions_url is None or platform.token_out is None:
+            return True  # nothing to check against
+        try:
+            response = await self.client.send(
+                "GET",
+                platform.versions_url,
+                token=platform.token_out,
+                send_base64=platform.send_base64,
+                timeout=min(self.request_timeout, self.settings.probe_timeout),
+            )
+        except OcpiError:
+            return False
+        return response.is_ocpi and response.status < 500
+
+    def probe_due(self) -> None:
+        """Start a probe of every OFFLINE receiver whose probe is due (never waits for one)."""
+        now = self._ts()
+        for platform_id, probe in list(self._offline.items()):
+            if probe.next_at > now or platform_id in self._probing:
+                continue
+            platform = self.directory.platform(platform_id)
+            if platform is None or platform.versions_url is None or platform.token_out is None:
+                self._offline.pop(platform_id, None)
+                continue
+            if not self._start(platform_id, self._probe(platform_id, probe)):
+                return  # max_probes in flight: the rest when one of them is done (on_probed)
+
+    async def _probe(self, platform_id: int, probe: _Probe) -> None:
+        if await self._alive(platform_id=platform_id):
+            if platform_id in self._offline:  # not resumed meanwhile (it may have called in)
+                await self.resume(platform_id, "probe answered")
+        else:
+            self._back_off(probe)
+
+    def _back_off(self, probe: _Probe) -> None:
+        probe.attempt += 1
+        wait = min(self.settings.probe_max_backoff, self.settings.initial_backoff * 2**probe.attempt)
+        probe.next_at = self._ts() + wait
+
+    def _start(self, platform_id: int, work: Coroutine[Any, Any, None]) -> bool:
+        """Run a probe or still-alive check as a task of its own; False (nothing started) at max_probes."""
+        if len(self._probing) >= self.settings.max_probes:
+            work.close()
+            return False
+        task = asyncio.create_task(self._contained(platform_id, work), name=f"probe-{platform_id}")
+        self._probing[platform_id] = task
+        task.add_done_callback(lambda _: self._finished(platform_id))
+        return True
+
+    async def _contained(self, platform_id: int, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # this receiver's probe only: logged, backed off, nobody else stops
+            LOGGER.exception("probe of platform %s failed unexpectedly", platform_id)
+            probe = self._offline.get(platform_id)
+            if probe is not None:
+                self._back_off(probe)
+
+    def _finished(self, platform_id: int) -> None:
+        self._probing.pop(platform_id, None)
+        self.on_probed()

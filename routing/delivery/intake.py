@@ -1,0 +1,213 @@
+"""The way in to delivery: commit first, then deliver (docs/DESIGN-NOTES.md, Delivery).
+
+Two entry points, one per kind of push:
+
+* ``enqueue(legs, prepare=...)``: broadcasts and notifications. Every leg is committed to the
+  outbox in one write job, atomically with ``prepare`` (the routing service's update of the
+  hub's stored copy); the scheduler delivers them. The caller answers "accepted" at once.
+* ``push_one(leg, prepare=...)``: a directed push, the fast path. Committed the same way, then
+  sent at once; the sender waits up to ``relay_wait`` for the receiver's own answer and gets an
+  ``Outcome``: ``Answered``, ``Queued`` or ``Failed``. ``relay_push`` renders it as the reply.
+
+Nothing is answered before its COMMIT. A receiver whose ready queue is full (more than it can
+take) gets no new directed push: the sender gets HTTP 503 with Retry-After, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from config import DeliverySettings
+from routing.clock import Clock, iso
+from routing.delivery.outcome import Answered, Failed, Outcome, Queued, Sent
+from routing.delivery.retry import is_retryable
+from routing.delivery.scheduler import DeliveryWorker
+from routing.forward import relay
+from routing.jobs.cluster import OUTBOX_CHANNEL
+from routing.messages import Leg, Reply
+from routing.protocol.errors import ConnectionProblem, OcpiError, Overloaded, ReceiverTimeout, Unrepresentable
+from routing.versions import wire as versions_wire
+from storage import outbox as outbox_sql
+from storage.db import Job, Store, SyncTx
+from storage.outbox import NewMessage
+
+LOGGER = logging.getLogger(__name__)
+
+_STATUS_FIELDS = frozenset({"status", "last_updated", "status_schedule"})
+_RETRY_AFTER = {"Retry-After": "1"}
+
+
+class Delivery:
+    """Commits pushes to the outbox; the fast path waits (briefly) for the receiver's answer."""
+
+    def __init__(
+        self,
+        store: Store,
+        worker: DeliveryWorker,
+        settings: DeliverySettings,
+        clock: Clock,
+        lease_seconds: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.worker = worker
+        self.fastpath = worker.fastpath
+        self.settings = settings
+        self.clock = clock
+        self.fail_mode = settings.on_receiver_down == "fail"
+        self.lease_seconds = lease_seconds
+
+    # ---- enqueue: commit, the scheduler delivers ---------------------------------------------
+
+    async def enqueue(self, legs: Sequence[Leg], *, prepare: Job | None = None) -> None:
+        """Commit every leg (and ``prepare``) in one write job; the scheduler delivers them."""
+        # Each receiver gets its own OCPI version (routing/versions/wire.py), before anything is kept.
+        # An unpublished Location is not broadcast to a 2.1.1 partner (routing/versions/visibility.py).
+        # One a version cannot carry as a valid object is skipped, with its Loss records
+        # (routing/versions/validate.py); the others still go.
+        ready: list[Leg] = []
+        for leg in legs:
+            if await versions_wire.withheld(leg):
+                continue
+            try:
+                ready.append(await versions_wire.outbound(leg, checked=True))
+            except Unrepresentable as exc:
+                LOGGER.info("not delivered to platform %s: %s", leg.platform.id, exc.message)
+        legs = ready
+        now = self.clock.now()
+        # Broadcast legs share one body: decide once whether it is a status-only PATCH.
+        status_patch = _is_status_patch(legs[0]) if legs else False
+        messages = [self._message(leg, now, status_patch) for leg in legs]
+
+        def job(tx: SyncTx) -> list[bool]:
+            for message in messages:  # before ``prepare`` reads the stored copies it will change
+                outbox_sql.lock_object(tx, message.module, message.object_key)
+            if prepare is not None:
+                prepare(tx)
+            return outbox_sql.enqueue_many(tx, messages, coalesce=status_patch)
+
+        blocked: list[bool] = await self.store.write(job, locks=[(m.module, m.object_key) for m in messages])
+        for message, behind in zip(messages, blocked, strict=True):
+            if behind:
+                self.worker.queued_behind(message.receiver_platform_id, message.module, message.object_key)
+        if messages:
+            self.worker.wake()
+            await self.store.notify(OUTBOX_CHANNEL, "enqueued")  # other processes' schedulers may help
+
+    # ---- push one and wait: the fast path ------------------------------------------------------
+
+    async def push_one(self, leg: Leg, *, prepare: Job | None = None) -> Outcome:
+        """Commit one leg (and ``prepare``), send it now, wait up to relay_wait for its first attempt."""
+        leg = await versions_wire.outbound(leg)  # in the receiver's OCPI version, before it is kept
+        pid, request_id = leg.platform.id, leg.request_id
+        if not self.worker.has_room(pid):
+            raise Overloaded(headers=dict(_RETRY_AFTER))
+        now = self.clock.now()
+        # The fast path stays in this process: leased to it, so no other process's scheduler takes it.
+        message = replace(self._message(leg, now, False), lease_until=iso(now + timedelta(seconds=self.lease_seconds)))
+
+        def job(tx: SyncTx) -> tuple[int, bool]:
+            outbox_sql.lock_object(tx, message.module, message.object_key)  # before ``prepare`` reads copies
+            if prepare is not None:
+                prepare(tx)
+            return outbox_sql.enqueue(tx, message)
+
+        # Listen before committing: once committed, the scheduler may deliver the message before
+        # this coroutine runs again, and an answer with nobody waiting would cost us relay_wait.
+        answer = self.fastpath.expect(request_id, fail_fast=self.fail_mode)
+        try:
+            message_id, blocked = await self.store.write(job, locks=[(message.module, message.object_key)])
+        except BaseException:
+            self.fastpath.stop_waiting(request_id)
+            raise
+        paused = self.worker.is_paused(pid)
+        if paused and self.fail_mode:
+            # "fail" answers like a plain hub: the receiver is down, so 4003 now, nothing kept.
+            await self._drop(message_id, request_id)
+            return Failed(ConnectionProblem(f"receiver platform {pid} is unavailable"))
+        if blocked:
+            self.worker.queued_behind(pid, message.module, message.object_key)
+        if paused or (blocked and not self.fail_mode):
+            self.fastpath.stop_waiting(request_id)
+            self.worker.wake()
+            return Queued(message_id, "behind earlier messages" if blocked else "receiver unavailable")
+        if not blocked:  # the head of its chain: to the scheduler now, not at its next round
+            self.worker.submit(message.stored(message_id))
+        # (fail mode, blocked: it waits its turn behind the earlier message, within relay_wait)
+        try:
+            # No shield: a cancelled waiter is harmless, the attempt settles only futures not done.
+            async with asyncio.timeout(self.settings.relay_wait):
+                sent = await answer
+        except TimeoutError:
+            if self.fail_mode:
+                await self._drop(message_id, request_id)
+                return Failed(ReceiverTimeout(f"no answer within {self.settings.relay_wait:g}s"))
+            self.fastpath.stop_waiting(request_id)
+            return Queued(message_id, f"no answer within {self.settings.relay_wait:g}s")
+        return self._judge(message_id, sent)
+
+    def _judge(self, message_id: int, sent: Sent) -> Outcome:
+        """What the first attempt means for the sender (queue mode keeps retryable failures)."""
+        if isinstance(sent, OcpiError):
+            # A connect error or timeout is retried (queue mode); a refused redirect is final.
+            return Queued(message_id, sent.message) if sent.retryable and not self.fail_mode else Failed(sent)
+        if not self.fail_mode and is_retryable(sent):
+            # The scheduler keeps the message (non-OCPI answer, 5xx, 429...): the sender's push is safe.
+            return Queued(message_id, f"receiver answered {sent.describe()}")
+        return Answered(sent)
+
+    async def relay_push(self, leg: Leg, *, prepare: Job | None = None) -> Reply:
+        """Push one leg and render its outcome as the caller's answer."""
+        match await self.push_one(leg, prepare=prepare):
+            case Answered(response):
+                return relay(response)
+            case Queued(message_id, reason):
+                # Answering 4002/4003 here would make the sender push again while the first copy is
+                # on its way: "accepted" is the truth (the message is committed).
+                LOGGER.info("message %s queued (%s)", message_id, reason)
+                return Reply.envelope(
+                    message=f"accepted; queued for delivery ({reason})", timestamp=iso(self.clock.now())
+                )
+            case Failed(error):
+                raise error
+
+    # ---- helpers ---------------------------------------------------------------------------------
+
+    async def _drop(self, message_id: int, request_id: str) -> None:
+        """Fail mode: the sender got an error, so the message must never go out later."""
+        self.fastpath.drop(request_id)
+        await self.store.write(lambda tx: outbox_sql.delete(tx, message_id, request_id=request_id))
+
+    def _message(self, leg: Leg, now: datetime, status_patch: bool) -> NewMessage:
+        if leg.module == "cdrs":
+            max_age = self.settings.cdr_max_age
+        else:
+            max_age = self.settings.status_max_age if status_patch else self.settings.max_age
+        created = iso(now)
+        return NewMessage(
+            receiver_platform_id=leg.platform.id,
+            module=leg.module,
+            object_key=leg.object_key or leg.request_id,
+            method=leg.method,
+            url=leg.url,
+            headers=leg.headers(),
+            body=leg.body,
+            created_at=created,
+            deadline_at=iso(now + timedelta(seconds=max_age)),
+            request_id=leg.request_id,
+        )
+
+
+def _is_status_patch(leg: Leg) -> bool:
+    """An EVSE/connector PATCH carrying only a status: stale fast, and coalesced when repeated."""
+    if leg.module != "locations" or leg.method != "PATCH":
+        return False
+    try:
+        body = json.loads(leg.body or b"{}")
+    except ValueError:
+        return False
+    return isinstance(body, dict) and bool(body) and set(body) <= _STATUS_FIELDS

@@ -1,0 +1,1 @@
+"""Background jobs: periodic tasks, pulls of pull-only CPOs, retention, the cluster heartbeat."""

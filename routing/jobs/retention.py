@@ -1,0 +1,109 @@
+"""The retention sweep: stored copies served to GET-all do not grow without bound.
+
+Sessions, CDRs and tokens are removed ``retention.<module>`` seconds after their last update;
+locations and tariffs when their owner's platform is no longer registered (unregistered or
+deleted). Rows go in small batches (``retention.batch_size``), each its own short write, so
+pushes queue behind at most one batch; freed pages go back to the file system with
+``PRAGMA incremental_vacuum`` so a hub that runs for years stays the size of its window.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from config import RetentionSettings
+from routing.clock import Clock, iso
+from routing.jobs.periodic import Periodic
+from storage import retention as retention_sql
+from storage.db import Store
+
+LOGGER = logging.getLogger(__name__)
+
+AGED = ("sessions", "cdrs", "tokens")
+OWNED = ("locations", "tariffs")
+_VACUUM_PAGES = 2000  # per step: a few MB, a short write
+
+
+@dataclass
+class SweepResult:
+    """What one sweep removed, per module, and the pages it gave back."""
+
+    removed: dict[str, int] = field(default_factory=dict)
+    pages_freed: int = 0
+
+
+class RetentionSweeper:
+    """Runs a sweep at start and then every ``sweep_interval`` seconds (on the injected clock)."""
+
+    def __init__(self, store: Store, settings: RetentionSettings, clock: Clock) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.sweeps = 0  # completed sweeps (tests wait on it)
+        self.last: SweepResult | None = None
+        self.task = Periodic(
+            "retention-sweep", self._round, lambda: self.settings.sweep_interval, clock, lead=store.try_lead
+        )
+
+    async def _round(self) -> None:
+        await self.sweep()
+
+    async def sweep(self) -> SweepResult:
+        """Remove what is past retention, batch by batch, then vacuum the freed pages."""
+        result = SweepResult()
+        now = self.clock.now()
+        for module in AGED:
+            keep = getattr(self.settings, module)
+            if keep > 0:
+                result.removed[module] = await self._expire(module, iso(now - timedelta(seconds=keep)))
+        for module, country_code, party_id in await retention_sql.owners(self.store, OWNED):
+            if not await retention_sql.owner_is_live(self.store, country_code, party_id):
+                removed = await self._orphans(module, country_code, party_id)
+                result.removed[module] = result.removed.get(module, 0) + removed
+        result.pages_freed = await self._vacuum()
+        if any(result.removed.values()):
+            LOGGER.info("retention sweep removed %s; %d pages freed", result.removed, result.pages_freed)
+        self.last = result
+        self.sweeps += 1
+        return result
+
+    async def _expire(self, module: str, before: str) -> int:
+        removed = 0
+        size = self.settings.batch_size
+        # Bounded: each step deletes what it read, or stops.
+        while seqs := await retention_sql.expired_seqs(self.store, module, before=before, limit=size):
+            done = await self.store.write(functools.partial(retention_sql.delete_expired, seqs=seqs, before=before))
+            removed += done
+            if len(seqs) < size or done == 0:
+                break
+        return removed
+
+    async def _orphans(self, module: str, country_code: str, party_id: str) -> int:
+        removed = 0
+        size = self.settings.batch_size
+        while seqs := await retention_sql.owned_seqs(self.store, module, country_code, party_id, limit=size):
+            job = functools.partial(
+                retention_sql.delete_orphaned, seqs=seqs, country_code=country_code, party_id=party_id
+            )
+            done = await self.store.write(job)
+            removed += done
+            if len(seqs) < size or done == 0:
+                break
+        return removed
+
+    async def _vacuum(self) -> int:
+        freed = 0
+        for _ in range(10_000):  # bounded; each step frees up to _VACUUM_PAGES
+            free = (await retention_sql.database_figures(self.store)).freelist_count
+            if free == 0:
+                break
+            step = min(free, _VACUUM_PAGES)
+            await self.store.write(functools.partial(retention_sql.incremental_vacuum, pages=step))
+            after = (await retention_sql.database_figures(self.store)).freelist_count
+            freed += free - after
+            if after >= free:  # auto_vacuum not INCREMENTAL (cannot shrink): nothing more to do
+                break
+        return freed

@@ -1,0 +1,1 @@
+"""OCPI vocabulary every subsystem speaks: errors, envelopes, headers, paths, ids, models."""

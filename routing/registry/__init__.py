@@ -1,0 +1,1 @@
+"""Registry: who is connected (credentials handshake, platform directory, HubClientInfo)."""
