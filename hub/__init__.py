@@ -1,3 +1,3 @@
-"""HTTP layer: app factory, middlewares, one file per OCPI module, admin API and CLI."""
+"""HTTP layer: the app factory; ocpi/ (what partners call), admin/, observe/, cli/, console/."""
 
 __version__ = "0.1.0"

@@ -1,1 +1,1 @@
-"""Routing: pure routing decisions, the outbound peer client, and durable delivery."""
+"""Routing: one routed request (service, decide, forward), and its subsystems in subpackages."""

@@ -80,7 +80,7 @@ async def test_unexpected_exception_is_500_without_traceback(hub, monkeypatch):
     token_a = await hub.invite()
 
     async def boom(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("secret internal detail at /srv/hub/registry.py line 42")
+        raise RuntimeError("secret internal detail at /srv/hub/registration.py line 42")
 
     monkeypatch.setattr(Registry, "invite", boom)
     monkeypatch.setattr(Registry, "register", boom)
@@ -88,7 +88,7 @@ async def test_unexpected_exception_is_500_without_traceback(hub, monkeypatch):
         "POST", "/admin/invitations", json={"name": "x"}, headers={"Authorization": f"Bearer {ADMIN}"}
     )
     assert_error(status, body, hdrs, 500, 3000)
-    assert "secret internal detail" not in str(body) and "registry.py" not in str(body)
+    assert "secret internal detail" not in str(body) and "registration.py" not in str(body)
     status, body, hdrs = await hub.call("POST", CREDS, token=token_a, json={"token": "x"})
     assert_error(status, body, hdrs, 500, 3000)
     assert "RuntimeError" not in str(body)

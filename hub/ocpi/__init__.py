@@ -1,1 +1,1 @@
-"""One file per OCPI module: thin handlers and their route tables."""
+"""What partners call: the request pipeline, the envelope renderer, one thin handler module per OCPI interface."""
