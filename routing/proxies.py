@@ -20,10 +20,10 @@ from urllib.parse import parse_qsl, urlencode
 from config import Settings
 from routing.clock import Clock, iso, parse_iso
 from routing.delivery.intake import Delivery
-from routing.forward import new_request_id, relay, send_leg
 from routing.messages import Inbound, Leg, PartyRef, Reply, RoutingHeaders, Target
 from routing.objects import ObjectRef
 from routing.peers.client import PeerClient
+from routing.peers.forward import new_request_id, relay, send_leg
 from routing.peers.ssrf import UrlRefused
 from routing.protocol.envelope import around_json
 from routing.protocol.errors import ConnectionProblem, InvalidParameters, NotFound

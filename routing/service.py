@@ -35,7 +35,6 @@ from routing.decide import (
     pick_target,
 )
 from routing.delivery.intake import Delivery
-from routing.forward import relay, send_leg
 from routing.getall import StoreReader
 from routing.messages import Inbound, Leg, PartyRef, Reply, RoutingHeaders, Target
 from routing.objects import (
@@ -48,6 +47,7 @@ from routing.objects import (
     origin_after,
 )
 from routing.peers.client import PeerClient
+from routing.peers.forward import relay, send_leg
 from routing.protocol import idrules
 from routing.protocol.envelope import dumps
 from routing.protocol.errors import InvalidParameters, OcpiError, UnknownReceiver, UnknownToken

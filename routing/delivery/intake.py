@@ -27,9 +27,9 @@ from routing.clock import Clock, iso
 from routing.delivery.outcome import Answered, Failed, Outcome, Queued, Sent
 from routing.delivery.retry import is_retryable
 from routing.delivery.scheduler import DeliveryWorker
-from routing.forward import relay
 from routing.jobs.cluster import OUTBOX_CHANNEL
 from routing.messages import Leg, Reply
+from routing.peers.forward import relay
 from routing.protocol.errors import ConnectionProblem, OcpiError, Overloaded, ReceiverTimeout, Unrepresentable
 from routing.versions import wire as versions_wire
 from storage import outbox as outbox_sql

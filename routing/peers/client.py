@@ -5,7 +5,7 @@ Foreign exceptions are translated here and only here (``raise ... from exc``): t
 ``max_answer_bytes`` 4000 (AnswerTooLarge). A partner's answer is returned as a
 ``PeerResponse`` that says whether it is a usable OCPI envelope; mapping the others (HTML,
 ``{"detail": ...}``, empty bodies, hostile JSON, odd HTTP statuses) is the caller's decision,
-made on ``PeerResponse.is_ocpi`` (routing/forward.py ``relay``, routing/delivery/retry.py).
+made on ``PeerResponse.is_ocpi`` (routing/peers/forward.py ``relay``, routing/delivery/retry.py).
 
 What ``send`` does for every call, whoever makes it (routing, delivery, handshake, probes):
 - ``X-Request-ID`` and ``X-Correlation-ID`` on the request, made up when the caller gave none

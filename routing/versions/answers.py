@@ -1,6 +1,6 @@
 """The answer side of the translation: a receiver's answer data in, the caller's version out.
 
-``answer_in`` (where the leg's answer arrives, routing/forward.py) turns a receiver's
+``answer_in`` (where the leg's answer arrives, routing/peers/forward.py) turns a receiver's
 synchronous answer data (CommandResponse, AuthorizationInfo, GET results) into 2.2.1 and fills
 what its version lacks but 2.2.1 requires: a 2.1.1 AuthorizationInfo has no ``token``, taken
 from the hub's Token store. ``answer_for_caller`` (in the handler, before the answer is sent)
