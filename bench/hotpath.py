@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import subprocess
 import tempfile
 from collections import Counter
@@ -28,6 +29,20 @@ from bench.requests import session_push
 from bench.scenarios import FULL, Lab, cpo_peer, emsp_peers
 
 HERE = Path(__file__).resolve().parent
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """OS thread id -> Python thread name, from ``py-spy dump`` (empty without py-spy)."""
+    binary = pyspy_binary()
+    if binary is None:
+        return {}
+    try:
+        text = subprocess.run([binary, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {
+        int(tid): name for tid, name in re.findall(r'Thread (?:0x[0-9A-Fa-f]+ )?\(?(\d+)\)? \(\w+\): "([^"]+)"', text)
+    }
 
 
 def thread_cpu(pid: int) -> dict[int, float]:
@@ -77,8 +92,9 @@ async def measure(
                 )
                 cpu = cpu_seconds(hub.pid) - cpu0
                 threads = thread_cpu(hub.pid)
+                names = thread_names(hub.pid)
                 per_thread = {
-                    ("loop" if tid == hub.pid else f"thread {tid}"): round(
+                    ("loop" if tid == hub.pid else names.get(tid, f"thread {tid}")): round(
                         1000 * (t - threads0.get(tid, 0.0)) / max(stats.ok, 1), 3
                     )
                     for tid, t in threads.items()

@@ -161,7 +161,8 @@ class RoutingService:
         if obj is not req.body:
             # Liberal in what we accept, strict in what we send: forward the object, not [object].
             req = replace(req, body=obj, raw_body=dumps(obj).encode())
-        req = await versions_wire.inbound(req, self.store, self.now())  # the one way in: the caller's version -> 2.2.1
+        # The one way in: the caller's version -> 2.2.1 (the receive time only fills a 2.1.1 PATCH).
+        req = await versions_wire.inbound(req, self.store, self.now() if version == "2.1.1" else None)
         sender = self.requester(req)
         route = decide(spec, req.interface, req.method, req.segments, req.routing, self.hub, req.body)
         match route:
