@@ -18,22 +18,7 @@ from typing import Any
 from config import Settings
 from routing.agreements.book import Agreements
 from routing.clock import Clock, iso
-from routing.decide import (
-    MODULES,
-    PUSH_METHODS,
-    Broadcast,
-    Direct,
-    FromStore,
-    GetAll,
-    ModuleSpec,
-    Open,
-    RouteKey,
-    broadcast_targets,
-    caller_party,
-    check_owner,
-    decide,
-    pick_target,
-)
+from routing.decide import MODULES, PUSH_METHODS, Broadcast, Direct, FromStore, GetAll, ModuleSpec, Open, RouteKey, broadcast_targets, caller_party, check_owner, decide, pick_target
 from routing.delivery.intake import Delivery
 from routing.getall import StoreReader
 from routing.messages import Inbound, Leg, PartyRef, Reply, RoutingHeaders, Target
@@ -141,7 +126,8 @@ class RoutingService:
         if obj is not req.body:
             # Liberal in what we accept, strict in what we send: forward the object, not [object].
             req = replace(req, body=obj, raw_body=dumps(obj).encode())
-        req = await versions_wire.inbound(req, self.store, self.now())  # the one way in: the caller's version -> 2.2.1
+        # The one way in: the caller's version -> 2.2.1 (the receive time only fills a 2.1.1 PATCH).
+        req = await versions_wire.inbound(req, self.store, self.now() if version == "2.1.1" else None)
         sender = self.requester(req)
         route = decide(spec, req.interface, req.method, req.segments, req.routing, self.hub, req.body)
         match route:
