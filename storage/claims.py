@@ -25,6 +25,13 @@ _HEAD = (
     " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.receiver_platform_id=o.receiver_platform_id"
     " AND p.module=o.module AND p.object_key=o.object_key AND p.state='pending' AND p.id<o.id)"
 )
+# PostgreSQL, the same check made to probe outbox_chain by the whole chain key. On an unanalyzed
+# outbox (filled within the last minute) the planner pulled it up into an anti join that probed by
+# receiver alone, or took the partial outbox_pending_queue (receiver, id): either way every head
+# checked walked its receiver's queue (765 ms with 1,000 queued; tests/test_outbox_backlog_pg.py).
+# OFFSET 0 keeps it a subplan per row, and the state as an expression is no index's key or
+# predicate, so only outbox_chain (by receiver, module, object_key) serves it: 903 -> 3 ms there.
+_HEAD_PG = _HEAD.replace("p.state='pending'", "p.state||''='pending'")[:-1] + " OFFSET 0)"
 # The receivers with pending rows, by a skip scan (one index probe per receiver: SQLite's
 # outbox_queue_due of 0018, PostgreSQL's outbox_pending_queue of 0021), so a round never walks the
 # rows of a receiver it skips (OFFLINE, full).
@@ -72,7 +79,7 @@ async def claim_heads(
         " AND o.receiver_platform_id=r.pid AND o.next_attempt_at<=?"
         + _FREE
         + rids
-        + _HEAD
+        + _HEAD_PG
         + " ORDER BY o.id LIMIT ? FOR UPDATE OF o SKIP LOCKED) c"
         " WHERE r.pid IS NOT NULL" + pids + " ORDER BY c.id LIMIT ?)) RETURNING *"
     )
@@ -150,7 +157,7 @@ async def next_due_at(
     )
     row = await store.fetchone(
         _RECEIVERS + f" SELECT min((SELECT min({due}) FROM outbox o WHERE o.state='pending'"
-        " AND o.receiver_platform_id=r.pid" + rids + _HEAD + ")) AS t FROM r WHERE r.pid IS NOT NULL" + pids,
+        " AND o.receiver_platform_id=r.pid" + rids + _HEAD_PG + ")) AS t FROM r WHERE r.pid IS NOT NULL" + pids,
         [store.owner, *rid_params, *pid_params],
     )
     return row["t"] if row and row["t"] is not None else None

@@ -139,6 +139,21 @@ async def test_a_claim_reads_none_of_a_skipped_receivers_backlog(store: Postgres
     assert touched < 100, touched
 
 
+async def test_the_chain_head_check_probes_the_chain_not_the_receivers_queue(store: PostgresStore) -> None:
+    # 300 objects queued for receiver 2, each its chain's head: checking a head must probe its
+    # chain (outbox_chain), not walk receiver 2's queue (300 x 300 rows when it did).
+    queued = [_message(2, f"H{n}", n) for n in range(300)]
+    await store.write(lambda tx: [outbox_sql.enqueue(tx, m) for m in queued])
+    recorder = _Recorder(store.owner)
+    await claims_sql.next_due_at(recorder, skip_receivers=[1])  # type: ignore[arg-type]
+    touched = await _explain(store, recorder)
+    assert touched < 10 * 300, touched  # a few plan nodes over the 300 (read, lock, lease); a walk per head: 90,000
+    recorder = _Recorder(store.owner)
+    await claims_sql.claim_heads(recorder, now=T1, lease_until=LEASE, limit=300)  # type: ignore[arg-type]
+    touched = await _explain(store, recorder)
+    assert touched < 10 * 300, touched  # a few plan nodes over the 300 (read, lock, lease); a walk per head: 90,000
+
+
 async def test_a_claim_skips_a_receivers_backlog_and_keeps_acceptance_order(store: PostgresStore) -> None:
     await _backlog_and_others(store)
     rows = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=10, skip_receivers=[1])
