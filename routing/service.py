@@ -18,7 +18,22 @@ from typing import Any
 from config import Settings
 from routing.agreements.book import Agreements
 from routing.clock import Clock, iso
-from routing.decide import MODULES, PUSH_METHODS, Broadcast, Direct, FromStore, GetAll, ModuleSpec, Open, RouteKey, broadcast_targets, caller_party, check_owner, decide, pick_target
+from routing.decide import (
+    MODULES,
+    PUSH_METHODS,
+    Broadcast,
+    Direct,
+    FromStore,
+    GetAll,
+    ModuleSpec,
+    Open,
+    RouteKey,
+    broadcast_targets,
+    caller_party,
+    check_owner,
+    decide,
+    pick_target,
+)
 from routing.delivery.intake import Delivery
 from routing.getall import StoreReader
 from routing.messages import Inbound, Leg, PartyRef, Reply, RoutingHeaders, Target
