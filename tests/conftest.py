@@ -31,8 +31,8 @@ from hub.app import create_app
 from hub.cli import main as cli_main
 from routing.clock import FakeClock
 from storage.migrate_postgres import apply_migrations
-from tests.fakes import FakePlatform, b64
-from tests.ports import free_port
+from tests.support.fakes import FakePlatform, b64
+from tests.support.ports import free_port
 
 ADMIN = "admin-secret-token"
 BACKENDS = ["sqlite", "postgres"]

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from routing.clock import FakeClock, iso
-from tests.agreement_helpers import agree, quiet_network, told, wait_told
-from tests.command_helpers import command_body, token
 from tests.conftest import HubHandle
-from tests.delivery_helpers import FAST, Script, advance_until, is_queued, settle
-from tests.fakes import wait_for
-from tests.routing_helpers import (
+from tests.support.agreements import agree, quiet_network, told, wait_told
+from tests.support.commands import command_body, token
+from tests.support.delivery import FAST, Script, advance_until, is_queued, settle
+from tests.support.fakes import wait_for
+from tests.support.routing import (
     CPO1,
     CPO2,
     EMSP1,

@@ -6,7 +6,7 @@ What must hold, seen on the wire: the caller gets a clear OCPI error, a queued p
 failed attempt (never stuck pending with 0 attempts), and every other receiver keeps getting
 its messages while one receiver's probe hangs or fails.
 
-Every partner is a real aiohttp server on 127.0.0.1 (tests/fakes.py); time is the FakeClock.
+Every partner is a real aiohttp server on 127.0.0.1 (tests/support/fakes.py); time is the FakeClock.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from aiohttp import web
 
 from hub.keys import CLIENT, WORKER
 from routing.client import PeerClient
-from tests.delivery_helpers import (
+from tests.support.delivery import (
     Script,
     delivery_net,
     is_queued,
@@ -31,8 +31,8 @@ from tests.delivery_helpers import (
     tick,
     wait_status,
 )
-from tests.fakes import envelope, wait_for
-from tests.routing_helpers import CPO1, EMSP1, Net, example, module_requests, network, rh
+from tests.support.fakes import envelope, wait_for
+from tests.support.routing import CPO1, EMSP1, Net, example, module_requests, network, rh
 
 pytestmark = pytest.mark.both_backends
 

@@ -19,8 +19,8 @@ from aiohttp import web
 from hub.limits import LOG_BURST
 from hub.traffic import TRAFFIC
 from routing.clock import FakeClock
-from tests.delivery_helpers import FAST, Script, advance_until
-from tests.routing_helpers import CPO1, EMSP1, HUB, answers, example, network, rh
+from tests.support.delivery import FAST, Script, advance_until
+from tests.support.routing import CPO1, EMSP1, HUB, answers, example, network, rh
 
 pytestmark = pytest.mark.both_backends
 

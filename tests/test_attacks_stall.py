@@ -20,9 +20,9 @@ import pytest
 
 from config import Settings
 from hub.limits import ADMISSION
-from tests.delivery_helpers import Script
-from tests.fakes import FakePlatform, b64
-from tests.routing_helpers import CPO1, EMSP1, EMSP2, Net, module_requests, network, rh
+from tests.support.delivery import Script
+from tests.support.fakes import FakePlatform, b64
+from tests.support.routing import CPO1, EMSP1, EMSP2, Net, module_requests, network, rh
 
 pytestmark = pytest.mark.both_backends
 

@@ -19,7 +19,7 @@ from hub import __version__
 from hub.cli import ensure_admin_token
 from storage.migrate_sqlite import MIGRATIONS
 from tests.conftest import cli
-from tests.ports import free_port
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = [m.name for m in MIGRATIONS._migrations]

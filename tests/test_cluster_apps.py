@@ -19,9 +19,9 @@ from hub.traffic import TRAFFIC
 from storage import objects as object_sql
 from storage import traffic as traffic_sql
 from tests.conftest import ADMIN, HubHandle
-from tests.console_helpers import Console
-from tests.fakes import wait_for
-from tests.routing_helpers import CPO1, EMSP1, MakePeer, connect, rh, session_for
+from tests.support.console import Console
+from tests.support.fakes import wait_for
+from tests.support.routing import CPO1, EMSP1, MakePeer, connect, rh, session_for
 
 URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
 needs_postgres = pytest.mark.skipif(

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from hub.keys import STORE, WORKER
-from tests.command_helpers import (
+from tests.support.commands import (
     CALLBACKS,
     CMD,
     CPO1,
@@ -41,7 +41,7 @@ from tests.command_helpers import (
     send_command,
     without,
 )
-from tests.fakes import envelope
+from tests.support.fakes import envelope
 
 pytestmark = pytest.mark.both_backends
 

@@ -12,7 +12,7 @@ import pytest
 
 from hub.console.core import PUBLIC_ROUTES, ROOT
 from tests.conftest import ADMIN, HubHandle
-from tests.console_helpers import Console
+from tests.support.console import Console
 
 # Every console route that needs a session, with a sample path (platform 1 exists in these tests).
 ROUTES: dict[str, tuple[str, str]] = {

@@ -20,9 +20,9 @@ from aiohttp import web
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import ADMIN
-from tests.fakes import envelope
-from tests.live_hub import LiveHub
-from tests.ops_helpers import push_session
+from tests.support.fakes import envelope
+from tests.support.live_hub import LiveHub
+from tests.support.ops import push_session
 
 CHROMIUM_ARGS = [
     "--headless",

@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from playwright.sync_api import Browser, Page, expect
 
-from tests.fakes import envelope
-from tests.live_hub import LiveHub
-from tests.ops_helpers import push_session
+from tests.support.fakes import envelope
+from tests.support.live_hub import LiveHub
+from tests.support.ops import push_session
 from tests.test_console_browser import PHONE, WAIT, browser, dead_letter, login, shot, shots
 
 __all__ = ["browser", "shots"]  # module fixtures used from tests/test_console_browser.py

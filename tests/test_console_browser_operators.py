@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.live_hub import LiveHub
+from tests.support.live_hub import LiveHub
 from tests.test_console_browser import WAIT, browser, login, shot, shots
 
 __all__ = ["browser", "shots"]  # module fixtures used from tests/test_console_browser.py

@@ -15,10 +15,10 @@ from hub.console.charts import charts
 from hub.keys import REGISTRY, STORE
 from storage.traffic import MinuteFigures
 from tests.conftest import ADMIN
-from tests.console_helpers import Console
-from tests.delivery_helpers import settle
-from tests.fakes import envelope
-from tests.ops_helpers import pair, push_session
+from tests.support.console import Console
+from tests.support.delivery import settle
+from tests.support.fakes import envelope
+from tests.support.ops import pair, push_session
 
 
 async def _logged_in(hub: Any) -> Console:

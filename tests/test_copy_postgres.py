@@ -23,7 +23,7 @@ import pytest
 from storage.migrate_sqlite import apply_migrations
 from storage.migrations import STEPS
 from tests.conftest import cli
-from tests.delivery_helpers import (
+from tests.support.delivery import (
     Script,
     a_cdr,
     advance_until,
@@ -34,8 +34,8 @@ from tests.delivery_helpers import (
     put_session,
     session_body,
 )
-from tests.fakes import wait_for
-from tests.routing_helpers import CPO1, EMSP1, EMSP2, HUB, example, module_requests, rh
+from tests.support.fakes import wait_for
+from tests.support.routing import CPO1, EMSP1, EMSP2, HUB, example, module_requests, rh
 
 SKIP_HINT = "set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test to run them"
 SKIPPED_TABLES = {"hub_processes", "console_sessions"}

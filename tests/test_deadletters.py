@@ -11,7 +11,7 @@ import json
 import pytest
 
 from hub.cli import main
-from tests.delivery_helpers import (
+from tests.support.delivery import (
     Script,
     a_cdr,
     advance_until,
@@ -23,7 +23,7 @@ from tests.delivery_helpers import (
     sessions_to,
     tick,
 )
-from tests.routing_helpers import CPO1, EMSP2, module_requests, rh, session_for
+from tests.support.routing import CPO1, EMSP2, module_requests, rh, session_for
 
 pytestmark = pytest.mark.both_backends
 

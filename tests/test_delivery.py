@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 import storage.outbox
-from tests.delivery_helpers import (
+from tests.support.delivery import (
     Script,
     a_cdr,
     advance_until,
@@ -30,8 +30,8 @@ from tests.delivery_helpers import (
     settle,
     stop_peer,
 )
-from tests.fakes import envelope, wait_for
-from tests.routing_helpers import CPO1, EMSP1, EMSP2, answers, module_requests, rh, session_for
+from tests.support.fakes import envelope, wait_for
+from tests.support.routing import CPO1, EMSP1, EMSP2, answers, module_requests, rh, session_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from hub.keys import WORKER
-from tests.delivery_helpers import (
+from tests.support.delivery import (
     Script,
     advance_until,
     clientinfo_puts,
@@ -30,8 +30,8 @@ from tests.delivery_helpers import (
     tick,
     wait_status,
 )
-from tests.fakes import envelope, wait_for
-from tests.routing_helpers import CPO2, EMSP1, Net, example, rh
+from tests.support.fakes import envelope, wait_for
+from tests.support.routing import CPO2, EMSP1, Net, example, rh
 
 pytestmark = pytest.mark.both_backends
 

@@ -1,4 +1,4 @@
-"""The fault catalogue (tests/fault_peer.py) against the real hub: right answers, retries, nothing lost.
+"""The fault catalogue (tests/support/fault_peer.py) against the real hub: right answers, retries, nothing lost.
 
 Each fault is played by a partner on 127.0.0.1. For pushes the sender gets 1000 (queued, or
 the receiver's own final answer relayed); for synchronous calls (GET pull, commands) it gets
@@ -8,7 +8,7 @@ advances the FakeClock; the hub's request_timeout is 2 s (headroom for a registr
 machine) so the "slow" partner (4 s) times out.
 
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
-tests/routing_helpers.py).
+tests/support/routing.py).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import pytest
 from hub.keys import STORE
 from routing.clock import FakeClock
 from tests.conftest import HubHandle
-from tests.fakes import FakePlatform, wait_for
-from tests.fault_peer import FAULTS, FaultPeer, advance_until, ids_of, outbox_drained, settle
-from tests.routing_helpers import CPO1, CPO2, EMSP1, EMSP2, connect, rh, session_for
+from tests.support.fakes import FakePlatform, wait_for
+from tests.support.fault_peer import FAULTS, FaultPeer, advance_until, ids_of, outbox_drained, settle
+from tests.support.routing import CPO1, CPO2, EMSP1, EMSP2, connect, rh, session_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -10,8 +10,8 @@ from hub.keys import STORE
 from routing.clock import iso
 from storage.outbox import NewMessage
 from tests.conftest import ADMIN
-from tests.fakes import wait_for
-from tests.ops_helpers import DIRECT, pair, platform_entry, push_session
+from tests.support.fakes import wait_for
+from tests.support.ops import DIRECT, pair, platform_entry, push_session
 
 pytestmark = pytest.mark.both_backends
 

@@ -10,8 +10,8 @@ import pytest
 
 from hub.operators import hash_password, verify_password
 from tests.conftest import ADMIN, cli
-from tests.console_helpers import Console
-from tests.ops_helpers import pair
+from tests.support.console import Console
+from tests.support.ops import pair
 
 ALICE = ("alice", "alice-password-1")  # admin
 BOB = ("bob", "bob-password-12")  # read-only

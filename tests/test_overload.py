@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from hub.keys import WORKER
-from tests.delivery_helpers import (
+from tests.support.delivery import (
     FAST,
     Script,
     delivery_net,
@@ -20,7 +20,7 @@ from tests.delivery_helpers import (
     sessions_to,
     settle,
 )
-from tests.routing_helpers import CPO1, EMSP1, network, rh
+from tests.support.routing import CPO1, EMSP1, network, rh
 
 
 async def test_a_full_receiver_queue_answers_503_and_stores_nothing(start_hub, make_peer) -> None:

@@ -17,7 +17,7 @@ from storage import files
 from storage.migrate_sqlite import MIGRATIONS
 from storage.sqlite import SqliteStore as Store
 from tests.conftest import cli
-from tests.ops_helpers import pair, push_session
+from tests.support.ops import pair, push_session
 
 LATEST = MIGRATIONS._migrations[-1].name
 

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 from aiohttp import web
 
 from hub.keys import PULLER
-from tests.fakes import envelope, wait_for
-from tests.routing_helpers import (
+from tests.support.fakes import envelope, wait_for
+from tests.support.routing import (
     CPO1,
     EMSP1,
     EMSP2,

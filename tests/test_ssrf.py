@@ -21,8 +21,8 @@ from routing.client import PeerClient
 from routing.errors import OcpiError, UnableToUseClientApi
 from routing.handshake import discover
 from routing.ssrf import BlockedAddress, GuardedResolver, UrlRefused, check_url, refusal
-from tests.command_helpers import CPO1, EMSP1, network, routing
-from tests.fakes import b64
+from tests.support.commands import CPO1, EMSP1, network, routing
+from tests.support.fakes import b64
 
 REFUSED = [
     "http://10.0.0.1/ocpi/versions",

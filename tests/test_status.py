@@ -12,8 +12,8 @@ import storage.outbox as outbox_sql
 from hub.keys import REGISTRY, STORE
 from routing.clock import iso
 from storage.outbox import NewMessage, QueueStats
-from tests.fakes import wait_for
-from tests.ops_helpers import DIRECT, pair, platform_entry, push_session
+from tests.support.fakes import wait_for
+from tests.support.ops import DIRECT, pair, platform_entry, push_session
 
 pytestmark = pytest.mark.both_backends
 

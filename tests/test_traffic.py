@@ -12,8 +12,8 @@ from hub.keys import STORE
 from hub.traffic import module_of, redact_path, safe_query
 from storage import traffic as traffic_sql
 from tests.conftest import ADMIN
-from tests.fakes import envelope, wait_for
-from tests.ops_helpers import EXAMPLES, pair, push_session
+from tests.support.fakes import envelope, wait_for
+from tests.support.ops import EXAMPLES, pair, push_session
 
 pytestmark = pytest.mark.both_backends
 

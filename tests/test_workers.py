@@ -27,7 +27,7 @@ import pytest
 from hub.cli_common import EXIT_ERROR, CliError
 from hub.supervisor import Supervisor
 from tests.conftest import postgres_schema
-from tests.ports import free_port
+from tests.support.ports import free_port
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from hub.keys import STORE, WORKER
 from routing.clock import FakeClock
 from storage.db import open_store
 from tests.conftest import HubHandle
-from tests.fakes import FakePlatform, Received, envelope
-from tests.routing_helpers import CPO1, EMSP1, MakePeer, Net, cdr_for, module_requests, network, rh, session_for
+from tests.support.fakes import FakePlatform, Received, envelope
+from tests.support.routing import CPO1, EMSP1, MakePeer, Net, cdr_for, module_requests, network, rh, session_for
 
 StartHub = Callable[..., Awaitable[HubHandle]]
 

@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestServer
 from config import Settings
 from hub.app import create_app
 from tests.conftest import ADMIN, HubHandle
-from tests.fakes import FakePlatform
-from tests.ports import free_port
+from tests.support.fakes import FakePlatform
+from tests.support.ports import free_port
 
 T = TypeVar("T")
 

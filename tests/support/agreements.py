@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import HubHandle
-from tests.fakes import FakePlatform, Received, wait_for
-from tests.routing_helpers import CPO1, CPO2, EMSP1, EMSP2, MakePeer, Net, connect
+from tests.support.fakes import FakePlatform, Received, wait_for
+from tests.support.routing import CPO1, CPO2, EMSP1, EMSP2, MakePeer, Net, connect
 
 CSV_HEADER = (
     "country_code_a,party_id_a,role_a,country_code_b,party_id_b,role_b,modules,state,valid_from,valid_to,reference"

@@ -19,9 +19,9 @@ from typing import Any
 from aiohttp import web
 
 from tests.conftest import HubHandle
-from tests.fakes import FakePlatform, Received, Responder, envelope, wait_for
+from tests.support.fakes import FakePlatform, Received, Responder, envelope, wait_for
 
-EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "ocpi-examples-2.2.1"
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "ocpi-examples-2.2.1"
 
 CPO1 = ("BE", "BEC", "CPO")  # owner in location_example.json and cdr_example.json
 CPO2 = ("DE", "ALL", "CPO")  # owner in the tariff examples

@@ -34,8 +34,8 @@ from aiohttp.test_utils import TestServer
 from hub.keys import STORE, WORKER
 from routing.clock import FakeClock
 from tests.conftest import HubHandle
-from tests.fakes import FakePlatform, envelope
-from tests.ports import free_port
+from tests.support.fakes import FakePlatform, envelope
+from tests.support.ports import free_port
 
 FAULTS = ("429", "5xx", "slow", "reset", "truncated", "html", "detail", "401", "403", "ctype", "paged")
 PAGE_ITEMS = 5

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.fakes import wait_for
+from tests.support.fakes import wait_for
 
-EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "ocpi-examples-2.2.1"
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "ocpi-examples-2.2.1"
 
 
 async def connect(hub: Any, make_peer: Any, *roles: tuple[str, str, str], **kw: Any) -> Any:
