@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import HubHandle, cli
 from tests.support.agreements import CSV_HEADER, agree, import_csv, side
+from tests.support.hub import HubHandle, cli
 from tests.support.routing import CPO1, CPO2, EMSP1, EMSP2, MakePeer, connect
 
 

@@ -21,18 +21,10 @@ from aiohttp import web
 
 from hub.keys import CLIENT, WORKER
 from routing.client import PeerClient
-from tests.support.delivery import (
-    Script,
-    delivery_net,
-    is_queued,
-    outbox_rows,
-    put_session,
-    settle,
-    tick,
-    wait_status,
-)
-from tests.support.fakes import envelope, wait_for
+from tests.support.delivery import Script, delivery_net, is_queued, outbox_rows, put_session, tick, wait_status
+from tests.support.fakes import envelope
 from tests.support.routing import CPO1, EMSP1, Net, example, module_requests, network, rh
+from tests.support.waiting import settle, wait_for
 
 pytestmark = pytest.mark.both_backends
 

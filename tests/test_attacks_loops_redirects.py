@@ -25,9 +25,10 @@ from hub.keys import CLIENT, DIRECTORY, STORE
 from routing import ssrf
 from routing.client import Exchange, PeerClient
 from routing.ssrf import GuardedResolver, UrlRefused
-from tests.support.delivery import delivery_net, is_queued, outbox_rows, put_session, settle
-from tests.support.fakes import FakePlatform, envelope, wait_for
+from tests.support.delivery import delivery_net, is_queued, outbox_rows, put_session
+from tests.support.fakes import FakePlatform, envelope
 from tests.support.routing import CPO1, EMSP1, MakePeer, connect, module_requests, network, rh, session_for
+from tests.support.waiting import settle, wait_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yarl
 
-from tests.conftest import HubHandle
 from tests.support.fakes import FakePlatform, b64
+from tests.support.hub import HubHandle
 from tests.support.routing import CPO1, EMSP1, HUB, Net, example, network, rh, session_for
 
 pytestmark = pytest.mark.both_backends

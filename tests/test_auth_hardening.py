@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from hub import middlewares
-from tests.conftest import ADMIN
+from tests.support.hub import ADMIN
 from tests.support.routing import CPO1, CPO2, EMSP1, example, network, rh
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

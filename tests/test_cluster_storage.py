@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,12 +21,9 @@ from storage import outbox as outbox_sql
 from storage.db import SyncTx
 from storage.outbox import NewMessage
 from storage.postgres import PostgresStore
-from tests.conftest import postgres_schema
+from tests.support.backends import needs_postgres, postgres_schema, postgres_url
 
-URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
-pytestmark = pytest.mark.skipif(
-    not URL, reason="PostgreSQL tests: set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test"
-)
+pytestmark = needs_postgres
 
 T0 = "2026-11-29T12:00:00.000Z"
 T1 = "2026-11-29T12:00:10.000Z"  # within a lease taken at T0
@@ -296,7 +292,7 @@ async def test_two_batches_locking_the_same_objects_wait_instead_of_deadlocking(
 
 async def test_a_lost_write_connection_fails_one_batch_and_is_replaced(pair) -> None:
     a, _ = pair
-    with psycopg.connect(URL, autocommit=True) as conn:  # what a server restart does to the writer
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:  # what a server restart does to the writer
         conn.execute("SELECT pg_terminate_backend(%s)", (a.writer.info.backend_pid,))
     with pytest.raises(psycopg.OperationalError):
         await _enqueue(a, _message("W", 1))  # not committed: the sender is told so, not "accepted"
@@ -309,7 +305,7 @@ async def test_maintenance_refreshes_the_outbox_statistics(pair) -> None:
     a, _ = pair
     await _enqueue(a, _message("M", 1))
     await a.maintain()
-    with psycopg.connect(URL, autocommit=True) as conn:
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
         row = conn.execute(
             "SELECT coalesce(last_analyze, last_autoanalyze) IS NOT NULL FROM pg_stat_user_tables"
             " WHERE relname = 'outbox' AND schemaname = %s",

@@ -13,9 +13,9 @@ import aiohttp
 from aiohttp import web
 
 from tests.support.console import Console
-from tests.support.delivery import settle
 from tests.support.fakes import envelope
 from tests.support.ops import pair, push_session
+from tests.support.waiting import settle
 
 CSV_OK = "country_code_a,party_id_a,role_a,country_code_b,party_id_b,role_b,modules\nBE,BEC,CPO,DE,XYZ,EMSP,sessions\n"
 

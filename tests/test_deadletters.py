@@ -14,7 +14,6 @@ from hub.cli import main
 from tests.support.delivery import (
     Script,
     a_cdr,
-    advance_until,
     delivery_net,
     is_queued,
     outbox_rows,
@@ -24,6 +23,7 @@ from tests.support.delivery import (
     tick,
 )
 from tests.support.routing import CPO1, EMSP2, module_requests, rh, session_for
+from tests.support.waiting import advance_until
 
 pytestmark = pytest.mark.both_backends
 

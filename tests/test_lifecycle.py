@@ -9,7 +9,7 @@ import storage.outbox as outbox_sql
 from hub.keys import STORE
 from routing.clock import iso
 from storage.outbox import NewMessage
-from tests.conftest import ADMIN, cli
+from tests.support.hub import ADMIN, cli
 from tests.support.ops import DIRECT, pair, platform_entry
 
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
 from hub.openapi import PATHS, document
-from tests.conftest import ADMIN
+from tests.support.hub import ADMIN
 from tests.support.live_hub import LiveHub
 
 SCHEMA = schemathesis.openapi.from_dict(document("http://127.0.0.1"))

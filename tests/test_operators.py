@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from hub.operators import hash_password, verify_password
-from tests.conftest import ADMIN, cli
 from tests.support.console import Console
+from tests.support.hub import ADMIN, cli
 from tests.support.ops import pair
 
 ALICE = ("alice", "alice-password-1")  # admin

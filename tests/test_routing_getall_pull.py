@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from aiohttp import web
 
-from tests.support.fakes import envelope, wait_for
+from tests.support.fakes import envelope
 from tests.support.routing import (
     CPO1,
     CPO2,
@@ -29,6 +29,7 @@ from tests.support.routing import (
     rh,
     session_for,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.both_backends
 

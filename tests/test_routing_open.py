@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.fakes import wait_for
 from tests.support.routing import (
     CPO1,
     CPO2,
@@ -23,6 +22,7 @@ from tests.support.routing import (
     rh,
     session_for,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fakes import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.both_backends
 

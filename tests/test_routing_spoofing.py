@@ -10,7 +10,6 @@ import json
 
 import pytest
 
-from tests.support.fakes import wait_for
 from tests.support.routing import (
     CPO1,
     CPO2,
@@ -26,6 +25,7 @@ from tests.support.routing import (
     rh,
     session_for,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -16,7 +16,7 @@ import pytest
 from storage.db import Store, SyncTx, open_store
 from storage.errors import IntegrityError
 from storage.migrations import postgres_ddl
-from tests.conftest import Databases
+from tests.support.backends import Databases
 
 pytestmark = pytest.mark.both_backends
 

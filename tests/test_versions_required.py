@@ -24,8 +24,8 @@ from tests.support.bridge import (
     validate,
 )
 from tests.support.commands import script
-from tests.support.fakes import wait_for
 from tests.support.routing import cdr_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.asyncio
 

@@ -28,8 +28,8 @@ from tests.support.bridge import (
     validate,
 )
 from tests.support.commands import script
-from tests.support.fakes import wait_for
 from tests.support.routing import HUB, cdr_for, example, session_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.both_backends]
 

@@ -26,7 +26,7 @@ import pytest
 
 from hub.cli_common import EXIT_ERROR, CliError
 from hub.supervisor import Supervisor
-from tests.conftest import postgres_schema
+from tests.support.backends import postgres_schema
 from tests.support.ports import free_port
 
 

@@ -24,9 +24,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.venv import HERE, InteropEnvError, ensure_interop_python
+from tests.support.hub import HubHandle
 from tests.support.ports import free_port
 
 PEERS = HERE / "peers"
