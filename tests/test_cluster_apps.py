@@ -12,15 +12,16 @@ import os
 import pytest
 
 from hub import traffic as hub_traffic
-from hub.keys import STORE, WORKER
+from hub.keys import STORE
 from hub.traffic import TRAFFIC
+from routing.clock import FakeClock
 from storage import objects as object_sql
 from storage import traffic as traffic_sql
 from tests.support.backends import needs_postgres
 from tests.support.console import Console
 from tests.support.hub import ADMIN, HubHandle, StartHub, accepted
 from tests.support.routing import CPO1, EMSP1, MakePeer, connect, rh, session_for
-from tests.support.waiting import until, wait_for
+from tests.support.waiting import settle, until, wait_for
 
 
 async def test_sqlite_status_and_metrics_show_the_one_process(hub: HubHandle) -> None:
@@ -93,14 +94,20 @@ async def test_an_unregistered_token_stops_working_in_every_process(
 
 
 @needs_postgres
-async def test_a_process_that_does_not_lead_the_sweeps_stays_idle(shared_database: str, start_hub: StartHub) -> None:
+async def test_a_process_that_does_not_lead_the_sweeps_stays_idle(
+    shared_database: str, start_hub: StartHub, clock: FakeClock
+) -> None:
     first = await start_hub(database=shared_database)
     second = await start_hub(database=shared_database)
-    await first.app[WORKER].idle()
-    await second.app[WORKER].idle()
+    await settle(first)
+    # A non-leader that spins (its never-run sweep looking due every round) never idles: its next
+    # wake-up is never later than now on the fake clock, so settle() runs out of time.
+    await settle(second)
     store = second.app[STORE]
     before = store.commits
-    await asyncio.sleep(0.5)  # nothing to do: a round now and then at most, not one after another
+    for _ in range(5):  # the clock moves on: a round now and then at most, not one after another
+        clock.advance(1.0)
+        await settle(second)
     assert store.commits - before <= 2
 
 
