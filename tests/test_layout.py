@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tests.routing_helpers import CPO1, EMSP1, example, network, rh, session_for
+from tests.support.routing import CPO1, EMSP1, example, network, rh, session_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ("hub", "routing", "storage", "config")
