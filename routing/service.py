@@ -149,10 +149,11 @@ class RoutingService:
             case GetAll():
                 viewers = self._viewers(req, sender)
                 owners = self._owners(spec, req, viewers)
-                return await self.reader.page(spec, req.query, sender, viewers, owners, version)
+                return await self.reader.page(spec, req.query, sender, viewers, owners, version, flow=req.flow)
             case FromStore():
                 viewers = self._viewers(req, sender)
-                return await self.reader.location(req.segments, sender, viewers, self._owners(spec, req, viewers))
+                owners = self._owners(spec, req, viewers)
+                return await self.reader.location(req.segments, sender, viewers, owners, flow=req.flow)
             case Broadcast():
                 return await self._broadcast(spec, req, sender, self._owned_ref(spec, req))
             case Direct(party):
@@ -244,7 +245,7 @@ class RoutingService:
         """
         now = self.now()
         body = req.body
-        sent = versions_wire.origin()  # the sender's own version and body, kept beside the 2.2.1 copy
+        sent = versions_wire.origin(req.flow)  # the sender's own version and body, kept beside the 2.2.1 copy
         recipient = object_sql.EVERYONE if target is None else target.recipient
         peer = target.key if target is not None and spec.name == "sessions" else None
         replaces = not ref.sub and req.method in ("PUT", "POST")
@@ -312,6 +313,7 @@ class RoutingService:
                 body=req.raw_body,
                 module=spec.name,
                 object_key=ref.key,
+                flow=req.flow,
             )
             for target in broadcast_targets(self.directory, spec, exclude_platform=req.caller.id)
             # Only the parties the sender has an agreement with (all of them when agreements are open).
@@ -346,6 +348,7 @@ class RoutingService:
             module=spec.name,
             object_key=ref.key if ref else "",
             expect=answer_shape(spec, req),
+            flow=req.flow,
         )
         if ref is not None:
             try:
