@@ -15,11 +15,11 @@ import pytest
 
 from routing.versions import Context
 from routing.versions.flow import Flow
-from tests.bridge_helpers import CPO as CPO22
-from tests.bridge_helpers import EMSP as EMSP22
-from tests.bridge_helpers import join
-from tests.command_helpers import script
-from tests.routing_helpers import example
+from tests.support.bridge import CPO as CPO22
+from tests.support.bridge import EMSP as EMSP22
+from tests.support.bridge import join
+from tests.support.commands import script
+from tests.support.routing import example
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.both_backends]
 
