@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Generic, Protocol, TypeVar
 
 _ATTEMPTED_MEMORY = 100_000  # request ids remembered (far more than a backlog can hold)
@@ -185,9 +186,10 @@ class ReceiverQueues(Generic[R]):
         """Attempts running or being recorded."""
         return len(self._in_flight)
 
-    def in_flight_ids(self) -> list[str]:
-        """Request ids in flight (a round must not read them)."""
-        return list(self._in_flight)
+    @property
+    def in_flight_ids(self) -> AbstractSet[str]:
+        """Request ids in flight, a live read-only view (a round must not read them)."""
+        return self._in_flight
 
     def has_room(self, receiver_id: int) -> bool:
         """Whether the receiver's rows waiting and sending are below max_queue."""

@@ -207,7 +207,7 @@ class DeliveryWorker:
                 self.health.probe_due()  # starts probe tasks; never waits for one
                 if await self.store.try_lead("maintenance"):  # once per cluster
                     await self.health.check_silent(self.store)
-                    if await self.sweeper.sweep_if_due(self._queues.in_flight_ids()):
+                    if await self.sweeper.sweep_if_due(self._queues.in_flight_ids):
                         self._queues.drop_all_ready()
                 else:
                     self.sweeper.not_leading()  # else its never-run sweep looks due at once, every round
@@ -257,7 +257,7 @@ class DeliveryWorker:
             lease_until=iso(now + timedelta(seconds=self.lease_seconds)),
             limit=self.settings.batch_size,
             skip_receivers=skip,
-            skip_request_ids=self._queues.in_flight_ids(),
+            skip_request_ids=list(self._queues.in_flight_ids),
             per_receiver=max(_MIN_PER_RECEIVER, -(-self.settings.batch_size // readable)),
         )
         self._queues.refill(rows, kept=skip)  # full receivers were not read again: keep their rows
@@ -319,7 +319,7 @@ class DeliveryWorker:
         candidates: list[float] = self.health.next_probe_times()
         candidates.append(min(self._ts() + _MAX_IDLE, self.sweeper.next_at))
         next_due = await claims_sql.next_due_at(
-            self.store, skip_receivers=self._blocked_receivers(), skip_request_ids=self._queues.in_flight_ids()
+            self.store, skip_receivers=self._blocked_receivers(), skip_request_ids=list(self._queues.in_flight_ids)
         )
         if next_due is not None:
             candidates.append(parse_iso(next_due).timestamp())

@@ -85,7 +85,7 @@ def test_a_stale_copy_is_discarded_and_a_fresh_one_starts() -> None:
     queues.offer(_row(1, "r", attempts=0))  # read before that attempt
     queues.offer(_row(1, "r", attempts=1))
     assert _drain(queues, 1) == ["r"]
-    assert queues.in_flight_ids() == ["r"]
+    assert list(queues.in_flight_ids) == ["r"]
     queues.forget_attempts()  # a redrive starts the letter again from attempt 0
     queues.release(_row(1, "r"))
     queues.done(_row(1, "r", attempts=1), finished=False)
@@ -305,7 +305,7 @@ class QueuesMachine(RuleBasedStateMachine):
     @invariant()
     def counts_match_and_are_never_negative(self) -> None:
         assert self.queues.in_flight == len(self.sending) + len(self.recording) >= 0
-        assert sorted(self.queues.in_flight_ids()) == sorted([*self.sending, *self.recording])
+        assert sorted(self.queues.in_flight_ids) == sorted([*self.sending, *self.recording])
         for pid, model in self.ready.items():
             assert self.queues.waiting(pid) == len(model) >= 0
             assert self.queues.has_room(pid) == (len(model) + self.queues.of(pid).sending < 6)
