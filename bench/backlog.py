@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.load import RunStats, closed_loop, wait_until
+from bench.load import RunStats, closed_loop, scratch, wait_until
 from bench.peers import Peer, start_and_register, stop_all
 from bench.procs import Child, cpu_seconds, start_hub
 from bench.profiling import pyspy_binary
@@ -268,16 +268,10 @@ async def run_backlog(lab: Any, backlog: int, seconds: float, concurrency: int) 
 
 
 async def _main(backlog: int, seconds: float, concurrency: int) -> dict[str, Any]:
-    import tempfile
-
-    import aiohttp
-
     from bench.scenarios import FULL, Lab
 
-    with tempfile.TemporaryDirectory(prefix="ocpi-backlog-") as tmp:
-        connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0)
-        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
-            return await run_backlog(Lab(FULL, Path(tmp), http), backlog, seconds, concurrency)
+    async with scratch("ocpi-backlog-") as (work, http):
+        return await run_backlog(Lab(FULL, work, http), backlog, seconds, concurrency)
 
 
 def main() -> None:

@@ -18,10 +18,9 @@ import json
 import os
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.load import open_loop, percentile, wait_until
+from bench.load import open_loop, percentile, scratch, wait_until
 from bench.peers import Peer, start_and_register, stop_all
 from bench.procs import Child, cpu_seconds, start_hub
 from bench.profiling import pyspy_binary
@@ -107,16 +106,10 @@ async def run_fanout(lab: Any, receivers: int, rate: float, seconds: float) -> d
 
 
 async def _main(receivers: int, rate: float, seconds: float) -> dict[str, Any]:
-    import tempfile
-
-    import aiohttp
-
     from bench.scenarios import FULL, Lab
 
-    with tempfile.TemporaryDirectory(prefix="ocpi-fanout-") as tmp:
-        connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0)
-        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
-            return await run_fanout(Lab(FULL, Path(tmp), http), receivers, rate, seconds)
+    async with scratch("ocpi-fanout-") as (work, http):
+        return await run_fanout(Lab(FULL, work, http), receivers, rate, seconds)
 
 
 def main() -> None:
