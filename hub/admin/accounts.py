@@ -34,6 +34,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from hub.admin import guard as adminguard
+from hub.admin.params import fields
 from hub.keys import CLOCK, SETTINGS, STORE
 from routing.clock import iso
 from routing.protocol.errors import AuthError, Forbidden, OcpiError
@@ -150,13 +151,7 @@ _DUMMY = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAA
 
 def operator_json(row: OperatorRow) -> dict[str, Any]:
     """Public view of an operator: never its hash."""
-    return {
-        "name": row.name,
-        "role": row.role,
-        "created_at": row.created_at,
-        "created_by": row.created_by,
-        "disabled_at": row.disabled_at,
-    }
+    return fields(row, "name", "role", "created_at", "created_by", "disabled_at")
 
 
 # ---- the audit log -------------------------------------------------------------------------------
@@ -189,17 +184,7 @@ async def audit(
 
 def audit_json(entry: AuditEntry) -> dict[str, Any]:
     """An audit entry as the admin API shows it."""
-    return {
-        "id": entry.id,
-        "ts": entry.ts,
-        "actor": entry.actor,
-        "role": entry.role,
-        "via": entry.via,
-        "action": entry.action,
-        "target": entry.target,
-        "outcome": entry.outcome,
-        "address": entry.address,
-    }
+    return fields(entry, "id", "ts", "actor", "role", "via", "action", "target", "outcome", "address")
 
 
 # ---- the admin API's doors -----------------------------------------------------------------------
