@@ -237,17 +237,22 @@ async def check_admin_request(request: web.Request) -> Actor:
     adminguard.record(request, address, ok=True)
     request[ACTOR] = actor
     if not actor.can_act and request.method not in SAFE_METHODS:
-        await audit(
-            request.app,
-            actor,
-            via="admin-api",
-            action=_action(request),
-            target=_target(request),
-            outcome="refused: read-only operator",
-            address=address,
-        )
+        await _audit_request(request, actor, "refused: read-only operator", address)
         raise Forbidden(f"operator {actor.name!r} is read-only: it may not {request.method} here")
     return actor
+
+
+async def _audit_request(request: web.Request, actor: Actor, outcome: str, address: str | None) -> None:
+    """Audit an admin API request: its route as the action, the platform or operator it names as the target."""
+    await audit(
+        request.app,
+        actor,
+        via="admin-api",
+        action=_action(request),
+        target=_target(request),
+        outcome=outcome,
+        address=address,
+    )
 
 
 def _action(request: web.Request) -> str:
@@ -288,12 +293,4 @@ async def run_audited(request: web.Request, handler: Handler) -> web.StreamRespo
         outcome = "ok" if exc.status < 400 else f"failed: HTTP {exc.status}"
         raise
     finally:
-        await audit(
-            request.app,
-            actor,
-            via="admin-api",
-            action=_action(request),
-            target=_target(request),
-            outcome=outcome,
-            address=adminguard.client_address(request),
-        )
+        await _audit_request(request, actor, outcome, adminguard.client_address(request))
