@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.load import RunStats, closed_loop, scratch, wait_until
+from bench.load import RunStats, closed_loop, wait_until
 from bench.peers import Peer, start_and_register, stop_all
 from bench.procs import Child, cpu_seconds, start_hub
 from bench.profiling import pyspy_binary
@@ -267,23 +267,16 @@ async def run_backlog(lab: Any, backlog: int, seconds: float, concurrency: int) 
         await stop_all([cpo, healthy, dead, ref_cpo, ref_healthy])
 
 
-async def _main(backlog: int, seconds: float, concurrency: int) -> dict[str, Any]:
-    from bench.scenarios import FULL, Lab
-
-    async with scratch("ocpi-backlog-") as (work, http):
-        return await run_backlog(Lab(FULL, work, http), backlog, seconds, concurrency)
-
-
 def main() -> None:
-    """``python -m bench.backlog [--backlog N] [--seconds S]``: scenario 10 alone."""
-    import argparse
+    """``python -m bench.backlog [--backlog N] [--seconds S] [--concurrency C]``: scenario 10 alone."""
+    from bench.scenarios import run_alone
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backlog", type=int, default=100_000)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, default=32)
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(_main(args.backlog, args.seconds, args.concurrency)), indent=1))
+    run_alone(
+        __doc__ or "",
+        "ocpi-backlog-",
+        run_backlog,
+        {"backlog": (int, 100_000), "seconds": (float, 5.0), "concurrency": (int, 32)},
+    )
 
 
 if __name__ == "__main__":

@@ -14,13 +14,12 @@ and the scheduler fans it out.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import time
 from typing import Any
 
-from bench.load import open_loop, percentile, scratch, wait_until
+from bench.load import open_loop, percentile, wait_until
 from bench.peers import Peer, start_and_register, stop_all
 from bench.procs import Child, cpu_seconds, start_hub
 from bench.profiling import pyspy_binary
@@ -105,23 +104,16 @@ async def run_fanout(lab: Any, receivers: int, rate: float, seconds: float) -> d
         await stop_all([cpo, sink])
 
 
-async def _main(receivers: int, rate: float, seconds: float) -> dict[str, Any]:
-    from bench.scenarios import FULL, Lab
-
-    async with scratch("ocpi-fanout-") as (work, http):
-        return await run_fanout(Lab(FULL, work, http), receivers, rate, seconds)
-
-
 def main() -> None:
     """``python -m bench.fanout [--receivers N] [--rate R] [--seconds S]``: scenario 11 alone."""
-    import argparse
+    from bench.scenarios import run_alone
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--receivers", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=5.0)
-    parser.add_argument("--seconds", type=float, default=4.0)
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(_main(args.receivers, args.rate, args.seconds)), indent=1))
+    run_alone(
+        __doc__ or "",
+        "ocpi-fanout-",
+        run_fanout,
+        {"receivers": (int, 1000), "rate": (float, 5.0), "seconds": (float, 4.0)},
+    )
 
 
 if __name__ == "__main__":
