@@ -33,6 +33,7 @@ import re
 import sys
 from typing import Any
 
+from routing.protocol.envelope import unique_keys
 from routing.protocol.errors import UnusableAnswer
 
 __all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "loads", "read_envelope"]
@@ -63,17 +64,6 @@ _INT_HOOK = None if 0 < sys.get_int_max_str_digits() <= MAX_INT_DIGITS else _int
 
 def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {key[:40]!r}")
-            seen.add(key)
-    return result
 
 
 def _too_deep(value: Any, limit: int) -> bool:
@@ -109,7 +99,7 @@ def loads(body: bytes) -> Any:
     try:
         text = body.decode("utf-8-sig")
         value = json.loads(
-            text, parse_float=_float, parse_int=_INT_HOOK, parse_constant=_constant, object_pairs_hook=_object
+            text, parse_float=_float, parse_int=_INT_HOOK, parse_constant=_constant, object_pairs_hook=unique_keys
         )
         # Counting brackets is cheap: only an answer with more of them than MAX_DEPTH is walked.
         deep_enough = isinstance(value, dict | list) and text.count("[") + text.count("{") > MAX_DEPTH
