@@ -23,6 +23,7 @@ import contextlib
 import functools
 import logging
 from collections import OrderedDict, defaultdict, deque
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -111,6 +112,8 @@ class DeliveryWorker:
         self._submitted: set[str] = set()
         self._behind: set[tuple[int, str, str]] = set()
         self._skipped_full: set[int] = set()
+        # What feeds the outbox after an answer (routing/expander.py): idle() waits for it too.
+        self.upstream_idle: Callable[[], Awaitable[None]] | None = None
 
     # ---- lifecycle and what others may ask -----------------------------------------------------
 
@@ -140,6 +143,8 @@ class DeliveryWorker:
     async def idle(self) -> None:
         """Return once nothing is in flight and nothing is due at the clock's current time (for tests)."""
         while not self._stopping:
+            if self.upstream_idle is not None:  # broadcasts accepted but not in the outbox yet count too
+                await self.upstream_idle()
             await self.health.quiet()  # probes in flight count as work (each is bounded by its timeout)
             wake_at = self._wake_at
             if self._idle.is_set() and (wake_at is None or wake_at > self._ts()):

@@ -461,4 +461,35 @@ STEPS: list[Step] = [
         # the record but no longer counts as a fault in /status.
         sqlite="ALTER TABLE outbox ADD COLUMN discard_reason TEXT;",
     ),
+    Step(
+        "0020_broadcasts",
+        # Issue 22, goal 2: a broadcast push commits its stored copy and ONE row here, and is
+        # answered; the expander (routing/expander.py) turns the row into one outbox row per
+        # receiver afterwards, in chunks. id is the acceptance order: records of one object are
+        # expanded oldest first. done_through: the highest receiver platform id already in the
+        # outbox (receivers are expanded in platform id order, each chunk committed with it), so
+        # a crash mid-expansion neither repeats nor skips a receiver. leased_by/lease_until: the
+        # process expanding it when several share a PostgreSQL database (as in the outbox).
+        sqlite="""
+        CREATE TABLE broadcasts (
+            id INTEGER PRIMARY KEY,
+            module TEXT NOT NULL,
+            object_key TEXT NOT NULL,
+            method TEXT NOT NULL,
+            segments TEXT NOT NULL,            -- JSON list: the path below the receiver's module URL
+            query_string TEXT NOT NULL,
+            sender_platform_id INTEGER NOT NULL,
+            sender_country_code TEXT NOT NULL,
+            sender_party_id TEXT NOT NULL,
+            correlation_id TEXT NOT NULL,
+            body BLOB,                         -- the 2.2.1 body
+            origin TEXT NOT NULL,              -- JSON: what the sender sent, in its version (translation)
+            created_at TEXT NOT NULL,          -- acceptance time: the legs' created_at and max_age
+            done_through INTEGER NOT NULL DEFAULT 0,
+            leased_by TEXT,
+            lease_until TEXT
+        );
+        CREATE INDEX broadcasts_object ON broadcasts (module, object_key, id);
+        """,
+    ),
 ]

@@ -336,3 +336,38 @@ def losses() -> list[tuple[int | None, Loss]]:
     """The current request's losses, as (receiver platform id or None for the hub, Loss)."""
     flow = FLOW.get()
     return list(flow.losses) if flow is not None else []
+
+
+def flow_origin() -> dict[str, Any]:
+    """What the way out needs of this request's Flow, as JSON: kept with a broadcast record (storage/broadcasts.py)."""
+    flow = FLOW.get()
+    if flow is None:
+        return {}
+    raw = flow.raw.decode("utf-8", "surrogateescape") if flow.raw is not None else None
+    return {
+        "version": flow.version,
+        "raw": raw,
+        "kind": flow.kind,
+        "partial": flow.partial,
+        "country_code": flow.ctx.country_code,
+        "party_id": flow.ctx.party_id,
+    }
+
+
+def replay(origin: dict[str, Any], caller: Platform | None, store: Store | None) -> Flow:
+    """The Flow of a request accepted earlier, from its ``flow_origin``: each leg's ``outbound`` as then."""
+    raw = origin.get("raw")
+    version = str(origin.get("version") or CORE)
+    ctx = Context(str(origin.get("country_code") or ""), str(origin.get("party_id") or ""), origin=version)
+    flow = Flow(
+        caller,
+        version,
+        raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else None,
+        origin.get("kind"),
+        bool(origin.get("partial")),
+        None,
+        ctx,
+        store,
+    )
+    FLOW.set(flow)
+    return flow
