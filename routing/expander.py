@@ -44,7 +44,7 @@ from storage.db import Store, SyncTx
 LOGGER = logging.getLogger(__name__)
 
 BROADCAST_CHANNEL = "ocpi_hub_broadcasts"  # NOTIFY: a record was expanded (one behind it may go now)
-CHUNK = 200  # receivers per commit: ~5 ms of translation and leg building between two turns of the loop
+CHUNK = 100  # receivers per commit: a few ms of translation and leg building between two turns of the loop
 CLAIM = 16  # records read per round
 _IDLE_ALONE = 60.0  # clock seconds between rounds with nothing to do (alone, every record is our own)
 _IDLE_SHARED = 1.0  # shared: records of a process that died become ours when their lease runs out

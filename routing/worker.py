@@ -47,6 +47,7 @@ _ATTEMPTED_MEMORY = 100_000  # request ids remembered (far more than a backlog c
 # missed wake-up (e.g. a platform resumed with nobody to notify) and max_age expiry need a round.
 _MAX_IDLE = 60.0
 _MIN_PER_RECEIVER = 8  # due rows read per receiver and round, at least (storage/claims.py)
+_STARTS_PER_TURN = 16  # attempts started per turn of the event loop (each turn answers requests too)
 
 
 class DeliveryWorker:
@@ -259,7 +260,7 @@ class DeliveryWorker:
         return sorted(set(full) | set(paused))
 
     async def _dispatch(self) -> int:
-        started = self._start_ready()
+        started = await self._start_ready()
         if started:
             return started
         skip = self._blocked_receivers()
@@ -282,20 +283,33 @@ class DeliveryWorker:
         for row in rows:
             ready.setdefault(row.receiver_platform_id, deque()).append(row)
         self._ready = ready
-        return self._start_ready()
+        return await self._start_ready()
 
-    def _start_ready(self) -> int:
-        before = len(self._in_flight)
+    async def _start_ready(self) -> int:
+        """Start what the ready queues hold (receivers not full); the loop gets a turn every _STARTS_PER_TURN.
+
+        An attempt's first step (building and writing its request) runs in the loop turn after
+        its start: 500 started at once (a round after a broadcast to 1,000) made one turn of
+        ~75 ms, and every request to the hub (a CPO's next push) waited for it (issue 22).
+        """
+        started = 0
         limit = self.settings.concurrency_per_receiver
         for pid in list(self._ready):
-            queue = self._ready[pid]
+            queue = self._ready.get(pid)
+            if queue is None:  # dropped while this loop yielded (refresh, resumed)
+                continue
             if self.is_paused(pid):
                 queue.clear()
             while queue and self._per_receiver[pid] < limit:
+                before = len(self._in_flight)
                 self._start(queue.popleft())
-            if not queue:
+                if len(self._in_flight) > before:
+                    started += 1
+                    if started % _STARTS_PER_TURN == 0:
+                        await asyncio.sleep(0)
+            if not queue and self._ready.get(pid) is queue:
                 del self._ready[pid]
-        return len(self._in_flight) - before
+        return started
 
     def _start(self, row: Message) -> bool:
         """Start an attempt unless the receiver is full (False: keep the row for later).
