@@ -141,6 +141,11 @@ class BroadcastExpander:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.store.shared:  # what this process accepted or claimed is the others' to expand now
+            try:
+                await self.store.write(broadcast_sql.release)
+            except Exception:  # a database gone at shutdown: the leases run out instead
+                LOGGER.warning("could not hand this process's broadcasts over; their leases will run out")
 
     def wake(self) -> None:
         """A record was committed (here or, NOTIFY, elsewhere): a round now."""

@@ -177,3 +177,10 @@ def finish(tx: SyncTx, record_id: int, *, done_from: int) -> None:
     where, params = _mine(tx, record_id, done_from)
     if tx.execute_rowcount(f"DELETE FROM broadcasts WHERE {where}", params) != 1:
         raise LostBroadcast(f"broadcast {record_id} moved on from {done_from}")
+
+
+def release(tx: SyncTx) -> int:
+    """A clean stop: this process's records become anyone's at once (else they wait out their lease)."""
+    if tx.owner is None:
+        return 0
+    return tx.execute_rowcount("UPDATE broadcasts SET leased_by=NULL, lease_until=NULL WHERE leased_by=?", (tx.owner,))
