@@ -121,9 +121,10 @@ class BroadcastExpander:
             if not await broadcast_sql.pending_read(self.store, module, object_key):
                 return
             self.wake()
-            # Alone, this process expands it and says so; shared, another one may: poll as well.
+            # Alone, this process expands it and says so (the timeout only bounds a missed signal);
+            # shared, another process may be the one expanding it: poll.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.05 if self.store.shared else None):
+                async with asyncio.timeout(0.05 if self.store.shared else 1.0):
                     await waiter.wait()
 
     # ---- life cycle --------------------------------------------------------------------------
