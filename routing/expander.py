@@ -163,6 +163,7 @@ class BroadcastExpander:
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            self._idle.clear()  # idle() again only once a round found nothing (a woken round may find a record)
             delay = _IDLE_SHARED if self.store.shared else _IDLE_ALONE
             try:
                 now = self.clock.now()
