@@ -462,13 +462,43 @@ STEPS: list[Step] = [
         sqlite="ALTER TABLE outbox ADD COLUMN discard_reason TEXT;",
     ),
     Step(
+        "0020_broadcasts",
+        # Issue 22, goal 2: a broadcast push commits its stored copy and ONE row here, and is
+        # answered; the expander (routing/expander.py) turns the row into one outbox row per
+        # receiver afterwards, in chunks. id is the acceptance order: records of one object are
+        # expanded oldest first. done_through: the highest receiver platform id already in the
+        # outbox (receivers are expanded in platform id order, each chunk committed with it), so
+        # a crash mid-expansion neither repeats nor skips a receiver. leased_by/lease_until: the
+        # process expanding it when several share a PostgreSQL database (as in the outbox).
+        sqlite="""
+        CREATE TABLE broadcasts (
+            id INTEGER PRIMARY KEY,
+            module TEXT NOT NULL,
+            object_key TEXT NOT NULL,
+            method TEXT NOT NULL,
+            segments TEXT NOT NULL,            -- JSON list: the path below the receiver's module URL
+            query_string TEXT NOT NULL,
+            sender_platform_id INTEGER NOT NULL,
+            sender_country_code TEXT NOT NULL,
+            sender_party_id TEXT NOT NULL,
+            correlation_id TEXT NOT NULL,
+            body BLOB,                         -- the 2.2.1 body
+            origin TEXT NOT NULL,              -- JSON: what the sender sent, in its version (translation)
+            created_at TEXT NOT NULL,          -- acceptance time: the legs' created_at and max_age
+            done_through INTEGER NOT NULL DEFAULT 0,
+            leased_by TEXT,
+            lease_until TEXT
+        );
+        CREATE INDEX broadcasts_object ON broadcasts (module, object_key, id);
+        """,
+    ),
+    Step(
         "0021_postgres_outbox_queue",
         # Issue 22, PostgreSQL: the claim of 0018 (storage/claims.py) there too, leases and SKIP
         # LOCKED kept. A skip scan of this index lists the receivers with pending rows (one probe
         # each), and each receiver not skipped (OFFLINE, at its in-flight cap) is read in
         # acceptance order: a round costs the same with 100,000 rows queued for an OFFLINE
         # receiver as with none. Partial: only pending rows, the ones a round ever reads.
-        # (0020 is the broadcast expansion's, on another branch.)
         sqlite="",
         postgres="CREATE INDEX outbox_pending_queue ON outbox (receiver_platform_id, id) WHERE state = 'pending';",
     ),

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -51,6 +52,7 @@ LOGGER = logging.getLogger(__name__)
 # missed wake-up (e.g. a platform resumed with nobody to notify) and max_age expiry need a round.
 _MAX_IDLE = 60.0
 _MIN_PER_RECEIVER = 8  # due rows read per receiver and round, at least (storage/claims.py)
+_STARTS_PER_TURN = 16  # attempts started per turn of the event loop (each turn answers requests too)
 
 
 class DeliveryWorker:
@@ -109,6 +111,8 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[bool]] = set()  # the attempts in flight, to wait for at stop()
         # The last round or start found max_in_flight sending: a round waits until a chunk is free.
         self._capped = False
+        # What feeds the outbox after an answer (routing/expander.py): idle() waits for it too.
+        self.upstream_idle: Callable[[], Awaitable[None]] | None = None
 
     # ---- lifecycle and what others may ask -----------------------------------------------------
 
@@ -138,6 +142,8 @@ class DeliveryWorker:
     async def idle(self) -> None:
         """Return once nothing is in flight and nothing is due at the clock's current time (for tests)."""
         while not self._stopping:
+            if self.upstream_idle is not None:  # broadcasts accepted but not in the outbox yet count too
+                await self.upstream_idle()
             await self.health.quiet()  # probes in flight count as work (each is bounded by its timeout)
             wake_at = self._wake_at
             if self._idle.is_set() and (wake_at is None or wake_at > self._ts()):
@@ -260,7 +266,7 @@ class DeliveryWorker:
         return max(1, min(self.settings.batch_size, self.settings.max_in_flight // 4))
 
     async def _dispatch(self) -> int:
-        started = self._start_ready()
+        started = await self._start_ready()
         if started:
             return started
         room = self._room()
@@ -284,18 +290,36 @@ class DeliveryWorker:
             per_receiver=max(_MIN_PER_RECEIVER, -(-min(self.settings.batch_size, room) // readable)),
         )
         self._queues.refill(rows, kept=skip)  # full receivers were not read again: keep their rows
-        return self._start_ready()
+        return await self._start_ready()
 
-    def _start_ready(self) -> int:
+    async def _start_ready(self) -> int:
+        """Start what the ready queues hold; the loop gets a turn every _STARTS_PER_TURN starts.
+
+        An attempt's first step (building and writing its request) runs in the loop turn after
+        its start: 500 started at once (a round after a broadcast to 1,000) made one turn of
+        ~75 ms, and every request to the hub (a CPO's next push) waited for it (issue 22).
+        """
+        started = 0
+        while (now := self._start_some(_STARTS_PER_TURN)) > 0:
+            started += now
+            if now < _STARTS_PER_TURN:
+                break
+            await asyncio.sleep(0)
+        return started
+
+    def _start_some(self, limit: int) -> int:
+        """Start up to ``limit`` ready rows, receivers in the order their rows came; how many started."""
         started = 0
         for pid in self._queues.waiting_receivers():
             if self.is_paused(pid):
                 self._queues.drop_ready(pid)
-            while (row := self._queues.take_ready(pid)) is not None:
+            while started < limit and (row := self._queues.take_ready(pid)) is not None:
                 self._launch(row)
                 started += 1
             if self._queues.room <= 0:
                 self._capped = True
+                break
+            if started >= limit:
                 break
         return started
 
@@ -323,7 +347,7 @@ class DeliveryWorker:
             self._launch(following)
             return 1
         if self._capped and self._queues.waiting_receivers():
-            return self._start_ready()  # the freed room goes to another receiver's ready message
+            return self._start_some(self._queues.room)  # the freed room goes to another receiver's ready row
         return 0
 
     def _done(self, row: Message, task: asyncio.Task[bool]) -> None:
