@@ -1,4 +1,4 @@
-"""Both backends' schemas from the one list in storage/migrations.py hold the same tables and columns.
+"""Both backends' schemas from the one list in storage/migrations/ hold the same tables and columns.
 
 A SQLite file and a PostgreSQL schema are migrated to the latest step; the tables, their columns
 (name, type family, NOT NULL) and the explicitly created indexes must match, migration
