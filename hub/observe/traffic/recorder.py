@@ -42,7 +42,7 @@ from hub.observe.traffic.records import (
 from hub.ocpi.envelope import json_response
 from routing.clock import Clock, iso, parse_iso
 from routing.messages import FROM_CC, FROM_PID, TO_CC, TO_PID
-from routing.peers.client import Exchange
+from routing.peers.exchange import Exchange
 from routing.protocol.errors import InvalidParameters
 from routing.registry.directory import Directory
 from routing.versions import Loss
