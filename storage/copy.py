@@ -32,7 +32,7 @@ from storage.errors import StorageError
 from storage.files import DatabaseLocked, acquire_lock
 from storage.migrate_postgres import apply_migrations
 from storage.migrate_sqlite import MIGRATIONS, check_schema
-from storage.postgres import redact
+from storage.postgres_dialect import redact
 
 # Left out, with the reason the command prints. Each process of the PostgreSQL cluster writes its
 # own heartbeat row; the SQLite hub's rows describe a process that will not run there.

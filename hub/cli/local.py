@@ -27,7 +27,7 @@ from hub.observe.logs import setup_logging
 from storage import files
 from storage import migrate_postgres as pg_migrations
 from storage.migrate_sqlite import MIGRATIONS, apply_migrations, check_schema, dry_run, list_migrations
-from storage.postgres import redact
+from storage.postgres_dialect import redact
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
