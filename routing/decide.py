@@ -31,9 +31,9 @@ PUSH_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
 CPO_DATA_RECEIVERS = frozenset({"EMSP", "NSP", "NAP", "OTHER", "SCSP"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModuleSpec:
-    """What routing must know of one functional module."""
+    """What routing must know of one functional module (keyword-only: seven fields, four of one type)."""
 
     name: str
     receiver_roles: frozenset[str]  # party roles implementing the module's RECEIVER interface
@@ -51,13 +51,53 @@ class ModuleSpec:
 MODULES: dict[str, ModuleSpec] = {
     spec.name: spec
     for spec in (
-        ModuleSpec("locations", CPO_DATA_RECEIVERS, frozenset({"CPO"}), "CPO", True, True, "location"),
-        ModuleSpec("tariffs", CPO_DATA_RECEIVERS, frozenset({"CPO"}), "CPO", True, True),
-        ModuleSpec("tokens", frozenset({"CPO"}), frozenset({"EMSP", "OTHER"}), "EMSP", True, True, "token"),
-        ModuleSpec("sessions", frozenset({"EMSP", "SCSP", "OTHER"}), frozenset({"CPO"}), "CPO", False, True, "session"),
-        ModuleSpec("cdrs", frozenset({"EMSP", "OTHER"}), frozenset({"CPO"}), "CPO", False, True),
-        ModuleSpec("commands", frozenset({"CPO"}), frozenset({"EMSP", "OTHER"})),
-        ModuleSpec("chargingprofiles", frozenset({"CPO"}), frozenset({"EMSP", "SCSP", "OTHER"})),
+        ModuleSpec(
+            name="locations",
+            receiver_roles=CPO_DATA_RECEIVERS,
+            sender_roles=frozenset({"CPO"}),
+            owner_role="CPO",
+            broadcast=True,
+            stored=True,
+            index_kind="location",
+        ),
+        ModuleSpec(
+            name="tariffs",
+            receiver_roles=CPO_DATA_RECEIVERS,
+            sender_roles=frozenset({"CPO"}),
+            owner_role="CPO",
+            broadcast=True,
+            stored=True,
+        ),
+        ModuleSpec(
+            name="tokens",
+            receiver_roles=frozenset({"CPO"}),
+            sender_roles=frozenset({"EMSP", "OTHER"}),
+            owner_role="EMSP",
+            broadcast=True,
+            stored=True,
+            index_kind="token",
+        ),
+        ModuleSpec(
+            name="sessions",
+            receiver_roles=frozenset({"EMSP", "SCSP", "OTHER"}),
+            sender_roles=frozenset({"CPO"}),
+            owner_role="CPO",
+            stored=True,
+            index_kind="session",
+        ),
+        ModuleSpec(
+            name="cdrs",
+            receiver_roles=frozenset({"EMSP", "OTHER"}),
+            sender_roles=frozenset({"CPO"}),
+            owner_role="CPO",
+            stored=True,
+        ),
+        ModuleSpec(name="commands", receiver_roles=frozenset({"CPO"}), sender_roles=frozenset({"EMSP", "OTHER"})),
+        ModuleSpec(
+            name="chargingprofiles",
+            receiver_roles=frozenset({"CPO"}),
+            sender_roles=frozenset({"EMSP", "SCSP", "OTHER"}),
+        ),
     )
 }
 
