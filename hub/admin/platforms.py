@@ -15,6 +15,7 @@ from hub.keys import REGISTRY, SETTINGS, STORE
 from hub.ocpi.envelope import json_response, read_json
 from routing.clock import iso, parse_iso
 from routing.protocol.errors import InvalidParameters, NotFound
+from routing.protocol.vocab import PARTY_ROLES
 from storage import platforms as platform_sql
 from storage.models import Platform
 
@@ -67,14 +68,11 @@ def _string_field(body: Any, name: str, *, required: bool = True) -> str | None:
     return value.strip()
 
 
-_ROLES = ("CPO", "EMSP", "NAP", "NSP", "OTHER", "SCSP")
-
-
 def _role_field(body: Any) -> str | None:
     """Optional "role": what an OCPI 2.1.1 partner serves (its credentials name none)."""
     role = _string_field(body, "role", required=False)
-    if role is not None and role.upper() not in _ROLES:
-        raise InvalidParameters(f"'role' must be one of {', '.join(_ROLES)}")
+    if role is not None and role.upper() not in PARTY_ROLES:
+        raise InvalidParameters(f"'role' must be one of {', '.join(PARTY_ROLES)}")
     return role.upper() if role else None
 
 

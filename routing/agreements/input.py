@@ -15,9 +15,10 @@ from typing import Any
 from routing.clock import iso, parse_iso
 from routing.decide import MODULES
 from routing.protocol.errors import InvalidParameters
+from routing.protocol.vocab import PARTY_ROLES
 from storage.agreements import ALL_MODULES, AgreementValues, Side
 
-ROLES = ("CPO", "EMSP", "NAP", "NSP", "OTHER", "SCSP")
+ROLES = PARTY_ROLES
 STATES = ("active", "suspended")
 MAX_IMPORT_ROWS = 10_000
 CSV_COLUMNS = (

@@ -31,6 +31,7 @@ from routing.forward import relay
 from routing.jobs.cluster import OUTBOX_CHANNEL
 from routing.messages import Leg, Reply
 from routing.protocol.errors import ConnectionProblem, OcpiError, Overloaded, ReceiverTimeout, Unrepresentable
+from routing.protocol.vocab import ModuleID
 from routing.versions import wire as versions_wire
 from storage import outbox as outbox_sql
 from storage.db import Job, Store, SyncTx
@@ -183,7 +184,7 @@ class Delivery:
         await self.store.write(lambda tx: outbox_sql.delete(tx, message_id, request_id=request_id))
 
     def _message(self, leg: Leg, now: datetime, status_patch: bool) -> NewMessage:
-        if leg.module == "cdrs":
+        if leg.module == ModuleID.CDRS:
             max_age = self.settings.cdr_max_age
         else:
             max_age = self.settings.status_max_age if status_patch else self.settings.max_age
@@ -204,7 +205,7 @@ class Delivery:
 
 def _is_status_patch(leg: Leg) -> bool:
     """An EVSE/connector PATCH carrying only a status: stale fast, and coalesced when repeated."""
-    if leg.module != "locations" or leg.method != "PATCH":
+    if leg.module != ModuleID.LOCATIONS or leg.method != "PATCH":
         return False
     try:
         body = json.loads(leg.body or b"{}")

@@ -23,6 +23,7 @@ from routing.objects import ObjectRef, canonical_time
 from routing.peers.client import PeerClient
 from routing.protocol.envelope import dumps
 from routing.protocol.errors import OcpiError
+from routing.protocol.vocab import InterfaceRole, ModuleID, Role
 from routing.registry.directory import Directory
 from routing.registry.identity import live_parties
 from routing.versions import CORE, Context, to_core
@@ -34,7 +35,7 @@ from storage.models import Platform
 
 LOGGER = logging.getLogger(__name__)
 
-MODULES = ("locations", "tariffs")
+MODULES = (ModuleID.LOCATIONS, ModuleID.TARIFFS)
 MAX_PAGES = 1000
 PAGE_LIMIT = 1000
 CHECK_EVERY = 60.0  # seconds between looks at which platform is due
@@ -75,10 +76,10 @@ class Puller:
     async def pull(self, platform: Platform) -> int:
         """Pull one platform's locations and tariffs since its last complete pull."""
         started = iso(self.clock.now())
-        owners = {p.key for p in live_parties(platform, ("CPO",))}
+        owners = {p.key for p in live_parties(platform, (Role.CPO,))}
         stored = 0
         for module in MODULES:
-            url = platform.endpoint(module, "SENDER")
+            url = platform.endpoint(module, InterfaceRole.SENDER)
             if url is None or not owners:
                 continue
             try:
@@ -157,13 +158,13 @@ class Puller:
                     origin_version=version if sent is not None else None,
                     origin_body=dumps(sent) if sent is not None else None,
                 )
-                if module == "locations":
+                if module == ModuleID.LOCATIONS:
                     index_sql.remember(tx, "location", ref.object_id, ref.owner.key, now=now)
 
         return job
 
 
-_KIND = {"locations": "Location", "tariffs": "Tariff"}
+_KIND: dict[str, str] = {ModuleID.LOCATIONS: "Location", ModuleID.TARIFFS: "Tariff"}
 
 
 def _as_core(platform: Platform, module: str, item: Any) -> tuple[Any, Any]:
@@ -175,7 +176,7 @@ def _as_core(platform: Platform, module: str, item: Any) -> tuple[Any, Any]:
     version = platform.version or CORE
     if version == CORE or not isinstance(item, dict):
         return item, None
-    party = next(iter(live_parties(platform, ("CPO",))), None)
+    party = next(iter(live_parties(platform, (Role.CPO,))), None)
     ctx = Context(party.country_code, party.party_id, origin=version) if party else Context(origin=version)
     try:
         core = to_core(version, _KIND[module], item, ctx).data

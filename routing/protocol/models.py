@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Role = Literal["CPO", "EMSP", "HUB", "NAP", "NSP", "OTHER", "SCSP"]
-InterfaceRole = Literal["SENDER", "RECEIVER"]
+from routing.protocol.vocab import InterfaceRole, Role
+
 ConnectionStatus = Literal["CONNECTED", "OFFLINE", "PLANNED", "SUSPENDED"]
 
 # credentials.asciidoc: the token is string(64), printable non-whitespace ASCII.

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 
 from routing.messages import PartyRef
 from routing.protocol.errors import PartyConflict
+from routing.protocol.vocab import Role
 from storage import platforms as platform_sql
 from storage.db import Store
 from storage.errors import Conflict, PartyHeld
@@ -57,7 +58,7 @@ def refuse_reserved(parties: Iterable[tuple[str, str, str]], hub: PartyRef) -> N
     """PartyConflict (2001) for role HUB or the hub's own pair among (country_code, party_id, role) claims."""
     for country_code, party_id, role in parties:
         claimed = PartyRef(country_code, party_id)
-        if role.upper() == "HUB":
+        if role.upper() == Role.HUB:
             raise PartyConflict(
                 f"role HUB is not accepted for {claimed}: this hub is the network's hub; register the CPO, "
                 "eMSP or other roles you serve (credentials, CredentialsRole)"

@@ -32,6 +32,7 @@ from routing.protocol.errors import (
     UnableToUseClientApi,
 )
 from routing.protocol.models import Credentials
+from routing.protocol.vocab import InterfaceRole, ModuleID
 from routing.registry.credentials import (
     credentials_for,
     new_token,
@@ -321,7 +322,9 @@ class Registry:
         """Hub-initiated unregister: credentials DELETE to the peer, then revoke everything locally."""
         platform = await self.get(platform_id)
         peer_answer = "not registered"
-        url = platform.endpoint("credentials", "SENDER") or platform.endpoint("credentials", "RECEIVER")
+        url = platform.endpoint(ModuleID.CREDENTIALS, InterfaceRole.SENDER) or platform.endpoint(
+            ModuleID.CREDENTIALS, InterfaceRole.RECEIVER
+        )
         if platform.registered and url and platform.token_out:
             try:
                 response = await self.client.send(
@@ -365,7 +368,7 @@ class Registry:
         role: str | None = None,
         platform_id: int,
     ) -> Credentials:
-        url = api.url("credentials")
+        url = api.url(ModuleID.CREDENTIALS)
         assert url is not None  # discover() guarantees it
         try:
             response = await self.client.send(

@@ -19,14 +19,15 @@ from aiohttp import web
 from hub.ocpi.routed import DRAFT_ALIASES
 from routing.decide import MODULES
 from routing.peers.client import Exchange
+from routing.protocol.vocab import ModuleID
 from storage.traffic import TrafficRecord
 
 LOGGER = logging.getLogger("hub.observe.traffic.recorder")
 
 REDACTED = "{redacted}"
 _SAFE_QUERY = frozenset({"type", "offset", "limit", "date_from", "date_to"})
-HUB_MODULES = frozenset(MODULES) | {"credentials", "hubclientinfo", "versions"}
-_ALIASES = {**DRAFT_ALIASES, "registrations": "credentials"}
+HUB_MODULES = frozenset(MODULES) | {ModuleID.CREDENTIALS, ModuleID.HUB_CLIENT_INFO, "versions"}
+_ALIASES = {**DRAFT_ALIASES, "registrations": ModuleID.CREDENTIALS}
 _OPS_PATHS = {"admin", "status", "health", "metrics", "console"}
 UNLOGGED = frozenset({"metrics", "health", "status", "console"})  # polling noise: counted, not logged
 
@@ -51,12 +52,12 @@ def redact_path(path: str, *, module: str | None = None, base_path: str | None =
     ``sender``/``receiver``); a tokens path of unknown shape is redacted whole.
     """
     segments = path.split("/")
-    if base_path is not None and module == "tokens":
+    if base_path is not None and module == ModuleID.TOKENS:
         start = len(base_path.rstrip("/").split("/"))
     else:
         lowered = [s.lower() for s in segments]
         if "tokens" not in lowered:
-            if module == "tokens":
+            if module == ModuleID.TOKENS:
                 return "/" + REDACTED
             return path
         start = len(lowered) - 1 - lowered[::-1].index("tokens") + 1
