@@ -188,9 +188,9 @@ def decide(
 
 def _party_of(value: Any) -> PartyRef | None:
     if isinstance(value, dict):
-        cc, pid = value.get("country_code"), value.get("party_id")
-        if isinstance(cc, str) and isinstance(pid, str) and cc and pid:
-            return PartyRef(cc, pid)
+        country_code, party_id = value.get("country_code"), value.get("party_id")
+        if isinstance(country_code, str) and isinstance(party_id, str) and country_code and party_id:
+            return PartyRef(country_code, party_id)
     return None
 
 

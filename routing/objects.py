@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ObjectRef:
-    """A client owned object addressed by a receiver URL: {cc}/{pid}/{id}[/sub...]."""
+    """A client owned object addressed by a receiver URL: {country_code}/{party_id}/{id}[/sub...]."""
 
     owner: PartyRef
     object_id: str

@@ -218,10 +218,10 @@ class RoutingService:
                 raise InvalidParameters("CDRs are immutable: only POST (mod_cdrs)")
             if not isinstance(body, dict):
                 raise InvalidParameters("a CDR must be a JSON object")
-            cc, pid, cdr_id = body.get("country_code"), body.get("party_id"), body.get("id")
-            if not all(isinstance(v, str) and v for v in (cc, pid, cdr_id)):
+            country_code, party_id, cdr_id = body.get("country_code"), body.get("party_id"), body.get("id")
+            if not all(isinstance(v, str) and v for v in (country_code, party_id, cdr_id)):
                 raise InvalidParameters("a CDR needs country_code, party_id and id")
-            ref = ObjectRef(PartyRef(str(cc), str(pid)), str(cdr_id))
+            ref = ObjectRef(PartyRef(str(country_code), str(party_id)), str(cdr_id))
             check_owner(req.caller, ref.owner, spec.owner_role)
             return ref
         ref = object_ref(req.module, req.segments, req.query)

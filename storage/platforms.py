@@ -56,15 +56,15 @@ async def held_elsewhere(
     """
     found: list[tuple[str, str]] = []
     seen: set[tuple[str, str]] = set()
-    for cc, pid in pairs:
-        key = (cc.upper(), pid.upper())
+    for country_code, party_id in pairs:
+        key = (country_code.upper(), party_id.upper())
         if key in seen:
             continue
         seen.add(key)
-        if await store.fetchone(_HELD_HERE, (platform_id, cc, pid)) is not None:
+        if await store.fetchone(_HELD_HERE, (platform_id, country_code, party_id)) is not None:
             continue
-        if await store.fetchone(_HELD_ELSEWHERE, (platform_id, cc, pid)) is not None:
-            found.append((cc, pid))
+        if await store.fetchone(_HELD_ELSEWHERE, (platform_id, country_code, party_id)) is not None:
+            found.append((country_code, party_id))
     return found
 
 

@@ -129,10 +129,10 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
     agreements, unpartnered = app[AGREEMENTS].summary(platforms)
     notices.extend(unpartnered)  # an operator's decision (or one still to make), not a fault
     # Messages for platforms that no longer exist still count (their figures have no entry).
-    orphans = {pid: q for pid, q in queues.items() if pid not in {p.id for p in platforms}}
-    for pid, q in sorted(orphans.items()):
+    orphans = {platform_id: q for platform_id, q in queues.items() if platform_id not in {p.id for p in platforms}}
+    for platform_id, q in sorted(orphans.items()):
         if q.dead:
-            reasons.append(f"deleted platform {pid}: {q.dead} dead letter(s)")
+            reasons.append(f"deleted platform {platform_id}: {q.dead} dead letter(s)")
     totals = {
         "platforms": len(entries),
         "queue_depth": sum(q.depth for q in queues.values()),

@@ -164,8 +164,8 @@ class Agreements:
             keys = {p.key for p in live_parties(platform)}
             found = [ag for ag in found if any(side[:2] in keys for side in ag.sides)]
         if party is not None:
-            cc, _, pid = party.upper().partition("*")
-            found = [ag for ag in found if any(side[:2] == (cc, pid) for side in ag.sides)]
+            country_code, _, party_id = party.upper().partition("*")
+            found = [ag for ag in found if any(side[:2] == (country_code, party_id) for side in ag.sides)]
         if state is not None:
             found = [ag for ag in found if ag.row.state == state]
         return found

@@ -85,7 +85,7 @@ class ReceiverHealth:
 
     def next_probe_times(self) -> list[float]:
         """When each pending probe not already in flight is due (clock timestamps)."""
-        return [p.next_at for pid, p in self._offline.items() if pid not in self._probing]
+        return [p.next_at for platform_id, p in self._offline.items() if platform_id not in self._probing]
 
     async def quiet(self) -> None:
         """Return once no probe is in flight (each is bounded by its timeout; for tests and idle())."""

@@ -104,8 +104,8 @@ class Delivery:
     async def push_one(self, leg: Leg, *, prepare: Job | None = None) -> Outcome:
         """Commit one leg (and ``prepare``), send it now, wait up to relay_wait for its first attempt."""
         leg = await versions_wire.outbound(leg)  # in the receiver's OCPI version, before it is kept
-        pid, request_id = leg.platform.id, leg.request_id
-        if not self.worker.has_room(pid):
+        platform_id, request_id = leg.platform.id, leg.request_id
+        if not self.worker.has_room(platform_id):
             raise Overloaded(headers=dict(_RETRY_AFTER))
         now = self.clock.now()
         # The fast path stays in this process: leased to it, so no other process's scheduler takes it.
@@ -125,13 +125,13 @@ class Delivery:
         except BaseException:
             self.fastpath.stop_waiting(request_id)
             raise
-        paused = self.worker.is_paused(pid)
+        paused = self.worker.is_paused(platform_id)
         if paused and self.fail_mode:
             # "fail" answers like a plain hub: the receiver is down, so 4003 now, nothing kept.
             await self._drop(message_id, request_id)
-            return Failed(ConnectionProblem(f"receiver platform {pid} is unavailable"))
+            return Failed(ConnectionProblem(f"receiver platform {platform_id} is unavailable"))
         if blocked:
-            self.worker.queued_behind(pid, message.module, message.object_key)
+            self.worker.queued_behind(platform_id, message.module, message.object_key)
         if paused or (blocked and not self.fail_mode):
             self.fastpath.stop_waiting(request_id)
             self.worker.wake()

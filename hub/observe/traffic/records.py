@@ -36,7 +36,7 @@ UNLOGGED = frozenset({"metrics", "health", "status", "console"})  # polling nois
 
 
 def _redact_token_tail(tail: list[str]) -> list[str]:
-    # tokens RECEIVER: {cc}/{pid}/{uid}; tokens SENDER: {uid}/authorize (OCPI 2.2.1 mod_tokens).
+    # tokens RECEIVER: {country_code}/{party_id}/{uid}; tokens SENDER: {uid}/authorize (OCPI 2.2.1 mod_tokens).
     if len(tail) >= 2 and tail[-1].lower() == "authorize":
         return [REDACTED] * (len(tail) - 1) + [tail[-1]]
     if len(tail) == 3:
@@ -101,8 +101,8 @@ def module_of(path: str) -> str:
 
 def _party(headers: Mapping[str, str], side: str) -> str | None:
     lowered = {k.lower(): v for k, v in headers.items()}
-    cc, pid = lowered.get(f"ocpi-{side}-country-code"), lowered.get(f"ocpi-{side}-party-id")
-    return f"{cc}*{pid}" if cc and pid else None
+    country_code, party_id = lowered.get(f"ocpi-{side}-country-code"), lowered.get(f"ocpi-{side}-party-id")
+    return f"{country_code}*{party_id}" if country_code and party_id else None
 
 
 _STATUS_CODE = re.compile(rb'"status_code"\s*:\s*(-?\d{1,9})')
