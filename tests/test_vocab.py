@@ -2,16 +2,22 @@
 
 The tables are read from tests/fixtures/ocpi-spec-2.2.1 (ModuleID and InterfaceRole in
 version_information_endpoint.asciidoc, Role in types.asciidoc), so a typo or a missing member
-fails here rather than on the wire.
+fails here rather than on the wire. Also: storage/times.py's column text is routing/clock.py's
+OCPI DateTime, so timestamps read as datetimes and formatted again are byte-identical.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
+from routing.clock import iso, iso_or_none, parse_iso
 from routing.decide import MODULES
 from routing.protocol.vocab import PARTY_ROLES, InterfaceRole, ModuleID, Role, other_interface
+from storage import times
 
 SPEC = Path(__file__).parent / "fixtures" / "ocpi-spec-2.2.1"
 
@@ -59,3 +65,19 @@ def test_other_interface() -> None:
 
 def test_routed_modules_are_module_ids() -> None:
     assert all(isinstance(spec.name, ModuleID) for spec in MODULES.values())
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC),
+        datetime(2026, 3, 29, 3, 30, 0, 999999, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+def test_column_text_is_the_ocpi_datetime(moment: datetime) -> None:
+    text = times.encode(moment)
+    assert text == iso(moment)
+    assert times.decode(text) == parse_iso(text)
+    assert iso(times.decode(text)) == text  # read, then rendered for JSON: the same bytes
+    assert times.decode_optional(None) is None and iso_or_none(None) is None

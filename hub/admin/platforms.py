@@ -13,7 +13,7 @@ from aiohttp import web
 from hub.admin.params import positive_int
 from hub.keys import REGISTRY, SETTINGS, STORE
 from hub.ocpi.envelope import json_response, read_json
-from routing.clock import iso, parse_iso
+from routing.clock import iso, iso_or_none
 from routing.protocol.errors import InvalidParameters, NotFound
 from routing.protocol.vocab import PARTY_ROLES
 from storage import platforms as platform_sql
@@ -41,10 +41,10 @@ def platform_json(platform: Platform) -> dict[str, Any]:
         ],
         "endpoints": [{"identifier": e.module, "role": e.role, "url": e.url} for e in platform.endpoints],
         "interop": {"send_base64": platform.send_base64, "pull_interval": platform.pull_interval},
-        "created_at": platform.created_at,
-        "updated_at": platform.updated_at,
-        "last_seen_in": platform.last_seen_in,
-        "last_seen_out": platform.last_seen_out,
+        "created_at": iso(platform.created_at),
+        "updated_at": iso(platform.updated_at),
+        "last_seen_in": iso_or_none(platform.last_seen_in),
+        "last_seen_out": iso_or_none(platform.last_seen_out),
     }
 
 
@@ -88,7 +88,7 @@ async def invite(app: web.Application, name: str, *, role: str | None = None) ->
     """Create an invitation: {"token_a", "versions_url", "platform_id", "expires_at"} (token A shown once)."""
     platform, token_a = await app[REGISTRY].invite(name, role=role)
     settings = app[SETTINGS]
-    expires_at = parse_iso(platform.created_at) + timedelta(seconds=settings.token_a_ttl)
+    expires_at = platform.created_at + timedelta(seconds=settings.token_a_ttl)
     return {
         "token_a": token_a,
         "versions_url": settings.versions_url,

@@ -21,7 +21,7 @@ from hub import __version__, build
 from hub.keys import AGREEMENTS, CLOCK, CLUSTER, SETTINGS, STARTED_AT, STORE
 from hub.observe.metrics import LOSS_STATS, RELAY_STATS
 from hub.ocpi.envelope import json_response
-from routing.clock import parse_iso
+from routing.clock import iso_or_none, parse_iso
 from routing.jobs.cluster import cluster_by_platform
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
@@ -66,8 +66,8 @@ def platform_status(
         "status": platform.status,
         "version": platform.version,
         "roles": [{"country_code": r.country_code, "party_id": r.party_id, "role": r.role} for r in platform.parties],
-        "last_seen_in": _latest(platform.last_seen_in, figures.last_in),
-        "last_seen_out": _latest(platform.last_seen_out, figures.last_out),
+        "last_seen_in": _latest(iso_or_none(platform.last_seen_in), figures.last_in),
+        "last_seen_out": _latest(iso_or_none(platform.last_seen_out), figures.last_out),
         "queue_depth": queue.depth,
         "oldest_queued_age_seconds": oldest_age,
         "retries": queue.retries,

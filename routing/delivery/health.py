@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import DeliverySettings
-from routing.clock import Clock, parse_iso
+from routing.clock import Clock
 from routing.peers.client import PeerClient
 from routing.protocol.errors import OcpiError
 from routing.registry.directory import Directory
@@ -158,11 +158,7 @@ class ReceiverHealth:
         for platform in await platform_sql.list_platforms(store):
             if platform.status != "CONNECTED" or not platform.registered or platform.id in self._offline:
                 continue
-            seen = [
-                parse_iso(t).timestamp()
-                for t in (platform.last_seen_in, platform.last_seen_out, platform.updated_at)
-                if t
-            ]
+            seen = [t.timestamp() for t in (platform.last_seen_in, platform.last_seen_out, platform.updated_at) if t]
             if seen and now - max(seen) < silence:
                 continue
             if not self._start(platform.id, self._still_alive(platform.id, silence)):

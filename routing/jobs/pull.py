@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from routing.clock import Clock, iso, parse_iso
+from routing.clock import Clock, iso
 from routing.jobs.periodic import Periodic
 from routing.messages import PartyRef
 from routing.objects import ObjectRef, canonical_time
@@ -50,19 +51,19 @@ class Puller:
         self.client = client
         self.directory = directory
         self.clock = clock
-        self._pulled: dict[int, str] = {}  # newer than the directory's copy of platforms.pulled_at
+        self._pulled: dict[int, datetime] = {}  # newer than the directory's copy of platforms.pulled_at
         self._round = asyncio.Lock()  # one round at a time: a second caller waits, then finds nothing due
         # An abandoned pull (stop) leaves pulled_at alone: the next one starts from the last complete one.
         self.task = Periodic("pull-only-partners", self.pull_due, lambda: CHECK_EVERY, clock, lead=store.try_lead)
 
-    def _pulled_at(self, platform: Platform) -> str | None:
+    def _pulled_at(self, platform: Platform) -> datetime | None:
         return self._pulled.get(platform.id) or platform.pulled_at
 
     def _due(self, platform: Platform) -> bool:
         if not platform.pull_interval or platform.status != "CONNECTED" or not platform.registered:
             return False
         last = self._pulled_at(platform)
-        return last is None or (self.clock.now() - parse_iso(last)).total_seconds() >= platform.pull_interval
+        return last is None or (self.clock.now() - last).total_seconds() >= platform.pull_interval
 
     async def pull_due(self) -> int:
         """Pull every due platform; return how many objects were stored."""
@@ -75,7 +76,7 @@ class Puller:
 
     async def pull(self, platform: Platform) -> int:
         """Pull one platform's locations and tariffs since its last complete pull."""
-        started = iso(self.clock.now())
+        started = self.clock.now()
         owners = {p.key for p in live_parties(platform, (Role.CPO,))}
         stored = 0
         for module in MODULES:
@@ -96,7 +97,7 @@ class Puller:
         query: dict[str, str] = {"limit": str(PAGE_LIMIT)}
         last = self._pulled_at(platform)
         if last:
-            query["date_from"] = last
+            query["date_from"] = iso(last)  # the OCPI DateTime the partner filters on
         next_url: str | None = f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
         stored = 0
         for _ in range(MAX_PAGES):
