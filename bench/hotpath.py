@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import subprocess
 import tempfile
 from collections import Counter
@@ -22,7 +23,7 @@ import aiohttp
 
 from bench.load import closed_loop
 from bench.peers import start_and_register, stop_all
-from bench.procs import Child, cpu_seconds, free_port, start_baseline, start_hub
+from bench.procs import Child, cpu_seconds, cpu_seconds_of, free_port, start_baseline, start_hub
 from bench.profiling import pyspy_binary, summarize_collapsed
 from bench.requests import session_push
 from bench.scenarios import FULL, Lab, cpo_peer, emsp_peers
@@ -30,7 +31,31 @@ from bench.scenarios import FULL, Lab, cpo_peer, emsp_peers
 HERE = Path(__file__).resolve().parent
 
 
-async def measure(seconds: float, concurrency: int, profile: str | None, env: dict[str, str]) -> dict[str, object]:
+def thread_names(pid: int) -> dict[int, str]:
+    """OS thread id -> Python thread name, from ``py-spy dump`` (empty without py-spy)."""
+    binary = pyspy_binary()
+    if binary is None:
+        return {}
+    try:
+        text = subprocess.run([binary, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {
+        int(tid): name for tid, name in re.findall(r'Thread (?:0x[0-9A-Fa-f]+ )?\(?(\d+)\)? \(\w+\): "([^"]+)"', text)
+    }
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds so far of each thread of a process (the event loop is the thread whose id is the pid)."""
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out[int(task.name)] = cpu_seconds_of(task / "stat")
+    return out
+
+
+async def measure(
+    seconds: float, concurrency: int, profile: str | None, env: dict[str, str], cprofile: Path | None = None
+) -> dict[str, object]:
     """Start a hub, push for ``seconds``, return rps and CPU ms per push."""
     with tempfile.TemporaryDirectory(prefix="hotpath-") as tmp:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as http:
@@ -38,7 +63,7 @@ async def measure(seconds: float, concurrency: int, profile: str | None, env: di
             cpo, (emsp,) = cpo_peer(), emsp_peers(1)
             hub: Child | None = None
             spy: subprocess.Popen[bytes] | None = None
-            config = lab.hub_config("hub-hotpath", env=env)
+            config = lab.hub_config("hub-hotpath", env=env, cprofile=cprofile)
             try:
                 hub = await start_hub(config)
                 await start_and_register(http, config.url, config.admin_token, [cpo, emsp])
@@ -58,6 +83,7 @@ async def measure(seconds: float, concurrency: int, profile: str | None, env: di
                     await asyncio.sleep(0.5)
                 counts.clear()
                 cpu0 = cpu_seconds(hub.pid)
+                threads0 = thread_cpu(hub.pid)
                 stats = await closed_loop(
                     session_push(http, config.url, cpo, emsp, tag="M", counts=counts),
                     concurrency=concurrency,
@@ -65,6 +91,15 @@ async def measure(seconds: float, concurrency: int, profile: str | None, env: di
                     max_requests=10_000_000,
                 )
                 cpu = cpu_seconds(hub.pid) - cpu0
+                threads = thread_cpu(hub.pid)
+                names = thread_names(hub.pid)
+                per_thread = {
+                    ("loop" if tid == hub.pid else names.get(tid, f"thread {tid}")): round(
+                        1000 * (t - threads0.get(tid, 0.0)) / max(stats.ok, 1), 3
+                    )
+                    for tid, t in threads.items()
+                    if t - threads0.get(tid, 0.0) > 0
+                }
                 out: dict[str, float | int | dict[str, int]] = {
                     "rps": round(stats.rps, 1),
                     "p50_ms": round(stats.p(50), 2),
@@ -72,6 +107,7 @@ async def measure(seconds: float, concurrency: int, profile: str | None, env: di
                     "answers": dict(counts),
                     "hub_cpu_s": round(cpu, 2),
                     "cpu_ms_per_push": round(1000 * cpu / max(stats.ok, 1), 3),
+                    "cpu_ms_per_push_by_thread": per_thread,
                 }
                 # The same closed loop through the bare proxy: its CPU per request, measured in the
                 # same minute, is the yardstick (the machine is shared; absolute figures drift).
@@ -97,6 +133,8 @@ async def measure(seconds: float, concurrency: int, profile: str | None, env: di
                     out["cpu_ms_per_push"] / max(out["baseline_cpu_ms_per_request"], 1e-9),
                     2,  # type: ignore[operator]
                 )
+                if cprofile is not None:
+                    out["pushes_measured"] = stats.ok  # cProfile covers the warm-up and start too
                 if spy is not None:
                     spy.wait(seconds + 30)
                     if raw.exists():
@@ -125,9 +163,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--profile", help="name of the profile files written in bench/")
     parser.add_argument("--env", default="", help="extra hub settings, A=1,B=2")
+    parser.add_argument("--cprofile", type=Path, help="run the hub under cProfile, writing this file (call counts)")
     args = parser.parse_args()
     env = dict(kv.split("=", 1) for kv in args.env.split(",") if kv)
-    print(json.dumps(asyncio.run(measure(args.seconds, args.concurrency, args.profile, env)), indent=1))
+    print(json.dumps(asyncio.run(measure(args.seconds, args.concurrency, args.profile, env, args.cprofile)), indent=1))
 
 
 if __name__ == "__main__":

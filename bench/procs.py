@@ -44,8 +44,13 @@ def proc_status_kb(pid: int, key: str) -> int:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far."""
+    return cpu_seconds_of(Path(f"/proc/{pid}/stat"))
+
+
+def cpu_seconds_of(stat: Path) -> float:
+    """User + system CPU time in a /proc stat file (a process's or one thread's)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat.read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
     except (OSError, ValueError, IndexError):
         return 0.0

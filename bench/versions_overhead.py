@@ -55,6 +55,7 @@ async def _per_message(receiver_version: str, n: int) -> float:
         request_id="r",
         correlation_id="c",
         caller=caller,
+        flow=wire.open_flow(caller),
         raw_body=raw,
         body=body,
     )
@@ -66,6 +67,7 @@ async def _per_message(receiver_version: str, n: int) -> float:
         correlation_id="c",
         body=raw,
         module="locations",
+        flow=req.flow,
     )
     started = time.perf_counter()
     for _ in range(n):

@@ -48,6 +48,12 @@ class DeliverySettings(BaseModel):
     initial_backoff: float = Field(1.0, gt=0, description="First retry delay in seconds.")
     max_backoff: float = Field(300.0, gt=0, description="Longest retry delay in seconds.")
     concurrency_per_receiver: int = Field(16, ge=1, description="Parallel deliveries to one receiver.")
+    max_in_flight: int = Field(
+        512,
+        ge=1,
+        description="Deliveries sending at once, all receivers together (a fan-out to 10,000 platforms"
+        " keeps the rest in the outbox, not in memory).",
+    )
     offline_after_failures: int = Field(5, ge=1, description="Consecutive failures before a platform is OFFLINE.")
     probe_max_backoff: float = Field(60.0, gt=0, description="Longest wait between probes of an OFFLINE platform.")
     silence_check: float = Field(

@@ -21,6 +21,7 @@ from routing.proxies import Proxies
 from routing.registry.directory import Directory
 from routing.registry.registration import Registry
 from routing.service import RoutingService
+from routing.versions.flow import Flow
 from storage.db import Store
 from storage.models import TokenRecord
 
@@ -62,6 +63,8 @@ CALLER = web.RequestKey("caller", Caller)
 OCPI_VERSION = web.RequestKey("ocpi_version", str)
 # Translation losses of this request's message (routing/versions), for its traffic record.
 LOSSES = web.RequestKey("losses", list)
+# This request's translation Flow (routing/versions/flow.py): opened by its handler, closed by the pipeline.
+TRANSLATION = web.RequestKey("translation", Flow)
 REQUEST_ID = web.RequestKey("request_id", str)
 CORRELATION_ID = web.RequestKey("correlation_id", str)
 # Routing headers an error answer of the hub carries (FROM = hub, TO = requester), set once the caller is known.

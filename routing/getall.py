@@ -27,6 +27,7 @@ from routing.protocol.errors import InvalidParameters, NotFound, UnknownLocation
 from routing.protocol.vocab import InterfaceRole, ModuleID
 from routing.versions import module_url
 from routing.versions import wire as versions_wire
+from routing.versions.flow import Flow
 from storage import objects as object_sql
 from storage.db import Store
 
@@ -102,6 +103,8 @@ class StoreReader:
         viewers: list[PartyRef],
         owners: set[str] | None = None,
         version: str = "2.2.1",
+        *,
+        flow: Flow,
     ) -> Reply:
         """One page of the module's objects the viewers may see, FROM the hub (GET All via Hub).
 
@@ -137,12 +140,19 @@ class StoreReader:
         data = "[" + ",".join(found.bodies) + "]"
         # A reader on a sender's own version gets that sender's body (routing/versions/answers.py).
         versions_wire.keep_originals(
-            [(json.loads(b), v, json.loads(o)) for b, (v, o) in zip(found.bodies, found.origins, strict=True) if o]
+            flow,
+            [(json.loads(b), v, json.loads(o)) for b, (v, o) in zip(found.bodies, found.origins, strict=True) if o],
         )
         return Reply(200, around_json(data, timestamp=iso(self.clock.now())), headers)
 
     async def location(
-        self, segments: list[str], requester: PartyRef, viewers: list[PartyRef], owners: set[str] | None = None
+        self,
+        segments: list[str],
+        requester: PartyRef,
+        viewers: list[PartyRef],
+        owners: set[str] | None = None,
+        *,
+        flow: Flow,
     ) -> Reply:
         """GET /locations/{id}[/{evse_uid}[/{connector_id}]] with TO = the hub, from its copy (of ``owners`` only)."""
         copies = await object_sql.find(
@@ -165,6 +175,6 @@ class StoreReader:
                 raise NotFound(f"no {'/'.join(segments[1:])} in location {segments[0]}")
             sent = find_child(sent, segments[1:]) if isinstance(sent, dict) else None
             body = dumps(core)
-        versions_wire.keep_originals([(core, copies[0].origin_version, sent)])
+        versions_wire.keep_originals(flow, [(core, copies[0].origin_version, sent)])
         headers = RoutingHeaders(from_party=self.hub, to_party=requester).as_headers()
         return Reply(200, around_json(body, timestamp=iso(self.clock.now())), headers)

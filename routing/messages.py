@@ -3,8 +3,9 @@
 Parties, routing headers, an inbound request, an outbound leg, the reply to the caller and the
 receiver picked for it live here so that the service, the decision, the forwarding, delivery,
 proxies, GET-all and the version bridge all import one dependency-free module instead of each
-other (issue 24, item 2). Only OCPI vocabulary (routing/protocol/) and the stored platform are
-imported.
+other (issue 24, item 2). Only OCPI vocabulary (routing/protocol/), the stored platform and the
+request's translation Flow (routing/versions/flow.py, a plain value carried on ``Inbound`` and
+``Leg``, issue 24, item 3) are imported.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from multidict import CIMultiDict
 from routing.protocol.envelope import envelope_bytes
 from routing.protocol.ids import new_id
 from routing.protocol.reader import Shape
+from routing.versions.flow import Flow
 from storage.models import Platform
 
 # Routing header names (transport_and_format, Message Routing).
@@ -91,6 +93,7 @@ class Inbound:
     request_id: str
     correlation_id: str
     caller: Platform
+    flow: Flow = field(compare=False, repr=False)  # its versions and losses, opened by the handler
     raw_body: bytes | None = None
     body: Any = None
 
@@ -109,6 +112,8 @@ class Leg:
     object_key: str = ""
     request_id: str = field(default_factory=new_id)
     expect: Shape | None = None  # the shape the spec gives the answer's data
+    # The translation Flow of the partner request this leg serves (None: the hub's own message).
+    flow: Flow | None = field(default=None, compare=False, repr=False)
 
     def headers(self) -> dict[str, str]:
         """X-Request-ID, X-Correlation-ID and the routing headers of this leg."""

@@ -20,10 +20,10 @@ from urllib.parse import parse_qsl, urlencode
 from config import Settings
 from routing.clock import Clock, iso, parse_iso
 from routing.delivery.intake import Delivery
-from routing.forward import new_request_id, relay, send_leg
 from routing.messages import Inbound, Leg, PartyRef, Reply, RoutingHeaders, Target
 from routing.objects import ObjectRef
 from routing.peers.client import PeerClient
+from routing.peers.forward import new_request_id, relay, send_leg
 from routing.peers.ssrf import UrlRefused
 from routing.protocol.envelope import around_json
 from routing.protocol.errors import ConnectionProblem, InvalidParameters, NotFound
@@ -31,6 +31,7 @@ from routing.protocol.vocab import ModuleID
 from routing.registry.directory import Directory
 from routing.versions import version_prefix
 from routing.versions import wire as versions_wire
+from routing.versions.flow import Flow
 from storage import objects as object_sql
 from storage import proxies as proxy_sql
 from storage.db import Store
@@ -191,16 +192,17 @@ class Proxies:
         return platform
 
     async def handle_callback(
-        self, proxy_id: str, caller: Platform, raw_body: bytes, correlation_id: str | None
+        self, proxy_id: str, caller: Platform, raw_body: bytes, correlation_id: str | None, flow: Flow
     ) -> Reply:
         """A CPO posts a CommandResult/*ProfileResult: check it, deliver it to the original response_url.
 
         The result is a request of its own: it keeps the X-Correlation-ID it arrived with
         (transport_and_format 4.1.1: the hub forwards the correlation id it received); a CPO that
         sent none gets the original command's, so the whole exchange stays findable under one id.
+        ``flow``: the result's translation Flow (routing/versions/flow.py), carried on the leg.
         """
         proxy = await self._usable(proxy_id, caller, "callback")
-        raw_body = versions_wire.inbound_callback(caller, proxy.module, raw_body)
+        raw_body = versions_wire.inbound_callback(flow, proxy.module, raw_body)
         to_party = PartyRef(proxy.from_country_code or "", proxy.from_party_id or "")
         from_party = PartyRef(proxy.to_country_code or "", proxy.to_party_id or "")
         routing = RoutingHeaders(from_party=from_party, to_party=to_party)
@@ -213,6 +215,7 @@ class Proxies:
             body=raw_body,
             module=proxy.module,
             object_key=f"callback/{proxy.id}",
+            flow=flow,
         )
         answer = await self.delivery.relay_push(leg)
         answer.headers.update(routing.swapped().as_headers())
@@ -276,11 +279,13 @@ class Proxies:
         )
         answer.headers["Location"] = self._url("proxy", proxy_id, versions_wire.version_of(caller))
 
-    async def handle_proxy_get(self, proxy_id: str, caller: Platform, correlation_id: str, timestamp: str) -> Reply:
+    async def handle_proxy_get(
+        self, proxy_id: str, caller: Platform, correlation_id: str, timestamp: str, flow: Flow
+    ) -> Reply:
         """GET a proxied page or CDR from the partner (or the hub's copy), rewriting the next Link again."""
         proxy = await self._usable(proxy_id, caller, "page|cdr")
         # The answer data in the caller's version, like the first page's (routing/versions/wire.py).
-        versions_wire.open_answer(caller, proxy.module, "CDR" if proxy.kind == "cdr" else None)
+        versions_wire.open_answer(flow, proxy.module, "CDR" if proxy.kind == "cdr" else None)
         routing = RoutingHeaders(
             from_party=PartyRef(proxy.from_country_code, proxy.from_party_id)
             if proxy.from_country_code and proxy.from_party_id
@@ -295,7 +300,7 @@ class Proxies:
                 raise NotFound("the CDR is not stored at the hub")
             if stored.origin_body:  # the CPO's own CDR for a reader on its version
                 sent = json.loads(stored.origin_body)
-                versions_wire.keep_originals([(json.loads(stored.body), stored.origin_version, sent)])
+                versions_wire.keep_originals(flow, [(json.loads(stored.body), stored.origin_version, sent)])
             answer = Reply(200, around_json(stored.body, timestamp=timestamp), from_hub=True)
             if routing.from_party is not None:
                 answer.headers.update(RoutingHeaders(self.hub, routing.from_party).as_headers())
@@ -308,6 +313,7 @@ class Proxies:
             correlation_id=correlation_id,
             module=proxy.module,
             expect="list" if proxy.kind == "page" else "object",
+            flow=flow,
         )
         answer = relay(await send_leg(self.client, leg))
         await self.rewrite_link(answer, leg, caller)

@@ -35,7 +35,6 @@ from routing.decide import (
     pick_target,
 )
 from routing.delivery.intake import Delivery
-from routing.forward import relay, send_leg
 from routing.getall import StoreReader
 from routing.messages import Inbound, Leg, PartyRef, Reply, RoutingHeaders, Target
 from routing.objects import (
@@ -48,6 +47,7 @@ from routing.objects import (
     origin_after,
 )
 from routing.peers.client import PeerClient
+from routing.peers.forward import relay, send_leg
 from routing.protocol import idrules
 from routing.protocol.envelope import dumps
 from routing.protocol.errors import InvalidParameters, OcpiError, UnknownReceiver, UnknownToken
@@ -143,17 +143,19 @@ class RoutingService:
         if obj is not req.body:
             # Liberal in what we accept, strict in what we send: forward the object, not [object].
             req = replace(req, body=obj, raw_body=dumps(obj).encode())
-        req = await versions_wire.inbound(req, self.store, self.now())  # the one way in: the caller's version -> 2.2.1
+        # The one way in: the caller's version -> 2.2.1 (the receive time only fills a 2.1.1 PATCH).
+        req = await versions_wire.inbound(req, self.store, self.now() if version == "2.1.1" else None)
         sender = self.requester(req)
         route = decide(spec, req.interface, req.method, req.segments, req.routing, self.hub, req.body)
         match route:
             case GetAll():
                 viewers = self._viewers(req, sender)
                 owners = self._owners(spec, req, viewers)
-                return await self.reader.page(spec, req.query, sender, viewers, owners, version)
+                return await self.reader.page(spec, req.query, sender, viewers, owners, version, flow=req.flow)
             case FromStore():
                 viewers = self._viewers(req, sender)
-                return await self.reader.location(req.segments, sender, viewers, self._owners(spec, req, viewers))
+                owners = self._owners(spec, req, viewers)
+                return await self.reader.location(req.segments, sender, viewers, owners, flow=req.flow)
             case Broadcast():
                 return await self._broadcast(spec, req, sender, self._owned_ref(spec, req))
             case Direct(party):
@@ -245,7 +247,7 @@ class RoutingService:
         """
         now = self.now()
         body = req.body
-        sent = versions_wire.origin()  # the sender's own version and body, kept beside the 2.2.1 copy
+        sent = versions_wire.origin(req.flow)  # the sender's own version and body, kept beside the 2.2.1 copy
         recipient = object_sql.EVERYONE if target is None else target.recipient
         peer = target.key if target is not None and spec.name == ModuleID.SESSIONS else None
         replaces = not ref.sub and req.method in ("PUT", "POST")
@@ -313,6 +315,7 @@ class RoutingService:
                 body=req.raw_body,
                 module=spec.name,
                 object_key=ref.key,
+                flow=req.flow,
             )
             for target in broadcast_targets(self.directory, spec, exclude_platform=req.caller.id)
             # Only the parties the sender has an agreement with (all of them when agreements are open).
@@ -347,6 +350,7 @@ class RoutingService:
             module=spec.name,
             object_key=ref.key if ref else "",
             expect=answer_shape(spec, req),
+            flow=req.flow,
         )
         if ref is not None:
             try:

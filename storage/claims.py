@@ -7,6 +7,11 @@ PostgreSQL), a message being sent is leased to one process (``leased_by`` until
 live process is not claimable (so neither is anything behind it: per-object order holds across
 processes), a live process renews its leases with its heartbeat, and an expired lease (its
 process died) is taken over. Alone (SQLite), a claim is a plain read.
+
+Both backends read the queue receiver by receiver (issue 22): the receivers with pending rows by
+a skip scan (one index probe each: SQLite's outbox_queue_order, PostgreSQL's partial
+outbox_pending_queue), then each receiver not skipped (OFFLINE, at its cap) in acceptance order.
+A receiver the round skips costs one probe, however many rows it has queued.
 """
 
 from __future__ import annotations
@@ -16,25 +21,20 @@ from collections.abc import Sequence
 from storage.db import Row, Store, SyncTx
 from storage.outbox import Message, message_from_row
 
-
-def _skips(skip_receivers: Sequence[int], skip_request_ids: Sequence[str]) -> tuple[str, list[object]]:
-    extra = ""
-    params: list[object] = []
-    if skip_receivers:
-        extra += f" AND o.receiver_platform_id NOT IN ({','.join('?' * len(skip_receivers))})"
-        params.extend(skip_receivers)
-    if skip_request_ids:  # messages being sent (row ids are reused after deletes; request ids never)
-        extra += f" AND o.request_id NOT IN ({','.join('?' * len(skip_request_ids))})"
-        params.extend(skip_request_ids)
-    return extra, params
-
-
 _HEAD = (
     " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.receiver_platform_id=o.receiver_platform_id"
     " AND p.module=o.module AND p.object_key=o.object_key AND p.state='pending' AND p.id<o.id)"
 )
-# Alone (SQLite): the receivers with pending rows, by a skip scan of outbox_queue_due (one index
-# probe per receiver, 0018), so a round never walks the rows of a receiver it skips (OFFLINE, full).
+# PostgreSQL, the same check made to probe outbox_chain by the whole chain key. On an unanalyzed
+# outbox (filled within the last minute) the planner pulled it up into an anti join that probed by
+# receiver alone, or took the partial outbox_pending_queue (receiver, id): either way every head
+# checked walked its receiver's queue (765 ms with 1,000 queued; tests/test_outbox_backlog_pg.py).
+# OFFSET 0 keeps it a subplan per row, and the state as an expression is no index's key or
+# predicate, so only outbox_chain (by receiver, module, object_key) serves it: 903 -> 3 ms there.
+_HEAD_PG = _HEAD.replace("p.state='pending'", "p.state||''='pending'")[:-1] + " OFFSET 0)"
+# The receivers with pending rows, by a skip scan (one index probe per receiver: SQLite's
+# outbox_queue_due of 0018, PostgreSQL's outbox_pending_queue of 0021), so a round never walks the
+# rows of a receiver it skips (OFFLINE, full).
 _RECEIVERS = (
     "WITH RECURSIVE r(pid) AS ("
     "SELECT (SELECT min(receiver_platform_id) FROM outbox WHERE state='pending')"
@@ -62,19 +62,28 @@ async def claim_heads(
     process is claiming right now are skipped, not waited for.
     """
     owner = store.owner
+    each = min(limit, per_receiver or limit)
     if owner is None:
-        each = min(limit, per_receiver or limit)
         return await _claim_alone(store, now, limit, each, skip_receivers, skip_request_ids)
-    extra, params = _skips(skip_receivers, skip_request_ids)
+    pids, pid_params = _pid_skips(skip_receivers)
+    rids, rid_params = _rid_skips(skip_request_ids)
+    # Per receiver not skipped, its due, claimable chain heads in id order (outbox_pending_queue),
+    # locked as read (SKIP LOCKED: another process claiming them now is not waited for); the
+    # oldest ``limit`` of them are leased. Heads locked here beyond the limit stay unleased and
+    # their locks end with this statement's transaction. ``= ANY(ARRAY(...))``: the rows to lease
+    # are found by primary key; with ``IN (...)`` an unanalyzed outbox got a hash join over a
+    # sequential scan of every row (tests/test_outbox_backlog_pg.py).
     sql = (
-        "UPDATE outbox SET leased_by=?, lease_until=? WHERE id IN ("
-        "SELECT o.id FROM outbox o WHERE o.state='pending' AND o.next_attempt_at<=?"
+        _RECEIVERS + " UPDATE outbox SET leased_by=?, lease_until=? WHERE id = ANY(ARRAY("
+        "SELECT c.id FROM r CROSS JOIN LATERAL (SELECT o.id FROM outbox o WHERE o.state='pending'"
+        " AND o.receiver_platform_id=r.pid AND o.next_attempt_at<=?"
         + _FREE
-        + extra
-        + _HEAD
-        + " ORDER BY o.id LIMIT ? FOR UPDATE OF o SKIP LOCKED) RETURNING *"
+        + rids
+        + _HEAD_PG
+        + " ORDER BY o.id LIMIT ? FOR UPDATE OF o SKIP LOCKED) c"
+        " WHERE r.pid IS NOT NULL" + pids + " ORDER BY c.id LIMIT ?)) RETURNING *"
     )
-    values = [owner, lease_until, now, owner, now, *params, limit]
+    values = [owner, lease_until, now, owner, now, *rid_params, each, *pid_params, limit]
     claimed: list[Row] = await store.write(lambda tx: tx.fetchall(sql, values))
     return sorted((message_from_row(r) for r in claimed), key=lambda m: m.id)
 
@@ -138,17 +147,17 @@ async def next_due_at(
             [*rid_params, *pid_params],
         )
         return alone["t"] if alone and alone["t"] is not None else None
-    extra, params = _skips(skip_receivers, skip_request_ids)
-    due = "o.next_attempt_at"
-    if store.owner is not None:
-        # A head another process holds is due here only if its lease runs out (that process died).
-        due = (
-            "CASE WHEN o.leased_by IS NOT NULL AND o.leased_by<>? AND o.lease_until>o.next_attempt_at"
-            " THEN o.lease_until ELSE o.next_attempt_at END"
-        )
-        params = [store.owner, *params]
+    # Shared: per receiver not skipped, the earliest of its heads (outbox_pending_queue). A head
+    # another process holds is due here only when its lease runs out (that process died).
+    pids, pid_params = _pid_skips(skip_receivers)
+    rids, rid_params = _rid_skips(skip_request_ids)
+    due = (
+        "CASE WHEN o.leased_by IS NOT NULL AND o.leased_by<>? AND o.lease_until>o.next_attempt_at"
+        " THEN o.lease_until ELSE o.next_attempt_at END"
+    )
     row = await store.fetchone(
-        f"SELECT min({due}) AS t FROM outbox o WHERE o.state='pending'" + extra + _HEAD,
-        params,
+        _RECEIVERS + f" SELECT min((SELECT min({due}) FROM outbox o WHERE o.state='pending'"
+        " AND o.receiver_platform_id=r.pid" + rids + _HEAD_PG + ")) AS t FROM r WHERE r.pid IS NOT NULL" + pids,
+        [store.owner, *rid_params, *pid_params],
     )
     return row["t"] if row and row["t"] is not None else None

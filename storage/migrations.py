@@ -461,4 +461,15 @@ STEPS: list[Step] = [
         # the record but no longer counts as a fault in /status.
         sqlite="ALTER TABLE outbox ADD COLUMN discard_reason TEXT;",
     ),
+    Step(
+        "0021_postgres_outbox_queue",
+        # Issue 22, PostgreSQL: the claim of 0018 (storage/claims.py) there too, leases and SKIP
+        # LOCKED kept. A skip scan of this index lists the receivers with pending rows (one probe
+        # each), and each receiver not skipped (OFFLINE, at its in-flight cap) is read in
+        # acceptance order: a round costs the same with 100,000 rows queued for an OFFLINE
+        # receiver as with none. Partial: only pending rows, the ones a round ever reads.
+        # (0020 is the broadcast expansion's, on another branch.)
+        sqlite="",
+        postgres="CREATE INDEX outbox_pending_queue ON outbox (receiver_platform_id, id) WHERE state = 'pending';",
+    ),
 ]

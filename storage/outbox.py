@@ -214,9 +214,51 @@ _INSERT_MANY = (
 )
 
 
+# PostgreSQL, the same two statements over arrays (unnest ... WITH ORDINALITY keeps the legs'
+# order, so ids follow it): one round trip each instead of one per receiver.
+_PG_NEWEST_PENDING = (
+    "SELECT l.ord, x.id IS NOT NULL AS pending,"
+    " coalesce(x.method=? AND x.url=l.url AND x.body IS NOT DISTINCT FROM ?::bytea, false) AS same"
+    " FROM unnest(?::bigint[], ?::text[]) WITH ORDINALITY AS l(pid, url, ord)"
+    " LEFT JOIN LATERAL (SELECT q.id, q.method, q.url, q.body FROM outbox q WHERE q.receiver_platform_id=l.pid"
+    " AND q.module=? AND q.object_key=? AND q.state='pending' ORDER BY q.id DESC LIMIT 1) x ON true"
+    " ORDER BY l.ord"
+)
+_PG_INSERT_MANY = (
+    "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, request_id, headers, body,"
+    " state, created_at, next_attempt_at, deadline_at)"
+    " SELECT l.pid, ?, ?, ?, l.url, l.rid, l.headers, ?::bytea, 'pending', ?, ?, ?"
+    " FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS l(pid, url, rid, headers, ord)"
+    " ORDER BY l.ord"
+)
+
+
+def _group_pg(
+    tx: SyncTx, shared: dict[str, object], created: str, deadline: str, legs: list[NewMessage], coalesce: bool
+) -> list[bool]:
+    """PostgreSQL: one group's ``blocked`` per leg, and its fresh legs inserted in one statement."""
+    module, key, method, body = shared["module"], shared["key"], shared["method"], shared["body"]
+    pids = [m.receiver_platform_id for m in legs]
+    urls = [m.url for m in legs]
+    rows = tx.fetchall(_PG_NEWEST_PENDING, (method, body, pids, urls, module, key))
+    fresh = [m for m, r in zip(legs, rows, strict=True) if not (coalesce and r["same"])]
+    if fresh:
+        tx.execute(
+            _PG_INSERT_MANY,
+            (
+                *(module, key, method, body, created, created, deadline),
+                [m.receiver_platform_id for m in fresh],
+                [m.url for m in fresh],
+                [m.request_id for m in fresh],
+                [json.dumps(m.headers) for m in fresh],
+            ),
+        )
+    return [bool(r["pending"]) for r in rows]
+
+
 def enqueue_many(tx: SyncTx, messages: Sequence[NewMessage], *, coalesce: bool = False) -> list[bool]:
     """``enqueue`` for each message (no fast-path lease); return each one's ``blocked``, in order."""
-    if tx.dialect.name != "sqlite" or any(m.lease_until for m in messages):
+    if any(m.lease_until for m in messages):
         return [enqueue(tx, m, coalesce=coalesce)[1] for m in messages]
     blocked: list[bool] = [False] * len(messages)
     groups: dict[tuple[object, ...], list[int]] = {}
@@ -228,6 +270,12 @@ def enqueue_many(tx: SyncTx, messages: Sequence[NewMessage], *, coalesce: bool =
     for (module, object_key, method, body, created, deadline), members in groups.items():
         legs = [messages[i] for i in members]
         shared = {"module": module, "key": object_key, "method": method, "body": body}
+        if tx.dialect.name != "sqlite":
+            lock_object(tx, str(module), str(object_key))  # ids follow commit order per chain (enqueue)
+            found_pg = _group_pg(tx, shared, str(created), str(deadline), legs, coalesce)
+            for i, behind in zip(members, found_pg, strict=True):
+                blocked[i] = behind
+            continue
         pairs = json.dumps([[m.receiver_platform_id, m.url] for m in legs])
         row = tx.fetchone(_NEWEST_PENDING, {**shared, "legs": pairs})
         found = sorted(json.loads(row["found"])) if row is not None else []

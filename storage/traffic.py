@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from storage import platforms as platform_sql
 from storage.db import Store, SyncTx
@@ -74,7 +75,8 @@ async def insert_batch(
         return
     placeholders = ", ".join("?" for _ in COLUMNS)
     sql = f"INSERT INTO traffic ({', '.join(COLUMNS)}) VALUES ({placeholders})"
-    rows = [tuple(getattr(r, c) for c in COLUMNS) for r in records]
+    row_of = attrgetter(*COLUMNS)  # the row tuple in C, not a generator per record
+    rows = [row_of(r) for r in records]
     touched = [(at, platform_id, direction) for (platform_id, direction), at in (seen or {}).items()]
 
     def job(tx: SyncTx) -> None:

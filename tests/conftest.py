@@ -9,35 +9,28 @@ schemas of its own (``databases.new()`` for a second hub), dropped after it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import secrets
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psycopg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from config import Settings
 from hub.app import create_app
-from hub.cli.main import main as cli_main
 from routing.clock import FakeClock
-from storage.migrate_postgres import apply_migrations
-from tests.fakes import FakePlatform, b64
-from tests.ports import free_port
+from tests.support.backends import POSTGRES_HINT, Databases, SchemaSpares, postgres_schema, postgres_url
+from tests.support.fakes import FakePlatform
+from tests.support.hub import ADMIN, HubHandle
+from tests.support.ports import free_port
 
-ADMIN = "admin-secret-token"
 BACKENDS = ["sqlite", "postgres"]
-POSTGRES_ENV = "HUB_TEST_POSTGRES_URL"
-POSTGRES_HINT = f"PostgreSQL runs need a server: set {POSTGRES_ENV}=postgresql://postgres@127.0.0.1:5432/test"
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -79,42 +72,9 @@ def db_backend(request: pytest.FixtureRequest) -> str:
         only = request.node.get_closest_marker("sqlite_only")
         if only is not None:  # e.g. it looks at the SQLite file's pages
             pytest.skip(f"SQLite only: {only.args[0]}")
-        if not os.environ.get(POSTGRES_ENV):
+        if not postgres_url():
             pytest.skip(POSTGRES_HINT)
     return backend
-
-
-def schema_url(url: str, schema: str) -> str:
-    """The server URL with the schema as the search path (every unqualified name lands there)."""
-    joiner = "&" if "?" in url else "?"
-    # synchronous_commit=off: a test never outlives the server, and a COMMIT that waits for no
-    # flush keeps the PostgreSQL runs from being bound by this machine's fsync.
-    return f"{url}{joiner}options=-csearch_path%3D{schema}%20-csynchronous_commit%3Doff"
-
-
-def _create_schema(server: str, *, migrated: bool) -> str:
-    schema = f"t_{secrets.token_hex(6)}"
-    with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    if migrated:
-        apply_migrations(schema_url(server, schema))
-    return schema
-
-
-@contextlib.contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A fresh, empty schema on the test server as a database URL, dropped afterwards (skip without a server).
-
-    For tests that run several hubs or processes on one database (the hubs migrate it themselves).
-    """
-    server = os.environ.get(POSTGRES_ENV)
-    if not server:
-        pytest.skip(POSTGRES_HINT)
-    schema = _create_schema(server, migrated=False)
-    try:
-        yield schema_url(server, schema)
-    finally:
-        _drop_schemas(server, [schema])
 
 
 @pytest.fixture
@@ -125,87 +85,16 @@ def shared_database() -> Iterator[str]:
         yield url
 
 
-class SchemaSpares:
-    """Migrated, empty schemas made one ahead on a thread while a test runs.
-
-    Migrating a schema takes ~0.4 s, as long as many a test; a hub opening one finds nothing
-    pending, exactly as on a database it migrated itself.
-    """
-
-    def __init__(self, server: str) -> None:
-        self.server = server
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-schemas")
-        self._next: Future[str] | None = None
-
-    def take(self) -> str:
-        """A migrated schema nobody else has; the next one starts migrating."""
-        ready = self._next or self._thread.submit(_create_schema, self.server, migrated=True)
-        self._next = self._thread.submit(_create_schema, self.server, migrated=True)
-        return ready.result()
-
-    def discard(self, schemas: list[str]) -> None:
-        """Drop a finished test's schemas on the thread (the next test need not wait for it)."""
-        self._thread.submit(_drop_schemas, self.server, list(schemas))
-
-    def close(self) -> None:
-        """Drop the spare made for a test that never came."""
-        if self._next is not None:
-            with contextlib.suppress(Exception):
-                _drop_schemas(self.server, [self._next.result()])
-        self._thread.shutdown(wait=True)
-
-
-def _drop_schemas(server: str, schemas: list[str]) -> None:
-    with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
-        # A connection a test leaked must fail the drop loudly, not hang the run.
-        conn.execute("SET lock_timeout = '10s'")
-        for schema in schemas:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-
-
 @pytest.fixture(scope="session")
 def schema_spares() -> Iterator[SchemaSpares | None]:
     """Ready PostgreSQL schemas for the whole run (None without a server)."""
-    server = os.environ.get(POSTGRES_ENV)
+    server = postgres_url()
     if not server:
         yield None
         return
     spares = SchemaSpares(server)
     yield spares
     spares.close()
-
-
-class Databases:
-    """Fresh, empty databases on one backend: SQLite files under tmp_path, or PostgreSQL schemas."""
-
-    def __init__(self, backend: str, tmp_path: Path, spares: SchemaSpares | None = None) -> None:
-        self.backend = backend
-        self.tmp_path = tmp_path
-        self.spares = spares
-        self.schemas: list[str] = []
-
-    def new(self, name: str = "hub", *, migrated: bool = True) -> str | Path:
-        """A database setting (file path or URL) nobody else uses; ``name`` names the SQLite file.
-
-        ``migrated=False``: a PostgreSQL schema with no tables yet (a SQLite file is always new).
-        """
-        if self.backend == "sqlite":
-            return self.tmp_path / f"{name}.sqlite3"
-        server = os.environ[POSTGRES_ENV]
-        if migrated and self.spares is not None:
-            schema = self.spares.take()
-        else:
-            schema = _create_schema(server, migrated=migrated)
-        self.schemas.append(schema)
-        return schema_url(server, schema)
-
-    def drop(self) -> None:
-        """Drop the schemas this test made (its hubs are closed by now)."""
-        if self.schemas and self.spares is not None:
-            self.spares.discard(self.schemas)
-        elif self.schemas:
-            _drop_schemas(os.environ[POSTGRES_ENV], self.schemas)
-        self.schemas.clear()
 
 
 @pytest.fixture
@@ -220,60 +109,6 @@ def databases(db_backend: str, tmp_path: Path, schema_spares: SchemaSpares | Non
 def database(databases: Databases) -> str | Path:
     """The database setting the test's hub uses by default."""
     return databases.new("hub")
-
-
-class HubHandle:
-    """The running hub and helpers to talk to it the way partners and operators do."""
-
-    def __init__(self, server: TestServer, session: aiohttp.ClientSession, settings: Settings) -> None:
-        self.server = server
-        self.session = session
-        self.settings = settings
-        self.app = server.app
-
-    @property
-    def base(self) -> str:
-        return self.settings.public_url
-
-    @property
-    def versions_url(self) -> str:
-        return self.settings.versions_url
-
-    async def admin(self, method: str, path: str, json: Any = None, token: str = ADMIN) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}"}
-        async with self.session.request(method, self.base + path, json=json, headers=headers) as r:
-            return r.status, await r.json()
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        token: str | None = None,
-        raw_token: bool = False,
-        json: Any = None,
-        data: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any, Any]:
-        hdrs = dict(headers or {})
-        if token is not None:
-            hdrs["Authorization"] = "Token " + (token if raw_token else b64(token))
-        url = path if path.startswith("http") else self.base + path
-        async with self.session.request(method, url, json=json, data=data, headers=hdrs) as r:
-            text = await r.text()
-            import json as _json
-
-            try:
-                body = _json.loads(text)
-            except ValueError:
-                body = text
-            return r.status, body, r.headers
-
-    async def invite(self, name: str = "party", role: str | None = None) -> str:
-        request: dict[str, Any] = {"name": name} | ({"role": role} if role else {})
-        status, body = await self.admin("POST", "/admin/invitations", request)
-        assert status == 201, body
-        return str(body["token_a"])
 
 
 @pytest.fixture
@@ -381,11 +216,3 @@ def cli_env(hub: HubHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("HUB_ADMIN_TOKEN", ADMIN)
     monkeypatch.setenv("HUB_DATABASE", str(tmp_path / "cli.sqlite3"))
     return hub
-
-
-async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in a thread (it runs its own event loop); return exit code, stdout, stderr."""
-    capsys.readouterr()
-    code = await asyncio.to_thread(cli_main, list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err

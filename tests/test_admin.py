@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import b64
+from tests.support.fakes import b64
 
 PLATFORM_KEYS = {
     "id",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from tests.conftest import ADMIN
+from tests.support.hub import ADMIN
 
 
 async def admin_get(hub, token: str | None, headers: dict[str, str] | None = None):

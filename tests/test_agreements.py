@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from routing.clock import FakeClock, iso
-from tests.agreement_helpers import agree, quiet_network, told, wait_told
-from tests.command_helpers import command_body, token
-from tests.conftest import HubHandle
-from tests.delivery_helpers import FAST, Script, advance_until, is_queued, settle
-from tests.fakes import wait_for
-from tests.routing_helpers import (
+from tests.support.agreements import agree, told, wait_told
+from tests.support.backends import needs_postgres
+from tests.support.commands import command_body, token
+from tests.support.delivery import FAST, Script, is_queued
+from tests.support.hub import HubHandle, accepted
+from tests.support.routing import (
     CPO1,
     CPO2,
     EMSP1,
@@ -31,10 +31,11 @@ from tests.routing_helpers import (
     connect,
     example,
     module_requests,
+    quiet_network,
     rh,
     session_for,
 )
-from tests.test_cluster_apps import accepted, needs_postgres, until
+from tests.support.waiting import advance_until, settle, until, wait_for
 
 pytestmark = pytest.mark.both_backends
 
@@ -254,13 +255,16 @@ async def test_an_agreement_made_through_one_process_holds_in_another(
     async def push() -> tuple[int, Any, Any]:
         return await second.call("PUT", LOCATION_URL, token=cpo.hub_token, json=location, headers=rh(CPO1, EMSP1))
 
-    status, body = await until(push, lambda s, b: b.get("status_code") == 4001)  # the registrations are known
+    def refused(answer: tuple[int, Any, Any]) -> bool:
+        return bool(answer[1].get("status_code") == 4001)
+
+    status, body, _ = await until(push, refused)  # the registrations are known
     assert_no_agreement(status, body, "between BE*BEC and NL*TNM")
     made = await agree(first, CPO1, EMSP1)
-    status, body = await until(push, accepted)  # the second process reloaded its book on the NOTIFY
-    assert accepted(status, body), body
+    answer = await until(push, accepted)  # the second process reloaded its book on the NOTIFY
+    assert accepted(answer), answer
     await first.admin("POST", f"/admin/agreements/{made['id']}/suspend")
-    status, body = await until(push, lambda s, b: b.get("status_code") == 4001)
+    status, body, _ = await until(push, refused)
     assert_no_agreement(status, body, "between BE*BEC and NL*TNM")
 
 

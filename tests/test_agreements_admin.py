@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.agreement_helpers import CSV_HEADER, agree, import_csv, side
-from tests.conftest import HubHandle, cli
-from tests.routing_helpers import CPO1, CPO2, EMSP1, EMSP2, MakePeer, connect
+from tests.support.agreements import CSV_HEADER, agree, import_csv, side
+from tests.support.hub import HubHandle, cli
+from tests.support.routing import CPO1, CPO2, EMSP1, EMSP2, MakePeer, connect
 
 
 async def test_create_read_change_suspend_resume_delete(hub: HubHandle) -> None:

@@ -6,7 +6,7 @@ What must hold, seen on the wire: the caller gets a clear OCPI error, a queued p
 failed attempt (never stuck pending with 0 attempts), and every other receiver keeps getting
 its messages while one receiver's probe hangs or fails.
 
-Every partner is a real aiohttp server on 127.0.0.1 (tests/fakes.py); time is the FakeClock.
+Every partner is a real aiohttp server on 127.0.0.1 (tests/support/fakes.py); time is the FakeClock.
 """
 
 from __future__ import annotations
@@ -21,18 +21,10 @@ from aiohttp import web
 
 from hub.keys import CLIENT, WORKER
 from routing.peers.client import PeerClient
-from tests.delivery_helpers import (
-    Script,
-    delivery_net,
-    is_queued,
-    outbox_rows,
-    put_session,
-    settle,
-    tick,
-    wait_status,
-)
-from tests.fakes import envelope, wait_for
-from tests.routing_helpers import CPO1, EMSP1, Net, example, module_requests, network, rh
+from tests.support.delivery import Script, delivery_net, is_queued, outbox_rows, put_session, tick, wait_status
+from tests.support.fakes import envelope
+from tests.support.routing import CPO1, EMSP1, Net, example, module_requests, network, rh
+from tests.support.waiting import settle, wait_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 
 from hub.keys import DIRECTORY, STORE
-from tests.fakes import FakePlatform, b64
-from tests.routing_helpers import CPO1, EMSP1, Net, cdr_for, connect, module_requests, network, rh, session_for
+from tests.support.fakes import FakePlatform, b64
+from tests.support.routing import CPO1, EMSP1, Net, cdr_for, connect, module_requests, network, rh, session_for
 
 pytestmark = pytest.mark.both_backends
 

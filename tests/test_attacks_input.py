@@ -2,7 +2,7 @@
 
 Each test is one attack tried by a registered partner: what it is answered on the wire, and that
 the victim received nothing and nothing was stored. Payloads are the official OCPI 2.2.1
-examples (CC BY-ND 4.0, EVRoaming Foundation; see tests/routing_helpers.py).
+examples (CC BY-ND 4.0, EVRoaming Foundation; see tests/support/routing.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.routing_helpers import CPO1, CPO2, EMSP1, Net, cdr_for, example, module_requests, network, rh, session_for
+from tests.support.routing import CPO1, CPO2, EMSP1, Net, cdr_for, example, module_requests, network, rh, session_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -19,8 +19,9 @@ from aiohttp import web
 from hub.observe.traffic.recorder import TRAFFIC
 from hub.ocpi.limits import LOG_BURST
 from routing.clock import FakeClock
-from tests.delivery_helpers import FAST, Script, advance_until
-from tests.routing_helpers import CPO1, EMSP1, HUB, answers, example, network, rh
+from tests.support.delivery import FAST, Script
+from tests.support.routing import CPO1, EMSP1, HUB, answers, example, network, rh
+from tests.support.waiting import advance_until
 
 pytestmark = pytest.mark.both_backends
 

@@ -25,9 +25,10 @@ from hub.keys import CLIENT, DIRECTORY, STORE
 from routing.peers import ssrf
 from routing.peers.client import Exchange, PeerClient
 from routing.peers.ssrf import GuardedResolver, UrlRefused
-from tests.delivery_helpers import delivery_net, is_queued, outbox_rows, put_session, settle
-from tests.fakes import FakePlatform, envelope, wait_for
-from tests.routing_helpers import CPO1, EMSP1, MakePeer, connect, module_requests, network, rh, session_for
+from tests.support.delivery import delivery_net, is_queued, outbox_rows, put_session
+from tests.support.fakes import FakePlatform, envelope
+from tests.support.routing import CPO1, EMSP1, MakePeer, connect, module_requests, network, rh, session_for
+from tests.support.waiting import settle, wait_for
 
 pytestmark = pytest.mark.both_backends
 

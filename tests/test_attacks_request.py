@@ -4,7 +4,7 @@ Each test is one attack, tried the way a registered partner would, on the wire: 
 attacker is answered, and that the victim peer received nothing. The URLs are sent byte for byte
 (``yarl.URL(..., encoded=True)``): a normal client would normalise ``%2E%2E`` away before sending.
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
-tests/routing_helpers.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
+tests/support/routing.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yarl
 
-from tests.conftest import HubHandle
-from tests.fakes import FakePlatform, b64
-from tests.routing_helpers import CPO1, EMSP1, HUB, Net, example, network, rh, session_for
+from tests.support.fakes import FakePlatform, b64
+from tests.support.hub import HubHandle
+from tests.support.routing import CPO1, EMSP1, HUB, Net, example, network, rh, session_for
 
 pytestmark = pytest.mark.both_backends
 

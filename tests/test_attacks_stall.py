@@ -20,9 +20,10 @@ import pytest
 
 from config import Settings
 from hub.ocpi.limits import ADMISSION
-from tests.delivery_helpers import Script
-from tests.fakes import FakePlatform, b64
-from tests.routing_helpers import CPO1, EMSP1, EMSP2, Net, module_requests, network, rh
+from tests.support.delivery import Script
+from tests.support.fakes import FakePlatform, b64
+from tests.support.routing import CPO1, EMSP1, EMSP2, Net, module_requests, network, rh
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.both_backends
 
@@ -58,14 +59,6 @@ def in_progress(net: Net) -> int:
     return int(admission.in_progress) + sum(per_platform.values())
 
 
-async def until(condition: Any, what: str) -> None:
-    for _ in range(500):  # bounded: at most ~5 s
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"not reached: {what}")
-
-
 async def read_answer(reader: asyncio.StreamReader, bound: float = 5.0) -> tuple[int, dict[str, str], Any]:
     """Status, headers and JSON body of one HTTP answer on a raw connection."""
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), bound)
@@ -81,7 +74,7 @@ async def test_slow_bodies_do_not_hold_the_hubs_admission(start_hub, make_peer) 
     )
     net = await network(hub, make_peer)
     async with slow_body(net, net.cpo1), slow_body(net, net.cpo1):
-        await until(lambda: in_progress(net) == 2, "both slow bodies are being read")
+        await wait_for(lambda: in_progress(net) == 2, what="both slow bodies are being read")
         # Everyone else is still served: the hub is not "at capacity" while bodies trickle in.
         status, body, _ = await net.call("GET", "/ocpi/2.2.1/locations/sender/", net.emsp1)
         assert status == 200 and body["status_code"] == 1000, body
@@ -95,7 +88,7 @@ async def test_slow_bodies_beyond_a_platforms_share_are_refused_with_429(start_h
     )
     net = await network(hub, make_peer)
     async with slow_body(net, net.cpo1), slow_body(net, net.cpo1):
-        await until(lambda: in_progress(net) == 2, "both slow bodies are being read")
+        await wait_for(lambda: in_progress(net) == 2, what="both slow bodies are being read")
         status, body, headers = await asyncio.wait_for(
             net.call("GET", "/ocpi/2.2.1/locations/sender/", net.cpo1, headers=rh(CPO1, ("NL", "HUB"))), 5
         )
@@ -128,7 +121,7 @@ async def test_gets_to_a_silent_cpo_hold_at_most_one_platforms_share(start_hub, 
         for n in range(2)
     ]
     try:
-        await until(lambda: len(module_requests(net.cpo1, "locations")) == 2, "both GETs wait at the CPO")
+        await wait_for(lambda: len(module_requests(net.cpo1, "locations")) == 2, what="both GETs wait at the CPO")
         status, body, headers = await asyncio.wait_for(
             net.call("GET", "/ocpi/2.2.1/locations/sender/L2", net.emsp1, headers=rh(EMSP1, CPO1)), 5
         )

@@ -3,7 +3,7 @@ only with the admin token, inbound tokens only as hashes, constant-time comparis
 headers / owner ids that must belong to the caller.
 
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
-tests/routing_helpers.py).
+tests/support/routing.py).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from hub.ocpi import middlewares
-from tests.conftest import ADMIN
-from tests.routing_helpers import CPO1, CPO2, EMSP1, example, network, rh
+from tests.support.hub import ADMIN
+from tests.support.routing import CPO1, CPO2, EMSP1, example, network, rh
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.command_helpers import (
+from tests.support.commands import (
     CPO1,
     CPO2,
     EMSP1,
@@ -28,7 +28,7 @@ from tests.command_helpers import (
     script,
     token,
 )
-from tests.fakes import FakePlatform, envelope
+from tests.support.fakes import FakePlatform, envelope
 
 SENDER = "/ocpi/2.2.1/tokens/sender/"
 REFERENCES = {"location_id": "LOC-BE-1", "evse_uids": ["EVSE-1", "EVSE-2"], "x_vendor": True}

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.backends import postgres_url
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = (
     "directed_push",
@@ -58,8 +60,8 @@ def test_bench_quick_scale_runs_sqlite_and_postgres_side_by_side(tmp_path: Path)
     """`--quick --only scale`: SQLite x1 and PostgreSQL x1 (or rows saying PostgreSQL was skipped)."""
     out = tmp_path / "quick.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "BENCH_"))}
-    if os.environ.get("HUB_TEST_POSTGRES_URL"):
-        env["HUB_BENCH_POSTGRES_URL"] = os.environ["HUB_TEST_POSTGRES_URL"]
+    if postgres_url():
+        env["HUB_BENCH_POSTGRES_URL"] = postgres_url()
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--only", "scale", "--out", str(out)],
         cwd=ROOT,

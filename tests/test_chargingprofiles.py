@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.command_helpers import (
+from tests.support.commands import (
     CALLBACKS,
     CPO1,
     CPO2,
@@ -32,7 +32,7 @@ from tests.command_helpers import (
     routing,
     script,
 )
-from tests.fakes import FakePlatform, envelope
+from tests.support.fakes import FakePlatform, envelope
 
 pytestmark = pytest.mark.both_backends
 

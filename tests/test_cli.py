@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -18,8 +17,9 @@ from config import Settings
 from hub import __version__
 from hub.cli.main import ensure_admin_token
 from storage.migrate_sqlite import MIGRATIONS
-from tests.conftest import cli
-from tests.ports import free_port
+from tests.support.hub import cli
+from tests.support.ports import free_port
+from tests.support.processes import wait_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = [m.name for m in MIGRATIONS._migrations]
@@ -181,16 +181,7 @@ async def test_serve_writes_admin_token_and_answers(tmp_path):
     )
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(300):  # bounded: at most ~30 s
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/health") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("hub did not start")
+            await wait_answering(session, f"http://127.0.0.1:{port}/health", proc)
             token_file = Path(str(db) + ".admin-token")
             assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
             headers = {"Authorization": "Bearer " + token_file.read_text().strip()}

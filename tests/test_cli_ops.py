@@ -6,9 +6,9 @@ import json
 
 from hub import __version__
 from hub.keys import REGISTRY, STORE
-from tests.conftest import ADMIN, cli
-from tests.fakes import wait_for
-from tests.ops_helpers import pair, platform_entry, push_session
+from tests.support.hub import ADMIN, cli
+from tests.support.ops import pair, platform_entry, push_session
+from tests.support.waiting import wait_for
 
 
 async def test_status_table_and_json(cli_env, capsys, make_peer):

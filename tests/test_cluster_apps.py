@@ -8,43 +8,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
 
-from hub.keys import STORE, WORKER
+from hub.keys import STORE
 from hub.observe.traffic import recorder as hub_traffic
 from hub.observe.traffic.recorder import TRAFFIC
+from routing.clock import FakeClock
 from storage import objects as object_sql
 from storage import traffic as traffic_sql
-from tests.conftest import ADMIN, HubHandle
-from tests.console_helpers import Console
-from tests.fakes import wait_for
-from tests.routing_helpers import CPO1, EMSP1, MakePeer, connect, rh, session_for
-
-URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
-needs_postgres = pytest.mark.skipif(
-    not URL, reason="PostgreSQL tests: set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test"
-)
-StartHub = Callable[..., Awaitable[HubHandle]]
-
-
-async def until(
-    call: Callable[[], Awaitable[tuple[int, Any, Any]]], done: Callable[[int, Any], bool]
-) -> tuple[int, Any]:
-    """Repeat a call to the other process until ``done(status, body)``; bounded (5 s): NOTIFY takes moments."""
-    for _ in range(50):
-        status, body, _ = await call()
-        if done(status, body):
-            break
-        await asyncio.sleep(0.1)
-    return status, body
-
-
-def accepted(status: int, body: Any) -> bool:
-    """HTTP 200 with OCPI 1000."""
-    return status == 200 and isinstance(body, dict) and body.get("status_code") == 1000
+from tests.support.backends import needs_postgres
+from tests.support.console import Console
+from tests.support.hub import ADMIN, HubHandle, StartHub, accepted
+from tests.support.routing import CPO1, EMSP1, MakePeer, connect, rh, session_for
+from tests.support.waiting import settle, until, wait_for
 
 
 async def test_sqlite_status_and_metrics_show_the_one_process(hub: HubHandle) -> None:
@@ -72,7 +49,7 @@ async def test_a_registration_through_one_process_routes_through_another(
     # The second process heard of both registrations (NOTIFY): the CPO's token works there and
     # the eMSP is a known receiver, without a restart.
     session = session_for(CPO1, EMSP1, "X1")
-    status, body = await until(
+    status, body, _ = await until(
         lambda: second.call(
             "PUT", "/ocpi/2.2.1/sessions/receiver/BE/BEC/X1", token=cpo.hub_token, json=session, headers=rh(CPO1, EMSP1)
         ),
@@ -103,24 +80,34 @@ async def test_an_unregistered_token_stops_working_in_every_process(
     second = await start_hub(database=shared_database)
     cpo = await connect(first, make_peer, CPO1, name="CPO one")
     # The second process caches the token once it authenticated it.
-    status, _ = await until(lambda: second.call("GET", "/ocpi/versions", token=cpo.hub_token), lambda s, _: s == 200)
+    status, _, _ = await until(
+        lambda: second.call("GET", "/ocpi/versions", token=cpo.hub_token), lambda answer: answer[0] == 200
+    )
     assert status == 200
     status, body, _ = await first.call("DELETE", "/ocpi/2.2.1/credentials", token=cpo.hub_token)
     assert status == 200, body
     # NOTIFY empties the second process's token cache.
-    status, _ = await until(lambda: second.call("GET", "/ocpi/versions", token=cpo.hub_token), lambda s, _: s == 401)
+    status, _, _ = await until(
+        lambda: second.call("GET", "/ocpi/versions", token=cpo.hub_token), lambda answer: answer[0] == 401
+    )
     assert status == 401
 
 
 @needs_postgres
-async def test_a_process_that_does_not_lead_the_sweeps_stays_idle(shared_database: str, start_hub: StartHub) -> None:
+async def test_a_process_that_does_not_lead_the_sweeps_stays_idle(
+    shared_database: str, start_hub: StartHub, clock: FakeClock
+) -> None:
     first = await start_hub(database=shared_database)
     second = await start_hub(database=shared_database)
-    await first.app[WORKER].idle()
-    await second.app[WORKER].idle()
+    await settle(first)
+    # A non-leader that spins (its never-run sweep looking due every round) never idles: its next
+    # wake-up is never later than now on the fake clock, so settle() runs out of time.
+    await settle(second)
     store = second.app[STORE]
     before = store.commits
-    await asyncio.sleep(0.5)  # nothing to do: a round now and then at most, not one after another
+    for _ in range(5):  # the clock moves on: a round now and then at most, not one after another
+        clock.advance(1.0)
+        await settle(second)
     assert store.commits - before <= 2
 
 
@@ -164,7 +151,7 @@ async def test_concurrent_patches_through_two_processes_lose_no_update(
     await connect(first, make_peer, EMSP1, name="eMSP one")
     path = "/ocpi/2.2.1/sessions/receiver/BE/BEC/LU1"
     session = session_for(CPO1, EMSP1, "LU1") | {"charging_periods": []}
-    status, body = await until(
+    status, body, _ = await until(
         lambda: second.call("PUT", path, token=cpo.hub_token, json=session, headers=rh(CPO1, EMSP1)), accepted
     )
     assert (status, body["status_code"]) == (200, 1000), body

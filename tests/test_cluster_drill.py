@@ -15,7 +15,6 @@ flight and leased to it. Checked on the wire, at the eMSP:
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -25,21 +24,20 @@ import psycopg
 import pytest
 from aiohttp import web
 
-from tests.fakes import FakePlatform, b64, envelope
-from tests.hub_process import HubProcess
-from tests.ports import free_port
-from tests.routing_helpers import CPO1, EMSP1, rh, session_for
+from tests.support.backends import needs_postgres, postgres_url
+from tests.support.fakes import FakePlatform, b64, envelope
+from tests.support.ports import free_port
+from tests.support.processes import HubProcess
+from tests.support.routing import CPO1, EMSP1, rh, session_for
 
-URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
+URL = postgres_url()
 ADMIN = "drill-admin-token"
 OBJECTS = 30
 VERSIONS = 6  # updates per object, each through the next hub
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not URL, reason="PostgreSQL tests: set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test"
-    ),
+    needs_postgres,
 ]
 
 

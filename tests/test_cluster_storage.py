@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import psycopg
 import pytest
@@ -22,12 +22,10 @@ from storage import outbox as outbox_sql
 from storage.db import SyncTx
 from storage.outbox import NewMessage
 from storage.postgres import PostgresStore
-from tests.conftest import postgres_schema
+from tests.support.backends import needs_postgres, postgres_schema, postgres_url
+from tests.support.waiting import until, wait_for
 
-URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
-pytestmark = pytest.mark.skipif(
-    not URL, reason="PostgreSQL tests: set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test"
-)
+pytestmark = needs_postgres
 
 T0 = "2026-11-29T12:00:00.000Z"
 T1 = "2026-11-29T12:00:10.000Z"  # within a lease taken at T0
@@ -48,6 +46,20 @@ async def pair() -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
         finally:
             await a.close()
             await b.close()
+
+
+async def queued_for_a_lock(a: PostgresStore, b: PostgresStore, b_work: asyncio.Future[Any]) -> None:
+    """Wait (bounded) until the server shows b's writer waiting for an advisory lock a holds."""
+
+    async def waiting() -> int:
+        row = await a.fetchone(
+            "SELECT count(*) AS n FROM pg_locks WHERE locktype='advisory' AND NOT granted AND pid=?",
+            (b.writer.info.backend_pid,),
+        )
+        assert not b_work.done(), "b's work ran while a held the lock"
+        return int(row["n"]) if row is not None else 0
+
+    assert await until(waiting, lambda n: n > 0, step=0.01) > 0, "b never queued behind a's lock"
 
 
 def _platform(tx: SyncTx) -> None:
@@ -174,12 +186,8 @@ async def test_one_leader_per_role_and_a_new_one_when_it_dies(pair) -> None:
     assert not await b.try_lead("maintenance")
     assert await b.try_lead("pull")  # another role, another lease
     await a.close()  # the leader's session ends: PostgreSQL releases its lock (once it sees the end)
-    for _ in range(50):  # bounded: the server ends a's session within moments
-        if await b.try_lead("maintenance"):
-            break
-        await asyncio.sleep(0.1)
-    else:
-        pytest.fail("b never took over the maintenance lease")
+    # Bounded: the server ends a's session within moments.
+    assert await until(lambda: b.try_lead("maintenance"), bool), "b never took over the maintenance lease"
 
 
 async def test_notify_reaches_the_other_process_not_the_sender(pair) -> None:
@@ -191,8 +199,11 @@ async def test_notify_reaches_the_other_process_not_the_sender(pair) -> None:
     await asyncio.wait_for(asyncio.gather(a.listening.wait(), b.listening.wait()), 5)
     await a.notify("ocpi_hub_cache", "registry")
     assert await asyncio.wait_for(heard_b.get(), 5) == "registry"
-    await asyncio.sleep(0.2)
-    assert heard_a == []
+    # b answers after hearing it: the server hands notifications to each listener in commit order,
+    # so once a hears b's answer, its own "registry" would have come before (not a wait for nothing).
+    await b.notify("ocpi_hub_cache", "answer")
+    await wait_for(lambda: bool(heard_a), what="a hears b's answer")
+    assert heard_a == ["answer"]
 
 
 async def test_close_wakes_the_listener_instead_of_cancelling_it(pair, monkeypatch) -> None:
@@ -205,9 +216,16 @@ async def test_close_wakes_the_listener_instead_of_cancelling_it(pair, monkeypat
 
     a, _ = pair
     monkeypatch.setattr(pg, "LISTEN_POLL", 60.0)
+    polling = asyncio.Event()
+    notifies = psycopg.AsyncConnection.notifies
+
+    def entering(conn: psycopg.AsyncConnection[Any], **kwargs: Any) -> Any:
+        polling.set()  # the listener is about to wait in notifies() with the long poll
+        return notifies(conn, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "notifies", entering)
     a.subscribe("ocpi_hub_cache", lambda _payload: None)
-    await asyncio.wait_for(a.listening.wait(), 5)
-    await asyncio.sleep(0.05)  # let the listener enter notifies() with the long poll
+    await asyncio.wait_for(polling.wait(), 5)
     task = a._listen_task
     assert task is not None
     await asyncio.wait_for(a.close(), 10)
@@ -243,18 +261,7 @@ async def test_the_object_lock_makes_a_second_process_wait_for_the_first_commit(
     a_write = asyncio.create_task(a.write(first))
     assert await asyncio.to_thread(a_holds.wait, 5)
     b_write = asyncio.create_task(b.write(second))
-    # Wait (bounded) until the server shows b queued behind a's lock, instead of a fixed sleep.
-    for _ in range(500):
-        waiting = await a.fetchone(
-            "SELECT count(*) AS n FROM pg_locks WHERE locktype='advisory' AND NOT granted AND pid=?",
-            (b.writer.info.backend_pid,),
-        )
-        if waiting is not None and waiting["n"] > 0:
-            break
-        assert not b_write.done(), "the second job ran while the first held the object's lock"
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError("the second job never queued behind the first one's lock")
+    await queued_for_a_lock(a, b, b_write)
     release.set()
     await a_write
     assert await asyncio.wait_for(b_write, 5) is True
@@ -287,7 +294,7 @@ async def test_two_batches_locking_the_same_objects_wait_instead_of_deadlocking(
     first = asyncio.gather(write(a, "Y", "a1", hold=True), write(a, "X", "a2"))  # one batch
     assert await asyncio.to_thread(a_holds.wait, 5)
     second = asyncio.gather(write(b, "X", "b1"), write(b, "Y", "b2"))
-    await asyncio.sleep(0.3)  # b's batch is waiting for a lock by now
+    await queued_for_a_lock(a, b, second)
     release.set()
     assert await asyncio.wait_for(first, 10) == ["a1", "a2"]
     assert await asyncio.wait_for(second, 10) == ["b1", "b2"]
@@ -296,7 +303,7 @@ async def test_two_batches_locking_the_same_objects_wait_instead_of_deadlocking(
 
 async def test_a_lost_write_connection_fails_one_batch_and_is_replaced(pair) -> None:
     a, _ = pair
-    with psycopg.connect(URL, autocommit=True) as conn:  # what a server restart does to the writer
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:  # what a server restart does to the writer
         conn.execute("SELECT pg_terminate_backend(%s)", (a.writer.info.backend_pid,))
     with pytest.raises(psycopg.OperationalError):
         await _enqueue(a, _message("W", 1))  # not committed: the sender is told so, not "accepted"
@@ -309,7 +316,7 @@ async def test_maintenance_refreshes_the_outbox_statistics(pair) -> None:
     a, _ = pair
     await _enqueue(a, _message("M", 1))
     await a.maintain()
-    with psycopg.connect(URL, autocommit=True) as conn:
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
         row = conn.execute(
             "SELECT coalesce(last_analyze, last_autoanalyze) IS NOT NULL FROM pg_stat_user_tables"
             " WHERE relname = 'outbox' AND schemaname = %s",

@@ -8,13 +8,12 @@ diagrams command_*.plantuml.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from hub.keys import STORE, WORKER
-from tests.command_helpers import (
+from tests.support.commands import (
     CALLBACKS,
     CMD,
     CPO1,
@@ -41,7 +40,8 @@ from tests.command_helpers import (
     send_command,
     without,
 )
-from tests.fakes import envelope
+from tests.support.fakes import envelope
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.both_backends
 
@@ -243,11 +243,7 @@ async def test_expired_callbacks_are_purged_from_the_store(net: Net, clock: Any)
     assert await callbacks() == 1
     clock.advance(30 + 60 + 1)  # past the CommandResponse timeout and its margin
     net.hub.app[WORKER].wake()  # the worker's periodic sweep removes it
-    for _ in range(300):  # bounded
-        if await callbacks() == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert await callbacks() == 0
+    assert await until(callbacks, lambda n: n == 0, step=0.01) == 0
 
 
 async def test_forged_callback_id(net: Net) -> None:

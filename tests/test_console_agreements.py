@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.console_helpers import Console
-from tests.delivery_helpers import settle
-from tests.fakes import envelope
-from tests.ops_helpers import pair, push_session
+from tests.support.console import Console
+from tests.support.fakes import envelope
+from tests.support.ops import pair, push_session
+from tests.support.waiting import settle
 
 CSV_OK = "country_code_a,party_id_a,role_a,country_code_b,party_id_b,role_b,modules\nBE,BEC,CPO,DE,XYZ,EMSP,sessions\n"
 

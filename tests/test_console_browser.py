@@ -7,7 +7,6 @@ to ``HUB_SCREENSHOTS`` (``make screenshots`` sets docs/screenshots) or a tempora
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
@@ -19,10 +18,11 @@ import pytest
 from aiohttp import web
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import ADMIN
-from tests.fakes import envelope
-from tests.live_hub import LiveHub
-from tests.ops_helpers import push_session
+from tests.support.fakes import envelope
+from tests.support.hub import ADMIN
+from tests.support.live_hub import LiveHub
+from tests.support.ops import push_session
+from tests.support.waiting import until
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -92,16 +92,8 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         delivery={"max_attempts": 1, "offline_after_failures": 1000, "relay_wait": 2.0},
     ).start()
 
-    async def pair() -> tuple[Any, Any]:
-        assert live.hub is not None
-        cpo = await live.peer(("BE", "BEC", "CPO"), name="CPO")
-        await cpo.register_with(live.hub.versions_url, await live.hub.invite("Charge Co"))
-        emsp = await live.peer(("NL", "EXA", "EMSP"), name="EMSP")
-        await emsp.register_with(live.hub.versions_url, await live.hub.invite("Drive Co"))
-        return cpo, emsp
-
     try:
-        cpo, emsp = live.run(pair())
+        cpo, emsp = live.run(live.pair())
         result = Net(live, cpo, emsp)
         emsp.module_responder = result.emsp_answer
         yield result
@@ -213,12 +205,11 @@ def test_find_a_routed_message_by_correlation_id(page: Page, net: Net, shots: Pa
 
 async def dead_letter(hub: Any, correlation_id: str) -> None:
     """Wait (bounded) until the admin API lists a dead letter with this correlation id."""
-    for _ in range(200):
-        _, letters = await hub.admin("GET", "/admin/deadletters")
-        if any(m["correlation_id"] == correlation_id for m in letters):
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"no dead letter {correlation_id}")
+    _, letters = await until(
+        lambda: hub.admin("GET", "/admin/deadletters"),
+        lambda answer: any(m["correlation_id"] == correlation_id for m in answer[1]),
+    )
+    assert any(m["correlation_id"] == correlation_id for m in letters), f"no dead letter {correlation_id}"
 
 
 def test_redrive_a_dead_letter_and_see_it_delivered(page: Page, net: Net, shots: Path) -> None:

@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from playwright.sync_api import Browser, Page, expect
 
-from tests.fakes import envelope
-from tests.live_hub import LiveHub
-from tests.ops_helpers import push_session
+from tests.support.fakes import FakePlatform, envelope
+from tests.support.live_hub import LiveHub
+from tests.support.ops import push_session
 from tests.test_console_browser import PHONE, WAIT, browser, dead_letter, login, shot, shots
 
 __all__ = ["browser", "shots"]  # module fixtures used from tests/test_console_browser.py
@@ -53,17 +53,9 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         delivery={"max_attempts": 1, "offline_after_failures": 1000, "relay_wait": 2.0},
     ).start()
 
-    async def setup() -> tuple[Any, Any]:
-        assert live.hub is not None
-        cpo = await live.peer(("BE", "BEC", "CPO"), name="CPO")
-        await cpo.register_with(live.hub.versions_url, await live.hub.invite("Charge Co"))
-        emsp = await live.peer(("NL", "EXA", "EMSP"), name="EMSP")
-        await emsp.register_with(live.hub.versions_url, await live.hub.invite("Drive Co"))
-        for (name, password), role in ((READER, "read-only"), (ADMIN_OPERATOR, "admin")):
-            status, body = await live.hub.admin(
-                "POST", "/admin/operators", {"name": name, "role": role, "password": password}
-            )
-            assert status == 201, body
+    async def setup() -> tuple[FakePlatform, FakePlatform]:
+        cpo, emsp = await live.pair()
+        await live.operators(READER, ADMIN_OPERATOR)
         return cpo, emsp
 
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.live_hub import LiveHub
+from tests.support.live_hub import LiveHub
 from tests.test_console_browser import WAIT, browser, login, shot, shots
 
 __all__ = ["browser", "shots"]  # module fixtures used from tests/test_console_browser.py
@@ -34,16 +34,8 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     live = LiveHub(tmp_path_factory.mktemp("operators")).start()
 
     async def setup() -> None:
-        assert live.hub is not None
-        cpo = await live.peer(("BE", "BEC", "CPO"), name="CPO")
-        await cpo.register_with(live.hub.versions_url, await live.hub.invite("Charge Co"))
-        emsp = await live.peer(("NL", "EXA", "EMSP"), name="EMSP")
-        await emsp.register_with(live.hub.versions_url, await live.hub.invite("Drive Co"))
-        for (name, password), role in ((READER, "read-only"), (ADMIN_OPERATOR, "admin")):
-            status, body = await live.hub.admin(
-                "POST", "/admin/operators", {"name": name, "role": role, "password": password}
-            )
-            assert status == 201, body
+        await live.pair()
+        await live.operators(READER, ADMIN_OPERATOR)
 
     try:
         live.run(setup())

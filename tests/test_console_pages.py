@@ -14,11 +14,11 @@ from aiohttp import web
 from hub.console.charts import charts
 from hub.keys import REGISTRY, STORE
 from storage.traffic import MinuteFigures
-from tests.conftest import ADMIN
-from tests.console_helpers import Console
-from tests.delivery_helpers import settle
-from tests.fakes import envelope
-from tests.ops_helpers import pair, push_session
+from tests.support.console import Console
+from tests.support.fakes import envelope
+from tests.support.hub import ADMIN
+from tests.support.ops import pair, push_session
+from tests.support.waiting import settle
 
 
 async def _logged_in(hub: Any) -> Console:

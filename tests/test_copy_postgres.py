@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,10 @@ import pytest
 
 from storage.migrate_sqlite import apply_migrations
 from storage.migrations import STEPS
-from tests.conftest import cli
-from tests.delivery_helpers import (
+from tests.support.backends import POSTGRES_ENV, postgres_schema
+from tests.support.delivery import (
     Script,
     a_cdr,
-    advance_until,
     delivery_net,
     is_queued,
     outbox_rows,
@@ -34,36 +32,25 @@ from tests.delivery_helpers import (
     put_session,
     session_body,
 )
-from tests.fakes import wait_for
-from tests.routing_helpers import CPO1, EMSP1, EMSP2, HUB, example, module_requests, rh
+from tests.support.hub import cli
+from tests.support.routing import CPO1, EMSP1, EMSP2, HUB, example, module_requests, rh
+from tests.support.waiting import advance_until, wait_for
 
-SKIP_HINT = "set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test to run them"
 SKIPPED_TABLES = {"hub_processes", "console_sessions"}
-
-
-def _with_schema(url: str, schema: str) -> str:
-    return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, empty schema on the test server; the URL selects it."""
-    base = os.environ.get("HUB_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip(f"the PostgreSQL copy tests need a server: {SKIP_HINT}")
-    schema = f"copy_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield _with_schema(base, schema)
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture
 def hub_env(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Point the CLI at a SQLite file (HUB_DATABASE), with no other HUB_* setting around."""
     for name in list(os.environ):
-        if name.startswith("HUB_") and name != "HUB_TEST_POSTGRES_URL":
+        if name.startswith("HUB_") and name != POSTGRES_ENV:
             monkeypatch.delenv(name)
 
     def use(database: Path | str) -> None:

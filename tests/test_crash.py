@@ -14,10 +14,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.fakes import FakePlatform, b64, envelope
-from tests.hub_process import HubProcess
-from tests.ports import free_port
-from tests.routing_helpers import CPO1, EMSP1, rh, session_for
+from tests.support.fakes import FakePlatform, b64, envelope
+from tests.support.ports import free_port
+from tests.support.processes import HubProcess
+from tests.support.routing import CPO1, EMSP1, rh, session_for
 
 ADMIN = "crash-admin-token"
 TOTAL = 200

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.fakes import FakePlatform, b64, envelope
-from tests.ports import free_port
+from tests.support.fakes import FakePlatform, b64, envelope
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.both_backends
 

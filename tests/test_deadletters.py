@@ -11,10 +11,9 @@ import json
 import pytest
 
 from hub.cli.main import main
-from tests.delivery_helpers import (
+from tests.support.delivery import (
     Script,
     a_cdr,
-    advance_until,
     delivery_net,
     is_queued,
     outbox_rows,
@@ -23,7 +22,8 @@ from tests.delivery_helpers import (
     sessions_to,
     tick,
 )
-from tests.routing_helpers import CPO1, EMSP2, module_requests, rh, session_for
+from tests.support.routing import CPO1, EMSP2, module_requests, rh, session_for
+from tests.support.waiting import advance_until
 
 pytestmark = pytest.mark.both_backends
 

@@ -1,7 +1,7 @@
 """Unit tests of the pure routing decisions (routing/decide.py) and the stored-copy merge rules (routing/objects.py).
 
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
-tests/routing_helpers.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
+tests/support/routing.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from routing.protocol.errors import InvalidParameters, UnknownReceiver
 from routing.protocol.headers import parse_routing_headers
 from routing.protocol.paths import join as _join
 from storage.models import Party, Platform
-from tests.routing_helpers import example
+from tests.support.routing import example
 
 HUB = PartyRef("NL", "HUB")
 NONE = RoutingHeaders(None, None)

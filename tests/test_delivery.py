@@ -16,10 +16,9 @@ import pytest
 from aiohttp import web
 
 import storage.outbox
-from tests.delivery_helpers import (
+from tests.support.delivery import (
     Script,
     a_cdr,
-    advance_until,
     delivery_net,
     is_queued,
     outbox_rows,
@@ -27,11 +26,11 @@ from tests.delivery_helpers import (
     put_session,
     restart_peer,
     sessions_to,
-    settle,
     stop_peer,
 )
-from tests.fakes import envelope, wait_for
-from tests.routing_helpers import CPO1, EMSP1, EMSP2, answers, module_requests, rh, session_for
+from tests.support.fakes import envelope
+from tests.support.routing import CPO1, EMSP1, EMSP2, answers, module_requests, rh, session_for
+from tests.support.waiting import advance_until, settle, wait_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -13,9 +13,8 @@ import pytest
 from aiohttp import web
 
 from hub.keys import WORKER
-from tests.delivery_helpers import (
+from tests.support.delivery import (
     Script,
-    advance_until,
     clientinfo_puts,
     delivery_net,
     is_queued,
@@ -25,13 +24,13 @@ from tests.delivery_helpers import (
     restart_peer,
     rows_after_stop,
     sessions_to,
-    settle,
     stop_peer,
     tick,
     wait_status,
 )
-from tests.fakes import envelope, wait_for
-from tests.routing_helpers import CPO2, EMSP1, Net, example, rh
+from tests.support.fakes import envelope
+from tests.support.routing import CPO2, EMSP1, Net, example, rh
+from tests.support.waiting import advance_until, settle, wait_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hub.cli import demo
-from tests.fakes import wait_for
-from tests.ports import free_port
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 
 def demo_args(hub, token_a, state: Path, port: int) -> argparse.Namespace:

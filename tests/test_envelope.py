@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from routing.registry.registration import Registry
-from tests.conftest import ADMIN
+from tests.support.hub import ADMIN
 
 CREDS = "/ocpi/2.2.1/credentials"
 

@@ -1,4 +1,4 @@
-"""The fault catalogue (tests/fault_peer.py) against the real hub: right answers, retries, nothing lost.
+"""The fault catalogue (tests/support/fault_peer.py) against the real hub: right answers, retries, nothing lost.
 
 Each fault is played by a partner on 127.0.0.1. For pushes the sender gets 1000 (queued, or
 the receiver's own final answer relayed); for synchronous calls (GET pull, commands) it gets
@@ -8,12 +8,11 @@ advances the FakeClock; the hub's request_timeout is 2 s (headroom for a registr
 machine) so the "slow" partner (4 s) times out.
 
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
-tests/routing_helpers.py).
+tests/support/routing.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -23,10 +22,11 @@ import pytest
 
 from hub.keys import STORE
 from routing.clock import FakeClock
-from tests.conftest import HubHandle
-from tests.fakes import FakePlatform, wait_for
-from tests.fault_peer import FAULTS, FaultPeer, advance_until, ids_of, outbox_drained, settle
-from tests.routing_helpers import CPO1, CPO2, EMSP1, EMSP2, connect, rh, session_for
+from tests.support.fakes import FakePlatform
+from tests.support.fault_peer import FAULTS, FaultPeer, ids_of, outbox_drained
+from tests.support.hub import HubHandle
+from tests.support.routing import CPO1, CPO2, EMSP1, EMSP2, connect, rh, session_for
+from tests.support.waiting import advance_until, settle, until, wait_for
 
 pytestmark = pytest.mark.both_backends
 
@@ -101,11 +101,11 @@ def _queued_or_final(status: int, body: Any) -> None:
 async def _outbox_states(hub: HubHandle) -> list[str]:
     # The sender is answered as soon as the receiver answers; the row's removal is committed just
     # after (group commit), so give it a bounded moment before reading.
-    for _ in range(200):
-        rows = await hub.app[STORE].fetchall("SELECT state FROM outbox WHERE module='sessions' ORDER BY id")
-        if all(r["state"] != "pending" for r in rows):
-            break
-        await asyncio.sleep(0.01)
+    rows = await until(
+        lambda: hub.app[STORE].fetchall("SELECT state FROM outbox WHERE module='sessions' ORDER BY id"),
+        lambda rows: all(r["state"] != "pending" for r in rows),
+        step=0.01,
+    )
     return [r["state"] for r in rows]
 
 

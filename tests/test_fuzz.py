@@ -41,8 +41,8 @@ from hub.app import create_app
 from hub.keys import CLIENT, STORE, WORKER
 from routing.clock import FakeClock
 from routing.peers.ssrf import UrlRefused
-from tests.fakes import FakePlatform, b64
-from tests.ports import free_port
+from tests.support.fakes import FakePlatform, b64
+from tests.support.ports import free_port
 
 T = TypeVar("T")
 
@@ -653,7 +653,7 @@ def test_malformed_http_is_refused_by_the_parser_never_with_a_traceback(fuzz_hub
 
 def test_fuzz_mutated_valid_pushes(fuzz_hub: FuzzHub) -> None:
     """Valid official examples with a few fields overridden: the fuzzer also reaches the accepting paths."""
-    from tests.routing_helpers import example
+    from tests.support.routing import example
 
     location = example("location_example.json")
     session = example("session_example_1_simple_start.json")

@@ -7,8 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.fakes import FakePlatform, Received, wait_for
-from tests.routing_helpers import CPO1, EMSP1, EMSP2, connect, network
+from tests.support.fakes import FakePlatform, Received
+from tests.support.routing import CPO1, EMSP1, EMSP2, connect, network
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -9,8 +9,8 @@ import storage.outbox as outbox_sql
 from hub.keys import STORE
 from routing.clock import iso
 from storage.outbox import NewMessage
-from tests.conftest import ADMIN, cli
-from tests.ops_helpers import DIRECT, pair, platform_entry
+from tests.support.hub import ADMIN, cli
+from tests.support.ops import DIRECT, pair, platform_entry
 
 
 async def test_suspend_resume_rotate_delete_from_the_cli(cli_env, capsys, make_peer, clock):

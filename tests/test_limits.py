@@ -15,8 +15,8 @@ from hub.keys import WORKER
 from hub.ocpi.limits import RateLimiter
 from routing.peers.client import PeerClient
 from routing.protocol.errors import ReceiverTimeout
-from tests.fakes import envelope
-from tests.routing_helpers import CPO1, EMSP1, connect, rh, session_for
+from tests.support.fakes import envelope
+from tests.support.routing import CPO1, EMSP1, connect, rh, session_for
 
 
 def _is_envelope(body: Any, code: int) -> None:

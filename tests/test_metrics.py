@@ -9,9 +9,9 @@ import storage.outbox as outbox_sql
 from hub.keys import STORE
 from routing.clock import iso
 from storage.outbox import NewMessage
-from tests.conftest import ADMIN
-from tests.fakes import wait_for
-from tests.ops_helpers import DIRECT, pair, platform_entry, push_session
+from tests.support.hub import ADMIN
+from tests.support.ops import DIRECT, pair, platform_entry, push_session
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
 from hub.admin.openapi.document import PATHS, document
-from tests.conftest import ADMIN
-from tests.live_hub import LiveHub
+from tests.support.hub import ADMIN
+from tests.support.live_hub import LiveHub
 
 SCHEMA = schemathesis.openapi.from_dict(document("http://127.0.0.1"))
 # Unknown query parameters and headers are ignored by design (as by most HTTP APIs), so negative

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from hub.admin.accounts import hash_password, verify_password
-from tests.conftest import ADMIN, cli
-from tests.console_helpers import Console
-from tests.ops_helpers import pair
+from tests.support.console import Console
+from tests.support.hub import ADMIN, cli
+from tests.support.ops import pair
 
 ALICE = ("alice", "alice-password-1")  # admin
 BOB = ("bob", "bob-password-12")  # read-only

@@ -10,17 +10,9 @@ from __future__ import annotations
 import asyncio
 
 from hub.keys import WORKER
-from tests.delivery_helpers import (
-    FAST,
-    Script,
-    delivery_net,
-    outbox_rows,
-    put_session,
-    session_body,
-    sessions_to,
-    settle,
-)
-from tests.routing_helpers import CPO1, EMSP1, network, rh
+from tests.support.delivery import FAST, Script, delivery_net, outbox_rows, put_session, session_body, sessions_to
+from tests.support.routing import CPO1, EMSP1, EMSP2, network, rh
+from tests.support.waiting import settle, until
 
 
 async def test_a_full_receiver_queue_answers_503_and_stores_nothing(start_hub, make_peer) -> None:
@@ -29,10 +21,8 @@ async def test_a_full_receiver_queue_answers_503_and_stores_nothing(start_hub, m
     net.emsp1.module_responder = Script(gate=gate)
     first = asyncio.create_task(put_session(net, "Q1", 1))
     second = asyncio.create_task(put_session(net, "Q2", 1))
-    for _ in range(500):  # bounded: both committed, one in flight, one waiting for the slot
-        if len(await outbox_rows(net.hub, "module='sessions'")) == 2:
-            break
-        await asyncio.sleep(0.01)
+    # Both committed, one in flight, one waiting for the slot.
+    await until(lambda: outbox_rows(net.hub, "module='sessions'"), lambda rows: len(rows) == 2, step=0.01)
     status, body, headers = await net.call(
         "PUT", "/ocpi/2.2.1/sessions/receiver/BE/BEC/Q3", net.cpo1, data=session_body("Q3", 1), headers=rh(CPO1, EMSP1)
     )
@@ -52,10 +42,8 @@ async def test_a_hub_at_capacity_refuses_at_once_and_recovers(start_hub, make_pe
     gate = asyncio.Event()
     net.emsp1.module_responder = Script(gate=gate)
     held = asyncio.create_task(put_session(net, "A1", 1))
-    for _ in range(500):  # bounded: the first push is in progress (waiting for the receiver)
-        if await outbox_rows(net.hub, "module='sessions'"):
-            break
-        await asyncio.sleep(0.01)
+    # The first push is in progress (waiting for the receiver).
+    await until(lambda: outbox_rows(net.hub, "module='sessions'"), bool, step=0.01)
     status, body, headers = await net.call(
         "PUT", "/ocpi/2.2.1/sessions/receiver/BE/BEC/A2", net.cpo1, data=session_body("A2", 1), headers=rh(CPO1, EMSP1)
     )
@@ -103,3 +91,45 @@ async def test_back_to_back_pushes_each_get_the_receivers_answer(start_hub, make
     await settle(net.hub)
     assert len(sessions_to(net.emsp1)) == 90
     assert await outbox_rows(net.hub, "module='sessions'") == []
+
+
+async def test_deliveries_in_flight_stay_within_max_in_flight_across_receivers(start_hub, make_peer) -> None:
+    # A fan-out to thousands of receivers (a registration's HubClientInfo) must not become
+    # thousands of attempts in memory at once: all receivers together send max_in_flight at most.
+    net = await delivery_net(start_hub, make_peer, relay_wait=0.05, max_in_flight=1, concurrency_per_receiver=4)
+    gate = asyncio.Event()
+    busy, most = 0, 0
+
+    async def held(request, body):  # type: ignore[no-untyped-def]
+        nonlocal busy, most
+        busy += 1
+        most = max(most, busy)
+        try:
+            await asyncio.wait_for(gate.wait(), 10)
+            return None  # Script answers 1000
+        finally:
+            busy -= 1
+
+    net.emsp1.module_responder = Script(custom=held)
+    net.emsp2.module_responder = Script(custom=held)
+    for n, to in enumerate([EMSP1, EMSP2] * 2):
+        status, body, _ = await net.call(
+            "PUT",
+            f"/ocpi/2.2.1/sessions/receiver/BE/BEC/M{n}",
+            net.cpo1,
+            data=session_body(f"M{n}", 1),
+            headers=rh(CPO1, to),
+        )
+        assert status == 200 and body["status_code"] == 1000, body
+    for _ in range(100):  # bounded: give the scheduler every chance to start more than one
+        await asyncio.sleep(0.01)
+    assert most == 1
+    gate.set()
+    await settle(net.hub)
+    assert most == 1
+    assert sorted(r.path.rsplit("/", 1)[-1] for r in sessions_to(net.emsp1) + sessions_to(net.emsp2)) == [
+        "M0",
+        "M1",
+        "M2",
+        "M3",
+    ]

@@ -13,10 +13,9 @@ import psycopg
 import pytest
 
 from storage.migrations import STEPS
-from tests.conftest import postgres_schema
+from tests.support.backends import postgres_schema
 
 ROOT = Path(__file__).resolve().parent.parent
-URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
 ALL = [step.name for step in STEPS]
 
 

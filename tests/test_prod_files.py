@@ -16,8 +16,8 @@ import pytest
 from storage import files
 from storage.migrate_sqlite import MIGRATIONS
 from storage.sqlite import SqliteStore as Store
-from tests.conftest import cli
-from tests.ops_helpers import pair, push_session
+from tests.support.hub import cli
+from tests.support.ops import pair, push_session
 
 LATEST = MIGRATIONS._migrations[-1].name
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -13,7 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.ports import free_port
+from tests.support.ports import free_port
+from tests.support.processes import wait_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,16 +49,7 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Path, int]]:
     )
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(300):  # bounded: at most ~30 s
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/health") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("hub did not start")
+            await wait_answering(session, f"http://127.0.0.1:{port}/health", proc)
         yield db, port
     finally:
         proc.send_signal(signal.SIGTERM)

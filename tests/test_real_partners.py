@@ -7,7 +7,6 @@ stable GET-all, one broadcast leg per party, routing headers and ids on everythi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Any
@@ -16,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 from aiohttp import web
 
 from hub.keys import PULLER
-from tests.fakes import envelope, wait_for
-from tests.routing_helpers import (
+from tests.support.fakes import envelope
+from tests.support.routing import (
     CPO1,
     EMSP1,
     EMSP2,
@@ -31,6 +30,7 @@ from tests.routing_helpers import (
     rh,
     session_for,
 )
+from tests.support.waiting import until, wait_for
 
 LOC_URL = "/ocpi/2.2.1/locations/receiver/BE/BEC/"
 LINK = re.compile(r'^<([^>]+)>; rel="next"$')
@@ -90,12 +90,8 @@ async def test_a_302_on_a_push_is_not_turned_into_a_get_and_is_never_retried(hub
     assert status == 200 and body["status_code"] == 4001 and "not followed" in body["status_message"], body
     assert (party_of_headers(headers, "from"), party_of_headers(headers, "to")) == (HUB, CPO1[:2])
     assert len(module_requests(net.emsp1, "sessions")) == 1  # one attempt, no GET, no retry
-    letters: list[Any] = []
-    for _ in range(200):  # the worker records the dead letter just after answering: bounded poll
-        _, letters = await hub.admin("GET", "/admin/deadletters")
-        if letters:
-            break
-        await asyncio.sleep(0.01)
+    # The worker records the dead letter just after answering.
+    _, letters = await until(lambda: hub.admin("GET", "/admin/deadletters"), lambda answer: bool(answer[1]), step=0.01)
     assert [m["module"] for m in letters] == ["sessions"]
     assert "not followed" in letters[0]["last_error"]
 

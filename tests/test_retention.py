@@ -9,8 +9,8 @@ import pytest
 
 from hub.keys import RETENTION
 from routing.clock import iso
-from tests.fakes import wait_for
-from tests.routing_helpers import CPO1, CPO2, EMSP1, cdr_for, example, network, session_for
+from tests.support.routing import CPO1, CPO2, EMSP1, cdr_for, example, network, session_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -1,7 +1,7 @@
 """Direct routing (OCPI-to headers name a party): every module, on the wire.
 
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
-tests/routing_helpers.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md), used unmodified apart from owner ids.
+tests/support/routing.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md), used unmodified apart from owner ids.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.routing_helpers import (
+from tests.support.routing import (
     CPO1,
     CPO2,
     EMSP1,

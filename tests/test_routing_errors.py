@@ -1,14 +1,14 @@
 """Routing errors: unknown receivers, missing modules, dead or non-OCPI receivers, bad pushes.
 
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
-tests/routing_helpers.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
+tests/support/routing.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.routing_helpers import (
+from tests.support.routing import (
     CPO1,
     CPO2,
     EMSP1,

@@ -1,7 +1,7 @@
 """GET-all from the hub's store, pull through the hub (Link proxied), and the CDR Location proxy.
 
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
-tests/routing_helpers.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
+tests/support/routing.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from aiohttp import web
 
-from tests.fakes import envelope, wait_for
-from tests.routing_helpers import (
+from tests.support.fakes import envelope
+from tests.support.routing import (
     CPO1,
     CPO2,
     EMSP1,
@@ -29,6 +29,7 @@ from tests.routing_helpers import (
     rh,
     session_for,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -1,15 +1,14 @@
 """Open routing (no OCPI-to headers): the hub picks the receiver from content and its routing index.
 
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
-tests/routing_helpers.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
+tests/support/routing.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.fakes import wait_for
-from tests.routing_helpers import (
+from tests.support.routing import (
     CPO1,
     CPO2,
     EMSP1,
@@ -23,6 +22,7 @@ from tests.routing_helpers import (
     rh,
     session_for,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.both_backends
 

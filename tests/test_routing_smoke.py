@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.both_backends
 
@@ -55,7 +55,7 @@ async def test_direct_broadcast_and_command(hub, make_peer):
     async def cpo_answer(request, body):
         from aiohttp import web
 
-        from tests.fakes import envelope
+        from tests.support.fakes import envelope
 
         cpo.last_command = body
         return web.json_response(envelope({"result": "ACCEPTED", "timeout": 30}))
@@ -84,7 +84,7 @@ async def test_direct_broadcast_and_command(hub, make_peer):
 async def test_draft_registrations_path_registers(hub, make_peer):
     import aiohttp
 
-    from tests.fakes import b64
+    from tests.support.fakes import b64
 
     peer = await make_peer(("NL", "DRF", "EMSP"))
     token_a = await hub.invite("draft")

@@ -1,7 +1,7 @@
 """Anti-spoofing, field realities (sloppy peers) and the draft's reference paths.
 
 Payloads are the official OCPI 2.2.1 examples (CC BY-ND 4.0, EVRoaming Foundation; see
-tests/routing_helpers.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
+tests/support/routing.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import json
 
 import pytest
 
-from tests.fakes import wait_for
-from tests.routing_helpers import (
+from tests.support.routing import (
     CPO1,
     CPO2,
     EMSP1,
@@ -26,6 +25,7 @@ from tests.routing_helpers import (
     rh,
     session_for,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -8,7 +8,6 @@ from HUB_TEST_POSTGRES_URL (skipped when unset).
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -19,7 +18,7 @@ import pytest
 
 from storage import migrate_postgres, migrate_sqlite
 from storage.migrations import STEPS
-from tests.conftest import POSTGRES_ENV, POSTGRES_HINT, Databases
+from tests.support.backends import Databases, require_postgres
 
 BOOKKEEPING = {"_hub_migrations", "_sqlite_migrations"}
 # Indexes one backend drops on purpose, with the migration that says why.
@@ -107,8 +106,7 @@ def postgres_schema(url: str) -> tuple[Columns, set[str]]:
 
 @pytest.fixture
 def postgres_url(tmp_path: Path) -> Iterator[str]:
-    if not os.environ.get(POSTGRES_ENV):
-        pytest.skip(POSTGRES_HINT)
+    require_postgres()
     made = Databases("postgres", tmp_path)
     yield str(made.new(migrated=False))
     made.drop()

@@ -21,8 +21,8 @@ from routing.peers.client import PeerClient
 from routing.peers.handshake import discover
 from routing.peers.ssrf import BlockedAddress, GuardedResolver, UrlRefused, check_url, refusal
 from routing.protocol.errors import OcpiError, UnableToUseClientApi
-from tests.command_helpers import CPO1, EMSP1, network, routing
-from tests.fakes import b64
+from tests.support.commands import CPO1, EMSP1, network, routing
+from tests.support.fakes import b64
 
 REFUSED = [
     "http://10.0.0.1/ocpi/versions",

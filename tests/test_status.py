@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -12,8 +11,8 @@ import storage.outbox as outbox_sql
 from hub.keys import REGISTRY, STORE
 from routing.clock import iso
 from storage.outbox import NewMessage, QueueStats
-from tests.fakes import wait_for
-from tests.ops_helpers import DIRECT, pair, platform_entry, push_session
+from tests.support.ops import DIRECT, pair, platform_entry, push_session
+from tests.support.waiting import until, wait_for
 
 pytestmark = pytest.mark.both_backends
 
@@ -55,11 +54,9 @@ async def test_figures_match_the_traffic_made(hub, make_peer):
 
     # A delivered message leaves the outbox in the group commit just after the receiver answered:
     # poll (bounded) until the status shows it gone.
-    for _ in range(200):
-        _, after = await hub.admin("GET", "/status")
-        if platform_entry(after, "EXA")["queue_depth"] == 0:
-            break
-        await asyncio.sleep(0.01)
+    _, after = await until(
+        lambda: hub.admin("GET", "/status"), lambda answer: platform_entry(answer[1], "EXA")["queue_depth"] == 0
+    )
     assert after["status"] == "ok", after["reasons"]
     cpo_entry, emsp_entry = platform_entry(after, "BEC"), platform_entry(after, "EXA")
     assert emsp_entry["delivered"] - emsp0["delivered"] == len(emsp.received) - received0 == 3

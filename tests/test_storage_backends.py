@@ -17,7 +17,8 @@ from storage.backends import open_store
 from storage.db import Store, SyncTx
 from storage.errors import IntegrityError
 from storage.migrations import postgres_ddl
-from tests.conftest import Databases
+from tests.support.backends import Databases
+from tests.support.waiting import until, wait_for
 
 pytestmark = pytest.mark.both_backends
 
@@ -253,12 +254,8 @@ async def test_one_leader_per_role_within_a_database_and_none_shared_across_data
         assert not await same.try_lead("sweeps") and await same.try_lead("probes")
         assert await other.try_lead("sweeps")
         await store.close()  # the leader goes away: the server drops its lock as the session ends
-        for _ in range(200):
-            if await same.try_lead("sweeps"):
-                break
-            await asyncio.sleep(0.025)
-        else:
-            raise AssertionError("the lease was not free after its holder closed")
+        freed = await until(lambda: same.try_lead("sweeps"), bool, step=0.025)
+        assert freed, "the lease was not free after its holder closed"
     finally:
         await same.close()
         await other.close()
@@ -268,9 +265,10 @@ async def test_notifications_reach_the_same_database_only(store: Store, database
     if store.dialect.name == "sqlite":
         return  # one process per SQLite file: nobody to tell
     same = open_store(store.describe())
-    other = open_store(databases.new("other"))  # another schema: another cluster
-    await same.open()
-    await other.open()
+    other_url = databases.new("other")  # another schema: another cluster
+    other, other_peer = open_store(other_url), open_store(other_url)
+    for opened in (same, other, other_peer):
+        await opened.open()
     heard_same: asyncio.Queue[str] = asyncio.Queue()
     heard_other: list[str] = []
     try:
@@ -280,8 +278,11 @@ async def test_notifications_reach_the_same_database_only(store: Store, database
             await asyncio.wait_for(listener.listening.wait(), 5)  # type: ignore[attr-defined]
         await store.notify("ocpi_hub_cache", "registry")
         assert await asyncio.wait_for(heard_same.get(), 5) == "registry"
-        await asyncio.sleep(0.2)  # time enough for a stray notification to arrive
-        assert heard_other == []
+        # The server hands notifications to a listener in commit order: once ``other`` hears its own
+        # cluster's later one, a stray "registry" would have come before it.
+        await other_peer.notify("ocpi_hub_cache", "own cluster")
+        await wait_for(lambda: bool(heard_other), what="the other cluster hears its own notification")
+        assert heard_other == ["own cluster"]
     finally:
-        await same.close()
-        await other.close()
+        for opened in (same, other, other_peer):
+            await opened.close()

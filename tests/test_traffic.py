@@ -11,9 +11,10 @@ from aiohttp import web
 from hub.keys import STORE
 from hub.observe.traffic.recorder import module_of, redact_path, safe_query
 from storage import traffic as traffic_sql
-from tests.conftest import ADMIN
-from tests.fakes import envelope, wait_for
-from tests.ops_helpers import EXAMPLES, pair, push_session
+from tests.support.fakes import envelope
+from tests.support.hub import ADMIN
+from tests.support.ops import EXAMPLES, pair, push_session
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.both_backends
 

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from hub.ocpi.versioned import interface_211
 from routing.clock import iso
-from tests.bridge_helpers import (
+from tests.support.bridge import (
     CPO,
     EMSP,
     PAIRS,
@@ -28,8 +28,8 @@ from tests.bridge_helpers import (
     to_parties,
     validate,
 )
-from tests.command_helpers import script
-from tests.fakes import wait_for
+from tests.support.commands import script
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.asyncio
 

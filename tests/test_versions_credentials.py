@@ -8,7 +8,7 @@ import pytest
 
 from routing.versions import CREDENTIALS, pick_version
 from routing.versions.credentials_base import CoreCredentials, CredentialsShapeError, Party
-from tests.versions_helpers import FIXTURES
+from tests.support.versions import FIXTURES
 
 HUB = CoreCredentials("tok", "https://hub/ocpi/versions", [Party("NL", "HUB", "HUB", {"name": "The Hub"})])
 

@@ -18,10 +18,11 @@ import pytest
 from pydantic import TypeAdapter
 
 from routing.versions import validate as version_models
-from tests.bridge_helpers import CPO, EMSP, VERSIONS, hub_path, in_version, join, location, to_parties
-from tests.command_helpers import script
-from tests.fakes import FakePlatform, wait_for
-from tests.routing_helpers import cdr_for, example, session_for
+from tests.support.bridge import CPO, EMSP, VERSIONS, hub_path, in_version, join, location, to_parties
+from tests.support.commands import script
+from tests.support.fakes import FakePlatform
+from tests.support.routing import cdr_for, example, session_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.asyncio
 

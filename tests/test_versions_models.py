@@ -14,7 +14,7 @@ from routing.versions.spectables import parse_spec
 from routing.versions.v211 import models as m211
 from routing.versions.v221 import models as m221
 from routing.versions.v230 import models as m230
-from tests.versions_helpers import FIXTURES, examples
+from tests.support.versions import FIXTURES, examples
 
 MODELS = {"2.1.1": m211, "2.2.1": m221, "2.3.0": m230}
 _SCALAR = {"number": float, "int": int, "boolean": bool}

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.bridge_helpers import (
+from tests.support.bridge import (
     CPO,
     EMSP,
     hub_path,
@@ -23,9 +23,9 @@ from tests.bridge_helpers import (
     to_parties,
     validate,
 )
-from tests.command_helpers import script
-from tests.fakes import wait_for
-from tests.routing_helpers import cdr_for
+from tests.support.commands import script
+from tests.support.routing import cdr_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.asyncio
 

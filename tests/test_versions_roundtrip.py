@@ -16,7 +16,7 @@ import routing.versions as versions
 from routing.versions import Context, Untranslatable
 from routing.versions.v221 import models as m221
 from routing.versions.v230 import models as m230
-from tests.versions_helpers import changed_paths, covered, examples, objects
+from tests.support.versions import changed_paths, covered, examples, objects
 
 MIDDLE = ["2.1.1", "2.3.0"]
 

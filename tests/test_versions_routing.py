@@ -15,10 +15,11 @@ import pytest
 from routing.versions.v211 import models as m211
 from routing.versions.v221 import models as m221
 from routing.versions.v230 import models as m230
-from tests.command_helpers import script
-from tests.conftest import ADMIN
-from tests.fakes import FakePlatform, wait_for
-from tests.routing_helpers import cdr_for, example, session_for
+from tests.support.commands import script
+from tests.support.fakes import FakePlatform
+from tests.support.hub import ADMIN
+from tests.support.routing import cdr_for, example, session_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.both_backends]
 

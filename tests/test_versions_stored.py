@@ -17,7 +17,7 @@ from hub.keys import DIRECTORY, PULLER
 from routing.messages import PartyRef
 from routing.objects import ObjectRef, origin_after
 from storage.objects import StoredObject
-from tests.bridge_helpers import (
+from tests.support.bridge import (
     EMSP,
     hub_path,
     in_version,
@@ -27,9 +27,9 @@ from tests.bridge_helpers import (
     to_parties,
     validate,
 )
-from tests.command_helpers import script
-from tests.fakes import wait_for
-from tests.routing_helpers import HUB, cdr_for, example, session_for
+from tests.support.commands import script
+from tests.support.routing import HUB, cdr_for, example, session_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.both_backends]
 

@@ -26,8 +26,8 @@ import pytest
 
 from hub.cli.common import EXIT_ERROR, CliError
 from hub.cli.supervisor import Supervisor
-from tests.conftest import postgres_schema
-from tests.ports import free_port
+from tests.support.backends import postgres_schema
+from tests.support.ports import free_port
 
 
 @pytest.fixture

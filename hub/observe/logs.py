@@ -30,7 +30,9 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Format one record."""
         out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            # isoformat is C code and prints the same as strftime("%Y-%m-%dT%H:%M:%S.%fZ"), faster.
+            "ts": datetime.fromtimestamp(record.created, UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+            + "Z",
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),

@@ -5,9 +5,10 @@ In order: request ids (taken from the caller or made, transport_and_format 4.1.1
 token, or the admin token for /admin and a private /status), the per-platform rate limit and
 in-progress bound (429 + Retry-After), the body read within ``body_read_timeout`` (408) while
 the request holds only its platform's slot, the handler, then every error rendered as an OCPI
-envelope (never a traceback), and one traffic record with the status actually answered. Six
-stacked middlewares cost six coroutine frames and six try blocks per request; what they did is
-unchanged.
+envelope (never a traceback), and one traffic record with the status actually answered; the
+request's translation Flow, if its handler opened one, is closed with that same status
+(hub/ocpi/versioned.py). Six stacked middlewares cost six coroutine frames and six try blocks
+per request; what they did is unchanged.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hub.admin.accounts import check_admin_request, run_audited
 from hub.keys import CALLER, CLOCK, CORRELATION_ID, REGISTRY, REQUEST_ID, SETTINGS, TOKEN_A_ROUTES, Caller
 from hub.observe.traffic.recorder import TRAFFIC, ocpi_status_of
 from hub.observe.traffic.records import module_of, redact_path
+from hub.ocpi import versioned
 from hub.ocpi.envelope import error_response
 from hub.ocpi.limits import ADMISSION, ERROR_LOG, LIMITER, Admission, check_rate, read_body
 from hub.ocpi.middlewares import clean_id, hash_matches, refuse_loop, token_candidates
@@ -157,6 +159,12 @@ async def _admitted(request: web.Request, handler: Handler, admission: Admission
             admission.leave_platform(platform_id)
 
 
+def _record(request: web.Request, status: int, ocpi_status: int | None, started: float) -> None:
+    """The request's outcome, once: its translation Flow closed and its traffic record written."""
+    versioned.finish(request, status, ocpi_status)
+    request.app[TRAFFIC].inbound(request, status, ocpi_status, started)
+
+
 @web.middleware
 async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Ids, auth, rate limit, handler, errors as envelopes, one traffic record: one pass."""
@@ -164,7 +172,6 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     headers = request.headers
     request[REQUEST_ID] = clean_id(headers.get("X-Request-ID"))
     request[CORRELATION_ID] = clean_id(headers.get("X-Correlation-ID"))
-    recorder = request.app[TRAFFIC]
     try:
         if request.path.startswith("/ocpi"):
             response = await _admitted(request, handler, request.app[ADMISSION])
@@ -175,12 +182,12 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
         error = _as_ocpi_error(request, exc)
         if error is None:
             assert isinstance(exc, web.HTTPException)
-            recorder.inbound(request, exc.status, None, started)
+            _record(request, exc.status, None, started)
             raise
         response = error_response(request, error)  # the HTTP status for this API (OCPI or admin)
         if isinstance(error, BodyTimeout):
             response.force_close()  # the rest of that body must not be read as the next request
-        recorder.inbound(request, response.status, error.status_code, started)
+        _record(request, response.status, error.status_code, started)
         return response
-    recorder.inbound(request, response.status, ocpi_status_of(response), started)
+    _record(request, response.status, ocpi_status_of(response), started)
     return response

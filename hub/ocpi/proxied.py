@@ -22,35 +22,27 @@ def stand_in_id(request: web.Request) -> str:
 
 async def post_callback(request: web.Request) -> web.Response:
     """POST {response_url}: the CPO's CommandResult / *ProfileResult, forwarded to the requester."""
-    versioned.begin()
     platform = calling_platform(request)
+    flow = versioned.begin(request, platform)
     caller_party(platform, parse_routing_headers(request.headers), None)  # a FROM not its own: 403/2001
     proxy_id = stand_in_id(request)
     raw = await request.read()
     await read_json(request)  # a result must be JSON; refuse garbage before queueing it
     sent_id = request[CORRELATION_ID] if request.headers.get("X-Correlation-ID") else None
-    try:
-        reply = await request.app[PROXIES].handle_callback(proxy_id, platform, raw, sent_id)
-    finally:
-        versioned.finish(request, platform.id, 500, b"")
+    reply = await request.app[PROXIES].handle_callback(proxy_id, platform, raw, sent_id, flow)
     request[CORRELATION_ID] = reply.headers.pop("X-Correlation-ID", request[CORRELATION_ID])  # echoed on the answer
     return response(reply.status, reply.body, reply.headers)
 
 
 async def get_proxy(request: web.Request) -> web.Response:
     """GET a proxied next page or CDR."""
-    versioned.begin()
     platform = calling_platform(request)
-    try:
-        reply = await request.app[PROXIES].handle_proxy_get(
-            stand_in_id(request), platform, request[CORRELATION_ID], iso(request.app[CLOCK].now())
-        )
-        # Page 2+ in the caller's version, like page 1 (routing/versions/wire.py, open_answer).
-        answer = await versioned.answer(reply.status, reply.body)
-    except BaseException:
-        versioned.finish(request, platform.id, 500, b"")
-        raise
-    body = versioned.finish(request, platform.id, reply.status, answer)
+    flow = versioned.begin(request, platform)
+    reply = await request.app[PROXIES].handle_proxy_get(
+        stand_in_id(request), platform, request[CORRELATION_ID], iso(request.app[CLOCK].now()), flow
+    )
+    # Page 2+ in the caller's version, like page 1 (routing/versions/wire.py, open_answer).
+    body = await versioned.answer(flow, reply.status, reply.body)
     return response(reply.status, body, reply.headers)
 
 

@@ -69,8 +69,8 @@ def response(reply_status: int, body: bytes, headers: Mapping[str, str]) -> web.
 
 async def route(request: web.Request, module: str, interface: str) -> web.Response:
     """Parse, hand to the routing service, render."""
-    versioned.begin()
     platform = calling_platform(request)
+    flow = versioned.begin(request, platform)
     if platform.status == "OFFLINE":  # it is talking to us, so it is alive: resume its queue
         await request.app[WORKER].called_in(platform.id)
     routing = parse_routing_headers(request.headers)
@@ -93,17 +93,13 @@ async def route(request: web.Request, module: str, interface: str) -> web.Respon
         request_id=request[REQUEST_ID],
         correlation_id=request[CORRELATION_ID],
         caller=platform,
+        flow=flow,
         raw_body=raw,
         body=body,
     )
-    try:
-        reply = await request.app[ROUTING].handle(inbound)
-        # In the caller's version, valid for it, without what it may not see (routing/versions/answers.py).
-        answer = await versioned.answer(reply.status, reply.body)
-    except BaseException:
-        versioned.finish(request, platform.id, 500, b"")
-        raise
-    body = versioned.finish(request, platform.id, reply.status, answer)
+    reply = await request.app[ROUTING].handle(inbound)
+    # In the caller's version, valid for it, without what it may not see (routing/versions/answers.py).
+    body = await versioned.answer(flow, reply.status, reply.body)
     if platform.version == "2.1.1":  # 2.1.1 knows no routing headers (transport_and_format 2.2)
         for name in [k for k in reply.headers if k.lower().startswith("ocpi-")]:
             del reply.headers[name]

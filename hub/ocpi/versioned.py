@@ -1,8 +1,10 @@
 """The hub side of the version translation: 2.1.1 module URLs and the loss report of each request.
 
 2.1.1 publishes one URL per module (no SENDER/RECEIVER): the caller's role and the method pick
-the interface, as for the draft aliases. After routing, the answer's data goes back in the
-caller's version and the request's Loss records reach its traffic record, the
+the interface, as for the draft aliases. A handler opens the request's Flow once (``begin``) and
+passes it down on the message values; after routing, the answer's data goes back in the caller's
+version (``answer``). The pipeline (hub/ocpi/pipeline.py) closes the Flow once, with the status
+actually answered (``finish``): the request's Loss records reach its traffic record, the
 ``ocpi_hub_translation_losses`` metric and ``/status`` (routing/versions/wire.py).
 """
 
@@ -12,10 +14,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from hub.keys import LOSSES
+from hub.keys import LOSSES, TRANSLATION
 from hub.observe.metrics import LOSS_STATS, METRICS
 from routing.protocol.vocab import InterfaceRole, ModuleID, Role
 from routing.versions import answers, wire
+from routing.versions.flow import Flow
+from storage.models import Platform
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -45,19 +49,25 @@ def interface_211(module: str, method: str, segments: list[str], is_cpo: bool) -
     return InterfaceRole.RECEIVER
 
 
-def begin() -> None:
-    """Forget any Flow of an earlier request on this connection's task."""
-    wire.FLOW.set(None)
+def begin(request: web.Request, caller: Platform) -> Flow:
+    """The request's Flow, opened once where it enters; the pipeline closes it (``finish``)."""
+    flow = wire.open_flow(caller)
+    request[TRANSLATION] = flow
+    return flow
 
 
-async def answer(status: int, body: bytes) -> bytes:
+async def answer(flow: Flow, status: int, body: bytes) -> bytes:
     """The answer body for the caller: visible to it, in its version, valid for it (may raise)."""
-    return await answers.answer_for_caller(status, body)
+    return await answers.answer_for_caller(flow, status, body)
 
 
-def finish(request: web.Request, sender_id: int | None, status: int, body: bytes) -> bytes:
-    """The request's losses recorded everywhere; the Flow closed. Returns ``body``."""
-    losses = wire.losses()
+def finish(request: web.Request, status: int, ocpi_status: int | None) -> None:
+    """The request's Flow closed with the answer it got, its losses recorded everywhere (no Flow: nothing)."""
+    flow = request.get(TRANSLATION)
+    if flow is None:
+        return
+    losses = flow.close(status, ocpi_status)
+    sender_id = flow.caller.id if flow.caller is not None else None
     if losses:
         request[LOSSES] = [loss.as_dict() | {"to_platform_id": to} for to, loss in losses]
         counter = request.app[METRICS].translation_losses
@@ -65,5 +75,3 @@ def finish(request: web.Request, sender_id: int | None, status: int, body: bytes
         for to, loss in losses:
             counter.labels(loss.module, loss.path, loss.kind).inc()
             stats.add(sender_id, to, loss.module, loss.path, loss.kind)
-    wire.FLOW.set(None)
-    return body

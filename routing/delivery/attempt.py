@@ -123,7 +123,7 @@ class Attempt:
     async def _final(self, row: Message, response: PeerResponse) -> None:
         code = response.ocpi_status
         state = "delivered" if code is not None and 1000 <= code < 2000 else "rejected"
-        stamp = iso(self.clock.now())
+        stamp = iso(self.clock.now()) if state == "rejected" else ""  # a delivered row is deleted: no stamp
         await self.store.write(
             lambda tx: outbox_sql.finish(
                 tx,

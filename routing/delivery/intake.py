@@ -19,7 +19,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from config import DeliverySettings
@@ -27,9 +26,9 @@ from routing.clock import Clock, iso
 from routing.delivery.outcome import Answered, Failed, Outcome, Queued, Sent
 from routing.delivery.retry import is_retryable
 from routing.delivery.scheduler import DeliveryWorker
-from routing.forward import relay
 from routing.jobs.cluster import OUTBOX_CHANNEL
 from routing.messages import Leg, Reply
+from routing.peers.forward import relay
 from routing.protocol.errors import ConnectionProblem, OcpiError, Overloaded, ReceiverTimeout, Unrepresentable
 from routing.protocol.vocab import ModuleID
 from routing.versions import wire as versions_wire
@@ -109,7 +108,7 @@ class Delivery:
             raise Overloaded(headers=dict(_RETRY_AFTER))
         now = self.clock.now()
         # The fast path stays in this process: leased to it, so no other process's scheduler takes it.
-        message = replace(self._message(leg, now, False), lease_until=iso(now + timedelta(seconds=self.lease_seconds)))
+        message = self._message(leg, now, False, lease_until=iso(now + timedelta(seconds=self.lease_seconds)))
 
         def job(tx: SyncTx) -> tuple[int, bool]:
             outbox_sql.lock_object(tx, message.module, message.object_key)  # before ``prepare`` reads copies
@@ -183,7 +182,7 @@ class Delivery:
         self.fastpath.drop(request_id)
         await self.store.write(lambda tx: outbox_sql.delete(tx, message_id, request_id=request_id))
 
-    def _message(self, leg: Leg, now: datetime, status_patch: bool) -> NewMessage:
+    def _message(self, leg: Leg, now: datetime, status_patch: bool, lease_until: str | None = None) -> NewMessage:
         if leg.module == ModuleID.CDRS:
             max_age = self.settings.cdr_max_age
         else:
@@ -200,6 +199,7 @@ class Delivery:
             created_at=created,
             deadline_at=iso(now + timedelta(seconds=max_age)),
             request_id=leg.request_id,
+            lease_until=lease_until,
         )
 
 

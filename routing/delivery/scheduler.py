@@ -6,7 +6,10 @@ from the outbox (``storage.claims.claim_heads``). Both land in the receiver's re
 starts at most ``concurrency_per_receiver`` attempts at once, so one slow receiver never delays
 another; a finished attempt starts the next ready message at once, without a query. The ready
 queue is bounded (``max_queue_per_receiver``): ``has_room`` tells the fast path to refuse a push
-(503) rather than let latency climb. Receivers that keep failing go OFFLINE and are probed
+(503) rather than let latency climb. All receivers together send at most ``max_in_flight`` at once,
+and a round reads no more than there is room for: a fan-out to 10,000 platforms (a registration's
+HubClientInfo) waits in the outbox, not as 10,000 attempts holding their bodies and sockets in
+memory (issue 22, goal 4). Receivers that keep failing go OFFLINE and are probed
 (routing/delivery/health.py: the loop starts probes and still-alive checks as tasks of their own and
 never waits for one); expiry and stand-in URL purges are the sweeper's (routing/delivery/sweeper.py).
 
@@ -111,6 +114,8 @@ class DeliveryWorker:
         self._submitted: set[str] = set()
         self._behind: set[tuple[int, str, str]] = set()
         self._skipped_full: set[int] = set()
+        # The last round or start found max_in_flight sending: a round waits until a chunk is free.
+        self._capped = False
 
     # ---- lifecycle and what others may ask -----------------------------------------------------
 
@@ -223,7 +228,8 @@ class DeliveryWorker:
                     self.sweeper.not_leading()  # else its never-run sweep looks due at once, every round
                 if await self._dispatch():
                     continue
-                wake_at = await self._next_wake_at()
+                # At the cap a finished attempt wakes the loop: no query for a due time.
+                wake_at = self._idle_until() if self._capped else await self._next_wake_at()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -253,10 +259,24 @@ class DeliveryWorker:
         paused = [p.id for p in self.directory.platforms() if self.is_paused(p.id)]
         return sorted(set(full) | set(paused))
 
+    def _room(self) -> int:
+        """Attempts that may still start before max_in_flight are sending (all receivers together)."""
+        return self.settings.max_in_flight - len(self._holding)
+
+    def _chunk(self) -> int:
+        # A round reads at least this much room: at the cap, one query per freed slot would cost more
+        # than the deliveries it feeds.
+        return max(1, min(self.settings.batch_size, self.settings.max_in_flight // 4))
+
     async def _dispatch(self) -> int:
         started = self._start_ready()
         if started:
             return started
+        room = self._room()
+        if self._holding and room < self._chunk():
+            self._capped = True  # a finished attempt wakes the loop once a chunk is free (_done)
+            return 0
+        self._capped = False
         skip = self._blocked_receivers()
         self._skipped_full.update(pid for pid in skip if self._per_receiver.get(pid, 0))
         now = self.clock.now()
@@ -267,10 +287,10 @@ class DeliveryWorker:
             self.store,
             now=iso(now),
             lease_until=iso(now + timedelta(seconds=self.lease_seconds)),
-            limit=self.settings.batch_size,
+            limit=min(self.settings.batch_size, room),
             skip_receivers=skip,
             skip_request_ids=list(self._in_flight),
-            per_receiver=max(_MIN_PER_RECEIVER, -(-self.settings.batch_size // readable)),
+            per_receiver=max(_MIN_PER_RECEIVER, -(-min(self.settings.batch_size, room) // readable)),
         )
         # Full receivers were not read again: keep what their queues hold.
         ready = {pid: queue for pid, queue in self._ready.items() if pid in set(skip)}
@@ -286,10 +306,13 @@ class DeliveryWorker:
             queue = self._ready[pid]
             if self.is_paused(pid):
                 queue.clear()
-            while queue and self._per_receiver[pid] < limit:
+            while queue and self._per_receiver[pid] < limit and self._room() > 0:
                 self._start(queue.popleft())
             if not queue:
                 del self._ready[pid]
+            if self._room() <= 0:
+                self._capped = True
+                break
         return len(self._in_flight) - before
 
     def _start(self, row: Message) -> bool:
@@ -300,6 +323,9 @@ class DeliveryWorker:
         """
         pid = row.receiver_platform_id
         if self._per_receiver[pid] >= self.settings.concurrency_per_receiver:
+            return False
+        if self._room() <= 0:
+            self._capped = True
             return False
         rid = row.request_id
         if self.fastpath.is_dropped(rid) or row.attempts < self._attempted.get(rid, 0) or rid in self._in_flight:
@@ -330,6 +356,8 @@ class DeliveryWorker:
         before = len(self._in_flight)
         while queue and len(self._in_flight) == before and not self._stopping and not self.is_paused(pid):
             self._start(queue.popleft())
+        if len(self._in_flight) == before and self._capped and self._ready and not self._stopping:
+            self._start_ready()  # the freed room goes to another receiver's ready message
         return len(self._in_flight) - before
 
     def _done(self, row: Message, task: asyncio.Task[bool]) -> None:
@@ -352,15 +380,20 @@ class DeliveryWorker:
         )
         self._submitted.discard(row.request_id)
         self._behind.discard(chain)
-        if needs_round and not started and (not self._ready.get(pid) or self.is_paused(pid)):
+        if self._capped:  # rows may wait unread for want of room: a round once a chunk is free
+            if self._room() >= self._chunk():
+                self.wake()
+        elif needs_round and not started and (not self._ready.get(pid) or self.is_paused(pid)):
             self._skipped_full.discard(pid)
             self.wake()
         elif not self._in_flight and self._wake_at is not None and not self._wake.is_set():
             self._idle.set()  # the loop is waiting and nothing is left in flight
 
+    def _idle_until(self) -> float:
+        return min([*self.health.next_probe_times(), self._ts() + _MAX_IDLE, self.sweeper.next_at])
+
     async def _next_wake_at(self) -> float:
-        candidates: list[float] = self.health.next_probe_times()
-        candidates.append(min(self._ts() + _MAX_IDLE, self.sweeper.next_at))
+        candidates: list[float] = [self._idle_until()]
         next_due = await claims_sql.next_due_at(
             self.store, skip_receivers=self._blocked_receivers(), skip_request_ids=list(self._in_flight)
         )

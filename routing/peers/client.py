@@ -5,7 +5,7 @@ Foreign exceptions are translated here and only here (``raise ... from exc``): t
 ``max_answer_bytes`` 4000 (AnswerTooLarge). A partner's answer is returned as a
 ``PeerResponse`` that says whether it is a usable OCPI envelope; mapping the others (HTML,
 ``{"detail": ...}``, empty bodies, hostile JSON, odd HTTP statuses) is the caller's decision,
-made on ``PeerResponse.is_ocpi`` (routing/forward.py ``relay``, routing/delivery/retry.py).
+made on ``PeerResponse.is_ocpi`` (routing/peers/forward.py ``relay``, routing/delivery/retry.py).
 
 What ``send`` does for every call, whoever makes it (routing, delivery, handshake, probes):
 - ``X-Request-ID`` and ``X-Correlation-ID`` on the request, made up when the caller gave none
@@ -36,11 +36,12 @@ from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 from routing.messages import Headers
 from routing.peers.foreign import read_envelope
 from routing.peers.redirects import MAX_REDIRECTS, origin, redirect_target
-from routing.peers.ssrf import HubOrigins, OwnUrlRefused, UrlRefused, blocked_cause, check_url, origin_of
+from routing.peers.ssrf import HubOrigins, OwnUrlRefused, UrlRefused, blocked_cause, check_parsed, check_url, origin_of
 from routing.protocol import ids
 from routing.protocol.errors import AnswerTooLarge, ConnectionProblem, ReceiverTimeout, RedirectRefused
 from routing.protocol.reader import Shape, normalize
@@ -181,15 +182,36 @@ class PeerClient:
         self.allow_private_urls = allow_private_urls
         # The hub's own addresses: refused whatever allow_private_urls says; its pseudonym goes in Via.
         self.own = own
+        self._via = f"1.1 {own.via}" if own is not None else ""
         self.max_answer_bytes = max_answer_bytes
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         # Called synchronously after every exchange, answered or not; they must be cheap and never raise.
         self.observers: list[Observer] = list(observers)
 
     def check_url(self, url: str) -> None:
         """Raise UrlRefused when the SSRF guard forbids calling this URL (nothing is sent)."""
         check_url(url, allow_private=self.allow_private_urls, own=self.own)
+
+    def _checked(self, url: str) -> URL | str:
+        """``check_url``, returning the URL parsed once for aiohttp too (it parsed it a third time)."""
+        try:
+            parsed = URL(url)
+        except (ValueError, TypeError):
+            self.check_url(url)  # refuses it with the usual message
+            return url  # (unreachable: an unparsable URL is refused) aiohttp raises its own ValueError
+        check_parsed(parsed, url, allow_private=self.allow_private_urls, own=self.own)
+        return parsed
+
+    def _timeout(self, total: float) -> aiohttp.ClientTimeout:
+        """One ClientTimeout per distinct total (an immutable object: nothing to build per request)."""
+        found = self._timeouts.get(total)
+        if found is None:
+            found = aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total))
+            if len(self._timeouts) < 64:  # totals come from settings: a handful
+                self._timeouts[total] = found
+        return found
 
     def _notify(self, exchange: Exchange) -> None:
         for observer in self.observers:
@@ -218,15 +240,20 @@ class PeerClient:
         shape the spec gives the answer's ``data`` ("object" or "list"); ``log_context``
         (module, platform_id, attempt) is handed to the observers, never sent.
         """
-        out: dict[str, str] = {k: v for k, v in (headers or {}).items() if k.lower() not in _HOP_HEADERS}
-        lowered = {k.lower() for k in out}
+        out: dict[str, str] = {}
+        lowered: set[str] = set()
+        for k, v in (headers or {}).items():  # one pass: every header name lowered once
+            low = k.lower()
+            if low not in _HOP_HEADERS:
+                out[k] = v
+                lowered.add(low)
         if "x-request-id" not in lowered:
             out["X-Request-ID"] = new_id()
         if "x-correlation-id" not in lowered:
             out["X-Correlation-ID"] = new_id()
         if self.own is not None:  # RFC 9110 7.6.3: Via is how a loop back to the sender is recognised
-            out["Via"] = f"1.1 {self.own.via}"
-        observed = {k: v for k, v in out.items()}  # what observers see: never the Authorization header
+            out["Via"] = self._via
+        observed = out.copy()  # what observers see: never the Authorization header
         if token is not None:
             out["Authorization"] = auth_header(token, send_base64=send_base64)
         data: bytes | None = body
@@ -336,14 +363,13 @@ class PeerClient:
             )
 
         try:
-            self.check_url(url)
+            target = self._checked(url)
         except UrlRefused:
             failed("connection")
             raise
-        client_timeout = aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total))
         try:
             async with self._session.request(
-                method, url, data=data, headers=headers, timeout=client_timeout, allow_redirects=False
+                method, target, data=data, headers=headers, timeout=self._timeout(total), allow_redirects=False
             ) as resp:
                 raw = await self._read(resp, method, url)
                 kept: Headers = CIMultiDict((k, v) for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS)

@@ -31,6 +31,7 @@ import json
 import math
 import re
 import sys
+import threading
 from typing import Any
 
 from routing.protocol.errors import UnusableAnswer
@@ -76,6 +77,19 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+# json.loads with hooks builds a JSONDecoder (and its C scanner) per call: one per thread instead.
+_DECODERS = threading.local()
+
+
+def _decoder() -> json.JSONDecoder:
+    found: json.JSONDecoder | None = getattr(_DECODERS, "decoder", None)
+    if found is None:
+        found = _DECODERS.decoder = json.JSONDecoder(
+            parse_float=_float, parse_int=_INT_HOOK, parse_constant=_constant, object_pairs_hook=_object
+        )
+    return found
+
+
 def _too_deep(value: Any, limit: int) -> bool:
     """Whether containers nest deeper than ``limit``: level by level, no recursion on hostile input."""
     level: list[Any] = [value]
@@ -108,9 +122,9 @@ def loads(body: bytes) -> Any:
     """Parse a partner's bytes as JSON; UnusableAnswer (and nothing else) when they cannot be used."""
     try:
         text = body.decode("utf-8-sig")
-        value = json.loads(
-            text, parse_float=_float, parse_int=_INT_HOOK, parse_constant=_constant, object_pairs_hook=_object
-        )
+        if text.startswith("\ufeff"):  # a second BOM: what json.loads says of it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _decoder().decode(text)
         # Counting brackets is cheap: only an answer with more of them than MAX_DEPTH is walked.
         deep_enough = isinstance(value, dict | list) and text.count("[") + text.count("{") > MAX_DEPTH
         if deep_enough and _too_deep(value, MAX_DEPTH):

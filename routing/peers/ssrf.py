@@ -231,6 +231,15 @@ def check_url(url: str, *, allow_private: bool, own: HubOrigins | None = None) -
         raise UrlRefused(f"URL refused ({reason}): {origin_of(url)}")
 
 
+def check_parsed(parsed: URL, url: str, *, allow_private: bool, own: HubOrigins | None = None) -> None:
+    """``check_url`` for a URL parsed already (the same checks and messages, one parse per call)."""
+    if own is not None and (why := own.refusal(parsed)) is not None:
+        raise OwnUrlRefused(f"URL refused ({why}): {origin_of(url)}")
+    reason = url_refusal(parsed, allow_private=allow_private)
+    if reason is not None:
+        raise UrlRefused(f"URL refused ({reason}): {origin_of(url)}")
+
+
 def origin_of(url: str) -> str:
     """Only the scheme, host and port of a URL, for messages: its path may hold a token uid (docs/SECURITY.md)."""
     try:

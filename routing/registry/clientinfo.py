@@ -22,8 +22,8 @@ from urllib.parse import quote
 from routing.agreements.book import Agreement, Agreements
 from routing.clock import Clock, iso
 from routing.delivery.intake import Delivery
-from routing.forward import new_request_id
 from routing.messages import Leg
+from routing.peers.forward import new_request_id
 from routing.protocol.vocab import InterfaceRole, ModuleID
 from routing.registry.directory import ROUTABLE, Directory
 from routing.registry.identity import active

@@ -1,6 +1,6 @@
 """The answer side of the translation: a receiver's answer data in, the caller's version out.
 
-``answer_in`` (where the leg's answer arrives, routing/forward.py) turns a receiver's
+``answer_in`` (where the leg's answer arrives, routing/peers/forward.py) turns a receiver's
 synchronous answer data (CommandResponse, AuthorizationInfo, GET results) into 2.2.1 and fills
 what its version lacks but 2.2.1 requires: a 2.1.1 AuthorizationInfo has no ``token``, taken
 from the hub's Token store. ``answer_for_caller`` (in the handler, before the answer is sent)
@@ -20,10 +20,9 @@ from routing.peers.client import PeerResponse
 from routing.protocol.errors import UnknownLocation, UnusableAnswer
 from routing.registry.identity import live_parties
 from routing.versions import CORE, Loss, Untranslatable, from_core, to_core, validate, visibility
+from routing.versions.flow import Flow
 from routing.versions.wire import (
-    FLOW,
     SHAPE_ERRORS,
-    Flow,
     context_of,
     dumps_json,
     identity,
@@ -56,7 +55,7 @@ async def _fill_authorization(flow: Flow, leg: Leg, data: dict[str, Any]) -> dic
 
 async def answer_in(leg: Leg, response: PeerResponse) -> PeerResponse:
     """A receiver's synchronous answer data as 2.2.1 (its CommandResponse, AuthorizationInfo...)."""
-    flow = FLOW.get()
+    flow = leg.flow
     receiver = version_of(leg.platform)
     if flow is None or flow.answer_kind is None or receiver == CORE or response.envelope is None:
         return response
@@ -80,10 +79,9 @@ async def answer_in(leg: Leg, response: PeerResponse) -> PeerResponse:
     return replace(response, body=dumps_json(envelope), envelope=envelope)
 
 
-async def answer_for_caller(status: int, body: bytes) -> bytes:
+async def answer_for_caller(flow: Flow, status: int, body: bytes) -> bytes:
     """The answer body for the caller: visible to it, in its version, valid for it."""
-    flow = FLOW.get()
-    if flow is None or flow.answer_kind is None or status >= 300:
+    if flow.answer_kind is None or status >= 300:
         return body
     translate = flow.version != CORE and flow.receiver_version != flow.version
     if not translate and not flow.answer_origin and not (flow.version == "2.1.1" and flow.store):

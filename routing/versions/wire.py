@@ -1,9 +1,10 @@
 """Where the routing core meets the translation: the way in, the way out, and the answers.
 
 ``inbound`` (called once, at the top of ``RoutingService.handle``) turns a partner's request
-body into 2.2.1 for the hub's decisions and its store, and opens the request's Flow (a context
-variable: what the caller sent, in which version). ``outbound`` (called once per leg, where
-every leg leaves: ``Delivery.push`` and ``send_leg``) gives each receiver its own version: the
+body into 2.2.1 for the hub's decisions and its store, and describes the request on its Flow
+(routing/versions/flow.py: what the caller sent, in which version; opened by the handler with
+``open_flow`` and carried on ``Inbound.flow``). ``outbound`` (called once per leg, where every
+leg leaves: ``Delivery.push`` and ``send_leg``; the Flow rides on ``Leg.flow``) gives each receiver its own version: the
 caller's original bytes when both speak the same version (never re-encoded, so 2.3.0
 extensions pass between 2.3.0 partners), the 2.2.1 body when it speaks 2.2.1, a translation
 otherwise; toward 2.1.1 the routing headers are stripped and charging profiles refused.
@@ -17,14 +18,14 @@ metric and ``/status``.
 from __future__ import annotations
 
 import json
-from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from routing.messages import Inbound, Leg
 from routing.protocol.errors import InvalidParameters, Unrepresentable
 from routing.registry.identity import live_parties
 from routing.versions import CORE, MODULE_OF, Context, Loss, Untranslatable, from_core, to_core, validate, visibility
+from routing.versions.flow import Flow
 from storage.db import Store
 from storage.models import Platform
 
@@ -41,43 +42,6 @@ _MAIN_KIND = {"tariffs": "Tariff", "tokens": "Token", "sessions": "Session", "cd
 _LOCATION_LEVEL = {1: "Location", 2: "EVSE", 3: "Connector"}
 
 
-@dataclass
-class Flow:
-    """One request's versions and losses."""
-
-    caller: Platform | None
-    version: str  # the caller's version
-    raw: bytes | None  # the body as the caller sent it
-    kind: str | None  # object kind of the request body
-    partial: bool
-    answer_kind: str | None  # object kind of the answer's data
-    ctx: Context
-    store: Store | None = None
-    receiver_version: str = CORE  # version of the single receiver whose answer is relayed
-    answer_origin: str = ""  # version the answer's data was sent in ("": the hub's own copy)
-    object_id: str | None = None  # the token uid of an authorization, the Location of an EVSE GET
-    token_type: str = "RFID"
-    # Stored copies whose sender spoke the caller's version: identity -> what it sent.
-    originals: dict[tuple[str, ...], Any] = field(default_factory=dict)
-    losses: list[tuple[int | None, Loss]] = field(default_factory=list)  # (receiver platform id, loss)
-    answer_source_ok: bool = True  # the relayed answer was valid in its own version
-    _source_ok: bool | None = None
-
-    def source_valid(self) -> bool:
-        """Whether the caller's body was a valid object of its own version (else relayed as before)."""
-        if self._source_ok is None:
-            try:
-                sent = json.loads(self.raw) if self.raw is not None else None
-            except ValueError:
-                sent = None
-            kind = self.kind  # a PATCH body is checked field by field (validate.patch_problems)
-            self._source_ok = (
-                sent is not None and kind is not None and validate.valid(self.version, kind, sent, self.partial)
-            )
-        return self._source_ok
-
-
-FLOW: ContextVar[Flow | None] = ContextVar("ocpi_versions_flow", default=None)
 # What a translator raises on JSON that is not an object of the expected shape (a string where
 # an object belongs...): the caller gets 2001, never a 500.
 SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError)
@@ -124,27 +88,32 @@ def context_of(platform: Platform | None) -> Context:
     return Context(party.country_code, party.party_id, origin=origin) if party else Context(origin=origin)
 
 
+def open_flow(caller: Platform) -> Flow:
+    """A request's Flow, opened where it enters: the caller's version and party, nothing sent yet."""
+    return Flow(caller, version_of(caller), None, None, False, None, context_of(caller))
+
+
 def dumps_json(data: Any) -> bytes:
     """Compact UTF-8 JSON, as the hub sends it."""
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 async def inbound(req: Inbound, store: Store | None = None, now: str | None = None) -> Inbound:
-    """The way in: the request body as 2.2.1, and this request's Flow opened.
+    """The way in: the request body as 2.2.1, and the request described on its Flow (``req.flow``).
 
     Each version's own rules apply before translation: a 2.1.1 PATCH need not carry
     ``last_updated`` (2.1.1 mod_locations 2.2.3 example: ``{"status": "CHARGING"}``), 2.2.1
     requires it (transport_and_format, PATCH), so the 2.2.1 side gets the hub's receive time
     ``now``, recorded as approximated.
     """
-    version = version_of(req.caller)
+    flow = req.flow
+    version = flow.version
     kind, partial, answer_kind = kinds(req.module, req.interface, req.method, req.segments)
-    flow = Flow(req.caller, version, req.raw_body, kind, partial, answer_kind, context_of(req.caller), store)
+    flow.raw, flow.kind, flow.partial, flow.answer_kind, flow.store = req.raw_body, kind, partial, answer_kind, store
     if answer_kind == "AuthorizationInfo" and req.segments:
         flow.object_id, flow.token_type = req.segments[0], (req.query.get("type") or "RFID").upper()
     if answer_kind in ("EVSE", "Connector") and req.interface == "SENDER":
         flow.object_id = req.segments[0]  # the Location whose publish flag hides its EVSEs too
-    FLOW.set(flow)
     if version == CORE or kind is None or req.body is None:
         return req
     if version == "2.1.1" and kind in ("Session", "CDR") and store is not None:
@@ -163,12 +132,11 @@ async def inbound(req: Inbound, store: Store | None = None, now: str | None = No
     return replace(req, body=translated.data, raw_body=dumps_json(translated.data))
 
 
-def inbound_callback(caller: Platform, module: str, raw_body: bytes) -> bytes:
+def inbound_callback(flow: Flow, module: str, raw_body: bytes) -> bytes:
     """The way in for a result posted to a hub callback URL (CommandResult and the like)."""
-    version = version_of(caller)
+    version = flow.version
     kind = "CommandResult" if module == "commands" else None
-    flow = Flow(caller, version, raw_body, kind, False, None, context_of(caller))
-    FLOW.set(flow)
+    flow.raw, flow.kind = raw_body, kind
     if version == CORE or kind is None:
         return raw_body
     try:
@@ -183,19 +151,18 @@ def inbound_callback(caller: Platform, module: str, raw_body: bytes) -> bytes:
     return dumps_json(translated.data)
 
 
-def open_answer(caller: Platform, module: str, kind: str | None = None) -> None:
-    """A Flow for a GET the hub relays outside the routed handler (a proxied next page or CDR).
+def open_answer(flow: Flow, module: str, kind: str | None = None) -> None:
+    """The Flow of a GET the hub relays outside the routed handler (a proxied next page or CDR).
 
     Its answer data is translated like a routed GET's: from the receiver's version to 2.2.1
     (``answer_in``) and on to the caller's (``answer_out``).
     """
-    kind = kind or ("Location" if module == "locations" else _MAIN_KIND.get(module))
-    FLOW.set(Flow(caller, version_of(caller), None, None, False, kind, context_of(caller)))
+    flow.answer_kind = kind or ("Location" if module == "locations" else _MAIN_KIND.get(module))
 
 
 async def withheld(leg: Leg) -> bool:
     """Whether this push must not reach its receiver: an unpublished Location toward 2.1.1."""
-    flow = FLOW.get()
+    flow = leg.flow
     if version_of(leg.platform) != "2.1.1" or leg.module != "locations" or leg.method == "GET":
         return False
     if flow is None or flow.store is None or leg.body is None:
@@ -221,7 +188,7 @@ async def outbound(leg: Leg, *, checked: bool = False) -> Leg:
         raise InvalidParameters(f"platform {leg.platform.name} speaks OCPI 2.1.1, which has no charging profiles")
     if not checked and await withheld(leg):
         raise InvalidParameters(f"platform {leg.platform.name} speaks OCPI 2.1.1: an unpublished Location is withheld")
-    flow = FLOW.get()
+    flow = leg.flow
     if flow is not None:
         flow.receiver_version = receiver  # whose answer is relayed: what answer_out starts from
     if flow is None or leg.body is None or flow.kind is None:
@@ -285,10 +252,9 @@ async def _with_token(ctx: Context, store: Store, body: Any) -> Context:
     return replace(ctx, token_lookup=lambda wanted: token if wanted == auth_id else None)
 
 
-def origin() -> tuple[str, Any] | None:
+def origin(flow: Flow) -> tuple[str, Any] | None:
     """(version, body) the caller sent, when it is not 2.2.1: what the hub keeps beside its copy."""
-    flow = FLOW.get()
-    if flow is None or flow.version == CORE or flow.kind is None or flow.raw is None:
+    if flow.version == CORE or flow.kind is None or flow.raw is None:
         return None
     try:
         return flow.version, json.loads(flow.raw)
@@ -304,11 +270,8 @@ def identity(obj: Any) -> tuple[str, ...]:
     return tuple(str(obj.get(k) or "").upper() for k in ("country_code", "party_id")) + (str(ident or "").upper(),)
 
 
-def keep_originals(copies: list[tuple[Any, str | None, Any]]) -> None:
+def keep_originals(flow: Flow, copies: list[tuple[Any, str | None, Any]]) -> None:
     """Stored (2.2.1 copy, sender's version, sender's body): the caller's own version is served as sent."""
-    flow = FLOW.get()
-    if flow is None:
-        return
     for core, version, sent in copies:
         if version == flow.version and sent is not None:
             flow.originals[identity(core)] = sent
@@ -327,9 +290,3 @@ async def with_location(ctx: Context, store: Store, session: Any) -> Context:
     stored = await object_sql.get_any(store, "locations", key)
     found = json.loads(stored.body) if stored is not None else None
     return replace(ctx, location_lookup=lambda cc, pid, lid: found)
-
-
-def losses() -> list[tuple[int | None, Loss]]:
-    """The current request's losses, as (receiver platform id or None for the hub, Loss)."""
-    flow = FLOW.get()
-    return list(flow.losses) if flow is not None else []

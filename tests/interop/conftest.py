@@ -24,10 +24,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.venv import HERE, InteropEnvError, ensure_interop_python
-from tests.ports import free_port
+from tests.support.hub import HubHandle
+from tests.support.ports import free_port
 
 PEERS = HERE / "peers"
 START_TIMEOUT = 20.0  # a peer imports FastAPI + pydantic 1 + py_ocpi: ~1 s; bounded generously

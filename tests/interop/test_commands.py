@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.conftest import Peer, b64
 from tests.interop.wire import routing
+from tests.support.hub import HubHandle
 
 pytestmark = pytest.mark.timeout(45)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.conftest import Peer
 from tests.interop.wire import assert_ids, routing
+from tests.support.hub import HubHandle
 
 pytestmark = pytest.mark.timeout(45)
 

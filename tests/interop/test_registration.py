@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.conftest import HubHandle
 from tests.interop import payloads as P
 from tests.interop.conftest import Peer, b64
+from tests.support.hub import HubHandle
 
 pytestmark = pytest.mark.timeout(45)
 

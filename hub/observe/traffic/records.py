@@ -214,6 +214,8 @@ def outbound_record(
 def render(batch: list[Callable[[], TrafficRecord]]) -> list[TrafficRecord]:
     """On a worker thread: build each redacted record and write its log line."""
     records = [build() for build in batch]
+    if not LOGGER.isEnabledFor(logging.INFO):  # the table still gets them; nothing formatted for a line not written
+        return records
     for record in records:
         LOGGER.info(
             "%s %s %s %s %s -> %s: HTTP %s OCPI %s attempt %s (%.1f ms) X-Request-ID %s X-Correlation-ID %s%s",

@@ -16,7 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes import FakePlatform, Received, envelope, wait_for
+from tests.support.fakes import FakePlatform, Received, envelope
+from tests.support.waiting import wait_for
 
 Party = tuple[str, str, str]  # (country_code, party_id, role)
 

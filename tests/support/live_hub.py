@@ -18,9 +18,9 @@ from aiohttp.test_utils import TestServer
 
 from config import Settings
 from hub.app import create_app
-from tests.conftest import ADMIN, HubHandle
-from tests.fakes import FakePlatform
-from tests.ports import free_port
+from tests.support.fakes import FakePlatform
+from tests.support.hub import ADMIN, HubHandle
+from tests.support.ports import free_port
 
 T = TypeVar("T")
 
@@ -76,6 +76,24 @@ class LiveHub:
         await peer.start()
         self.peers.append(peer)
         return peer
+
+    async def pair(self) -> tuple[FakePlatform, FakePlatform]:
+        """A CPO (BE*BEC, "Charge Co") and an eMSP (NL*EXA, "Drive Co"), registered through the handshake."""
+        assert self.hub is not None
+        cpo = await self.peer(("BE", "BEC", "CPO"), name="CPO")
+        await cpo.register_with(self.hub.versions_url, await self.hub.invite("Charge Co"))
+        emsp = await self.peer(("NL", "EXA", "EMSP"), name="EMSP")
+        await emsp.register_with(self.hub.versions_url, await self.hub.invite("Drive Co"))
+        return cpo, emsp
+
+    async def operators(self, reader: tuple[str, str], admin: tuple[str, str]) -> None:
+        """Create a read-only and an admin console operator, each a (name, password)."""
+        assert self.hub is not None
+        for (name, password), role in ((reader, "read-only"), (admin, "admin")):
+            status, body = await self.hub.admin(
+                "POST", "/admin/operators", {"name": name, "role": role, "password": password}
+            )
+            assert status == 201, body
 
     async def _stop(self) -> None:
         for peer in self.peers:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import HubHandle
-from tests.fakes import FakePlatform, Received, wait_for
-from tests.routing_helpers import CPO1, CPO2, EMSP1, EMSP2, MakePeer, Net, connect
+from tests.support.fakes import FakePlatform, Received
+from tests.support.hub import HubHandle
+from tests.support.waiting import wait_for
 
 CSV_HEADER = (
     "country_code_a,party_id_a,role_a,country_code_b,party_id_b,role_b,modules,state,valid_from,valid_to,reference"
@@ -32,18 +32,6 @@ async def import_csv(hub: HubHandle, text: str) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {hub.settings.admin_token.get_secret_value()}", "Content-Type": "text/csv"}  # type: ignore[union-attr]
     async with hub.session.post(hub.base + "/admin/agreements/import", data=text.encode(), headers=headers) as r:
         return r.status, await r.json()
-
-
-async def quiet_network(hub: HubHandle, make_peer: MakePeer) -> Net:
-    """Two CPOs and two eMSPs registered, without waiting for ClientInfo (agreements may hold it back)."""
-    net = Net(
-        hub,
-        await connect(hub, make_peer, CPO1, name="CPO one"),
-        await connect(hub, make_peer, CPO2, name="CPO two"),
-        await connect(hub, make_peer, EMSP1, name="eMSP one"),
-        await connect(hub, make_peer, EMSP2, name="eMSP two"),
-    )
-    return net
 
 
 def client_infos(peer: FakePlatform) -> list[Received]:

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from routing.versions.shape import slots
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 # Example file name prefix -> (object kind, is a PATCH body).
 _KINDS = [

@@ -6,16 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.fakes import wait_for
+from tests.support.routing import connect
+from tests.support.waiting import wait_for
 
-EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "ocpi-examples-2.2.1"
-
-
-async def connect(hub: Any, make_peer: Any, *roles: tuple[str, str, str], **kw: Any) -> Any:
-    """A fake platform registered with the hub (party-initiated handshake)."""
-    peer = await make_peer(*roles, **kw)
-    await peer.register_with(hub.versions_url, await hub.invite(roles[0][1]))
-    return peer
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "ocpi-examples-2.2.1"
 
 
 async def pair(hub: Any, make_peer: Any) -> tuple[Any, Any]:

@@ -15,14 +15,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hub.keys import STORE, WORKER
+from hub.keys import STORE
 from routing.clock import FakeClock
 from storage.backends import open_store
-from tests.conftest import HubHandle
-from tests.fakes import FakePlatform, Received, envelope
-from tests.routing_helpers import CPO1, EMSP1, MakePeer, Net, cdr_for, module_requests, network, rh, session_for
-
-StartHub = Callable[..., Awaitable[HubHandle]]
+from tests.support.fakes import FakePlatform, Received, envelope
+from tests.support.hub import HubHandle, StartHub
+from tests.support.routing import CPO1, EMSP1, MakePeer, Net, cdr_for, module_requests, network, rh, session_for
+from tests.support.waiting import settle, until
 
 # Fast, test-friendly delivery settings; tests override what they exercise.
 FAST = {"relay_wait": 0.3, "initial_backoff": 1.0, "max_backoff": 30.0, "probe_max_backoff": 30.0}
@@ -112,24 +111,6 @@ def sessions_to(peer: FakePlatform) -> list[Received]:
     return module_requests(peer, "sessions")
 
 
-async def settle(hub: HubHandle) -> None:
-    """Let the worker finish what the current clock allows: nothing in flight, nothing due (bounded)."""
-    await asyncio.wait_for(hub.app[WORKER].idle(), 10)
-
-
-async def advance_until(
-    hub: HubHandle, clock: FakeClock, done: Callable[[], bool], *, step: float = 30.0, rounds: int = 200
-) -> None:
-    """Advance the fake clock in steps, letting the worker run after each, until ``done()``."""
-    for _ in range(rounds):
-        await settle(hub)
-        if done():
-            return
-        clock.advance(step)
-    await settle(hub)
-    assert done(), "not done after advancing the clock"
-
-
 async def outbox_rows(hub: HubHandle, where: str = "1=1") -> list[dict[str, Any]]:
     rows = await hub.app[STORE].fetchall(f"SELECT * FROM outbox WHERE {where} ORDER BY id")
     return [dict(r) for r in rows]
@@ -153,11 +134,8 @@ async def platform_status(net: Net, peer: FakePlatform) -> str:
 
 async def wait_status(net: Net, peer: FakePlatform, status: str) -> None:
     """Poll GET /admin/platforms/{id} (bounded) until the platform has this status."""
-    for _ in range(200):
-        if await platform_status(net, peer) == status:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"platform never became {status}")
+    seen = await until(lambda: platform_status(net, peer), lambda now: now == status, timeout=2.0, step=0.01)
+    assert seen == status, f"platform never became {status} (is {seen})"
 
 
 def clientinfo_puts(peer: FakePlatform, party: tuple[str, ...]) -> list[str]:

@@ -12,7 +12,24 @@ from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def wait_answering(
+    session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes] | None = None, *, timeout: float = 30.0
+) -> None:
+    """Poll ``url`` (a starting hub's /health) until it answers 200; fail when ``proc`` exits or time runs out."""
+    for _ in range(int(timeout / 0.1)):
+        try:
+            async with session.get(url) as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass  # not listening yet
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"hub exited with {proc.returncode}")
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"hub did not start: {url} did not answer in {timeout:g} s")
 
 
 class HubProcess:
@@ -41,17 +58,7 @@ class HubProcess:
         self.proc = subprocess.Popen(
             self.argv, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        for _ in range(200):  # bounded: ~20 s
-            try:
-                async with session.get(self.base + "/health") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if self.proc.poll() is not None:
-                raise AssertionError(f"hub exited with {self.proc.returncode}")
-            await asyncio.sleep(0.1)
-        raise AssertionError("hub did not start")
+        await wait_answering(session, self.base + "/health", self.proc, timeout=20.0)
 
     async def admin(self, session: aiohttp.ClientSession, method: str, path: str, body: Any = None) -> Any:
         """An admin API call that must succeed; its JSON answer."""

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from tests.conftest import ADMIN
+from tests.support.hub import ADMIN
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 LOGIN_CSRF = re.compile(r'name="login_csrf" value="([^"]+)"')

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import secrets
 from collections.abc import Awaitable, Callable
@@ -207,12 +206,3 @@ class FakePlatform:
         self.hub_url = hub_versions_url
         self.registered = True
         return answer
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll a condition in small steps; fail after a bounded time."""
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met in time")

@@ -24,18 +24,18 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hub.keys import STORE, WORKER
-from routing.clock import FakeClock
-from tests.conftest import HubHandle
-from tests.fakes import FakePlatform, envelope
-from tests.ports import free_port
+from hub.keys import STORE
+from tests.support.fakes import FakePlatform, envelope
+from tests.support.hub import HubHandle
+from tests.support.ports import free_port
+from tests.support.waiting import settle
 
 FAULTS = ("429", "5xx", "slow", "reset", "truncated", "html", "detail", "401", "403", "ctype", "paged")
 PAGE_ITEMS = 5
@@ -181,11 +181,6 @@ class FaultPeer(FakePlatform):
 # ---- driving the hub's worker with the fake clock ------------------------------------------------
 
 
-async def settle(hub: HubHandle) -> None:
-    """Let the worker finish what the current fake time allows (bounded: 10 s)."""
-    await asyncio.wait_for(hub.app[WORKER].idle(), 10)
-
-
 async def outbox_drained(hub: HubHandle, module: str = "sessions") -> None:
     """Wait (bounded, real time) until no message of ``module`` is pending: answers were processed."""
     for _ in range(500):
@@ -196,20 +191,6 @@ async def outbox_drained(hub: HubHandle, module: str = "sessions") -> None:
         if row is not None and row["n"] == 0:
             return
     raise AssertionError("messages still pending")
-
-
-async def advance_until(
-    hub: HubHandle, clock: FakeClock, done: Callable[[], bool], *, step: float = 30.0, rounds: int = 100
-) -> int:
-    """Advance the fake clock in steps until ``done()``; return how many steps it took."""
-    for n in range(rounds):
-        await settle(hub)
-        if done():
-            return n
-        clock.advance(step)
-    await settle(hub)
-    assert done(), "not done after advancing the clock"
-    return rounds
 
 
 def ids_of(served: Iterable[Served]) -> list[str]:

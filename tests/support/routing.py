@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,18 +17,17 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.conftest import HubHandle
-from tests.fakes import FakePlatform, Received, Responder, envelope, wait_for
+from tests.support.fakes import FakePlatform, Received, Responder, envelope
+from tests.support.hub import HubHandle, MakePeer
+from tests.support.waiting import settle, wait_for
 
-EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "ocpi-examples-2.2.1"
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "ocpi-examples-2.2.1"
 
 CPO1 = ("BE", "BEC", "CPO")  # owner in location_example.json and cdr_example.json
 CPO2 = ("DE", "ALL", "CPO")  # owner in the tariff examples
 EMSP1 = ("NL", "TNM", "EMSP")  # owner in token_put_example.json
 EMSP2 = ("DE", "TNM", "EMSP")  # owner in token_example_2_full_rfid.json
 HUB = ("NL", "HUB")
-
-MakePeer = Callable[..., Awaitable[FakePlatform]]
 
 
 @cache
@@ -137,19 +135,27 @@ async def connect(hub: HubHandle, make_peer: MakePeer, *roles: tuple[str, str, s
     return peer
 
 
-async def network(hub: HubHandle, make_peer: MakePeer) -> Net:
-    """Two CPOs and two eMSPs, each on its own platform, all CONNECTED."""
-    net = Net(
+async def quiet_network(hub: HubHandle, make_peer: MakePeer) -> Net:
+    """Two CPOs and two eMSPs registered, without waiting for ClientInfo (agreements may hold it back)."""
+    return Net(
         hub,
         await connect(hub, make_peer, CPO1, name="CPO one"),
         await connect(hub, make_peer, CPO2, name="CPO two"),
         await connect(hub, make_peer, EMSP1, name="eMSP one"),
         await connect(hub, make_peer, EMSP2, name="eMSP two"),
     )
+
+
+async def network(hub: HubHandle, make_peer: MakePeer) -> Net:
+    """Two CPOs and two eMSPs, each on its own platform, all CONNECTED, ClientInfo settled."""
+    net = await quiet_network(hub, make_peer)
     # Each registration pushes ClientInfo to the platforms registered before it, and tells the new
     # one about those already there: every platform hears of the three others. Let that settle.
     for peer in net.peers:
         await wait_for(lambda p=peer: len(p.requests_to("/hubclientinfo/")) >= 3)  # type: ignore[misc]
+    # A fake records a push when it arrives, the hub its outcome (last_seen_out...) after the answer:
+    # let those writes land too, or a test's "before" snapshot of /admin/platforms races them.
+    await settle(hub)
     net.clear()
     return net
 

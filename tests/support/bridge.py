@@ -18,8 +18,8 @@ from routing.versions import Context, from_core
 from routing.versions.v211 import models as m211
 from routing.versions.v221 import models as m221
 from routing.versions.v230 import models as m230
-from tests.fakes import FakePlatform, envelope
-from tests.routing_helpers import example
+from tests.support.fakes import FakePlatform, envelope
+from tests.support.routing import example
 
 VERSIONS = ("2.1.1", "2.2.1", "2.3.0")
 PAIRS = [(a, b) for a, b in itertools.permutations(VERSIONS, 2)]

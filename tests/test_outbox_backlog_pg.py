@@ -1,0 +1,220 @@
+"""PostgreSQL: the scheduler's claim and due-time queries read only the receivers they do not skip (issue 22).
+
+The SQLite side is tests/test_outbox_backlog.py. Here the statements run under EXPLAIN ANALYZE on
+a fresh, unanalyzed schema (an outbox that filled within the last minute, before autovacuum's
+statistics: the case of migration 0013), and the test counts the outbox rows each plan touched:
+an OFFLINE receiver's 2,000 queued rows must not be among them. A broadcast's legs
+(``enqueue_many``) go in as one statement per group and block and coalesce as one by one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from storage import claims as claims_sql
+from storage import outbox as outbox_sql
+from storage.db import SyncTx
+from storage.outbox import NewMessage
+from storage.postgres import PostgresStore
+from tests.conftest import postgres_schema
+
+URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
+pytestmark = pytest.mark.skipif(
+    not URL, reason="PostgreSQL tests: set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test"
+)
+
+T0 = "2026-12-05T10:00:00.000Z"
+T1 = "2026-12-05T10:00:01.000Z"
+DEADLINE = "2026-12-06T10:00:00.000Z"
+LEASE = "2026-12-05T10:01:00.000Z"
+BACKLOG = 2000
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[PostgresStore]:
+    with postgres_schema() as url:
+        s = PostgresStore(url)
+        await s.open()
+        await s.write(_platforms)
+        try:
+            yield s
+        finally:
+            await s.close()
+
+
+def _platforms(tx: SyncTx) -> None:
+    for pid in (1, 2, 3):
+        tx.execute(
+            "INSERT INTO platforms (id, name, status, initiated_by, created_at, updated_at)"
+            " VALUES (?, ?, 'CONNECTED', 'hub', ?, ?)",
+            (pid, f"receiver {pid}", T0, T0),
+        )
+
+
+def _message(pid: int, key: str, n: int, body: bytes = b"{}", module: str = "sessions") -> NewMessage:
+    return NewMessage(
+        receiver_platform_id=pid,
+        module=module,
+        object_key=key,
+        method="PUT",
+        url=f"http://127.0.0.1:9/{pid}/{key}",
+        headers={"X-Request-ID": f"{pid}-{key}-{n}"},
+        body=body,
+        created_at=T0,
+        deadline_at=DEADLINE,
+        request_id=f"{pid}-{key}-{n}",
+    )
+
+
+class _Recorder:
+    """Stands in for the store and for its transaction: keeps the statement instead of running it."""
+
+    def __init__(self, owner: str | None) -> None:
+        self.owner = owner
+        self.sql = ""
+        self.params: list[Any] = []
+
+    def _keep(self, sql: str, params: Any) -> list[Any]:
+        self.sql, self.params = sql, list(params)
+        return []
+
+    async def write(self, job: Any) -> Any:
+        return job(self)
+
+    def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
+        return self._keep(sql, params)
+
+    async def fetchone(self, sql: str, params: Any = ()) -> None:
+        self._keep(sql, params)
+
+
+def _outbox_rows_touched(plan: Any) -> int:
+    """Outbox rows the executed plan read: returned or filtered out, times the node's loops."""
+    total = 0
+    stack = [plan[0]["Plan"]]
+    while stack:
+        node = stack.pop()
+        if node.get("Relation Name") == "outbox":
+            seen = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
+            total += seen * node.get("Actual Loops", 1)
+        stack.extend(node.get("Plans", []))
+    return int(total)
+
+
+async def _explain(store: PostgresStore, recorder: _Recorder) -> int:
+    sql = "EXPLAIN (ANALYZE, FORMAT JSON) " + recorder.sql
+    rows = await store.write(lambda tx: tx.fetchall(sql, recorder.params))
+    return _outbox_rows_touched(rows[0][0])
+
+
+async def _backlog_and_others(store: PostgresStore) -> None:
+    backlog = [_message(1, f"B{n}", n) for n in range(BACKLOG)]
+    await store.write(lambda tx: outbox_sql.enqueue_many(tx, backlog))
+    for n, (pid, key) in enumerate([(2, "A"), (3, "B"), (2, "A"), (2, "C")]):
+        message = _message(pid, key, n)
+        await store.write(lambda tx, m=message: outbox_sql.enqueue(tx, m))
+
+
+async def test_a_claim_reads_none_of_a_skipped_receivers_backlog(store: PostgresStore) -> None:
+    await _backlog_and_others(store)
+    recorder = _Recorder(store.owner)
+    await claims_sql.claim_heads(
+        recorder,  # type: ignore[arg-type]
+        now=T1,
+        lease_until=LEASE,
+        limit=10,
+        skip_receivers=[1],
+        skip_request_ids=["x"],
+        per_receiver=8,
+    )
+    touched = await _explain(store, recorder)
+    assert touched < 100, touched  # receiver 1's 2,000 rows would be 2,000+
+    recorder = _Recorder(store.owner)
+    await claims_sql.next_due_at(recorder, skip_receivers=[1], skip_request_ids=["x"])  # type: ignore[arg-type]
+    touched = await _explain(store, recorder)
+    assert touched < 100, touched
+
+
+async def test_the_chain_head_check_probes_the_chain_not_the_receivers_queue(store: PostgresStore) -> None:
+    # 300 objects queued for receiver 2, each its chain's head: checking a head must probe its
+    # chain (outbox_chain), not walk receiver 2's queue (300 x 300 rows when it did).
+    queued = [_message(2, f"H{n}", n) for n in range(300)]
+    await store.write(lambda tx: [outbox_sql.enqueue(tx, m) for m in queued])
+    recorder = _Recorder(store.owner)
+    await claims_sql.next_due_at(recorder, skip_receivers=[1])  # type: ignore[arg-type]
+    touched = await _explain(store, recorder)
+    assert touched < 10 * 300, touched  # a few plan nodes over the 300 (read, lock, lease); a walk per head: 90,000
+    recorder = _Recorder(store.owner)
+    await claims_sql.claim_heads(recorder, now=T1, lease_until=LEASE, limit=300)  # type: ignore[arg-type]
+    touched = await _explain(store, recorder)
+    assert touched < 10 * 300, touched  # a few plan nodes over the 300 (read, lock, lease); a walk per head: 90,000
+
+
+async def test_a_claim_skips_a_receivers_backlog_and_keeps_acceptance_order(store: PostgresStore) -> None:
+    await _backlog_and_others(store)
+    rows = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=10, skip_receivers=[1])
+    # Receiver 1 skipped; chain (2, A) gives only its head; ids in acceptance order; leased to us.
+    assert [(r.receiver_platform_id, r.object_key) for r in rows] == [(2, "A"), (3, "B"), (2, "C")]
+    assert [r.id for r in rows] == sorted(r.id for r in rows)
+    leased = await store.fetchall(
+        "SELECT leased_by FROM outbox WHERE receiver_platform_id<>1 AND lease_until=?", (LEASE,)
+    )
+    assert [r["leased_by"] for r in leased] == [store.owner] * 3
+    assert await claims_sql.next_due_at(store, skip_receivers=[1], skip_request_ids=[rows[0].request_id]) == T0
+    everyone = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=5)
+    assert len(everyone) == 5 and everyone[0].receiver_platform_id == 1  # the oldest rows first, at most 5
+    assert await claims_sql.next_due_at(store, skip_receivers=[1, 2, 3]) is None
+    shared = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=10, per_receiver=1)
+    assert [(r.receiver_platform_id, r.object_key) for r in shared] == [(1, "B0"), (2, "A"), (3, "B")]
+
+
+async def test_another_process_lease_holds_a_head_and_counts_as_due_when_it_ends(store: PostgresStore) -> None:
+    await _backlog_and_others(store)
+    # This process claims receiver 2's and 3's heads; seen from another owner they are not due
+    # before the lease ends, and not claimable.
+    mine = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=10, skip_receivers=[1])
+    assert len(mine) == 3
+    await store.write(
+        lambda tx: tx.execute("UPDATE outbox SET leased_by='other-process' WHERE lease_until=?", (LEASE,))
+    )
+    again = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=10, skip_receivers=[1])
+    assert again == []
+    assert await claims_sql.next_due_at(store, skip_receivers=[1]) == LEASE
+    later = "2026-12-05T10:02:00.000Z"  # past the lease: the other process is gone, take over
+    until = "2026-12-05T10:03:00.000Z"
+    taken = await claims_sql.claim_heads(store, now=later, lease_until=until, limit=10, skip_receivers=[1])
+    assert [(r.receiver_platform_id, r.object_key) for r in taken] == [(2, "A"), (3, "B"), (2, "C")]
+
+
+async def test_enqueue_many_blocks_and_coalesces_like_one_by_one(store: PostgresStore) -> None:
+    def patch(pid: int, n: int, body: bytes) -> NewMessage:
+        return _message(pid, "LOC1", n, body=body, module="locations")
+
+    first = [patch(1, 0, b'{"status":"CHARGING"}'), patch(2, 0, b'{"status":"CHARGING"}')]
+    assert await store.write(lambda tx: outbox_sql.enqueue_many(tx, first, coalesce=True)) == [False, False]
+    second = [patch(1, 1, b'{"status":"CHARGING"}'), patch(2, 1, b'{"status":"AVAILABLE"}')]
+    second.append(patch(3, 1, b'{"status":"CHARGING"}'))
+    assert await store.write(lambda tx: outbox_sql.enqueue_many(tx, second, coalesce=True)) == [True, True, False]
+    rows = await store.fetchall("SELECT id, receiver_platform_id AS pid, request_id, body FROM outbox ORDER BY id")
+    assert sorted((r["pid"], r["request_id"]) for r in rows) == [
+        (1, "1-LOC1-0"),
+        (2, "2-LOC1-0"),
+        (2, "2-LOC1-1"),
+        (3, "3-LOC1-1"),
+    ]
+    newer = next(r for r in rows if r["request_id"] == "2-LOC1-1")
+    assert bytes(newer["body"]) == b'{"status":"AVAILABLE"}'
+    assert newer["id"] > next(r["id"] for r in rows if r["request_id"] == "2-LOC1-0")
+    stored = await outbox_sql.get(store, newer["id"])
+    assert stored is not None and stored.headers == {"X-Request-ID": "2-LOC1-1"} and stored.state == "pending"
+    # The legs of one group get ids in their order, in one INSERT.
+    legs = [_message(pid, "ORDER", 0) for pid in (3, 1, 2)]
+    await store.write(lambda tx: outbox_sql.enqueue_many(tx, legs))
+    ordered = await store.fetchall(
+        "SELECT receiver_platform_id AS pid FROM outbox WHERE object_key='ORDER' ORDER BY id"
+    )
+    assert [r["pid"] for r in ordered] == [3, 1, 2]
