@@ -16,18 +16,16 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from bench.backlog import run_backlog
 from bench.check import issue22_rows, run_check
 from bench.fanout import run_fanout
+from bench.load import scratch
 from bench.profiling import run_profile
 from bench.scale import run_scale, scale_table
 from bench.scenarios import FULL, QUICK, Lab, run_core, run_drain, run_store, sizes_dict
@@ -231,42 +229,39 @@ async def main_async(quick: bool, out: Path | None = None, only: set[str] | None
             "layout": "hub and baseline proxy: one process each; load generator + all fake peers: this process",
         }
     }
-    with tempfile.TemporaryDirectory(prefix="ocpi-bench-") as tmp:
-        connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0)
-        timeout = aiohttp.ClientTimeout(total=60)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-            lab = Lab(sizes=sizes, work=Path(tmp), http=http)
-            groups = only or set(GROUPS)
-            if "core" in groups:
-                await _section(
-                    results,
-                    ("directed_push", "cpu_per_push", "added_latency", "broadcast", "overload"),
-                    lambda: run_core(lab),
-                )
-                rss = results.pop("_rss", {})
-                results["meta"].update(rss)
-            if "drain" in groups:
-                await _section(results, ("drain",), lambda: run_drain(lab))
-            if "scale" in groups and os.environ.get("BENCH_SCALE", "on") != "off":
-                await _section(results, ("scale", "pg_drain"), lambda: run_scale(lab))
-            if "store" in groups:
-                await _section(results, ("get_all", "peak_rss"), lambda: run_store(lab))
-            if "backlog" in groups:
-                await _section(
-                    results,
-                    ("backlog",),
-                    lambda: run_backlog(lab, sizes.backlog_messages, sizes.backlog_seconds, sizes.concurrency),
-                )
-            if "fanout" in groups:
-                await _section(
-                    results,
-                    ("fanout",),
-                    lambda: run_fanout(lab, sizes.fanout_receivers, sizes.fanout_rate, sizes.fanout_seconds),
-                )
-            if "size" in groups:
-                await _section(results, ("size",), lambda: run_size(lab, quick))
-            if "profile" in groups and (not quick or os.environ.get("BENCH_PROFILE")):
-                await _section(results, ("profile",), lambda: run_profile(lab, RESULTS))
+    async with scratch("ocpi-bench-") as (work, http):
+        lab = Lab(sizes=sizes, work=work, http=http)
+        groups = only or set(GROUPS)
+        if "core" in groups:
+            await _section(
+                results,
+                ("directed_push", "cpu_per_push", "added_latency", "broadcast", "overload"),
+                lambda: run_core(lab),
+            )
+            rss = results.pop("_rss", {})
+            results["meta"].update(rss)
+        if "drain" in groups:
+            await _section(results, ("drain",), lambda: run_drain(lab))
+        if "scale" in groups and os.environ.get("BENCH_SCALE", "on") != "off":
+            await _section(results, ("scale", "pg_drain"), lambda: run_scale(lab))
+        if "store" in groups:
+            await _section(results, ("get_all", "peak_rss"), lambda: run_store(lab))
+        if "backlog" in groups:
+            await _section(
+                results,
+                ("backlog",),
+                lambda: run_backlog(lab, sizes.backlog_messages, sizes.backlog_seconds, sizes.concurrency),
+            )
+        if "fanout" in groups:
+            await _section(
+                results,
+                ("fanout",),
+                lambda: run_fanout(lab, sizes.fanout_receivers, sizes.fanout_rate, sizes.fanout_seconds),
+            )
+        if "size" in groups:
+            await _section(results, ("size",), lambda: run_size(lab, quick))
+        if "profile" in groups and (not quick or os.environ.get("BENCH_PROFILE")):
+            await _section(results, ("profile",), lambda: run_profile(lab, RESULTS))
     results["meta"]["seconds"] = round(time.time() - started, 1)
     out = out or RESULTS / ("quick.json" if quick else "latest.json")
     out.parent.mkdir(parents=True, exist_ok=True)

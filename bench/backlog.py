@@ -267,29 +267,16 @@ async def run_backlog(lab: Any, backlog: int, seconds: float, concurrency: int) 
         await stop_all([cpo, healthy, dead, ref_cpo, ref_healthy])
 
 
-async def _main(backlog: int, seconds: float, concurrency: int) -> dict[str, Any]:
-    import tempfile
-
-    import aiohttp
-
-    from bench.scenarios import FULL, Lab
-
-    with tempfile.TemporaryDirectory(prefix="ocpi-backlog-") as tmp:
-        connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0)
-        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
-            return await run_backlog(Lab(FULL, Path(tmp), http), backlog, seconds, concurrency)
-
-
 def main() -> None:
-    """``python -m bench.backlog [--backlog N] [--seconds S]``: scenario 10 alone."""
-    import argparse
+    """``python -m bench.backlog [--backlog N] [--seconds S] [--concurrency C]``: scenario 10 alone."""
+    from bench.scenarios import run_alone
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backlog", type=int, default=100_000)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, default=32)
-    args = parser.parse_args()
-    print(json.dumps(asyncio.run(_main(args.backlog, args.seconds, args.concurrency)), indent=1))
+    run_alone(
+        __doc__ or "",
+        "ocpi-backlog-",
+        run_backlog,
+        {"backlog": (int, 100_000), "seconds": (float, 5.0), "concurrency": (int, 32)},
+    )
 
 
 if __name__ == "__main__":

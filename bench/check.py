@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+from bench.load import scratch
 
 RECORDED = Path(__file__).resolve().parent / "recorded.json"
 TOLERANCE = 0.8
@@ -179,17 +178,15 @@ async def run_check(*, record: bool = False) -> int:
     from bench.scenarios import CHECK, Lab
 
     runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="ocpi-check-") as tmp:
-        connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0)
-        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
-            s = CHECK
-            for n in range(RUNS):
-                lab = Lab(CHECK, Path(tmp) / f"run{n}", http)
-                lab.work.mkdir()
-                results: dict[str, Any] = {}
-                results.update(await run_backlog(lab, s.backlog_messages, s.backlog_seconds, s.concurrency))
-                results.update(await run_fanout(lab, s.fanout_receivers, s.fanout_rate, s.fanout_seconds))
-                runs.append(results)
+    async with scratch("ocpi-check-") as (work, http):
+        s = CHECK
+        for n in range(RUNS):
+            lab = Lab(CHECK, work / f"run{n}", http)
+            lab.work.mkdir()
+            results: dict[str, Any] = {}
+            results.update(await run_backlog(lab, s.backlog_messages, s.backlog_seconds, s.concurrency))
+            results.update(await run_fanout(lab, s.fanout_receivers, s.fanout_rate, s.fanout_seconds))
+            runs.append(results)
     figures = best(runs)
     if record:
         RECORDED.write_text(

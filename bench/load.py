@@ -9,15 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import math
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 # One request: n is its sequence number; returns whether the answer was the expected one.
 RequestFn = Callable[[int], Awaitable[bool]]
+
+
+@asynccontextmanager
+async def scratch(prefix: str) -> AsyncIterator[tuple[Path, aiohttp.ClientSession]]:
+    """A scratch directory and the load generator's client (1000 connections, any host), closed after."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
+            yield Path(tmp), http
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

@@ -33,7 +33,7 @@ from bench.load import wait_until
 from bench.peers import Peer, start_and_register, stop_all
 from bench.procs import CLK_TCK, ROOT, Child, HubConfig, children_of, cpu_seconds, start_hub
 from bench.scenarios import DRAIN_ENV, QUICK, Lab, cpo_peer, run_drain
-from storage.postgres import redact
+from storage.postgres_dialect import redact
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 VARIANTS = (("sqlite_x1", "SQLite", 1), ("pg_x1", "PostgreSQL", 1), ("pg_x2", "PostgreSQL", 2))

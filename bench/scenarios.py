@@ -19,14 +19,14 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.load import RunStats, closed_loop, open_loop, percentile, wait_until
+from bench.load import RunStats, closed_loop, open_loop, percentile, scratch, wait_until
 from bench.peers import Peer, start_and_register, stop_all
 from bench.procs import Child, HubConfig, cpu_seconds, free_port, proc_status_kb, start_baseline, start_hub
 from bench.requests import location_put, session_push, status_patch
@@ -82,6 +82,27 @@ class Lab:
             env=env or {},
             cprofile_out=cprofile,
         )
+
+
+def run_alone(
+    doc: str, prefix: str, run: Callable[..., Awaitable[dict[str, Any]]], options: dict[str, tuple[type, Any]]
+) -> None:
+    """``python -m bench.X --name VALUE ...``: one scenario alone at FULL sizes in a scratch Lab; prints its JSON.
+
+    ``options`` maps each keyword of ``run`` (after the lab) to its type and default.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc)
+    for name, (kind, default) in options.items():
+        parser.add_argument(f"--{name}", type=kind, default=default)
+    given = vars(parser.parse_args())
+
+    async def alone() -> dict[str, Any]:
+        async with scratch(prefix) as (work, http):
+            return await run(Lab(FULL, work, http), **given)
+
+    print(json.dumps(asyncio.run(alone()), indent=1))
 
 
 def cpo_peer() -> Peer:

@@ -2,7 +2,7 @@
 
 Registering 1,000 platforms through the real handshake or pushing 100,000 locations through
 the API would measure the set-up, not the scenario. The rows written here follow
-storage/migrations.py (0001_initial, 0002_routing) and what storage/objects.py and
+storage/migrations/ (0001_initial, 0002_routing) and what storage/objects.py and
 storage/platforms.py write: object bodies as compact JSON text, ``last_updated`` as the
 canonical ``YYYY-MM-DDTHH:MM:SS.mmmZ`` string, inbound tokens only as SHA-256 hashes.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -48,11 +49,13 @@ from routing.agreements.book import CHECK_INTERVAL, NOTIFY_PAYLOAD, WATCHER, Agr
 from routing.clock import Clock, SystemClock
 from routing.delivery.intake import Delivery
 from routing.delivery.scheduler import DeliveryWorker
+from routing.expander import BROADCAST_CHANNEL, BroadcastExpander
 from routing.getall import StoreReader
 from routing.jobs.cluster import CACHE_CHANNEL, OUTBOX_CHANNEL, PER_PLATFORM, Cluster
 from routing.jobs.periodic import Periodic
 from routing.jobs.pull import Puller
 from routing.jobs.retention import RetentionSweeper
+from routing.messages import PartyRef
 from routing.peers.client import PeerClient
 from routing.peers.ssrf import GuardedResolver, HubOrigins
 from routing.proxies import Proxies
@@ -121,6 +124,16 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     proxies = Proxies(
         store=store, client=client, directory=directory, delivery=delivery, settings=settings, clock=clock
     )
+    expander = BroadcastExpander(
+        store=store,
+        delivery=delivery,
+        directory=directory,
+        agreements=agreements,
+        clock=clock,
+        hub=PartyRef(settings.country_code, settings.party_id),
+        lease_seconds=settings.cluster.lease_seconds,
+        on_losses=functools.partial(traffic.report_expansion, app),
+    )
     app[DIRECTORY] = directory
     app[DELIVERY] = delivery
     app[WORKER] = worker
@@ -135,6 +148,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
         settings=settings,
         clock=clock,
         agreements=agreements,
+        expander=expander,
     )
     # Order matters: the directory must know the change before ClientInfo is pushed from it.
     registry.listeners.append(directory.changed)
@@ -168,9 +182,11 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
             worker.wake()
 
     store.subscribe(OUTBOX_CHANNEL, lambda _: worker.wake())
+    store.subscribe(BROADCAST_CHANNEL, lambda _: expander.wake())
     store.subscribe(CACHE_CHANNEL, changed_elsewhere)
     await cluster.beat()  # in /status from the start
     worker.start()
+    expander.start()  # its first round expands the broadcasts a crash left unexpanded
     puller.task.start()
     cluster.task.start()
     watch.start()
@@ -178,6 +194,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     await pusher.drain()  # ClientInfo of the last changes committed before the worker stops
     await watch.stop()
     await puller.task.stop()
+    await expander.stop()
     await worker.stop()
     await cluster.stop()
 

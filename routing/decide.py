@@ -271,7 +271,7 @@ def pick_target(directory: Directory, party: PartyRef, spec: ModuleSpec, interfa
     raise UnknownReceiver(f"receiver {party} has no {spec.name} {interface} endpoint")
 
 
-def broadcast_targets(directory: Directory, spec: ModuleSpec, *, exclude_platform: int) -> list[Target]:
+def broadcast_targets(directory: Directory, spec: ModuleSpec, *, exclude_platform: int | None) -> list[Target]:
     """Every connected party in a receiving role whose platform has the module's RECEIVER: one leg each.
 
     A platform hosting two eMSPs gets two requests, TO set to each (transport_and_format,

@@ -28,13 +28,13 @@ from routing.decide import (
     ModuleSpec,
     Open,
     RouteKey,
-    broadcast_targets,
     caller_party,
     check_owner,
     decide,
     pick_target,
 )
 from routing.delivery.intake import Delivery
+from routing.expander import BroadcastExpander
 from routing.getall import StoreReader
 from routing.messages import Inbound, Leg, PartyRef, Reply, RoutingHeaders, Target
 from routing.objects import (
@@ -60,6 +60,7 @@ from routing.registry.identity import live_parties, refs
 from routing.versions import wire as versions_wire
 from storage import objects as object_sql
 from storage import routing_index as index_sql
+from storage.broadcasts import NewBroadcast
 from storage.db import Job, Store, SyncTx
 
 LOGGER = logging.getLogger(__name__)
@@ -104,8 +105,10 @@ class RoutingService:
         settings: Settings,
         clock: Clock,
         agreements: Agreements,
+        expander: BroadcastExpander,
     ) -> None:
         self.store = store
+        self.expander = expander
         self.agreements = agreements
         self.client = client
         self.directory = directory
@@ -303,30 +306,40 @@ class RoutingService:
     # ---- broadcast ---------------------------------------------------------------------------
 
     async def _broadcast(self, spec: ModuleSpec, req: Inbound, sender: PartyRef, ref: ObjectRef | None) -> Reply:
-        """Store, answer 1000, fan out to every receiving party, FROM = hub (transport_and_format, Broadcast Push)."""
+        """Store, answer 1000, fan out to every receiving party, FROM = hub (transport_and_format, Broadcast Push).
+
+        The stored copy and ONE broadcast record commit together, then the answer: the expander
+        (routing/expander.py) turns the record into a leg per receiver after it (issue 22: the
+        1,000 legs of a broadcast cost the sender ~260 ms when committed before the answer).
+        """
         assert ref is not None  # a push to a broadcast module's receiver is always a client owned object
-        legs = [
-            Leg(
-                method=req.method,
-                url=join(target.base_url, req.segments, req.query_string),
-                platform=target.platform,
-                routing=RoutingHeaders(from_party=self.hub, to_party=target.party),
-                correlation_id=req.correlation_id,
-                body=req.raw_body,
-                module=spec.name,
-                object_key=ref.key,
-                flow=req.flow,
-            )
-            for target in broadcast_targets(self.directory, spec, exclude_platform=req.caller.id)
-            # Only the parties the sender has an agreement with (all of them when agreements are open).
-            if self.agreements.allows_message(spec, InterfaceRole.RECEIVER, sender, target.party)
-        ]
-        # The stored copy and every leg commit together: the hub's copy and the queue never disagree.
-        await self.delivery.enqueue(legs, prepare=self._remember(spec, req, ref, None))
+        # Only the parties the sender has an agreement with (all of them when agreements are open).
+        count = sum(
+            1
+            for target in self.expander.targets(spec.name)
+            if target.platform.id != req.caller.id
+            and self.agreements.allows_message(spec, InterfaceRole.RECEIVER, sender, target.party)
+        )
+        record = NewBroadcast(
+            module=spec.name,
+            object_key=ref.key,
+            method=req.method,
+            segments=list(req.segments),
+            query_string=req.query_string,
+            sender_platform_id=req.caller.id,
+            sender_country_code=sender.country_code,
+            sender_party_id=sender.party_id,
+            correlation_id=req.correlation_id,
+            body=req.raw_body,
+            origin=versions_wire.flow_origin(req.flow),
+            created_at=self.now(),
+        )
+        # The stored copy and the record commit together: the hub's copy and the queue never disagree.
+        await self.expander.accept(record, prepare=self._remember(spec, req, ref, None))
         # A token's key holds its uid, which no log line may carry (docs/SECURITY.md): its owner only.
         what = f"of {ref.owner}" if spec.name == ModuleID.TOKENS else ref.key
-        LOGGER.info("broadcast %s %s %s to %d parties", req.method, spec.name, what, len(legs))
-        answer = self.reply(message=f"accepted; broadcast to {len(legs)} {'party' if len(legs) == 1 else 'parties'}")
+        LOGGER.info("broadcast %s %s %s to %d parties", req.method, spec.name, what, count)
+        answer = self.reply(message=f"accepted; broadcast to {count} {'party' if count == 1 else 'parties'}")
         answer.headers.update(RoutingHeaders(from_party=self.hub, to_party=sender).as_headers())
         return answer
 

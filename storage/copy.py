@@ -2,7 +2,7 @@
 
 For a network that grows out of the embedded default: every table of the schema is copied row
 for row, keys included (platform ids, object seq, outbox ids), into a PostgreSQL database
-brought to the same schema by the shared migration list (storage/migrations.py). The tables and
+brought to the same schema by the shared migration list (storage/migrations/). The tables and
 their columns are read from the two schemas, not from a list kept here, so a table added by a
 later migration is copied without anyone remembering to; only ``SKIPPED`` names what is left
 out, and why.
@@ -32,7 +32,7 @@ from storage.errors import StorageError
 from storage.files import DatabaseLocked, acquire_lock
 from storage.migrate_postgres import apply_migrations
 from storage.migrate_sqlite import MIGRATIONS, check_schema
-from storage.postgres import redact
+from storage.postgres_dialect import redact
 
 # Left out, with the reason the command prints. Each process of the PostgreSQL cluster writes its
 # own heartbeat row; the SQLite hub's rows describe a process that will not run there.

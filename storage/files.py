@@ -145,23 +145,29 @@ def backup(database: Path, target: Path) -> int:
         raise BackupTargetExists(f"{target.resolve()} already exists; back up to a new file name")
     target.parent.mkdir(parents=True, exist_ok=True)
     _create_private(target)
-    source = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     dest = sqlite3.connect(target)
     try:
-        source.backup(dest)
-        dest.execute("PRAGMA journal_mode=DELETE")
+        _copy_into(database, dest, "DELETE")
         check = dest.execute("PRAGMA quick_check").fetchone()[0]
     except BaseException:
         dest.close()
         target.unlink(missing_ok=True)
         raise
-    finally:
-        source.close()
     dest.close()
     if check != "ok":
         target.unlink(missing_ok=True)
         raise sqlite3.DatabaseError(f"the backup failed its integrity check: {check}")
     return target.stat().st_size
+
+
+def _copy_into(source: Path, dest: sqlite3.Connection, journal_mode: str) -> None:
+    """Copy the database ``source`` (opened read-only) into ``dest`` page by page, then set its journal mode."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        src.backup(dest)
+    finally:
+        src.close()
+    dest.execute(f"PRAGMA journal_mode={journal_mode}")
 
 
 def check_backup(path: Path) -> None:
@@ -185,13 +191,10 @@ def check_backup(path: Path) -> None:
 def restore(source: Path, database: Path) -> None:
     """Replace the database's content with a backup's (the caller holds the database lock)."""
     create_database(database)
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     dest = sqlite3.connect(database)
     try:
-        src.backup(dest)
         # The hub runs in WAL mode; keep the restored file in it (a backup is in DELETE mode).
-        dest.execute("PRAGMA journal_mode=WAL")
+        _copy_into(source, dest, "WAL")
     finally:
-        src.close()
         dest.close()
     tighten(database)

@@ -1,4 +1,4 @@
-"""The PostgreSQL applier of storage/migrations.py.
+"""The PostgreSQL applier of storage/migrations/.
 
 Each migration runs in one transaction with its record in ``_hub_migrations``. Every process of
 a cluster migrates on start; an advisory lock makes the first one do the work and the others

@@ -1,4 +1,4 @@
-"""The SQLite applier of storage/migrations.py (sqlite-utils ``Migrations``).
+"""The SQLite applier of storage/migrations/ (sqlite-utils ``Migrations``).
 
 Each migration runs in one transaction together with its record in ``_sqlite_migrations``.
 """

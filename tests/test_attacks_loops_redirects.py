@@ -23,7 +23,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from hub.keys import CLIENT, DIRECTORY, STORE
 from routing.peers import ssrf
-from routing.peers.client import Exchange, PeerClient
+from routing.peers.client import PeerClient
+from routing.peers.exchange import Exchange
 from routing.peers.ssrf import GuardedResolver, UrlRefused
 from tests.support.delivery import delivery_net, is_queued, outbox_rows, put_session
 from tests.support.fakes import FakePlatform, envelope

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing.peers.client import parse_envelope
+from routing.peers.exchange import parse_envelope
 from routing.peers.foreign import MAX_DEPTH, loads, read_envelope
 from routing.protocol.errors import OcpiError, UnusableAnswer
 

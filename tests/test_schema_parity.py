@@ -1,4 +1,4 @@
-"""Both backends' schemas from the one list in storage/migrations.py hold the same tables and columns.
+"""Both backends' schemas from the one list in storage/migrations/ hold the same tables and columns.
 
 A SQLite file and a PostgreSQL schema are migrated to the latest step; the tables, their columns
 (name, type family, NOT NULL) and the explicitly created indexes must match, migration
@@ -27,8 +27,9 @@ SQLITE_ONLY_INDEXES = {
     "outbox_queue_due",
 }
 # 0013 dropped outbox_receiver on PostgreSQL (its planner misused it), 0018 on SQLite too; 0018
-# drops outbox_due on SQLite only (its claims read the per-receiver indexes).
-POSTGRES_ONLY_INDEXES = {"outbox_due"}
+# drops outbox_due on SQLite only (its claims read the per-receiver indexes); 0021 gives
+# PostgreSQL's per-receiver claims their own partial index of pending rows.
+POSTGRES_ONLY_INDEXES = {"outbox_due", "outbox_pending_queue"}
 Columns = dict[str, dict[str, tuple[str, bool]]]  # table -> column -> (type family, NOT NULL)
 
 

@@ -34,6 +34,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from hub.admin import guard as adminguard
+from hub.admin.params import fields
 from hub.keys import CLOCK, SETTINGS, STORE
 from routing.clock import iso
 from routing.protocol.errors import AuthError, Forbidden, OcpiError
@@ -150,13 +151,7 @@ _DUMMY = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAA
 
 def operator_json(row: OperatorRow) -> dict[str, Any]:
     """Public view of an operator: never its hash."""
-    return {
-        "name": row.name,
-        "role": row.role,
-        "created_at": row.created_at,
-        "created_by": row.created_by,
-        "disabled_at": row.disabled_at,
-    }
+    return fields(row, "name", "role", "created_at", "created_by", "disabled_at")
 
 
 # ---- the audit log -------------------------------------------------------------------------------
@@ -189,17 +184,7 @@ async def audit(
 
 def audit_json(entry: AuditEntry) -> dict[str, Any]:
     """An audit entry as the admin API shows it."""
-    return {
-        "id": entry.id,
-        "ts": entry.ts,
-        "actor": entry.actor,
-        "role": entry.role,
-        "via": entry.via,
-        "action": entry.action,
-        "target": entry.target,
-        "outcome": entry.outcome,
-        "address": entry.address,
-    }
+    return fields(entry, "id", "ts", "actor", "role", "via", "action", "target", "outcome", "address")
 
 
 # ---- the admin API's doors -----------------------------------------------------------------------
@@ -252,17 +237,22 @@ async def check_admin_request(request: web.Request) -> Actor:
     adminguard.record(request, address, ok=True)
     request[ACTOR] = actor
     if not actor.can_act and request.method not in SAFE_METHODS:
-        await audit(
-            request.app,
-            actor,
-            via="admin-api",
-            action=_action(request),
-            target=_target(request),
-            outcome="refused: read-only operator",
-            address=address,
-        )
+        await _audit_request(request, actor, "refused: read-only operator", address)
         raise Forbidden(f"operator {actor.name!r} is read-only: it may not {request.method} here")
     return actor
+
+
+async def _audit_request(request: web.Request, actor: Actor, outcome: str, address: str | None) -> None:
+    """Audit an admin API request: its route as the action, the platform or operator it names as the target."""
+    await audit(
+        request.app,
+        actor,
+        via="admin-api",
+        action=_action(request),
+        target=_target(request),
+        outcome=outcome,
+        address=address,
+    )
 
 
 def _action(request: web.Request) -> str:
@@ -303,12 +293,4 @@ async def run_audited(request: web.Request, handler: Handler) -> web.StreamRespo
         outcome = "ok" if exc.status < 400 else f"failed: HTTP {exc.status}"
         raise
     finally:
-        await audit(
-            request.app,
-            actor,
-            via="admin-api",
-            action=_action(request),
-            target=_target(request),
-            outcome=outcome,
-            address=adminguard.client_address(request),
-        )
+        await _audit_request(request, actor, outcome, adminguard.client_address(request))

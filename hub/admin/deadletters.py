@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.admin.params import positive_int
+from hub.admin.params import fields, positive_int
 from hub.keys import CLOCK, SETTINGS, STORE, WORKER
 from hub.ocpi.envelope import json_response, read_json
 from routing.clock import iso
@@ -28,18 +28,10 @@ def message_json(message: Message) -> dict[str, Any]:
     return {
         "id": message.id,
         "platform_id": message.receiver_platform_id,
-        "module": message.module,
-        "object_key": message.object_key,
-        "method": message.method,
-        "url": message.url,
+        **fields(message, "module", "object_key", "method", "url"),
         "request_id": message.headers.get("X-Request-ID"),
         "correlation_id": message.headers.get("X-Correlation-ID"),
-        "attempts": message.attempts,
-        "created_at": message.created_at,
-        "last_error": message.last_error,
-        "last_http_status": message.last_http_status,
-        "state": message.state,
-        "discard_reason": message.discard_reason,
+        **fields(message, "attempts", "created_at", "last_error", "last_http_status", "state", "discard_reason"),
     }
 
 

@@ -1,10 +1,18 @@
-"""Parsing of integer ids and query parameters for the admin API, one rule for all of them."""
+"""Parsing of integer ids and query parameters for the admin API, one rule for all of them.
+
+Also ``fields``: the field lists of the admin API's JSON views.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 MAX_ID = 2**63 - 1  # SQLite INTEGER range: larger values would overflow inside the driver
+
+
+def fields(row: object, *names: str) -> dict[str, Any]:
+    """The named attributes of ``row``, in that order: a view shows what it names and nothing else."""
+    return {name: getattr(row, name) for name in names}
 
 
 def positive_int(value: Any) -> int | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.admin.params import positive_int
+from hub.admin.params import fields, positive_int
 from hub.keys import REGISTRY, SETTINGS, STORE
 from hub.ocpi.envelope import json_response, read_json
 from routing.clock import iso, iso_or_none
@@ -23,24 +23,11 @@ from storage.models import Platform
 def platform_json(platform: Platform) -> dict[str, Any]:
     """Public view of a platform: never its tokens."""
     return {
-        "id": platform.id,
-        "name": platform.name,
-        "status": platform.status,
-        "initiated_by": platform.initiated_by,
-        "versions_url": platform.versions_url,
-        "version": platform.version,
-        "registered": platform.registered,
-        "roles": [
-            {
-                "country_code": p.country_code,
-                "party_id": p.party_id,
-                "role": p.role,
-                "business_details": p.business_details,
-            }
-            for p in platform.parties
-        ],
+        **fields(platform, "id", "name", "status", "initiated_by", "versions_url", "version", "registered"),
+        "roles": [fields(p, "country_code", "party_id", "role", "business_details") for p in platform.parties],
         "endpoints": [{"identifier": e.module, "role": e.role, "url": e.url} for e in platform.endpoints],
-        "interop": {"send_base64": platform.send_base64, "pull_interval": platform.pull_interval},
+        "interop": fields(platform, "send_base64", "pull_interval"),
+        # Timestamps are datetimes past storage (storage/times.py): the OCPI DateTime text here.
         "created_at": iso(platform.created_at),
         "updated_at": iso(platform.updated_at),
         "last_seen_in": iso_or_none(platform.last_seen_in),

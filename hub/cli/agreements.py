@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from config import Settings
-from hub.cli.common import CliError, NothingFound, admin_call
+from hub.cli.common import CliError, admin_call, print_rows
 
 
 def _party(text: str) -> dict[str, str]:
@@ -62,9 +62,7 @@ def cmd_agreements(settings: Settings, args: argparse.Namespace) -> int:
     query = {k: v for k, v in (("platform_id", args.platform), ("party", args.party), ("state", args.state)) if v}
     path = "/admin/agreements" + (f"?{urlencode(query)}" if query else "")
     rows = asyncio.run(admin_call(settings, args, "GET", path))
-    _show(rows, args.json)
-    if not rows:
-        raise NothingFound("no agreements")
+    print_rows(rows, args.json, _line, None, "no agreements")
     return 0
 
 

@@ -8,8 +8,10 @@ Exit codes (README, CLI): 0 done; 1 ``status --check`` found the hub not ok or u
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,21 @@ class NothingFound(CliError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, EXIT_NOTHING)
+
+
+def print_rows(
+    rows: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str], footer: str | None, empty: str
+) -> None:
+    """Rows as JSON, or one ``line`` each then ``footer`` (if any rows); none at all: NothingFound(``empty``)."""
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(line(row))
+        if rows and footer:
+            print(footer)
+    if not rows:
+        raise NothingFound(empty)
 
 
 def ensure_admin_token(settings: Settings) -> tuple[Settings, Path | None]:

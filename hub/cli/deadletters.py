@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from config import Settings
-from hub.cli.common import CliError, NothingFound, admin_call
+from hub.cli.common import CliError, NothingFound, admin_call, print_rows
 
 
 def cmd_discard(settings: Settings, args: argparse.Namespace) -> int:
@@ -39,15 +39,13 @@ def cmd_discard(settings: Settings, args: argparse.Namespace) -> int:
 def _list_discarded(settings: Settings, args: argparse.Namespace) -> int:
     query = "?state=discarded" + (f"&platform_id={args.platform}" if args.platform is not None else "")
     rows = asyncio.run(admin_call(settings, args, "GET", "/admin/deadletters" + query))
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for m in rows:
-            print(f"{m['id']}  platform {m['platform_id']}  {m['method']} {m['url']}  discarded: {m['discard_reason']}")
-        if rows:
-            print(f"{len(rows)} discarded message(s)")
-    if not rows:
-        raise NothingFound("nothing was discarded")
+    print_rows(
+        rows,
+        args.json,
+        lambda m: f"{m['id']}  platform {m['platform_id']}  {m['method']} {m['url']}  discarded: {m['discard_reason']}",
+        f"{len(rows)} discarded message(s)",
+        "nothing was discarded",
+    )
     return 0
 
 

@@ -29,7 +29,7 @@ from hub.cli import demo
 from hub.cli import local as cli_local
 from hub.cli import operators as cli_operators
 from hub.cli import platforms as cli_platforms
-from hub.cli.common import EXIT_ERROR, EXIT_NOT_OK, CliError, NothingFound, admin_call, ensure_admin_token
+from hub.cli.common import EXIT_ERROR, EXIT_NOT_OK, CliError, NothingFound, admin_call, ensure_admin_token, print_rows
 from hub.observe.traffic.query import KIND_CHOICES
 from storage.errors import StorageError
 from storage.migrate_sqlite import SchemaTooNew
@@ -209,15 +209,13 @@ def cmd_redrive(settings: Settings, args: argparse.Namespace) -> int:
     if args.list:
         query = f"?platform_id={args.platform}" if args.platform is not None else ""
         letters = asyncio.run(admin_call(settings, args, "GET", "/admin/deadletters" + query))
-        if args.json:
-            print(json.dumps(letters, indent=2))
-        else:
-            for m in letters:
-                print(f"{m['id']}  platform {m['platform_id']}  {m['method']} {m['url']}  ({m['last_error']})")
-            if letters:
-                print(f"{len(letters)} dead letter(s)")
-        if not letters:
-            raise NothingFound("no dead letters")
+        print_rows(
+            letters,
+            args.json,
+            lambda m: f"{m['id']}  platform {m['platform_id']}  {m['method']} {m['url']}  ({m['last_error']})",
+            f"{len(letters)} dead letter(s)",
+            "no dead letters",
+        )
         return 0
     body: dict[str, Any] = {}
     if args.platform is not None:

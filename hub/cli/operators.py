@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 
 from config import Settings
 from hub.admin.accounts import MAX_PASSWORD, MIN_PASSWORD, ROLES
-from hub.cli.common import CliError, NothingFound, admin_call
+from hub.cli.common import CliError, admin_call, print_rows
 
 
 def _password(args: argparse.Namespace) -> tuple[str, bool]:
@@ -33,17 +33,33 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
     return password, False
 
 
+def _operator_line(r: dict[str, Any]) -> str:
+    state = f"disabled {r['disabled_at']}" if r["disabled_at"] else "enabled"
+    return f"{r['name']}  {r['role']}  {state}  (added {r['created_at']} by {r['created_by']})"
+
+
+def _audit_line(r: dict[str, Any]) -> str:
+    target = f" {r['target']}" if r["target"] else ""
+    who = f"{r['actor']} ({r['role']}) via {r['via']}"
+    return f"{r['id']}  {r['ts']}  {who}: {r['action']}{target} -> {r['outcome']}"
+
+
+def _show_with_password(data: dict[str, Any], as_json: bool, line: str, password: str, generated: bool) -> None:
+    """The operator as the hub answered; a password the CLI generated is shown this once."""
+    if as_json:
+        print(json.dumps({**data, **({"password": password} if generated else {})}, indent=2))
+    else:
+        print(line)
+        if generated:
+            print(f"password (shown only now): {password}")
+
+
 def cmd_operators(settings: Settings, args: argparse.Namespace) -> int:
     """List, add, disable, enable operator accounts or give one a new password."""
     if args.action == "list":
         rows = asyncio.run(admin_call(settings, args, "GET", "/admin/operators"))
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        for r in [] if args.json else rows:
-            state = f"disabled {r['disabled_at']}" if r["disabled_at"] else "enabled"
-            print(f"{r['name']}  {r['role']}  {state}  (added {r['created_at']} by {r['created_by']})")
-        if not rows:
-            raise NothingFound("no operators yet: the admin token is the only login (ocpi-hub operators add NAME)")
+        empty = "no operators yet: the admin token is the only login (ocpi-hub operators add NAME)"
+        print_rows(rows, args.json, _operator_line, None, empty)
         return 0
     if not args.name:
         raise CliError(f"`operators {args.action}` needs an operator NAME")
@@ -51,23 +67,14 @@ def cmd_operators(settings: Settings, args: argparse.Namespace) -> int:
         password, generated = _password(args)
         body = {"name": args.name, "role": args.role, "password": password}
         data = asyncio.run(admin_call(settings, args, "POST", "/admin/operators", body))
-        if args.json:
-            print(json.dumps({**data, **({"password": password} if generated else {})}, indent=2))
-        else:
-            print(f"operator {data['name']} added, role {data['role']}")
-            if generated:
-                print(f"password (shown only now): {password}")
+        _show_with_password(data, args.json, f"operator {data['name']} added, role {data['role']}", password, generated)
         return 0
     path = f"/admin/operators/{quote(args.name, safe='')}"
     if args.action == "password":
         password, generated = _password(args)
         data = asyncio.run(admin_call(settings, args, "POST", path + "/password", {"password": password}))
-        if args.json:
-            print(json.dumps({**data, **({"password": password} if generated else {})}, indent=2))
-        else:
-            print(f"operator {data['name']}: new password set; its console sessions ended")
-            if generated:
-                print(f"password (shown only now): {password}")
+        line = f"operator {data['name']}: new password set; its console sessions ended"
+        _show_with_password(data, args.json, line, password, generated)
         return 0
     data = asyncio.run(admin_call(settings, args, "POST", f"{path}/{args.action}"))
     line = f"operator {data['name']} " + (
@@ -85,17 +92,8 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     if args.before is not None:
         query["before"] = str(args.before)
     rows: list[dict[str, Any]] = asyncio.run(admin_call(settings, args, "GET", "/admin/audit?" + urlencode(query)))
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for r in rows:
-            target = f" {r['target']}" if r["target"] else ""
-            who = f"{r['actor']} ({r['role']}) via {r['via']}"
-            print(f"{r['id']}  {r['ts']}  {who}: {r['action']}{target} -> {r['outcome']}")
-        if rows and len(rows) >= args.limit:
-            print(f"older entries: --before {rows[-1]['id']}")
-    if not rows:
-        raise NothingFound("no audit entries match")
+    older = f"older entries: --before {rows[-1]['id']}" if rows and len(rows) >= args.limit else None
+    print_rows(rows, args.json, _audit_line, older, "no audit entries match")
     return 0
 
 

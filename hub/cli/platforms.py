@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from config import Settings
-from hub.cli.common import NothingFound, admin_call
+from hub.cli.common import admin_call, print_rows
 
 
 def _show(data: dict[str, Any], as_json: bool, line: str) -> None:
@@ -42,14 +42,12 @@ cmd_unregister = _platform_action("unregistered", "DELETE", "")
 def cmd_invitations(settings: Settings, args: argparse.Namespace) -> int:
     """List invitations whose token A has not been used yet."""
     rows = asyncio.run(admin_call(settings, args, "GET", "/admin/invitations"))
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for r in rows:
-            state = "EXPIRED" if r["expired"] else "open"
-            print(f"{r['platform_id']}  {r['name']}  created {r['created_at']}  expires {r['expires_at']}  {state}")
-    if not rows:
-        raise NothingFound("no open invitations")
+
+    def line(r: dict[str, Any]) -> str:
+        state = "EXPIRED" if r["expired"] else "open"
+        return f"{r['platform_id']}  {r['name']}  created {r['created_at']}  expires {r['expires_at']}  {state}"
+
+    print_rows(rows, args.json, line, None, "no open invitations")
     return 0
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +19,7 @@ from aiohttp import web
 
 from hub.keys import CLOCK, ERROR_HEADERS
 from routing.clock import iso
-from routing.protocol.envelope import dumps, envelope
+from routing.protocol.envelope import DuplicateKey, dumps, envelope, per_thread_decoder, unique_keys
 from routing.protocol.errors import InvalidJson, InvalidParameters, OcpiError, http_status
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -65,30 +64,7 @@ def json_response(data: Any, *, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=dumps)
 
 
-class _DuplicateKey(ValueError):
-    """A JSON object names one key twice."""
-
-
-_DECODERS = threading.local()
-
-
-def _decoder() -> json.JSONDecoder:
-    found: json.JSONDecoder | None = getattr(_DECODERS, "decoder", None)
-    if found is None:
-        found = _DECODERS.decoder = json.JSONDecoder(object_pairs_hook=_unique_keys)
-    return found
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """object_pairs_hook: the object as a dict, or _DuplicateKey when a key comes twice."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return obj
+_decoder = per_thread_decoder(object_pairs_hook=unique_keys)
 
 
 async def read_json(request: web.Request) -> Any:
@@ -110,7 +86,7 @@ async def read_json(request: web.Request) -> Any:
             # (RFC 8259 section 8.2). Only bodies with such an escape pay for this check.
             json.dumps(parsed, ensure_ascii=False).encode("utf-8")
         return parsed
-    except _DuplicateKey as exc:
-        raise InvalidParameters(f"duplicate key {str(exc)[:40]!r} in one JSON object; send every key once") from exc
+    except DuplicateKey as exc:
+        raise InvalidParameters(f"duplicate key {exc.key[:40]!r} in one JSON object; send every key once") from exc
     except (ValueError, UnicodeError, RecursionError) as exc:
         raise InvalidJson(f"request body is not valid JSON: {str(exc)[:120]}") from exc

@@ -23,7 +23,8 @@ from routing.delivery.fastpath import FastPath
 from routing.delivery.health import ReceiverHealth
 from routing.delivery.outcome import Sent
 from routing.delivery.retry import RetryPolicy, is_retryable, retry_after
-from routing.peers.client import PeerClient, PeerResponse
+from routing.peers.client import PeerClient
+from routing.peers.exchange import PeerResponse
 from routing.protocol.errors import OcpiError, UnexpectedFailure
 from routing.registry.directory import Directory
 from storage import outbox as outbox_sql

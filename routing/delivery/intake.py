@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from config import DeliverySettings
@@ -32,6 +32,7 @@ from routing.peers.forward import relay
 from routing.protocol.errors import ConnectionProblem, OcpiError, Overloaded, ReceiverTimeout, Unrepresentable
 from routing.protocol.vocab import ModuleID
 from routing.versions import wire as versions_wire
+from storage import broadcasts as broadcast_sql
 from storage import outbox as outbox_sql
 from storage.db import Job, Store, SyncTx
 from storage.outbox import NewMessage
@@ -40,6 +41,11 @@ LOGGER = logging.getLogger(__name__)
 
 _STATUS_FIELDS = frozenset({"status", "last_updated", "status_schedule"})
 _RETRY_AFTER = {"Retry-After": "1"}
+_BROADCAST_TRIES = 20  # waits for a broadcast of the object to be expanded before a directed push gives up (503)
+
+
+class BroadcastPending(Exception):
+    """A broadcast of this object is not in the outbox yet: a directed push must wait for it."""
 
 
 class Delivery:
@@ -60,6 +66,8 @@ class Delivery:
         self.clock = clock
         self.fail_mode = settings.on_receiver_down == "fail"
         self.lease_seconds = lease_seconds
+        # Set by the broadcast expander (routing/expander.py): wait until an object has no pending broadcast.
+        self.settled: Callable[[str, str], Awaitable[None]] | None = None
 
     # ---- enqueue: commit, the scheduler delivers ---------------------------------------------
 
@@ -69,6 +77,14 @@ class Delivery:
         # An unpublished Location is not broadcast to a 2.1.1 partner (routing/versions/visibility.py).
         # One a version cannot carry as a valid object is skipped, with its Loss records
         # (routing/versions/validate.py); the others still go.
+        await self.enqueue_as_of(await self.translate(legs), self.clock.now(), prepare=prepare)
+
+    async def translate(self, legs: Sequence[Leg], *, broad: bool = False) -> list[Leg]:
+        """Each leg in its receiver's version; legs a receiver must not or cannot get are left out.
+
+        ``broad``: any OCPI error of one receiver's translation skips that receiver (a broadcast
+        expanded after its answer has nobody left to tell; the others still go).
+        """
         ready: list[Leg] = []
         for leg in legs:
             if await versions_wire.withheld(leg):
@@ -77,8 +93,16 @@ class Delivery:
                 ready.append(await versions_wire.outbound(leg, checked=True))
             except Unrepresentable as exc:
                 LOGGER.info("not delivered to platform %s: %s", leg.platform.id, exc.message)
-        legs = ready
-        now = self.clock.now()
+            except OcpiError as exc:
+                if not broad:
+                    raise
+                LOGGER.warning("not delivered to platform %s: %s", leg.platform.id, exc.message)
+        return ready
+
+    async def enqueue_as_of(
+        self, legs: Sequence[Leg], now: datetime, *, prepare: Job | None = None, then: Job | None = None
+    ) -> None:
+        """Commit translated legs accepted at ``now`` (with ``prepare`` before, ``then`` after) in one job."""
         # Broadcast legs share one body: decide once whether it is a status-only PATCH.
         status_patch = _is_status_patch(legs[0]) if legs else False
         messages = [self._message(leg, now, status_patch) for leg in legs]
@@ -88,7 +112,10 @@ class Delivery:
                 outbox_sql.lock_object(tx, message.module, message.object_key)
             if prepare is not None:
                 prepare(tx)
-            return outbox_sql.enqueue_many(tx, messages, coalesce=status_patch)
+            blocked = outbox_sql.enqueue_many(tx, messages, coalesce=status_patch)
+            if then is not None:
+                then(tx)
+            return blocked
 
         blocked: list[bool] = await self.store.write(job, locks=[(m.module, m.object_key) for m in messages])
         for message, behind in zip(messages, blocked, strict=True):
@@ -112,6 +139,8 @@ class Delivery:
 
         def job(tx: SyncTx) -> tuple[int, bool]:
             outbox_sql.lock_object(tx, message.module, message.object_key)  # before ``prepare`` reads copies
+            if self.settled is not None and broadcast_sql.pending(tx, message.module, message.object_key):
+                raise BroadcastPending(message.module)  # nothing of this job is kept
             if prepare is not None:
                 prepare(tx)
             return outbox_sql.enqueue(tx, message)
@@ -120,7 +149,7 @@ class Delivery:
         # this coroutine runs again, and an answer with nobody waiting would cost us relay_wait.
         answer = self.fastpath.expect(request_id, fail_fast=self.fail_mode)
         try:
-            message_id, blocked = await self.store.write(job, locks=[(message.module, message.object_key)])
+            message_id, blocked = await self._commit_after_broadcasts(job, message)
         except BaseException:
             self.fastpath.stop_waiting(request_id)
             raise
@@ -176,6 +205,24 @@ class Delivery:
                 raise error
 
     # ---- helpers ---------------------------------------------------------------------------------
+
+    async def _commit_after_broadcasts(self, job: Job, message: NewMessage) -> tuple[int, bool]:
+        """Commit ``job`` once no broadcast of the message's object waits to be expanded.
+
+        A broadcast is answered before its legs are in the outbox (routing/expander.py); a directed
+        push of the same object committed meanwhile would get an earlier outbox id than the
+        broadcast's leg to its receiver, and overtake it. So it waits for the expansion (checked
+        in the job, under the object's lock) and tries again; past _BROADCAST_TRIES, 503.
+        """
+        locks = [(message.module, message.object_key)]
+        for _ in range(_BROADCAST_TRIES):
+            try:
+                result: tuple[int, bool] = await self.store.write(job, locks=locks)
+                return result
+            except BroadcastPending:
+                assert self.settled is not None
+                await self.settled(message.module, message.object_key)
+        raise Overloaded(headers=dict(_RETRY_AFTER))
 
     async def _drop(self, message_id: int, request_id: str) -> None:
         """Fail mode: the sender got an error, so the message must never go out later."""

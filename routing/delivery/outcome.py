@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from routing.peers.client import PeerResponse
+from routing.peers.exchange import PeerResponse
 from routing.protocol.errors import OcpiError
 
 Sent = PeerResponse | OcpiError

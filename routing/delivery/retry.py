@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 
 from config import DeliverySettings
-from routing.peers.client import PeerResponse
+from routing.peers.exchange import PeerResponse
 
 # 502/503/504 mean "not now" even when the body is an envelope; 401/403 mean our credentials were
 # refused, which an operator fixes (rotation) while the queue waits.

@@ -17,6 +17,9 @@ Several processes on one database: each runs this scheduler over the shared outb
 row is leased to the process (renewed by its heartbeat, routing/jobs/cluster.py), so two processes
 never send one message at once; the still-alive checks and the sweeps run only in the process
 holding the cluster's "maintenance" lease (``store.try_lead``).
+
+What the scheduler remembers between rounds (ready rows, slots held, request ids in flight,
+attempts made, why a round must look again) is routing/delivery/receiverqueue.py's, one queue per receiver.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections import OrderedDict, defaultdict, deque
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +37,7 @@ from routing.clock import Clock, iso, parse_iso
 from routing.delivery.attempt import Attempt
 from routing.delivery.fastpath import FastPath
 from routing.delivery.health import ReceiverHealth, StatusSetter
+from routing.delivery.receiverqueue import ReceiverQueues
 from routing.delivery.sweeper import Sweeper
 from routing.peers.client import PeerClient
 from routing.registry.directory import Directory
@@ -44,11 +48,11 @@ from storage.outbox import Message
 
 LOGGER = logging.getLogger(__name__)
 
-_ATTEMPTED_MEMORY = 100_000  # request ids remembered (far more than a backlog can hold)
 # The loop looks at the queue at least this often (clock seconds) even when nothing woke it: a
 # missed wake-up (e.g. a platform resumed with nobody to notify) and max_age expiry need a round.
 _MAX_IDLE = 60.0
 _MIN_PER_RECEIVER = 8  # due rows read per receiver and round, at least (storage/claims.py)
+_STARTS_PER_TURN = 16  # attempts started per turn of the event loop (each turn answers requests too)
 
 
 class DeliveryWorker:
@@ -98,24 +102,17 @@ class DeliveryWorker:
         self._wake_at: float | None = None
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
-        # Attempts running, by X-Request-ID (row ids are reused after deletes: a new message may get
-        # the id of one whose record is still being committed).
-        self._in_flight: dict[str, asyncio.Task[bool]] = {}
-        self._per_receiver: dict[int, int] = defaultdict(int)  # receiver slots held (a send in progress)
-        self._holding: set[str] = set()  # request ids holding a slot
-        # Ready messages per receiver not started yet (their receiver was full).
-        self._ready: dict[int, deque[Message]] = {}
-        # Attempts made per X-Request-ID (recent ones): a copy of a row read before its latest
-        # attempt is stale and must not start (it would resend out of order or before its backoff).
-        self._attempted: OrderedDict[str, int] = OrderedDict()
-        # What tells a finished fast-path attempt whether a round (two queries) is needed at all:
-        # rows handed over by submit(), chains with a message committed behind one in flight, and
-        # receivers a round skipped because they were full (due rows of theirs may wait unread).
-        self._submitted: set[str] = set()
-        self._behind: set[tuple[int, str, str]] = set()
-        self._skipped_full: set[int] = set()
+        self._queues: ReceiverQueues[Message] = ReceiverQueues(
+            cap=settings.concurrency_per_receiver,
+            max_queue=settings.max_queue_per_receiver,
+            max_in_flight=settings.max_in_flight,
+            dropped=self.fastpath.is_dropped,
+        )
+        self._tasks: set[asyncio.Task[bool]] = set()  # the attempts in flight, to wait for at stop()
         # The last round or start found max_in_flight sending: a round waits until a chunk is free.
         self._capped = False
+        # What feeds the outbox after an answer (routing/expander.py): idle() waits for it too.
+        self.upstream_idle: Callable[[], Awaitable[None]] | None = None
 
     # ---- lifecycle and what others may ask -----------------------------------------------------
 
@@ -134,7 +131,7 @@ class DeliveryWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         await self.health.stop()
-        tasks = list(self._in_flight.values())
+        tasks = list(self._tasks)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace)
             for task in pending:
@@ -145,6 +142,8 @@ class DeliveryWorker:
     async def idle(self) -> None:
         """Return once nothing is in flight and nothing is due at the clock's current time (for tests)."""
         while not self._stopping:
+            if self.upstream_idle is not None:  # broadcasts accepted but not in the outbox yet count too
+                await self.upstream_idle()
             await self.health.quiet()  # probes in flight count as work (each is bounded by its timeout)
             wake_at = self._wake_at
             if self._idle.is_set() and (wake_at is None or wake_at > self._ts()):
@@ -160,14 +159,14 @@ class DeliveryWorker:
 
     def refresh(self) -> None:
         """The queue changed behind the scheduler's back (redrive): forget what was read, re-read."""
-        self._ready.clear()
-        self._attempted.clear()  # re-driven letters start again from attempt 0
+        self._queues.drop_all_ready()
+        self._queues.forget_attempts()  # re-driven letters start again from attempt 0
         self.wake()
 
     @property
     def in_flight(self) -> int:
         """Attempts running now."""
-        return len(self._in_flight)
+        return self._queues.in_flight
 
     def is_paused(self, platform_id: int) -> bool:
         """True when the receiver cannot be delivered to now (OFFLINE, suspended, unregistered)."""
@@ -181,8 +180,7 @@ class DeliveryWorker:
 
     def has_room(self, platform_id: int) -> bool:
         """Whether the receiver's ready queue (waiting + in flight) is below max_queue_per_receiver."""
-        waiting = len(self._ready.get(platform_id, ()))
-        return waiting + self._per_receiver.get(platform_id, 0) < self.settings.max_queue_per_receiver
+        return self._queues.has_room(platform_id)
 
     def submit(self, row: Message) -> None:
         """Fast path: a just-committed chain head is started now, or queued for its receiver's next slot."""
@@ -190,13 +188,14 @@ class DeliveryWorker:
         if self._stopping or self.is_paused(pid):
             self.wake()
             return
-        self._submitted.add(row.request_id)
-        if not self._start(row):
-            self._ready.setdefault(pid, deque()).append(row)
+        if self._queues.submit(row):
+            self._launch(row)
+        elif self._queues.room <= 0:
+            self._capped = True  # queued for want of room: a freed slot must go to it (_release)
 
     def queued_behind(self, platform_id: int, module: str, object_key: str) -> None:
         """A message was committed behind an earlier one of its object: a round must follow that one."""
-        self._behind.add((platform_id, module, object_key))
+        self._queues.queued_behind(platform_id, module, object_key)
         self.wake()
 
     async def called_in(self, platform_id: int) -> None:
@@ -207,7 +206,7 @@ class DeliveryWorker:
         # It answers again: drain its queue now rather than after each message's remaining backoff.
         stamp = iso(self.clock.now())
         await self.store.write(lambda tx: outbox_sql.reschedule_now(tx, platform_id, now=stamp))
-        self._ready.pop(platform_id, None)
+        self._queues.drop_ready(platform_id)
         self.wake()
 
     # ---- the loop ----------------------------------------------------------------------------
@@ -222,8 +221,8 @@ class DeliveryWorker:
                 self.health.probe_due()  # starts probe tasks; never waits for one
                 if await self.store.try_lead("maintenance"):  # once per cluster
                     await self.health.check_silent(self.store)
-                    if await self.sweeper.sweep_if_due(self._in_flight):
-                        self._ready.clear()
+                    if await self.sweeper.sweep_if_due(self._queues.in_flight_ids):
+                        self._queues.drop_all_ready()
                 else:
                     self.sweeper.not_leading()  # else its never-run sweep looks due at once, every round
                 if await self._dispatch():
@@ -239,7 +238,7 @@ class DeliveryWorker:
 
     async def _wait(self, wake_at: float) -> None:
         self._wake_at = wake_at
-        if not self._in_flight and not self._wake.is_set():
+        if not self._queues.in_flight and not self._wake.is_set():
             self._idle.set()
         waiter = asyncio.create_task(self._wake.wait())
         # The delay is taken when the sleep starts: an injected clock may have moved meanwhile.
@@ -255,13 +254,11 @@ class DeliveryWorker:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def _blocked_receivers(self) -> list[int]:
-        full = [pid for pid, n in self._per_receiver.items() if n >= self.settings.concurrency_per_receiver]
-        paused = [p.id for p in self.directory.platforms() if self.is_paused(p.id)]
-        return sorted(set(full) | set(paused))
+        return self._queues.blocked(p.id for p in self.directory.platforms() if self.is_paused(p.id))
 
     def _room(self) -> int:
         """Attempts that may still start before max_in_flight are sending (all receivers together)."""
-        return self.settings.max_in_flight - len(self._holding)
+        return self._queues.room
 
     def _chunk(self) -> int:
         # A round reads at least this much room: at the cap, one query per freed slot would cost more
@@ -269,16 +266,16 @@ class DeliveryWorker:
         return max(1, min(self.settings.batch_size, self.settings.max_in_flight // 4))
 
     async def _dispatch(self) -> int:
-        started = self._start_ready()
+        started = await self._start_ready()
         if started:
             return started
         room = self._room()
-        if self._holding and room < self._chunk():
+        if self._queues.sending and room < self._chunk():
             self._capped = True  # a finished attempt wakes the loop once a chunk is free (_done)
             return 0
         self._capped = False
         skip = self._blocked_receivers()
-        self._skipped_full.update(pid for pid in skip if self._per_receiver.get(pid, 0))
+        self._queues.skipped(skip)
         now = self.clock.now()
         # The batch shared among the receivers read: with 1,000 of them, each with a queue, reading
         # a whole batch of each to keep the oldest batch_size would read 1,000 batches (issue 22).
@@ -289,54 +286,49 @@ class DeliveryWorker:
             lease_until=iso(now + timedelta(seconds=self.lease_seconds)),
             limit=min(self.settings.batch_size, room),
             skip_receivers=skip,
-            skip_request_ids=list(self._in_flight),
+            skip_request_ids=list(self._queues.in_flight_ids),
             per_receiver=max(_MIN_PER_RECEIVER, -(-min(self.settings.batch_size, room) // readable)),
         )
-        # Full receivers were not read again: keep what their queues hold.
-        ready = {pid: queue for pid, queue in self._ready.items() if pid in set(skip)}
-        for row in rows:
-            ready.setdefault(row.receiver_platform_id, deque()).append(row)
-        self._ready = ready
-        return self._start_ready()
+        self._queues.refill(rows, kept=skip)  # full receivers were not read again: keep their rows
+        return await self._start_ready()
 
-    def _start_ready(self) -> int:
-        before = len(self._in_flight)
-        limit = self.settings.concurrency_per_receiver
-        for pid in list(self._ready):
-            queue = self._ready[pid]
+    async def _start_ready(self) -> int:
+        """Start what the ready queues hold; the loop gets a turn every _STARTS_PER_TURN starts.
+
+        An attempt's first step (building and writing its request) runs in the loop turn after
+        its start: 500 started at once (a round after a broadcast to 1,000) made one turn of
+        ~75 ms, and every request to the hub (a CPO's next push) waited for it (issue 22).
+        """
+        started = 0
+        while (now := self._start_some(_STARTS_PER_TURN)) > 0:
+            started += now
+            if now < _STARTS_PER_TURN:
+                break
+            await asyncio.sleep(0)
+        return started
+
+    def _start_some(self, limit: int) -> int:
+        """Start up to ``limit`` ready rows, receivers in the order their rows came; how many started."""
+        started = 0
+        for pid in self._queues.waiting_receivers():
             if self.is_paused(pid):
-                queue.clear()
-            while queue and self._per_receiver[pid] < limit and self._room() > 0:
-                self._start(queue.popleft())
-            if not queue:
-                del self._ready[pid]
-            if self._room() <= 0:
+                self._queues.drop_ready(pid)
+            while started < limit and (row := self._queues.take_ready(pid)) is not None:
+                self._launch(row)
+                started += 1
+            if self._queues.room <= 0:
                 self._capped = True
                 break
-        return len(self._in_flight) - before
+            if started >= limit:
+                break
+        return started
 
-    def _start(self, row: Message) -> bool:
-        """Start an attempt unless the receiver is full (False: keep the row for later).
-
-        A stale copy (read before its latest attempt), a dropped message or a copy already on its
-        way is discarded (True): starting it would resend out of order or twice.
-        """
-        pid = row.receiver_platform_id
-        if self._per_receiver[pid] >= self.settings.concurrency_per_receiver:
-            return False
-        if self._room() <= 0:
-            self._capped = True
-            return False
-        rid = row.request_id
-        if self.fastpath.is_dropped(rid) or row.attempts < self._attempted.get(rid, 0) or rid in self._in_flight:
-            return True
-        self._per_receiver[pid] += 1
-        self._holding.add(rid)
+    def _launch(self, row: Message) -> None:
+        """Run the attempt of ``row``, which the queues just admitted (it holds a receiver slot)."""
         self._idle.clear()
         task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.id}")
-        self._in_flight[rid] = task
+        self._tasks.add(task)
         task.add_done_callback(functools.partial(self._done, row))
-        return True
 
     async def _deliver(self, row: Message) -> bool:
         sent = await self.attempt.send(row)
@@ -346,47 +338,36 @@ class DeliveryWorker:
         return sent is not None and await self.attempt.record(row, sent)
 
     def _release(self, row: Message) -> int:
-        """Free the receiver slot ``row`` held (once); start ready messages; return how many started."""
-        if row.request_id not in self._holding:
-            return 0
-        self._holding.discard(row.request_id)
+        """Free the receiver slot ``row`` held (once); start the next ready message; return how many started."""
         pid = row.receiver_platform_id
-        self._per_receiver[pid] -= 1
-        queue = self._ready.get(pid)
-        before = len(self._in_flight)
-        while queue and len(self._in_flight) == before and not self._stopping and not self.is_paused(pid):
-            self._start(queue.popleft())
-        if len(self._in_flight) == before and self._capped and self._ready and not self._stopping:
-            self._start_ready()  # the freed room goes to another receiver's ready message
-        return len(self._in_flight) - before
+        if not self._queues.release(row) or self._stopping:
+            return 0
+        following = None if self.is_paused(pid) else self._queues.take_ready(pid)
+        if following is not None:
+            self._launch(following)
+            return 1
+        if self._capped and self._queues.waiting_receivers():
+            return self._start_some(self._queues.room)  # the freed room goes to another receiver's ready row
+        return 0
 
     def _done(self, row: Message, task: asyncio.Task[bool]) -> None:
         pid = row.receiver_platform_id
-        self._in_flight.pop(row.request_id, None)
+        self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:  # the store failed to record it
             LOGGER.error("delivery of message %s failed", row.id, exc_info=task.exception())
-        self._attempted[row.request_id] = row.attempts + 1
-        self._attempted.move_to_end(row.request_id)
-        if len(self._attempted) > _ATTEMPTED_MEMORY:
-            self._attempted.popitem(last=False)
-        started = self._release(row)  # when cancelled or failed before it could (shutdown)
-        chain = (pid, row.module, row.object_key)
         finished = not task.cancelled() and task.exception() is None and task.result()
         # A round reads the outbox (two queries): needed unless this was a fast-path message that
         # got its final answer, with nothing committed behind it and no unread rows for its receiver,
         # or while the receiver's ready queue still holds what the last round read.
-        needs_round = (
-            row.request_id not in self._submitted or not finished or chain in self._behind or pid in self._skipped_full
-        )
-        self._submitted.discard(row.request_id)
-        self._behind.discard(chain)
+        needs_round = self._queues.done(row, finished=finished)
+        started = self._release(row)  # when cancelled or failed before it could (shutdown)
         if self._capped:  # rows may wait unread for want of room: a round once a chunk is free
-            if self._room() >= self._chunk():
+            if self._queues.room >= self._chunk():
                 self.wake()
-        elif needs_round and not started and (not self._ready.get(pid) or self.is_paused(pid)):
-            self._skipped_full.discard(pid)
+        elif needs_round and not started and (not self._queues.waiting(pid) or self.is_paused(pid)):
+            self._queues.round_coming(pid)
             self.wake()
-        elif not self._in_flight and self._wake_at is not None and not self._wake.is_set():
+        elif not self._queues.in_flight and self._wake_at is not None and not self._wake.is_set():
             self._idle.set()  # the loop is waiting and nothing is left in flight
 
     def _idle_until(self) -> float:
@@ -395,7 +376,7 @@ class DeliveryWorker:
     async def _next_wake_at(self) -> float:
         candidates: list[float] = [self._idle_until()]
         next_due = await claims_sql.next_due_at(
-            self.store, skip_receivers=self._blocked_receivers(), skip_request_ids=list(self._in_flight)
+            self.store, skip_receivers=self._blocked_receivers(), skip_request_ids=list(self._queues.in_flight_ids)
         )
         if next_due is not None:
             candidates.append(parse_iso(next_due).timestamp())

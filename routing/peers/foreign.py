@@ -31,9 +31,9 @@ import json
 import math
 import re
 import sys
-import threading
 from typing import Any
 
+from routing.protocol.envelope import per_thread_decoder, unique_keys
 from routing.protocol.errors import UnusableAnswer
 
 __all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "loads", "read_envelope"]
@@ -66,28 +66,10 @@ def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {key[:40]!r}")
-            seen.add(key)
-    return result
-
-
 # json.loads with hooks builds a JSONDecoder (and its C scanner) per call: one per thread instead.
-_DECODERS = threading.local()
-
-
-def _decoder() -> json.JSONDecoder:
-    found: json.JSONDecoder | None = getattr(_DECODERS, "decoder", None)
-    if found is None:
-        found = _DECODERS.decoder = json.JSONDecoder(
-            parse_float=_float, parse_int=_INT_HOOK, parse_constant=_constant, object_pairs_hook=_object
-        )
-    return found
+_decoder = per_thread_decoder(
+    parse_float=_float, parse_int=_INT_HOOK, parse_constant=_constant, object_pairs_hook=unique_keys
+)
 
 
 def _too_deep(value: Any, limit: int) -> bool:

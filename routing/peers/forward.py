@@ -11,7 +11,8 @@ from __future__ import annotations
 from multidict import CIMultiDict
 
 from routing.messages import Leg, Reply
-from routing.peers.client import PeerClient, PeerResponse, new_id
+from routing.peers.client import PeerClient, new_id
+from routing.peers.exchange import PeerResponse
 from routing.protocol.errors import HubError, OcpiError
 from routing.versions import answers as versions_answers
 from routing.versions import wire as versions_wire

@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from routing.peers.client import PeerClient, PeerResponse
+from routing.peers.client import PeerClient
+from routing.peers.exchange import PeerResponse
 from routing.protocol.errors import (
     NoMatchingEndpoints,
     OcpiError,

@@ -20,9 +20,10 @@
     |   +-- Forbidden          2000   a known token that may not do this (HTTP 403)
     +-- ServerError          3000     generic server error (HTTP 500; never a traceback)
     |   +-- Overloaded           3000 the hub or a receiver's queue is full (HTTP 503 + Retry-After)
-    |   +-- UnableToUseClientApi 3001 the partner's versions/details could not be used
-    |   +-- UnsupportedVersion   3002 no mutual version
-    |   +-- NoMatchingEndpoints  3003 required endpoints missing
+    |   +-- HandshakeFailed      3000 the partner failed the handshake (HTTP 200; admin API: 502)
+    |       +-- UnableToUseClientApi 3001 the partner's versions/details could not be used
+    |       +-- UnsupportedVersion   3002 no mutual version
+    |       +-- NoMatchingEndpoints  3003 required endpoints missing
     +-- HubError             4000     generic hub error
         +-- UnusableAnswer     4000   a partner's answer the hub cannot use (routing/peers/foreign.py; retryable)
         |   +-- AnswerTooLarge 4000   the answer is longer than max_answer_bytes (retryable)
@@ -57,6 +58,7 @@ __all__ = [
     "ClientError",
     "ConnectionProblem",
     "Forbidden",
+    "HandshakeFailed",
     "HubError",
     "InvalidJson",
     "InvalidParameters",
@@ -277,30 +279,31 @@ class Overloaded(ServerError):
     default_message = "Too many messages waiting for this receiver; retry later"
 
 
-class UnableToUseClientApi(ServerError):
+class HandshakeFailed(ServerError):
+    """3001-3003 (raised as one of its subclasses): the partner failed the handshake."""
+
+    http_status = 200
+    admin_http_status = 502  # the partner failed the handshake, not the admin's request
+
+
+class UnableToUseClientApi(HandshakeFailed):
     """3001: the partner's versions or version details could not be used."""
 
     status_code = 3001
-    http_status = 200
-    admin_http_status = 502  # the partner failed the handshake, not the admin's request
     default_message = "Unable to use the client's API"
 
 
-class UnsupportedVersion(ServerError):
+class UnsupportedVersion(HandshakeFailed):
     """3002: no mutual OCPI version."""
 
     status_code = 3002
-    http_status = 200
-    admin_http_status = 502  # the partner failed the handshake, not the admin's request
     default_message = "Unsupported version"
 
 
-class NoMatchingEndpoints(ServerError):
+class NoMatchingEndpoints(HandshakeFailed):
     """3003: required endpoints missing."""
 
     status_code = 3003
-    http_status = 200
-    admin_http_status = 502  # the partner failed the handshake, not the admin's request
     default_message = "No matching endpoints or expected endpoints missing"
 
 

@@ -6,13 +6,22 @@ survive (docs/DESIGN-NOTES.md, Routing). Only what the hub itself must understan
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from routing.protocol.vocab import InterfaceRole, Role
 
 ConnectionStatus = Literal["CONNECTED", "OFFLINE", "PLANNED", "SUSPENDED"]
+
+
+def _upper(value: Any) -> Any:
+    # Sloppy peers send "emsp"; enums are upper case on the wire.
+    return value.upper() if isinstance(value, str) else value
+
+
+# A role as a partner may spell it: upper-cased before it is checked.
+_UPPER = BeforeValidator(_upper)
 
 # credentials.asciidoc: the token is string(64), printable non-whitespace ASCII.
 _TOKEN_PATTERN = r"^[\x21-\x7e]{1,64}$"
@@ -34,16 +43,10 @@ class BusinessDetails(_Lenient):
 class CredentialsRole(_Lenient):
     """One role a platform serves (credentials.asciidoc, CredentialsRole)."""
 
-    role: Role
+    role: Annotated[Role, _UPPER]
     business_details: BusinessDetails
     party_id: str = Field(pattern=r"^[A-Za-z0-9]{3}$")
     country_code: str = Field(pattern=r"^[A-Za-z]{2}$")
-
-    @field_validator("role", mode="before")
-    @classmethod
-    def _upper_role(cls, value: Any) -> Any:
-        # Sloppy peers send "emsp"; enums are upper case on the wire.
-        return value.upper() if isinstance(value, str) else value
 
 
 class Credentials(_Lenient):
@@ -65,13 +68,8 @@ class Endpoint(_Lenient):
     """One endpoint of a version details object."""
 
     identifier: str
-    role: InterfaceRole | None = None
+    role: Annotated[InterfaceRole | None, _UPPER] = None
     url: str = Field(pattern=r"^https?://")
-
-    @field_validator("role", mode="before")
-    @classmethod
-    def _upper_role(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
 
 
 class VersionDetails(_Lenient):

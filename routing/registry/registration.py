@@ -211,23 +211,11 @@ class Registry:
         status: str = "CONNECTED",
     ) -> None:
         now = self._now()
-        parties = parties_of(platform_id, creds, now)
         try:
             async with self._transaction() as tx:
                 if consume is not None and not await token_sql.consume_token(tx, consume):
                     raise AuthError("credentials token A has already been used")
-                await platform_sql.save_registration(
-                    tx,
-                    platform_id,
-                    versions_url=creds.url,
-                    version=api.version,
-                    token_out=creds.token,
-                    endpoints=api.endpoints,
-                    parties=parties,
-                    status=status,
-                    now=now,
-                    send_base64=api.send_base64,
-                )
+                await _save(tx, platform_id, creds, api, status, now)
                 if replace_kind is not None:
                     await token_sql.revoke_tokens(tx, platform_id, kind=replace_kind)
                 await token_sql.add_token(tx, platform_id, token_c, kind="C", now=now)
@@ -300,18 +288,7 @@ class Registry:
         try:
             async with self._transaction() as tx:
                 await token_sql.revoke_tokens(tx, platform_id, kind="C", keep_hash=token_sql.token_hash(token_b))
-                await platform_sql.save_registration(
-                    tx,
-                    platform_id,
-                    versions_url=creds.url,
-                    version=fresh.version,
-                    token_out=creds.token,
-                    endpoints=fresh.endpoints,
-                    parties=parties_of(platform_id, creds, now),
-                    status=platform.status,
-                    now=now,
-                    send_base64=fresh.send_base64,
-                )
+                await _save(tx, platform_id, creds, fresh, platform.status, now)
         except Conflict as exc:
             raise conflict_error(exc) from exc
         LOGGER.info("rotated credentials with platform %s", platform_id)
@@ -420,3 +397,19 @@ class Registry:
             LOGGER.info("platform %s status %s -> %s", platform_id, platform.status, status)
             await self._notify(platform_id, status)
         return await self.get(platform_id)
+
+
+async def _save(tx: Transaction, platform_id: int, creds: Credentials, api: PeerApi, status: str, now: str) -> None:
+    """Store what a credentials exchange learned: the peer's URL, token, version, endpoints and parties."""
+    await platform_sql.save_registration(
+        tx,
+        platform_id,
+        versions_url=creds.url,
+        version=api.version,
+        token_out=creds.token,
+        endpoints=api.endpoints,
+        parties=parties_of(platform_id, creds, now),
+        status=status,
+        now=now,
+        send_base64=api.send_base64,
+    )

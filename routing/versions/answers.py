@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from routing.messages import Leg
-from routing.peers.client import PeerResponse
+from routing.peers.exchange import PeerResponse
 from routing.protocol.errors import UnknownLocation, UnusableAnswer
 from routing.registry.identity import live_parties
 from routing.versions import CORE, Loss, Untranslatable, from_core, to_core, validate, visibility

@@ -52,6 +52,14 @@ def party_of(role: dict[str, Any]) -> Party:
         raise CredentialsShapeError(f"credentials role lacks {exc}") from exc
 
 
+def role_parties(body: dict[str, Any], version: str) -> list[Party]:
+    """The parties of a 2.2.1/2.3.0 body's ``roles`` (one at least: the field is "+")."""
+    roles = body.get("roles")
+    if not isinstance(roles, list) or not roles:
+        raise CredentialsShapeError(f"{version} credentials need at least one role")
+    return [party_of(r) for r in roles if isinstance(r, dict)]
+
+
 def token_url(body: dict[str, Any]) -> tuple[str, str]:
     """The token and url every version's Credentials carries."""
     token, url = body.get("token"), body.get("url")

@@ -290,3 +290,35 @@ async def with_location(ctx: Context, store: Store, session: Any) -> Context:
     stored = await object_sql.get_any(store, "locations", key)
     found = json.loads(stored.body) if stored is not None else None
     return replace(ctx, location_lookup=lambda cc, pid, lid: found)
+
+
+def flow_origin(flow: Flow | None) -> dict[str, Any]:
+    """What the way out needs of a request's Flow, as JSON: kept with a broadcast record (storage/broadcasts.py)."""
+    if flow is None:
+        return {}
+    raw = flow.raw.decode("utf-8", "surrogateescape") if flow.raw is not None else None
+    return {
+        "version": flow.version,
+        "raw": raw,
+        "kind": flow.kind,
+        "partial": flow.partial,
+        "country_code": flow.ctx.country_code,
+        "party_id": flow.ctx.party_id,
+    }
+
+
+def replay(origin: dict[str, Any], caller: Platform | None, store: Store | None) -> Flow:
+    """The Flow of a request accepted earlier, from its ``flow_origin``: each leg's ``outbound`` as then."""
+    raw = origin.get("raw")
+    version = str(origin.get("version") or CORE)
+    ctx = Context(str(origin.get("country_code") or ""), str(origin.get("party_id") or ""), origin=version)
+    return Flow(
+        caller,
+        version,
+        raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else None,
+        origin.get("kind"),
+        bool(origin.get("partial")),
+        None,
+        ctx,
+        store,
+    )

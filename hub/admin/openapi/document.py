@@ -15,18 +15,25 @@ from hub import __version__
 from hub.admin.openapi import agreements as openapi_agreements
 from hub.admin.openapi import operators as operator_paths
 from hub.admin.openapi.schemas import (
+    BOOLEAN,
     ERRORS,
     ID_PARAM,
-    JSON,
+    ID_SCHEMA,
+    INTEGER,
     NON_BLANK,
     NULLABLE_STRING,
     PARTNER_FAILED,
     SCHEMAS,
+    STRING,
+    array,
     body,
+    count,
+    obj,
     operation,
     or_empty,
     query_param,
     ref,
+    request,
 )
 from hub.keys import SETTINGS
 from hub.ocpi.envelope import json_response
@@ -37,54 +44,35 @@ INVITATIONS: dict[str, Any] = {
     "post": operation(
         "Create an invitation: token A and versions URL for a new partner",
         {"201": body(ref("Invitation"), "The invitation (token A is not stored in the clear).")},
-        requestBody={
-            "required": True,
-            "content": {
-                JSON: {
-                    "schema": {
-                        "type": "object",
-                        "required": ["name"],
-                        "properties": {"name": NON_BLANK},
-                    }
-                }
-            },
+        requestBody=request(obj({"name": NON_BLANK}, "name")),
+    ),
+    "get": operation(
+        "Open invitations: token A not used yet (expired ones flagged)",
+        {
+            "200": body(
+                array(
+                    obj(
+                        {
+                            "platform_id": INTEGER,
+                            "name": STRING,
+                            "created_at": STRING,
+                            "expires_at": NULLABLE_STRING,
+                            "expired": BOOLEAN,
+                        },
+                        *("platform_id", "name", "created_at", "expires_at", "expired"),
+                    )
+                ),
+                "The open invitations.",
+            )
         },
-    )
+    ),
 }
-
-INVITATIONS["get"] = operation(
-    "Open invitations: token A not used yet (expired ones flagged)",
-    {
-        "200": body(
-            {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["platform_id", "name", "created_at", "expires_at", "expired"],
-                    "properties": {
-                        "platform_id": {"type": "integer"},
-                        "name": {"type": "string"},
-                        "created_at": {"type": "string"},
-                        "expires_at": NULLABLE_STRING,
-                        "expired": {"type": "boolean"},
-                    },
-                },
-            },
-            "The open invitations.",
-        )
-    },
-)
 
 INVITATION: dict[str, Any] = {
     "parameters": [ID_PARAM],
     "delete": operation(
         "Revoke an invitation: its token A stops working at once",
-        {
-            "200": body(
-                {"type": "object", "required": ["revoked"], "properties": {"revoked": {"type": "integer"}}},
-                "The revoked invitation's platform id.",
-            )
-        },
+        {"200": body(count("revoked"), "The revoked invitation's platform id.")},
     ),
 }
 
@@ -92,56 +80,39 @@ CONNECTIONS: dict[str, Any] = {
     "post": operation(
         "Hub-initiated handshake with a partner that gave us its token A",
         {"201": body(ref("Platform"), "The registered platform."), **PARTNER_FAILED},
-        requestBody={
-            "required": True,
-            "content": {
-                JSON: {
-                    "schema": {
-                        "type": "object",
-                        "required": ["versions_url", "token_a"],
-                        "properties": {
-                            "versions_url": NON_BLANK,
-                            "token_a": NON_BLANK,
-                            "name": {"anyOf": [NON_BLANK, {"type": "null"}]},
-                        },
-                    }
-                }
-            },
-        },
+        requestBody=request(
+            obj(
+                {"versions_url": NON_BLANK, "token_a": NON_BLANK, "name": {"anyOf": [NON_BLANK, {"type": "null"}]}},
+                "versions_url",
+                "token_a",
+            )
+        ),
     )
 }
+
+# The answer of most platform operations: the platform as it is now.
+_PLATFORM: dict[str, Any] = {"200": body(ref("Platform"), "The platform.")}
 
 PLATFORMS: dict[str, Any] = {
     "get": operation(
         "Every platform with roles, status, version and endpoints",
-        {"200": body({"type": "array", "items": ref("Platform")}, "The platforms.")},
+        {"200": body(array(ref("Platform")), "The platforms.")},
     )
 }
 
 PLATFORM: dict[str, Any] = {
     "parameters": [ID_PARAM],
-    "get": operation("One platform", {"200": body(ref("Platform"), "The platform.")}),
+    "get": operation("One platform", _PLATFORM),
     "patch": operation(
         "Change the platform's interop settings (token encoding, pull interval of a pull-only CPO)",
-        {"200": body(ref("Platform"), "The platform.")},
-        requestBody={
-            "required": True,
-            "content": {
-                JSON: {
-                    "schema": {
-                        "type": "object",
-                        "required": ["interop"],
-                        "properties": {"interop": ref("Interop")},
-                    }
-                }
-            },
-        },
+        _PLATFORM,
+        requestBody=request(obj({"interop": ref("Interop")}, "interop")),
     ),
     "delete": operation(
         "Unregister: credentials DELETE to the peer, every token revoked, its undelivered messages closed out",
         {
             "200": body(
-                {"allOf": [ref("Platform"), {"type": "object", "properties": {"peer_answer": {"type": "string"}}}]},
+                {"allOf": [ref("Platform"), obj({"peer_answer": STRING})]},
                 "The platform as it is now, with what the peer answered.",
             )
         },
@@ -150,27 +121,25 @@ PLATFORM: dict[str, Any] = {
 
 PLATFORM_CREDENTIALS: dict[str, Any] = {
     "parameters": [ID_PARAM],
-    "put": operation(
-        "Hub-initiated credentials rotation", {"200": body(ref("Platform"), "The platform."), **PARTNER_FAILED}
-    ),
+    "put": operation("Hub-initiated credentials rotation", {**_PLATFORM, **PARTNER_FAILED}),
 }
 
 PLATFORM_SUSPEND: dict[str, Any] = {
     "parameters": [ID_PARAM],
-    "post": operation("Suspend: SUSPENDED, HubClientInfo pushed", {"200": body(ref("Platform"), "The platform.")}),
+    "post": operation("Suspend: SUSPENDED, HubClientInfo pushed", _PLATFORM),
 }
 
 PLATFORM_RESUME: dict[str, Any] = {
     "parameters": [ID_PARAM],
-    "post": operation("Resume: CONNECTED again", {"200": body(ref("Platform"), "The platform.")}),
+    "post": operation("Resume: CONNECTED again", _PLATFORM),
 }
 
 DEADLETTERS: dict[str, Any] = {
     "get": operation(
         "Dead letters (oldest first), or closed-out messages with state=discarded (newest first)",
-        {"200": body({"type": "array", "items": ref("DeadLetter")}, "The dead letters (no bodies, no tokens).")},
+        {"200": body(array(ref("DeadLetter")), "The dead letters (no bodies, no tokens).")},
         parameters=[
-            query_param("platform_id", {"type": "integer", "minimum": 0}, "Only this receiver's."),
+            query_param("platform_id", ID_SCHEMA, "Only this receiver's."),
             query_param("limit", {"type": "integer", "minimum": 0}, "At most this many (capped at 1000)."),
             query_param("state", {"type": "string", "enum": ["dead", "discarded"]}, "Which list (default dead)."),
         ],
@@ -180,36 +149,23 @@ DEADLETTERS: dict[str, Any] = {
 # Which dead letters a re-drive or a discard is about (null counts as absent).
 _LETTER_SELECTION: dict[str, Any] = {
     "platform_id": {"type": ["integer", "null"], "minimum": 0},
-    "ids": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0}},
+    "ids": {"type": ["array", "null"], "items": ID_SCHEMA},
 }
 
 
-def _letters_operation(summary: str, count: str, text: str, schema: dict[str, Any], required: bool) -> dict[str, Any]:
+def _letters_operation(summary: str, answer: str, text: str, schema: dict[str, Any], required: bool) -> dict[str, Any]:
     """A POST on dead letters whose answer is {count: N}."""
-    answer = {"type": "object", "required": [count], "properties": {count: {"type": "integer"}}}
-    return {
-        "post": operation(
-            summary,
-            {"200": body(answer, text)},
-            requestBody={"required": required, "content": {JSON: {"schema": schema}}},
-        )
-    }
+    return {"post": operation(summary, {"200": body(count(answer), text)}, requestBody=request(schema, required))}
 
 
 DEADLETTERS_DISCARD = _letters_operation(
     "Discard dead letters with a reason: kept for the record, never sent, no longer a /status fault",
     "discarded",
     "How many were discarded.",
-    {
-        "type": "object",
-        "required": ["reason"],
-        # one of platform_id, ids or all=true is required
-        "properties": {
-            "reason": {"type": "string", "minLength": 1, "maxLength": 500},
-            **_LETTER_SELECTION,
-            "all": {"type": "boolean"},
-        },
-    },
+    # one of platform_id, ids or all=true is required
+    obj(
+        {"reason": {"type": "string", "minLength": 1, "maxLength": 500}, **_LETTER_SELECTION, "all": BOOLEAN}, "reason"
+    ),
     required=True,
 )
 
@@ -217,14 +173,14 @@ DEADLETTERS_REDRIVE = _letters_operation(
     "Re-drive dead letters into the queue: all, one platform's, or these ids",
     "redriven",
     "How many went back to the queue.",
-    {"type": "object", "properties": dict(_LETTER_SELECTION)},
+    obj(dict(_LETTER_SELECTION)),
     required=False,
 )
 
 TRAFFIC: dict[str, Any] = {
     "get": operation(
         "Traffic log: the newest matching records, oldest first",
-        {"200": body({"type": "array", "items": ref("TrafficRecord")}, "Matching records.")},
+        {"200": body(array(ref("TrafficRecord")), "Matching records.")},
         parameters=[
             query_param("correlation_id", {"type": "string"}, "X-Correlation-ID: every leg of a message."),
             query_param("request_id", {"type": "string"}, "X-Request-ID."),
@@ -266,7 +222,7 @@ HEALTH: dict[str, Any] = {
         "summary": "Liveness: the process answers and the store is readable",
         "security": [],
         "responses": {
-            "200": body({"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}, "ok"),
+            "200": body(obj({"status": {"const": "ok"}}, "status"), "ok"),
             **ERRORS,
         },
     }

@@ -7,70 +7,65 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.admin.openapi.schemas import JSON, NULLABLE_STRING, body, operation, or_empty, query_param
+from hub.admin.openapi.schemas import (
+    INTEGER,
+    NULLABLE_STRING,
+    STRING,
+    array,
+    body,
+    obj,
+    operation,
+    or_empty,
+    path_param,
+    query_param,
+    request,
+)
 
-OPERATOR: dict[str, Any] = {
-    "type": "object",
-    "required": ["name", "role", "created_at", "created_by", "disabled_at"],
-    "properties": {
-        "name": {"type": "string"},
-        "role": {"type": "string", "enum": ["admin", "read-only"]},
-        "created_at": {"type": "string"},
-        "created_by": {"type": "string"},
-        "disabled_at": NULLABLE_STRING,
-    },
-}
+_ROLE: dict[str, Any] = {"type": "string", "enum": ["admin", "read-only"]}
+_PASSWORD: dict[str, Any] = {"type": "string", "minLength": 12, "maxLength": 1024}
 
-AUDIT_ENTRY: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "ts", "actor", "role", "via", "action", "outcome"],
-    "properties": {
-        "id": {"type": "integer"},
-        "ts": {"type": "string"},
-        "actor": {"type": "string"},
-        "role": {"type": "string"},
+OPERATOR = obj(
+    {"name": STRING, "role": _ROLE, "created_at": STRING, "created_by": STRING, "disabled_at": NULLABLE_STRING},
+    *("name", "role", "created_at", "created_by", "disabled_at"),
+)
+
+AUDIT_ENTRY = obj(
+    {
+        "id": INTEGER,
+        "ts": STRING,
+        "actor": STRING,
+        "role": STRING,
         "via": {"type": "string", "enum": ["console", "admin-api"]},
-        "action": {"type": "string"},
+        "action": STRING,
         "target": NULLABLE_STRING,
-        "outcome": {"type": "string"},
+        "outcome": STRING,
         "address": NULLABLE_STRING,
     },
-}
+    *("id", "ts", "actor", "role", "via", "action", "outcome"),
+)
 
 OPERATORS: dict[str, Any] = {
     "get": operation(
         "Operator accounts (never their password hashes)",
-        {"200": body({"type": "array", "items": OPERATOR}, "Every operator, in the order they were added.")},
+        {"200": body(array(OPERATOR), "Every operator, in the order they were added.")},
     ),
     "post": operation(
         "Add an operator (admin role only): a named login for the console and the admin API",
         {"201": body(OPERATOR, "The new operator.")},
-        requestBody={
-            "required": True,
-            "content": {
-                JSON: {
-                    "schema": {
-                        "type": "object",
-                        "required": ["name", "role", "password"],
-                        "properties": {
-                            "name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"},
-                            "role": {"type": "string", "enum": ["admin", "read-only"]},
-                            "password": {"type": "string", "minLength": 12, "maxLength": 1024},
-                        },
-                    }
-                }
-            },
-        },
+        requestBody=request(
+            obj(
+                {
+                    "name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"},
+                    "role": _ROLE,
+                    "password": _PASSWORD,
+                },
+                *("name", "role", "password"),
+            )
+        ),
     ),
 }
 
-NAME_PARAM: dict[str, Any] = {
-    "name": "name",
-    "in": "path",
-    "required": True,
-    "description": "Operator name.",
-    "schema": {"type": "string"},
-}
+NAME_PARAM = path_param("name", "Operator name.", STRING)
 
 OPERATOR_DISABLE: dict[str, Any] = {
     "parameters": [NAME_PARAM],
@@ -90,25 +85,14 @@ OPERATOR_PASSWORD: dict[str, Any] = {
     "post": operation(
         "Give an operator a new password: its console sessions end",
         {"200": body(OPERATOR, "The operator.")},
-        requestBody={
-            "required": True,
-            "content": {
-                JSON: {
-                    "schema": {
-                        "type": "object",
-                        "required": ["password"],
-                        "properties": {"password": {"type": "string", "minLength": 12, "maxLength": 1024}},
-                    }
-                }
-            },
-        },
+        requestBody=request(obj({"password": _PASSWORD}, "password")),
     ),
 }
 
 AUDIT: dict[str, Any] = {
     "get": operation(
         "Audit log: every change through the console or the admin API, newest first",
-        {"200": body({"type": "array", "items": AUDIT_ENTRY}, "The entries.")},
+        {"200": body(array(AUDIT_ENTRY), "The entries.")},
         parameters=[
             query_param("actor", {"type": "string"}, "Only this actor (an operator name, or 'admin-token')."),
             query_param("before", or_empty({"type": "integer", "minimum": 1, "maximum": 2**62}), "Older than id."),

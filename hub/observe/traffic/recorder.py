@@ -23,7 +23,7 @@ from aiohttp import web
 
 from config import Settings
 from hub.keys import CALLER, CLIENT, CLOCK, CORRELATION_ID, DIRECTORY, LOSSES, REQUEST_ID, STORE
-from hub.observe.metrics import METRICS, RELAY_STATS, Metrics, RelayStats
+from hub.observe.metrics import LOSS_STATS, METRICS, RELAY_STATS, Metrics, RelayStats
 from hub.observe.traffic.query import TrafficSearch
 from hub.observe.traffic.records import (
     HUB_MODULES,
@@ -42,16 +42,27 @@ from hub.observe.traffic.records import (
 from hub.ocpi.envelope import json_response
 from routing.clock import Clock, iso, parse_iso
 from routing.messages import FROM_CC, FROM_PID, TO_CC, TO_PID
-from routing.peers.client import Exchange
+from routing.peers.exchange import Exchange
 from routing.protocol.errors import InvalidParameters
 from routing.protocol.vocab import ModuleID
 from routing.registry.directory import Directory
+from routing.versions import Loss
 from storage import traffic as traffic_sql
+from storage.broadcasts import Broadcast
 from storage.db import Store
 from storage.models import Platform
 from storage.traffic import TrafficRecord
 
-__all__ = ["TRAFFIC", "TrafficRecorder", "module_of", "ocpi_status_of", "redact_path", "safe_query", "setup"]
+__all__ = [
+    "TRAFFIC",
+    "TrafficRecorder",
+    "module_of",
+    "ocpi_status_of",
+    "redact_path",
+    "report_expansion",
+    "safe_query",
+    "setup",
+]
 
 LOGGER = logging.getLogger("hub.observe.traffic.recorder")
 
@@ -347,3 +358,36 @@ def _candidates(platform: Platform) -> list[tuple[str, str]]:
     if platform.versions_url:
         found.append(("versions", platform.versions_url))
     return found
+
+
+def report_expansion(app: web.Application, record: Broadcast, losses: list[tuple[int | None, Loss]]) -> None:
+    """A broadcast's Loss records found after its answer (routing/expander.py): metric, /status, traffic.
+
+    The sender's request record is already written; its legs' losses get a record of their own
+    under the message's correlation id (direction 'out', no platform: one for all its receivers).
+    """
+    counter = app[METRICS].translation_losses
+    stats = app[LOSS_STATS]
+    for to, loss in losses:
+        counter.labels(loss.module, loss.path, loss.kind).inc()
+        stats.add(record.sender_platform_id, to, loss.module, loss.path, loss.kind)
+    app[TRAFFIC].add(
+        TrafficRecord(
+            ts=iso(app[CLOCK].now()),
+            direction="out",
+            module=record.module,
+            method=record.method,
+            path=redact_path("/" + "/".join([record.module, *record.segments]), module=record.module),
+            platform_id=None,
+            from_party=None,
+            to_party=None,
+            http_status=None,
+            ocpi_status=None,
+            attempt=None,
+            request_id=None,
+            correlation_id=record.correlation_id,
+            latency_ms=0.0,
+            note="broadcast legs translated for their receivers",
+            losses=json.dumps([loss.as_dict() | {"to_platform_id": to} for to, loss in losses]),
+        )
+    )

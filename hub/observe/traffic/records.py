@@ -18,7 +18,7 @@ from aiohttp import web
 
 from hub.ocpi.routed import DRAFT_ALIASES
 from routing.decide import MODULES
-from routing.peers.client import Exchange
+from routing.peers.exchange import Exchange
 from routing.protocol.vocab import ModuleID
 from storage.traffic import TrafficRecord
 

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from routing.versions.credentials_base import (
-    CoreCredentials,
-    CredentialsShapeError,
-    party_of,
-    token_url,
-)
+from routing.versions.credentials_base import CoreCredentials, role_parties, token_url
 
 
 def parse(body: dict[str, Any], role: str | None = None) -> CoreCredentials:
     """A 2.2.1 Credentials body (``role`` is unused: 2.2.1 names roles itself)."""
     del role
     token, url = token_url(body)
-    roles = body.get("roles")
-    if not isinstance(roles, list) or not roles:
-        raise CredentialsShapeError("2.2.1 credentials need at least one role")
-    return CoreCredentials(token, url, [party_of(r) for r in roles if isinstance(r, dict)])
+    return CoreCredentials(token, url, role_parties(body, "2.2.1"))
 
 
 def render(creds: CoreCredentials) -> dict[str, Any]:

@@ -9,23 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from routing.protocol.vocab import Role
-from routing.versions.credentials_base import (
-    CoreCredentials,
-    CredentialsShapeError,
-    Party,
-    party_of,
-    token_url,
-)
+from routing.versions.credentials_base import CoreCredentials, CredentialsShapeError, Party, role_parties, token_url
 
 
 def parse(body: dict[str, Any], role: str | None = None) -> CoreCredentials:
     """A 2.3.0 Credentials body."""
     del role
     token, url = token_url(body)
-    roles = body.get("roles")
-    if not isinstance(roles, list) or not roles:
-        raise CredentialsShapeError("2.3.0 credentials need at least one role")
-    parties = [party_of(r) for r in roles if isinstance(r, dict)]
+    parties = role_parties(body, "2.3.0")
     if any(p.role == Role.HUB for p in parties):
         raise CredentialsShapeError("2.3.0 has no HUB role: a hub sends hub_party_id")
     hub = body.get("hub_party_id")

@@ -1,0 +1,273 @@
+"""The broadcast expander: from one accepted broadcast record to one outbox row per receiver.
+
+A CPO's broadcast push (transport_and_format, Broadcast Push) commits the hub's stored copy and
+ONE record (storage/broadcasts.py) and is answered at once (issue 22: building and committing
+1,000 legs before the answer made it wait ~260 ms). This task then gives each receiver its leg:
+the receivers of the record's module (``targets``, in platform id order, only those the sender
+has an agreement with), each in its own OCPI version (routing/versions/wire.py, the request's
+Flow replayed from the record), committed ``CHUNK`` receivers at a time with the record's
+progress, so a kill -9 mid-expansion neither repeats nor skips a receiver; the event loop gets
+a turn between chunks (the hub keeps answering meanwhile). Receivers a version cannot carry the
+object to are skipped with their Loss records, reported through ``on_losses`` (the hub puts
+them in a traffic record of the message's correlation id, the metric and /status).
+
+Order: records are expanded oldest first, one object's records never side by side (a later one
+waits for the earlier: storage/broadcasts.py, claim); a directed push of an object with a
+pending record waits for it (routing/delivery/intake.py, push_one). Records left by a crash are
+expanded by the first round after start. Several processes (PostgreSQL): a record is leased to
+the process that accepted it; another one takes it over once that lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from routing.agreements.book import Agreements
+from routing.clock import Clock, iso, parse_iso
+from routing.decide import MODULES, broadcast_targets
+from routing.delivery.intake import Delivery
+from routing.messages import Leg, PartyRef, RoutingHeaders, Target
+from routing.protocol.paths import join
+from routing.registry.directory import Directory
+from routing.versions import Loss
+from routing.versions import wire as versions_wire
+from storage import broadcasts as broadcast_sql
+from storage.broadcasts import Broadcast, LostBroadcast, NewBroadcast
+from storage.db import Store, SyncTx
+
+LOGGER = logging.getLogger(__name__)
+
+BROADCAST_CHANNEL = "ocpi_hub_broadcasts"  # NOTIFY: a record was expanded (one behind it may go now)
+CHUNK = 100  # receivers per commit: a few ms of translation and leg building between two turns of the loop
+CLAIM = 16  # records read per round
+_IDLE_ALONE = 60.0  # clock seconds between rounds with nothing to do (alone, every record is our own)
+_IDLE_SHARED = 1.0  # shared: records of a process that died become ours when their lease runs out
+_RETRY = 1.0  # after a failed round
+
+LossReport = Callable[[Broadcast, list[tuple[int | None, Loss]]], None]
+
+
+class BroadcastExpander:
+    """Turns broadcast records into outbox rows; start() with the app, stop() before the worker."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        delivery: Delivery,
+        directory: Directory,
+        agreements: Agreements,
+        clock: Clock,
+        hub: PartyRef,
+        lease_seconds: float = 30.0,
+        on_losses: LossReport | None = None,
+    ) -> None:
+        self.store = store
+        self.delivery = delivery
+        self.directory = directory
+        self.agreements = agreements
+        self.clock = clock
+        self.hub = hub
+        self.lease_seconds = lease_seconds
+        self.on_losses = on_losses
+        self._wake = asyncio.Event()
+        self._expanded = asyncio.Event()  # set after each record (waiters re-check), then replaced
+        self._idle = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._targets: dict[str, tuple[int, list[Target]]] = {}
+        delivery.settled = self.settled
+        delivery.worker.upstream_idle = self.idle
+
+    # ---- what the routing service asks -------------------------------------------------------
+
+    def targets(self, module: str) -> list[Target]:
+        """Every receiving party of ``module``'s broadcasts (all platforms), cached per directory generation."""
+        generation = self.directory.generation
+        cached = self._targets.get(module)
+        if cached is None or cached[0] != generation:
+            found = broadcast_targets(self.directory, MODULES[module], exclude_platform=None)
+            cached = (generation, sorted(found, key=lambda t: (t.platform.id, t.party.key)))
+            self._targets[module] = cached
+        return cached[1]
+
+    def lease_until(self) -> str:
+        """Until when a record this process claims or accepts is its own (shared database)."""
+        return iso(self.clock.now() + timedelta(seconds=self.lease_seconds))
+
+    async def accept(self, record: NewBroadcast, *, prepare: Callable[[SyncTx], None]) -> int:
+        """Commit ``prepare`` (the hub's stored copy) and the record in one job; the expansion follows."""
+        lease = self.lease_until()
+
+        def job(tx: SyncTx) -> int:
+            tx.lock(record.module, record.object_key)  # a directed push of it checks for this record
+            prepare(tx)
+            return broadcast_sql.add(tx, record, lease_until=lease)
+
+        record_id: int = await self.store.write(job, locks=[(record.module, record.object_key)])
+        self.wake()
+        return record_id
+
+    async def settled(self, module: str, object_key: str) -> None:
+        """Return once the object had no broadcast waiting for expansion (a directed push may follow)."""
+        while not self._stopping:
+            waiter = self._expanded
+            if not await broadcast_sql.pending_read(self.store, module, object_key):
+                return
+            self.wake()
+            # Alone, this process expands it and says so (the timeout only bounds a missed signal);
+            # shared, another process may be the one expanding it: poll.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.05 if self.store.shared else 1.0):
+                    await waiter.wait()
+
+    # ---- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the task; its first round expands what a crash left."""
+        self._task = asyncio.create_task(self._run(), name="broadcast-expander")
+
+    async def stop(self) -> None:
+        """Stop between chunks (a record half expanded goes on at the next start, from its progress)."""
+        self._stopping = True
+        self._wake.set()
+        self._expanded.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.store.shared:  # what this process accepted or claimed is the others' to expand now
+            try:
+                await self.store.write(broadcast_sql.release)
+            except Exception:  # a database gone at shutdown: the leases run out instead
+                LOGGER.warning("could not hand this process's broadcasts over; their leases will run out")
+
+    def wake(self) -> None:
+        """A record was committed (here or, NOTIFY, elsewhere): a round now."""
+        self._idle.clear()
+        self._wake.set()
+
+    async def idle(self) -> None:
+        """Return once a round found nothing to expand (for tests)."""
+        while not self._stopping and not (self._idle.is_set() and not self._wake.is_set()):
+            await asyncio.sleep(0.005)
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            self._idle.clear()  # idle() again only once a round found nothing (a woken round may find a record)
+            delay = _IDLE_SHARED if self.store.shared else _IDLE_ALONE
+            try:
+                now = self.clock.now()
+                records = await broadcast_sql.claim(
+                    self.store,
+                    now=iso(now),
+                    lease_until=iso(now + timedelta(seconds=self.lease_seconds)),
+                    limit=CLAIM,
+                )
+                for record in records:
+                    if self._stopping:
+                        return
+                    await self._expand(record)
+                if records:
+                    await self.store.notify(BROADCAST_CHANNEL, "expanded")
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                LOGGER.exception("broadcast expansion round failed; retrying in %.0fs", _RETRY)
+                delay = _RETRY
+            self._idle.set()
+            await self._sleep(delay)
+
+    async def _sleep(self, seconds: float) -> None:
+        waiter = asyncio.create_task(self._wake.wait())
+        sleeper = asyncio.create_task(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiter, sleeper):
+                task.cancel()
+            await asyncio.gather(waiter, sleeper, return_exceptions=True)
+
+    def _signal(self) -> None:
+        self._expanded.set()
+        self._expanded = asyncio.Event()
+
+    async def _expand(self, record: Broadcast) -> None:
+        """Every receiver not expanded yet, CHUNK at a time; the last chunk deletes the record."""
+        spec = MODULES[record.module]
+        sender = PartyRef(record.sender_country_code, record.sender_party_id)
+        caller = self.directory.platform(record.sender_platform_id)
+        flow = versions_wire.replay(record.origin, caller, self.store)
+        accepted = parse_iso(record.created_at)
+        todo = [
+            t
+            for t in self.targets(record.module)
+            if t.platform.id > record.done_through
+            and t.platform.id != record.sender_platform_id
+            # Only the parties the sender has an agreement with (all of them when agreements are open).
+            and self.agreements.allows_message(spec, "RECEIVER", sender, t.party)
+        ]
+        done = record.done_through
+        try:
+            while True:
+                chunk = _chunk(todo)
+                todo = todo[len(chunk) :]
+                legs = [
+                    Leg(
+                        method=record.method,
+                        url=join(t.base_url, record.segments, record.query_string),
+                        platform=t.platform,
+                        routing=RoutingHeaders(from_party=self.hub, to_party=t.party),
+                        correlation_id=record.correlation_id,
+                        body=record.body,
+                        module=record.module,
+                        object_key=record.object_key,
+                        flow=flow,
+                    )
+                    for t in chunk
+                ]
+                ready = await self.delivery.translate(legs, broad=True)
+                through = chunk[-1].platform.id if chunk else done
+                then = _progress(record.id, done, through, last=not todo, lease_until=self.lease_until())
+                try:
+                    await self.delivery.enqueue_as_of(ready, accepted, then=then)
+                except LostBroadcast as exc:  # another process took it over (this one stalled): its now
+                    LOGGER.warning("broadcast %s left to another process: %s", record.id, exc)
+                    return
+                done = through
+                if not todo:
+                    break
+                await asyncio.sleep(0)  # the loop's turn: requests keep being answered meanwhile
+        finally:
+            if flow.losses and self.on_losses is not None:
+                self.on_losses(record, list(flow.losses))
+            self._signal()
+
+
+def _chunk(targets: list[Target]) -> list[Target]:
+    """The next CHUNK targets, extended to the end of the last platform's parties (progress is by platform)."""
+    if len(targets) <= CHUNK:
+        return targets
+    end = CHUNK
+    while end < len(targets) and targets[end].platform.id == targets[end - 1].platform.id:
+        end += 1
+    return targets[:end]
+
+
+def _progress(record_id: int, done_from: int, through: int, *, last: bool, lease_until: str) -> Callable[[Any], None]:
+    def job(tx: SyncTx) -> None:
+        if last:
+            broadcast_sql.finish(tx, record_id, done_from=done_from)
+        else:
+            broadcast_sql.advance(tx, record_id, done_from=done_from, done_through=through, lease_until=lease_until)
+
+    return job

@@ -1,0 +1,224 @@
+"""A broadcast push is answered once its record is committed; the expander fans it out after.
+
+Seen from the wire (routing/expander.py, storage/broadcasts.py): the CPO's answer does not wait
+for any receiver; every receiver still gets the push once, in order with what follows for the
+same object; a hub stopped between the answer and the expansion, or in the middle of it, gives
+each receiver what it had not got yet when it starts again, nothing twice; two processes on one
+PostgreSQL database expand each record once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from hub.keys import STORE, WORKER
+from routing import expander as expander_module
+from routing.delivery.intake import Delivery
+from routing.expander import BroadcastExpander
+from storage import broadcasts as broadcast_sql
+from storage.broadcasts import Broadcast
+from tests.support.fakes import FakePlatform, envelope
+from tests.support.hub import HubHandle
+from tests.support.routing import CPO1, EMSP1, EMSP2, HUB, MakePeer, Net, connect, module_requests, network, rh
+from tests.support.routing import example as ex
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.both_backends
+
+StartHub = Callable[..., Awaitable[HubHandle]]
+LOC = "/ocpi/2.2.1/locations/receiver/BE/BEC/LOC1"
+LOCATION = ex("location_example.json")
+
+
+def _paths(peer: FakePlatform) -> list[tuple[str, str, str]]:
+    """(method, path, correlation id) of the locations requests a fake received, in arrival order."""
+    return [(r.method, r.path, r.headers.get("X-Correlation-ID", "")) for r in module_requests(peer, "locations")]
+
+
+async def _broadcast(net: Net, tag: str, *, method: str = "PUT", path: str = LOC, body: Any = None) -> None:
+    status, answer, _ = await net.call(
+        method,
+        path,
+        net.cpo1,
+        json=body or LOCATION,
+        headers=rh(CPO1, HUB, X_Correlation_ID=tag),
+    )
+    assert status == 200 and answer["status_code"] == 1000, answer
+    assert "broadcast to 2 parties" in answer["status_message"], answer
+
+
+class Gate:
+    """Holds every record's expansion until opened (a hub that answered but has not expanded yet)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.open = asyncio.Event()
+        self.armed = True  # disarmed: expansions run as written (a restarted hub)
+        self.waiting = 0
+        original = BroadcastExpander._expand
+
+        async def held(expander: BroadcastExpander, record: Broadcast) -> None:
+            if self.armed:
+                self.waiting += 1
+                await self.open.wait()
+            await original(expander, record)
+
+        monkeypatch.setattr(BroadcastExpander, "_expand", held)
+
+
+async def test_the_answer_does_not_wait_for_any_receiver(hub: HubHandle, make_peer: MakePeer) -> None:
+    net = await network(hub, make_peer)
+    release = asyncio.Event()
+
+    async def blocked(request: web.Request, body: Any) -> web.StreamResponse:
+        await release.wait()  # this eMSP answers only when the test says so
+        return web.json_response(envelope())
+
+    net.emsp1.module_responder = blocked
+    await _broadcast(net, "first")  # answered while eMSP one holds its leg
+    await wait_for(lambda: len(module_requests(net.emsp1, "locations")) == 1)
+    await wait_for(lambda: len(module_requests(net.emsp2, "locations")) == 1)
+    await _broadcast(net, "second")  # and again, with the first leg still unanswered
+    release.set()
+    await wait_for(lambda: len(module_requests(net.emsp1, "locations")) == 2)
+    assert [c for _, _, c in _paths(net.emsp1)] == ["first", "second"]
+    assert [c for _, _, c in _paths(net.emsp2)] == ["first", "second"]
+
+
+async def test_what_follows_an_unexpanded_broadcast_stays_behind_it(
+    hub: HubHandle, make_peer: MakePeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directed push and a second broadcast of the same object, accepted before the first is expanded."""
+    net = await network(hub, make_peer)
+    gate = Gate(monkeypatch)
+    await _broadcast(net, "b1")
+    await wait_for(lambda: gate.waiting == 1)
+    # A directed PATCH of the same Location to eMSP one: it waits for the broadcast's legs.
+    patch = ex("location_patch_example_status.json")
+    directed = asyncio.create_task(
+        net.call("PATCH", LOC + "/3256", net.cpo1, json=patch, headers=rh(CPO1, EMSP1, X_Correlation_ID="d1"))
+    )
+    await asyncio.sleep(0.2)
+    assert not directed.done()  # not committed ahead of the broadcast's leg to eMSP one
+    assert await broadcast_sql.count(hub.app[STORE]) == 1
+    gate.open.set()
+    status, answer, _ = await directed
+    assert status == 200 and answer["status_code"] == 1000, answer
+    await _broadcast(net, "b2", method="PATCH", path=LOC + "/3256", body=patch)
+    await wait_for(lambda: len(module_requests(net.emsp1, "locations")) == 3)
+    await wait_for(lambda: len(module_requests(net.emsp2, "locations")) == 2)
+    assert [c for _, _, c in _paths(net.emsp1)] == ["b1", "d1", "b2"]
+    assert [c for _, _, c in _paths(net.emsp2)] == ["b1", "b2"]
+
+
+async def test_a_broadcast_answered_before_a_stop_reaches_everyone_after_the_restart(
+    start_hub: StartHub, make_peer: MakePeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped between the answer and the expansion (the record committed, no leg yet)."""
+    first = await start_hub()
+    net = await network(first, make_peer)
+    gate = Gate(monkeypatch)
+    await _broadcast(net, "b1")
+    await _broadcast(net, "b2")
+    await wait_for(lambda: gate.waiting == 1)
+    await first.server.close()  # the expansion never ran
+    gate.armed = False
+    second = await start_hub(database=first.settings.database)
+    await asyncio.wait_for(second.app[WORKER].idle(), 10)
+    for emsp in (net.emsp1, net.emsp2):
+        assert [c for _, _, c in _paths(emsp)] == ["b1", "b2"]
+    assert await broadcast_sql.count(second.app[STORE]) == 0
+
+
+async def test_a_stop_in_the_middle_of_an_expansion_repeats_and_skips_nobody(
+    start_hub: StartHub, make_peer: MakePeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One receiver per chunk; stopped after the first chunk's commit: the restart does the rest."""
+    first = await start_hub()
+    net = await network(first, make_peer)
+    monkeypatch.setattr(expander_module, "CHUNK", 1)
+    chunks: list[int] = []
+    hold = asyncio.Event()
+    armed = [True]
+    original = Delivery.enqueue_as_of
+
+    async def second_chunk_held(delivery: Delivery, legs: Any, now: Any, **kwargs: Any) -> None:
+        chunks.append(len(legs))
+        if armed[0] and len(chunks) > 1:
+            await hold.wait()  # never set: the hub stops here
+        await original(delivery, legs, now, **kwargs)
+
+    monkeypatch.setattr(Delivery, "enqueue_as_of", second_chunk_held)
+    await _broadcast(net, "b1")
+    await wait_for(lambda: len(chunks) == 2)
+    await wait_for(lambda: len(module_requests(net.emsp1, "locations")) == 1)  # the first chunk went out
+    assert not module_requests(net.emsp2, "locations")
+    assert await broadcast_sql.count(first.app[STORE]) == 1
+    await first.server.close()
+    armed[0] = False
+    second = await start_hub(database=first.settings.database)
+    await asyncio.wait_for(second.app[WORKER].idle(), 10)
+    await wait_for(lambda: len(module_requests(net.emsp2, "locations")) == 1)
+    await asyncio.sleep(0.1)
+    assert [c for _, _, c in _paths(net.emsp1)] == ["b1"]  # once, not again
+    assert [c for _, _, c in _paths(net.emsp2)] == ["b1"]
+    assert await broadcast_sql.count(second.app[STORE]) == 0
+
+
+async def test_two_processes_expand_each_record_once(
+    db_backend: str, start_hub: StartHub, make_peer: MakePeer, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that stalls past its lease loses the record to the other; its late chunk commits nothing."""
+    if db_backend != "postgres":
+        pytest.skip("two processes share a PostgreSQL database")
+    first = await start_hub()
+    second = await start_hub(database=first.settings.database)
+    cpo = await connect(first, make_peer, CPO1, name="CPO one")
+    emsps = [await connect(first, make_peer, party, name=f"eMSP {party[1]}") for party in (EMSP1, EMSP2)]
+    await asyncio.sleep(0.3)  # the second process hears of the registrations (NOTIFY)
+    stalled = asyncio.Event()
+    go_on = asyncio.Event()
+    original = Delivery.enqueue_as_of
+    first_delivery = first.app[WORKER]
+
+    async def first_stalls(delivery: Delivery, legs: Any, now: Any, **kwargs: Any) -> None:
+        if delivery.worker is first_delivery and not go_on.is_set():
+            stalled.set()
+            await go_on.wait()
+        await original(delivery, legs, now, **kwargs)
+
+    monkeypatch.setattr(Delivery, "enqueue_as_of", first_stalls)
+    for n in range(3):
+        status, answer, _ = await first.call(
+            "PUT",
+            LOC,
+            token=cpo.hub_token,
+            json=ex("location_example.json"),
+            headers=rh(CPO1, HUB, X_Correlation_ID=f"b{n}"),
+        )
+        assert status == 200 and answer["status_code"] == 1000, answer
+    await wait_for(lambda: stalled.is_set())
+    clock.advance(first.settings.cluster.lease_seconds + 1)  # the first process's lease runs out
+    second.app[WORKER].wake()
+    second_expander = _expander(second)
+    second_expander.wake()
+    for emsp in emsps:
+        await wait_for(lambda e=emsp: len(module_requests(e, "locations")) == 3, timeout=15)  # type: ignore[misc]
+    go_on.set()  # the stalled process's chunk: LostBroadcast, nothing committed
+    await asyncio.sleep(0.5)
+    await asyncio.wait_for(first.app[WORKER].idle(), 10)
+    for emsp in emsps:
+        assert [c for _, _, c in _paths(emsp)] == ["b0", "b1", "b2"]
+    assert await broadcast_sql.count(first.app[STORE]) == 0
+
+
+def _expander(hub: HubHandle) -> BroadcastExpander:
+    """The app's expander (reached through the routing service)."""
+    from hub.keys import ROUTING
+
+    expander: BroadcastExpander = hub.app[ROUTING].expander
+    return expander
