@@ -79,6 +79,11 @@ def iso(dt: datetime) -> str:
     return dt.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
+def iso_or_none(dt: datetime | None) -> str | None:
+    """``iso`` of a nullable timestamp (a platform never seen: null in JSON)."""
+    return None if dt is None else iso(dt)
+
+
 def parse_iso(value: str) -> datetime:
     """Parse an OCPI DateTime liberally: 'Z' optional, fractions optional; naive means UTC."""
     text = value.strip()

@@ -21,6 +21,7 @@ from routing.protocol.errors import (
     SpoofedParty,
     UnknownReceiver,
 )
+from routing.protocol.vocab import InterfaceRole, ModuleID, Role
 from routing.registry.directory import ROUTABLE, Directory
 from routing.registry.identity import active, live_parties, refs, serves
 from storage.models import Platform
@@ -28,36 +29,80 @@ from storage.models import Platform
 PUSH_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
 # Who receives a CPO's locations and tariffs: eMSPs, navigation providers, national access
 # points (NAP: open-data portals), smart-charging providers and OTHER (topology, Roles).
-CPO_DATA_RECEIVERS = frozenset({"EMSP", "NSP", "NAP", "OTHER", "SCSP"})
+CPO_DATA_RECEIVERS = frozenset({Role.EMSP, Role.NSP, Role.NAP, Role.OTHER, Role.SCSP})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModuleSpec:
-    """What routing must know of one functional module."""
+    """What routing must know of one functional module (keyword-only: seven fields, four of one type)."""
 
-    name: str
-    receiver_roles: frozenset[str]  # party roles implementing the module's RECEIVER interface
-    sender_roles: frozenset[str]  # party roles implementing its SENDER interface
-    owner_role: str | None = None  # data owner whose ids appear in receiver URLs (client owned objects)
+    name: ModuleID
+    receiver_roles: frozenset[Role]  # party roles implementing the module's RECEIVER interface
+    sender_roles: frozenset[Role]  # party roles implementing its SENDER interface
+    owner_role: Role | None = None  # data owner whose ids appear in receiver URLs (client owned objects)
     broadcast: bool = False  # pushes meant for everyone (mod_*: Locations, Tariffs, Tokens)
     stored: bool = False  # pushes kept for GET-all
     index_kind: str | None = None  # routing index kind learned from receiver pushes
 
-    def roles_for(self, interface: str) -> frozenset[str]:
+    def roles_for(self, interface: str) -> frozenset[Role]:
         """Roles that implement the given interface of this module."""
-        return self.receiver_roles if interface == "RECEIVER" else self.sender_roles
+        return self.receiver_roles if interface == InterfaceRole.RECEIVER else self.sender_roles
 
 
 MODULES: dict[str, ModuleSpec] = {
     spec.name: spec
     for spec in (
-        ModuleSpec("locations", CPO_DATA_RECEIVERS, frozenset({"CPO"}), "CPO", True, True, "location"),
-        ModuleSpec("tariffs", CPO_DATA_RECEIVERS, frozenset({"CPO"}), "CPO", True, True),
-        ModuleSpec("tokens", frozenset({"CPO"}), frozenset({"EMSP", "OTHER"}), "EMSP", True, True, "token"),
-        ModuleSpec("sessions", frozenset({"EMSP", "SCSP", "OTHER"}), frozenset({"CPO"}), "CPO", False, True, "session"),
-        ModuleSpec("cdrs", frozenset({"EMSP", "OTHER"}), frozenset({"CPO"}), "CPO", False, True),
-        ModuleSpec("commands", frozenset({"CPO"}), frozenset({"EMSP", "OTHER"})),
-        ModuleSpec("chargingprofiles", frozenset({"CPO"}), frozenset({"EMSP", "SCSP", "OTHER"})),
+        ModuleSpec(
+            name=ModuleID.LOCATIONS,
+            receiver_roles=CPO_DATA_RECEIVERS,
+            sender_roles=frozenset({Role.CPO}),
+            owner_role=Role.CPO,
+            broadcast=True,
+            stored=True,
+            index_kind="location",
+        ),
+        ModuleSpec(
+            name=ModuleID.TARIFFS,
+            receiver_roles=CPO_DATA_RECEIVERS,
+            sender_roles=frozenset({Role.CPO}),
+            owner_role=Role.CPO,
+            broadcast=True,
+            stored=True,
+        ),
+        ModuleSpec(
+            name=ModuleID.TOKENS,
+            receiver_roles=frozenset({Role.CPO}),
+            sender_roles=frozenset({Role.EMSP, Role.OTHER}),
+            owner_role=Role.EMSP,
+            broadcast=True,
+            stored=True,
+            index_kind="token",
+        ),
+        ModuleSpec(
+            name=ModuleID.SESSIONS,
+            receiver_roles=frozenset({Role.EMSP, Role.SCSP, Role.OTHER}),
+            sender_roles=frozenset({Role.CPO}),
+            owner_role=Role.CPO,
+            stored=True,
+            index_kind="session",
+        ),
+        ModuleSpec(
+            name=ModuleID.CDRS,
+            receiver_roles=frozenset({Role.EMSP, Role.OTHER}),
+            sender_roles=frozenset({Role.CPO}),
+            owner_role=Role.CPO,
+            stored=True,
+        ),
+        ModuleSpec(
+            name=ModuleID.COMMANDS,
+            receiver_roles=frozenset({Role.CPO}),
+            sender_roles=frozenset({Role.EMSP, Role.OTHER}),
+        ),
+        ModuleSpec(
+            name=ModuleID.CHARGING_PROFILES,
+            receiver_roles=frozenset({Role.CPO}),
+            sender_roles=frozenset({Role.EMSP, Role.SCSP, Role.OTHER}),
+        ),
     )
 }
 
@@ -114,20 +159,23 @@ def decide(
     body: Any,
 ) -> Route:
     """The one routing decision for a functional-module request (4001 when nothing names a receiver)."""
-    if method == "GET" and (spec.name == "commands" or (spec.name == "chargingprofiles" and interface == "SENDER")):
+    if method == "GET" and (
+        spec.name == ModuleID.COMMANDS
+        or (spec.name == ModuleID.CHARGING_PROFILES and interface == InterfaceRole.SENDER)
+    ):
         # mod_commands has no GET on either interface; the chargingprofiles Sender takes only
         # POST (results) and PUT (ActiveChargingProfile): there is nothing to read.
         raise MethodNotAllowed(f"{spec.name} has no GET on its {interface.lower()} interface")
     to = headers.to_party
     if to is not None and not to.same(hub):
         return Direct(to)
-    if interface == "SENDER" and method == "GET" and not segments:
+    if interface == InterfaceRole.SENDER and method == "GET" and not segments:
         return GetAll()
-    pushed_for_all = method in PUSH_METHODS and interface == "RECEIVER" and spec.broadcast
+    pushed_for_all = method in PUSH_METHODS and interface == InterfaceRole.RECEIVER and spec.broadcast
     if to is not None:  # TO = the hub itself
         if pushed_for_all:
             return Broadcast()
-        if spec.name == "locations" and interface == "SENDER" and method == "GET":
+        if spec.name == ModuleID.LOCATIONS and interface == InterfaceRole.SENDER and method == "GET":
             return FromStore()
         raise UnknownReceiver(f"{method} {spec.name} cannot be addressed to the hub itself")
     if pushed_for_all:  # open routing of CPO/eMSP data for everyone (transport_and_format, Open Routing)
@@ -140,17 +188,17 @@ def decide(
 
 def _party_of(value: Any) -> PartyRef | None:
     if isinstance(value, dict):
-        cc, pid = value.get("country_code"), value.get("party_id")
-        if isinstance(cc, str) and isinstance(pid, str) and cc and pid:
-            return PartyRef(cc, pid)
+        country_code, party_id = value.get("country_code"), value.get("party_id")
+        if isinstance(country_code, str) and isinstance(party_id, str) and country_code and party_id:
+            return PartyRef(country_code, party_id)
     return None
 
 
 def open_route_key(spec: ModuleSpec, interface: str, method: str, segments: list[str], body: Any) -> RouteKey | None:
     """For a request without TO: the content that names the receiver, or None (4001)."""
     name = spec.name
-    if interface == "RECEIVER":
-        if name == "sessions" and len(segments) >= 3:
+    if interface == InterfaceRole.RECEIVER:
+        if name == ModuleID.SESSIONS and len(segments) >= 3:
             owner = PartyRef(segments[0], segments[1])
             if method == "PUT" and (
                 token_owner := _party_of(body.get("cdr_token") if isinstance(body, dict) else None)
@@ -158,10 +206,10 @@ def open_route_key(spec: ModuleSpec, interface: str, method: str, segments: list
                 return RouteKey("party", party=token_owner)
             # PATCH (and PUT without cdr_token owner) goes where the session's PUT went.
             return RouteKey("session", segments[2], party=owner, want_peer=True)
-        if name == "cdrs" and method == "POST" and isinstance(body, dict):
+        if name == ModuleID.CDRS and method == "POST" and isinstance(body, dict):
             token_owner = _party_of(body.get("cdr_token"))
             return RouteKey("party", party=token_owner) if token_owner else None
-        if name == "commands" and method == "POST" and segments and isinstance(body, dict):
+        if name == ModuleID.COMMANDS and method == "POST" and segments and isinstance(body, dict):
             command = segments[0].upper()
             if command in ("START_SESSION", "RESERVE_NOW", "UNLOCK_CONNECTOR") and isinstance(
                 body.get("location_id"), str
@@ -172,19 +220,19 @@ def open_route_key(spec: ModuleSpec, interface: str, method: str, segments: list
             if command == "CANCEL_RESERVATION" and isinstance(body.get("reservation_id"), str):
                 return RouteKey("reservation", body["reservation_id"])
             return None
-        if name == "chargingprofiles" and segments:
+        if name == ModuleID.CHARGING_PROFILES and segments:
             return RouteKey("session", segments[0])
         return None
     # SENDER interface
     if not segments:
         return None
-    if name == "locations" and method == "GET":
+    if name == ModuleID.LOCATIONS and method == "GET":
         return RouteKey("location", segments[0])
-    if name == "tokens" and method == "POST" and len(segments) >= 2 and segments[1].lower() == "authorize":
+    if name == ModuleID.TOKENS and method == "POST" and len(segments) >= 2 and segments[1].lower() == "authorize":
         return RouteKey("token", segments[0])
-    if name == "sessions" and method == "PUT" and len(segments) >= 2:
+    if name == ModuleID.SESSIONS and method == "PUT" and len(segments) >= 2:
         return RouteKey("session", segments[0])
-    if name == "chargingprofiles" and method == "PUT":
+    if name == ModuleID.CHARGING_PROFILES and method == "PUT":
         return RouteKey("session", segments[0], want_peer=True)
     return None
 
@@ -215,7 +263,7 @@ def pick_target(directory: Directory, party: PartyRef, spec: ModuleSpec, interfa
         url = platform.endpoint(spec.name, interface)
         if url is not None:
             return Target(platform, PartyRef(p.country_code, p.party_id), url)
-        if platform.version == "2.1.1" and spec.name == "chargingprofiles":
+        if platform.version == "2.1.1" and spec.name == ModuleID.CHARGING_PROFILES:
             # 2.1.1 has no charging profiles module: say so rather than "no endpoint".
             raise InvalidParameters(f"receiver {party} speaks OCPI 2.1.1, which has no charging profiles")
     if disconnected:
@@ -232,12 +280,12 @@ def broadcast_targets(directory: Directory, spec: ModuleSpec, *, exclude_platfor
     # Broadcast Push goes to the "opposite role" (CPO data to eMSPs, NSPs, OTHER and NAPs): a
     # smart-charging provider takes directed sessions and profiles, not everyone's broadcasts
     # (transport_and_format, Broadcast Push).
-    roles = spec.receiver_roles - {"SCSP"}
+    roles = spec.receiver_roles - {Role.SCSP}
     targets: list[Target] = []
     for platform in directory.platforms():
         if platform.id == exclude_platform or platform.status not in ROUTABLE or not platform.registered:
             continue
-        url = platform.endpoint(spec.name, "RECEIVER")
+        url = platform.endpoint(spec.name, InterfaceRole.RECEIVER)
         if url is None:
             continue
         for ref in refs(live_parties(platform, roles)):

@@ -24,6 +24,7 @@ from routing.messages import PartyRef, Reply, RoutingHeaders
 from routing.objects import canonical_time, find_child
 from routing.protocol.envelope import around_json, dumps
 from routing.protocol.errors import InvalidParameters, NotFound, UnknownLocation
+from routing.protocol.vocab import InterfaceRole, ModuleID
 from routing.versions import module_url
 from routing.versions import wire as versions_wire
 from routing.versions.flow import Flow
@@ -132,7 +133,7 @@ class StoreReader:
             )
         headers = {"X-Total-Count": str(total), "X-Limit": str(MAX_LIMIT)}
         if found.more and found.bodies:
-            base = module_url(self.settings.public_url, version, spec.name, "SENDER")
+            base = module_url(self.settings.public_url, version, spec.name, InterfaceRole.SENDER)
             served = want.offset + len(found.bodies)
             headers["Link"] = next_link(base, query, served, want.limit, f"{found.cursor}.{total}")
         headers.update(RoutingHeaders(from_party=self.hub, to_party=requester).as_headers())
@@ -156,7 +157,7 @@ class StoreReader:
         """GET /locations/{id}[/{evse_uid}[/{connector_id}]] with TO = the hub, from its copy (of ``owners`` only)."""
         copies = await object_sql.find(
             self.store,
-            "locations",
+            ModuleID.LOCATIONS,
             segments[0],
             viewers=viewer_keys(viewers),
             owners=None if owners is None else sorted(owners),

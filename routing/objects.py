@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from routing.clock import iso, parse_iso
 from routing.messages import PartyRef
 from routing.protocol.errors import InvalidParameters
+from routing.protocol.vocab import ModuleID
 
 if TYPE_CHECKING:
     from storage.objects import StoredObject
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ObjectRef:
-    """A client owned object addressed by a receiver URL: {cc}/{pid}/{id}[/sub...]."""
+    """A client owned object addressed by a receiver URL: {country_code}/{party_id}/{id}[/sub...]."""
 
     owner: PartyRef
     object_id: str
@@ -42,10 +43,10 @@ def object_ref(module: str, segments: list[str], query: dict[str, str]) -> Objec
     """Parse a receiver COO URL; 2001 when it is not of that shape."""
     if len(segments) < 3:
         raise InvalidParameters(f"{module} receiver URLs are /{{country_code}}/{{party_id}}/{{id}}")
-    limit = 5 if module == "locations" else 3
+    limit = 5 if module == ModuleID.LOCATIONS else 3
     if len(segments) > limit:
         raise InvalidParameters(f"too many path segments for {module}")
-    token_type = (query.get("type") or "RFID").upper() if module == "tokens" else None
+    token_type = (query.get("type") or "RFID").upper() if module == ModuleID.TOKENS else None
     return ObjectRef(PartyRef(segments[0], segments[1]), segments[2], tuple(segments[3:]), token_type)
 
 
@@ -142,10 +143,10 @@ def apply_push(
         if stored is None:
             return None
         merged = {**stored, **body}
-        if module == "sessions" and isinstance(body.get("charging_periods"), list):
+        if module == ModuleID.SESSIONS and isinstance(body.get("charging_periods"), list):
             merged["charging_periods"] = list(stored.get("charging_periods") or []) + body["charging_periods"]
         return merged
-    if module != "locations" or stored is None:
+    if module != ModuleID.LOCATIONS or stored is None:
         return None
     evse_uid = ref.sub[0]
     if len(ref.sub) == 1:
@@ -162,7 +163,7 @@ def apply_push(
 
 def alt_id(module: str, copy: dict[str, Any]) -> str | None:
     """A Token is also found by its contract_id: 2.1.1 Sessions and CDRs name it so (auth_id)."""
-    contract = copy.get("contract_id") if module == "tokens" else None
+    contract = copy.get("contract_id") if module == ModuleID.TOKENS else None
     return str(contract).upper() if contract else None
 
 

@@ -27,6 +27,7 @@ from routing.peers.forward import new_request_id, relay, send_leg
 from routing.peers.ssrf import UrlRefused
 from routing.protocol.envelope import around_json
 from routing.protocol.errors import ConnectionProblem, InvalidParameters, NotFound
+from routing.protocol.vocab import ModuleID
 from routing.registry.directory import Directory
 from routing.versions import version_prefix
 from routing.versions import wire as versions_wire
@@ -94,11 +95,11 @@ class Proxies:
         self, req: Inbound, target: Target, sender: PartyRef, routing: RoutingHeaders
     ) -> tuple[bytes | None, str, str | None]:
         """Replace the requester's response_url (body, or query for GET/DELETE profiles) with a hub URL."""
-        in_query = req.module == "chargingprofiles" and req.method in ("GET", "DELETE")
+        in_query = req.module == ModuleID.CHARGING_PROFILES and req.method in ("GET", "DELETE")
         body: Any = None
         if in_query:
             original = req.query.get("response_url")
-        elif req.module == "commands" or req.method == "PUT":
+        elif req.module == ModuleID.COMMANDS or req.method == "PUT":
             body = req.body[0] if isinstance(req.body, list) and len(req.body) == 1 else req.body
             if not isinstance(body, dict):
                 raise InvalidParameters("the request body must be a JSON object")
@@ -140,7 +141,7 @@ class Proxies:
     @staticmethod
     def _reservation_end(req: Inbound, body: Any) -> datetime | None:
         """A ReserveNow's ``expiry_date``: until then the CPO may still POST CANCELED_RESERVATION."""
-        if req.module != "commands" or not req.segments or req.segments[0].upper() != "RESERVE_NOW":
+        if req.module != ModuleID.COMMANDS or not req.segments or req.segments[0].upper() != "RESERVE_NOW":
             return None
         value = body.get("expiry_date") if isinstance(body, dict) else None
         if not isinstance(value, str):
@@ -265,7 +266,7 @@ class Proxies:
             original = None
         proxy_id = await self._create(
             kind="cdr",
-            module="cdrs",
+            module=ModuleID.CDRS,
             target_url=original or f"{STORE_PREFIX}{ref.key}",
             target_platform_id=target.platform.id,
             allowed_platform_id=caller.id,
@@ -294,7 +295,7 @@ class Proxies:
             else None,
         )
         if proxy.target_url.startswith(STORE_PREFIX):
-            stored = await object_sql.get_any(self.store, "cdrs", proxy.target_url[len(STORE_PREFIX) :])
+            stored = await object_sql.get_any(self.store, ModuleID.CDRS, proxy.target_url[len(STORE_PREFIX) :])
             if stored is None:
                 raise NotFound("the CDR is not stored at the hub")
             if stored.origin_body:  # the CPO's own CDR for a reader on its version

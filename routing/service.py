@@ -53,6 +53,7 @@ from routing.protocol.envelope import dumps
 from routing.protocol.errors import InvalidParameters, OcpiError, UnknownReceiver, UnknownToken
 from routing.protocol.paths import join
 from routing.protocol.reader import Shape, as_object
+from routing.protocol.vocab import InterfaceRole, ModuleID, other_interface
 from routing.proxies import Proxies
 from routing.registry.directory import Directory
 from routing.registry.identity import live_parties, refs
@@ -64,7 +65,13 @@ from storage.db import Job, Store, SyncTx
 
 LOGGER = logging.getLogger(__name__)
 
-ID_FIELDS = {"locations": "id", "tariffs": "id", "sessions": "id", "cdrs": "id", "tokens": "uid"}
+ID_FIELDS: dict[str, str] = {
+    ModuleID.LOCATIONS: "id",
+    ModuleID.TARIFFS: "id",
+    ModuleID.SESSIONS: "id",
+    ModuleID.CDRS: "id",
+    ModuleID.TOKENS: "uid",
+}
 DATA_MODULES = frozenset(ID_FIELDS)
 
 
@@ -72,18 +79,13 @@ class AlreadyAccepted(Exception):
     """A CDR identical to one already accepted: acknowledge it, deliver nothing (mod_cdrs: immutable)."""
 
 
-def other_interface(interface: str) -> str:
-    """SENDER <-> RECEIVER."""
-    return "RECEIVER" if interface == "SENDER" else "SENDER"
-
-
 def answer_shape(spec: ModuleSpec, req: Inbound) -> Shape | None:
     """The shape 2.2.1 gives the ``data`` of the receiver's answer (None: unspecified, relayed as is)."""
     if req.method == "GET":
         return "object" if req.segments else "list"
-    if spec.name in ("commands", "chargingprofiles") and req.interface == "RECEIVER":
+    if spec.name in (ModuleID.COMMANDS, ModuleID.CHARGING_PROFILES) and req.interface == InterfaceRole.RECEIVER:
         return "object"  # CommandResponse, ChargingProfileResponse
-    if spec.name == "tokens" and req.method == "POST":
+    if spec.name == ModuleID.TOKENS and req.method == "POST":
         return "object"  # AuthorizationInfo
     return None
 
@@ -213,29 +215,29 @@ class RoutingService:
 
     def _owned_ref(self, spec: ModuleSpec, req: Inbound) -> ObjectRef | None:
         """For a push of a client owned object: parse the URL, check ownership and the body."""
-        if req.interface != "RECEIVER" or req.module not in DATA_MODULES or req.method not in PUSH_METHODS:
+        if req.interface != InterfaceRole.RECEIVER or req.module not in DATA_MODULES or req.method not in PUSH_METHODS:
             return None
         body = req.body
-        if req.module == "cdrs":
+        if req.module == ModuleID.CDRS:
             if req.method != "POST":
                 raise InvalidParameters("CDRs are immutable: only POST (mod_cdrs)")
             if not isinstance(body, dict):
                 raise InvalidParameters("a CDR must be a JSON object")
-            cc, pid, cdr_id = body.get("country_code"), body.get("party_id"), body.get("id")
-            if not all(isinstance(v, str) and v for v in (cc, pid, cdr_id)):
+            country_code, party_id, cdr_id = body.get("country_code"), body.get("party_id"), body.get("id")
+            if not all(isinstance(v, str) and v for v in (country_code, party_id, cdr_id)):
                 raise InvalidParameters("a CDR needs country_code, party_id and id")
-            ref = ObjectRef(PartyRef(str(cc), str(pid)), str(cdr_id))
+            ref = ObjectRef(PartyRef(str(country_code), str(party_id)), str(cdr_id))
             check_owner(req.caller, ref.owner, spec.owner_role)
             return ref
         ref = object_ref(req.module, req.segments, req.query)
         check_owner(req.caller, ref.owner, spec.owner_role)
         if req.method == "DELETE":
-            if req.module != "tariffs":
+            if req.module != ModuleID.TARIFFS:
                 raise InvalidParameters(f"{req.module} objects are not deleted; push a status instead")
             return ref
         if req.method == "POST":
             raise InvalidParameters(f"POST is not part of the {req.module} receiver interface")
-        if req.module == "tariffs" and req.method == "PATCH":
+        if req.module == ModuleID.TARIFFS and req.method == "PATCH":
             raise InvalidParameters("tariffs have no PATCH in 2.2.1 (mod_tariffs)")
         check_body_matches(ref, body, ID_FIELDS[req.module], req.method)
         return ref
@@ -250,13 +252,13 @@ class RoutingService:
         body = req.body
         sent = versions_wire.origin(req.flow)  # the sender's own version and body, kept beside the 2.2.1 copy
         recipient = object_sql.EVERYONE if target is None else target.recipient
-        peer = target.key if target is not None and spec.name == "sessions" else None
+        peer = target.key if target is not None and spec.name == ModuleID.SESSIONS else None
         replaces = not ref.sub and req.method in ("PUT", "POST")
 
         def job(tx: SyncTx) -> None:
-            if spec.name == "cdrs":
+            if spec.name == ModuleID.CDRS:
                 # Checked again here, atomically with the insert: two concurrent POSTs of one CDR.
-                for accepted in object_sql.load_copies(tx, "cdrs", ref.key):
+                for accepted in object_sql.load_copies(tx, ModuleID.CDRS, ref.key):
                     if json.loads(accepted.body) == body:
                         raise AlreadyAccepted(ref.key)
                     raise InvalidParameters(f"CDR {ref.object_id} was already accepted with other content (immutable)")
@@ -316,7 +318,7 @@ class RoutingService:
             1
             for target in self.expander.targets(spec.name)
             if target.platform.id != req.caller.id
-            and self.agreements.allows_message(spec, "RECEIVER", sender, target.party)
+            and self.agreements.allows_message(spec, InterfaceRole.RECEIVER, sender, target.party)
         )
         record = NewBroadcast(
             module=spec.name,
@@ -335,7 +337,7 @@ class RoutingService:
         # The stored copy and the record commit together: the hub's copy and the queue never disagree.
         await self.expander.accept(record, prepare=self._remember(spec, req, ref, None))
         # A token's key holds its uid, which no log line may carry (docs/SECURITY.md): its owner only.
-        what = f"of {ref.owner}" if spec.name == "tokens" else ref.key
+        what = f"of {ref.owner}" if spec.name == ModuleID.TOKENS else ref.key
         LOGGER.info("broadcast %s %s %s to %d parties", req.method, spec.name, what, count)
         answer = self.reply(message=f"accepted; broadcast to {count} {'party' if count == 1 else 'parties'}")
         answer.headers.update(RoutingHeaders(from_party=self.hub, to_party=sender).as_headers())
@@ -349,7 +351,7 @@ class RoutingService:
         """Direct or open routing to one receiver: pushes through the outbox, the rest synchronously."""
         routing = RoutingHeaders(from_party=sender, to_party=target.party)
         body, query_string, callback = req.raw_body, req.query_string, None
-        if spec.name in ("commands", "chargingprofiles") and req.interface == "RECEIVER":
+        if spec.name in (ModuleID.COMMANDS, ModuleID.CHARGING_PROFILES) and req.interface == InterfaceRole.RECEIVER:
             body, query_string, callback = await self.proxies.swap_response_url(req, target, sender, routing)
         leg = Leg(
             method=req.method,
@@ -370,7 +372,7 @@ class RoutingService:
                 LOGGER.info("CDR %s posted again with the same content: acknowledged, not redelivered", ref.key)
                 answer = self.reply(message="CDR already accepted; not delivered again")
         else:
-            timeout = self.settings.command_timeout if callback is not None or spec.name == "commands" else None
+            timeout = self.settings.command_timeout if callback is not None or spec.name == ModuleID.COMMANDS else None
             try:
                 response = await send_leg(self.client, leg, timeout=timeout)
                 answer = relay(response)
@@ -381,9 +383,9 @@ class RoutingService:
             # The answer's data as the client read it (spec-shaped): not parsed again here.
             if callback is not None:
                 await self.proxies.expire_after_answer(callback, response.data)
-            if spec.name == "commands" and req.segments[0].upper() == "RESERVE_NOW" and _accepted(response.data):
+            if spec.name == ModuleID.COMMANDS and req.segments[0].upper() == "RESERVE_NOW" and _accepted(response.data):
                 await self._remember_reservation(req, target)
-        if spec.name == "cdrs" and ref is not None:
+        if spec.name == ModuleID.CDRS and ref is not None:
             await self.proxies.rewrite_cdr_location(answer, ref, target, req.caller, sender)
         if "Link" in answer.headers:
             await self.proxies.rewrite_link(answer, leg, req.caller)

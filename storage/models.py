@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -55,12 +56,14 @@ class Platform(BaseModel):
     token_out: str | None
     send_base64: bool
     initiated_by: str
-    created_at: str
-    updated_at: str
-    last_seen_in: str | None
-    last_seen_out: str | None
+    # Timestamps as datetimes (storage/times.py decodes the column text); routing and the admin
+    # API format them with routing.clock.iso where they leave as JSON.
+    created_at: datetime
+    updated_at: datetime
+    last_seen_in: datetime | None
+    last_seen_out: datetime | None
     pull_interval: float | None = None  # seconds between pulls of a pull-only CPO (None: never)
-    pulled_at: str | None = None  # start of the last complete pull (the next one's date_from)
+    pulled_at: datetime | None = None  # start of the last complete pull (the next one's date_from)
     role_hint: str | None = None  # the operator-named role of an OCPI 2.1.1 partner
     endpoints: tuple[Endpoint, ...] = ()
     parties: tuple[Party, ...] = ()

@@ -394,7 +394,7 @@ async def get(store: Store | Transaction, message_id: int) -> Message | None:
 async def queue_stats(store: Store) -> dict[int, QueueStats]:
     """Depth, oldest pending, dead letters and retries per receiver, in one query."""
     rows = await store.fetchall(
-        "SELECT receiver_platform_id AS pid,"
+        "SELECT receiver_platform_id,"
         " sum(CASE WHEN state='pending' THEN 1 ELSE 0 END) AS depth,"
         " min(CASE WHEN state='pending' THEN created_at END) AS oldest,"
         " sum(CASE WHEN state='dead' THEN 1 ELSE 0 END) AS dead,"
@@ -402,7 +402,7 @@ async def queue_stats(store: Store) -> dict[int, QueueStats]:
         " FROM outbox GROUP BY receiver_platform_id"
     )
     return {
-        int(r["pid"]): QueueStats(
+        int(r["receiver_platform_id"]): QueueStats(
             depth=int(r["depth"] or 0),
             oldest_created_at=r["oldest"],
             dead=int(r["dead"] or 0),

@@ -6,7 +6,9 @@ import json
 import sys
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 
+from storage import times
 from storage.db import Row, Store, SyncTx, Transaction
 from storage.errors import Conflict, IntegrityError, PartyHeld, RecordNotFound
 from storage.models import Endpoint, Party, Platform
@@ -56,15 +58,15 @@ async def held_elsewhere(
     """
     found: list[tuple[str, str]] = []
     seen: set[tuple[str, str]] = set()
-    for cc, pid in pairs:
-        key = (cc.upper(), pid.upper())
+    for country_code, party_id in pairs:
+        key = (country_code.upper(), party_id.upper())
         if key in seen:
             continue
         seen.add(key)
-        if await store.fetchone(_HELD_HERE, (platform_id, cc, pid)) is not None:
+        if await store.fetchone(_HELD_HERE, (platform_id, country_code, party_id)) is not None:
             continue
-        if await store.fetchone(_HELD_ELSEWHERE, (platform_id, cc, pid)) is not None:
-            found.append((cc, pid))
+        if await store.fetchone(_HELD_ELSEWHERE, (platform_id, country_code, party_id)) is not None:
+            found.append((country_code, party_id))
     return found
 
 
@@ -161,9 +163,9 @@ async def set_interop(
     )
 
 
-def set_pulled_at(tx: SyncTx, platform_id: int, *, at: str) -> None:
+def set_pulled_at(tx: SyncTx, platform_id: int, *, at: datetime) -> None:
     """Where the next incremental pull of this platform starts (its date_from)."""
-    tx.execute("UPDATE platforms SET pulled_at=? WHERE id=?", (at, platform_id))
+    tx.execute("UPDATE platforms SET pulled_at=? WHERE id=?", (times.encode(at), platform_id))
 
 
 async def set_status(tx: Transaction, platform_id: int, status: str, *, now: str) -> None:
@@ -202,12 +204,12 @@ def _platform(row: Row, endpoints: list[Endpoint], parties: list[Party]) -> Plat
         token_out=row["token_out"],
         send_base64=bool(row["send_base64"]),
         initiated_by=row["initiated_by"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        last_seen_in=row["last_seen_in"],
-        last_seen_out=row["last_seen_out"],
+        created_at=times.decode(row["created_at"]),
+        updated_at=times.decode(row["updated_at"]),
+        last_seen_in=times.decode_optional(row["last_seen_in"]),
+        last_seen_out=times.decode_optional(row["last_seen_out"]),
         pull_interval=row["pull_interval"],
-        pulled_at=row["pulled_at"],
+        pulled_at=times.decode_optional(row["pulled_at"]),
         role_hint=row["role_hint"],
         endpoints=tuple(endpoints),
         parties=tuple(parties),

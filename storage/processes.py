@@ -15,20 +15,20 @@ class ProcessRow:
 
     id: str
     host: str
-    pid: int
+    os_pid: int  # column pid
     started_at: str
     heartbeat_at: str
     stopped_at: str | None
     figures: dict[str, Any]
 
 
-def beat(tx: SyncTx, *, process_id: str, host: str, pid: int, started_at: str, now: str, figures: str) -> None:
+def beat(tx: SyncTx, *, process_id: str, host: str, os_pid: int, started_at: str, now: str, figures: str) -> None:
     """Insert or refresh this process's row."""
     tx.execute(
         "INSERT INTO hub_processes (id, host, pid, started_at, heartbeat_at, figures) VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET heartbeat_at=excluded.heartbeat_at, figures=excluded.figures,"
         " stopped_at=NULL",
-        (process_id, host, pid, started_at, now, figures),
+        (process_id, host, os_pid, started_at, now, figures),
     )
 
 
@@ -54,7 +54,7 @@ async def list_processes(store: Store) -> list[ProcessRow]:
         ProcessRow(
             id=r["id"],
             host=r["host"],
-            pid=int(r["pid"]),
+            os_pid=int(r["pid"]),
             started_at=r["started_at"],
             heartbeat_at=r["heartbeat_at"],
             stopped_at=r["stopped_at"],

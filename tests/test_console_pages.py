@@ -288,7 +288,7 @@ async def test_overview_counts_are_the_clusters_not_this_processes(hub: Any, mak
     now = iso(clock.now())
     await hub.app[STORE].write(
         lambda tx: process_sql.beat(
-            tx, process_id="other", host="h2", pid=2, started_at=now, now=now, figures=json.dumps(other)
+            tx, process_id="other", host="h2", os_pid=2, started_at=now, now=now, figures=json.dumps(other)
         )
     )
     _, after = await hub.admin("GET", "/status")

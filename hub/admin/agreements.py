@@ -48,8 +48,8 @@ async def list_agreements(request: web.Request) -> web.Response:
     platform = None
     raw_platform = request.query.get("platform_id")
     if raw_platform is not None:
-        pid = positive_int(raw_platform)
-        platform = directory.platform(pid) if pid is not None else None
+        platform_id = positive_int(raw_platform)
+        platform = directory.platform(platform_id) if platform_id is not None else None
         if platform is None:
             raise NotFound(f"platform {raw_platform[:40]!r} does not exist")
     state = request.query.get("state")

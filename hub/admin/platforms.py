@@ -13,8 +13,9 @@ from aiohttp import web
 from hub.admin.params import fields, positive_int
 from hub.keys import REGISTRY, SETTINGS, STORE
 from hub.ocpi.envelope import json_response, read_json
-from routing.clock import iso, parse_iso
+from routing.clock import iso, iso_or_none
 from routing.protocol.errors import InvalidParameters, NotFound
+from routing.protocol.vocab import PARTY_ROLES
 from storage import platforms as platform_sql
 from storage.models import Platform
 
@@ -26,7 +27,11 @@ def platform_json(platform: Platform) -> dict[str, Any]:
         "roles": [fields(p, "country_code", "party_id", "role", "business_details") for p in platform.parties],
         "endpoints": [{"identifier": e.module, "role": e.role, "url": e.url} for e in platform.endpoints],
         "interop": fields(platform, "send_base64", "pull_interval"),
-        **fields(platform, "created_at", "updated_at", "last_seen_in", "last_seen_out"),
+        # Timestamps are datetimes past storage (storage/times.py): the OCPI DateTime text here.
+        "created_at": iso(platform.created_at),
+        "updated_at": iso(platform.updated_at),
+        "last_seen_in": iso_or_none(platform.last_seen_in),
+        "last_seen_out": iso_or_none(platform.last_seen_out),
     }
 
 
@@ -50,14 +55,11 @@ def _string_field(body: Any, name: str, *, required: bool = True) -> str | None:
     return value.strip()
 
 
-_ROLES = ("CPO", "EMSP", "NAP", "NSP", "OTHER", "SCSP")
-
-
 def _role_field(body: Any) -> str | None:
     """Optional "role": what an OCPI 2.1.1 partner serves (its credentials name none)."""
     role = _string_field(body, "role", required=False)
-    if role is not None and role.upper() not in _ROLES:
-        raise InvalidParameters(f"'role' must be one of {', '.join(_ROLES)}")
+    if role is not None and role.upper() not in PARTY_ROLES:
+        raise InvalidParameters(f"'role' must be one of {', '.join(PARTY_ROLES)}")
     return role.upper() if role else None
 
 
@@ -73,7 +75,7 @@ async def invite(app: web.Application, name: str, *, role: str | None = None) ->
     """Create an invitation: {"token_a", "versions_url", "platform_id", "expires_at"} (token A shown once)."""
     platform, token_a = await app[REGISTRY].invite(name, role=role)
     settings = app[SETTINGS]
-    expires_at = parse_iso(platform.created_at) + timedelta(seconds=settings.token_a_ttl)
+    expires_at = platform.created_at + timedelta(seconds=settings.token_a_ttl)
     return {
         "token_a": token_a,
         "versions_url": settings.versions_url,

@@ -21,10 +21,10 @@ from hub.cli.common import CliError, admin_call, print_rows
 def _party(text: str) -> dict[str, str]:
     """``CC*PID:ROLE`` as the admin API takes a party."""
     pair, _, role = text.partition(":")
-    cc, _, pid = pair.partition("*")
-    if not (cc and pid and role):
+    country_code, _, party_id = pair.partition("*")
+    if not (country_code and party_id and role):
         raise CliError(f"a party is written CC*PID:ROLE, e.g. BE*BEC:CPO (got {text!r})")
-    return {"country_code": cc, "party_id": pid, "role": role}
+    return {"country_code": country_code, "party_id": party_id, "role": role}
 
 
 def _line(a: dict[str, Any]) -> str:

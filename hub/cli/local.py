@@ -50,7 +50,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         supervisor.check_port(settings.host, settings.port)
     settings, token_path = ensure_admin_token(settings)
     if workers > 1:
-        return supervisor.run(settings, workers, lambda pids: _banner(settings, token_path, pids))
+        return supervisor.run(settings, workers, lambda os_pids: _banner(settings, token_path, os_pids))
     asyncio.run(_serve(settings, token_path, ready_fd=args.ready_fd))
     return 0
 
@@ -92,14 +92,14 @@ async def _serve(settings: Settings, token_path: Path | None, *, ready_fd: int |
         await runner.cleanup()
 
 
-def _banner(settings: Settings, token_path: Path | None, pids: list[int] | None = None) -> None:
+def _banner(settings: Settings, token_path: Path | None, os_pids: list[int] | None = None) -> None:
     print(f"OCPI hub {build.describe()} on http://{settings.host}:{settings.port}", flush=True)
     print(f"  versions URL : {settings.versions_url}", flush=True)
     where = redact(settings.database) if settings.is_postgres else settings.database_path.resolve()
     print(f"  database     : {where}", flush=True)
-    if pids is not None:
-        listed = ", ".join(str(pid) for pid in pids)
-        print(f"  workers      : {len(pids)} processes on one port (pids {listed})", flush=True)
+    if os_pids is not None:
+        listed = ", ".join(str(os_pid) for os_pid in os_pids)
+        print(f"  workers      : {len(os_pids)} processes on one port (pids {listed})", flush=True)
     if token_path is not None:
         print(f"  admin token  : in {token_path.resolve()} (mode 0600)", flush=True)
     else:

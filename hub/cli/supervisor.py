@@ -107,7 +107,7 @@ class Child:
     ready: bool = False
 
     @property
-    def pid(self) -> int:
+    def os_pid(self) -> int:
         """The child's process id."""
         return self.proc.pid
 
@@ -164,7 +164,7 @@ class Supervisor:
             os.close(write_fd)
         child = Child(slot, proc, read_fd, time.monotonic())
         self.children[slot] = child
-        LOGGER.info("worker %d started (pid %d)", slot, child.pid)
+        LOGGER.info("worker %d started (pid %d)", slot, child.os_pid)
         return child
 
     def _read_ready(self, timeout: float) -> None:
@@ -179,7 +179,7 @@ class Supervisor:
             data = os.read(fd, 64)
             if data.startswith(b"ready"):
                 child.ready = True
-                LOGGER.info("worker %d listening (pid %d)", child.slot, child.pid)
+                LOGGER.info("worker %d listening (pid %d)", child.slot, child.os_pid)
             child.close_pipe()  # "ready", or EOF: the child is exiting (its exit is seen below)
 
     def start_all(self) -> None:
@@ -198,7 +198,7 @@ class Supervisor:
                 if not child.ready:
                     self.stop_all()
                     raise CliError(
-                        f"worker {child.slot} (pid {child.pid}) exited with code {child.proc.returncode} before"
+                        f"worker {child.slot} (pid {child.os_pid}) exited with code {child.proc.returncode} before"
                         " it was listening (its error is above); every worker is stopped"
                     )
             if time.monotonic() > deadline:
@@ -214,7 +214,10 @@ class Supervisor:
                 code = child.proc.poll()
                 if code is None and not child.ready and now - child.started > self.ready_timeout:
                     LOGGER.error(
-                        "worker %d (pid %d) not listening after %g s: killing it", slot, child.pid, now - child.started
+                        "worker %d (pid %d) not listening after %g s: killing it",
+                        slot,
+                        child.os_pid,
+                        now - child.started,
                     )
                     child.proc.kill()
                     code = child.proc.wait()
@@ -245,14 +248,14 @@ class Supervisor:
             LOGGER.error(
                 "worker %d (pid %d) %s; %d unexpected exits within %g s: giving up, stopping the hub",
                 slot,
-                child.pid,
+                child.os_pid,
                 how,
                 recent,
                 self.give_up_window,
             )
             return False
         pause = min(self.first_backoff * 2 ** (recent - 1), MAX_BACKOFF)
-        LOGGER.warning("worker %d (pid %d) %s unexpectedly; restarting it in %g s", slot, child.pid, how, pause)
+        LOGGER.warning("worker %d (pid %d) %s unexpectedly; restarting it in %g s", slot, child.os_pid, how, pause)
         self._restart_at[slot] = now + pause
         return True
 
@@ -269,7 +272,7 @@ class Supervisor:
             if child.proc.poll() is None:
                 waited = self.stop_timeout
                 LOGGER.warning(
-                    "worker %d (pid %d) still running %g s after SIGTERM: SIGKILL", child.slot, child.pid, waited
+                    "worker %d (pid %d) still running %g s after SIGTERM: SIGKILL", child.slot, child.os_pid, waited
                 )
                 child.proc.kill()
                 child.proc.wait()
@@ -277,9 +280,9 @@ class Supervisor:
             child.close_pipe()
         self.children.clear()
 
-    def pids(self) -> list[int]:
-        """The running children's pids, by slot."""
-        return [self.children[slot].pid for slot in sorted(self.children)]
+    def os_pids(self) -> list[int]:
+        """The running children's process ids, by slot."""
+        return [self.children[slot].os_pid for slot in sorted(self.children)]
 
 
 def run(settings: Settings, count: int, banner: Callable[[list[int]], None]) -> int:
@@ -296,7 +299,7 @@ def run(settings: Settings, count: int, banner: Callable[[list[int]], None]) -> 
     if supervisor.stopping:
         supervisor.stop_all()
         return 0
-    banner(supervisor.pids())
+    banner(supervisor.os_pids())
     code = supervisor.watch()
     LOGGER.info("every worker stopped" if code == 0 else "the hub stopped: its workers kept dying")
     return code

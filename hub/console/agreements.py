@@ -152,11 +152,13 @@ def _form_body(form: Any) -> dict[str, Any]:
     parties = []
     for side in ("a", "b"):
         chosen = form.get(f"party_{side}")
-        cc, pid, role = (chosen.split("*") + ["", "", ""])[:3] if isinstance(chosen, str) else ("", "", "")
+        country_code, party_id, role = (
+            (chosen.split("*") + ["", "", ""])[:3] if isinstance(chosen, str) else ("", "", "")
+        )
         override = form.get(f"role_{side}")
         if isinstance(override, str) and override:
             role = override
-        parties.append({"country_code": cc, "party_id": pid, "role": role})
+        parties.append({"country_code": country_code, "party_id": party_id, "role": role})
     modules = [m for m in form.getall("modules", []) if isinstance(m, str)]
     return {
         "parties": parties,

@@ -23,9 +23,9 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 class JsonFormatter(logging.Formatter):
     """Render a record and its ``extra`` fields as one JSON line (with ``pid`` when asked)."""
 
-    def __init__(self, *, pid: int | None = None) -> None:
+    def __init__(self, *, os_pid: int | None = None) -> None:
         super().__init__()
-        self.pid = pid
+        self.os_pid = os_pid
 
     def format(self, record: logging.LogRecord) -> str:
         """Format one record."""
@@ -37,8 +37,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        if self.pid is not None:
-            out["pid"] = self.pid
+        if self.os_pid is not None:
+            out["pid"] = self.os_pid
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 out[key] = value
@@ -73,11 +73,11 @@ def setup_logging(level: str, *, as_json: bool, with_pid: bool = False) -> None:
     handler = StderrHandler()
     # Several hub processes (`serve --workers N`) write to one stream: each line says whose it is.
     # The pid is read once here (the process is a fresh one, never a fork of a configured one).
-    pid = os.getpid() if with_pid else None
+    os_pid = os.getpid() if with_pid else None
     if as_json:
-        handler.setFormatter(JsonFormatter(pid=pid))
+        handler.setFormatter(JsonFormatter(os_pid=os_pid))
     else:
-        where = f" [{pid}]" if pid is not None else ""
+        where = f" [{os_pid}]" if os_pid is not None else ""
         handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s{where} %(name)s: %(message)s"))
     # Per-record work no formatter here uses (logging docs, "Optimization"): no stack walk for
     # the caller, no thread/process lookups. Two traffic lines per push make it count.

@@ -89,7 +89,11 @@ class RelayStats:
 
     def by_platform(self) -> dict[str, list[int]]:
         """[delivered, failed] per platform id (text keys: the heartbeat stores this as JSON)."""
-        return {str(pid): [f.delivered, f.failed] for pid, f in self._platforms.items() if f.delivered or f.failed}
+        return {
+            str(platform_id): [f.delivered, f.failed]
+            for platform_id, f in self._platforms.items()
+            if f.delivered or f.failed
+        }
 
     def figures(self, platform_id: int) -> PlatformFigures:
         """The figures of one platform (zeros when never seen)."""
@@ -161,11 +165,11 @@ class _StoreCollector(Collector):
         )
         dead = GaugeMetricFamily("ocpi_hub_dead_letters", "Dead letters per receiver.", labels=labels)
         # Every platform gets a series (zeros when nothing is queued), so alerts see it from the start.
-        for pid in sorted(set(snap.queues) | set(snap.names)):
-            stats = snap.queues.get(pid, _EMPTY_QUEUE)
-            values = [str(pid), snap.names.get(pid, "")]
+        for platform_id in sorted(set(snap.queues) | set(snap.names)):
+            stats = snap.queues.get(platform_id, _EMPTY_QUEUE)
+            values = [str(platform_id), snap.names.get(platform_id, "")]
             depth.add_metric(values, stats.depth)
-            age.add_metric(values, snap.oldest_age.get(pid, 0.0))
+            age.add_metric(values, snap.oldest_age.get(platform_id, 0.0))
             retries.add_metric(values, stats.retries)
             dead.add_metric(values, stats.dead)
         platforms = GaugeMetricFamily("ocpi_hub_platforms", "Registered platforms by status.", labels=["status"])
@@ -295,8 +299,8 @@ async def metrics(request: web.Request) -> web.Response:
     snapshot = Snapshot(
         queues=queues,
         oldest_age={
-            pid: max(0.0, (now - parse_iso(q.oldest_created_at)).total_seconds())
-            for pid, q in queues.items()
+            platform_id: max(0.0, (now - parse_iso(q.oldest_created_at)).total_seconds())
+            for platform_id, q in queues.items()
             if q.oldest_created_at
         },
         platform_statuses=statuses,

@@ -21,7 +21,7 @@ from hub import __version__, build
 from hub.keys import AGREEMENTS, CLOCK, CLUSTER, SETTINGS, STARTED_AT, STORE
 from hub.observe.metrics import LOSS_STATS, RELAY_STATS
 from hub.ocpi.envelope import json_response
-from routing.clock import parse_iso
+from routing.clock import iso_or_none, parse_iso
 from routing.jobs.cluster import cluster_by_platform
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
@@ -66,8 +66,8 @@ def platform_status(
         "status": platform.status,
         "version": platform.version,
         "roles": [{"country_code": r.country_code, "party_id": r.party_id, "role": r.role} for r in platform.parties],
-        "last_seen_in": _latest(platform.last_seen_in, figures.last_in),
-        "last_seen_out": _latest(platform.last_seen_out, figures.last_out),
+        "last_seen_in": _latest(iso_or_none(platform.last_seen_in), figures.last_in),
+        "last_seen_out": _latest(iso_or_none(platform.last_seen_out), figures.last_out),
         "queue_depth": queue.depth,
         "oldest_queued_age_seconds": oldest_age,
         "retries": queue.retries,
@@ -129,10 +129,10 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
     agreements, unpartnered = app[AGREEMENTS].summary(platforms)
     notices.extend(unpartnered)  # an operator's decision (or one still to make), not a fault
     # Messages for platforms that no longer exist still count (their figures have no entry).
-    orphans = {pid: q for pid, q in queues.items() if pid not in {p.id for p in platforms}}
-    for pid, q in sorted(orphans.items()):
+    orphans = {platform_id: q for platform_id, q in queues.items() if platform_id not in {p.id for p in platforms}}
+    for platform_id, q in sorted(orphans.items()):
         if q.dead:
-            reasons.append(f"deleted platform {pid}: {q.dead} dead letter(s)")
+            reasons.append(f"deleted platform {platform_id}: {q.dead} dead letter(s)")
     totals = {
         "platforms": len(entries),
         "queue_depth": sum(q.depth for q in queues.values()),

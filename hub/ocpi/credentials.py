@@ -12,6 +12,7 @@ from aiohttp import web
 from hub.keys import CALLER, OCPI_VERSION, REGISTRY
 from hub.ocpi.envelope import ocpi_response, read_json
 from hub.ocpi.router import PREFIX_211, OcpiRouter, tagged
+from routing.protocol.vocab import InterfaceRole, ModuleID
 
 
 def _version(request: web.Request) -> str:
@@ -48,7 +49,7 @@ async def delete_credentials(request: web.Request) -> web.Response:
 
 def setup(router: OcpiRouter) -> None:
     """Register and publish the credentials endpoint (token A allowed on every method)."""
-    router.publish("credentials", "SENDER", "credentials/")
+    router.publish(ModuleID.CREDENTIALS, InterfaceRole.SENDER, "credentials/")
     for method, handler in (
         ("GET", get_credentials),
         ("POST", post_credentials),

@@ -8,6 +8,7 @@ from hub.keys import AGREEMENTS, CALLER, DIRECTORY, SETTINGS
 from hub.ocpi.envelope import ocpi_response
 from hub.ocpi.router import OcpiRouter
 from routing.getall import MAX_LIMIT, next_link, page_request
+from routing.protocol.vocab import InterfaceRole, ModuleID
 from routing.registry.clientinfo import all_client_info
 
 
@@ -33,5 +34,5 @@ async def get_client_info(request: web.Request) -> web.Response:
 
 def setup(router: OcpiRouter) -> None:
     """Publish and register the hubclientinfo SENDER endpoint."""
-    router.publish("hubclientinfo", "SENDER", "hubclientinfo/")
+    router.publish(ModuleID.HUB_CLIENT_INFO, InterfaceRole.SENDER, "hubclientinfo/")
     router.add("GET", "/hubclientinfo", get_client_info)

@@ -20,18 +20,19 @@ from routing.messages import Inbound, PartyRef, RoutingHeaders
 from routing.protocol.errors import Forbidden
 from routing.protocol.headers import parse_routing_headers
 from routing.protocol.paths import decode_segments
+from routing.protocol.vocab import InterfaceRole, ModuleID, Role
 from routing.registry.identity import live_parties, refs, serves
 from storage.models import Platform
 
 # Draft path -> module; the caller's method picks the interface (docs/DESIGN-NOTES.md, Draft reference paths).
 DRAFT_ALIASES = {
-    "locations": "locations",
-    "sessions": "sessions",
-    "cdrs": "cdrs",
-    "commands": "commands",
-    "smartcharging": "chargingprofiles",
-    "tariffs": "tariffs",
-    "tokens": "tokens",
+    "locations": ModuleID.LOCATIONS,
+    "sessions": ModuleID.SESSIONS,
+    "cdrs": ModuleID.CDRS,
+    "commands": ModuleID.COMMANDS,
+    "smartcharging": ModuleID.CHARGING_PROFILES,
+    "tariffs": ModuleID.TARIFFS,
+    "tokens": ModuleID.TOKENS,
 }
 
 
@@ -116,11 +117,11 @@ def _handler(module: str, interface: str) -> Callable[[web.Request], Awaitable[w
 def _draft_handler(module: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         platform = calling_platform(request)
-        cpo = any(p.role == "CPO" for p in platform.parties)
-        if module in ("commands", "chargingprofiles"):
-            interface = "SENDER" if cpo else "RECEIVER"
+        cpo = any(p.role == Role.CPO for p in platform.parties)
+        if module in (ModuleID.COMMANDS, ModuleID.CHARGING_PROFILES):
+            interface = InterfaceRole.SENDER if cpo else InterfaceRole.RECEIVER
         else:
-            interface = "SENDER" if request.method == "GET" else "RECEIVER"
+            interface = InterfaceRole.SENDER if request.method == "GET" else InterfaceRole.RECEIVER
         return await route(request, module, interface)
 
     handler.__doc__ = f"Draft reference path for {module}."
@@ -130,7 +131,7 @@ def _draft_handler(module: str) -> Callable[[web.Request], Awaitable[web.Respons
 def setup(router: OcpiRouter) -> None:
     """Publish and register SENDER and RECEIVER endpoints for every routed module, and the draft aliases."""
     for module in MODULES:
-        for interface in ("SENDER", "RECEIVER"):
+        for interface in (InterfaceRole.SENDER, InterfaceRole.RECEIVER):
             path = f"{module}/{interface.lower()}"
             router.publish(module, interface, path + "/")
             router.add_tail("*", "/" + path, _handler(module, interface))
@@ -141,14 +142,21 @@ def setup(router: OcpiRouter) -> None:
 
 
 # Functional modules of OCPI 2.1.1 (no charging profiles there).
-MODULES_211 = ("locations", "tariffs", "tokens", "sessions", "cdrs", "commands")
+MODULES_211 = (
+    ModuleID.LOCATIONS,
+    ModuleID.TARIFFS,
+    ModuleID.TOKENS,
+    ModuleID.SESSIONS,
+    ModuleID.CDRS,
+    ModuleID.COMMANDS,
+)
 
 
 def _handler_211(module: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         platform = calling_platform(request)
         segments = decode_segments(raw_tail(request))
-        is_cpo = any(p.role == "CPO" for p in platform.parties)
+        is_cpo = any(p.role == Role.CPO for p in platform.parties)
         return await route(request, module, versioned.interface_211(module, request.method, segments, is_cpo))
 
     handler.__doc__ = f"OCPI 2.1.1 {module} (one URL for both interfaces)."

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from hub.keys import LOSSES, TRANSLATION
 from hub.observe.metrics import LOSS_STATS, METRICS
+from routing.protocol.vocab import InterfaceRole, ModuleID, Role
 from routing.versions import answers, wire
 from routing.versions.flow import Flow
 from storage.models import Platform
@@ -25,22 +26,27 @@ Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 # The role that owns (and pushes) each 2.1.1 module's objects: its GET on
 # ``{url}/{country_code}/{party_id}/{id}`` reads back its own copy at the receiver.
-_OWNER_211 = {"locations": "CPO", "tariffs": "CPO", "sessions": "CPO", "tokens": "EMSP"}
+_OWNER_211: dict[str, Role] = {
+    ModuleID.LOCATIONS: Role.CPO,
+    ModuleID.TARIFFS: Role.CPO,
+    ModuleID.SESSIONS: Role.CPO,
+    ModuleID.TOKENS: Role.EMSP,
+}
 
 
 def interface_211(module: str, method: str, segments: list[str], is_cpo: bool) -> str:
     """The hub interface a 2.1.1 call on ``/ocpi/2.1.1/{module}`` stands for."""
-    if module == "commands":
-        return "SENDER" if is_cpo else "RECEIVER"
-    if module == "tokens" and segments and segments[-1].lower() == "authorize":
-        return "SENDER"  # a CPO asking the eMSP (mod_tokens, real-time authorization)
+    if module == ModuleID.COMMANDS:
+        return InterfaceRole.SENDER if is_cpo else InterfaceRole.RECEIVER
+    if module == ModuleID.TOKENS and segments and segments[-1].lower() == "authorize":
+        return InterfaceRole.SENDER  # a CPO asking the eMSP (mod_tokens, real-time authorization)
     if method == "GET":
         # 2.1.1 has one URL for both sides: the owner's GET with its own ids is the Receiver
         # interface (mod_locations 8.2.2.1 "GET ... /{country_code}/{party_id}/{location_id}").
         owner = _OWNER_211.get(module)
-        owns = owner is not None and (owner == "CPO") == is_cpo
-        return "RECEIVER" if owns and len(segments) >= 3 else "SENDER"
-    return "RECEIVER"
+        owns = owner is not None and (owner == Role.CPO) == is_cpo
+        return InterfaceRole.RECEIVER if owns and len(segments) >= 3 else InterfaceRole.SENDER
+    return InterfaceRole.RECEIVER
 
 
 def begin(request: web.Request, caller: Platform) -> Flow:

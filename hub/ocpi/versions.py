@@ -12,12 +12,21 @@ from aiohttp.typedefs import Handler
 from hub.keys import SETTINGS
 from hub.ocpi.envelope import ocpi_response
 from hub.ocpi.router import PREFIX_211, SAME_SHAPE, OcpiRouter, prefix_of, tagged
+from routing.protocol.vocab import ModuleID
 from routing.versions import SUPPORTED
 
 VERSION = "2.2.1"
 ROUTER = web.AppKey("ocpi_router", OcpiRouter)
 # Modules a 2.1.1 partner can use (no charging profiles, no hub client info in 2.1.1).
-MODULES_211 = ("credentials", "locations", "tariffs", "tokens", "sessions", "cdrs", "commands")
+MODULES_211 = (
+    ModuleID.CREDENTIALS,
+    ModuleID.LOCATIONS,
+    ModuleID.TARIFFS,
+    ModuleID.TOKENS,
+    ModuleID.SESSIONS,
+    ModuleID.CDRS,
+    ModuleID.COMMANDS,
+)
 
 
 async def get_versions(request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ from routing.decide import ModuleSpec
 from routing.jobs.cluster import CACHE_CHANNEL
 from routing.messages import PartyRef
 from routing.protocol.errors import AgreementConflict, NoAgreement, NotFound
+from routing.protocol.vocab import other_interface
 from routing.registry.identity import live_parties
 from storage import agreements as agreement_sql
 from storage.agreements import ALL_MODULES, AgreementRow, AgreementValues, Side
@@ -163,8 +164,8 @@ class Agreements:
             keys = {p.key for p in live_parties(platform)}
             found = [ag for ag in found if any(side[:2] in keys for side in ag.sides)]
         if party is not None:
-            cc, _, pid = party.upper().partition("*")
-            found = [ag for ag in found if any(side[:2] == (cc, pid) for side in ag.sides)]
+            country_code, _, party_id = party.upper().partition("*")
+            found = [ag for ag in found if any(side[:2] == (country_code, party_id) for side in ag.sides)]
         if state is not None:
             found = [ag for ag in found if ag.row.state == state]
         return found
@@ -202,7 +203,7 @@ class Agreements:
         """
         if not self.required:
             return True
-        sender_roles = spec.roles_for("SENDER" if interface == "RECEIVER" else "RECEIVER")
+        sender_roles = spec.roles_for(other_interface(interface))
         return self.allows(sender, sender_roles, receiver, spec.roles_for(interface), spec.name)
 
     def require(self, spec: ModuleSpec, interface: str, sender: PartyRef, receiver: PartyRef) -> None:

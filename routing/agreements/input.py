@@ -15,9 +15,10 @@ from typing import Any
 from routing.clock import iso, parse_iso
 from routing.decide import MODULES
 from routing.protocol.errors import InvalidParameters
+from routing.protocol.vocab import PARTY_ROLES
 from storage.agreements import ALL_MODULES, AgreementValues, Side
 
-ROLES = ("CPO", "EMSP", "NAP", "NSP", "OTHER", "SCSP")
+ROLES = PARTY_ROLES
 STATES = ("active", "suspended")
 MAX_IMPORT_ROWS = 10_000
 CSV_COLUMNS = (
@@ -44,14 +45,16 @@ def _side(value: Any, where: str, column: str | None = None) -> Side:
 
     if not isinstance(value, dict):
         raise InvalidParameters(f"{where} must be an object {{country_code, party_id, role}}")
-    cc, pid, role = value.get("country_code"), value.get("party_id"), value.get("role")
-    if not (isinstance(cc, str) and len(cc) == 2 and cc.isascii() and cc.isalpha()):
+    country_code, party_id, role = value.get("country_code"), value.get("party_id"), value.get("role")
+    if not (
+        isinstance(country_code, str) and len(country_code) == 2 and country_code.isascii() and country_code.isalpha()
+    ):
         raise InvalidParameters(f"{name('country_code')} must be two letters (CiString(2))")
-    if not (isinstance(pid, str) and len(pid) == 3 and pid.isascii() and pid.isalnum()):
+    if not (isinstance(party_id, str) and len(party_id) == 3 and party_id.isascii() and party_id.isalnum()):
         raise InvalidParameters(f"{name('party_id')} must be three letters or digits (CiString(3))")
     if not (isinstance(role, str) and role.upper() in ROLES):
         raise InvalidParameters(f"{name('role')} must be one of {', '.join(ROLES)}")
-    return (cc.upper(), pid.upper(), role.upper())
+    return (country_code.upper(), party_id.upper(), role.upper())
 
 
 def modules_text(value: Any) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import DeliverySettings
-from routing.clock import Clock, parse_iso
+from routing.clock import Clock
 from routing.peers.client import PeerClient
 from routing.protocol.errors import OcpiError
 from routing.registry.directory import Directory
@@ -85,7 +85,7 @@ class ReceiverHealth:
 
     def next_probe_times(self) -> list[float]:
         """When each pending probe not already in flight is due (clock timestamps)."""
-        return [p.next_at for pid, p in self._offline.items() if pid not in self._probing]
+        return [p.next_at for platform_id, p in self._offline.items() if platform_id not in self._probing]
 
     async def quiet(self) -> None:
         """Return once no probe is in flight (each is bounded by its timeout; for tests and idle())."""
@@ -158,11 +158,7 @@ class ReceiverHealth:
         for platform in await platform_sql.list_platforms(store):
             if platform.status != "CONNECTED" or not platform.registered or platform.id in self._offline:
                 continue
-            seen = [
-                parse_iso(t).timestamp()
-                for t in (platform.last_seen_in, platform.last_seen_out, platform.updated_at)
-                if t
-            ]
+            seen = [t.timestamp() for t in (platform.last_seen_in, platform.last_seen_out, platform.updated_at) if t]
             if seen and now - max(seen) < silence:
                 continue
             if not self._start(platform.id, self._still_alive(platform.id, silence)):

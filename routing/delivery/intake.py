@@ -30,6 +30,7 @@ from routing.jobs.cluster import OUTBOX_CHANNEL
 from routing.messages import Leg, Reply
 from routing.peers.forward import relay
 from routing.protocol.errors import ConnectionProblem, OcpiError, Overloaded, ReceiverTimeout, Unrepresentable
+from routing.protocol.vocab import ModuleID
 from routing.versions import wire as versions_wire
 from storage import broadcasts as broadcast_sql
 from storage import outbox as outbox_sql
@@ -129,8 +130,8 @@ class Delivery:
     async def push_one(self, leg: Leg, *, prepare: Job | None = None) -> Outcome:
         """Commit one leg (and ``prepare``), send it now, wait up to relay_wait for its first attempt."""
         leg = await versions_wire.outbound(leg)  # in the receiver's OCPI version, before it is kept
-        pid, request_id = leg.platform.id, leg.request_id
-        if not self.worker.has_room(pid):
+        platform_id, request_id = leg.platform.id, leg.request_id
+        if not self.worker.has_room(platform_id):
             raise Overloaded(headers=dict(_RETRY_AFTER))
         now = self.clock.now()
         # The fast path stays in this process: leased to it, so no other process's scheduler takes it.
@@ -152,13 +153,13 @@ class Delivery:
         except BaseException:
             self.fastpath.stop_waiting(request_id)
             raise
-        paused = self.worker.is_paused(pid)
+        paused = self.worker.is_paused(platform_id)
         if paused and self.fail_mode:
             # "fail" answers like a plain hub: the receiver is down, so 4003 now, nothing kept.
             await self._drop(message_id, request_id)
-            return Failed(ConnectionProblem(f"receiver platform {pid} is unavailable"))
+            return Failed(ConnectionProblem(f"receiver platform {platform_id} is unavailable"))
         if blocked:
-            self.worker.queued_behind(pid, message.module, message.object_key)
+            self.worker.queued_behind(platform_id, message.module, message.object_key)
         if paused or (blocked and not self.fail_mode):
             self.fastpath.stop_waiting(request_id)
             self.worker.wake()
@@ -229,7 +230,7 @@ class Delivery:
         await self.store.write(lambda tx: outbox_sql.delete(tx, message_id, request_id=request_id))
 
     def _message(self, leg: Leg, now: datetime, status_patch: bool, lease_until: str | None = None) -> NewMessage:
-        if leg.module == "cdrs":
+        if leg.module == ModuleID.CDRS:
             max_age = self.settings.cdr_max_age
         else:
             max_age = self.settings.status_max_age if status_patch else self.settings.max_age
@@ -251,7 +252,7 @@ class Delivery:
 
 def _is_status_patch(leg: Leg) -> bool:
     """An EVSE/connector PATCH carrying only a status: stale fast, and coalesced when repeated."""
-    if leg.module != "locations" or leg.method != "PATCH":
+    if leg.module != ModuleID.LOCATIONS or leg.method != "PATCH":
         return False
     try:
         body = json.loads(leg.body or b"{}")

@@ -40,7 +40,7 @@ class ProcessView:
 
     id: str
     host: str
-    pid: int
+    os_pid: int  # the operating system's process id ("pid" in /status and the table)
     started_at: str
     last_heartbeat: str
     state: str  # alive, gone (no heartbeat within gone_after), stopped (clean shutdown)
@@ -51,7 +51,7 @@ class ProcessView:
         return {
             "id": self.id,
             "host": self.host,
-            "pid": self.pid,
+            "pid": self.os_pid,
             "started_at": self.started_at,
             "last_heartbeat": self.last_heartbeat,
             "state": self.state,
@@ -87,7 +87,7 @@ class Cluster:
         self.figures = figures  # this process's counters (delivered, failed, in flight...)
         self.process_id = store.process_id
         self.host = socket.gethostname()
-        self.pid = os.getpid()
+        self.os_pid = os.getpid()
         self.started_at = iso(clock.now())
         self.task = Periodic("heartbeat", self.beat, lambda: self.settings.heartbeat_interval, clock)
 
@@ -103,7 +103,7 @@ class Cluster:
                 tx,
                 process_id=self.process_id,
                 host=self.host,
-                pid=self.pid,
+                os_pid=self.os_pid,
                 started_at=self.started_at,
                 now=stamp,
                 figures=figures,
@@ -140,7 +140,7 @@ class Cluster:
                 ProcessView(
                     id=row.id,
                     host=row.host,
-                    pid=row.pid,
+                    os_pid=row.os_pid,
                     started_at=row.started_at,
                     last_heartbeat=row.heartbeat_at,
                     state=state,

@@ -13,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from routing.clock import Clock, iso, parse_iso
+from routing.clock import Clock, iso
 from routing.jobs.periodic import Periodic
 from routing.messages import PartyRef
 from routing.objects import ObjectRef, canonical_time
 from routing.peers.client import PeerClient
 from routing.protocol.envelope import dumps
 from routing.protocol.errors import OcpiError
+from routing.protocol.vocab import InterfaceRole, ModuleID, Role
 from routing.registry.directory import Directory
 from routing.registry.identity import live_parties
 from routing.versions import CORE, Context, to_core
@@ -34,7 +36,7 @@ from storage.models import Platform
 
 LOGGER = logging.getLogger(__name__)
 
-MODULES = ("locations", "tariffs")
+MODULES = (ModuleID.LOCATIONS, ModuleID.TARIFFS)
 MAX_PAGES = 1000
 PAGE_LIMIT = 1000
 CHECK_EVERY = 60.0  # seconds between looks at which platform is due
@@ -49,19 +51,19 @@ class Puller:
         self.client = client
         self.directory = directory
         self.clock = clock
-        self._pulled: dict[int, str] = {}  # newer than the directory's copy of platforms.pulled_at
+        self._pulled: dict[int, datetime] = {}  # newer than the directory's copy of platforms.pulled_at
         self._round = asyncio.Lock()  # one round at a time: a second caller waits, then finds nothing due
         # An abandoned pull (stop) leaves pulled_at alone: the next one starts from the last complete one.
         self.task = Periodic("pull-only-partners", self.pull_due, lambda: CHECK_EVERY, clock, lead=store.try_lead)
 
-    def _pulled_at(self, platform: Platform) -> str | None:
+    def _pulled_at(self, platform: Platform) -> datetime | None:
         return self._pulled.get(platform.id) or platform.pulled_at
 
     def _due(self, platform: Platform) -> bool:
         if not platform.pull_interval or platform.status != "CONNECTED" or not platform.registered:
             return False
         last = self._pulled_at(platform)
-        return last is None or (self.clock.now() - parse_iso(last)).total_seconds() >= platform.pull_interval
+        return last is None or (self.clock.now() - last).total_seconds() >= platform.pull_interval
 
     async def pull_due(self) -> int:
         """Pull every due platform; return how many objects were stored."""
@@ -74,11 +76,11 @@ class Puller:
 
     async def pull(self, platform: Platform) -> int:
         """Pull one platform's locations and tariffs since its last complete pull."""
-        started = iso(self.clock.now())
-        owners = {p.key for p in live_parties(platform, ("CPO",))}
+        started = self.clock.now()
+        owners = {p.key for p in live_parties(platform, (Role.CPO,))}
         stored = 0
         for module in MODULES:
-            url = platform.endpoint(module, "SENDER")
+            url = platform.endpoint(module, InterfaceRole.SENDER)
             if url is None or not owners:
                 continue
             try:
@@ -95,7 +97,7 @@ class Puller:
         query: dict[str, str] = {"limit": str(PAGE_LIMIT)}
         last = self._pulled_at(platform)
         if last:
-            query["date_from"] = last
+            query["date_from"] = iso(last)  # the OCPI DateTime the partner filters on
         next_url: str | None = f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
         stored = 0
         for _ in range(MAX_PAGES):
@@ -157,13 +159,13 @@ class Puller:
                     origin_version=version if sent is not None else None,
                     origin_body=dumps(sent) if sent is not None else None,
                 )
-                if module == "locations":
+                if module == ModuleID.LOCATIONS:
                     index_sql.remember(tx, "location", ref.object_id, ref.owner.key, now=now)
 
         return job
 
 
-_KIND = {"locations": "Location", "tariffs": "Tariff"}
+_KIND: dict[str, str] = {ModuleID.LOCATIONS: "Location", ModuleID.TARIFFS: "Tariff"}
 
 
 def _as_core(platform: Platform, module: str, item: Any) -> tuple[Any, Any]:
@@ -175,7 +177,7 @@ def _as_core(platform: Platform, module: str, item: Any) -> tuple[Any, Any]:
     version = platform.version or CORE
     if version == CORE or not isinstance(item, dict):
         return item, None
-    party = next(iter(live_parties(platform, ("CPO",))), None)
+    party = next(iter(live_parties(platform, (Role.CPO,))), None)
     ctx = Context(party.country_code, party.party_id, origin=version) if party else Context(origin=version)
     try:
         core = to_core(version, _KIND[module], item, ctx).data

@@ -17,13 +17,14 @@ from datetime import timedelta
 from config import RetentionSettings
 from routing.clock import Clock, iso
 from routing.jobs.periodic import Periodic
+from routing.protocol.vocab import ModuleID
 from storage import retention as retention_sql
 from storage.db import Store
 
 LOGGER = logging.getLogger(__name__)
 
-AGED = ("sessions", "cdrs", "tokens")
-OWNED = ("locations", "tariffs")
+AGED: tuple[str, ...] = (ModuleID.SESSIONS, ModuleID.CDRS, ModuleID.TOKENS)
+OWNED: tuple[str, ...] = (ModuleID.LOCATIONS, ModuleID.TARIFFS)
 _VACUUM_PAGES = 2000  # per step: a few MB, a short write
 
 

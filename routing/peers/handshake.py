@@ -22,12 +22,13 @@ from routing.protocol.errors import (
 )
 from routing.protocol.models import Version, VersionDetails
 from routing.protocol.reader import Shape
+from routing.protocol.vocab import InterfaceRole, ModuleID
 from routing.versions import registration
 from storage.models import Endpoint
 
 LOGGER = logging.getLogger(__name__)
 
-REQUIRED_MODULES = ("credentials",)
+REQUIRED_MODULES = (ModuleID.CREDENTIALS,)
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,10 @@ async def discover(
         details = VersionDetails.model_validate(raw_details)
     except ValidationError as exc:
         raise UnableToUseClientApi(f"GET {match.url}: not a version details object") from exc
-    listed = [Endpoint(module=ep.identifier.lower(), role=ep.role or "SENDER", url=ep.url) for ep in details.endpoints]
+    listed = [
+        Endpoint(module=ep.identifier.lower(), role=ep.role or InterfaceRole.SENDER, url=ep.url)
+        for ep in details.endpoints
+    ]
     endpoints = tuple(registration.endpoints(chosen, listed))
     for ep in endpoints:  # SSRF guard (routing/peers/ssrf.py): the hub will call every one of these
         try:

@@ -8,18 +8,18 @@ from routing.messages import FROM_CC, FROM_PID, TO_CC, TO_PID, PartyRef, Routing
 from routing.protocol.errors import InvalidParameters
 
 
-def _pair(headers: Mapping[str, str], cc_name: str, pid_name: str) -> PartyRef | None:
-    cc = (headers.get(cc_name) or "").strip()
-    pid = (headers.get(pid_name) or "").strip()
-    if not cc and not pid:
+def _pair(headers: Mapping[str, str], country_code_header: str, party_id_header: str) -> PartyRef | None:
+    country_code = (headers.get(country_code_header) or "").strip()
+    party_id = (headers.get(party_id_header) or "").strip()
+    if not country_code and not party_id:
         return None
-    if not cc or not pid:
-        raise InvalidParameters(f"routing headers come in pairs: {cc_name} and {pid_name}")
-    if len(cc) != 2 or not cc.isascii() or not cc.isalpha():
-        raise InvalidParameters(f"{cc_name} must be two letters")
-    if len(pid) != 3 or not pid.isascii() or not pid.isalnum():
-        raise InvalidParameters(f"{pid_name} must be three letters or digits")
-    return PartyRef(cc, pid)
+    if not country_code or not party_id:
+        raise InvalidParameters(f"routing headers come in pairs: {country_code_header} and {party_id_header}")
+    if len(country_code) != 2 or not country_code.isascii() or not country_code.isalpha():
+        raise InvalidParameters(f"{country_code_header} must be two letters")
+    if len(party_id) != 3 or not party_id.isascii() or not party_id.isalnum():
+        raise InvalidParameters(f"{party_id_header} must be three letters or digits")
+    return PartyRef(country_code, party_id)
 
 
 def parse_routing_headers(headers: Mapping[str, str]) -> RoutingHeaders:

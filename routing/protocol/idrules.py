@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from routing.protocol.errors import InvalidParameters
+from routing.protocol.vocab import InterfaceRole, ModuleID
 
 # Field -> maximum length in 2.2.1 (2.3.0 has the same tables for these fields).
 LIMITS: dict[str, int] = {
@@ -35,18 +36,23 @@ OTHER_SEGMENT = 39
 # What each position of a hub URL's path suffix holds, per (module, interface).
 _OWNER = ("country_code", "party_id")
 PATH_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("locations", "RECEIVER"): (*_OWNER, "location_id", "evse_uid", "connector_id"),
-    ("locations", "SENDER"): ("location_id", "evse_uid", "connector_id"),
-    ("tariffs", "RECEIVER"): (*_OWNER, "tariff_id"),
-    ("tokens", "RECEIVER"): (*_OWNER, "token_uid"),
-    ("tokens", "SENDER"): ("token_uid",),
-    ("sessions", "RECEIVER"): (*_OWNER, "session_id"),
-    ("sessions", "SENDER"): ("session_id",),
-    ("chargingprofiles", "RECEIVER"): ("session_id",),
-    ("chargingprofiles", "SENDER"): ("session_id",),
+    (ModuleID.LOCATIONS, InterfaceRole.RECEIVER): (*_OWNER, "location_id", "evse_uid", "connector_id"),
+    (ModuleID.LOCATIONS, InterfaceRole.SENDER): ("location_id", "evse_uid", "connector_id"),
+    (ModuleID.TARIFFS, InterfaceRole.RECEIVER): (*_OWNER, "tariff_id"),
+    (ModuleID.TOKENS, InterfaceRole.RECEIVER): (*_OWNER, "token_uid"),
+    (ModuleID.TOKENS, InterfaceRole.SENDER): ("token_uid",),
+    (ModuleID.SESSIONS, InterfaceRole.RECEIVER): (*_OWNER, "session_id"),
+    (ModuleID.SESSIONS, InterfaceRole.SENDER): ("session_id",),
+    (ModuleID.CHARGING_PROFILES, InterfaceRole.RECEIVER): ("session_id",),
+    (ModuleID.CHARGING_PROFILES, InterfaceRole.SENDER): ("session_id",),
 }
 # The id field of a pushed object, per module (a Location push one level down is an EVSE, two a Connector).
-_OBJECT_ID = {"tariffs": "tariff_id", "tokens": "token_uid", "sessions": "session_id", "cdrs": "cdr_id"}
+_OBJECT_ID: dict[str, str] = {
+    ModuleID.TARIFFS: "tariff_id",
+    ModuleID.TOKENS: "token_uid",
+    ModuleID.SESSIONS: "session_id",
+    ModuleID.CDRS: "cdr_id",
+}
 _LOCATION_LEVELS = (("id", "location_id"), ("uid", "evse_uid"), ("id", "connector_id"))
 # Ids in a command body the hub routes on or passes to a CPO (mod_commands, object tables).
 _COMMAND_FIELDS = ("location_id", "evse_uid", "connector_id", "session_id", "reservation_id", "authorization_reference")
@@ -111,7 +117,7 @@ def check_query(module: str, query: dict[str, str]) -> None:
     """Query values the hub keys on: a Token's ``type`` (TokenType, an enum: letters and '_')."""
     value = query.get("type")
     if (
-        module == "tokens"
+        module == ModuleID.TOKENS
         and value is not None
         and not (0 < len(value) <= 20 and value.isascii() and value.replace("_", "").isalpha())
     ):
@@ -123,25 +129,25 @@ def check_body(version: str, module: str, interface: str, method: str, segments:
     if not isinstance(body, dict) or method not in ("PUT", "PATCH", "POST"):
         return
     limits = LIMITS_211 if version == "2.1.1" else LIMITS
-    if module == "commands" and interface == "RECEIVER":
+    if module == ModuleID.COMMANDS and interface == InterfaceRole.RECEIVER:
         for name in _COMMAND_FIELDS:
             _check(name, body.get(name), limits, "")
         return
-    if interface != "RECEIVER":
+    if interface != InterfaceRole.RECEIVER:
         return
-    if module == "locations":
+    if module == ModuleID.LOCATIONS:
         level = max(0, min(len(segments) - 3, 2))
         key, name = _LOCATION_LEVELS[level]
         _check(name, body.get(key), limits, "")
     elif module in _OBJECT_ID:
-        _check(_OBJECT_ID[module], body.get("uid" if module == "tokens" else "id"), limits, "")
+        _check(_OBJECT_ID[module], body.get("uid" if module == ModuleID.TOKENS else "id"), limits, "")
     else:
         return
     for name in ("country_code", "party_id"):
         _check(name, body.get(name), limits, "")
-    if module in ("sessions", "cdrs"):
+    if module in (ModuleID.SESSIONS, ModuleID.CDRS):
         for name in _REFERENCES:
-            if name != "session_id" or module == "cdrs":
+            if name != "session_id" or module == ModuleID.CDRS:
                 _check(name, body.get(name), limits, "")
         token = body.get("cdr_token")
         if isinstance(token, dict):

@@ -24,6 +24,7 @@ from routing.clock import Clock, iso
 from routing.delivery.intake import Delivery
 from routing.messages import Leg
 from routing.peers.forward import new_request_id
+from routing.protocol.vocab import InterfaceRole, ModuleID
 from routing.registry.directory import ROUTABLE, Directory
 from routing.registry.identity import active
 from storage.models import Party, Platform
@@ -78,7 +79,7 @@ class ClientInfoPusher:
         self._pending: set[asyncio.Task[None]] = set()
 
     def _leg(self, receiver: Platform, party: Party, status: str) -> Leg | None:
-        base = receiver.endpoint("hubclientinfo", "RECEIVER")
+        base = receiver.endpoint(ModuleID.HUB_CLIENT_INFO, InterfaceRole.RECEIVER)
         if base is None:
             return None
         body = client_info(party, status)
@@ -91,7 +92,7 @@ class ClientInfoPusher:
             routing=None,
             correlation_id=new_request_id(),
             body=json.dumps(body).encode(),
-            module="hubclientinfo",
+            module=ModuleID.HUB_CLIENT_INFO,
             object_key=f"{party.country_code}/{party.party_id}/{party.role}".upper(),
         )
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from config import Settings
 from routing.protocol.errors import InvalidParameters
 from routing.protocol.models import Credentials
+from routing.protocol.vocab import Role
 from routing.versions import registration
 from storage import platforms as platform_sql
 from storage.db import Store
@@ -50,7 +51,7 @@ def hub_credentials(settings: Settings, token: str) -> dict[str, Any]:
         "url": settings.versions_url,
         "roles": [
             {
-                "role": "HUB",
+                "role": Role.HUB,
                 "business_details": business,
                 "party_id": settings.party_id,
                 "country_code": settings.country_code,

@@ -105,12 +105,12 @@ def _mark_contested(platforms: list[Platform]) -> list[Platform]:
     found = contested(platforms)
     if not found:
         return platforms
-    for (cc, pid), ids in sorted(found.items()):
+    for (country_code, party_id), ids in sorted(found.items()):
         LOGGER.warning(
             "party %s*%s is held by platforms %s: it is served by none of them until the operator deletes"
             " the platform that must not have it (a country_code/party_id belongs to one platform)",
-            cc,
-            pid,
+            country_code,
+            party_id,
             ", ".join(str(i) for i in ids),
         )
     out: list[Platform] = []

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 
 from routing.messages import PartyRef
 from routing.protocol.errors import PartyConflict
+from routing.protocol.vocab import Role
 from storage import platforms as platform_sql
 from storage.db import Store
 from storage.errors import Conflict, PartyHeld
@@ -57,7 +58,7 @@ def refuse_reserved(parties: Iterable[tuple[str, str, str]], hub: PartyRef) -> N
     """PartyConflict (2001) for role HUB or the hub's own pair among (country_code, party_id, role) claims."""
     for country_code, party_id, role in parties:
         claimed = PartyRef(country_code, party_id)
-        if role.upper() == "HUB":
+        if role.upper() == Role.HUB:
             raise PartyConflict(
                 f"role HUB is not accepted for {claimed}: this hub is the network's hub; register the CPO, "
                 "eMSP or other roles you serve (credentials, CredentialsRole)"
@@ -68,7 +69,7 @@ def refuse_reserved(parties: Iterable[tuple[str, str, str]], hub: PartyRef) -> N
 
 def held_message(pairs: Iterable[tuple[str, str]]) -> str:
     """The refusal for pairs another platform holds (one wording for POST, PUT and connect)."""
-    names = ", ".join(f"{cc}*{pid}" for cc, pid in pairs)
+    names = ", ".join(f"{country_code}*{party_id}" for country_code, party_id in pairs)
     return (
         f"party {names} is already served by another platform on this hub; a country_code and party_id "
         "belong to one platform, whatever the role"
@@ -95,7 +96,9 @@ async def check_claims(store: Store, hub: PartyRef, platform_id: int, claims: Se
     which is what makes the rule hold against two registrations at once.
     """
     refuse_reserved(claims, hub)
-    held = await platform_sql.held_elsewhere(store, platform_id, [(cc, pid) for cc, pid, _ in claims])
+    held = await platform_sql.held_elsewhere(
+        store, platform_id, [(country_code, party_id) for country_code, party_id, _ in claims]
+    )
     if held:
         raise PartyConflict(held_message(held))
 

@@ -32,6 +32,7 @@ from routing.protocol.errors import (
     UnableToUseClientApi,
 )
 from routing.protocol.models import Credentials
+from routing.protocol.vocab import InterfaceRole, ModuleID
 from routing.registry.credentials import (
     credentials_for,
     new_token,
@@ -138,13 +139,13 @@ class Registry:
         now = self.clock.now()
         expires = iso(now + timedelta(seconds=self.settings.token_a_ttl))
         async with self._transaction() as tx:
-            pid = await platform_sql.create_platform(
+            platform_id = await platform_sql.create_platform(
                 tx, name=name, status="PLANNED", initiated_by="party", now=iso(now)
             )
-            await token_sql.add_token(tx, pid, token_a, kind="A", now=iso(now), expires_at=expires)
-            await platform_sql.set_role_hint(tx, pid, role)
-        LOGGER.info("invitation created for platform %s (%s), token A expires %s", pid, name, expires)
-        return await platform_sql.get_platform(self.store, pid), token_a
+            await token_sql.add_token(tx, platform_id, token_a, kind="A", now=iso(now), expires_at=expires)
+            await platform_sql.set_role_hint(tx, platform_id, role)
+        LOGGER.info("invitation created for platform %s (%s), token A expires %s", platform_id, name, expires)
+        return await platform_sql.get_platform(self.store, platform_id), token_a
 
     # ---- party-initiated ---------------------------------------------------------------------
 
@@ -232,29 +233,29 @@ class Registry:
         now = self._now()
         # Token B must be live before we POST: the party calls our versions with it first.
         async with self._transaction() as tx:
-            pid = await platform_sql.create_platform(
+            platform_id = await platform_sql.create_platform(
                 tx, name=name or versions_url, status="PLANNED", initiated_by="hub", now=now, versions_url=versions_url
             )
-            await token_sql.add_token(tx, pid, token_b, kind="C", now=now)
-            await platform_sql.set_role_hint(tx, pid, role)
+            await token_sql.add_token(tx, platform_id, token_b, kind="C", now=now)
+            await platform_sql.set_role_hint(tx, platform_id, role)
         try:
             creds = await self._post_credentials(
-                "POST", api, token_a, token_b, api.send_base64, role=role, platform_id=pid
+                "POST", api, token_a, token_b, api.send_base64, role=role, platform_id=platform_id
             )
             if name is None and creds.roles:
                 name = creds.roles[0].business_details.name
-            await self._check_claims(pid, creds)
-            await self._store_registration(pid, api, creds, token_b, replace_kind="C")
+            await self._check_claims(platform_id, creds)
+            await self._store_registration(platform_id, api, creds, token_b, replace_kind="C")
             if name:
                 async with self._transaction() as tx:
-                    await platform_sql.rename_platform(tx, pid, name)
+                    await platform_sql.rename_platform(tx, platform_id, name)
         except BaseException:
             async with self._transaction() as tx:
-                await platform_sql.delete_platform(tx, pid)
+                await platform_sql.delete_platform(tx, platform_id)
             raise
-        LOGGER.info("connected to platform %s at %s", pid, versions_url)
-        await self._notify(pid, "CONNECTED", registered=True)
-        return await platform_sql.get_platform(self.store, pid)
+        LOGGER.info("connected to platform %s at %s", platform_id, versions_url)
+        await self._notify(platform_id, "CONNECTED", registered=True)
+        return await platform_sql.get_platform(self.store, platform_id)
 
     async def rotate(self, platform_id: int) -> Platform:
         """Hub-initiated update: PUT our credentials with a new token B, keep the new token C."""
@@ -298,7 +299,9 @@ class Registry:
         """Hub-initiated unregister: credentials DELETE to the peer, then revoke everything locally."""
         platform = await self.get(platform_id)
         peer_answer = "not registered"
-        url = platform.endpoint("credentials", "SENDER") or platform.endpoint("credentials", "RECEIVER")
+        url = platform.endpoint(ModuleID.CREDENTIALS, InterfaceRole.SENDER) or platform.endpoint(
+            ModuleID.CREDENTIALS, InterfaceRole.RECEIVER
+        )
         if platform.registered and url and platform.token_out:
             try:
                 response = await self.client.send(
@@ -342,7 +345,7 @@ class Registry:
         role: str | None = None,
         platform_id: int,
     ) -> Credentials:
-        url = api.url("credentials")
+        url = api.url(ModuleID.CREDENTIALS)
         assert url is not None  # discover() guarantees it
         try:
             response = await self.client.send(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from routing.protocol.vocab import ModuleID
 from routing.versions.common import Untranslatable
 from routing.versions.loss import Context, Loss, Losses
 from routing.versions.v211 import credentials as cred211
@@ -32,30 +33,30 @@ CREDENTIALS: dict[str, ModuleType] = {"2.1.1": cred211, "2.2.1": cred221, "2.3.0
 
 # Module of each object kind, for the loss report.
 MODULE_OF = {
-    "Location": "locations",
-    "EVSE": "locations",
-    "Connector": "locations",
-    "Tariff": "tariffs",
-    "Token": "tokens",
-    "AuthorizationInfo": "tokens",
-    "LocationReferences": "tokens",
-    "Session": "sessions",
-    "ChargingPreferences": "sessions",
-    "CDR": "cdrs",
-    "CommandResponse": "commands",
-    "CommandResult": "commands",
-    "StartSession": "commands",
-    "StopSession": "commands",
-    "ReserveNow": "commands",
-    "UnlockConnector": "commands",
-    "CancelReservation": "commands",
-    "SetChargingProfile": "chargingprofiles",
-    "ChargingProfileResponse": "chargingprofiles",
-    "ActiveChargingProfile": "chargingprofiles",
-    "ActiveChargingProfileResult": "chargingprofiles",
-    "ChargingProfileResult": "chargingprofiles",
-    "ClearProfileResult": "chargingprofiles",
-    "ClientInfo": "hubclientinfo",
+    "Location": ModuleID.LOCATIONS,
+    "EVSE": ModuleID.LOCATIONS,
+    "Connector": ModuleID.LOCATIONS,
+    "Tariff": ModuleID.TARIFFS,
+    "Token": ModuleID.TOKENS,
+    "AuthorizationInfo": ModuleID.TOKENS,
+    "LocationReferences": ModuleID.TOKENS,
+    "Session": ModuleID.SESSIONS,
+    "ChargingPreferences": ModuleID.SESSIONS,
+    "CDR": ModuleID.CDRS,
+    "CommandResponse": ModuleID.COMMANDS,
+    "CommandResult": ModuleID.COMMANDS,
+    "StartSession": ModuleID.COMMANDS,
+    "StopSession": ModuleID.COMMANDS,
+    "ReserveNow": ModuleID.COMMANDS,
+    "UnlockConnector": ModuleID.COMMANDS,
+    "CancelReservation": ModuleID.COMMANDS,
+    "SetChargingProfile": ModuleID.CHARGING_PROFILES,
+    "ChargingProfileResponse": ModuleID.CHARGING_PROFILES,
+    "ActiveChargingProfile": ModuleID.CHARGING_PROFILES,
+    "ActiveChargingProfileResult": ModuleID.CHARGING_PROFILES,
+    "ChargingProfileResult": ModuleID.CHARGING_PROFILES,
+    "ClearProfileResult": ModuleID.CHARGING_PROFILES,
+    "ClientInfo": ModuleID.HUB_CLIENT_INFO,
 }
 
 

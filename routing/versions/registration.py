@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from routing.protocol.errors import InvalidParameters, UnsupportedVersion
+from routing.protocol.vocab import InterfaceRole
 from routing.versions import CREDENTIALS, SUPPORTED, pick_version
 from routing.versions.credentials_base import CoreCredentials, CredentialsShapeError, party_of
 from storage.models import Endpoint
@@ -58,5 +59,5 @@ def endpoints(version: str, found: list[Endpoint]) -> list[Endpoint]:
         return found
     out: list[Endpoint] = []
     for ep in found:
-        out += [Endpoint(module=ep.module, role=r, url=ep.url) for r in ("SENDER", "RECEIVER")]
+        out += [Endpoint(module=ep.module, role=r, url=ep.url) for r in (InterfaceRole.SENDER, InterfaceRole.RECEIVER)]
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from routing.protocol.vocab import ModuleID
 from routing.registry.identity import live_parties
 from routing.versions.loss import Loss
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from storage.db import Store
     from storage.models import Platform
 
-_MODULE = "locations"
+_MODULE = ModuleID.LOCATIONS
 
 
 def _loss(kind: str, detail: str) -> Loss:
@@ -42,7 +43,7 @@ async def _own_token_listed(store: Store, platform: Platform, allowed: Any) -> b
     for party in live_parties(platform):
         for uid, token_type in listed:
             key = f"{party.country_code}/{party.party_id}/{uid}/{token_type}".upper()
-            if await object_sql.get_any(store, "tokens", key) is not None:
+            if await object_sql.get_any(store, ModuleID.TOKENS, key) is not None:
                 return True
     return False
 

@@ -44,6 +44,7 @@ from routing.clock import Clock, iso, parse_iso
 from routing.messages import FROM_CC, FROM_PID, TO_CC, TO_PID
 from routing.peers.exchange import Exchange
 from routing.protocol.errors import InvalidParameters
+from routing.protocol.vocab import ModuleID
 from routing.registry.directory import Directory
 from routing.versions import Loss
 from storage import traffic as traffic_sql
@@ -154,7 +155,7 @@ class TrafficRecorder:
         platform_id = context.get("platform_id")
         module = context.get("module")
         base_path = None
-        if platform_id is None or not module or module == "tokens":
+        if platform_id is None or not module or module == ModuleID.TOKENS:
             found = self._match_endpoint(exchange.url)
             if found is not None:
                 platform_id = platform_id if platform_id is not None else found[0]

@@ -19,14 +19,15 @@ from aiohttp import web
 from hub.ocpi.routed import DRAFT_ALIASES
 from routing.decide import MODULES
 from routing.peers.exchange import Exchange
+from routing.protocol.vocab import ModuleID
 from storage.traffic import TrafficRecord
 
 LOGGER = logging.getLogger("hub.observe.traffic.recorder")
 
 REDACTED = "{redacted}"
 _SAFE_QUERY = frozenset({"type", "offset", "limit", "date_from", "date_to"})
-HUB_MODULES = frozenset(MODULES) | {"credentials", "hubclientinfo", "versions"}
-_ALIASES = {**DRAFT_ALIASES, "registrations": "credentials"}
+HUB_MODULES = frozenset(MODULES) | {ModuleID.CREDENTIALS, ModuleID.HUB_CLIENT_INFO, "versions"}
+_ALIASES = {**DRAFT_ALIASES, "registrations": ModuleID.CREDENTIALS}
 _OPS_PATHS = {"admin", "status", "health", "metrics", "console"}
 UNLOGGED = frozenset({"metrics", "health", "status", "console"})  # polling noise: counted, not logged
 
@@ -35,7 +36,7 @@ UNLOGGED = frozenset({"metrics", "health", "status", "console"})  # polling nois
 
 
 def _redact_token_tail(tail: list[str]) -> list[str]:
-    # tokens RECEIVER: {cc}/{pid}/{uid}; tokens SENDER: {uid}/authorize (OCPI 2.2.1 mod_tokens).
+    # tokens RECEIVER: {country_code}/{party_id}/{uid}; tokens SENDER: {uid}/authorize (OCPI 2.2.1 mod_tokens).
     if len(tail) >= 2 and tail[-1].lower() == "authorize":
         return [REDACTED] * (len(tail) - 1) + [tail[-1]]
     if len(tail) == 3:
@@ -51,12 +52,12 @@ def redact_path(path: str, *, module: str | None = None, base_path: str | None =
     ``sender``/``receiver``); a tokens path of unknown shape is redacted whole.
     """
     segments = path.split("/")
-    if base_path is not None and module == "tokens":
+    if base_path is not None and module == ModuleID.TOKENS:
         start = len(base_path.rstrip("/").split("/"))
     else:
         lowered = [s.lower() for s in segments]
         if "tokens" not in lowered:
-            if module == "tokens":
+            if module == ModuleID.TOKENS:
                 return "/" + REDACTED
             return path
         start = len(lowered) - 1 - lowered[::-1].index("tokens") + 1
@@ -100,8 +101,8 @@ def module_of(path: str) -> str:
 
 def _party(headers: Mapping[str, str], side: str) -> str | None:
     lowered = {k.lower(): v for k, v in headers.items()}
-    cc, pid = lowered.get(f"ocpi-{side}-country-code"), lowered.get(f"ocpi-{side}-party-id")
-    return f"{cc}*{pid}" if cc and pid else None
+    country_code, party_id = lowered.get(f"ocpi-{side}-country-code"), lowered.get(f"ocpi-{side}-party-id")
+    return f"{country_code}*{party_id}" if country_code and party_id else None
 
 
 _STATUS_CODE = re.compile(rb'"status_code"\s*:\s*(-?\d{1,9})')
