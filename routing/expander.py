@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +34,9 @@ from routing.decide import MODULES, broadcast_targets
 from routing.delivery.intake import Delivery
 from routing.messages import Leg, PartyRef, RoutingHeaders, Target
 from routing.protocol.paths import join
+from routing.protocol.vocab import InterfaceRole
 from routing.registry.directory import Directory
+from routing.tasks import cancel_and_wait
 from routing.versions import Loss
 from routing.versions import wire as versions_wire
 from storage import broadcasts as broadcast_sql
@@ -52,37 +55,29 @@ _RETRY = 1.0  # after a failed round
 LossReport = Callable[[Broadcast, list[tuple[int | None, Loss]]], None]
 
 
+@dataclass(kw_only=True, eq=False)
 class BroadcastExpander:
     """Turns broadcast records into outbox rows; start() with the app, stop() before the worker."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        delivery: Delivery,
-        directory: Directory,
-        agreements: Agreements,
-        clock: Clock,
-        hub: PartyRef,
-        lease_seconds: float = 30.0,
-        on_losses: LossReport | None = None,
-    ) -> None:
-        self.store = store
-        self.delivery = delivery
-        self.directory = directory
-        self.agreements = agreements
-        self.clock = clock
-        self.hub = hub
-        self.lease_seconds = lease_seconds
-        self.on_losses = on_losses
-        self._wake = asyncio.Event()
-        self._expanded = asyncio.Event()  # set after each record (waiters re-check), then replaced
-        self._idle = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-        self._targets: dict[str, tuple[int, list[Target]]] = {}
-        delivery.settled = self.settled
-        delivery.worker.upstream_idle = self.idle
+    store: Store
+    delivery: Delivery
+    directory: Directory
+    agreements: Agreements
+    clock: Clock
+    hub: PartyRef
+    lease_seconds: float = 30.0
+    on_losses: LossReport | None = None
+    _wake: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    # Set after each record (waiters re-check), then replaced.
+    _expanded: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _idle: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _stopping: bool = field(init=False, default=False)
+    _task: asyncio.Task[None] | None = field(init=False, default=None)
+    _targets: dict[str, tuple[int, list[Target]]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.delivery.settled = self.settled
+        self.delivery.worker.upstream_idle = self.idle
 
     # ---- what the routing service asks -------------------------------------------------------
 
@@ -137,10 +132,7 @@ class BroadcastExpander:
         self._stopping = True
         self._wake.set()
         self._expanded.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self.store.shared:  # what this process accepted or claimed is the others' to expand now
             try:
                 await self.store.write(broadcast_sql.release)
@@ -214,7 +206,7 @@ class BroadcastExpander:
             if t.platform.id > record.done_through
             and t.platform.id != record.sender_platform_id
             # Only the parties the sender has an agreement with (all of them when agreements are open).
-            and self.agreements.allows_message(spec, "RECEIVER", sender, t.party)
+            and self.agreements.allows_message(spec, InterfaceRole.RECEIVER, sender, t.party)
         ]
         done = record.done_through
         try:

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import secrets
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -48,26 +49,20 @@ STORE_PREFIX = "store:"
 _LINK = re.compile(r"<([^>]*)>\s*;\s*rel=\"?next\"?", re.IGNORECASE)
 
 
+@dataclass(kw_only=True, eq=False)
 class Proxies:
     """Creates and serves the hub's stand-in URLs."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        client: PeerClient,
-        directory: Directory,
-        delivery: Delivery,
-        settings: Settings,
-        clock: Clock,
-    ) -> None:
-        self.store = store
-        self.client = client
-        self.directory = directory
-        self.delivery = delivery
-        self.settings = settings
-        self.clock = clock
-        self.hub = PartyRef(settings.country_code, settings.party_id)
+    store: Store
+    client: PeerClient
+    directory: Directory
+    delivery: Delivery
+    settings: Settings
+    clock: Clock
+    hub: PartyRef = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hub = PartyRef(self.settings.country_code, self.settings.party_id)
 
     def _url(self, kind: str, proxy_id: str, version: str = "2.2.1") -> str:
         """A stand-in URL under the prefix of the version its user speaks (2.1.1 callers too)."""

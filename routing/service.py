@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from config import Settings
@@ -90,34 +90,24 @@ def answer_shape(spec: ModuleSpec, req: Inbound) -> Shape | None:
     return None
 
 
+@dataclass(kw_only=True, eq=False)
 class RoutingService:
     """Routes every functional-module request."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        client: PeerClient,
-        directory: Directory,
-        delivery: Delivery,
-        proxies: Proxies,
-        reader: StoreReader,
-        settings: Settings,
-        clock: Clock,
-        agreements: Agreements,
-        expander: BroadcastExpander,
-    ) -> None:
-        self.store = store
-        self.expander = expander
-        self.agreements = agreements
-        self.client = client
-        self.directory = directory
-        self.delivery = delivery
-        self.proxies = proxies
-        self.reader = reader
-        self.settings = settings
-        self.clock = clock
-        self.hub = PartyRef(settings.country_code, settings.party_id)
+    store: Store
+    client: PeerClient
+    directory: Directory
+    delivery: Delivery
+    proxies: Proxies
+    reader: StoreReader
+    settings: Settings
+    clock: Clock
+    agreements: Agreements
+    expander: BroadcastExpander
+    hub: PartyRef = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hub = PartyRef(self.settings.country_code, self.settings.party_id)
 
     def now(self) -> str:
         """The hub's current time as an OCPI DateTime."""

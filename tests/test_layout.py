@@ -6,7 +6,7 @@ recorded as (caller folder, callee folder). The subsystems form one pipeline, HT
 down it: a folder never calls back into one that comes before it (the issue's "no return to a
 folder already left, except the answer coming back", which is a return, not a call). Two kinds
 of folder sit beside the pipeline: the vocabulary every layer speaks (OCPI errors, envelopes and
-headers in routing/protocol/, the message values in routing/messages.py, the clock, settings,
+headers in routing/protocol/, the message values in routing/messages.py, the clock, task helpers, settings,
 the app keys), and the observers (hub/observe/: traffic log and metrics), which anyone may
 notify and which call nothing but each other and the vocabulary. Checked on the real app with
 real receivers on 127.0.0.1, for a directed push, a broadcast and a GET through the hub.
@@ -39,7 +39,7 @@ PIPELINE = [
     "storage",
 ]
 VOCABULARY_FOLDERS = {"routing/protocol", "config", "hub"}  # hub/: app keys and wiring only
-VOCABULARY_FILES = {"routing/messages.py", "routing/clock.py"}
+VOCABULARY_FILES = {"routing/messages.py", "routing/clock.py", "routing/tasks.py"}
 OBSERVERS = {"hub/observe", "hub/observe/traffic"}
 
 Pair = tuple[str, str]

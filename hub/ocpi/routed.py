@@ -15,6 +15,7 @@ from hub.keys import CALLER, CORRELATION_ID, DIRECTORY, ERROR_HEADERS, REQUEST_I
 from hub.ocpi import versioned
 from hub.ocpi.envelope import read_json
 from hub.ocpi.router import PREFIX_211, OcpiRouter, raw_tail, tagged
+from hub.ocpi.versions import MODULES_211 as VERSION_211_MODULES
 from routing.decide import MODULES
 from routing.messages import Inbound, PartyRef, RoutingHeaders
 from routing.protocol.errors import Forbidden
@@ -141,15 +142,8 @@ def setup(router: OcpiRouter) -> None:
         router.add_tail_at("*", "/" + module, tagged(_handler_211(module), "2.1.1"), prefix=PREFIX_211)
 
 
-# Functional modules of OCPI 2.1.1 (no charging profiles there).
-MODULES_211 = (
-    ModuleID.LOCATIONS,
-    ModuleID.TARIFFS,
-    ModuleID.TOKENS,
-    ModuleID.SESSIONS,
-    ModuleID.CDRS,
-    ModuleID.COMMANDS,
-)
+# Functional modules of OCPI 2.1.1: what a 2.1.1 partner can use but its credentials.
+MODULES_211 = tuple(m for m in VERSION_211_MODULES if m != ModuleID.CREDENTIALS)
 
 
 def _handler_211(module: str) -> Callable[[web.Request], Awaitable[web.Response]]:

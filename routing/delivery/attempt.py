@@ -15,6 +15,7 @@ is retried with backoff like any other failure and no other message or receiver 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from config import DeliverySettings
@@ -34,30 +35,22 @@ from storage.outbox import Message
 LOGGER = logging.getLogger(__name__)
 
 
+@dataclass(kw_only=True, eq=False)
 class Attempt:
     """Runs attempts (``send`` then ``record``); holds only what every attempt shares."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        client: PeerClient,
-        directory: Directory,
-        settings: DeliverySettings,
-        clock: Clock,
-        health: ReceiverHealth,
-        fastpath: FastPath,
-        request_timeout: float,
-    ) -> None:
-        self.store = store
-        self.client = client
-        self.directory = directory
-        self.settings = settings
-        self.clock = clock
-        self.health = health
-        self.fastpath = fastpath
-        self.request_timeout = request_timeout
-        self.policy = RetryPolicy(settings)
+    store: Store
+    client: PeerClient
+    directory: Directory
+    settings: DeliverySettings
+    clock: Clock
+    health: ReceiverHealth
+    fastpath: FastPath
+    request_timeout: float
+    policy: RetryPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.policy = RetryPolicy(self.settings)
 
     async def send(self, row: Message) -> Sent | None:
         """Send ``row`` once; None when it must not go out (dropped, or its receiver unregistered)."""

@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from config import DeliverySettings
@@ -41,33 +41,22 @@ class _Probe:
     next_at: float  # clock timestamp (seconds)
 
 
+@dataclass(kw_only=True, eq=False)
 class ReceiverHealth:
     """Consecutive failures per receiver, the OFFLINE set, and its probes."""
 
-    def __init__(
-        self,
-        *,
-        client: PeerClient,
-        directory: Directory,
-        settings: DeliverySettings,
-        clock: Clock,
-        set_status: StatusSetter,
-        request_timeout: float,
-        on_resume: Resumed,
-        on_probed: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.client = client
-        self.directory = directory
-        self.settings = settings
-        self.clock = clock
-        self.set_status = set_status
-        self.request_timeout = request_timeout
-        self.on_resume = on_resume
-        self.on_probed = on_probed  # a probe finished: the scheduler plans its next round
-        self._failures: dict[int, int] = defaultdict(int)
-        self._offline: dict[int, _Probe] = {}
-        self._last_silence_check = float("-inf")
-        self._probing: dict[int, asyncio.Task[None]] = {}  # probes and still-alive checks in flight
+    client: PeerClient
+    directory: Directory
+    settings: DeliverySettings
+    clock: Clock
+    set_status: StatusSetter
+    request_timeout: float
+    on_resume: Resumed
+    on_probed: Callable[[], None] = lambda: None  # a probe finished: the scheduler plans its next round
+    _failures: dict[int, int] = field(init=False, default_factory=lambda: defaultdict(int))
+    _offline: dict[int, _Probe] = field(init=False, default_factory=dict)
+    _last_silence_check: float = field(init=False, default=float("-inf"))
+    _probing: dict[int, asyncio.Task[None]] = field(init=False, default_factory=dict)  # probes and checks in flight
 
     def _ts(self) -> float:
         return self.clock.now().timestamp()

@@ -25,7 +25,6 @@ attempts made, why a round must look again) is routing/delivery/receiverqueue.py
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -41,6 +40,7 @@ from routing.delivery.receiverqueue import ReceiverQueues
 from routing.delivery.sweeper import Sweeper
 from routing.peers.client import PeerClient
 from routing.registry.directory import Directory
+from routing.tasks import cancel_and_wait
 from storage import claims as claims_sql
 from storage import outbox as outbox_sql
 from storage.db import Store
@@ -126,10 +126,7 @@ class DeliveryWorker:
         self._stopping = True
         self._wake.set()
         self._idle.set()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        await cancel_and_wait(self._loop_task)
         await self.health.stop()
         tasks = list(self._tasks)
         if tasks:

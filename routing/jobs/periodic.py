@@ -8,12 +8,12 @@ the task; tests move the fake clock to run a round.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from routing.clock import Clock
+from routing.tasks import cancel_and_wait
 
 LOGGER = logging.getLogger(__name__)
 
@@ -47,10 +47,7 @@ class Periodic:
     async def stop(self) -> None:
         """Cancel the loop and wait for it; a round in flight is abandoned."""
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         # The flag, not only the cancel, ends the loop: a cancel that lands in a library call can

@@ -46,6 +46,7 @@ from routing.peers.exchange import Exchange
 from routing.protocol.errors import InvalidParameters
 from routing.protocol.vocab import ModuleID
 from routing.registry.directory import Directory
+from routing.tasks import cancel_and_wait
 from routing.versions import Loss
 from storage import traffic as traffic_sql
 from storage.broadcasts import Broadcast
@@ -336,9 +337,7 @@ async def _traffic_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(recorder.run(), name="traffic-log-writer")
     yield
     recorder.stopping = True
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_and_wait(task)
     await recorder.flush()
 
 

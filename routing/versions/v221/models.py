@@ -12,6 +12,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# 2.2.1 is the hub's own version: its Role and InterfaceRole are the vocabulary's.
+from routing.protocol.vocab import InterfaceRole, Role
+
 # DateTime: RFC 3339 in UTC; kept as the sender's string so relayed values do not change.
 DateTime = Annotated[str, Field(max_length=35, pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")]
 
@@ -380,25 +383,6 @@ class WhitelistType(StrEnum):
     ALLOWED = "ALLOWED"
     ALLOWED_OFFLINE = "ALLOWED_OFFLINE"
     NEVER = "NEVER"
-
-
-class Role(StrEnum):
-    """Role enum (types.asciidoc)."""
-
-    CPO = "CPO"
-    EMSP = "EMSP"
-    HUB = "HUB"
-    NAP = "NAP"
-    NSP = "NSP"
-    OTHER = "OTHER"
-    SCSP = "SCSP"
-
-
-class InterfaceRole(StrEnum):
-    """InterfaceRole enum (version_information_endpoint.asciidoc)."""
-
-    SENDER = "SENDER"
-    RECEIVER = "RECEIVER"
 
 
 class VersionNumber(StrEnum):
