@@ -19,6 +19,7 @@ import pytest
 
 from storage import claims as claims_sql
 from storage import outbox as outbox_sql
+from storage import outcomes as outcome_sql
 from storage.db import SyncTx
 from storage.outbox import NewMessage
 from storage.postgres import PostgresStore
@@ -115,7 +116,9 @@ async def test_only_the_head_of_a_chain_is_claimable_across_processes(pair) -> N
     assert await _claim(b) == []  # the head is a's; the second waits behind it
     rows = await claims_sql.claim_heads(a, now=T1, lease_until=LEASE, limit=10)
     assert [r.id for r in rows] == [first]
-    await a.write(lambda tx: outbox_sql.finish(tx, first, http_status=200, ocpi_status=1000, state="delivered", now=T1))
+    await a.write(
+        lambda tx: outcome_sql.finish(tx, first, http_status=200, ocpi_status=1000, state="delivered", now=T1)
+    )
     assert await _claim(b) == ["S"]
 
 
@@ -146,7 +149,7 @@ async def test_the_fast_path_lease_keeps_a_push_in_its_process_until_it_lets_go(
     assert await _claim(b) == []  # a is sending it right now
     assert await claims_sql.next_due_at(b) == LEASE  # b looks again when a's lease would run out
     # a's attempt failed: the retry may be made by any process.
-    await a.write(lambda tx: outbox_sql.retry_later(tx, message_id, next_attempt_at=T1, error="503", http_status=503))
+    await a.write(lambda tx: outcome_sql.retry_later(tx, message_id, next_attempt_at=T1, error="503", http_status=503))
     assert await _claim(b) == ["F"]
 
 
@@ -154,8 +157,10 @@ async def test_a_late_record_from_a_process_that_lost_its_lease_changes_nothing(
     a, b = pair
     message_id, _ = await _enqueue(a, _message("L", 1, lease_until=LEASE))
     assert await _claim(b, now=T2) == ["L"]  # a stalled past its lease: b took over
-    await a.write(lambda tx: outbox_sql.bury(tx, message_id, error="late", now=T2))
-    await a.write(lambda tx: outbox_sql.retry_later(tx, message_id, next_attempt_at=T2, error="late", http_status=None))
+    await a.write(lambda tx: outcome_sql.bury(tx, message_id, error="late", now=T2))
+    await a.write(
+        lambda tx: outcome_sql.retry_later(tx, message_id, next_attempt_at=T2, error="late", http_status=None)
+    )
     row = await outbox_sql.get(b, message_id)
     assert row is not None and row.state == "pending" and row.attempts == 0
 
@@ -163,9 +168,9 @@ async def test_a_late_record_from_a_process_that_lost_its_lease_changes_nothing(
 async def test_expiry_leaves_a_message_another_live_process_is_sending(pair) -> None:
     a, b = pair
     await _enqueue(a, _message("E", 1, lease_until="2026-12-01T00:00:00.000Z"))
-    expired = await b.write(lambda tx: outbox_sql.expire(tx, now="2026-11-30T13:00:00.000Z"))
+    expired = await b.write(lambda tx: outcome_sql.expire(tx, now="2026-11-30T13:00:00.000Z"))
     assert expired == 0
-    expired = await b.write(lambda tx: outbox_sql.expire(tx, now="2026-12-01T00:00:01.000Z"))
+    expired = await b.write(lambda tx: outcome_sql.expire(tx, now="2026-12-01T00:00:01.000Z"))
     assert expired == 1
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import storage.outbox as outbox_sql
 from hub.keys import STORE
 from routing.clock import iso
+from storage import outcomes as outcome_sql
 from storage.outbox import NewMessage
 from tests.support.hub import ADMIN, cli
 from tests.support.ops import DIRECT, pair, platform_entry
@@ -37,7 +38,7 @@ async def test_suspend_resume_rotate_delete_from_the_cli(cli_env, capsys, make_p
     died = NewMessage(emsp_id, "sessions", "BE/BEC/D", "PUT", emsp.base + "/d", dict(DIRECT), b"{}", now, later)
     await hub.app[STORE].write(lambda tx: outbox_sql.enqueue(tx, queued))
     dead_id, _ = await hub.app[STORE].write(lambda tx: outbox_sql.enqueue(tx, died))
-    await hub.app[STORE].write(lambda tx: outbox_sql.bury(tx, dead_id, error="HTTP 503", now=now))
+    await hub.app[STORE].write(lambda tx: outcome_sql.bury(tx, dead_id, error="HTTP 503", now=now))
     _, status = await hub.admin("GET", "/status")
     assert status["status"] == "degraded" and any("1 dead letter(s)" in r for r in status["reasons"])
     code, out, _ = await cli(capsys, "unregister", str(emsp_id))

@@ -8,6 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import storage.outbox as outbox_sql
 from hub.keys import STORE
 from routing.clock import iso
+from storage import outcomes as outcome_sql
 from storage.outbox import NewMessage
 from tests.support.hub import ADMIN
 from tests.support.ops import DIRECT, pair, platform_entry, push_session
@@ -62,7 +63,7 @@ async def test_series_after_known_traffic(hub, make_peer, clock):
         dead_id, _ = outbox_sql.enqueue(
             tx, NewMessage(emsp_id, "sessions", "BE/BEC/D", "PUT", emsp.base + "/x", dict(DIRECT), b"{}", now, now)
         )
-        outbox_sql.bury(tx, dead_id, error="test", now=now)
+        outcome_sql.bury(tx, dead_id, error="test", now=now)
 
     await hub.app[STORE].write(bury_one)
 

@@ -10,6 +10,7 @@ from aiohttp import web
 import storage.outbox as outbox_sql
 from hub.keys import REGISTRY, STORE
 from routing.clock import iso
+from storage import outcomes as outcome_sql
 from storage.outbox import NewMessage, QueueStats
 from tests.support.ops import DIRECT, pair, platform_entry, push_session
 from tests.support.waiting import until, wait_for
@@ -126,7 +127,7 @@ async def test_dead_letters_degrade(hub, make_peer, clock):
             tx,
             NewMessage(emsp_id, "sessions", "BE/BEC/X", "PUT", emsp.base + "/x", dict(DIRECT), b"{}", now, now),
         )
-        outbox_sql.bury(tx, message_id, error="test", now=now)
+        outcome_sql.bury(tx, message_id, error="test", now=now)
 
     await hub.app[STORE].write(bury_one)
     _, body = await hub.admin("GET", "/status")

@@ -28,7 +28,7 @@ from routing.peers.client import PeerClient
 from routing.peers.exchange import PeerResponse
 from routing.protocol.errors import OcpiError, UnexpectedFailure
 from routing.registry.directory import Directory
-from storage import outbox as outbox_sql
+from storage import outcomes as outcome_sql
 from storage.db import Store
 from storage.outbox import Message
 
@@ -108,7 +108,7 @@ class Attempt:
             self.health.succeeded(row.receiver_platform_id)
             return True
         if delete_on_failure:  # fail mode: the sender gets 4002/4003 instead, nothing is kept
-            await self.store.write(lambda tx: outbox_sql.delete(tx, row.id, request_id=row.request_id))
+            await self.store.write(lambda tx: outcome_sql.delete(tx, row.id, request_id=row.request_id))
         else:
             await self._failed(row, sent)
         await self.health.failed(row.receiver_platform_id)
@@ -119,7 +119,7 @@ class Attempt:
         state = "delivered" if code is not None and 1000 <= code < 2000 else "rejected"
         stamp = iso(self.clock.now()) if state == "rejected" else ""  # a delivered row is deleted: no stamp
         await self.store.write(
-            lambda tx: outbox_sql.finish(
+            lambda tx: outcome_sql.finish(
                 tx,
                 row.id,
                 http_status=response.status,
@@ -136,7 +136,7 @@ class Attempt:
 
     async def _bury(self, row: Message, error: str, attempt_no: int) -> None:
         stamp, rid = iso(self.clock.now()), row.request_id
-        await self.store.write(lambda tx: outbox_sql.bury(tx, row.id, error=error, now=stamp, request_id=rid))
+        await self.store.write(lambda tx: outcome_sql.bury(tx, row.id, error=error, now=stamp, request_id=rid))
         LOGGER.error(
             "dead letter %s: %s %s to platform %s after %d attempts: %s",
             row.id,
@@ -158,7 +158,7 @@ class Attempt:
         delay = self.policy.delay(attempt_no, retry_after(response, now))
         next_at, status = iso(now + timedelta(seconds=delay)), response.status if response else None
         await self.store.write(
-            lambda tx: outbox_sql.retry_later(
+            lambda tx: outcome_sql.retry_later(
                 tx, row.id, next_attempt_at=next_at, error=error, http_status=status, request_id=row.request_id
             )
         )

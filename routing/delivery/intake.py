@@ -34,6 +34,7 @@ from routing.protocol.vocab import ModuleID
 from routing.versions import wire as versions_wire
 from storage import broadcasts as broadcast_sql
 from storage import outbox as outbox_sql
+from storage import outcomes as outcome_sql
 from storage.db import Job, Store, SyncTx
 from storage.outbox import NewMessage
 
@@ -227,7 +228,7 @@ class Delivery:
     async def _drop(self, message_id: int, request_id: str) -> None:
         """Fail mode: the sender got an error, so the message must never go out later."""
         self.fastpath.drop(request_id)
-        await self.store.write(lambda tx: outbox_sql.delete(tx, message_id, request_id=request_id))
+        await self.store.write(lambda tx: outcome_sql.delete(tx, message_id, request_id=request_id))
 
     def _message(self, leg: Leg, now: datetime, status_patch: bool, lease_until: str | None = None) -> NewMessage:
         if leg.module == ModuleID.CDRS:

@@ -42,7 +42,7 @@ from routing.peers.client import PeerClient
 from routing.registry.directory import Directory
 from routing.tasks import cancel_and_wait
 from storage import claims as claims_sql
-from storage import outbox as outbox_sql
+from storage import outcomes as outcome_sql
 from storage.db import Store
 from storage.outbox import Message
 
@@ -202,7 +202,7 @@ class DeliveryWorker:
     async def _resumed(self, platform_id: int) -> None:
         # It answers again: drain its queue now rather than after each message's remaining backoff.
         stamp = iso(self.clock.now())
-        await self.store.write(lambda tx: outbox_sql.reschedule_now(tx, platform_id, now=stamp))
+        await self.store.write(lambda tx: outcome_sql.reschedule_now(tx, platform_id, now=stamp))
         self._queues.drop_ready(platform_id)
         self.wake()
 

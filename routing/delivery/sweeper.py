@@ -14,7 +14,7 @@ import logging
 from collections.abc import Collection
 
 from routing.clock import Clock, iso
-from storage import outbox as outbox_sql
+from storage import outcomes as outcome_sql
 from storage import proxies as proxy_sql
 from storage.db import Store, SyncTx
 
@@ -53,7 +53,7 @@ class Sweeper:
 
         def sweep(tx: SyncTx) -> int:
             proxy_sql.purge_expired(tx, stamp)
-            return outbox_sql.expire(tx, now=stamp, skip_request_ids=skip)
+            return outcome_sql.expire(tx, now=stamp, skip_request_ids=skip)
 
         count: int = await self.store.write(sweep)
         if count:
