@@ -77,7 +77,7 @@ class BroadcastExpander:
 
     def __post_init__(self) -> None:
         self.delivery.settled = self.settled
-        self.delivery.worker.upstream_idle = self.idle
+        self.delivery.worker.upstream.append(self.idle)
 
     # ---- what the routing service asks -------------------------------------------------------
 

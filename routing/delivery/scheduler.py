@@ -111,8 +111,9 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[bool]] = set()  # the attempts in flight, to wait for at stop()
         # The last round or start found max_in_flight sending: a round waits until a chunk is free.
         self._capped = False
-        # What feeds the outbox after an answer (routing/expander.py): idle() waits for it too.
-        self.upstream_idle: Callable[[], Awaitable[None]] | None = None
+        # What feeds the outbox after an answer: the broadcast expander, the ClientInfo pushes of a
+        # registration (routing/registry/clientinfo.py). idle() waits for each of them too.
+        self.upstream: list[Callable[[], Awaitable[None]]] = []
 
     # ---- lifecycle and what others may ask -----------------------------------------------------
 
@@ -139,8 +140,8 @@ class DeliveryWorker:
     async def idle(self) -> None:
         """Return once nothing is in flight and nothing is due at the clock's current time (for tests)."""
         while not self._stopping:
-            if self.upstream_idle is not None:  # broadcasts accepted but not in the outbox yet count too
-                await self.upstream_idle()
+            for feeder in self.upstream:  # accepted but not in the outbox yet counts as work too
+                await feeder()
             await self.health.quiet()  # probes in flight count as work (each is bounded by its timeout)
             wake_at = self._wake_at
             if self._idle.is_set() and (wake_at is None or wake_at > self._ts()):
