@@ -15,49 +15,20 @@ import pytest
 
 from storage import claims as claims_sql
 from storage import outbox as outbox_sql
-from storage.db import SyncTx
 from storage.outbox import NewMessage
 from storage.sqlite import SqliteStore
-
-T0 = "2026-12-05T10:00:00.000Z"
-T1 = "2026-12-05T10:00:01.000Z"
-DEADLINE = "2026-12-06T10:00:00.000Z"
-LEASE = "2026-12-05T10:01:00.000Z"
+from tests.support.outbox import DEADLINE, LEASE, T0, T1, outbox_message, platforms
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     s = SqliteStore(tmp_path / "hub.sqlite3")
     await s.open()
-    await s.write(_platforms)
+    await s.write(platforms)
     try:
         yield s
     finally:
         await s.close()
-
-
-def _platforms(tx: SyncTx) -> None:
-    for pid in (1, 2, 3):
-        tx.execute(
-            "INSERT INTO platforms (id, name, status, initiated_by, created_at, updated_at)"
-            " VALUES (?, ?, 'CONNECTED', 'hub', ?, ?)",
-            (pid, f"receiver {pid}", T0, T0),
-        )
-
-
-def _message(pid: int, key: str, n: int, body: bytes = b"{}", module: str = "sessions") -> NewMessage:
-    return NewMessage(
-        receiver_platform_id=pid,
-        module=module,
-        object_key=key,
-        method="PUT",
-        url=f"http://127.0.0.1:9/{pid}/{key}",
-        headers={"X-Request-ID": f"{pid}-{key}-{n}"},
-        body=body,
-        created_at=T0,
-        deadline_at=DEADLINE,
-        request_id=f"{pid}-{key}-{n}",
-    )
 
 
 async def _plan(store: SqliteStore, sql: str, params: tuple[object, ...]) -> str:
@@ -81,10 +52,10 @@ async def test_expiry_reads_only_what_expires(store: SqliteStore) -> None:
 
 
 async def test_a_claim_skips_a_receivers_backlog_and_keeps_acceptance_order(store: SqliteStore) -> None:
-    backlog = [_message(1, f"B{n}", n) for n in range(2000)]
+    backlog = [outbox_message(1, f"B{n}", n) for n in range(2000)]
     await store.write(lambda tx: outbox_sql.enqueue_many(tx, backlog))
     for n, (pid, key) in enumerate([(2, "A"), (3, "B"), (2, "A"), (2, "C")]):
-        message = _message(pid, key, n)
+        message = outbox_message(pid, key, n)
         await store.write(lambda tx, m=message: outbox_sql.enqueue(tx, m))
     rows = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=10, skip_receivers=[1])
     # Receiver 1 skipped; chain (2, A) gives only its head; ids in acceptance order.
@@ -103,7 +74,7 @@ async def test_a_claim_skips_a_receivers_backlog_and_keeps_acceptance_order(stor
 
 async def test_enqueue_many_blocks_and_coalesces_like_one_by_one(store: SqliteStore) -> None:
     def patch(pid: int, n: int, body: bytes) -> NewMessage:
-        return _message(pid, "LOC1", n, body=body, module="locations")
+        return outbox_message(pid, "LOC1", n, body=body, module="locations")
 
     first = [patch(1, 0, b'{"status":"CHARGING"}'), patch(2, 0, b'{"status":"CHARGING"}')]
     assert await store.write(lambda tx: outbox_sql.enqueue_many(tx, first, coalesce=True)) == [False, False]

@@ -17,20 +17,16 @@ import pytest
 
 from storage import claims as claims_sql
 from storage import outbox as outbox_sql
-from storage.db import SyncTx
 from storage.outbox import NewMessage
 from storage.postgres import PostgresStore
-from tests.conftest import postgres_schema
+from tests.support.backends import postgres_schema
+from tests.support.outbox import LEASE, T0, T1, outbox_message, platforms
 
 URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
 pytestmark = pytest.mark.skipif(
     not URL, reason="PostgreSQL tests: set HUB_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test"
 )
 
-T0 = "2026-12-05T10:00:00.000Z"
-T1 = "2026-12-05T10:00:01.000Z"
-DEADLINE = "2026-12-06T10:00:00.000Z"
-LEASE = "2026-12-05T10:01:00.000Z"
 BACKLOG = 2000
 
 
@@ -39,35 +35,11 @@ async def store() -> AsyncIterator[PostgresStore]:
     with postgres_schema() as url:
         s = PostgresStore(url)
         await s.open()
-        await s.write(_platforms)
+        await s.write(platforms)
         try:
             yield s
         finally:
             await s.close()
-
-
-def _platforms(tx: SyncTx) -> None:
-    for pid in (1, 2, 3):
-        tx.execute(
-            "INSERT INTO platforms (id, name, status, initiated_by, created_at, updated_at)"
-            " VALUES (?, ?, 'CONNECTED', 'hub', ?, ?)",
-            (pid, f"receiver {pid}", T0, T0),
-        )
-
-
-def _message(pid: int, key: str, n: int, body: bytes = b"{}", module: str = "sessions") -> NewMessage:
-    return NewMessage(
-        receiver_platform_id=pid,
-        module=module,
-        object_key=key,
-        method="PUT",
-        url=f"http://127.0.0.1:9/{pid}/{key}",
-        headers={"X-Request-ID": f"{pid}-{key}-{n}"},
-        body=body,
-        created_at=T0,
-        deadline_at=DEADLINE,
-        request_id=f"{pid}-{key}-{n}",
-    )
 
 
 class _Recorder:
@@ -112,10 +84,10 @@ async def _explain(store: PostgresStore, recorder: _Recorder) -> int:
 
 
 async def _backlog_and_others(store: PostgresStore) -> None:
-    backlog = [_message(1, f"B{n}", n) for n in range(BACKLOG)]
+    backlog = [outbox_message(1, f"B{n}", n) for n in range(BACKLOG)]
     await store.write(lambda tx: outbox_sql.enqueue_many(tx, backlog))
     for n, (pid, key) in enumerate([(2, "A"), (3, "B"), (2, "A"), (2, "C")]):
-        message = _message(pid, key, n)
+        message = outbox_message(pid, key, n)
         await store.write(lambda tx, m=message: outbox_sql.enqueue(tx, m))
 
 
@@ -142,7 +114,7 @@ async def test_a_claim_reads_none_of_a_skipped_receivers_backlog(store: Postgres
 async def test_the_chain_head_check_probes_the_chain_not_the_receivers_queue(store: PostgresStore) -> None:
     # 300 objects queued for receiver 2, each its chain's head: checking a head must probe its
     # chain (outbox_chain), not walk receiver 2's queue (300 x 300 rows when it did).
-    queued = [_message(2, f"H{n}", n) for n in range(300)]
+    queued = [outbox_message(2, f"H{n}", n) for n in range(300)]
     await store.write(lambda tx: [outbox_sql.enqueue(tx, m) for m in queued])
     recorder = _Recorder(store.owner)
     await claims_sql.next_due_at(recorder, skip_receivers=[1])  # type: ignore[arg-type]
@@ -192,7 +164,7 @@ async def test_another_process_lease_holds_a_head_and_counts_as_due_when_it_ends
 
 async def test_enqueue_many_blocks_and_coalesces_like_one_by_one(store: PostgresStore) -> None:
     def patch(pid: int, n: int, body: bytes) -> NewMessage:
-        return _message(pid, "LOC1", n, body=body, module="locations")
+        return outbox_message(pid, "LOC1", n, body=body, module="locations")
 
     first = [patch(1, 0, b'{"status":"CHARGING"}'), patch(2, 0, b'{"status":"CHARGING"}')]
     assert await store.write(lambda tx: outbox_sql.enqueue_many(tx, first, coalesce=True)) == [False, False]
@@ -212,7 +184,7 @@ async def test_enqueue_many_blocks_and_coalesces_like_one_by_one(store: Postgres
     stored = await outbox_sql.get(store, newer["id"])
     assert stored is not None and stored.headers == {"X-Request-ID": "2-LOC1-1"} and stored.state == "pending"
     # The legs of one group get ids in their order, in one INSERT.
-    legs = [_message(pid, "ORDER", 0) for pid in (3, 1, 2)]
+    legs = [outbox_message(pid, "ORDER", 0) for pid in (3, 1, 2)]
     await store.write(lambda tx: outbox_sql.enqueue_many(tx, legs))
     ordered = await store.fetchall(
         "SELECT receiver_platform_id AS pid FROM outbox WHERE object_key='ORDER' ORDER BY id"
