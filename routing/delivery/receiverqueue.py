@@ -223,28 +223,28 @@ class ReceiverQueues(Generic[R]):
 
     def waiting_receivers(self) -> list[int]:
         """Receivers with ready rows, in the order their rows came."""
-        return [pid for pid, queue in self._queues.items() if queue.waiting]
+        return [platform_id for platform_id, queue in self._queues.items() if queue.waiting]
 
     def blocked(self, paused: Iterable[int]) -> list[int]:
         """Receivers a round must not read, sorted: the full ones and ``paused``."""
-        full = {pid for pid, queue in self._queues.items() if queue.full}
+        full = {platform_id for platform_id, queue in self._queues.items() if queue.full}
         return sorted(full | set(paused))
 
     # ---- rows in -----------------------------------------------------------------------------
 
     def offer(self, row: R) -> None:
         """Queue ``row`` behind its receiver's ready rows."""
-        pid = row.receiver_platform_id
-        queue = self.of(pid)
+        platform_id = row.receiver_platform_id
+        queue = self.of(platform_id)
         if not queue.waiting:  # served after the receivers whose rows came earlier
-            self._queues[pid] = self._queues.pop(pid)
+            self._queues[platform_id] = self._queues.pop(platform_id)
         queue.offer(row)
 
     def refill(self, rows: Sequence[R], *, kept: Iterable[int]) -> None:
         """A round read ``rows``: they replace the ready rows of every receiver but the ``kept`` ones."""
         keep = set(kept)
-        for pid, queue in self._queues.items():
-            if pid not in keep:
+        for platform_id, queue in self._queues.items():
+            if platform_id not in keep:
                 queue.drop_ready()
         for row in rows:
             self.offer(row)
@@ -326,8 +326,8 @@ class ReceiverQueues(Generic[R]):
 
     def skipped(self, receiver_ids: Iterable[int]) -> None:
         """A round did not read these receivers: the end of a send of theirs must bring a round."""
-        for pid in receiver_ids:
-            queue = self._queues.get(pid)
+        for platform_id in receiver_ids:
+            queue = self._queues.get(platform_id)
             if queue is not None:
                 queue.mark_skipped()
 

@@ -182,8 +182,8 @@ class DeliveryWorker:
 
     def submit(self, row: Message) -> None:
         """Fast path: a just-committed chain head is started now, or queued for its receiver's next slot."""
-        pid = row.receiver_platform_id
-        if self._stopping or self.is_paused(pid):
+        platform_id = row.receiver_platform_id
+        if self._stopping or self.is_paused(platform_id):
             self.wake()
             return
         if self._queues.submit(row):
@@ -308,10 +308,10 @@ class DeliveryWorker:
     def _start_some(self, limit: int) -> int:
         """Start up to ``limit`` ready rows, receivers in the order their rows came; how many started."""
         started = 0
-        for pid in self._queues.waiting_receivers():
-            if self.is_paused(pid):
-                self._queues.drop_ready(pid)
-            while started < limit and (row := self._queues.take_ready(pid)) is not None:
+        for platform_id in self._queues.waiting_receivers():
+            if self.is_paused(platform_id):
+                self._queues.drop_ready(platform_id)
+            while started < limit and (row := self._queues.take_ready(platform_id)) is not None:
                 self._launch(row)
                 started += 1
             if self._queues.room <= 0:
@@ -337,10 +337,10 @@ class DeliveryWorker:
 
     def _release(self, row: Message) -> int:
         """Free the receiver slot ``row`` held (once); start the next ready message; return how many started."""
-        pid = row.receiver_platform_id
+        platform_id = row.receiver_platform_id
         if not self._queues.release(row) or self._stopping:
             return 0
-        following = None if self.is_paused(pid) else self._queues.take_ready(pid)
+        following = None if self.is_paused(platform_id) else self._queues.take_ready(platform_id)
         if following is not None:
             self._launch(following)
             return 1
@@ -349,7 +349,7 @@ class DeliveryWorker:
         return 0
 
     def _done(self, row: Message, task: asyncio.Task[bool]) -> None:
-        pid = row.receiver_platform_id
+        platform_id = row.receiver_platform_id
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:  # the store failed to record it
             LOGGER.error("delivery of message %s failed", row.id, exc_info=task.exception())
@@ -362,8 +362,8 @@ class DeliveryWorker:
         if self._capped:  # rows may wait unread for want of room: a round once a chunk is free
             if self._queues.room >= self._chunk():
                 self.wake()
-        elif needs_round and not started and (not self._queues.waiting(pid) or self.is_paused(pid)):
-            self._queues.round_coming(pid)
+        elif needs_round and not started and (not self._queues.waiting(platform_id) or self.is_paused(platform_id)):
+            self._queues.round_coming(platform_id)
             self.wake()
         elif not self._queues.in_flight and self._wake_at is not None and not self._wake.is_set():
             self._idle.set()  # the loop is waiting and nothing is left in flight

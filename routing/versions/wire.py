@@ -289,7 +289,7 @@ async def with_location(ctx: Context, store: Store, session: Any) -> Context:
         key = "/".join(str(k or "") for k in where).upper()
     stored = await object_sql.get_any(store, "locations", key)
     found = json.loads(stored.body) if stored is not None else None
-    return replace(ctx, location_lookup=lambda cc, pid, lid: found)
+    return replace(ctx, location_lookup=lambda country_code, party_id, location_id: found)
 
 
 def flow_origin(flow: Flow | None) -> dict[str, Any]:
