@@ -13,11 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from storage import claims as claims_sql
 from storage import outbox as outbox_sql
-from storage.outbox import NewMessage
 from storage.sqlite import SqliteStore
-from tests.support.outbox import DEADLINE, LEASE, T0, T1, outbox_message, platforms
+from tests.support.outbox import (
+    DEADLINE,
+    T0,
+    T1,
+    check_claims_skip_a_backlog_in_acceptance_order,
+    check_enqueue_many_coalesces_like_one_by_one,
+    platforms,
+    queue_backlog_and_others,
+)
 
 
 @pytest.fixture
@@ -52,47 +58,9 @@ async def test_expiry_reads_only_what_expires(store: SqliteStore) -> None:
 
 
 async def test_a_claim_skips_a_receivers_backlog_and_keeps_acceptance_order(store: SqliteStore) -> None:
-    backlog = [outbox_message(1, f"B{n}", n) for n in range(2000)]
-    await store.write(lambda tx: outbox_sql.enqueue_many(tx, backlog))
-    for n, (pid, key) in enumerate([(2, "A"), (3, "B"), (2, "A"), (2, "C")]):
-        message = outbox_message(pid, key, n)
-        await store.write(lambda tx, m=message: outbox_sql.enqueue(tx, m))
-    rows = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=10, skip_receivers=[1])
-    # Receiver 1 skipped; chain (2, A) gives only its head; ids in acceptance order.
-    assert [(r.receiver_platform_id, r.object_key) for r in rows] == [(2, "A"), (3, "B"), (2, "C")]
-    assert [r.id for r in rows] == sorted(r.id for r in rows)
-    first_a = rows[0]
-    in_flight = [first_a.request_id]
-    assert await claims_sql.next_due_at(store, skip_receivers=[1], skip_request_ids=in_flight) == T0
-    everyone = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=5)
-    assert len(everyone) == 5 and everyone[0].receiver_platform_id == 1  # the oldest rows first, at most 5
-    assert await claims_sql.next_due_at(store, skip_receivers=[1, 2, 3]) is None
-    # A batch shared among receivers: at most per_receiver of each, still the oldest first.
-    shared = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=10, per_receiver=1)
-    assert [(r.receiver_platform_id, r.object_key) for r in shared] == [(1, "B0"), (2, "A"), (3, "B")]
+    await queue_backlog_and_others(store, 2000)
+    await check_claims_skip_a_backlog_in_acceptance_order(store)
 
 
 async def test_enqueue_many_blocks_and_coalesces_like_one_by_one(store: SqliteStore) -> None:
-    def patch(pid: int, n: int, body: bytes) -> NewMessage:
-        return outbox_message(pid, "LOC1", n, body=body, module="locations")
-
-    first = [patch(1, 0, b'{"status":"CHARGING"}'), patch(2, 0, b'{"status":"CHARGING"}')]
-    assert await store.write(lambda tx: outbox_sql.enqueue_many(tx, first, coalesce=True)) == [False, False]
-    # Receiver 1 already has this exact PATCH pending (coalesced: no new row); receiver 2 gets
-    # another body (a new row, behind the first); receiver 3 had nothing (its chain head).
-    second = [patch(1, 1, b'{"status":"CHARGING"}'), patch(2, 1, b'{"status":"AVAILABLE"}')]
-    second.append(patch(3, 1, b'{"status":"CHARGING"}'))
-    assert await store.write(lambda tx: outbox_sql.enqueue_many(tx, second, coalesce=True)) == [True, True, False]
-    rows = await store.fetchall("SELECT id, receiver_platform_id AS pid, request_id, body FROM outbox ORDER BY id")
-    # Ids order each chain (one receiver's copies of one object); across receivers they mean nothing.
-    assert sorted((r["pid"], r["request_id"]) for r in rows) == [
-        (1, "1-LOC1-0"),
-        (2, "2-LOC1-0"),
-        (2, "2-LOC1-1"),
-        (3, "3-LOC1-1"),
-    ]
-    newer = next(r for r in rows if r["request_id"] == "2-LOC1-1")
-    assert newer["body"] == b'{"status":"AVAILABLE"}'
-    assert newer["id"] > next(r["id"] for r in rows if r["request_id"] == "2-LOC1-0")
-    stored = await outbox_sql.get(store, newer["id"])
-    assert stored is not None and stored.headers == {"X-Request-ID": "2-LOC1-1"} and stored.state == "pending"
+    await check_enqueue_many_coalesces_like_one_by_one(store)

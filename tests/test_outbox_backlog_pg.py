@@ -17,10 +17,17 @@ import pytest
 
 from storage import claims as claims_sql
 from storage import outbox as outbox_sql
-from storage.outbox import NewMessage
 from storage.postgres import PostgresStore
 from tests.support.backends import postgres_schema
-from tests.support.outbox import LEASE, T0, T1, outbox_message, platforms
+from tests.support.outbox import (
+    LEASE,
+    T1,
+    check_claims_skip_a_backlog_in_acceptance_order,
+    check_enqueue_many_coalesces_like_one_by_one,
+    outbox_message,
+    platforms,
+    queue_backlog_and_others,
+)
 
 URL = os.environ.get("HUB_TEST_POSTGRES_URL", "")
 pytestmark = pytest.mark.skipif(
@@ -84,11 +91,7 @@ async def _explain(store: PostgresStore, recorder: _Recorder) -> int:
 
 
 async def _backlog_and_others(store: PostgresStore) -> None:
-    backlog = [outbox_message(1, f"B{n}", n) for n in range(BACKLOG)]
-    await store.write(lambda tx: outbox_sql.enqueue_many(tx, backlog))
-    for n, (pid, key) in enumerate([(2, "A"), (3, "B"), (2, "A"), (2, "C")]):
-        message = outbox_message(pid, key, n)
-        await store.write(lambda tx, m=message: outbox_sql.enqueue(tx, m))
+    await queue_backlog_and_others(store, BACKLOG)
 
 
 async def test_a_claim_reads_none_of_a_skipped_receivers_backlog(store: PostgresStore) -> None:
@@ -128,20 +131,12 @@ async def test_the_chain_head_check_probes_the_chain_not_the_receivers_queue(sto
 
 async def test_a_claim_skips_a_receivers_backlog_and_keeps_acceptance_order(store: PostgresStore) -> None:
     await _backlog_and_others(store)
-    rows = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=10, skip_receivers=[1])
-    # Receiver 1 skipped; chain (2, A) gives only its head; ids in acceptance order; leased to us.
-    assert [(r.receiver_platform_id, r.object_key) for r in rows] == [(2, "A"), (3, "B"), (2, "C")]
-    assert [r.id for r in rows] == sorted(r.id for r in rows)
+    await check_claims_skip_a_backlog_in_acceptance_order(store)
+    # Only the heads of receivers 2 and 3 are leased, to this process.
     leased = await store.fetchall(
         "SELECT leased_by FROM outbox WHERE receiver_platform_id<>1 AND lease_until=?", (LEASE,)
     )
     assert [r["leased_by"] for r in leased] == [store.owner] * 3
-    assert await claims_sql.next_due_at(store, skip_receivers=[1], skip_request_ids=[rows[0].request_id]) == T0
-    everyone = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=5)
-    assert len(everyone) == 5 and everyone[0].receiver_platform_id == 1  # the oldest rows first, at most 5
-    assert await claims_sql.next_due_at(store, skip_receivers=[1, 2, 3]) is None
-    shared = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=10, per_receiver=1)
-    assert [(r.receiver_platform_id, r.object_key) for r in shared] == [(1, "B0"), (2, "A"), (3, "B")]
 
 
 async def test_another_process_lease_holds_a_head_and_counts_as_due_when_it_ends(store: PostgresStore) -> None:
@@ -163,30 +158,4 @@ async def test_another_process_lease_holds_a_head_and_counts_as_due_when_it_ends
 
 
 async def test_enqueue_many_blocks_and_coalesces_like_one_by_one(store: PostgresStore) -> None:
-    def patch(pid: int, n: int, body: bytes) -> NewMessage:
-        return outbox_message(pid, "LOC1", n, body=body, module="locations")
-
-    first = [patch(1, 0, b'{"status":"CHARGING"}'), patch(2, 0, b'{"status":"CHARGING"}')]
-    assert await store.write(lambda tx: outbox_sql.enqueue_many(tx, first, coalesce=True)) == [False, False]
-    second = [patch(1, 1, b'{"status":"CHARGING"}'), patch(2, 1, b'{"status":"AVAILABLE"}')]
-    second.append(patch(3, 1, b'{"status":"CHARGING"}'))
-    assert await store.write(lambda tx: outbox_sql.enqueue_many(tx, second, coalesce=True)) == [True, True, False]
-    rows = await store.fetchall("SELECT id, receiver_platform_id AS pid, request_id, body FROM outbox ORDER BY id")
-    assert sorted((r["pid"], r["request_id"]) for r in rows) == [
-        (1, "1-LOC1-0"),
-        (2, "2-LOC1-0"),
-        (2, "2-LOC1-1"),
-        (3, "3-LOC1-1"),
-    ]
-    newer = next(r for r in rows if r["request_id"] == "2-LOC1-1")
-    assert bytes(newer["body"]) == b'{"status":"AVAILABLE"}'
-    assert newer["id"] > next(r["id"] for r in rows if r["request_id"] == "2-LOC1-0")
-    stored = await outbox_sql.get(store, newer["id"])
-    assert stored is not None and stored.headers == {"X-Request-ID": "2-LOC1-1"} and stored.state == "pending"
-    # The legs of one group get ids in their order, in one INSERT.
-    legs = [outbox_message(pid, "ORDER", 0) for pid in (3, 1, 2)]
-    await store.write(lambda tx: outbox_sql.enqueue_many(tx, legs))
-    ordered = await store.fetchall(
-        "SELECT receiver_platform_id AS pid FROM outbox WHERE object_key='ORDER' ORDER BY id"
-    )
-    assert [r["pid"] for r in ordered] == [3, 1, 2]
+    await check_enqueue_many_coalesces_like_one_by_one(store)

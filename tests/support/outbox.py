@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from storage.db import SyncTx
+from storage import claims as claims_sql
+from storage import outbox as outbox_sql
+from storage.db import Store, SyncTx
 from storage.outbox import NewMessage
 
 T0 = "2026-12-05T10:00:00.000Z"
@@ -35,3 +37,61 @@ def outbox_message(pid: int, key: str, n: int, body: bytes = b"{}", module: str 
         deadline_at=DEADLINE,
         request_id=f"{pid}-{key}-{n}",
     )
+
+
+async def queue_backlog_and_others(store: Store, backlog: int) -> None:
+    """``backlog`` messages for receiver 1, then four for receivers 2 and 3 (chain (2, A) twice)."""
+    await store.write(lambda tx: outbox_sql.enqueue_many(tx, [outbox_message(1, f"B{n}", n) for n in range(backlog)]))
+    for n, (pid, key) in enumerate([(2, "A"), (3, "B"), (2, "A"), (2, "C")]):
+        message = outbox_message(pid, key, n)
+        await store.write(lambda tx, m=message: outbox_sql.enqueue(tx, m))
+
+
+async def check_claims_skip_a_backlog_in_acceptance_order(store: Store) -> None:
+    """What both backends' claims must do after ``queue_backlog_and_others``."""
+    rows = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=10, skip_receivers=[1])
+    # Receiver 1 skipped; chain (2, A) gives only its head; ids in acceptance order.
+    assert [(r.receiver_platform_id, r.object_key) for r in rows] == [(2, "A"), (3, "B"), (2, "C")]
+    assert [r.id for r in rows] == sorted(r.id for r in rows)
+    assert await claims_sql.next_due_at(store, skip_receivers=[1], skip_request_ids=[rows[0].request_id]) == T0
+    everyone = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=5)
+    assert len(everyone) == 5 and everyone[0].receiver_platform_id == 1  # the oldest rows first, at most 5
+    assert await claims_sql.next_due_at(store, skip_receivers=[1, 2, 3]) is None
+    # A batch shared among receivers: at most per_receiver of each, still the oldest first.
+    shared = await claims_sql.claim_heads(store, now=T1, lease_until=LEASE, limit=10, per_receiver=1)
+    assert [(r.receiver_platform_id, r.object_key) for r in shared] == [(1, "B0"), (2, "A"), (3, "B")]
+
+
+async def check_enqueue_many_coalesces_like_one_by_one(store: Store) -> None:
+    """A broadcast's legs in one call: blocked behind, coalesced and ordered as one by one would be."""
+
+    def patch(pid: int, n: int, body: bytes) -> NewMessage:
+        return outbox_message(pid, "LOC1", n, body=body, module="locations")
+
+    first = [patch(1, 0, b'{"status":"CHARGING"}'), patch(2, 0, b'{"status":"CHARGING"}')]
+    assert await store.write(lambda tx: outbox_sql.enqueue_many(tx, first, coalesce=True)) == [False, False]
+    # Receiver 1 already has this exact PATCH pending (coalesced: no new row); receiver 2 gets
+    # another body (a new row, behind the first); receiver 3 had nothing (its chain head).
+    second = [patch(1, 1, b'{"status":"CHARGING"}'), patch(2, 1, b'{"status":"AVAILABLE"}')]
+    second.append(patch(3, 1, b'{"status":"CHARGING"}'))
+    assert await store.write(lambda tx: outbox_sql.enqueue_many(tx, second, coalesce=True)) == [True, True, False]
+    rows = await store.fetchall("SELECT id, receiver_platform_id AS pid, request_id, body FROM outbox ORDER BY id")
+    # Ids order each chain (one receiver's copies of one object); across receivers they mean nothing.
+    assert sorted((r["pid"], r["request_id"]) for r in rows) == [
+        (1, "1-LOC1-0"),
+        (2, "2-LOC1-0"),
+        (2, "2-LOC1-1"),
+        (3, "3-LOC1-1"),
+    ]
+    newer = next(r for r in rows if r["request_id"] == "2-LOC1-1")
+    assert bytes(newer["body"]) == b'{"status":"AVAILABLE"}'
+    assert newer["id"] > next(r["id"] for r in rows if r["request_id"] == "2-LOC1-0")
+    stored = await outbox_sql.get(store, newer["id"])
+    assert stored is not None and stored.headers == {"X-Request-ID": "2-LOC1-1"} and stored.state == "pending"
+    # The legs of one group get ids in their order.
+    legs = [outbox_message(pid, "ORDER", 0) for pid in (3, 1, 2)]
+    await store.write(lambda tx: outbox_sql.enqueue_many(tx, legs))
+    ordered = await store.fetchall(
+        "SELECT receiver_platform_id AS pid FROM outbox WHERE object_key='ORDER' ORDER BY id"
+    )
+    assert [r["pid"] for r in ordered] == [3, 1, 2]
