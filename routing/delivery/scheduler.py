@@ -254,10 +254,6 @@ class DeliveryWorker:
     def _blocked_receivers(self) -> list[int]:
         return self._queues.blocked(p.id for p in self.directory.platforms() if self.is_paused(p.id))
 
-    def _room(self) -> int:
-        """Attempts that may still start before max_in_flight are sending (all receivers together)."""
-        return self._queues.room
-
     def _chunk(self) -> int:
         # A round reads at least this much room: at the cap, one query per freed slot would cost more
         # than the deliveries it feeds.
@@ -267,7 +263,7 @@ class DeliveryWorker:
         started = await self._start_ready()
         if started:
             return started
-        room = self._room()
+        room = self._queues.room  # attempts that may still start, all receivers together
         if self._queues.sending and room < self._chunk():
             self._capped = True  # a finished attempt wakes the loop once a chunk is free (_done)
             return 0
