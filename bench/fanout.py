@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.load import open_loop, percentile, wait_until
 from bench.peers import Peer, start_and_register, stop_all
-from bench.procs import Child, HubConfig, children_of, cpu_seconds, start_hub
+from bench.procs import Child, HubConfig, children_of, cpu_seconds, cpu_seconds_of, start_hub
 from bench.profiling import pyspy_binary
 from bench.requests import location_put, status_patch
 from bench.seed import seed_platforms
@@ -42,6 +42,18 @@ def _spy(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
         return None
     args = [binary, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200", "--format", "raw"]
     return subprocess.Popen([*args, "--output", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _threads(hub: Child) -> dict[str, float]:
+    """CPU seconds so far per thread of the hub process ("loop" for its main thread), by thread name."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{hub.pid}/task").iterdir():
+        try:
+            name = "loop" if int(task.name) == hub.pid else (task / "comm").read_text().strip()
+            out[name] = out.get(name, 0.0) + cpu_seconds_of(task / "stat")
+        except OSError:  # the thread ended meanwhile
+            continue
+    return out
 
 
 def _hub_cpu(hub: Child) -> float:
@@ -93,7 +105,7 @@ async def run_fanout(
         sent_at: dict[int, float] = {}
         base = sink.received
         spy = _spy(hub.pid, seconds + 4)
-        cpu0 = _hub_cpu(hub)
+        cpu0, threads0, own0 = _hub_cpu(hub), _threads(hub), time.process_time()
         t0 = time.perf_counter()
         answers = await open_loop(
             status_patch(lab.http, config.url, cpo, location_ids, tag="fo", sent_at=sent_at),
@@ -104,7 +116,8 @@ async def run_fanout(
         expected = answers.ok * receivers
         done = await wait_until(lambda: sink.received - base >= expected, timeout=max(60.0, expected / 500), step=0.01)
         elapsed = time.perf_counter() - t0
-        cpu = _hub_cpu(hub) - cpu0
+        cpu, own = _hub_cpu(hub) - cpu0, time.process_time() - own0
+        threads = {name: t - threads0.get(name, 0.0) for name, t in _threads(hub).items()}
         if spy is not None:
             spy.wait(seconds + 40)
         delivered = sink.received - base
@@ -130,6 +143,10 @@ async def run_fanout(
                 "seconds": round(elapsed, 3),
                 "deliveries_per_s": round(rate_out, 1),
                 "hub_cpu_ms_per_delivery": round(1000 * cpu / max(delivered, 1), 3),
+                "hub_cpu_ms_per_delivery_by_thread": {
+                    name: round(1000 * t / max(delivered, 1), 3) for name, t in threads.items() if t > 0.005
+                },
+                "loadgen_and_sink_cpu_pct": round(100 * own / elapsed, 1) if elapsed > 0 else None,
                 "location_put_deliveries_per_s": round(puts / put_seconds, 1) if put_seconds else None,
                 "goal": f"ack p99 < 20 ms, >= {goal} deliveries/s",
                 "met": done and answers.p(99) < 20 and rate_out >= goal,
