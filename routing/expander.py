@@ -231,7 +231,7 @@ class BroadcastExpander:
                 through = chunk[-1].platform.id if chunk else done
                 then = _progress(record.id, done, through, last=not todo, lease_until=self.lease_until())
                 try:
-                    await self.delivery.enqueue_as_of(ready, accepted, then=then)
+                    await self.delivery.enqueue_as_of(ready, accepted, then=then, background=True)
                 except LostBroadcast as exc:  # another process took it over (this one stalled): its now
                     LOGGER.warning("broadcast %s left to another process: %s", record.id, exc)
                     return

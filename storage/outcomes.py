@@ -49,6 +49,29 @@ def finish(
     )
 
 
+def delete_delivered(tx: SyncTx, messages: Sequence[tuple[int, str | None]]) -> None:
+    """Delete delivered messages, given as (id, request id), in a few statements instead of one each.
+
+    A fan-out delivers thousands a second: one DELETE per row (and its index updates) was the
+    largest part of the writer's time (issue 22). Same matching as ``finish``.
+    """
+    by_request = [m for m in messages if m[1]]
+    by_id = [m[0] for m in messages if not m[1]]
+    for at in range(0, len(by_request), _PER_STATEMENT):
+        chunk = by_request[at : at + _PER_STATEMENT]
+        pairs = ", ".join("(?, ?)" for _ in chunk)
+        tx.execute(
+            f"DELETE FROM outbox WHERE (id, request_id) IN (VALUES {pairs})",
+            tuple(value for pair in chunk for value in pair),
+        )
+    for at in range(0, len(by_id), _PER_STATEMENT):
+        ids = by_id[at : at + _PER_STATEMENT]
+        tx.execute(f"DELETE FROM outbox WHERE id IN ({', '.join('?' for _ in ids)})", tuple(ids))
+
+
+_PER_STATEMENT = 500  # well under SQLite's and PostgreSQL's bound on parameters per statement
+
+
 def retry_later(
     tx: SyncTx,
     message_id: int,

@@ -87,7 +87,7 @@ async def insert_batch(
         for at, platform_id, direction in touched:
             platform_sql.touch_seen(tx, platform_id, now=at, direction=direction)
 
-    await store.write(job)
+    await store.write(job, background=True)
 
 
 def _trim(tx: SyncTx, keep: int) -> None:
@@ -97,7 +97,7 @@ def _trim(tx: SyncTx, keep: int) -> None:
 
 async def trim(store: Store, keep: int) -> None:
     """Delete all but the newest ``keep`` rows (the trimming process of a cluster, now and then)."""
-    await store.write(lambda tx: _trim(tx, keep))
+    await store.write(lambda tx: _trim(tx, keep), background=True)
 
 
 # Which rows a traffic search shows (``kind``): partner traffic is every row the hub could put on a

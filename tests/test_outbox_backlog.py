@@ -20,6 +20,7 @@ from tests.support.outbox import (
     T0,
     T1,
     check_claims_skip_a_backlog_in_acceptance_order,
+    check_delete_delivered,
     check_enqueue_many_coalesces_like_one_by_one,
     platforms,
     queue_backlog_and_others,
@@ -64,3 +65,7 @@ async def test_a_claim_skips_a_receivers_backlog_and_keeps_acceptance_order(stor
 
 async def test_enqueue_many_blocks_and_coalesces_like_one_by_one(store: SqliteStore) -> None:
     await check_enqueue_many_coalesces_like_one_by_one(store)
+
+
+async def test_delivered_rows_are_deleted_in_one_statement_matching_id_and_request_id(store: SqliteStore) -> None:
+    await check_delete_delivered(store)

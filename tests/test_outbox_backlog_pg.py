@@ -23,6 +23,7 @@ from tests.support.outbox import (
     LEASE,
     T1,
     check_claims_skip_a_backlog_in_acceptance_order,
+    check_delete_delivered,
     check_enqueue_many_coalesces_like_one_by_one,
     outbox_message,
     platforms,
@@ -159,3 +160,7 @@ async def test_another_process_lease_holds_a_head_and_counts_as_due_when_it_ends
 
 async def test_enqueue_many_blocks_and_coalesces_like_one_by_one(store: PostgresStore) -> None:
     await check_enqueue_many_coalesces_like_one_by_one(store)
+
+
+async def test_delivered_rows_are_deleted_in_one_statement_matching_id_and_request_id(store: PostgresStore) -> None:
+    await check_delete_delivered(store)

@@ -8,6 +8,7 @@ position, booleans into INTEGER flags, the ``?`` conversion, and reads that see 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -286,3 +287,66 @@ async def test_notifications_reach_the_same_database_only(store: Store, database
     finally:
         for opened in (same, other, other_peer):
             await opened.close()
+
+
+async def test_a_request_commit_does_not_wait_behind_a_background_backlog(store: Store) -> None:
+    """Background jobs (delivery outcomes, fan-out legs) go BACKGROUND_PER_COMMIT per commit; a job a
+    partner waits for joins the next commit whatever their backlog (issue 22)."""
+    from storage.db import BACKGROUND_PER_COMMIT
+
+    backlog = 6 * BACKGROUND_PER_COMMIT
+    gate = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    running = threading.Event()
+
+    def blocker(tx: SyncTx) -> int:  # holds the writer until the backlog and the request are queued
+        running.set()
+        asyncio.run_coroutine_threadsafe(gate.wait(), loop).result(timeout=10)
+        return tx.insert("INSERT INTO scratch (name) VALUES (?)", ("blocker",))
+
+    first = asyncio.create_task(store.write(blocker, background=True))
+    await wait_for(running.is_set, timeout=5)  # the writer is busy with the blocker's batch
+    done: list[str] = []
+
+    async def background(n: int) -> None:
+        await store.write(add(f"b{n}"), background=True)
+        done.append(f"b{n}")
+
+    async def urgent() -> None:
+        await store.write(add("request"))
+        done.append("request")
+
+    tasks = [asyncio.create_task(background(n)) for n in range(backlog)]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(urgent()))
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(first, *tasks)
+    # The request went in the first commit after the blocker's, with at most one share of the backlog.
+    assert done.index("request") <= BACKGROUND_PER_COMMIT
+    assert sorted(done) == sorted([*(f"b{n}" for n in range(backlog)), "request"])
+    assert len(await names(store)) == backlog + 2
+
+
+async def test_background_jobs_progress_under_a_steady_stream_of_requests(store: Store) -> None:
+    """Every commit takes some background jobs: requests arriving all the time never starve them."""
+    stop = asyncio.Event()
+
+    async def requests(stream: int) -> None:
+        n = 0
+        while not stop.is_set() and n < 20_000:  # bounded: stops by itself
+            await store.write(add(f"r{stream}-{n}"))
+            n += 1
+
+    streams = [asyncio.create_task(requests(stream)) for stream in range(4)]
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(store.write(add(f"b{n}"), background=True) for n in range(100))), timeout=20
+        )
+        assert not any(stream.done() for stream in streams)  # done while the requests kept coming
+    finally:
+        stop.set()
+        await asyncio.gather(*streams)
+    rows = await names(store)
+    assert sum(1 for name in rows if name.startswith("b")) == 100

@@ -101,9 +101,18 @@ class Delivery:
         return ready
 
     async def enqueue_as_of(
-        self, legs: Sequence[Leg], now: datetime, *, prepare: Job | None = None, then: Job | None = None
+        self,
+        legs: Sequence[Leg],
+        now: datetime,
+        *,
+        prepare: Job | None = None,
+        then: Job | None = None,
+        background: bool = False,
     ) -> None:
-        """Commit translated legs accepted at ``now`` (with ``prepare`` before, ``then`` after) in one job."""
+        """Commit translated legs accepted at ``now`` (with ``prepare`` before, ``then`` after) in one job.
+
+        ``background``: the legs of an accepted message (a broadcast's expansion): no partner waits.
+        """
         # Broadcast legs share one body: decide once whether it is a status-only PATCH.
         status_patch = _is_status_patch(legs[0]) if legs else False
         messages = [self._message(leg, now, status_patch) for leg in legs]
@@ -118,7 +127,8 @@ class Delivery:
                 then(tx)
             return blocked
 
-        blocked: list[bool] = await self.store.write(job, locks=[(m.module, m.object_key) for m in messages])
+        locks = [(m.module, m.object_key) for m in messages]
+        blocked: list[bool] = await self.store.write(job, locks=locks, background=background)
         for message, behind in zip(messages, blocked, strict=True):
             if behind:
                 self.worker.queued_behind(message.receiver_platform_id, message.module, message.object_key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from storage import claims as claims_sql
 from storage import outbox as outbox_sql
+from storage import outcomes as outcome_sql
 from storage.db import Store, SyncTx
 from storage.outbox import NewMessage
 
@@ -95,3 +96,20 @@ async def check_enqueue_many_coalesces_like_one_by_one(store: Store) -> None:
         "SELECT receiver_platform_id AS pid FROM outbox WHERE object_key='ORDER' ORDER BY id"
     )
     assert [r["pid"] for r in ordered] == [3, 1, 2]
+
+
+async def check_delete_delivered(store: Store) -> None:
+    """``delete_delivered`` removes exactly the (id, request id) pairs given, and ids given alone."""
+    ids = await store.write(
+        lambda tx: [outbox_sql.enqueue(tx, outbox_message(1 + n % 3, f"D{n}", n))[0] for n in range(1200)]
+    )
+    # Pairs (more than one statement's worth), one stale pair (a reused id with another request id),
+    # and ids alone (messages accepted without a request id).
+    pairs: list[tuple[int, str | None]] = [(ids[n], f"{1 + n % 3}-D{n}-{n}") for n in range(0, 1100, 2)]
+    pairs.append((ids[1], "someone-else"))
+    pairs += [(ids[n], None) for n in (1101, 1103)]
+    await store.write(lambda tx: outcome_sql.delete_delivered(tx, pairs))
+    left = {int(r["id"]) for r in await store.fetchall("SELECT id FROM outbox")}
+    gone = {ids[n] for n in range(0, 1100, 2)} | {ids[1101], ids[1103]}
+    assert left == set(ids) - gone
+    assert ids[1] in left  # the stale pair matched nothing
