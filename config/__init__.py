@@ -211,6 +211,11 @@ class Settings(BaseSettings):
     admin_auth_block_seconds: float = Field(
         300.0, gt=0, description="Window in seconds for counting failed admin logins, and how long a block lasts."
     )
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto",
+        description="Event loop of `serve`: uvloop (libuv, in C) where installed, else asyncio's own; 'auto'"
+        " takes uvloop when it imports.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="One JSON object per log line.")
     max_requests_in_progress_per_platform: int | None = Field(

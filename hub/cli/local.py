@@ -14,8 +14,9 @@ import asyncio
 import gc
 import json
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -51,8 +52,22 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     settings, token_path = ensure_admin_token(settings)
     if workers > 1:
         return supervisor.run(settings, workers, lambda os_pids: _banner(settings, token_path, os_pids))
-    asyncio.run(_serve(settings, token_path, ready_fd=args.ready_fd))
+    run_loop(_serve(settings, token_path, ready_fd=args.ready_fd), settings.event_loop)
     return 0
+
+
+def run_loop(main: Coroutine[Any, Any, None], choice: str) -> None:
+    """Run ``main`` on the configured event loop (HUB_EVENT_LOOP); 'auto' takes uvloop when it imports."""
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise CliError("HUB_EVENT_LOOP=uvloop, but uvloop is not installed (pip install uvloop)") from None
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
 
 
 GC_THRESHOLDS = (700, 10, 1000)  # the default young ones; a full collection 100x less often
