@@ -42,6 +42,7 @@ from routing.messages import Headers
 from routing.peers.exchange import Exchange, Observer, PeerResponse
 from routing.peers.foreign import read_envelope
 from routing.peers.redirects import MAX_REDIRECTS, origin, redirect_target
+from routing.peers.slots import Key, Slots
 from routing.peers.ssrf import HubOrigins, OwnUrlRefused, UrlRefused, blocked_cause, check_parsed, check_url, origin_of
 from routing.protocol import ids
 from routing.protocol.errors import AnswerTooLarge, ConnectionProblem, ReceiverTimeout, RedirectRefused
@@ -74,6 +75,13 @@ def _size(n: int) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
+def _key(target: URL | str) -> Key:
+    """The origin a call's slot is counted against (scheme, host, port)."""
+    if isinstance(target, URL):
+        return (target.scheme, target.host, target.port)
+    return ("", target, None)  # not parsed (refused before any call): counted on its own
+
+
 def auth_header(token: str, *, send_base64: bool = True) -> str:
     """``Token <base64>`` for 2.2.1 peers (transport_and_format, Authorization), raw if configured."""
     if send_base64:
@@ -112,6 +120,12 @@ class PeerClient:
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        # The wait for a connection comes before the timeout starts (routing/peers/slots.py).
+        connector = session.connector
+        self.slots = Slots(
+            total=connector.limit if connector is not None else 0,
+            per_origin=connector.limit_per_host if connector is not None else 0,
+        )
         # Called synchronously after every exchange, answered or not; they must be cheap and never raise.
         self.observers: list[Observer] = list(observers)
 
@@ -292,6 +306,8 @@ class PeerClient:
         except UrlRefused:
             failed("connection")
             raise
+        key = _key(target)
+        await self.slots.acquire(key)
         try:
             async with self._session.request(
                 method, target, data=data, headers=headers, timeout=self._timeout(total), allow_redirects=False
@@ -315,6 +331,8 @@ class PeerClient:
         except ValueError as exc:  # yarl/aiohttp reject malformed URLs with ValueError
             failed("connection")
             raise ConnectionProblem(f"{method} to {origin(url)}: not a usable URL") from exc
+        finally:
+            self.slots.release(key)
 
     async def _read(self, resp: aiohttp.ClientResponse, method: str, url: str) -> bytes:
         """The whole answer body, or AnswerTooLarge as soon as it passes ``max_answer_bytes`` (never read further)."""
