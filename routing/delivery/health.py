@@ -55,6 +55,7 @@ class ReceiverHealth:
     on_probed: Callable[[], None] = lambda: None  # a probe finished: the scheduler plans its next round
     _failures: dict[int, int] = field(init=False, default_factory=lambda: defaultdict(int))
     _offline: dict[int, _Probe] = field(init=False, default_factory=dict)
+    generation: int = field(init=False, default=0)  # bumped whenever a receiver goes OFFLINE or comes back
     _last_silence_check: float = field(init=False, default=float("-inf"))
     _probing: dict[int, asyncio.Task[None]] = field(init=False, default_factory=dict)  # probes and checks in flight
 
@@ -67,6 +68,7 @@ class ReceiverHealth:
         for platform in self.directory.platforms():
             if platform.status == "OFFLINE":
                 self._offline[platform.id] = _Probe(attempt=0, next_at=now)
+                self.generation += 1
 
     def is_offline(self, platform_id: int) -> bool:
         """Whether deliveries to this receiver are paused for probing."""
@@ -99,6 +101,7 @@ class ReceiverHealth:
         if self._failures[platform_id] < self.settings.offline_after_failures or platform_id in self._offline:
             return
         self._offline[platform_id] = _Probe(attempt=0, next_at=self._ts() + self.settings.initial_backoff)
+        self.generation += 1
         platform = self.directory.platform(platform_id)
         if platform is not None and platform.status == "CONNECTED":
             LOGGER.error(
@@ -114,6 +117,7 @@ class ReceiverHealth:
     async def resume(self, platform_id: int, why: str) -> None:
         """Back to CONNECTED; the worker drains its queue (on_resume)."""
         self._offline.pop(platform_id, None)
+        self.generation += 1
         self._failures[platform_id] = 0
         await self.on_resume(platform_id)
         platform = self.directory.platform(platform_id)
@@ -128,6 +132,7 @@ class ReceiverHealth:
             platform = self.directory.platform(platform_id)
             if platform is not None and platform.status == "CONNECTED":
                 self._offline.pop(platform_id, None)
+                self.generation += 1
                 self._failures[platform_id] = 0
                 resumed += 1
         return resumed
@@ -158,6 +163,7 @@ class ReceiverHealth:
             return
         LOGGER.error("platform %s did not answer the still-alive check after %.0fs of silence", platform_id, silence)
         self._offline[platform_id] = _Probe(attempt=0, next_at=self._ts() + self.settings.initial_backoff)
+        self.generation += 1
         await self.set_status(platform_id, "OFFLINE")
 
     async def _alive(self, *, platform_id: int) -> bool:
@@ -185,6 +191,7 @@ class ReceiverHealth:
             platform = self.directory.platform(platform_id)
             if platform is None or platform.versions_url is None or platform.token_out is None:
                 self._offline.pop(platform_id, None)
+                self.generation += 1
                 continue
             if not self._start(platform_id, self._probe(platform_id, probe)):
                 return  # max_probes in flight: the rest when one of them is done (on_probed)

@@ -111,6 +111,9 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[bool]] = set()  # the attempts in flight, to wait for at stop()
         # The last round or start found max_in_flight sending: a round waits until a chunk is free.
         self._capped = False
+        self._paused_key: tuple[int, int] | None = None
+        self._paused: list[int] = []
+        self._readable = 1  # receivers a round may read: known, not paused
         # What feeds the outbox after an answer: the broadcast expander, the ClientInfo pushes of a
         # registration (routing/registry/clientinfo.py). idle() waits for each of them too.
         self.upstream: list[Callable[[], Awaitable[None]]] = []
@@ -251,8 +254,19 @@ class DeliveryWorker:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _paused_receivers(self) -> list[int]:
+        """Receivers paused now (OFFLINE, suspended, unregistered), recomputed only when that can change."""
+        # One pass over the directory per change of it or of the OFFLINE set, not one per round:
+        # 10,000 platforms and many rounds a second (issue 22, goal 4).
+        key = (self.directory.generation, self.health.generation)
+        if key != self._paused_key:
+            self._paused = [p.id for p in self.directory.platforms() if self.is_paused(p.id)]
+            self._readable = max(1, sum(1 for _ in self.directory.platforms()) - len(self._paused))
+            self._paused_key = key
+        return self._paused
+
     def _blocked_receivers(self) -> list[int]:
-        return self._queues.blocked(p.id for p in self.directory.platforms() if self.is_paused(p.id))
+        return self._queues.blocked(self._paused_receivers())
 
     def _chunk(self) -> int:
         # A round reads at least this much room: at the cap, one query per freed slot would cost more
@@ -273,7 +287,8 @@ class DeliveryWorker:
         now = self.clock.now()
         # The batch shared among the receivers read: with 1,000 of them, each with a queue, reading
         # a whole batch of each to keep the oldest batch_size would read 1,000 batches (issue 22).
-        readable = max(1, sum(1 for _ in self.directory.platforms()) - len(skip))
+        self._paused_receivers()
+        readable = max(1, self._readable - (len(skip) - len(self._paused)))  # full receivers aren't read either
         rows = await claims_sql.claim_heads(
             self.store,
             now=iso(now),
