@@ -297,7 +297,7 @@ def main() -> None:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="scenarios 1, 10, 11 and 12 (reduced) twice at check sizes (about four minutes); exit 1 if a figure"
+        help="scenarios 1, 10, 11 and 12 (reduced) twice at check sizes (about three minutes); exit 1 if a figure"
         " is below 80%% of bench/recorded.json",
     )
     parser.add_argument("--record", action="store_true", help="with --check: write its figures to bench/recorded.json")

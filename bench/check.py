@@ -3,7 +3,7 @@
 Runs, twice, scenario 1's hot path (bench/hotpath.py: 5 s of directed pushes through the hub,
 then through the bare proxy), scenarios 10 (backlog) and 11 (broadcast at scale) at the CHECK
 sizes (20,000 queued, 1,000 receivers) and scenario 12 (size) reduced to 2,000 platforms and
-200,000 objects: about four minutes. It prints each figure (the better of the two runs: on a
+200,000 objects: about three minutes. It prints each figure (the better of the two runs: on a
 shared machine one run is off by 30 % at times) next to its goal and its recorded value
 (bench/recorded.json, written by ``--check --record`` with the commit), and exits 1 when a
 figure is worse than 80 % of the recorded one (for "lower is better" figures: above recorded /
