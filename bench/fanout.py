@@ -67,6 +67,19 @@ def _hub_cpu(hub: Child) -> float:
     return sum(cpu_seconds(pid) for pid in [hub.pid, *children_of(hub.pid)])
 
 
+async def _settled(sink: Peer, expected: int, *, timeout: float) -> float:
+    """Wait until the sink has ``expected`` calls, or none came for 2 s (bounded); seconds waited."""
+    t = time.perf_counter()
+    seen, quiet_since = sink.received, t
+    while time.perf_counter() - t < timeout and sink.received < expected:
+        if sink.received != seen:
+            seen, quiet_since = sink.received, time.perf_counter()
+        elif time.perf_counter() - quiet_since >= 2.0:
+            break
+        await asyncio.sleep(0.02)
+    return round(time.perf_counter() - t, 2)
+
+
 async def run_fanout(
     lab: Any,
     receivers: int,
@@ -94,6 +107,7 @@ async def run_fanout(
             await asyncio.to_thread(copy_to_postgres, Path(config.database), postgres)
             config = HubConfig(database=postgres, log_dir=lab.work, name=f"{name}-pg")
         hub = await start_hub(config)
+        before_registration = sink.received
         await start_and_register(lab.http, config.url, config.admin_token, [cpo])
         if workers > 1:  # restart as N processes on the same database: each starts knowing the CPO
             hub.stop()
@@ -109,12 +123,19 @@ async def run_fanout(
         # One Location: its 1,000 copies go out before the PATCHes start (more would queue for the
         # hub's 32 connections to the one sink long enough to time out on a busy machine).
         location_ids = ["LOCF0"]
-        t, base = time.perf_counter(), sink.received
+        # The CPO's registration sends ClientInfo to every receiver (at the sink): let it land
+        # first, or it queues ahead of the Location's copies and into the PATCHes' counts.
+        clientinfo_s = await _settled(sink, before_registration + receivers, timeout=max(60.0, receivers / 100))
+        t, base, dup0 = time.perf_counter(), sink.received, sink.duplicates
         for i, loc in enumerate(location_ids):  # the hub needs the Locations before EVSE PATCHes
             await location_put(lab.http, config.url, cpo, loc, f"t-fl-{i}")(0)
         puts = len(location_ids) * receivers
-        # Every receiver's copy counts (one correlation id per broadcast): the sink's call count.
-        await wait_until(lambda: sink.received - base >= puts, timeout=max(60.0, puts / 200), step=0.02)
+
+        def copies() -> int:  # one correlation id per broadcast: its first arrival, then repeats
+            first = sum(1 for i in range(len(location_ids)) if f"t-fl-{i}" in sink.arrivals)
+            return first + sink.duplicates - dup0
+
+        landed = await wait_until(lambda: copies() >= puts, timeout=max(60.0, puts / 200), step=0.01)
         put_seconds = time.perf_counter() - t
         sent_at: dict[int, float] = {}
         base = sink.received
@@ -163,6 +184,8 @@ async def run_fanout(
                 "loadgen_and_sink_cpu_pct": round(100 * own / elapsed, 1) if elapsed > 0 else None,
                 "location_put_deliveries_per_s": round(puts / put_seconds, 1) if put_seconds else None,
                 "location_put_seconds": round(put_seconds, 3),
+                "location_put_complete": landed,
+                "clientinfo_wait_s": clientinfo_s,
                 "goal": f"ack p99 < 20 ms, >= {goal} deliveries/s",
                 "met": done and answers.p(99) < 20 and rate_out >= goal,
             }
