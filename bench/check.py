@@ -1,12 +1,15 @@
 """``python -m bench --check``: the issue 22 figures against their recorded values (regression gate).
 
-Runs scenarios 10 (backlog) and 11 (broadcast at scale) at the CHECK sizes twice (about two
-minutes: 20,000 queued, 1,000 receivers), prints each figure (the better of the two runs: on a
+Runs, twice, scenario 1's hot path (bench/hotpath.py: 5 s of directed pushes through the hub,
+then through the bare proxy), scenarios 10 (backlog) and 11 (broadcast at scale) at the CHECK
+sizes (20,000 queued, 1,000 receivers) and scenario 12 (size) reduced to 2,000 platforms and
+200,000 objects: about three minutes. It prints each figure (the better of the two runs: on a
 shared machine one run is off by 30 % at times) next to its goal and its recorded value
 (bench/recorded.json, written by ``--check --record`` with the commit), and exits 1 when a
 figure is worse than 80 % of the recorded one (for "lower is better" figures: above recorded /
-0.8). Record on the machine that checks: rates move with the machine's load, ratios taken
-within one run (live with / without backlog) less.
+0.8); a figure not in recorded.json yet says "not recorded" and does not fail. Record on the
+machine that checks: rates move with the machine's load, ratios taken within one run (live with
+/ without backlog, hub / proxy) less.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import traceback
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +28,27 @@ from bench.load import scratch
 RECORDED = Path(__file__).resolve().parent / "recorded.json"
 TOLERANCE = 0.8
 RUNS = 2  # each figure is the better of two runs: on a shared machine one run is off by 30% at times
+HOTPATH_SECONDS = 5.0  # per side (hub and the bare proxy), after a 1 s warm-up each
+HOTPATH_SLICES = 5  # hub and proxy alternate every second: a burst of other work hits both alike
+CHECK_SIZE = (2_000, 200_000)  # scenario 12 reduced (platforms, objects): about 30 s instead of minutes
+
+# Issue 22 goal 3 (directed push): scenario 1's rows in the main table and the gate's figures.
+DIRECTED_RATIO_GOAL = 0.4
+DIRECTED_GOAL = ">= 0.4x (stretch 0.5x)"
+CPU_PER_PUSH_GOAL_MS = 0.5
+CPU_GOAL = "<= 0.5 ms"
 
 # name -> (section, path in it, higher is better, goal text, goal test)
 FIGURES: dict[str, tuple[str, tuple[str, ...], bool, str, Any]] = {
+    "directed push hub / proxy req/s": (
+        "hotpath",
+        ("ratio",),
+        True,
+        DIRECTED_GOAL,
+        lambda v: v >= DIRECTED_RATIO_GOAL,
+    ),
+    "hub CPU ms per push": ("hotpath", ("cpu_ms_per_push",), False, CPU_GOAL, lambda v: v <= CPU_PER_PUSH_GOAL_MS),
+    "hub / proxy CPU per push": ("hotpath", ("cpu_ratio_hub_to_baseline",), False, "", None),
     "live push with backlog / without": ("backlog", ("live_ratio",), True, ">= 0.9x", lambda v: v >= 0.9),
     "live p99 with backlog / without": ("backlog", ("p99_ratio",), False, "<= 1.5x", lambda v: v <= 1.5),
     "dead receiver pushes, last s / first s": (
@@ -38,6 +62,9 @@ FIGURES: dict[str, tuple[str, tuple[str, ...], bool, str, Any]] = {
     "drain of the backlog msgs/s": ("backlog", ("drain", "messages_per_s"), True, ">= 3000/s", lambda v: v >= 3000),
     "broadcast ack p99 ms": ("fanout", ("ack_p99_ms",), False, "< 20 ms", lambda v: v < 20),
     "broadcast fan-out deliveries/s": ("fanout", ("deliveries_per_s",), True, ">= 5000/s", lambda v: v >= 5000),
+    "broadcast to 1,000 lands everywhere s": ("fanout", ("location_put_seconds",), False, "< 1 s", lambda v: v < 1),
+    "size: GET-all last page / first page": ("size", ("last_over_first",), False, "<= 2x", lambda v: v <= 2),
+    "size: registration ms": ("size", ("registration_p50_ms",), False, "< 50 ms", lambda v: v < 50),
 }
 
 
@@ -127,7 +154,46 @@ def issue22_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str,
                 f["complete"] and f["deliveries_per_s"] >= 5000,
             )
         )
+        put_s = f.get("location_put_seconds")
+        if put_s is not None:
+            rows.append(
+                (
+                    f"11 broadcast to {n:,} lands everywhere",
+                    f"{put_s:.2f} s",
+                    "n/a",
+                    f"{f['location_put_deliveries_per_s']:,.1f} deliveries/s",
+                    "< 1 s",
+                    f.get("location_put_complete", True) and put_s < 1,
+                )
+            )
+    pg = results.get("fanout_pg", {})
+    if "skipped" in pg:
+        rows.append(("11 fan-out, 2 processes on PostgreSQL", "skipped", "n/a", pg["skipped"], ">= 8000/s", None))
+    elif "deliveries_per_s" in pg:
+        rows.append(
+            (
+                f"11 fan-out, 2 processes on PostgreSQL ({pg['receivers']:,})",
+                f"{pg['deliveries_per_s']:,.1f}",
+                "n/a",
+                f"ack p99 {pg['ack_p99_ms']:.1f} ms",
+                ">= 8000/s",
+                pg["complete"] and pg["deliveries_per_s"] >= 8000,
+            )
+        )
     return rows
+
+
+def scenario1_goals(results: dict[str, Any]) -> None:
+    """Set scenario 1's goal texts and met flags (in place) to issue 22's goal 3."""
+    d = results.get("directed_push", {})
+    if "ratio" in d:
+        d["goal"] = DIRECTED_GOAL
+        d["met"] = d["ratio"] is not None and d["ratio"] >= DIRECTED_RATIO_GOAL
+        d["stretch_met"] = d["ratio"] is not None and d["ratio"] >= 0.5
+    c = results.get("cpu_per_push", {})
+    if "hub_ms" in c:
+        c["goal"] = CPU_GOAL
+        c["met"] = 0 < c["hub_ms"] <= CPU_PER_PUSH_GOAL_MS
 
 
 def _git() -> str:
@@ -148,13 +214,19 @@ def best(runs: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+
+
 def compare(runs: list[dict[str, Any]], recorded: dict[str, float]) -> tuple[list[str], bool]:
     """Lines of the check table and whether every recorded figure holds (>= 80 % of it)."""
     figures = best(runs)
-    lines = [f"{'figure':40} | {'best of 2':>10} | {'recorded':>10} | {'goal':18} | goal met | vs recorded"]
+    head = f"{'figure':40} | {'runs':>19} | {'best':>9} | {'recorded':>9} | {'goal':22} | goal met | vs recorded"
+    lines = [head]
     ok = True
     for name, (_, _, higher, goal, test) in FIGURES.items():
         now, was = figures.get(name), recorded.get(name)
+        each = " / ".join(_num(figure(r, name)) for r in runs)
         met = "-" if now is None or test is None else ("yes" if test(now) else "NO")
         if now is None:
             verdict = "MISSING"
@@ -165,14 +237,54 @@ def compare(runs: list[dict[str, Any]], recorded: dict[str, float]) -> tuple[lis
             holds = now >= TOLERANCE * was if higher else now <= was / TOLERANCE
             verdict = "ok" if holds else "REGRESSED (< 80%)"
             ok = ok and holds
-        shown = "-" if now is None else f"{now:,.2f}"
-        before = "-" if was is None else f"{was:,.2f}"
-        lines.append(f"{name:40} | {shown:>10} | {before:>10} | {goal:18} | {met:8} | {verdict}")
+        shown, before = _num(now), _num(was)
+        lines.append(f"{name:40} | {each:>19} | {shown:>9} | {before:>9} | {goal:22} | {met:8} | {verdict}")
     return lines, ok
 
 
+@contextmanager
+def _reduced_size(platforms: int, objects: int) -> Iterator[None]:
+    """Scenario 12's ``quick`` run at ``platforms`` / ``objects`` (bench/size.py reads QUICK_SIZE per call)."""
+    import bench.size
+
+    saved = bench.size.QUICK_SIZE
+    bench.size.QUICK_SIZE = (platforms, objects)
+    try:
+        yield
+    finally:
+        bench.size.QUICK_SIZE = saved
+
+
+async def _hotpath() -> dict[str, Any]:
+    """Scenario 1's figures by bench/hotpath.py: hub and bare proxy, HOTPATH_SECONDS each, alternating."""
+    from bench.hotpath import measure
+
+    out = await measure(HOTPATH_SECONDS, 32, None, {}, slices=HOTPATH_SLICES)
+    hub, base = out.get("rps"), out.get("baseline_rps")
+    ratio = round(hub / base, 3) if isinstance(hub, float) and isinstance(base, float) and base else None
+    return {"hotpath": {**out, "ratio": ratio}}
+
+
+async def _size(lab: Any) -> dict[str, Any]:
+    """Scenario 12 at CHECK_SIZE."""
+    from bench.size import run_size
+
+    with _reduced_size(*CHECK_SIZE):
+        return await run_size(lab, True)
+
+
+async def _part(results: dict[str, Any], name: str, run: Awaitable[dict[str, Any]]) -> None:
+    """One scenario into ``results``; a failure is printed and its figures stay missing (the check fails)."""
+    t = time.perf_counter()
+    try:
+        results.update(await run)
+    except Exception:  # the other scenarios still run; compare() says MISSING
+        traceback.print_exc()
+    print(f"   {name}: {time.perf_counter() - t:.0f} s", flush=True)
+
+
 async def run_check(*, record: bool = False) -> int:
-    """Run scenarios 10 and 11 at CHECK sizes; compare with (or, with ``record``, write) bench/recorded.json."""
+    """Run scenarios 1, 10, 11 and 12 (reduced) twice; compare with (or, with ``record``, write) bench/recorded.json."""
     from bench.backlog import run_backlog
     from bench.fanout import run_fanout
     from bench.scenarios import CHECK, Lab
@@ -181,14 +293,20 @@ async def run_check(*, record: bool = False) -> int:
     async with scratch("ocpi-check-") as (work, http):
         s = CHECK
         for n in range(RUNS):
+            print(f"-- check run {n + 1} of {RUNS}", flush=True)
             lab = Lab(CHECK, work / f"run{n}", http)
             lab.work.mkdir()
             results: dict[str, Any] = {}
-            results.update(await run_backlog(lab, s.backlog_messages, s.backlog_seconds, s.concurrency))
-            results.update(await run_fanout(lab, s.fanout_receivers, s.fanout_rate, s.fanout_seconds))
+            await _part(results, "hot path", _hotpath())
+            await _part(results, "backlog", run_backlog(lab, s.backlog_messages, s.backlog_seconds, s.concurrency))
+            await _part(results, "fan-out", run_fanout(lab, s.fanout_receivers, s.fanout_rate, s.fanout_seconds))
+            await _part(results, "size", _size(lab))
             runs.append(results)
     figures = best(runs)
-    if record:
+    missing = [name for name in FIGURES if name not in figures]
+    if record and missing:
+        print(f"not recorded: no figure for {', '.join(missing)}")
+    elif record:
         RECORDED.write_text(
             json.dumps(
                 {"commit": _git(), "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "figures": figures},
@@ -198,8 +316,12 @@ async def run_check(*, record: bool = False) -> int:
         )
         print(f"recorded in {RECORDED}")
     stored = json.loads(RECORDED.read_text()) if RECORDED.exists() else {"figures": {}, "commit": "none"}
-    lines, ok = compare(runs, stored["figures"])
-    print(f"bench --check (scenarios 10, 11; recorded at commit {stored.get('commit')})")
+    lines, ok = compare(runs, stored.get("figures", {}))
+    platforms, objects = CHECK_SIZE
+    print(
+        f"bench --check (scenarios 1, 10, 11, and 12 at {platforms:,} platforms / {objects:,} objects;"
+        f" recorded at commit {stored.get('commit')})"
+    )
     print("\n".join(lines))
     print("check: " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.load import closed_loop
+from bench.load import RunStats, closed_loop
 from bench.peers import start_and_register, stop_all
 from bench.procs import Child, cpu_seconds, cpu_seconds_of, free_port, start_baseline, start_hub
 from bench.profiling import pyspy_binary, summarize_collapsed
@@ -54,22 +54,41 @@ def thread_cpu(pid: int) -> dict[int, float]:
 
 
 async def measure(
-    seconds: float, concurrency: int, profile: str | None, env: dict[str, str], cprofile: Path | None = None
+    seconds: float,
+    concurrency: int,
+    profile: str | None,
+    env: dict[str, str],
+    cprofile: Path | None = None,
+    slices: int = 1,
 ) -> dict[str, object]:
-    """Start a hub, push for ``seconds``, return rps and CPU ms per push."""
+    """Start a hub, push for ``seconds``, return rps and CPU ms per push; the same through the bare proxy.
+
+    ``slices`` > 1 alternates hub and proxy in that many parts of ``seconds / slices`` each, so a
+    burst of other work on the shared machine hits both sides alike (their ratio is what is gated).
+    """
+    if profile and slices > 1:
+        raise ValueError("--profile samples one uninterrupted hub run: use slices=1")
     with tempfile.TemporaryDirectory(prefix="hotpath-") as tmp:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as http:
             lab = Lab(FULL, Path(tmp), http)
             cpo, (emsp,) = cpo_peer(), emsp_peers(1)
             hub: Child | None = None
+            baseline: Child | None = None
             spy: subprocess.Popen[bytes] | None = None
             config = lab.hub_config("hub-hotpath", env=env, cprofile=cprofile)
             try:
                 hub = await start_hub(config)
                 await start_and_register(http, config.url, config.admin_token, [cpo, emsp])
+                # The bare proxy, measured in the same minute, is the yardstick (the machine is
+                # shared; absolute figures drift).
+                base_port = free_port()
+                baseline = await start_baseline(base_port, emsp.base, [], Path(tmp))
+                base_url = f"http://127.0.0.1:{base_port}"
                 counts: Counter[str] = Counter()
                 fn = session_push(http, config.url, cpo, emsp, tag="W", counts=counts)
                 await closed_loop(fn, concurrency=concurrency, duration=1.0, max_requests=2000)  # warm-up
+                bfn = session_push(http, base_url, cpo, emsp, tag="BW")
+                await closed_loop(bfn, concurrency=concurrency, duration=1.0, max_requests=2000)
                 raw = Path(tmp) / "spy.txt"
                 if profile:
                     binary = pyspy_binary()
@@ -82,23 +101,41 @@ async def measure(
                     )
                     await asyncio.sleep(0.5)
                 counts.clear()
-                cpu0 = cpu_seconds(hub.pid)
-                threads0 = thread_cpu(hub.pid)
-                stats = await closed_loop(
-                    session_push(http, config.url, cpo, emsp, tag="M", counts=counts),
-                    concurrency=concurrency,
-                    duration=seconds,
-                    max_requests=10_000_000,
-                )
-                cpu = cpu_seconds(hub.pid) - cpu0
-                threads = thread_cpu(hub.pid)
+                stats, bstats = RunStats(), RunStats()
+                cpu = bcpu = 0.0
+                thread_used: Counter[int] = Counter()
+                for i in range(slices):
+                    cpu0, threads0 = cpu_seconds(hub.pid), thread_cpu(hub.pid)
+                    part = await closed_loop(
+                        session_push(http, config.url, cpo, emsp, tag=f"M{i}", counts=counts),
+                        concurrency=concurrency,
+                        duration=seconds / slices,
+                        max_requests=10_000_000,
+                    )
+                    cpu += cpu_seconds(hub.pid) - cpu0
+                    for tid, t in thread_cpu(hub.pid).items():
+                        thread_used[tid] += t - threads0.get(tid, 0.0)
+                    bcpu0 = cpu_seconds(baseline.pid)
+                    bpart = await closed_loop(
+                        session_push(http, base_url, cpo, emsp, tag=f"BM{i}"),
+                        concurrency=concurrency,
+                        duration=seconds / slices,
+                        max_requests=10_000_000,
+                    )
+                    bcpu += cpu_seconds(baseline.pid) - bcpu0
+                    for total, one in ((stats, part), (bstats, bpart)):
+                        total.requests += one.requests
+                        total.ok += one.ok
+                        total.failed += one.failed
+                        total.elapsed += one.elapsed
+                        total.latencies += one.latencies
                 names = thread_names(hub.pid)
                 per_thread = {
                     ("loop" if tid == hub.pid else names.get(tid, f"thread {tid}")): round(
-                        1000 * (t - threads0.get(tid, 0.0)) / max(stats.ok, 1), 3
+                        1000 * t / max(stats.ok, 1), 3
                     )
-                    for tid, t in threads.items()
-                    if t - threads0.get(tid, 0.0) > 0
+                    for tid, t in thread_used.items()
+                    if t > 0
                 }
                 out: dict[str, float | int | dict[str, int]] = {
                     "rps": round(stats.rps, 1),
@@ -108,25 +145,8 @@ async def measure(
                     "hub_cpu_s": round(cpu, 2),
                     "cpu_ms_per_push": round(1000 * cpu / max(stats.ok, 1), 3),
                     "cpu_ms_per_push_by_thread": per_thread,
+                    "slices": slices,
                 }
-                # The same closed loop through the bare proxy: its CPU per request, measured in the
-                # same minute, is the yardstick (the machine is shared; absolute figures drift).
-                base_port = free_port()
-                baseline = await start_baseline(base_port, emsp.base, [], Path(tmp))
-                try:
-                    base_url = f"http://127.0.0.1:{base_port}"
-                    bfn = session_push(http, base_url, cpo, emsp, tag="BW")
-                    await closed_loop(bfn, concurrency=concurrency, duration=1.0, max_requests=2000)
-                    bcpu0 = cpu_seconds(baseline.pid)
-                    bstats = await closed_loop(
-                        session_push(http, base_url, cpo, emsp, tag="BM"),
-                        concurrency=concurrency,
-                        duration=seconds,
-                        max_requests=10_000_000,
-                    )
-                    bcpu = cpu_seconds(baseline.pid) - bcpu0
-                finally:
-                    baseline.stop()
                 out["baseline_rps"] = round(bstats.rps, 1)
                 out["baseline_cpu_ms_per_request"] = round(1000 * bcpu / max(bstats.ok, 1), 3)
                 out["cpu_ratio_hub_to_baseline"] = round(
@@ -152,8 +172,9 @@ async def measure(
             finally:
                 if spy is not None and spy.poll() is None:
                     spy.kill()
-                if hub is not None:
-                    hub.stop()
+                for child in (baseline, hub):
+                    if child is not None:
+                        child.stop()
                 await stop_all([cpo, emsp])
 
 
@@ -164,9 +185,13 @@ def main() -> None:
     parser.add_argument("--profile", help="name of the profile files written in bench/")
     parser.add_argument("--env", default="", help="extra hub settings, A=1,B=2")
     parser.add_argument("--cprofile", type=Path, help="run the hub under cProfile, writing this file (call counts)")
+    parser.add_argument(
+        "--slices", type=int, default=1, help="alternate hub and proxy in N parts (--check: 5; not with --profile)"
+    )
     args = parser.parse_args()
     env = dict(kv.split("=", 1) for kv in args.env.split(",") if kv)
-    print(json.dumps(asyncio.run(measure(args.seconds, args.concurrency, args.profile, env, args.cprofile)), indent=1))
+    out = asyncio.run(measure(args.seconds, args.concurrency, args.profile, env, args.cprofile, args.slices))
+    print(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
         assert isinstance(results.get(name), dict), name
         assert "error" not in results[name], results[name]
     assert results["meta"]["quick"] is True
+    assert results["fanout"]["location_put_seconds"] > 0  # issue 22: a broadcast lands everywhere in < 1 s
+    assert results["fanout_pg"] == {"skipped": "skipped: BENCH_SCALE=off"}  # 11 on PostgreSQL, 2 processes
+    assert results["directed_push"]["goal"] == ">= 0.4x (stretch 0.5x)"  # issue 22, goal 3
 
 
 @pytest.mark.slow
