@@ -59,7 +59,8 @@ class Sizes:
 
 FULL = Sizes(10.0, 32, 10.0, 50, 100, 10.0, 100_000, 10_000, 1000, 5.0, 3, 12.0, 5.0)
 QUICK = Sizes(1.5, 8, 1.5, 5, 10, 10.0, 2_000, 200, 20, 1.0, 1, 2.0, 1.0, 2_000, 1.0, 20, 2.0, 1.0)
-# `--check` (bench/check.py): scenarios 10 and 11 only, twice (about two minutes), against bench/recorded.json.
+# `--check` (bench/check.py): scenarios 1 (hot path), 10, 11 and a reduced 12, twice (about three minutes),
+# against bench/recorded.json.
 CHECK = Sizes(1.5, 32, 1.5, 5, 10, 10.0, 2_000, 200, 20, 1.0, 1, 2.0, 1.0, 20_000, 3.0, 1000, 2.0, 3.0)
 
 
