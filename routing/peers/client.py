@@ -74,7 +74,6 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-@functools.lru_cache(maxsize=4096)
 def _key(target: URL | str) -> Key:
     """The origin a call's slot is counted against (scheme, host, port)."""
     if isinstance(target, URL):
@@ -82,6 +81,7 @@ def _key(target: URL | str) -> Key:
     return ("", target, None)  # not parsed (refused before any call): counted on its own
 
 
+@functools.lru_cache(maxsize=4096)
 def auth_header(token: str, *, send_base64: bool = True) -> str:
     """``Token <base64>`` for 2.2.1 peers (transport_and_format, Authorization), raw if configured."""
     if send_base64:
