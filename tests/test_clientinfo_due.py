@@ -210,3 +210,17 @@ async def test_two_processes_push_each_fan_out_once(
     assert len(_infos(newcomer)) == 3
     assert await _pending(first) == 0
     assert any("left to another process" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_fan_out_of_a_platform_gone_since_is_dropped(hub: HubHandle, make_peer: MakePeer) -> None:
+    """A row whose platform no longer exists (a hub-initiated connection that failed after it) pushes nothing."""
+    peer = await connect(hub, make_peer, CPO1)
+    await asyncio.wait_for(hub.app[WORKER].idle(), 10)
+    store = hub.app[STORE]
+    async with store.transaction() as tx:
+        due = due_sql.NewDue(platform_id=999, status="CONNECTED", registered=True, created_at="2026-11-25T12:00:00Z")
+        await due_sql.add(tx, due, owner=store.owner, lease_until="2026-11-25T12:00:30Z")
+    _pusher(hub).wake()
+    await asyncio.wait_for(hub.app[WORKER].idle(), 10)
+    assert await _pending(hub) == 0
+    assert _infos(peer) == []
