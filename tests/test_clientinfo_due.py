@@ -57,7 +57,7 @@ class Gate:
         self.open = asyncio.Event()
         self.armed = True  # disarmed: fan-outs run as written (a restarted hub)
         self.waiting = 0
-        original = ClientInfoPusher.push
+        self.original = original = ClientInfoPusher.push
 
         async def held(pusher: ClientInfoPusher, due: Due) -> None:
             if self.armed:
@@ -224,3 +224,37 @@ async def test_a_fan_out_of_a_platform_gone_since_is_dropped(hub: HubHandle, mak
     await asyncio.wait_for(hub.app[WORKER].idle(), 10)
     assert await _pending(hub) == 0
     assert _infos(peer) == []
+
+
+async def test_a_fan_out_behind_another_process_s_goes_when_that_one_is_pushed(
+    db_backend: str, start_hub: StartHub, make_peer: MakePeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows go oldest first across processes; the one pushing tells the other (NOTIFY), no clock needed."""
+    if db_backend != "postgres":
+        pytest.skip("two processes share a PostgreSQL database")
+    first = await start_hub()
+    second = await start_hub(database=first.settings.database)
+    net = await network(first, make_peer)
+    await asyncio.sleep(0.3)  # the second process hears of the registrations (NOTIFY)
+    emsp2_id = await net.platform_id(net.emsp2)
+    gate = Gate(monkeypatch)
+    first_pusher = _pusher(first)
+    held, original = ClientInfoPusher.push, gate.original
+
+    async def only_first_held(pusher: ClientInfoPusher, due: Due) -> None:
+        await (held if pusher is first_pusher else original)(pusher, due)
+
+    monkeypatch.setattr(ClientInfoPusher, "push", only_first_held)
+    status, body = await first.admin("POST", f"/admin/platforms/{emsp2_id}/suspend")
+    assert status == 200, body
+    await wait_for(lambda: gate.waiting == 1)
+    status, body = await second.admin("POST", f"/admin/platforms/{emsp2_id}/resume")
+    assert status == 200, body
+    await asyncio.sleep(0.3)
+    others = (net.cpo1, net.cpo2, net.emsp1)
+    assert all(_infos(p, EMSP2) == [] for p in others)  # the second's row waits behind the first's
+    gate.open.set()
+    await wait_for(lambda: all(len(_infos(p, EMSP2)) == 2 for p in others))
+    for peer in others:
+        assert [r.body["status"] for r in _infos(peer, EMSP2)] == ["SUSPENDED", "CONNECTED"]
+    assert await _pending(first) == 0

@@ -56,6 +56,7 @@ def client_info(party: Party, status: str) -> dict[str, Any]:
 NO_AGREEMENT = "PLANNED"
 # ClientInfo PUTs built and committed at once by a push (routing/registry/clientinfo.py, ClientInfoPusher.push).
 BATCH = 500
+CLIENTINFO_CHANNEL = "ocpi_hub_clientinfo"  # NOTIFY: a fan-out row was pushed (the one behind it may go now)
 CLAIM = 16  # fan-out rows read per round (alone; shared: the oldest one)
 _IDLE_ALONE = 60.0  # clock seconds between rounds with nothing to do (alone, every row is our own)
 _IDLE_SHARED = 1.0  # shared: rows of a process that died become ours when their lease runs out
@@ -135,6 +136,8 @@ class ClientInfoPusher:
 
     def start(self) -> None:
         """Start the task; its first round pushes what a crash left."""
+        # Shared: the row behind one another process pushed may be ours (rows go one at a time).
+        self.store.subscribe(CLIENTINFO_CHANNEL, lambda _: self.wake())
         self._task = asyncio.create_task(self._run(), name="clientinfo-pusher")
 
     async def stop(self) -> None:
@@ -149,7 +152,7 @@ class ClientInfoPusher:
                 LOGGER.warning("could not hand this process's ClientInfo fan-outs over; their leases will run out")
 
     def wake(self) -> None:
-        """A row was committed: a round now."""
+        """A row was committed (here) or pushed (NOTIFY, elsewhere): a round now."""
         self._idle.clear()
         self._wake.set()
 
@@ -183,6 +186,7 @@ class ClientInfoPusher:
                         return
                     await self.push(due)
                 if rows:
+                    await self.store.notify(CLIENTINFO_CHANNEL, "pushed")
                     continue
             except asyncio.CancelledError:
                 raise
