@@ -100,6 +100,10 @@ class ClientInfoPusher:
         self._idle = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        # Shared: the row behind one another process pushed may be ours (rows go one at a time).
+        # Subscribed here, before the app's own subscriptions: a LISTEN added once the listening
+        # connection is up was seen not to take effect (tests/test_clientinfo_due.py, behind).
+        self.store.subscribe(CLIENTINFO_CHANNEL, lambda _: self.wake())
 
     def _leg(self, receiver: Platform, party: Party, status: str) -> Leg | None:
         base = receiver.endpoint(ModuleID.HUB_CLIENT_INFO, InterfaceRole.RECEIVER)
@@ -136,8 +140,6 @@ class ClientInfoPusher:
 
     def start(self) -> None:
         """Start the task; its first round pushes what a crash left."""
-        # Shared: the row behind one another process pushed may be ours (rows go one at a time).
-        self.store.subscribe(CLIENTINFO_CHANNEL, lambda _: self.wake())
         self._task = asyncio.create_task(self._run(), name="clientinfo-pusher")
 
     async def stop(self) -> None:
