@@ -188,11 +188,12 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     await cluster.beat()  # in /status from the start
     worker.start()
     expander.start()  # its first round expands the broadcasts a crash left unexpanded
+    pusher.start()  # its first round pushes the ClientInfo fan-outs a crash left unfinished
     puller.task.start()
     cluster.task.start()
     watch.start()
     yield
-    await pusher.drain()  # ClientInfo of the last changes committed before the worker stops
+    await pusher.stop()  # between chunks: a fan-out half done goes on at the next start
     await watch.stop()
     await puller.task.stop()
     await expander.stop()

@@ -16,17 +16,25 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from routing.agreements.book import Agreement, Agreements
-from routing.clock import Clock, iso
+from routing.clock import Clock, iso, parse_iso
 from routing.delivery.intake import Delivery
 from routing.messages import Leg
 from routing.peers.forward import new_request_id
 from routing.protocol.vocab import InterfaceRole, ModuleID
 from routing.registry.directory import ROUTABLE, Directory
 from routing.registry.identity import active
+from routing.tasks import cancel_and_wait
+from storage import clientinfo_due as due_sql
+from storage import platforms as platform_sql
+from storage.clientinfo_due import ANNOUNCE, BACKFILL, Due, LostClientInfo
+from storage.db import SyncTx
+from storage.errors import RecordNotFound
 from storage.models import Party, Platform
 
 LOGGER = logging.getLogger(__name__)
@@ -48,6 +56,11 @@ def client_info(party: Party, status: str) -> dict[str, Any]:
 NO_AGREEMENT = "PLANNED"
 # ClientInfo PUTs built and committed at once by a push (routing/registry/clientinfo.py, ClientInfoPusher.push).
 BATCH = 500
+CLIENTINFO_CHANNEL = "ocpi_hub_clientinfo"  # NOTIFY: a fan-out row was pushed (the one behind it may go now)
+CLAIM = 16  # fan-out rows read per round (alone; shared: the oldest one)
+_IDLE_ALONE = 60.0  # clock seconds between rounds with nothing to do (alone, every row is our own)
+_IDLE_SHARED = 1.0  # shared: rows of a process that died become ours when their lease runs out
+_RETRY = 1.0  # after a failed round
 
 
 def all_client_info(directory: Directory, viewer: Platform | None, agreements: Agreements) -> list[dict[str, Any]]:
@@ -66,17 +79,31 @@ class ClientInfoPusher:
 
     A platform that has just registered also receives the ClientInfo of every party already
     known, so it does not have to GET the list to learn who is there (mod_hub_client_info).
+
+    Durable (the hub's rule: nothing accepted is lost on a crash): the registry commits each
+    change's fan-out as a ``clientinfo_due`` row in the change's own transaction
+    (storage/clientinfo_due.py) and answers; this task then commits the PUTs ``BATCH`` at a time,
+    each chunk with the row's progress, and deletes the row with the last chunk. Rows go oldest
+    first, one at a time (a partner never sees an older status overtake a newer one); those a
+    crash left are pushed by the first round after start. Several processes (PostgreSQL): a row is
+    leased to the process that committed it; another takes it over once that lease runs out.
     """
 
     def __init__(self, directory: Directory, delivery: Delivery, clock: Clock, agreements: Agreements) -> None:
         self.directory = directory
         self.delivery = delivery
+        self.store = delivery.store
         self.clock = clock
         self.agreements = agreements
-        # Pushes run one after the other, in the order of the changes (FIFO lock), so a partner
-        # never sees an older status overtake a newer one.
-        self._order = asyncio.Lock()
-        self._pending: set[asyncio.Task[None]] = set()
+        self.lease_seconds = delivery.lease_seconds
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        # Shared: the row behind one another process pushed may be ours (rows go one at a time).
+        # Subscribed here, before the app's own subscriptions: a LISTEN added once the listening
+        # connection is up was seen not to take effect (tests/test_clientinfo_due.py, behind).
+        self.store.subscribe(CLIENTINFO_CHANNEL, lambda _: self.wake())
 
     def _leg(self, receiver: Platform, party: Party, status: str) -> Leg | None:
         base = receiver.endpoint(ModuleID.HUB_CLIENT_INFO, InterfaceRole.RECEIVER)
@@ -97,72 +124,191 @@ class ClientInfoPusher:
         )
 
     async def __call__(self, changed: Platform, status: str, registered: bool = False) -> None:
-        """Registry listener: the ClientInfo PUTs are built and committed after the caller's answer.
+        """Registry listener: the change's fan-out row is committed already; push it now.
 
         With 10,000 platforms a registration means 20,000 PUTs (to everyone, and everyone's to
         the newcomer): built and committed before the credentials answer, they held it for
-        seconds (issue 22, bench scenario 12). The registration itself is committed already;
-        a crash in between loses these PUTs, as one between that commit and this call did.
+        seconds (issue 22, bench scenario 12), so they follow the answer, from the row.
         """
-        task = asyncio.create_task(self._push_in_order(changed, status, registered))
-        self._pending.add(task)
-        task.add_done_callback(self._finished)
+        self.wake()
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._pending.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            LOGGER.error("ClientInfo push failed: %s", exc, exc_info=exc)
+    def lease_until(self) -> str:
+        """Until when a row this process claims or advances is its own (shared database)."""
+        return iso(self.clock.now() + timedelta(seconds=self.lease_seconds))
+
+    # ---- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the task; its first round pushes what a crash left."""
+        self._task = asyncio.create_task(self._run(), name="clientinfo-pusher")
+
+    async def stop(self) -> None:
+        """Stop between chunks (a fan-out half done goes on at the next start, from its progress)."""
+        self._stopping = True
+        self._wake.set()
+        await cancel_and_wait(self._task)
+        if self.store.shared:  # what this process committed or claimed is the others' to push now
+            try:
+                await self.store.write(due_sql.release)
+            except Exception:  # a database gone at shutdown: the leases run out instead
+                LOGGER.warning("could not hand this process's ClientInfo fan-outs over; their leases will run out")
+
+    def wake(self) -> None:
+        """A row was committed (here) or pushed (NOTIFY, elsewhere): a round now."""
+        self._idle.clear()
+        self._wake.set()
 
     async def drain(self) -> None:
-        """Wait for every ClientInfo push started so far (shutdown: commit them before the store closes)."""
-        while self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        """Return once a round found no fan-out to push (the scheduler's idle() waits for it)."""
+        while (
+            self._task is not None
+            and not self._task.done()
+            and not self._stopping
+            and not (self._idle.is_set() and not self._wake.is_set())
+        ):
+            await asyncio.sleep(0.005)
 
-    async def _push_in_order(self, changed: Platform, status: str, registered: bool) -> None:
-        async with self._order:
-            await self.push(changed, status, registered)
+    # ---- the loop ----------------------------------------------------------------------------
 
-    async def push(self, changed: Platform, status: str, registered: bool = False) -> None:
-        """Push one PUT per (party of the changed platform, receiving platform); backfill a new one.
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            self._idle.clear()  # drain() again only once a round found nothing (a woken round may find a row)
+            delay = _IDLE_SHARED if self.store.shared else _IDLE_ALONE
+            try:
+                now = self.clock.now()
+                rows = await due_sql.claim(
+                    self.store,
+                    now=iso(now),
+                    lease_until=iso(now + timedelta(seconds=self.lease_seconds)),
+                    limit=CLAIM,
+                )
+                for due in rows:
+                    if self._stopping:
+                        return
+                    await self.push(due)
+                if rows:
+                    await self.store.notify(CLIENTINFO_CHANNEL, "pushed")
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                LOGGER.exception("ClientInfo push round failed; retrying in %.0fs", _RETRY)
+                delay = _RETRY
+            self._idle.set()
+            await self._sleep(delay)
 
-        Built and committed in batches of ``BATCH`` with the event loop free in between: at
-        10,000 platforms one piece held every other request (the answer of the registration
-        itself among them) for a third of a second. Batches keep the order per receiver.
+    async def _sleep(self, seconds: float) -> None:
+        waiter = asyncio.create_task(self._wake.wait())
+        sleeper = asyncio.create_task(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiter, sleeper):
+                task.cancel()
+            await asyncio.gather(waiter, sleeper, return_exceptions=True)
+
+    # ---- one fan-out -------------------------------------------------------------------------
+
+    async def push(self, due: Due) -> None:
+        """One PUT per (party of the changed platform, receiving platform); backfill a new one.
+
+        Built and committed in chunks of about ``BATCH`` PUTs, each with the row's progress, with
+        the event loop free in between: at 10,000 platforms one piece held every other request
+        for a third of a second. Receivers go in platform id order, so a chunk's progress is the
+        last platform it covered; chunks keep the order per receiver.
         """
-        platforms = list(self.directory.platforms())  # one snapshot for the whole push
-        sees = self.agreements.sees
+        # One snapshot for the whole push, taken before the later rows are read: a platform in it
+        # that registered after this change has its row among them.
+        platforms = sorted(self.directory.platforms(), key=lambda p: p.id)
+        # A platform that registered after this change is left out both ways, as it would have been
+        # had this push run at once: its own row tells it about everyone and everyone about it.
+        later = await due_sql.registered_after(self.store, due.id)
+        try:
+            changed: Platform | None = await platform_sql.get_platform(self.store, due.platform_id)
+        except RecordNotFound:  # gone since (a failed hub-initiated connection): nobody to tell about
+            changed = None
+        accepted = parse_iso(due.created_at)
+        done = due.progress
         legs: list[Leg] = []
+        scanned = 0
         total = 0
-        for i, receiver in enumerate(platforms):
-            if receiver.id == changed.id or receiver.status not in ROUTABLE or not receiver.registered:
+        for through, more in self._steps(due, changed, [p for p in platforms if p.id not in later]):
+            legs.extend(more)
+            scanned += 1
+            if len(legs) < BATCH and scanned < BATCH:
                 continue
-            for party in changed.parties:
-                if sees(receiver, party) and (leg := self._leg(receiver, party, status)):
-                    legs.append(leg)
-            if len(legs) >= BATCH or i % BATCH == BATCH - 1:
-                total += await self._flush(legs)
-        if registered and changed.registered:
-            for i, other in enumerate(platforms):
-                if other.id != changed.id:
-                    legs.extend(
-                        leg
-                        for party in other.parties
-                        if sees(changed, party) and (leg := self._leg(changed, party, other.status))
-                    )
-                if len(legs) >= BATCH or i % BATCH == BATCH - 1:
-                    total += await self._flush(legs)
-        total += await self._flush(legs)
+            if legs:  # a stretch without PUTs needs no commit: it is scanned again after a crash
+                if not await self._commit(due, legs, accepted, done, through, last=False):
+                    return
+                total += len(legs)
+                done = through
+                legs = []
+            scanned = 0
+            await asyncio.sleep(0)  # the rest of the push waits its turn behind waiting requests
+        if not await self._commit(due, legs, accepted, done, done, last=True):
+            return
+        total += len(legs)
         if total:
-            LOGGER.info("pushed ClientInfo %s of platform %s: %d PUTs", status, changed.id, total)
+            LOGGER.info("pushed ClientInfo %s of platform %s: %d PUTs", due.status, due.platform_id, total)
 
-    async def _flush(self, legs: list[Leg]) -> int:
-        """Commit the batch (emptied), then let the loop serve others; how many legs it held."""
-        count = len(legs)
-        if legs:
-            await self.delivery.enqueue(list(legs))
-            legs.clear()
-        await asyncio.sleep(0)  # the rest of the push waits its turn behind waiting requests
-        return count
+    def _steps(
+        self, due: Due, changed: Platform | None, platforms: list[Platform]
+    ) -> Iterator[tuple[tuple[int, int], list[Leg]]]:
+        """Per platform (id order) past the row's progress: (phase, platform id) and the PUTs it owes."""
+        if changed is None:
+            return
+        sees = self.agreements.sees
+        for receiver in platforms:
+            if (ANNOUNCE, receiver.id) <= due.progress:
+                continue
+            if receiver.id == changed.id or receiver.status not in ROUTABLE or not receiver.registered:
+                yield (ANNOUNCE, receiver.id), []
+                continue
+            yield (
+                (ANNOUNCE, receiver.id),
+                [
+                    leg
+                    for party in changed.parties
+                    if sees(receiver, party) and (leg := self._leg(receiver, party, due.status))
+                ],
+            )
+        if not (due.registered and changed.registered):
+            return
+        for other in platforms:
+            if (BACKFILL, other.id) <= due.progress:
+                continue
+            if other.id == changed.id:
+                yield (BACKFILL, other.id), []
+                continue
+            yield (
+                (BACKFILL, other.id),
+                [
+                    leg
+                    for party in other.parties
+                    if sees(changed, party) and (leg := self._leg(changed, party, other.status))
+                ],
+            )
+
+    async def _commit(
+        self,
+        due: Due,
+        legs: list[Leg],
+        accepted: datetime,
+        done: tuple[int, int],
+        through: tuple[int, int],
+        *,
+        last: bool,
+    ) -> bool:
+        """Commit one chunk with the row's progress (the last one deletes the row); False if the row was lost."""
+        ready = await self.delivery.translate(legs, broad=True)
+        then = _progress(due.id, done, through, last=last, lease_until=self.lease_until())
+        try:
+            await self.delivery.enqueue_as_of(ready, accepted, then=then)
+        except LostClientInfo as exc:  # another process took it over (this one stalled): its now
+            LOGGER.warning("ClientInfo fan-out %s left to another process: %s", due.id, exc)
+            return False
+        return True
 
     async def agreements_changed(self, started: list[Agreement], ended: list[Agreement]) -> None:
         """Tell each side of an agreement that came into force about the other; PLANNED when one ended.
@@ -194,3 +340,15 @@ class ClientInfoPusher:
                 if leg is not None:
                     legs.append(leg)
         return legs
+
+
+def _progress(
+    due_id: int, done_from: tuple[int, int], through: tuple[int, int], *, last: bool, lease_until: str
+) -> Callable[[SyncTx], None]:
+    def job(tx: SyncTx) -> None:
+        if last:
+            due_sql.finish(tx, due_id, done_from=done_from)
+        else:
+            due_sql.advance(tx, due_id, done_from=done_from, done_through=through, lease_until=lease_until)
+
+    return job

@@ -43,9 +43,11 @@ from routing.registry.credentials import (
 )
 from routing.registry.identity import check_claims, conflict_error
 from routing.versions import registration
+from storage import clientinfo_due as clientinfo_sql
 from storage import lifecycle as lifecycle_sql
 from storage import platforms as platform_sql
 from storage import tokens as token_sql
+from storage.clientinfo_due import NewDue
 from storage.db import Store, Transaction
 from storage.errors import Conflict, RecordNotFound
 from storage.models import Platform, TokenRecord
@@ -117,6 +119,18 @@ class Registry:
         for listener in self.listeners:
             await listener(platform, status, registered)
 
+    async def _owe_clientinfo(
+        self, tx: Transaction, platform_id: int, status: str, *, registered: bool = False
+    ) -> None:
+        """Commit the HubClientInfo fan-out this change owes with the change (routing/registry/clientinfo.py).
+
+        In the change's own transaction: a crash after the answer cannot lose it (the pusher
+        resumes it at start). Every ``_notify`` follows a transaction that called this.
+        """
+        lease = iso(self.clock.now() + timedelta(seconds=self.settings.cluster.lease_seconds))
+        due = NewDue(platform_id=platform_id, status=status, registered=registered, created_at=self._now())
+        await clientinfo_sql.add(tx, due, owner=self.store.owner, lease_until=lease)
+
     # ---- authentication ---------------------------------------------------------------------
 
     async def authenticate(self, candidates: list[str]) -> TokenRecord:
@@ -162,7 +176,9 @@ class Registry:
         token_c = new_token()
         # Token A is single use: consumed in the same transaction that stores the registration,
         # so two concurrent POSTs with one token A cannot both register.
-        await self._store_registration(platform.id, api, creds, token_c, replace_kind=None, consume=caller.token_hash)
+        await self._store_registration(
+            platform.id, api, creds, token_c, replace_kind=None, consume=caller.token_hash, registered=True
+        )
         LOGGER.info("platform %s (%s) registered with roles %s", platform.id, platform.name, roles_text(creds))
         await self._notify(platform.id, "CONNECTED", registered=True)
         return await self.credentials_for(token_c, version, platform.id)
@@ -209,6 +225,7 @@ class Registry:
         replace_kind: str | None,
         consume: str | None = None,
         status: str = "CONNECTED",
+        registered: bool = False,
     ) -> None:
         now = self._now()
         try:
@@ -219,6 +236,7 @@ class Registry:
                 if replace_kind is not None:
                     await token_sql.revoke_tokens(tx, platform_id, kind=replace_kind)
                 await token_sql.add_token(tx, platform_id, token_c, kind="C", now=now)
+                await self._owe_clientinfo(tx, platform_id, status, registered=registered)
         except Conflict as exc:
             raise conflict_error(exc) from exc
 
@@ -245,7 +263,7 @@ class Registry:
             if name is None and creds.roles:
                 name = creds.roles[0].business_details.name
             await self._check_claims(platform_id, creds)
-            await self._store_registration(platform_id, api, creds, token_b, replace_kind="C")
+            await self._store_registration(platform_id, api, creds, token_b, replace_kind="C", registered=True)
             if name:
                 async with self._transaction() as tx:
                     await platform_sql.rename_platform(tx, platform_id, name)
@@ -289,6 +307,7 @@ class Registry:
             async with self._transaction() as tx:
                 await token_sql.revoke_tokens(tx, platform_id, kind="C", keep_hash=token_sql.token_hash(token_b))
                 await _save(tx, platform_id, creds, fresh, platform.status, now)
+                await self._owe_clientinfo(tx, platform_id, platform.status)
         except Conflict as exc:
             raise conflict_error(exc) from exc
         LOGGER.info("rotated credentials with platform %s", platform_id)
@@ -330,6 +349,7 @@ class Registry:
             await platform_sql.forget_registration(tx, platform_id, status=UNREGISTERED, now=now)
             settle = lifecycle_sql.close_out_queue if close_out else lifecycle_sql.bury_queue
             count = await settle(tx, platform_id, reason=reason, now=now)
+            await self._owe_clientinfo(tx, platform_id, UNREGISTERED)
         if count:
             became = "were closed out" if close_out else "became dead letters"
             LOGGER.warning("%d undelivered message(s) for platform %s %s: %s", count, platform_id, became, reason)
@@ -375,13 +395,14 @@ class Registry:
 
     async def set_interop(self, platform_id: int, *, send_base64: bool, pull_interval: float | None) -> Platform:
         """Change how the hub talks to one platform (token encoding, pull interval)."""
-        await self.get(platform_id)
+        platform = await self.get(platform_id)
         async with self._transaction() as tx:
             await platform_sql.set_interop(
                 tx, platform_id, send_base64=send_base64, pull_interval=pull_interval, now=self._now()
             )
+            await self._owe_clientinfo(tx, platform_id, platform.status)
         LOGGER.info("platform %s: interop send_base64=%s pull_interval=%s", platform_id, send_base64, pull_interval)
-        await self._notify(platform_id, (await self.get(platform_id)).status)
+        await self._notify(platform_id, platform.status)
         return await self.get(platform_id)
 
     async def set_status(self, platform_id: int, status: str) -> Platform:
@@ -394,6 +415,7 @@ class Registry:
         if platform.status != status:
             async with self._transaction() as tx:
                 await platform_sql.set_status(tx, platform_id, status, now=self._now())
+                await self._owe_clientinfo(tx, platform_id, status)
             LOGGER.info("platform %s status %s -> %s", platform_id, platform.status, status)
             await self._notify(platform_id, status)
         return await self.get(platform_id)

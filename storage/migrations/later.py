@@ -180,4 +180,28 @@ LATER: list[Step] = [
         sqlite="",
         postgres="CREATE INDEX outbox_pending_queue ON outbox (receiver_platform_id, id) WHERE state = 'pending';",
     ),
+    Step(
+        "0022_clientinfo_due",
+        # The HubClientInfo fan-out of a registration or status change (routing/registry/clientinfo.py)
+        # is one row here, committed in the same transaction as the change that owes it, so a
+        # kill -9 after the registry's answer loses no ClientInfo PUT. The pusher commits the PUTs
+        # in chunks, each with the row's progress: phase 0 tells every other platform about the
+        # changed one, phase 1 (a platform that has just registered) tells it about everyone;
+        # done_through is the highest platform id of that phase already in the outbox. The last
+        # chunk deletes the row. id is the order of the changes: rows are pushed oldest first.
+        # leased_by/lease_until: the process pushing it when several share a PostgreSQL database.
+        sqlite="""
+        CREATE TABLE clientinfo_due (
+            id INTEGER PRIMARY KEY,
+            platform_id INTEGER NOT NULL,      -- the platform whose parties' ClientInfo changed
+            status TEXT NOT NULL,              -- its status to announce (UNREGISTERED: as SUSPENDED)
+            registered INTEGER NOT NULL,       -- 1: it has just registered and learns everyone's (phase 1)
+            created_at TEXT NOT NULL,          -- the change's time: the PUTs' created_at and max_age
+            phase INTEGER NOT NULL DEFAULT 0,
+            done_through INTEGER NOT NULL DEFAULT 0,
+            leased_by TEXT,
+            lease_until TEXT
+        );
+        """,
+    ),
 ]
