@@ -304,7 +304,7 @@ class ClientInfoPusher:
         ready = await self.delivery.translate(legs, broad=True)
         then = _progress(due.id, done, through, last=last, lease_until=self.lease_until())
         try:
-            await self.delivery.enqueue_as_of(ready, accepted, then=then)
+            await self.delivery.enqueue_as_of(ready, accepted, then=then, background=True)
         except LostClientInfo as exc:  # another process took it over (this one stalled): its now
             LOGGER.warning("ClientInfo fan-out %s left to another process: %s", due.id, exc)
             return False
