@@ -48,6 +48,8 @@ class PostgresStore(Store):
         self._listen_conn: psycopg.AsyncConnection[Any] | None = None
         self._listen_task: asyncio.Task[None] | None = None
         self._listeners: dict[str, list[Listener]] = {}
+        self._listened: set[str] = set()  # channels LISTENed to on the current listening connection
+        self._wake_task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()  # set once the LISTEN connection is up (tests wait for it)
         self._lead_conn: psycopg.AsyncConnection[Any] | None = None
         self._lead_lock = asyncio.Lock()
@@ -162,8 +164,11 @@ class PostgresStore(Store):
         self._listeners.setdefault(channel, []).append(listener)
         if self._listen_task is None:
             self._listen_task = asyncio.create_task(self._listen(), name="pg-listen")
-        elif self._listen_conn is not None:
-            asyncio.create_task(self._listen_conn.execute(f'LISTEN "{channel}"'))  # noqa: RUF006
+        elif channel not in self._listened and self.listening.is_set():
+            # The listening task LISTENs itself, between two waits: a LISTEN sent from another task
+            # on its connection while notifies() held it was lost about once in three (a pusher
+            # subscribing after start never heard its peers). Woken at once by our own channel.
+            self._wake_task = asyncio.create_task(self._wake_listener(), name="pg-listen-wake")
 
     async def _listen(self) -> None:
         """Keep one LISTEN connection; reconnect (bounded backoff) when it drops."""
@@ -172,19 +177,22 @@ class PostgresStore(Store):
             try:
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
                 self._listen_conn = conn
-                for channel in [*self._listeners, self._stop_channel]:
-                    await conn.execute(f'LISTEN "{channel}"')
+                self._listened = set()
+                await self._listen_to_new(conn)
                 self.listening.set()
                 delay = 0.5
                 while not self._closed:
                     async for note in conn.notifies(timeout=LISTEN_POLL):
                         if self._closed:  # woken by close() (_stop_listener) or stopping anyway
                             return
+                        if note.channel == self._stop_channel:  # woken by a late subscribe()
+                            break
                         sender, _, payload = note.payload.partition("|")
                         if sender == self.process_id:
                             continue
                         for listener in list(self._listeners.get(note.channel, [])):
                             await self._call(listener, payload)
+                    await self._listen_to_new(conn)  # channels subscribed since the last wait
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as exc:
@@ -192,6 +200,22 @@ class PostgresStore(Store):
                 LOGGER.warning("LISTEN connection lost (%s); reconnecting in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+    async def _listen_to_new(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """On the listening task: LISTEN every subscribed channel (and our own) not listened to yet."""
+        for channel in [self._stop_channel, *self._listeners]:
+            if channel not in self._listened:
+                await conn.execute(f'LISTEN "{channel}"')
+                self._listened.add(channel)
+
+    async def _wake_listener(self) -> None:
+        """NOTIFY our own channel: the listening task stops waiting and LISTENs to new channels."""
+        if self._pool is None:
+            return
+        with contextlib.suppress(psycopg.Error, asyncio.TimeoutError):
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                async with self._pool.connection() as conn:
+                    await conn.execute("SELECT pg_notify(%s, '')", (self._stop_channel,))
 
     @staticmethod
     async def _call(listener: Listener, payload: str) -> None:

@@ -211,6 +211,25 @@ async def test_notify_reaches_the_other_process_not_the_sender(pair) -> None:
     assert heard_a == ["answer"]
 
 
+async def test_a_channel_subscribed_while_listening_is_heard_at_once(pair, monkeypatch) -> None:
+    """A subscribe() after the LISTEN connection is up takes effect without waiting for the poll.
+
+    The poll is stretched to a minute: the late channel is heard only because the listening task
+    was woken to LISTEN to it (before, a LISTEN sent beside notifies() was lost about once in three).
+    """
+    import storage.postgres as pg
+
+    a, b = pair
+    monkeypatch.setattr(pg, "LISTEN_POLL", 60.0)
+    b.subscribe("ocpi_hub_cache", lambda _payload: None)
+    await asyncio.wait_for(b.listening.wait(), 5)
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    b.subscribe("ocpi_hub_late", heard.put_nowait)
+    await wait_for(lambda: b._scoped("ocpi_hub_late") in b._listened, what="b listens to the late channel")
+    await a.notify("ocpi_hub_late", "late")
+    assert await asyncio.wait_for(heard.get(), 5) == "late"
+
+
 async def test_close_wakes_the_listener_instead_of_cancelling_it(pair, monkeypatch) -> None:
     """close() NOTIFYs the store's own channel: the listener returns by itself, not cancelled.
 
