@@ -108,7 +108,10 @@ async def test_what_follows_an_unexpanded_broadcast_stays_behind_it(
     gate.open.set()
     status, answer, _ = await directed
     assert status == 200 and answer["status_code"] == 1000, answer
-    await _broadcast(net, "b2", method="PATCH", path=LOC + "/3256", body=patch)
+    # Another status: the same body as d1 would be coalesced into d1's row while that one is still
+    # pending (a repeated EVSE status is sent once), and eMSP one would rightly get it only once.
+    later = {"status": "AVAILABLE", "last_updated": "2019-06-24T12:40:09Z"}
+    await _broadcast(net, "b2", method="PATCH", path=LOC + "/3256", body=later)
     await wait_for(lambda: len(module_requests(net.emsp1, "locations")) == 3)
     await wait_for(lambda: len(module_requests(net.emsp2, "locations")) == 2)
     assert [c for _, _, c in _paths(net.emsp1)] == ["b1", "d1", "b2"]
