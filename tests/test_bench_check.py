@@ -91,3 +91,41 @@ def test_scenario1_rows_carry_issue22_goal3() -> None:
     assert results["directed_push"]["goal"] == ">= 0.4x (stretch 0.5x)"
     assert results["directed_push"]["met"] is True and results["directed_push"]["stretch_met"] is False
     assert results["cpu_per_push"]["goal"] == "<= 0.5 ms" and results["cpu_per_push"]["met"] is False
+
+
+def test_absolute_figures_are_compared_at_the_recorded_machine_speed() -> None:
+    """A machine 1.5x as slow (the bare proxy's CPU per request) does not fail the rates; ratios stay as they are."""
+    recorded = {
+        "broadcast fan-out deliveries/s": 1500.0,
+        "hub CPU ms per push": 0.8,
+        "live push with backlog / without": 1.0,
+    }
+    slow = _run(
+        hotpath={
+            "ratio": 0.3,
+            "cpu_ms_per_push": 1.2,
+            "cpu_ratio_hub_to_baseline": 3.5,
+            "baseline_cpu_ms_per_request": 0.3,
+        },
+        fanout={"deliveries_per_s": 1000.0},
+    )
+    _, ok = compare([slow], recorded, recorded_probe=0.2)
+    assert ok  # 1000/s at 1.5x as slow reads 1500/s; 1.2 ms reads 0.8 ms
+    lines, ok = compare([slow], recorded)  # no probe recorded: compared as measured
+    assert not ok
+    # A real regression still fails at the same speed: 1000/s where 1500/s was recorded.
+    same_speed = _run(
+        hotpath={
+            "ratio": 0.3,
+            "cpu_ms_per_push": 0.8,
+            "cpu_ratio_hub_to_baseline": 3.5,
+            "baseline_cpu_ms_per_request": 0.2,
+        },
+        fanout={"deliveries_per_s": 1000.0},
+    )
+    lines, ok = compare([same_speed], recorded, recorded_probe=0.2)
+    assert not ok
+    assert lines[0].startswith("machine speed: ")
+    # Ratios within a run are not scaled: live with / without backlog 0.7 fails whatever the speed.
+    _, ok = compare([_run(backlog={"live_ratio": 0.7}, hotpath={"baseline_cpu_ms_per_request": 0.3})], recorded, 0.2)
+    assert not ok
