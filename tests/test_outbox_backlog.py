@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage import outbox as outbox_sql
+from storage import outcomes as outcome_sql
 from storage.sqlite import SqliteStore
 from tests.support.outbox import (
     DEADLINE,
@@ -49,6 +50,12 @@ async def test_the_enqueue_statement_probes_the_chain_not_the_receivers_queue(st
     plan = await _plan(store, outbox_sql._INSERT, params)
     searches = [line for line in plan.splitlines() if "outbox" in line]
     assert searches and all("outbox_chain" in line for line in searches), plan
+
+
+async def test_deleting_delivered_messages_searches_by_id_not_the_whole_outbox(store: SqliteStore) -> None:
+    plan = await _plan(store, outcome_sql.delete_pairs_sql(2), (1, 2, 1, "a", 2, "b"))
+    searches = [line for line in plan.splitlines() if "outbox" in line]
+    assert searches and all("SCAN outbox" not in line for line in searches), plan
 
 
 async def test_expiry_reads_only_what_expires(store: SqliteStore) -> None:
