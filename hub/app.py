@@ -154,7 +154,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     registry.listeners.append(directory.changed)
     pusher = ClientInfoPusher(directory, delivery, clock, agreements)
     registry.listeners.append(pusher)
-    worker.upstream.append(pusher.drain)
+    worker.upstream.append(pusher.idle)
     agreements.listeners.append(pusher.agreements_changed)
     # Agreements whose validity window opens or closes: HubClientInfo told once per cluster
     # (the round itself runs in every process: it also re-reads the book there).

@@ -25,39 +25,40 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from routing.agreements.book import Agreements
-from routing.clock import Clock, iso, parse_iso
+from routing.clock import Clock, parse_iso
 from routing.decide import MODULES, broadcast_targets
 from routing.delivery.intake import Delivery
+from routing.leased import LeasedRowsLoop
 from routing.messages import Leg, PartyRef, RoutingHeaders, Target
 from routing.protocol.paths import join
 from routing.protocol.vocab import InterfaceRole
 from routing.registry.directory import Directory
-from routing.tasks import cancel_and_wait
 from routing.versions import Loss
 from routing.versions import wire as versions_wire
 from storage import broadcasts as broadcast_sql
 from storage.broadcasts import Broadcast, LostBroadcast, NewBroadcast
-from storage.db import Store, SyncTx
+from storage.db import Job, Store, SyncTx
 
 LOGGER = logging.getLogger(__name__)
 
 BROADCAST_CHANNEL = "ocpi_hub_broadcasts"  # NOTIFY: a record was expanded (one behind it may go now)
 CHUNK = 100  # receivers per commit: a few ms of translation and leg building between two turns of the loop
 CLAIM = 16  # records read per round
-_IDLE_ALONE = 60.0  # clock seconds between rounds with nothing to do (alone, every record is our own)
-_IDLE_SHARED = 1.0  # shared: records of a process that died become ours when their lease runs out
-_RETRY = 1.0  # after a failed round
 
 LossReport = Callable[[Broadcast, list[tuple[int | None, Loss]]], None]
 
 
 @dataclass(kw_only=True, eq=False)
-class BroadcastExpander:
+class BroadcastExpander(LeasedRowsLoop):
     """Turns broadcast records into outbox rows; start() with the app, stop() before the worker."""
+
+    TASK_NAME = "broadcast-expander"
+    CHANNEL = BROADCAST_CHANNEL
+    DONE = "expanded"
+    WHAT = "broadcast expansion"
 
     store: Store
     delivery: Delivery
@@ -67,15 +68,12 @@ class BroadcastExpander:
     hub: PartyRef
     lease_seconds: float = 30.0
     on_losses: LossReport | None = None
-    _wake: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     # Set after each record (waiters re-check), then replaced.
     _expanded: asyncio.Event = field(init=False, default_factory=asyncio.Event)
-    _idle: asyncio.Event = field(init=False, default_factory=asyncio.Event)
-    _stopping: bool = field(init=False, default=False)
-    _task: asyncio.Task[None] | None = field(init=False, default=None)
     _targets: dict[str, tuple[int, list[Target]]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._init_loop()
         self.delivery.settled = self.settled
         self.delivery.worker.upstream.append(self.idle)
 
@@ -90,10 +88,6 @@ class BroadcastExpander:
             cached = (generation, sorted(found, key=lambda t: (t.platform.id, t.party.key)))
             self._targets[module] = cached
         return cached[1]
-
-    def lease_until(self) -> str:
-        """Until when a record this process claims or accepts is its own (shared database)."""
-        return iso(self.clock.now() + timedelta(seconds=self.lease_seconds))
 
     async def accept(self, record: NewBroadcast, *, prepare: Callable[[SyncTx], None]) -> int:
         """Commit ``prepare`` (the hub's stored copy) and the record in one job; the expansion follows."""
@@ -121,73 +115,21 @@ class BroadcastExpander:
                 async with asyncio.timeout(0.05 if self.store.shared else 1.0):
                     await waiter.wait()
 
-    # ---- life cycle --------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Start the task; its first round expands what a crash left."""
-        self._task = asyncio.create_task(self._run(), name="broadcast-expander")
+    # ---- the loop's work (routing/leased.py runs it) -----------------------------------------
 
     async def stop(self) -> None:
-        """Stop between chunks (a record half expanded goes on at the next start, from its progress)."""
-        self._stopping = True
-        self._wake.set()
+        """Stop between chunks; whoever waits in ``settled`` looks again."""
         self._expanded.set()
-        await cancel_and_wait(self._task)
-        if self.store.shared:  # what this process accepted or claimed is the others' to expand now
-            try:
-                await self.store.write(broadcast_sql.release)
-            except Exception:  # a database gone at shutdown: the leases run out instead
-                LOGGER.warning("could not hand this process's broadcasts over; their leases will run out")
+        await super().stop()
 
-    def wake(self) -> None:
-        """A record was committed (here or, NOTIFY, elsewhere): a round now."""
-        self._idle.clear()
-        self._wake.set()
+    async def _claim(self, now: str, lease_until: str) -> list[Broadcast]:
+        return await broadcast_sql.claim(self.store, now=now, lease_until=lease_until, limit=CLAIM)
 
-    async def idle(self) -> None:
-        """Return once a round found nothing to expand (for tests)."""
-        while not self._stopping and not (self._idle.is_set() and not self._wake.is_set()):
-            await asyncio.sleep(0.005)
+    async def _work(self, row: Broadcast) -> None:
+        await self._expand(row)
 
-    # ---- the loop ----------------------------------------------------------------------------
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            self._idle.clear()  # idle() again only once a round found nothing (a woken round may find a record)
-            delay = _IDLE_SHARED if self.store.shared else _IDLE_ALONE
-            try:
-                now = self.clock.now()
-                records = await broadcast_sql.claim(
-                    self.store,
-                    now=iso(now),
-                    lease_until=iso(now + timedelta(seconds=self.lease_seconds)),
-                    limit=CLAIM,
-                )
-                for record in records:
-                    if self._stopping:
-                        return
-                    await self._expand(record)
-                if records:
-                    await self.store.notify(BROADCAST_CHANNEL, "expanded")
-                    continue
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                LOGGER.exception("broadcast expansion round failed; retrying in %.0fs", _RETRY)
-                delay = _RETRY
-            self._idle.set()
-            await self._sleep(delay)
-
-    async def _sleep(self, seconds: float) -> None:
-        waiter = asyncio.create_task(self._wake.wait())
-        sleeper = asyncio.create_task(self.clock.sleep(seconds))
-        try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (waiter, sleeper):
-                task.cancel()
-            await asyncio.gather(waiter, sleeper, return_exceptions=True)
+    def _release(self) -> Job:
+        return broadcast_sql.release
 
     def _signal(self) -> None:
         self._expanded.set()

@@ -17,23 +17,23 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from routing.agreements.book import Agreement, Agreements
 from routing.clock import Clock, iso, parse_iso
 from routing.delivery.intake import Delivery
+from routing.leased import LeasedRowsLoop
 from routing.messages import Leg
 from routing.peers.forward import new_request_id
 from routing.protocol.vocab import InterfaceRole, ModuleID
 from routing.registry.directory import ROUTABLE, Directory
 from routing.registry.identity import active
-from routing.tasks import cancel_and_wait
 from storage import clientinfo_due as due_sql
 from storage import platforms as platform_sql
 from storage.clientinfo_due import ANNOUNCE, BACKFILL, Due, LostClientInfo
-from storage.db import SyncTx
+from storage.db import Job, SyncTx
 from storage.errors import RecordNotFound
 from storage.models import Party, Platform
 
@@ -58,9 +58,6 @@ NO_AGREEMENT = "PLANNED"
 BATCH = 500
 CLIENTINFO_CHANNEL = "ocpi_hub_clientinfo"  # NOTIFY: a fan-out row was pushed (the one behind it may go now)
 CLAIM = 16  # fan-out rows read per round (alone; shared: the oldest one)
-_IDLE_ALONE = 60.0  # clock seconds between rounds with nothing to do (alone, every row is our own)
-_IDLE_SHARED = 1.0  # shared: rows of a process that died become ours when their lease runs out
-_RETRY = 1.0  # after a failed round
 
 
 def all_client_info(directory: Directory, viewer: Platform | None, agreements: Agreements) -> list[dict[str, Any]]:
@@ -74,7 +71,7 @@ def all_client_info(directory: Directory, viewer: Platform | None, agreements: A
     return sorted(items, key=lambda i: (i["last_updated"], i["country_code"], i["party_id"], i["role"]))
 
 
-class ClientInfoPusher:
+class ClientInfoPusher(LeasedRowsLoop):
     """Registry listener: PUTs ClientInfo changes to every other connected platform (push model).
 
     A platform that has just registered also receives the ClientInfo of every party already
@@ -89,6 +86,11 @@ class ClientInfoPusher:
     leased to the process that committed it; another takes it over once that lease runs out.
     """
 
+    TASK_NAME = "clientinfo-pusher"
+    CHANNEL = CLIENTINFO_CHANNEL
+    DONE = "pushed"
+    WHAT = "ClientInfo push"
+
     def __init__(self, directory: Directory, delivery: Delivery, clock: Clock, agreements: Agreements) -> None:
         self.directory = directory
         self.delivery = delivery
@@ -96,10 +98,7 @@ class ClientInfoPusher:
         self.clock = clock
         self.agreements = agreements
         self.lease_seconds = delivery.lease_seconds
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        self._init_loop()
         # Shared: the row behind one another process pushed may be ours (rows go one at a time).
         # Subscribed here, before the app's own subscriptions: a LISTEN added once the listening
         # connection is up was seen not to take effect (tests/test_clientinfo_due.py, behind).
@@ -132,81 +131,16 @@ class ClientInfoPusher:
         """
         self.wake()
 
-    def lease_until(self) -> str:
-        """Until when a row this process claims or advances is its own (shared database)."""
-        return iso(self.clock.now() + timedelta(seconds=self.lease_seconds))
+    # ---- the loop's work (routing/leased.py runs it) -----------------------------------------
 
-    # ---- life cycle --------------------------------------------------------------------------
+    async def _claim(self, now: str, lease_until: str) -> list[Due]:
+        return await due_sql.claim(self.store, now=now, lease_until=lease_until, limit=CLAIM)
 
-    def start(self) -> None:
-        """Start the task; its first round pushes what a crash left."""
-        self._task = asyncio.create_task(self._run(), name="clientinfo-pusher")
+    async def _work(self, row: Due) -> None:
+        await self.push(row)
 
-    async def stop(self) -> None:
-        """Stop between chunks (a fan-out half done goes on at the next start, from its progress)."""
-        self._stopping = True
-        self._wake.set()
-        await cancel_and_wait(self._task)
-        if self.store.shared:  # what this process committed or claimed is the others' to push now
-            try:
-                await self.store.write(due_sql.release)
-            except Exception:  # a database gone at shutdown: the leases run out instead
-                LOGGER.warning("could not hand this process's ClientInfo fan-outs over; their leases will run out")
-
-    def wake(self) -> None:
-        """A row was committed (here) or pushed (NOTIFY, elsewhere): a round now."""
-        self._idle.clear()
-        self._wake.set()
-
-    async def drain(self) -> None:
-        """Return once a round found no fan-out to push (the scheduler's idle() waits for it)."""
-        while (
-            self._task is not None
-            and not self._task.done()
-            and not self._stopping
-            and not (self._idle.is_set() and not self._wake.is_set())
-        ):
-            await asyncio.sleep(0.005)
-
-    # ---- the loop ----------------------------------------------------------------------------
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            self._idle.clear()  # drain() again only once a round found nothing (a woken round may find a row)
-            delay = _IDLE_SHARED if self.store.shared else _IDLE_ALONE
-            try:
-                now = self.clock.now()
-                rows = await due_sql.claim(
-                    self.store,
-                    now=iso(now),
-                    lease_until=iso(now + timedelta(seconds=self.lease_seconds)),
-                    limit=CLAIM,
-                )
-                for due in rows:
-                    if self._stopping:
-                        return
-                    await self.push(due)
-                if rows:
-                    await self.store.notify(CLIENTINFO_CHANNEL, "pushed")
-                    continue
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                LOGGER.exception("ClientInfo push round failed; retrying in %.0fs", _RETRY)
-                delay = _RETRY
-            self._idle.set()
-            await self._sleep(delay)
-
-    async def _sleep(self, seconds: float) -> None:
-        waiter = asyncio.create_task(self._wake.wait())
-        sleeper = asyncio.create_task(self.clock.sleep(seconds))
-        try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (waiter, sleeper):
-                task.cancel()
-            await asyncio.gather(waiter, sleeper, return_exceptions=True)
+    def _release(self) -> Job:
+        return due_sql.release
 
     # ---- one fan-out -------------------------------------------------------------------------
 
