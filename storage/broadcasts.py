@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from storage import leases
 from storage.db import Row, Store, SyncTx
 
 
@@ -154,12 +155,7 @@ async def claim(store: Store, *, now: str, lease_until: str, limit: int) -> list
 
 
 def _mine(tx: SyncTx, record_id: int, done_through: int) -> tuple[str, list[object]]:
-    where = "id=? AND done_through=?"
-    params: list[object] = [record_id, done_through]
-    if tx.owner is not None:
-        where += " AND leased_by=?"
-        params.append(tx.owner)
-    return where, params
+    return leases.held(tx, "id=? AND done_through=?", [record_id, done_through])
 
 
 def advance(tx: SyncTx, record_id: int, *, done_from: int, done_through: int, lease_until: str) -> None:
@@ -181,6 +177,4 @@ def finish(tx: SyncTx, record_id: int, *, done_from: int) -> None:
 
 def release(tx: SyncTx) -> int:
     """A clean stop: this process's records become anyone's at once (else they wait out their lease)."""
-    if tx.owner is None:
-        return 0
-    return tx.execute_rowcount("UPDATE broadcasts SET leased_by=NULL, lease_until=NULL WHERE leased_by=?", (tx.owner,))
+    return leases.release(tx, "broadcasts")

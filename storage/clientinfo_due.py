@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage import leases
 from storage.db import Row, Store, SyncTx, Transaction
 
 ANNOUNCE = 0  # phase 0: every other platform hears of the changed platform's parties
@@ -118,12 +119,7 @@ async def claim(store: Store, *, now: str, lease_until: str, limit: int) -> list
 
 
 def _mine(tx: SyncTx, due_id: int, done_from: tuple[int, int]) -> tuple[str, list[object]]:
-    where = "id=? AND phase=? AND done_through=?"
-    params: list[object] = [due_id, *done_from]
-    if tx.owner is not None:
-        where += " AND leased_by=?"
-        params.append(tx.owner)
-    return where, params
+    return leases.held(tx, "id=? AND phase=? AND done_through=?", [due_id, *done_from])
 
 
 def advance(
@@ -148,8 +144,4 @@ def finish(tx: SyncTx, due_id: int, *, done_from: tuple[int, int]) -> None:
 
 def release(tx: SyncTx) -> int:
     """A clean stop: this process's rows become anyone's at once (else they wait out their lease)."""
-    if tx.owner is None:
-        return 0
-    return tx.execute_rowcount(
-        "UPDATE clientinfo_due SET leased_by=NULL, lease_until=NULL WHERE leased_by=?", (tx.owner,)
-    )
+    return leases.release(tx, "clientinfo_due")
