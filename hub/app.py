@@ -86,6 +86,9 @@ async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=256, limit_per_host=32, ttl_dns_cache=300, resolver=resolver)
     session = aiohttp.ClientSession(
         connector=connector,
+        # No cookie jar: a cookie one partner sets would go to every partner on that host name
+        # (kept per host, not per port or tenant path). OCPI authenticates by token, never cookie.
+        cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=settings.request_timeout, connect=settings.connect_timeout),
     )
     app[SESSION] = session

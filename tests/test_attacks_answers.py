@@ -23,7 +23,7 @@ from hub.keys import CLIENT, WORKER
 from routing.peers.client import PeerClient
 from tests.support.delivery import Script, delivery_net, is_queued, outbox_rows, put_session, tick, wait_status
 from tests.support.fakes import envelope
-from tests.support.routing import CPO1, EMSP1, Net, example, module_requests, network, rh
+from tests.support.routing import CPO1, EMSP1, EMSP2, Net, connect, example, module_requests, network, rh, session_for
 from tests.support.waiting import settle, wait_for
 
 pytestmark = pytest.mark.both_backends
@@ -317,3 +317,33 @@ async def test_oversized_push_answer_counts_as_a_failed_attempt(start_hub, make_
     status, answer, _ = await net.call("GET", "/ocpi/2.2.1/locations/sender/", net.emsp1, headers=rh(EMSP1, CPO1))
     assert status == 200 and answer["status_code"] == 4000 and "larger than 64 KiB" in answer["status_message"]
     assert answer.get("data") is None
+
+
+async def test_a_partners_cookie_never_reaches_another_partner(hub, make_peer) -> None:
+    # Two eMSPs behind one host name (a platform hosting several tenants, here "localhost" on two
+    # ports: cookies are kept per host name, not per port). eMSP1 answers with a session cookie;
+    # the hub is no browser: it keeps no cookie, so neither eMSP2 nor eMSP1 ever gets one back.
+    cpo = await connect(hub, make_peer, CPO1, name="CPO one", host="localhost")
+    emsp1 = await connect(hub, make_peer, EMSP1, name="eMSP one", host="localhost")
+    emsp2 = await connect(hub, make_peer, EMSP2, name="eMSP two", host="localhost")
+
+    async def with_cookie(request: web.Request, body: Any) -> web.StreamResponse:
+        response = web.json_response(envelope())
+        response.set_cookie("TENANT_SESSION", "emsp1-secret", path="/", domain="localhost")
+        return response
+
+    emsp1.module_responder = with_cookie
+    for to, peer in ((EMSP1, emsp1), (EMSP2, emsp2), (EMSP1, emsp1)):
+        session = session_for(CPO1, to, session_id=f"S{peer.name[-3:]}")
+        status, body, _ = await hub.call(
+            "PUT",
+            f"/ocpi/2.2.1/sessions/receiver/BE/BEC/{session['id']}",
+            token=cpo.hub_token,
+            json=session,
+            headers=rh(CPO1, to),
+        )
+        assert status == 200 and body["status_code"] == 1000, body
+    received = [r for p in (emsp1, emsp2) for r in p.received if "/sessions/" in r.path]
+    assert len(received) == 3, [r.path for r in received]
+    assert all("Cookie" not in r.headers for r in received), [(r.path, r.headers.get("Cookie")) for r in received]
+    assert all("Cookie" not in r.headers for p in (cpo, emsp1, emsp2) for r in p.received)

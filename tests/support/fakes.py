@@ -64,6 +64,9 @@ class FakePlatform:
     accept_base64: bool = True  # False: like many 2.1.1 implementations, only the raw token works
     callback_result: Any = None
     version: str = "2.2.1"  # the OCPI version it speaks (2.1.1: flat credentials, no roles in details)
+    # The name in its URLs: "localhost" makes several fakes share one host name (cookies are kept
+    # per host name, never per port; an IP address gets none from a default cookie jar).
+    host: str = "127.0.0.1"
     _server: TestServer | None = None
 
     def __post_init__(self) -> None:
@@ -86,7 +89,7 @@ class FakePlatform:
     @property
     def base(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.port}"
+        return f"http://{self.host}:{self._server.port}"
 
     @property
     def versions_url(self) -> str:
