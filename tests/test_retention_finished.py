@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from hub.cli.main import _print_storage
 from hub.keys import RETENTION, STORE
 from routing.clock import FakeClock, iso
 from storage import deadletters as deadletters_sql
@@ -91,7 +92,7 @@ async def _suspended_receiver(hub: Any, make_peer: Any) -> int:
 
 
 async def test_finished_messages_and_audit_entries_past_their_window_go_the_rest_stays(
-    start_hub, make_peer, clock: FakeClock, monkeypatch
+    start_hub, make_peer, clock: FakeClock, monkeypatch, caplog
 ) -> None:
     hub = await start_hub(
         retention={"sweep_interval": 3600, "dead_letters": 30 * DAY, "audit_log": 365 * DAY, "batch_size": 2}
@@ -149,6 +150,9 @@ async def test_finished_messages_and_audit_entries_past_their_window_go_the_rest
     assert sweeper.last is not None
     assert sweeper.last.messages_removed == {"dead": 3, "rejected": 1, "discarded": 2}
     assert sweeper.last.audit_removed == 3
+    # Undecided dead letters going is said apart from the routine figures.
+    warned = [r.getMessage() for r in caplog.records if r.name == "routing.jobs.retention" and r.levelname == "WARNING"]
+    assert warned == ["retention sweep removed 3 dead letter(s) undecided for 30 days (retention.dead_letters)"]
     # Bounded: every write deleted at most batch_size rows (three old dead letters: 2 then 1).
     assert all(asked <= 2 and done <= 2 for _, asked, done in chunks), chunks
     assert [(what, done) for what, _, done in chunks if what == "dead"] == [("dead", 2), ("dead", 1)]
@@ -204,3 +208,13 @@ async def test_zero_keeps_finished_messages_and_the_audit_log_for_ever(start_hub
     assert result.messages_removed == {} and result.audit_removed == 0
     assert letter in await _states(store)
     assert (await store.fetchone("SELECT count(*) AS n FROM audit_log WHERE ts = ?", (ancient,)))["n"] == 1
+
+
+def test_ocpi_hub_status_prints_the_finished_messages_kept(capsys) -> None:
+    figures = [
+        {"state": "dead", "count": 2, "oldest_finished_at": "2026-10-16T12:00:00.000Z"},
+        {"state": "rejected", "count": 0, "oldest_finished_at": None},
+    ]
+    _print_storage({"stored_objects": [], "finished_messages": figures, "audit_log": {"count": 1, "oldest_ts": None}})
+    out = capsys.readouterr().out
+    assert out == "  finished messages dead: 2 (oldest finished_at 2026-10-16T12:00:00.000Z)\n", out
