@@ -109,10 +109,12 @@ _DAY = 86400.0
 
 
 class RetentionSettings(BaseModel):
-    """How long the stored copies served to GET-all are kept (docs/OPERATIONS.md, Retention).
+    """How long stored copies, finished outbox messages and the audit log are kept (docs/OPERATIONS.md, Retention).
 
     Sessions, CDRs and tokens are kept for a time after their last update; locations and
-    tariffs as long as their owner's platform is registered. 0 keeps a module forever.
+    tariffs as long as their owner's platform is registered; dead, rejected and discarded
+    messages for a time after they finished; audit entries for a time after they were written.
+    0 keeps them forever.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -133,6 +135,17 @@ class RetentionSettings(BaseModel):
         400 * _DAY,
         ge=0,
         description="Seconds a token is kept after its last update (eMSPs re-push live tokens well within that).",
+    )
+    dead_letters: float = Field(
+        30 * _DAY,
+        ge=0,
+        description="Seconds a message that will not be delivered (dead letter, rejected or discarded) is kept"
+        " after it finished (30 days: time to read, re-drive or discard it; then it goes, dead letters too).",
+    )
+    audit_log: float = Field(
+        365 * _DAY,
+        ge=0,
+        description="Seconds an audit-log entry is kept (365 days: a yearly review of who changed what).",
     )
     sweep_interval: float = Field(3600.0, gt=0, description="Seconds between retention sweeps.")
     batch_size: int = Field(500, ge=1, description="Rows one sweep step deletes (small, so pushes never wait long).")

@@ -1,7 +1,8 @@
 """SQL for operator accounts and the audit log (migration 0016_operators).
 
 The hub/operators module decides what the rows mean (password checks, roles); here are only
-the reads and writes. The audit log is append-only: nothing here updates or deletes a row.
+the reads and writes. The audit log is append-only: nothing here updates or deletes a row (the
+retention sweep trims entries older than ``retention.audit_log``: storage/retention.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""SQL for the retention of stored copies (objects table) and the database's size figures."""
+"""SQL for retention: stored copies (objects), finished outbox messages, the audit log; the database's size.
+
+Finished messages are outbox rows that will not be delivered as they stand: ``dead`` (an
+operator may still re-drive or discard them, storage/deadletters.py), ``rejected`` (the
+receiver's final non-1xxx answer, storage/outcomes.py) and ``discarded``. Each has its
+``finished_at``; a re-drive clears it with the state, so a row re-driven between the read of a
+chunk and its delete is left alone (the delete checks again). Index outbox_finished (0023).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +29,21 @@ class ModuleFigures:
     module: str
     count: int
     oldest_last_updated: str | None
+
+
+FINISHED_STATES: tuple[str, ...] = ("dead", "rejected", "discarded")
+
+# Not a row a process is sending: a lease still running (PostgreSQL, storage/claims.py).
+_NOT_LEASED = "(leased_by IS NULL OR lease_until IS NULL OR lease_until <= ?)"
+
+
+@dataclass(frozen=True)
+class KeptFigures:
+    """How many rows of one kind are kept and the oldest time the retention window counts from."""
+
+    kind: str
+    count: int
+    oldest: str | None
 
 
 @dataclass(frozen=True)
@@ -78,6 +100,64 @@ def delete_orphaned(tx: SyncTx, seqs: Sequence[int], country_code: str, party_id
     return tx.execute_rowcount(
         f"DELETE FROM objects WHERE seq IN ({marks}) AND NOT {_LIVE_OWNER}", [*seqs, country_code, party_id]
     )
+
+
+# Each reads its index (tests/test_outbox_backlog*.py hold them to it): outbox_finished (0023) by
+# state and finished_at, audit_log_ts by ts; the deletes go by primary key.
+FINISHED_IDS = (
+    f"SELECT id FROM outbox WHERE state = ? AND finished_at < ? AND {_NOT_LEASED} ORDER BY finished_at LIMIT ?"
+)
+# "finished_at IS NOT NULL": the partial index outbox_finished holds exactly these rows.
+FINISHED_FIGURES = (
+    "SELECT count(*) AS n, min(finished_at) AS oldest FROM outbox WHERE state = ? AND finished_at IS NOT NULL"
+)
+AUDIT_IDS = "SELECT id FROM audit_log WHERE ts < ? ORDER BY ts LIMIT ?"
+
+
+def delete_finished_sql(n: int) -> str:
+    """The DELETE of ``n`` finished messages by id, each checked again: ids, then state, before, now."""
+    marks = ",".join("?" * n)
+    # "state || ''": no index on state, so SQLite deletes by primary key; with "state = ?" it took
+    # outbox_finished and read every old row of the state again for each chunk.
+    return f"DELETE FROM outbox WHERE id IN ({marks}) AND state || '' = ? AND finished_at < ? AND {_NOT_LEASED}"
+
+
+async def finished_ids(store: Store, state: str, *, before: str, now: str, limit: int) -> list[int]:
+    """Up to ``limit`` messages in ``state`` that finished before ``before`` and no process holds (oldest first)."""
+    rows = await store.fetchall(FINISHED_IDS, (state, before, now, limit))
+    return [int(r["id"]) for r in rows]
+
+
+def delete_finished(tx: SyncTx, ids: Sequence[int], *, state: str, before: str, now: str) -> int:
+    """Delete these messages if they are still ``state``, finished before ``before`` and not held (re-driven: kept)."""
+    return tx.execute_rowcount(delete_finished_sql(len(ids)), [*ids, state, before, now])
+
+
+async def audit_ids(store: Store, *, before: str, limit: int) -> list[int]:
+    """Up to ``limit`` audit entries written before ``before`` (oldest first)."""
+    rows = await store.fetchall(AUDIT_IDS, (before, limit))
+    return [int(r["id"]) for r in rows]
+
+
+def delete_audit_sql(n: int) -> str:
+    """The DELETE of ``n`` audit entries by id, each checked again: ids, then before."""
+    return f"DELETE FROM audit_log WHERE id IN ({','.join('?' * n)}) AND ts || '' < ?"  # by primary key, as above
+
+
+def delete_audit(tx: SyncTx, ids: Sequence[int], *, before: str) -> int:
+    """Delete these audit entries (the only delete of the otherwise append-only log)."""
+    return tx.execute_rowcount(delete_audit_sql(len(ids)), [*ids, before])
+
+
+async def kept_figures(store: Store) -> list[KeptFigures]:
+    """Finished messages per state (oldest finished_at) and audit entries (oldest ts), each from its index."""
+    figures = []
+    for state in FINISHED_STATES:
+        row = await store.fetchone(FINISHED_FIGURES, (state,))
+        figures.append(KeptFigures(state, int(row["n"]) if row else 0, row["oldest"] if row else None))
+    row = await store.fetchone("SELECT count(*) AS n, min(ts) AS oldest FROM audit_log")
+    figures.append(KeptFigures("audit_log", int(row["n"]) if row else 0, row["oldest"] if row else None))
+    return figures
 
 
 def incremental_vacuum(tx: SyncTx, pages: int) -> None:

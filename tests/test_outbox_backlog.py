@@ -4,6 +4,7 @@ SQLite: the plans of the statements every push or scheduler round runs must prob
 chain, receiver or deadline, never walk a receiver's queue; a claim with a skipped receiver that
 holds thousands of rows returns the others' chain heads in acceptance order; a broadcast's
 legs enqueued at once (``enqueue_many``) are blocked and coalesced exactly as one by one.
+The retention sweep's chunks of finished messages and audit entries read their indexes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from storage import outbox as outbox_sql
 from storage import outcomes as outcome_sql
+from storage import retention as retention_sql
 from storage.sqlite import SqliteStore
 from tests.support.outbox import (
     DEADLINE,
@@ -76,3 +78,18 @@ async def test_enqueue_many_blocks_and_coalesces_like_one_by_one(store: SqliteSt
 
 async def test_delivered_rows_are_deleted_in_one_statement_matching_id_and_request_id(store: SqliteStore) -> None:
     await check_delete_delivered(store)
+
+
+async def test_the_retention_sweep_reads_finished_messages_and_audit_entries_by_index(store: SqliteStore) -> None:
+    # A chunk of old finished messages (and the /status count per state) must come from
+    # outbox_finished, not a walk of the outbox a dead receiver's backlog may fill.
+    plan = await _plan(store, retention_sql.FINISHED_IDS, ("dead", T0, T1, 500))
+    assert "outbox_finished" in plan and "SCAN outbox" not in plan and "TEMP B-TREE" not in plan, plan
+    plan = await _plan(store, retention_sql.FINISHED_FIGURES, ("dead",))
+    assert "COVERING INDEX outbox_finished" in plan, plan
+    plan = await _plan(store, retention_sql.delete_finished_sql(2), (1, 2, "dead", T0, T1))
+    assert "USING INTEGER PRIMARY KEY" in plan, plan  # the chunk's ids, not every old row of the state
+    plan = await _plan(store, retention_sql.AUDIT_IDS, (T0, 500))
+    assert "audit_log_ts" in plan and "SCAN audit_log" not in plan, plan
+    plan = await _plan(store, retention_sql.delete_audit_sql(2), (1, 2, T0))
+    assert "USING INTEGER PRIMARY KEY" in plan, plan

@@ -5,6 +5,7 @@ a fresh, unanalyzed schema (an outbox that filled within the last minute, before
 statistics: the case of migration 0013), and the test counts the outbox rows each plan touched:
 an OFFLINE receiver's 2,000 queued rows must not be among them. A broadcast's legs
 (``enqueue_many``) go in as one statement per group and block and coalesce as one by one.
+The retention sweep's chunk of old finished messages reads none of the pending or younger rows.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import pytest
 
 from storage import claims as claims_sql
 from storage import outbox as outbox_sql
+from storage import retention as retention_sql
 from storage.postgres import PostgresStore
 from tests.support.backends import postgres_schema
 from tests.support.outbox import (
     LEASE,
+    T0,
     T1,
     check_claims_skip_a_backlog_in_acceptance_order,
     check_delete_delivered,
@@ -164,3 +167,29 @@ async def test_enqueue_many_blocks_and_coalesces_like_one_by_one(store: Postgres
 
 async def test_delivered_rows_are_deleted_in_one_statement_matching_id_and_request_id(store: PostgresStore) -> None:
     await check_delete_delivered(store)
+
+
+async def test_a_retention_chunk_reads_only_old_finished_messages(store: PostgresStore) -> None:
+    # 2,000 pending, 2,000 dead letters younger than the window, 10 old ones (one object each, one
+    # leg per receiver: one statement per group).
+    pending = [outbox_message(10_000 + n, "P", n) for n in range(BACKLOG)]
+    young = [outbox_message(20_000 + n, "Y", n) for n in range(BACKLOG)]
+    old = [outbox_message(30_000 + n, "O", n) for n in range(10)]
+    await store.write(lambda tx: outbox_sql.enqueue_many(tx, pending + young + old))
+    await store.write(
+        lambda tx: tx.execute(
+            "UPDATE outbox SET state='dead', finished_at=CASE WHEN object_key='O' THEN ? ELSE ? END"
+            " WHERE object_key IN ('Y', 'O')",
+            (T0, LEASE),
+        )
+    )
+    sql = "EXPLAIN (ANALYZE, FORMAT JSON) " + retention_sql.FINISHED_IDS
+    rows = await store.write(lambda tx: tx.fetchall(sql, ("dead", T1, T1, 5)))
+    assert _outbox_rows_touched(rows[0][0]) < 100, rows  # a scan would read 4,000+
+    ids = await retention_sql.finished_ids(store, "dead", before=T1, now=T1, limit=5)
+    assert len(ids) == 5
+    sql = "EXPLAIN (ANALYZE, FORMAT JSON) " + retention_sql.delete_finished_sql(len(ids))
+    rows = await store.write(lambda tx: tx.fetchall(sql, (*ids, "dead", T1, T1)))
+    assert _outbox_rows_touched(rows[0][0]) < 100, rows
+    left = await store.fetchone("SELECT count(*) AS n FROM outbox WHERE state='dead' AND finished_at < ?", (T1,))
+    assert left is not None and left["n"] == 5

@@ -43,6 +43,7 @@ def test_defaults():
     assert (s.status_public, s.log_level, s.log_json) == (False, "INFO", True)
     assert s.delivery == DeliverySettings()
     assert (s.delivery.relay_wait, s.delivery.on_receiver_down, s.delivery.max_attempts) == (5.0, "queue", 20)
+    assert (s.retention.dead_letters, s.retention.audit_log) == (30 * 86400, 365 * 86400)
 
 
 def test_settings_are_frozen():
@@ -117,6 +118,8 @@ def test_nested_env_delivery(monkeypatch):
         ({"HUB_TOKEN_A_TTL": "-1"}, "token_a_ttl"),
         ({"HUB_DELIVERY__RELAY_WAIT": "0"}, "delivery.relay_wait"),
         ({"HUB_DELIVERY__ON_RECEIVER_DOWN": "drop"}, "delivery.on_receiver_down"),
+        ({"HUB_RETENTION__DEAD_LETTERS": "-1"}, "retention.dead_letters"),
+        ({"HUB_RETENTION__AUDIT_LOG": "-86400"}, "retention.audit_log"),
     ],
 )
 def test_invalid_env_is_one_line_error(monkeypatch, env, field):
@@ -175,7 +178,9 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-@pytest.mark.parametrize("env", [{"HUB_PORT": "abc"}, {"HUB_CONFIG": "/nonexistent/hub.toml"}])
+@pytest.mark.parametrize(
+    "env", [{"HUB_PORT": "abc"}, {"HUB_CONFIG": "/nonexistent/hub.toml"}, {"HUB_RETENTION__DEAD_LETTERS": "-1"}]
+)
 def test_cli_with_invalid_settings_exits_2_with_one_line(tmp_path, env):
     result = run_cli({"HUB_DATABASE": str(tmp_path / "hub.sqlite3"), **env}, "migrate")
     assert result.returncode == 2, result

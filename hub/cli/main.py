@@ -316,6 +316,9 @@ def _print_storage(data: dict[str, Any]) -> None:
         print(f"database: {database['path']}  {mb:.1f} MB on disk ({database['free_bytes']} bytes free)")
     for m in data.get("stored_objects", []):
         print(f"  stored {m['module']}: {m['count']} (oldest last_updated {m['oldest_last_updated']})")
+    for f in data.get("finished_messages", []):
+        if f["count"]:
+            print(f"  finished messages {f['state']}: {f['count']} (oldest finished_at {f['oldest_finished_at']})")
 
 
 def cmd_demo_partner(settings: Settings, args: argparse.Namespace) -> int:

@@ -173,7 +173,11 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def storage_figures(store: Store) -> dict[str, Any]:
-    """Database size (SQLite: file + WAL on disk) and, per module, the stored copies and the oldest of them."""
+    """Database size (SQLite: file + WAL on disk), what each retention window holds and the oldest of it.
+
+    Per module the stored copies; per outbox state the finished messages (``retention.dead_letters``
+    counts from ``oldest_finished_at``); the audit log's entries (``retention.audit_log``).
+    """
     figures = await retention_sql.database_figures(store)
     on_disk = figures.page_count * figures.page_size
     if isinstance(store, SqliteStore):
@@ -194,6 +198,17 @@ async def storage_figures(store: Store) -> dict[str, Any]:
             {"module": m.module, "count": m.count, "oldest_last_updated": m.oldest_last_updated}
             for m in await retention_sql.module_figures(store)
         ],
+        **_kept(await retention_sql.kept_figures(store)),
+    }
+
+
+def _kept(figures: list[retention_sql.KeptFigures]) -> dict[str, Any]:
+    audit = next(f for f in figures if f.kind == "audit_log")
+    return {
+        "finished_messages": [
+            {"state": f.kind, "count": f.count, "oldest_finished_at": f.oldest} for f in figures if f is not audit
+        ],
+        "audit_log": {"count": audit.count, "oldest_ts": audit.oldest},
     }
 
 

@@ -1,9 +1,12 @@
-"""The retention sweep: stored copies served to GET-all do not grow without bound.
+"""The retention sweep: stored copies, finished messages and the audit log do not grow without bound.
 
 Sessions, CDRs and tokens are removed ``retention.<module>`` seconds after their last update;
 locations and tariffs when their owner's platform is no longer registered (unregistered or
-deleted). Rows go in small batches (``retention.batch_size``), each its own short write, so
-pushes queue behind at most one batch; freed pages go back to the file system with
+deleted); dead, rejected and discarded outbox messages ``retention.dead_letters`` seconds after
+they finished (never a pending one, never one a process holds); audit entries
+``retention.audit_log`` seconds after they were written. Rows go in small batches
+(``retention.batch_size``), each its own short write, so pushes queue behind at most one
+batch; freed pages go back to the file system with
 ``PRAGMA incremental_vacuum`` so a hub that runs for years stays the size of its window.
 """
 
@@ -33,6 +36,8 @@ class SweepResult:
     """What one sweep removed, per module, and the pages it gave back."""
 
     removed: dict[str, int] = field(default_factory=dict)
+    messages_removed: dict[str, int] = field(default_factory=dict)  # per outbox state
+    audit_removed: int = 0
     pages_freed: int = 0
 
 
@@ -64,9 +69,28 @@ class RetentionSweeper:
             if not await retention_sql.owner_is_live(self.store, country_code, party_id):
                 removed = await self._orphans(module, country_code, party_id)
                 result.removed[module] = result.removed.get(module, 0) + removed
+        if self.settings.dead_letters > 0:
+            before = iso(now - timedelta(seconds=self.settings.dead_letters))
+            for state in retention_sql.FINISHED_STATES:
+                result.messages_removed[state] = await self._finished(state, before, iso(now))
+        if self.settings.audit_log > 0:
+            result.audit_removed = await self._audit(iso(now - timedelta(seconds=self.settings.audit_log)))
         result.pages_freed = await self._vacuum()
-        if any(result.removed.values()):
-            LOGGER.info("retention sweep removed %s; %d pages freed", result.removed, result.pages_freed)
+        if any(result.removed.values()) or any(result.messages_removed.values()) or result.audit_removed:
+            LOGGER.info(
+                "retention sweep removed %s, finished messages %s, audit entries %d; %d pages freed",
+                result.removed,
+                result.messages_removed,
+                result.audit_removed,
+                result.pages_freed,
+            )
+        if result.messages_removed.get("dead"):
+            # Nobody re-drove or discarded them within the window: say so apart from the routine figures.
+            LOGGER.warning(
+                "retention sweep removed %d dead letter(s) undecided for %g days (retention.dead_letters)",
+                result.messages_removed["dead"],
+                self.settings.dead_letters / 86400,
+            )
         self.last = result
         self.sweeps += 1
         return result
@@ -92,6 +116,27 @@ class RetentionSweeper:
             done = await self.store.write(job)
             removed += done
             if len(seqs) < size or done == 0:
+                break
+        return removed
+
+    async def _finished(self, state: str, before: str, now: str) -> int:
+        removed = 0
+        size = self.settings.batch_size
+        while ids := await retention_sql.finished_ids(self.store, state, before=before, now=now, limit=size):
+            job = functools.partial(retention_sql.delete_finished, ids=ids, state=state, before=before, now=now)
+            done = await self.store.write(job)
+            removed += done
+            if len(ids) < size or done == 0:
+                break
+        return removed
+
+    async def _audit(self, before: str) -> int:
+        removed = 0
+        size = self.settings.batch_size
+        while ids := await retention_sql.audit_ids(self.store, before=before, limit=size):
+            done = await self.store.write(functools.partial(retention_sql.delete_audit, ids=ids, before=before))
+            removed += done
+            if len(ids) < size or done == 0:
                 break
         return removed
 

@@ -204,4 +204,13 @@ LATER: list[Step] = [
         );
         """,
     ),
+    Step(
+        "0023_outbox_finished",
+        # The retention sweep (routing/jobs/retention.py) deletes dead, rejected and discarded
+        # messages retention.dead_letters after they finished, a chunk at a time: this index
+        # reads each chunk by (state, finished_at) instead of walking the outbox, and the
+        # /status counts per state from it. Partial: a pending row (finished_at NULL, the only
+        # kind every push writes and deletes) is not in it, so the push path pays nothing for it.
+        sqlite="CREATE INDEX outbox_finished ON outbox (state, finished_at) WHERE finished_at IS NOT NULL;",
+    ),
 ]
