@@ -310,6 +310,15 @@ class QueuesMachine(RuleBasedStateMachine):
             assert self.queues.waiting(pid) == len(model) >= 0
             assert self.queues.has_room(pid) == (len(model) + self.queues.of(pid).sending < 6)
 
+    @invariant()
+    def waiting_receivers_are_those_with_ready_rows_in_the_order_their_rows_came(self) -> None:
+        having = {pid for pid, model in self.ready.items() if model}
+        listed = self.queues.waiting_receivers()
+        assert set(listed) == having and len(listed) == len(having)
+        assert self.queues.has_waiting() == bool(having)
+        # The order the queues themselves keep (each moved last when it became non-empty).
+        assert listed == [pid for pid, queue in self.queues._queues.items() if queue.waiting]
+
 
 QueuesMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 test_receiver_queues_state_machine = QueuesMachine.TestCase

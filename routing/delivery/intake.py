@@ -115,7 +115,15 @@ class Delivery:
         """
         # Broadcast legs share one body: decide once whether it is a status-only PATCH.
         status_patch = _is_status_patch(legs[0]) if legs else False
-        messages = [self._message(leg, now, status_patch) for leg in legs]
+        created = iso(now)  # once, not per leg: a broadcast's 1,000 legs share their timestamps
+        deadlines: dict[float, str] = {}
+        messages = []
+        for leg in legs:
+            max_age = self._max_age(leg.module, status_patch)
+            deadline = deadlines.get(max_age)
+            if deadline is None:
+                deadline = deadlines[max_age] = iso(now + timedelta(seconds=max_age))
+            messages.append(self._message(leg, created, deadline))
 
         def job(tx: SyncTx) -> list[bool]:
             for message in messages:  # before ``prepare`` reads the stored copies it will change
@@ -146,7 +154,12 @@ class Delivery:
             raise Overloaded(headers=dict(_RETRY_AFTER))
         now = self.clock.now()
         # The fast path stays in this process: leased to it, so no other process's scheduler takes it.
-        message = self._message(leg, now, False, lease_until=iso(now + timedelta(seconds=self.lease_seconds)))
+        message = self._message(
+            leg,
+            iso(now),
+            iso(now + timedelta(seconds=self._max_age(leg.module, False))),
+            lease_until=iso(now + timedelta(seconds=self.lease_seconds)),
+        )
 
         def job(tx: SyncTx) -> tuple[int, bool]:
             outbox_sql.lock_object(tx, message.module, message.object_key)  # before ``prepare`` reads copies
@@ -240,12 +253,13 @@ class Delivery:
         self.fastpath.drop(request_id)
         await self.store.write(lambda tx: outcome_sql.delete(tx, message_id, request_id=request_id))
 
-    def _message(self, leg: Leg, now: datetime, status_patch: bool, lease_until: str | None = None) -> NewMessage:
-        if leg.module == ModuleID.CDRS:
-            max_age = self.settings.cdr_max_age
-        else:
-            max_age = self.settings.status_max_age if status_patch else self.settings.max_age
-        created = iso(now)
+    def _max_age(self, module: str, status_patch: bool) -> float:
+        """Seconds a message of this kind may wait before it is stale (CDRs keep longest)."""
+        if module == ModuleID.CDRS:
+            return self.settings.cdr_max_age
+        return self.settings.status_max_age if status_patch else self.settings.max_age
+
+    def _message(self, leg: Leg, created: str, deadline: str, lease_until: str | None = None) -> NewMessage:
         return NewMessage(
             receiver_platform_id=leg.platform.id,
             module=leg.module,
@@ -255,7 +269,7 @@ class Delivery:
             headers=leg.headers(),
             body=leg.body,
             created_at=created,
-            deadline_at=iso(now + timedelta(seconds=max_age)),
+            deadline_at=deadline,
             request_id=leg.request_id,
             lease_until=lease_until,
         )

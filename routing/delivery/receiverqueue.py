@@ -173,6 +173,9 @@ class ReceiverQueues(Generic[R]):
         self._memory = memory
         # In order of last becoming non-empty: receivers are served in the order their rows came.
         self._queues: dict[int, ReceiverQueue[R]] = {}
+        # The receivers with ready rows, in the order their rows came (a dict as an ordered set): a
+        # fan-out to 1,000 receivers must not walk every queue each time an attempt ends.
+        self._ready: dict[int, None] = {}
         # Attempts running or being recorded, by X-Request-ID (row ids are reused after deletes: a
         # new message may get the id of one whose record is still being committed).
         self._in_flight: set[str] = set()
@@ -223,7 +226,11 @@ class ReceiverQueues(Generic[R]):
 
     def waiting_receivers(self) -> list[int]:
         """Receivers with ready rows, in the order their rows came."""
-        return [platform_id for platform_id, queue in self._queues.items() if queue.waiting]
+        return [platform_id for platform_id in self._ready if self._queues[platform_id].waiting]
+
+    def has_waiting(self) -> bool:
+        """Whether any receiver has ready rows not handed out yet."""
+        return any(self._queues[platform_id].waiting for platform_id in self._ready)
 
     def blocked(self, paused: Iterable[int]) -> list[int]:
         """Receivers a round must not read, sorted: the full ones and ``paused``."""
@@ -238,6 +245,8 @@ class ReceiverQueues(Generic[R]):
         queue = self.of(platform_id)
         if not queue.waiting:  # served after the receivers whose rows came earlier
             self._queues[platform_id] = self._queues.pop(platform_id)
+            self._ready.pop(platform_id, None)
+            self._ready[platform_id] = None
         queue.offer(row)
 
     def refill(self, rows: Sequence[R], *, kept: Iterable[int]) -> None:
@@ -246,6 +255,7 @@ class ReceiverQueues(Generic[R]):
         for platform_id, queue in self._queues.items():
             if platform_id not in keep:
                 queue.drop_ready()
+        self._ready = {platform_id: None for platform_id in self._ready if platform_id in keep}
         for row in rows:
             self.offer(row)
 
@@ -254,11 +264,13 @@ class ReceiverQueues(Generic[R]):
         queue = self._queues.get(receiver_id)
         if queue is not None:
             queue.drop_ready()
+        self._ready.pop(receiver_id, None)
 
     def drop_all_ready(self) -> None:
         """Forget every ready row (the outbox changed behind the scheduler's back)."""
         for queue in self._queues.values():
             queue.drop_ready()
+        self._ready.clear()
 
     def forget_attempts(self) -> None:
         """Forget the attempts made (re-driven letters start again from attempt 0)."""
@@ -293,10 +305,14 @@ class ReceiverQueues(Generic[R]):
         Stale, dropped and in-flight copies met on the way are discarded.
         """
         queue = self._queues.get(receiver_id)
-        while queue is not None and self.room > 0 and (row := queue.pop_ready()) is not None:
-            if self.admit(row) is Admit.STARTED:
-                return row
-        return None
+        try:
+            while queue is not None and self.room > 0 and (row := queue.pop_ready()) is not None:
+                if self.admit(row) is Admit.STARTED:
+                    return row
+            return None
+        finally:
+            if queue is not None and not queue.waiting:
+                self._ready.pop(receiver_id, None)
 
     def release(self, row: R) -> bool:
         """The receiver answered ``row``: free its slot (once); False when it held none."""

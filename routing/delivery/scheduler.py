@@ -355,7 +355,7 @@ class DeliveryWorker:
         if following is not None:
             self._launch(following)
             return 1
-        if self._capped and self._queues.waiting_receivers():
+        if self._capped and self._queues.has_waiting():
             return self._start_some(self._queues.room)  # the freed room goes to another receiver's ready row
         return 0
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import ssl
 import time
@@ -47,7 +48,7 @@ MAX_HEAD_BYTES = 64 * 1024  # status line and headers of one answer (aiohttp: 8,
 MAX_HEADERS = 128
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _NEEDS_LENGTH = frozenset({"POST", "PUT", "PATCH"})  # an empty body is still declared (some servers 411)
-_BAD_VALUE = frozenset(chr(c) for c in (*range(0x20), 0x7F)) - {"\t"}
+_BAD_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but TAB: never on the wire
 
 
 class TransportError(Exception):
@@ -360,10 +361,13 @@ class Transport:
         lines = [f"{method} {url.raw_path_qs or '/'} HTTP/1.1", f"Host: {host}"]
         given = set()
         for name, value in headers.items():
-            if _BAD_VALUE.intersection(value) or _BAD_VALUE.intersection(name) or ":" in name or not name:
-                raise HeaderRefused(f"the {name!r} header holds a line break or another control character")
             given.add(name.lower())
             lines.append(f"{name}: {value}")
+        if _BAD_HEADER.search("".join(lines[2:])):  # one scan of every name and value, not one per header
+            bad = next(n for n, v in headers.items() if _BAD_HEADER.search(f"{n}{v}") or ":" in n or not n)
+            raise HeaderRefused(f"the {bad!r} header holds a line break or another control character")
+        if any(":" in name or not name for name in given):
+            raise HeaderRefused("a header name is empty or holds a colon")
         if "user-agent" not in given:
             lines.append(f"User-Agent: {self._ua}")
         if "accept-encoding" not in given:
