@@ -6,7 +6,8 @@ and ``X-Limit`` (the server's maximum page size). Order is the creation sequence
 do not change, so a crawl never skips an object. The ``Link`` the hub hands out carries a keyset
 ``cursor`` (last seq served and the crawl's total): the next page is an index range, not an
 OFFSET, and the total is counted once per crawl. A partner that computes its own ``offset``
-still gets the right page.
+still gets the right page. A reader on another version gets pages cut from what it can be
+given (``_bridged_page``): some stored objects are withheld from it (routing/versions/answers.py).
 
 A party sees what was broadcast and what was sent to it, never another party's directed copy.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from config import Settings
@@ -25,13 +27,18 @@ from routing.objects import canonical_time, find_child
 from routing.protocol.envelope import around_json, dumps
 from routing.protocol.errors import InvalidParameters, NotFound, UnknownLocation
 from routing.protocol.vocab import InterfaceRole, ModuleID
-from routing.versions import module_url
+from routing.versions import CORE, module_url
+from routing.versions import answers as versions_answers
 from routing.versions import wire as versions_wire
 from routing.versions.flow import Flow
 from storage import objects as object_sql
 from storage.db import Store
 
 MAX_LIMIT = 1000
+# Rows one bridged page request reads and judges at most (a run of withheld objects): five
+# full pages' worth, so no request costs more than a few pages however much is withheld.
+SCAN_ROWS = 5 * MAX_LIMIT
+BATCH_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,8 @@ class StoreReader:
         want = page_request(query)
         keys = viewer_keys(viewers)
         owner_keys = None if owners is None else sorted(owners)
+        if flow.version != CORE and flow.answer_kind is not None:
+            return await self._bridged_page(spec, query, want, requester, keys, owner_keys, version, flow)
         found = await object_sql.page(
             self.store,
             spec.name,
@@ -144,6 +153,91 @@ class StoreReader:
             [(json.loads(b), v, json.loads(o)) for b, (v, o) in zip(found.bodies, found.origins, strict=True) if o],
         )
         return Reply(200, around_json(data, timestamp=iso(self.clock.now())), headers)
+
+    async def _bridged_page(
+        self,
+        spec: ModuleSpec,
+        query: dict[str, str],
+        want: PageRequest,
+        requester: PartyRef,
+        keys: list[str],
+        owner_keys: list[str] | None,
+        version: str,
+        flow: Flow,
+    ) -> Reply:
+        """A page for a reader on another version, cut from what it gets (transport_and_format, Pagination).
+
+        Some stored 2.2.1 objects cannot reach it (an unpublished Location toward 2.1.1, an
+        object invalid in its version: routing/versions/answers.py). Judging only a page's
+        worth of rows would give it short pages while more follow and a total that counts
+        what it never gets. So rows are read in keyset batches and judged until ``limit``
+        items are kept, and on until the next kept one (its existence is what the Link
+        promises); the cursor is the last row consumed, so no item is served twice or
+        skipped. At most SCAN_ROWS rows are judged per request: past that the page is served
+        as it is, with its Link (the server "might decide to return fewer objects").
+
+        X-Total-Count: items served before this page + on it + still ahead. What is ahead is
+        known only once judged, and judging every stored object for the first page would be
+        a full scan per crawl; so the first page carries the count of stored objects the
+        reader sees, less what this request withheld, and each page subtracts what it
+        withheld on the way (the figure travels in the cursor). It never rises, is exact
+        whenever nothing ahead is withheld, and on the last page is exactly what the crawl
+        collected. ``offset`` in the Link counts items served, the reader's own view.
+        """
+        total = want.total
+        if total is None:  # first page of a crawl (or a partner's own offset): count once
+            total = await object_sql.count(
+                self.store, spec.name, viewers=keys, owners=owner_keys, date_from=want.date_from, date_to=want.date_to
+            )
+        served: list[Any] = []
+        cursor, skip, scanned, withheld = want.cursor, want.offset if want.cursor is None else 0, 0, 0
+        ahead = more = False  # a kept item follows the page / rows follow the last one consumed
+        while scanned < SCAN_ROWS:
+            # What the page still needs and one more (all kept: no row judged in vain), in
+            # batches of at least BATCH_ROWS (a run of withheld rows is no query per row).
+            batch = min(max(want.limit - len(served) + 1, BATCH_ROWS), SCAN_ROWS - scanned)
+            found = await object_sql.page(
+                self.store,
+                spec.name,
+                viewers=keys,
+                owners=owner_keys,
+                limit=batch,
+                cursor=cursor,
+                offset=skip,
+                date_from=want.date_from,
+                date_to=want.date_to,
+            )
+            skip = 0
+            cores = [json.loads(b) for b in found.bodies]
+            versions_wire.keep_originals(
+                flow, [(c, v, json.loads(o)) for c, (v, o) in zip(cores, found.origins, strict=True) if o]
+            )
+            for seq, (item, losses) in zip(found.seqs, await versions_answers.for_reader(flow, cores), strict=True):
+                if item is not versions_answers.WITHHELD and len(served) == want.limit:
+                    ahead = True  # not consumed: the next page starts with it
+                    break
+                scanned, cursor = scanned + 1, seq
+                flow.losses += losses  # only what is consumed: served, or withheld for good
+                if item is versions_answers.WITHHELD:
+                    withheld += 1
+                else:
+                    served.append(item)
+            more = ahead or found.more
+            if not more or ahead:
+                break
+        # Every row up to the cursor is judged: what it withheld leaves the total for good.
+        # The crawl's end: exactly what it collected.
+        total = max(total - withheld, want.offset + len(served) + int(ahead)) if more else want.offset + len(served)
+        # X-Limit: 2.1.1 "Number of objects that are returned" (an upper limit: the page size);
+        # 2.2.1 on, the server's maximum whatever was asked (transport_and_format, Pagination).
+        x_limit = want.limit if version == "2.1.1" else MAX_LIMIT
+        headers = {"X-Total-Count": str(total), "X-Limit": str(x_limit)}
+        if more and scanned and cursor is not None:  # nothing consumed (limit=0): no Link to the same page
+            base = module_url(self.settings.public_url, version, spec.name, InterfaceRole.SENDER)
+            headers["Link"] = next_link(base, query, want.offset + len(served), want.limit, f"{cursor}.{total}")
+        headers.update(RoutingHeaders(from_party=self.hub, to_party=requester).as_headers())
+        flow.answer_ready = True  # in the reader's version and judged: answer_for_caller passes it
+        return Reply(200, around_json(dumps(served), timestamp=iso(self.clock.now())), headers)
 
     async def location(
         self,

@@ -46,6 +46,7 @@ class Page:
     more: bool
     cursor: int
     origins: list[tuple[str | None, str | None]] = field(default_factory=list)  # per body: version, body
+    seqs: list[int] = field(default_factory=list)  # per body: its place in the creation order
 
 
 _COLS = "body, last_updated, recipient, origin_version, origin_body"
@@ -204,6 +205,23 @@ async def has_directed(store: Store, module: str, viewers: Sequence[str]) -> boo
     return row is not None
 
 
+async def get_many(store: Store, module: str, object_keys: Sequence[str]) -> dict[str, str]:
+    """Some copy's body of each of these objects (as ``get_any``), by key: one query for a page's lookups."""
+    keys = sorted(set(object_keys))
+    if not keys:
+        return {}
+    marks = ",".join("?" * len(keys))
+    rows = await store.fetchall(
+        f"SELECT object_key, recipient, body FROM objects WHERE module=? AND object_key IN ({marks})"
+        " ORDER BY object_key, recipient",
+        [module, *keys],
+    )
+    found: dict[str, str] = {}
+    for row in rows:  # the first copy of each key in recipient order: get_any's choice
+        found.setdefault(row["object_key"], row["body"])
+    return found
+
+
 async def page(
     store: Store,
     module: str,
@@ -233,7 +251,8 @@ async def page(
     more = len(rows) > limit
     rows = rows[:limit]
     origins = [(r["origin_version"], r["origin_body"]) for r in rows]
-    return Page([r["body"] for r in rows], more, rows[-1]["seq"] if rows else (cursor or 0), origins)
+    seqs = [int(r["seq"]) for r in rows]
+    return Page([r["body"] for r in rows], more, seqs[-1] if seqs else (cursor or 0), origins, seqs)
 
 
 async def count(

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.support.bridge import join
 from tests.support.fakes import FakePlatform, Received
 from tests.support.routing import CPO1, EMSP1, EMSP2, connect, network
 from tests.support.waiting import wait_for
@@ -53,6 +54,18 @@ async def test_get_lists_every_party_paginated(hub, make_peer) -> None:
     status, body, headers = await net.call("GET", "/ocpi/2.2.1/hubclientinfo", net.cpo2)
     assert status == 200 and len(body["data"]) == 4
     assert not any(h.lower().startswith("ocpi-") for h in headers)
+
+
+async def test_a_230_readers_next_page_is_on_its_own_version(hub, make_peer) -> None:
+    """The Link of a page read on /ocpi/2.3.0 stays on /ocpi/2.3.0 (the hub's Links follow the caller)."""
+    await join(hub, make_peer, CPO1, "2.2.1")
+    reader = await join(hub, make_peer, EMSP1, "2.3.0")
+    status, body, headers = await hub.call("GET", "/ocpi/2.3.0/hubclientinfo/?limit=1", token=reader.hub_token)
+    assert (status, body["status_code"], len(body["data"])) == (200, 1000, 1), body
+    next_url = LINK.match(headers["Link"]).group(1)  # type: ignore[union-attr]
+    assert next_url.startswith(hub.base + "/ocpi/2.3.0/hubclientinfo/"), next_url
+    status, body, headers = await hub.call("GET", next_url, token=reader.hub_token)
+    assert (status, len(body["data"])) == (200, 1) and "Link" not in headers and headers["X-Total-Count"] == "2"
 
 
 async def test_registration_is_pushed_and_a_new_platform_learns_who_is_there(hub, make_peer) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.keys import AGREEMENTS, CALLER, DIRECTORY, SETTINGS
+from hub.keys import AGREEMENTS, CALLER, DIRECTORY, OCPI_VERSION, SETTINGS
 from hub.ocpi.envelope import ocpi_response
 from hub.ocpi.router import OcpiRouter
 from routing.getall import MAX_LIMIT, next_link, page_request
 from routing.protocol.vocab import InterfaceRole, ModuleID
 from routing.registry.clientinfo import all_client_info
+from routing.versions import CORE, version_prefix
 
 
 async def get_client_info(request: web.Request) -> web.Response:
@@ -27,7 +28,8 @@ async def get_client_info(request: web.Request) -> web.Response:
     page = items[want.offset : want.offset + want.limit]
     headers = {"X-Total-Count": str(len(items)), "X-Limit": str(MAX_LIMIT)}
     if page and want.offset + len(page) < len(items):
-        base = f"{request.app[SETTINGS].public_url}/ocpi/2.2.1/hubclientinfo/"
+        # On the caller's own version prefix (2.3.0 is served on the same shape), like every Link.
+        base = f"{request.app[SETTINGS].public_url}{version_prefix(request.get(OCPI_VERSION, CORE))}/hubclientinfo/"
         headers["Link"] = next_link(base, query, want.offset + len(page), want.limit)
     return ocpi_response(request, page, headers=headers)
 

@@ -26,6 +26,8 @@ from routing.versions.wire import (
     context_of,
     dumps_json,
     identity,
+    located,
+    location_key,
     translated_module,
     version_of,
     with_location,
@@ -81,7 +83,7 @@ async def answer_in(leg: Leg, response: PeerResponse) -> PeerResponse:
 
 async def answer_for_caller(flow: Flow, status: int, body: bytes) -> bytes:
     """The answer body for the caller: visible to it, in its version, valid for it."""
-    if flow.answer_kind is None or status >= 300:
+    if flow.answer_kind is None or status >= 300 or flow.answer_ready:
         return body
     translate = flow.version != CORE and flow.receiver_version != flow.version
     if not translate and not flow.answer_origin and not (flow.version == "2.1.1" and flow.store):
@@ -122,11 +124,57 @@ def _items(data: Any) -> list[Any]:
     return data if isinstance(data, list) else [data]
 
 
-async def _for_caller(flow: Flow, item: Any, translate: bool, single: bool) -> Any:
+WITHHELD: Any = _DROP  # a stored list item the caller does not get (for_reader)
+
+
+async def for_reader(flow: Flow, items: list[Any]) -> list[tuple[Any, list[tuple[int | None, Loss]]]]:
+    """Stored 2.2.1 list items as the caller gets them (or WITHHELD), each with its Loss records.
+
+    A GET-all page for a reader on another version is cut from what it actually gets
+    (routing/getall.py), so every item is judged here first, as ``answer_for_caller`` would:
+    hidden from 2.1.1 (unpublished Location), translated, validated. The lookups are read
+    once per batch, not once per item: the Tokens unpublished Locations name, the Locations
+    2.1.1 Sessions and CDRs embed. The caller keeps the Loss records of what it serves
+    (``answer_ready`` then passes the page through ``answer_for_caller`` untouched).
+    """
+    from storage import objects as object_sql  # storage stays out of this module's import time
+
+    kind, store, caller = flow.answer_kind, flow.store, flow.caller
+    assert kind is not None
+    known_tokens: dict[str, str] = {}
+    locations: dict[str, str] | None = None
+    hide = flow.version == "2.1.1" and kind == "Location" and store is not None and caller is not None
+    if hide:
+        assert store is not None and caller is not None
+        wanted = [k for item in items for k in visibility.own_token_keys(caller, item)]
+        known_tokens = await object_sql.get_many(store, "tokens", wanted)
+    if flow.version == "2.1.1" and kind in ("Session", "CDR") and store is not None:
+        keys = [location_key(item) for item in items if isinstance(item, dict)]
+        locations = await object_sql.get_many(store, "locations", keys)
+    translate = flow.version != CORE and flow.receiver_version != flow.version
+    out: list[tuple[Any, list[tuple[int | None, Loss]]]] = []
+    for item in items:
+        if hide:
+            assert caller is not None
+            listed = any(k in known_tokens for k in visibility.own_token_keys(caller, item))
+            if not visibility.verdict(item, listed)[0]:
+                out.append((WITHHELD, []))  # as answer_for_caller: no Loss for a list item left out
+                continue
+        before = len(flow.losses)
+        served = await _for_caller(flow, item, translate, False, locations)
+        out.append((served, flow.losses[before:]))
+        del flow.losses[before:]
+    return out
+
+
+async def _for_caller(
+    flow: Flow, item: Any, translate: bool, single: bool, locations: dict[str, str] | None = None
+) -> Any:
     """One answer object in the caller's version (refused: _DROP in a list, 4000 for one).
 
     A stored copy whose sender spoke the caller's version is served as sent; anything else is
-    translated and validated.
+    translated and validated. ``locations``: the Locations 2.1.1 Sessions and CDRs embed, read
+    already (by store key); None: read here.
     """
     kind = flow.answer_kind
     assert kind is not None
@@ -135,7 +183,10 @@ async def _for_caller(flow: Flow, item: Any, translate: bool, single: bool) -> A
         return sent
     if translate:
         ctx = replace(flow.ctx, origin=flow.answer_origin)
-        if flow.version == "2.1.1" and kind in ("Session", "CDR") and flow.store is not None:
+        if flow.version == "2.1.1" and kind in ("Session", "CDR") and isinstance(item, dict) and locations is not None:
+            found = locations.get(location_key(item))
+            ctx = located(ctx, json.loads(found) if found is not None else None)
+        elif flow.version == "2.1.1" and kind in ("Session", "CDR") and flow.store is not None:
             ctx = await with_location(ctx, flow.store, item)  # 2.1.1 embeds the Location
         try:
             result = from_core(flow.version, kind, item, ctx)

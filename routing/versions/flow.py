@@ -37,6 +37,7 @@ class Flow:
     originals: dict[tuple[str, ...], Any] = field(default_factory=dict)
     losses: list[tuple[int | None, Loss]] = field(default_factory=list)  # (receiver platform id, loss)
     answer_source_ok: bool = True  # the relayed answer was valid in its own version
+    answer_ready: bool = False  # the answer's data is in the caller's version already (a GET-all page)
     outcome: tuple[int, int | None] | None = None  # (HTTP status, OCPI status_code) the caller got
     _source_ok: bool | None = None
 

@@ -28,23 +28,41 @@ def _loss(kind: str, detail: str) -> Loss:
     return Loss(_MODULE, "publish", "dropped" if kind == "dropped" else "approximated", detail)
 
 
-async def _own_token_listed(store: Store, platform: Platform, allowed: Any) -> bool:
-    """Whether ``publish_allowed_to`` names (by uid) a Token owned by one of the platform's parties."""
-    from storage import objects as object_sql  # storage stays out of this module's import time
-
-    if not isinstance(allowed, list):
-        return False
+def own_token_keys(platform: Platform, location: Any) -> list[str]:
+    """The store keys of the platform's own Tokens an unpublished Location's ``publish_allowed_to`` names."""
+    allowed = location.get("publish_allowed_to") if isinstance(location, dict) else None
+    if not isinstance(allowed, list) or location.get("publish") is not False:
+        return []
     # Tokens are stored under owner/uid/type (routing/objects.py ObjectRef.key; type RFID by default).
     listed = [
         (a["uid"], a.get("type") if isinstance(a.get("type"), str) else "RFID")
         for a in allowed
         if isinstance(a, dict) and isinstance(a.get("uid"), str) and a["uid"]
     ]
-    for party in live_parties(platform):
-        for uid, token_type in listed:
-            key = f"{party.country_code}/{party.party_id}/{uid}/{token_type}".upper()
-            if await object_sql.get_any(store, ModuleID.TOKENS, key) is not None:
-                return True
+    return [
+        f"{party.country_code}/{party.party_id}/{uid}/{token_type}".upper()
+        for party in live_parties(platform)
+        for uid, token_type in listed
+    ]
+
+
+def verdict(location: Any, own_token_known: bool) -> tuple[bool, Loss | None]:
+    """(visible to the 2.1.1 platform, the loss) once it is known whether one of its Tokens is listed."""
+    if not isinstance(location, dict) or location.get("publish") is not False:
+        return True, None
+    if own_token_known:
+        detail = "publish=false: 2.1.1 cannot restrict it to publish_allowed_to; sent to the partner it names"
+        return True, _loss("approximated", detail)
+    return False, _loss("dropped", "publish=false Location withheld: 2.1.1 has no publish field")
+
+
+async def _own_token_listed(store: Store, platform: Platform, location: Any) -> bool:
+    """Whether ``publish_allowed_to`` names (by uid) a Token owned by one of the platform's parties."""
+    from storage import objects as object_sql  # storage stays out of this module's import time
+
+    for key in own_token_keys(platform, location):
+        if await object_sql.get_any(store, ModuleID.TOKENS, key) is not None:
+            return True
     return False
 
 
@@ -64,7 +82,4 @@ async def location_verdict(
         body = json.loads(stored.body) if stored is not None else {}
     if body.get("publish") is not False:
         return True, None
-    if await _own_token_listed(store, platform, body.get("publish_allowed_to")):
-        detail = "publish=false: 2.1.1 cannot restrict it to publish_allowed_to; sent to the partner it names"
-        return True, _loss("approximated", detail)
-    return False, _loss("dropped", "publish=false Location withheld: 2.1.1 has no publish field")
+    return verdict(body, await _own_token_listed(store, platform, body))

@@ -283,12 +283,21 @@ async def with_location(ctx: Context, store: Store, session: Any) -> Context:
 
     if not isinstance(session, dict):
         return ctx
+    stored = await object_sql.get_any(store, "locations", location_key(session))
+    return located(ctx, json.loads(stored.body) if stored is not None else None)
+
+
+def location_key(session: dict[str, Any]) -> str:
+    """The store key of the Location a 2.2.1 Session (``location_id``) or CDR (``cdr_location``) names."""
     key = "/".join(str(session.get(k, "")) for k in ("country_code", "party_id", "location_id")).upper()
     if isinstance(session.get("cdr_location"), dict):  # a CDR names its Location in cdr_location
         where = (session.get("country_code"), session.get("party_id"), session["cdr_location"].get("id"))
         key = "/".join(str(k or "") for k in where).upper()
-    stored = await object_sql.get_any(store, "locations", key)
-    found = json.loads(stored.body) if stored is not None else None
+    return key
+
+
+def located(ctx: Context, found: Any) -> Context:
+    """``ctx`` whose Location lookup answers ``found`` (the one Location a Session or CDR embeds)."""
     return replace(ctx, location_lookup=lambda country_code, party_id, location_id: found)
 
 
