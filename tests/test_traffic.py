@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
+import threading
 
 import pytest
 from aiohttp import web
 
 from hub.keys import STORE
+from hub.observe.logs import JsonFormatter, StderrHandler, lines_together
 from hub.observe.traffic.recorder import module_of, redact_path, safe_query
 from storage import traffic as traffic_sql
 from tests.support.fakes import envelope
@@ -195,3 +199,39 @@ async def test_calls_to_a_platform_registered_after_start_are_attributed(hub, ma
     versions = cpo.base + "/ocpi/versions"
     reads = [r for r in rows if r["id"] > before and r["direction"] == "out" and r["path"].startswith(versions)]
     assert reads and all(r["module"] == "versions" and r["platform_id"] is not None for r in reads), reads
+
+
+class _CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_a_batch_of_traffic_lines_is_one_write_and_other_threads_are_not_held(monkeypatch) -> None:
+    stream = _CountingStream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    handler = StderrHandler()
+    handler.setFormatter(JsonFormatter())
+    log = logging.getLogger("tests.lines_together")
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    try:
+        with lines_together():
+            for n in range(50):
+                log.info("line %d", n)
+            # A line from another thread meanwhile is written at once, not held with ours.
+            other = threading.Thread(target=lambda: log.info("from another thread"))
+            other.start()
+            other.join()
+            assert stream.writes == 1 and "from another thread" in stream.getvalue()
+        log.info("after the block")
+    finally:
+        log.removeHandler(handler)
+    lines = [json.loads(line)["msg"] for line in stream.getvalue().splitlines()]
+    assert lines == ["from another thread", *(f"line {n}" for n in range(50)), "after the block"]
+    assert stream.writes == 3  # the other thread's line, the batch in one write, the line after it

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from aiohttp import web
 
+from hub.observe.logs import lines_together
 from hub.ocpi.routed import DRAFT_ALIASES
 from routing.decide import MODULES
 from routing.peers.exchange import Exchange
@@ -216,25 +217,30 @@ def render(batch: list[Callable[[], TrafficRecord]]) -> list[TrafficRecord]:
     records = [build() for build in batch]
     if not LOGGER.isEnabledFor(logging.INFO):  # the table still gets them; nothing formatted for a line not written
         return records
-    for record in records:
-        LOGGER.info(
-            "%s %s %s %s %s -> %s: HTTP %s OCPI %s attempt %s (%.1f ms) X-Request-ID %s X-Correlation-ID %s%s",
-            record.direction,
-            record.module,
-            record.method,
-            record.path,
-            record.from_party or "-",
-            record.to_party or "-",
-            record.http_status if record.http_status is not None else record.error,
-            record.ocpi_status if record.ocpi_status is not None else "-",
-            record.attempt if record.attempt is not None else "-",
-            record.latency_ms,
-            record.request_id,
-            record.correlation_id,
-            f" ({record.note})" if record.note else "",
-            extra={"traffic": dict(vars(record))},  # shallow: the fields are plain values
-        )
+    with lines_together():  # the batch's lines in one write, not a write and a flush per line
+        for record in records:
+            _log_line(record)
     return records
+
+
+def _log_line(record: TrafficRecord) -> None:
+    LOGGER.info(
+        "%s %s %s %s %s -> %s: HTTP %s OCPI %s attempt %s (%.1f ms) X-Request-ID %s X-Correlation-ID %s%s",
+        record.direction,
+        record.module,
+        record.method,
+        record.path,
+        record.from_party or "-",
+        record.to_party or "-",
+        record.http_status if record.http_status is not None else record.error,
+        record.ocpi_status if record.ocpi_status is not None else "-",
+        record.attempt if record.attempt is not None else "-",
+        record.latency_ms,
+        record.request_id,
+        record.correlation_id,
+        f" ({record.note})" if record.note else "",
+        extra={"traffic": dict(vars(record))},  # shallow: the fields are plain values
+    )
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
