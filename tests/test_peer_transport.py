@@ -10,6 +10,7 @@ assumed. Calls go through PeerClient where the OCPI meaning matters (errors, sta
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import json
 import ssl
@@ -331,3 +332,24 @@ async def test_a_refused_scheme_or_connection_is_a_transport_error(transport: Tr
     await server.wait_closed()
     with pytest.raises(ConnectionProblem, match="cannot connect"):
         await client(transport).send("GET", f"http://127.0.0.1:{port}/x", token=None)
+
+
+@on_both_loops
+async def test_a_keep_alive_timeout_the_partner_announces_is_respected(_: Transport) -> None:
+    now = [1000.0]
+    async with Transport(aiohttp.DefaultResolver(), monotonic=lambda: now[0]) as clocked:
+        announced = always(reply(headers=("Keep-Alive: timeout=5, max=100",)))
+        async with RawPeer(announced) as peer:
+            call = functools.partial(clocked.request, "GET", URL(peer.url()), {}, None, total=2, connect=1)
+            await call(max_bytes=1000)
+            now[0] += 3.5  # within the partner's 5 s, less the hub's second of margin
+            await call(max_bytes=1000)
+            assert len(peer.conns) == 1
+            now[0] += 4.5  # the partner may be closing it right now: a new connection
+            await call(max_bytes=1000)
+            assert len(peer.conns) == 2
+        async with RawPeer(always(reply())) as quiet:  # nothing announced: the hub's own 15 s
+            await clocked.request("GET", URL(quiet.url()), {}, None, total=2, connect=1, max_bytes=1000)
+            now[0] += 10
+            await clocked.request("GET", URL(quiet.url()), {}, None, total=2, connect=1, max_bytes=1000)
+            assert len(quiet.conns) == 1

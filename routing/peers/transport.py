@@ -15,8 +15,10 @@ issue 22), with what the hub needs and nothing it must not do:
   its head to ``MAX_HEAD_BYTES``: a hostile partner can exhaust neither memory nor the loop;
 - header values with a line break or another control character refused before anything is
   sent (a raw token from a partner's credentials must not inject a header);
-- a keep-alive connection that the partner closed while it was idle is replaced once, for the
-  idempotent methods only (RFC 9110 9.2.2), as aiohttp does: a POST is never sent twice;
+- a keep-alive connection is kept idle ``keepalive`` seconds at most, and a second less than a
+  partner announces (``Keep-Alive: timeout=N``), so its close and our next request rarely cross;
+  one that the partner closed while it was idle is replaced once, for the idempotent methods
+  only (RFC 9110 9.2.2), as aiohttp does: a POST is never sent twice;
 - a connection that timed out, was cancelled or answered unexpectedly is closed, never reused.
 Concurrency is bounded by ``routing/peers/slots.py`` before a call gets here.
 """
@@ -30,7 +32,7 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
 from typing import Any, cast
@@ -83,6 +85,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.keepalive: float | None = None  # what the partner's last answer announced (Keep-Alive: timeout=N)
         self.used = False
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Answer] | None = None
@@ -238,6 +241,7 @@ class _Connection(asyncio.Protocol):
                 return
             self._chunks.append(rest)
         headers: CIMultiDict[str] = CIMultiDict(self._headers)
+        self.keepalive = _announced_keepalive(headers.get("Keep-Alive"))
         if self._inflate is not None:
             headers.popall("Content-Encoding", None)  # the body handed on is the decoded one
         if not self._parser.should_keep_alive():
@@ -293,8 +297,10 @@ class Transport:
         dns_ttl: float = 300.0,
         user_agent: str = "ocpi-hub",
         ssl_context: ssl.SSLContext | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.resolver = resolver
+        self._monotonic = monotonic  # injectable: idle limits are tested without waiting
         self.limit = limit  # read by routing/peers/slots.py: the calls in flight are bounded there
         self.limit_per_host = limit_per_host
         self._keepalive = keepalive
@@ -380,10 +386,10 @@ class Transport:
 
     async def _connection(self, key: Key, timeout: float, *, fresh: bool = False) -> tuple[_Connection, bool]:
         idle = None if fresh else self._idle.get(key)
-        now = time.monotonic()
+        now = self._monotonic()
         while idle:
             conn = idle.pop()
-            if conn.reusable and now - conn.idle_since < self._keepalive:
+            if conn.reusable and now - conn.idle_since < self._idle_limit(conn):
                 return conn, True
             conn.close()
         async with asyncio.timeout(timeout):
@@ -410,7 +416,7 @@ class Transport:
 
     async def _resolve(self, host: str, port: int) -> list[ResolveResult]:
         """The guarded resolver's answer, cached ``dns_ttl`` seconds (refusals are not cached)."""
-        now = time.monotonic()
+        now = self._monotonic()
         cached = self._dns.get((host, port))
         if cached is not None and cached[0] > now:
             return cached[1]
@@ -431,7 +437,7 @@ class Transport:
         if self._closed or not conn.reusable:
             conn.close()
             return
-        conn.idle_since = time.monotonic()
+        conn.idle_since = self._monotonic()
         self._idle.setdefault(key, []).append(conn)
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().call_later(self._keepalive, self._sweep)
@@ -439,11 +445,11 @@ class Transport:
     def _sweep(self) -> None:
         """Close connections idle longer than ``keepalive`` (a partner's sockets are not held forever)."""
         self._sweeper = None
-        now = time.monotonic()
+        now = self._monotonic()
         for key in list(self._idle):
             kept = []
             for conn in self._idle[key]:
-                if conn.reusable and now - conn.idle_since < self._keepalive:
+                if conn.reusable and now - conn.idle_since < self._idle_limit(conn):
                     kept.append(conn)
                 else:
                     conn.close()
@@ -453,6 +459,13 @@ class Transport:
                 del self._idle[key]
         if self._idle and not self._closed:
             self._sweeper = asyncio.get_running_loop().call_later(self._keepalive, self._sweep)
+
+    def _idle_limit(self, conn: _Connection) -> float:
+        """How long ``conn`` may wait idle: ours, or less when the partner announced less."""
+        if conn.keepalive is None:
+            return self._keepalive
+        # A second before the partner's own limit: its close and our next request must not cross.
+        return min(self._keepalive, conn.keepalive - 1.0)
 
     @property
     def idle_connections(self) -> int:
@@ -478,6 +491,20 @@ class Transport:
                 conn.close()
         self._idle.clear()
         await self.resolver.close()
+
+
+def _announced_keepalive(value: str | None) -> float | None:
+    """``timeout=N`` of a Keep-Alive answer header (RFC 2068 19.7.1.1; Apache sends it), else None."""
+    if not value:
+        return None
+    for part in value.split(","):
+        name, _, number = part.strip().partition("=")
+        if name.strip().lower() == "timeout":
+            try:
+                return max(float(number.strip()), 0.0)
+            except ValueError:
+                return None  # a partner's garbage: our own limit holds
+    return None
 
 
 def _is_address(host: str) -> bool:
