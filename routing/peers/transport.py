@@ -86,7 +86,6 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.keepalive: float | None = None  # what the partner's last answer announced (Keep-Alive: timeout=N)
-        self.used = False
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Answer] | None = None
         self._reset(0)
@@ -95,7 +94,6 @@ class _Connection(asyncio.Protocol):
         self._cap = cap
         self._head = 0
         self._head_fields = 0
-        self._header_name = b""
         self._headers: list[tuple[str, str]] = []
         self._status = 0
         self._chunks: list[bytes] = []
@@ -159,7 +157,6 @@ class _Connection(asyncio.Protocol):
         if self._head_fields > MAX_HEAD_BYTES:  # however the bytes were split into reads
             raise TransportError(f"the answer's head is longer than {MAX_HEAD_BYTES} bytes")
         if name:
-            self._header_name = name
             if len(self._headers) >= MAX_HEADERS:
                 raise TransportError(f"the answer has more than {MAX_HEADERS} headers")
             self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
@@ -272,7 +269,6 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         waiter: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
-        self.used = True
         self.transport.write(data)
         return waiter
 
