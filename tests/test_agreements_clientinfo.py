@@ -4,7 +4,8 @@ Four fake platforms registered through the real handshake, agreements required, 
 NL*TNM (eMSP) agreed before anyone registered. Each change (an agreement created, suspended,
 resumed, deleted, a validity window opening and closing on the injected clock) must put, on the
 wire, exactly one ClientInfo PUT to each side about the other and nothing to anyone else; a
-window crossing whose fan-out row failed to commit is announced at the watcher's next look, once.
+window crossing whose fan-out row failed to commit is announced at the watcher's next look, once, and one
+that happened while the hub was stopped is announced after the restart, once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from hub.keys import AGREEMENTS, STORE
 from routing.agreements.book import Agreements
 from routing.clock import FakeClock, iso
 from storage import clientinfo_due as due_sql
-from tests.support.agreements import agree, client_infos
+from tests.support.agreements import agree, client_infos, wait_told
 from tests.support.delivery import FAST
 from tests.support.fakes import FakePlatform
 from tests.support.routing import CPO1, CPO2, EMSP1, EMSP2, MakePeer, Net, quiet_network
@@ -176,3 +177,27 @@ async def test_a_window_crossing_whose_row_did_not_commit_is_announced_at_the_ne
     assert await wire.take() == only(net, cpo1=[("DE", "TNM", "CONNECTED")], emsp2=[("BE", "BEC", "CONNECTED")])
     await looks.advance(clock, 60)
     assert await wire.take() == only(net)
+
+
+async def test_a_window_that_opened_while_the_hub_was_stopped_is_told_once_after_the_restart(
+    start_hub: Any, make_peer: MakePeer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing in the database changes when a window opens: without `announced` the restarted hub
+    # took what it found in force as told, and the two sides never heard of each other.
+    first = await start_hub(agreements="required", delivery=FAST)
+    await agree(first, CPO1, EMSP1)
+    net = await quiet_network(first, make_peer)
+    await agree(first, CPO1, EMSP2, valid_from=iso(clock.now().replace(hour=13)))
+    wire = Wire(net)
+    await wire.take()
+    await first.server.close()
+    clock.advance(3600)
+    net.hub = await start_hub(agreements="required", delivery=FAST, database=first.settings.database)
+    await wait_told(net.emsp2, CPO1, "CONNECTED")
+    await wait_told(net.cpo1, EMSP2, "CONNECTED")
+    assert await wire.take() == only(net, cpo1=[("DE", "TNM", "CONNECTED")], emsp2=[("BE", "BEC", "CONNECTED")])
+    await net.hub.server.close()
+    net.hub = await start_hub(agreements="required", delivery=FAST, database=first.settings.database)
+    looks = Looks(net.hub.app[AGREEMENTS], monkeypatch)
+    await looks.advance(clock, 60)
+    assert await wire.take() == only(net)  # told before this restart: not again
