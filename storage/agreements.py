@@ -93,8 +93,13 @@ async def get_agreement(store: Store, agreement_id: int) -> AgreementRow:
 
 
 def read(tx: SyncTx, agreement_id: int) -> AgreementRow | None:
-    """One agreement inside a write job (the state a change starts from); None when gone."""
-    row = tx.fetchone(f"SELECT {_COLS} FROM agreements WHERE id=?", (agreement_id,))
+    """One agreement inside a write job (the state a change starts from), locked until the commit; None when gone.
+
+    Locked on a shared database (PostgreSQL) so that ``announced`` cannot flip in another
+    process between this read and the change's write; SQLite's writer is alone anyway.
+    """
+    lock = " FOR UPDATE" if tx.owner is not None else ""
+    row = tx.fetchone(f"SELECT {_COLS} FROM agreements WHERE id=?{lock}", (agreement_id,))
     return _row(row) if row is not None else None
 
 

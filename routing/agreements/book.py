@@ -303,7 +303,7 @@ class Agreements:
         from before migration 0024 (``announced`` unknown) is taken as told, silently.
         """
         now = self.clock.now()
-        stale = [ag.id for ag in self._all.values() if ag.row.announced != ag.in_force(now)]
+        stale = sorted(ag.id for ag in self._all.values() if ag.row.announced != ag.in_force(now))
         if not stale:
             return
 
