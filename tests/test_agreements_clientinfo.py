@@ -10,6 +10,7 @@ that happened while the hub was stopped is announced after the restart, once.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -201,3 +202,26 @@ async def test_a_window_that_opened_while_the_hub_was_stopped_is_told_once_after
     looks = Looks(net.hub.app[AGREEMENTS], monkeypatch)
     await looks.advance(clock, 60)
     assert await wire.take() == only(net)  # told before this restart: not again
+
+
+async def test_two_processes_looking_at_once_announce_a_window_once(
+    db_backend: str, start_hub: Any, make_peer: MakePeer, clock: FakeClock
+) -> None:
+    # The watcher runs where `agreement-windows` is led, but leadership moves: two processes may
+    # both look. The flip of `announced` only from the value read lets one of them announce.
+    if db_backend != "postgres":
+        pytest.skip("two processes share a PostgreSQL database")
+    first = await start_hub(agreements="required", delivery=FAST)
+    second = await start_hub(agreements="required", delivery=FAST, database=first.settings.database)
+    await agree(first, CPO1, EMSP1)
+    net = await quiet_network(first, make_peer)
+    await agree(first, CPO1, EMSP2, valid_from=iso(clock.now().replace(hour=13)))
+    wire = Wire(net)
+    await wire.take()
+    await second.app[AGREEMENTS].reload()  # as its NOTIFY does, without waiting for it
+    clock.advance(3600)
+    await asyncio.gather(first.app[AGREEMENTS].watch_windows(), second.app[AGREEMENTS].watch_windows())
+    await wait_told(net.emsp2, CPO1, "CONNECTED")
+    await wait_told(net.cpo1, EMSP2, "CONNECTED")
+    await settle(second)
+    assert await wire.take() == only(net, cpo1=[("DE", "TNM", "CONNECTED")], emsp2=[("BE", "BEC", "CONNECTED")])
