@@ -80,11 +80,11 @@ class ClientInfoPusher(LeasedRowsLoop):
     Durable (the hub's rule: nothing accepted is lost on a crash): the registry (and the
     agreement book, for an agreement's change or window crossing) commits each change's fan-out
     as a ``clientinfo_due`` row in the change's own transaction (storage/clientinfo_due.py) and
-    answers; this task then commits the PUTs ``BATCH`` at a time,
-    each chunk with the row's progress, and deletes the row with the last chunk. Rows go oldest
-    first, one at a time (a partner never sees an older status overtake a newer one); those a
-    crash left are pushed by the first round after start. Several processes (PostgreSQL): a row is
-    leased to the process that committed it; another takes it over once that lease runs out.
+    answers; this task then commits the PUTs ``BATCH`` at a time, each chunk with the row's
+    progress, and deletes the row with the last chunk. Rows go oldest first, one at a time (a
+    partner never sees an older status overtake a newer one); those a crash left are pushed by
+    the first round after start. Several processes (PostgreSQL): a row is leased to the process
+    that committed it; another takes it over once that lease runs out.
     """
 
     TASK_NAME = "clientinfo-pusher"
