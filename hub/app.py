@@ -105,7 +105,9 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, clock, store, client = app[SETTINGS], app[CLOCK], app[STORE], app[CLIENT]
     directory = Directory(store)
     await directory.reload()
-    agreements = Agreements(store, clock, required=settings.agreements == "required")
+    agreements = Agreements(
+        store, clock, required=settings.agreements == "required", lease_seconds=settings.cluster.lease_seconds
+    )
     await agreements.reload()
     app[AGREEMENTS] = agreements
     registry = app[REGISTRY]
@@ -154,9 +156,10 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     pusher = ClientInfoPusher(directory, delivery, clock, agreements)
     registry.listeners.append(pusher)
     worker.upstream.append(pusher.idle)
-    agreements.listeners.append(pusher.agreements_changed)
+    agreements.listeners.append(pusher.wake)  # an agreement change committed its fan-out row
     # Agreements whose validity window opens or closes: HubClientInfo told once per cluster
-    # (the round itself runs in every process: it also re-reads the book there).
+    # (the round itself runs in every process: it also re-reads the book there; the flip of
+    # agreements.announced, committed with the fan-out row, makes each crossing pushed once).
     app[AGREEMENT_WATCH] = watch = Periodic(WATCHER, agreements.tick, lambda: CHECK_INTERVAL, clock)
     app[PULLER] = puller = Puller(store=store, client=client, directory=directory, clock=clock)
     relay_stats = app[RELAY_STATS]

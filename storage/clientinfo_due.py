@@ -1,4 +1,4 @@
-"""SQL for HubClientInfo fan-outs still owed: one row per registration or status change (0022).
+"""SQL for HubClientInfo fan-outs still owed: one row per registration, status or agreement change (0022, 0024).
 
 The registry commits a row here in the same transaction as the change that owes the network
 its ClientInfo PUTs (``add``), then answers; the pusher (routing/registry/clientinfo.py) turns
@@ -47,6 +47,7 @@ class Due(NewDue):
     id: int = 0
     phase: int = ANNOUNCE
     done_through: int = 0
+    agreements: str | None = None  # an agreement change's row (0024): its changes, JSON; None: a platform's
 
     @property
     def progress(self) -> tuple[int, int]:
@@ -84,6 +85,19 @@ async def registered_after(store: Store, due_id: int) -> set[int]:
     return {int(r["platform_id"]) for r in rows}
 
 
+def add_agreements(tx: SyncTx, changes: str, *, created_at: str, owner: str | None, lease_until: str) -> int:
+    """Insert an agreement change's row inside the change's write job; its id.
+
+    ``changes``: JSON, read back by the pusher only (routing/registry/clientinfo.py);
+    ``done_through`` counts the changes already in the outbox. platform_id 0: no platform's.
+    """
+    return tx.insert(
+        "INSERT INTO clientinfo_due (platform_id, status, registered, created_at, agreements, leased_by, lease_until)"
+        " VALUES (0, '', 0, ?, ?, ?, ?)",
+        (created_at, changes, owner, lease_until if owner is not None else None),
+    )
+
+
 def _due(row: Row) -> Due:
     return Due(
         id=int(row["id"]),
@@ -93,6 +107,7 @@ def _due(row: Row) -> Due:
         created_at=row["created_at"],
         phase=int(row["phase"]),
         done_through=int(row["done_through"]),
+        agreements=row["agreements"],
     )
 
 

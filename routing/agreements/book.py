@@ -15,11 +15,12 @@ what was accepted under an agreement is delivered even if the agreement ends mea
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from routing.clock import Clock, iso, parse_iso
@@ -30,8 +31,9 @@ from routing.protocol.errors import AgreementConflict, NoAgreement, NotFound
 from routing.protocol.vocab import other_interface
 from routing.registry.identity import live_parties
 from storage import agreements as agreement_sql
+from storage import clientinfo_due as due_sql
 from storage.agreements import ALL_MODULES, AgreementRow, AgreementValues, Side
-from storage.db import Store
+from storage.db import Store, SyncTx
 from storage.errors import Conflict, RecordNotFound
 from storage.models import Party, Platform
 
@@ -109,26 +111,24 @@ def _matches(side: Side, key: tuple[str, str], roles: Iterable[str] | None) -> b
     return side[:2] == key and (roles is None or side[2] in roles)
 
 
-# Told which agreements came into force and which stopped being in force (HubClientInfo pushes).
-ChangeListener = Callable[[list[Agreement], list[Agreement]], Awaitable[None]]
+# Woken once a change committed a HubClientInfo fan-out row (the pusher, routing/registry/clientinfo.py).
+ChangeListener = Callable[[], None]
 
 
 class Agreements:
     """The agreement book in memory, the routing checks on it, and the operator's changes to it."""
 
-    def __init__(self, store: Store, clock: Clock, *, required: bool) -> None:
+    def __init__(self, store: Store, clock: Clock, *, required: bool, lease_seconds: float = 30.0) -> None:
         self.store = store
         self.clock = clock
         self.required = required
+        self.lease_seconds = lease_seconds  # a fan-out row is this process's for as long (shared database)
         self.listeners: list[ChangeListener] = []
         self._all: dict[int, Agreement] = {}
         self._by_party: dict[tuple[str, str], list[Agreement]] = defaultdict(list)
         # By the two parties' keys in sorted order: a check looks at that pair's agreement(s) only,
         # so a broadcast to N parties costs N lookups whatever the number of agreements.
         self._by_pair: dict[tuple[tuple[str, str], tuple[str, str]], list[Agreement]] = defaultdict(list)
-        # What the window watcher saw in force at its last look (as it was then: a deleted one can
-        # still be announced as ended). Set at the first load; changes made here update it too.
-        self._in_force: dict[int, Agreement] | None = None
 
     # ---- the book --------------------------------------------------------------------------
 
@@ -144,12 +144,6 @@ class Agreements:
             by_party[b[:2]].append(ag)
             by_pair[_pair(a[:2], b[:2])].append(ag)
         self._all, self._by_party, self._by_pair = loaded, by_party, by_pair
-        if self._in_force is None:
-            self._in_force = self._in_force_now()
-
-    def _in_force_now(self) -> dict[int, Agreement]:
-        now = self.clock.now()
-        return {i: ag for i, ag in self._all.items() if ag.in_force(now)}
 
     def all(self) -> list[Agreement]:
         """Every agreement, oldest first."""
@@ -266,34 +260,26 @@ class Agreements:
                     )
         return figures, notices
 
-    # ---- operator changes ---------------------------------------------------------------------
+    # ---- operator changes and window crossings: HubClientInfo owed ---------------------------
 
-    async def _changed(self) -> None:
-        """Reload, tell the other processes, and push what this change brought into or out of force.
+    def _owe(self, tx: SyncTx, changes: list[Change]) -> None:
+        """Commit the HubClientInfo fan-out ``changes`` owe in the change's own job (routing/registry/clientinfo.py).
 
-        Only the operator's change is compared (both books at the same instant): window crossings
-        are the watcher's. Another process's change is not pushed here but by the watcher's next
-        look in the leading process (maybe a second time: a ClientInfo PUT repeated is harmless,
-        one lost is not).
+        A kill -9 after the commit cannot lose it: the pusher resumes the row at start. Open mode
+        tells nothing (every party sees every other one anyway).
         """
-        now = self.clock.now()
-        before = {i: ag for i, ag in self._all.items() if ag.in_force(now)}
+        if not (changes and self.required):
+            return
+        lease = iso(self.clock.now() + timedelta(seconds=self.lease_seconds))
+        due_sql.add_agreements(tx, changes_json(changes), created_at=self._now(), owner=tx.owner, lease_until=lease)
+
+    async def _changed(self, owed: bool) -> None:
+        """Reload, tell the other processes, and wake the pusher when a fan-out row was committed."""
         await self.reload()
         await self.store.notify(CACHE_CHANNEL, NOTIFY_PAYLOAD)
-        after = {i: ag for i, ag in self._all.items() if ag.in_force(now)}
-        started, ended = _difference(before, after)
-        seen = self._in_force if self._in_force is not None else {}
-        for ag in ended:
-            seen.pop(ag.id, None)
-        seen.update((ag.id, ag) for ag in started)
-        self._in_force = seen
-        await self._tell(started, ended)
-
-    async def _tell(self, started: list[Agreement], ended: list[Agreement]) -> None:
-        if not (started or ended) or not self.required:
-            return
-        for listener in self.listeners:
-            await listener(started, ended)
+        if owed and self.required:
+            for listener in self.listeners:
+                listener()
 
     async def tick(self) -> None:
         """The periodic round (every CHECK_INTERVAL, in every process).
@@ -308,13 +294,40 @@ class Agreements:
             await self.watch_windows()
 
     async def watch_windows(self) -> None:
-        """One look for agreements whose validity window opened or closed since the last (periodic, leader only)."""
-        now_in_force = self._in_force_now()
-        started, ended = _difference(self._in_force or {}, now_in_force)
-        self._in_force = now_in_force
-        if started or ended:
-            LOGGER.info("agreement windows: %d came into force, %d ended", len(started), len(ended))
-        await self._tell(started, ended)
+        """Announce every agreement whose in-force state differs from what its partners were told.
+
+        "The change" of a window opening or closing is the stored ``announced`` flag flipping:
+        flipped in one job with the fan-out row it owes, and only from the value read (another
+        process's flip wins), so a crash before that commit leaves the difference for the next
+        look and one after it leaves the row to the pusher: each crossing is pushed once. A row
+        from before migration 0024 (``announced`` unknown) is taken as told, silently.
+        """
+        now = self.clock.now()
+        stale = sorted(ag.id for ag in self._all.values() if ag.row.announced != ag.in_force(now))
+        if not stale:
+            return
+
+        def job(tx: SyncTx) -> list[Change]:
+            changes: list[Change] = []
+            for agreement_id in stale:
+                row = agreement_sql.read(tx, agreement_id)
+                if row is None:
+                    continue
+                in_force = Agreement.of(row).in_force(now)
+                if row.announced == in_force or not agreement_sql.announce(
+                    tx, agreement_id, told=row.announced, now_told=in_force
+                ):
+                    continue
+                if row.announced is not None:
+                    changes.append(Change((row.a, row.b), in_force))
+            self._owe(tx, changes)
+            return changes
+
+        changes = await self.store.write(job)
+        started = sum(1 for c in changes if c.in_force)
+        if changes:
+            LOGGER.info("agreement windows: %d came into force, %d ended", started, len(changes) - started)
+        await self._changed(bool(changes))
 
     def get(self, agreement_id: int) -> Agreement:
         """One agreement (404 when unknown)."""
@@ -335,54 +348,117 @@ class Agreements:
 
     async def create(self, values: AgreementValues) -> Agreement:
         """Add one agreement (409 when the two parties have one)."""
-        now = self._now()
-        try:
-            new_id = await self.store.write(lambda tx: agreement_sql.insert(tx, values, now=now))
-        except Conflict as exc:
-            raise AgreementConflict(str(exc)) from exc
-        LOGGER.info("agreement %s created: %s", new_id, _text(values))
-        await self._changed()
-        return self.get(new_id)
+        return (await self.create_many([values], single=True))[0]
 
-    async def create_many(self, rows: list[AgreementValues]) -> list[Agreement]:
+    async def create_many(self, rows: list[AgreementValues], *, single: bool = False) -> list[Agreement]:
         """Add every agreement of an import, or none (409 naming the first pair that has one)."""
-        now = self._now()
+        at = self.clock.now()
+        now = iso(at)
+        ordered = [v.ordered() for v in rows]
+        told = [in_force(v, at) for v in ordered]
+
+        def job(tx: SyncTx) -> list[int]:
+            ids = agreement_sql.insert_many(tx, ordered, now=now, announced=told)
+            self._owe(tx, [Change((v.a, v.b), True) for v, t in zip(ordered, told, strict=True) if t])
+            return ids
+
         try:
-            ids = await self.store.write(lambda tx: agreement_sql.insert_many(tx, rows, now=now))
+            ids = await self.store.write(job)
         except Conflict as exc:
-            raise AgreementConflict(f"{exc}; nothing was imported") from exc
-        LOGGER.info("%d agreements imported", len(ids))
-        await self._changed()
+            raise AgreementConflict(str(exc) if single else f"{exc}; nothing was imported") from exc
+        if single:
+            LOGGER.info("agreement %s created: %s", ids[0], _text(rows[0]))
+        else:
+            LOGGER.info("%d agreements imported", len(ids))
+        await self._changed(any(told))
         return [self.get(i) for i in ids]
 
     async def update(self, agreement_id: int, values: AgreementValues) -> Agreement:
         """Replace one agreement's fields (404 unknown, 409 when its new pair has another agreement)."""
-        now = self._now()
+        at = self.clock.now()
+        new = values.ordered()
+        now_told = in_force(new, at)
+
+        def job(tx: SyncTx) -> bool:
+            old = agreement_sql.read(tx, agreement_id)
+            if old is None:
+                raise RecordNotFound(f"agreement {agreement_id}")
+            agreement_sql.update(tx, agreement_id, new, now=iso(at), announced=now_told)
+            was_told = _told(old, at)
+            moved = (old.a, old.b) != (new.a, new.b)  # other parties: the old pair ends, the new starts
+            changes = []
+            if was_told and (moved or not now_told):
+                changes.append(Change((old.a, old.b), False))
+            if now_told and (moved or not was_told):
+                changes.append(Change((new.a, new.b), True))
+            self._owe(tx, changes)
+            return bool(changes)
+
         try:
-            await self.store.write(lambda tx: agreement_sql.update(tx, agreement_id, values, now=now))
+            owed = await self.store.write(job)
         except RecordNotFound as exc:
             raise NotFound(f"agreement {agreement_id} does not exist") from exc
         except Conflict as exc:
             raise AgreementConflict(str(exc)) from exc
         LOGGER.info("agreement %s updated: %s", agreement_id, _text(values))
-        await self._changed()
+        await self._changed(owed)
         return self.get(agreement_id)
 
     async def delete(self, agreement_id: int) -> None:
         """Remove one agreement (404 when unknown); queued messages are still delivered."""
+        at = self.clock.now()
+
+        def job(tx: SyncTx) -> bool:
+            old = agreement_sql.read(tx, agreement_id)
+            if old is None:
+                raise RecordNotFound(f"agreement {agreement_id}")
+            agreement_sql.delete(tx, agreement_id)
+            changes = [Change((old.a, old.b), False)] if _told(old, at) else []
+            self._owe(tx, changes)
+            return bool(changes)
+
         try:
-            await self.store.write(lambda tx: agreement_sql.delete(tx, agreement_id))
+            owed = await self.store.write(job)
         except RecordNotFound as exc:
             raise NotFound(f"agreement {agreement_id} does not exist") from exc
         LOGGER.info("agreement %s deleted", agreement_id)
-        await self._changed()
+        await self._changed(owed)
 
 
-def _difference(before: dict[int, Agreement], after: dict[int, Agreement]) -> tuple[list[Agreement], list[Agreement]]:
-    """(started, ended) between two sets of agreements in force; one whose parties changed is both."""
-    started = [after[i] for i in sorted(after) if i not in before or before[i].sides != after[i].sides]
-    ended = [before[i] for i in sorted(before) if i not in after or before[i].sides != after[i].sides]
-    return started, ended
+@dataclass(frozen=True)
+class Change:
+    """What partners are owed about one pair of sides: it came into force (True) or stopped being (False)."""
+
+    sides: tuple[Side, Side]
+    in_force: bool
+
+
+def changes_json(changes: list[Change]) -> str:
+    """The fan-out row's ``agreements`` column (storage/clientinfo_due.py)."""
+    return json.dumps([{"sides": [list(s) for s in c.sides], "in_force": c.in_force} for c in changes])
+
+
+def changes_of(text: str) -> list[Change]:
+    """The changes of a fan-out row (``changes_json`` read back)."""
+    out = []
+    for item in json.loads(text):
+        a, b = (tuple(str(x) for x in side) for side in item["sides"])
+        out.append(Change(((a[0], a[1], a[2]), (b[0], b[1], b[2])), bool(item["in_force"])))
+    return out
+
+
+def in_force(v: AgreementValues, now: datetime) -> bool:
+    """Whether agreement values are in force at ``now`` (Agreement.in_force before the row exists)."""
+    return (
+        v.state == "active"
+        and (v.valid_from is None or parse_iso(v.valid_from) <= now)
+        and (v.valid_to is None or now < parse_iso(v.valid_to))
+    )
+
+
+def _told(row: AgreementRow, now: datetime) -> bool:
+    """Whether partners were last told ``row`` is in force (unknown, before 0024: as it is now)."""
+    return row.announced if row.announced is not None else Agreement.of(row).in_force(now)
 
 
 def values_of(ag: Agreement) -> AgreementValues:

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from routing.agreements.book import Agreement, Agreements
+from routing.agreements.book import Agreements, changes_of
 from routing.clock import Clock, iso, parse_iso
 from routing.delivery.intake import Delivery
 from routing.leased import LeasedRowsLoop
@@ -77,13 +77,14 @@ class ClientInfoPusher(LeasedRowsLoop):
     A platform that has just registered also receives the ClientInfo of every party already
     known, so it does not have to GET the list to learn who is there (mod_hub_client_info).
 
-    Durable (the hub's rule: nothing accepted is lost on a crash): the registry commits each
-    change's fan-out as a ``clientinfo_due`` row in the change's own transaction
-    (storage/clientinfo_due.py) and answers; this task then commits the PUTs ``BATCH`` at a time,
-    each chunk with the row's progress, and deletes the row with the last chunk. Rows go oldest
-    first, one at a time (a partner never sees an older status overtake a newer one); those a
-    crash left are pushed by the first round after start. Several processes (PostgreSQL): a row is
-    leased to the process that committed it; another takes it over once that lease runs out.
+    Durable (the hub's rule: nothing accepted is lost on a crash): the registry (and the
+    agreement book, for an agreement's change or window crossing) commits each change's fan-out
+    as a ``clientinfo_due`` row in the change's own transaction (storage/clientinfo_due.py) and
+    answers; this task then commits the PUTs ``BATCH`` at a time, each chunk with the row's
+    progress, and deletes the row with the last chunk. Rows go oldest first, one at a time (a
+    partner never sees an older status overtake a newer one); those a crash left are pushed by
+    the first round after start. Several processes (PostgreSQL): a row is leased to the process
+    that committed it; another takes it over once that lease runs out.
     """
 
     TASK_NAME = "clientinfo-pusher"
@@ -137,7 +138,10 @@ class ClientInfoPusher(LeasedRowsLoop):
         return await due_sql.claim(self.store, now=now, lease_until=lease_until, limit=CLAIM)
 
     async def _work(self, row: Due) -> None:
-        await self.push(row)
+        if row.agreements is not None:
+            await self.push_agreements(row)
+        else:
+            await self.push(row)
 
     def _release(self) -> Job:
         return due_sql.release
@@ -244,20 +248,42 @@ class ClientInfoPusher(LeasedRowsLoop):
             return False
         return True
 
-    async def agreements_changed(self, started: list[Agreement], ended: list[Agreement]) -> None:
-        """Tell each side of an agreement that came into force about the other; PLANNED when one ended.
+    async def push_agreements(self, due: Due) -> None:
+        """An agreement change's row: each side of a pair now in force hears of the other; PLANNED when one ended.
 
-        An ended agreement is announced only where the other side is no longer seen at all (another
-        agreement in force may still relate the two parties).
+        Whether a party is seen is decided now, on the book as it is (re-read first: the row may
+        be another process's, or claimed before this process's own reload): an ended pair is
+        announced only where the other side is no longer seen at all (another agreement in force
+        may still relate them), a started one only where it is seen (not ended again meanwhile;
+        that later change has its own row). Chunks of about ``BATCH`` PUTs, each with the number
+        of changes done, as ``push``'s.
         """
+        await self.agreements.reload()
+        changes = changes_of(due.agreements or "[]")
+        accepted = parse_iso(due.created_at)
+        done = due.progress
         legs: list[Leg] = []
-        for agreements, ending in ((started, False), (ended, True)):
-            for ag in agreements:
-                for about, to in (ag.sides, ag.sides[::-1]):
-                    legs.extend(self._about(about, to, ending=ending))
-        if legs:
-            LOGGER.info("ClientInfo: %d agreement(s) started, %d ended: %d PUTs", len(started), len(ended), len(legs))
-            await self.delivery.enqueue(legs)
+        total = 0
+        for index, change in enumerate(changes, start=1):
+            if (ANNOUNCE, index) <= due.progress:
+                continue
+            for about, to in (change.sides, change.sides[::-1]):
+                legs.extend(self._about(about, to, ending=not change.in_force))
+            if len(legs) >= BATCH:
+                if not await self._commit(due, legs, accepted, done, (ANNOUNCE, index), last=False):
+                    return
+                total += len(legs)
+                done = (ANNOUNCE, index)
+                legs = []
+                await asyncio.sleep(0)
+        if not await self._commit(due, legs, accepted, done, done, last=True):
+            return
+        total += len(legs)
+        if total:
+            started = sum(1 for c in changes if c.in_force)
+            LOGGER.info(
+                "ClientInfo: %d agreement(s) started, %d ended: %d PUTs", started, len(changes) - started, total
+            )
 
     def _about(self, about: tuple[str, str, str], to: tuple[str, str, str], *, ending: bool) -> list[Leg]:
         """PUTs of the ClientInfo of party ``about`` to the platform serving party ``to``."""

@@ -213,4 +213,19 @@ LATER: list[Step] = [
         # kind every push writes and deletes) is not in it, so the push path pays nothing for it.
         sqlite="CREATE INDEX outbox_finished ON outbox (state, finished_at) WHERE finished_at IS NOT NULL;",
     ),
+    Step(
+        "0024_agreement_clientinfo_due",
+        # A roaming agreement's change owes HubClientInfo PUTs (a party becoming visible or not to
+        # another), committed like a registration's as a clientinfo_due row in the change's own
+        # transaction: ``agreements`` holds that row's changes (JSON, routing/registry/clientinfo.py;
+        # NULL on a platform's row, whose platform_id then is 0 on an agreement's).
+        # agreements.announced: whether the partners were last told the agreement is in force (1)
+        # or not (0); the validity-window watcher announces each row where that differs from the
+        # hub's clock, flipping it with the due row, so a crash between the two repeats neither
+        # and loses neither. NULL (rows older than this step): taken as told at the watcher's first look.
+        sqlite="""
+        ALTER TABLE clientinfo_due ADD COLUMN agreements TEXT;
+        ALTER TABLE agreements ADD COLUMN announced INTEGER;
+        """,
+    ),
 ]
