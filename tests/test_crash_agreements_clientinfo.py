@@ -20,10 +20,10 @@ import pytest
 
 from bench.seed import seed_platforms
 from tests.support.agreements import CSV_HEADER
+from tests.support.crash_clientinfo import INFO, Sink, act_then_kill, fan_outs
 from tests.support.fakes import FakePlatform
 from tests.support.ports import free_port
 from tests.support.processes import HubProcess
-from tests.test_crash_clientinfo import INFO, Sink, _fan_outs
 
 ADMIN = "crash-agreements-admin-token"
 SEEDED = 2000
@@ -45,29 +45,13 @@ async def _import_then_kill(
     session: aiohttp.ClientSession, hub: HubProcess, db: Path, text: str, *, mid_way: bool
 ) -> None:
     """Import the agreements of ``text``; kill -9 at once, or (``mid_way``) once a chunk of the fan-out is committed."""
-    for _ in range(3000):  # bounded: ~30 s for what the restart resumed to be committed
-        due = _fan_outs(db)
-        if not due:
-            break
-        await asyncio.sleep(0.01)
-    assert not due, f"the fan-outs resumed at the restart did not end: {due}"
-    headers = {"Authorization": f"Bearer {ADMIN}", "Content-Type": "text/csv"}
-    async with session.post(hub.base + "/admin/agreements/import", data=text.encode(), headers=headers) as r:
-        assert r.status == 201, await r.text()
-    for _ in range(2000):  # bounded: a few seconds
-        if not mid_way:
-            break
-        due = _fan_outs(db)
-        if not due or due[0] != (0, 0):
-            break
-        await asyncio.sleep(0.002)
-    hub.kill9()  # answered: the fan-out row is committed, its PUTs none or only partly
-    due = _fan_outs(db)
-    print(f"killed with the fan-out at {due}")
-    assert len(due) == 1, "the fan-out was over before the kill: nothing was tested (raise HALF)"
-    if mid_way:
-        assert due[0] != (0, 0), "killed before the first chunk"
-    await hub.start(session)
+
+    async def import_them() -> None:
+        headers = {"Authorization": f"Bearer {ADMIN}", "Content-Type": "text/csv"}
+        async with session.post(hub.base + "/admin/agreements/import", data=text.encode(), headers=headers) as r:
+            assert r.status == 201, await r.text()
+
+    await act_then_kill(session, hub, db, import_them, mid_way=mid_way)
 
 
 @pytest.mark.slow
@@ -130,7 +114,7 @@ async def test_kill_9_after_an_agreement_import_answer_loses_no_clientinfo(tmp_p
         statuses = {r.body["status"] for r in cpo.received if r.method == "PUT" and r.path.startswith(INFO)}
         assert statuses == {"CONNECTED"}
         hub.stop()
-        assert _fan_outs(db) == []
+        assert fan_outs(db) == []
     finally:
         hub.stop()
         await session.close()

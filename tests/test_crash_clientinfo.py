@@ -10,94 +10,33 @@ nothing had happened.
 from __future__ import annotations
 
 import asyncio
-import base64
-import sqlite3
 from collections import defaultdict
-from contextlib import closing
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bench.seed import seed_platforms
-from tests.support.fakes import FakePlatform, envelope
+from tests.support.crash_clientinfo import INFO, Sink, act_then_kill, fan_outs
+from tests.support.fakes import FakePlatform
 from tests.support.ports import free_port
 from tests.support.processes import HubProcess
 
 ADMIN = "crash-admin-token"
 SEEDED = 2000
 NEWCOMERS = [("FR", "NEW", "EMSP"), ("FR", "NXT", "CPO")]
-INFO = "/ocpi/2.2.1/hubclientinfo/receiver/"
-
-
-class Sink:
-    """Every seeded platform's endpoints: records each ClientInfo PUT by the token it came with."""
-
-    def __init__(self) -> None:
-        # token the hub called with -> path -> the X-Request-IDs it arrived with
-        self.got: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._any)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def _any(self, request: web.Request) -> web.StreamResponse:
-        await request.read()
-        if request.method == "PUT" and request.path.startswith(INFO):
-            token = base64.b64decode(request.headers.get("Authorization", "")[6:]).decode()
-            self.got[token][request.path].add(request.headers.get("X-Request-ID", ""))
-        return web.json_response(envelope())
-
-
-def _fan_outs(db: Path) -> list[tuple[int, int]]:
-    """The progress (phase, done_through) of each clientinfo_due row in the hub's database."""
-    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
-        due = conn.execute("SELECT phase, done_through FROM clientinfo_due ORDER BY id").fetchall()
-    return [(int(p), int(d)) for p, d in due]
 
 
 async def _register_then_kill(
     session: aiohttp.ClientSession, hub: HubProcess, db: Path, newcomer: FakePlatform, *, mid_way: bool
 ) -> None:
     """Register ``newcomer``; kill -9 at once, or (``mid_way``) once a chunk of its fan-out is committed."""
-    for _ in range(3000):  # bounded: ~30 s for what the restart resumed to be committed
-        due = _fan_outs(db)
-        if not due:
-            break
-        await asyncio.sleep(0.01)
-    assert not due, f"the fan-outs resumed at the restart did not end: {due}"
-    invite = await hub.admin(session, "POST", "/admin/invitations", {"name": newcomer.name})
-    await newcomer.register_with(hub.base + "/ocpi/versions", invite["token_a"])
-    for _ in range(2000):  # bounded: a few seconds
-        if not mid_way:
-            break
-        due = _fan_outs(db)
-        if not due or due[0] != (0, 0):
-            break
-        await asyncio.sleep(0.002)
-    hub.kill9()  # answered: the fan-out row is committed, its PUTs none or only partly
-    due = _fan_outs(db)
-    print(f"killed with the fan-out at {due}")
-    assert len(due) == 1, "the fan-out was over before the kill: nothing was tested (raise SEEDED)"
-    if mid_way:
-        assert due[0] != (0, 0), "killed before the first chunk"
-    await hub.start(session)
+
+    async def register() -> None:
+        invite = await hub.admin(session, "POST", "/admin/invitations", {"name": newcomer.name})
+        await newcomer.register_with(hub.base + "/ocpi/versions", invite["token_a"])
+
+    await act_then_kill(session, hub, db, register, mid_way=mid_way)
 
 
 @pytest.mark.slow
@@ -168,7 +107,7 @@ async def test_kill_9_after_a_registration_answer_loses_no_clientinfo(tmp_path: 
         for peer in newcomers:
             assert [p for p, ids in backfilled(peer).items() if len(ids) > 1] == [], peer.name
         hub.stop()
-        assert _fan_outs(db) == []
+        assert fan_outs(db) == []
     finally:
         hub.stop()
         await session.close()
