@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from bench.seed import seed_platforms
-from tests.support.crash_clientinfo import INFO, Sink, act_then_kill, fan_outs
+from tests.support.crash_clientinfo import DRILL_SETTINGS, INFO, Sink, act_then_kill, fan_outs
 from tests.support.fakes import FakePlatform
 from tests.support.ports import free_port
 from tests.support.processes import HubProcess
@@ -50,12 +50,7 @@ async def test_kill_9_after_a_registration_answer_loses_no_clientinfo(tmp_path: 
         str(db),
         free_port(),
         admin_token=ADMIN,
-        HUB_REQUEST_TIMEOUT="5",
-        HUB_DELIVERY__INITIAL_BACKOFF="0.1",
-        HUB_DELIVERY__MAX_BACKOFF="0.5",
-        HUB_DELIVERY__PROBE_MAX_BACKOFF="0.5",
-        HUB_DELIVERY__MAX_ATTEMPTS="1000",
-        HUB_DELIVERY__SILENCE_CHECK="0",
+        **DRILL_SETTINGS,
     )
     newcomers = [FakePlatform(roles=[party], name=f"crash newcomer {party[1]}") for party in NEWCOMERS]
     for peer in newcomers:

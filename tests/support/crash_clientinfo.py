@@ -18,6 +18,15 @@ from tests.support.fakes import envelope
 from tests.support.processes import HubProcess
 
 INFO = "/ocpi/2.2.1/hubclientinfo/receiver/"
+# The drill hub's settings: quick retries, so what the restart resumes is done within the test.
+DRILL_SETTINGS = {
+    "HUB_REQUEST_TIMEOUT": "5",
+    "HUB_DELIVERY__INITIAL_BACKOFF": "0.1",
+    "HUB_DELIVERY__MAX_BACKOFF": "0.5",
+    "HUB_DELIVERY__PROBE_MAX_BACKOFF": "0.5",
+    "HUB_DELIVERY__MAX_ATTEMPTS": "1000",
+    "HUB_DELIVERY__SILENCE_CHECK": "0",
+}
 
 
 class Sink:
