@@ -22,6 +22,11 @@ async def discarded(store: Store, *, platform_id: int | None = None, limit: int 
     return await _listed(store, "discarded", "id DESC", platform_id, limit)
 
 
+async def rejected(store: Store, *, platform_id: int | None = None, limit: int = 100) -> list[Message]:
+    """Messages the receiver answered with a final non-1xxx OCPI status (kept for inspection), newest first."""
+    return await _listed(store, "rejected", "id DESC", platform_id, limit)
+
+
 async def _listed(store: Store, state: str, order: str, platform_id: int | None, limit: int) -> list[Message]:
     sql = "SELECT * FROM outbox WHERE state=?"
     params: list[object] = [state]

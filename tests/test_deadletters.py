@@ -22,7 +22,7 @@ from tests.support.delivery import (
     sessions_to,
     tick,
 )
-from tests.support.routing import CPO1, EMSP2, module_requests, rh, session_for
+from tests.support.routing import CPO1, EMSP2, answers, module_requests, rh, session_for
 from tests.support.waiting import advance_until
 
 pytestmark = pytest.mark.both_backends
@@ -250,3 +250,20 @@ async def test_cli_discards_and_lists_what_was_discarded(start_hub, make_peer, c
     assert await asyncio.to_thread(main, ["discard", "--reason", "again", "--all"]) == 3
     assert capsys.readouterr().err == "ocpi-hub: no dead letters matched the selection\n"
     assert await asyncio.to_thread(main, ["redrive", "--list"]) == 3
+
+
+async def test_a_push_the_receiver_refuses_is_listed_as_rejected_with_its_status(start_hub, make_peer, clock) -> None:
+    # An OCPI error is the receiver's final word (2001: invalid or missing parameters): never
+    # retried, kept, and listed for the operator with the codes it came with.
+    net = await delivery_net(start_hub, make_peer, **NO_OFFLINE)
+    net.emsp1.module_responder = answers(status_code=2001, message="unknown location")
+    status, body, _ = await put_session(net, "r1", 1, X_Correlation_ID="corr-rejected")
+    assert status == 200 and body["status_code"] == 2001, body  # relayed as the receiver said it
+    await tick(net.hub, clock, 600, 60)
+    assert len(sessions_to(net.emsp1)) == 1  # a final answer: never sent again
+    (row,) = await _dead(net, state="rejected")
+    assert row["state"] == "rejected" and row["last_ocpi_status"] == 2001 and row["last_http_status"] == 200
+    assert row["correlation_id"] == "corr-rejected" and row["url"].endswith("/sessions/receiver/BE/BEC/r1")
+    assert await _dead(net) == [] and await _dead(net, state="discarded") == []
+    status, refused = await net.hub.admin("GET", "/admin/deadletters?state=delivered")
+    assert status == 400 and "'rejected'" in refused["status_message"], refused

@@ -31,7 +31,8 @@ def message_json(message: Message) -> dict[str, Any]:
         **fields(message, "module", "object_key", "method", "url"),
         "request_id": message.headers.get("X-Request-ID"),
         "correlation_id": message.headers.get("X-Correlation-ID"),
-        **fields(message, "attempts", "created_at", "last_error", "last_http_status", "state", "discard_reason"),
+        **fields(message, "attempts", "created_at", "last_error", "last_http_status", "last_ocpi_status"),
+        **fields(message, "state", "discard_reason"),
     }
 
 
@@ -44,17 +45,23 @@ def _int_param(value: Any, name: str) -> int | None:
     return number
 
 
-_LISTS = {"dead": deadletters_sql.dead_letters, "discarded": deadletters_sql.discarded}
+_LISTS = {
+    "dead": deadletters_sql.dead_letters,
+    "discarded": deadletters_sql.discarded,
+    # The receiver's final answer was an OCPI error (2xxx/3xxx): never retried, kept so an operator
+    # can see what a partner refused and why (its status codes below), until retention.dead_letters.
+    "rejected": deadletters_sql.rejected,
+}
 MAX_REASON = 500
 
 
 async def list_dead_letters(request: web.Request) -> web.Response:
-    """GET /admin/deadletters[?platform_id=&limit=&state=dead|discarded]."""
+    """GET /admin/deadletters[?platform_id=&limit=&state=dead|discarded|rejected]."""
     platform_id = _int_param(request.query.get("platform_id"), "platform_id")
     limit = _int_param(request.query.get("limit"), "limit") or 100
     state = request.query.get("state", "dead")
     if state not in _LISTS:
-        raise InvalidParameters("'state' must be 'dead' or 'discarded'")
+        raise InvalidParameters("'state' must be 'dead', 'discarded' or 'rejected'")
     letters = await _LISTS[state](request.app[STORE], platform_id=platform_id, limit=min(limit, 1000))
     return json_response([message_json(m) for m in letters])
 

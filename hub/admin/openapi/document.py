@@ -136,12 +136,15 @@ PLATFORM_RESUME: dict[str, Any] = {
 
 DEADLETTERS: dict[str, Any] = {
     "get": operation(
-        "Dead letters (oldest first), or closed-out messages with state=discarded (newest first)",
+        "Dead letters (oldest first); closed-out messages (state=discarded) or those a receiver refused"
+        " with an OCPI error (state=rejected), newest first",
         {"200": body(array(ref("DeadLetter")), "The dead letters (no bodies, no tokens).")},
         parameters=[
             query_param("platform_id", ID_SCHEMA, "Only this receiver's."),
             query_param("limit", {"type": "integer", "minimum": 0}, "At most this many (capped at 1000)."),
-            query_param("state", {"type": "string", "enum": ["dead", "discarded"]}, "Which list (default dead)."),
+            query_param(
+                "state", {"type": "string", "enum": ["dead", "discarded", "rejected"]}, "Which list (default dead)."
+            ),
         ],
     )
 }
