@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -22,7 +23,7 @@ from routing.clock import Clock, iso
 from routing.jobs.periodic import Periodic
 from routing.protocol.vocab import ModuleID
 from storage import retention as retention_sql
-from storage.db import Store
+from storage.db import Store, SyncTx
 
 LOGGER = logging.getLogger(__name__)
 
@@ -95,50 +96,47 @@ class RetentionSweeper:
         self.sweeps += 1
         return result
 
-    async def _expire(self, module: str, before: str) -> int:
+    async def _in_chunks(
+        self, read: Callable[[int], Awaitable[list[int]]], delete: Callable[[list[int]], Callable[[SyncTx], int]]
+    ) -> int:
+        """Read up to batch_size keys, delete them in one short write, again; how many went.
+
+        Bounded: each step deletes what it read, or stops (a short read is the last one).
+        """
         removed = 0
         size = self.settings.batch_size
-        # Bounded: each step deletes what it read, or stops.
-        while seqs := await retention_sql.expired_seqs(self.store, module, before=before, limit=size):
-            done = await self.store.write(functools.partial(retention_sql.delete_expired, seqs=seqs, before=before))
+        while keys := await read(size):
+            done = await self.store.write(delete(keys))
             removed += done
-            if len(seqs) < size or done == 0:
+            if len(keys) < size or done == 0:
                 break
         return removed
+
+    async def _expire(self, module: str, before: str) -> int:
+        return await self._in_chunks(
+            lambda n: retention_sql.expired_seqs(self.store, module, before=before, limit=n),
+            lambda seqs: functools.partial(retention_sql.delete_expired, seqs=seqs, before=before),
+        )
 
     async def _orphans(self, module: str, country_code: str, party_id: str) -> int:
-        removed = 0
-        size = self.settings.batch_size
-        while seqs := await retention_sql.owned_seqs(self.store, module, country_code, party_id, limit=size):
-            job = functools.partial(
+        return await self._in_chunks(
+            lambda n: retention_sql.owned_seqs(self.store, module, country_code, party_id, limit=n),
+            lambda seqs: functools.partial(
                 retention_sql.delete_orphaned, seqs=seqs, country_code=country_code, party_id=party_id
-            )
-            done = await self.store.write(job)
-            removed += done
-            if len(seqs) < size or done == 0:
-                break
-        return removed
+            ),
+        )
 
     async def _finished(self, state: str, before: str, now: str) -> int:
-        removed = 0
-        size = self.settings.batch_size
-        while ids := await retention_sql.finished_ids(self.store, state, before=before, now=now, limit=size):
-            job = functools.partial(retention_sql.delete_finished, ids=ids, state=state, before=before, now=now)
-            done = await self.store.write(job)
-            removed += done
-            if len(ids) < size or done == 0:
-                break
-        return removed
+        return await self._in_chunks(
+            lambda n: retention_sql.finished_ids(self.store, state, before=before, now=now, limit=n),
+            lambda ids: functools.partial(retention_sql.delete_finished, ids=ids, state=state, before=before, now=now),
+        )
 
     async def _audit(self, before: str) -> int:
-        removed = 0
-        size = self.settings.batch_size
-        while ids := await retention_sql.audit_ids(self.store, before=before, limit=size):
-            done = await self.store.write(functools.partial(retention_sql.delete_audit, ids=ids, before=before))
-            removed += done
-            if len(ids) < size or done == 0:
-                break
-        return removed
+        return await self._in_chunks(
+            lambda n: retention_sql.audit_ids(self.store, before=before, limit=n),
+            lambda ids: functools.partial(retention_sql.delete_audit, ids=ids, before=before),
+        )
 
     async def _vacuum(self) -> int:
         freed = 0
