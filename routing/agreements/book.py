@@ -76,11 +76,7 @@ class Agreement:
 
     def in_force(self, now: datetime) -> bool:
         """Active and inside its validity window (valid_to exclusive)."""
-        return (
-            self.row.state == "active"
-            and (self.valid_from is None or self.valid_from <= now)
-            and (self.valid_to is None or now < self.valid_to)
-        )
+        return _in_window(self.row.state, self.valid_from, self.valid_to, now)
 
     def covers(self, module: str) -> bool:
         """Whether the agreement includes this module."""
@@ -449,11 +445,14 @@ def changes_of(text: str) -> list[Change]:
 
 def in_force(v: AgreementValues, now: datetime) -> bool:
     """Whether agreement values are in force at ``now`` (Agreement.in_force before the row exists)."""
-    return (
-        v.state == "active"
-        and (v.valid_from is None or parse_iso(v.valid_from) <= now)
-        and (v.valid_to is None or now < parse_iso(v.valid_to))
-    )
+    valid_from = parse_iso(v.valid_from) if v.valid_from else None
+    valid_to = parse_iso(v.valid_to) if v.valid_to else None
+    return _in_window(v.state, valid_from, valid_to, now)
+
+
+def _in_window(state: str, valid_from: datetime | None, valid_to: datetime | None, now: datetime) -> bool:
+    """Active and ``valid_from <= now < valid_to`` (each bound optional): the one in-force rule."""
+    return state == "active" and (valid_from is None or valid_from <= now) and (valid_to is None or now < valid_to)
 
 
 def _told(row: AgreementRow, now: datetime) -> bool:
