@@ -1,4 +1,4 @@
-"""The app factory: ``create_app(settings)`` wires store, client session, registry and routes."""
+"""The app factory: ``create_app(settings)`` wires store, partner transport, registry and routes."""
 
 from __future__ import annotations
 
@@ -31,11 +31,11 @@ from hub.keys import (
     REGISTRY,
     RETENTION,
     ROUTING,
-    SESSION,
     SETTINGS,
     STARTED_AT,
     STORE,
     TOKEN_A_ROUTES,
+    TRANSPORT,
     WORKER,
 )
 from hub.observe import metrics, status
@@ -58,6 +58,7 @@ from routing.jobs.retention import RetentionSweeper
 from routing.messages import PartyRef
 from routing.peers.client import PeerClient
 from routing.peers.ssrf import GuardedResolver, HubOrigins
+from routing.peers.transport import Transport
 from routing.proxies import Proxies
 from routing.registry.clientinfo import ClientInfoPusher
 from routing.registry.directory import Directory
@@ -78,22 +79,17 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    # One shared session, bounded pool; never a session per request.
+    # One shared transport, bounded pool; never a connection per request.
     # SSRF guard: every resolved address is checked at connect time (only the hub's own when
     # private URLs are allowed: a DNS alias of the hub must not make it call itself).
     own = HubOrigins.from_settings(settings)
     resolver = GuardedResolver(aiohttp.DefaultResolver(), allow_private=settings.allow_private_urls, own=own)
-    connector = aiohttp.TCPConnector(limit=256, limit_per_host=32, ttl_dns_cache=300, resolver=resolver)
-    session = aiohttp.ClientSession(
-        connector=connector,
-        # No cookie jar: a cookie one partner sets would go to every partner on that host name
-        # (kept per host, not per port or tenant path). OCPI authenticates by token, never cookie.
-        cookie_jar=aiohttp.DummyCookieJar(),
-        timeout=aiohttp.ClientTimeout(total=settings.request_timeout, connect=settings.connect_timeout),
-    )
-    app[SESSION] = session
+    # The hub's own HTTP/1.1 transport (routing/peers/transport.py): no cookie jar (a cookie one
+    # partner sets must never go to another on that host name), no proxy from the environment.
+    transport = Transport(resolver, limit=256, limit_per_host=32, dns_ttl=300)
+    app[TRANSPORT] = transport
     app[CLIENT] = PeerClient(
-        session,
+        transport,
         connect_timeout=settings.connect_timeout,
         request_timeout=settings.request_timeout,
         allow_private_urls=settings.allow_private_urls,
@@ -102,7 +98,7 @@ async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[REGISTRY] = Registry(app[STORE], app[CLIENT], settings, app[CLOCK])
     yield
-    await session.close()
+    await transport.close()
 
 
 async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:

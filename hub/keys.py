@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiohttp
 from aiohttp import web
 
 from config import Settings
@@ -17,6 +16,7 @@ from routing.jobs.periodic import Periodic
 from routing.jobs.pull import Puller
 from routing.jobs.retention import RetentionSweeper
 from routing.peers.client import PeerClient
+from routing.peers.transport import Transport
 from routing.proxies import Proxies
 from routing.registry.directory import Directory
 from routing.registry.registration import Registry
@@ -42,7 +42,7 @@ class Caller:
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 STORE = web.AppKey("store", Store)
-SESSION = web.AppKey("session", aiohttp.ClientSession)
+TRANSPORT = web.AppKey("transport", Transport)
 CLIENT = web.AppKey("client", PeerClient)
 REGISTRY = web.AppKey("registry", Registry)
 DIRECTORY = web.AppKey("directory", Directory)

@@ -26,6 +26,7 @@ from routing.peers import ssrf
 from routing.peers.client import PeerClient
 from routing.peers.exchange import Exchange
 from routing.peers.ssrf import GuardedResolver, UrlRefused
+from routing.peers.transport import Transport
 from tests.support.delivery import delivery_net, is_queued, outbox_rows, put_session
 from tests.support.fakes import FakePlatform, envelope
 from tests.support.routing import CPO1, EMSP1, MakePeer, connect, module_requests, network, rh, session_for
@@ -124,8 +125,8 @@ async def test_dns_alias_of_the_hub_is_refused_at_connect_time(hub, make_peer) -
     peer_port = int(peer.base.rsplit(":", 1)[1])
     own = ssrf.HubOrigins.from_settings(hub.settings)
     resolver = GuardedResolver(_Scripted("127.0.0.1"), allow_private=True, own=own)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)) as s:
-        client = PeerClient(s, connect_timeout=1.0, request_timeout=2.0, allow_private_urls=True, own=own)
+    async with Transport(resolver, dns_ttl=0) as transport:
+        client = PeerClient(transport, connect_timeout=1.0, request_timeout=2.0, allow_private_urls=True, own=own)
         with pytest.raises(UrlRefused) as info:
             await client.send("GET", f"http://alias.example:{port}/ocpi/versions", token="x")
         assert "the hub's own" in info.value.message

@@ -14,6 +14,7 @@ from aiohttp import web
 from hub.keys import WORKER
 from hub.ocpi.limits import RateLimiter
 from routing.peers.client import PeerClient
+from routing.peers.transport import Transport
 from routing.protocol.errors import ReceiverTimeout
 from tests.support.fakes import envelope
 from tests.support.routing import CPO1, EMSP1, connect, rh, session_for
@@ -105,9 +106,9 @@ async def test_every_outbound_call_has_a_timeout(make_peer) -> None:
         return web.json_response(envelope())
 
     peer.module_responder = slow
-    # A session with no default timeout at all: the client must still bound the call itself.
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
-        client = PeerClient(session, connect_timeout=0.2, request_timeout=0.3, allow_private_urls=True)
+    # The transport has no timeout of its own: the client must bound the call itself.
+    async with Transport(aiohttp.DefaultResolver()) as transport:
+        client = PeerClient(transport, connect_timeout=0.2, request_timeout=0.3, allow_private_urls=True)
         started = time.monotonic()
         with pytest.raises(ReceiverTimeout):
             await client.send("GET", peer.base + "/ocpi/2.2.1/locations/sender", token=peer.token_a)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from routing.peers.client import PeerClient
 from routing.peers.slots import Slots
+from routing.peers.transport import Transport
 from tests.support.waiting import wait_for
 
 A = ("http", "a.example", 80)
@@ -83,10 +84,9 @@ async def test_calls_waiting_for_a_connection_do_not_time_out_for_it() -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    connector = aiohttp.TCPConnector(limit=8, limit_per_host=2)
     try:
-        async with aiohttp.ClientSession(connector=connector) as session:
-            client = PeerClient(session, connect_timeout=0.5, request_timeout=0.5, allow_private_urls=True)
+        async with Transport(aiohttp.DefaultResolver(), limit=8, limit_per_host=2) as transport:
+            client = PeerClient(transport, connect_timeout=0.5, request_timeout=0.5, allow_private_urls=True)
             calls = [
                 client.send("PUT", f"http://127.0.0.1:{port}/x", token=None, headers={"X-Request-ID": f"r{n}"})
                 for n in range(6)

@@ -20,6 +20,7 @@ from hub.keys import CLIENT
 from routing.peers.client import PeerClient
 from routing.peers.handshake import discover
 from routing.peers.ssrf import BlockedAddress, GuardedResolver, UrlRefused, check_url, refusal
+from routing.peers.transport import Transport
 from routing.protocol.errors import OcpiError, UnableToUseClientApi
 from tests.support.commands import CPO1, EMSP1, network, routing
 from tests.support.fakes import b64
@@ -278,9 +279,9 @@ async def test_dns_rebinding_to_loopback_is_refused_at_connect_time(make_peer) -
     # A public-looking name that "rebinds" to 127.0.0.1: passes the lexical check, fails at connect.
     peer = await make_peer(("NL", "RBD", "CPO"))
     port = int(peer.base.rsplit(":", 1)[1])
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(ScriptedResolver("127.0.0.1")), use_dns_cache=False)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        client = PeerClient(session, connect_timeout=1.0, request_timeout=2.0, allow_private_urls=False)
+    transport = Transport(GuardedResolver(ScriptedResolver("127.0.0.1")), dns_ttl=0)
+    async with transport:
+        client = PeerClient(transport, connect_timeout=1.0, request_timeout=2.0, allow_private_urls=False)
         url = f"http://partner.example:{port}/ocpi/versions"
         client.check_url(url)  # lexically fine
         with pytest.raises(UrlRefused) as info:

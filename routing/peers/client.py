@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -43,7 +42,8 @@ from routing.peers.exchange import Exchange, Observer, PeerResponse
 from routing.peers.foreign import read_envelope
 from routing.peers.redirects import MAX_REDIRECTS, origin, redirect_target
 from routing.peers.slots import Key, Slots
-from routing.peers.ssrf import HubOrigins, OwnUrlRefused, UrlRefused, blocked_cause, check_parsed, check_url, origin_of
+from routing.peers.ssrf import BlockedAddress, HubOrigins, OwnUrlRefused, UrlRefused, check_parsed, check_url, origin_of
+from routing.peers.transport import BodyTooLarge, HeaderRefused, Transport, TransportError
 from routing.protocol import ids
 from routing.protocol.errors import AnswerTooLarge, ConnectionProblem, ReceiverTimeout, RedirectRefused
 from routing.protocol.reader import Shape, normalize
@@ -53,7 +53,6 @@ LOGGER = logging.getLogger(__name__)
 __all__ = ["MAX_REDIRECTS", "PeerClient", "origin"]
 
 DEFAULT_MAX_ANSWER_BYTES = 16 * 1024 * 1024
-_CHUNK = 64 * 1024
 # Statuses relayed as they come: registered 2xx/4xx/5xx (RFC 9110 and the IANA registry, as
 # Python knows it). 1xx, a 3xx not followed, 599, 600+ are no answer the hub passes on.
 _RELAYABLE = frozenset(s.value for s in http.HTTPStatus if s.value // 100 in (2, 4, 5))
@@ -97,11 +96,11 @@ class _Answer:
 
 
 class PeerClient:
-    """Calls partners over one shared ClientSession with bounded timeouts."""
+    """Calls partners over one shared keep-alive transport with bounded timeouts."""
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        transport: Transport,
         *,
         connect_timeout: float,
         request_timeout: float,
@@ -110,7 +109,7 @@ class PeerClient:
         own: HubOrigins | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
-        self._session = session
+        self._transport = transport
         # SSRF guard (routing/peers/ssrf.py): False refuses loopback/private/link-local targets.
         self.allow_private_urls = allow_private_urls
         # The hub's own addresses: refused whatever allow_private_urls says; its pseudonym goes in Via.
@@ -119,13 +118,8 @@ class PeerClient:
         self.max_answer_bytes = max_answer_bytes
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         # The wait for a connection comes before the timeout starts (routing/peers/slots.py).
-        connector = session.connector
-        self.slots = Slots(
-            total=connector.limit if connector is not None else 0,
-            per_origin=connector.limit_per_host if connector is not None else 0,
-        )
+        self.slots = Slots(total=transport.limit, per_origin=transport.limit_per_host)
         # Called synchronously after every exchange, answered or not; they must be cheap and never raise.
         self.observers: list[Observer] = list(observers)
 
@@ -134,23 +128,14 @@ class PeerClient:
         check_url(url, allow_private=self.allow_private_urls, own=self.own)
 
     def _checked(self, url: str) -> URL | str:
-        """``check_url``, returning the URL parsed once for aiohttp too (it parsed it a third time)."""
+        """``check_url``, returning the URL parsed once for the transport too."""
         try:
             parsed = URL(url)
         except (ValueError, TypeError):
             self.check_url(url)  # refuses it with the usual message
-            return url  # (unreachable: an unparsable URL is refused) aiohttp raises its own ValueError
+            return url  # (unreachable: an unparsable URL is refused) the transport refuses a str
         check_parsed(parsed, url, allow_private=self.allow_private_urls, own=self.own)
         return parsed
-
-    def _timeout(self, total: float) -> aiohttp.ClientTimeout:
-        """One ClientTimeout per distinct total (an immutable object: nothing to build per request)."""
-        found = self._timeouts.get(total)
-        if found is None:
-            found = aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total))
-            if len(self._timeouts) < 64:  # totals come from settings: a handful
-                self._timeouts[total] = found
-        return found
 
     def _notify(self, exchange: Exchange) -> None:
         for observer in self.observers:
@@ -309,49 +294,40 @@ class PeerClient:
         key = _key(target)
         await self.slots.acquire(key)
         try:
-            async with self._session.request(
-                method, target, data=data, headers=headers, timeout=self._timeout(total), allow_redirects=False
-            ) as resp:
-                raw = await self._read(resp, method, url)
-                kept: Headers = CIMultiDict((k, v) for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS)
-                return _Answer(resp.status, kept, raw)
-        except AnswerTooLarge:
+            if not isinstance(target, URL):
+                raise ValueError(url)
+            answer = await self._transport.request(
+                method,
+                target,
+                headers,
+                data,
+                total=total,
+                connect=min(self._connect_timeout, total),
+                max_bytes=self.max_answer_bytes,
+            )
+            kept: Headers = CIMultiDict((k, v) for k, v in answer.headers.items() if k.lower() not in _HOP_HEADERS)
+            return _Answer(answer.status, kept, answer.body)
+        except BodyTooLarge as exc:  # read no further than the cap: declared, chunked or decompressed
             failed("too large")
-            raise
+            raise AnswerTooLarge(
+                f"{method} to {origin(url)}: the answer is larger than {_size(self.max_answer_bytes)}"
+                " (max_answer_bytes); not read further"
+            ) from exc
         except TimeoutError as exc:
             failed("timeout")
             raise ReceiverTimeout(f"{method} to {origin(url)} timed out after {total:g}s") from exc
-        except aiohttp.ClientError as exc:
+        except BlockedAddress as exc:  # the resolver refused the host's addresses (DNS rebinding, the hub itself)
             failed("connection")
-            blocked = blocked_cause(exc)
-            if blocked is not None:  # the resolver refused the host's addresses (DNS rebinding, the hub itself)
-                refused = OwnUrlRefused if blocked.own else UrlRefused
-                raise refused(f"{method} to {origin_of(url)} refused: {blocked}") from exc
-            raise ConnectionProblem(f"{method} to {origin(url)} failed: {type(exc).__name__}") from exc
-        except ValueError as exc:  # yarl/aiohttp reject malformed URLs with ValueError
+            refused = OwnUrlRefused if exc.own else UrlRefused
+            raise refused(f"{method} to {origin_of(url)} refused: {exc}") from exc
+        except HeaderRefused as exc:
+            failed("connection")
+            raise ConnectionProblem(f"{method} to {origin(url)} not sent: {exc}") from exc
+        except TransportError as exc:
+            failed("connection")
+            raise ConnectionProblem(f"{method} to {origin(url)} failed: {exc}") from exc
+        except ValueError as exc:  # yarl rejects malformed URLs with ValueError
             failed("connection")
             raise ConnectionProblem(f"{method} to {origin(url)}: not a usable URL") from exc
         finally:
             self.slots.release(key)
-
-    async def _read(self, resp: aiohttp.ClientResponse, method: str, url: str) -> bytes:
-        """The whole answer body, or AnswerTooLarge as soon as it passes ``max_answer_bytes`` (never read further)."""
-        cap = self.max_answer_bytes
-        declared = resp.content_length
-        if declared is not None and declared <= cap and "Content-Encoding" not in resp.headers:
-            return await resp.read()  # aiohttp reads exactly Content-Length bytes: within the cap
-        # Too long already, chunked, or compressed (a small gzip can unpack to gigabytes): count what arrives.
-        chunks: list[bytes] = []
-        size = 0
-        if declared is None or declared <= cap:
-            async for chunk in resp.content.iter_chunked(_CHUNK):
-                size += len(chunk)
-                if size > cap:
-                    break
-                chunks.append(chunk)
-        if (declared is not None and declared > cap) or size > cap:
-            raise AnswerTooLarge(
-                f"{method} to {origin(url)}: the answer is larger than {_size(cap)} (max_answer_bytes);"
-                " not read further"
-            )
-        return b"".join(chunks)

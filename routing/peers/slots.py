@@ -1,13 +1,13 @@
 """Connection slots per partner origin, taken before a call's timeout starts.
 
-aiohttp's connector bounds connections (in all and per host) and makes the calls over the bound
-wait for a free one inside the call's ``ClientTimeout``: a delivery queued behind 31 others to one
-busy receiver spent its whole timeout waiting for a connection, timed out, and was retried while
-the receiver had it or got it later (a duplicate), and 500 waiters in the connector's queue cost
-the event loop more than the requests themselves (issue 22: 0.45 -> 0.33 ms of loop time per
-fan-out delivery with the wait moved here). Here the wait comes first, FIFO per origin, and the
-timeout covers only the exchange with the partner. The bounds are the connector's own, so aiohttp
-itself never has to wait.
+A bounded pool that makes calls over its bound wait inside their timeout (aiohttp's connector
+did: a delivery queued behind 31 others to one busy receiver spent its whole timeout waiting for
+a connection, timed out, and was retried while the receiver had it or got it later, a
+duplicate; and 500 waiters in the connector's queue cost the event loop more than the requests
+themselves, issue 22: 0.45 -> 0.33 ms of loop time per fan-out delivery with the wait moved
+here). Here the wait comes first, FIFO per origin, and the timeout covers only the exchange with
+the partner. The bounds are the transport's own (routing/peers/transport.py), so it never has to
+wait itself.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-Key = tuple[str, str | None, int | None]  # scheme, host, port: aiohttp's own per-host key
+Key = tuple[str, str | None, int | None]  # scheme, host, port: one origin
 
 
 class Slots:

@@ -39,7 +39,7 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
@@ -56,7 +56,6 @@ __all__ = [
     "OwnUrlRefused",
     "UrlRefused",
     "address_refusal",
-    "blocked_cause",
     "check_url",
     "refusal",
 ]
@@ -283,18 +282,3 @@ class GuardedResolver(AbstractResolver):
     async def close(self) -> None:
         """Close the inner resolver."""
         await self._inner.close()
-
-
-def blocked_cause(exc: BaseException) -> BlockedAddress | None:
-    """The BlockedAddress behind an aiohttp connection error, if that is what it was."""
-    seen: set[int] = set()
-    current: Any = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, BlockedAddress):
-            return current
-        os_error = getattr(current, "os_error", None)
-        if isinstance(os_error, BlockedAddress):
-            return os_error
-        current = current.__cause__ or current.__context__
-    return None

@@ -1,0 +1,529 @@
+"""HTTP/1.1 to partners: keep-alive connections per origin, answers parsed by llhttp (httptools).
+
+``PeerClient`` (routing/peers/client.py) decides what is sent and what an answer means; this
+module only moves bytes. It replaces aiohttp's client session on the hub's hottest path: a
+delivery through aiohttp's client cost ~120-155 us of CPU, through this ~30 us (bench/RESULTS.md,
+issue 22), with what the hub needs and nothing it must not do:
+
+- no cookie jar, no proxy from the environment, no automatic redirects (PeerClient follows them
+  within one origin), no ``Expect: 100-continue``;
+- every name resolved through the hub's guarded resolver (routing/peers/ssrf.py: DNS rebinding
+  to a refused address fails at connect time), cached ``dns_ttl`` seconds; literal addresses are
+  checked by the URL guard before the call, as with aiohttp;
+- TLS with certificate and host name verification (the system's trust store);
+- the answer read up to ``max_bytes`` and no further (declared, chunked or decompressed), and
+  its head to ``MAX_HEAD_BYTES``: a hostile partner can exhaust neither memory nor the loop;
+- header values with a line break or another control character refused before anything is
+  sent (a raw token from a partner's credentials must not inject a header);
+- a keep-alive connection is kept idle ``keepalive`` seconds at most, and a second less than a
+  partner announces (``Keep-Alive: timeout=N``), so its close and our next request rarely cross;
+  one that the partner closed while it was idle is replaced once, for the idempotent methods
+  only (RFC 9110 9.2.2), as aiohttp does: a POST is never sent twice;
+- a connection that timed out, was cancelled or answered unexpectedly is closed, never reused.
+Concurrency is bounded by ``routing/peers/slots.py`` before a call gets here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from ipaddress import ip_address
+from typing import Any, cast
+
+import httptools
+from aiohttp.abc import AbstractResolver, ResolveResult
+from multidict import CIMultiDict
+from yarl import URL
+
+from routing.peers.ssrf import BlockedAddress
+
+LOGGER = logging.getLogger(__name__)
+
+MAX_HEAD_BYTES = 64 * 1024  # status line and headers of one answer (aiohttp: 8,190 per line)
+MAX_HEADERS = 128
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_NEEDS_LENGTH = frozenset({"POST", "PUT", "PATCH"})  # an empty body is still declared (some servers 411)
+_BAD_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but TAB: never on the wire
+
+
+class TransportError(Exception):
+    """The call failed below HTTP: no connection, the connection dropped, an answer not parsable."""
+
+
+class BodyTooLarge(Exception):
+    """The answer is longer than the caller's ``max_bytes`` (declared or as it arrived)."""
+
+
+class HeaderRefused(ValueError):
+    """A header name or value the hub will not put on the wire (a line break: header injection)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One HTTP answer, its body whole (and decompressed)."""
+
+    status: int
+    headers: CIMultiDict[str]
+    body: bytes
+
+
+class _Stale(TransportError):
+    """A reused connection dropped before any byte of the answer (the partner closed it idle)."""
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection: one request at a time, its answer parsed as it arrives."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self.keepalive: float | None = None  # what the partner's last answer announced (Keep-Alive: timeout=N)
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[Answer] | None = None
+        self._reset(0)
+
+    def _reset(self, cap: int) -> None:
+        self._cap = cap
+        self._head = 0
+        self._head_fields = 0
+        self._headers: list[tuple[str, str]] = []
+        self._status = 0
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._received = False  # any byte of this answer
+        self._headers_done = False
+        self._until_close = False  # neither Content-Length nor chunked: the body ends with the connection
+        self._inflate: Any = None
+
+    # ---- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport (uvloop's transports are not asyncio.Transport subclasses: no isinstance)."""
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the parser; anything arriving while no request waits closes the connection."""
+        if self._waiter is None or self._waiter.done():
+            self.close()  # bytes nobody asked for (a second answer, a late one): never reuse it
+            return
+        self._received = True
+        if not self._headers_done:
+            self._head += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(TransportError("the partner switched protocols"))
+        except httptools.HttpParserCallbackError as exc:
+            # httptools wraps what a callback raised; the hub's own reasons are in __context__.
+            cause = exc.__context__
+            self._fail(cause if isinstance(cause, BodyTooLarge | TransportError) else TransportError(str(exc)))
+        except httptools.HttpParserError as exc:
+            self._fail(TransportError(f"not a valid HTTP answer ({exc})"))
+        else:
+            if not self._headers_done and self._head > MAX_HEAD_BYTES:
+                self._fail(TransportError(f"the answer's head is longer than {MAX_HEAD_BYTES} bytes"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The partner (or we) closed: an answer read until the close is complete now."""
+        self.closed = True
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if self._headers_done and self._until_close:
+            self._finish()
+        elif not self._received:
+            waiter.set_exception(_Stale("the connection was closed before any answer"))
+        else:
+            waiter.set_exception(TransportError("the connection was closed in the middle of the answer"))
+
+    # ---- httptools callbacks ------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        """A second answer behind the first (smuggled or late) is refused: the connection closes."""
+        if self._waiter is None or self._waiter.done():
+            raise TransportError("an answer nobody asked for")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """One header (llhttp may hand a long name or value over in pieces)."""
+        self._head_fields += len(name) + len(value)
+        if self._head_fields > MAX_HEAD_BYTES:  # however the bytes were split into reads
+            raise TransportError(f"the answer's head is longer than {MAX_HEAD_BYTES} bytes")
+        if name:
+            if len(self._headers) >= MAX_HEADERS:
+                raise TransportError(f"the answer has more than {MAX_HEADERS} headers")
+            self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        elif self._headers:  # a continuation of the last value
+            last_name, last_value = self._headers[-1]
+            self._headers[-1] = (last_name, last_value + value.decode("latin-1"))
+
+    def on_headers_complete(self) -> None:
+        """Status and headers known: refuse a declared length over the cap before reading it."""
+        self._headers_done = True
+        self._status = self._parser.get_status_code()
+        length: str | None = None
+        chunked = False
+        encoding = ""
+        for name, value in self._headers:
+            low = name.lower()
+            if low == "content-length":
+                length = value
+            elif low == "transfer-encoding":
+                chunked = "chunked" in value.lower()
+            elif low == "content-encoding":
+                encoding = value.strip().lower()
+        if length is not None and length.strip().isdigit() and int(length) > self._cap:
+            raise BodyTooLarge(f"declared {length} bytes")
+        self._until_close = length is None and not chunked and self._status >= 200 and self._status not in (204, 304)
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            # wbits 47: gzip or zlib by the header; a bare deflate stream is tried on the first chunk.
+            self._inflate = zlib.decompressobj(47)
+
+    def on_body(self, body: bytes) -> None:
+        """A piece of the body: counted (after decompression) against the cap."""
+        if self._inflate is not None:
+            body = self._inflated(body)
+        self._size += len(body)
+        if self._size > self._cap:
+            raise BodyTooLarge(f"more than {self._cap} bytes")
+        self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        """The whole answer arrived (an interim 1xx is skipped: the final answer follows it)."""
+        if 100 <= self._status < 200 and self._status != 101:
+            # RFC 9110 15.2: a client must parse 1xx answers it did not expect, and wait on.
+            self._reset(self._cap)
+            self._received = True
+            return
+        self._finish()
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _inflated(self, data: bytes) -> bytes:
+        room = self._cap + 1 - self._size  # one byte more than allowed is enough to know
+        try:
+            out: bytes = self._inflate.decompress(data, max(room, 1))
+        except zlib.error:
+            if self._size == 0 and not self._chunks:  # "deflate" sent raw, as some servers do
+                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                try:
+                    out = self._inflate.decompress(data, max(room, 1))
+                except zlib.error as exc:
+                    raise TransportError(f"the compressed answer is corrupt ({exc})") from exc
+            else:
+                raise TransportError("the compressed answer is corrupt") from None
+        if self._inflate.unconsumed_tail:  # more output waits than the cap allows
+            raise BodyTooLarge(f"more than {self._cap} bytes once decompressed")
+        return out
+
+    def _finish(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if self._inflate is not None:
+            try:
+                rest = self._inflate.flush()
+            except zlib.error as exc:
+                waiter.set_exception(TransportError(f"the compressed answer is corrupt ({exc})"))
+                return
+            if self._size + len(rest) > self._cap:
+                waiter.set_exception(BodyTooLarge(f"more than {self._cap} bytes once decompressed"))
+                return
+            self._chunks.append(rest)
+        headers: CIMultiDict[str] = CIMultiDict(self._headers)
+        self.keepalive = _announced_keepalive(headers.get("Keep-Alive"))
+        if self._inflate is not None:
+            headers.popall("Content-Encoding", None)  # the body handed on is the decoded one
+        if not self._parser.should_keep_alive():
+            self.close()  # Connection: close (or HTTP/1.0): no second request here
+        waiter.set_result(Answer(self._status, headers, b"".join(self._chunks)))
+
+    def _fail(self, exc: Exception) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        self.close()
+
+    def close(self) -> None:
+        """Close now; the connection is never reused."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    @property
+    def reusable(self) -> bool:
+        """Open, idle and in a clean state."""
+        return not self.closed and self.transport is not None and not self.transport.is_closing()
+
+    def send(self, data: bytes, cap: int) -> asyncio.Future[Answer]:
+        """Write one request; the future resolves with its answer."""
+        assert self.transport is not None
+        self._reset(cap)
+        self._parser = httptools.HttpResponseParser(self)
+        waiter: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        self.transport.write(data)
+        return waiter
+
+    def done(self) -> None:
+        """The request is over (answered or not): nothing more may arrive for it."""
+        self._waiter = None
+
+
+Key = tuple[str, str, int]  # scheme, host, port
+
+
+class Transport:
+    """Keep-alive HTTP/1.1 connections to partners, by origin."""
+
+    def __init__(
+        self,
+        resolver: AbstractResolver,
+        *,
+        limit: int = 256,
+        limit_per_host: int = 32,
+        keepalive: float = 15.0,
+        dns_ttl: float = 300.0,
+        user_agent: str = "ocpi-hub",
+        ssl_context: ssl.SSLContext | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.resolver = resolver
+        self._monotonic = monotonic  # injectable: idle limits are tested without waiting
+        self.limit = limit  # read by routing/peers/slots.py: the calls in flight are bounded there
+        self.limit_per_host = limit_per_host
+        self._keepalive = keepalive
+        self._dns_ttl = dns_ttl
+        self._ua = user_agent
+        self._ssl = ssl_context
+        self._idle: dict[Key, list[_Connection]] = {}
+        self._dns: dict[tuple[str, int], tuple[float, list[ResolveResult]]] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    # ---- the call -----------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        *,
+        total: float,
+        connect: float,
+        max_bytes: int,
+    ) -> Answer:
+        """Send one request and read its whole answer within ``total`` seconds (TimeoutError)."""
+        if url.scheme not in ("http", "https") or not url.raw_host:
+            raise TransportError(f"{url.scheme or 'no'} scheme or no host: not an HTTP URL")
+        if method == "HEAD":
+            raise TransportError("HEAD is not sent to partners")  # its answer has no body to frame by
+        head = self._head(method, url, headers, body)
+        key: Key = (url.scheme, url.raw_host, url.port or (443 if url.scheme == "https" else 80))
+        async with asyncio.timeout(total):
+            for fresh in (False, True):  # the second time on a new connection, never another idle one
+                conn, reused = await self._connection(key, min(connect, total), fresh=fresh)
+                answer_or_stale = await self._exchange(conn, head, body, max_bytes)
+                if isinstance(answer_or_stale, Answer):
+                    self._release(key, conn)
+                    return answer_or_stale
+                if not reused or method not in IDEMPOTENT:
+                    raise answer_or_stale
+                LOGGER.debug("%s %s://%s: idle connection was closed by the partner; once more", method, *key[:2])
+        raise TransportError("the connection was closed before any answer")  # (the loop returns or raises)
+
+    async def _exchange(self, conn: _Connection, head: bytes, body: bytes | None, cap: int) -> Answer | _Stale:
+        """One request on one connection; the connection is closed unless it ends cleanly."""
+        ok = False
+        try:
+            answer = await conn.send(head + body if body else head, cap)
+            ok = True
+            return answer
+        except _Stale as stale:
+            return stale
+        finally:
+            conn.done()
+            if not ok:
+                conn.close()  # timed out, cancelled, refused or broken: never reused
+
+    def _head(self, method: str, url: URL, headers: Mapping[str, str], body: bytes | None) -> bytes:
+        host = url.raw_host or ""
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        if url.explicit_port is not None and not url.is_default_port():
+            host = f"{host}:{url.port}"
+        lines = [f"{method} {url.raw_path_qs or '/'} HTTP/1.1", f"Host: {host}"]
+        given = set()
+        for name, value in headers.items():
+            given.add(name.lower())
+            lines.append(f"{name}: {value}")
+        if _BAD_HEADER.search("".join(lines[2:])):  # one scan of every name and value, not one per header
+            bad = next(n for n, v in headers.items() if _BAD_HEADER.search(f"{n}{v}") or ":" in n or not n)
+            raise HeaderRefused(f"the {bad!r} header holds a line break or another control character")
+        if any(":" in name or not name for name in given):
+            raise HeaderRefused("a header name is empty or holds a colon")
+        if "user-agent" not in given:
+            lines.append(f"User-Agent: {self._ua}")
+        if "accept-encoding" not in given:
+            lines.append("Accept-Encoding: gzip, deflate")
+        if body or method in _NEEDS_LENGTH:
+            lines.append(f"Content-Length: {len(body) if body else 0}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    # ---- connections --------------------------------------------------------------------------
+
+    async def _connection(self, key: Key, timeout: float, *, fresh: bool = False) -> tuple[_Connection, bool]:
+        idle = None if fresh else self._idle.get(key)
+        now = self._monotonic()
+        while idle:
+            conn = idle.pop()
+            if conn.reusable and now - conn.idle_since < self._idle_limit(conn):
+                return conn, True
+            conn.close()
+        async with asyncio.timeout(timeout):
+            return await self._connect(key), False
+
+    async def _connect(self, key: Key) -> _Connection:
+        scheme, host, port = key
+        addresses = [host] if _is_address(host) else [str(r["host"]) for r in await self._resolve(host, port)]
+        loop = asyncio.get_running_loop()
+        tls: ssl.SSLContext | None = None
+        if scheme == "https":
+            tls = self._ssl if self._ssl is not None else _default_tls()
+        last: OSError | None = None
+        for address in addresses:  # each in turn, as aiohttp does (no happy eyeballs)
+            try:
+                _, conn = await loop.create_connection(
+                    _Connection, address, port, ssl=tls, server_hostname=host if tls is not None else None
+                )
+            except OSError as exc:  # ssl.SSLError is an OSError too
+                last = exc
+                continue
+            return conn  # (asyncio and uvloop set TCP_NODELAY on TCP transports)
+        raise TransportError(f"cannot connect to {host}:{port} ({_reason(last)})") from last
+
+    async def _resolve(self, host: str, port: int) -> list[ResolveResult]:
+        """The guarded resolver's answer, cached ``dns_ttl`` seconds (refusals are not cached)."""
+        now = self._monotonic()
+        cached = self._dns.get((host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            results = await self.resolver.resolve(host, port, family=socket.AF_UNSPEC)
+        except BlockedAddress:
+            raise  # the SSRF guard's refusal, told apart by the caller
+        except OSError as exc:
+            raise TransportError(f"cannot resolve {host} ({_reason(exc)})") from exc
+        if not results:
+            raise TransportError(f"cannot resolve {host} (no address)")
+        if len(self._dns) > 10_000:  # a bounded cache, even with 10,000 partners' names
+            self._dns.clear()
+        self._dns[(host, port)] = (now + self._dns_ttl, results)
+        return results
+
+    def _release(self, key: Key, conn: _Connection) -> None:
+        if self._closed or not conn.reusable:
+            conn.close()
+            return
+        conn.idle_since = self._monotonic()
+        self._idle.setdefault(key, []).append(conn)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().call_later(self._keepalive, self._sweep)
+
+    def _sweep(self) -> None:
+        """Close connections idle longer than ``keepalive`` (a partner's sockets are not held forever)."""
+        self._sweeper = None
+        now = self._monotonic()
+        for key in list(self._idle):
+            kept = []
+            for conn in self._idle[key]:
+                if conn.reusable and now - conn.idle_since < self._idle_limit(conn):
+                    kept.append(conn)
+                else:
+                    conn.close()
+            if kept:
+                self._idle[key] = kept
+            else:
+                del self._idle[key]
+        if self._idle and not self._closed:
+            self._sweeper = asyncio.get_running_loop().call_later(self._keepalive, self._sweep)
+
+    def _idle_limit(self, conn: _Connection) -> float:
+        """How long ``conn`` may wait idle: ours, or less when the partner announced less."""
+        if conn.keepalive is None:
+            return self._keepalive
+        # A second before the partner's own limit: its close and our next request must not cross.
+        return min(self._keepalive, conn.keepalive - 1.0)
+
+    @property
+    def idle_connections(self) -> int:
+        """Open connections waiting for their next request."""
+        return sum(len(v) for v in self._idle.values())
+
+    async def __aenter__(self) -> Transport:
+        """``async with Transport(...) as t``: closed on the way out."""
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Close it."""
+        await self.close()
+
+    async def close(self) -> None:
+        """Close every idle connection (calls in flight close theirs when they end)."""
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for conns in self._idle.values():
+            for conn in conns:
+                conn.close()
+        self._idle.clear()
+        await self.resolver.close()
+
+
+def _announced_keepalive(value: str | None) -> float | None:
+    """``timeout=N`` of a Keep-Alive answer header (RFC 2068 19.7.1.1; Apache sends it), else None."""
+    if not value:
+        return None
+    for part in value.split(","):
+        name, _, number = part.strip().partition("=")
+        if name.strip().lower() == "timeout":
+            try:
+                return max(float(number.strip()), 0.0)
+            except ValueError:
+                return None  # a partner's garbage: our own limit holds
+    return None
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _reason(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no address"
+    # A refused certificate says why (expired, wrong name, unknown issuer); a socket error its errno text.
+    return getattr(exc, "verify_message", None) or getattr(exc, "strerror", None) or type(exc).__name__
+
+
+_TLS: ssl.SSLContext | None = None
+
+
+def _default_tls() -> ssl.SSLContext:
+    """The system's trust store, certificate and host name verified (built once: it is costly)."""
+    global _TLS
+    if _TLS is None:
+        _TLS = ssl.create_default_context()
+    return _TLS
