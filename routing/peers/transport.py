@@ -1,4 +1,4 @@
-"""HTTP/1.1 to partners: keep-alive connections per origin, answers parsed by llhttp (httptools).
+"""HTTP/1.1 to partners: keep-alive connections per origin (each one a routing/peers/http1.py).
 
 ``PeerClient`` (routing/peers/client.py) decides what is sent and what an answer means; this
 module only moves bytes. It replaces aiohttp's client session on the hub's hottest path: a
@@ -12,7 +12,7 @@ issue 22), with what the hub needs and nothing it must not do:
   checked by the URL guard before the call, as with aiohttp;
 - TLS with certificate and host name verification (the system's trust store);
 - the answer read up to ``max_bytes`` and no further (declared, chunked or decompressed), and
-  its head to ``MAX_HEAD_BYTES``: a hostile partner can exhaust neither memory nor the loop;
+  its head to 64 KiB (http1.py): a hostile partner can exhaust neither memory nor the loop;
 - header values with a line break or another control character refused before anything is
   sent (a raw token from a partner's credentials must not inject a header);
 - a keep-alive connection is kept idle ``keepalive`` seconds at most, and a second less than a
@@ -31,250 +31,26 @@ import re
 import socket
 import ssl
 import time
-import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from ipaddress import ip_address
-from typing import Any, cast
 
-import httptools
 from aiohttp.abc import AbstractResolver, ResolveResult
-from multidict import CIMultiDict
 from yarl import URL
 
+from routing.peers.http1 import Answer, BodyTooLarge, Connection, Stale, TransportError
 from routing.peers.ssrf import BlockedAddress
+
+__all__ = ["Answer", "BodyTooLarge", "HeaderRefused", "Transport", "TransportError"]
 
 LOGGER = logging.getLogger(__name__)
 
-MAX_HEAD_BYTES = 64 * 1024  # status line and headers of one answer (aiohttp: 8,190 per line)
-MAX_HEADERS = 128
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _NEEDS_LENGTH = frozenset({"POST", "PUT", "PATCH"})  # an empty body is still declared (some servers 411)
 _BAD_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but TAB: never on the wire
 
 
-class TransportError(Exception):
-    """The call failed below HTTP: no connection, the connection dropped, an answer not parsable."""
-
-
-class BodyTooLarge(Exception):
-    """The answer is longer than the caller's ``max_bytes`` (declared or as it arrived)."""
-
-
 class HeaderRefused(ValueError):
     """A header name or value the hub will not put on the wire (a line break: header injection)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """One HTTP answer, its body whole (and decompressed)."""
-
-    status: int
-    headers: CIMultiDict[str]
-    body: bytes
-
-
-class _Stale(TransportError):
-    """A reused connection dropped before any byte of the answer (the partner closed it idle)."""
-
-
-class _Connection(asyncio.Protocol):
-    """One TCP (or TLS) connection: one request at a time, its answer parsed as it arrives."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.idle_since = 0.0
-        self.keepalive: float | None = None  # what the partner's last answer announced (Keep-Alive: timeout=N)
-        self._parser = httptools.HttpResponseParser(self)
-        self._waiter: asyncio.Future[Answer] | None = None
-        self._reset(0)
-
-    def _reset(self, cap: int) -> None:
-        self._cap = cap
-        self._head = 0
-        self._head_fields = 0
-        self._headers: list[tuple[str, str]] = []
-        self._status = 0
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self._received = False  # any byte of this answer
-        self._headers_done = False
-        self._until_close = False  # neither Content-Length nor chunked: the body ends with the connection
-        self._inflate: Any = None
-
-    # ---- asyncio.Protocol ---------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Keep the transport (uvloop's transports are not asyncio.Transport subclasses: no isinstance)."""
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        """Feed the parser; anything arriving while no request waits closes the connection."""
-        if self._waiter is None or self._waiter.done():
-            self.close()  # bytes nobody asked for (a second answer, a late one): never reuse it
-            return
-        self._received = True
-        if not self._headers_done:
-            self._head += len(data)
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._fail(TransportError("the partner switched protocols"))
-        except httptools.HttpParserCallbackError as exc:
-            # httptools wraps what a callback raised; the hub's own reasons are in __context__.
-            cause = exc.__context__
-            self._fail(cause if isinstance(cause, BodyTooLarge | TransportError) else TransportError(str(exc)))
-        except httptools.HttpParserError as exc:
-            self._fail(TransportError(f"not a valid HTTP answer ({exc})"))
-        else:
-            if not self._headers_done and self._head > MAX_HEAD_BYTES:
-                self._fail(TransportError(f"the answer's head is longer than {MAX_HEAD_BYTES} bytes"))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """The partner (or we) closed: an answer read until the close is complete now."""
-        self.closed = True
-        waiter = self._waiter
-        if waiter is None or waiter.done():
-            return
-        if self._headers_done and self._until_close:
-            self._finish()
-        elif not self._received:
-            waiter.set_exception(_Stale("the connection was closed before any answer"))
-        else:
-            waiter.set_exception(TransportError("the connection was closed in the middle of the answer"))
-
-    # ---- httptools callbacks ------------------------------------------------------------------
-
-    def on_message_begin(self) -> None:
-        """A second answer behind the first (smuggled or late) is refused: the connection closes."""
-        if self._waiter is None or self._waiter.done():
-            raise TransportError("an answer nobody asked for")
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        """One header (llhttp may hand a long name or value over in pieces)."""
-        self._head_fields += len(name) + len(value)
-        if self._head_fields > MAX_HEAD_BYTES:  # however the bytes were split into reads
-            raise TransportError(f"the answer's head is longer than {MAX_HEAD_BYTES} bytes")
-        if name:
-            if len(self._headers) >= MAX_HEADERS:
-                raise TransportError(f"the answer has more than {MAX_HEADERS} headers")
-            self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
-        elif self._headers:  # a continuation of the last value
-            last_name, last_value = self._headers[-1]
-            self._headers[-1] = (last_name, last_value + value.decode("latin-1"))
-
-    def on_headers_complete(self) -> None:
-        """Status and headers known: refuse a declared length over the cap before reading it."""
-        self._headers_done = True
-        self._status = self._parser.get_status_code()
-        length: str | None = None
-        chunked = False
-        encoding = ""
-        for name, value in self._headers:
-            low = name.lower()
-            if low == "content-length":
-                length = value
-            elif low == "transfer-encoding":
-                chunked = "chunked" in value.lower()
-            elif low == "content-encoding":
-                encoding = value.strip().lower()
-        if length is not None and length.strip().isdigit() and int(length) > self._cap:
-            raise BodyTooLarge(f"declared {length} bytes")
-        self._until_close = length is None and not chunked and self._status >= 200 and self._status not in (204, 304)
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            # wbits 47: gzip or zlib by the header; a bare deflate stream is tried on the first chunk.
-            self._inflate = zlib.decompressobj(47)
-
-    def on_body(self, body: bytes) -> None:
-        """A piece of the body: counted (after decompression) against the cap."""
-        if self._inflate is not None:
-            body = self._inflated(body)
-        self._size += len(body)
-        if self._size > self._cap:
-            raise BodyTooLarge(f"more than {self._cap} bytes")
-        self._chunks.append(body)
-
-    def on_message_complete(self) -> None:
-        """The whole answer arrived (an interim 1xx is skipped: the final answer follows it)."""
-        if 100 <= self._status < 200 and self._status != 101:
-            # RFC 9110 15.2: a client must parse 1xx answers it did not expect, and wait on.
-            self._reset(self._cap)
-            self._received = True
-            return
-        self._finish()
-
-    # ---- helpers ------------------------------------------------------------------------------
-
-    def _inflated(self, data: bytes) -> bytes:
-        room = self._cap + 1 - self._size  # one byte more than allowed is enough to know
-        try:
-            out: bytes = self._inflate.decompress(data, max(room, 1))
-        except zlib.error:
-            if self._size == 0 and not self._chunks:  # "deflate" sent raw, as some servers do
-                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
-                try:
-                    out = self._inflate.decompress(data, max(room, 1))
-                except zlib.error as exc:
-                    raise TransportError(f"the compressed answer is corrupt ({exc})") from exc
-            else:
-                raise TransportError("the compressed answer is corrupt") from None
-        if self._inflate.unconsumed_tail:  # more output waits than the cap allows
-            raise BodyTooLarge(f"more than {self._cap} bytes once decompressed")
-        return out
-
-    def _finish(self) -> None:
-        waiter = self._waiter
-        if waiter is None or waiter.done():
-            return
-        if self._inflate is not None:
-            try:
-                rest = self._inflate.flush()
-            except zlib.error as exc:
-                waiter.set_exception(TransportError(f"the compressed answer is corrupt ({exc})"))
-                return
-            if self._size + len(rest) > self._cap:
-                waiter.set_exception(BodyTooLarge(f"more than {self._cap} bytes once decompressed"))
-                return
-            self._chunks.append(rest)
-        headers: CIMultiDict[str] = CIMultiDict(self._headers)
-        self.keepalive = _announced_keepalive(headers.get("Keep-Alive"))
-        if self._inflate is not None:
-            headers.popall("Content-Encoding", None)  # the body handed on is the decoded one
-        if not self._parser.should_keep_alive():
-            self.close()  # Connection: close (or HTTP/1.0): no second request here
-        waiter.set_result(Answer(self._status, headers, b"".join(self._chunks)))
-
-    def _fail(self, exc: Exception) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-        self.close()
-
-    def close(self) -> None:
-        """Close now; the connection is never reused."""
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-    @property
-    def reusable(self) -> bool:
-        """Open, idle and in a clean state."""
-        return not self.closed and self.transport is not None and not self.transport.is_closing()
-
-    def send(self, data: bytes, cap: int) -> asyncio.Future[Answer]:
-        """Write one request; the future resolves with its answer."""
-        assert self.transport is not None
-        self._reset(cap)
-        self._parser = httptools.HttpResponseParser(self)
-        waiter: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._waiter = waiter
-        self.transport.write(data)
-        return waiter
-
-    def done(self) -> None:
-        """The request is over (answered or not): nothing more may arrive for it."""
-        self._waiter = None
 
 
 Key = tuple[str, str, int]  # scheme, host, port
@@ -303,7 +79,7 @@ class Transport:
         self._dns_ttl = dns_ttl
         self._ua = user_agent
         self._ssl = ssl_context
-        self._idle: dict[Key, list[_Connection]] = {}
+        self._idle: dict[Key, list[Connection]] = {}
         self._dns: dict[tuple[str, int], tuple[float, list[ResolveResult]]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
@@ -340,14 +116,14 @@ class Transport:
                 LOGGER.debug("%s %s://%s: idle connection was closed by the partner; once more", method, *key[:2])
         raise TransportError("the connection was closed before any answer")  # (the loop returns or raises)
 
-    async def _exchange(self, conn: _Connection, head: bytes, body: bytes | None, cap: int) -> Answer | _Stale:
+    async def _exchange(self, conn: Connection, head: bytes, body: bytes | None, cap: int) -> Answer | Stale:
         """One request on one connection; the connection is closed unless it ends cleanly."""
         ok = False
         try:
             answer = await conn.send(head + body if body else head, cap)
             ok = True
             return answer
-        except _Stale as stale:
+        except Stale as stale:
             return stale
         finally:
             conn.done()
@@ -380,7 +156,7 @@ class Transport:
 
     # ---- connections --------------------------------------------------------------------------
 
-    async def _connection(self, key: Key, timeout: float, *, fresh: bool = False) -> tuple[_Connection, bool]:
+    async def _connection(self, key: Key, timeout: float, *, fresh: bool = False) -> tuple[Connection, bool]:
         idle = None if fresh else self._idle.get(key)
         now = self._monotonic()
         while idle:
@@ -391,7 +167,7 @@ class Transport:
         async with asyncio.timeout(timeout):
             return await self._connect(key), False
 
-    async def _connect(self, key: Key) -> _Connection:
+    async def _connect(self, key: Key) -> Connection:
         scheme, host, port = key
         addresses = [host] if _is_address(host) else [str(r["host"]) for r in await self._resolve(host, port)]
         loop = asyncio.get_running_loop()
@@ -402,7 +178,7 @@ class Transport:
         for address in addresses:  # each in turn, as aiohttp does (no happy eyeballs)
             try:
                 _, conn = await loop.create_connection(
-                    _Connection, address, port, ssl=tls, server_hostname=host if tls is not None else None
+                    Connection, address, port, ssl=tls, server_hostname=host if tls is not None else None
                 )
             except OSError as exc:  # ssl.SSLError is an OSError too
                 last = exc
@@ -429,7 +205,7 @@ class Transport:
         self._dns[(host, port)] = (now + self._dns_ttl, results)
         return results
 
-    def _release(self, key: Key, conn: _Connection) -> None:
+    def _release(self, key: Key, conn: Connection) -> None:
         if self._closed or not conn.reusable:
             conn.close()
             return
@@ -456,7 +232,7 @@ class Transport:
         if self._idle and not self._closed:
             self._sweeper = asyncio.get_running_loop().call_later(self._keepalive, self._sweep)
 
-    def _idle_limit(self, conn: _Connection) -> float:
+    def _idle_limit(self, conn: Connection) -> float:
         """How long ``conn`` may wait idle: ours, or less when the partner announced less."""
         if conn.keepalive is None:
             return self._keepalive
@@ -487,20 +263,6 @@ class Transport:
                 conn.close()
         self._idle.clear()
         await self.resolver.close()
-
-
-def _announced_keepalive(value: str | None) -> float | None:
-    """``timeout=N`` of a Keep-Alive answer header (RFC 2068 19.7.1.1; Apache sends it), else None."""
-    if not value:
-        return None
-    for part in value.split(","):
-        name, _, number = part.strip().partition("=")
-        if name.strip().lower() == "timeout":
-            try:
-                return max(float(number.strip()), 0.0)
-            except ValueError:
-                return None  # a partner's garbage: our own limit holds
-    return None
 
 
 def _is_address(host: str) -> bool:
