@@ -18,6 +18,10 @@ class Clock(Protocol):
         """Wait (or pretend to)."""
         ...
 
+    async def sleep_until(self, when: datetime) -> None:
+        """Wait until ``when`` (at once if it has passed)."""
+        ...
+
 
 class SystemClock:
     """The real clock."""
@@ -29,6 +33,10 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         """Really wait."""
         await asyncio.sleep(seconds)
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Really wait until ``when``."""
+        await asyncio.sleep(max((when - self.now()).total_seconds(), 0.0))
 
 
 class FakeClock:
@@ -63,11 +71,18 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         """Wait until the fake time has advanced by ``seconds``."""
         self.slept.append(seconds)
-        if seconds <= 0:
+        await self._until(self._now + timedelta(seconds=seconds))
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Wait until the fake time reaches ``when``, however far it moved before this started."""
+        await self._until(when)
+
+    async def _until(self, when: datetime) -> None:
+        if when <= self._now:
             await asyncio.sleep(0)
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._sleepers.append((self._now + timedelta(seconds=seconds), fut))
+        self._sleepers.append((when, fut))
         await fut
 
 

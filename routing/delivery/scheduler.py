@@ -28,7 +28,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config import DeliverySettings
@@ -242,8 +242,10 @@ class DeliveryWorker:
         if not self._queues.in_flight and not self._wake.is_set():
             self._idle.set()
         waiter = asyncio.create_task(self._wake.wait())
-        # The delay is taken when the sleep starts: an injected clock may have moved meanwhile.
-        sleeper = asyncio.create_task(self.clock.sleep(max(wake_at - self._ts(), 0.0)))
+        # An absolute time, not a delay: a delay taken here would be counted from when the task
+        # starts, and an injected clock may move in between (a test's advance() in the same loop
+        # iteration), leaving idle() waiting for a round that comes that much too late.
+        sleeper = asyncio.create_task(self.clock.sleep_until(datetime.fromtimestamp(wake_at, UTC)))
         tasks: set[asyncio.Task[Any]] = {waiter, sleeper}
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
