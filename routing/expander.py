@@ -47,10 +47,12 @@ LOGGER = logging.getLogger(__name__)
 BROADCAST_CHANNEL = "ocpi_hub_broadcasts"  # NOTIFY: a record was expanded (one behind it may go now)
 # Receivers per commit. Each chunk is one job on the writer thread, and a CPO's next broadcast
 # push commits behind the job in flight: 100 legs were ~3.5 ms of the writer's CPU but ~18 ms of
-# its wall time under a fan-out (waiting for the GIL). 50 legs halved the answer's p99 (43-66 ->
-# 26-32 ms) with a faster HTTP client, but without it a broadcast to 1,000 took 1.09-1.18 s to
-# land everywhere (goal < 1 s) against 0.77-0.83 s at 100 (bench --check, 2026-12-06): 100 stays.
-CHUNK = 100
+# its wall time under a fan-out (waiting for the GIL), so the answer's p99 was 43-66 ms. With the
+# own HTTP transport, 50 legs give ~30 % lower answer times at the same deliveries/s (bench.fanout
+# alternating, 2026-12-06 05:30: p50 14-20 vs 23-29 ms, p99 30-45 vs 49-56 ms) and a broadcast
+# to 1,000 still lands everywhere in 0.57-0.88 s (100: 0.53-0.65 s; goal < 1 s). Without the
+# transport, 50 broke that goal (1.09-1.18 s). 25 legs: 10-15 % fewer deliveries/s.
+CHUNK = 50
 CLAIM = 16  # records read per round
 
 LossReport = Callable[[Broadcast, list[tuple[int | None, Loss]]], None]
