@@ -88,3 +88,15 @@ def test_bench_quick_scale_runs_sqlite_and_postgres_side_by_side(tmp_path: Path)
         assert pg["cpu_pct"]["postgres"] is not None
         assert results["pg_drain"]["complete"] is True
     assert "scale-out" in proc.stdout
+
+
+@pytest.mark.timeout(60)
+def test_versions_overhead_bench_runs_both_cases() -> None:
+    """It never awaited wire.inbound and built its platforms with '' timestamps: it had stopped running."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.versions_overhead"], cwd=ROOT, capture_output=True, text=True, timeout=50
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2.2.1 -> 2.2.1 (no translation):" in proc.stdout
+    assert "2.2.1 -> 2.3.0 (translated):" in proc.stdout
+    assert "RuntimeWarning" not in proc.stderr  # a coroutine never awaited
