@@ -141,8 +141,8 @@ def table(results: dict[str, Any]) -> str:
     o = results.get("overload", {})
     if "requests" in o:
         add(
-            f"7 overload @ {o['offered_rps']:g} req/s: 1000 / 503",
-            f"{o['accepted_1000']} / {o['refused_503']}",
+            f"7 overload @ {o['offered_rps']:g} req/s: 1000 / 503 / 429",
+            f"{o['accepted_1000']} / {o['refused_503']} / {o.get('refused_429', 0)}",
             "n/a",
             f"other: {o['other']}",
             "",
