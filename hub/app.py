@@ -61,7 +61,7 @@ from routing.peers.ssrf import GuardedResolver, HubOrigins
 from routing.peers.transport import Transport
 from routing.proxies import Proxies
 from routing.registry.clientinfo import ClientInfoPusher
-from routing.registry.directory import Directory
+from routing.registry.directory import Directory, noted_platform
 from routing.registry.registration import Registry
 from routing.service import RoutingService
 from storage.backends import open_store
@@ -180,7 +180,11 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
             await agreements.reload()
             return
         registry.forget_callers()
-        await directory.reload()
+        platform_id = noted_platform(payload)
+        if platform_id is None:
+            await directory.reload()
+        else:  # one platform changed: re-read it alone (a reload of 10,000 is ~1.3 s of CPU)
+            await directory.refresh(platform_id)
         if worker.health.sync():
             worker.wake()
 
