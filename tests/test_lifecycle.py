@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 import storage.outbox as outbox_sql
-from hub.keys import STORE
+from hub.keys import DIRECTORY, STORE
 from routing.clock import iso
 from storage import outcomes as outcome_sql
 from storage.outbox import NewMessage
@@ -72,9 +72,13 @@ async def test_invitations_list_and_revoke(cli_env, capsys, clock):
     assert code == 0 and (row["name"], row["expired"]) == ("Partner X", False)
     status, listed = await hub.admin("GET", "/admin/invitations")
     assert status == 200 and listed == [row]
+    directory = hub.app[DIRECTORY]
+    reloads = directory.reloaded_at
     code, out, _ = await cli(capsys, "revoke", str(row["platform_id"]))
     assert (code, out) == (0, f"invitation {row['platform_id']} revoked; its token A no longer works\n")
     assert (await hub.call("GET", "/ocpi/versions", token=token_a))[0] == 401
+    # The revoked platform left the routing directory alone: no re-read of every platform.
+    assert directory.platform(row["platform_id"]) is None and directory.reloaded_at == reloads
     code, _, err = await cli(capsys, "revoke", str(row["platform_id"]))
     assert (code, err) == (3, f"ocpi-hub: no open invitation '{row['platform_id']}'\n")
     status, body = await hub.admin("DELETE", "/admin/invitations/abc")

@@ -10,7 +10,9 @@ from hub.admin.params import positive_int
 from hub.keys import CLOCK, DIRECTORY, STORE
 from hub.ocpi.envelope import json_response
 from routing.clock import iso
+from routing.jobs.cluster import CACHE_CHANNEL
 from routing.protocol.errors import NotFound
+from routing.registry.directory import change_note
 from storage import lifecycle as lifecycle_sql
 
 
@@ -43,7 +45,8 @@ async def revoke(app: web.Application, raw: str) -> int:
             revoked = await lifecycle_sql.revoke_invitation(tx, platform_id)
     if not revoked or platform_id is None:
         raise NotFound(f"no open invitation {raw[:40]!r}")
-    await app[DIRECTORY].reload()
+    await app[DIRECTORY].refresh(platform_id)  # this platform only (a reload of 10,000 is ~1.3 s)
+    await app[STORE].notify(CACHE_CHANNEL, change_note(platform_id))  # and in the other processes
     return platform_id
 
 

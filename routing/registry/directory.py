@@ -72,20 +72,31 @@ class Directory:
         snapshot (as with a reload). A pair held by several platforms (a database from before
         the one-platform rule) marks other platforms too: then everything is re-read.
         """
-        old = self._platforms.get(platform.id)
-        keys = {p.key for p in platform.parties} | ({p.key for p in old.parties} if old else set())
-        others = [p for key in keys for p in self._by_party.get(key, []) if p.platform_id != platform.id or p.contested]
+        await self._put(platform.id, platform)
+
+    async def _put(self, platform_id: int, platform: Platform | None) -> None:
+        """Replace one platform's entries (``None``: it is gone), or re-read all if a pair is contested."""
+        old = self._platforms.get(platform_id)
+        parties = platform.parties if platform is not None else ()
+        keys = {p.key for p in parties} | ({p.key for p in old.parties} if old else set())
+        others = [p for key in keys for p in self._by_party.get(key, []) if p.platform_id != platform_id or p.contested]
         if any(p.contested for p in others) or contested(
-            [platform, *(self._platforms[i] for i in {p.platform_id for p in others} if i in self._platforms)]
+            [
+                *(() if platform is None else (platform,)),
+                *(self._platforms[i] for i in {p.platform_id for p in others} if i in self._platforms),
+            ]
         ):
             await self.reload()
             return
         platforms = dict(self._platforms)
-        platforms[platform.id] = platform
+        if platform is None:
+            platforms.pop(platform_id, None)
+        else:
+            platforms[platform_id] = platform
         by_party = dict(self._by_party)
         for key in keys:
-            held = [p for p in by_party.get(key, []) if p.platform_id != platform.id]
-            held.extend(p for p in platform.parties if p.key == key)
+            held = [p for p in by_party.get(key, []) if p.platform_id != platform_id]
+            held.extend(p for p in parties if p.key == key)
             held.sort(key=lambda p: (p.platform_id, p.role))  # the order a reload builds
             if held:
                 by_party[key] = held
@@ -94,20 +105,19 @@ class Directory:
         self._platforms = platforms
         self._by_party = defaultdict(list, by_party)
         self.generation += 1
-        self.change_log = [*self.change_log[-(CHANGE_LOG - 1) :], (self.generation, platform.id)]
+        self.change_log = [*self.change_log[-(CHANGE_LOG - 1) :], (self.generation, platform_id)]
 
     async def refresh(self, platform_id: int) -> None:
-        """Another process changed this platform: re-read it alone (everything if it is gone).
+        """Re-read one platform that changed (in another process, or was deleted here), it alone.
 
         At 10,000 platforms a full reload is ~1.3 s of CPU; every OFFLINE, suspension or
         registration in one process made every other process do it.
         """
         try:
-            platform = await platform_sql.get_platform(self._store, platform_id)
-        except RecordNotFound:  # deleted (an invitation revoked): rare, and a reload drops it
-            await self.reload()
-            return
-        await self.changed(platform)
+            platform: Platform | None = await platform_sql.get_platform(self._store, platform_id)
+        except RecordNotFound:  # deleted (an invitation revoked): dropped from the maps
+            platform = None
+        await self._put(platform_id, platform)
 
     def platform(self, platform_id: int) -> Platform | None:
         """The platform with this id, if known."""
