@@ -45,7 +45,8 @@ from hub.ocpi import credentials, hubclientinfo, limits, proxied, routed, versio
 from hub.ocpi.middlewares import stamp_ids
 from hub.ocpi.pipeline import pipeline
 from hub.ocpi.router import OcpiRouter
-from routing.agreements.book import CHECK_INTERVAL, NOTIFY_PAYLOAD, WATCHER, Agreements
+from routing.agreements.book import NOTIFY_PAYLOAD
+from routing.agreements.changes import CHECK_INTERVAL, WATCHER, Agreements
 from routing.clock import Clock, SystemClock
 from routing.delivery.intake import Delivery
 from routing.delivery.scheduler import DeliveryWorker

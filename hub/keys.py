@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from config import Settings
-from routing.agreements.book import Agreements
+from routing.agreements.changes import Agreements
 from routing.clock import Clock
 from routing.delivery.intake import Delivery
 from routing.delivery.scheduler import DeliveryWorker

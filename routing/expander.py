@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from routing.agreements.book import Agreements
+from routing.agreements.book import AgreementBook
 from routing.clock import Clock, parse_iso
 from routing.decide import MODULES, broadcast_targets
 from routing.delivery.intake import Delivery
@@ -70,7 +70,7 @@ class BroadcastExpander(LeasedRowsLoop):
     store: Store
     delivery: Delivery
     directory: Directory
-    agreements: Agreements
+    agreements: AgreementBook
     clock: Clock
     hub: PartyRef
     lease_seconds: float = 30.0

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from config import Settings
-from routing.agreements.book import Agreements
+from routing.agreements.book import AgreementBook
 from routing.clock import Clock, iso
 from routing.decide import (
     MODULES,
@@ -102,7 +102,7 @@ class RoutingService:
     reader: StoreReader
     settings: Settings
     clock: Clock
-    agreements: Agreements
+    agreements: AgreementBook
     expander: BroadcastExpander
     hub: PartyRef = field(init=False)
 

@@ -1,4 +1,4 @@
-"""HubClientInfo owed by agreement changes, exactly (routing/agreements/book.py, routing/registry/clientinfo.py).
+"""HubClientInfo owed by agreement changes, exactly (routing/agreements/changes.py, routing/registry/clientinfo.py).
 
 Four fake platforms registered through the real handshake, agreements required, BE*BEC (CPO) and
 NL*TNM (eMSP) agreed before anyone registered. Each change (an agreement created, suspended,
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from hub.keys import AGREEMENTS, STORE
-from routing.agreements.book import Agreements
+from routing.agreements.changes import Agreements
 from routing.clock import FakeClock, iso
 from storage import clientinfo_due as due_sql
 from tests.support.agreements import agree, client_infos, wait_told

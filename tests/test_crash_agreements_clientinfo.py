@@ -1,4 +1,4 @@
-"""Crash safety of the HubClientInfo owed by agreement changes (routing/agreements/book.py): the hub
+"""Crash safety of the HubClientInfo owed by agreement changes (routing/agreements/changes.py): the hub
 as a real process with agreements required and 2,000 seeded eMSPs, one CPO registered through
 the real handshake. An import of 1,000 agreements (CPO with each of 1,000 eMSPs: 2,000 PUTs owed)
 is answered, then `kill -9` at once; a second import, `kill -9` once its fan-out's first chunks

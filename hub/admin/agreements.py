@@ -1,7 +1,8 @@
 """Admin API for roaming agreements (docs/DESIGN-NOTES.md, Roaming agreements): list, create, change, import.
 
-Thin handlers: the input rules live in routing/agreements/input.py, the book and its effects
-(cache, other processes, HubClientInfo) in routing/agreements/book.py.
+Thin handlers: the input rules live in routing/agreements/input.py, the book in
+routing/agreements/book.py, its changes and their effects (cache, other processes, HubClientInfo)
+in routing/agreements/changes.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from hub.admin.params import positive_int
 from hub.keys import AGREEMENTS, DIRECTORY
 from hub.ocpi.envelope import json_response, read_json
 from routing.agreements import input as agreement_input
-from routing.agreements.book import Agreement, Agreements, values_of
+from routing.agreements.book import Agreement, values_of
+from routing.agreements.changes import Agreements
 from routing.protocol.errors import InvalidParameters, NotFound
 from routing.registry.directory import Directory
 

@@ -1,7 +1,7 @@
 """Console pages for roaming agreements: the list, the party matrix, the create form, confirmed changes, CSV import.
 
 Handlers stay thin: every input goes through the admin API's rules (routing/agreements/input.py)
-and every change through the same book (routing/agreements/book.py, hub/admin/agreements.py), so a
+and every change through the same book (routing/agreements/changes.py, hub/admin/agreements.py), so a
 change made here reloads the routing cache and tells other processes exactly like the API's.
 Each change is written to the audit log as ``agreement.<verb>`` under the session's operator.
 """

@@ -21,7 +21,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from routing.agreements.book import Agreements, changes_of
+from routing.agreements.book import AgreementBook
+from routing.agreements.changes import changes_of
 from routing.clock import Clock, iso, parse_iso
 from routing.delivery.intake import Delivery
 from routing.leased import LeasedRowsLoop
@@ -60,7 +61,7 @@ CLIENTINFO_CHANNEL = "ocpi_hub_clientinfo"  # NOTIFY: a fan-out row was pushed (
 CLAIM = 16  # fan-out rows read per round (alone; shared: the oldest one)
 
 
-def all_client_info(directory: Directory, viewer: Platform | None, agreements: Agreements) -> list[dict[str, Any]]:
+def all_client_info(directory: Directory, viewer: Platform | None, agreements: AgreementBook) -> list[dict[str, Any]]:
     """ClientInfo of every party of every platform ``viewer`` may hear of, oldest change first."""
     items = [
         client_info(party, platform.status)
@@ -92,7 +93,7 @@ class ClientInfoPusher(LeasedRowsLoop):
     DONE = "pushed"
     WHAT = "ClientInfo push"
 
-    def __init__(self, directory: Directory, delivery: Delivery, clock: Clock, agreements: Agreements) -> None:
+    def __init__(self, directory: Directory, delivery: Delivery, clock: Clock, agreements: AgreementBook) -> None:
         self.directory = directory
         self.delivery = delivery
         self.store = delivery.store
