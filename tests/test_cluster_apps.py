@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from hub.keys import STORE
+from hub.keys import DIRECTORY, STORE
 from hub.observe.traffic import recorder as hub_traffic
 from hub.observe.traffic.recorder import TRAFFIC
 from routing.clock import FakeClock
@@ -91,6 +91,43 @@ async def test_an_unregistered_token_stops_working_in_every_process(
         lambda: second.call("GET", "/ocpi/versions", token=cpo.hub_token), lambda answer: answer[0] == 401
     )
     assert status == 401
+
+
+@needs_postgres
+async def test_a_suspension_in_one_process_holds_in_another_which_rereads_only_that_platform(
+    shared_database: str, start_hub: StartHub, make_peer: MakePeer
+) -> None:
+    first = await start_hub(database=shared_database)
+    second = await start_hub(database=shared_database)
+    cpo = await connect(first, make_peer, CPO1, name="CPO one")
+    emsp = await connect(first, make_peer, EMSP1, name="eMSP one")
+    directory = second.app[DIRECTORY]
+    await wait_for(
+        lambda: any(p.versions_url == emsp.versions_url and p.status == "CONNECTED" for p in directory.platforms())
+    )
+    [emsp_id] = [p.id for p in directory.platforms() if p.versions_url == emsp.versions_url]
+    reloads = directory.reloaded_at
+
+    status, body = await first.admin("POST", f"/admin/platforms/{emsp_id}/suspend")
+    assert (status, body["status"]) == (200, "SUSPENDED"), body
+    await wait_for(lambda: (p := directory.platform(emsp_id)) is not None and p.status == "SUSPENDED")
+    # The second process refuses pushes to the suspended eMSP, then routes them once it is resumed.
+    session = session_for(CPO1, EMSP1, "S1")
+
+    async def push() -> tuple[int, int]:
+        status, body, _ = await second.call(
+            "PUT", "/ocpi/2.2.1/sessions/receiver/BE/BEC/S1", token=cpo.hub_token, json=session, headers=rh(CPO1, EMSP1)
+        )
+        return status, body["status_code"]
+
+    assert await push() == (200, 4003)
+    status, body = await first.admin("POST", f"/admin/platforms/{emsp_id}/resume")
+    assert (status, body["status"]) == (200, "CONNECTED"), body
+    await wait_for(lambda: (p := directory.platform(emsp_id)) is not None and p.status == "CONNECTED")
+    assert await push() == (200, 1000)
+    await wait_for(lambda: any(r.path.endswith("/sessions/receiver/BE/BEC/S1") for r in emsp.received))
+    # Each change re-read that one platform in the second process, never all of them.
+    assert directory.reloaded_at == reloads
 
 
 @needs_postgres

@@ -27,6 +27,7 @@ from routing.peers.handshake import PeerApi
 from routing.protocol.errors import AuthError, MethodNotAllowed, NotFound
 from routing.protocol.models import Credentials
 from routing.registry.credentials import credentials_for, parties_of
+from routing.registry.directory import change_note
 from routing.registry.identity import check_claims, conflict_error
 from storage import clientinfo_due as clientinfo_sql
 from storage import lifecycle as lifecycle_sql
@@ -63,14 +64,16 @@ class PlatformChanges:
         self._caller_cache: dict[str, tuple[TokenRecord, str]] = {}
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Transaction]:
+    async def _transaction(self, platform_id: int | None) -> AsyncIterator[Transaction]:
+        """A registry change of ``platform_id`` (None: one that creates a platform)."""
         try:
             async with self.store.transaction() as tx:
                 yield tx
         finally:
             self._caller_cache.clear()
-        # Other hub processes on the database drop their token caches and re-read the platforms.
-        await self.store.notify(CACHE_CHANNEL, "registry")
+        # Other hub processes on the database drop their token caches and re-read this platform
+        # (all of them only for a new platform's row: an invitation or a hub-initiated connect).
+        await self.store.notify(CACHE_CHANNEL, change_note(platform_id))
 
     def forget_callers(self) -> None:
         """Another process changed tokens or platforms: authenticate from the store again."""
@@ -145,7 +148,7 @@ class PlatformChanges:
     ) -> None:
         now = self._now()
         try:
-            async with self._transaction() as tx:
+            async with self._transaction(platform_id) as tx:
                 if consume is not None and not await token_sql.consume_token(tx, consume):
                     raise AuthError("credentials token A has already been used")
                 await save_exchange(tx, platform_id, creds, api, status, now)
@@ -164,7 +167,7 @@ class PlatformChanges:
         dead letters: an operator should decide (re-drive once it is back, or discard).
         """
         now = self._now()
-        async with self._transaction() as tx:
+        async with self._transaction(platform_id) as tx:
             await platform_sql.forget_registration(tx, platform_id, status=UNREGISTERED, now=now)
             settle = lifecycle_sql.close_out_queue if close_out else lifecycle_sql.bury_queue
             count = await settle(tx, platform_id, reason=reason, now=now)
@@ -185,7 +188,7 @@ class PlatformChanges:
     async def set_interop(self, platform_id: int, *, send_base64: bool, pull_interval: float | None) -> Platform:
         """Change how the hub talks to one platform (token encoding, pull interval)."""
         platform = await self.get(platform_id)
-        async with self._transaction() as tx:
+        async with self._transaction(platform_id) as tx:
             await platform_sql.set_interop(
                 tx, platform_id, send_base64=send_base64, pull_interval=pull_interval, now=self._now()
             )
@@ -202,7 +205,7 @@ class PlatformChanges:
         if status == "CONNECTED" and not platform.registered:
             raise MethodNotAllowed("platform has no completed registration to resume")
         if platform.status != status:
-            async with self._transaction() as tx:
+            async with self._transaction(platform_id) as tx:
                 await platform_sql.set_status(tx, platform_id, status, now=self._now())
                 await self._owe_clientinfo(tx, platform_id, status)
             LOGGER.info("platform %s status %s -> %s", platform_id, platform.status, status)

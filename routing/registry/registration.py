@@ -59,7 +59,7 @@ class Registry(PlatformChanges):
         token_a = new_token()
         now = self.clock.now()
         expires = iso(now + timedelta(seconds=self.settings.token_a_ttl))
-        async with self._transaction() as tx:
+        async with self._transaction(None) as tx:
             platform_id = await platform_sql.create_platform(
                 tx, name=name, status="PLANNED", initiated_by="party", now=iso(now)
             )
@@ -125,7 +125,7 @@ class Registry(PlatformChanges):
         token_b = new_token()
         now = self._now()
         # Token B must be live before we POST: the party calls our versions with it first.
-        async with self._transaction() as tx:
+        async with self._transaction(None) as tx:
             platform_id = await platform_sql.create_platform(
                 tx, name=name or versions_url, status="PLANNED", initiated_by="hub", now=now, versions_url=versions_url
             )
@@ -140,10 +140,10 @@ class Registry(PlatformChanges):
             await self._check_claims(platform_id, creds)
             await self._store_registration(platform_id, api, creds, token_b, replace_kind="C", registered=True)
             if name:
-                async with self._transaction() as tx:
+                async with self._transaction(platform_id) as tx:
                     await platform_sql.rename_platform(tx, platform_id, name)
         except BaseException:
-            async with self._transaction() as tx:
+            async with self._transaction(platform_id) as tx:
                 await platform_sql.delete_platform(tx, platform_id)
             raise
         LOGGER.info("connected to platform %s at %s", platform_id, versions_url)
@@ -157,7 +157,7 @@ class Registry(PlatformChanges):
             raise MethodNotAllowed("platform is not registered")
         api = PeerApi(platform.versions_url, platform.version or "2.2.1", platform.endpoints)
         token_b = new_token()
-        async with self._transaction() as tx:
+        async with self._transaction(platform_id) as tx:
             await token_sql.add_token(tx, platform_id, token_b, kind="C", now=self._now())
         try:
             creds = await self._post_credentials(
@@ -174,12 +174,12 @@ class Registry(PlatformChanges):
                 self.client, creds.url, creds.token, send_base64=platform.send_base64, want=api.version
             )
         except BaseException:
-            async with self._transaction() as tx:
+            async with self._transaction(platform_id) as tx:
                 await token_sql.revoke_token(tx, token_sql.token_hash(token_b))
             raise
         now = self._now()
         try:
-            async with self._transaction() as tx:
+            async with self._transaction(platform_id) as tx:
                 await token_sql.revoke_tokens(tx, platform_id, kind="C", keep_hash=token_sql.token_hash(token_b))
                 await save_exchange(tx, platform_id, creds, fresh, platform.status, now)
                 await self._owe_clientinfo(tx, platform_id, platform.status)
