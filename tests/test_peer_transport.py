@@ -303,6 +303,23 @@ async def test_idle_connections_are_closed_after_the_keepalive(transport: Transp
 
 
 @on_both_loops
+async def test_idle_connections_over_all_partners_are_capped_least_recently_used_first(_: Transport) -> None:
+    async with Transport(aiohttp.DefaultResolver(), max_idle=2) as capped:
+        async with RawPeer(always(reply())) as a, RawPeer(always(reply())) as b, RawPeer(always(reply())) as c:
+            for peer in (a, b, a, c):  # a's connection reused: b's is the least recently used
+                await capped.request("GET", URL(peer.url()), {}, None, total=2, connect=1, max_bytes=1000)
+            # Three partners, two idle connections kept: b's, the least recently used, was closed.
+            assert capped.idle_connections == 2
+            await wait_for(lambda: b.conns[0].closed_by_peer, what="b's idle connection closed by the hub")
+            assert not a.conns[0].closed_by_peer and not c.conns[0].closed_by_peer
+            for peer in (a, c):  # the kept ones are reused: no new connection
+                await capped.request("GET", URL(peer.url()), {}, None, total=2, connect=1, max_bytes=1000)
+            assert (len(a.conns), len(c.conns)) == (1, 1)
+            await capped.request("GET", URL(b.url()), {}, None, total=2, connect=1, max_bytes=1000)
+            assert len(b.conns) == 2 and capped.idle_connections == 2
+
+
+@on_both_loops
 async def test_tls_is_verified_against_the_trust_store(_: Transport) -> None:
     ca = trustme.CA()
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

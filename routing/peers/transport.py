@@ -19,6 +19,8 @@ issue 22), with what the hub needs and nothing it must not do:
   partner announces (``Keep-Alive: timeout=N``), so its close and our next request rarely cross;
   one that the partner closed while it was idle is replaced once, for the idempotent methods
   only (RFC 9110 9.2.2), as aiohttp does: a POST is never sent twice;
+- at most ``max_idle`` idle connections over all partners (the least recently used closed first),
+  so 10,000 partners cannot exhaust the process's open files;
 - a connection that timed out, was cancelled or answered unexpectedly is closed, never reused.
 Concurrency is bounded by ``routing/peers/slots.py`` before a call gets here.
 """
@@ -65,6 +67,7 @@ class Transport:
         *,
         limit: int = 256,
         limit_per_host: int = 32,
+        max_idle: int = 256,
         keepalive: float = 15.0,
         dns_ttl: float = 300.0,
         user_agent: str = "ocpi-hub",
@@ -80,6 +83,11 @@ class Transport:
         self._ua = user_agent
         self._ssl = ssl_context
         self._idle: dict[Key, list[Connection]] = {}
+        # Every idle connection, least recently released first: at most ``max_idle`` of them over
+        # all partners. One kept per partner would be 10,000 sockets with 10,000 partners, and a
+        # service's open-file limit is often 1,024: connecting would fail for everyone.
+        self._lru: dict[Connection, Key] = {}
+        self._max_idle = max_idle
         self._dns: dict[tuple[str, int], tuple[float, list[ResolveResult]]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
@@ -161,6 +169,7 @@ class Transport:
         now = self._monotonic()
         while idle:
             conn = idle.pop()
+            self._lru.pop(conn, None)
             if conn.reusable and now - conn.idle_since < self._idle_limit(conn):
                 return conn, True
             conn.close()
@@ -211,24 +220,29 @@ class Transport:
             return
         conn.idle_since = self._monotonic()
         self._idle.setdefault(key, []).append(conn)
+        self._lru[conn] = key
+        while len(self._lru) > self._max_idle:  # the least recently used goes, whoever's it is
+            oldest, its_key = next(iter(self._lru.items()))
+            self._forget_idle(oldest, its_key)
+            oldest.close()
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().call_later(self._keepalive, self._sweep)
+
+    def _forget_idle(self, conn: Connection, key: Key) -> None:
+        del self._lru[conn]
+        conns = self._idle[key]
+        conns.remove(conn)
+        if not conns:
+            del self._idle[key]
 
     def _sweep(self) -> None:
         """Close connections idle longer than ``keepalive`` (a partner's sockets are not held forever)."""
         self._sweeper = None
         now = self._monotonic()
-        for key in list(self._idle):
-            kept = []
-            for conn in self._idle[key]:
-                if conn.reusable and now - conn.idle_since < self._idle_limit(conn):
-                    kept.append(conn)
-                else:
-                    conn.close()
-            if kept:
-                self._idle[key] = kept
-            else:
-                del self._idle[key]
+        for conn, key in list(self._lru.items()):
+            if not (conn.reusable and now - conn.idle_since < self._idle_limit(conn)):
+                self._forget_idle(conn, key)
+                conn.close()
         if self._idle and not self._closed:
             self._sweeper = asyncio.get_running_loop().call_later(self._keepalive, self._sweep)
 
@@ -242,7 +256,7 @@ class Transport:
     @property
     def idle_connections(self) -> int:
         """Open connections waiting for their next request."""
-        return sum(len(v) for v in self._idle.values())
+        return len(self._lru)
 
     async def __aenter__(self) -> Transport:
         """``async with Transport(...) as t``: closed on the way out."""
@@ -258,10 +272,10 @@ class Transport:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        for conns in self._idle.values():
-            for conn in conns:
-                conn.close()
+        for conn in self._lru:
+            conn.close()
         self._idle.clear()
+        self._lru.clear()
         await self.resolver.close()
 
 
