@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -82,3 +83,46 @@ async def test_a_taken_port_is_one_line_no_banner_and_leaves_no_database(running
     ]
     # Nothing of the failed start is left behind: no database, admin token file or lock.
     assert not other.parent.exists() or list(other.parent.iterdir()) == []
+
+
+def _low_open_files() -> None:
+    """In the child before exec: a service manager's usual soft limit, the hard one left as it is."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+
+def _open_files_limits(pid: int) -> tuple[str, str]:
+    """Soft and hard 'Max open files' of a running process, as /proc shows them."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return soft, hard
+    raise AssertionError("no open files line")
+
+
+@pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="reads /proc (Linux)")
+async def test_serve_raises_its_soft_open_files_limit_to_the_hard_one(tmp_path: Path) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 256:
+        pytest.skip("the hard limit leaves nothing to raise")
+    db, port = tmp_path / "hub.sqlite3", free_port()
+    env = {**env_for(db, port), "HUB_LOG_LEVEL": "INFO", "HUB_LOG_JSON": "false"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "serve", "--init"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_low_open_files,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_answering(session, f"http://127.0.0.1:{port}/health", proc)
+        soft, hard_seen = _open_files_limits(proc.pid)
+        expected = str(min(hard, 1_048_576)) if hard != resource.RLIM_INFINITY else "1048576"
+        assert (soft, hard_seen) == (expected, "unlimited" if hard == resource.RLIM_INFINITY else str(hard))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert f"open files: soft limit raised from 256 to {expected}" in err.decode()

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -30,6 +31,9 @@ from storage import migrate_postgres as pg_migrations
 from storage.migrate_sqlite import MIGRATIONS, apply_migrations, check_schema, dry_run, list_migrations
 from storage.postgres_dialect import redact
 
+LOGGER = logging.getLogger(__name__)
+OPEN_FILES_CEILING = 1_048_576  # Linux's default nr_open: the most a soft limit may be raised to
+
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run the hub until SIGINT/SIGTERM (migrating first); --init creates a missing database."""
@@ -45,6 +49,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         files.require_database(settings.database_path)
     child = args.ready_fd is not None  # started by `serve --workers N` (hub/cli/supervisor.py)
     setup_logging(settings.log_level, as_json=settings.log_json, with_pid=child or workers > 1)
+    raised = raise_open_files()  # before `--workers` children are started: they inherit it
+    if raised is not None:
+        LOGGER.info("open files: soft limit raised from %d to %d (each partner connection is one)", *raised)
     if child:
         supervisor.follow_parent(args.child_of)
     else:  # a taken port fails before anything is created (database, admin token file)
@@ -68,6 +75,28 @@ def run_loop(main: Coroutine[Any, Any, None], choice: str) -> None:
             uvloop.run(main)
             return
     asyncio.run(main)
+
+
+def raise_open_files() -> tuple[int, int] | None:
+    """Raise the soft open-files limit to the hard one; (old, new), or None if nothing changed.
+
+    Every partner's connection to the hub and every idle keep-alive connection out is an open
+    file; a service manager's usual soft limit (1,024) is reached with a few hundred partners,
+    and then accepts and connects fail for all of them. The hard limit is the operator's ceiling.
+    """
+    try:
+        import resource
+    except ImportError:  # not a POSIX system
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = OPEN_FILES_CEILING if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES_CEILING)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return None
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):  # refused (a container's own ceiling): the limit stays as it was
+        return None
+    return soft, target
 
 
 GC_THRESHOLDS = (700, 10, 1000)  # the default young ones; a full collection 100x less often
