@@ -44,6 +44,7 @@ async def test_a_registration_through_one_process_routes_through_another(
 ) -> None:
     first = await start_hub(database=shared_database)
     second = await start_hub(database=shared_database)
+    reloads = second.app[DIRECTORY].reloaded_at
     cpo = await connect(first, make_peer, CPO1, name="CPO one")
     emsp = await connect(first, make_peer, EMSP1, name="eMSP one")
     # The second process heard of both registrations (NOTIFY): the CPO's token works there and
@@ -57,6 +58,8 @@ async def test_a_registration_through_one_process_routes_through_another(
     )
     assert (status, body["status_code"]) == (200, 1000), body
     await wait_for(lambda: any(r.path.endswith("/sessions/receiver/BE/BEC/X1") for r in emsp.received))
+    # From the invitation on, it re-read the one platform each change named, never all of them.
+    assert second.app[DIRECTORY].reloaded_at == reloads
 
     # Both processes in /status, whichever answers.
     status, body = await second.admin("GET", "/status")

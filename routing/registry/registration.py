@@ -65,6 +65,7 @@ class Registry(PlatformChanges):
             )
             await token_sql.add_token(tx, platform_id, token_a, kind="A", now=iso(now), expires_at=expires)
             await platform_sql.set_role_hint(tx, platform_id, role)
+        await self._tell(platform_id)
         LOGGER.info("invitation created for platform %s (%s), token A expires %s", platform_id, name, expires)
         return await platform_sql.get_platform(self.store, platform_id), token_a
 
@@ -131,6 +132,7 @@ class Registry(PlatformChanges):
             )
             await token_sql.add_token(tx, platform_id, token_b, kind="C", now=now)
             await platform_sql.set_role_hint(tx, platform_id, role)
+        await self._tell(platform_id)
         try:
             creds = await self._post_credentials(
                 "POST", api, token_a, token_b, api.send_base64, role=role, platform_id=platform_id
