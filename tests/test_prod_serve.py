@@ -7,7 +7,7 @@ import resource
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -37,17 +37,23 @@ def serve(db: Path, port: int, *extra: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def start(env: dict[str, str], before_exec: Callable[[], None] | None = None) -> subprocess.Popen[bytes]:
+    """``serve --init`` as a process (``before_exec``: run in the child, e.g. to lower a limit)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hub", "serve", "--init"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=before_exec,  # the test process starts no threads that could race it
+    )
+
+
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[tuple[Path, int]]:
     """A hub process on a fresh database; stopped with SIGTERM."""
     db, port = tmp_path / "hub.sqlite3", free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve", "--init"],
-        cwd=ROOT,
-        env=env_for(db, port),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start(env_for(db, port))
     try:
         async with aiohttp.ClientSession() as session:
             await wait_answering(session, f"http://127.0.0.1:{port}/health", proc)
@@ -107,14 +113,7 @@ async def test_serve_raises_its_soft_open_files_limit_to_the_hard_one(tmp_path: 
         pytest.skip("the hard limit leaves nothing to raise")
     db, port = tmp_path / "hub.sqlite3", free_port()
     env = {**env_for(db, port), "HUB_LOG_LEVEL": "INFO", "HUB_LOG_JSON": "false"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve", "--init"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=_low_open_files,
-    )
+    proc = start(env, _low_open_files)
     try:
         async with aiohttp.ClientSession() as session:
             await wait_answering(session, f"http://127.0.0.1:{port}/health", proc)
