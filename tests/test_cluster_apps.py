@@ -15,6 +15,7 @@ from hub.keys import DIRECTORY, STORE
 from hub.observe.traffic import recorder as hub_traffic
 from hub.observe.traffic.recorder import TRAFFIC
 from routing.clock import FakeClock
+from routing.registry.directory import change_note, noted_platform
 from storage import objects as object_sql
 from storage import traffic as traffic_sql
 from tests.support.backends import needs_postgres
@@ -247,3 +248,10 @@ async def test_a_console_login_holds_in_every_process_and_a_logout_everywhere(
     finally:
         await on_first.close()
         await on_second.close()
+
+
+def test_a_change_note_names_one_platform_and_a_bare_one_means_all() -> None:
+    assert noted_platform(change_note(12)) == 12
+    assert noted_platform("registry") is None  # a hub of the previous version: re-read everything
+    for odd in ("registry:", "registry:x", "registry:²", "registry:-1"):
+        assert noted_platform(odd) is None  # not understood: the safe full re-read

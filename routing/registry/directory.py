@@ -28,13 +28,13 @@ CHANGE_LOG = 256  # single-platform changes a cache can catch up on; older ones 
 CHANGE_NOTE = "registry"  # NOTIFY payload of a registry change; ":<platform id>" when it is one platform's
 
 
-def change_note(platform_id: int | None) -> str:
-    """The NOTIFY payload telling other processes which platform changed (None: re-read them all)."""
-    return CHANGE_NOTE if platform_id is None else f"{CHANGE_NOTE}:{platform_id}"
+def change_note(platform_id: int) -> str:
+    """The NOTIFY payload telling other processes which platform changed."""
+    return f"{CHANGE_NOTE}:{platform_id}"
 
 
 def noted_platform(payload: str) -> int | None:
-    """The platform id a ``change_note`` names; None for a change of everything (or a note not understood)."""
+    """The platform id a ``change_note`` names; None for a bare note (older hubs: re-read everything)."""
     _, sep, rest = payload.partition(":")
     return int(rest) if sep and rest.isascii() and rest.isdigit() else None
 
