@@ -243,7 +243,8 @@ class Transport:
             if not (conn.reusable and now - conn.idle_since < self._idle_limit(conn)):
                 self._forget_idle(conn, key)
                 conn.close()
-        if self._idle and not self._closed:
+        self._idle = {key: conns for key, conns in self._idle.items() if conns}  # taken to the last one
+        if self._lru and not self._closed:
             self._sweeper = asyncio.get_running_loop().call_later(self._keepalive, self._sweep)
 
     def _idle_limit(self, conn: Connection) -> float:
