@@ -152,10 +152,7 @@ class Agreements(AgreementBook):
         new = values.ordered()
         now_told = in_force(new, at)
 
-        def job(tx: SyncTx) -> bool:
-            old = agreement_sql.read(tx, agreement_id)
-            if old is None:
-                raise RecordNotFound(f"agreement {agreement_id}")
+        def change(tx: SyncTx, old: AgreementRow) -> list[Change]:
             agreement_sql.update(tx, agreement_id, new, now=iso(at), announced=now_told)
             was_told = _told(old, at)
             moved = (old.a, old.b) != (new.a, new.b)  # other parties: the old pair ends, the new starts
@@ -164,15 +161,9 @@ class Agreements(AgreementBook):
                 changes.append(Change((old.a, old.b), False))
             if now_told and (moved or not was_told):
                 changes.append(Change((new.a, new.b), True))
-            self._owe(tx, changes)
-            return bool(changes)
+            return changes
 
-        try:
-            owed = await self.store.write(job)
-        except RecordNotFound as exc:
-            raise NotFound(f"agreement {agreement_id} does not exist") from exc
-        except Conflict as exc:
-            raise AgreementConflict(str(exc)) from exc
+        owed = await self._change_stored(agreement_id, change)
         LOGGER.info("agreement %s updated: %s", agreement_id, _text(values))
         await self._changed(owed)
         return self.get(agreement_id)
@@ -181,21 +172,35 @@ class Agreements(AgreementBook):
         """Remove one agreement (404 when unknown); queued messages are still delivered."""
         at = self.clock.now()
 
+        def change(tx: SyncTx, old: AgreementRow) -> list[Change]:
+            agreement_sql.delete(tx, agreement_id)
+            return [Change((old.a, old.b), False)] if _told(old, at) else []
+
+        owed = await self._change_stored(agreement_id, change)
+        LOGGER.info("agreement %s deleted", agreement_id)
+        await self._changed(owed)
+
+    async def _change_stored(self, agreement_id: int, change: Callable[[SyncTx, AgreementRow], list[Change]]) -> bool:
+        """Apply ``change`` to the stored agreement (read locked in the same job); whether it owes ClientInfo.
+
+        The HubClientInfo it owes is committed with it. 404 when the agreement is gone, 409 when
+        its new pair has another agreement.
+        """
+
         def job(tx: SyncTx) -> bool:
             old = agreement_sql.read(tx, agreement_id)
             if old is None:
                 raise RecordNotFound(f"agreement {agreement_id}")
-            agreement_sql.delete(tx, agreement_id)
-            changes = [Change((old.a, old.b), False)] if _told(old, at) else []
+            changes = change(tx, old)
             self._owe(tx, changes)
             return bool(changes)
 
         try:
-            owed = await self.store.write(job)
+            return await self.store.write(job)
         except RecordNotFound as exc:
             raise NotFound(f"agreement {agreement_id} does not exist") from exc
-        LOGGER.info("agreement %s deleted", agreement_id)
-        await self._changed(owed)
+        except Conflict as exc:
+            raise AgreementConflict(str(exc)) from exc
 
 
 @dataclass(frozen=True)
