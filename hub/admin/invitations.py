@@ -7,12 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from hub.admin.params import positive_int
-from hub.keys import CLOCK, DIRECTORY, STORE
+from hub.keys import CLOCK, DIRECTORY, REGISTRY, STORE
 from hub.ocpi.envelope import json_response
 from routing.clock import iso
-from routing.jobs.cluster import CACHE_CHANNEL
 from routing.protocol.errors import NotFound
-from routing.registry.directory import change_note
 from storage import lifecycle as lifecycle_sql
 
 
@@ -39,14 +37,9 @@ async def list_invitations(request: web.Request) -> web.Response:
 async def revoke(app: web.Application, raw: str) -> int:
     """Remove the open invitation ``raw`` (PLANNED platform and token A); NotFound when there is none."""
     platform_id = positive_int(raw)
-    revoked = False
-    if platform_id is not None:
-        async with app[STORE].transaction() as tx:
-            revoked = await lifecycle_sql.revoke_invitation(tx, platform_id)
-    if not revoked or platform_id is None:
+    if platform_id is None or not await app[REGISTRY].revoke_invitation(platform_id):
         raise NotFound(f"no open invitation {raw[:40]!r}")
     await app[DIRECTORY].refresh(platform_id)  # this platform only (a reload of 10,000 is ~1.3 s)
-    await app[STORE].notify(CACHE_CHANNEL, change_note(platform_id))  # and in the other processes
     return platform_id
 
 

@@ -29,6 +29,7 @@ from routing.registry.changes import UNREGISTERED, PlatformChanges, save_exchang
 from routing.registry.credentials import new_token, parse_credentials, role_hint, roles_text
 from routing.registry.identity import conflict_error
 from routing.versions import registration
+from storage import lifecycle as lifecycle_sql
 from storage import platforms as platform_sql
 from storage import tokens as token_sql
 from storage.db import Store
@@ -68,6 +69,11 @@ class Registry(PlatformChanges):
         await self._tell(platform_id)
         LOGGER.info("invitation created for platform %s (%s), token A expires %s", platform_id, name, expires)
         return await platform_sql.get_platform(self.store, platform_id), token_a
+
+    async def revoke_invitation(self, platform_id: int) -> bool:
+        """Delete an unused invitation (its PLANNED platform and token A); False when there is none."""
+        async with self._transaction(platform_id) as tx:  # the other processes drop the platform too
+            return await lifecycle_sql.revoke_invitation(tx, platform_id)
 
     # ---- party-initiated ---------------------------------------------------------------------
 
