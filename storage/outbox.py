@@ -211,7 +211,7 @@ _INSERT_MANY = (
     " state, created_at, next_attempt_at, deadline_at)"
     " SELECT json_extract(j.value, '$[0]'), :module, :key, :method, json_extract(j.value, '$[1]'),"
     " json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'), :body, 'pending', :created, :created, :deadline"
-    " FROM json_each(:legs) j ORDER BY j.key"
+    " FROM json_each(:legs) j ORDER BY j.key RETURNING id, request_id"
 )
 
 
@@ -230,12 +230,18 @@ _PG_INSERT_MANY = (
     " state, created_at, next_attempt_at, deadline_at)"
     " SELECT l.pid, ?, ?, ?, l.url, l.rid, l.headers, ?::bytea, 'pending', ?, ?, ?"
     " FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS l(pid, url, rid, headers, ord)"
-    " ORDER BY l.ord"
+    " ORDER BY l.ord RETURNING id, request_id"
 )
 
 
 def _group_pg(
-    tx: SyncTx, shared: dict[str, object], created: str, deadline: str, legs: list[NewMessage], coalesce: bool
+    tx: SyncTx,
+    shared: dict[str, object],
+    created: str,
+    deadline: str,
+    legs: list[NewMessage],
+    coalesce: bool,
+    ids: dict[str, int] | None,
 ) -> list[bool]:
     """PostgreSQL: one group's ``blocked`` per leg, and its fresh legs inserted in one statement."""
     module, key, method, body = shared["module"], shared["key"], shared["method"], shared["body"]
@@ -244,7 +250,7 @@ def _group_pg(
     rows = tx.fetchall(_PG_NEWEST_PENDING, (method, body, pids, urls, module, key))
     fresh = [m for m, r in zip(legs, rows, strict=True) if not (coalesce and r["same"])]
     if fresh:
-        tx.execute(
+        inserted = tx.fetchall(
             _PG_INSERT_MANY,
             (
                 *(module, key, method, body, created, created, deadline),
@@ -254,13 +260,27 @@ def _group_pg(
                 [json.dumps(m.headers) for m in fresh],
             ),
         )
+        _note_ids(inserted, ids)
     return [bool(r["pending"]) for r in rows]
 
 
-def enqueue_many(tx: SyncTx, messages: Sequence[NewMessage], *, coalesce: bool = False) -> list[bool]:
-    """``enqueue`` for each message (no fast-path lease); return each one's ``blocked``, in order."""
+def _note_ids(rows: Sequence[Row], ids: dict[str, int] | None) -> None:
+    if ids is not None:
+        ids.update((r["request_id"], int(r["id"])) for r in rows)
+
+
+def enqueue_many(
+    tx: SyncTx, messages: Sequence[NewMessage], *, coalesce: bool = False, ids: dict[str, int] | None = None
+) -> list[bool]:
+    """``enqueue`` for each message; return each one's ``blocked``, in order.
+
+    ``ids``: filled with request id -> row id of each message inserted (a coalesced one is not).
+    """
     if any(m.lease_until for m in messages):
-        return [enqueue(tx, m, coalesce=coalesce)[1] for m in messages]
+        each = [enqueue(tx, m, coalesce=coalesce) for m in messages]
+        if ids is not None:  # a coalesced message's id is the pending row's: blocked, never handed over
+            ids.update((m.request_id, row_id) for m, (row_id, _) in zip(messages, each, strict=True))
+        return [behind for _, behind in each]
     blocked: list[bool] = [False] * len(messages)
     groups: dict[tuple[object, ...], list[int]] = {}
     # A broadcast: one group, or one per OCPI version of its body. Ids follow the legs within a
@@ -273,7 +293,7 @@ def enqueue_many(tx: SyncTx, messages: Sequence[NewMessage], *, coalesce: bool =
         shared = {"module": module, "key": object_key, "method": method, "body": body}
         if tx.dialect.name != "sqlite":
             lock_object(tx, str(module), str(object_key))  # ids follow commit order per chain (enqueue)
-            found_pg = _group_pg(tx, shared, str(created), str(deadline), legs, coalesce)
+            found_pg = _group_pg(tx, shared, str(created), str(deadline), legs, coalesce, ids)
             for i, behind in zip(members, found_pg, strict=True):
                 blocked[i] = behind
             continue
@@ -286,7 +306,8 @@ def enqueue_many(tx: SyncTx, messages: Sequence[NewMessage], *, coalesce: bool =
             if not (coalesce and same):  # coalesced: the newest pending one of its chain says the same
                 fresh.append([m.receiver_platform_id, m.url, m.request_id, json.dumps(m.headers)])
         if fresh:
-            tx.execute(_INSERT_MANY, {**shared, "created": created, "deadline": deadline, "legs": json.dumps(fresh)})
+            params = {**shared, "created": created, "deadline": deadline, "legs": json.dumps(fresh)}
+            _note_ids(tx.fetchall(_INSERT_MANY, params), ids)
     return blocked
 
 

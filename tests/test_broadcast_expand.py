@@ -21,7 +21,9 @@ from routing import expander as expander_module
 from routing.delivery.intake import Delivery
 from routing.expander import BroadcastExpander
 from storage import broadcasts as broadcast_sql
+from storage import claims as claims_sql
 from storage.broadcasts import Broadcast
+from storage.outbox import Message
 from tests.support.fakes import FakePlatform, envelope
 from tests.support.hub import HubHandle
 from tests.support.routing import CPO1, EMSP1, EMSP2, HUB, MakePeer, Net, connect, module_requests, network, rh
@@ -87,6 +89,31 @@ async def test_the_answer_does_not_wait_for_any_receiver(hub: HubHandle, make_pe
     await wait_for(lambda: len(module_requests(net.emsp1, "locations")) == 2)
     assert [c for _, _, c in _paths(net.emsp1)] == ["first", "second"]
     assert [c for _, _, c in _paths(net.emsp2)] == ["first", "second"]
+
+
+async def test_legs_go_to_the_scheduler_as_committed_when_alone(
+    hub: HubHandle, make_peer: MakePeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alone on its database, no round reads a broadcast's legs back from the outbox to send them."""
+    net = await network(hub, make_peer)
+    read_back: list[str] = []
+    original = claims_sql.claim_heads
+
+    async def claim_heads(store: Any, **kwargs: Any) -> list[Message]:
+        rows = await original(store, **kwargs)
+        read_back.extend(r.headers.get("X-Correlation-ID", "") for r in rows)
+        return rows
+
+    monkeypatch.setattr(claims_sql, "claim_heads", claim_heads)
+    await _broadcast(net, "b1")
+    await _broadcast(net, "b2")
+    await wait_for(lambda: len(module_requests(net.emsp1, "locations")) == 2)
+    await wait_for(lambda: len(module_requests(net.emsp2, "locations")) == 2)
+    await asyncio.wait_for(hub.app[WORKER].idle(), 10)
+    for emsp in (net.emsp1, net.emsp2):
+        assert [c for _, _, c in _paths(emsp)] == ["b1", "b2"]
+    if not hub.app[STORE].shared:  # shared, other processes' schedulers must find them in the outbox
+        assert read_back == []
 
 
 async def test_what_follows_an_unexpanded_broadcast_stays_behind_it(

@@ -194,6 +194,15 @@ class DeliveryWorker:
         elif self._queues.room <= 0:
             self._capped = True  # queued for want of room: a freed slot must go to it (_release)
 
+    def offer(self, rows: list[Message]) -> None:
+        """Just-committed chain heads no other process reads: ready at once, the loop starts them (paced)."""
+        if self._stopping:
+            return
+        for row in rows:
+            if not self.is_paused(row.receiver_platform_id):  # a paused receiver's rows wait in the outbox
+                self._queues.offer_head(row)
+        self.wake()
+
     def queued_behind(self, platform_id: int, module: str, object_key: str) -> None:
         """A message was committed behind an earlier one of its object: a round must follow that one."""
         self._queues.queued_behind(platform_id, module, object_key)

@@ -75,8 +75,15 @@ async def check_enqueue_many_coalesces_like_one_by_one(store: Store) -> None:
     # another body (a new row, behind the first); receiver 3 had nothing (its chain head).
     second = [patch(1, 1, b'{"status":"CHARGING"}'), patch(2, 1, b'{"status":"AVAILABLE"}')]
     second.append(patch(3, 1, b'{"status":"CHARGING"}'))
-    assert await store.write(lambda tx: outbox_sql.enqueue_many(tx, second, coalesce=True)) == [True, True, False]
+    ids: dict[str, int] = {}
+    assert await store.write(lambda tx: outbox_sql.enqueue_many(tx, second, coalesce=True, ids=ids)) == [
+        True,
+        True,
+        False,
+    ]
     rows = await store.fetchall("SELECT id, receiver_platform_id AS pid, request_id, body FROM outbox ORDER BY id")
+    # ``ids`` names the rows inserted (what the scheduler is handed), not the coalesced leg.
+    assert ids == {r["request_id"]: r["id"] for r in rows if r["request_id"] in ("2-LOC1-1", "3-LOC1-1")}
     # Ids order each chain (one receiver's copies of one object); across receivers they mean nothing.
     assert sorted((r["pid"], r["request_id"]) for r in rows) == [
         (1, "1-LOC1-0"),
