@@ -18,7 +18,9 @@ from aiohttp import web
 
 from hub.keys import STORE, WORKER
 from routing import expander as expander_module
+from routing.clock import FakeClock
 from routing.delivery.intake import Delivery
+from routing.delivery.scheduler import DeliveryWorker
 from routing.expander import BroadcastExpander
 from storage import broadcasts as broadcast_sql
 from storage import claims as claims_sql
@@ -28,7 +30,7 @@ from tests.support.fakes import FakePlatform, envelope
 from tests.support.hub import HubHandle
 from tests.support.routing import CPO1, EMSP1, EMSP2, HUB, MakePeer, Net, connect, module_requests, network, rh
 from tests.support.routing import example as ex
-from tests.support.waiting import wait_for
+from tests.support.waiting import settle, wait_for
 
 pytestmark = pytest.mark.both_backends
 
@@ -114,6 +116,24 @@ async def test_legs_go_to_the_scheduler_as_committed_when_alone(
         assert [c for _, _, c in _paths(emsp)] == ["b1", "b2"]
     if not hub.app[STORE].shared:  # shared, other processes' schedulers must find them in the outbox
         assert read_back == []
+
+
+async def test_legs_a_lost_hand_over_left_in_the_outbox_go_at_the_next_timed_look(
+    hub: HubHandle, make_peer: MakePeer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handed-over heads wake no read of the outbox; a timer wake-up always reads it (the safety net)."""
+    net = await network(hub, make_peer)
+    await settle(hub)
+    monkeypatch.setattr(DeliveryWorker, "offer", lambda worker, rows: None)  # the hand-over never arrives
+    await _broadcast(net, "lost")
+    await settle(hub)  # expanded (idle() waits for the expander too)
+    assert await broadcast_sql.count(hub.app[STORE]) == 0
+    if not hub.app[STORE].shared:  # shared, the expansion woke a read: they are delivered already
+        assert module_requests(net.emsp1, "locations") == module_requests(net.emsp2, "locations") == []
+    clock.advance(61)  # past the scheduler's longest idle wait
+    await settle(hub)
+    for emsp in (net.emsp1, net.emsp2):
+        assert [c for _, _, c in _paths(emsp)] == ["lost"]
 
 
 async def test_what_follows_an_unexpanded_broadcast_stays_behind_it(

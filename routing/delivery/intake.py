@@ -154,7 +154,8 @@ class Delivery:
         if heads:
             self.worker.offer(heads)
         if messages:
-            self.worker.wake()
+            if ids is None:  # (alone, each message is a head handed over or queued_behind woke it)
+                self.worker.wake()
             await self.store.notify(OUTBOX_CHANNEL, "enqueued")  # other processes' schedulers may help
 
     # ---- push one and wait: the fast path ------------------------------------------------------
