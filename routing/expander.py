@@ -33,7 +33,7 @@ from routing.decide import MODULES, broadcast_targets
 from routing.delivery.intake import Delivery
 from routing.leased import LeasedRowsLoop
 from routing.messages import Leg, PartyRef, RoutingHeaders, Target
-from routing.protocol.paths import join
+from routing.protocol.paths import suffix
 from routing.protocol.vocab import InterfaceRole
 from routing.registry.directory import Directory
 from routing.versions import Loss
@@ -158,6 +158,7 @@ class BroadcastExpander(LeasedRowsLoop):
             and self.agreements.allows_message(spec, InterfaceRole.RECEIVER, sender, t.party)
         ]
         done = record.done_through
+        tail = suffix(record.segments, record.query_string)  # every receiver's URL ends the same
         try:
             while True:
                 chunk = _chunk(todo)
@@ -165,7 +166,7 @@ class BroadcastExpander(LeasedRowsLoop):
                 legs = [
                     Leg(
                         method=record.method,
-                        url=join(t.base_url, record.segments, record.query_string),
+                        url=t.base_url.rstrip("/") + tail,  # (paths.join, its suffix computed once)
                         platform=t.platform,
                         routing=RoutingHeaders(from_party=self.hub, to_party=t.party),
                         correlation_id=record.correlation_id,

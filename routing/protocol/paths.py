@@ -61,11 +61,16 @@ def join(base: str, segments: list[str], query_string: str) -> str:
     level or climb one, whatever the receiver's server makes of the URL (peers' URLs end with or
     without '/').
     """
-    url = base.rstrip("/")
+    return base.rstrip("/") + suffix(segments, query_string)
+
+
+def suffix(segments: list[str], query_string: str) -> str:
+    """What ``join`` appends to a receiver endpoint: once per broadcast, not once per receiver."""
+    tail = ""
     if segments:
         for segment in segments:
             check_segment(segment)
-        url += "/" + "/".join(quote(s, safe="") for s in segments)
+        tail = "/" + "/".join(quote(s, safe="") for s in segments)
     if query_string:
-        url += "?" + query_string
-    return url
+        tail += "?" + query_string
+    return tail

@@ -213,6 +213,8 @@ async def outbound(leg: Leg, *, checked: bool = False) -> Leg:
             data = translated.data
             body = dumps_json(data)
         refuse_invalid(flow, leg.platform, receiver, flow.kind, data)
+    if body is leg.body and routing is leg.routing:  # most legs: the same version, routing headers kept
+        return leg
     return replace(leg, body=body, routing=routing)
 
 
