@@ -227,10 +227,12 @@ _PG_NEWEST_PENDING = (
 )
 _PG_INSERT_MANY = (
     "INSERT INTO outbox (receiver_platform_id, module, object_key, method, url, request_id, headers, body,"
-    " state, created_at, next_attempt_at, deadline_at)"
-    " SELECT l.pid, ?, ?, ?, l.url, l.rid, l.headers, ?::bytea, 'pending', ?, ?, ?"
-    " FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS l(pid, url, rid, headers, ord)"
-    " ORDER BY l.ord RETURNING id, request_id"
+    " state, created_at, next_attempt_at, deadline_at, leased_by, lease_until)"
+    " SELECT l.pid, ?, ?, ?, l.url, l.rid, l.headers, ?::bytea, 'pending', ?, ?, ?,"
+    " CASE WHEN l.head = 1 THEN ?::text END, CASE WHEN l.head = 1 THEN ?::text END"
+    " FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::bigint[])"
+    " WITH ORDINALITY AS l(pid, url, rid, headers, head, ord)"
+    " ORDER BY l.ord RETURNING id, request_id, leased_by IS NOT NULL AS leased"
 )
 
 
@@ -242,25 +244,32 @@ def _group_pg(
     legs: list[NewMessage],
     coalesce: bool,
     ids: dict[str, int] | None,
+    lease_until: str | None,
 ) -> list[bool]:
     """PostgreSQL: one group's ``blocked`` per leg, and its fresh legs inserted in one statement."""
     module, key, method, body = shared["module"], shared["key"], shared["method"], shared["body"]
     pids = [m.receiver_platform_id for m in legs]
     urls = [m.url for m in legs]
     rows = tx.fetchall(_PG_NEWEST_PENDING, (method, body, pids, urls, module, key))
-    fresh = [m for m, r in zip(legs, rows, strict=True) if not (coalesce and r["same"])]
+    fresh = [(m, not r["pending"]) for m, r in zip(legs, rows, strict=True) if not (coalesce and r["same"])]
     if fresh:
+        # Leased (``lease_until`` and an owner): only a chain head, as ``enqueue`` leases one.
+        leasing = lease_until is not None and tx.owner is not None
         inserted = tx.fetchall(
             _PG_INSERT_MANY,
             (
                 *(module, key, method, body, created, created, deadline),
-                [m.receiver_platform_id for m in fresh],
-                [m.url for m in fresh],
-                [m.request_id for m in fresh],
-                [json.dumps(m.headers) for m in fresh],
+                tx.owner if leasing else None,
+                lease_until if leasing else None,
+                [m.receiver_platform_id for m, _ in fresh],
+                [m.url for m, _ in fresh],
+                [m.request_id for m, _ in fresh],
+                [json.dumps(m.headers) for m, _ in fresh],
+                [1 if head and leasing else 0 for _, head in fresh],  # (booleans go as integers here)
             ),
         )
-        _note_ids(inserted, ids)
+        # Shared, only the rows leased to this process may be handed over to its scheduler.
+        _note_ids([r for r in inserted if r["leased"]], ids)
     return [bool(r["pending"]) for r in rows]
 
 
@@ -270,16 +279,25 @@ def _note_ids(rows: Sequence[Row], ids: dict[str, int] | None) -> None:
 
 
 def enqueue_many(
-    tx: SyncTx, messages: Sequence[NewMessage], *, coalesce: bool = False, ids: dict[str, int] | None = None
+    tx: SyncTx,
+    messages: Sequence[NewMessage],
+    *,
+    coalesce: bool = False,
+    ids: dict[str, int] | None = None,
+    lease_until: str | None = None,
 ) -> list[bool]:
     """``enqueue`` for each message; return each one's ``blocked``, in order.
 
-    ``ids``: filled with request id -> row id of each message inserted (a coalesced one is not).
+    ``ids``: filled with request id -> row id of each chain head inserted that the caller's
+    scheduler may be handed (a coalesced message is not inserted): alone, every one; on a shared
+    database, those leased to this process (``lease_until``).
+    ``lease_until`` (shared database): each chain head inserted is leased to this process until
+    then, like the fast path's (another process takes it over only once the lease runs out).
     """
     if any(m.lease_until for m in messages):
         each = [enqueue(tx, m, coalesce=coalesce) for m in messages]
-        if ids is not None:  # a coalesced message's id is the pending row's: blocked, never handed over
-            ids.update((m.request_id, row_id) for m, (row_id, _) in zip(messages, each, strict=True))
+        if ids is not None:  # heads only (a coalesced message's id is the pending row's: blocked)
+            ids.update((m.request_id, row_id) for m, (row_id, behind) in zip(messages, each, strict=True) if not behind)
         return [behind for _, behind in each]
     blocked: list[bool] = [False] * len(messages)
     groups: dict[tuple[object, ...], list[int]] = {}
@@ -293,21 +311,23 @@ def enqueue_many(
         shared = {"module": module, "key": object_key, "method": method, "body": body}
         if tx.dialect.name != "sqlite":
             lock_object(tx, str(module), str(object_key))  # ids follow commit order per chain (enqueue)
-            found_pg = _group_pg(tx, shared, str(created), str(deadline), legs, coalesce, ids)
+            found_pg = _group_pg(tx, shared, str(created), str(deadline), legs, coalesce, ids, lease_until)
             for i, behind in zip(members, found_pg, strict=True):
                 blocked[i] = behind
             continue
         pairs = json.dumps([[m.receiver_platform_id, m.url] for m in legs])
         row = tx.fetchone(_NEWEST_PENDING, {**shared, "legs": pairs})
         found = sorted(json.loads(row["found"])) if row is not None else []
-        fresh = []
+        fresh, heads = [], set()
         for i, m, (_, pending, same) in zip(members, legs, found, strict=True):
             blocked[i] = bool(pending)
             if not (coalesce and same):  # coalesced: the newest pending one of its chain says the same
                 fresh.append([m.receiver_platform_id, m.url, m.request_id, json.dumps(m.headers)])
+                if not pending:
+                    heads.add(m.request_id)
         if fresh:
             params = {**shared, "created": created, "deadline": deadline, "legs": json.dumps(fresh)}
-            _note_ids(tx.fetchall(_INSERT_MANY, params), ids)
+            _note_ids([r for r in tx.fetchall(_INSERT_MANY, params) if r["request_id"] in heads], ids)
     return blocked
 
 

@@ -96,7 +96,7 @@ async def test_the_answer_does_not_wait_for_any_receiver(hub: HubHandle, make_pe
 async def test_legs_go_to_the_scheduler_as_committed_when_alone(
     hub: HubHandle, make_peer: MakePeer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Alone on its database, no round reads a broadcast's legs back from the outbox to send them."""
+    """No round reads a broadcast's legs back from the outbox to send them (shared: they are leased to it)."""
     net = await network(hub, make_peer)
     read_back: list[str] = []
     original = claims_sql.claim_heads
@@ -114,8 +114,7 @@ async def test_legs_go_to_the_scheduler_as_committed_when_alone(
         await settle(hub)
     for emsp in (net.emsp1, net.emsp2):
         assert [c for _, _, c in _paths(emsp)] == ["b1", "b2"]
-    if not hub.app[STORE].shared:  # shared, other processes' schedulers must find them in the outbox
-        assert read_back == []
+    assert read_back == []
 
 
 async def test_legs_a_lost_hand_over_left_in_the_outbox_go_at_the_next_timed_look(
@@ -128,8 +127,7 @@ async def test_legs_a_lost_hand_over_left_in_the_outbox_go_at_the_next_timed_loo
     await _broadcast(net, "lost")
     await settle(hub)  # expanded (idle() waits for the expander too)
     assert await broadcast_sql.count(hub.app[STORE]) == 0
-    if not hub.app[STORE].shared:  # shared, the expansion woke a read: they are delivered already
-        assert module_requests(net.emsp1, "locations") == module_requests(net.emsp2, "locations") == []
+    assert module_requests(net.emsp1, "locations") == module_requests(net.emsp2, "locations") == []
     clock.advance(61)  # past the scheduler's longest idle wait
     await settle(hub)
     for emsp in (net.emsp1, net.emsp2):

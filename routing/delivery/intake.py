@@ -125,20 +125,20 @@ class Delivery:
                 deadline = deadlines[max_age] = iso(now + timedelta(seconds=max_age))
             messages.append(self._message(leg, created, deadline))
 
-        # Alone on its database, this process's scheduler is the only reader of these rows: the
-        # chain heads go to it as committed, without a round reading them back (a broadcast to
-        # 1,000: the reader thread's claims were 15 % of the fan-out's samples, issue 22).
-        # Shared, other processes' schedulers take them from the outbox.
-        ids: dict[str, int] | None = None if self.store.shared else {}
+        # The chain heads go to this process's scheduler as committed, without a round reading
+        # them back (a broadcast to 1,000: the reader thread's claims were 15 % of the fan-out's
+        # samples, issue 22). Shared, they are leased to this process for it, as the fast path's
+        # are (its heartbeat renews the lease; if it dies, another process takes them over).
+        ids: dict[str, int] = {}
+        lease = iso(self.clock.now() + timedelta(seconds=self.lease_seconds)) if self.store.shared else None
 
         def job(tx: SyncTx) -> list[bool]:
             for message in messages:  # before ``prepare`` reads the stored copies it will change
                 outbox_sql.lock_object(tx, message.module, message.object_key)
             if prepare is not None:
                 prepare(tx)
-            if ids is not None:
-                ids.clear()  # a job that raised may be retried
-            blocked = outbox_sql.enqueue_many(tx, messages, coalesce=status_patch, ids=ids)
+            ids.clear()  # a job that raised may be retried
+            blocked = outbox_sql.enqueue_many(tx, messages, coalesce=status_patch, ids=ids, lease_until=lease)
             if then is not None:
                 then(tx)
             return blocked
@@ -149,13 +149,13 @@ class Delivery:
         for message, behind in zip(messages, blocked, strict=True):
             if behind:
                 self.worker.queued_behind(message.receiver_platform_id, message.module, message.object_key)
-            elif ids is not None and (message_id := ids.get(message.request_id)) is not None:
+            elif (message_id := ids.get(message.request_id)) is not None:
                 heads.append(message.stored(message_id))
         if heads:
             self.worker.offer(heads)
+        if len(heads) < len(messages) - sum(blocked):  # a head not handed over: a round reads it
+            self.worker.wake()
         if messages:
-            if ids is None:  # (alone, each message is a head handed over or queued_behind woke it)
-                self.worker.wake()
             await self.store.notify(OUTBOX_CHANNEL, "enqueued")  # other processes' schedulers may help
 
     # ---- push one and wait: the fast path ------------------------------------------------------

@@ -1,8 +1,9 @@
 """The delivery scheduler: one loop, a ready queue per receiver, bounded concurrency per receiver.
 
 Committed messages reach an attempt (routing/delivery/attempt.py) three ways: the fast path hands over a
-just-committed chain head (``submit``); alone on its database, a broadcast's or notification's
-just-committed chain heads are handed over too (``offer``: nobody else reads them); and the loop
+just-committed chain head (``submit``); a broadcast's or notification's just-committed chain
+heads are handed over too (``offer``; on a shared database leased to this process like the fast
+path's, so no other process sends them while it lives); and the loop
 reads the due head of every order chain from the outbox (``storage.claims.claim_heads``) when
 something may wait there unread (``wake``; a timer wake-up always reads). All land in the receiver's ready queue, which
 starts at most ``concurrency_per_receiver`` attempts at once, so one slow receiver never delays
@@ -208,7 +209,7 @@ class DeliveryWorker:
             self._capped = True  # queued for want of room: a freed slot must go to it (_release)
 
     def offer(self, rows: list[Message]) -> None:
-        """Just-committed chain heads no other process reads: ready at once, the loop starts them (paced)."""
+        """Just-committed chain heads no other process sends (alone, or leased): ready at once, started paced."""
         if self._stopping:
             return
         for row in rows:

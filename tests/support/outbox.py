@@ -76,14 +76,19 @@ async def check_enqueue_many_coalesces_like_one_by_one(store: Store) -> None:
     second = [patch(1, 1, b'{"status":"CHARGING"}'), patch(2, 1, b'{"status":"AVAILABLE"}')]
     second.append(patch(3, 1, b'{"status":"CHARGING"}'))
     ids: dict[str, int] = {}
-    assert await store.write(lambda tx: outbox_sql.enqueue_many(tx, second, coalesce=True, ids=ids)) == [
-        True,
-        True,
-        False,
-    ]
-    rows = await store.fetchall("SELECT id, receiver_platform_id AS pid, request_id, body FROM outbox ORDER BY id")
-    # ``ids`` names the rows inserted (what the scheduler is handed), not the coalesced leg.
-    assert ids == {r["request_id"]: r["id"] for r in rows if r["request_id"] in ("2-LOC1-1", "3-LOC1-1")}
+
+    def leased_heads(tx: SyncTx) -> list[bool]:
+        return outbox_sql.enqueue_many(tx, second, coalesce=True, ids=ids, lease_until=LEASE)
+
+    assert await store.write(leased_heads) == [True, True, False]
+    rows = await store.fetchall(
+        "SELECT id, receiver_platform_id AS pid, request_id, body, leased_by FROM outbox ORDER BY id"
+    )
+    # ``ids`` names the chain heads inserted (what the scheduler is handed): not the coalesced leg,
+    # nor the one behind another; shared, only the head is leased (to this process).
+    assert ids == {r["request_id"]: r["id"] for r in rows if r["request_id"] == "3-LOC1-1"}
+    leased = {r["request_id"] for r in rows if r["leased_by"] is not None}
+    assert leased == ({"3-LOC1-1"} if store.shared else set())
     # Ids order each chain (one receiver's copies of one object); across receivers they mean nothing.
     assert sorted((r["pid"], r["request_id"]) for r in rows) == [
         (1, "1-LOC1-0"),
