@@ -100,8 +100,8 @@ def module_of(path: str) -> str:
     return "unknown"
 
 
-def _party(headers: Mapping[str, str], side: str) -> str | None:
-    lowered = {k.lower(): v for k, v in headers.items()}
+def _party(lowered: Mapping[str, str], side: str) -> str | None:
+    """``side``'s OCPI routing headers as CC*PID, from headers with lowered names."""
     country_code, party_id = lowered.get(f"ocpi-{side}-country-code"), lowered.get(f"ocpi-{side}-party-id")
     return f"{country_code}*{party_id}" if country_code and party_id else None
 
@@ -192,6 +192,7 @@ def outbound_record(
     if parts.port:
         host += f":{parts.port}"
     path = redact_path(parts.path, module=module, base_path=base_path)
+    lowered = {k.lower(): v for k, v in exchange.headers.items()}  # once: four headers are read
     return TrafficRecord(
         ts=now,
         direction="out",
@@ -199,13 +200,13 @@ def outbound_record(
         method=exchange.method,
         path=f"{parts.scheme}://{host}{path}{safe_query(query_items(parts.query))}",
         platform_id=platform_id,
-        from_party=_party(exchange.headers, "from"),
-        to_party=_party(exchange.headers, "to"),
+        from_party=_party(lowered, "from"),
+        to_party=_party(lowered, "to"),
         http_status=exchange.status,
         ocpi_status=exchange.ocpi_status,
         attempt=attempt,
-        request_id=_header(exchange.headers, "x-request-id"),
-        correlation_id=_header(exchange.headers, "x-correlation-id"),
+        request_id=lowered.get("x-request-id"),
+        correlation_id=lowered.get("x-correlation-id"),
         latency_ms=round(exchange.latency * 1000, 3),
         error=exchange.error,
         note=exchange.note,
@@ -241,10 +242,6 @@ def _log_line(record: TrafficRecord) -> None:
         f" ({record.note})" if record.note else "",
         extra={"traffic": dict(vars(record))},  # shallow: the fields are plain values
     )
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
 def query_items(query: str) -> list[tuple[str, str]]:
