@@ -56,9 +56,14 @@ class DatabaseFigures:
 
 
 async def expired_seqs(store: Store, module: str, *, before: str, limit: int) -> list[int]:
-    """Up to ``limit`` objects of a module last updated before ``before`` (oldest first)."""
+    """Up to ``limit`` objects of a module last updated before ``before``, in no particular order.
+
+    The sweep deletes them all, chunk by chunk, so their order does not matter; sorting by
+    last_updated (no index has it: one would cost every object write) sorted every object of the
+    module for each chunk: 230 ms a chunk at 300,000 Locations, 1.2 ms without (bench/seed.py).
+    """
     rows = await store.fetchall(
-        "SELECT seq FROM objects WHERE module = ? AND last_updated < ? ORDER BY last_updated LIMIT ?",
+        "SELECT seq FROM objects WHERE module = ? AND last_updated < ? LIMIT ?",
         (module, before, limit),
     )
     return [int(r["seq"]) for r in rows]
