@@ -1,13 +1,13 @@
 """The delivery scheduler: one loop, a ready queue per receiver, bounded concurrency per receiver.
 
-Committed messages reach an attempt (routing/delivery/attempt.py) three ways: the fast path hands over a
-just-committed chain head (``submit``); a broadcast's or notification's just-committed chain
-heads are handed over too (``offer``; on a shared database leased to this process like the fast
-path's, so no other process sends them while it lives); and the loop
-reads the due head of every order chain from the outbox (``storage.claims.claim_heads``) when
-something may wait there unread (``wake``; a timer wake-up always reads). All land in the receiver's ready queue, which
-starts at most ``concurrency_per_receiver`` attempts at once, so one slow receiver never delays
-another; a finished attempt starts the next ready message at once, without a query. The ready
+Committed messages reach an attempt (routing/delivery/attempt.py) three ways: the fast path
+hands over a just-committed chain head (``submit``); a broadcast's or notification's
+just-committed chain heads are handed over too (``offer``; on a shared database leased to this
+process like the fast path's, so no other process sends them while it lives); and the loop reads
+the due head of every order chain from the outbox (``storage.claims.claim_heads``) when something
+may wait there unread (``wake``; a timer wake-up always reads). All land in the receiver's ready
+queue, which starts at most ``concurrency_per_receiver`` attempts at once, so one slow receiver
+never delays another; a finished attempt starts the next ready message at once, without a query. The ready
 queue is bounded (``max_queue_per_receiver``): ``has_room`` tells the fast path to refuse a push
 (503) rather than let latency climb. All receivers together send at most ``max_in_flight`` at once,
 and a round reads no more than there is room for: a fan-out to 10,000 platforms (a registration's
