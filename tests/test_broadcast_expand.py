@@ -26,11 +26,12 @@ from storage import broadcasts as broadcast_sql
 from storage import claims as claims_sql
 from storage.broadcasts import Broadcast
 from storage.outbox import Message
+from tests.support.delivery import FAST, Script, is_queued, put_session, sessions_to
 from tests.support.fakes import FakePlatform, envelope
 from tests.support.hub import HubHandle
 from tests.support.routing import CPO1, EMSP1, EMSP2, HUB, MakePeer, Net, connect, module_requests, network, rh
 from tests.support.routing import example as ex
-from tests.support.waiting import settle, wait_for
+from tests.support.waiting import advance_until, settle, until, wait_for
 
 pytestmark = pytest.mark.both_backends
 
@@ -270,3 +271,25 @@ def _expander(hub: HubHandle) -> BroadcastExpander:
 
     expander: BroadcastExpander = hub.app[ROUTING].expander
     return expander
+
+
+async def test_a_burst_of_broadcasts_leaves_a_receiver_room_for_directed_pushes(
+    start_hub: StartHub, make_peer: MakePeer, clock: FakeClock
+) -> None:
+    """Heads handed over fill at most half a receiver's queue; the rest wait in the outbox, nothing is lost."""
+    hub = await start_hub(delivery={**FAST, "concurrency_per_receiver": 1, "max_queue_per_receiver": 4})
+    net = await network(hub, make_peer)
+    script = Script(gate=asyncio.Event())
+    net.emsp1.module_responder = script
+    for n in range(6):  # six Locations: six chains, each one broadcast to both eMSPs
+        await _broadcast(net, f"b{n}", path=LOC[: -len("LOC1")] + f"LOC{n}", body={**LOCATION, "id": f"LOC{n}"})
+    await until(lambda: broadcast_sql.count(hub.app[STORE]), lambda n: n == 0)
+    await wait_for(lambda: script.in_handler == 1)  # eMSP one holds the first; the others wait for it
+    # Its queue (4) holds that one and at most 2 handed over: a directed push to it is still taken.
+    status, body, _ = await put_session(net, "s1", 1)
+    assert is_queued(status, body), body
+    script.gate.set()
+    await advance_until(hub, clock, lambda: len(module_requests(net.emsp1, "locations")) == 6)
+    assert sorted(c for _, _, c in _paths(net.emsp1)) == [f"b{n}" for n in range(6)]  # each once
+    assert len(sessions_to(net.emsp1)) == 1
+    assert sorted(c for _, _, c in _paths(net.emsp2)) == [f"b{n}" for n in range(6)]

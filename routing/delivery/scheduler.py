@@ -123,6 +123,9 @@ class DeliveryWorker:
         self._paused_key: tuple[int, int] | None = None
         self._paused: list[int] = []
         self._readable = 1  # receivers a round may read: known, not paused
+        # Ready rows a receiver may be handed without a round (see offer): what one round could read
+        # for it, and never more than half its queue bound.
+        self._offer_limit = max(1, min(settings.batch_size, settings.max_queue_per_receiver // 2))
         # What feeds the outbox after an answer: the broadcast expander, the ClientInfo pushes of a
         # registration (routing/registry/clientinfo.py). idle() waits for each of them too.
         self.upstream: list[Callable[[], Awaitable[None]]] = []
@@ -209,13 +212,28 @@ class DeliveryWorker:
             self._capped = True  # queued for want of room: a freed slot must go to it (_release)
 
     def offer(self, rows: list[Message]) -> None:
-        """Just-committed chain heads no other process sends (alone, or leased): ready at once, started paced."""
+        """Just-committed chain heads no other process sends (alone, or leased): ready at once, started paced.
+
+        A receiver takes at most ``_offer_limit`` ready rows this way; the rest wait in the outbox
+        for a round, as before the hand-over. A CPO's bulk PUT of 100,000 Locations would
+        otherwise hold 100,000 rows per eMSP in memory, and fill the receiver's ready queue up to
+        ``max_queue_per_receiver`` (its directed pushes answered 503).
+        """
         if self._stopping:
             return
+        left = False
         for row in rows:
-            if not self.is_paused(row.receiver_platform_id):  # a paused receiver's rows wait in the outbox
-                self._queues.offer_head(row)
-        self._nudge()
+            platform_id = row.receiver_platform_id
+            if self.is_paused(platform_id):  # a paused receiver's rows wait in the outbox (its resume wakes)
+                continue
+            if self._queues.waiting(platform_id) >= self._offer_limit:
+                left = True
+                continue
+            self._queues.offer_head(row)
+        if left:
+            self.wake()  # a round reads what was left in the outbox
+        else:
+            self._nudge()
 
     def queued_behind(self, platform_id: int, module: str, object_key: str) -> None:
         """A message was committed behind an earlier one of its object: a round must follow that one."""
