@@ -33,7 +33,7 @@ from routing.decide import MODULES, broadcast_targets
 from routing.delivery.intake import Delivery
 from routing.leased import LeasedRowsLoop
 from routing.messages import Leg, PartyRef, RoutingHeaders, Target
-from routing.protocol.paths import suffix
+from routing.protocol.paths import attach, suffix
 from routing.protocol.vocab import InterfaceRole
 from routing.registry.directory import Directory
 from routing.versions import Loss
@@ -158,7 +158,7 @@ class BroadcastExpander(LeasedRowsLoop):
             and self.agreements.allows_message(spec, InterfaceRole.RECEIVER, sender, t.party)
         ]
         done = record.done_through
-        tail = suffix(record.segments, record.query_string)  # every receiver's URL ends the same
+        tail = suffix(record.segments, record.query_string)  # paths.join's tail, once: every receiver's is the same
         try:
             while True:
                 chunk = _chunk(todo)
@@ -166,7 +166,7 @@ class BroadcastExpander(LeasedRowsLoop):
                 legs = [
                     Leg(
                         method=record.method,
-                        url=t.base_url.rstrip("/") + tail,  # (paths.join, its suffix computed once)
+                        url=attach(t.base_url, tail),
                         platform=t.platform,
                         routing=RoutingHeaders(from_party=self.hub, to_party=t.party),
                         correlation_id=record.correlation_id,

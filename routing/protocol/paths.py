@@ -61,7 +61,12 @@ def join(base: str, segments: list[str], query_string: str) -> str:
     level or climb one, whatever the receiver's server makes of the URL (peers' URLs end with or
     without '/').
     """
-    return base.rstrip("/") + suffix(segments, query_string)
+    return attach(base, suffix(segments, query_string))
+
+
+def attach(base: str, tail: str) -> str:
+    """A receiver endpoint with a ``suffix`` appended (peers' URLs end with or without '/')."""
+    return base.rstrip("/") + tail
 
 
 def suffix(segments: list[str], query_string: str) -> str:
