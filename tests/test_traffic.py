@@ -235,3 +235,24 @@ def test_a_batch_of_traffic_lines_is_one_write_and_other_threads_are_not_held(mo
     lines = [json.loads(line)["msg"] for line in stream.getvalue().splitlines()]
     assert lines == ["from another thread", *(f"line {n}" for n in range(50)), "after the block"]
     assert stream.writes == 3  # the other thread's line, the batch in one write, the line after it
+
+
+def test_a_json_line_carries_what_orjson_refuses_and_keeps_its_fields() -> None:
+    """orjson writes the lines; an extra it cannot carry (an int past 64 bits, a key that is not
+    text) still gives one whole JSON line, as json.dumps wrote it, never a logging error."""
+    formatter = JsonFormatter(os_pid=42)
+
+    def line(**extra: object) -> dict[str, object]:
+        record = logging.LogRecord("hub.test", logging.INFO, __file__, 1, "to %s", ("NL*ABC",), None)
+        record.__dict__.update(extra)
+        text = formatter.format(record)
+        assert "\n" not in text
+        return json.loads(text)
+
+    plain = line(traffic={"platform_id": 3, "note": None, "path": "/ocpi/2.2.1/sessions/NL/ABC/ü"})
+    assert plain["msg"] == "to NL*ABC" and plain["level"] == "INFO" and plain["logger"] == "hub.test"
+    assert plain["pid"] == 42 and plain["ts"].endswith("Z")
+    assert plain["traffic"] == {"platform_id": 3, "note": None, "path": "/ocpi/2.2.1/sessions/NL/ABC/ü"}
+    assert line(count=2**70)["count"] == 2**70
+    assert line(by_id={1: "a"})["by_id"] == {"1": "a"}
+    assert line(thing=object())["thing"].startswith("<object object")
