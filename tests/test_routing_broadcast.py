@@ -158,3 +158,26 @@ async def test_suspended_emsp_gets_no_broadcast(hub, make_peer) -> None:
     assert body["status_code"] == 1000 and "broadcast to 1 party" in body["status_message"], body
     await _fanned_out([net.emsp1], "locations")
     assert module_requests(net.emsp2, "locations") == []
+
+
+async def test_stored_copy_keeps_values_past_64_bits_and_float_text(hub, make_peer) -> None:
+    """The hub writes its stored copies with orjson and falls back to json for what orjson refuses:
+    an eMSP's GET-all reads back the very values the CPO pushed (a vendor field's integer past
+    64 bits, floats, non-ASCII text), in the legs and in the hub's own pages."""
+    net = await network(hub, make_peer)
+    tariff = {
+        **ex("tariff_1_simple_2hour.json"),
+        "x_vendor": {"big": 2**70, "neg": -(2**64), "f": [1.5e-7, 1e16, 0.1], "näme": "blå\u2028"},
+    }
+    status, body, _ = await net.call(
+        "PUT", "/ocpi/2.2.1/tariffs/receiver/DE/ALL/12", net.cpo2, json=tariff, headers=rh(CPO2, HUB)
+    )
+    assert status == 200 and body["status_code"] == 1000, body
+    await _fanned_out([net.emsp1, net.emsp2], "tariffs")
+    for emsp in (net.emsp1, net.emsp2):
+        (leg,) = module_requests(emsp, "tariffs")
+        assert leg.body == tariff
+    status, body, headers = await net.call("GET", "/ocpi/2.2.1/tariffs/sender/", net.emsp1)
+    assert status == 200 and headers["X-Total-Count"] == "1", body
+    assert body["data"] == [tariff]
+    assert body["data"][0]["x_vendor"]["big"] == 2**70

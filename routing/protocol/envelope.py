@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 # The default text per code when the hub has nothing more specific to say (status_codes.asciidoc).
 _MESSAGES = {1000: "Success", 2000: "Generic client error", 3000: "Generic server error", 4000: "Generic hub error"}
 
@@ -25,7 +27,14 @@ def default_message(status_code: int) -> str:
 
 def dumps(value: Any) -> str:
     """Compact JSON as the hub sends it (UTF-8, no ASCII escaping)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # orjson: every answer, stored copy and GET-all page goes through here, much of it on the
+    # threads that share the GIL with the event loop (issue 22). The same compact text as json's
+    # (an exponent may read 1.5e-7 where json wrote 1.5e-07). What orjson refuses (an int past
+    # 64 bits, a non-text key, nesting past 254 levels) json writes as before, or refuses alike.
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def envelope(
