@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -67,5 +68,6 @@ LOSSES = web.RequestKey("losses", list)
 TRANSLATION = web.RequestKey("translation", Flow)
 REQUEST_ID = web.RequestKey("request_id", str)
 CORRELATION_ID = web.RequestKey("correlation_id", str)
-# Routing headers an error answer of the hub carries (FROM = hub, TO = requester), set once the caller is known.
-ERROR_HEADERS = web.RequestKey("error_headers", dict)  # dict[str, str]
+# The routing headers an error answer of the hub carries (FROM = hub, TO = requester): set once the
+# caller is known, as a function, since most requests never need them.
+ERROR_HEADERS: web.RequestKey[Callable[[], dict[str, str]]] = web.RequestKey("error_headers")

@@ -49,6 +49,20 @@ async def test_to_an_unknown_party_is_4001(hub, make_peer) -> None:
     _nothing_forwarded(net, "locations")
 
 
+async def test_a_hub_made_error_answers_from_the_hub_to_the_requester(hub, make_peer) -> None:
+    """transport_and_format: the hub's own errors come FROM the hub TO the requesting party: the
+    FROM party when it is the caller's own, else the caller's first party (never the one named)."""
+    net = await network(hub, make_peer)
+    location = example("location_example.json")
+    for from_party, expected in ((CPO1, CPO1), (EMSP2, CPO1), (None, CPO1)):
+        sent = rh(from_party, ("FR", "XXX"))
+        _, body, headers = await net.call("PUT", LOC_URL, net.cpo1, json=location, headers=sent)
+        assert body["status_code"] in (4001, 2001), body
+        assert (headers["OCPI-from-country-code"], headers["OCPI-from-party-id"]) == ("NL", "HUB")
+        assert (headers["OCPI-to-country-code"], headers["OCPI-to-party-id"]) == expected[:2], from_party
+    _nothing_forwarded(net, "locations")
+
+
 async def test_receiver_without_the_module_is_4001(hub, make_peer) -> None:
     net = await network(hub, make_peer)
     await connect(hub, make_peer, ("IT", "NOT", "EMSP"), modules=("locations", "hubclientinfo"))

@@ -54,7 +54,8 @@ def ocpi_response(
 def error_response(request: web.Request, error: OcpiError) -> web.Response:
     """Render an OcpiError: its HTTP status for this API, its OCPI code, its message, routing headers."""
     body = envelope_body(request, data=error.data, status_code=error.status_code, message=error.message)
-    headers = dict(request.get(ERROR_HEADERS) or {})
+    routing = request.get(ERROR_HEADERS)
+    headers = routing() if routing is not None else {}
     headers.update(error.headers)
     return web.json_response(body, status=http_status(error, admin=is_admin(request)), headers=headers, dumps=dumps)
 

@@ -7,10 +7,12 @@ HTTP handling. The draft's reference paths (docs/DESIGN-NOTES.md, Draft referenc
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
+from config import Settings
 from hub.keys import CALLER, CORRELATION_ID, DIRECTORY, ERROR_HEADERS, REQUEST_ID, ROUTING, SETTINGS, WORKER
 from hub.ocpi import versioned
 from hub.ocpi.envelope import read_json
@@ -50,17 +52,22 @@ def calling_platform(request: web.Request) -> Platform:
 def stamp_error_routing(request: web.Request, platform: Platform, routing: RoutingHeaders) -> None:
     """Errors the hub makes on this request answer FROM the hub TO the requester (transport_and_format).
 
-    The requester is the FROM party when it is the caller's own, else the caller's first party.
+    Worked out only if an error is answered (most requests succeed: ~2 % of a push's loop time
+    went to headers nobody sent, issue 22).
     """
     if platform.version == "2.1.1":  # 2.1.1 knows no routing headers (transport_and_format 2.2)
         return
-    settings = request.app[SETTINGS]
-    own = refs(live_parties(platform))
+    headers: Callable[[], dict[str, str]] = functools.partial(_error_headers, request.app[SETTINGS], platform, routing)
+    request[ERROR_HEADERS] = headers
+
+
+def _error_headers(settings: Settings, platform: Platform, routing: RoutingHeaders) -> dict[str, str]:
+    """FROM the hub TO the FROM party when it is the caller's own, else the caller's first party."""
     to = routing.from_party if routing.from_party is not None and serves(platform, routing.from_party) else None
-    to = to or next(iter(own), None)
-    if to is not None:
-        hub = PartyRef(settings.country_code, settings.party_id)
-        request[ERROR_HEADERS] = RoutingHeaders(from_party=hub, to_party=to).as_headers()
+    to = to or next(iter(refs(live_parties(platform))), None)
+    if to is None:
+        return {}
+    return RoutingHeaders(from_party=PartyRef(settings.country_code, settings.party_id), to_party=to).as_headers()
 
 
 def response(reply_status: int, body: bytes, headers: Mapping[str, str]) -> web.Response:
