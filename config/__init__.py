@@ -203,7 +203,7 @@ class Settings(BaseSettings):
     status_queue_age_threshold: float = Field(
         300.0, gt=0, description="Seconds a queued message may wait before /status reports 'degraded'."
     )
-    metrics_public: bool = Field(False, description="Serve /metrics without the admin token.")
+    metrics_public: bool = Field(False, description="Serve /metrics without the admin token or an operator login.")
     traffic_log_rows: int = Field(
         100_000,
         ge=0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -44,6 +46,27 @@ async def test_metrics_needs_the_admin_token_unless_public(hub, start_hub, datab
     public = await start_hub(metrics_public=True, database=databases.new("public"))
     code, _, _ = await scrape(public, token=None)
     assert code == 200
+
+
+async def test_a_read_only_operator_may_scrape_and_do_nothing_else(hub):
+    """Prometheus scrapes as a read-only operator (HTTP Basic), never with the admin token."""
+    status, body = await hub.admin(
+        "POST", "/admin/operators", {"name": "prometheus", "role": "read-only", "password": "scrape-password-1"}
+    )
+    assert status == 201, body
+
+    def basic(password):
+        return {"Authorization": "Basic " + base64.b64encode(f"prometheus:{password}".encode()).decode()}
+
+    async with hub.session.get(hub.base + "/metrics", headers=basic("scrape-password-1")) as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
+        assert "ocpi_hub_requests_total" in await r.text()
+    async with hub.session.get(hub.base + "/metrics", headers=basic("wrong-password-1")) as r:
+        assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Basic")
+        assert (await r.json())["status_code"] == 2000
+    # The login opens reading, not changing: a POST is refused (and audited).
+    status, body, _ = await hub.call("POST", "/admin/invitations", headers=basic("scrape-password-1"), json={})
+    assert status == 403 and body["status_code"] == 2000, body
 
 
 async def test_series_after_known_traffic(hub, make_peer, clock):

@@ -18,8 +18,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from hub.admin.accounts import check_admin_request
 from hub.keys import CLOCK, CLUSTER, SETTINGS, STORE
-from hub.ocpi.middlewares import check_admin
 from routing.clock import parse_iso
 from routing.jobs.cluster import ProcessView
 from storage import outbox as outbox_sql
@@ -286,9 +286,11 @@ RELAY_STATS = web.AppKey("relay_stats", RelayStats)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """GET /metrics: Prometheus text exposition (admin token unless ``metrics_public``)."""
+    """GET /metrics: Prometheus text exposition (admin token or operator login unless ``metrics_public``)."""
     if not request.app[SETTINGS].metrics_public:
-        check_admin(request)
+        # As /status: a read-only operator may scrape, so Prometheus never holds the admin token
+        # (the break-glass credential that may change everything).
+        await check_admin_request(request)
     store = request.app[STORE]
     queues = await outbox_sql.queue_stats(store)
     platforms = await platform_sql.list_platforms(store)

@@ -1,4 +1,7 @@
-"""Request helpers the pipeline (hub/ocpi/pipeline.py) uses: ids, token parsing, the admin token check, loops."""
+"""Request helpers the pipeline (hub/ocpi/pipeline.py) uses: ids, token parsing, loops.
+
+The admin token and operator logins are checked in one place: hub/admin/accounts.py.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,7 @@ import logging
 
 from aiohttp import web
 
-from hub.admin import guard as adminguard
-from hub.keys import CLIENT, CORRELATION_ID, REQUEST_ID, SETTINGS
+from hub.keys import CLIENT, CORRELATION_ID, REQUEST_ID
 from routing.protocol.errors import (
     AuthError,
     LoopDetected,
@@ -61,27 +63,6 @@ def token_candidates(header: str | None) -> tuple[str, list[str]]:
 def hash_matches(candidate: str, expected_hash: str) -> bool:
     """Constant-time check of a candidate token against a stored hash."""
     return hmac.compare_digest(token_hash(candidate), expected_hash)
-
-
-# RFC 6750 section 3: a 401 for a bearer-protected resource names the scheme.
-_ADMIN_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ocpi-hub admin"'}
-
-
-def check_admin(request: web.Request) -> None:
-    """Require ``Authorization: Bearer <admin token>`` (constant-time; failures logged and rate limited)."""
-    address = adminguard.before_check(request)
-    expected = request.app[SETTINGS].admin_token
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if expected is None or scheme.lower() != "bearer" or not value:
-        adminguard.record(request, address, ok=False, reason="no bearer token")
-        raise AuthError("admin token required: Authorization: Bearer <token>", headers=dict(_ADMIN_CHALLENGE))
-    if not hmac.compare_digest(value.strip().encode(), expected.get_secret_value().encode()):
-        adminguard.record(request, address, ok=False, reason="wrong token")
-        raise AuthError(
-            "wrong admin token", headers={"WWW-Authenticate": 'Bearer realm="ocpi-hub admin", error="invalid_token"'}
-        )
-    adminguard.record(request, address, ok=True)
 
 
 def refuse_loop(request: web.Request) -> None:
