@@ -186,7 +186,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
             await directory.reload()
         else:  # one platform changed: re-read it alone (a reload of 10,000 is ~1.3 s of CPU)
             await directory.refresh(platform_id)
-        if worker.health.sync():
+        if worker.health.sync(platform_id):
             worker.wake()
 
     store.subscribe(OUTBOX_CHANNEL, lambda _: worker.wake())

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from typing import Any
 
 import pytest
 
-from hub.keys import DIRECTORY, STORE
+from hub.keys import DIRECTORY, STORE, WORKER
 from hub.observe.traffic import recorder as hub_traffic
 from hub.observe.traffic.recorder import TRAFFIC
 from routing.clock import FakeClock
@@ -20,6 +21,7 @@ from storage import objects as object_sql
 from storage import traffic as traffic_sql
 from tests.support.backends import needs_postgres
 from tests.support.console import Console
+from tests.support.delivery import FAST, Script, is_queued, sessions_to
 from tests.support.hub import ADMIN, HubHandle, StartHub, accepted
 from tests.support.routing import CPO1, EMSP1, MakePeer, connect, rh, session_for
 from tests.support.waiting import settle, until, wait_for
@@ -135,6 +137,56 @@ async def test_a_suspension_in_one_process_holds_in_another_which_rereads_only_t
 
 
 @needs_postgres
+@needs_postgres
+async def test_a_receiver_one_process_found_offline_waits_in_the_others_until_it_is_back(
+    shared_database: str, start_hub: StartHub, make_peer: MakePeer
+) -> None:
+    """OFFLINE is followed by every process: the second does not keep sending to an eMSP the
+    first found down (it queues, as the first does), and both resume when it is back."""
+    delivery = {**FAST, "offline_after_failures": 2, "concurrency_per_receiver": 1}
+    first = await start_hub(database=shared_database, delivery=delivery)
+    second = await start_hub(database=shared_database, delivery=delivery)
+    cpo = await connect(first, make_peer, CPO1, name="CPO one")
+    emsp = await connect(first, make_peer, EMSP1, name="eMSP one")
+    script = Script(mode="down")
+    emsp.module_responder = script
+    directory = second.app[DIRECTORY]
+    await wait_for(
+        lambda: any(p.versions_url == emsp.versions_url and p.status == "CONNECTED" for p in directory.platforms())
+    )
+    [emsp_id] = [p.id for p in directory.platforms() if p.versions_url == emsp.versions_url]
+
+    async def push(hub: HubHandle, session_id: str) -> tuple[int, dict[str, Any]]:
+        session = session_for(CPO1, EMSP1, session_id)
+        status, body, _ = await hub.call(
+            "PUT",
+            f"/ocpi/2.2.1/sessions/receiver/BE/BEC/{session_id}",
+            token=cpo.hub_token,
+            json=session,
+            headers=rh(CPO1, EMSP1),
+        )
+        return status, body
+
+    for session_id in ("F1", "F2"):
+        assert is_queued(*(await push(first, session_id))), session_id
+    await wait_for(lambda: script.failed >= 2)
+    await wait_for(lambda: (p := directory.platform(emsp_id)) is not None and p.status == "OFFLINE")
+    assert second.app[WORKER].is_paused(emsp_id)
+    tried = len(sessions_to(emsp))
+    status, body = await push(second, "S1")
+    assert is_queued(status, body) and "unavailable" in body["status_message"], body
+    await settle(second)
+    assert len(sessions_to(emsp)) == tried  # the second process did not try the receiver itself
+
+    # The eMSP calls the hub (through the first process): it is back, and every queue drains.
+    script.mode = "ok"
+    status, _, _ = await first.call("GET", "/ocpi/2.2.1/locations/sender/", token=emsp.hub_token)
+    assert status == 200
+    await wait_for(lambda: (p := directory.platform(emsp_id)) is not None and p.status == "CONNECTED")
+    await wait_for(lambda: {r.path.rsplit("/", 1)[-1] for r in script.accepted} >= {"F1", "F2", "S1"})
+    assert not second.app[WORKER].is_paused(emsp_id)
+
+
 async def test_a_process_that_does_not_lead_the_sweeps_stays_idle(
     shared_database: str, start_hub: StartHub, clock: FakeClock
 ) -> None:

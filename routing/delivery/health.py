@@ -125,17 +125,29 @@ class ReceiverHealth:
             LOGGER.info("platform %s is back (%s): resuming its queue", platform_id, why)
             await self.set_status(platform_id, "CONNECTED")
 
-    def sync(self) -> int:
-        """Another process saw an OFFLINE platform come back (its status is CONNECTED again): resume it here too."""
-        resumed = 0
-        for platform_id in list(self._offline):
-            platform = self.directory.platform(platform_id)
+    def sync(self, platform_id: int | None = None) -> int:
+        """Follow another process's status change of ``platform_id`` (None: of any platform); how many changed.
+
+        CONNECTED again: resumed here too. OFFLINE: paused here too, and probed on this process's
+        own backoff, so no process keeps sending to a receiver another one found down (and if the
+        one that marked it stops, the others still find it back).
+        """
+        changed = 0
+        for known in list(self._offline):
+            platform = self.directory.platform(known)
             if platform is not None and platform.status == "CONNECTED":
-                self._offline.pop(platform_id, None)
+                self._offline.pop(known, None)
                 self.generation += 1
-                self._failures[platform_id] = 0
-                resumed += 1
-        return resumed
+                self._failures[known] = 0
+                changed += 1
+        found = self.directory.platforms() if platform_id is None else [self.directory.platform(platform_id)]
+        for platform in found:
+            if platform is not None and platform.status == "OFFLINE" and platform.id not in self._offline:
+                LOGGER.info("platform %s was marked OFFLINE by another process: its queue waits here too", platform.id)
+                self._offline[platform.id] = _Probe(attempt=0, next_at=self._ts() + self.settings.initial_backoff)
+                self.generation += 1
+                changed += 1
+        return changed
 
     async def check_silent(self, store: Store) -> None:
         """Still-alive check (mod_hub_client_info): GET the versions of CONNECTED platforms silent too long.
