@@ -231,3 +231,26 @@ async def test_cli_password_and_enable(cli_env: Any, capsys: pytest.CaptureFixtu
     assert code == 0 and "operator frank enabled again" in out
     code, _, err = await cli(capsys, "operators", "enable")
     assert code == 2 and "needs an operator NAME" in err
+
+
+async def test_a_change_whose_audit_entry_cannot_be_written_still_answers_what_happened(
+    hub: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The audit entry is written after the change commits: if that write fails, the operator
+    gets the change's own answer (a 500 would invite a second, duplicate change), and the entry
+    goes to the log at ERROR instead."""
+    import storage.operators as operator_sql
+
+    def broken(tx: Any, entry: Any) -> None:
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(operator_sql, "append_audit", broken)
+    status, body = await hub.admin("POST", "/admin/invitations", {"name": "Audited CPO"})
+    assert status == 201 and body["token_a"], body
+    monkeypatch.undo()
+    status, invitations = await hub.admin("GET", "/admin/invitations")
+    assert status == 200 and [i["name"] for i in invitations] == ["Audited CPO"]
+    lines = [r for r in caplog.records if r.levelname == "ERROR" and "audit entry not written" in r.getMessage()]
+    assert len(lines) == 1, [r.getMessage() for r in caplog.records]
+    assert "admin-token" in lines[0].getMessage() and "POST /admin/invitations" in lines[0].getMessage()
+    assert "-> ok" in lines[0].getMessage()

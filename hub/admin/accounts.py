@@ -167,7 +167,7 @@ async def audit(
     outcome: str = "ok",
     address: str | None = None,
 ) -> None:
-    """Append one entry (committed before the caller answers)."""
+    """Append one entry (committed before the caller answers; if it cannot be, logged at ERROR)."""
     entry = AuditEntry(
         ts=iso(app[CLOCK].now()),
         actor=actor.name,
@@ -178,7 +178,22 @@ async def audit(
         outcome=outcome[:300],
         address=None if address is None else address[:64],
     )
-    await app[STORE].write(lambda tx: operator_sql.append_audit(tx, entry))
+    try:
+        await app[STORE].write(lambda tx: operator_sql.append_audit(tx, entry))
+    except Exception as exc:
+        # The entry follows what it records (the change is committed by now): failing here would
+        # answer 500 for a change that happened, and invite a second one. The log keeps it.
+        LOGGER.error(
+            "audit entry not written (%s): %s (%s) via %s: %s %s -> %s",
+            str(exc)[:200] or type(exc).__name__,
+            actor.name,
+            actor.role,
+            via,
+            action,
+            target or "",
+            outcome,
+        )
+        return
     LOGGER.info("audit: %s (%s) via %s: %s %s -> %s", actor.name, actor.role, via, action, target or "", outcome)
 
 
