@@ -66,6 +66,7 @@ from routing.registry.directory import Directory, noted_platform
 from routing.registry.registration import Registry
 from routing.service import RoutingService
 from storage.backends import open_store
+from storage.db import RESYNC
 
 LOGGER = logging.getLogger(__name__)
 
@@ -177,9 +178,10 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
 
     async def changed_elsewhere(payload: str) -> None:
         # Another process changed platforms or tokens (docs/OPERATIONS.md, Several processes).
-        if payload == NOTIFY_PAYLOAD:  # or only agreements: the rest of the caches stay
+        if payload in (NOTIFY_PAYLOAD, RESYNC):  # only agreements (the rest of the caches stay), or all
             await agreements.reload()
-            return
+            if payload == NOTIFY_PAYLOAD:
+                return
         registry.forget_callers()
         platform_id = noted_platform(payload)
         if platform_id is None:

@@ -74,6 +74,9 @@ class Transaction:
 
 
 Listener = Callable[[str], Awaitable[None] | None]
+# The payload every listener gets when notifications may have been missed (the LISTEN connection
+# was lost and is back): re-read whatever it caches.
+RESYNC = "*resync"
 
 
 class Store(ABC):

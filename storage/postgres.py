@@ -21,7 +21,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import AsyncConnectionPool
 
-from storage.db import Listener, Params, Row, Store
+from storage.db import RESYNC, Listener, Params, Row, Store
 from storage.errors import StoreClosedError
 from storage.migrate_postgres import apply_migrations, current_schema, lock_key
 from storage.postgres_dialect import PostgresDialect, configure, pg_rows, redact, to_pg
@@ -145,12 +145,26 @@ class PostgresStore(Store):
     # -- several processes ------------------------------------------------------------------
 
     async def notify(self, channel: str, payload: str) -> None:
-        """NOTIFY the other processes (our own listener ignores what this process sent)."""
+        """NOTIFY the other processes (our own listener ignores what this process sent).
+
+        Best effort: it follows a committed change, so a failure here must not turn the caller's
+        success into an error (an operator retrying a done change, a partner re-pushing). It is
+        logged; the others catch up at their next timed read (the outbox) or notification.
+        """
         self._check_open()
         if self._pool is None:
             raise StoreClosedError("the store is closed")
-        async with self._pool.connection() as conn:
-            await conn.execute("SELECT pg_notify(%s, %s)", (self._scoped(channel), f"{self.process_id}|{payload}"))
+        try:
+            async with self._pool.connection() as conn:
+                await conn.execute("SELECT pg_notify(%s, %s)", (self._scoped(channel), f"{self.process_id}|{payload}"))
+        except (psycopg.Error, OSError, TimeoutError) as exc:  # the pool's PoolTimeout is a psycopg.Error
+            LOGGER.warning(
+                "NOTIFY %s %r not sent (%s): other processes learn of this change only at their next timed"
+                " read (the outbox), a later change of the same platform, or a restart",
+                channel,
+                payload,
+                exc,
+            )
 
     def _scoped(self, channel: str) -> str:
         """The channel of this schema's cluster: notifications are per database, clusters per schema."""
@@ -173,6 +187,7 @@ class PostgresStore(Store):
     async def _listen(self) -> None:
         """Keep one LISTEN connection; reconnect (bounded backoff) when it drops."""
         delay = 0.5
+        lost = False
         while not self._closed:
             try:
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
@@ -181,6 +196,11 @@ class PostgresStore(Store):
                 await self._listen_to_new(conn)
                 self.listening.set()
                 delay = 0.5
+                if lost:  # what was sent while we were not listening is gone: every listener re-reads
+                    lost = False
+                    LOGGER.warning("LISTEN connection back: re-reading what other processes may have changed")
+                    for listener in [x for listeners in self._listeners.values() for x in listeners]:
+                        await self._call(listener, RESYNC)
                 while not self._closed:
                     async for note in conn.notifies(timeout=LISTEN_POLL):
                         if self._closed:  # woken by close() (_stop_listener) or stopping anyway
@@ -197,6 +217,7 @@ class PostgresStore(Store):
                 raise
             except psycopg.Error as exc:
                 self.listening.clear()
+                lost = True
                 LOGGER.warning("LISTEN connection lost (%s); reconnecting in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)

@@ -10,6 +10,7 @@ import json
 import os
 from typing import Any
 
+import psycopg
 import pytest
 
 from hub.keys import DIRECTORY, STORE, WORKER
@@ -185,6 +186,44 @@ async def test_a_receiver_one_process_found_offline_waits_in_the_others_until_it
     await wait_for(lambda: (p := directory.platform(emsp_id)) is not None and p.status == "CONNECTED")
     await wait_for(lambda: {r.path.rsplit("/", 1)[-1] for r in script.accepted} >= {"F1", "F2", "S1"})
     assert not second.app[WORKER].is_paused(emsp_id)
+
+
+@needs_postgres
+async def test_what_a_process_missed_while_its_listen_connection_was_down_is_reread(
+    shared_database: str, start_hub: StartHub, make_peer: MakePeer
+) -> None:
+    """NOTIFY reaches only who listens at that moment: a change made while the second process's
+    LISTEN connection was down would stay unknown there. When it is back, it re-reads all."""
+    first = await start_hub(database=shared_database)
+    second = await start_hub(database=shared_database)
+    await connect(first, make_peer, CPO1, name="CPO one")
+    emsp = await connect(first, make_peer, EMSP1, name="eMSP one")
+    directory = second.app[DIRECTORY]
+    await wait_for(
+        lambda: any(p.versions_url == emsp.versions_url and p.status == "CONNECTED" for p in directory.platforms())
+    )
+    [emsp_id] = [p.id for p in directory.platforms() if p.versions_url == emsp.versions_url]
+    store = second.app[STORE]
+    # The second process's LISTEN connection is cut, and its way back held until the change is made.
+    back = asyncio.Event()
+    listen_to_new = store._listen_to_new  # type: ignore[attr-defined]
+
+    async def held(conn: Any) -> None:
+        await back.wait()
+        await listen_to_new(conn)
+
+    store._listen_to_new = held  # type: ignore[attr-defined]
+    pid = store._listen_conn.info.backend_pid  # type: ignore[attr-defined]
+    async with await psycopg.AsyncConnection.connect(shared_database, autocommit=True) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    await wait_for(lambda: not store.listening.is_set())  # type: ignore[attr-defined]
+
+    status, body = await first.admin("POST", f"/admin/platforms/{emsp_id}/suspend")
+    assert (status, body["status"]) == (200, "SUSPENDED"), body
+    await settle(second)
+    assert (p := directory.platform(emsp_id)) is not None and p.status == "CONNECTED"  # its NOTIFY was missed
+    back.set()
+    await wait_for(lambda: (p := directory.platform(emsp_id)) is not None and p.status == "SUSPENDED")
 
 
 async def test_a_process_that_does_not_lead_the_sweeps_stays_idle(
