@@ -226,6 +226,26 @@ async def test_what_a_process_missed_while_its_listen_connection_was_down_is_rer
     await wait_for(lambda: (p := directory.platform(emsp_id)) is not None and p.status == "SUSPENDED")
 
 
+@needs_postgres
+async def test_a_notify_that_cannot_be_sent_does_not_fail_the_change_it_follows(
+    shared_database: str, start_hub: StartHub, make_peer: MakePeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The change is committed before its NOTIFY: a failed NOTIFY is a WARNING, not a 500."""
+    first = await start_hub(database=shared_database)
+    await connect(first, make_peer, CPO1, name="CPO one")
+    store = first.app[STORE]
+
+    def refused(channel: str) -> str:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    store._scoped = refused  # type: ignore[attr-defined]
+    status, platforms = await first.admin("GET", "/admin/platforms")
+    assert status == 200, platforms
+    status, body = await first.admin("POST", f"/admin/platforms/{platforms[0]['id']}/suspend")
+    assert (status, body["status"]) == (200, "SUSPENDED"), body
+    assert any("not sent" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
 async def test_a_process_that_does_not_lead_the_sweeps_stays_idle(
     shared_database: str, start_hub: StartHub, clock: FakeClock
 ) -> None:
