@@ -67,8 +67,18 @@ class ReceiverHealth:
         now = self._ts()
         for platform in self.directory.platforms():
             if platform.status == "OFFLINE":
-                self._offline[platform.id] = _Probe(attempt=0, next_at=now)
-                self.generation += 1
+                self._pause(platform.id, now)
+
+    def _pause(self, platform_id: int, first_probe_at: float) -> None:
+        """OFFLINE here: no deliveries, only probes, the first at ``first_probe_at`` (clock seconds)."""
+        self._offline[platform_id] = _Probe(attempt=0, next_at=first_probe_at)
+        self.generation += 1
+
+    def _unpause(self, platform_id: int) -> None:
+        """Deliverable again here, with a fresh failure streak."""
+        self._offline.pop(platform_id, None)
+        self.generation += 1
+        self._failures[platform_id] = 0
 
     def is_offline(self, platform_id: int) -> bool:
         """Whether deliveries to this receiver are paused for probing."""
@@ -100,8 +110,7 @@ class ReceiverHealth:
         self._failures[platform_id] += 1
         if self._failures[platform_id] < self.settings.offline_after_failures or platform_id in self._offline:
             return
-        self._offline[platform_id] = _Probe(attempt=0, next_at=self._ts() + self.settings.initial_backoff)
-        self.generation += 1
+        self._pause(platform_id, self._ts() + self.settings.initial_backoff)
         platform = self.directory.platform(platform_id)
         if platform is not None and platform.status == "CONNECTED":
             LOGGER.error(
@@ -116,9 +125,7 @@ class ReceiverHealth:
 
     async def resume(self, platform_id: int, why: str) -> None:
         """Back to CONNECTED; the worker drains its queue (on_resume)."""
-        self._offline.pop(platform_id, None)
-        self.generation += 1
-        self._failures[platform_id] = 0
+        self._unpause(platform_id)
         await self.on_resume(platform_id)
         platform = self.directory.platform(platform_id)
         if platform is not None and platform.status == "OFFLINE":
@@ -136,16 +143,13 @@ class ReceiverHealth:
         for known in list(self._offline):
             platform = self.directory.platform(known)
             if platform is not None and platform.status == "CONNECTED":
-                self._offline.pop(known, None)
-                self.generation += 1
-                self._failures[known] = 0
+                self._unpause(known)
                 changed += 1
         found = self.directory.platforms() if platform_id is None else [self.directory.platform(platform_id)]
         for platform in found:
             if platform is not None and platform.status == "OFFLINE" and platform.id not in self._offline:
                 LOGGER.info("platform %s was marked OFFLINE by another process: its queue waits here too", platform.id)
-                self._offline[platform.id] = _Probe(attempt=0, next_at=self._ts() + self.settings.initial_backoff)
-                self.generation += 1
+                self._pause(platform.id, self._ts() + self.settings.initial_backoff)
                 changed += 1
         return changed
 
@@ -174,8 +178,7 @@ class ReceiverHealth:
         if await self._alive(platform_id=platform_id) or platform_id in self._offline:
             return
         LOGGER.error("platform %s did not answer the still-alive check after %.0fs of silence", platform_id, silence)
-        self._offline[platform_id] = _Probe(attempt=0, next_at=self._ts() + self.settings.initial_backoff)
-        self.generation += 1
+        self._pause(platform_id, self._ts() + self.settings.initial_backoff)
         await self.set_status(platform_id, "OFFLINE")
 
     async def _alive(self, *, platform_id: int) -> bool:
