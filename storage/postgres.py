@@ -149,7 +149,8 @@ class PostgresStore(Store):
 
         Best effort: it follows a committed change, so a failure here must not turn the caller's
         success into an error (an operator retrying a done change, a partner re-pushing). It is
-        logged; the others catch up at their next timed read (the outbox) or notification.
+        logged; the others catch up at their next timed read (the outbox), a later change of the
+        same platform, or a restart.
         """
         self._check_open()
         if self._pool is None:
