@@ -33,6 +33,9 @@ READ_POOL_MAX = 8
 BUSY_TABLES = ("outbox", "traffic", "objects", "routing_index")  # rows inserted and deleted all day
 LISTEN_POLL = 1.0  # seconds the listener waits for notifications before it checks whether to stop
 LEAD_RECHECK = 1.0  # seconds an answer of try_lead is reused (it costs a query)
+OWED_MAX = 1_000  # notes kept for resending after a failed NOTIFY (then one RESYNC per channel)
+# What a failed NOTIFY raises: the pool's PoolTimeout is a psycopg.Error; a dropped socket, a timeout.
+NOTE_ERRORS = (psycopg.Error, OSError, TimeoutError)
 
 
 class PostgresStore(Store):
@@ -58,6 +61,7 @@ class PostgresStore(Store):
         self._lead_known: dict[str, tuple[bool, float]] = {}  # role -> (leading, when asked), monotonic
         self.schema = ""  # where the tables are (one cluster per schema); read when the writer connects
         self._stop_channel = f"hub_stop_{uuid.uuid4().hex}"  # this store's own: close() wakes its listener
+        self._owed: dict[tuple[str, str], None] = {}  # (channel, payload) of NOTIFYs not sent yet, in order
 
     def describe(self) -> str:
         """The server URL without a password."""
@@ -148,24 +152,44 @@ class PostgresStore(Store):
         """NOTIFY the other processes (our own listener ignores what this process sent).
 
         Best effort: it follows a committed change, so a failure here must not turn the caller's
-        success into an error (an operator retrying a done change, a partner re-pushing). It is
-        logged; the others catch up at their next timed read (the outbox), a later change of the
-        same platform, or a restart.
+        success into an error (an operator retrying a done change, a partner re-pushing). A note
+        that could not be sent is kept and sent again by the listening task once the database
+        answers (``_resend_owed``); only a crash before that loses it (the others then learn at a
+        later change of the same platform, or a restart).
         """
         self._check_open()
         if self._pool is None:
             raise StoreClosedError("the store is closed")
         try:
-            async with self._pool.connection() as conn:
-                await conn.execute("SELECT pg_notify(%s, %s)", (self._scoped(channel), f"{self.process_id}|{payload}"))
-        except (psycopg.Error, OSError, TimeoutError) as exc:  # the pool's PoolTimeout is a psycopg.Error
+            await self._send_note(channel, payload)
+        except NOTE_ERRORS as exc:
+            self._owe(channel, payload)
             LOGGER.warning(
-                "NOTIFY %s %r not sent (%s): other processes learn of this change only at their next timed"
-                " read (the outbox), a later change of the same platform, or a restart",
-                channel,
-                payload,
-                exc,
+                "NOTIFY %s %r not sent (%s): kept, and sent again once the database answers", channel, payload, exc
             )
+
+    async def _send_note(self, channel: str, payload: str) -> None:
+        if self._pool is None:
+            raise StoreClosedError("the store is closed")
+        async with self._pool.connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (self._scoped(channel), f"{self.process_id}|{payload}"))
+
+    def _owe(self, channel: str, payload: str) -> None:
+        """Keep a note for ``_resend_owed``; past OWED_MAX, one RESYNC per channel stands for all."""
+        self._owed[(channel, payload)] = None
+        if len(self._owed) > OWED_MAX:  # a long outage: every listener re-reads everything instead
+            self._owed = dict.fromkeys((c, RESYNC) for c, _ in self._owed)
+
+    async def _resend_owed(self) -> None:
+        """On the listening task: send the notes ``notify`` could not, oldest first, until one fails."""
+        while self._owed and not self._closed:
+            channel, payload = next(iter(self._owed))
+            try:
+                await self._send_note(channel, payload)
+            except NOTE_ERRORS:
+                return  # still unreachable: the next poll tries again
+            self._owed.pop((channel, payload), None)
+            LOGGER.warning("NOTIFY %s %r sent late (it had failed)", channel, payload)
 
     def _scoped(self, channel: str) -> str:
         """The channel of this schema's cluster: notifications are per database, clusters per schema."""
@@ -214,6 +238,7 @@ class PostgresStore(Store):
                         for listener in list(self._listeners.get(note.channel, [])):
                             await self._call(listener, payload)
                     await self._listen_to_new(conn)  # channels subscribed since the last wait
+                    await self._resend_owed()  # at most every LISTEN_POLL while notes are owed
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as exc:

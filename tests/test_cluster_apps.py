@@ -20,6 +20,8 @@ from routing.clock import FakeClock
 from routing.registry.directory import change_note, noted_platform
 from storage import objects as object_sql
 from storage import traffic as traffic_sql
+from storage.db import RESYNC
+from storage.postgres import OWED_MAX, PostgresStore
 from tests.support.backends import needs_postgres
 from tests.support.console import Console
 from tests.support.delivery import FAST, Script, is_queued, sessions_to
@@ -138,7 +140,6 @@ async def test_a_suspension_in_one_process_holds_in_another_which_rereads_only_t
 
 
 @needs_postgres
-@needs_postgres
 async def test_a_receiver_one_process_found_offline_waits_in_the_others_until_it_is_back(
     shared_database: str, start_hub: StartHub, make_peer: MakePeer
 ) -> None:
@@ -244,6 +245,45 @@ async def test_a_notify_that_cannot_be_sent_does_not_fail_the_change_it_follows(
     status, body = await first.admin("POST", f"/admin/platforms/{platforms[0]['id']}/suspend")
     assert (status, body["status"]) == (200, "SUSPENDED"), body
     assert any("not sent" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+
+
+@needs_postgres
+async def test_a_notify_that_could_not_be_sent_is_sent_once_the_database_answers(
+    shared_database: str, start_hub: StartHub, make_peer: MakePeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A suspension whose NOTIFY failed reaches the other process late, with no other change."""
+    first = await start_hub(database=shared_database)
+    second = await start_hub(database=shared_database)
+    await connect(first, make_peer, CPO1, name="CPO one")
+    emsp = await connect(first, make_peer, EMSP1, name="eMSP one")
+    directory = second.app[DIRECTORY]
+    await wait_for(
+        lambda: any(p.versions_url == emsp.versions_url and p.status == "CONNECTED" for p in directory.platforms())
+    )
+    [emsp_id] = [p.id for p in directory.platforms() if p.versions_url == emsp.versions_url]
+    store = first.app[STORE]
+    scoped = store._scoped  # type: ignore[attr-defined]
+
+    def refused(channel: str) -> str:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    store._scoped = refused  # type: ignore[attr-defined]
+    status, body = await first.admin("POST", f"/admin/platforms/{emsp_id}/suspend")
+    assert (status, body["status"]) == (200, "SUSPENDED"), body
+    await settle(second)
+    assert (p := directory.platform(emsp_id)) is not None and p.status == "CONNECTED"  # not told yet
+    store._scoped = scoped  # type: ignore[attr-defined]
+    await wait_for(lambda: (p := directory.platform(emsp_id)) is not None and p.status == "SUSPENDED")
+    assert any("sent late" in r.getMessage() for r in caplog.records)
+
+
+def test_notes_owed_past_the_bound_become_one_resync_per_channel() -> None:
+    """A long outage keeps at most OWED_MAX notes; beyond, every listener re-reads everything."""
+    store = PostgresStore("postgresql://127.0.0.1:5432/test")  # never opened: no connection is made
+    store._owe("cache", "platform:1")  # type: ignore[attr-defined]
+    for n in range(OWED_MAX):
+        store._owe("outbox", f"enqueued {n}")  # type: ignore[attr-defined]
+    assert list(store._owed) == [("cache", RESYNC), ("outbox", RESYNC)]  # type: ignore[attr-defined]
 
 
 async def test_a_process_that_does_not_lead_the_sweeps_stays_idle(
