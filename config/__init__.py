@@ -203,6 +203,11 @@ class Settings(BaseSettings):
     status_queue_age_threshold: float = Field(
         300.0, gt=0, description="Seconds a queued message may wait before /status reports 'degraded'."
     )
+    status_disk_free_min_mb: float = Field(
+        256.0,
+        ge=0,
+        description="Free MB on the SQLite database's file system below which /status reports 'degraded' (0: never).",
+    )
     metrics_public: bool = Field(False, description="Serve /metrics without the admin token or an operator login.")
     traffic_log_rows: int = Field(
         100_000,

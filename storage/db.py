@@ -22,13 +22,15 @@ import functools
 import logging
 import os
 import socket
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from storage.errors import StoreClosedError
+from storage.errors import StorageFull, StoreClosedError
 from storage.statements import Cursor, Dialect, Job, Lock, Params, Row, SyncTx, apply_batch, rollback
 
 __all__ = ["Cursor", "Dialect", "Job", "Listener", "Params", "Row", "Store", "SyncTx", "Transaction"]
@@ -74,6 +76,16 @@ class Transaction:
 
 
 Listener = Callable[[str], Awaitable[None] | None]
+
+
+@dataclass
+class Full:
+    """Writes refused because the database or its disk is full, since the last one that committed."""
+
+    since: float  # time.time() of the first refusal
+    refused: int = 0
+
+
 # The payload every listener gets when notifications may have been missed (the LISTEN connection
 # was lost and is back): re-read whatever it caches.
 RESYNC = "*resync"
@@ -105,6 +117,7 @@ class Store(ABC):
         self._closed = False
         self._opened = False
         self.commits = 0  # physical COMMITs (for the benchmark and tests)
+        self.full: Full | None = None  # set while writes fail for lack of space (/status, /metrics)
         # Unique per process start: names this process in leases, heartbeats and notifications.
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
 
@@ -171,6 +184,10 @@ class Store(ABC):
     def describe(self) -> str:
         """Where the data lives, for logs and /status (never a password)."""
 
+    def disk_free_bytes(self) -> int | None:
+        """Free bytes on the database's file system; None where the hub cannot see it (a server's)."""
+        return None
+
     # -- writing --------------------------------------------------------------------------
 
     async def run_on_writer(self, fn: Callable[[Any], T]) -> T:
@@ -194,11 +211,15 @@ class Store(ABC):
             await self.run_on_writer(lambda c: self._begin_transaction(c))
             try:
                 yield Transaction(self)
-            except BaseException:
+                await self.run_on_writer(lambda c: run(c, "COMMIT"))
+            except BaseException as exc:
                 await self.run_on_writer(lambda c: rollback(c, self.dialect))
+                if isinstance(exc, StorageFull):
+                    self._note_space(refused=1, committed=False)
                 raise
-            await self.run_on_writer(lambda c: run(c, "COMMIT"))
             self.commits += 1
+            if self.full is not None:
+                self._note_space(refused=0, committed=True)
 
     def _begin_transaction(self, conn: Any) -> None:
         self.dialect.run(conn, self.dialect.begin)
@@ -252,6 +273,9 @@ class Store(ABC):
                     self.commits += 1
                 except Exception as exc:  # the COMMIT itself failed: nobody's job is durable
                     outcomes = [(False, exc)] * len(batch)
+            if self.full is not None or not all(ok for ok, _ in outcomes):
+                refused = sum(1 for ok, value in outcomes if not ok and isinstance(value, StorageFull))
+                self._note_space(refused=refused, committed=any(ok for ok, _ in outcomes))
             for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
                 if future.done():
                     continue
@@ -259,6 +283,25 @@ class Store(ABC):
                     future.set_result(value)
                 else:
                     future.set_exception(value)
+
+    def _note_space(self, *, refused: int, committed: bool) -> None:
+        """Follow the full state: one ERROR when writes start failing for space, one line when they stop."""
+        if refused:
+            if self.full is None:
+                self.full = Full(since=time.time())
+                LOGGER.error(
+                    "the database %s is full: writes are refused (partners are answered 503, nothing is"
+                    " stored) until space is freed; they resume by themselves",
+                    self.describe(),
+                )
+            self.full.refused += refused
+        elif committed and self.full is not None:
+            LOGGER.warning(
+                "the database takes writes again (%d refused in %.0f s while it was full)",
+                self.full.refused,
+                time.time() - self.full.since,
+            )
+            self.full = None
 
     # -- reading --------------------------------------------------------------------------
 

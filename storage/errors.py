@@ -33,3 +33,11 @@ class SchemaTooNew(StorageError):
 
 class IntegrityError(StorageError):
     """A constraint refused a write (either backend's error, wrapped by the store)."""
+
+
+class StorageFull(StorageError):
+    """The database or its disk is full: the write was refused and nothing of it was kept.
+
+    SQLite's SQLITE_FULL (the file system, or ``max_page_count``), PostgreSQL's disk_full (53100).
+    The HTTP layer answers 503 with Retry-After; the store counts it for /status (``Store.full``).
+    """

@@ -18,7 +18,7 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format, PipelineStatus
 
 from storage.db import Cursor, Dialect, Params
-from storage.errors import IntegrityError
+from storage.errors import IntegrityError, StorageFull
 
 
 class PgRow:
@@ -121,6 +121,8 @@ class PostgresDialect(Dialect):
             cursor: Cursor = conn.execute(to_pg(sql), params)
         except psycopg.errors.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
+        except psycopg.errors.DiskFull as exc:
+            raise StorageFull(str(exc)) from exc
         return cursor
 
     def run_many(self, conn: Any, sql: str, rows: list[Params]) -> None:
@@ -132,6 +134,8 @@ class PostgresDialect(Dialect):
                 cursor.executemany(to_pg(sql), rows)
         except psycopg.errors.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
+        except psycopg.errors.DiskFull as exc:
+            raise StorageFull(str(exc)) from exc
 
     def insert(self, conn: Any, sql: str, params: Params = ()) -> int:
         """Execute an INSERT ... RETURNING id; return the id."""

@@ -7,14 +7,15 @@ locked for the life of the store (storage/files.py): one hub process per SQLite 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import aiosqlite
 
 from storage.db import Cursor, Dialect, Params, Row, Store
-from storage.errors import IntegrityError, StoreClosedError
+from storage.errors import IntegrityError, StorageFull, StoreClosedError
 from storage.files import DatabaseLock, acquire_lock, create_database, tighten
 from storage.migrate_sqlite import apply_migrations
 
@@ -29,23 +30,36 @@ class SqliteDialect(Dialect):
         """Execute one statement."""
         try:
             cursor: sqlite3.Cursor = conn.execute(sql, params)
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(str(exc)) from exc
+        except sqlite3.Error as exc:
+            _reraise(exc)
         return cursor
 
     def run_many(self, conn: Any, sql: str, rows: list[Params]) -> None:
         """Execute one statement for many parameter sets."""
         try:
             conn.executemany(sql, rows)
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(str(exc)) from exc
+        except sqlite3.Error as exc:
+            _reraise(exc)
 
     def insert(self, conn: Any, sql: str, params: Params = ()) -> int:
         """Execute an INSERT; return its rowid."""
         try:
             return int(conn.execute(sql, params).lastrowid or 0)
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(str(exc)) from exc
+        except sqlite3.Error as exc:
+            _reraise(exc)
+
+    def in_transaction(self, conn: Any) -> bool:
+        """SQLite rolls a transaction back by itself on some errors (SQLITE_FULL): nothing left to undo."""
+        return bool(conn.in_transaction)
+
+
+def _reraise(exc: sqlite3.Error) -> NoReturn:
+    """Raise the store's own error for what the hub must tell apart (a constraint, a full disk)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        raise IntegrityError(str(exc)) from exc
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        raise StorageFull(str(exc)) from exc
+    raise exc
 
 
 class SqliteStore(Store):
@@ -63,6 +77,10 @@ class SqliteStore(Store):
     def describe(self) -> str:
         """The file's absolute path."""
         return str(self.path.resolve())
+
+    def disk_free_bytes(self) -> int | None:
+        """Free bytes on the file system that holds the database file (and its WAL)."""
+        return shutil.disk_usage(self.path.parent).free
 
     async def _prepare(self) -> None:
         """Lock the database (one hub per file), create it (0600) if needed, migrate.

@@ -68,6 +68,10 @@ class Dialect(ABC):
         """True for an error that running the job again can cure (a deadlock between processes)."""
         return False
 
+    def in_transaction(self, conn: Any) -> bool:
+        """Whether a transaction is open on ``conn`` (one to roll back); assumed when unknown."""
+        return True
+
     def run_rowcount(self, conn: Any, sql: str, params: Params = ()) -> int:
         """Execute one statement; return how many rows it changed."""
         return self.run(conn, sql, params).rowcount
@@ -239,6 +243,8 @@ def apply_batch(
 
 def rollback(conn: Any, dialect: Dialect) -> None:
     """Roll back; on a connection that is gone there is nothing to roll back (the original error counts)."""
+    if not dialect.in_transaction(conn):
+        return  # the backend undid it already (SQLite after SQLITE_FULL): a ROLLBACK would only fail
     try:
         dialect.run(conn, "ROLLBACK")
     except Exception as exc:

@@ -313,7 +313,10 @@ def _print_storage(data: dict[str, Any]) -> None:
     database = data.get("database")
     if database:
         mb = database["size_bytes"] / 1_000_000
-        print(f"database: {database['path']}  {mb:.1f} MB on disk ({database['free_bytes']} bytes free)")
+        line = f"database: {database['path']}  {mb:.1f} MB on disk ({database['free_bytes']} bytes reusable inside)"
+        if database.get("disk_free_bytes") is not None:
+            line += f", {database['disk_free_bytes'] / 1_000_000_000:.1f} GB free on its file system"
+        print(line)
     for m in data.get("stored_objects", []):
         print(f"  stored {m['module']}: {m['count']} (oldest last_updated {m['oldest_last_updated']})")
     for f in data.get("finished_messages", []):

@@ -23,6 +23,7 @@ from hub.admin.accounts import ACTOR, TOKEN_ACTOR
 from hub.console.sessions import Session, SessionStore
 from hub.keys import SETTINGS
 from routing.protocol.errors import NotFound, OcpiError
+from storage.errors import StorageFull
 
 LOGGER = logging.getLogger("hub.console")
 
@@ -206,6 +207,9 @@ async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse
         return _error_page(request, 404, "Not found", exc.message)
     except OcpiError as exc:
         return _error_page(request, 400 if exc.status < 500 else exc.status, "Refused", exc.message)
+    except StorageFull:  # the store logged it at ERROR once; /status names it
+        detail = "The hub's database is full: nothing was changed. Free space; writes resume by themselves."
+        return _error_page(request, 503, "Database full", detail)
     except Exception:
         LOGGER.exception("console: unexpected error on %s %s", request.method, request.path)
         return _error_page(request, 500, "Internal error", "Something went wrong; it has been logged.")

@@ -119,6 +119,8 @@ class Snapshot:
     names: Mapping[int, str]
     processes: Sequence[ProcessView] = ()
     now: float = 0.0  # clock timestamp of the scrape
+    database_full: bool = False  # writes refused for lack of space (storage.db.Store.full)
+    disk_free_bytes: int | None = None  # the SQLite file's file system; None on PostgreSQL
 
 
 class _StoreCollector(Collector):
@@ -177,6 +179,17 @@ class _StoreCollector(Collector):
             platforms.add_metric([status], snap.platform_statuses.get(status, 0))
         yield from (depth, age, retries, dead, platforms)
         yield from self._processes()
+        yield GaugeMetricFamily(
+            "ocpi_hub_database_full",
+            "1 while the database refuses writes for lack of space (partners get 503), else 0.",
+            value=1.0 if snap.database_full else 0.0,
+        )
+        if snap.disk_free_bytes is not None:
+            yield GaugeMetricFamily(
+                "ocpi_hub_database_disk_free_bytes",
+                "Free bytes on the SQLite database's file system.",
+                value=float(snap.disk_free_bytes),
+            )
 
 
 class Metrics:
@@ -309,6 +322,8 @@ async def metrics(request: web.Request) -> web.Response:
         names={p.id: p.name for p in platforms},
         processes=await request.app[CLUSTER].processes(),
         now=now.timestamp(),
+        database_full=store.full is not None,
+        disk_free_bytes=store.disk_free_bytes(),
     )
     body = request.app[METRICS].render(snapshot)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -2,7 +2,9 @@
 
 ``/status`` says ``ok``, ``degraded`` (with reasons) or ``down`` (HTTP 503: the store cannot be
 read). Degraded means someone should look: a platform is OFFLINE, a receiver's oldest queued
-message is older than ``status_queue_age_threshold``, or dead letters exist. What the operator
+message is older than ``status_queue_age_threshold``, dead letters exist, the database refuses
+writes because it is full, or the SQLite file's file system has less than
+``status_disk_free_min_mb`` free. What the operator
 already handled never keeps it degraded: a SUSPENDED platform (and its waiting queue) is listed
 under ``notices`` only; an UNREGISTERED one is listed with its status, and when the operator
 unregistered it its undelivered messages were closed out; discarded dead letters no longer count.
@@ -12,16 +14,18 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from config import Settings
 from hub import __version__, build
 from hub.keys import AGREEMENTS, CLOCK, CLUSTER, SETTINGS, STARTED_AT, STORE
 from hub.observe.metrics import LOSS_STATS, RELAY_STATS
 from hub.ocpi.envelope import json_response
-from routing.clock import iso_or_none, parse_iso
+from routing.clock import iso, iso_or_none, parse_iso
 from routing.jobs.cluster import cluster_by_platform
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
@@ -126,6 +130,7 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
     split = cluster_by_platform(views)
     entries = [platform_status(app, p, queues.get(p.id, _NO_QUEUE), split.get(p.id)) for p in platforms]
     reasons, notices = assess(entries, age_threshold=settings.status_queue_age_threshold)
+    reasons.extend(database_reasons(storage["database"], settings))
     agreements, unpartnered = app[AGREEMENTS].summary(platforms)
     notices.extend(unpartnered)  # an operator's decision (or one still to make), not a fault
     # Messages for platforms that no longer exist still count (their figures have no entry).
@@ -187,12 +192,17 @@ async def storage_figures(store: Store) -> dict[str, Any]:
                 on_disk += name.stat().st_size
             except FileNotFoundError:
                 continue
+    full = store.full
     return {
         "database": {
             "backend": store.dialect.name,
             "path": store.describe(),
             "size_bytes": on_disk,
-            "free_bytes": figures.freelist_count * figures.page_size,
+            "free_bytes": figures.freelist_count * figures.page_size,  # reusable pages inside the file
+            "disk_free_bytes": store.disk_free_bytes(),  # None on PostgreSQL: the server's disk
+            "full": None
+            if full is None
+            else {"since": iso(datetime.fromtimestamp(full.since, UTC)), "refused_writes": full.refused},
         },
         "stored_objects": [
             {"module": m.module, "count": m.count, "oldest_last_updated": m.oldest_last_updated}
@@ -200,6 +210,24 @@ async def storage_figures(store: Store) -> dict[str, Any]:
         ],
         **_kept(await retention_sql.kept_figures(store)),
     }
+
+
+def database_reasons(database: dict[str, Any], settings: Settings) -> list[str]:
+    """Reasons for 'degraded' in the database figures: writes refused for space, or space running out."""
+    reasons = []
+    if database["full"] is not None:
+        full = database["full"]
+        reasons.append(
+            f"database full: {full['refused_writes']} write(s) refused since {full['since']} (partners get 503,"
+            " nothing is stored); free space and writes resume by themselves"
+        )
+    free, floor = database["disk_free_bytes"], settings.status_disk_free_min_mb * 1_000_000
+    if free is not None and free < floor:
+        reasons.append(
+            f"database disk: {free / 1_000_000:.0f} MB free, below status_disk_free_min_mb"
+            f" ({settings.status_disk_free_min_mb:g} MB)"
+        )
+    return reasons
 
 
 def _kept(figures: list[retention_sql.KeptFigures]) -> dict[str, Any]:

@@ -38,12 +38,16 @@ from routing.protocol.errors import (
     MethodNotAllowed,
     NotFound,
     OcpiError,
+    Overloaded,
     PayloadTooLarge,
     RateLimited,
     ServerError,
 )
+from storage.errors import StorageFull
 
 LOGGER = logging.getLogger(__name__)
+# A full database is freed by its operator, not in a second: partners come back in half a minute.
+FULL_RETRY_AFTER = "30"
 
 _HTTP_TO_ERROR: dict[int, type[OcpiError]] = {
     400: ClientError,
@@ -116,6 +120,10 @@ def _as_ocpi_error(request: web.Request, exc: BaseException) -> OcpiError | None
     """The OcpiError an exception stands for (None: a redirect, let aiohttp send it)."""
     if isinstance(exc, OcpiError):
         return exc
+    if isinstance(exc, StorageFull):  # the store logged it once at ERROR; /status names it
+        return Overloaded(
+            "the hub's database is full: nothing was stored; retry later", headers={"Retry-After": FULL_RETRY_AFTER}
+        )
     if isinstance(exc, RequestPayloadError):  # an undecodable body (bogus Content-Encoding, broken chunks)
         return ClientError(f"request body could not be read: {str(exc).splitlines()[-1].strip()[:120]}")
     if isinstance(exc, web.HTTPException):

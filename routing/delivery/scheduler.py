@@ -47,6 +47,7 @@ from routing.tasks import cancel_and_wait
 from storage import claims as claims_sql
 from storage import outcomes as outcome_sql
 from storage.db import Store
+from storage.errors import StorageFull
 from storage.outbox import Message
 
 LOGGER = logging.getLogger(__name__)
@@ -418,8 +419,13 @@ class DeliveryWorker:
     def _done(self, row: Message, task: asyncio.Task[bool]) -> None:
         platform_id = row.receiver_platform_id
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # the store failed to record it
-            LOGGER.error("delivery of message %s failed", row.id, exc_info=task.exception())
+        if not task.cancelled() and (error := task.exception()) is not None:  # the store failed to record it
+            if isinstance(error, StorageFull):  # the store logged that once at ERROR; no traceback per message
+                LOGGER.warning(
+                    "message %s: outcome not recorded (database full): it stays queued, may go twice", row.id
+                )
+            else:
+                LOGGER.error("delivery of message %s failed", row.id, exc_info=error)
         finished = not task.cancelled() and task.exception() is None and task.result()
         # A round reads the outbox (two queries): needed unless this was a fast-path message that
         # got its final answer, with nothing committed behind it and no unread rows for its receiver,

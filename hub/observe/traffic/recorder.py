@@ -52,6 +52,7 @@ from routing.versions import Loss
 from storage import traffic as traffic_sql
 from storage.broadcasts import Broadcast
 from storage.db import Store
+from storage.errors import StorageFull
 from storage.models import Platform
 from storage.traffic import TrafficRecord
 
@@ -283,6 +284,10 @@ class TrafficRecorder:
                     await traffic_sql.insert_batch(self.store, records, keep=self._keep, seen=seen, trim=trim)
                     if trim:
                         self._trimmed_at = time.monotonic()
+                except StorageFull:  # the store logged it at ERROR once; a traceback a flush says nothing more
+                    LOGGER.warning("traffic log: %d records not written (the database is full); dropped", len(batch))
+                    self._metrics.traffic_dropped.inc(len(batch))
+                    return
                 except Exception:
                     LOGGER.exception("traffic log: writing %d records failed; they are dropped", len(batch))
                     self._metrics.traffic_dropped.inc(len(batch))

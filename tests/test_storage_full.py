@@ -1,0 +1,155 @@
+"""A full database, seen from the wire: 503 with Retry-After and nothing stored, /status and /metrics
+say so, the operator's log has one ERROR, and writes resume by themselves once there is room.
+
+SQLite's ``PRAGMA max_page_count`` makes the file "full" (SQLITE_FULL, the error a full file
+system gives) without filling the machine's disk. PostgreSQL's disk_full is checked at the dialect.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg.errors
+import pytest
+
+from hub.keys import STORE
+from storage.errors import StorageFull
+from storage.postgres_dialect import PostgresDialect
+from storage.sqlite import SqliteStore
+from tests.support.console import Console
+from tests.support.hub import ADMIN, HubHandle
+from tests.support.ops import DIRECT, pair, session
+from tests.support.waiting import settle, wait_for
+
+CAP = 1_000  # bounded: pushes tried before the capped file must have refused one
+
+
+async def _cap(store: Any, pages: int | None) -> None:
+    """Cap the SQLite file at its current size (None: lift the cap), on the writer thread."""
+    await store.run_on_writer(lambda c: c.execute(f"PRAGMA max_page_count = {pages or 2**31 - 2}").fetchone())
+
+
+async def _page_count(store: Any) -> int:
+    return int(await store.run_on_writer(lambda c: c.execute("PRAGMA page_count").fetchone()[0]))
+
+
+async def _push(hub: HubHandle, cpo: Any, session_id: str) -> tuple[int, Any, Any]:
+    body = session(session_id)
+    body["meter_id"] = "M" * 255  # the longest the field allows: the file fills in fewer pushes
+    return await hub.call(
+        "PUT", f"/ocpi/2.2.1/sessions/receiver/BE/BEC/{session_id}", token=cpo.hub_token, json=body, headers=DIRECT
+    )
+
+
+async def _metric(hub: HubHandle, name: str) -> float | None:
+    async with hub.session.get(hub.base + "/metrics", headers={"Authorization": f"Bearer {ADMIN}"}) as r:
+        text = await r.text()
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
+    return values[0] if values else None
+
+
+async def test_a_full_database_refuses_with_503_keeps_nothing_and_resumes_by_itself(
+    hub: HubHandle, make_peer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = hub.app[STORE]
+    assert isinstance(store, SqliteStore)
+    cpo, emsp = await pair(hub, make_peer)
+    await settle(hub)
+    await _cap(store, await _page_count(store))
+
+    refused: list[tuple[str, Any, Any]] = []
+    for n in range(CAP):
+        status, body, headers = await _push(hub, cpo, f"F{n}")
+        if status != 200:
+            refused.append((f"F{n}", body, headers))
+            status, body, headers = await _push(hub, cpo, f"G{n}")  # a second one: still refused
+            refused.append((f"G{n}", body, headers))
+            assert status == 503, body
+            break
+        assert body["status_code"] == 1000, body
+    assert refused, f"{CAP} pushes fitted in a capped file"
+    for _, body, headers in refused:
+        assert body["status_code"] == 3000 and "database is full" in body["status_message"], body
+        assert headers["Retry-After"] == "30"
+    await settle(hub)
+    received = {r.path.rsplit("/", 1)[-1] for r in emsp.requests_to("/sessions/receiver/")}
+    assert not {sid for sid, _, _ in refused} & received  # nothing of a refused push went anywhere
+
+    _, overview = await hub.admin("GET", "/status")
+    assert overview["status"] == "degraded", overview["reasons"]
+    [reason] = [r for r in overview["reasons"] if r.startswith("database full:")]
+    assert overview["database"]["full"]["refused_writes"] >= 2, overview["database"]
+    assert await _metric(hub, "ocpi_hub_database_full") == 1.0
+    full_lines = [r for r in caplog.records if r.levelno == logging.ERROR and "is full" in r.getMessage()]
+    assert len(full_lines) == 1  # once when it starts, not once per refused write
+    assert not [r for r in caplog.records if "ROLLBACK failed" in r.getMessage()]  # SQLite undid it itself
+
+    await _cap(store, None)  # the operator freed space
+    sid = refused[0][0]
+    status, body, _ = await _push(hub, cpo, sid)
+    assert (status, body["status_code"]) == (200, 1000), body
+    await wait_for(lambda: any(r.path.endswith(f"/sessions/receiver/BE/BEC/{sid}") for r in emsp.received))
+    _, overview = await hub.admin("GET", "/status")
+    assert overview["database"]["full"] is None and reason not in overview["reasons"], overview["reasons"]
+    assert await _metric(hub, "ocpi_hub_database_full") == 0.0
+    assert any("takes writes again" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_console_change_on_a_full_database_is_a_503_page(hub: HubHandle) -> None:
+    store = hub.app[STORE]
+    console = Console(hub.base)
+    try:
+        assert await console.login() == 303
+        await _cap(store, await _page_count(store))
+        for n in range(CAP):  # invitations until one does not fit
+            status, text, _ = await console.post("/console/invitations", {"csrf": console.csrf, "name": f"P{n}"})
+            if status != 200:
+                break
+        assert status == 503 and "Database full" in text, text[:500]
+    finally:
+        await _cap(store, None)
+        await console.close()
+
+
+async def test_little_free_disk_degrades_status_and_is_a_metric(start_hub: Any) -> None:
+    hub = await start_hub(status_disk_free_min_mb=10**12)  # more than any disk: always below
+    _, overview = await hub.admin("GET", "/status")
+    free = overview["database"]["disk_free_bytes"]
+    assert isinstance(free, int) and free > 0
+    assert overview["status"] == "degraded"
+    assert [r for r in overview["reasons"] if r.startswith("database disk:")], overview["reasons"]
+    scraped = await _metric(hub, "ocpi_hub_database_disk_free_bytes")  # free space moves: not equal
+    assert scraped is not None and scraped > 0
+    assert overview["database"]["full"] is None
+
+
+async def test_without_a_floor_free_disk_is_only_a_figure(hub: HubHandle) -> None:
+    _, overview = await hub.admin("GET", "/status")  # the tests' settings: status_disk_free_min_mb = 0
+    assert overview["database"]["disk_free_bytes"] > 0
+    assert not [r for r in overview["reasons"] if r.startswith("database")], overview["reasons"]
+
+
+class _DiskFullConn:
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        raise psycopg.errors.DiskFull("could not extend file: No space left on device")
+
+    def cursor(self) -> Any:
+        return self
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        self.execute(sql)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def test_postgres_disk_full_is_the_stores_full_error() -> None:
+    dialect = PostgresDialect()
+    with pytest.raises(StorageFull, match="No space left"):
+        dialect.run(_DiskFullConn(), "INSERT INTO t VALUES (?)", (1,))
+    with pytest.raises(StorageFull):
+        dialect.run_many(_DiskFullConn(), "INSERT INTO t VALUES (?)", [(1,)])
