@@ -40,6 +40,7 @@ T = TypeVar("T")
 # Background jobs per COMMIT. A delivery outcome costs ~20-50 us on the writer thread, a chunk of
 # fan-out legs a few ms: a request's commit waits behind at most a few ms of them.
 BACKGROUND_PER_COMMIT = 32
+FULL_QUIET = 60.0  # seconds without a write refused for space before the store counts as no longer full
 
 
 class Transaction:
@@ -83,6 +84,7 @@ class Full:
     """Writes refused because the database or its disk is full, since the last one that committed."""
 
     since: float  # time.time() of the first refusal
+    last: float  # and of the latest
     refused: int = 0
 
 
@@ -118,6 +120,9 @@ class Store(ABC):
         self._opened = False
         self.commits = 0  # physical COMMITs (for the benchmark and tests)
         self.full: Full | None = None  # set while writes fail for lack of space (/status, /metrics)
+        # A nearly full file still takes a small write now and then (a row that fits a page's free
+        # room): the state ends only with a commit this long after the last refusal, not flapping.
+        self.full_quiet = FULL_QUIET
         # Unique per process start: names this process in leases, heartbeats and notifications.
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
 
@@ -286,20 +291,22 @@ class Store(ABC):
 
     def _note_space(self, *, refused: int, committed: bool) -> None:
         """Follow the full state: one ERROR when writes start failing for space, one line when they stop."""
+        now = time.time()
         if refused:
             if self.full is None:
-                self.full = Full(since=time.time())
+                self.full = Full(since=now, last=now)
                 LOGGER.error(
                     "the database %s is full: writes are refused (partners are answered 503, nothing is"
                     " stored) until space is freed; they resume by themselves",
                     self.describe(),
                 )
             self.full.refused += refused
-        elif committed and self.full is not None:
+            self.full.last = now
+        elif committed and self.full is not None and now - self.full.last >= self.full_quiet:
             LOGGER.warning(
                 "the database takes writes again (%d refused in %.0f s while it was full)",
                 self.full.refused,
-                time.time() - self.full.since,
+                self.full.last - self.full.since,
             )
             self.full = None
 

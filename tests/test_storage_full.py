@@ -76,6 +76,11 @@ async def test_a_full_database_refuses_with_503_keeps_nothing_and_resumes_by_its
     received = {r.path.rsplit("/", 1)[-1] for r in emsp.requests_to("/sessions/receiver/")}
     assert not {sid for sid, _, _ in refused} & received  # nothing of a refused push went anywhere
 
+    for n in range(CAP):  # the admin API too (a small row may still fit in a page's free room)
+        status, body = await hub.admin("POST", "/admin/invitations", {"name": f"while full {n}"})
+        if status != 201:
+            break
+    assert status == 503 and "database is full" in str(body), body
     _, overview = await hub.admin("GET", "/status")
     assert overview["status"] == "degraded", overview["reasons"]
     [reason] = [r for r in overview["reasons"] if r.startswith("database full:")]
@@ -86,6 +91,7 @@ async def test_a_full_database_refuses_with_503_keeps_nothing_and_resumes_by_its
     assert not [r for r in caplog.records if "ROLLBACK failed" in r.getMessage()]  # SQLite undid it itself
 
     await _cap(store, None)  # the operator freed space
+    store.full_quiet = 0.0  # (the state ends with the first commit after the last refusal, not 60 s on)
     sid = refused[0][0]
     status, body, _ = await _push(hub, cpo, sid)
     assert (status, body["status_code"]) == (200, 1000), body

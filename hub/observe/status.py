@@ -202,7 +202,11 @@ async def storage_figures(store: Store) -> dict[str, Any]:
             "disk_free_bytes": store.disk_free_bytes(),  # None on PostgreSQL: the server's disk
             "full": None
             if full is None
-            else {"since": iso(datetime.fromtimestamp(full.since, UTC)), "refused_writes": full.refused},
+            else {
+                "since": iso(datetime.fromtimestamp(full.since, UTC)),
+                "last": iso(datetime.fromtimestamp(full.last, UTC)),
+                "refused_writes": full.refused,
+            },
         },
         "stored_objects": [
             {"module": m.module, "count": m.count, "oldest_last_updated": m.oldest_last_updated}
@@ -218,8 +222,8 @@ def database_reasons(database: dict[str, Any], settings: Settings) -> list[str]:
     if database["full"] is not None:
         full = database["full"]
         reasons.append(
-            f"database full: {full['refused_writes']} write(s) refused since {full['since']} (partners get 503,"
-            " nothing is stored); free space and writes resume by themselves"
+            f"database full: {full['refused_writes']} write(s) refused from {full['since']} to {full['last']}"
+            " (partners get 503, nothing is stored); free space and writes resume by themselves"
         )
     free, floor = database["disk_free_bytes"], settings.status_disk_free_min_mb * 1_000_000
     if free is not None and free < floor:
