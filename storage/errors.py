@@ -41,3 +41,12 @@ class StorageFull(StorageError):
     SQLite's SQLITE_FULL (the file system, or ``max_page_count``), PostgreSQL's disk_full (53100).
     The HTTP layer answers 503 with Retry-After; the store counts it for /status (``Store.full``).
     """
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot be reached now: nothing of the write was committed or kept.
+
+    A server restart or failover, a lost connection, a pool with no connection to give. Raised by
+    the PostgreSQL backend (the embedded SQLite file is always there). The HTTP layer answers 503
+    with Retry-After, as for ``StorageFull``.
+    """

@@ -19,10 +19,10 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from storage.db import RESYNC, Listener, Params, Row, Store
-from storage.errors import StoreClosedError
+from storage.errors import StorageUnavailable, StoreClosedError
 from storage.migrate_postgres import apply_migrations, current_schema, lock_key
 from storage.postgres_dialect import PostgresDialect, configure, pg_rows, redact, to_pg
 
@@ -71,9 +71,12 @@ class PostgresStore(Store):
         await asyncio.to_thread(apply_migrations, self.url)
 
     def _connect_writer(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] = psycopg.connect(
-            self.url, autocommit=True, row_factory=pg_rows, connect_timeout=CONNECT_TIMEOUT
-        )
+        try:
+            conn: psycopg.Connection[Any] = psycopg.connect(
+                self.url, autocommit=True, row_factory=pg_rows, connect_timeout=CONNECT_TIMEOUT
+            )
+        except psycopg.OperationalError as exc:  # down, restarting, refusing: partners are told to retry
+            raise StorageUnavailable(f"cannot connect to {self.describe()}: {exc}") from exc
         configure(conn)
         self.schema = current_schema(conn)
         return conn
@@ -141,10 +144,18 @@ class PostgresStore(Store):
         self._check_open()
         if self._pool is None:
             raise StoreClosedError("the store is closed")
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(to_pg(sql), params)
-            rows: list[Any] = await cursor.fetchall()  # PgRow, from the row factory
-            return rows
+        conn: psycopg.AsyncConnection[Any] | None = None
+        try:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(to_pg(sql), params)
+                rows: list[Any] = await cursor.fetchall()  # PgRow, from the row factory
+                return rows
+        except PoolTimeout as exc:  # no connection within CONNECT_TIMEOUT: the server is down or saturated
+            raise StorageUnavailable(f"no database connection within {CONNECT_TIMEOUT} s") from exc
+        except psycopg.OperationalError as exc:
+            if conn is None or conn.broken or conn.closed:  # the pool replaces it; this read is lost
+                raise StorageUnavailable(f"the database connection was lost: {exc}") from exc
+            raise
 
     # -- several processes ------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -18,7 +18,7 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format, PipelineStatus
 
 from storage.db import Cursor, Dialect, Params
-from storage.errors import IntegrityError, StorageFull
+from storage.errors import IntegrityError, StorageFull, StorageUnavailable
 
 
 class PgRow:
@@ -109,6 +109,17 @@ def configure(conn: Any) -> None:
     conn.adapters.register_dumper(bool, BoolAsInt)
 
 
+def _reraise_lost(conn: Any, exc: psycopg.OperationalError) -> NoReturn:
+    """A connection that broke under the statement is the store's StorageUnavailable; others stay.
+
+    Deadlocks and serialization failures are OperationalErrors too, on a healthy connection:
+    they must reach ``transient`` as they are.
+    """
+    if getattr(conn, "broken", False) or getattr(conn, "closed", False):
+        raise StorageUnavailable(f"the database connection was lost: {exc}") from exc
+    raise exc
+
+
 class PostgresDialect(Dialect):
     """Runs the shared SQL on a psycopg connection."""
 
@@ -123,6 +134,8 @@ class PostgresDialect(Dialect):
             raise IntegrityError(str(exc)) from exc
         except psycopg.errors.DiskFull as exc:
             raise StorageFull(str(exc)) from exc
+        except psycopg.OperationalError as exc:
+            _reraise_lost(conn, exc)
         return cursor
 
     def run_many(self, conn: Any, sql: str, rows: list[Params]) -> None:
@@ -136,6 +149,8 @@ class PostgresDialect(Dialect):
             raise IntegrityError(str(exc)) from exc
         except psycopg.errors.DiskFull as exc:
             raise StorageFull(str(exc)) from exc
+        except psycopg.OperationalError as exc:
+            _reraise_lost(conn, exc)
 
     def insert(self, conn: Any, sql: str, params: Params = ()) -> int:
         """Execute an INSERT ... RETURNING id; return the id."""

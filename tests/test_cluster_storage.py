@@ -21,6 +21,7 @@ from storage import claims as claims_sql
 from storage import outbox as outbox_sql
 from storage import outcomes as outcome_sql
 from storage.db import SyncTx
+from storage.errors import StorageUnavailable
 from storage.outbox import NewMessage
 from storage.postgres import PostgresStore
 from tests.support.backends import needs_postgres, postgres_schema, postgres_url
@@ -329,7 +330,7 @@ async def test_a_lost_write_connection_fails_one_batch_and_is_replaced(pair) -> 
     a, _ = pair
     with psycopg.connect(postgres_url(), autocommit=True) as conn:  # what a server restart does to the writer
         conn.execute("SELECT pg_terminate_backend(%s)", (a.writer.info.backend_pid,))
-    with pytest.raises(psycopg.OperationalError):
+    with pytest.raises(StorageUnavailable):  # the store's own error: the HTTP layer answers 503, retry later
         await _enqueue(a, _message("W", 1))  # not committed: the sender is told so, not "accepted"
     message_id, blocked = await _enqueue(a, _message("W", 2))  # on a new connection
     assert not blocked  # the failed batch left nothing behind

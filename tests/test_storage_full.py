@@ -1,8 +1,10 @@
-"""A full database, seen from the wire: 503 with Retry-After and nothing stored, /status and /metrics
-say so, the operator's log has one ERROR, and writes resume by themselves once there is room.
+"""A full or unreachable database, seen from the wire: 503 with Retry-After and nothing stored.
 
-SQLite's ``PRAGMA max_page_count`` makes the file "full" (SQLITE_FULL, the error a full file
-system gives) without filling the machine's disk. PostgreSQL's disk_full is checked at the dialect.
+Full: /status and /metrics say so, the operator's log has one ERROR, and writes resume by
+themselves once there is room. SQLite's ``PRAGMA max_page_count`` makes the file "full"
+(SQLITE_FULL, the error a full file system gives) without filling the machine's disk;
+PostgreSQL's disk_full is checked at the dialect. Unreachable (PostgreSQL): the server ends the
+hub's write connection, as a restart or failover does.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 import psycopg.errors
 import pytest
 
@@ -17,6 +20,7 @@ from hub.keys import STORE
 from storage.errors import StorageFull
 from storage.postgres_dialect import PostgresDialect
 from storage.sqlite import SqliteStore
+from tests.support.backends import needs_postgres
 from tests.support.console import Console
 from tests.support.hub import ADMIN, HubHandle
 from tests.support.ops import DIRECT, pair, session
@@ -159,3 +163,23 @@ def test_postgres_disk_full_is_the_stores_full_error() -> None:
         dialect.run(_DiskFullConn(), "INSERT INTO t VALUES (?)", (1,))
     with pytest.raises(StorageFull):
         dialect.run_many(_DiskFullConn(), "INSERT INTO t VALUES (?)", [(1,)])
+
+
+@needs_postgres
+async def test_a_lost_database_connection_is_a_503_and_the_next_push_goes_through(
+    shared_database: str, start_hub: Any, make_peer: Any
+) -> None:
+    hub = await start_hub(database=shared_database)
+    cpo, emsp = await pair(hub, make_peer)
+    await settle(hub)
+    writer = hub.app[STORE].writer
+    async with await psycopg.AsyncConnection.connect(shared_database, autocommit=True) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s)", (writer.info.backend_pid,))
+    status, body, headers = await _push(hub, cpo, "LOST")
+    assert (status, body["status_code"]) == (503, 3000), body  # was 500 "internal error"
+    assert "database is unavailable" in body["status_message"] and headers["Retry-After"] == "5", body
+    status, body, _ = await _push(hub, cpo, "NEXT")  # on a new write connection
+    assert (status, body["status_code"]) == (200, 1000), body
+    await wait_for(lambda: any(r.path.endswith("/sessions/receiver/BE/BEC/NEXT") for r in emsp.received))
+    await settle(hub)
+    assert not [r for r in emsp.received if r.path.endswith("/LOST")]  # the refused push was kept nowhere

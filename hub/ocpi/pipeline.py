@@ -43,11 +43,12 @@ from routing.protocol.errors import (
     RateLimited,
     ServerError,
 )
-from storage.errors import StorageFull
+from storage.errors import StorageFull, StorageUnavailable
 
 LOGGER = logging.getLogger(__name__)
 # A full database is freed by its operator, not in a second: partners come back in half a minute.
 FULL_RETRY_AFTER = "30"
+UNAVAILABLE_RETRY_AFTER = "5"
 
 _HTTP_TO_ERROR: dict[int, type[OcpiError]] = {
     400: ClientError,
@@ -123,6 +124,11 @@ def _as_ocpi_error(request: web.Request, exc: BaseException) -> OcpiError | None
     if isinstance(exc, StorageFull):  # the store logged it once at ERROR; /status names it
         return Overloaded(
             "the hub's database is full: nothing was stored; retry later", headers={"Retry-After": FULL_RETRY_AFTER}
+        )
+    if isinstance(exc, StorageUnavailable):  # a restart or failover, usually seconds; the store logs it
+        return Overloaded(
+            "the hub's database is unavailable: nothing was stored; retry later",
+            headers={"Retry-After": UNAVAILABLE_RETRY_AFTER},
         )
     if isinstance(exc, RequestPayloadError):  # an undecodable body (bogus Content-Encoding, broken chunks)
         return ClientError(f"request body could not be read: {str(exc).splitlines()[-1].strip()[:120]}")
