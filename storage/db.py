@@ -30,7 +30,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from storage.errors import StorageFull, StoreClosedError
+from storage.errors import StorageFull, StorageUnavailable, StoreClosedError
 from storage.statements import Cursor, Dialect, Job, Lock, Params, Row, SyncTx, apply_batch, rollback
 
 __all__ = ["Cursor", "Dialect", "Job", "Listener", "Params", "Row", "Store", "SyncTx", "Transaction"]
@@ -40,6 +40,7 @@ T = TypeVar("T")
 # Background jobs per COMMIT. A delivery outcome costs ~20-50 us on the writer thread, a chunk of
 # fan-out legs a few ms: a request's commit waits behind at most a few ms of them.
 BACKGROUND_PER_COMMIT = 32
+RECONNECT_MIN, RECONNECT_MAX = 0.5, 10.0  # seconds between tries to reopen a lost write connection
 FULL_QUIET = 60.0  # seconds without a write refused for space before the store counts as no longer full
 
 
@@ -123,6 +124,9 @@ class Store(ABC):
         # A nearly full file still takes a small write now and then (a row that fits a page's free
         # room): the state ends only with a commit this long after the last refusal, not flapping.
         self.full_quiet = FULL_QUIET
+        self._lost_since: float | None = None  # time.monotonic() since the write connection is lost
+        self._reconnect_at = 0.0  # no reconnect attempt before this (monotonic)
+        self._reconnect_delay = 0.0
         # Unique per process start: names this process in leases, heartbeats and notifications.
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
 
@@ -234,11 +238,36 @@ class Store(ABC):
         return False
 
     async def _ensure_writer(self) -> None:
+        """Reopen a lost write connection; while the server stays unreachable, fail fast between tries.
+
+        Every batch would otherwise try to connect (and log it): hundreds of attempts and lines a
+        second during an outage. Tries back off from 0.5 to 10 s; the writes in between are
+        refused at once (StorageUnavailable: partners get 503 and send again).
+        """
         if not self._writer_lost():
             return
-        LOGGER.warning("the write connection to %s was lost; reconnecting", self.describe())
+        now = time.monotonic()
+        if now < self._reconnect_at:
+            raise StorageUnavailable(
+                f"the database {self.describe()} is unreachable; next try in {self._reconnect_at - now:.1f} s"
+            )
+        if self._lost_since is None:
+            self._lost_since = now
+            LOGGER.warning("the write connection to %s was lost; reconnecting", self.describe())
         old = self.writer
-        self.writer = await self.run_on_writer(lambda _: self._connect_writer())
+        try:
+            self.writer = await self.run_on_writer(lambda _: self._connect_writer())
+        except StorageUnavailable as exc:
+            self._reconnect_delay = (
+                min(self._reconnect_delay * 2, RECONNECT_MAX) if self._reconnect_delay else RECONNECT_MIN
+            )
+            self._reconnect_at = time.monotonic() + self._reconnect_delay
+            LOGGER.warning(
+                "%s; writes are refused (503) until it works, next try in %.1f s", exc, self._reconnect_delay
+            )
+            raise
+        LOGGER.warning("write connection to %s back after %.1f s", self.describe(), time.monotonic() - self._lost_since)
+        self._lost_since, self._reconnect_at, self._reconnect_delay = None, 0.0, 0.0
         with contextlib.suppress(Exception):
             old.close()
 

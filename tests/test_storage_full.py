@@ -17,7 +17,8 @@ import psycopg.errors
 import pytest
 
 from hub.keys import STORE
-from storage.errors import StorageFull
+from storage.errors import StorageFull, StorageUnavailable
+from storage.postgres import PostgresStore
 from storage.postgres_dialect import PostgresDialect
 from storage.sqlite import SqliteStore
 from tests.support.backends import needs_postgres
@@ -183,3 +184,43 @@ async def test_a_lost_database_connection_is_a_503_and_the_next_push_goes_throug
     await wait_for(lambda: any(r.path.endswith("/sessions/receiver/BE/BEC/NEXT") for r in emsp.received))
     await settle(hub)
     assert not [r for r in emsp.received if r.path.endswith("/LOST")]  # the refused push was kept nowhere
+
+
+@needs_postgres
+async def test_an_unreachable_server_is_tried_with_backoff_and_writes_are_refused_between(
+    shared_database: str, start_hub: Any, make_peer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the server stays down, not every batch tries to connect (and logs it): the writes in
+    between are refused at once, each a 503; once it is back, the next try reconnects."""
+    hub = await start_hub(database=shared_database)
+    cpo, emsp = await pair(hub, make_peer)
+    await settle(hub)
+    store = hub.app[STORE]
+    connect = store._connect_writer  # type: ignore[attr-defined]
+    tries: list[int] = []
+
+    def down() -> Any:
+        tries.append(1)
+        raise StorageUnavailable("cannot connect: connection refused")  # what _connect_writer raises then
+
+    store._connect_writer = down  # type: ignore[attr-defined]
+    async with await psycopg.AsyncConnection.connect(shared_database, autocommit=True) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s)", (store.writer.info.backend_pid,))
+    answers = [await _push(hub, cpo, f"DOWN{n}") for n in range(6)]
+    assert [(a[0], a[1]["status_code"], a[2]["Retry-After"]) for a in answers] == [(503, 3000, "5")] * 6
+    assert len(tries) <= 2, tries  # one try, then refusals until the backoff's next try (0.5 s)
+    assert len([r for r in caplog.records if "writes are refused (503)" in r.getMessage()]) == len(tries)
+
+    store._connect_writer = connect  # type: ignore[attr-defined]
+    store._reconnect_at = 0.0  # type: ignore[attr-defined]  # (not waiting out the backoff)
+    status, body, _ = await _push(hub, cpo, "BACK")
+    assert (status, body["status_code"]) == (200, 1000), body
+    assert any("back after" in r.getMessage() for r in caplog.records)
+    await wait_for(lambda: any(r.path.endswith("/sessions/receiver/BE/BEC/BACK") for r in emsp.received))
+    assert not [r for r in emsp.received if "/DOWN" in r.path]
+
+
+def test_a_server_that_refuses_connections_is_the_stores_unavailable_error() -> None:
+    store = PostgresStore("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")  # nothing listens on port 1
+    with pytest.raises(StorageUnavailable, match="cannot connect"):
+        store._connect_writer()  # type: ignore[attr-defined]

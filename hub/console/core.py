@@ -23,7 +23,7 @@ from hub.admin.accounts import ACTOR, TOKEN_ACTOR
 from hub.console.sessions import Session, SessionStore
 from hub.keys import SETTINGS
 from routing.protocol.errors import NotFound, OcpiError
-from storage.errors import StorageFull
+from storage.errors import StorageFull, StorageUnavailable
 
 LOGGER = logging.getLogger("hub.console")
 
@@ -210,6 +210,9 @@ async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse
     except StorageFull:  # the store logged it at ERROR once; /status names it
         detail = "The hub's database is full: nothing was changed. Free space; writes resume by themselves."
         return _error_page(request, 503, "Database full", detail)
+    except StorageUnavailable:  # a server restart or failover; the store logs it
+        detail = "The hub's database cannot be reached: nothing was changed. Try again in a few seconds."
+        return _error_page(request, 503, "Database unavailable", detail)
     except Exception:
         LOGGER.exception("console: unexpected error on %s %s", request.method, request.path)
         return _error_page(request, 500, "Internal error", "Something went wrong; it has been logged.")
