@@ -46,7 +46,7 @@ class StorageFull(StorageError):
 class StorageUnavailable(StorageError):
     """The database cannot be reached now: nothing of the write was committed or kept.
 
-    A server restart or failover, a lost connection, a pool with no connection to give. Raised by
-    the PostgreSQL backend (the embedded SQLite file is always there). The HTTP layer answers 503
-    with Retry-After, as for ``StorageFull``.
+    PostgreSQL: a server restart or failover, a lost connection, a pool with no connection to
+    give. SQLite: another program held the file's write lock past ``busy_timeout``. The HTTP
+    layer answers 503 with Retry-After, as for ``StorageFull``.
     """

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import aiosqlite
 
 from storage.db import Cursor, Dialect, Params, Row, Store
-from storage.errors import IntegrityError, StorageFull, StoreClosedError
+from storage.errors import IntegrityError, StorageFull, StorageUnavailable, StoreClosedError
 from storage.files import DatabaseLock, acquire_lock, create_database, tighten
 from storage.migrate_sqlite import apply_migrations
 
@@ -57,8 +57,11 @@ def _reraise(exc: sqlite3.Error) -> NoReturn:
     """Raise the store's own error for what the hub must tell apart (a constraint, a full disk)."""
     if isinstance(exc, sqlite3.IntegrityError):
         raise IntegrityError(str(exc)) from exc
-    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL:
         raise StorageFull(str(exc)) from exc
+    if code == sqlite3.SQLITE_BUSY:  # another program (an sqlite3 shell) held the write lock past busy_timeout
+        raise StorageUnavailable(f"the database file is locked by another program: {exc}") from exc
     raise exc
 
 

@@ -10,6 +10,7 @@ hub's write connection, as a restart or failover does.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 import psycopg
@@ -224,3 +225,25 @@ def test_a_server_that_refuses_connections_is_the_stores_unavailable_error() -> 
     store = PostgresStore("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")  # nothing listens on port 1
     with pytest.raises(StorageUnavailable, match="cannot connect"):
         store._connect_writer()  # type: ignore[attr-defined]
+
+
+async def test_a_sqlite_file_another_program_holds_locked_is_a_503_and_nothing_more(
+    hub: HubHandle, make_peer: Any
+) -> None:
+    store = hub.app[STORE]
+    cpo, emsp = await pair(hub, make_peer)
+    await settle(hub)
+    await store.run_on_writer(lambda c: c.execute("PRAGMA busy_timeout = 0").fetchone())  # (not 5 s each)
+    shell = sqlite3.connect(store.path, isolation_level=None)  # an operator's sqlite3 shell
+    try:
+        shell.execute("BEGIN IMMEDIATE")  # holds the write lock
+        status, body, headers = await _push(hub, cpo, "LOCKED")
+        assert (status, body["status_code"], headers["Retry-After"]) == (503, 3000, "5"), body
+        assert "database is unavailable" in body["status_message"]
+    finally:
+        shell.execute("ROLLBACK")
+        shell.close()
+    status, body, _ = await _push(hub, cpo, "FREE")
+    assert (status, body["status_code"]) == (200, 1000), body
+    await wait_for(lambda: any(r.path.endswith("/sessions/receiver/BE/BEC/FREE") for r in emsp.received))
+    assert not [r for r in emsp.received if r.path.endswith("/LOCKED")]
