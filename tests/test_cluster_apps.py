@@ -25,6 +25,7 @@ from storage.postgres import OWED_MAX, PostgresStore
 from tests.support.backends import needs_postgres
 from tests.support.console import Console
 from tests.support.delivery import FAST, Script, is_queued, sessions_to
+from tests.support.fakes import FakePlatform
 from tests.support.hub import ADMIN, HubHandle, StartHub, accepted
 from tests.support.routing import CPO1, EMSP1, MakePeer, connect, rh, session_for
 from tests.support.waiting import settle, until, wait_for
@@ -106,15 +107,8 @@ async def test_an_unregistered_token_stops_working_in_every_process(
 async def test_a_suspension_in_one_process_holds_in_another_which_rereads_only_that_platform(
     shared_database: str, start_hub: StartHub, make_peer: MakePeer
 ) -> None:
-    first = await start_hub(database=shared_database)
-    second = await start_hub(database=shared_database)
-    cpo = await connect(first, make_peer, CPO1, name="CPO one")
-    emsp = await connect(first, make_peer, EMSP1, name="eMSP one")
+    first, second, cpo, emsp, emsp_id = await _two_processes(shared_database, start_hub, make_peer)
     directory = second.app[DIRECTORY]
-    await wait_for(
-        lambda: any(p.versions_url == emsp.versions_url and p.status == "CONNECTED" for p in directory.platforms())
-    )
-    [emsp_id] = [p.id for p in directory.platforms() if p.versions_url == emsp.versions_url]
     reloads = directory.reloaded_at
 
     status, body = await first.admin("POST", f"/admin/platforms/{emsp_id}/suspend")
@@ -195,15 +189,8 @@ async def test_what_a_process_missed_while_its_listen_connection_was_down_is_rer
 ) -> None:
     """NOTIFY reaches only who listens at that moment: a change made while the second process's
     LISTEN connection was down would stay unknown there. When it is back, it re-reads all."""
-    first = await start_hub(database=shared_database)
-    second = await start_hub(database=shared_database)
-    await connect(first, make_peer, CPO1, name="CPO one")
-    emsp = await connect(first, make_peer, EMSP1, name="eMSP one")
+    first, second, _, _, emsp_id = await _two_processes(shared_database, start_hub, make_peer)
     directory = second.app[DIRECTORY]
-    await wait_for(
-        lambda: any(p.versions_url == emsp.versions_url and p.status == "CONNECTED" for p in directory.platforms())
-    )
-    [emsp_id] = [p.id for p in directory.platforms() if p.versions_url == emsp.versions_url]
     store = second.app[STORE]
     # The second process's LISTEN connection is cut, and its way back held until the change is made.
     back = asyncio.Event()
@@ -252,15 +239,8 @@ async def test_a_notify_that_could_not_be_sent_is_sent_once_the_database_answers
     shared_database: str, start_hub: StartHub, make_peer: MakePeer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A suspension whose NOTIFY failed reaches the other process late, with no other change."""
-    first = await start_hub(database=shared_database)
-    second = await start_hub(database=shared_database)
-    await connect(first, make_peer, CPO1, name="CPO one")
-    emsp = await connect(first, make_peer, EMSP1, name="eMSP one")
+    first, second, _, _, emsp_id = await _two_processes(shared_database, start_hub, make_peer)
     directory = second.app[DIRECTORY]
-    await wait_for(
-        lambda: any(p.versions_url == emsp.versions_url and p.status == "CONNECTED" for p in directory.platforms())
-    )
-    [emsp_id] = [p.id for p in directory.platforms() if p.versions_url == emsp.versions_url]
     store = first.app[STORE]
     scoped = store._scoped  # type: ignore[attr-defined]
 
@@ -406,3 +386,20 @@ def test_a_change_note_names_one_platform_and_a_bare_one_means_all() -> None:
     assert noted_platform("registry") is None  # a hub of the previous version: re-read everything
     for odd in ("registry:", "registry:x", "registry:²", "registry:-1"):
         assert noted_platform(odd) is None  # not understood: the safe full re-read
+
+
+async def _two_processes(
+    database: str, start_hub: StartHub, make_peer: MakePeer
+) -> tuple[HubHandle, HubHandle, FakePlatform, FakePlatform, int]:
+    """Two hub processes on one database; a CPO and an eMSP registered through the first, and the
+    eMSP's id once the second knows it CONNECTED."""
+    first = await start_hub(database=database)
+    second = await start_hub(database=database)
+    cpo = await connect(first, make_peer, CPO1, name="CPO one")
+    emsp = await connect(first, make_peer, EMSP1, name="eMSP one")
+    directory = second.app[DIRECTORY]
+    await wait_for(
+        lambda: any(p.versions_url == emsp.versions_url and p.status == "CONNECTED" for p in directory.platforms())
+    )
+    [emsp_id] = [p.id for p in directory.platforms() if p.versions_url == emsp.versions_url]
+    return first, second, cpo, emsp, emsp_id
