@@ -18,6 +18,7 @@ import psycopg.errors
 import pytest
 
 from hub.keys import STORE
+from hub.observe.traffic.recorder import TRAFFIC
 from storage.errors import StorageFull, StorageUnavailable
 from storage.postgres import PostgresStore
 from storage.postgres_dialect import PostgresDialect
@@ -95,6 +96,13 @@ async def test_a_full_database_refuses_with_503_keeps_nothing_and_resumes_by_its
     full_lines = [r for r in caplog.records if r.levelno == logging.ERROR and "is full" in r.getMessage()]
     assert len(full_lines) == 1  # once when it starts, not once per refused write
     assert not [r for r in caplog.records if "ROLLBACK failed" in r.getMessage()]  # SQLite undid it itself
+    traffic = hub.app[TRAFFIC]
+    for n in range(3):  # three flushes of traffic records that do not fit: one line, not three
+        await _push(hub, cpo, f"T{n}")
+        await traffic.flush()
+    dropped = await _metric(hub, "ocpi_hub_traffic_log_dropped_total")
+    assert dropped is not None and dropped > 0
+    assert len([r for r in caplog.records if "records are dropped while the database is full" in r.getMessage()]) == 1
 
     await _cap(store, None)  # the operator freed space
     store.full_quiet = 0.0  # (the state ends with the first commit after the last refusal, not 60 s on)

@@ -95,6 +95,7 @@ class TrafficRecorder:
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._trimmed_at = float("-inf")  # time.monotonic() of this process's last trim
+        self._full_noted: float | None = None  # Full.since of the full state the log has a line for
         self.stopping = False
         self.store: Store | None = None
         self.directory: Directory | None = None
@@ -284,8 +285,14 @@ class TrafficRecorder:
                     await traffic_sql.insert_batch(self.store, records, keep=self._keep, seen=seen, trim=trim)
                     if trim:
                         self._trimmed_at = time.monotonic()
-                except StorageFull:  # the store logged it at ERROR once; a traceback a flush says nothing more
-                    LOGGER.warning("traffic log: %d records not written (the database is full); dropped", len(batch))
+                except StorageFull:  # the store logged it at ERROR; one line per full state, not per flush
+                    full = self.store.full
+                    if full is None or full.since != self._full_noted:
+                        self._full_noted = full.since if full is not None else None
+                        LOGGER.warning(
+                            "traffic log: records are dropped while the database is full"
+                            " (counted in ocpi_hub_traffic_log_dropped_total)"
+                        )
                     self._metrics.traffic_dropped.inc(len(batch))
                     return
                 except Exception:
