@@ -69,6 +69,9 @@ class SqliteStore(Store):
     """SQLite store with exactly one writer (the file lock keeps other processes out)."""
 
     dialect = SqliteDialect()
+    # The WAL file keeps the size of the largest burst it ever held (a bulk import: gigabytes) unless
+    # told otherwise; after each reset it is cut back to this (SQLite, PRAGMA journal_size_limit).
+    wal_size_limit = 64 * 1024 * 1024
 
     def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
         super().__init__()
@@ -115,6 +118,7 @@ class SqliteStore(Store):
             f"PRAGMA synchronous={self._synchronous}",
             "PRAGMA foreign_keys=ON",
             "PRAGMA busy_timeout=5000",
+            f"PRAGMA journal_size_limit={int(self.wal_size_limit)}",
         ]
 
     def _connect_writer(self) -> sqlite3.Connection:

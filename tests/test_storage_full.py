@@ -10,7 +10,9 @@ hub's write connection, as a restart or failover does.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -255,3 +257,25 @@ async def test_a_sqlite_file_another_program_holds_locked_is_a_503_and_nothing_m
     assert (status, body["status_code"]) == (200, 1000), body
     await wait_for(lambda: any(r.path.endswith("/sessions/receiver/BE/BEC/FREE") for r in emsp.received))
     assert not [r for r in emsp.received if r.path.endswith("/LOCKED")]
+
+
+async def test_the_wal_file_is_cut_back_after_a_burst(tmp_path: Path) -> None:
+    """A burst (a bulk import) must not leave its size in the WAL file for ever."""
+    store = SqliteStore(tmp_path / "hub.sqlite3")
+    store.wal_size_limit = 1 << 20  # (64 MB in production: a test's burst would take too long)
+    await store.open()
+    wal = Path(str(store.path) + "-wal")
+    try:
+
+        def burst(tx: Any) -> None:
+            tx.execute("CREATE TABLE scratch (x BLOB)")
+            tx.executemany("INSERT INTO scratch VALUES (?)", [(os.urandom(2000),) for _ in range(3000)])
+
+        await store.write(burst)
+        assert wal.stat().st_size > 4 << 20
+        await store.write(lambda tx: tx.execute("DELETE FROM scratch"))
+        for _ in range(3):  # the WAL is reset by the first write after a complete checkpoint
+            await store.write(lambda tx: tx.execute("INSERT INTO scratch VALUES (1)"))
+        assert wal.stat().st_size <= 1 << 20
+    finally:
+        await store.close()
