@@ -144,6 +144,10 @@ def _run_job(tx: SyncTx, job: Job) -> tuple[bool, Any]:
         try:
             value = job(tx)
         except Exception as exc:  # one job's failure must not undo the others
+            if not tx.dialect.in_transaction(tx.conn):
+                # The backend undid the whole transaction (SQLite after SQLITE_FULL or SQLITE_BUSY):
+                # the jobs before this one are gone too, so the batch fails with this error.
+                raise
             run(tx.conn, "ROLLBACK TO SAVEPOINT job")
             run(tx.conn, "RELEASE SAVEPOINT job")
             tx.locks.clear()  # a rolled-back savepoint may have let go of locks: take them again

@@ -9,6 +9,7 @@ hub's write connection, as a restart or failover does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -78,6 +79,11 @@ async def test_a_full_database_refuses_with_503_keeps_nothing_and_resumes_by_its
             break
         assert body["status_code"] == 1000, body
     assert refused, f"{CAP} pushes fitted in a capped file"
+    # Pushes at the same moment share a commit (group commit): SQLite undoes the whole transaction
+    # on SQLITE_FULL, so each of them is refused alike (they were 500s: the savepoint was gone).
+    together = await asyncio.gather(*[_push(hub, cpo, f"C{n}") for n in range(8)])
+    assert [(status, body["status_code"]) for status, body, _ in together] == [(503, 3000)] * 8, together
+    refused += [(f"C{n}", body, headers) for n, (_, body, headers) in enumerate(together)]
     for _, body, headers in refused:
         assert body["status_code"] == 3000 and "database is full" in body["status_message"], body
         assert headers["Retry-After"] == "30"
