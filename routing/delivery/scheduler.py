@@ -47,7 +47,7 @@ from routing.tasks import cancel_and_wait
 from storage import claims as claims_sql
 from storage import outcomes as outcome_sql
 from storage.db import Store
-from storage.errors import StorageFull
+from storage.errors import StorageFull, StorageUnavailable
 from storage.outbox import Message
 
 LOGGER = logging.getLogger(__name__)
@@ -420,10 +420,8 @@ class DeliveryWorker:
         platform_id = row.receiver_platform_id
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:  # the store failed to record it
-            if isinstance(error, StorageFull):  # the store logged that once at ERROR; no traceback per message
-                LOGGER.warning(
-                    "message %s: outcome not recorded (database full): it stays queued, may go twice", row.id
-                )
+            if isinstance(error, StorageFull | StorageUnavailable):  # the store logs the state: no traceback
+                LOGGER.warning("message %s: outcome not recorded (%s): it stays queued, may go twice", row.id, error)
             else:
                 LOGGER.error("delivery of message %s failed", row.id, exc_info=error)
         finished = not task.cancelled() and task.exception() is None and task.result()

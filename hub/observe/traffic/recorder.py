@@ -52,7 +52,7 @@ from routing.versions import Loss
 from storage import traffic as traffic_sql
 from storage.broadcasts import Broadcast
 from storage.db import Store
-from storage.errors import StorageFull
+from storage.errors import StorageFull, StorageUnavailable
 from storage.models import Platform
 from storage.traffic import TrafficRecord
 
@@ -74,6 +74,7 @@ BATCH_SIZE = 200
 TRIM_ROLE = "traffic-trim"  # the process of a cluster that trims the table (store.try_lead)
 TRIM_INTERVAL = 5.0  # seconds between the trimming process's own trims when it has no traffic
 SEEN_RESOLUTION = 10.0  # clock seconds between writes of one platform's last-seen time
+DROPS_LOG_INTERVAL = 60.0  # seconds between two lines about records dropped for a full/unreachable database
 MAX_BUFFER = 50 * BATCH_SIZE  # past this the oldest records are dropped (and counted), never the hub
 
 
@@ -95,7 +96,7 @@ class TrafficRecorder:
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._trimmed_at = float("-inf")  # time.monotonic() of this process's last trim
-        self._full_noted: float | None = None  # Full.since of the full state the log has a line for
+        self._drops_logged_at = float("-inf")  # time.monotonic() of the last "records are dropped" line
         self.stopping = False
         self.store: Store | None = None
         self.directory: Directory | None = None
@@ -285,13 +286,14 @@ class TrafficRecorder:
                     await traffic_sql.insert_batch(self.store, records, keep=self._keep, seen=seen, trim=trim)
                     if trim:
                         self._trimmed_at = time.monotonic()
-                except StorageFull:  # the store logged it at ERROR; one line per full state, not per flush
-                    full = self.store.full
-                    if full is None or full.since != self._full_noted:
-                        self._full_noted = full.since if full is not None else None
+                except (StorageFull, StorageUnavailable) as exc:  # the store logs the state itself
+                    now = time.monotonic()
+                    if now - self._drops_logged_at >= DROPS_LOG_INTERVAL:  # not a line per flush
+                        self._drops_logged_at = now
                         LOGGER.warning(
-                            "traffic log: records are dropped while the database is full"
-                            " (counted in ocpi_hub_traffic_log_dropped_total)"
+                            "traffic log: records are dropped while the database is %s"
+                            " (counted in ocpi_hub_traffic_log_dropped_total)",
+                            "full" if isinstance(exc, StorageFull) else "unreachable",
                         )
                     self._metrics.traffic_dropped.inc(len(batch))
                     return
