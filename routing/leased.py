@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from routing.clock import Clock, iso
-from routing.tasks import cancel_and_wait
+from routing.tasks import cancel_and_wait, report_round_failure
 from storage.db import Job, Store
 
 LOGGER = logging.getLogger(__name__)
@@ -117,8 +117,8 @@ class LeasedRowsLoop(ABC):
                     continue
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                LOGGER.exception("%s round failed; retrying in %.0fs", self.WHAT, RETRY)
+            except Exception as exc:
+                report_round_failure(LOGGER, f"{self.WHAT} round", RETRY, exc)
                 delay = RETRY
             self._idle.set()
             await self._sleep(delay)

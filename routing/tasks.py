@@ -1,10 +1,16 @@
-"""Background tasks: the one way the hub stops one (cancel, then wait for it to end)."""
+"""Background tasks: the one way the hub stops one, and the one way a round reports its failure.
+
+Stopping: cancel, then wait for the task to end.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
+
+from storage.errors import StorageFull, StorageUnavailable
 
 
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
@@ -14,3 +20,15 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def report_round_failure(logger: logging.Logger, what: str, retry: float, exc: BaseException) -> None:
+    """Log a failed background round: one line for a full or unreachable database, else a traceback.
+
+    The store logs those states itself, and every loop hits them at once: five tracebacks a second
+    during a PostgreSQL restart said nothing the store's WARNING had not.
+    """
+    if isinstance(exc, StorageFull | StorageUnavailable):
+        logger.warning("%s skipped: %s; retrying in %.0fs", what, exc, retry)
+    else:
+        logger.error("%s failed; retrying in %.0fs", what, retry, exc_info=exc)

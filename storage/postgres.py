@@ -22,7 +22,7 @@ import psycopg.errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from storage.db import RESYNC, Listener, Params, Row, Store
-from storage.errors import StorageUnavailable, StoreClosedError
+from storage.errors import StorageFull, StorageUnavailable, StoreClosedError
 from storage.migrate_postgres import apply_migrations, current_schema, lock_key
 from storage.postgres_dialect import PostgresDialect, configure, pg_rows, redact, to_pg
 
@@ -144,18 +144,23 @@ class PostgresStore(Store):
         self._check_open()
         if self._pool is None:
             raise StoreClosedError("the store is closed")
-        conn: psycopg.AsyncConnection[Any] | None = None
-        try:
-            async with self._pool.connection() as conn:
-                cursor = await conn.execute(to_pg(sql), params)
-                rows: list[Any] = await cursor.fetchall()  # PgRow, from the row factory
-                return rows
-        except PoolTimeout as exc:  # no connection within CONNECT_TIMEOUT: the server is down or saturated
-            raise StorageUnavailable(f"no database connection within {CONNECT_TIMEOUT} s") from exc
-        except psycopg.OperationalError as exc:
-            if conn is None or conn.broken or conn.closed:  # the pool replaces it; this read is lost
-                raise StorageUnavailable(f"the database connection was lost: {exc}") from exc
-            raise
+        # After a server restart the pool still holds connections to the old server: each fails at
+        # its first use and is discarded. A read is safe to run again, so it tries the next one.
+        lost: psycopg.OperationalError | None = None
+        for _ in range(READ_POOL_MAX + 1):
+            conn: psycopg.AsyncConnection[Any] | None = None
+            try:
+                async with self._pool.connection() as conn:
+                    cursor = await conn.execute(to_pg(sql), params)
+                    rows: list[Any] = await cursor.fetchall()  # PgRow, from the row factory
+                    return rows
+            except PoolTimeout as exc:  # no connection within CONNECT_TIMEOUT: the server is down or saturated
+                raise StorageUnavailable(f"no database connection within {CONNECT_TIMEOUT} s") from exc
+            except psycopg.OperationalError as exc:
+                if conn is not None and not (conn.broken or conn.closed):
+                    raise  # a statement's own error on a healthy connection
+                lost = exc
+        raise StorageUnavailable(f"the database connection was lost: {lost}") from lost
 
     # -- several processes ------------------------------------------------------------------
 
@@ -281,6 +286,8 @@ class PostgresStore(Store):
             result = listener(payload)
             if asyncio.iscoroutine(result):
                 await result
+        except (StorageFull, StorageUnavailable) as exc:  # the store logs that state itself: one line
+            LOGGER.warning("notification listener skipped: %s", exc)
         except Exception:  # one broken listener must not stop the others hearing
             LOGGER.exception("notification listener failed")
 

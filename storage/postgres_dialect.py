@@ -157,6 +157,10 @@ class PostgresDialect(Dialect):
         row = self.run(conn, sql + " RETURNING id", params).fetchone()
         return int(row[0])
 
+    def in_transaction(self, conn: Any) -> bool:
+        """A connection the server ended has no transaction left to roll back (nor a way to)."""
+        return not (conn.closed or conn.broken)
+
     def transient(self, exc: BaseException) -> bool:
         """Deadlocks and serialization failures between processes are cured by running again."""
         return isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure)

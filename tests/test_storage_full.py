@@ -22,6 +22,7 @@ import pytest
 
 from hub.keys import STORE
 from hub.observe.traffic.recorder import TRAFFIC
+from routing.tasks import report_round_failure
 from storage.errors import StorageFull, StorageUnavailable
 from storage.postgres import PostgresStore
 from storage.postgres_dialect import PostgresDialect
@@ -185,7 +186,7 @@ def test_postgres_disk_full_is_the_stores_full_error() -> None:
 
 @needs_postgres
 async def test_a_lost_database_connection_is_a_503_and_the_next_push_goes_through(
-    shared_database: str, start_hub: Any, make_peer: Any
+    shared_database: str, start_hub: Any, make_peer: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     hub = await start_hub(database=shared_database)
     cpo, emsp = await pair(hub, make_peer)
@@ -201,6 +202,7 @@ async def test_a_lost_database_connection_is_a_503_and_the_next_push_goes_throug
     await wait_for(lambda: any(r.path.endswith("/sessions/receiver/BE/BEC/NEXT") for r in emsp.received))
     await settle(hub)
     assert not [r for r in emsp.received if r.path.endswith("/LOST")]  # the refused push was kept nowhere
+    assert not [r for r in caplog.records if "ROLLBACK failed" in r.getMessage()]  # nothing to roll back there
 
 
 @needs_postgres
@@ -285,3 +287,36 @@ async def test_the_wal_file_is_cut_back_after_a_burst(tmp_path: Path) -> None:
         assert wal.stat().st_size <= 1 << 20
     finally:
         await store.close()
+
+
+@needs_postgres
+async def test_reads_after_a_server_restart_go_through_on_fresh_connections(
+    shared_database: str, start_hub: Any, make_peer: Any
+) -> None:
+    """A restart leaves the read pool holding dead connections: a read tries the next one, and the
+    operator's next look at the platforms is an answer, not a 503."""
+    hub = await start_hub(database=shared_database)
+    await pair(hub, make_peer)
+    await settle(hub)
+    pool = hub.app[STORE]._pool  # type: ignore[attr-defined]
+    held = [await pool.getconn() for _ in range(3)]  # (three idle connections, as after some load)
+    pids = [conn.info.backend_pid for conn in held]
+    for conn in held:
+        await pool.putconn(conn)
+    async with await psycopg.AsyncConnection.connect(shared_database, autocommit=True) as admin:
+        for pid in pids:  # what a restart does to them
+            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    for _ in range(3):
+        status, body = await hub.admin("GET", "/admin/platforms")
+        assert status == 200 and len(body) == 2, body
+
+
+def test_a_round_failed_by_the_database_is_one_line_anything_else_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("tests.rounds")
+    report_round_failure(logger, "outbox worker round", 1.0, StorageUnavailable("connection refused"))
+    report_round_failure(logger, "outbox worker round", 1.0, StorageFull("database or disk is full"))
+    report_round_failure(logger, "outbox worker round", 1.0, KeyError("a bug"))
+    lines = [(r.levelname, r.exc_info is not None) for r in caplog.records if r.name == "tests.rounds"]
+    assert lines == [("WARNING", False), ("WARNING", False), ("ERROR", True)]

@@ -127,7 +127,7 @@ def _as_ocpi_error(request: web.Request, exc: BaseException) -> OcpiError | None
         )
     if isinstance(exc, StorageUnavailable):  # a restart or failover, usually seconds; the store logs it
         return Overloaded(
-            "the hub's database is unavailable: nothing was stored; retry later",
+            "the hub's database is unavailable: nothing was changed; retry later",
             headers={"Retry-After": UNAVAILABLE_RETRY_AFTER},
         )
     if isinstance(exc, RequestPayloadError):  # an undecodable body (bogus Content-Encoding, broken chunks)

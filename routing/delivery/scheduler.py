@@ -43,7 +43,7 @@ from routing.delivery.receiverqueue import ReceiverQueues
 from routing.delivery.sweeper import Sweeper
 from routing.peers.client import PeerClient
 from routing.registry.directory import Directory
-from routing.tasks import cancel_and_wait
+from routing.tasks import cancel_and_wait, report_round_failure
 from storage import claims as claims_sql
 from storage import outcomes as outcome_sql
 from storage.db import Store
@@ -282,8 +282,8 @@ class DeliveryWorker:
                     wake_at = min(self._idle_until(), self._due_at if self._due_at is not None else float("inf"))
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                LOGGER.exception("outbox worker round failed; retrying in 1s")
+            except Exception as exc:
+                report_round_failure(LOGGER, "outbox worker round", 1.0, exc)
                 wake_at = self._ts() + 1.0
             await self._wait(wake_at)
 

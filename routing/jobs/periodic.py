@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from routing.clock import Clock
-from routing.tasks import cancel_and_wait
+from routing.tasks import cancel_and_wait, report_round_failure
 
 LOGGER = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ class Periodic:
             try:
                 if self._lead is None or await self._lead(self.name):
                     await self._job()
-            except Exception:  # a failed round is retried next interval; the hub keeps serving
-                LOGGER.exception("%s failed; retrying in %.0fs", self.name, self._interval())
+            except Exception as exc:  # a failed round is retried next interval; the hub keeps serving
+                report_round_failure(LOGGER, self.name, self._interval(), exc)
             if self._stopping:
                 return
             await self._clock.sleep(self._interval())
