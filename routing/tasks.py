@@ -22,13 +22,20 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
         await task
 
 
-def report_round_failure(logger: logging.Logger, what: str, retry: float, exc: BaseException) -> None:
+def report_round_failure(logger: logging.Logger, what: str, retry: float | None, exc: BaseException) -> None:
     """Log a failed background round: one line for a full or unreachable database, else a traceback.
 
     The store logs those states itself, and every loop hits them at once: five tracebacks a second
-    during a PostgreSQL restart said nothing the store's WARNING had not.
+    during a PostgreSQL restart said nothing the store's WARNING had not. ``retry``: the seconds
+    until the next try, when the caller knows them.
     """
-    if isinstance(exc, StorageFull | StorageUnavailable):
-        logger.warning("%s skipped: %s; retrying in %.0fs", what, exc, retry)
+    then = f"; retrying in {retry:.0f}s" if retry is not None else ""
+    if is_storage_outage(exc):
+        logger.warning("%s skipped: %s%s", what, exc, then)
     else:
-        logger.error("%s failed; retrying in %.0fs", what, retry, exc_info=exc)
+        logger.error("%s failed%s", what, then, exc_info=exc)
+
+
+def is_storage_outage(exc: BaseException) -> bool:
+    """The database is full or unreachable: nothing to learn from a traceback, the store logs it."""
+    return isinstance(exc, StorageFull | StorageUnavailable)

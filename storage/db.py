@@ -193,6 +193,9 @@ class Store(ABC):
     def describe(self) -> str:
         """Where the data lives, for logs and /status (never a password)."""
 
+    def _unreachable(self) -> None:  # noqa: B027 - only PostgreSQL's reads care
+        """The writer could not reconnect: the server is unreachable (reads may stop waiting long for it)."""
+
     def disk_free_bytes(self) -> int | None:
         """Free bytes on the database's file system; None where the hub cannot see it (a server's)."""
         return None
@@ -258,6 +261,7 @@ class Store(ABC):
         try:
             self.writer = await self.run_on_writer(lambda _: self._connect_writer())
         except StorageUnavailable as exc:
+            self._unreachable()
             self._reconnect_delay = (
                 min(self._reconnect_delay * 2, RECONNECT_MAX) if self._reconnect_delay else RECONNECT_MIN
             )

@@ -32,6 +32,7 @@ CONNECT_TIMEOUT = 10  # seconds: a server that does not answer is an error, not 
 READ_POOL_MAX = 8
 BUSY_TABLES = ("outbox", "traffic", "objects", "routing_index")  # rows inserted and deleted all day
 LISTEN_POLL = 1.0  # seconds the listener waits for notifications before it checks whether to stop
+DOWN_READ_WAIT = 1.0  # seconds a read waits for a pooled connection while the server looks unreachable
 LEAD_RECHECK = 1.0  # seconds an answer of try_lead is reused (it costs a query)
 OWED_MAX = 1_000  # notes kept for resending after a failed NOTIFY (then one RESYNC per channel)
 # What a failed NOTIFY raises: the pool's PoolTimeout is a psycopg.Error; a dropped socket, a timeout.
@@ -61,6 +62,7 @@ class PostgresStore(Store):
         self._lead_known: dict[str, tuple[bool, float]] = {}  # role -> (leading, when asked), monotonic
         self.schema = ""  # where the tables are (one cluster per schema); read when the writer connects
         self._stop_channel = f"hub_stop_{uuid.uuid4().hex}"  # this store's own: close() wakes its listener
+        self._reads_down = False  # the server looked unreachable at the last read or reconnect
         self._owed: dict[tuple[str, str], None] = {}  # (channel, payload) of NOTIFYs not sent yet, in order
 
     def describe(self) -> str:
@@ -146,21 +148,33 @@ class PostgresStore(Store):
             raise StoreClosedError("the store is closed")
         # After a server restart the pool still holds connections to the old server: each fails at
         # its first use and is discarded. A read is safe to run again, so it tries the next one.
+        # While the server looks unreachable (a connection just broke, the writer could not
+        # reconnect, the last read found no connection) a read waits DOWN_READ_WAIT for a
+        # connection, not CONNECT_TIMEOUT: partners get their 503 in a second, not ten, and once
+        # the server is back a connection is made in milliseconds anyway.
         lost: psycopg.OperationalError | None = None
         for _ in range(READ_POOL_MAX + 1):
+            wait = DOWN_READ_WAIT if self._reads_down or lost is not None else CONNECT_TIMEOUT
             conn: psycopg.AsyncConnection[Any] | None = None
             try:
-                async with self._pool.connection() as conn:
+                async with self._pool.connection(timeout=wait) as conn:
                     cursor = await conn.execute(to_pg(sql), params)
                     rows: list[Any] = await cursor.fetchall()  # PgRow, from the row factory
+                    if self._reads_down:  # the server answers again: the writer need not wait its backoff
+                        self._reads_down = False
+                        self._reconnect_at = 0.0
                     return rows
-            except PoolTimeout as exc:  # no connection within CONNECT_TIMEOUT: the server is down or saturated
-                raise StorageUnavailable(f"no database connection within {CONNECT_TIMEOUT} s") from exc
+            except PoolTimeout as exc:  # no connection in time: the server is down, or saturated
+                self._reads_down = True
+                raise StorageUnavailable(f"no database connection within {wait:g} s") from exc
             except psycopg.OperationalError as exc:
                 if conn is not None and not (conn.broken or conn.closed):
                     raise  # a statement's own error on a healthy connection
                 lost = exc
         raise StorageUnavailable(f"the database connection was lost: {lost}") from lost
+
+    def _unreachable(self) -> None:
+        self._reads_down = True  # the writer could not reconnect: reads need not wait 10 s to learn it
 
     # -- several processes ------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import os
 import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors
@@ -31,7 +32,8 @@ from tests.support.backends import needs_postgres
 from tests.support.console import Console
 from tests.support.hub import ADMIN, HubHandle
 from tests.support.ops import DIRECT, pair, session
-from tests.support.waiting import settle, wait_for
+from tests.support.tcp_proxy import CuttableProxy
+from tests.support.waiting import settle, until, wait_for
 
 CAP = 1_000  # bounded: pushes tried before the capped file must have refused one
 
@@ -320,3 +322,36 @@ def test_a_round_failed_by_the_database_is_one_line_anything_else_a_traceback(
     report_round_failure(logger, "outbox worker round", 1.0, KeyError("a bug"))
     lines = [(r.levelname, r.exc_info is not None) for r in caplog.records if r.name == "tests.rounds"]
     assert lines == [("WARNING", False), ("WARNING", False), ("ERROR", True)]
+
+
+@needs_postgres
+async def test_a_database_outage_is_503s_and_everything_resumes_after_it(
+    shared_database: str, start_hub: Any, make_peer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hub reaches PostgreSQL through a proxy that is cut (every connection: writer, reads,
+    LISTEN) and restored: pushes meanwhile are 503s, nothing of them is kept, no traceback is
+    logged, and once the server is back pushes are delivered again with no restart."""
+    server = urlsplit(shared_database)
+    proxy = CuttableProxy(server.hostname or "127.0.0.1", server.port or 5432)
+    port = await proxy.start()
+    try:
+        hub = await start_hub(database=urlunsplit(server._replace(netloc=f"{server.username}@127.0.0.1:{port}")))
+        cpo, emsp = await pair(hub, make_peer)
+        await settle(hub)
+        proxy.cut()
+        answers = [await _push(hub, cpo, f"OUT{n}") for n in range(5)]
+        assert [(a[0], a[1]["status_code"], a[2]["Retry-After"]) for a in answers] == [(503, 3000, "5")] * 5
+        async with hub.session.get(hub.base + "/health") as r:
+            assert r.status == 503  # a load balancer sees it too
+        proxy.restore()
+        status, body, _ = await until(lambda: _push(hub, cpo, "AFTER"), lambda a: a[0] == 200, timeout=20, step=0.2)
+        assert (status, body["status_code"]) == (200, 1000), body
+        await wait_for(lambda: any(r.path.endswith("/sessions/receiver/BE/BEC/AFTER") for r in emsp.received))
+        await settle(hub)
+        assert not [r for r in emsp.received if "/OUT" in r.path]
+        status, platforms = await hub.admin("GET", "/admin/platforms")
+        assert status == 200 and len(platforms) == 2
+        tracebacks = [r.getMessage() for r in caplog.records if r.exc_info and r.levelno >= logging.ERROR]
+        assert tracebacks == []
+    finally:
+        await proxy.close()

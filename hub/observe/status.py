@@ -27,6 +27,7 @@ from hub.observe.metrics import LOSS_STATS, RELAY_STATS
 from hub.ocpi.envelope import json_response
 from routing.clock import iso, iso_or_none, parse_iso
 from routing.jobs.cluster import cluster_by_platform
+from routing.tasks import is_storage_outage
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
 from storage import retention as retention_sql
@@ -121,7 +122,10 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
         views = await app[CLUSTER].processes()
         processes = [p.as_json() for p in views]
     except Exception as exc:  # the overview must answer even when the store cannot
-        LOGGER.exception("/status: the store cannot be read")
+        if is_storage_outage(exc):  # the store logs that state: one line here
+            LOGGER.warning("/status: the store cannot be read: %s", exc)
+        else:
+            LOGGER.exception("/status: the store cannot be read")
         reason = f"store unreadable: {type(exc).__name__}"
         # status_message: what the CLI prints for an HTTP error answer.
         body = {"status": "down", "reasons": [reason], "notices": [], "status_message": f"down, {reason}", **base}

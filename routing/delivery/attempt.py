@@ -30,6 +30,7 @@ from routing.peers.client import PeerClient
 from routing.peers.exchange import PeerResponse
 from routing.protocol.errors import OcpiError, UnexpectedFailure
 from routing.registry.directory import Directory
+from routing.tasks import is_storage_outage
 from storage import outcomes as outcome_sql
 from storage.db import Store
 from storage.outbox import Message
@@ -132,6 +133,8 @@ class Attempt:
         try:
             return await self._record(row, sent)
         except Exception as exc:
+            if is_storage_outage(exc):  # nothing can be recorded now: the row stays pending (scheduler logs it)
+                raise
             LOGGER.exception("recording the attempt of message %s failed unexpectedly", row.id)
             await self._failed(row, _unexpected(exc))
             return False

@@ -26,6 +26,7 @@ from routing.clock import Clock
 from routing.peers.client import PeerClient
 from routing.protocol.errors import OcpiError
 from routing.registry.directory import Directory
+from routing.tasks import report_round_failure
 from storage import platforms as platform_sql
 from storage.db import Store
 
@@ -238,8 +239,8 @@ class ReceiverHealth:
             await work
         except asyncio.CancelledError:
             raise
-        except Exception:  # this receiver's probe only: logged, backed off, nobody else stops
-            LOGGER.exception("probe of platform %s failed unexpectedly", platform_id)
+        except Exception as exc:  # this receiver's probe only: logged, backed off, nobody else stops
+            report_round_failure(LOGGER, f"probe of platform {platform_id}", None, exc)
             probe = self._offline.get(platform_id)
             if probe is not None:
                 self._back_off(probe)

@@ -43,11 +43,10 @@ from routing.delivery.receiverqueue import ReceiverQueues
 from routing.delivery.sweeper import Sweeper
 from routing.peers.client import PeerClient
 from routing.registry.directory import Directory
-from routing.tasks import cancel_and_wait, report_round_failure
+from routing.tasks import cancel_and_wait, is_storage_outage, report_round_failure
 from storage import claims as claims_sql
 from storage import outcomes as outcome_sql
 from storage.db import Store
-from storage.errors import StorageFull, StorageUnavailable
 from storage.outbox import Message
 
 LOGGER = logging.getLogger(__name__)
@@ -420,7 +419,7 @@ class DeliveryWorker:
         platform_id = row.receiver_platform_id
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:  # the store failed to record it
-            if isinstance(error, StorageFull | StorageUnavailable):  # the store logs the state: no traceback
+            if is_storage_outage(error):  # the store logs the state: no traceback
                 LOGGER.warning("message %s: outcome not recorded (%s): it stays queued, may go twice", row.id, error)
             else:
                 LOGGER.error("delivery of message %s failed", row.id, exc_info=error)

@@ -47,7 +47,7 @@ from routing.peers.exchange import Exchange
 from routing.protocol.errors import InvalidParameters
 from routing.protocol.vocab import ModuleID
 from routing.registry.directory import Directory
-from routing.tasks import cancel_and_wait
+from routing.tasks import cancel_and_wait, report_round_failure
 from routing.versions import Loss
 from storage import traffic as traffic_sql
 from storage.broadcasts import Broadcast
@@ -326,8 +326,8 @@ class TrafficRecorder:
             if self.store is not None and self.store.shared and time.monotonic() - self._trimmed_at >= TRIM_INTERVAL:
                 try:
                     await self.trim_if_leading()
-                except Exception:  # the next round tries again; the table only grows meanwhile
-                    LOGGER.exception("traffic log: trimming the table failed")
+                except Exception as exc:  # the next round tries again; the table only grows meanwhile
+                    report_round_failure(LOGGER, "traffic log: trimming the table", TRIM_INTERVAL, exc)
 
 
 async def search(app: web.Application, criteria: TrafficSearch) -> list[dict[str, object]]:
