@@ -4,7 +4,9 @@ Full: /status and /metrics say so, the operator's log has one ERROR, and writes 
 themselves once there is room. SQLite's ``PRAGMA max_page_count`` makes the file "full"
 (SQLITE_FULL, the error a full file system gives) without filling the machine's disk;
 PostgreSQL's disk_full is checked at the dialect. Unreachable (PostgreSQL): the server ends the
-hub's write connection, as a restart or failover does.
+hub's connections, as a restart or failover does, or a TCP proxy between the two is cut
+(tests/support/tcp_proxy.py). Locked (SQLite): another connection holds the write lock. And the
+WAL file does not keep a burst's size.
 """
 
 from __future__ import annotations
