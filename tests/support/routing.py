@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.keys import DIRECTORY, STORE, WORKER
 from tests.support.fakes import FakePlatform, Received, Responder, envelope
 from tests.support.hub import HubHandle, MakePeer
 from tests.support.waiting import settle, wait_for
@@ -151,13 +152,36 @@ async def network(hub: HubHandle, make_peer: MakePeer) -> Net:
     net = await quiet_network(hub, make_peer)
     # Each registration pushes ClientInfo to the platforms registered before it, and tells the new
     # one about those already there: every platform hears of the three others. Let that settle.
-    for peer in net.peers:
-        await wait_for(lambda p=peer: len(p.requests_to("/hubclientinfo/")) >= 3)  # type: ignore[misc]
+    try:
+        for peer in net.peers:
+            await wait_for(lambda p=peer: len(p.requests_to("/hubclientinfo/")) >= 3)  # type: ignore[misc]
+    except AssertionError as exc:  # rare on a loaded machine: say what was where, for the next one
+        raise AssertionError(await _clientinfo_state(net)) from exc
     # A fake records a push when it arrives, the hub its outcome (last_seen_out...) after the answer:
     # let those writes land too, or a test's "before" snapshot of /admin/platforms races them.
     await settle(hub)
     net.clear()
     return net
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    names = row.keys()  # a Row iterates its values, not its column names
+    return {name: row[name] for name in names}
+
+
+async def _clientinfo_state(net: Net) -> str:
+    """What each fake got and what the hub still holds, when ClientInfo did not settle in time."""
+    store = net.hub.app[STORE]
+    lines = ["HubClientInfo did not settle:"]
+    for peer in net.peers:
+        lines.append(f"  {peer.name}: {[r.path for r in peer.requests_to('/hubclientinfo/')]}")
+    for table in ("clientinfo_due", "outbox"):
+        rows = await store.fetchall(f"SELECT * FROM {table}")
+        lines.append(f"  {table}: {[_as_dict(row) for row in rows]}")
+    worker = net.hub.app[WORKER]
+    paused = [p.id for p in net.hub.app[DIRECTORY].platforms() if worker.is_paused(p.id)]
+    lines.append(f"  worker: in_flight={worker.in_flight} paused={paused}")
+    return "\n".join(lines)
 
 
 def module_requests(peer: FakePlatform, module: str) -> list[Received]:
