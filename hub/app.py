@@ -153,8 +153,10 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
         agreements=agreements,
         expander=expander,
     )
-    # Order matters: the directory must know the change before ClientInfo is pushed from it.
+    # Order matters: the directory must know the change before ClientInfo is pushed from it, and
+    # before the scheduler looks whether the platform can take messages now.
     registry.listeners.append(directory.changed)
+    registry.listeners.append(worker.platform_changed)
     pusher = ClientInfoPusher(directory, delivery, clock, agreements)
     registry.listeners.append(pusher)
     worker.upstream.append(pusher.idle)

@@ -143,6 +143,29 @@ async def test_suspended_platform_keeps_its_queue_until_resumed(start_hub, make_
     assert [r.raw for r in script.accepted] == sent
 
 
+async def test_a_resumed_platform_gets_its_queue_at_once_without_a_timed_round(start_hub, make_peer, clock) -> None:
+    """The operator's resume wakes the scheduler: nothing waits for its next timed look (60 s).
+
+    Also what a registration needs: ClientInfo legs committed while the new platform was not yet
+    routable in this process's directory wait in the outbox until its change is told.
+    """
+    net = await delivery_net(start_hub, make_peer)
+    script = Script(mode="down")
+    net.emsp1.module_responder = script
+    status, body, raw = await put_session(net, "res", 1)
+    assert is_queued(status, body), body  # its first attempt failed: a retry after a backoff
+    pid = await net.platform_id(net.emsp1)
+    status, body = await net.hub.admin("POST", f"/admin/platforms/{pid}/suspend")
+    assert status == 200 and body["status"] == "SUSPENDED", body
+    script.mode = "ok"
+    await tick(net.hub, clock, 30, 2)  # the retry is due, but the receiver is suspended
+    assert script.accepted == []
+    status, body = await net.hub.admin("POST", f"/admin/platforms/{pid}/resume")
+    assert status == 200 and body["status"] == "CONNECTED", body
+    await wait_for(lambda: len(script.accepted) == 1)  # the clock is not moved
+    assert [r.raw for r in script.accepted] == [raw]
+
+
 async def test_fail_mode_receiver_down_is_4003_and_never_delivered_later(start_hub, make_peer, clock) -> None:
     net = await delivery_net(start_hub, make_peer, on_receiver_down="fail", offline_after_failures=2)
     script = Script()

@@ -47,12 +47,14 @@ from routing.tasks import cancel_and_wait, is_storage_outage, report_round_failu
 from storage import claims as claims_sql
 from storage import outcomes as outcome_sql
 from storage.db import Store
+from storage.models import Platform
 from storage.outbox import Message
 
 LOGGER = logging.getLogger(__name__)
 
 # The loop looks at the queue at least this often (clock seconds) even when nothing woke it: a
-# missed wake-up (e.g. a platform resumed with nobody to notify) and max_age expiry need a round.
+# missed wake-up (a bug; a resumed or newly registered platform wakes it, platform_changed) and
+# max_age expiry need a round.
 _MAX_IDLE = 60.0
 _MIN_PER_RECEIVER = 8  # due rows read per receiver and round, at least (storage/claims.py)
 _STARTS_PER_TURN = 16  # attempts started per turn of the event loop (each turn answers requests too)
@@ -239,6 +241,17 @@ class DeliveryWorker:
         """A message was committed behind an earlier one of its object: a round must follow that one."""
         self._queues.queued_behind(platform_id, module, object_key)
         self.wake()
+
+    async def platform_changed(self, platform: Platform, status: str, registered: bool = False) -> None:
+        """Registry listener, after the directory's: a receiver that can take messages now gets a round.
+
+        An operator's resume, a registration: what waits for it in the outbox (retries come due
+        while it was suspended; ClientInfo legs committed before this process's directory knew it
+        as routable, which ``offer`` left there) goes now, not at the next timed look (60 s).
+        """
+        self.health.sync(platform.id)  # an OFFLINE receiver resumed by the operator is resumed here too
+        if not self.is_paused(platform.id):
+            self.wake()
 
     async def called_in(self, platform_id: int) -> None:
         """An OFFLINE platform called the hub: it is alive, resume its queue at once."""
