@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from hub.keys import REGISTRY, STORE, WORKER
+from hub.keys import DIRECTORY, REGISTRY, STORE, WORKER
 from routing.delivery.intake import Delivery
 from routing.registry import clientinfo as clientinfo_module
 from routing.registry.clientinfo import ClientInfoPusher
@@ -25,7 +25,7 @@ from storage.clientinfo_due import Due
 from tests.support.fakes import FakePlatform, Received
 from tests.support.hub import HubHandle
 from tests.support.routing import CPO1, EMSP1, EMSP2, MakePeer, connect, network
-from tests.support.waiting import wait_for
+from tests.support.waiting import until, wait_for
 
 pytestmark = pytest.mark.both_backends
 
@@ -258,3 +258,26 @@ async def test_a_fan_out_behind_another_process_s_goes_when_that_one_is_pushed(
     for peer in others:
         assert [r.body["status"] for r in _infos(peer, EMSP2)] == ["SUSPENDED", "CONNECTED"]
     assert await _pending(first) == 0
+
+
+async def test_a_new_platform_gets_its_clientinfo_when_the_pusher_ran_before_the_directory_knew_it(
+    start_hub: StartHub, make_peer: MakePeer
+) -> None:
+    """The race behind network()'s rare timeouts: the pusher works a registration's row while the
+    directory still has the new platform as it was (not yet routable), so the scheduler leaves the
+    legs to it in the outbox; the directory's update then wakes the scheduler, no clock needed."""
+    hub = await start_hub()
+    await connect(hub, make_peer, CPO1, name="CPO one")
+    registry, pusher = hub.app[REGISTRY], _pusher(hub)
+    directory_changed = registry.listeners[0]  # the directory's listener comes first (hub/app.py)
+    assert getattr(directory_changed, "__self__", None) is hub.app[DIRECTORY]
+
+    async def late(platform: Any, status: str, registered: bool = False) -> None:
+        pusher.wake()  # the pusher goes first, as a round already running does
+        await asyncio.wait_for(pusher.idle(), 10)
+        assert await until(lambda: _pending(hub), lambda n: n == 0) == 0
+        await directory_changed(platform, status, registered)
+
+    registry.listeners[0] = late
+    new = await connect(hub, make_peer, EMSP1, name="eMSP one")
+    await wait_for(lambda: len(_infos(new, CPO1)) == 1)  # the backfill about the CPO, clock standing still
