@@ -10,7 +10,7 @@ import contextlib
 import logging
 from typing import Any
 
-from storage.errors import StorageFull, StorageUnavailable
+from storage.errors import is_storage_outage
 
 
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
@@ -34,8 +34,3 @@ def report_round_failure(logger: logging.Logger, what: str, retry: float | None,
         logger.warning("%s skipped: %s%s", what, exc, then)
     else:
         logger.error("%s failed%s", what, then, exc_info=exc)
-
-
-def is_storage_outage(exc: BaseException) -> bool:
-    """The database is full or unreachable: nothing to learn from a traceback, the store logs it."""
-    return isinstance(exc, StorageFull | StorageUnavailable)

@@ -196,6 +196,10 @@ class Store(ABC):
     def _unreachable(self) -> None:  # noqa: B027 - only PostgreSQL's reads care
         """The writer could not reconnect: the server is unreachable (reads may stop waiting long for it)."""
 
+    def _reachable(self) -> None:
+        """The server answered (a read got through): the writer's next write tries at once, not at its backoff."""
+        self._reconnect_at = 0.0
+
     def disk_free_bytes(self) -> int | None:
         """Free bytes on the database's file system; None where the hub cannot see it (a server's)."""
         return None

@@ -50,3 +50,13 @@ class StorageUnavailable(StorageError):
     give. SQLite: another program held the file's write lock past ``busy_timeout``. The HTTP
     layer answers 503 with Retry-After, as for ``StorageFull``.
     """
+
+
+# The database is full or unreachable: callers answer 503 or skip a round, and log one line (the
+# store logs the state itself; a traceback would say nothing more).
+OUTAGES = (StorageFull, StorageUnavailable)
+
+
+def is_storage_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of the ``OUTAGES``."""
+    return isinstance(exc, OUTAGES)

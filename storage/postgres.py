@@ -22,9 +22,9 @@ import psycopg.errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from storage.db import RESYNC, Listener, Params, Row, Store
-from storage.errors import StorageFull, StorageUnavailable, StoreClosedError
+from storage.errors import OUTAGES, StorageUnavailable, StoreClosedError
 from storage.migrate_postgres import apply_migrations, current_schema, lock_key
-from storage.postgres_dialect import PostgresDialect, configure, pg_rows, redact, to_pg
+from storage.postgres_dialect import PostgresDialect, configure, connection_lost, pg_rows, redact, to_pg
 
 LOGGER = logging.getLogger(__name__)
 
@@ -84,8 +84,7 @@ class PostgresStore(Store):
         return conn
 
     def _writer_lost(self) -> bool:
-        conn = self.writer
-        return conn is None or bool(conn.closed) or bool(conn.broken)
+        return connection_lost(self.writer)
 
     def _begin_transaction(self, conn: Any) -> None:
         # SQLite's BEGIN IMMEDIATE serializes every transaction() on the file; the same promise
@@ -162,13 +161,13 @@ class PostgresStore(Store):
                     rows: list[Any] = await cursor.fetchall()  # PgRow, from the row factory
                     if self._reads_down:  # the server answers again: the writer need not wait its backoff
                         self._reads_down = False
-                        self._reconnect_at = 0.0
+                        self._reachable()
                     return rows
             except PoolTimeout as exc:  # no connection in time: the server is down, or saturated
                 self._reads_down = True
                 raise StorageUnavailable(f"no database connection within {wait:g} s") from exc
             except psycopg.OperationalError as exc:
-                if conn is not None and not (conn.broken or conn.closed):
+                if not connection_lost(conn):
                     raise  # a statement's own error on a healthy connection
                 lost = exc
         raise StorageUnavailable(f"the database connection was lost: {lost}") from lost
@@ -188,8 +187,6 @@ class PostgresStore(Store):
         later change of the same platform, or a restart).
         """
         self._check_open()
-        if self._pool is None:
-            raise StoreClosedError("the store is closed")
         try:
             await self._send_note(channel, payload)
         except NOTE_ERRORS as exc:
@@ -300,7 +297,7 @@ class PostgresStore(Store):
             result = listener(payload)
             if asyncio.iscoroutine(result):
                 await result
-        except (StorageFull, StorageUnavailable) as exc:  # the store logs that state itself: one line
+        except OUTAGES as exc:  # the store logs that state itself: one line
             LOGGER.warning("notification listener skipped: %s", exc)
         except Exception:  # one broken listener must not stop the others hearing
             LOGGER.exception("notification listener failed")

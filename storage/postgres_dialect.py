@@ -109,13 +109,18 @@ def configure(conn: Any) -> None:
     conn.adapters.register_dumper(bool, BoolAsInt)
 
 
+def connection_lost(conn: Any) -> bool:
+    """Whether a connection is gone (none yet, closed, or broken under a statement by the server)."""
+    return conn is None or bool(conn.closed) or bool(conn.broken)
+
+
 def _reraise_lost(conn: Any, exc: psycopg.OperationalError) -> NoReturn:
     """A connection that broke under the statement is the store's StorageUnavailable; others stay.
 
     Deadlocks and serialization failures are OperationalErrors too, on a healthy connection:
     they must reach ``transient`` as they are.
     """
-    if getattr(conn, "broken", False) or getattr(conn, "closed", False):
+    if connection_lost(conn):
         raise StorageUnavailable(f"the database connection was lost: {exc}") from exc
     raise exc
 
@@ -159,7 +164,7 @@ class PostgresDialect(Dialect):
 
     def in_transaction(self, conn: Any) -> bool:
         """A connection the server ended has no transaction left to roll back (nor a way to)."""
-        return not (conn.closed or conn.broken)
+        return not connection_lost(conn)
 
     def transient(self, exc: BaseException) -> bool:
         """Deadlocks and serialization failures between processes are cured by running again."""

@@ -27,11 +27,11 @@ from hub.observe.metrics import LOSS_STATS, RELAY_STATS
 from hub.ocpi.envelope import json_response
 from routing.clock import iso, iso_or_none, parse_iso
 from routing.jobs.cluster import cluster_by_platform
-from routing.tasks import is_storage_outage
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
 from storage import retention as retention_sql
 from storage.db import Store
+from storage.errors import is_storage_outage
 from storage.models import Platform
 from storage.outbox import QueueStats
 from storage.sqlite import SqliteStore

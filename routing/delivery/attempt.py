@@ -30,9 +30,9 @@ from routing.peers.client import PeerClient
 from routing.peers.exchange import PeerResponse
 from routing.protocol.errors import OcpiError, UnexpectedFailure
 from routing.registry.directory import Directory
-from routing.tasks import is_storage_outage
 from storage import outcomes as outcome_sql
 from storage.db import Store
+from storage.errors import is_storage_outage
 from storage.outbox import Message
 
 LOGGER = logging.getLogger(__name__)

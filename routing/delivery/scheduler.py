@@ -43,10 +43,11 @@ from routing.delivery.receiverqueue import ReceiverQueues
 from routing.delivery.sweeper import Sweeper
 from routing.peers.client import PeerClient
 from routing.registry.directory import Directory
-from routing.tasks import cancel_and_wait, is_storage_outage, report_round_failure
+from routing.tasks import cancel_and_wait, report_round_failure
 from storage import claims as claims_sql
 from storage import outcomes as outcome_sql
 from storage.db import Store
+from storage.errors import is_storage_outage
 from storage.models import Platform
 from storage.outbox import Message
 

@@ -52,7 +52,7 @@ from routing.versions import Loss
 from storage import traffic as traffic_sql
 from storage.broadcasts import Broadcast
 from storage.db import Store
-from storage.errors import StorageFull, StorageUnavailable
+from storage.errors import OUTAGES, StorageFull
 from storage.models import Platform
 from storage.traffic import TrafficRecord
 
@@ -286,7 +286,7 @@ class TrafficRecorder:
                     await traffic_sql.insert_batch(self.store, records, keep=self._keep, seen=seen, trim=trim)
                     if trim:
                         self._trimmed_at = time.monotonic()
-                except (StorageFull, StorageUnavailable) as exc:  # the store logs the state itself
+                except OUTAGES as exc:  # the store logs the state itself
                     now = time.monotonic()
                     if now - self._drops_logged_at >= DROPS_LOG_INTERVAL:  # not a line per flush
                         self._drops_logged_at = now
