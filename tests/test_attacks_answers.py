@@ -23,7 +23,18 @@ from hub.keys import CLIENT, WORKER
 from routing.peers.client import PeerClient
 from tests.support.delivery import Script, delivery_net, is_queued, outbox_rows, put_session, tick, wait_status
 from tests.support.fakes import envelope
-from tests.support.routing import CPO1, EMSP1, EMSP2, Net, connect, example, module_requests, network, rh, session_for
+from tests.support.routing import (
+    CPO1,
+    EMSP1,
+    EMSP2,
+    Net,
+    connect,
+    example,
+    module_requests,
+    network,
+    put_session_to,
+    rh,
+)
 from tests.support.waiting import settle, wait_for
 
 pytestmark = pytest.mark.both_backends
@@ -334,14 +345,7 @@ async def test_a_partners_cookie_never_reaches_another_partner(hub, make_peer) -
 
     emsp1.module_responder = with_cookie
     for to, peer in ((EMSP1, emsp1), (EMSP2, emsp2), (EMSP1, emsp1)):
-        session = session_for(CPO1, to, session_id=f"S{peer.name[-3:]}")
-        status, body, _ = await hub.call(
-            "PUT",
-            f"/ocpi/2.2.1/sessions/receiver/BE/BEC/{session['id']}",
-            token=cpo.hub_token,
-            json=session,
-            headers=rh(CPO1, to),
-        )
+        status, body = await put_session_to(hub, cpo, to, f"S{peer.name[-3:]}")
         assert status == 200 and body["status_code"] == 1000, body
     received = [r for p in (emsp1, emsp2) for r in p.received if "/sessions/" in r.path]
     assert len(received) == 3, [r.path for r in received]

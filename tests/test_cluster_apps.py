@@ -27,7 +27,7 @@ from tests.support.console import Console
 from tests.support.delivery import FAST, Script, is_queued, sessions_to
 from tests.support.fakes import FakePlatform
 from tests.support.hub import ADMIN, HubHandle, StartHub, accepted
-from tests.support.routing import CPO1, EMSP1, MakePeer, connect, rh, session_for
+from tests.support.routing import CPO1, EMSP1, MakePeer, connect, put_session_to, rh, session_for
 from tests.support.waiting import settle, until, wait_for
 
 
@@ -114,13 +114,10 @@ async def test_a_suspension_in_one_process_holds_in_another_which_rereads_only_t
     status, body = await first.admin("POST", f"/admin/platforms/{emsp_id}/suspend")
     assert (status, body["status"]) == (200, "SUSPENDED"), body
     await wait_for(lambda: (p := directory.platform(emsp_id)) is not None and p.status == "SUSPENDED")
-    # The second process refuses pushes to the suspended eMSP, then routes them once it is resumed.
-    session = session_for(CPO1, EMSP1, "S1")
 
+    # The second process refuses pushes to the suspended eMSP, then routes them once it is resumed.
     async def push() -> tuple[int, int]:
-        status, body, _ = await second.call(
-            "PUT", "/ocpi/2.2.1/sessions/receiver/BE/BEC/S1", token=cpo.hub_token, json=session, headers=rh(CPO1, EMSP1)
-        )
+        status, body = await put_session_to(second, cpo, EMSP1, "S1")
         return status, body["status_code"]
 
     assert await push() == (200, 4003)
@@ -152,24 +149,13 @@ async def test_a_receiver_one_process_found_offline_waits_in_the_others_until_it
     )
     [emsp_id] = [p.id for p in directory.platforms() if p.versions_url == emsp.versions_url]
 
-    async def push(hub: HubHandle, session_id: str) -> tuple[int, dict[str, Any]]:
-        session = session_for(CPO1, EMSP1, session_id)
-        status, body, _ = await hub.call(
-            "PUT",
-            f"/ocpi/2.2.1/sessions/receiver/BE/BEC/{session_id}",
-            token=cpo.hub_token,
-            json=session,
-            headers=rh(CPO1, EMSP1),
-        )
-        return status, body
-
     for session_id in ("F1", "F2"):
-        assert is_queued(*(await push(first, session_id))), session_id
+        assert is_queued(*(await put_session_to(first, cpo, EMSP1, session_id))), session_id
     await wait_for(lambda: script.failed >= 2)
     await wait_for(lambda: (p := directory.platform(emsp_id)) is not None and p.status == "OFFLINE")
     assert second.app[WORKER].is_paused(emsp_id)
     tried = len(sessions_to(emsp))
-    status, body = await push(second, "S1")
+    status, body = await put_session_to(second, cpo, EMSP1, "S1")
     assert is_queued(status, body) and "unavailable" in body["status_message"], body
     await settle(second)
     assert len(sessions_to(emsp)) == tried  # the second process did not try the receiver itself

@@ -184,6 +184,20 @@ async def _clientinfo_state(net: Net) -> str:
     return "\n".join(lines)
 
 
+async def put_session_to(
+    hub: HubHandle, cpo: FakePlatform, to: tuple[str, str, str], session_id: str
+) -> tuple[int, Any]:
+    """CPO1's session ``session_id`` PUT directly to ``to`` through ``hub`` with ``cpo``'s token: (status, body)."""
+    status, body, _ = await hub.call(
+        "PUT",
+        f"/ocpi/2.2.1/sessions/receiver/BE/BEC/{session_id}",
+        token=cpo.hub_token,
+        json=session_for(CPO1, to, session_id),
+        headers=rh(CPO1, to),
+    )
+    return status, body
+
+
 def module_requests(peer: FakePlatform, module: str) -> list[Received]:
     """Requests a fake received on one module (any interface)."""
     return [r for r in peer.received if f"/ocpi/2.2.1/{module}/" in r.path + "/"]
