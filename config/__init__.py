@@ -184,6 +184,12 @@ class Settings(BaseSettings):
     request_timeout: float = Field(15.0, gt=0, description="Seconds for a whole call to a partner.")
     command_timeout: float = Field(10.0, gt=0, description="Seconds a synchronous command/profile forward may take.")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    page_max_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Stored JSON one GET-all page carries at most (at least one object); the rest follows"
+        " by its Link (a page of 1,000 large objects would hold the hub's memory and the reader's).",
+    )
     max_requests_in_progress: int = Field(
         128,
         ge=1,

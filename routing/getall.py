@@ -8,6 +8,8 @@ do not change, so a crawl never skips an object. The ``Link`` the hub hands out 
 OFFSET, and the total is counted once per crawl. A partner that computes its own ``offset``
 still gets the right page. A reader on another version gets pages cut from what it can be
 given (``_bridged_page``): some stored objects are withheld from it (routing/versions/answers.py).
+A page carries at most ``page_max_bytes`` of stored JSON (at least one object): 1,000 Locations of
+50 KB each were a 54 MB answer that took the hub from 90 to 351 MB, and 818 MB with four readers.
 
 A party sees what was broadcast and what was sent to it, never another party's directed copy.
 """
@@ -134,6 +136,9 @@ class StoreReader:
             offset=want.offset,
             date_from=want.date_from,
             date_to=want.date_to,
+            # Fewer objects than asked when they are large: "to prevent [...] overloading the
+            # system" (transport_and_format, Pagination, limit); the Link goes on from the last one.
+            max_bytes=self.settings.page_max_bytes,
         )
         total = want.total
         if total is None:  # first page of a crawl (or a partner's own offset): count once
@@ -192,6 +197,7 @@ class StoreReader:
         served: list[Any] = []
         cursor, skip, scanned, withheld = want.cursor, want.offset if want.cursor is None else 0, 0, 0
         ahead = more = False  # a kept item follows the page / rows follow the last one consumed
+        spent = 0  # bytes of the stored bodies served (the page's byte budget)
         while scanned < SCAN_ROWS:
             # What the page still needs and one more (all kept: no row judged in vain), in
             # batches of at least BATCH_ROWS (a run of withheld rows is no query per row).
@@ -206,13 +212,16 @@ class StoreReader:
                 offset=skip,
                 date_from=want.date_from,
                 date_to=want.date_to,
+                max_bytes=max(self.settings.page_max_bytes - spent, 0),
+                first_always=not served,
             )
             skip = 0
             cores = [json.loads(b) for b in found.bodies]
             versions_wire.keep_originals(
                 flow, [(c, v, json.loads(o)) for c, (v, o) in zip(cores, found.origins, strict=True) if o]
             )
-            for seq, (item, losses) in zip(found.seqs, await versions_answers.for_reader(flow, cores), strict=True):
+            judged = await versions_answers.for_reader(flow, cores)
+            for seq, size, (item, losses) in zip(found.seqs, found.sizes, judged, strict=True):
                 if item is not versions_answers.WITHHELD and len(served) == want.limit:
                     ahead = True  # not consumed: the next page starts with it
                     break
@@ -222,8 +231,11 @@ class StoreReader:
                     withheld += 1
                 else:
                     served.append(item)
+                    spent += size
             more = ahead or found.more
-            if not more or ahead:
+            # Cut with nothing kept: the page's bytes are spent, the rest follows by the Link. (Rows
+            # withheld from this reader counted in the batch's budget: what is left goes to the next.)
+            if not more or ahead or (found.cut and not found.bodies):
                 break
         # Every row up to the cursor is judged: what it withheld leaves the total for good.
         # The crawl's end: exactly what it collected.

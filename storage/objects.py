@@ -47,6 +47,8 @@ class Page:
     cursor: int
     origins: list[tuple[str | None, str | None]] = field(default_factory=list)  # per body: version, body
     seqs: list[int] = field(default_factory=list)  # per body: its place in the creation order
+    sizes: list[int] = field(default_factory=list)  # per body: its size in bytes (read with a byte budget only)
+    cut: bool = False  # rows were left out for the byte budget, not the limit
 
 
 _COLS = "body, last_updated, recipient, origin_version, origin_body"
@@ -233,8 +235,15 @@ async def page(
     date_from: str | None = None,
     date_to: str | None = None,
     owners: Sequence[str] | None = None,
+    max_bytes: int | None = None,
+    first_always: bool = True,
 ) -> Page:
-    """One page in creation order: after ``cursor`` (keyset) or, for a partner's own offset, at ``offset``."""
+    """One page in creation order: after ``cursor`` (keyset) or, for a partner's own offset, at ``offset``.
+
+    ``max_bytes``: the page holds bodies up to that many bytes in all (the first one whatever
+    its size when ``first_always``); what is left for the budget follows (``cut``). The sizes
+    are summed in the database, so the bodies left out are never read into memory.
+    """
     directed = await has_directed(store, module, viewers)
     where, params = _visible(module, viewers, date_from, date_to, owners=owners, directed=directed)
     if cursor is not None:
@@ -243,16 +252,49 @@ async def page(
         skip = 0
     else:
         skip = offset
-    rows = await store.fetchall(
-        f"SELECT o.seq, o.body, o.origin_version, o.origin_body FROM objects o WHERE {where}"
-        " ORDER BY o.seq LIMIT ? OFFSET ?",
-        [*params, limit + 1, skip],
+    if max_bytes is None:
+        rows = await store.fetchall(
+            f"SELECT o.seq, o.body, o.origin_version, o.origin_body FROM objects o WHERE {where}"
+            " ORDER BY o.seq LIMIT ? OFFSET ?",
+            [*params, limit + 1, skip],
+        )
+    else:
+        rows = await store.fetchall(
+            _budgeted_page_sql(store, where), [*params, limit + 1, skip, max_bytes, int(first_always)]
+        )
+    kept = []
+    for row in rows[:limit]:
+        if row["body"] is None:  # past the byte budget
+            break
+        kept.append(row)
+    origins = [(r["origin_version"], r["origin_body"]) for r in kept]
+    seqs = [int(r["seq"]) for r in kept]
+    sizes = [int(r["size"]) for r in kept] if max_bytes is not None else []
+    cut = len(kept) < min(len(rows), limit)
+    return Page(
+        [r["body"] for r in kept], len(rows) > len(kept), seqs[-1] if seqs else (cursor or 0), origins, seqs, sizes, cut
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    origins = [(r["origin_version"], r["origin_body"]) for r in rows]
-    seqs = [int(r["seq"]) for r in rows]
-    return Page([r["body"] for r in rows], more, seqs[-1] if seqs else (cursor or 0), origins, seqs)
+
+
+def _budgeted_page_sql(store: Store, where: str) -> str:
+    """A page's rows with each body's size, the bodies past the byte budget left NULL (never read out).
+
+    Parameters: the WHERE's, then limit + 1, offset, the budget in bytes, 1 to keep the first row
+    whatever its size. The running total is over at most limit + 1 rows (the inner LIMIT).
+    """
+    # Bytes, not characters: SQLite's length() of TEXT counts characters (octet_length() is
+    # 3.43+), the length of the same value as a BLOB counts its UTF-8 bytes.
+    size = "octet_length(o.body)" if store.dialect.name == "postgresql" else "length(CAST(o.body AS BLOB))"
+    return (
+        f"WITH page AS (SELECT o.seq FROM objects o WHERE {where} ORDER BY o.seq LIMIT ? OFFSET ?),"
+        f" sized AS (SELECT p.seq, {size} AS size,"
+        f" SUM({size}) OVER (ORDER BY p.seq ROWS UNBOUNDED PRECEDING) AS upto,"
+        " ROW_NUMBER() OVER (ORDER BY p.seq) AS n FROM page p JOIN objects o ON o.seq = p.seq),"
+        " fits AS (SELECT seq, size, (upto <= ? OR n <= ?) AS ok FROM sized)"
+        " SELECT f.seq, f.size, CASE WHEN f.ok THEN o.body END AS body, o.origin_version,"
+        " CASE WHEN f.ok THEN o.origin_body END AS origin_body"
+        " FROM fits f JOIN objects o ON o.seq = f.seq ORDER BY f.seq"
+    )
 
 
 async def count(
