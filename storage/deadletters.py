@@ -13,7 +13,7 @@ from storage.outbox import Message, message_from_row
 
 
 async def dead_letters(store: Store, *, platform_id: int | None = None, limit: int = 100) -> list[Message]:
-    """Dead letters, oldest first."""
+    """Dead letters, oldest first (without their bodies)."""
     return await _listed(store, "dead", "id", platform_id, limit)
 
 
@@ -27,8 +27,18 @@ async def rejected(store: Store, *, platform_id: int | None = None, limit: int =
     return await _listed(store, "rejected", "id DESC", platform_id, limit)
 
 
+# Every column but the body: listings show where a message went and why it died, never what it
+# carried, and 1,000 bodies of up to max_body_bytes each must not be read to list them.
+_LISTED = (
+    "id, receiver_platform_id, module, object_key, method, url, request_id, headers, NULL AS body, state,"
+    " attempts, created_at, next_attempt_at, deadline_at, last_error, last_http_status, last_ocpi_status,"
+    " discard_reason"
+)
+
+
 async def _listed(store: Store, state: str, order: str, platform_id: int | None, limit: int) -> list[Message]:
-    sql = "SELECT * FROM outbox WHERE state=?"
+    """Messages in ``state`` for a listing, without their bodies (``body`` is None)."""
+    sql = f"SELECT {_LISTED} FROM outbox WHERE state=?"
     params: list[object] = [state]
     if platform_id is not None:
         sql += " AND receiver_platform_id=?"

@@ -11,6 +11,8 @@ import json
 import pytest
 
 from hub.cli.main import main
+from hub.keys import STORE
+from storage import deadletters as deadletters_sql
 from tests.support.delivery import (
     Script,
     a_cdr,
@@ -56,6 +58,9 @@ async def test_dead_after_max_attempts_then_redriven_and_delivered(start_hub, ma
     assert "body" not in letter and "token" not in json.dumps(letter).lower()
     assert letter["request_id"] == sessions_to(net.emsp1)[0].headers["X-Request-ID"]
     assert await _dead(net, platform_id=pid + 100) == []
+    # Listings never read a body (1,000 of up to max_body_bytes each); the re-drive sends it all the same.
+    (listed,) = await deadletters_sql.dead_letters(net.hub.app[STORE])
+    assert listed.body is None and listed.id == letter["id"]
 
     script.mode = "ok"
     status, body = await net.hub.admin("POST", "/admin/deadletters/redrive", {})
