@@ -22,6 +22,7 @@ from hub.keys import (
     AGREEMENT_WATCH,
     AGREEMENTS,
     CLIENT,
+    CLIENT_INFO,
     CLOCK,
     CLUSTER,
     DELIVERY,
@@ -61,7 +62,7 @@ from routing.peers.client import PeerClient
 from routing.peers.ssrf import GuardedResolver, HubOrigins
 from routing.peers.transport import Transport
 from routing.proxies import Proxies
-from routing.registry.clientinfo import ClientInfoPusher
+from routing.registry.clientinfo import ClientInfoList, ClientInfoPusher
 from routing.registry.directory import Directory, noted_platform
 from routing.registry.registration import Registry
 from routing.service import RoutingService
@@ -138,6 +139,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
         on_losses=functools.partial(traffic.report_expansion, app),
     )
     app[DIRECTORY] = directory
+    app[CLIENT_INFO] = ClientInfoList(directory, agreements)
     app[DELIVERY] = delivery
     app[WORKER] = worker
     app[PROXIES] = proxies

@@ -19,6 +19,7 @@ from routing.jobs.retention import RetentionSweeper
 from routing.peers.client import PeerClient
 from routing.peers.transport import Transport
 from routing.proxies import Proxies
+from routing.registry.clientinfo import ClientInfoList
 from routing.registry.directory import Directory
 from routing.registry.registration import Registry
 from routing.service import RoutingService
@@ -47,6 +48,7 @@ TRANSPORT = web.AppKey("transport", Transport)
 CLIENT = web.AppKey("client", PeerClient)
 REGISTRY = web.AppKey("registry", Registry)
 DIRECTORY = web.AppKey("directory", Directory)
+CLIENT_INFO = web.AppKey("client_info", ClientInfoList)  # the HubClientInfo list, built per directory change
 DELIVERY = web.AppKey("delivery", Delivery)
 WORKER = web.AppKey("worker", DeliveryWorker)
 PROXIES = web.AppKey("proxies", Proxies)

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from hub.keys import CLIENT_INFO
 from tests.support.bridge import join
 from tests.support.fakes import FakePlatform, Received
 from tests.support.routing import CPO1, EMSP1, EMSP2, connect, network
@@ -123,3 +124,51 @@ async def test_suspend_resume_and_remove_are_pushed(hub, make_peer) -> None:
         # UNREGISTERED is announced as SUSPENDED: ConnectionStatus has no such value.
         _assert_clientinfo_put(leg, ("DE", "ALL", "CPO"), "SUSPENDED")
     assert all(r.body["party_id"] != "ALL" for r in _infos(net.cpo2))
+
+
+async def test_the_list_is_built_once_per_change_and_follows_every_change(hub, make_peer) -> None:
+    """Pages are slices of one list built per directory change (it was rebuilt and sorted per request)."""
+    net = await network(hub, make_peer)
+    listing = hub.app[CLIENT_INFO]
+    builds: list[int] = []
+    build = listing._build
+
+    def counted() -> None:
+        builds.append(1)
+        build()
+
+    listing._build = counted  # type: ignore[method-assign]
+    _, whole, _ = await net.call("GET", "/ocpi/2.2.1/hubclientinfo/", net.cpo1)
+    pages = []
+    for offset in range(4):
+        _, body, _ = await net.call("GET", f"/ocpi/2.2.1/hubclientinfo/?offset={offset}&limit=1", net.emsp1)
+        pages += body["data"]
+    assert pages == whole["data"] and len(builds) <= 1  # (built at most once: another test may have built it)
+    built = len(builds)
+    pages[0]["status"] = "CHANGED BY A READER"  # a page's objects are the reader's own copies
+    _, again, _ = await net.call("GET", "/ocpi/2.2.1/hubclientinfo/", net.cpo1)
+    assert again["data"] == whole["data"] and len(builds) == built
+
+    # A change: the next page shows it (built once more).
+    emsp2_id = await net.platform_id(net.emsp2)
+    status, body = await hub.admin("POST", f"/admin/platforms/{emsp2_id}/suspend")
+    assert status == 200, body
+    _, after, _ = await net.call("GET", "/ocpi/2.2.1/hubclientinfo/", net.cpo1)
+    assert {(i["country_code"], i["party_id"], i["status"]) for i in after["data"]} == {
+        ("BE", "BEC", "CONNECTED"),
+        ("DE", "ALL", "CONNECTED"),
+        ("NL", "TNM", "CONNECTED"),
+        ("DE", "TNM", "SUSPENDED"),
+    }
+    assert len(builds) == built + 1
+
+    # date_from inclusive, date_to exclusive (transport_and_format, Pagination), as the list is ordered.
+    items = after["data"]
+    stamps = sorted({i["last_updated"] for i in items})
+    assert [i["last_updated"] for i in items] == sorted(i["last_updated"] for i in items)
+    for date_from, date_to in ((stamps[0], None), (stamps[-1], None), (None, stamps[-1]), (stamps[0], stamps[-1])):
+        query = "&".join(f"{k}={v}" for k, v in (("date_from", date_from), ("date_to", date_to)) if v)
+        _, body, headers = await net.call("GET", f"/ocpi/2.2.1/hubclientinfo/?{query}", net.cpo1)
+        low, high = date_from or "", date_to or "~"
+        expected = [i for i in items if low <= i["last_updated"] < high]
+        assert body["data"] == expected and headers["X-Total-Count"] == str(len(expected)), query

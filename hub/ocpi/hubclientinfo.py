@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.keys import AGREEMENTS, CALLER, DIRECTORY, OCPI_VERSION, SETTINGS
+from hub.keys import CALLER, CLIENT_INFO, DIRECTORY, OCPI_VERSION, SETTINGS
 from hub.ocpi.envelope import ocpi_response
 from hub.ocpi.router import OcpiRouter
 from routing.getall import MAX_LIMIT, next_link, page_request
 from routing.protocol.vocab import InterfaceRole, ModuleID
-from routing.registry.clientinfo import all_client_info
 from routing.versions import CORE, version_prefix
 
 
@@ -17,15 +16,9 @@ async def get_client_info(request: web.Request) -> web.Response:
     """GET list of ClientInfo, with the hub's pagination (mod_hub_client_info, Sender interface)."""
     query = dict(request.query)
     want = page_request(query)
-    directory = request.app[DIRECTORY]
-    viewer = directory.platform(request[CALLER].platform_id)
-    items = [
-        i
-        for i in all_client_info(directory, viewer, request.app[AGREEMENTS])
-        if (want.date_from is None or i["last_updated"] >= want.date_from)
-        and (want.date_to is None or i["last_updated"] < want.date_to)
-    ]
-    page = items[want.offset : want.offset + want.limit]
+    viewer = request.app[DIRECTORY].platform(request[CALLER].platform_id)
+    items = request.app[CLIENT_INFO].visible(viewer, want.date_from, want.date_to)
+    page = [dict(i) for i in items[want.offset : want.offset + want.limit]]  # shared objects: copied
     headers = {"X-Total-Count": str(len(items)), "X-Limit": str(MAX_LIMIT)}
     if page and want.offset + len(page) < len(items):
         # On the caller's own version prefix (2.3.0 is served on the same shape), like every Link.

@@ -216,6 +216,22 @@ class AgreementBook:
                         out.add(f"{theirs[0]}/{theirs[1]}/")
         return out
 
+    def seen_by(self, viewer: Platform) -> set[Side]:
+        """HubClientInfo: the (country_code, party_id, role) of every other party ``viewer`` is told about.
+
+        ``sees`` for all parties at once, from the viewer's own agreements in force: a page of
+        the list costs the viewer's agreements, not a check of every party of the network.
+        """
+        now = self.clock.now()
+        out: set[Side] = set()
+        for mine in live_parties(viewer):
+            own = (*mine.key, mine.role)
+            for ag in self._by_party.get(mine.key, ()):
+                for side, other in (ag.sides, ag.sides[::-1]):
+                    if side == own and ag.in_force(now):
+                        out.add(other)
+        return out
+
     def sees(self, viewer: Platform, party: Party) -> bool:
         """HubClientInfo: whether ``viewer`` is told about ``party`` (its own, or an agreement in force, any module)."""
         if not self.required or party.platform_id == viewer.id:
