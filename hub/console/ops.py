@@ -103,7 +103,7 @@ async def _page(request: web.Request) -> dict[str, Any]:
 async def _traffic_context(request: web.Request) -> dict[str, Any]:
     page = await _page(request)
     values = page["values"]
-    every = await platform_sql.list_platforms(_root(request)[STORE])
+    every = await platform_sql.list_platforms(_root(request)[STORE], endpoints=False)
     return {
         **page,
         "query": urlencode({k: v for k, v in values.items() if v}),
@@ -158,7 +158,7 @@ async def deadletters(request: web.Request) -> web.Response:
     letters = [letter_view(m) for m in await deadletters_sql.dead_letters(root[STORE], platform_id=chosen, limit=500)]
     # The admin API's GET ?state=discarded: what was given up, with the operator's reason.
     closed = [letter_view(m) for m in await deadletters_sql.discarded(root[STORE], platform_id=chosen, limit=100)]
-    every = await platform_sql.list_platforms(root[STORE])
+    every = await platform_sql.list_platforms(root[STORE], endpoints=False)
     names = {p.id: p.name for p in every}
     return render(
         request,

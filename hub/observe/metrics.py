@@ -306,7 +306,7 @@ async def metrics(request: web.Request) -> web.Response:
         await check_admin_request(request)
     store = request.app[STORE]
     queues = await outbox_sql.queue_stats(store)
-    platforms = await platform_sql.list_platforms(store)
+    platforms = await platform_sql.list_platforms(store, endpoints=False)
     now = request.app[CLOCK].now()
     statuses: dict[str, int] = {}
     for p in platforms:

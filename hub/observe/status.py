@@ -116,7 +116,7 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
     }
     try:
         store = app[STORE]
-        platforms = await platform_sql.list_platforms(store)
+        platforms = await platform_sql.list_platforms(store, endpoints=False)
         queues = await outbox_sql.queue_stats(store)
         storage = await storage_figures(store)
         views = await app[CLUSTER].processes()

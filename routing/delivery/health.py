@@ -166,7 +166,7 @@ class ReceiverHealth:
         if silence <= 0 or now - self._last_silence_check < min(silence, 60.0):
             return
         self._last_silence_check = now
-        for platform in await platform_sql.list_platforms(store):
+        for platform in await platform_sql.list_platforms(store, endpoints=False):
             if platform.status != "CONNECTED" or not platform.registered or platform.id in self._offline:
                 continue
             seen = [t.timestamp() for t in (platform.last_seen_in, platform.last_seen_out, platform.updated_at) if t]

@@ -78,7 +78,7 @@ async def credentials_for(
             "party_id": p.party_id,
             "country_code": p.country_code,
         }
-        for platform in await platform_sql.list_platforms(store)
+        for platform in await platform_sql.list_platforms(store, endpoints=False)
         if platform.id != platform_id and platform.registered
         for p in platform.parties
         if not p.left_at
