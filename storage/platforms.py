@@ -11,7 +11,7 @@ from datetime import datetime
 from storage import times
 from storage.db import Row, Store, SyncTx, Transaction
 from storage.errors import Conflict, IntegrityError, PartyHeld, RecordNotFound
-from storage.models import Endpoint, Party, Platform
+from storage.models import Endpoint, Party, Platform, PlatformBrief
 
 _PLATFORM_COLS = (
     "id, name, status, versions_url, version, token_out, send_base64, initiated_by, "
@@ -256,6 +256,37 @@ async def list_platforms(store: Store | Transaction, *, endpoints: bool = True) 
     for r in await store.fetchall("SELECT * FROM parties ORDER BY country_code, party_id, role"):
         parties[r["platform_id"]].append(_party(r))
     return [_platform(r, urls[r["id"]], parties[r["id"]]) for r in rows]
+
+
+async def briefs(store: Store) -> list[PlatformBrief]:
+    """Every platform as the overviews read it (``PlatformBrief``), in two queries."""
+    rows = await store.fetchall(
+        "SELECT id, name, status, version, token_out, last_seen_in, last_seen_out, updated_at"
+        " FROM platforms ORDER BY id"
+    )
+    parties: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+    active: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for r in await store.fetchall(
+        "SELECT platform_id, country_code, party_id, role, left_at FROM parties ORDER BY country_code, party_id, role"
+    ):
+        parties[r["platform_id"]].append((r["country_code"], r["party_id"], r["role"]))
+        if r["left_at"] is None:
+            active[r["platform_id"]].append((r["country_code"].upper(), r["party_id"].upper()))
+    return [
+        PlatformBrief(
+            id=r["id"],
+            name=r["name"],
+            status=r["status"],
+            version=r["version"],
+            registered=r["token_out"] is not None and r["version"] is not None,
+            last_seen_in=r["last_seen_in"],
+            last_seen_out=r["last_seen_out"],
+            updated_at=r["updated_at"],
+            parties=tuple(parties[r["id"]]),
+            active_keys=tuple(active[r["id"]]),
+        )
+        for r in rows
+    ]
 
 
 async def get_platform(store: Store | Transaction, platform_id: int) -> Platform:

@@ -9,8 +9,10 @@ from aiohttp import web
 
 import storage.outbox as outbox_sql
 from hub.keys import REGISTRY, STORE
-from routing.clock import iso
+from routing.clock import iso, iso_or_none
+from routing.registry.identity import live_parties
 from storage import outcomes as outcome_sql
+from storage import platforms as platform_sql
 from storage.outbox import NewMessage, QueueStats
 from tests.support.ops import DIRECT, pair, platform_entry, push_session
 from tests.support.waiting import until, wait_for
@@ -168,3 +170,23 @@ async def test_down_when_the_store_cannot_be_read(hub):
     await hub.app[STORE].close()
     code, body = await hub.admin("GET", "/status")
     assert code == 503 and body["status"] == "down" and body["reasons"] == ["store unreadable: StoreClosedError"]
+
+
+async def test_the_overviews_brief_read_agrees_with_the_full_one(hub, make_peer):
+    """storage.platforms.briefs (what /status, /metrics and the probes read) says what list_platforms says."""
+    cpo, emsp = await pair(hub, make_peer)
+    await push_session(hub, cpo, "SEEN")
+    await wait_for(lambda: bool(emsp.requests_to("/sessions/receiver/BE/BEC/SEEN")))
+    await hub.admin("GET", "/admin/traffic")  # flushes the traffic buffer (and last-seen times)
+    await hub.invite("PLN")  # a PLANNED platform: not registered
+    store = hub.app[STORE]
+    full = await platform_sql.list_platforms(store)
+    briefs = await platform_sql.briefs(store)
+    assert [b.id for b in briefs] == [p.id for p in full] and len(full) == 3
+    for p, b in zip(full, briefs, strict=True):
+        assert (b.name, b.status, b.version, b.registered) == (p.name, p.status, p.version, p.registered)
+        assert (b.last_seen_in, b.last_seen_out) == (iso_or_none(p.last_seen_in), iso_or_none(p.last_seen_out))
+        assert b.updated_at == iso_or_none(p.updated_at)
+        assert b.parties == tuple((r.country_code, r.party_id, r.role) for r in p.parties)
+        assert b.active_keys == tuple(r.key for r in live_parties(p))
+    assert any(b.last_seen_in for b in briefs) and not all(b.registered for b in briefs)

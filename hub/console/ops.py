@@ -158,7 +158,7 @@ async def deadletters(request: web.Request) -> web.Response:
     letters = [letter_view(m) for m in await deadletters_sql.dead_letters(root[STORE], platform_id=chosen, limit=500)]
     # The admin API's GET ?state=discarded: what was given up, with the operator's reason.
     closed = [letter_view(m) for m in await deadletters_sql.discarded(root[STORE], platform_id=chosen, limit=100)]
-    every = await platform_sql.list_platforms(root[STORE], endpoints=False)
+    every = await platform_sql.briefs(root[STORE])
     names = {p.id: p.name for p in every}
     return render(
         request,

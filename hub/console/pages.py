@@ -205,7 +205,7 @@ async def platform(request: web.Request) -> web.Response:
     figures = next((p for p in body["platforms"] if p["id"] == number), None)
     traffic = await search(root, TrafficSearch(platform_id=number, limit=25))
     letters = await deadletters_sql.dead_letters(root[STORE], platform_id=number, limit=500)
-    names = {p.id: p.name for p in await platform_sql.list_platforms(root[STORE], endpoints=False)}
+    names = {p.id: p.name for p in await platform_sql.briefs(root[STORE])}
     return render(
         request,
         "platform.html",

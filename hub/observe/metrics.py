@@ -7,7 +7,9 @@ takes a snapshot, hands it to a custom collector and renders, with no await in b
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -234,6 +236,7 @@ class Metrics:
             registry=self.registry,
         )
         self._store_collector = _StoreCollector()
+        self._render_lock = threading.Lock()
         self.registry.register(self._store_collector)
         self._request_children: dict[tuple[str, str, int, int | None], Counter] = {}
         self._forward_children: dict[tuple[str, bool], tuple[Counter, Histogram]] = {}
@@ -262,9 +265,10 @@ class Metrics:
             self.forward_retries.labels(module).inc()
 
     def render(self, snapshot: Snapshot) -> bytes:
-        """The exposition text with this scrape's store figures."""
-        self._store_collector.snapshot = snapshot
-        return generate_latest(self.registry)
+        """The exposition text with this scrape's store figures (safe to call from a worker thread)."""
+        with self._render_lock:  # two scrapes at once: each renders its own snapshot
+            self._store_collector.snapshot = snapshot
+            return generate_latest(self.registry)
 
 
 class LossStats:
@@ -306,7 +310,7 @@ async def metrics(request: web.Request) -> web.Response:
         await check_admin_request(request)
     store = request.app[STORE]
     queues = await outbox_sql.queue_stats(store)
-    platforms = await platform_sql.list_platforms(store, endpoints=False)
+    platforms = await platform_sql.briefs(store)
     now = request.app[CLOCK].now()
     statuses: dict[str, int] = {}
     for p in platforms:
@@ -325,7 +329,10 @@ async def metrics(request: web.Request) -> web.Response:
         database_full=store.full is not None,
         disk_free_bytes=store.disk_free_bytes(),
     )
-    body = request.app[METRICS].render(snapshot)
+    # Rendered on a worker thread: at 10,000 platforms the exposition is ~40,000 samples, ~0.15 s
+    # of prometheus_client's Python that held the event loop (every partner's request) per scrape.
+    # The GIL still makes it share the CPU, but the loop gets it back every switch interval.
+    body = await asyncio.to_thread(request.app[METRICS].render, snapshot)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -25,14 +25,14 @@ from hub import __version__, build
 from hub.keys import AGREEMENTS, CLOCK, CLUSTER, SETTINGS, STARTED_AT, STORE
 from hub.observe.metrics import LOSS_STATS, RELAY_STATS
 from hub.ocpi.envelope import json_response
-from routing.clock import iso, iso_or_none, parse_iso
+from routing.clock import iso, parse_iso
 from routing.jobs.cluster import cluster_by_platform
 from storage import outbox as outbox_sql
 from storage import platforms as platform_sql
 from storage import retention as retention_sql
 from storage.db import Store
 from storage.errors import is_storage_outage
-from storage.models import Platform
+from storage.models import PlatformBrief
 from storage.outbox import QueueStats
 from storage.sqlite import SqliteStore
 
@@ -54,7 +54,7 @@ def _latest(*values: str | None) -> str | None:
 
 
 def platform_status(
-    app: web.Application, platform: Platform, queue: QueueStats, counts: tuple[int, int] | None = None
+    app: web.Application, platform: PlatformBrief, queue: QueueStats, counts: tuple[int, int] | None = None
 ) -> dict[str, Any]:
     """One platform's entry in /status; ``counts``: (delivered, failed) of the whole cluster."""
     stats = app[RELAY_STATS]
@@ -70,9 +70,9 @@ def platform_status(
         "name": platform.name,
         "status": platform.status,
         "version": platform.version,
-        "roles": [{"country_code": r.country_code, "party_id": r.party_id, "role": r.role} for r in platform.parties],
-        "last_seen_in": _latest(iso_or_none(platform.last_seen_in), figures.last_in),
-        "last_seen_out": _latest(iso_or_none(platform.last_seen_out), figures.last_out),
+        "roles": [{"country_code": cc, "party_id": pid, "role": role} for cc, pid, role in platform.parties],
+        "last_seen_in": _latest(platform.last_seen_in, figures.last_in),
+        "last_seen_out": _latest(platform.last_seen_out, figures.last_out),
         "queue_depth": queue.depth,
         "oldest_queued_age_seconds": oldest_age,
         "retries": queue.retries,
@@ -116,7 +116,7 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
     }
     try:
         store = app[STORE]
-        platforms = await platform_sql.list_platforms(store, endpoints=False)
+        platforms = await platform_sql.briefs(store)
         queues = await outbox_sql.queue_stats(store)
         storage = await storage_figures(store)
         views = await app[CLUSTER].processes()

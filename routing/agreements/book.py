@@ -36,7 +36,7 @@ from storage import agreements as agreement_sql
 from storage.agreements import ALL_MODULES, AgreementRow, AgreementValues, Side
 from storage.db import Store
 from storage.errors import RecordNotFound
-from storage.models import Party, Platform
+from storage.models import Party, Platform, PlatformBrief
 
 NOTIFY_PAYLOAD = "agreements"
 
@@ -246,7 +246,7 @@ class AgreementBook:
 
     # ---- the operator's view -------------------------------------------------------------------
 
-    def summary(self, platforms: Iterable[Platform]) -> tuple[dict[str, Any], list[str]]:
+    def summary(self, platforms: Iterable[PlatformBrief]) -> tuple[dict[str, Any], list[str]]:
         """For /status: the mode and counts, and a notice per connected platform with no agreement in force."""
         now = self.clock.now()
         in_force = sum(1 for ag in self._all.values() if ag.in_force(now))
@@ -256,7 +256,7 @@ class AgreementBook:
             for platform in platforms:
                 if platform.status != "CONNECTED" or not platform.registered:
                     continue
-                keys = [p.key for p in live_parties(platform)]
+                keys = platform.active_keys
                 if not any(ag.in_force(now) for key in keys for ag in self._by_party.get(key, ())):
                     notices.append(
                         f"platform {platform.id} ({platform.name}): no roaming agreement in force; it exchanges nothing"

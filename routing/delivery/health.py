@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config import DeliverySettings
-from routing.clock import Clock
+from routing.clock import Clock, parse_iso
 from routing.peers.client import PeerClient
 from routing.protocol.errors import OcpiError
 from routing.registry.directory import Directory
@@ -166,10 +166,11 @@ class ReceiverHealth:
         if silence <= 0 or now - self._last_silence_check < min(silence, 60.0):
             return
         self._last_silence_check = now
-        for platform in await platform_sql.list_platforms(store, endpoints=False):
+        for platform in await platform_sql.briefs(store):
             if platform.status != "CONNECTED" or not platform.registered or platform.id in self._offline:
                 continue
-            seen = [t.timestamp() for t in (platform.last_seen_in, platform.last_seen_out, platform.updated_at) if t]
+            stamps = (platform.last_seen_in, platform.last_seen_out, platform.updated_at)
+            seen = [parse_iso(t).timestamp() for t in stamps if t]
             if seen and now - max(seen) < silence:
                 continue
             if not self._start(platform.id, self._still_alive(platform.id, silence)):
