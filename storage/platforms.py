@@ -7,6 +7,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any, cast
 
 from storage import times
 from storage.db import Row, Store, SyncTx, Transaction
@@ -272,20 +273,21 @@ async def briefs(store: Store) -> list[PlatformBrief]:
         parties[r["platform_id"]].append((r["country_code"], r["party_id"], r["role"]))
         if r["left_at"] is None:
             active[r["platform_id"]].append((r["country_code"].upper(), r["party_id"].upper()))
+    # Unpacked in the order selected (a row's values, not eight lookups by name: 10,000 rows).
     return [
         PlatformBrief(
-            id=r["id"],
-            name=r["name"],
-            status=r["status"],
-            version=r["version"],
-            registered=r["token_out"] is not None and r["version"] is not None,
-            last_seen_in=r["last_seen_in"],
-            last_seen_out=r["last_seen_out"],
-            updated_at=r["updated_at"],
-            parties=tuple(parties[r["id"]]),
-            active_keys=tuple(active[r["id"]]),
+            number,
+            name,
+            status,
+            version,
+            token is not None and version is not None,
+            seen_in,
+            seen_out,
+            updated,
+            tuple(parties[number]),
+            tuple(active[number]),
         )
-        for r in rows
+        for number, name, status, version, token, seen_in, seen_out, updated in cast(list[tuple[Any, ...]], rows)
     ]
 
 

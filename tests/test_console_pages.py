@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.console.charts import charts
+from hub.console.pages import live_interval_ms
 from hub.keys import REGISTRY, STORE
 from storage.traffic import MinuteFigures
 from tests.support.console import Console
@@ -305,5 +306,30 @@ async def test_overview_counts_are_the_clusters_not_this_processes(hub: Any, mak
         status, text, _ = await c.get("/console/platforms")
         row = text.split('data-platform-id="2"')[1].split("</tr>")[0]
         assert f"<td>{emsp1['delivered']} / {emsp1['failed']}</td>" in row
+    finally:
+        await c.close()
+
+
+def test_an_open_overview_is_polled_less_often_the_more_it_costs() -> None:
+    """At most 1/40 of the hub's time: 2 s for a cheap overview, 4 s for one of 0.1 s, never past 60 s."""
+    assert [live_interval_ms(cost) for cost in (0.0, 0.01, 0.05, 0.1, 1.0, 10.0)] == [
+        2000,
+        2000,
+        2000,
+        4000,
+        40000,
+        60000,
+    ]
+
+
+async def test_the_overview_tells_its_poller_when_to_come_back(hub: Any) -> None:
+    """The page's first pause and each live answer's X-Console-Poll-Ms (read by console.js)."""
+    c = await _logged_in(hub)
+    try:
+        status, text, _ = await c.get("/console/")
+        found = re.search(r'data-live="[^"]*/overview/live" data-interval="(\d+)"', text)
+        assert status == 200 and found is not None and 2000 <= int(found.group(1)) <= 60000
+        status, text, headers = await c.get("/console/overview/live", headers={"X-Console-Live": "1"})
+        assert status == 200 and 2000 <= int(headers["X-Console-Poll-Ms"]) <= 60000
     finally:
         await c.close()

@@ -6,6 +6,7 @@ and /status use (hub.observe.status.overview, hub.admin.platforms.invite, the Re
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -161,9 +162,22 @@ async def logout(request: web.Request) -> web.StreamResponse:
 # ---- overview ---------------------------------------------------------------------------------
 
 
+# An open overview polls at most this often, and never more than 1/LIVE_SHARE of the time its
+# overview takes to make: at 10,000 platforms one took ~0.1 s of the event loop, and a poll
+# every 2 s from each open tab was 5 % of the hub and a 0.1 s stall for every partner.
+LIVE_MIN_MS, LIVE_MAX_MS, LIVE_SHARE = 2_000, 60_000, 40
+
+
+def live_interval_ms(cost: float) -> int:
+    """The pause before an open overview's next poll, for an overview that took ``cost`` seconds."""
+    return min(LIVE_MAX_MS, max(LIVE_MIN_MS, round(cost * LIVE_SHARE * 1000)))
+
+
 async def _overview_context(request: web.Request) -> dict[str, Any]:
     root = _root(request)
+    started = time.perf_counter()
     body, http_status = await status.overview(root)
+    interval = live_interval_ms(time.perf_counter() - started)
     now = root[CLOCK].now()
     await root[TRAFFIC].flush()  # the charts include what happened a moment ago
     figures = await traffic_sql.per_minute(root[STORE], since=iso(now - timedelta(minutes=60)))
@@ -174,6 +188,7 @@ async def _overview_context(request: web.Request) -> dict[str, Any]:
         "by_status": sorted(by_status.items()),
         "charts": charts(now, figures),
         "now": iso(now),
+        "live_interval_ms": interval,
     }
 
 
@@ -183,8 +198,11 @@ async def overview(request: web.Request) -> web.Response:
 
 
 async def overview_live(request: web.Request) -> web.Response:
-    """GET /console/overview/live: the overview's body alone, for polling."""
-    return render(request, "_overview.html", await _overview_context(request))
+    """GET /console/overview/live: the overview's body alone, for polling; X-Console-Poll-Ms: when next."""
+    context = await _overview_context(request)
+    response = render(request, "_overview.html", context)
+    response.headers["X-Console-Poll-Ms"] = str(context["live_interval_ms"])
+    return response
 
 
 # ---- platforms ----------------------------------------------------------------------------------

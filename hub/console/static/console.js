@@ -5,16 +5,19 @@
 
   // Live regions: <div id="live" data-live="URL" data-interval="ms"> is refreshed by polling
   // URL, which answers the same server-rendered (escaped) HTML fragment the page included.
+  // An answer's X-Console-Poll-Ms sets the next pause: a big network's overview costs the hub
+  // more to make, so it is asked for less often. One poll at a time (each waits for the last).
   function startLive(region) {
     var url = region.getAttribute("data-live");
     var interval = Math.max(1000, parseInt(region.getAttribute("data-interval"), 10) || 5000);
-    var busy = false;
+    function next() { window.setTimeout(tick, interval); }
     function tick() {
-      if (busy || document.hidden) { return; }
-      busy = true;
+      if (document.hidden) { next(); return; }
       fetch(url, { credentials: "same-origin", headers: { "X-Console-Live": "1" }, cache: "no-store" })
         .then(function (response) {
           if (response.status === 401) { window.location.reload(); return null; }
+          var asked = parseInt(response.headers.get("X-Console-Poll-Ms") || "", 10);
+          if (asked > 0) { interval = Math.max(1000, asked); }
           return response.ok ? response.text() : null;
         })
         .then(function (html) {
@@ -24,9 +27,9 @@
           }
         })
         .catch(function () { /* the next tick tries again */ })
-        .then(function () { busy = false; });
+        .then(next);
     }
-    window.setInterval(tick, interval);
+    next();
   }
 
   // Copy buttons: <button class="copy" data-copy="ELEMENT-ID">.
