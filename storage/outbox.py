@@ -337,15 +337,17 @@ async def get(store: Store | Transaction, message_id: int) -> Message | None:
     return message_from_row(row) if row else None
 
 
-async def queue_stats(store: Store) -> dict[int, QueueStats]:
-    """Depth, oldest pending, dead letters and retries per receiver, in one query."""
+async def queue_stats(store: Store, platform_id: int | None = None) -> dict[int, QueueStats]:
+    """Depth, oldest pending, dead letters and retries per receiver (or of one), in one query."""
+    one, params = ("", ()) if platform_id is None else (" WHERE receiver_platform_id=?", (platform_id,))
     rows = await store.fetchall(
         "SELECT receiver_platform_id,"
         " sum(CASE WHEN state='pending' THEN 1 ELSE 0 END) AS depth,"
         " min(CASE WHEN state='pending' THEN created_at END) AS oldest,"
         " sum(CASE WHEN state='dead' THEN 1 ELSE 0 END) AS dead,"
         " sum(CASE WHEN state='pending' AND attempts>0 THEN attempts ELSE 0 END) AS retries"
-        " FROM outbox GROUP BY receiver_platform_id"
+        f" FROM outbox{one} GROUP BY receiver_platform_id",
+        params,
     )
     return {
         int(r["receiver_platform_id"]): QueueStats(

@@ -259,16 +259,21 @@ async def list_platforms(store: Store | Transaction, *, endpoints: bool = True) 
     return [_platform(r, urls[r["id"]], parties[r["id"]]) for r in rows]
 
 
-async def briefs(store: Store) -> list[PlatformBrief]:
-    """Every platform as the overviews read it (``PlatformBrief``), in two queries."""
+async def briefs(store: Store, platform_id: int | None = None) -> list[PlatformBrief]:
+    """Every platform (or the one with ``platform_id``) as the overviews read it, in two queries."""
+    one, params = ("", ()) if platform_id is None else (" WHERE id=?", (platform_id,))
     rows = await store.fetchall(
         "SELECT id, name, status, version, token_out, last_seen_in, last_seen_out, updated_at"
-        " FROM platforms ORDER BY id"
+        f" FROM platforms{one} ORDER BY id",
+        params,
     )
     parties: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
     active: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    of_one = "" if platform_id is None else " WHERE platform_id=?"
     for r in await store.fetchall(
-        "SELECT platform_id, country_code, party_id, role, left_at FROM parties ORDER BY country_code, party_id, role"
+        f"SELECT platform_id, country_code, party_id, role, left_at FROM parties{of_one}"
+        " ORDER BY country_code, party_id, role",
+        params,
     ):
         parties[r["platform_id"]].append((r["country_code"], r["party_id"], r["role"]))
         if r["left_at"] is None:

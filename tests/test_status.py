@@ -190,3 +190,19 @@ async def test_the_overviews_brief_read_agrees_with_the_full_one(hub, make_peer)
         assert b.parties == tuple((r.country_code, r.party_id, r.role) for r in p.parties)
         assert b.active_keys == tuple(r.key for r in live_parties(p))
     assert any(b.last_seen_in for b in briefs) and not all(b.registered for b in briefs)
+
+
+async def test_one_platforms_entry_is_its_entry_in_the_overview(hub, make_peer):
+    """hub.observe.status.platform_entry (the console's platform page) says what /status says of it."""
+    from hub.observe import status as status_module
+
+    cpo, emsp = await pair(hub, make_peer)
+    for i in range(3):
+        await push_session(hub, cpo, f"ONE{i}")
+    await wait_for(lambda: len(emsp.requests_to("/sessions/receiver/BE/BEC/ONE2")) == 1)
+    await hub.admin("GET", "/admin/traffic")  # flushes the traffic buffer (and last-seen times)
+    body, _ = await status_module.overview(hub.app)
+    for entry in body["platforms"]:
+        assert await status_module.platform_entry(hub.app, entry["id"]) == entry
+    assert any(e["delivered"] for e in body["platforms"]) and len(body["platforms"]) == 2
+    assert await status_module.platform_entry(hub.app, 10_000) is None

@@ -219,8 +219,7 @@ async def platform(request: web.Request) -> web.Response:
     root = _root(request)
     number = platform_id(request)
     found = await root[REGISTRY].get(number)
-    body, _ = await status.overview(root)
-    figures = next((p for p in body["platforms"] if p["id"] == number), None)
+    figures = await status.platform_entry(root, number)  # not the whole overview (10,000 platforms)
     traffic = await search(root, TrafficSearch(platform_id=number, limit=25))
     letters = await deadletters_sql.dead_letters(root[STORE], platform_id=number, limit=500)
     names = {p.id: p.name for p in await platform_sql.briefs(root[STORE])}

@@ -175,6 +175,17 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
     return body, 200
 
 
+async def platform_entry(app: web.Application, platform_id: int) -> dict[str, Any] | None:
+    """One platform's /status entry (None if it does not exist), without making the whole overview."""
+    store = app[STORE]
+    found = await platform_sql.briefs(store, platform_id)
+    if not found:
+        return None
+    queues = await outbox_sql.queue_stats(store, platform_id)
+    split = cluster_by_platform(await app[CLUSTER].processes())
+    return platform_status(app, found[0], queues.get(platform_id, _NO_QUEUE), split.get(platform_id))
+
+
 async def status(request: web.Request) -> web.Response:
     """GET /status: ok/degraded/down with reasons, version, uptime and every platform's figures."""
     body, http_status = await overview(request.app)
