@@ -350,3 +350,25 @@ async def test_background_jobs_progress_under_a_steady_stream_of_requests(store:
         await asyncio.gather(*streams)
     rows = await names(store)
     assert sum(1 for name in rows if name.startswith("b")) == 100
+
+
+async def test_a_slow_read_does_not_hold_the_others(store: Store) -> None:
+    """A read that takes a second (an overview's counts over a million rows) leaves the other reads free.
+
+    SQLite reads went through one connection: /health, GET-all pages and open-routing lookups
+    waited behind /status's counts (0.7 s at 1,000,000 stored objects). PostgreSQL has its pool.
+    """
+    if store.dialect.name == "postgresql":
+        slow_sql = "SELECT pg_sleep(1.0) IS NULL AS done"
+    else:  # about a second of SQLite's own work on this machine
+        slow_sql = (
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 8000000)"
+            " SELECT count(*) AS done FROM c"
+        )
+    slow = asyncio.create_task(store.fetchall(slow_sql))
+    await asyncio.sleep(0.05)  # the slow read is on its connection
+    for _ in range(3):
+        rows = await asyncio.wait_for(store.fetchall("SELECT 1 AS one"), 5)
+        assert rows[0]["one"] == 1
+    assert not slow.done()  # the quick reads did not wait for it
+    await asyncio.wait_for(slow, 60)
