@@ -1,17 +1,16 @@
 """Prometheus ``/metrics`` on a per-app registry, and the in-memory relay figures ``/status`` shows.
 
 Counters and the latency histogram are updated on the hot path (a few dict lookups). Queue
-figures and platform counts are read from SQLite only when Prometheus scrapes: the handler
-takes a snapshot, hands it to a custom collector and renders, with no await in between.
+figures and platform counts are read from the store only when Prometheus scrapes: the handler
+takes a snapshot and renders it with a custom collector on a worker thread (under a lock, so
+two scrapes never mix their snapshots). Per-platform latency windows: hub/observe/latency.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
-from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -22,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from hub.admin.accounts import check_admin_request
 from hub.keys import CLOCK, CLUSTER, SETTINGS, STORE
+from hub.observe.latency import LatencyWindow
 from routing.clock import parse_iso
 from routing.jobs.cluster import ProcessView
 from storage import outbox as outbox_sql
@@ -34,15 +34,6 @@ PLATFORM_STATUSES = ("PLANNED", "CONNECTED", "OFFLINE", "SUSPENDED", "UNREGISTER
 _EMPTY_QUEUE = QueueStats(depth=0, oldest_created_at=None, dead=0, retries=0)
 
 
-def percentile(values: Iterable[float], fraction: float) -> float | None:
-    """Nearest-rank percentile (None for no values)."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
-
-
 @dataclass
 class PlatformFigures:
     """What the hub saw of one platform since it started."""
@@ -51,10 +42,10 @@ class PlatformFigures:
     failed: int = 0
     last_in: str | None = None
     last_out: str | None = None
-    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    latencies: LatencyWindow = field(default_factory=LatencyWindow)
 
 
-_NEVER_SEEN = PlatformFigures(latencies=deque(maxlen=0))
+_NEVER_SEEN = PlatformFigures()
 
 
 class RelayStats:
@@ -67,7 +58,7 @@ class RelayStats:
     def _get(self, platform_id: int) -> PlatformFigures:
         figures = self._platforms.get(platform_id)
         if figures is None:
-            figures = self._platforms[platform_id] = PlatformFigures(latencies=deque(maxlen=self._window))
+            figures = self._platforms[platform_id] = PlatformFigures(latencies=LatencyWindow(self._window))
         return figures
 
     def inbound(self, platform_id: int, at: str) -> None:
@@ -82,7 +73,7 @@ class RelayStats:
         else:
             figures.failed += 1
         if latency is not None:
-            figures.latencies.append(latency)
+            figures.latencies.add(latency)
             figures.last_out = at
 
     def totals(self) -> dict[str, int]:
@@ -102,17 +93,12 @@ class RelayStats:
 
     def figures(self, platform_id: int) -> PlatformFigures:
         """The figures of one platform (zeros when never seen); read them, never change them."""
-        # One shared zero for every platform never seen: /status asks for all 10,000 of them,
-        # and a fresh one each (with its 1,000-slot deque) was a tenth of its time.
+        # One shared zero for every platform never seen: /status asks for all 10,000 of them.
         return self._platforms.get(platform_id) or _NEVER_SEEN
 
     def latency_ms(self, platform_id: int) -> tuple[float | None, float | None]:
-        """p50 and p99 relay latency in milliseconds over the recent window."""
-        latencies = self.figures(platform_id).latencies
-        if not latencies:
-            return None, None
-        window = list(latencies)
-        p50, p99 = percentile(window, 0.5), percentile(window, 0.99)
+        """p50 and p99 relay latency in milliseconds over the recent window (hub/observe/latency.py)."""
+        p50, p99 = self.figures(platform_id).latencies.percentiles(0.5, 0.99)
         return (
             round(p50 * 1000, 2) if p50 is not None else None,
             round(p99 * 1000, 2) if p99 is not None else None,
