@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -77,3 +78,35 @@ async def test_freed_pages_go_back_to_the_file_system(start_hub, make_peer, cloc
     pages_after = (await store.fetchone("PRAGMA page_count"))[0]
     assert sweeper.last.pages_freed >= 40 and pages_after <= pages_before - 40
     assert (await store.fetchone("PRAGMA freelist_count"))[0] == 0
+
+
+async def test_a_slow_oldest_figure_is_kept_a_while_and_the_counts_stay_exact(start_hub, make_peer, clock, monkeypatch):
+    """The oldest last_updated reads every stored object: kept OLDEST_KEPT s once it is slow; counts never."""
+    from hub.keys import STORE
+    from storage import retention as retention_sql
+
+    hub = await start_hub()
+    net = await network(hub, make_peer)
+    store = hub.app[STORE]
+
+    async def put(n: int, days: int) -> None:
+        body = {**session_for(CPO1, EMSP1, f"K{n}"), "last_updated": iso(clock.now() - timedelta(days=days))}
+        status, answer, _ = await net.call("PUT", f"/ocpi/2.2.1/sessions/receiver/BE/BEC/K{n}", net.cpo1, json=body)
+        assert (status, answer["status_code"]) == (200, 1000), answer
+
+    def sessions(figures: list) -> tuple[int, str | None]:
+        return next((f.count, f.oldest_last_updated) for f in figures if f.module == "sessions")
+
+    await put(1, 5)
+    # A small store: read every time.
+    assert sessions(await retention_sql.module_figures(store)) == (1, iso(clock.now() - timedelta(days=5)))
+    await put(2, 9)
+    assert sessions(await retention_sql.module_figures(store)) == (2, iso(clock.now() - timedelta(days=9)))
+    # As slow as a million objects: the oldest figure is kept, the count is not.
+    monkeypatch.setattr(retention_sql, "OLDEST_SLOW", 0.0)
+    assert sessions(await retention_sql.module_figures(store)) == (2, iso(clock.now() - timedelta(days=9)))
+    await put(3, 20)
+    assert sessions(await retention_sql.module_figures(store)) == (3, iso(clock.now() - timedelta(days=9)))
+    later = time.monotonic() + retention_sql.OLDEST_KEPT + 1
+    monkeypatch.setattr(retention_sql, "_monotonic", lambda: later)  # the kept figure's time is over
+    assert sessions(await retention_sql.module_figures(store)) == (3, iso(clock.now() - timedelta(days=20)))
