@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -265,22 +266,43 @@ class Metrics:
             return generate_latest(self.registry)
 
 
-class LossStats:
-    """Translation losses per platform pair (sender id, receiver id or None for the hub), for /status."""
+MAX_LOSS_PAIRS = 1000  # platform pairs whose translation losses are kept
+TOP_PAIRS = 20  # the pairs /status shows: those with the most losses
 
-    def __init__(self) -> None:
-        self._counts: dict[tuple[int | None, int | None], dict[tuple[str, str, str], int]] = {}
+
+class LossStats:
+    """Translation losses per platform pair (sender id, receiver id or None for the hub), for /status.
+
+    Bounded: a broadcast from each of 100 CPOs to 2,000 partners on another version can make
+    200,000 pairs, and /status listed every one of them. At most ``max_pairs`` are kept (the
+    least recently added to go first) and /status shows the ``TOP_PAIRS`` with the most losses.
+    """
+
+    def __init__(self, max_pairs: int = MAX_LOSS_PAIRS) -> None:
+        self._max_pairs = max_pairs
+        self._counts: OrderedDict[tuple[int | None, int | None], dict[tuple[str, str, str], int]] = OrderedDict()
+        self._totals: dict[tuple[int | None, int | None], int] = {}
 
     def add(self, sender: int | None, receiver: int | None, module: str, path: str, kind: str) -> None:
         """Count one loss."""
-        pair = self._counts.setdefault((sender, receiver), {})
+        key = (sender, receiver)
+        pair = self._counts.get(key)
+        if pair is None:
+            if len(self._counts) >= self._max_pairs:
+                dropped, _ = self._counts.popitem(last=False)
+                del self._totals[dropped]
+            pair = self._counts[key] = {}
+        else:
+            self._counts.move_to_end(key)
         pair[(module, path, kind)] = pair.get((module, path, kind), 0) + 1
+        self._totals[key] = self._totals.get(key, 0) + 1
 
-    def top(self, limit: int = 5) -> list[dict[str, object]]:
-        """Every pair with its ``limit`` most frequent losses."""
+    def top(self, limit: int = 5, pairs: int = TOP_PAIRS) -> list[dict[str, object]]:
+        """The ``pairs`` pairs with the most losses, each with its ``limit`` most frequent ones."""
+        chosen = sorted(self._counts, key=lambda k: (-self._totals[k], str(k)))[:pairs]
         out: list[dict[str, object]] = []
-        for (sender, receiver), counts in sorted(self._counts.items(), key=lambda kv: str(kv[0])):
-            ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
+        for sender, receiver in chosen:
+            ranked = sorted(self._counts[(sender, receiver)].items(), key=lambda kv: -kv[1])[:limit]
             out.append(
                 {
                     "from_platform_id": sender,

@@ -1,7 +1,8 @@
-"""Per-platform latency windows (hub/observe/latency.py): close to the exact percentiles, small, forgetful.
+"""In-memory figures per platform, bounded as the network grows (hub/observe/latency.py, metrics.py).
 
-They replaced a deque of the last 1,000 latencies per platform: ~390 MB at 10,000 platforms that
-each had 1,000 calls, and 1.3 s of sorting for every /status.
+Latency windows: close to the exact percentiles, small, forgetful. They replaced a deque of the
+last 1,000 latencies per platform: ~390 MB at 10,000 platforms that each had 1,000 calls, and
+1.3 s of sorting for every /status. Translation losses: a bounded number of platform pairs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import random
 import tracemalloc
 
 from hub.observe.latency import BOUNDS, FACTOR, LatencyWindow
-from hub.observe.metrics import RelayStats
+from hub.observe.metrics import LossStats, RelayStats
 
 
 def exact(values: list[float], fraction: float) -> float:
@@ -77,3 +78,20 @@ def test_a_thousand_busy_platforms_take_little_memory_and_relay_stats_reads_them
     p50, p99 = stats.latency_ms(3)
     assert p50 is not None and p99 is not None and 25.0 <= p50 <= 27.5 and 49.0 <= p99 <= 55.0
     assert stats.latency_ms(5000) == (None, None)
+
+
+def test_translation_losses_keep_a_bounded_number_of_pairs_and_status_shows_the_worst() -> None:
+    """100 CPOs broadcasting to 2,000 partners on another version: 200,000 pairs were all kept and all listed."""
+    stats = LossStats(max_pairs=1000)
+    for sender in range(100):
+        for receiver in range(2000):
+            stats.add(sender, receiver, "locations", "evses.status_schedule", "dropped")
+    for _ in range(7):
+        stats.add(5, 99_999, "sessions", "cdr_token.uid", "dropped")  # the worst pair, just added
+    stats.add(99, 1999, "locations", "evses.status_schedule", "dropped")  # the last pair again: 2 losses
+    assert len(stats._counts) == 1000  # the least recently added went
+    top = stats.top()
+    assert len(top) == 20
+    assert (top[0]["from_platform_id"], top[0]["to_platform_id"]) == (5, 99_999)
+    assert top[0]["losses"] == [{"module": "sessions", "field": "cdr_token.uid", "kind": "dropped", "count": 7}]
+    assert (top[1]["from_platform_id"], top[1]["to_platform_id"]) == (99, 1999)
