@@ -66,6 +66,9 @@ async def test_bad_input_is_a_clear_400_and_stores_nothing(hub: HubHandle) -> No
         ({"parties": [side(CPO1), {**side(CPO1), "role": "EMSP"}]}, "two different parties"),
         ({"parties": [side(CPO1), side(EMSP1)], "modules": ["locations", "teleport"]}, "unknown module(s) teleport"),
         ({"parties": [side(CPO1), side(EMSP1)], "state": "maybe"}, "state must be one of active, suspended"),
+        # An empty string is no state (it was taken as "active"; schemathesis, ST201), nor is ACTIVE in JSON.
+        ({"parties": [side(CPO1), side(EMSP1)], "state": ""}, "state must be one of active, suspended"),
+        ({"parties": [side(CPO1), side(EMSP1)], "state": "ACTIVE"}, "state must be one of active, suspended"),
         ({"parties": [side(CPO1), side(EMSP1)], "valid_from": "yesterday"}, "valid_from must be an RFC 3339"),
         (
             {

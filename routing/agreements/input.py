@@ -89,11 +89,16 @@ def _time(value: Any, name: str) -> str | None:
         raise InvalidParameters(f"{name} must be an RFC 3339 date-time, like 2027-01-01T00:00:00Z") from None
 
 
-def _state(value: Any) -> str:
-    if value is None or value == "":
+def _state(value: Any, *, exact: bool = False) -> str:
+    """A state; None is the default (active).
+
+    A CSV cell may be blank or in any case; JSON (``exact``) must say one of STATES as the admin
+    API's schema lists them: an empty string was taken as 'active' (found by schemathesis).
+    """
+    if value is None or (value == "" and not exact):
         return "active"
-    if not isinstance(value, str) or value.lower() not in STATES:
-        raise InvalidParameters(f"state must be one of {', '.join(STATES)}")
+    if not isinstance(value, str) or (value if exact else value.lower()) not in STATES:
+        raise InvalidParameters(f"state must be one of {', '.join(STATES)}, or null")
     return value.lower()
 
 
@@ -139,7 +144,7 @@ def from_json(body: Any, current: AgreementValues | None = None) -> AgreementVal
             a,
             b,
             modules=modules_text(pick("modules", current.modules if current else None)),
-            state=_state(pick("state", current.state if current else None)),
+            state=_state(pick("state", current.state if current else None), exact=True),
             valid_from=_time(pick("valid_from", current.valid_from if current else None), "valid_from"),
             valid_to=_time(pick("valid_to", current.valid_to if current else None), "valid_to"),
             reference=_reference(pick("reference", current.reference if current else None)),
