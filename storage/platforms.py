@@ -232,13 +232,19 @@ def _party(row: Row) -> Party:
 _ENDPOINT_SLICE = 500  # platforms whose endpoints list_platforms reads per query
 
 
-async def list_platforms(store: Store | Transaction, *, endpoints: bool = True) -> list[Platform]:
-    """Every platform with endpoints and parties, in three queries (no N+1).
+async def list_platforms(
+    store: Store | Transaction, *, endpoints: bool = True, after: int | None = None, limit: int | None = None
+) -> list[Platform]:
+    """Every platform with endpoints and parties, in three queries (no N+1); or ``limit`` after id ``after``.
 
     ``endpoints=False``: without their endpoints (``Platform.endpoints`` empty), for readers that
     need none: at 10,000 platforms the 170,000 endpoint rows were most of a full read's time.
     """
-    rows = await store.fetchall(f"SELECT {_PLATFORM_COLS} FROM platforms ORDER BY id")
+    where, params = ("", []) if after is None else (" WHERE id > ?", [after])
+    tail = "" if limit is None else " LIMIT ?"
+    rows = await store.fetchall(
+        f"SELECT {_PLATFORM_COLS} FROM platforms{where} ORDER BY id{tail}", [*params, *([limit] if limit else [])]
+    )
     urls: dict[int, list[Endpoint]] = defaultdict(list)
     ids = [r["id"] for r in rows] if endpoints else []
     # In slices of platforms: all 170,000 endpoint rows of 10,000 platforms fetched at once
@@ -254,8 +260,12 @@ async def list_platforms(store: Store | Transaction, *, endpoints: bool = True) 
             endpoint = Endpoint(module=sys.intern(r["module"]), role=sys.intern(r["role"]), url=r["url"])
             urls[r["platform_id"]].append(endpoint)
     parties: dict[int, list[Party]] = defaultdict(list)
-    for r in await store.fetchall("SELECT * FROM parties ORDER BY country_code, party_id, role"):
-        parties[r["platform_id"]].append(_party(r))
+    if rows:
+        # A page's parties only (the ids are in order): not every party of 10,000 platforms.
+        some = "" if after is None and limit is None else " WHERE platform_id >= ? AND platform_id <= ?"
+        span = [] if not some else [rows[0]["id"], rows[-1]["id"]]
+        for r in await store.fetchall(f"SELECT * FROM parties{some} ORDER BY country_code, party_id, role", span):
+            parties[r["platform_id"]].append(_party(r))
     return [_platform(r, urls[r["id"]], parties[r["id"]]) for r in rows]
 
 

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from hub.cli import platforms as cli_platforms
 from tests.support.fakes import b64
+from tests.support.hub import ADMIN, cli
 
 PLATFORM_KEYS = {
     "id",
@@ -234,3 +236,39 @@ async def test_admin_delete_when_peer_is_down(hub, make_peer):
     assert (status, body["status"], body["registered"]) == (200, "UNREGISTERED", False)
     assert "failed" in body["peer_answer"]
     assert (await hub.call("GET", "/ocpi/2.2.1/credentials", token=peer.hub_token))[0] == 401
+
+
+async def test_platforms_come_a_page_at_a_time_with_a_link_to_the_next(hub, make_peer, capsys, monkeypatch, tmp_path):
+    """GET /admin/platforms?limit=&after=: id order, Link rel=next; the CLI follows the pages."""
+    await registered(hub, make_peer, ("NL", "CPA", "CPO"), ("NL", "CPA", "EMSP"))
+    for name in ("second", "third", "fourth", "fifth"):
+        await hub.admin("POST", "/admin/invitations", {"name": name})
+    _, every = await hub.admin("GET", "/admin/platforms")
+    ids = [p["id"] for p in every]
+    assert len(ids) == 5 and ids == sorted(ids)
+    seen, url, links = [], "/admin/platforms?limit=2", []
+    for _ in range(10):
+        async with hub.session.get(hub.base + url, headers={"Authorization": f"Bearer {ADMIN}"}) as r:
+            assert r.status == 200
+            page = await r.json()
+            link = r.headers.get("Link")
+        seen += page
+        if link is None:
+            break
+        links.append(link)
+        url = link.split(">")[0].removeprefix("<").removeprefix(hub.base)
+    assert [p["id"] for p in seen] == ids and [len(p) for p in (seen[:2], seen[2:4], seen[4:])] == [2, 2, 1]
+    assert links == [
+        f'<{hub.base}/admin/platforms?after={ids[1]}&limit=2>; rel="next"',
+        f'<{hub.base}/admin/platforms?after={ids[3]}&limit=2>; rel="next"',
+    ]
+    assert (await hub.admin("GET", f"/admin/platforms?after={ids[-1]}")) == (200, [])
+    for bad in ("limit=0", "limit=1001", "limit=", "after=", "after=-1", "after=x", "limit=2.5"):
+        status, body = await hub.admin("GET", f"/admin/platforms?{bad}")
+        assert (status, body["status_code"]) == (400, 2001), (bad, body)
+    # The CLI lists them all, a page at a time.
+    monkeypatch.setattr(cli_platforms, "PAGE", 2)
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(ADMIN + "\n")
+    code, out, _ = await cli(capsys, "--url", hub.base, "--admin-token-file", str(token_file), "--json", "platforms")
+    assert code == 0 and [p["id"] for p in json.loads(out)] == ids

@@ -95,10 +95,27 @@ async def create_connection(request: web.Request) -> web.Response:
     return json_response(platform_json(platform), status=201)
 
 
+PAGE = 1000  # platforms per page of GET /admin/platforms (at most, and by default)
+
+
 async def list_platforms(request: web.Request) -> web.Response:
-    """GET /admin/platforms."""
-    platforms = await platform_sql.list_platforms(request.app[STORE])
-    return json_response([platform_json(p) for p in platforms])
+    """GET /admin/platforms[?after=ID][&limit=N]: platforms in id order, a page at a time.
+
+    Up to ``limit`` (default and at most PAGE) after the id ``after``; a ``Link: <...>;
+    rel="next"`` names the next page. One answer with all 10,000 platforms of a big network
+    and their endpoints was 22 MB and ~0.6 s of the event loop.
+    """
+    query = request.query
+    after = positive_int(query["after"]) if "after" in query else None
+    limit = positive_int(query["limit"]) if "limit" in query else PAGE
+    if ("after" in query and after is None) or limit is None or not 1 <= limit <= PAGE:
+        raise InvalidParameters(f"'after' must be a platform id and 'limit' an integer from 1 to {PAGE}")
+    platforms = await platform_sql.list_platforms(request.app[STORE], after=after, limit=limit + 1)
+    response = json_response([platform_json(p) for p in platforms[:limit]])
+    if len(platforms) > limit:
+        base = request.app[SETTINGS].public_url
+        response.headers["Link"] = f'<{base}/admin/platforms?after={platforms[limit - 1].id}&limit={limit}>; rel="next"'
+    return response
 
 
 async def get_platform(request: web.Request) -> web.Response:

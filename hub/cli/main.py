@@ -84,7 +84,7 @@ def cmd_connect(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_platforms(settings: Settings, args: argparse.Namespace) -> int:
     """List the registered platforms."""
-    platforms = asyncio.run(admin_call(settings, args, "GET", "/admin/platforms"))
+    platforms = asyncio.run(cli_platforms.every_platform(settings, args))
     if not platforms:
         if args.json:
             print("[]")

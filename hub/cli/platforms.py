@@ -14,6 +14,21 @@ from typing import Any
 from config import Settings
 from hub.cli.common import admin_call, print_rows
 
+PAGE = 1000  # platforms asked for per admin API call (its most: hub/admin/platforms.py)
+
+
+async def every_platform(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every platform, a page of GET /admin/platforms at a time (in id order)."""
+    found: list[dict[str, Any]] = []
+    after = ""
+    for _ in range(100_000):  # bounded: each page holds PAGE platforms, or ends the listing
+        page = await admin_call(settings, args, "GET", f"/admin/platforms?limit={PAGE}{after}")
+        found += page
+        if len(page) < PAGE:
+            break
+        after = f"&after={page[-1]['id']}"
+    return found
+
 
 def _show(data: dict[str, Any], as_json: bool, line: str) -> None:
     print(json.dumps(data, indent=2) if as_json else line)

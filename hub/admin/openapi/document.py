@@ -95,8 +95,12 @@ _PLATFORM: dict[str, Any] = {"200": body(ref("Platform"), "The platform.")}
 
 PLATFORMS: dict[str, Any] = {
     "get": operation(
-        "Every platform with roles, status, version and endpoints",
-        {"200": body(array(ref("Platform")), "The platforms.")},
+        "The platforms with roles, status, version and endpoints, in id order, up to 1000 a page",
+        {"200": body(array(ref("Platform")), 'The platforms; a Link header (rel="next") names the next page.')},
+        parameters=[
+            query_param("after", ID_SCHEMA, "Only platforms with a larger id (the last id of the page before)."),
+            query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "At most this many (1000)."),
+        ],
     )
 }
 
