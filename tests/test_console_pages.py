@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.console import pages
 from hub.console.charts import charts
 from hub.console.pages import live_interval_ms
 from hub.keys import REGISTRY, STORE
@@ -331,5 +332,36 @@ async def test_the_overview_tells_its_poller_when_to_come_back(hub: Any) -> None
         assert status == 200 and found is not None and 2000 <= int(found.group(1)) <= 60000
         status, text, headers = await c.get("/console/overview/live", headers={"X-Console-Live": "1"})
         assert status == 200 and 2000 <= int(headers["X-Console-Poll-Ms"]) <= 60000
+    finally:
+        await c.close()
+
+
+async def test_platforms_page_searches_and_comes_a_page_at_a_time(hub: Any, make_peer: Any, monkeypatch: Any) -> None:
+    """?q= words in the id, name or parties; PLATFORM_ROWS a page with Previous/Next; figures of that page only."""
+    await pair(hub, make_peer)  # BE*BEC CPO and the eMSP EXA (ids 1, 2)
+    for name in ("Alpha Charge", "Beta Roam", "alpha two"):
+        await hub.admin("POST", "/admin/invitations", {"name": name})
+    monkeypatch.setattr(pages, "PLATFORM_ROWS", 2)
+
+    def rows(text: str) -> list[int]:
+        return [int(n) for n in re.findall(r'class="platform-row" data-platform-id="(\d+)"', text)]
+
+    c = await _logged_in(hub)
+    try:
+        status, text, _ = await c.get("/console/platforms")
+        assert status == 200 and rows(text) == [1, 2] and "5 platform(s), page 1 of 3" in text
+        assert 'href="/console/platforms?page=2" id="platforms-later"' in text and "platforms-earlier" not in text
+        status, text, _ = await c.get("/console/platforms?page=3")
+        assert rows(text) == [5] and 'href="/console/platforms?page=2" id="platforms-earlier"' in text
+        status, text, _ = await c.get("/console/platforms?q=ALPHA")
+        assert rows(text) == [3, 5] and "2 platform(s) matching" in text and "platforms-later" not in text
+        status, text, _ = await c.get("/console/platforms?q=be*bec+cpo")
+        assert rows(text) == [1]
+        status, text, _ = await c.get("/console/platforms?page=99&q=alpha")
+        assert rows(text) == [3, 5]  # past the end: the last page
+        status, text, _ = await c.get("/console/platforms?page=x")
+        assert status == 200 and rows(text) == [1, 2]
+        status, text, _ = await c.get("/console/platforms?q=%3Cscript%3Ealert(1)%3C/script%3E")
+        assert status == 200 and rows(text) == [] and "<script>alert" not in text and "No platform matches." in text
     finally:
         await c.close()

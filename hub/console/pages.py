@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -18,6 +19,7 @@ from hub.admin import guard as adminguard
 from hub.admin import invitations as invitations_api
 from hub.admin import platforms as admin
 from hub.admin.accounts import TOKEN_ACTOR, Actor
+from hub.admin.params import positive_int
 from hub.console.agreements import platform_agreements
 from hub.console.charts import charts
 from hub.console.core import (
@@ -43,7 +45,7 @@ from routing.protocol.errors import NotFound, OcpiError, RateLimited
 from storage import deadletters as deadletters_sql
 from storage import platforms as platform_sql
 from storage import traffic as traffic_sql
-from storage.models import Platform
+from storage.models import Platform, PlatformBrief
 
 ACTIONS: dict[str, tuple[str, str]] = {
     # action: (verb shown on the button, what it does)
@@ -208,10 +210,46 @@ async def overview_live(request: web.Request) -> web.Response:
 # ---- platforms ----------------------------------------------------------------------------------
 
 
+PLATFORM_ROWS = 100  # platforms per page of /console/platforms
+
+
+def _matches(platform: PlatformBrief, words: list[str]) -> bool:
+    """Whether every search word is in the platform's id, name or one of its parties (CC*PID, role)."""
+    text = " ".join(
+        [str(platform.id), platform.name.lower(), *(f"{cc}*{pid} {role}".lower() for cc, pid, role in platform.parties)]
+    )
+    return all(word in text for word in words)
+
+
 async def platforms(request: web.Request) -> web.Response:
-    """GET /console/platforms: every platform with its parties, roles, status and queue figures."""
-    body, _ = await status.overview(_root(request))
-    return render(request, "platforms.html", {"platforms": body["platforms"]})
+    """GET /console/platforms[?q=words][&page=N]: the platforms with their figures, PLATFORM_ROWS a page.
+
+    A page's figures only: at 10,000 platforms the whole list was ~0.4 s of the event loop and
+    3.7 MB of HTML per view.
+    """
+    root = _root(request)
+    words = request.query.get("q", "").strip().lower()[:100].split()
+    found = [p for p in await platform_sql.briefs(root[STORE]) if _matches(p, words)]
+    pages = max(1, -(-len(found) // PLATFORM_ROWS))
+    number = min(positive_int(request.query.get("page", "1")) or 1, pages)
+    shown = found[(number - 1) * PLATFORM_ROWS : number * PLATFORM_ROWS]
+
+    def link(page: int) -> str:
+        return urlencode({k: v for k, v in (("q", " ".join(words)), ("page", str(page))) if v})
+
+    return render(
+        request,
+        "platforms.html",
+        {
+            "platforms": await status.platform_entries(root, shown),
+            "q": " ".join(words),
+            "total": len(found),
+            "page": number,
+            "pages": pages,
+            "earlier": link(number - 1) if number > 1 else None,
+            "later": link(number + 1) if number < pages else None,
+        },
+    )
 
 
 async def platform(request: web.Request) -> web.Response:

@@ -175,6 +175,13 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
     return body, 200
 
 
+async def platform_entries(app: web.Application, platforms: list[PlatformBrief]) -> list[dict[str, Any]]:
+    """The /status entries of these platforms (a console page of them), not of every platform."""
+    queues = await outbox_sql.queue_stats(app[STORE])
+    split = cluster_by_platform(await app[CLUSTER].processes())
+    return [platform_status(app, p, queues.get(p.id, _NO_QUEUE), split.get(p.id)) for p in platforms]
+
+
 async def platform_entry(app: web.Application, platform_id: int) -> dict[str, Any] | None:
     """One platform's /status entry (None if it does not exist), without making the whole overview."""
     store = app[STORE]
