@@ -365,3 +365,22 @@ async def test_platforms_page_searches_and_comes_a_page_at_a_time(hub: Any, make
         assert status == 200 and rows(text) == [] and "<script>alert" not in text and "No platform matches." in text
     finally:
         await c.close()
+
+
+async def test_past_select_max_platforms_the_filters_ask_for_an_id(hub: Any, make_peer: Any, monkeypatch: Any) -> None:
+    """Traffic and dead letters list every platform in a <select> up to SELECT_MAX, then take an id."""
+    from hub.console import ops
+
+    await pair(hub, make_peer)
+    c = await _logged_in(hub)
+    try:
+        for path in ("/console/traffic", "/console/deadletters"):
+            _, text, _ = await c.get(path)
+            assert '<select name="platform_id">' in text and '<input name="platform_id"' not in text, path
+        monkeypatch.setattr(ops, "SELECT_MAX", 1)
+        for path in ("/console/traffic?platform_id=2", "/console/deadletters?platform_id=2"):
+            status, text, _ = await c.get(path)
+            assert status == 200 and '<select name="platform_id">' not in text, path
+            assert '<input name="platform_id" value="2"' in text, path
+    finally:
+        await c.close()

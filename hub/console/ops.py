@@ -28,6 +28,7 @@ from hub.observe.traffic.recorder import redact_path, search
 from routing.protocol.errors import InvalidParameters
 from storage import deadletters as deadletters_sql
 from storage import platforms as platform_sql
+from storage.models import PlatformBrief
 from storage.outbox import Message
 from storage.traffic import COLUMNS
 
@@ -103,14 +104,24 @@ async def _page(request: web.Request) -> dict[str, Any]:
 async def _traffic_context(request: web.Request) -> dict[str, Any]:
     page = await _page(request)
     values = page["values"]
-    every = await platform_sql.list_platforms(_root(request)[STORE], endpoints=False)
+    every = await platform_sql.briefs(_root(request)[STORE])
     return {
         **page,
         "query": urlencode({k: v for k, v in values.items() if v}),
-        "platforms": [(p.id, p.name) for p in every],
+        "platforms": choices(every),
         "names": {p.id: p.name for p in every},
         "kinds": KIND_CHOICES,
     }
+
+
+# Past this many platforms a filter asks for the platform's id instead of listing every one in
+# a <select>: 10,000 options were ~0.5 MB of HTML on every traffic and dead-letter page.
+SELECT_MAX = 500
+
+
+def choices(platforms: list[PlatformBrief]) -> list[tuple[int, str]] | None:
+    """(id, name) of every platform for a filter's <select>; None past SELECT_MAX (an id field then)."""
+    return [(p.id, p.name) for p in platforms] if len(platforms) <= SELECT_MAX else None
 
 
 async def traffic(request: web.Request) -> web.Response:
@@ -168,7 +179,7 @@ async def deadletters(request: web.Request) -> web.Response:
             "discarded": closed,
             "names": names,
             "platform_id": chosen,
-            "platforms": sorted(names.items()),
+            "platforms": choices(every),
         },
     )
 
