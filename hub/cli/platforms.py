@@ -12,9 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from config import Settings
+from hub.admin.platforms import PAGE  # platforms asked for per call: the admin API's most
 from hub.cli.common import admin_call, print_rows
-
-PAGE = 1000  # platforms asked for per admin API call (its most: hub/admin/platforms.py)
 
 
 async def every_platform(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -177,20 +177,17 @@ async def overview(app: web.Application) -> tuple[dict[str, Any], int]:
 
 async def platform_entries(app: web.Application, platforms: list[PlatformBrief]) -> list[dict[str, Any]]:
     """The /status entries of these platforms (a console page of them), not of every platform."""
-    queues = await outbox_sql.queue_stats(app[STORE])
+    # One platform (its console page): its own queue figures, not every receiver's.
+    one = platforms[0].id if len(platforms) == 1 else None
+    queues = await outbox_sql.queue_stats(app[STORE], one)
     split = cluster_by_platform(await app[CLUSTER].processes())
     return [platform_status(app, p, queues.get(p.id, _NO_QUEUE), split.get(p.id)) for p in platforms]
 
 
 async def platform_entry(app: web.Application, platform_id: int) -> dict[str, Any] | None:
     """One platform's /status entry (None if it does not exist), without making the whole overview."""
-    store = app[STORE]
-    found = await platform_sql.briefs(store, platform_id)
-    if not found:
-        return None
-    queues = await outbox_sql.queue_stats(store, platform_id)
-    split = cluster_by_platform(await app[CLUSTER].processes())
-    return platform_status(app, found[0], queues.get(platform_id, _NO_QUEUE), split.get(platform_id))
+    found = await platform_sql.briefs(app[STORE], platform_id)
+    return (await platform_entries(app, found))[0] if found else None
 
 
 async def status(request: web.Request) -> web.Response:
