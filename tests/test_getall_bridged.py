@@ -14,10 +14,7 @@ tests/support/routing.py and tests/fixtures/ocpi-examples-2.2.1/NOTICE.md).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -25,6 +22,7 @@ from hub.keys import STORE
 from routing import getall
 from storage import objects as object_sql
 from tests.support.bridge import hub_path, join, location, recorded_losses, validate
+from tests.support.crawl import LINK, Crawl, crawl
 from tests.support.fakes import FakePlatform
 from tests.support.hub import HubHandle, MakePeer
 from tests.support.routing import cdr_for, example, rh
@@ -32,7 +30,6 @@ from tests.support.waiting import settle, wait_for
 
 pytestmark = pytest.mark.both_backends
 
-LINK = re.compile(r'^<([^>]+)>; rel="next"$')
 CPO = ("BE", "BEC", "CPO")
 EMSP11 = ("NL", "E11", "EMSP")
 EMSP22 = ("DE", "E22", "EMSP")
@@ -51,43 +48,6 @@ TOKEN_211 = {
     "whitelist": "ALLOWED",
     "last_updated": "2026-12-01T10:00:00Z",
 }
-
-
-@dataclass
-class Crawl:
-    """What a reader saw following Link from a first URL: the pages, their headers, the Link offsets."""
-
-    pages: list[list[dict[str, Any]]] = field(default_factory=list)
-    totals: list[int] = field(default_factory=list)
-    limits: list[str] = field(default_factory=list)
-    offsets: list[int] = field(default_factory=list)  # the offset each page's Link carries
-
-    @property
-    def items(self) -> list[dict[str, Any]]:
-        """Every item collected, in order."""
-        return [item for page in self.pages for item in page]
-
-
-async def crawl(hub: HubHandle, peer: FakePlatform, path: str, headers: dict[str, str] | None = None) -> Crawl:
-    """Follow Link rel=next from ``path`` to the end (bounded: a Link loop fails the test)."""
-    seen = Crawl()
-    url: str | None = path
-    for _ in range(50):
-        assert url is not None
-        status, body, answer = await hub.call("GET", url, token=peer.hub_token, headers=headers)
-        assert (status, body["status_code"]) == (200, 1000), body
-        seen.pages.append(body["data"])
-        seen.totals.append(int(answer["X-Total-Count"]))
-        seen.limits.append(answer["X-Limit"])
-        link = answer.get("Link")
-        if link is None:
-            return seen
-        match = LINK.match(link)
-        assert match is not None, link
-        url = match.group(1)
-        assert url.startswith(f"{hub.base}{path.split('?')[0]}"), url  # on the reader's own version
-        seen.offsets.append(int(parse_qs(urlsplit(url).query)["offset"][0]))
-    raise AssertionError("Link rel=next never ended")
 
 
 def assert_consistent(seen: Crawl, expected: list[str], limit: int) -> None:

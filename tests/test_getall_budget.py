@@ -14,21 +14,19 @@ the budget comes alone; a 2.1.1 reader (bridged pages: some Locations withheld f
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from hub.keys import STORE
 from storage import objects as object_sql
 from tests.support.bridge import join, location
+from tests.support.crawl import crawl
 from tests.support.fakes import FakePlatform
 from tests.support.hub import HubHandle
 
 pytestmark = pytest.mark.both_backends
 
-LINK = re.compile(r'^<([^>]+)>; rel="next"$')
 CPO = ("BE", "BEC", "CPO")
 EMSP = ("DE", "E22", "EMSP")
 EMSP11 = ("NL", "E11", "EMSP")
@@ -58,25 +56,6 @@ async def put_locations(hub: HubHandle, cpo: FakePlatform, bodies: list[dict[str
         assert (status, answer["status_code"]) == (200, 1000), answer
 
 
-async def crawl(hub: HubHandle, peer: FakePlatform, path: str) -> list[tuple[list[Any], dict[str, str], int]]:
-    """Follow Link rel=next from ``path``: each page's items, headers and answer size (bounded loop)."""
-    pages: list[tuple[list[Any], dict[str, str], int]] = []
-    url: str | None = path
-    for _ in range(60):
-        assert url is not None
-        status, body, headers = await hub.call("GET", url, token=peer.hub_token)
-        assert (status, body["status_code"]) == (200, 1000), body
-        pages.append((body["data"], dict(headers), len(json.dumps(body).encode())))
-        link = headers.get("Link")
-        if link is None:
-            return pages
-        match = LINK.match(link)
-        assert match is not None, link
-        url = match.group(1)
-        assert url.startswith(f"{hub.base}{path.split('?')[0]}"), url
-    raise AssertionError("Link rel=next never ended")
-
-
 async def test_large_locations_come_fewer_to_a_page_and_every_one_once(start_hub, make_peer) -> None:
     """limit=1000 over 12 Locations of ~1.7 KB with a 4 KB budget: pages of two, all 12 once, in order."""
     hub = await start_hub(page_max_bytes=BUDGET)
@@ -86,15 +65,14 @@ async def test_large_locations_come_fewer_to_a_page_and_every_one_once(start_hub
     await put_locations(hub, cpo, bodies)
     size = stored_size(bodies[0])
     assert BUDGET // 3 < size <= BUDGET // 2  # two to a page
-    pages = await crawl(hub, emsp, "/ocpi/2.2.1/locations/sender?limit=1000")
-    ids = [item["id"] for items, _, _ in pages for item in items]
+    seen = await crawl(hub, emsp, "/ocpi/2.2.1/locations/sender?limit=1000")
+    ids = [item["id"] for item in seen.items]
     assert ids == [b["id"] for b in bodies]  # each once, in creation order
-    assert [len(items) for items, _, _ in pages] == [2] * 6
-    for items, headers, _ in pages:
+    assert [len(items) for items in seen.pages] == [2] * 6
+    for items in seen.pages:
         assert sum(stored_size(i) for i in items) <= BUDGET
-        assert headers["X-Total-Count"] == "12" and headers["X-Limit"] == "1000"  # the upper limit still
-    offsets = [int(parse_qs(urlsplit(LINK.match(h["Link"]).group(1)).query)["offset"][0]) for _, h, _ in pages[:-1]]  # type: ignore[union-attr]
-    assert offsets == [2, 4, 6, 8, 10]
+    assert set(seen.totals) == {12} and set(seen.limits) == {"1000"}  # X-Limit: the upper limit still
+    assert seen.offsets == [2, 4, 6, 8, 10]
     # A partner's own offset (no cursor) lands on the same objects.
     status, body, _ = await hub.call("GET", "/ocpi/2.2.1/locations/sender?offset=5&limit=1000", token=emsp.hub_token)
     assert status == 200 and [i["id"] for i in body["data"]] == ["L05", "L06"]
@@ -108,9 +86,9 @@ async def test_an_object_larger_than_the_budget_comes_alone_and_the_crawl_goes_o
     bodies = [big_location("A", 1), big_location("B", 1), big_location("HUGE", 50), big_location("C", 1)]
     assert stored_size(bodies[2]) > 4 * BUDGET
     await put_locations(hub, cpo, bodies)
-    pages = await crawl(hub, emsp, "/ocpi/2.2.1/locations/sender?limit=1000")
-    assert [[item["id"] for item in items] for items, _, _ in pages] == [["A", "B"], ["HUGE"], ["C"]]
-    assert pages[1][2] > 4 * BUDGET  # the whole object, not a truncated one
+    seen = await crawl(hub, emsp, "/ocpi/2.2.1/locations/sender?limit=1000")
+    assert [[item["id"] for item in items] for items in seen.pages] == [["A", "B"], ["HUGE"], ["C"]]
+    assert seen.sizes[1] > 4 * BUDGET  # the whole object, not a truncated one
 
 
 async def test_bridged_211_pages_keep_the_budget_and_the_contract(start_hub, make_peer) -> None:
@@ -122,13 +100,13 @@ async def test_bridged_211_pages_keep_the_budget_and_the_contract(start_hub, mak
     for body in bodies[::3]:  # L0, L3, L6: not for 2.1.1 readers (2.1.1 has no publish field)
         body.update(publish=False, publish_allowed_to=[{"uid": "SOMEONE", "type": "RFID"}])
     await put_locations(hub, cpo, bodies)
-    pages = await crawl(hub, emsp11, "/ocpi/2.1.1/locations?limit=1000")
-    ids = [item["id"] for items, _, _ in pages for item in items]
+    seen = await crawl(hub, emsp11, "/ocpi/2.1.1/locations?limit=1000")
+    ids = [item["id"] for item in seen.items]
     assert ids == ["L1", "L2", "L4", "L5", "L7", "L8"]
-    assert all(items for items, _, _ in pages)  # no empty page behind a Link
-    assert all(sum(stored_size(i) for i in items) <= BUDGET for items, _, _ in pages)
-    assert len(pages) == 3  # two to a page: as full as the budget allows
-    assert pages[-1][1]["X-Total-Count"] == "6"  # the crawl's end: exactly what it collected
+    assert all(seen.pages)  # no empty page behind a Link
+    assert all(sum(stored_size(i) for i in items) <= BUDGET for items in seen.pages)
+    assert len(seen.pages) == 3  # two to a page: as full as the budget allows
+    assert seen.totals[-1] == 6  # the crawl's end: exactly what it collected
 
 
 async def test_the_store_leaves_the_bodies_past_the_budget_unread(start_hub, make_peer) -> None:
