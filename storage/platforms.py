@@ -240,11 +240,12 @@ async def list_platforms(
     ``endpoints=False``: without their endpoints (``Platform.endpoints`` empty), for readers that
     need none: at 10,000 platforms the 170,000 endpoint rows were most of a full read's time.
     """
-    where, params = ("", []) if after is None else (" WHERE id > ?", [after])
-    tail = "" if limit is None else " LIMIT ?"
-    rows = await store.fetchall(
-        f"SELECT {_PLATFORM_COLS} FROM platforms{where} ORDER BY id{tail}", [*params, *([limit] if limit else [])]
-    )
+    where, tail, params = "", "", []
+    if after is not None:
+        where, params = " WHERE id > ?", [after]
+    if limit is not None:  # (a limit of 0 too: the placeholder and its value go together)
+        tail, params = " LIMIT ?", [*params, limit]
+    rows = await store.fetchall(f"SELECT {_PLATFORM_COLS} FROM platforms{where} ORDER BY id{tail}", params)
     urls: dict[int, list[Endpoint]] = defaultdict(list)
     ids = [r["id"] for r in rows] if endpoints else []
     # In slices of platforms: all 170,000 endpoint rows of 10,000 platforms fetched at once
