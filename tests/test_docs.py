@@ -1,7 +1,9 @@
 """The docs agree with the code: every setting and CLI command documented, no citation of a missing file."""
 
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -101,3 +103,44 @@ def test_make_run_installs_only_what_running_needs():
     run_target = makefile.split("\nrun: ", 1)[1].split("\n\n", 1)[0]
     assert run_target.startswith("$(RUN_STAMP)") and "serve --init" in run_target
     assert re.search(r"^test: \$\(STAMP\)", makefile, re.MULTILINE)
+
+
+def _make_targets() -> dict[str, list[str]]:
+    """Each Makefile target and its recipe lines."""
+    targets: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith("\t") and current is not None:
+            current.append(line.strip())
+            continue
+        match = re.match(r"^([a-z][\w-]*):", line)
+        current = targets.setdefault(match.group(1), []) if match else None
+    return targets
+
+
+def test_every_make_target_the_docs_name_exists():
+    targets = _make_targets()
+    docs = [README, *(p.read_text() for p in (ROOT / "docs").glob("*.md")), (ROOT / "bench" / "README.md").read_text()]
+    named = {name for text in docs for name in re.findall(r"`make ([a-z][\w-]*)", text)}
+    assert named and not named - set(targets), f"documented but not in the Makefile: {sorted(named - set(targets))}"
+    phony = re.search(r"^\.PHONY: (.*)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert phony is not None
+    assert not set(phony.group(1).split()) - set(targets), "a .PHONY name without a target"
+
+
+def test_the_pytest_recipes_take_their_own_options():
+    """`make fuzz` once disabled pytest-timeout (-p no:timeout) while pyproject sets its option: no test ran."""
+    recipes = [line for lines in _make_targets().values() for line in lines if "$(BIN)/python -m pytest" in line]
+    assert recipes
+    for line in recipes:
+        assignments, arguments = line.split("$(BIN)/python -m pytest", 1)
+        env = os.environ | dict(pair.split("=", 1) for pair in assignments.split())
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", *arguments.split(), "--collect-only", "-q"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, f"{line}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
