@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -23,9 +24,19 @@ import aiohttp
 
 from bench.load import RunStats, closed_loop
 from bench.peers import start_and_register, stop_all
-from bench.procs import Child, cpu_seconds, cpu_seconds_of, free_port, start_baseline, start_hub
+from bench.procs import (
+    Child,
+    HubConfig,
+    children_of,
+    cpu_seconds,
+    cpu_seconds_of,
+    free_port,
+    start_baseline,
+    start_hub,
+)
 from bench.profiling import pyspy_binary, summarize_collapsed
 from bench.requests import session_push
+from bench.scale import PG_DEFAULT, Postgres
 from bench.scenarios import FULL, Lab, cpo_peer, emsp_peers
 
 HERE = Path(__file__).resolve().parent
@@ -53,6 +64,11 @@ def thread_cpu(pid: int) -> dict[int, float]:
     return out
 
 
+def hub_cpu(hub: Child) -> float:
+    """CPU seconds of the hub: its one process, or the supervisor and its workers."""
+    return sum(cpu_seconds(pid) for pid in [hub.pid, *children_of(hub.pid)])
+
+
 async def measure(
     seconds: float,
     concurrency: int,
@@ -60,11 +76,15 @@ async def measure(
     env: dict[str, str],
     cprofile: Path | None = None,
     slices: int = 1,
+    postgres: str | None = None,
+    workers: int = 1,
 ) -> dict[str, object]:
     """Start a hub, push for ``seconds``, return rps and CPU ms per push; the same through the bare proxy.
 
     ``slices`` > 1 alternates hub and proxy in that many parts of ``seconds / slices`` each, so a
     burst of other work on the shared machine hits both sides alike (their ratio is what is gated).
+    ``postgres``: a fresh database URL the hub runs on, as ``workers`` processes (CPU summed over
+    the supervisor and its workers; the PostgreSQL server's own is not counted).
     """
     if profile and slices > 1:
         raise ValueError("--profile samples one uninterrupted hub run: use slices=1")
@@ -76,9 +96,23 @@ async def measure(
             baseline: Child | None = None
             spy: subprocess.Popen[bytes] | None = None
             config = lab.hub_config("hub-hotpath", env=env, cprofile=cprofile)
+            if postgres is not None:
+                config = HubConfig(database=postgres, log_dir=Path(tmp), name="hub-hotpath-pg", env=env)
             try:
                 hub = await start_hub(config)
                 await start_and_register(http, config.url, config.admin_token, [cpo, emsp])
+                if workers > 1:  # restart as N processes on the same database, each knowing both peers
+                    hub.stop()
+                    config = HubConfig(
+                        database=config.database,
+                        log_dir=Path(tmp),
+                        name="hub-hotpath-workers",
+                        workers=workers,
+                        env=env,
+                        port=config.port,
+                        admin_token=config.admin_token,
+                    )
+                    hub = await start_hub(config)
                 # The bare proxy, measured in the same minute, is the yardstick (the machine is
                 # shared; absolute figures drift).
                 base_port = free_port()
@@ -105,14 +139,14 @@ async def measure(
                 cpu = bcpu = 0.0
                 thread_used: Counter[int] = Counter()
                 for i in range(slices):
-                    cpu0, threads0 = cpu_seconds(hub.pid), thread_cpu(hub.pid)
+                    cpu0, threads0 = hub_cpu(hub), thread_cpu(hub.pid)
                     part = await closed_loop(
                         session_push(http, config.url, cpo, emsp, tag=f"M{i}", counts=counts),
                         concurrency=concurrency,
                         duration=seconds / slices,
                         max_requests=10_000_000,
                     )
-                    cpu += cpu_seconds(hub.pid) - cpu0
+                    cpu += hub_cpu(hub) - cpu0
                     for tid, t in thread_cpu(hub.pid).items():
                         thread_used[tid] += t - threads0.get(tid, 0.0)
                     bcpu0 = cpu_seconds(baseline.pid)
@@ -144,7 +178,8 @@ async def measure(
                     "answers": dict(counts),
                     "hub_cpu_s": round(cpu, 2),
                     "cpu_ms_per_push": round(1000 * cpu / max(stats.ok, 1), 3),
-                    "cpu_ms_per_push_by_thread": per_thread,
+                    # With workers the threads are the supervisor's (idle): only the sum means something.
+                    "cpu_ms_per_push_by_thread": per_thread if workers == 1 else {},
                     "slices": slices,
                 }
                 out["baseline_rps"] = round(bstats.rps, 1)
@@ -188,9 +223,26 @@ def main() -> None:
     parser.add_argument(
         "--slices", type=int, default=1, help="alternate hub and proxy in N parts (--check: 5; not with --profile)"
     )
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=os.environ.get("HUB_BENCH_POSTGRES_URL") or PG_DEFAULT,
+        help="run the hub on PostgreSQL (default HUB_BENCH_POSTGRES_URL, else the local test server)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="hub processes (serve --workers N; PostgreSQL)")
     args = parser.parse_args()
+    if args.workers > 1 and not args.postgres:
+        parser.error("--workers needs --postgres: a SQLite file serves one hub process")
     env = dict(kv.split("=", 1) for kv in args.env.split(",") if kv)
-    out = asyncio.run(measure(args.seconds, args.concurrency, args.profile, env, args.cprofile, args.slices))
+    pg = Postgres(args.postgres) if args.postgres else None
+    try:
+        url = pg.database("hotpath") if pg else None
+        out = asyncio.run(
+            measure(args.seconds, args.concurrency, args.profile, env, args.cprofile, args.slices, url, args.workers)
+        )
+    finally:
+        if pg is not None:
+            pg.drop_all()
     print(json.dumps(out, indent=1))
 
 

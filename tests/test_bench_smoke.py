@@ -100,3 +100,35 @@ def test_versions_overhead_bench_runs_both_cases() -> None:
     assert "2.2.1 -> 2.2.1 (no translation):" in proc.stdout
     assert "2.2.1 -> 2.3.0 (translated):" in proc.stdout
     assert "RuntimeWarning" not in proc.stderr  # a coroutine never awaited
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_hotpath_runs_on_postgres_with_two_processes() -> None:
+    """`bench.hotpath --postgres --workers 2`: pushes delivered, CPU summed over the supervisor's workers."""
+    url = postgres_url()
+    if not url:
+        pytest.skip("no PostgreSQL (HUB_TEST_POSTGRES_URL)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "BENCH_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.hotpath", "--seconds", "1", "--concurrency", "4"]
+        + ["--postgres", url, "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert out["answers"] == {"ok": out["answers"]["ok"]} and out["answers"]["ok"] > 0
+    # The supervisor itself does nothing per push: a CPU figure this size is its workers'.
+    assert out["cpu_ms_per_push"] > 0.05 and out["cpu_ms_per_push_by_thread"] == {}
+    assert out["baseline_rps"] > 0
+
+
+def test_hotpath_refuses_workers_on_sqlite() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.hotpath", "--workers", "2"], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2 and "--workers needs --postgres" in proc.stderr
