@@ -31,21 +31,26 @@ SECTIONS = (
 )
 
 
+def _bench(*args: str, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m <args>`` from the project root, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without HUB_ and BENCH_ settings (a developer's own would change the runs)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "BENCH_"))}
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
     out = tmp_path / "quick.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "BENCH_"))}
+    env = _clean_env()
     env["BENCH_PROFILE"] = "off"
     env["BENCH_SCALE"] = "off"  # the scale-out scenarios have their own smoke test below
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
+    proc = _bench("bench", "--quick", "--out", str(out), env=env, timeout=150)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(out.read_text())
     for name in SECTIONS:
@@ -62,17 +67,10 @@ def test_bench_quick_writes_every_section(tmp_path: Path) -> None:
 def test_bench_quick_scale_runs_sqlite_and_postgres_side_by_side(tmp_path: Path) -> None:
     """`--quick --only scale`: SQLite x1 and PostgreSQL x1 (or rows saying PostgreSQL was skipped)."""
     out = tmp_path / "quick.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "BENCH_"))}
+    env = _clean_env()
     if postgres_url():
         env["HUB_BENCH_POSTGRES_URL"] = postgres_url()
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "scale", "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=220,
-    )
+    proc = _bench("bench", "--quick", "--only", "scale", "--out", str(out), env=env, timeout=220)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(out.read_text())
     variants = results["scale"]["variants"]
@@ -93,9 +91,7 @@ def test_bench_quick_scale_runs_sqlite_and_postgres_side_by_side(tmp_path: Path)
 @pytest.mark.timeout(60)
 def test_versions_overhead_bench_runs_both_cases() -> None:
     """It never awaited wire.inbound and built its platforms with '' timestamps: it had stopped running."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.versions_overhead"], cwd=ROOT, capture_output=True, text=True, timeout=50
-    )
+    proc = _bench("bench.versions_overhead", timeout=50)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "2.2.1 -> 2.2.1 (no translation):" in proc.stdout
     assert "2.2.1 -> 2.3.0 (translated):" in proc.stdout
@@ -109,16 +105,8 @@ def test_hotpath_runs_on_postgres_with_two_processes() -> None:
     url = postgres_url()
     if not url:
         pytest.skip("no PostgreSQL (HUB_TEST_POSTGRES_URL)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "BENCH_"))}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.hotpath", "--seconds", "1", "--concurrency", "4"]
-        + ["--postgres", url, "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=100,
-    )
+    args = ("--seconds", "1", "--concurrency", "4", "--postgres", url, "--workers", "2")
+    proc = _bench("bench.hotpath", *args, env=_clean_env(), timeout=100)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = json.loads(proc.stdout)
     assert out["answers"] == {"ok": out["answers"]["ok"]} and out["answers"]["ok"] > 0
@@ -128,7 +116,5 @@ def test_hotpath_runs_on_postgres_with_two_processes() -> None:
 
 
 def test_hotpath_refuses_workers_on_sqlite() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.hotpath", "--workers", "2"], cwd=ROOT, capture_output=True, text=True, timeout=30
-    )
+    proc = _bench("bench.hotpath", "--workers", "2", timeout=30)
     assert proc.returncode == 2 and "--workers needs --postgres" in proc.stderr
