@@ -118,3 +118,22 @@ def test_hotpath_runs_on_postgres_with_two_processes() -> None:
 def test_hotpath_refuses_workers_on_sqlite() -> None:
     proc = _bench("bench.hotpath", "--workers", "2", timeout=30)
     assert proc.returncode == 2 and "--workers needs --postgres" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_soak_runs_every_load_and_reports_memory() -> None:
+    proc = _bench("bench.soak", "--minutes", "0.1", "--rate", "20", env=_clean_env(), timeout=80)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = json.loads(proc.stdout[proc.stdout.index("{\n") :])
+    assert set(out["loads"]) == {
+        "sessions_steady",
+        "sessions_flaky",
+        "status_broadcasts",
+        "getall_pages",
+        "operator_polls",
+    }
+    assert all(load["ok"] > 0 and load["failed"] == 0 for load in out["loads"].values()), out["loads"]
+    assert 0 < out["rss_mb"]["start"] <= out["rss_mb"]["peak"]
+    assert out["received"]["flaky"] > 0  # its 503s were retried until it took them
+    assert "t=" in proc.stdout and "rss=" in proc.stdout
