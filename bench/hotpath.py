@@ -88,6 +88,8 @@ async def measure(
     """
     if profile and slices > 1:
         raise ValueError("--profile samples one uninterrupted hub run: use slices=1")
+    if (profile or cprofile) and workers > 1:
+        raise ValueError("--profile and --cprofile follow one hub process: not with --workers")
     with tempfile.TemporaryDirectory(prefix="hotpath-") as tmp:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as http:
             lab = Lab(FULL, Path(tmp), http)
@@ -97,7 +99,9 @@ async def measure(
             spy: subprocess.Popen[bytes] | None = None
             config = lab.hub_config("hub-hotpath", env=env, cprofile=cprofile)
             if postgres is not None:
-                config = HubConfig(database=postgres, log_dir=Path(tmp), name="hub-hotpath-pg", env=env)
+                config = HubConfig(
+                    database=postgres, log_dir=Path(tmp), name="hub-hotpath-pg", env=env, cprofile_out=cprofile
+                )
             try:
                 hub = await start_hub(config)
                 await start_and_register(http, config.url, config.admin_token, [cpo, emsp])
