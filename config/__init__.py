@@ -60,6 +60,13 @@ class DeliverySettings(BaseModel):
         " keeps the rest in the outbox, not in memory).",
     )
     offline_after_failures: int = Field(5, ge=1, description="Consecutive failures before a platform is OFFLINE.")
+    offline_after_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="...and the time those failures must span: a receiver that fails now and then (one sick"
+        " server behind its load balancer) is retried, not announced OFFLINE to everyone and back every few"
+        " seconds; 0: the failures alone decide.",
+    )
     probe_max_backoff: float = Field(60.0, gt=0, description="Longest wait between probes of an OFFLINE platform.")
     silence_check: float = Field(
         300.0,

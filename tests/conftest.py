@@ -143,6 +143,9 @@ def settings_factory(database: str | Path) -> Callable[..., Settings]:
         # off unless a test asks for it (tests/test_delivery_health.py does).
         delivery = dict(values.get("delivery") or {})
         delivery.setdefault("silence_check", 0)
+        # The fake clock stands still while a test's deliveries fail: OFFLINE by the count alone,
+        # unless a test asks for the time span (tests/test_delivery_health.py does).
+        delivery.setdefault("offline_after_seconds", 0)
         values["delivery"] = delivery
         # Tests move the clock by hours over example objects dated 2015-2019: the retention sweep
         # would remove them. It runs only when a test asks for it (tests/test_retention.py).

@@ -238,3 +238,75 @@ async def test_silent_platform_gets_a_still_alive_check_and_goes_offline_when_it
     net.hub.app[WORKER].wake()
     await wait_status(net, net.emsp1, "OFFLINE")
     await _others_told(net, "OFFLINE")
+
+
+async def test_a_short_failure_streak_keeps_the_receiver_connected_until_it_spans_offline_after_seconds(
+    start_hub, make_peer, clock
+) -> None:
+    """A receiver failing now and then is retried, not announced OFFLINE to every partner and back."""
+    net = await delivery_net(
+        start_hub, make_peer, offline_after_failures=2, offline_after_seconds=30.0, concurrency_per_receiver=1
+    )
+    script = Script(mode="down")
+    net.emsp1.module_responder = script
+    net.emsp1.versions_override = _probe_recorder(clock, [], {"down": True})
+    started = clock.now().timestamp()
+    for n in range(3):
+        assert is_queued(*(await put_session(net, f"h{n}", 1))[:2])
+    await wait_for(lambda: script.failed >= 3)  # three failures in a row, no time passed
+    await settle(net.hub)
+    assert await platform_status(net, net.emsp1) == "CONNECTED"
+    assert "OFFLINE" not in clientinfo_puts(net.cpo1, EMSP1) + clientinfo_puts(net.emsp2, EMSP1)
+
+    # The retries (backoff 1, 2, 4, 8, 16 s) keep failing; the first failure 30 s after the
+    # streak began marks the receiver OFFLINE.
+    emsp1_id = await net.platform_id(net.emsp1)
+    await advance_until(net.hub, clock, lambda: net.hub.app[WORKER].health.is_offline(emsp1_id), step=5)
+    assert clock.now().timestamp() - started >= 30
+    await wait_status(net, net.emsp1, "OFFLINE")
+    await _others_told(net, "OFFLINE")
+
+
+async def test_a_delivery_answered_ends_the_streak_and_its_time() -> None:
+    """failed()/succeeded() on the class: the span counts from the first failure after the last success."""
+    from datetime import UTC, datetime
+
+    from config import DeliverySettings
+    from routing.clock import FakeClock
+    from routing.delivery.health import ReceiverHealth
+
+    class _Connected:
+        status = "CONNECTED"
+
+    class _Directory:
+        def platform(self, platform_id: int) -> _Connected:
+            return _Connected()
+
+    marked: list[tuple[int, str]] = []
+
+    async def set_status(platform_id: int, status: str) -> None:
+        marked.append((platform_id, status))
+
+    async def resumed(platform_id: int) -> None:
+        return None
+
+    clock = FakeClock(datetime(2026, 12, 6, 12, 0, tzinfo=UTC))
+    health = ReceiverHealth(
+        client=None,  # type: ignore[arg-type]  # no probe runs here
+        directory=_Directory(),  # type: ignore[arg-type]
+        settings=DeliverySettings(offline_after_failures=2, offline_after_seconds=10.0),
+        clock=clock,
+        set_status=set_status,
+        request_timeout=1.0,
+        on_resume=resumed,
+    )
+    await health.failed(7)
+    clock.advance(8)
+    health.succeeded(7)  # answered: the streak and its start are gone
+    clock.advance(4)
+    await health.failed(7)
+    await health.failed(7)  # 2 failures, but within 0 s of the new streak's start (12 s after the first)
+    assert marked == [] and not health.is_offline(7)
+    clock.advance(10)
+    await health.failed(7)
+    assert marked == [(7, "OFFLINE")] and health.is_offline(7)

@@ -1,7 +1,11 @@
 """Receiver health for the delivery worker: OFFLINE after consecutive failures, probing, resuming.
 
-After ``offline_after_failures`` consecutive failed deliveries a CONNECTED receiver is marked
-OFFLINE (the registry's listeners push HubClientInfo to everyone). The worker then stops
+After ``offline_after_failures`` consecutive failed deliveries spanning at least
+``offline_after_seconds`` a CONNECTED receiver is marked OFFLINE (the registry's listeners push
+HubClientInfo to everyone). The span is the hysteresis: without it a receiver answering 503 to a
+third of its calls met five failures in a row every few seconds, and every partner of the
+network got OFFLINE and CONNECTED for it again and again (a bench.soak run: 15 HubClientInfo
+pushes a minute to each platform, and an ERROR line each time). The worker then stops
 delivering to it and only probes its versions endpoint, with backoff up to ``probe_max_backoff``;
 it resumes at once when a probe answers or when the platform calls the hub (docs/DESIGN-NOTES.md, Delivery).
 
@@ -55,6 +59,7 @@ class ReceiverHealth:
     on_resume: Resumed
     on_probed: Callable[[], None] = lambda: None  # a probe finished: the scheduler plans its next round
     _failures: dict[int, int] = field(init=False, default_factory=lambda: defaultdict(int))
+    _streak_since: dict[int, float] = field(init=False, default_factory=dict)  # first failure of the streak
     _offline: dict[int, _Probe] = field(init=False, default_factory=dict)
     generation: int = field(init=False, default=0)  # bumped whenever a receiver goes OFFLINE or comes back
     _last_silence_check: float = field(init=False, default=float("-inf"))
@@ -80,6 +85,7 @@ class ReceiverHealth:
         self._offline.pop(platform_id, None)
         self.generation += 1
         self._failures[platform_id] = 0
+        self._streak_since.pop(platform_id, None)
 
     def is_offline(self, platform_id: int) -> bool:
         """Whether deliveries to this receiver are paused for probing."""
@@ -105,17 +111,27 @@ class ReceiverHealth:
         """A delivery got a final answer: the failure streak ends."""
         if self._failures.get(platform_id):
             self._failures[platform_id] = 0
+            self._streak_since.pop(platform_id, None)
 
     async def failed(self, platform_id: int) -> None:
-        """A delivery failed retryably; mark the receiver OFFLINE once the streak is long enough."""
+        """A delivery failed retryably; mark the receiver OFFLINE once the streak is long enough, in count and time."""
         self._failures[platform_id] += 1
-        if self._failures[platform_id] < self.settings.offline_after_failures or platform_id in self._offline:
+        now = self._ts()
+        since = self._streak_since.setdefault(platform_id, now)
+        if (
+            self._failures[platform_id] < self.settings.offline_after_failures
+            or now - since < self.settings.offline_after_seconds
+            or platform_id in self._offline
+        ):
             return
         self._pause(platform_id, self._ts() + self.settings.initial_backoff)
         platform = self.directory.platform(platform_id)
         if platform is not None and platform.status == "CONNECTED":
             LOGGER.error(
-                "platform %s is OFFLINE after %d consecutive failures", platform_id, self._failures[platform_id]
+                "platform %s is OFFLINE after %d consecutive failures in %.0f s",
+                platform_id,
+                self._failures[platform_id],
+                now - since,
             )
             await self.set_status(platform_id, "OFFLINE")
 

@@ -29,7 +29,7 @@ class LiveHub:
     """Start with ``LiveHub(tmp_dir, **settings).start()``; ``stop()`` closes everything."""
 
     def __init__(self, directory: Path, **overrides: Any) -> None:
-        delivery = {"silence_check": 0, **overrides.pop("delivery", {})}
+        delivery = {"silence_check": 0, "offline_after_seconds": 0, **overrides.pop("delivery", {})}
         port = free_port()
         self.settings = Settings(
             host="127.0.0.1",
