@@ -377,6 +377,10 @@ async def test_past_select_max_platforms_the_filters_ask_for_an_id(hub: Any, mak
         for path in ("/console/traffic", "/console/deadletters"):
             _, text, _ = await c.get(path)
             assert '<select name="platform_id">' in text and '<input name="platform_id"' not in text, path
+        for path in ("/console/traffic", "/console/deadletters", "/console/agreements"):  # one filter macro
+            status, text, _ = await c.get(path + "?platform_id=2")
+            assert status == 200 and '<option value="2" selected>' in text, path
+            assert '<option value="1" selected>' not in text, path
         monkeypatch.setattr(ops, "SELECT_MAX", 1)
         for path in ("/console/traffic?platform_id=2", "/console/deadletters?platform_id=2"):
             status, text, _ = await c.get(path)
