@@ -39,7 +39,7 @@ from typing import Any
 
 from bench.load import open_loop, percentile, wait_until
 from bench.peers import Peer, start_and_register, stop_all
-from bench.procs import Child, HubConfig, children_of, cpu_seconds, cpu_seconds_of, start_hub
+from bench.procs import Child, HubConfig, cpu_seconds_of, hub_cpu, start_hub
 from bench.profiling import pyspy_binary
 from bench.requests import location_put, status_patch
 from bench.seed import seed_platforms
@@ -64,11 +64,6 @@ def _threads(hub: Child) -> dict[str, float]:
         except OSError:  # the thread ended meanwhile
             continue
     return out
-
-
-def _hub_cpu(hub: Child) -> float:
-    """CPU seconds of the hub: the one process, or the supervisor and its workers."""
-    return sum(cpu_seconds(pid) for pid in [hub.pid, *children_of(hub.pid)])
 
 
 async def _settled(sink: Peer, expected: int, *, timeout: float) -> float:
@@ -144,7 +139,7 @@ async def run_fanout(
         sent_at: dict[int, float] = {}
         base = sink.received
         spy = _spy(hub.pid, seconds + 4)
-        cpu0, threads0, own0 = _hub_cpu(hub), _threads(hub), time.process_time()
+        cpu0, threads0, own0 = hub_cpu(hub), _threads(hub), time.process_time()
         t0 = time.perf_counter()
         answers = await open_loop(
             status_patch(lab.http, config.url, cpo, location_ids, tag="fo", sent_at=sent_at),
@@ -155,7 +150,7 @@ async def run_fanout(
         expected = answers.ok * receivers
         done = await wait_until(lambda: sink.received - base >= expected, timeout=max(60.0, expected / 500), step=0.01)
         elapsed = time.perf_counter() - t0
-        cpu, own = _hub_cpu(hub) - cpu0, time.process_time() - own0
+        cpu, own = hub_cpu(hub) - cpu0, time.process_time() - own0
         threads = {name: t - threads0.get(name, 0.0) for name, t in _threads(hub).items()}
         if spy is not None:
             spy.wait(seconds + 40)

@@ -27,10 +27,10 @@ from bench.peers import start_and_register, stop_all
 from bench.procs import (
     Child,
     HubConfig,
-    children_of,
     cpu_seconds,
     cpu_seconds_of,
     free_port,
+    hub_cpu,
     start_baseline,
     start_hub,
 )
@@ -62,11 +62,6 @@ def thread_cpu(pid: int) -> dict[int, float]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         out[int(task.name)] = cpu_seconds_of(task / "stat")
     return out
-
-
-def hub_cpu(hub: Child) -> float:
-    """CPU seconds of the hub: its one process, or the supervisor and its workers."""
-    return sum(cpu_seconds(pid) for pid in [hub.pid, *children_of(hub.pid)])
 
 
 async def measure(

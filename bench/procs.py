@@ -186,6 +186,11 @@ async def wait_log(child: Child, text: str, *, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.1)
 
 
+def hub_cpu(hub: Child) -> float:
+    """CPU seconds of a hub: its one process, or the supervisor and its workers (serve --workers N)."""
+    return sum(cpu_seconds(pid) for pid in [hub.pid, *children_of(hub.pid)])
+
+
 def children_of(pid: int) -> list[int]:
     """The direct children of a process (Linux /proc); [] if unreadable."""
     try:

@@ -124,7 +124,7 @@ class ReceiverHealth:
             or platform_id in self._offline
         ):
             return
-        self._pause(platform_id, self._ts() + self.settings.initial_backoff)
+        self._pause(platform_id, now + self.settings.initial_backoff)
         platform = self.directory.platform(platform_id)
         if platform is not None and platform.status == "CONNECTED":
             LOGGER.error(
